@@ -1,0 +1,106 @@
+/*
+ * taskscope/sync.h - synchronisation between tasks of one loop: Lock,
+ * Event, Condition, Semaphore, BoundedSemaphore, Barrier.
+ *
+ * These are asyncio's primitives: they coordinate tasks on one loop and are
+ * not thread-safe.  Each belongs to the loop of the thread that created it.
+ * Waiters are served strictly first come, first served: a release hands the
+ * lock (or permit) to the task that has waited longest, so no newcomer can
+ * overtake it.  A waiter that is cancelled leaves the queue and gets
+ * -ECANCELED; if the lock or permit had already been handed to it, it is
+ * passed on to the next waiter, so nothing is lost.
+ */
+#ifndef TASKSCOPE_SYNC_H
+#define TASKSCOPE_SYNC_H
+
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Lock ---------------------------------------------------------------*/
+typedef struct ts_lock ts_lock;
+ts_lock *ts_lock_new(void);               /* NULL on ENOMEM / ESRCH */
+void ts_lock_free(ts_lock *l);
+/* Suspends while the lock is held.  Returns 0 (the caller holds the lock),
+ * -ECANCELED (it does not), TS_ENOTASK. */
+#define ts_lock_acquire(l) ts_lock_acquire_at((l), TS_HERE)
+int ts_lock_acquire_at(ts_lock *l, const ts_site *site);
+/* Returns 0, or -EPERM if the lock is not held. Never suspends. */
+int ts_lock_release(ts_lock *l);
+int ts_lock_locked(const ts_lock *l);
+/* The task holding the lock (borrowed), or NULL. */
+ts_task *ts_lock_owner(const ts_lock *l);
+
+/* ---- Event --------------------------------------------------------------*/
+typedef struct ts_event ts_event;
+ts_event *ts_event_new(void);
+void ts_event_free(ts_event *e);
+void ts_event_set(ts_event *e);           /* wakes every waiter */
+void ts_event_clear(ts_event *e);
+int ts_event_is_set(const ts_event *e);
+/* Returns 0 once the event is set (at once if it is), or -ECANCELED. */
+#define ts_event_wait(e) ts_event_wait_at((e), TS_HERE)
+int ts_event_wait_at(ts_event *e, const ts_site *site);
+
+/* ---- Condition ----------------------------------------------------------*/
+typedef struct ts_condition ts_condition;
+/* lock: the lock to use, or NULL for a new one owned by the condition. */
+ts_condition *ts_condition_new(ts_lock *lock);
+void ts_condition_free(ts_condition *c);
+#define ts_condition_acquire(c) ts_condition_acquire_at((c), TS_HERE)
+int ts_condition_acquire_at(ts_condition *c, const ts_site *site);
+int ts_condition_release(ts_condition *c);
+/*
+ * ts_condition_wait - release the lock, suspend until notified, reacquire
+ * the lock.  The lock is held again when it returns, whatever it returns
+ * (as asyncio): 0, or -ECANCELED.  -EPERM if the lock was not held.
+ */
+#define ts_condition_wait(c) ts_condition_wait_at((c), TS_HERE)
+int ts_condition_wait_at(ts_condition *c, const ts_site *site);
+/* Wait until pred(arg) is true (checked first, then after each wake). */
+#define ts_condition_wait_for(c, pred, arg) ts_condition_wait_for_at((c), (pred), (arg), TS_HERE)
+int ts_condition_wait_for_at(ts_condition *c, int (*pred)(void *), void *arg,
+                             const ts_site *site);
+/* Wake up to n waiters / all waiters.  -EPERM if the lock is not held. */
+int ts_condition_notify(ts_condition *c, size_t n);
+int ts_condition_notify_all(ts_condition *c);
+
+/* ---- Semaphore and BoundedSemaphore --------------------------------------*/
+typedef struct ts_semaphore ts_semaphore;
+ts_semaphore *ts_semaphore_new(unsigned value);
+/* A bounded semaphore: releasing above the initial value is an error. */
+ts_semaphore *ts_bounded_semaphore_new(unsigned value);
+void ts_semaphore_free(ts_semaphore *s);
+#define ts_semaphore_acquire(s) ts_semaphore_acquire_at((s), TS_HERE)
+int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site);
+/* Returns 0, or -EOVERFLOW when a bounded semaphore is released too often
+ * (asyncio's ValueError).  Never suspends. */
+int ts_semaphore_release(ts_semaphore *s);
+int ts_semaphore_locked(const ts_semaphore *s);   /* 1 if acquire would wait */
+unsigned ts_semaphore_value(const ts_semaphore *s);
+
+/* ---- Barrier -------------------------------------------------------------*/
+typedef struct ts_barrier ts_barrier;
+ts_barrier *ts_barrier_new(unsigned parties);     /* parties >= 1 */
+void ts_barrier_free(ts_barrier *b);
+/*
+ * ts_barrier_wait - suspend until `parties` tasks are waiting, then release
+ * them all.  *index (may be NULL) gets 0..parties-1, as asyncio.  Returns
+ * 0, TS_EBROKEN if the barrier is or becomes broken (reset or abort while
+ * waiting), -ECANCELED (which breaks the barrier for the others, as in
+ * asyncio).
+ */
+#define ts_barrier_wait(b, index) ts_barrier_wait_at((b), (index), TS_HERE)
+int ts_barrier_wait_at(ts_barrier *b, unsigned *index, const ts_site *site);
+void ts_barrier_reset(ts_barrier *b);   /* waiters get TS_EBROKEN; reusable */
+void ts_barrier_abort(ts_barrier *b);   /* broken until reset */
+unsigned ts_barrier_parties(const ts_barrier *b);
+unsigned ts_barrier_n_waiting(const ts_barrier *b);
+int ts_barrier_broken(const ts_barrier *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

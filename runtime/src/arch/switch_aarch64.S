@@ -1,0 +1,63 @@
+/*
+ * switch_aarch64.S - coroutine context switch for AArch64 (AAPCS64).
+ *
+ * Saves the callee-saved registers x19-x28, the frame pointer x29, the
+ * link register x30 and the low halves of v8-v15 (d8-d15, the only FP
+ * state AAPCS64 preserves across calls) on the current stack, stores sp in
+ * from->sp, loads to->sp, restores the same frame and returns through x30.
+ *
+ * A fresh context (see ctx_make.c) holds entry in x19, its argument in
+ * x20, and x30 = ts__ctx_entry, whose CFI marks the return address
+ * undefined so unwinders stop at a coroutine's first frame.
+ */
+    .text
+    .p2align 4
+    .globl  ts__ctx_switch
+    .hidden ts__ctx_switch
+    .type   ts__ctx_switch, %function
+ts__ctx_switch:
+    .cfi_startproc
+    sub     sp, sp, #160
+    stp     x19, x20, [sp, #0]
+    stp     x21, x22, [sp, #16]
+    stp     x23, x24, [sp, #32]
+    stp     x25, x26, [sp, #48]
+    stp     x27, x28, [sp, #64]
+    stp     x29, x30, [sp, #80]
+    stp     d8,  d9,  [sp, #96]
+    stp     d10, d11, [sp, #112]
+    stp     d12, d13, [sp, #128]
+    stp     d14, d15, [sp, #144]
+    mov     x2, sp
+    str     x2, [x0]
+    ldr     x2, [x1]
+    mov     sp, x2
+    ldp     x19, x20, [sp, #0]
+    ldp     x21, x22, [sp, #16]
+    ldp     x23, x24, [sp, #32]
+    ldp     x25, x26, [sp, #48]
+    ldp     x27, x28, [sp, #64]
+    ldp     x29, x30, [sp, #80]
+    ldp     d8,  d9,  [sp, #96]
+    ldp     d10, d11, [sp, #112]
+    ldp     d12, d13, [sp, #128]
+    ldp     d14, d15, [sp, #144]
+    add     sp, sp, #160
+    ret
+    .cfi_endproc
+    .size   ts__ctx_switch, .-ts__ctx_switch
+
+    .p2align 4
+    .globl  ts__ctx_entry
+    .hidden ts__ctx_entry
+    .type   ts__ctx_entry, %function
+ts__ctx_entry:
+    .cfi_startproc
+    .cfi_undefined x30
+    mov     x0, x20
+    blr     x19
+    brk     #0                  /* entry functions never return */
+    .cfi_endproc
+    .size   ts__ctx_entry, .-ts__ctx_entry
+
+    .section .note.GNU-stack,"",%progbits

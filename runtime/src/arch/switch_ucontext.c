@@ -1,0 +1,32 @@
+/*
+ * switch_ucontext.c - the portable context switch: POSIX ucontext.
+ *
+ * About a hundred times slower than the assembly switch (swapcontext saves
+ * the signal mask with a system call), but it works on any CPU glibc
+ * supports.  Selected with -Dcoro_backend=ucontext.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <ucontext.h>
+
+#include "../coro.h"
+
+static void trampoline(unsigned hi, unsigned lo, unsigned ehi, unsigned elo) {
+    void *arg = (void *)(((uintptr_t)hi << 32) | lo);
+    void (*entry)(void *) = (void (*)(void *))(((uintptr_t)ehi << 32) | elo);
+    entry(arg);
+    abort(); /* entry functions never return */
+}
+
+void ts__ctx_make(ts__ctx *ctx, const ts__stack *stack, void (*entry)(void *),
+                  void *arg) {
+    uintptr_t a = (uintptr_t)arg, e = (uintptr_t)entry;
+    getcontext(&ctx->uc);
+    ctx->uc.uc_stack.ss_sp = stack->base;
+    ctx->uc.uc_stack.ss_size = stack->size;
+    ctx->uc.uc_link = NULL;
+    makecontext(&ctx->uc, (void (*)(void))trampoline, 4, (unsigned)(a >> 32),
+                (unsigned)a, (unsigned)(e >> 32), (unsigned)e);
+}
+
+void ts__ctx_switch(ts__ctx *from, ts__ctx *to) { swapcontext(&from->uc, &to->uc); }

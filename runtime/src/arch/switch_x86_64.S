@@ -1,0 +1,60 @@
+/*
+ * switch_x86_64.S - coroutine context switch for x86-64 System V.
+ *
+ * ts__ctx_switch(from, to): push the callee-saved registers (rbp, rbx,
+ * r12-r15) and the two floating-point control registers the ABI says a
+ * call preserves (MXCSR and the x87 control word), store rsp in from->sp,
+ * load to->sp and pop the same frame off the other stack.  Nothing else
+ * needs saving: every other register is caller-saved, so the compiler has
+ * already spilled whatever it needs across this call.
+ *
+ * A fresh context (see ctx_make.c) holds entry in r12 and its argument in
+ * r13 and "returns" into ts__ctx_entry, whose CFI marks the return address
+ * undefined so debuggers and unwinders stop there instead of walking into
+ * garbage.
+ */
+    .text
+    .p2align 4
+    .globl  ts__ctx_switch
+    .hidden ts__ctx_switch
+    .type   ts__ctx_switch, @function
+ts__ctx_switch:
+    .cfi_startproc
+    pushq   %rbp
+    pushq   %rbx
+    pushq   %r12
+    pushq   %r13
+    pushq   %r14
+    pushq   %r15
+    subq    $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movq    %rsp, (%rdi)
+    movq    (%rsi), %rsp
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    addq    $8, %rsp
+    popq    %r15
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    ret
+    .cfi_endproc
+    .size   ts__ctx_switch, .-ts__ctx_switch
+
+    .p2align 4
+    .globl  ts__ctx_entry
+    .hidden ts__ctx_entry
+    .type   ts__ctx_entry, @function
+ts__ctx_entry:
+    .cfi_startproc
+    .cfi_undefined rip
+    movq    %r13, %rdi
+    callq   *%r12
+    ud2                         /* entry functions never return */
+    .cfi_endproc
+    .size   ts__ctx_entry, .-ts__ctx_entry
+
+    .section .note.GNU-stack,"",@progbits

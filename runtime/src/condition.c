@@ -1,0 +1,179 @@
+/*
+ * condition.c - asyncio.Condition: wait for a notification while holding
+ * a lock.
+ *
+ * Invariants:
+ *   - ts_condition_wait returns holding the lock on every path a task can
+ *     observe: notified, cancelled while waiting, cancelled while
+ *     reacquiring (it keeps reacquiring, ignoring further cancellation, and
+ *     then reports -ECANCELED), as asyncio does.
+ *   - notify hands a notification to the longest waiter by waking it with
+ *     success, which is final; a cancelled waiter is already unlinked and
+ *     is never counted as notified.
+ *   - A notified waiter that ends up returning -ECANCELED (it was
+ *     cancelled while reacquiring the lock) passes its notification on to
+ *     the next waiter (asyncio 3.13's _notify(1)), so a notify is not lost
+ *     to a task that will not act on it.
+ *
+ * Freeing a condition wakes its waiters with TS_ESHUTDOWN.  That is the one
+ * exception to "the lock is held on return": the condition (and the lock,
+ * if the condition created it) is gone, so the waiter does not reacquire
+ * anything and must not touch the condition again.  A condition that owns
+ * its lock frees it too; tasks queued on that lock get TS_ESHUTDOWN.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct ts_condition {
+    ts_loop *loop;
+    ts_lock *lock;
+    int owns_lock;      /* created by ts_condition_new(NULL): free it too */
+    ts__node waiters;   /* ts__waiter.node, longest waiter first */
+};
+
+ts_condition *ts_condition_new(ts_lock *lock) {
+    ts_loop *loop = ts__loop();
+    if (!loop) {
+        errno = ESRCH;
+        return NULL;
+    }
+    ts_condition *c = calloc(1, sizeof *c);
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!lock) {
+        lock = ts_lock_new();
+        if (!lock) {
+            free(c);
+            return NULL;   /* errno set by ts_lock_new */
+        }
+        c->owns_lock = 1;
+    }
+    c->loop = loop;
+    c->lock = lock;
+    ts__list_init(&c->waiters);
+    return c;
+}
+
+void ts_condition_free(ts_condition *c) {
+    if (!c || ts__check_thread(c->loop, "ts_condition_free"))
+        return;
+    ts__node *n;
+    while ((n = ts__list_pop_front(&c->waiters)))
+        ts__wake(ts__container_of(n, ts__waiter, node)->task, TS_ESHUTDOWN);
+    if (c->owns_lock)
+        ts_lock_free(c->lock);
+    free(c);
+}
+
+int ts_condition_acquire_at(ts_condition *c, const ts_site *site) {
+    if (!c)
+        return -EINVAL;
+    int err = ts__check_thread(c->loop, "ts_condition_acquire");
+    return err ? err : ts_lock_acquire_at(c->lock, site);
+}
+
+int ts_condition_release(ts_condition *c) {
+    if (!c)
+        return -EINVAL;
+    int err = ts__check_thread(c->loop, "ts_condition_release");
+    return err ? err : ts_lock_release(c->lock);
+}
+
+/* Wake up to n parked waiters, longest first; returns how many. */
+static size_t notify_waiters(ts_condition *c, size_t n) {
+    size_t woken = 0;
+    ts__node *node;
+    while (woken < n && (node = ts__list_pop_front(&c->waiters)))
+        woken += (size_t)ts__wake(ts__container_of(node, ts__waiter, node)->task, 0);
+    return woken;
+}
+
+/*
+ * Take the lock back after waiting; status is how the wait ended (0:
+ * notified, -ECANCELED).  A cancel that arrives meanwhile is remembered
+ * and the acquire retried, because the caller must get the lock back.
+ * Only a freed lock (TS_ESHUTDOWN) ends the loop without it, and then the
+ * condition may be gone too, so c is not touched again.
+ */
+static int reacquire(ts_condition *c, ts_lock *lock, int status,
+                     const ts_site *site) {
+    int notified = status == 0;
+    for (;;) {
+        int err = ts_lock_acquire_at(lock, site);
+        if (err == 0)
+            break;
+        if (err != -ECANCELED)
+            return err;
+        status = -ECANCELED;
+    }
+    if (notified && status != 0)
+        notify_waiters(c, 1);
+    return status;
+}
+
+int ts_condition_wait_at(ts_condition *c, const ts_site *site) {
+    if (!c)
+        return -EINVAL;
+    int err = ts__check_thread(c->loop, "ts_condition_wait");
+    if (err)
+        return err;
+    ts_task *self = ts__current();
+    if (!self)
+        return TS_ENOTASK;
+    ts_lock *lock = c->lock;
+    if (!ts_lock_locked(lock))
+        return -EPERM;
+    ts_lock_release(lock);
+    ts__waiter w;
+    ts__waiter_init(&w, self);
+    ts__list_push_back(&c->waiters, &w.node);
+    int status = ts__park(&w, TS_WAIT_CONDITION, c, site);
+    if (status == TS_ESHUTDOWN)
+        return status;   /* the condition was freed: touch nothing */
+    return reacquire(c, lock, status, site);
+}
+
+int ts_condition_wait_for_at(ts_condition *c, int (*pred)(void *), void *arg,
+                             const ts_site *site) {
+    if (!c || !pred)
+        return -EINVAL;
+    int err = ts__check_thread(c->loop, "ts_condition_wait_for");
+    if (err)
+        return err;
+    if (!ts__current())
+        return TS_ENOTASK;
+    /* Checked before the predicate (asyncio checks only when it has to
+     * wait), so a caller without the lock learns it on every call. */
+    if (!ts_lock_locked(c->lock))
+        return -EPERM;
+    while (!pred(arg)) {
+        err = ts_condition_wait_at(c, site);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+static int notify(ts_condition *c, size_t n, const char *what) {
+    if (!c)
+        return -EINVAL;
+    int err = ts__check_thread(c->loop, what);
+    if (err)
+        return err;
+    if (!ts_lock_locked(c->lock))
+        return -EPERM;
+    notify_waiters(c, n);
+    return 0;
+}
+
+int ts_condition_notify(ts_condition *c, size_t n) {
+    return notify(c, n, "ts_condition_notify");
+}
+
+int ts_condition_notify_all(ts_condition *c) {
+    return notify(c, SIZE_MAX, "ts_condition_notify_all");
+}

@@ -1,0 +1,85 @@
+/*
+ * diag.c - reporting the mistakes asyncio reports: a failed task nobody
+ * looked at, a handle never awaited, a task or future destroyed pending, a
+ * call from the wrong thread.
+ *
+ * Process-wide and callable from any loop thread: the handler is swapped
+ * atomically and the counters are atomic.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+struct handler {
+    ts_diag_handler fn;
+    void *arg;
+};
+
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct handler current_handler;
+static _Atomic uint64_t counts[TS_DIAG_STACK_OVERFLOW + 1];
+
+void ts_set_diag_handler(ts_diag_handler handler, void *arg) {
+    pthread_mutex_lock(&handler_lock);
+    current_handler.fn = handler;
+    current_handler.arg = arg;
+    pthread_mutex_unlock(&handler_lock);
+}
+
+uint64_t ts_diag_count(ts_diag_kind kind) {
+    if ((unsigned)kind > TS_DIAG_STACK_OVERFLOW)
+        return 0;
+    return atomic_load(&counts[kind]);
+}
+
+int ts_diag_format(const ts_diag *d, char *buf, size_t len) {
+    int n = snprintf(buf, len, "taskscope: %s", d->what);
+    if (d->task_name && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - n, ": task '%s' #%llu", d->task_name,
+                      (unsigned long long)d->task_id);
+    if (d->site && d->site->file && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - n, " %s %s:%d in %s()",
+                      d->task_name ? "spawned at" : "at", d->site->file,
+                      d->site->line, d->site->func ? d->site->func : "?");
+    if (d->err && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - n, ": %d %s (%s)", d->err,
+                      ts_err_name(d->err), ts_strerror(d->err));
+    if (d->message && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - n, ": %s", d->message);
+    return n;
+}
+
+static void report(const ts_diag *d) {
+    if ((unsigned)d->kind <= TS_DIAG_STACK_OVERFLOW)
+        atomic_fetch_add(&counts[d->kind], 1);
+    pthread_mutex_lock(&handler_lock);
+    struct handler h = current_handler;
+    pthread_mutex_unlock(&handler_lock);
+    if (h.fn) {
+        h.fn(d, h.arg);
+        return;
+    }
+    char buf[1024];
+    ts_diag_format(d, buf, sizeof buf);
+    fprintf(stderr, "%s\n", buf);
+}
+
+void ts__diag_task(ts_diag_kind kind, const char *what, const ts_task *t,
+                   int err, const char *message) {
+    ts_diag d = {
+        .kind = kind,
+        .what = what,
+        .task_id = t ? ts_task_id(t) : 0,
+        .task_name = t ? ts_task_name(t) : NULL,
+        .site = t ? ts_task_spawn_site(t) : NULL,
+        .err = err,
+        .message = message,
+    };
+    report(&d);
+}
+
+void ts__diag_site(ts_diag_kind kind, const char *what, const ts_site *site) {
+    ts_diag d = {.kind = kind, .what = what, .site = site};
+    report(&d);
+}

@@ -1,0 +1,119 @@
+/*
+ * fdwait.c - suspending a task until a file descriptor is ready.
+ *
+ * Registrations use EPOLLONESHOT and are kept after they fire, so the next
+ * wait on the same descriptor costs one EPOLL_CTL_MOD rather than an ADD
+ * and a DEL.  A descriptor closed (and maybe reused) since is detected by
+ * MOD failing with ENOENT and registered afresh.  An event that arrives for
+ * a slot nobody waits on (its waiter timed out or was cancelled) is
+ * ignored; ONESHOT guarantees there is at most one such event.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "loop_impl.h"
+
+struct fd_slot {
+    ts_task *task;     /* the waiting task, or NULL */
+    int want;          /* TS_READABLE | TS_WRITABLE */
+    bool registered;   /* known to epoll (possibly disarmed) */
+};
+
+struct fd_timeout {
+    ts__timer timer;
+    ts_task *task;
+};
+
+static void fd_timed_out(ts__timer *tm) {
+    ts__wake(ts__container_of(tm, struct fd_timeout, timer)->task, -ETIMEDOUT);
+}
+
+static int grow(ts_loop *l, int fd) {
+    if (fd < l->nfds_cap)
+        return 0;
+    int cap = l->nfds_cap ? l->nfds_cap : 64;
+    while (cap <= fd)
+        cap *= 2;
+    struct fd_slot *s = realloc(l->fds, (size_t)cap * sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    memset(s + l->nfds_cap, 0, (size_t)(cap - l->nfds_cap) * sizeof *s);
+    l->fds = s;
+    l->nfds_cap = cap;
+    return 0;
+}
+
+static int arm(ts_loop *l, int fd, struct fd_slot *slot, int events) {
+    struct epoll_event ev = {
+        .events = EPOLLONESHOT | (events & TS_READABLE ? EPOLLIN | EPOLLRDHUP : 0) |
+                  (events & TS_WRITABLE ? EPOLLOUT : 0),
+        .data.fd = fd,
+    };
+    int op = slot->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int r = epoll_ctl(l->epfd, op, fd, &ev);
+    if (r < 0 && op == EPOLL_CTL_MOD && errno == ENOENT)
+        r = epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+    else if (r < 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
+        r = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (r < 0)
+        return -errno;
+    slot->registered = true;
+    return 0;
+}
+
+int ts_wait_fd_at(int fd, int events, double timeout, const ts_site *site) {
+    ts_task *t = ts__current();
+    if (!t)
+        return TS_ENOTASK;
+    if (fd < 0)
+        return -EBADF;
+    if (!(events & (TS_READABLE | TS_WRITABLE)))
+        return -EINVAL;
+    ts_loop *l = t->loop;
+    int err = grow(l, fd);
+    if (err)
+        return err;
+    struct fd_slot *slot = &l->fds[fd];
+    if (slot->task)
+        return -EBUSY;
+    err = arm(l, fd, slot, events);
+    if (err)
+        return err;
+    slot->task = t;
+    slot->want = events;
+    l->nfds_armed++;
+
+    struct fd_timeout tmo = {.task = t};
+    ts__timer_init(&tmo.timer, fd_timed_out);
+    if (timeout >= 0)
+        ts__timer_start(l, &tmo.timer, ts__deadline_after(l, timeout));
+    int st = ts__park(NULL, TS_WAIT_FD, (const void *)(intptr_t)fd, site);
+    ts__timer_stop(l, &tmo.timer);
+    /* The slot table may have moved while we were parked. */
+    l->fds[fd].task = NULL;
+    l->nfds_armed--;
+    return st;
+}
+
+void ts__fd_dispatch(ts_loop *l, int fd, uint32_t events) {
+    if (fd < 0 || fd >= l->nfds_cap || !l->fds[fd].task)
+        return;
+    struct fd_slot *slot = &l->fds[fd];
+    int ready = 0;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        ready |= TS_READABLE;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        ready |= TS_WRITABLE;
+    ready &= slot->want;
+    if (!ready)
+        ready = slot->want; /* an error condition: let the caller's I/O call report it */
+    ts__wake(slot->task, ready);
+}
+
+void ts__fd_close(ts_loop *l) {
+    free(l->fds);
+    l->fds = NULL;
+    l->nfds_cap = 0;
+}

@@ -1,0 +1,166 @@
+/*
+ * future.c - futures.
+ *
+ * An awaiter gets the outcome through its waiter record (value and wake
+ * status), never by reading the future after it wakes: the future may
+ * have been freed by then.  Done callbacks run from the loop; freeing the
+ * future unschedules any that have not run.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "loop_impl.h"
+
+enum { PENDING, DONE, CANCELLED };
+
+struct future_cb {
+    ts__node node;
+    ts_future_done_fn fn;
+    void *arg;
+};
+
+struct ts_future {
+    ts_loop *loop;
+    const ts_site *site;
+    int state;
+    int err;
+    void *result;
+    ts__node waiters;
+    ts__node callbacks;
+    ts__cb callbacks_run;
+};
+
+static void run_callbacks(ts__cb *cb) {
+    ts_future *f = ts__container_of(cb, ts_future, callbacks_run);
+    ts__node *n;
+    while ((n = ts__list_pop_front(&f->callbacks))) {
+        struct future_cb *c = ts__container_of(n, struct future_cb, node);
+        c->fn(f, c->arg);
+        free(c);
+    }
+}
+
+ts_future *ts_future_new_at(const ts_site *site) {
+    ts_loop *l = ts__loop();
+    if (!l) {
+        errno = ESRCH;
+        return NULL;
+    }
+    ts_future *f = calloc(1, sizeof *f);
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    f->loop = l;
+    f->site = site;
+    ts__list_init(&f->waiters);
+    ts__list_init(&f->callbacks);
+    f->callbacks_run.fn = run_callbacks;
+    return f;
+}
+
+static void complete(ts_future *f, int state, int err, void *result) {
+    f->state = state;
+    f->err = err;
+    f->result = result;
+    ts__node *n;
+    while ((n = ts__list_first(&f->waiters))) {
+        ts__waiter *w = ts__container_of(n, ts__waiter, node);
+        w->value = result;
+        ts__wake(w->task, err); /* unlinks w */
+    }
+    if (!ts__list_empty(&f->callbacks))
+        ts__ready_push(f->loop, &f->callbacks_run);
+}
+
+int ts_future_set_result(ts_future *f, void *result) {
+    if (ts__check_thread(f->loop, "ts_future_set_result"))
+        return TS_EWRONGLOOP;
+    if (f->state != PENDING)
+        return TS_EINVALSTATE;
+    complete(f, DONE, 0, result);
+    return 0;
+}
+
+int ts_future_set_error(ts_future *f, int err) {
+    if (ts__check_thread(f->loop, "ts_future_set_error"))
+        return TS_EWRONGLOOP;
+    if (f->state != PENDING)
+        return TS_EINVALSTATE;
+    if (err >= 0)
+        return -EINVAL;
+    complete(f, err == -ECANCELED ? CANCELLED : DONE, err, NULL);
+    return 0;
+}
+
+int ts_future_cancel(ts_future *f) {
+    if (ts__check_thread(f->loop, "ts_future_cancel"))
+        return 0;
+    if (f->state != PENDING)
+        return 0;
+    complete(f, CANCELLED, -ECANCELED, NULL);
+    return 1;
+}
+
+int ts_future_await_at(ts_future *f, void **result, const ts_site *site) {
+    if (ts__check_thread(f->loop, "ts_future_await"))
+        return TS_EWRONGLOOP;
+    ts_task *t = ts__current();
+    if (!t)
+        return TS_ENOTASK;
+    if (f->state != PENDING)
+        return ts_future_result(f, result);
+    ts__waiter w;
+    ts__waiter_init(&w, t);
+    ts__list_push_back(&f->waiters, &w.node);
+    int st = ts__park(&w, TS_WAIT_FUTURE, f, site);
+    if (st == -ECANCELED && f->state == PENDING) {
+        /* The awaiter was cancelled, not the future: asyncio cancels what a
+         * cancelled task was awaiting. */
+        ts_future_cancel(f);
+        return -ECANCELED;
+    }
+    if (result)
+        *result = st ? NULL : w.value;
+    return st;
+}
+
+int ts_future_done(const ts_future *f) { return f->state != PENDING; }
+int ts_future_cancelled(const ts_future *f) { return f->state == CANCELLED; }
+
+int ts_future_result(const ts_future *f, void **result) {
+    if (f->state == PENDING)
+        return TS_EINVALSTATE;
+    if (result)
+        *result = f->err ? NULL : f->result;
+    return f->err;
+}
+
+int ts_future_add_done_callback(ts_future *f, ts_future_done_fn fn, void *arg) {
+    if (ts__check_thread(f->loop, "ts_future_add_done_callback"))
+        return TS_EWRONGLOOP;
+    struct future_cb *c = malloc(sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->fn = fn;
+    c->arg = arg;
+    ts__list_push_back(&f->callbacks, &c->node);
+    if (f->state != PENDING && !ts__node_linked(&f->callbacks_run.node))
+        ts__ready_push(f->loop, &f->callbacks_run);
+    return 0;
+}
+
+void ts_future_free(ts_future *f) {
+    if (!f)
+        return;
+    if (f->state == PENDING) {
+        ts__diag_site(TS_DIAG_FUTURE_DESTROYED_PENDING,
+                      "Future was destroyed while pending, created", f->site);
+        complete(f, CANCELLED, -ECANCELED, NULL);
+    }
+    ts__list_remove(&f->callbacks_run.node);
+    ts__node *n;
+    while ((n = ts__list_pop_front(&f->callbacks)))
+        free(ts__container_of(n, struct future_cb, node));
+    free(f);
+}

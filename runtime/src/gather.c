@@ -1,0 +1,235 @@
+/*
+ * gather.c - ts_gather: asyncio.gather over n tasks.
+ *
+ * The gathering task puts one done-watch on every unfinished task and
+ * parks with no wait list of its own: only those watches (and a cancel
+ * request) ever wake it.  Invariants:
+ *   - every handle is given up exactly once before ts_gather returns: a
+ *     finished task after its outcome was read (so its error counts as
+ *     retrieved), a task still running (fail-fast) by detaching it;
+ *   - no watch outlives the call, because the slots live in this call's
+ *     frame or heap block: a task still running at return is unwatched
+ *     first;
+ *   - once the caller is cancelled, every cancel request it receives is
+ *     forwarded to every unfinished task, and gather returns only after
+ *     all of them have ended (asyncio's _GatheringFuture.cancel).
+ * Bad arguments (-EINVAL, -EDEADLK, TS_EWRONGLOOP) are reported before
+ * anything is touched, so the caller still owns every handle then.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Small gathers keep their slots on the caller's stack. */
+#define GATHER_STACK_SLOTS 8
+/* Up to this many tasks, duplicates are found by comparing every pair. */
+#define GATHER_PAIRWISE_MAX 32
+#define NO_FAILURE SIZE_MAX
+
+typedef struct gather gather;
+
+/* One watched task: slot i watches tasks[i]. */
+typedef struct gather_slot {
+    ts__done_watch watch;
+    gather *g;
+    size_t index;
+    int finished;
+} gather_slot;
+
+typedef struct gather {
+    ts_task *caller;
+    ts_task *const *tasks;
+    gather_slot *slots;
+    size_t n;
+    size_t pending;   /* watched tasks not finished yet */
+    size_t cursor;    /* no slot below it is unfinished */
+    size_t failed;    /* fail-fast: first task seen failing, or NO_FAILURE */
+    int fail_fast;    /* errors == NULL and the caller is not cancelled */
+} gather;
+
+static int task_ended_badly(const ts_task *t) {
+    ts_task_state s = ts_task_state_of(t);
+    return s == TS_TASK_FAILED || s == TS_TASK_CANCELLED;
+}
+
+static int cmp_ptr(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)*(ts_task *const *)a;
+    uintptr_t y = (uintptr_t)*(ts_task *const *)b;
+    return (x > y) - (x < y);
+}
+
+/* 1 if some task is listed twice, 0 if not, -ENOMEM. */
+static int has_duplicates(ts_task *const *tasks, size_t n) {
+    if (n <= GATHER_PAIRWISE_MAX) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = i + 1; j < n; j++)
+                if (tasks[i] == tasks[j])
+                    return 1;
+        return 0;
+    }
+    ts_task **copy = malloc(n * sizeof *copy);
+    if (!copy)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = tasks[i];
+    qsort(copy, n, sizeof *copy, cmp_ptr);
+    int dup = 0;
+    for (size_t i = 1; i < n && !dup; i++)
+        dup = copy[i] == copy[i - 1];
+    free(copy);
+    return dup;
+}
+
+static int check_tasks(ts_task *const *tasks, size_t n, ts_task *self) {
+    if (n > 0 && !tasks)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!tasks[i])
+            return -EINVAL;
+        if (tasks[i] == self)
+            return -EDEADLK;
+        int err = ts__check_thread(ts_task_loop(tasks[i]), "ts_gather");
+        if (err)
+            return err;
+    }
+    int dup = has_duplicates(tasks, n);
+    return dup < 0 ? dup : dup ? -EINVAL : 0;
+}
+
+static void gather_on_done(ts__done_watch *w, ts_task *t) {
+    gather_slot *s = ts__container_of(w, gather_slot, watch);
+    gather *g = s->g;
+    s->finished = 1;
+    g->pending--;
+    if (g->fail_fast && g->failed == NO_FAILURE && task_ended_badly(t))
+        g->failed = s->index;
+    if (g->pending == 0 || g->failed != NO_FAILURE)
+        ts__wake(g->caller, 0);
+}
+
+/* Watch every unfinished task; a task already done counts at once, in
+ * list order, as asyncio runs their callbacks in that order. */
+static void gather_watch_all(gather *g) {
+    for (size_t i = 0; i < g->n; i++) {
+        gather_slot *s = &g->slots[i];
+        s->g = g;
+        s->index = i;
+        s->finished = ts_task_done(g->tasks[i]);
+        if (s->finished) {
+            if (g->fail_fast && g->failed == NO_FAILURE &&
+                task_ended_badly(g->tasks[i]))
+                g->failed = i;
+            continue;
+        }
+        s->watch.fn = gather_on_done;
+        ts__task_watch(g->tasks[i], &s->watch);
+        g->pending++;
+    }
+}
+
+/* The first task still running: what a debugger shows the caller awaits. */
+static ts_task *gather_awaiting(gather *g) {
+    while (g->cursor < g->n && g->slots[g->cursor].finished)
+        g->cursor++;
+    return g->cursor < g->n ? g->tasks[g->cursor] : NULL;
+}
+
+static void cancel_unfinished(gather *g, const char *msg) {
+    for (size_t i = 0; i < g->n; i++)
+        if (!g->slots[i].finished)
+            ts_task_cancel(g->tasks[i], msg);
+}
+
+/* Cancelled caller: cancel the children and wait for all of them, passing
+ * on every further cancel request. */
+static void gather_drain(gather *g, const ts_site *site) {
+    g->fail_fast = 0;
+    cancel_unfinished(g, ts_task_cancel_message(g->caller));
+    while (g->pending > 0) {
+        if (ts__park(NULL, TS_WAIT_TASK, gather_awaiting(g), site) == -ECANCELED)
+            cancel_unfinished(g, ts_task_cancel_message(g->caller));
+    }
+}
+
+/* Returns 0, or -ECANCELED if the caller was cancelled (after draining). */
+static int gather_wait(gather *g, const ts_site *site) {
+    while (g->pending > 0 && g->failed == NO_FAILURE) {
+        if (ts__park(NULL, TS_WAIT_TASK, gather_awaiting(g), site) == -ECANCELED) {
+            gather_drain(g, site);
+            return -ECANCELED;
+        }
+    }
+    return 0;
+}
+
+/* As asyncio's gather does for the children it leaves behind: their
+ * errors are looked at when they end, so none is reported as never
+ * retrieved. */
+static void mark_retrieved(ts_task *t, void *arg) {
+    (void)arg;
+    (void)ts_task_error(t);
+}
+
+static void detach_quietly(ts_task *t) {
+    (void)ts_task_add_done_callback(t, mark_retrieved, NULL);
+    ts_task_detach(t);
+}
+
+/* Give up every handle; store what each finished task produced.  Returns
+ * the error of the fail-fast failure, if any (read here, while the handle
+ * is still held). */
+static int gather_collect(gather *g, void **results, int *errors) {
+    int failed_err = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        ts_task *t = g->tasks[i];
+        void *res = NULL;
+        int err = 0;
+        if (g->slots[i].finished) {
+            err = ts__task_outcome(t, &res);
+            ts_task_unref(t);
+        } else {
+            ts__task_unwatch(&g->slots[i].watch);
+            detach_quietly(t);
+        }
+        if (i == g->failed)
+            failed_err = err;
+        if (results)
+            results[i] = err ? NULL : res;
+        if (errors)
+            errors[i] = err;
+    }
+    return failed_err;
+}
+
+int ts_gather_at(ts_task *const *tasks, size_t n, void **results, int *errors,
+                 const ts_site *site) {
+    ts_task *self = ts__current();
+    if (!self)
+        return TS_ENOTASK;
+    int err = check_tasks(tasks, n, self);
+    if (err)
+        return err;
+    if (n == 0)
+        return 0;
+
+    gather_slot local[GATHER_STACK_SLOTS];
+    gather_slot *slots = n <= GATHER_STACK_SLOTS ? local : calloc(n, sizeof *slots);
+    if (!slots) {
+        /* The handles are still consumed, as promised: the tasks run on. */
+        for (size_t i = 0; i < n; i++)
+            ts_task_detach(tasks[i]);
+        return -ENOMEM;
+    }
+    gather g = {
+        .caller = self, .tasks = tasks, .slots = slots, .n = n,
+        .failed = NO_FAILURE, .fail_fast = errors == NULL,
+    };
+    gather_watch_all(&g);
+    err = gather_wait(&g, site);
+    int failed_err = gather_collect(&g, results, errors);
+    if (slots != local)
+        free(slots);
+    return err ? err : failed_err;
+}

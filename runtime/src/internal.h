@@ -1,0 +1,140 @@
+/*
+ * internal.h - what the runtime's files share and users never see.
+ *
+ * The one mechanism everything is built on: a task *parks* itself (ts__park)
+ * after putting a waiter record on some wait list, and something else
+ * *wakes* it (ts__wake) with a status.  Invariants:
+ *
+ *   - A parked task is woken exactly once: ts__wake on a task that is not
+ *     parked (already woken, running, done) does nothing and returns 0.
+ *   - ts__wake unlinks the task's waiter from whatever list it is on, so a
+ *     cancelled waiter can never be picked by a later release.
+ *   - Cancellation of a parked task is a wake with -ECANCELED.  A task
+ *     that is ready or running when cancelled gets -ECANCELED from its next
+ *     ts__park/ts__yield instead (must_cancel), without suspending.
+ *   - A wake with success is never turned into a cancellation afterwards:
+ *     whatever the waker handed over (a lock, an item) is the task's, and a
+ *     pending cancel request waits for the next suspension.  So primitives
+ *     never have to hand a resource back.
+ *
+ * All of this runs on one loop thread; nothing here is thread-safe except
+ * what says so.
+ */
+#ifndef TS_INTERNAL_H
+#define TS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "taskscope/taskscope.h"
+#include "coro.h"
+#include "list.h"
+
+#define TS_NSEC 1000000000LL
+#define TS_DEFAULT_STACK (256u * 1024u)
+
+/* ---- ready queue entries and timers ----------------------------------- */
+
+/* Something runnable: a task step or a callback.  Lives inside its owner. */
+typedef struct ts__cb {
+    ts__node node;
+    void (*fn)(struct ts__cb *cb);
+} ts__cb;
+
+/* A timer: a deadline in the loop's heap.  Equal deadlines fire in the
+ * order they were started (seq breaks ties). */
+typedef struct ts__timer {
+    int64_t when;               /* loop clock, ns */
+    uint64_t seq;
+    size_t idx;                 /* position in the heap; SIZE_MAX if idle */
+    void (*fn)(struct ts__timer *t);
+} ts__timer;
+
+void ts__timer_init(ts__timer *t, void (*fn)(ts__timer *));
+void ts__timer_start(ts_loop *loop, ts__timer *t, int64_t when_ns);
+void ts__timer_stop(ts_loop *loop, ts__timer *t);
+static inline int ts__timer_active(const ts__timer *t) { return t->idx != SIZE_MAX; }
+
+/* Seconds (double) to a loop deadline in ns, saturating; INFINITY and
+ * anything past ~292 years map to INT64_MAX. */
+int64_t ts__deadline_after(ts_loop *loop, double delay);
+int64_t ts__seconds_to_ns(double s);
+
+/* ---- waiters and parking ----------------------------------------------- */
+
+typedef struct ts__waiter {
+    ts__node node;     /* on the resource's wait list, or unlinked */
+    ts_task *task;
+    void *value;       /* handed over by the waker (queue item, ...) */
+} ts__waiter;
+
+static inline void ts__waiter_init(ts__waiter *w, ts_task *t) {
+    w->node.next = w->node.prev = NULL;
+    w->task = t;
+    w->value = NULL;
+}
+
+/*
+ * ts__park - suspend the running task until ts__wake(task, status) and
+ * return status.  w is the task's waiter (on a list or not; NULL for none).
+ * kind/obj/site say what it waits for (shown by debuggers).  If a cancel
+ * request is pending, returns -ECANCELED at once without suspending (and
+ * unlinks w).  Must be called from a task.
+ */
+int ts__park(ts__waiter *w, ts_wait_kind kind, const void *obj,
+             const ts_site *site);
+
+/* ts__wake - see the invariants above.  Returns 1 if t was parked. */
+int ts__wake(ts_task *t, int status);
+
+/* ts__yield - go to the back of the ready queue (sleep(0)).  Returns 0, or
+ * -ECANCELED if a cancel request was pending (then it does not yield). */
+int ts__yield(const ts_site *site);
+
+/* ---- tasks ----------------------------------------------------------------*/
+
+/* Called synchronously, on the loop thread, the moment a task finishes
+ * (before its done callbacks are scheduled).  Must not suspend. */
+typedef struct ts__done_watch {
+    ts__node node;
+    void (*fn)(struct ts__done_watch *w, ts_task *t);
+} ts__done_watch;
+
+/* Watch t: fn runs when t finishes.  t must not be done yet. */
+void ts__task_watch(ts_task *t, ts__done_watch *w);
+void ts__task_unwatch(ts__done_watch *w);
+
+/* Read t's outcome (result and error) and mark the error retrieved. */
+int ts__task_outcome(ts_task *t, void **result);
+
+/* Suspend until t is done, ignoring cancellation of the caller (each
+ * cancel request that arrives meanwhile is forwarded to t when forward is
+ * set).  Returns -ECANCELED if the caller was cancelled meanwhile (the
+ * request is consumed), else 0. */
+int ts__task_wait_done(ts_task *t, int forward, const ts_site *site);
+
+ts_task *ts__current(void);   /* the running task of this thread, or NULL */
+ts_loop *ts__loop(void);      /* this thread's loop, or NULL */
+
+/* 0 if loop is this thread's loop, else TS_EWRONGLOOP plus a diagnostic
+ * naming `what`. */
+int ts__check_thread(ts_loop *loop, const char *what);
+
+/* Run cb->fn(cb) from the loop soon (FIFO). */
+void ts__ready_push(ts_loop *loop, ts__cb *cb);
+
+/* The loop's clock in ns (cached per iteration). */
+int64_t ts__now(ts_loop *loop);
+
+/* ---- diagnostics ------------------------------------------------------------*/
+void ts__diag_task(ts_diag_kind kind, const char *what, const ts_task *t,
+                   int err, const char *message);
+void ts__diag_site(ts_diag_kind kind, const char *what, const ts_site *site);
+
+/* ---- executor (used by the loop on close) ---------------------------------*/
+void ts__loop_set_default_executor(ts_loop *loop, ts_executor *ex);
+ts_executor *ts__loop_default_executor(ts_loop *loop);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * lock.c - asyncio.Lock: mutual exclusion between the tasks of one loop.
+ *
+ * Invariants:
+ *   - An unlocked lock has no waiters.  Tasks only queue while the lock is
+ *     held, and a release with waiters never unlocks: it hands ownership
+ *     straight to the first waiter (FIFO), so no newcomer can overtake a
+ *     task that has been waiting, and no wake-up can be lost.
+ *   - The hand-over is a success wake, which is final (internal.h): the
+ *     woken task owns the lock even if it is cancelled before it runs, and
+ *     it releases the lock itself.  A waiter cancelled while still queued
+ *     has already been unlinked by ts__wake, so a release never picks it.
+ *   - Every waiter on the list is parked (it links its waiter and parks
+ *     without a suspension in between); hand_to_first still skips one that
+ *     is not, so a lock can never be handed to a task that won't see it.
+ *
+ * Like asyncio, any task may release a held lock (no owner check), and a
+ * task acquiring a lock it already holds waits forever.
+ *
+ * Freeing a lock wakes its waiters with TS_ESHUTDOWN (they do not hold the
+ * lock and must not touch it again); it never leaves a parked task behind.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct ts_lock {
+    ts_loop *loop;     /* the loop of the creating thread */
+    ts_task *owner;    /* the holder, NULL when unlocked */
+    int locked;
+    ts__node waiters;  /* ts__waiter.node, longest waiter first */
+};
+
+ts_lock *ts_lock_new(void) {
+    ts_loop *loop = ts__loop();
+    if (!loop) {
+        errno = ESRCH;
+        return NULL;
+    }
+    ts_lock *l = calloc(1, sizeof *l);
+    if (!l) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    l->loop = loop;
+    ts__list_init(&l->waiters);
+    return l;
+}
+
+void ts_lock_free(ts_lock *l) {
+    if (!l || ts__check_thread(l->loop, "ts_lock_free"))
+        return;
+    ts__node *n;
+    while ((n = ts__list_pop_front(&l->waiters)))
+        ts__wake(ts__container_of(n, ts__waiter, node)->task, TS_ESHUTDOWN);
+    free(l);
+}
+
+int ts_lock_acquire_at(ts_lock *l, const ts_site *site) {
+    if (!l)
+        return -EINVAL;
+    int err = ts__check_thread(l->loop, "ts_lock_acquire");
+    if (err)
+        return err;
+    ts_task *self = ts__current();
+    if (!self)
+        return TS_ENOTASK;
+    if (!l->locked) {
+        l->locked = 1;
+        l->owner = self;
+        return 0;
+    }
+    ts__waiter w;
+    ts__waiter_init(&w, self);
+    ts__list_push_back(&l->waiters, &w.node);
+    /* 0: the releaser made us the owner.  Otherwise we are unlinked and
+     * own nothing; on TS_ESHUTDOWN the lock is already freed. */
+    return ts__park(&w, TS_WAIT_LOCK, l, site);
+}
+
+/* Give the lock to the longest waiter that is still parked; 0 if none. */
+static int hand_to_first(ts_lock *l) {
+    ts__node *n;
+    while ((n = ts__list_pop_front(&l->waiters))) {
+        ts_task *t = ts__container_of(n, ts__waiter, node)->task;
+        l->owner = t;
+        if (ts__wake(t, 0))
+            return 1;
+    }
+    return 0;
+}
+
+int ts_lock_release(ts_lock *l) {
+    if (!l)
+        return -EINVAL;
+    int err = ts__check_thread(l->loop, "ts_lock_release");
+    if (err)
+        return err;
+    if (!l->locked)
+        return -EPERM;
+    if (!hand_to_first(l)) {
+        l->locked = 0;
+        l->owner = NULL;
+    }
+    return 0;
+}
+
+int ts_lock_locked(const ts_lock *l) { return l && l->locked; }
+
+ts_task *ts_lock_owner(const ts_lock *l) { return l ? l->owner : NULL; }

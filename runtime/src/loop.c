@@ -1,0 +1,482 @@
+/*
+ * loop.c - the event loop: ready queue, timers, epoll, cross-thread calls.
+ *
+ * Invariants:
+ *   - A loop is touched only by its own thread, except xqueue/xsignalled
+ *     (call_soon_threadsafe), which any thread may use under xlock.
+ *   - One iteration runs exactly the entries that were ready when it began;
+ *     whatever they make ready runs in the next iteration, after a poll,
+ *     so a task that keeps yielding cannot starve I/O or timers.
+ *   - The loop only sleeps in epoll when nothing is ready, and never longer
+ *     than the earliest timer.  With nothing ready and no descriptor armed,
+ *     it skips the poll entirely: at ~1 us a system call here, polling on
+ *     every iteration would triple the cost of a task switch.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loop_impl.h"
+
+__thread ts_loop *ts__tls_loop;
+__thread ts_task *ts__tls_task;
+
+static _Atomic uint64_t next_loop_id = 1;
+
+/* An entry of the cross-thread queue. */
+struct xcall {
+    ts__cb cb;
+    ts_callback fn;
+    void *arg;
+};
+
+/* A call_soon/call_later handle.  refs: one for the loop while scheduled,
+ * one for the user if they asked for the handle. */
+struct ts_handle {
+    ts__cb cb;
+    ts__timer timer;
+    ts_loop *loop;
+    ts_callback fn;
+    void *arg;
+    int refs;
+    bool cancelled;
+    bool ran;
+};
+
+ts_loop *ts__loop(void) { return ts__tls_loop; }
+ts_loop *ts_loop_current(void) { return ts__tls_loop; }
+uint64_t ts_loop_id(const ts_loop *l) { return l->id; }
+int ts_loop_is_running(const ts_loop *l) { return l->running; }
+
+int ts__check_thread(ts_loop *loop, const char *what) {
+    if (loop && loop == ts__tls_loop)
+        return 0;
+    ts_site site = {"(caller)", what, 0};
+    ts__diag_site(TS_DIAG_WRONG_THREAD,
+                  "loop call from a thread that does not own the loop", &site);
+    return TS_EWRONGLOOP;
+}
+
+int64_t ts__now(ts_loop *l) {
+    if (!l->now_valid) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        l->now = (int64_t)ts.tv_sec * TS_NSEC + ts.tv_nsec;
+        l->now_valid = true;
+    }
+    return l->now;
+}
+
+double ts_loop_time(ts_loop *l) {
+    if (!l)
+        return NAN;
+    return (double)ts__now(l) / 1e9;
+}
+
+void ts__ready_push(ts_loop *l, ts__cb *cb) { ts__list_push_back(&l->ready, &cb->node); }
+
+static size_t env_stack_size(void) {
+    const char *s = getenv("TASKSCOPE_STACK_SIZE");
+    if (!s || !*s)
+        return TS_DEFAULT_STACK;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (*end == 'k' || *end == 'K')
+        v *= 1024;
+    else if (*end == 'm' || *end == 'M')
+        v *= 1024 * 1024;
+    if (v < 16384 || v > (1ull << 30))
+        return TS_DEFAULT_STACK;
+    return (size_t)v;
+}
+
+int ts_loop_new(ts_loop **out) {
+    if (ts__tls_loop)
+        return -EBUSY;
+    ts_loop *l = calloc(1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->epfd < 0 || l->evfd < 0) {
+        int err = -errno;
+        if (l->epfd >= 0)
+            close(l->epfd);
+        if (l->evfd >= 0)
+            close(l->evfd);
+        free(l);
+        return err;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->evfd};
+    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev);
+    l->id = atomic_fetch_add(&next_loop_id, 1);
+    l->thread = pthread_self();
+    ts__list_init(&l->ready);
+    ts__list_init(&l->tasks);
+    ts__list_init(&l->xqueue);
+    pthread_mutex_init(&l->xlock, NULL);
+    l->default_stack = ts__stack_round(env_stack_size());
+    l->pool_cap = 4096;
+    ts__tls_loop = l;
+    ts__overflow_thread_init(l);
+    *out = l;
+    return 0;
+}
+
+/* Move cross-thread calls into the ready queue.  Clearing the flag before
+ * taking the queue pairs with the producer's exchange: a call queued after
+ * the clear sets the flag again and writes the eventfd, so none is missed. */
+static void drain_xqueue(ts_loop *l) {
+    if (!atomic_exchange(&l->xsignalled, 0))
+        return;
+    uint64_t v;
+    ssize_t r = read(l->evfd, &v, sizeof v);
+    (void)r;
+    pthread_mutex_lock(&l->xlock);
+    ts__list_splice(&l->ready, &l->xqueue);
+    pthread_mutex_unlock(&l->xlock);
+}
+
+static void poll_io(ts_loop *l, int64_t timeout_ns) {
+    struct epoll_event evs[64];
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / TS_NSEC;
+        ts.tv_nsec = timeout_ns % TS_NSEC;
+        tsp = &ts;
+    }
+    int n = epoll_pwait2(l->epfd, evs, 64, tsp, NULL);
+    if (n < 0 && errno == ENOSYS) {
+        int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+        n = epoll_wait(l->epfd, evs, 64, ms);
+    }
+    l->now_valid = false;
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        if (fd == l->evfd)
+            continue; /* drained below through the flag */
+        ts__fd_dispatch(l, fd, evs[i].events);
+    }
+    drain_xqueue(l);
+}
+
+/* One iteration; see the invariants at the top.  The poll comes first (as
+ * in asyncio's _run_once), so that the caller's stop condition is checked
+ * right after the ready batch and a loop whose work is done never blocks. */
+static void run_once(ts_loop *l) {
+    int64_t timeout;
+    if (!ts__list_empty(&l->ready) || l->stopping)
+        timeout = 0;
+    else if (l->nheap > 0) {
+        l->now_valid = false;
+        int64_t d = l->heap[0]->when - ts__now(l);
+        timeout = d < 0 ? 0 : d;
+    } else
+        timeout = -1;
+    if (timeout != 0 || l->nfds_armed > 0)
+        poll_io(l, timeout);
+    else
+        drain_xqueue(l); /* nothing the kernel could add but this flag */
+
+    l->now_valid = false;
+    if (l->nheap > 0)
+        ts__timers_run(l, ts__now(l));
+
+    ts__node batch;
+    ts__list_init(&batch);
+    ts__list_splice(&batch, &l->ready);
+    ts__node *n;
+    while ((n = ts__list_pop_front(&batch))) {
+        ts__cb *cb = ts__container_of(n, ts__cb, node);
+        cb->fn(cb);
+    }
+}
+
+static int run_until(ts_loop *l, ts_task *t) {
+    if (ts__check_thread(l, "ts_loop_run"))
+        return TS_EWRONGLOOP;
+    if (l->running)
+        return -EBUSY;
+    l->running = true;
+    l->stopping = false;
+    while (!l->stopping && !(t && ts_task_done(t)))
+        run_once(l);
+    l->running = false;
+    l->stopping = false;
+    return 0;
+}
+
+int ts_loop_run_forever(ts_loop *l) { return run_until(l, NULL); }
+
+void ts_loop_stop(ts_loop *l) {
+    if (l)
+        l->stopping = true;
+}
+
+int ts_loop_run_until_complete(ts_loop *l, ts_task *t, void **result) {
+    if (!t)
+        return -EINVAL;
+    int err = run_until(l, t);
+    if (err)
+        return err;
+    if (!ts_task_done(t))
+        return TS_EINVALSTATE; /* stopped first; the handle stays the caller's */
+    err = ts__task_outcome(t, result);
+    ts_task_unref(t);
+    return err;
+}
+
+static void free_handle_ref(ts_handle *h) {
+    if (--h->refs == 0)
+        free(h);
+}
+
+static void handle_run(ts__cb *cb) {
+    ts_handle *h = ts__container_of(cb, ts_handle, cb);
+    h->ran = true;
+    h->fn(h->arg);
+    free_handle_ref(h);
+}
+
+static void handle_timer_fired(ts__timer *t) {
+    ts_handle *h = ts__container_of(t, ts_handle, timer);
+    ts__ready_push(h->loop, &h->cb);
+}
+
+static int schedule(ts_loop *l, int64_t when, bool timed, ts_callback cb,
+                    void *arg, ts_handle **out) {
+    if (!l)
+        l = ts__tls_loop;
+    if (!l || !cb)
+        return -EINVAL;
+    if (ts__check_thread(l, "ts_call_soon"))
+        return TS_EWRONGLOOP;
+    ts_handle *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    h->loop = l;
+    h->fn = cb;
+    h->arg = arg;
+    h->cb.fn = handle_run;
+    h->refs = out ? 2 : 1;
+    ts__timer_init(&h->timer, handle_timer_fired);
+    if (timed)
+        ts__timer_start(l, &h->timer, when);
+    else
+        ts__ready_push(l, &h->cb);
+    if (out)
+        *out = h;
+    return 0;
+}
+
+int ts_call_soon(ts_loop *l, ts_callback cb, void *arg, ts_handle **out) {
+    return schedule(l, 0, false, cb, arg, out);
+}
+
+int ts_call_later(ts_loop *l, double delay, ts_callback cb, void *arg,
+                  ts_handle **out) {
+    if (isnan(delay))
+        return -EINVAL;
+    if (!l)
+        l = ts__tls_loop;
+    if (!l)
+        return -EINVAL;
+    return schedule(l, ts__deadline_after(l, delay), true, cb, arg, out);
+}
+
+int ts_call_at(ts_loop *l, double when, ts_callback cb, void *arg,
+               ts_handle **out) {
+    if (isnan(when))
+        return -EINVAL;
+    int64_t w = when >= 9.2e9 ? INT64_MAX : when <= 0 ? 0 : (int64_t)(when * 1e9);
+    return schedule(l, w, true, cb, arg, out);
+}
+
+int ts_handle_cancel(ts_handle *h) {
+    if (!h || h->ran || h->cancelled)
+        return 0;
+    h->cancelled = true;
+    if (ts__timer_active(&h->timer))
+        ts__timer_stop(h->loop, &h->timer);
+    else
+        ts__list_remove(&h->cb.node);
+    free_handle_ref(h); /* the loop's reference */
+    return 1;
+}
+
+void ts_handle_release(ts_handle *h) {
+    if (h)
+        free_handle_ref(h);
+}
+
+static void xcall_run(ts__cb *cb) {
+    struct xcall *x = ts__container_of(cb, struct xcall, cb);
+    ts_callback fn = x->fn;
+    void *arg = x->arg;
+    free(x);
+    fn(arg);
+}
+
+int ts_call_soon_threadsafe(ts_loop *l, ts_callback cb, void *arg) {
+    if (!l || !cb)
+        return -EINVAL;
+    struct xcall *x = malloc(sizeof *x);
+    if (!x)
+        return -ENOMEM;
+    x->cb.fn = xcall_run;
+    x->fn = cb;
+    x->arg = arg;
+    pthread_mutex_lock(&l->xlock);
+    if (l->closing) {
+        pthread_mutex_unlock(&l->xlock);
+        free(x);
+        return -ESHUTDOWN;
+    }
+    ts__list_push_back(&l->xqueue, &x->cb.node);
+    /* Written under the lock so close cannot free the loop between our
+     * enqueue and the eventfd write. */
+    if (!atomic_exchange(&l->xsignalled, 1)) {
+        uint64_t one = 1;
+        ssize_t r = write(l->evfd, &one, sizeof one);
+        (void)r;
+    }
+    pthread_mutex_unlock(&l->xlock);
+    return 0;
+}
+
+void ts__loop_set_default_executor(ts_loop *l, ts_executor *ex) { l->default_executor = ex; }
+ts_executor *ts__loop_default_executor(ts_loop *l) { return l->default_executor; }
+
+int ts_loop_close(ts_loop *l) {
+    if (!l)
+        return -EINVAL;
+    if (ts__check_thread(l, "ts_loop_close"))
+        return TS_EWRONGLOOP;
+    if (l->running)
+        return -EBUSY;
+    if (l->default_executor) {
+        /* Workers may still post completions; they land in xqueue and are
+         * dropped below with the rest. */
+        ts_executor_free(l->default_executor);
+        l->default_executor = NULL;
+    }
+    pthread_mutex_lock(&l->xlock);
+    l->closing = true;
+    pthread_mutex_unlock(&l->xlock);
+    /* Timers first: some live on the stacks of pending tasks, which
+     * ts__task_finish_all unmaps. */
+    while (l->nheap > 0) {
+        ts__timer *t = l->heap[0];
+        ts__timer_stop(l, t);
+        if (t->fn == handle_timer_fired)
+            free_handle_ref(ts__container_of(t, ts_handle, timer));
+    }
+    ts__task_finish_all(l);
+    /* Whatever is still queued is dropped: callbacks not run, handles of
+     * cancelled-by-close calls freed. */
+    drain_xqueue(l);
+    atomic_store(&l->xsignalled, 1);
+    drain_xqueue(l);
+    ts__node *n;
+    while ((n = ts__list_pop_front(&l->ready))) {
+        ts__cb *cb = ts__container_of(n, ts__cb, node);
+        if (cb->fn == handle_run)
+            free_handle_ref(ts__container_of(cb, ts_handle, cb));
+        else if (cb->fn == xcall_run)
+            free(ts__container_of(cb, struct xcall, cb));
+    }
+    for (size_t i = 0; i < l->npool; i++)
+        ts__stack_free(&l->pool[i]);
+    free(l->pool);
+    free(l->heap);
+    ts__fd_close(l);
+    ts__overflow_thread_fini(l);
+    close(l->epfd);
+    close(l->evfd);
+    pthread_mutex_destroy(&l->xlock);
+    if (ts__tls_loop == l)
+        ts__tls_loop = NULL;
+    free(l);
+    return 0;
+}
+
+/* Stacks of the loop's default size are pooled (up to pool_cap); others
+ * are mapped and unmapped per task. */
+int ts__stack_get(ts_loop *l, size_t size, ts__stack *out) {
+    size = size ? ts__stack_round(size) : l->default_stack;
+    if (size == l->default_stack && l->npool > 0) {
+        *out = l->pool[--l->npool];
+        return 0;
+    }
+    return ts__stack_alloc(out, size);
+}
+
+void ts__stack_put(ts_loop *l, ts__stack *s) {
+    if (s->size == l->default_stack && l->npool < l->pool_cap) {
+        if (l->npool == 0 || (l->npool & (l->npool - 1)) == 0) {
+            size_t cap = l->npool ? l->npool * 2 : 16;
+            if (cap > l->pool_cap)
+                cap = l->pool_cap;
+            ts__stack *p = realloc(l->pool, cap * sizeof *p);
+            if (!p) {
+                ts__stack_free(s);
+                return;
+            }
+            l->pool = p;
+        }
+        l->pool[l->npool++] = *s;
+    } else {
+        ts__stack_free(s);
+    }
+    s->base = NULL;
+}
+
+/* ts_run: asyncio.run. */
+static void cancel_remaining(ts_loop *l) {
+    ts__list_foreach(it, &l->tasks) {
+        ts_task *t = ts__container_of(it, ts_task, all);
+        if (!ts_task_done(t))
+            ts_task_cancel(t, NULL);
+    }
+    while (l->nunfinished > 0) {
+        l->running = true;
+        run_once(l);
+        l->running = false;
+    }
+}
+
+int ts_run_result(ts_task_fn main, void *arg, void **result) {
+    ts_loop *l;
+    int err = ts_loop_new(&l);
+    if (err)
+        return err;
+    static const ts_site site = {"(ts_run)", "ts_run", 0};
+    ts_spawn_opts opts = {.name = "main", .loop = l};
+    ts_task *t = ts_spawn_at(&opts, main, arg, "main", &site);
+    if (!t) {
+        ts_loop_close(l);
+        return -ENOMEM;
+    }
+    err = ts_loop_run_until_complete(l, t, result);
+    cancel_remaining(l);
+    ts_loop_close(l);
+    return err;
+}
+
+int ts_run(ts_task_fn main, void *arg) { return ts_run_result(main, arg, NULL); }
+
+const char *ts_version(void) { return "0.1.0"; }
+
+int ts_is_debug_runtime(void) {
+#ifdef TS_DEBUG_RUNTIME
+    return 1;
+#else
+    return 0;
+#endif
+}

@@ -1,0 +1,102 @@
+/*
+ * loop_impl.h - the layout of loops and tasks, for the core files that
+ * implement them (loop.c, task.c, timer.c, fdwait.c).  Everything else goes
+ * through internal.h.
+ */
+#ifndef TS_LOOP_IMPL_H
+#define TS_LOOP_IMPL_H
+
+#include "internal.h"
+
+/* A task.  refs counts the handles the user holds plus one held by the
+ * loop until the task has finished and its stack is back in the pool. */
+struct ts_task {
+    ts__cb run;                 /* ready-queue entry: one step of the task */
+    ts__ctx ctx;
+    ts__stack stack;
+    ts_loop *loop;
+    ts__waiter *parked;         /* its waiter while SUSPENDED */
+    int wake_status;
+    unsigned char state;        /* ts_task_state */
+    unsigned char wait_kind;    /* ts_wait_kind while suspended */
+    bool must_cancel;           /* deliver -ECANCELED at the next suspension */
+    bool started;
+    bool err_retrieved;
+    bool name_owned;
+    int refs;
+    int cancel_requests;
+    int err;
+    ts_task_fn fn;
+    void *arg;
+    void *result;
+    uint64_t id;
+    uint64_t parent_id;
+    const char *name;
+    const ts_site *spawn_site;
+    const ts_site *await_site;
+    const void *wait_obj;
+    char *err_msg;
+    char *cancel_msg;
+    size_t stack_size;
+    ts__node all;               /* on loop->tasks until freed */
+    ts__node watchers;          /* ts__done_watch */
+    ts__node done_cbs;          /* user done callbacks (struct done_cb) */
+    ts__cb done_cb_run;         /* runs the done callbacks from the loop */
+    void *asan_fake;
+};
+
+struct fd_slot;
+
+struct ts_loop {
+    uint64_t id;
+    pthread_t thread;
+    int epfd;
+    int evfd;
+    bool running;
+    bool stopping;
+    bool now_valid;
+    int64_t now;
+    ts_task *current;
+    ts__node ready;
+    /* timers */
+    ts__timer **heap;
+    size_t nheap, heap_cap;
+    uint64_t timer_seq;
+    /* tasks */
+    ts__node tasks;
+    size_t nunfinished;
+    /* stacks */
+    ts__stack *pool;
+    size_t npool, pool_cap;
+    size_t default_stack;
+    /* the loop's own context, and its stack bounds for ASan */
+    ts__ctx ctx;
+    const void *stack_bottom;
+    size_t stack_size;
+    /* call_soon_threadsafe */
+    pthread_mutex_t xlock;
+    ts__node xqueue;
+    _Atomic int xsignalled;
+    bool closing;
+    /* fd waits */
+    struct fd_slot *fds;
+    int nfds_cap;
+    int nfds_armed;
+    ts_executor *default_executor;
+    void *altstack;
+};
+
+void ts__timers_run(ts_loop *l, int64_t now);
+void ts__task_step(ts__cb *cb);
+void ts__task_finish_all(ts_loop *l); /* close: free every task */
+void ts__fd_dispatch(ts_loop *l, int fd, uint32_t events);
+void ts__fd_close(ts_loop *l);
+int ts__stack_get(ts_loop *l, size_t size, ts__stack *out);
+void ts__stack_put(ts_loop *l, ts__stack *s);
+void ts__overflow_thread_init(ts_loop *l);
+void ts__overflow_thread_fini(ts_loop *l);
+
+extern __thread ts_loop *ts__tls_loop;
+extern __thread ts_task *ts__tls_task;
+
+#endif

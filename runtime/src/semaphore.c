@@ -1,0 +1,112 @@
+/*
+ * semaphore.c - asyncio.Semaphore and asyncio.BoundedSemaphore.
+ *
+ * value counts the free permits.  Invariants:
+ *   - Waiters exist only while value == 0.  A release with waiters does not
+ *     raise value: it hands the permit straight to the longest waiter
+ *     (FIFO), with a success wake, which is final (internal.h).  So no
+ *     newcomer overtakes a waiter, a permit handed to a task that is then
+ *     cancelled is still that task's to release, and a waiter cancelled
+ *     while queued (already unlinked) never receives one.
+ *   - A bounded semaphore never holds more than `bound` permits: a release
+ *     that would exceed it returns -EOVERFLOW and changes nothing (as
+ *     asyncio's check, made before any waiter is woken).  An unbounded one
+ *     refuses to pass UINT_MAX the same way instead of wrapping.
+ *
+ * Freeing a semaphore wakes its waiters with TS_ESHUTDOWN (they hold no
+ * permit and must not touch it again).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct ts_semaphore {
+    ts_loop *loop;
+    unsigned value;     /* free permits */
+    unsigned bound;     /* the most permits a bounded semaphore may hold */
+    int bounded;
+    ts__node waiters;   /* ts__waiter.node, longest waiter first */
+};
+
+static ts_semaphore *semaphore_new(unsigned value, int bounded) {
+    ts_loop *loop = ts__loop();
+    if (!loop) {
+        errno = ESRCH;
+        return NULL;
+    }
+    ts_semaphore *s = calloc(1, sizeof *s);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    s->loop = loop;
+    s->value = value;
+    s->bound = bounded ? value : UINT_MAX;
+    s->bounded = bounded;
+    ts__list_init(&s->waiters);
+    return s;
+}
+
+ts_semaphore *ts_semaphore_new(unsigned value) { return semaphore_new(value, 0); }
+
+ts_semaphore *ts_bounded_semaphore_new(unsigned value) {
+    return semaphore_new(value, 1);
+}
+
+void ts_semaphore_free(ts_semaphore *s) {
+    if (!s || ts__check_thread(s->loop, "ts_semaphore_free"))
+        return;
+    ts__node *n;
+    while ((n = ts__list_pop_front(&s->waiters)))
+        ts__wake(ts__container_of(n, ts__waiter, node)->task, TS_ESHUTDOWN);
+    free(s);
+}
+
+int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site) {
+    if (!s)
+        return -EINVAL;
+    int err = ts__check_thread(s->loop, "ts_semaphore_acquire");
+    if (err)
+        return err;
+    ts_task *self = ts__current();
+    if (!self)
+        return TS_ENOTASK;
+    if (s->value > 0) {
+        s->value--;
+        return 0;
+    }
+    ts__waiter w;
+    ts__waiter_init(&w, self);
+    ts__list_push_back(&s->waiters, &w.node);
+    /* 0: a releaser handed us its permit.  Otherwise we are unlinked and
+     * hold nothing. */
+    return ts__park(&w, TS_WAIT_SEMAPHORE, s, site);
+}
+
+/* Give one permit to the longest waiter still parked; 0 if none. */
+static int hand_to_first(ts_semaphore *s) {
+    ts__node *n;
+    while ((n = ts__list_pop_front(&s->waiters)))
+        if (ts__wake(ts__container_of(n, ts__waiter, node)->task, 0))
+            return 1;
+    return 0;
+}
+
+int ts_semaphore_release(ts_semaphore *s) {
+    if (!s)
+        return -EINVAL;
+    int err = ts__check_thread(s->loop, "ts_semaphore_release");
+    if (err)
+        return err;
+    if (s->value >= s->bound)
+        return -EOVERFLOW;
+    if (!hand_to_first(s))
+        s->value++;
+    return 0;
+}
+
+int ts_semaphore_locked(const ts_semaphore *s) { return s && s->value == 0; }
+
+unsigned ts_semaphore_value(const ts_semaphore *s) { return s ? s->value : 0; }

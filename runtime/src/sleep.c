@@ -1,0 +1,38 @@
+/*
+ * sleep.c - ts_sleep: a timer in the sleeping task's own frame, so sleeping
+ * allocates nothing.
+ */
+#include <errno.h>
+#include <math.h>
+
+#include "loop_impl.h"
+
+struct sleeper {
+    ts__timer timer;
+    ts_task *task;
+};
+
+static void sleeper_fired(ts__timer *tm) {
+    ts__wake(ts__container_of(tm, struct sleeper, timer)->task, 0);
+}
+
+int ts_sleep_at(double seconds, const ts_site *site) {
+    if (isnan(seconds) || seconds < 0)
+        return -EINVAL;
+    ts_task *t = ts__current();
+    if (!t)
+        return TS_ENOTASK;
+    if (seconds == 0)
+        return ts__yield(site);
+    struct sleeper s = {.task = t};
+    ts__timer_init(&s.timer, sleeper_fired);
+    ts__timer_start(t->loop, &s.timer, ts__deadline_after(t->loop, seconds));
+    int st = ts__park(NULL, TS_WAIT_SLEEP, NULL, site);
+    ts__timer_stop(t->loop, &s.timer);
+    return st;
+}
+
+double ts_now(void) {
+    ts_loop *l = ts__loop();
+    return l ? ts_loop_time(l) : NAN;
+}

@@ -1,0 +1,517 @@
+/*
+ * task.c - tasks: spawning, the switch between loop and task, parking and
+ * waking, cancellation, completion and freeing.
+ *
+ * Invariants:
+ *   - Every switch is loop -> task (ts__task_step) or task -> loop
+ *     (switch_to_loop).  A task is on its loop's ready queue exactly when
+ *     its state is READY.
+ *   - parked != NULL exactly while the task is SUSPENDED; ts__wake clears
+ *     it, so a task is woken at most once per suspension.
+ *   - A finished task's stack is recycled by the loop, never by the task
+ *     itself: the task is still running on it when it finishes.
+ *   - refs > 0 until every handle is given up and the loop is done with
+ *     the task; only then is the task freed (and a failure nobody
+ *     retrieved reported).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fiber.h"
+#include "loop_impl.h"
+
+static _Atomic uint64_t next_task_id = 1;
+
+/* A user done callback, scheduled from the loop after the task finishes. */
+struct done_cb {
+    ts__node node;
+    ts_task_done_fn fn;
+    void *arg;
+};
+
+ts_task *ts__current(void) { return ts__tls_task; }
+ts_task *ts_current_task(void) { return ts__tls_task; }
+
+static void task_entry(void *arg);
+static void run_done_callbacks(ts__cb *cb);
+
+ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
+                     const char *default_name, const ts_site *site) {
+    ts_loop *l = opts && opts->loop ? opts->loop : ts__tls_loop;
+    if (!l || !fn) {
+        errno = l ? EINVAL : ESRCH;
+        return NULL;
+    }
+    if (ts__check_thread(l, "ts_spawn")) {
+        errno = EXDEV;
+        return NULL;
+    }
+    ts_task *t = calloc(1, sizeof *t);
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (opts && opts->name) {
+        char *name = strdup(opts->name);
+        if (!name) {
+            free(t);
+            errno = ENOMEM;
+            return NULL;
+        }
+        t->name = name;
+        t->name_owned = true;
+    } else {
+        t->name = default_name ? default_name : "task";
+    }
+    t->loop = l;
+    t->fn = fn;
+    t->arg = arg;
+    t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+    t->parent_id = ts__tls_task ? ts__tls_task->id : 0;
+    t->spawn_site = site;
+    t->stack_size = opts ? opts->stack_size : 0;
+    t->refs = 2; /* the caller's handle and the loop's */
+    t->state = TS_TASK_READY;
+    t->run.fn = ts__task_step;
+    t->done_cb_run.fn = run_done_callbacks;
+    ts__list_init(&t->watchers);
+    ts__list_init(&t->done_cbs);
+    ts__list_push_back(&l->tasks, &t->all);
+    l->nunfinished++;
+    ts__ready_push(l, &t->run);
+    return t;
+}
+
+/* ---- switching ------------------------------------------------------------ */
+
+/* Leave the task for the loop; returns when the loop resumes the task. */
+static void switch_to_loop(ts_task *t) {
+    ts_loop *l = t->loop;
+    ts__fiber_start(&t->asan_fake, l->stack_bottom, l->stack_size);
+    ts__ctx_switch(&t->ctx, &l->ctx);
+    ts__fiber_finish(t->asan_fake, &l->stack_bottom, &l->stack_size);
+}
+
+static void finish(ts_task *t);
+
+/* The ready-queue step of a task: run it until it parks, yields or ends. */
+void ts__task_step(ts__cb *cb) {
+    ts_task *t = ts__container_of(cb, ts_task, run);
+    ts_loop *l = t->loop;
+    if (!t->started) {
+        if (t->must_cancel) {
+            /* Cancelled before its first step: the function never runs. */
+            t->must_cancel = false;
+            t->err = -ECANCELED;
+            finish(t);
+            ts_task_unref(t);
+            return;
+        }
+        int err = ts__stack_get(l, t->stack_size, &t->stack);
+        if (err) {
+            t->err = err;
+            finish(t);
+            ts_task_unref(t);
+            return;
+        }
+        ts__ctx_make(&t->ctx, &t->stack, task_entry, t);
+        t->started = true;
+    }
+    t->state = TS_TASK_RUNNING;
+    l->current = t;
+    ts__tls_task = t;
+    void *fake = NULL;
+    ts__fiber_start(&fake, t->stack.base, t->stack.size);
+    ts__ctx_switch(&l->ctx, &t->ctx);
+    ts__fiber_finish(fake, NULL, NULL);
+    ts__tls_task = NULL;
+    l->current = NULL;
+    if (t->state >= TS_TASK_DONE) {
+        ts__stack_put(l, &t->stack);
+        ts_task_unref(t); /* the loop's reference */
+    }
+}
+
+static void task_entry(void *arg) {
+    ts_task *t = arg;
+    ts_loop *l = t->loop;
+    ts__fiber_finish(NULL, &l->stack_bottom, &l->stack_size);
+    t->result = t->fn(t->arg);
+    finish(t);
+    /* Last switch: NULL tells ASan this fiber's fake frames can go. */
+    ts__fiber_start(NULL, l->stack_bottom, l->stack_size);
+    ts__ctx_switch(&t->ctx, &l->ctx);
+    __builtin_unreachable();
+}
+
+/* Mark t finished, tell its watchers, schedule its done callbacks. */
+static void finish(ts_task *t) {
+    t->state = t->err == -ECANCELED ? TS_TASK_CANCELLED
+               : t->err            ? TS_TASK_FAILED
+                                   : TS_TASK_DONE;
+    t->wait_kind = TS_WAIT_NONE;
+    t->must_cancel = false;
+    t->loop->nunfinished--;
+    ts__node *n;
+    while ((n = ts__list_pop_front(&t->watchers))) {
+        ts__done_watch *w = ts__container_of(n, ts__done_watch, node);
+        w->fn(w, t);
+    }
+    if (!ts__list_empty(&t->done_cbs)) {
+        t->refs++; /* held until the callbacks have run */
+        ts__ready_push(t->loop, &t->done_cb_run);
+    }
+}
+
+static void run_done_callbacks(ts__cb *cb) {
+    ts_task *t = ts__container_of(cb, ts_task, done_cb_run);
+    ts__node *n;
+    while ((n = ts__list_pop_front(&t->done_cbs))) {
+        struct done_cb *d = ts__container_of(n, struct done_cb, node);
+        d->fn(t, d->arg);
+        free(d);
+    }
+    ts_task_unref(t);
+}
+
+/* ---- parking ---------------------------------------------------------------*/
+
+int ts__park(ts__waiter *w, ts_wait_kind kind, const void *obj,
+             const ts_site *site) {
+    ts_task *t = ts__tls_task;
+    if (!t) {
+        if (w)
+            ts__list_remove(&w->node);
+        return TS_ENOTASK;
+    }
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        if (w)
+            ts__list_remove(&w->node);
+        return -ECANCELED;
+    }
+    static ts__waiter unlisted; /* stands for "parked on nothing" */
+    t->parked = w ? w : &unlisted;
+    t->state = TS_TASK_SUSPENDED;
+    t->wait_kind = (unsigned char)kind;
+    t->wait_obj = obj;
+    t->await_site = site;
+    switch_to_loop(t);
+    t->wait_kind = TS_WAIT_NONE;
+    t->wait_obj = NULL;
+    return t->wake_status;
+}
+
+int ts__wake(ts_task *t, int status) {
+    if (t->state != TS_TASK_SUSPENDED)
+        return 0;
+    ts__list_remove(&t->parked->node);
+    t->parked = NULL;
+    t->wake_status = status;
+    t->state = TS_TASK_READY;
+    ts__ready_push(t->loop, &t->run);
+    return 1;
+}
+
+int ts__yield(const ts_site *site) {
+    ts_task *t = ts__tls_task;
+    if (!t)
+        return TS_ENOTASK;
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        return -ECANCELED;
+    }
+    t->state = TS_TASK_READY;
+    t->wait_kind = TS_WAIT_YIELD;
+    t->await_site = site;
+    ts__ready_push(t->loop, &t->run);
+    switch_to_loop(t);
+    t->wait_kind = TS_WAIT_NONE;
+    /* Cancelled while it sat in the ready queue: sleep(0) is a suspension
+     * point like any other, and gave nothing away, so deliver it here. */
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+/* ---- cancellation ----------------------------------------------------------*/
+
+int ts_task_cancel(ts_task *t, const char *msg) {
+    if (!t || t->state >= TS_TASK_DONE)
+        return 0;
+    if (ts__check_thread(t->loop, "ts_task_cancel"))
+        return 0;
+    t->cancel_requests++;
+    if (msg) {
+        char *m = strdup(msg);
+        if (m) {
+            free(t->cancel_msg);
+            t->cancel_msg = m;
+        }
+    }
+    if (t->state == TS_TASK_SUSPENDED)
+        ts__wake(t, -ECANCELED);
+    else
+        t->must_cancel = true;
+    return 1;
+}
+
+int ts_task_uncancel(ts_task *t) {
+    if (t->cancel_requests > 0)
+        t->cancel_requests--;
+    /* asyncio 3.13: once no request is left, a pending delivery is void. */
+    if (t->cancel_requests == 0)
+        t->must_cancel = false;
+    return t->cancel_requests;
+}
+
+int ts_task_cancelling(const ts_task *t) { return t->cancel_requests; }
+
+/* ---- completion, outcome, handles --------------------------------------------*/
+
+void *ts_fail(int err, const char *fmt, ...) {
+    ts_task *t = ts__tls_task;
+    if (!t)
+        return NULL;
+    t->err = err < 0 ? err : -EINVAL;
+    free(t->err_msg);
+    t->err_msg = NULL;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&t->err_msg, fmt, ap) < 0)
+            t->err_msg = NULL;
+        va_end(ap);
+    }
+    return NULL;
+}
+
+int ts__task_outcome(ts_task *t, void **result) {
+    t->err_retrieved = true;
+    if (result)
+        *result = t->err ? NULL : t->result;
+    return t->err;
+}
+
+static void free_task(ts_task *t) {
+    if (t->state == TS_TASK_FAILED && !t->err_retrieved)
+        ts__diag_task(TS_DIAG_ERROR_NEVER_RETRIEVED,
+                      "Task exception was never retrieved", t, t->err, t->err_msg);
+    ts__list_remove(&t->all);
+    if (t->stack.base)
+        ts__stack_free(&t->stack);
+    if (t->name_owned)
+        free((char *)t->name);
+    free(t->err_msg);
+    free(t->cancel_msg);
+    ts__node *n;
+    while ((n = ts__list_pop_front(&t->done_cbs)))
+        free(ts__container_of(n, struct done_cb, node));
+    free(t);
+}
+
+ts_task *ts_task_ref(ts_task *t) {
+    t->refs++;
+    return t;
+}
+
+void ts_task_unref(ts_task *t) {
+    if (t && --t->refs == 0)
+        free_task(t);
+}
+
+void ts_task_detach(ts_task *t) { ts_task_unref(t); }
+
+void ts__task_watch(ts_task *t, ts__done_watch *w) { ts__list_push_back(&t->watchers, &w->node); }
+void ts__task_unwatch(ts__done_watch *w) { ts__list_remove(&w->node); }
+
+struct wake_on_done {
+    ts__done_watch watch;
+    ts_task *waiter;
+};
+
+static void wake_waiter(ts__done_watch *w, ts_task *done) {
+    (void)done;
+    ts__wake(ts__container_of(w, struct wake_on_done, watch)->waiter, 0);
+}
+
+/* wd lives in this frame while linked on t->watchers; it is unlinked
+ * before we return (finish() pops it, or the unwatch below), which GCC's
+ * dangling-pointer analysis cannot see. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
+int ts__task_wait_done(ts_task *t, int forward, const ts_site *site) {
+    int cancelled = 0;
+    if (t->state >= TS_TASK_DONE)
+        return 0;
+    struct wake_on_done wd = {.watch.fn = wake_waiter, .waiter = ts__tls_task};
+    ts__task_watch(t, &wd.watch);
+    while (t->state < TS_TASK_DONE) {
+        int st = ts__park(NULL, TS_WAIT_TASK, t, site);
+        if (st == -ECANCELED) {
+            cancelled = 1;
+            if (forward)
+                ts_task_cancel(t, wd.waiter->cancel_msg);
+        } else if (st == TS_ENOTASK) {
+            break;
+        }
+    }
+    ts__task_unwatch(&wd.watch);
+    return cancelled ? -ECANCELED : 0;
+}
+
+int ts_await_at(ts_task *t, void **result, const ts_site *site) {
+    if (!t)
+        return -EINVAL;
+    ts_task *cur = ts__tls_task;
+    if (!cur)
+        return TS_ENOTASK;
+    if (t == cur)
+        return -EDEADLK;
+    if (ts__check_thread(t->loop, "ts_await"))
+        return TS_EWRONGLOOP;
+    int cancelled = ts__task_wait_done(t, 1, site);
+    int err = ts__task_outcome(t, result);
+    ts_task_unref(t);
+    return cancelled ? -ECANCELED : err;
+}
+
+int ts_task_add_done_callback(ts_task *t, ts_task_done_fn fn, void *arg) {
+    struct done_cb *d = malloc(sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    d->fn = fn;
+    d->arg = arg;
+    bool was_empty = ts__list_empty(&t->done_cbs);
+    ts__list_push_back(&t->done_cbs, &d->node);
+    if (t->state >= TS_TASK_DONE && was_empty && !ts__node_linked(&t->done_cb_run.node)) {
+        t->refs++;
+        ts__ready_push(t->loop, &t->done_cb_run);
+    }
+    return 0;
+}
+
+int ts_task_remove_done_callback(ts_task *t, ts_task_done_fn fn, void *arg) {
+    int removed = 0;
+    ts__list_foreach(it, &t->done_cbs) {
+        struct done_cb *d = ts__container_of(it, struct done_cb, node);
+        if (d->fn == fn && d->arg == arg) {
+            ts__list_remove(it);
+            free(d);
+            removed++;
+        }
+    }
+    return removed;
+}
+
+/* ---- accessors -------------------------------------------------------------*/
+
+int ts_task_done(const ts_task *t) { return t->state >= TS_TASK_DONE; }
+int ts_task_cancelled(const ts_task *t) { return t->state == TS_TASK_CANCELLED; }
+ts_task_state ts_task_state_of(const ts_task *t) { return (ts_task_state)t->state; }
+uint64_t ts_task_id(const ts_task *t) { return t->id; }
+uint64_t ts_task_parent_id(const ts_task *t) { return t->parent_id; }
+const char *ts_task_name(const ts_task *t) { return t->name; }
+const ts_site *ts_task_spawn_site(const ts_task *t) { return t->spawn_site; }
+ts_loop *ts_task_loop(const ts_task *t) { return t->loop; }
+const char *ts_task_error_message(const ts_task *t) { return t->err_msg; }
+const char *ts_task_cancel_message(const ts_task *t) { return t->cancel_msg; }
+
+int ts_task_result(ts_task *t, void **result) {
+    if (t->state < TS_TASK_DONE)
+        return TS_EINVALSTATE;
+    return ts__task_outcome(t, result);
+}
+
+int ts_task_error(ts_task *t) {
+    if (t->state < TS_TASK_DONE)
+        return 0;
+    t->err_retrieved = true;
+    return t->err;
+}
+
+int ts_task_set_name(ts_task *t, const char *name) {
+    char *copy = strdup(name ? name : "");
+    if (!copy)
+        return -ENOMEM;
+    if (t->name_owned)
+        free((char *)t->name);
+    t->name = copy;
+    t->name_owned = true;
+    return 0;
+}
+
+ts_wait_kind ts_task_awaiting(const ts_task *t, const void **object,
+                              const ts_site **site) {
+    ts_wait_kind k = t->state == TS_TASK_SUSPENDED || t->wait_kind == TS_WAIT_YIELD
+                         ? (ts_wait_kind)t->wait_kind
+                         : TS_WAIT_NONE;
+    if (object)
+        *object = k ? t->wait_obj : NULL;
+    if (site)
+        *site = k ? t->await_site : NULL;
+    return k;
+}
+
+const char *ts_task_state_name(ts_task_state s) {
+    static const char *const names[] = {"ready", "running", "suspended",
+                                        "done", "failed", "cancelled"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+const char *ts_wait_kind_name(ts_wait_kind k) {
+    static const char *const names[] = {
+        "none", "task", "future", "sleep", "yield", "lock", "event",
+        "condition", "semaphore", "barrier", "queue_get", "queue_put",
+        "queue_join", "fd", "executor", "generator", "group"};
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+size_t ts_all_tasks(ts_loop *l, ts_task **out, size_t cap) {
+    if (!l)
+        l = ts__tls_loop;
+    if (!l)
+        return 0;
+    size_t n = 0;
+    ts__list_foreach(it, &l->tasks) {
+        ts_task *t = ts__container_of(it, ts_task, all);
+        if (t->state >= TS_TASK_DONE)
+            continue;
+        if (n < cap)
+            out[n] = t;
+        n++;
+    }
+    return n;
+}
+
+/* Loop close: report and free every task that remains. */
+void ts__task_finish_all(ts_loop *l) {
+    ts__node *n;
+    while ((n = ts__list_first(&l->tasks))) {
+        ts_task *t = ts__container_of(n, ts_task, all);
+        if (t->state < TS_TASK_DONE) {
+            ts__diag_task(TS_DIAG_TASK_DESTROYED_PENDING,
+                          "Task was destroyed but it is pending", t, 0, NULL);
+            ts__list_remove(&t->run.node);
+            if (t->parked)
+                ts__list_remove(&t->parked->node);
+            t->state = TS_TASK_CANCELLED;
+            t->err = -ECANCELED;
+            t->err_retrieved = true;
+            l->nunfinished--;
+        } else if (t->refs > 0 && t->state != TS_TASK_FAILED) {
+            ts__diag_task(TS_DIAG_NEVER_AWAITED,
+                          "Task was never awaited (its handle was never released)",
+                          t, 0, NULL);
+        }
+        ts__list_remove(&t->done_cb_run.node);
+        t->refs = 1;
+        ts_task_unref(t);
+    }
+}
