@@ -245,7 +245,7 @@ int ts_task_cancel(ts_task *t, const char *msg) {
     if (!t || t->state >= TS_TASK_DONE)
         return 0;
     if (ts__check_thread(t->loop, "ts_task_cancel"))
-        return 0;
+        return TS_EWRONGLOOP;
     t->cancel_requests++;
     if (msg) {
         char *m = strdup(msg);

@@ -106,7 +106,8 @@ typedef struct ts_spawn_opts {
  * no loop (errno is set to ENOMEM or ESRCH).
  */
 #define ts_spawn(fn, arg) ts_spawn_at(NULL, (fn), (arg), #fn, TS_HERE)
-#define ts_spawn_named(name, fn, arg) ts_spawn_at(NULL, (fn), (arg), (name), TS_HERE)
+#define ts_spawn_named(task_name, fn, arg) \
+    ts_spawn_at(&(const ts_spawn_opts){.name = (task_name)}, (fn), (arg), #fn, TS_HERE)
 #define ts_spawn_with(opts, fn, arg) ts_spawn_at((opts), (fn), (arg), #fn, TS_HERE)
 ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
                      const char *default_name, const ts_site *site);
@@ -145,8 +146,9 @@ void *ts_fail(int err, const char *fmt, ...)
 /*
  * ts_task_cancel - request cancellation of t (asyncio's Task.cancel).
  * msg (may be NULL) is copied and kept as the cancel message.  Returns 1 if
- * a request was made, 0 if t had already finished.  Does not suspend;
- * callable on any task of the calling thread's loop, including the caller.
+ * a request was made, 0 if t had already finished, TS_EWRONGLOOP from a
+ * thread other than t's loop's.  Does not suspend; callable on any task of
+ * the calling thread's loop, including the caller.
  */
 int ts_task_cancel(ts_task *t, const char *msg);
 
