@@ -9,8 +9,10 @@
  *
  * In C a suspending call cannot be left un-awaited: ts_sleep(1.0) simply
  * suspends.  The C form of the mistake is a spawned task whose handle
- * nobody awaits.  The task does start, but nothing waits for it: its work
- * may be cut off when main ends, and its result and errors go nowhere.
+ * nobody awaits.  Here main returns without waiting, so the task never
+ * gets to run at all (ts_run cancels what is left when main ends), just as
+ * the un-awaited coroutine never runs in Python; a task that had started
+ * would be cut off half-way.  Either way its result and errors go nowhere.
  * When the loop closes, the runtime reports every handle that was never
  * given up ("never awaited", on stderr) with the task's spawn site, which
  * points straight at the line to fix.
@@ -19,10 +21,10 @@
 
 #include <taskscope/taskscope.h>
 
-/* Work that takes longer than main lives in the wrong version. */
 static void *save_report(void *arg) {
     (void)arg;
-    int err = ts_sleep(2.0);
+    printf("saving the report\n");
+    int err = ts_sleep(1.0);
     if (err)
         return ts_fail(err, "report not saved");
     printf("report saved\n");
@@ -34,7 +36,6 @@ static void *wrong_main(void *arg) {
     (void)arg;
     ts_task *report = ts_spawn(save_report, NULL);  /* never awaited */
     (void)report;
-    ts_sleep(1.0);
     printf("main: done\n");
     return NULL;
 }
@@ -49,8 +50,10 @@ static void *right_main(void *arg) {
 }
 
 int main(void) {
+    /* Line by line, so our output and the runtime's report on stderr stay
+     * in order even when both go to one pipe. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     printf("-- wrong: the task is spawned and never awaited --\n");
-    fflush(stdout);   /* so the runtime's stderr report follows, in a terminal */
     int err = ts_run(wrong_main, NULL);
     printf("runtime diagnosis: %llu task(s) never awaited\n",
            (unsigned long long)ts_diag_count(TS_DIAG_NEVER_AWAITED));

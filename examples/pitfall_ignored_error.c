@@ -57,8 +57,10 @@ static void *right_main(void *arg) {
 }
 
 int main(void) {
+    /* Line by line, so our output and the runtime's report on stderr stay
+     * in order even when both go to one pipe. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     printf("-- wrong: the task is detached and its error ignored --\n");
-    fflush(stdout);   /* so the runtime's stderr report follows, in a terminal */
     int err = ts_run(wrong_main, NULL);
     printf("runtime diagnosis: %llu task error(s) never retrieved\n",
            (unsigned long long)ts_diag_count(TS_DIAG_ERROR_NEVER_RETRIEVED));

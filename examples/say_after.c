@@ -70,7 +70,8 @@ static void *concurrent(void *arg) {
     int err1 = ts_await(task1, NULL);
     int err2 = ts_await(task2, NULL);
     print_clock("finished");
-    return err1 || err2 ? ts_fail(err1 ? err1 : err2, NULL) : NULL;
+    int err = err1 ? err1 : err2;
+    return err ? ts_fail(err, "a saying failed") : NULL;
 }
 
 int main(void) {

@@ -19,6 +19,10 @@
 
 #include "harness.h"
 
+/* Under UBSan, a finding fails the run instead of scrolling past. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void) { return "halt_on_error=1:print_stacktrace=1"; }
+
 static void assert_no_diag(void) {
     for (int k = 0; k < 16; k++)
         if (diag_seen[k])
@@ -526,6 +530,101 @@ static void *body_cancel_done(void *arg) {
 }
 static void test_cancel_finished_task(void **s) { (void)s; run_ok(body_cancel_done); }
 
+/* Two requests before the victim resumes are delivered as one -ECANCELED
+ * (asyncio: the second cancel() finds the waiter already cancelled, sets
+ * _must_cancel, and the step that throws the first CancelledError clears
+ * it), so cleanup that suspends afterwards is not interrupted. */
+static void *body_two_requests_one_delivery(void *arg) {
+    (void)arg;
+    cleanup_probe p = {9, 9, 0};
+    ts_task *t = ts_spawn(cleanup_victim, &p);
+    wait_until_suspended(t);
+    assert_int_equal(ts_task_cancel(t, "a"), 1);
+    assert_int_equal(ts_task_cancel(t, "b"), 1);
+    assert_int_equal(ts_task_cancelling(t), 2);
+    /* cleanup_victim's cleanup sleeps 100 s: cancel it once it is parked
+     * there, but only if the first delivery let it get that far. */
+    for (int i = 0; i < 100 && !p.parked_in_cleanup; i++)
+        assert_int_equal(ts_sleep(0), 0);
+    assert_int_equal(p.first, -ECANCELED);
+    if (ts_task_done(t))
+        fail_msg("the second request interrupted the cleanup (%d): two "
+                 "requests before resumption must be delivered once", p.cleanup);
+    wait_until_suspended(t);
+    assert_int_equal(p.cleanup, 9);
+    assert_int_equal(ts_task_cancel(t, NULL), 1);
+    assert_int_equal(ts_await(t, NULL), -ECANCELED);
+    assert_int_equal(p.cleanup, -ECANCELED);
+    return NULL;
+}
+static void test_two_requests_one_delivery(void **s) {
+    (void)s;
+    run_ok(body_two_requests_one_delivery);
+}
+
+/* A chain of awaiters: cancelling the outermost reaches the innermost,
+ * and every level returns -ECANCELED only after the level below ended. */
+enum { CHAIN = 64 };
+static int chain_rc[CHAIN], chain_order[CHAIN], chain_n;
+
+static void *chain_link(void *arg) {
+    int depth = (int)PTRI(arg);
+    int r;
+    if (depth == CHAIN - 1)
+        r = ts_sleep(100);
+    else
+        r = ts_await(ts_spawn(chain_link, IPTR(depth + 1)), NULL);
+    chain_rc[depth] = r;
+    chain_order[chain_n++] = depth;
+    return end_with(r);
+}
+
+static void *body_cancel_chain(void *arg) {
+    (void)arg;
+    chain_n = 0;
+    ts_task *t = ts_spawn(chain_link, IPTR(0));
+    for (int i = 0; i < 10 * CHAIN && ts_all_tasks(NULL, NULL, 0) < CHAIN + 1; i++)
+        assert_int_equal(ts_sleep(0), 0);
+    assert_int_equal(ts_all_tasks(NULL, NULL, 0), CHAIN + 1);
+    assert_int_equal(ts_sleep(0), 0);
+    assert_int_equal(ts_task_cancel(t, NULL), 1);
+    assert_int_equal(ts_await(t, NULL), -ECANCELED);
+    assert_int_equal(chain_n, CHAIN);
+    for (int i = 0; i < CHAIN; i++) {
+        assert_int_equal(chain_rc[i], -ECANCELED);
+        assert_int_equal(chain_order[i], CHAIN - 1 - i);
+    }
+    assert_int_equal(ts_all_tasks(NULL, NULL, 0), 1);
+    return NULL;
+}
+static void test_cancel_chain(void **s) { (void)s; run_ok(body_cancel_chain); }
+
+/* A child cancels the main task: ts_run reports main's outcome. */
+static void *cancel_arg(void *arg) {
+    ts_task_cancel((ts_task *)arg, "from child");
+    return NULL;
+}
+
+static int main_sleep_rc;
+static void *body_main_cancelled(void *arg) {
+    (void)arg;
+    ts_task *c = ts_spawn(cancel_arg, ts_current_task());
+    main_sleep_rc = ts_sleep(100);
+    int r = ts_await(c, NULL);
+    if (r)
+        return ts_fail(r, "child failed");
+    return ts_fail(main_sleep_rc, NULL);
+}
+
+static void test_main_cancelled_by_child(void **s) {
+    (void)s;
+    diag_reset();
+    main_sleep_rc = 9;
+    assert_int_equal(run_main(body_main_cancelled, NULL), -ECANCELED);
+    assert_int_equal(main_sleep_rc, -ECANCELED);
+    assert_no_diag();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_sleep),
@@ -543,6 +642,9 @@ int main(void) {
         cmocka_unit_test(test_cancel_during_cleanup),
         cmocka_unit_test(test_cancelled_sleep_timer_is_stopped),
         cmocka_unit_test(test_cancel_finished_task),
+        cmocka_unit_test(test_two_requests_one_delivery),
+        cmocka_unit_test(test_cancel_chain),
+        cmocka_unit_test(test_main_cancelled_by_child),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

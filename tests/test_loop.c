@@ -21,6 +21,10 @@
 
 #include "harness.h"
 
+/* Under UBSan, a finding fails the run instead of scrolling past. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void) { return "halt_on_error=1:print_stacktrace=1"; }
+
 enum { LOG_CAP = 512 };
 
 typedef struct order_log {
@@ -652,6 +656,70 @@ static void test_foreign_thread_calls(void **state) {
     assert_no_diag();
 }
 
+/* A handle may be cancelled and released after its loop closed (the
+ * caller owns it until ts_handle_release), without a double free. */
+static void test_handle_outlives_loop(void **state) {
+    (void)state;
+    diag_reset();
+    ts_loop *l;
+    assert_int_equal(ts_loop_new(&l), 0);
+    int flag = 0;
+    ts_handle *timer, *soon, *released;
+    assert_int_equal(ts_call_later(l, 10.0, cb_flag, &flag, &timer), 0);
+    assert_int_equal(ts_call_soon(l, cb_flag, &flag, &soon), 0);
+    assert_int_equal(ts_call_soon(l, cb_flag, &flag, &released), 0);
+    ts_handle_release(released);
+    assert_int_equal(ts_loop_close(l), 0);
+    assert_int_equal(flag, 0);
+    int c1 = ts_handle_cancel(timer), c2 = ts_handle_cancel(soon);
+    assert_true(c1 == 0 || c1 == 1);
+    assert_true(c2 == 0 || c2 == 1);
+    ts_handle_release(timer);
+    ts_handle_release(soon);
+    assert_no_diag();
+}
+
+/* run_until_complete on a task of another loop is refused (it would wait
+ * for something this loop can never finish); the handle stays usable. */
+typedef struct other_loop {
+    ts_task *task;
+    int rc, close_rc;
+} other_loop;
+
+static void cb_stop_loop(void *arg) { ts_loop_stop(arg); }
+
+static void *run_foreign_task(void *arg) {
+    other_loop *o = arg;
+    ts_loop *mine;
+    if (ts_loop_new(&mine) != 0)
+        return IPTR(1);
+    ts_call_later(mine, 2.0, cb_stop_loop, mine, NULL);   /* hang guard */
+    o->rc = ts_loop_run_until_complete(mine, o->task, NULL);
+    o->close_rc = ts_loop_close(mine);
+    return NULL;
+}
+
+static void test_run_until_complete_foreign_task(void **state) {
+    (void)state;
+    diag_reset();
+    ts_loop *l;
+    assert_int_equal(ts_loop_new(&l), 0);
+    other_loop o = {.task = ts_spawn(double_it, IPTR(5))};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_foreign_task, &o), 0);
+    void *rc;
+    pthread_join(th, &rc);
+    assert_null(rc);
+    assert_int_equal(o.rc, TS_EWRONGLOOP);
+    assert_int_equal(o.close_rc, 0);
+    diag_seen[TS_DIAG_WRONG_THREAD] = 0;
+    void *res = NULL;
+    assert_int_equal(ts_loop_run_until_complete(l, o.task, &res), 0);
+    assert_int_equal(PTRI(res), 10);
+    assert_int_equal(ts_loop_close(l), 0);
+    assert_no_diag();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_call_soon_fifo),
@@ -668,6 +736,8 @@ int main(void) {
         cmocka_unit_test(test_loop_time_monotonic),
         cmocka_unit_test(test_loops_on_several_threads),
         cmocka_unit_test(test_foreign_thread_calls),
+        cmocka_unit_test(test_handle_outlives_loop),
+        cmocka_unit_test(test_run_until_complete_foreign_task),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

@@ -13,6 +13,10 @@
 
 #include "harness.h"
 
+/* Under UBSan, a finding fails the run instead of scrolling past. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void) { return "halt_on_error=1:print_stacktrace=1"; }
+
 static void assert_no_diag(void) {
     for (int k = 0; k < 16; k++)
         if (diag_seen[k])

@@ -1,5 +1,6 @@
 """Anchor for bench_idle_memory: N tasks each suspended in
-asyncio.sleep(1000); growth of the resident set per task, in bytes.
+asyncio.sleep(1000); growth of the resident set per task, in bytes, and
+(figure spawn_concurrent) how fast they were created and parked.
 
 One sample, as in the C program: a second round would reuse the first
 one's memory.  --tasks N overrides N and --figure names the figure (bench/run
@@ -29,6 +30,9 @@ async def main_with(args):
           % (args.figure, args.source, n, per_task, (t1 - t0) / 1e9),
           file=sys.stderr)
     c.emit(args.figure, args.source, per_task, "B/task", "lower", "one run")
+    if args.figure == "idle_memory":
+        c.emit("spawn_concurrent", args.source, n * 1e9 / (t1 - t0), "tasks/s",
+               "higher", "one run")
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "tracepoints.h"
 
 struct ts_barrier {
     ts_loop *loop;
@@ -57,6 +58,7 @@ ts_barrier *ts_barrier_new(unsigned parties) {
     b->loop = loop;
     b->parties = parties;
     ts__list_init(&b->waiters);
+    TS_TRACE_RESOURCE_CREATE(b, TS_RES_BARRIER, parties, NULL);
     return b;
 }
 
@@ -74,6 +76,7 @@ void ts_barrier_free(ts_barrier *b) {
     if (!b || ts__check_thread(b->loop, "ts_barrier_free"))
         return;
     end_generation(b, TS_EBROKEN, 1);
+    TS_TRACE_RESOURCE_FREE(b);
     free(b);
 }
 

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "tracepoints.h"
 
 struct ts_condition {
     ts_loop *loop;
@@ -55,6 +56,7 @@ ts_condition *ts_condition_new(ts_lock *lock) {
     c->loop = loop;
     c->lock = lock;
     ts__list_init(&c->waiters);
+    TS_TRACE_RESOURCE_CREATE(c, TS_RES_CONDITION, 0, NULL);
     return c;
 }
 
@@ -66,6 +68,7 @@ void ts_condition_free(ts_condition *c) {
         ts__wake(ts__container_of(n, ts__waiter, node)->task, TS_ESHUTDOWN);
     if (c->owns_lock)
         ts_lock_free(c->lock);
+    TS_TRACE_RESOURCE_FREE(c);
     free(c);
 }
 

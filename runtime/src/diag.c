@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "internal.h"
+#include "tracepoints.h"
 
 struct handler {
     ts_diag_handler fn;
@@ -53,6 +54,7 @@ int ts_diag_format(const ts_diag *d, char *buf, size_t len) {
 static void report(const ts_diag *d) {
     if ((unsigned)d->kind <= TS_DIAG_STACK_OVERFLOW)
         atomic_fetch_add(&counts[d->kind], 1);
+    TS_TRACE_DIAG(d);
     pthread_mutex_lock(&handler_lock);
     struct handler h = current_handler;
     pthread_mutex_unlock(&handler_lock);

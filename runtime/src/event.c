@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "tracepoints.h"
 
 struct ts_event {
     ts_loop *loop;
@@ -36,6 +37,7 @@ ts_event *ts_event_new(void) {
     }
     e->loop = loop;
     ts__list_init(&e->waiters);
+    TS_TRACE_RESOURCE_CREATE(e, TS_RES_EVENT, 0, NULL);
     return e;
 }
 
@@ -49,6 +51,7 @@ void ts_event_free(ts_event *e) {
     if (!e || ts__check_thread(e->loop, "ts_event_free"))
         return;
     wake_all(e, TS_ESHUTDOWN);
+    TS_TRACE_RESOURCE_FREE(e);
     free(e);
 }
 

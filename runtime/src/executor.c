@@ -27,6 +27,11 @@
  *
  * So the job has one owner at every moment, and a worker touches a loop
  * only for a job whose awaiter still waits (which keeps the loop alive).
+ * The exception is a loop closed while the awaiter is still pending
+ * (reported as "destroyed but pending"): on a pool other than the loop's
+ * default one, the worker would then post to a freed loop, so such a pool
+ * must not outlive, unattended, the tasks waiting on it (ts_run cancels
+ * and finishes every task before it closes, which is enough).
  *
  * The pool itself is reference-counted: one reference for its owner, one
  * per job whose awaiter has not finished with it, because a cancelled

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "loop_impl.h"
+#include "tracepoints.h"
 
 enum { PENDING, DONE, CANCELLED };
 
@@ -56,6 +57,7 @@ ts_future *ts_future_new_at(const ts_site *site) {
     ts__list_init(&f->waiters);
     ts__list_init(&f->callbacks);
     f->callbacks_run.fn = run_callbacks;
+    TS_TRACE_FUTURE_CREATE(f, site);
     return f;
 }
 
@@ -63,6 +65,7 @@ static void complete(ts_future *f, int state, int err, void *result) {
     f->state = state;
     f->err = err;
     f->result = result;
+    TS_TRACE_FUTURE_DONE(f, err);
     ts__node *n;
     while ((n = ts__list_first(&f->waiters))) {
         ts__waiter *w = ts__container_of(n, ts__waiter, node);

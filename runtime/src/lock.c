@@ -24,6 +24,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "tracepoints.h"
 
 struct ts_lock {
     ts_loop *loop;     /* the loop of the creating thread */
@@ -45,6 +46,7 @@ ts_lock *ts_lock_new(void) {
     }
     l->loop = loop;
     ts__list_init(&l->waiters);
+    TS_TRACE_RESOURCE_CREATE(l, TS_RES_LOCK, 0, NULL);
     return l;
 }
 
@@ -54,6 +56,7 @@ void ts_lock_free(ts_lock *l) {
     ts__node *n;
     while ((n = ts__list_pop_front(&l->waiters)))
         ts__wake(ts__container_of(n, ts__waiter, node)->task, TS_ESHUTDOWN);
+    TS_TRACE_RESOURCE_FREE(l);
     free(l);
 }
 
@@ -69,6 +72,7 @@ int ts_lock_acquire_at(ts_lock *l, const ts_site *site) {
     if (!l->locked) {
         l->locked = 1;
         l->owner = self;
+        TS_TRACE_RESOURCE_ACQUIRED(l, self);
         return 0;
     }
     ts__waiter w;
@@ -85,8 +89,10 @@ static int hand_to_first(ts_lock *l) {
     while ((n = ts__list_pop_front(&l->waiters))) {
         ts_task *t = ts__container_of(n, ts__waiter, node)->task;
         l->owner = t;
-        if (ts__wake(t, 0))
+        if (ts__wake(t, 0)) {
+            TS_TRACE_RESOURCE_ACQUIRED(l, t);
             return 1;
+        }
     }
     return 0;
 }
@@ -99,6 +105,7 @@ int ts_lock_release(ts_lock *l) {
         return err;
     if (!l->locked)
         return -EPERM;
+    TS_TRACE_RESOURCE_RELEASE(l, ts__current());
     if (!hand_to_first(l)) {
         l->locked = 0;
         l->owner = NULL;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "loop_impl.h"
+#include "tracepoints.h"
 
 __thread ts_loop *ts__tls_loop;
 __thread ts_task *ts__tls_task;
@@ -125,6 +126,7 @@ int ts_loop_new(ts_loop **out) {
     l->pool_cap = 4096;
     ts__tls_loop = l;
     ts__overflow_thread_init(l);
+    TS_TRACE_LOOP_CREATE(l);
     *out = l;
     return 0;
 }
@@ -170,6 +172,7 @@ static void poll_io(ts_loop *l, int64_t timeout_ns) {
  * in asyncio's _run_once), so that the caller's stop condition is checked
  * right after the ready batch and a loop whose work is done never blocks. */
 static void run_once(ts_loop *l) {
+    TS_TRACE_ITERATION(l);
     int64_t timeout;
     if (!ts__list_empty(&l->ready) || l->stopping)
         timeout = 0;
@@ -179,8 +182,11 @@ static void run_once(ts_loop *l) {
         timeout = d < 0 ? 0 : d;
     } else
         timeout = -1;
-    if (timeout != 0 || l->nfds_armed > 0)
+    if (timeout != 0 || l->nfds_armed > 0) {
+        if (timeout != 0)
+            TS_TRACE_BEFORE_POLL(l);
         poll_io(l, timeout);
+    }
     else
         drain_xqueue(l); /* nothing the kernel could add but this flag */
 
@@ -194,7 +200,13 @@ static void run_once(ts_loop *l) {
     ts__node *n;
     while ((n = ts__list_pop_front(&batch))) {
         ts__cb *cb = ts__container_of(n, ts__cb, node);
-        cb->fn(cb);
+        if (cb->fn == ts__task_step) {
+            cb->fn(cb); /* a task step traces itself, with its task */
+        } else {
+            TS_TRACE_STEP_BEGIN(l, NULL);
+            cb->fn(cb);
+            TS_TRACE_STEP_END(l, NULL);
+        }
     }
 }
 
@@ -360,15 +372,16 @@ int ts_loop_close(ts_loop *l) {
         return TS_EWRONGLOOP;
     if (l->running)
         return -EBUSY;
-    if (l->default_executor) {
-        /* Workers may still post completions; they land in xqueue and are
-         * dropped below with the rest. */
-        ts_executor_free(l->default_executor);
-        l->default_executor = NULL;
-    }
+    /* Closing first: a worker finishing during the executor's shutdown
+     * then gets -ESHUTDOWN from call_soon_threadsafe and frees its job
+     * itself, instead of posting it into a queue nobody will run. */
     pthread_mutex_lock(&l->xlock);
     l->closing = true;
     pthread_mutex_unlock(&l->xlock);
+    if (l->default_executor) {
+        ts_executor_free(l->default_executor);
+        l->default_executor = NULL;
+    }
     /* Timers first: some live on the stacks of pending tasks, which
      * ts__task_finish_all unmaps. */
     while (l->nheap > 0) {
@@ -397,6 +410,7 @@ int ts_loop_close(ts_loop *l) {
     free(l->heap);
     ts__fd_close(l);
     ts__overflow_thread_fini(l);
+    TS_TRACE_LOOP_CLOSE(l);
     close(l->epfd);
     close(l->evfd);
     pthread_mutex_destroy(&l->xlock);

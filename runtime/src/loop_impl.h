@@ -84,6 +84,10 @@ struct ts_loop {
     int nfds_armed;
     ts_executor *default_executor;
     void *altstack;
+    /* debug runtime: this loop's block-detection slot in the trace
+     * segment, and the last attach generation it answered with a dump */
+    void *trace_slot;
+    uint64_t trace_dump_gen;
 };
 
 void ts__timers_run(ts_loop *l, int64_t now);

@@ -31,10 +31,12 @@
  * TS_ESHUTDOWN; they must not touch it again.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "tracepoints.h"
 
 enum queue_kind { QUEUE_FIFO, QUEUE_LIFO, QUEUE_PRIORITY };
 
@@ -174,6 +176,8 @@ static ts_queue *queue_new(size_t maxsize, enum queue_kind kind,
     ts__list_init(&q->getters);
     ts__list_init(&q->putters);
     ts__list_init(&q->joiners);
+    TS_TRACE_RESOURCE_CREATE(q, TS_RES_QUEUE,
+                             maxsize > UINT_MAX ? UINT_MAX : (unsigned)maxsize, NULL);
     return q;
 }
 
@@ -206,6 +210,7 @@ void ts_queue_free(ts_queue *q) {
     wake_all(&q->getters, TS_ESHUTDOWN);
     wake_all(&q->putters, TS_ESHUTDOWN);
     wake_all(&q->joiners, TS_ESHUTDOWN);
+    TS_TRACE_RESOURCE_FREE(q);
     free(q->buf);
     free(q);
 }
@@ -216,30 +221,35 @@ static int queue_full(const ts_queue *q) {
     return q->maxsize > 0 && q->len >= q->maxsize;
 }
 
-/* Give item to the longest getter still parked; 0 if there is none. */
-static int hand_to_getter(ts_queue *q, void *item) {
+/* Give item to the longest getter still parked; returns that getter, or
+ * NULL if there is none. */
+static ts_task *hand_to_getter(ts_queue *q, void *item) {
     ts__node *n;
     while ((n = ts__list_pop_front(&q->getters))) {
         ts__waiter *w = ts__container_of(n, ts__waiter, node);
         w->value = item;
         if (ts__wake(w->task, 0))
-            return 1;
+            return w->task;
     }
-    return 0;
+    return NULL;
 }
 
 /* Put without waiting: 0, -EAGAIN (full) or -ENOMEM.  Not shut down. */
 static int put_now(ts_queue *q, void *item) {
-    if (hand_to_getter(q, item)) {
-        q->unfinished++;
-        return 0;
+    ts_task *getter = hand_to_getter(q, item);
+    if (!getter) {
+        if (queue_full(q))
+            return -EAGAIN;
+        if (store_reserve(q))
+            return -ENOMEM;
+        store_push(q, item);
     }
-    if (queue_full(q))
-        return -EAGAIN;
-    if (store_reserve(q))
-        return -ENOMEM;
-    store_push(q, item);
     q->unfinished++;
+    TS_TRACE_RESOURCE_RELEASE(q, ts__current());
+    if (getter)
+        TS_TRACE_RESOURCE_ACQUIRED(q, getter);
+    else
+        TS_TRACE_QUEUE_DEPTH(q, q->len);
     return 0;
 }
 
@@ -252,6 +262,7 @@ static void admit_putter(ts_queue *q) {
         if (ts__wake(w->task, 0)) {
             store_push(q, item);
             q->unfinished++;
+            TS_TRACE_RESOURCE_RELEASE(q, w->task);
             return;
         }
     }
@@ -260,7 +271,9 @@ static void admit_putter(ts_queue *q) {
 /* Take the next item; the queue must not be empty. */
 static void *get_now(ts_queue *q) {
     void *item = store_pop(q);
+    TS_TRACE_RESOURCE_ACQUIRED(q, ts__current());
     admit_putter(q);
+    TS_TRACE_QUEUE_DEPTH(q, q->len);
     return item;
 }
 
@@ -364,6 +377,7 @@ void ts_queue_shutdown(ts_queue *q, int immediate) {
             if (q->unfinished > 0)
                 q->unfinished--;
         }
+        TS_TRACE_QUEUE_DEPTH(q, 0);
         if (q->unfinished == 0)
             wake_all(&q->joiners, 0);
     }

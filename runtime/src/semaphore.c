@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "tracepoints.h"
 
 struct ts_semaphore {
     ts_loop *loop;
@@ -46,6 +47,7 @@ static ts_semaphore *semaphore_new(unsigned value, int bounded) {
     s->bound = bounded ? value : UINT_MAX;
     s->bounded = bounded;
     ts__list_init(&s->waiters);
+    TS_TRACE_RESOURCE_CREATE(s, TS_RES_SEMAPHORE, value, NULL);
     return s;
 }
 
@@ -61,6 +63,7 @@ void ts_semaphore_free(ts_semaphore *s) {
     ts__node *n;
     while ((n = ts__list_pop_front(&s->waiters)))
         ts__wake(ts__container_of(n, ts__waiter, node)->task, TS_ESHUTDOWN);
+    TS_TRACE_RESOURCE_FREE(s);
     free(s);
 }
 
@@ -75,6 +78,7 @@ int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site) {
         return TS_ENOTASK;
     if (s->value > 0) {
         s->value--;
+        TS_TRACE_RESOURCE_ACQUIRED(s, self);
         return 0;
     }
     ts__waiter w;
@@ -88,9 +92,13 @@ int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site) {
 /* Give one permit to the longest waiter still parked; 0 if none. */
 static int hand_to_first(ts_semaphore *s) {
     ts__node *n;
-    while ((n = ts__list_pop_front(&s->waiters)))
-        if (ts__wake(ts__container_of(n, ts__waiter, node)->task, 0))
+    while ((n = ts__list_pop_front(&s->waiters))) {
+        ts_task *t = ts__container_of(n, ts__waiter, node)->task;
+        if (ts__wake(t, 0)) {
+            TS_TRACE_RESOURCE_ACQUIRED(s, t);
             return 1;
+        }
+    }
     return 0;
 }
 
@@ -102,6 +110,7 @@ int ts_semaphore_release(ts_semaphore *s) {
         return err;
     if (s->value >= s->bound)
         return -EOVERFLOW;
+    TS_TRACE_RESOURCE_RELEASE(s, ts__current());
     if (!hand_to_first(s))
         s->value++;
     return 0;

@@ -22,6 +22,7 @@
 
 #include "fiber.h"
 #include "loop_impl.h"
+#include "tracepoints.h"
 
 static _Atomic uint64_t next_task_id = 1;
 
@@ -81,6 +82,7 @@ ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
     ts__list_init(&t->done_cbs);
     ts__list_push_back(&l->tasks, &t->all);
     l->nunfinished++;
+    TS_TRACE_TASK_CREATE(t);
     ts__ready_push(l, &t->run);
     return t;
 }
@@ -123,12 +125,15 @@ void ts__task_step(ts__cb *cb) {
     t->state = TS_TASK_RUNNING;
     l->current = t;
     ts__tls_task = t;
+    TS_TRACE_STEP_BEGIN(l, t);
+    TS_TRACE_TASK_RESUME(t);
     void *fake = NULL;
     ts__fiber_start(&fake, t->stack.base, t->stack.size);
     ts__ctx_switch(&l->ctx, &t->ctx);
     ts__fiber_finish(fake, NULL, NULL);
     ts__tls_task = NULL;
     l->current = NULL;
+    TS_TRACE_STEP_END(l, t);
     if (t->state >= TS_TASK_DONE) {
         ts__stack_put(l, &t->stack);
         ts_task_unref(t); /* the loop's reference */
@@ -155,6 +160,7 @@ static void finish(ts_task *t) {
     t->wait_kind = TS_WAIT_NONE;
     t->must_cancel = false;
     t->loop->nunfinished--;
+    TS_TRACE_TASK_DONE(t);
     ts__node *n;
     while ((n = ts__list_pop_front(&t->watchers))) {
         ts__done_watch *w = ts__container_of(n, ts__done_watch, node);
@@ -199,6 +205,7 @@ int ts__park(ts__waiter *w, ts_wait_kind kind, const void *obj,
     t->wait_kind = (unsigned char)kind;
     t->wait_obj = obj;
     t->await_site = site;
+    TS_TRACE_TASK_SUSPEND(t, kind, obj, site);
     switch_to_loop(t);
     t->wait_kind = TS_WAIT_NONE;
     t->wait_obj = NULL;
@@ -212,6 +219,7 @@ int ts__wake(ts_task *t, int status) {
     t->parked = NULL;
     t->wake_status = status;
     t->state = TS_TASK_READY;
+    TS_TRACE_TASK_WAKE(t, status);
     ts__ready_push(t->loop, &t->run);
     return 1;
 }
@@ -227,6 +235,7 @@ int ts__yield(const ts_site *site) {
     t->state = TS_TASK_READY;
     t->wait_kind = TS_WAIT_YIELD;
     t->await_site = site;
+    TS_TRACE_TASK_SUSPEND(t, TS_WAIT_YIELD, NULL, site);
     ts__ready_push(t->loop, &t->run);
     switch_to_loop(t);
     t->wait_kind = TS_WAIT_NONE;
@@ -254,6 +263,7 @@ int ts_task_cancel(ts_task *t, const char *msg) {
             t->cancel_msg = m;
         }
     }
+    TS_TRACE_TASK_CANCEL(t, msg);
     if (t->state == TS_TASK_SUSPENDED)
         ts__wake(t, -ECANCELED);
     else
@@ -302,6 +312,7 @@ static void free_task(ts_task *t) {
     if (t->state == TS_TASK_FAILED && !t->err_retrieved)
         ts__diag_task(TS_DIAG_ERROR_NEVER_RETRIEVED,
                       "Task exception was never retrieved", t, t->err, t->err_msg);
+    TS_TRACE_TASK_FREE(t);
     ts__list_remove(&t->all);
     if (t->stack.base)
         ts__stack_free(&t->stack);

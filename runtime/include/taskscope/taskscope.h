@@ -25,6 +25,8 @@
 #include "with.h"
 #include "executor.h"
 #include "diag.h"
+#include "io.h"
+#include "debug.h"
 
 #ifdef __cplusplus
 extern "C" {

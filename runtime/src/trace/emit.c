@@ -1,0 +1,435 @@
+/*
+ * emit.c - turning what the runtime does into ring records, and the
+ * state dump a newly attached reader asks for.
+ *
+ * Each function interns the strings and sites it needs first (which may
+ * write records of their own), then reserves, fills and commits its
+ * record.  Nothing here blocks or allocates on the hot path; a record
+ * that does not fit is dropped and counted by the ring.
+ */
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "trace.h"
+
+#define BEGIN(r, name)                                                      \
+    ts_ev_##name *e = ts__ring_reserve((r), TS_EV_##name, sizeof *e);      \
+    if (!e)                                                                 \
+        return
+#define END(r) ts__ring_commit((r), sizeof *e)
+
+static double ticks_per_ns = 1.0;
+
+uint64_t ts__tr_object_id(int kind, const void *obj) {
+    if (!obj)
+        return 0;
+    if (kind == TS_WAIT_TASK)
+        return ts_task_id(obj);
+    return (uint64_t)(uintptr_t)obj;
+}
+
+static inline uint64_t current_task_id(void) {
+    ts_task *c = ts__current();
+    return c ? c->id : 0;
+}
+
+void ts__tr_thread_start(ts__ring *r, uint32_t role, const char *name) {
+    uint32_t nid = ts__intern_dynamic(r, name ? name : "");
+    BEGIN(r, thread_start);
+    e->tid = (uint32_t)syscall(SYS_gettid);
+    e->role = role;
+    e->name = nid;
+    END(r);
+}
+
+void ts__tr_thread_exit(ts__ring *r) {
+    BEGIN(r, thread_exit);
+    e->tid = (uint32_t)syscall(SYS_gettid);
+    END(r);
+}
+
+/* ---- loops and block-detection slots --------------------------------------- */
+
+static void calibrate(ts_seg_header *h) {
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    uint64_t t0 = ts__ticks(), m0 = ts__mono_ns();
+    struct timespec d = {0, 2000000};
+    nanosleep(&d, NULL);
+    uint64_t t1 = ts__ticks(), m1 = ts__mono_ns();
+    if (m1 > m0 && t1 > t0)
+        ticks_per_ns = (double)(t1 - t0) / (double)(m1 - m0);
+    __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_ACQ_REL);
+    h->ticks1 = t1;
+    h->mono1_ns = m1;
+    __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_RELEASE);
+}
+
+void ts__tr_loop_create(ts_loop *l) {
+    ts__ring *r = ts__ring_thread_start(TS_ROLE_LOOP, "loop");
+    ts_seg_header *h = ts__seg();
+    if (!r || !h)
+        return;
+    calibrate(h);
+    for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
+        uint64_t expect = 0;
+        if (__atomic_compare_exchange_n(&h->loops[i].loop, &expect, l->id, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            ts_loop_slot *s = &h->loops[i];
+            s->tid = (uint32_t)syscall(SYS_gettid);
+            s->task = 0;
+            __atomic_store_n(&s->step, 0, __ATOMIC_RELEASE);
+            l->trace_slot = s;
+            break;
+        }
+    }
+    l->trace_dump_gen = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
+    BEGIN(r, loop_create);
+    e->loop = l->id;
+    e->tid = (uint32_t)syscall(SYS_gettid);
+    END(r);
+}
+
+void ts__tr_loop_close(ts_loop *l) {
+    ts__ring *r = ts__ring_self();
+    ts_loop_slot *s = l->trace_slot;
+    if (s)
+        __atomic_store_n(&s->loop, 0, __ATOMIC_RELEASE);
+    l->trace_slot = NULL;
+    if (!r)
+        return;
+    {
+        BEGIN(r, loop_close);
+        e->loop = l->id;
+        END(r);
+    }
+    ts__ring_publish(r);
+}
+
+void ts__tr_step_begin(ts_loop *l, ts_task *t) {
+    ts_loop_slot *s = l->trace_slot;
+    if (!s)
+        return;
+    s->task = t ? t->id : 0;
+    s->step_start = ts__ticks();
+    /* odd: a step is running; release orders step_start and task first */
+    __atomic_store_n(&s->step, s->step + 1, __ATOMIC_RELEASE);
+}
+
+void ts__tr_step_end(ts_loop *l, ts_task *t) {
+    ts_loop_slot *s = l->trace_slot;
+    if (!s)
+        return;
+    uint64_t step = s->step;
+    uint64_t dur = (uint64_t)((double)(ts__ticks() - s->step_start) / ticks_per_ns);
+    __atomic_store_n(&s->step, step + 1, __ATOMIC_RELEASE);
+    ts_seg_header *h = ts__seg();
+    ts__ring *r = ts__ring_self();
+    if (!h || !r)
+        return;
+    if (__atomic_load_n(&s->blocked_step, __ATOMIC_ACQUIRE) == step) {
+        BEGIN(r, loop_unblocked);
+        e->loop = l->id;
+        e->task = t ? t->id : 0;
+        e->duration_ns = dur;
+        e->step = step;
+        END(r);
+        ts__ring_publish(r);
+    }
+    if (dur >= h->slow_step_ns) {
+        BEGIN(r, slow_step);
+        e->loop = l->id;
+        e->task = t ? t->id : 0;
+        e->duration_ns = dur;
+        END(r);
+    }
+}
+
+static void dump(ts_loop *l, ts__ring *r, uint64_t gen);
+
+void ts__tr_iteration(ts_loop *l) {
+    ts_seg_header *h = ts__seg();
+    if (!h)
+        return;
+    uint64_t req = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
+    if (req != l->trace_dump_gen) {
+        ts__ring *r = ts__ring_self();
+        l->trace_dump_gen = req;
+        if (r)
+            dump(l, r, req);
+    }
+}
+
+void ts__tr_before_poll(ts_loop *l) {
+    (void)l;
+    ts__ring *r = ts__ring_self();
+    if (r && r->unpublished)
+        ts__ring_publish(r);
+}
+
+/* ---- tasks -------------------------------------------------------------------- */
+
+static uint32_t task_name_id(ts__ring *r, const ts_task *t) {
+    return t->name_owned ? ts__intern_dynamic(r, t->name) : ts__intern_static(r, t->name);
+}
+
+void ts__tr_task_create(ts_task *t) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    uint32_t name = task_name_id(r, t), site = ts__intern_site(r, t->spawn_site);
+    BEGIN(r, task_create);
+    e->task = t->id;
+    e->parent = t->parent_id;
+    e->loop = t->loop->id;
+    e->name = name;
+    e->site = site;
+    END(r);
+}
+
+void ts__tr_task_resume(ts_task *t) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    BEGIN(r, task_resume);
+    e->task = t->id;
+    END(r);
+}
+
+void ts__tr_task_suspend(ts_task *t, int kind, const void *obj, const ts_site *site) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    uint32_t sid = ts__intern_site(r, site);
+    BEGIN(r, task_suspend);
+    e->task = t->id;
+    e->object = ts__tr_object_id(kind, obj);
+    e->kind = (uint32_t)kind;
+    e->site = sid;
+    END(r);
+}
+
+void ts__tr_task_wake(ts_task *t, int status) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    BEGIN(r, task_wake);
+    e->task = t->id;
+    e->by_task = current_task_id();
+    e->status = status;
+    END(r);
+}
+
+void ts__tr_task_cancel(ts_task *t, const char *msg) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    uint32_t mid = msg ? ts__intern_dynamic(r, msg) : 0;
+    BEGIN(r, task_cancel);
+    e->task = t->id;
+    e->by_task = current_task_id();
+    e->requests = (uint32_t)t->cancel_requests;
+    e->message = mid;
+    END(r);
+}
+
+void ts__tr_task_done(ts_task *t) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    uint32_t mid = t->err_msg ? ts__intern_dynamic(r, t->err_msg) : 0;
+    BEGIN(r, task_done);
+    e->task = t->id;
+    e->state = t->state;
+    e->err = t->err;
+    e->message = mid;
+    END(r);
+}
+
+void ts__tr_task_free(ts_task *t) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    BEGIN(r, task_free);
+    e->task = t->id;
+    END(r);
+}
+
+/* ---- futures, resources, jobs --------------------------------------------------- */
+
+void ts__tr_future_create(const void *f, const ts_site *site) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    uint32_t sid = ts__intern_site(r, site);
+    BEGIN(r, future_create);
+    e->future = (uintptr_t)f;
+    e->site = sid;
+    END(r);
+}
+
+void ts__tr_future_done(const void *f, int err) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    BEGIN(r, future_done);
+    e->future = (uintptr_t)f;
+    e->err = err;
+    END(r);
+}
+
+void ts__tr_resource_create(const void *obj, int kind, unsigned capacity, const ts_site *site) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    uint32_t sid = ts__intern_site(r, site);
+    BEGIN(r, resource_create);
+    e->resource = (uintptr_t)obj;
+    e->kind = (uint32_t)kind;
+    e->capacity = capacity;
+    e->site = sid;
+    END(r);
+}
+
+void ts__tr_resource_free(const void *obj) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    BEGIN(r, resource_free);
+    e->resource = (uintptr_t)obj;
+    END(r);
+}
+
+void ts__tr_resource_acquired(const void *obj, const ts_task *t) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    BEGIN(r, resource_acquired);
+    e->resource = (uintptr_t)obj;
+    e->task = t ? t->id : 0;
+    END(r);
+}
+
+void ts__tr_resource_release(const void *obj, const ts_task *t) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    BEGIN(r, resource_release);
+    e->resource = (uintptr_t)obj;
+    e->task = t ? t->id : 0;
+    END(r);
+}
+
+void ts__tr_queue_depth(const void *q, size_t depth) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    BEGIN(r, queue_depth);
+    e->resource = (uintptr_t)q;
+    e->depth = (uint32_t)depth;
+    END(r);
+}
+
+void ts__tr_job_submit(const void *job, const ts_task *t) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    BEGIN(r, job_submit);
+    e->job = (uintptr_t)job;
+    e->task = t ? t->id : 0;
+    END(r);
+}
+
+void ts__tr_job_start(const void *job) {
+    ts__ring *r = ts__ring_thread_start(TS_ROLE_WORKER, "ts-worker");
+    if (!r)
+        return;
+    BEGIN(r, job_start);
+    e->job = (uintptr_t)job;
+    e->tid = (uint32_t)syscall(SYS_gettid);
+    END(r);
+}
+
+void ts__tr_job_done(const void *job) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    {
+        BEGIN(r, job_done);
+        e->job = (uintptr_t)job;
+        e->tid = (uint32_t)syscall(SYS_gettid);
+        END(r);
+    }
+    ts__ring_publish(r); /* the worker may now sleep for a long time */
+}
+
+void ts__tr_diag(const ts_diag *d) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    uint32_t sid = ts__intern_site(r, d->site);
+    char text[512];
+    ts_diag_format(d, text, sizeof text);
+    uint32_t mid = ts__intern_dynamic(r, text);
+    BEGIN(r, diagnostic);
+    e->task = d->task_id;
+    e->kind = d->kind;
+    e->err = d->err;
+    e->site = sid;
+    e->message = mid;
+    END(r);
+}
+
+/* ---- state dump ---------------------------------------------------------------- */
+
+static void dump_task(ts__ring *r, ts_task *t) {
+    uint32_t name = task_name_id(r, t), site = ts__intern_site(r, t->spawn_site);
+    const void *obj = NULL;
+    const ts_site *await_site = NULL;
+    ts_wait_kind kind = ts_task_awaiting(t, &obj, &await_site);
+    uint32_t asite = ts__intern_site(r, await_site);
+    BEGIN(r, task_state);
+    e->task = t->id;
+    e->parent = t->parent_id;
+    e->loop = t->loop->id;
+    e->object = ts__tr_object_id(kind, obj);
+    e->name = name;
+    e->site = site;
+    e->state = t->state;
+    e->kind = kind;
+    e->await_site = asite;
+    e->requests = (uint32_t)t->cancel_requests;
+    END(r);
+}
+
+static void dump(ts_loop *l, ts__ring *r, uint64_t gen) {
+    {
+        BEGIN(r, dump_begin);
+        e->generation = gen;
+        END(r);
+    }
+    ts__intern_replay(r);
+    {
+        BEGIN(r, loop_create);
+        e->loop = l->id;
+        e->tid = (uint32_t)syscall(SYS_gettid);
+        END(r);
+    }
+    ts__list_foreach(it, &l->tasks) {
+        ts_task *t = ts__container_of(it, ts_task, all);
+        if (t->state < TS_TASK_DONE)
+            dump_task(r, t);
+    }
+    {
+        BEGIN(r, dump_end);
+        e->generation = gen;
+        END(r);
+    }
+    ts__ring_publish(r);
+    ts_seg_header *h = ts__seg();
+    if (h)
+        __atomic_store_n(&h->attach_done, gen, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,215 @@
+/*
+ * intern.c - strings and call sites, written once and referred to by id.
+ *
+ * One process-wide table under a mutex, fronted by a small per-thread
+ * cache keyed by address, so the common case (a static task name or a
+ * TS_HERE site already seen) is a load and a compare, with no lock.
+ * Only addresses that always hold the same text go in the address cache;
+ * everything else is looked up by content.
+ *
+ * The first interning of a string emits its STRING record into the
+ * calling thread's ring; a state dump replays the whole table, so a
+ * reader that attached after those records were overwritten still learns
+ * every name.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace.h"
+
+struct str_entry {
+    char *text;
+    uint32_t len;
+    uint32_t id;
+    uint64_t hash;
+};
+
+struct site_entry {
+    const ts_site *site;
+    uint32_t id, file, func, line;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct str_entry *strs;      /* open addressing, power-of-two size */
+static size_t strs_cap, strs_n;
+static struct site_entry *sites;    /* open addressing by address */
+static size_t sites_cap, sites_n;
+static uint32_t next_str = 1, next_site = 1;
+
+#define CACHE_SIZE 256
+struct cache_entry {
+    const void *key;
+    uint32_t id;
+};
+static __thread struct cache_entry str_cache[CACHE_SIZE];
+static __thread struct cache_entry site_cache[CACHE_SIZE];
+
+static inline size_t slot_of(const void *p) {
+    uintptr_t v = (uintptr_t)p;
+    return (size_t)((v >> 3) ^ (v >> 11)) & (CACHE_SIZE - 1);
+}
+
+static uint64_t fnv1a(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static void emit_string(ts__ring *r, uint32_t id, const char *s, uint32_t len) {
+    if (!r)
+        return;
+    uint32_t size = (uint32_t)((sizeof(ts_ev_string) + len + 7) & ~7u);
+    ts_ev_string *e = ts__ring_reserve(r, TS_EV_string, size);
+    if (!e)
+        return;
+    e->id = id;
+    e->len = len;
+    memcpy((char *)(e + 1), s, len);
+    memset((char *)(e + 1) + len, 0, size - sizeof *e - len);
+    ts__ring_commit(r, size);
+}
+
+static int grow_strs(void) {
+    size_t cap = strs_cap ? strs_cap * 2 : 1024;
+    struct str_entry *n = calloc(cap, sizeof *n);
+    if (!n)
+        return -1;
+    for (size_t i = 0; i < strs_cap; i++) {
+        if (!strs[i].text)
+            continue;
+        size_t j = strs[i].hash & (cap - 1);
+        while (n[j].text)
+            j = (j + 1) & (cap - 1);
+        n[j] = strs[i];
+    }
+    free(strs);
+    strs = n;
+    strs_cap = cap;
+    return 0;
+}
+
+/* Look s up by content; add it (and emit it) if new.  Called locked. */
+static uint32_t intern_locked(ts__ring *r, const char *s) {
+    size_t len = strnlen(s, TS_PAGE_SIZE - sizeof(ts_ev_string) - 8);
+    uint64_t h = fnv1a(s, len);
+    if ((strs_n + 1) * 2 > strs_cap && grow_strs() != 0)
+        return 0;
+    size_t j = h & (strs_cap - 1);
+    while (strs[j].text) {
+        if (strs[j].hash == h && strs[j].len == len && !memcmp(strs[j].text, s, len))
+            return strs[j].id;
+        j = (j + 1) & (strs_cap - 1);
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return 0;
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    strs[j] = (struct str_entry){copy, (uint32_t)len, next_str++, h};
+    strs_n++;
+    emit_string(r, strs[j].id, copy, (uint32_t)len);
+    return strs[j].id;
+}
+
+uint32_t ts__intern_dynamic(ts__ring *r, const char *s) {
+    if (!s)
+        return 0;
+    pthread_mutex_lock(&lock);
+    uint32_t id = intern_locked(r, s);
+    pthread_mutex_unlock(&lock);
+    return id;
+}
+
+uint32_t ts__intern_static(ts__ring *r, const char *s) {
+    if (!s)
+        return 0;
+    struct cache_entry *c = &str_cache[slot_of(s)];
+    if (c->key == s)
+        return c->id;
+    uint32_t id = ts__intern_dynamic(r, s);
+    if (id) {
+        c->key = s;
+        c->id = id;
+    }
+    return id;
+}
+
+static int grow_sites(void) {
+    size_t cap = sites_cap ? sites_cap * 2 : 512;
+    struct site_entry *n = calloc(cap, sizeof *n);
+    if (!n)
+        return -1;
+    for (size_t i = 0; i < sites_cap; i++) {
+        if (!sites[i].site)
+            continue;
+        size_t j = slot_of(sites[i].site) * 31 & (cap - 1);
+        while (n[j].site)
+            j = (j + 1) & (cap - 1);
+        n[j] = sites[i];
+    }
+    free(sites);
+    sites = n;
+    sites_cap = cap;
+    return 0;
+}
+
+static void emit_site(ts__ring *r, const struct site_entry *s) {
+    if (!r)
+        return;
+    ts_ev_site *e = ts__ring_reserve(r, TS_EV_site, sizeof *e);
+    if (!e)
+        return;
+    e->id = s->id;
+    e->file = s->file;
+    e->func = s->func;
+    e->line = s->line;
+    ts__ring_commit(r, sizeof *e);
+}
+
+uint32_t ts__intern_site(ts__ring *r, const ts_site *site) {
+    if (!site)
+        return 0;
+    struct cache_entry *c = &site_cache[slot_of(site)];
+    if (c->key == site)
+        return c->id;
+    pthread_mutex_lock(&lock);
+    uint32_t id = 0;
+    if ((sites_n + 1) * 2 > sites_cap && grow_sites() != 0)
+        goto out;
+    size_t j = slot_of(site) * 31 & (sites_cap - 1);
+    while (sites[j].site && sites[j].site != site)
+        j = (j + 1) & (sites_cap - 1);
+    if (!sites[j].site) {
+        struct site_entry e = {
+            .site = site,
+            .file = site->file ? intern_locked(r, site->file) : 0,
+            .func = site->func ? intern_locked(r, site->func) : 0,
+            .line = (uint32_t)site->line,
+            .id = next_site++,
+        };
+        sites[j] = e;
+        sites_n++;
+        emit_site(r, &sites[j]);
+    }
+    id = sites[j].id;
+out:
+    pthread_mutex_unlock(&lock);
+    if (id) {
+        c->key = site;
+        c->id = id;
+    }
+    return id;
+}
+
+void ts__intern_replay(ts__ring *r) {
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < strs_cap; i++)
+        if (strs[i].text)
+            emit_string(r, strs[i].id, strs[i].text, strs[i].len);
+    for (size_t i = 0; i < sites_cap; i++)
+        if (sites[i].site)
+            emit_site(r, &sites[i]);
+    pthread_mutex_unlock(&lock);
+}

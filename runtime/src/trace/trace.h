@@ -1,0 +1,64 @@
+/*
+ * trace.h - the debug runtime's trace layer, as the core sees it.
+ *
+ * The core calls these through the TS_TRACE_* macros of tracepoints.h,
+ * which compile to nothing in the release build.  Every function here is
+ * cheap when no ring is attached and never blocks, allocates on the hot
+ * path, or fails visibly: an event that cannot be recorded is dropped
+ * and counted.
+ */
+#ifndef TS_TRACE_TRACE_H
+#define TS_TRACE_TRACE_H
+
+#include "../loop_impl.h"
+#include "ring.h"
+
+int ts__trace_init(void);
+int ts__trace_set_ring_size(size_t bytes);
+uint64_t ts__trace_block_threshold_ns(void);
+uint64_t ts__trace_slow_step_ns(void);
+void ts__watchdog_start(void);
+void ts__watchdog_after_fork(void);
+
+/* Strings and sites: the id to use in an event, emitting the STRING/SITE
+ * record the first time.  0 for NULL.  A static string is one whose
+ * address will always hold the same text (a literal, __func__); anything
+ * else is interned by content. */
+uint32_t ts__intern_static(ts__ring *r, const char *s);
+uint32_t ts__intern_dynamic(ts__ring *r, const char *s);
+uint32_t ts__intern_site(ts__ring *r, const ts_site *site);
+/* Re-emit every interned string and site into r (state dump). */
+void ts__intern_replay(ts__ring *r);
+
+/* Events. */
+void ts__tr_thread_start(ts__ring *r, uint32_t role, const char *name);
+void ts__tr_thread_exit(ts__ring *r);
+void ts__tr_loop_create(ts_loop *l);
+void ts__tr_loop_close(ts_loop *l);
+void ts__tr_iteration(ts_loop *l);          /* start of a loop iteration */
+void ts__tr_before_poll(ts_loop *l);        /* the thread may sleep now */
+void ts__tr_step_begin(ts_loop *l, ts_task *t);
+void ts__tr_step_end(ts_loop *l, ts_task *t);
+void ts__tr_task_create(ts_task *t);
+void ts__tr_task_resume(ts_task *t);
+void ts__tr_task_suspend(ts_task *t, int kind, const void *obj, const ts_site *site);
+void ts__tr_task_wake(ts_task *t, int status);
+void ts__tr_task_cancel(ts_task *t, const char *msg);
+void ts__tr_task_done(ts_task *t);
+void ts__tr_task_free(ts_task *t);
+void ts__tr_future_create(const void *f, const ts_site *site);
+void ts__tr_future_done(const void *f, int err);
+void ts__tr_resource_create(const void *obj, int kind, unsigned capacity, const ts_site *site);
+void ts__tr_resource_free(const void *obj);
+void ts__tr_resource_acquired(const void *obj, const ts_task *t);
+void ts__tr_resource_release(const void *obj, const ts_task *t);
+void ts__tr_queue_depth(const void *q, size_t depth);
+void ts__tr_job_submit(const void *job, const ts_task *t);
+void ts__tr_job_start(const void *job);
+void ts__tr_job_done(const void *job);
+void ts__tr_diag(const ts_diag *d);
+
+/* The id of what a task waits on, as events carry it. */
+uint64_t ts__tr_object_id(int kind, const void *obj);
+
+#endif

@@ -1,0 +1,374 @@
+/*
+ * watchdog.c - block detection: noticing a loop step that runs too long
+ * *while it is still running*, and saying what the thread is doing.
+ *
+ * Each loop publishes a step counter (odd while a step runs) and the
+ * step's start in its slot of the segment header.  This thread wakes a
+ * few times per threshold, and for a step older than the threshold it
+ * reports, once per step:
+ *   - which task runs (from the slot),
+ *   - the thread's scheduler state and system call, from
+ *     /proc/self/task/TID/{stat,syscall}: busy on CPU ('R', "running")
+ *     or blocked in which call,
+ *   - the loop thread's stack, as raw addresses plus the executable
+ *     mappings needed to symbolize them later.
+ *
+ * Capturing another thread's stack without disturbing it: a thread
+ * blocked in a system call is never signalled (a signal would cut a
+ * nanosleep or read short and change the program's behaviour); its user
+ * stack pointer and pc come from /proc/.../syscall, and the stack words
+ * are read with process_vm_readv on ourselves (a bad address gives an
+ * error, not a fault) and scanned for return addresses: values inside an
+ * executable mapping that follow a call instruction.  A thread busy on
+ * the CPU is not in a system call, so a signal costs it nothing: its
+ * handler walks the frame-pointer chain from the interrupted context,
+ * bounded to the stack it is on.  When the step ends the loop thread
+ * itself emits loop_unblocked with the total duration.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "trace.h"
+
+#define MAX_FRAMES 48
+#define MAX_MODULES 128
+#define SCAN_BYTES (32 * 1024)
+
+struct module {
+    uint64_t start, end, offset;
+    char path[256];
+};
+
+static struct module modules[MAX_MODULES];
+static int nmodules;
+
+static pthread_t thread;
+static int started;
+static int sample_signal;
+
+/* Filled by the signal handler on the sampled thread. */
+static volatile uint64_t sample_pcs[MAX_FRAMES];
+static volatile int sample_depth;
+static volatile int sample_done;
+
+static void load_modules(void) {
+    nmodules = 0;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f) && nmodules < MAX_MODULES) {
+        unsigned long long lo, hi, off;
+        char perms[8], path[256] = "";
+        if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %255[^\n]", &lo, &hi, perms, &off,
+                   path) < 4)
+            continue;
+        if (perms[2] != 'x' || path[0] != '/')
+            continue;
+        struct module *m = &modules[nmodules++];
+        m->start = lo;
+        m->end = hi;
+        m->offset = off;
+        snprintf(m->path, sizeof m->path, "%s", path);
+    }
+    fclose(f);
+}
+
+static int in_module(uint64_t a) {
+    for (int i = 0; i < nmodules; i++)
+        if (a >= modules[i].start && a < modules[i].end)
+            return 1;
+    return 0;
+}
+
+/* Does the instruction before a end in a call?  (x86-64: call rel32 is
+ * e8 + 4 bytes; indirect calls are ff /2 in 2..7 bytes.) */
+static int after_call(uint64_t a) {
+#if defined(__x86_64__)
+    unsigned char b[8];
+    struct iovec local = {b, sizeof b}, remote = {(void *)(uintptr_t)(a - 8), sizeof b};
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof b)
+        return 0;
+    if (b[3] == 0xe8)
+        return 1;
+    for (int len = 2; len <= 7; len++) {
+        unsigned char op = b[8 - len], modrm = b[8 - len + 1];
+        if (op == 0xff && ((modrm >> 3) & 7) == 2)
+            return 1;
+    }
+    return 0;
+#else
+    (void)a;
+    return 1;
+#endif
+}
+
+static int scan_stack(uint64_t sp, uint64_t pc, uint64_t *pcs) {
+    int n = 0;
+    pcs[n++] = pc;
+    static uint64_t words[SCAN_BYTES / 8];
+    struct iovec local = {words, sizeof words}, remote = {(void *)(uintptr_t)sp, sizeof words};
+    ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    if (got <= 0) {
+        /* Maybe the read ran off the end of the stack mapping: retry short. */
+        remote.iov_len = local.iov_len = 4096 - (sp & 4095);
+        got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    }
+    for (ssize_t i = 0; i < got / 8 && n < MAX_FRAMES; i++)
+        if (in_module(words[i]) && after_call(words[i]))
+            pcs[n++] = words[i];
+    return n;
+}
+
+static void on_sample(int sig, siginfo_t *si, void *uctx) {
+    (void)sig, (void)si;
+    int n = 0;
+#if defined(__x86_64__)
+    mcontext_t *mc = &((ucontext_t *)uctx)->uc_mcontext;
+    uint64_t pc = (uint64_t)mc->gregs[REG_RIP];
+    uint64_t fp = (uint64_t)mc->gregs[REG_RBP];
+    uint64_t sp = (uint64_t)mc->gregs[REG_RSP];
+    sample_pcs[n++] = pc;
+    /* Walk saved frame pointers while they stay within 8 MiB above sp,
+     * strictly increasing and aligned: anything else ends the walk. */
+    while (n < MAX_FRAMES && fp >= sp && fp < sp + (8u << 20) && !(fp & 7)) {
+        uint64_t *frame = (uint64_t *)(uintptr_t)fp;
+        uint64_t next = frame[0], ret = frame[1];
+        if (!ret)
+            break;
+        sample_pcs[n++] = ret;
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+#elif defined(__aarch64__)
+    mcontext_t *mc = &((ucontext_t *)uctx)->uc_mcontext;
+    sample_pcs[n++] = mc->pc;
+    uint64_t fp = mc->regs[29], sp = mc->sp;
+    while (n < MAX_FRAMES && fp >= sp && fp < sp + (8u << 20) && !(fp & 7)) {
+        uint64_t *frame = (uint64_t *)(uintptr_t)fp;
+        if (!frame[1])
+            break;
+        sample_pcs[n++] = frame[1];
+        if (frame[0] <= fp)
+            break;
+        fp = frame[0];
+    }
+#else
+    (void)uctx;
+#endif
+    sample_depth = n;
+    __atomic_store_n(&sample_done, 1, __ATOMIC_RELEASE);
+}
+
+static int sample_running(uint32_t tid, uint64_t *pcs) {
+    __atomic_store_n(&sample_done, 0, __ATOMIC_RELEASE);
+    if (syscall(SYS_tgkill, getpid(), tid, sample_signal) != 0)
+        return 0;
+    for (int i = 0; i < 100 && !__atomic_load_n(&sample_done, __ATOMIC_ACQUIRE); i++) {
+        struct timespec d = {0, 500000};
+        nanosleep(&d, NULL);
+    }
+    if (!__atomic_load_n(&sample_done, __ATOMIC_ACQUIRE))
+        return 0;
+    int n = sample_depth;
+    for (int i = 0; i < n; i++)
+        pcs[i] = sample_pcs[i];
+    return n;
+}
+
+static int read_file(const char *path, char *buf, size_t len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, len - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = 0;
+    return (int)n;
+}
+
+static char thread_state(uint32_t tid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%u/stat", tid);
+    if (read_file(path, buf, sizeof buf) <= 0)
+        return '?';
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p[2] : '?';
+}
+
+static uint32_t next_stack_id = 1;
+
+static void emit_modules(ts__ring *r) {
+    for (int i = 0; i < nmodules; i++) {
+        uint32_t path = ts__intern_dynamic(r, modules[i].path);
+        ts_ev_module *e = ts__ring_reserve(r, TS_EV_module, sizeof *e);
+        if (!e)
+            continue;
+        e->start = modules[i].start;
+        e->end = modules[i].end;
+        e->offset = modules[i].offset;
+        e->path = path;
+        ts__ring_commit(r, sizeof *e);
+    }
+}
+
+static uint32_t emit_stack(ts__ring *r, const uint64_t *pcs, int n) {
+    if (n <= 0)
+        return 0;
+    uint32_t size = (uint32_t)(sizeof(ts_ev_stack) + (size_t)n * 8);
+    ts_ev_stack *e = ts__ring_reserve(r, TS_EV_stack, size);
+    if (!e)
+        return 0;
+    e->id = next_stack_id++;
+    e->depth = (uint32_t)n;
+    memcpy(e + 1, pcs, (size_t)n * 8);
+    ts__ring_commit(r, size);
+    return e->id;
+}
+
+static void report(ts__ring *r, ts_loop_slot *s, uint64_t step, uint64_t elapsed) {
+    uint32_t tid = s->tid;
+    uint64_t task = s->task;
+    char state = thread_state(tid);
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%u/syscall", tid);
+    int nr = -1;
+    uint64_t pcs[MAX_FRAMES];
+    int depth = 0;
+    load_modules();
+    if (read_file(path, buf, sizeof buf) > 0) {
+        if (!strncmp(buf, "running", 7)) {
+            depth = sample_running(tid, pcs);
+        } else {
+            unsigned long long a[8];
+            long long n;
+            if (sscanf(buf, "%lld %llx %llx %llx %llx %llx %llx %llx %llx", &n, &a[0], &a[1],
+                       &a[2], &a[3], &a[4], &a[5], &a[6], &a[7]) == 9) {
+                nr = (int)n;
+                depth = scan_stack(a[6], a[7], pcs);
+            } else if (sscanf(buf, "%lld %llx %llx", &n, &a[0], &a[1]) == 3) {
+                nr = (int)n; /* -1 sp pc: blocked, but not in a system call */
+                depth = scan_stack(a[0], a[1], pcs);
+            }
+        }
+    }
+    /* The step may have ended while we looked: then it was not blocked
+     * any more, and the loop will not pair an unblocked event with it. */
+    if (__atomic_load_n(&s->step, __ATOMIC_ACQUIRE) != step)
+        return;
+    emit_modules(r);
+    uint32_t stack = emit_stack(r, pcs, depth);
+    ts_ev_loop_blocked *e = ts__ring_reserve(r, TS_EV_loop_blocked, sizeof *e);
+    if (e) {
+        e->loop = s->loop;
+        e->task = task;
+        e->elapsed_ns = elapsed;
+        e->step = step;
+        e->tid = tid;
+        e->thread_state = (uint32_t)(unsigned char)state;
+        e->syscall = nr;
+        e->stack = stack;
+        ts__ring_commit(r, sizeof *e);
+    }
+    __atomic_store_n(&s->blocked_step, step, __ATOMIC_RELEASE);
+    ts__ring_publish(r);
+}
+
+static void refresh_calibration(ts__ring *r, ts_seg_header *h) {
+    uint64_t t = ts__ticks(), m = ts__mono_ns();
+    __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_ACQ_REL);
+    h->ticks1 = t;
+    h->mono1_ns = m;
+    __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_RELEASE);
+    ts_ev_clock_sync *e = ts__ring_reserve(r, TS_EV_clock_sync, sizeof *e);
+    if (e) {
+        e->ticks = t;
+        e->mono_ns = m;
+        ts__ring_commit(r, sizeof *e);
+    }
+    ts__ring_publish(r);
+}
+
+static void *watchdog_main(void *arg) {
+    (void)arg;
+    prctl(PR_SET_NAME, "ts-watchdog");
+    ts__ring *r = ts__ring_thread_start(TS_ROLE_WATCHDOG, "ts-watchdog");
+    ts_seg_header *h = ts__seg();
+    if (!r || !h)
+        return NULL;
+    uint64_t last_sync = 0;
+    for (;;) {
+        uint64_t thr = __atomic_load_n(&h->block_threshold_ns, __ATOMIC_RELAXED);
+        uint64_t period = thr / 4;
+        if (period < 2000000)
+            period = 2000000;
+        if (period > 50000000)
+            period = 50000000;
+        struct timespec d = {(time_t)(period / 1000000000u), (long)(period % 1000000000u)};
+        nanosleep(&d, NULL);
+        uint64_t now = ts__mono_ns();
+        if (now - last_sync > 1000000000ull) {
+            refresh_calibration(r, h);
+            last_sync = now;
+        }
+        double tpn = (double)(h->ticks1 - h->ticks0) / (double)(h->mono1_ns - h->mono0_ns + 1);
+        if (tpn <= 0)
+            tpn = 1;
+        uint64_t ticks = ts__ticks();
+        for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
+            ts_loop_slot *s = &h->loops[i];
+            if (!__atomic_load_n(&s->loop, __ATOMIC_ACQUIRE))
+                continue;
+            uint64_t step = __atomic_load_n(&s->step, __ATOMIC_ACQUIRE);
+            if (!(step & 1) || __atomic_load_n(&s->blocked_step, __ATOMIC_ACQUIRE) == step)
+                continue;
+            uint64_t start = s->step_start;
+            if (ticks < start)
+                continue;
+            uint64_t elapsed = (uint64_t)((double)(ticks - start) / tpn);
+            if (elapsed >= thr)
+                report(r, s, step, elapsed);
+        }
+    }
+    return NULL;
+}
+
+void ts__watchdog_after_fork(void) { started = 0; }
+
+void ts__watchdog_start(void) {
+    if (started)
+        return;
+    started = 1;
+    const char *off = getenv("TASKSCOPE_WATCHDOG");
+    if (off && !strcmp(off, "0"))
+        return;
+    sample_signal = SIGRTMIN + 6;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sample;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sample_signal, &sa, NULL);
+    /* The watchdog must never receive the program's signals. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&thread, &attr, watchdog_main, NULL) != 0)
+        fprintf(stderr, "taskscope: block detection off: cannot start the watchdog thread\n");
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}

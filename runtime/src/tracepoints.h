@@ -1,0 +1,82 @@
+/*
+ * tracepoints.h - where the runtime reports what it does.
+ *
+ * Two mechanisms behind one set of macros:
+ *   - USDT probes (sys/sdt.h), in both builds: a single nop each until a
+ *     BPF or SystemTap tracer attaches to it, so the release library can be
+ *     traced without relinking.
+ *   - The debug runtime's ring events (TS_DEBUG_RUNTIME only): a call into
+ *     trace/, which writes a record to the thread's ring.
+ * In the release build without sys/sdt.h the macros are empty.
+ */
+#ifndef TS_TRACEPOINTS_H
+#define TS_TRACEPOINTS_H
+
+#if defined(TS_HAVE_SDT) && __has_include(<sys/sdt.h>)
+#define SDT_USE_VARIADIC 1
+#include <sys/sdt.h>
+#define TS_USDT(name, ...) STAP_PROBEV(taskscope, name, __VA_ARGS__)
+#define TS_USDT0(name) STAP_PROBE(taskscope, name)
+#else
+#define TS_USDT(name, ...) ((void)0)
+#define TS_USDT0(name) ((void)0)
+#endif
+
+#ifdef TS_DEBUG_RUNTIME
+#include "trace/trace.h"
+#define TS_RING(call) ts__tr_##call
+#else
+#define TS_RING(call) ((void)0)
+#endif
+
+/* Task ids are read through the struct only in files that see it. */
+#define TS_TRACE_TASK_CREATE(t) \
+    do { TS_USDT(task_create, (t)->id, (t)->parent_id, (t)->loop->id, (t)->name, (t)->spawn_site); TS_RING(task_create(t)); } while (0)
+#define TS_TRACE_TASK_RESUME(t) \
+    do { TS_USDT(task_resume, (t)->id); TS_RING(task_resume(t)); } while (0)
+#define TS_TRACE_TASK_SUSPEND(t, kind, obj, site) \
+    do { TS_USDT(task_suspend, (t)->id, (kind), (obj), (site)); TS_RING(task_suspend((t), (kind), (obj), (site))); } while (0)
+#define TS_TRACE_TASK_WAKE(t, status) \
+    do { TS_USDT(task_wake, (t)->id, (status)); TS_RING(task_wake((t), (status))); } while (0)
+#define TS_TRACE_TASK_CANCEL(t, msg) \
+    do { TS_USDT(task_cancel, (t)->id, (t)->cancel_requests); TS_RING(task_cancel((t), (msg))); } while (0)
+#define TS_TRACE_TASK_DONE(t) \
+    do { TS_USDT(task_done, (t)->id, (t)->state, (t)->err); TS_RING(task_done(t)); } while (0)
+#define TS_TRACE_TASK_FREE(t) \
+    do { TS_USDT(task_free, (t)->id); TS_RING(task_free(t)); } while (0)
+#define TS_TRACE_LOOP_CREATE(l) \
+    do { TS_USDT(loop_create, (l)->id); TS_RING(loop_create(l)); } while (0)
+#define TS_TRACE_LOOP_CLOSE(l) \
+    do { TS_USDT(loop_close, (l)->id); TS_RING(loop_close(l)); } while (0)
+#define TS_TRACE_ITERATION(l) do { TS_RING(iteration(l)); } while (0)
+#define TS_TRACE_BEFORE_POLL(l) do { TS_RING(before_poll(l)); } while (0)
+#define TS_TRACE_STEP_BEGIN(l, t) do { TS_RING(step_begin((l), (t))); } while (0)
+#define TS_TRACE_STEP_END(l, t) do { TS_RING(step_end((l), (t))); } while (0)
+#define TS_TRACE_FUTURE_CREATE(f, site) \
+    do { TS_USDT(future_create, (f), (site)); TS_RING(future_create((f), (site))); } while (0)
+#define TS_TRACE_FUTURE_DONE(f, err) \
+    do { TS_USDT(future_done, (f), (err)); TS_RING(future_done((f), (err))); } while (0)
+#define TS_TRACE_RESOURCE_CREATE(obj, kind, cap, site) \
+    do { TS_USDT(resource_create, (obj), (kind), (cap)); TS_RING(resource_create((obj), (kind), (cap), (site))); } while (0)
+#define TS_TRACE_RESOURCE_FREE(obj) \
+    do { TS_USDT(resource_free, (obj)); TS_RING(resource_free(obj)); } while (0)
+#define TS_TRACE_RESOURCE_ACQUIRED(obj, t) \
+    do { TS_USDT(resource_acquired, (obj), (t)); TS_RING(resource_acquired((obj), (t))); } while (0)
+#define TS_TRACE_RESOURCE_RELEASE(obj, t) \
+    do { TS_USDT(resource_release, (obj), (t)); TS_RING(resource_release((obj), (t))); } while (0)
+#define TS_TRACE_QUEUE_DEPTH(q, depth) \
+    do { TS_USDT(queue_depth, (q), (depth)); TS_RING(queue_depth((q), (depth))); } while (0)
+#define TS_TRACE_JOB_SUBMIT(job, t) \
+    do { TS_USDT(job_submit, (job)); TS_RING(job_submit((job), (t))); } while (0)
+#define TS_TRACE_JOB_START(job) \
+    do { TS_USDT(job_start, (job)); TS_RING(job_start(job)); } while (0)
+#define TS_TRACE_JOB_DONE(job) \
+    do { TS_USDT(job_done, (job)); TS_RING(job_done(job)); } while (0)
+#define TS_TRACE_DIAG(d) \
+    do { TS_USDT(diagnostic, (d)->kind, (d)->task_id); TS_RING(diag(d)); } while (0)
+
+/* Resource kinds in events (schemas/events.def, resource_create.kind). */
+enum { TS_RES_LOCK = 1, TS_RES_EVENT, TS_RES_CONDITION, TS_RES_SEMAPHORE,
+       TS_RES_BARRIER, TS_RES_QUEUE };
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * trace_format.h - the binary trace format: record structs generated from
+ * events.def, and the shared-memory segment that holds the rings.
+ *
+ * Shared, unchanged, by the runtime's writer and the tracer's reader; the
+ * reader must treat every byte of a segment as hostile (see
+ * tracer/shm_reader.c), so nothing here is trusted without validation.
+ *
+ * The segment (one per process, /dev/shm/taskscope.<pid>, mode 0600):
+ *
+ *   ts_seg_header                 magic, version, owner, clock calibration,
+ *                                 attach handshake
+ *   ts_ring_header[max_rings]     one per emitting thread
+ *   ring data[max_rings]          each ring_size bytes
+ *
+ * A ring is a byte stream cut into pages of TS_PAGE_SIZE bytes.  A record
+ * never straddles a page: a writer that cannot fit a record in the rest of
+ * a page fills it with a PAD record and starts the next page.  So any page
+ * boundary is a record boundary, and a reader that attaches late (after
+ * the producer has wrapped and overwritten the oldest data) can start
+ * decoding at the oldest page still intact.  Positions (head, tail) are
+ * byte counts since the ring started, never wrapped; offset = pos %
+ * ring_size.
+ */
+#ifndef TS_TRACE_FORMAT_H
+#define TS_TRACE_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TS_SCHEMA_VERSION 1
+#define TS_SEG_MAGIC "TSTRACE1"
+#define TS_PAGE_SIZE 4096u
+#define TS_MAX_RINGS 64u
+#define TS_RING_SIZE_DEFAULT (1u << 20)
+#define TS_RING_SIZE_MIN (16u * TS_PAGE_SIZE)
+#define TS_RING_SIZE_MAX (1u << 28)
+
+typedef uint64_t ts_u64;
+typedef int64_t ts_i64;
+typedef uint32_t ts_u32;
+typedef int32_t ts_i32;
+
+/* Every record starts with this.  size includes the header and is a
+ * multiple of 8; type is a TS_EV_* id (0 = PAD: skip size bytes). */
+typedef struct ts_ev_header {
+    uint64_t ts;      /* event clock ticks; see ts_seg_header calibration */
+    uint16_t type;
+    uint16_t size;
+    uint32_t spare;   /* reserved, written as 0 */
+} ts_ev_header;
+
+#define TS_EV_PAD 0
+
+/* Event ids. */
+enum ts_event_type {
+#define TS_EVENT(name, id, doc, fields) TS_EV_##name = id,
+#define TS_FIELD(type, name, doc)
+#define TS_TAIL(type, name, doc)
+#include "events.def"
+#undef TS_EVENT
+#undef TS_FIELD
+#undef TS_TAIL
+    TS_EV_MAX_ID = 127
+};
+
+/* Record structs: ts_ev_<name>, header first, then the fixed fields; a
+ * tail (if any) follows the struct directly. */
+#define TS_EVENT(name, id, doc, fields) \
+    typedef struct __attribute__((packed, aligned(8))) ts_ev_##name { \
+        ts_ev_header h; \
+        fields \
+    } ts_ev_##name;
+#define TS_FIELD(type, name, doc) ts_##type name;
+#define TS_TAIL(type, name, doc)
+#include "events.def"
+#undef TS_EVENT
+#undef TS_FIELD
+#undef TS_TAIL
+
+/* ---- the segment ---------------------------------------------------------- */
+
+enum ts_thread_role {
+    TS_ROLE_OTHER = 0,
+    TS_ROLE_LOOP = 1,
+    TS_ROLE_WORKER = 2,
+    TS_ROLE_WATCHDOG = 3,
+};
+
+typedef struct ts_ring_header {
+    /* Written by the producer. */
+    _Alignas(64) uint64_t head;       /* bytes published (release store) */
+    uint64_t dropped;                 /* events dropped, total */
+    uint64_t generation;              /* bumped each time the slot is reused */
+    uint32_t tid;
+    uint32_t role;
+    uint32_t in_use;                  /* 1 while a thread owns the ring */
+    uint32_t pad0;
+    char name[16];
+    /* Written by the reader. */
+    _Alignas(64) uint64_t tail;       /* bytes consumed (release store) */
+    uint64_t pad1[7];
+} ts_ring_header;
+
+/* Per-loop block-detection state, written by the loop thread, read by the
+ * watchdog thread and by tracers.  The loop stores step_start before
+ * step (release), so a reader that sees a new step also sees its start. */
+typedef struct ts_loop_slot {
+    _Alignas(64) uint64_t loop;       /* loop id, 0 = slot free */
+    uint64_t step;                    /* odd while a step runs */
+    uint64_t step_start;              /* event clock at step start */
+    uint64_t task;                    /* running task id, 0 = callback */
+    uint64_t blocked_step;            /* set by the watchdog: the step it
+                                       * reported as blocked */
+    uint32_t tid;
+    uint32_t pad;
+} ts_loop_slot;
+
+#define TS_MAX_LOOPS 32u
+
+typedef struct ts_seg_header {
+    char magic[8];                    /* TS_SEG_MAGIC */
+    uint32_t version;                 /* TS_SCHEMA_VERSION */
+    uint32_t header_size;             /* sizeof(ts_seg_header) */
+    uint64_t total_size;              /* bytes in the whole segment */
+    uint32_t pid;
+    uint32_t uid;
+    uint64_t start_time;              /* /proc/<pid>/stat field 22: tells a
+                                       * stale segment from a live one */
+    uint32_t max_rings;
+    uint32_t ring_size;               /* power of two, multiple of TS_PAGE_SIZE */
+    uint64_t rings_offset;            /* where ring headers start */
+    uint64_t data_offset;             /* where ring data starts */
+    /* Clock calibration: two (ticks, CLOCK_MONOTONIC ns) pairs; the second
+     * is refreshed by the watchdog, guarded by calib_seq (odd = updating). */
+    uint64_t calib_seq;
+    uint64_t ticks0, mono0_ns;
+    uint64_t ticks1, mono1_ns;
+    /* Attach handshake: a reader bumps attach_request; the runtime answers
+     * by writing a state dump and setting attach_done to the same value. */
+    uint64_t attach_request;
+    uint64_t attach_done;
+    /* Reader presence: a reader stores its pid and refreshes the heartbeat
+     * (CLOCK_MONOTONIC ns) at least every second.  While it is fresh the
+     * producers drop instead of overwriting unread data. */
+    uint64_t reader_pid;
+    uint64_t reader_heartbeat_ns;
+    /* Block detection settings (ns) and the loops being watched. */
+    uint64_t block_threshold_ns;
+    uint64_t slow_step_ns;
+    ts_loop_slot loops[TS_MAX_LOOPS];
+    char runtime_version[16];
+    char exe[256];                    /* /proc/self/exe at creation */
+} ts_seg_header;
+
+/* The shared-memory object name of a process's segment. */
+#define TS_SEG_NAME_FMT "/taskscope.%d"
+
+#endif
