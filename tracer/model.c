@@ -1,0 +1,752 @@
+/*
+ * model.c - see model.h.
+ *
+ * Invariants:
+ *   - Every task accounts each nanosecond of its life to exactly one of
+ *     busy/scheduled/idle: state_since marks the start of the current
+ *     stretch, settle() books it when the state changes.
+ *   - Tasks are kept in creation order (tasks[]) and found by id through
+ *     an idmap.  Finished, freed tasks beyond TM_KEEP_FINISHED are evicted
+ *     oldest first, so a long recording keeps memory flat; their numbers
+ *     live on in the per-name statistics the store writes.
+ *   - Events about unknown tasks (their task_create was overwritten before
+ *     the reader attached) create a placeholder, filled in by the state
+ *     dump or later events; nothing here trusts an id to exist.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idmap.h"
+#include "model.h"
+
+#define TM_KEEP_FINISHED 50000
+
+struct strtab {
+    char **v;
+    size_t cap;
+};
+
+struct tm_model {
+    tm_task **tasks;
+    size_t ntasks, tasks_cap, nholes;
+    tm_idmap task_ids;
+    uint64_t *finished_ids;
+    size_t fin_head, fin_n, fin_cap;
+    struct strtab strings;
+    tm_site *sites;
+    size_t sites_cap;
+    tm_loop *loops;
+    size_t nloops;
+    tm_resource *res;
+    size_t nres, res_cap;
+    tm_idmap res_ids;
+    tm_blocked *blocked;
+    size_t nblocked, blocked_cap;
+    tm_warning *warnings;
+    size_t nwarnings, warnings_cap;
+    tm_module *modules;
+    size_t nmodules, modules_cap;
+    uint64_t **stacks;             /* by id: [depth, pcs...] */
+    size_t stacks_cap;
+    uint64_t dropped;
+    uint64_t now;
+    uint64_t events;
+};
+
+static int reserve(void **arr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    void *p = realloc(*arr, c * elem);
+    if (!p)
+        return -ENOMEM;
+    memset((char *)p + *cap * elem, 0, (c - *cap) * elem);
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+tm_model *tm_model_new(void) { return calloc(1, sizeof(tm_model)); }
+
+void tm_model_free(tm_model *m) {
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->ntasks; i++)
+        free(m->tasks[i]);
+    free(m->tasks);
+    tm_idmap_free(&m->task_ids);
+    free(m->finished_ids);
+    for (size_t i = 0; i < m->strings.cap; i++)
+        free(m->strings.v[i]);
+    free(m->strings.v);
+    free(m->sites);
+    free(m->loops);
+    free(m->res);
+    tm_idmap_free(&m->res_ids);
+    free(m->blocked);
+    free(m->warnings);
+    free(m->modules);
+    for (size_t i = 0; i < m->stacks_cap; i++)
+        free(m->stacks[i]);
+    free(m->stacks);
+    free(m);
+}
+
+/* ---- lookups ------------------------------------------------------------- */
+
+tm_task *tm_model_task(const tm_model *m, uint64_t id) {
+    uint32_t i;
+    return tm_idmap_get(&m->task_ids, id, &i) ? m->tasks[i] : NULL;
+}
+
+const char *tm_model_string(const tm_model *m, uint32_t id) {
+    return id < m->strings.cap && m->strings.v[id] ? m->strings.v[id] : "";
+}
+
+const tm_site *tm_model_site(const tm_model *m, uint32_t id) {
+    return id && id < m->sites_cap && m->sites[id].line ? &m->sites[id] : NULL;
+}
+
+const char *tm_model_site_text(const tm_model *m, uint32_t id, char *buf, size_t len) {
+    const tm_site *s = tm_model_site(m, id);
+    if (!s) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    const char *file = tm_model_string(m, s->file);
+    const char *slash = strrchr(file, '/');
+    snprintf(buf, len, "%s:%u in %s()", slash ? slash + 1 : file, s->line,
+             tm_model_string(m, s->func));
+    return buf;
+}
+
+tm_resource *tm_model_resource(const tm_model *m, uint64_t id) {
+    uint32_t i;
+    return tm_idmap_get(&m->res_ids, id, &i) ? &m->res[i] : NULL;
+}
+
+const uint64_t *tm_model_stack(const tm_model *m, uint32_t id, uint32_t *depth) {
+    if (id >= m->stacks_cap || !m->stacks[id]) {
+        *depth = 0;
+        return NULL;
+    }
+    *depth = (uint32_t)m->stacks[id][0];
+    return m->stacks[id] + 1;
+}
+
+size_t tm_model_task_count(const tm_model *m) { return m->ntasks; }
+tm_task *tm_model_task_at(const tm_model *m, size_t i) { return i < m->ntasks ? m->tasks[i] : NULL; }
+size_t tm_model_loop_count(const tm_model *m) { return m->nloops; }
+tm_loop *tm_model_loop_at(const tm_model *m, size_t i) { return &m->loops[i]; }
+size_t tm_model_resource_count(const tm_model *m) { return m->nres; }
+tm_resource *tm_model_resource_at(const tm_model *m, size_t i) { return &m->res[i]; }
+size_t tm_model_blocked_count(const tm_model *m) { return m->nblocked; }
+const tm_blocked *tm_model_blocked_at(const tm_model *m, size_t i) { return &m->blocked[i]; }
+size_t tm_model_warning_count(const tm_model *m) { return m->nwarnings; }
+const tm_warning *tm_model_warning_at(const tm_model *m, size_t i) { return &m->warnings[i]; }
+size_t tm_model_module_count(const tm_model *m) { return m->nmodules; }
+const tm_module *tm_model_module_at(const tm_model *m, size_t i) { return &m->modules[i]; }
+void tm_model_add_dropped(tm_model *m, uint64_t n) { m->dropped += n; }
+uint64_t tm_model_dropped(const tm_model *m) { return m->dropped; }
+uint64_t tm_model_now(const tm_model *m) { return m->now; }
+uint64_t tm_model_events(const tm_model *m) { return m->events; }
+
+/* ---- tasks ------------------------------------------------------------------ */
+
+static void compact(tm_model *m) {
+    size_t j = 0;
+    tm_idmap_free(&m->task_ids);
+    for (size_t i = 0; i < m->ntasks; i++) {
+        if (!m->tasks[i])
+            continue;
+        m->tasks[j] = m->tasks[i];
+        tm_idmap_put(&m->task_ids, m->tasks[j]->id, (uint32_t)j);
+        j++;
+    }
+    m->ntasks = j;
+    m->nholes = 0;
+}
+
+static void evict(tm_model *m, uint64_t id) {
+    uint32_t i;
+    if (!tm_idmap_get(&m->task_ids, id, &i))
+        return;
+    tm_task *t = m->tasks[i];
+    if (t->warnings) /* keep what a human must still be able to find */
+        return;
+    free(t);
+    m->tasks[i] = NULL;
+    tm_idmap_del(&m->task_ids, id);
+    if (++m->nholes > 1024 && m->nholes * 2 > m->ntasks)
+        compact(m);
+}
+
+static void note_finished(tm_model *m, uint64_t id) {
+    if (reserve((void **)&m->finished_ids, &m->fin_cap, TM_KEEP_FINISHED + 1,
+                sizeof(uint64_t)) != 0)
+        return;
+    if (m->fin_n == TM_KEEP_FINISHED) {
+        evict(m, m->finished_ids[m->fin_head]);
+        m->finished_ids[m->fin_head] = id;
+        m->fin_head = (m->fin_head + 1) % TM_KEEP_FINISHED;
+    } else {
+        m->finished_ids[(m->fin_head + m->fin_n++) % TM_KEEP_FINISHED] = id;
+    }
+}
+
+static tm_task *task_get(tm_model *m, uint64_t id, uint64_t ns) {
+    if (!id)
+        return NULL;
+    tm_task *t = tm_model_task(m, id);
+    if (t)
+        return t;
+    if (reserve((void **)&m->tasks, &m->tasks_cap, m->ntasks + 1, sizeof *m->tasks) != 0)
+        return NULL;
+    t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->id = id;
+    t->created_ns = t->state_since_ns = ns;
+    t->state = TM_READY;
+    if (tm_idmap_put(&m->task_ids, id, (uint32_t)m->ntasks) != 0) {
+        free(t);
+        return NULL;
+    }
+    m->tasks[m->ntasks++] = t;
+    return t;
+}
+
+static void settle(tm_task *t, uint64_t ns) {
+    uint64_t d = ns > t->state_since_ns ? ns - t->state_since_ns : 0;
+    switch (t->state) {
+    case TM_RUNNING: t->busy_ns += d; break;
+    case TM_READY: t->scheduled_ns += d; break;
+    case TM_SUSPENDED: t->idle_ns += d; break;
+    default: break;
+    }
+    t->state_since_ns = ns;
+}
+
+void tm_task_times(const tm_model *m, const tm_task *t, uint64_t *busy,
+                   uint64_t *scheduled, uint64_t *idle) {
+    uint64_t d = m->now > t->state_since_ns ? m->now - t->state_since_ns : 0;
+    *busy = t->busy_ns + (t->state == TM_RUNNING ? d : 0);
+    *scheduled = t->scheduled_ns + (t->state == TM_READY ? d : 0);
+    *idle = t->idle_ns + (t->state == TM_SUSPENDED ? d : 0);
+}
+
+static tm_loop *loop_get(tm_model *m, uint64_t id) {
+    for (size_t i = 0; i < m->nloops; i++)
+        if (m->loops[i].id == id)
+            return &m->loops[i];
+    tm_loop *l = realloc(m->loops, (m->nloops + 1) * sizeof *l);
+    if (!l)
+        return NULL;
+    m->loops = l;
+    l = &m->loops[m->nloops++];
+    memset(l, 0, sizeof *l);
+    l->id = id;
+    return l;
+}
+
+static void end_poll(tm_task *t, uint64_t ns) {
+    uint64_t poll = ns > t->state_since_ns ? ns - t->state_since_ns : 0;
+    if (poll > t->max_poll_ns)
+        t->max_poll_ns = poll;
+    uint64_t us = poll / 1000;
+    int b = 0;
+    while (us && b < TM_HIST_BUCKETS - 1) {
+        us >>= 1;
+        b++;
+    }
+    t->hist[b]++;
+}
+
+static void add_warning(tm_model *m, tm_warning_kind kind, uint64_t ns, uint64_t task,
+                        const char *text) {
+    if (reserve((void **)&m->warnings, &m->warnings_cap, m->nwarnings + 1,
+                sizeof *m->warnings) != 0)
+        return;
+    tm_warning *w = &m->warnings[m->nwarnings++];
+    w->kind = kind;
+    w->ns = ns;
+    w->task = task;
+    snprintf(w->text, sizeof w->text, "%s", text);
+    tm_task *t = tm_model_task(m, task);
+    if (t)
+        t->warnings |= kind;
+}
+
+/* ---- applying events ------------------------------------------------------- */
+
+static void on_string(tm_model *m, const ts_ev_string *e) {
+    if (!e->id || e->id > (1u << 24))
+        return;
+    if (reserve((void **)&m->strings.v, &m->strings.cap, (size_t)e->id + 1, sizeof(char *)) != 0)
+        return;
+    if (m->strings.v[e->id])
+        return;
+    char *s = malloc(e->len + 1);
+    if (!s)
+        return;
+    memcpy(s, e + 1, e->len);
+    s[e->len] = 0;
+    m->strings.v[e->id] = s;
+}
+
+static void on_site(tm_model *m, const ts_ev_site *e) {
+    if (!e->id || e->id > (1u << 24))
+        return;
+    if (reserve((void **)&m->sites, &m->sites_cap, (size_t)e->id + 1, sizeof *m->sites) != 0)
+        return;
+    m->sites[e->id] = (tm_site){e->file, e->func, e->line ? e->line : 1};
+}
+
+static void on_task_create(tm_model *m, const ts_ev_task_create *e, uint64_t ns) {
+    int known = tm_model_task(m, e->task) != NULL;
+    tm_task *t = task_get(m, e->task, ns);
+    if (!t)
+        return;
+    t->parent = e->parent;
+    t->loop = e->loop;
+    t->name = e->name;
+    t->site = e->site;
+    if (!known) {
+        tm_task *p = tm_model_task(m, e->parent);
+        if (p)
+            p->nchildren++;
+    }
+}
+
+static void on_task_state(tm_model *m, const ts_ev_task_state *e, uint64_t ns) {
+    tm_task *t = task_get(m, e->task, ns);
+    if (!t)
+        return;
+    t->parent = e->parent;
+    t->loop = e->loop;
+    t->name = e->name;
+    t->site = e->site;
+    if (e->state <= TM_CANCELLED && t->state < TM_DONE) {
+        settle(t, ns);
+        t->state = (tm_state)e->state;
+    }
+    t->wait_kind = e->kind;
+    t->wait_obj = e->object;
+    t->await_site = e->await_site;
+    t->cancel_requests = e->requests;
+}
+
+static void on_resume(tm_model *m, const ts_ev_task_resume *e, uint64_t ns, uint32_t tid) {
+    tm_task *t = task_get(m, e->task, ns);
+    if (!t || t->state >= TM_DONE)
+        return;
+    tm_loop *l = loop_get(m, t->loop);
+    if (l) {
+        if (t->state == TM_READY) {
+            uint64_t lag = ns - t->state_since_ns;
+            if (ns < t->state_since_ns)
+                lag = 0;
+            l->lag_sum_ns += lag;
+            l->lag_count++;
+            if (lag > l->max_lag_ns)
+                l->max_lag_ns = lag;
+        }
+        l->running_task = t->id;
+        l->steps++;
+        if (!l->tid)
+            l->tid = tid;
+    }
+    settle(t, ns);
+    t->state = TM_RUNNING;
+    t->polls++;
+    t->wait_kind = 0;
+    t->wait_obj = 0;
+}
+
+static void stop_running(tm_model *m, tm_task *t, uint64_t ns) {
+    if (t->state == TM_RUNNING)
+        end_poll(t, ns);
+    settle(t, ns);
+    tm_loop *l = loop_get(m, t->loop);
+    if (l && l->running_task == t->id)
+        l->running_task = 0;
+}
+
+static void on_suspend(tm_model *m, const ts_ev_task_suspend *e, uint64_t ns) {
+    tm_task *t = task_get(m, e->task, ns);
+    if (!t || t->state >= TM_DONE)
+        return;
+    stop_running(m, t, ns);
+    t->state = e->kind == 4 /* yield */ ? TM_READY : TM_SUSPENDED;
+    t->wait_kind = e->kind;
+    t->wait_obj = e->object;
+    t->await_site = e->site;
+}
+
+static void on_wake(tm_model *m, const ts_ev_task_wake *e, uint64_t ns) {
+    tm_task *t = task_get(m, e->task, ns);
+    if (!t || t->state >= TM_DONE)
+        return;
+    settle(t, ns);
+    t->state = TM_READY;
+    t->woken_by = e->by_task;
+}
+
+static void on_cancel(tm_model *m, const ts_ev_task_cancel *e, uint64_t ns) {
+    tm_task *t = task_get(m, e->task, ns);
+    if (!t)
+        return;
+    t->cancel_requests = e->requests;
+    tm_cancel *c = &t->cancels[t->ncancels % TM_CANCEL_HISTORY];
+    c->ns = ns;
+    c->by_task = e->by_task;
+    c->message = e->message;
+    t->ncancels++;
+}
+
+static void on_done(tm_model *m, const ts_ev_task_done *e, uint64_t ns) {
+    tm_task *t = task_get(m, e->task, ns);
+    if (!t || t->state >= TM_DONE)
+        return;
+    stop_running(m, t, ns);
+    t->state = e->state >= TM_DONE && e->state <= TM_CANCELLED ? (tm_state)e->state : TM_DONE;
+    t->err = e->err;
+    t->err_message = e->message;
+    t->done_ns = ns;
+    t->wait_kind = 0;
+    t->wait_obj = 0;
+}
+
+static void on_free(tm_model *m, const ts_ev_task_free *e) {
+    tm_task *t = tm_model_task(m, e->task);
+    if (!t || t->freed)
+        return;
+    t->freed = 1;
+    note_finished(m, t->id);
+}
+
+static tm_resource *res_get(tm_model *m, uint64_t id) {
+    tm_resource *r = tm_model_resource(m, id);
+    if (r || !id)
+        return r;
+    if (reserve((void **)&m->res, &m->res_cap, m->nres + 1, sizeof *m->res) != 0)
+        return NULL;
+    if (tm_idmap_put(&m->res_ids, id, (uint32_t)m->nres) != 0)
+        return NULL;
+    r = &m->res[m->nres++];
+    memset(r, 0, sizeof *r);
+    r->id = id;
+    return r;
+}
+
+static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
+    for (size_t i = 0; i < m->nblocked; i++)
+        if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step)
+            return;
+    if (reserve((void **)&m->blocked, &m->blocked_cap, m->nblocked + 1, sizeof *m->blocked) != 0)
+        return;
+    tm_blocked *b = &m->blocked[m->nblocked++];
+    memset(b, 0, sizeof *b);
+    b->loop = e->loop;
+    b->task = e->task;
+    b->step = e->step;
+    b->start_ns = ns > e->elapsed_ns ? ns - e->elapsed_ns : 0;
+    b->seen_elapsed_ns = e->elapsed_ns;
+    b->tid = e->tid;
+    b->thread_state = (char)e->thread_state;
+    b->syscall = e->syscall;
+    b->stack = e->stack;
+    tm_task *t = tm_model_task(m, e->task);
+    if (t)
+        t->blocked_episodes++;
+    char text[200];
+    snprintf(text, sizeof text, "loop %llu blocked for %.0f ms+ by task #%llu (%s)",
+             (unsigned long long)e->loop, e->elapsed_ns / 1e6, (unsigned long long)e->task,
+             e->syscall >= 0 ? "in a system call" : "busy on CPU");
+    add_warning(m, TM_WARN_BLOCKED, ns, e->task, text);
+}
+
+static void on_unblocked(tm_model *m, const ts_ev_loop_unblocked *e) {
+    for (size_t i = 0; i < m->nblocked; i++)
+        if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step)
+            m->blocked[i].duration_ns = e->duration_ns;
+}
+
+static void on_slow(tm_model *m, const ts_ev_slow_step *e, uint64_t ns) {
+    /* A step that was also seen blocked is one episode, not two. */
+    for (size_t i = 0; i < m->nblocked; i++) {
+        tm_blocked *b = &m->blocked[i];
+        if (b->loop == e->loop && b->task == e->task && !b->slow_only &&
+            (b->duration_ns == e->duration_ns || !b->duration_ns)) {
+            b->duration_ns = e->duration_ns;
+            return;
+        }
+    }
+    if (reserve((void **)&m->blocked, &m->blocked_cap, m->nblocked + 1, sizeof *m->blocked) != 0)
+        return;
+    tm_blocked *b = &m->blocked[m->nblocked++];
+    memset(b, 0, sizeof *b);
+    b->loop = e->loop;
+    b->task = e->task;
+    b->start_ns = ns > e->duration_ns ? ns - e->duration_ns : 0;
+    b->duration_ns = e->duration_ns;
+    b->syscall = -1;
+    b->slow_only = 1;
+    char text[200];
+    snprintf(text, sizeof text, "slow step: task #%llu ran %.1f ms without suspending",
+             (unsigned long long)e->task, e->duration_ns / 1e6);
+    add_warning(m, TM_WARN_SLOW_STEP, ns, e->task, text);
+}
+
+static void on_stack(tm_model *m, const ts_ev_stack *e) {
+    if (!e->id || e->id > (1u << 20))
+        return;
+    if (reserve((void **)&m->stacks, &m->stacks_cap, (size_t)e->id + 1, sizeof *m->stacks) != 0)
+        return;
+    uint64_t *s = malloc(((size_t)e->depth + 1) * 8);
+    if (!s)
+        return;
+    s[0] = e->depth;
+    memcpy(s + 1, e + 1, (size_t)e->depth * 8);
+    free(m->stacks[e->id]);
+    m->stacks[e->id] = s;
+}
+
+static void on_module(tm_model *m, const ts_ev_module *e) {
+    for (size_t i = 0; i < m->nmodules; i++)
+        if (m->modules[i].start == e->start) {
+            m->modules[i].end = e->end;
+            m->modules[i].path = e->path;
+            return;
+        }
+    if (reserve((void **)&m->modules, &m->modules_cap, m->nmodules + 1, sizeof *m->modules) != 0)
+        return;
+    m->modules[m->nmodules++] = (tm_module){e->start, e->end, e->offset, e->path};
+}
+
+static void on_diag(tm_model *m, const ts_ev_diagnostic *e, uint64_t ns) {
+    static const tm_warning_kind map[] = {
+        0, TM_WARN_NEVER_RETRIEVED, TM_WARN_NEVER_AWAITED, TM_WARN_DESTROYED_PENDING,
+        TM_WARN_STUCK, TM_WARN_STUCK, TM_WARN_BLOCKED};
+    tm_warning_kind k = e->kind < sizeof map / sizeof map[0] ? map[e->kind] : TM_WARN_STUCK;
+    if (!k)
+        return;
+    add_warning(m, k, ns, e->task, tm_model_string(m, e->message));
+}
+
+void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t tid) {
+    m->events++;
+    if (ns > m->now)
+        m->now = ns;
+    switch (h->type) {
+    case TS_EV_string: on_string(m, (const void *)h); break;
+    case TS_EV_site: on_site(m, (const void *)h); break;
+    case TS_EV_dropped: m->dropped += ((const ts_ev_dropped *)h)->count; break;
+    case TS_EV_loop_create: {
+        const ts_ev_loop_create *e = (const void *)h;
+        tm_loop *l = loop_get(m, e->loop);
+        if (l)
+            l->tid = e->tid;
+        break;
+    }
+    case TS_EV_loop_close: {
+        tm_loop *l = loop_get(m, ((const ts_ev_loop_close *)h)->loop);
+        if (l)
+            l->closed = 1;
+        break;
+    }
+    case TS_EV_task_create: on_task_create(m, (const void *)h, ns); break;
+    case TS_EV_task_state: on_task_state(m, (const void *)h, ns); break;
+    case TS_EV_task_resume: on_resume(m, (const void *)h, ns, tid); break;
+    case TS_EV_task_suspend: on_suspend(m, (const void *)h, ns); break;
+    case TS_EV_task_wake: on_wake(m, (const void *)h, ns); break;
+    case TS_EV_task_cancel: on_cancel(m, (const void *)h, ns); break;
+    case TS_EV_task_done: on_done(m, (const void *)h, ns); break;
+    case TS_EV_task_free: on_free(m, (const void *)h); break;
+    case TS_EV_resource_create: {
+        const ts_ev_resource_create *e = (const void *)h;
+        tm_resource *r = res_get(m, e->resource);
+        if (r) {
+            memset(r, 0, sizeof *r);
+            r->id = e->resource;
+            r->kind = e->kind;
+            r->capacity = e->capacity;
+            r->site = e->site;
+        }
+        break;
+    }
+    case TS_EV_resource_free: {
+        tm_resource *r = tm_model_resource(m, ((const ts_ev_resource_free *)h)->resource);
+        if (r)
+            r->freed = 1;
+        break;
+    }
+    case TS_EV_resource_acquired: {
+        const ts_ev_resource_acquired *e = (const void *)h;
+        tm_resource *r = res_get(m, e->resource);
+        if (r) {
+            r->holder = e->task;
+            r->held++;
+        }
+        break;
+    }
+    case TS_EV_resource_release: {
+        const ts_ev_resource_release *e = (const void *)h;
+        tm_resource *r = res_get(m, e->resource);
+        if (r && r->held) {
+            r->held--;
+            if (!r->held)
+                r->holder = 0;
+        }
+        break;
+    }
+    case TS_EV_queue_depth: {
+        const ts_ev_queue_depth *e = (const void *)h;
+        tm_resource *r = res_get(m, e->resource);
+        if (r)
+            r->depth = e->depth;
+        break;
+    }
+    case TS_EV_loop_blocked: on_blocked(m, (const void *)h, ns); break;
+    case TS_EV_loop_unblocked: on_unblocked(m, (const void *)h); break;
+    case TS_EV_slow_step: on_slow(m, (const void *)h, ns); break;
+    case TS_EV_stack: on_stack(m, (const void *)h); break;
+    case TS_EV_module: on_module(m, (const void *)h); break;
+    case TS_EV_diagnostic: on_diag(m, (const void *)h, ns); break;
+    default: break;
+    }
+}
+
+/* ---- analysis ------------------------------------------------------------------ */
+
+/* The one task a suspended task waits for, if the wait-for graph has an
+ * edge out of it: the awaited task, or the holder of the lock. */
+static uint64_t waits_for(const tm_model *m, const tm_task *t) {
+    if (t->state != TM_SUSPENDED)
+        return 0;
+    if (t->wait_kind == 1 /* task */)
+        return t->wait_obj;
+    if (t->wait_kind == 5 /* lock */) {
+        tm_resource *r = tm_model_resource(m, t->wait_obj);
+        return r ? r->holder : 0;
+    }
+    return 0;
+}
+
+static int can_wake_itself(uint32_t kind) {
+    /* sleep, yield, fd, executor: a timer, the kernel or a thread will
+     * wake it without any task's help */
+    return kind == 3 || kind == 4 || kind == 13 || kind == 14;
+}
+
+static int has_warning(const tm_model *m, tm_warning_kind k, uint64_t task) {
+    const tm_task *t = tm_model_task(m, task);
+    return t && (t->warnings & k);
+}
+
+size_t tm_model_analyze(tm_model *m) {
+    size_t found = 0;
+    /* 1. Cycles.  Each task has at most one out-edge, so following edges
+     * from any task either ends or enters a cycle within n steps. */
+    for (size_t i = 0; i < m->ntasks; i++) {
+        tm_task *start = m->tasks[i];
+        if (!start || start->state != TM_SUSPENDED || (start->warnings & TM_WARN_DEADLOCK))
+            continue;
+        tm_task *slow = start, *fast = start;
+        int cyc = 0;
+        for (size_t steps = 0; steps < m->ntasks + 1; steps++) {
+            tm_task *n1 = fast ? tm_model_task(m, waits_for(m, fast)) : NULL;
+            tm_task *n2 = n1 ? tm_model_task(m, waits_for(m, n1)) : NULL;
+            slow = slow ? tm_model_task(m, waits_for(m, slow)) : NULL;
+            fast = n2;
+            if (!fast || !slow)
+                break;
+            if (fast == slow) {
+                cyc = 1;
+                break;
+            }
+        }
+        if (!cyc)
+            continue;
+        /* slow is on the cycle: spell it out and mark each member */
+        char text[240];
+        size_t len = (size_t)snprintf(text, sizeof text, "deadlock: ");
+        tm_task *c = slow;
+        do {
+            if (len < sizeof text)
+                len += (size_t)snprintf(text + len, sizeof text - len, "#%llu %s %s -> ",
+                                        (unsigned long long)c->id,
+                                        tm_model_string(m, c->name),
+                                        c->wait_kind == 5 ? "wants lock held by" : "awaits");
+            c = tm_model_task(m, waits_for(m, c));
+        } while (c && c != slow);
+        if (len < sizeof text)
+            snprintf(text + len, sizeof text - len, "#%llu", (unsigned long long)slow->id);
+        c = slow;
+        do {
+            if (!(c->warnings & TM_WARN_DEADLOCK)) {
+                add_warning(m, TM_WARN_DEADLOCK, m->now, c->id, text);
+                found++;
+            }
+            c = tm_model_task(m, waits_for(m, c));
+        } while (c && c != slow);
+    }
+    /* 2. Loops where nothing can make progress: no task ready or running,
+     * and none waiting on a timer, fd or thread, for at least a second. */
+    for (size_t li = 0; li < m->nloops; li++) {
+        tm_loop *l = &m->loops[li];
+        if (l->closed)
+            continue;
+        size_t live = 0, stuck = 0;
+        for (size_t i = 0; i < m->ntasks; i++) {
+            tm_task *t = m->tasks[i];
+            if (!t || t->loop != l->id || t->state >= TM_DONE)
+                continue;
+            live++;
+            if (t->state == TM_SUSPENDED && !can_wake_itself(t->wait_kind) &&
+                m->now - t->state_since_ns >= 1000000000ull)
+                stuck++;
+        }
+        if (!live || stuck != live)
+            continue;
+        for (size_t i = 0; i < m->ntasks; i++) {
+            tm_task *t = m->tasks[i];
+            if (!t || t->loop != l->id || t->state >= TM_DONE ||
+                has_warning(m, TM_WARN_STUCK, t->id) || has_warning(m, TM_WARN_DEADLOCK, t->id))
+                continue;
+            char text[240];
+            snprintf(text, sizeof text,
+                     "task #%llu %s waits on %s %#llx, but every task of loop %llu is waiting "
+                     "and no timer, fd or thread can wake any of them",
+                     (unsigned long long)t->id, tm_model_string(m, t->name),
+                     tm_wait_kind_name(t->wait_kind), (unsigned long long)t->wait_obj,
+                     (unsigned long long)l->id);
+            add_warning(m, TM_WARN_STUCK, m->now, t->id, text);
+            found++;
+        }
+    }
+    return found;
+}
+
+const char *tm_state_name(tm_state s) {
+    static const char *const n[] = {"ready", "running", "suspended", "done", "failed", "cancelled"};
+    return (unsigned)s < 6 ? n[s] : "?";
+}
+
+const char *tm_wait_kind_name(uint32_t k) {
+    static const char *const n[] = {
+        "-", "task", "future", "sleep", "yield", "lock", "event", "condition", "semaphore",
+        "barrier", "queue_get", "queue_put", "queue_join", "fd", "executor", "generator",
+        "group"};
+    return k < sizeof n / sizeof n[0] ? n[k] : "?";
+}
+
+const char *tm_resource_kind_name(uint32_t k) {
+    static const char *const n[] = {"?", "lock", "event", "condition", "semaphore", "barrier",
+                                    "queue"};
+    return k < sizeof n / sizeof n[0] ? n[k] : "?";
+}

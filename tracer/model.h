@@ -1,0 +1,181 @@
+/*
+ * model.h - the tracer's live model of a traced process.
+ *
+ * Fed one decoded event at a time (in timestamp order), it keeps every
+ * task with its state, what it awaits, its timings and its history; the
+ * await graph; resources with holders and waiters; loops with their
+ * blocked episodes; and the warnings a human should see.  It is the one
+ * source for the reports, the exports and the TUI, and it knows nothing
+ * of shared memory, SQLite or ncurses.
+ *
+ * Timings follow tokio-console: busy (running a step), scheduled (ready,
+ * waiting for the loop), idle (suspended); polls counts steps; the poll
+ * histogram buckets step durations by powers of two of microseconds.
+ */
+#ifndef TS_TRACER_MODEL_H
+#define TS_TRACER_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../schemas/trace_format.h"
+
+typedef enum tm_state {
+    TM_READY = 0,
+    TM_RUNNING = 1,
+    TM_SUSPENDED = 2,
+    TM_DONE = 3,
+    TM_FAILED = 4,
+    TM_CANCELLED = 5,
+} tm_state;
+
+#define TM_HIST_BUCKETS 24   /* < 1 us, < 2 us, ... < 2^22 us (~4 s), more */
+#define TM_CANCEL_HISTORY 4
+
+typedef struct tm_cancel {
+    uint64_t ns;
+    uint64_t by_task;
+    uint32_t message;        /* string id */
+} tm_cancel;
+
+typedef struct tm_task {
+    uint64_t id, parent, loop;
+    uint32_t name, site;     /* string id, site id */
+    tm_state state;
+    uint32_t wait_kind;      /* ts_wait_kind while suspended */
+    uint64_t wait_obj;       /* task id / resource id / fd / job */
+    uint32_t await_site;
+    uint64_t created_ns, done_ns, state_since_ns;
+    uint64_t busy_ns, scheduled_ns, idle_ns;
+    uint64_t polls;
+    uint64_t max_poll_ns;
+    uint32_t hist[TM_HIST_BUCKETS];
+    int32_t err;
+    uint32_t err_message;
+    uint32_t cancel_requests;
+    uint32_t ncancels;
+    tm_cancel cancels[TM_CANCEL_HISTORY];
+    uint64_t woken_by;       /* task that last woke it, 0 = the loop */
+    uint32_t nchildren;
+    uint32_t blocked_episodes;
+    uint32_t warnings;       /* bitmask of tm_warning_kind */
+    uint32_t freed;          /* task_free seen */
+} tm_task;
+
+typedef enum tm_warning_kind {
+    TM_WARN_BLOCKED = 1,        /* it blocked its loop */
+    TM_WARN_SLOW_STEP = 2,
+    TM_WARN_NEVER_AWAITED = 4,
+    TM_WARN_NEVER_RETRIEVED = 8,
+    TM_WARN_DEADLOCK = 16,      /* part of an await/lock cycle */
+    TM_WARN_STUCK = 32,         /* awaits what nothing can complete */
+    TM_WARN_DESTROYED_PENDING = 64,
+} tm_warning_kind;
+
+typedef struct tm_warning {
+    tm_warning_kind kind;
+    uint64_t ns;
+    uint64_t task;
+    char text[240];
+} tm_warning;
+
+typedef struct tm_blocked {
+    uint64_t loop, task, step;
+    uint64_t start_ns;       /* when the step began (estimate) */
+    uint64_t seen_elapsed_ns;
+    uint64_t duration_ns;    /* 0 while still blocked */
+    uint32_t tid;
+    char thread_state;
+    int32_t syscall;
+    uint32_t stack;          /* stack id, 0 none */
+    int slow_only;           /* a slow_step, never seen blocked live */
+} tm_blocked;
+
+typedef struct tm_resource {
+    uint64_t id;
+    uint32_t kind;           /* TS_RES_* (1 lock ... 6 queue) */
+    uint32_t capacity;
+    uint32_t site;
+    uint32_t depth;          /* queue items */
+    uint64_t holder;         /* lock: holding task; semaphores: last acquirer */
+    uint32_t held;           /* permits/locks held now */
+    int freed;
+} tm_resource;
+
+typedef struct tm_loop {
+    uint64_t id;
+    uint32_t tid;
+    uint64_t running_task;
+    uint64_t steps;
+    uint64_t max_lag_ns;     /* longest ready-to-running wait seen */
+    uint64_t lag_sum_ns, lag_count;
+    int closed;
+} tm_loop;
+
+typedef struct tm_site {
+    uint32_t file, func, line;
+} tm_site;
+
+typedef struct tm_module {
+    uint64_t start, end, offset;
+    uint32_t path;
+} tm_module;
+
+typedef struct tm_model tm_model;
+
+tm_model *tm_model_new(void);
+void tm_model_free(tm_model *m);
+
+/* Apply one record; ns is its time on CLOCK_MONOTONIC, tid the thread
+ * whose ring it came from.  The record must have been validated. */
+void tm_model_apply(tm_model *m, const ts_ev_header *rec, uint64_t ns, uint32_t tid);
+
+/* Everything events cannot say: drops and the latest time seen. */
+void tm_model_add_dropped(tm_model *m, uint64_t n);
+uint64_t tm_model_dropped(const tm_model *m);
+uint64_t tm_model_now(const tm_model *m);
+uint64_t tm_model_events(const tm_model *m);
+
+/* Lookups (NULL when unknown). */
+tm_task *tm_model_task(const tm_model *m, uint64_t id);
+const char *tm_model_string(const tm_model *m, uint32_t id);   /* "" if unknown */
+const tm_site *tm_model_site(const tm_model *m, uint32_t id);
+/* "file:line in func()" for a site id, into buf; "-" for none. */
+const char *tm_model_site_text(const tm_model *m, uint32_t id, char *buf, size_t len);
+tm_resource *tm_model_resource(const tm_model *m, uint64_t id);
+const uint64_t *tm_model_stack(const tm_model *m, uint32_t id, uint32_t *depth);
+
+/* Iteration: the arrays are valid until the next apply. */
+size_t tm_model_task_count(const tm_model *m);
+tm_task *tm_model_task_at(const tm_model *m, size_t i);   /* creation order */
+size_t tm_model_loop_count(const tm_model *m);
+tm_loop *tm_model_loop_at(const tm_model *m, size_t i);
+size_t tm_model_resource_count(const tm_model *m);
+tm_resource *tm_model_resource_at(const tm_model *m, size_t i);
+size_t tm_model_blocked_count(const tm_model *m);
+const tm_blocked *tm_model_blocked_at(const tm_model *m, size_t i);
+size_t tm_model_warning_count(const tm_model *m);
+const tm_warning *tm_model_warning_at(const tm_model *m, size_t i);
+size_t tm_model_module_count(const tm_model *m);
+const tm_module *tm_model_module_at(const tm_model *m, size_t i);
+
+/* Time a task has spent in each state up to now (includes the current
+ * stretch). */
+void tm_task_times(const tm_model *m, const tm_task *t, uint64_t *busy,
+                   uint64_t *scheduled, uint64_t *idle);
+
+/*
+ * tm_model_analyze - look for tasks that can never finish: cycles in the
+ * wait-for graph (a task awaiting a task, or a lock held by a task, that
+ * waits back on it), and loops where every live task waits on something
+ * only another task of the loop could complete (no timer, fd, thread or
+ * job can wake any of them).  Adds warnings (each once) and returns how
+ * many new ones it found.
+ */
+size_t tm_model_analyze(tm_model *m);
+
+const char *tm_state_name(tm_state s);
+const char *tm_wait_kind_name(uint32_t kind);
+const char *tm_resource_kind_name(uint32_t kind);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * symbolize.c - see symbolize.h.  One Dwfl session per symbolizer; each
+ * recorded module is reported with dwfl_report_elf at the load bias its
+ * mapping implies, and libdw answers name and line queries from the ELF
+ * symbol table and DWARF (or from separate debug info it finds itself).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "symbolize.h"
+
+#ifdef TS_HAVE_LIBDW
+#include <elfutils/libdwfl.h>
+#endif
+
+#define MAX_MODULES 256
+
+struct module {
+    uint64_t start, end, offset;
+    char path[256];
+    int reported;
+};
+
+struct ts_symbolizer {
+#ifdef TS_HAVE_LIBDW
+    Dwfl *dwfl;
+    Dwfl_Callbacks cb;
+    char *debuginfo_path;
+#endif
+    struct module mods[MAX_MODULES];
+    int nmods;
+};
+
+ts_symbolizer *ts_symbolizer_new(void) {
+    ts_symbolizer *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+#ifdef TS_HAVE_LIBDW
+    s->cb.find_elf = dwfl_build_id_find_elf;
+    s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+    s->cb.debuginfo_path = &s->debuginfo_path;
+    s->dwfl = dwfl_begin(&s->cb);
+    if (s->dwfl)
+        dwfl_report_begin(s->dwfl);
+#endif
+    return s;
+}
+
+void ts_symbolizer_free(ts_symbolizer *s) {
+    if (!s)
+        return;
+#ifdef TS_HAVE_LIBDW
+    if (s->dwfl)
+        dwfl_end(s->dwfl);
+#endif
+    free(s);
+}
+
+void ts_symbolizer_add_module(ts_symbolizer *s, uint64_t start, uint64_t end,
+                              uint64_t offset, const char *path) {
+    if (!s || !path || !*path)
+        return;
+    for (int i = 0; i < s->nmods; i++)
+        if (s->mods[i].start == start)
+            return;
+    if (s->nmods == MAX_MODULES)
+        return;
+    struct module *m = &s->mods[s->nmods++];
+    m->start = start;
+    m->end = end;
+    m->offset = offset;
+    snprintf(m->path, sizeof m->path, "%s", path);
+#ifdef TS_HAVE_LIBDW
+    if (s->dwfl) {
+        /* One ELF may be mapped several times (r-x and others); only the
+         * executable mapping is recorded, so its bias is start - offset. */
+        Dwfl_Module *mod = dwfl_report_elf(s->dwfl, path, path, -1,
+                                           (GElf_Addr)(start - offset), false);
+        m->reported = mod != NULL;
+        dwfl_report_end(s->dwfl, NULL, NULL);
+        dwfl_report_begin_add(s->dwfl);
+    }
+#endif
+}
+
+void ts_symbolize(ts_symbolizer *s, uint64_t pc, int is_return, ts_frame *f) {
+    memset(f, 0, sizeof *f);
+    f->pc = pc;
+    snprintf(f->function, sizeof f->function, "?");
+    if (!s)
+        return;
+    uint64_t q = is_return && pc ? pc - 1 : pc;
+    for (int i = 0; i < s->nmods; i++)
+        if (q >= s->mods[i].start && q < s->mods[i].end) {
+            const char *base = strrchr(s->mods[i].path, '/');
+            snprintf(f->module, sizeof f->module, "%s", base ? base + 1 : s->mods[i].path);
+            break;
+        }
+#ifdef TS_HAVE_LIBDW
+    if (!s->dwfl)
+        return;
+    Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, (Dwarf_Addr)q);
+    if (!mod)
+        return;
+    const char *name = dwfl_module_addrname(mod, (GElf_Addr)q);
+    if (name)
+        snprintf(f->function, sizeof f->function, "%s", name);
+    Dwfl_Line *line = dwfl_module_getsrc(mod, (Dwarf_Addr)q);
+    if (line) {
+        int lineno = 0;
+        const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+        if (file) {
+            snprintf(f->file, sizeof f->file, "%s", file);
+            f->line = lineno;
+        }
+    }
+#endif
+}
