@@ -21,14 +21,16 @@ typedef struct ts_queue ts_queue;
 ts_queue *ts_queue_new(size_t maxsize);
 ts_queue *ts_lifo_queue_new(size_t maxsize);
 /* cmp orders items like qsort's comparator: the smallest comes out first;
- * items that compare equal come out in insertion order. */
+ * items that compare equal come out in insertion order.  Unlike qsort, cmp
+ * receives the items themselves (the void pointers that were put). */
 ts_queue *ts_priority_queue_new(size_t maxsize,
                                 int (*cmp)(const void *a, const void *b));
 /* Frees the queue; tasks still blocked on it are woken with TS_ESHUTDOWN. */
 void ts_queue_free(ts_queue *q);
 
 /* put: suspends while the queue is full.  Returns 0, -ECANCELED (nothing
- * was put) or TS_ESHUTDOWN. */
+ * was put), TS_ESHUTDOWN, or -ENOMEM (the queue's storage grows on
+ * demand). */
 #define ts_queue_put(q, item) ts_queue_put_at((q), (item), TS_HERE)
 int ts_queue_put_at(ts_queue *q, void *item, const ts_site *site);
 /* get: suspends while the queue is empty.  Returns 0 and *item,

@@ -6,9 +6,12 @@
  * not thread-safe.  Each belongs to the loop of the thread that created it.
  * Waiters are served strictly first come, first served: a release hands the
  * lock (or permit) to the task that has waited longest, so no newcomer can
- * overtake it.  A waiter that is cancelled leaves the queue and gets
- * -ECANCELED; if the lock or permit had already been handed to it, it is
- * passed on to the next waiter, so nothing is lost.
+ * overtake it.  A waiter that is cancelled while it waits leaves the queue
+ * and gets -ECANCELED.  One cancelled after the lock or permit was handed
+ * to it (woken, not yet running) keeps it: the call returns 0 and the
+ * cancellation arrives at the task's next suspension, so nothing is ever
+ * lost or handed back.  Freeing a primitive wakes its waiters with
+ * TS_ESHUTDOWN (TS_EBROKEN for a barrier).
  */
 #ifndef TASKSCOPE_SYNC_H
 #define TASKSCOPE_SYNC_H
@@ -89,8 +92,8 @@ void ts_barrier_free(ts_barrier *b);
  * ts_barrier_wait - suspend until `parties` tasks are waiting, then release
  * them all.  *index (may be NULL) gets 0..parties-1, as asyncio.  Returns
  * 0, TS_EBROKEN if the barrier is or becomes broken (reset or abort while
- * waiting), -ECANCELED (which breaks the barrier for the others, as in
- * asyncio).
+ * waiting), -ECANCELED (which breaks the barrier for the others of its
+ * round, as threading.Barrier does; asyncio's only lowers the count).
  */
 #define ts_barrier_wait(b, index) ts_barrier_wait_at((b), (index), TS_HERE)
 int ts_barrier_wait_at(ts_barrier *b, unsigned *index, const ts_site *site);

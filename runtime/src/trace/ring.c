@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ring.h"
@@ -89,9 +90,27 @@ static uint64_t proc_start_time(pid_t pid) {
     return v;
 }
 
+/* At exit: publish what the exiting thread wrote, then remove the name.
+ * A reader that has the segment mapped keeps reading it after the unlink,
+ * so the end of the trace is not lost with the process. */
 static void unlink_segment(void) {
-    if (seg_state == 1 && seg && seg->pid == (uint32_t)getpid())
+    if (seg_state == 1 && seg && seg->pid == (uint32_t)getpid()) {
+        if (tls.state == 1)
+            ts__ring_publish(&tls.ring);
         shm_unlink(seg_name);
+    }
+}
+
+/* `taskscope run` starts a program with TASKSCOPE_WAIT_READER_MS so that
+ * nothing happens before the tracer is attached: a short program would
+ * otherwise be over before the tracer has found its segment. */
+static void wait_for_reader(void) {
+    const char *s = getenv("TASKSCOPE_WAIT_READER_MS");
+    long ms = s ? strtol(s, NULL, 10) : 0;
+    for (long i = 0; i < ms && !__atomic_load_n(&seg->reader_pid, __ATOMIC_ACQUIRE); i++) {
+        struct timespec d = {0, 1000000};
+        nanosleep(&d, NULL);
+    }
 }
 
 static void forget_after_fork(void) {
@@ -188,8 +207,10 @@ int ts__trace_init(void) {
     pthread_mutex_lock(&seg_lock);
     if (seg_state == 0) {
         create_segment();
-        if (seg_state == 1)
+        if (seg_state == 1) {
             ts__watchdog_start();
+            wait_for_reader();
+        }
     }
     pthread_mutex_unlock(&seg_lock);
     return seg_state == 1 ? 0 : -ENOTSUP;

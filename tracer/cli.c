@@ -1,0 +1,498 @@
+/*
+ * cli.c - the `taskscope` command.
+ *
+ *   taskscope run [-o FILE] -- PROGRAM [ARGS...]
+ *   taskscope attach PID [-o FILE] [--duration S]
+ *   taskscope ps|pstree|blocked|stats [--json] [--all] TARGET
+ *   taskscope query FILE SQL [--json|--csv]
+ *   taskscope export --format perfetto|chrome FILE -o OUT
+ *
+ * TARGET is a live pid or a recording.  Exit codes: 0 success, 1 the
+ * operation failed (message on stderr), 2 bad usage; `run` exits with the
+ * program's own status (128+N if killed by signal N) once the recording
+ * is safely closed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "export.h"
+#include "report.h"
+#include "session.h"
+
+#ifndef TS_DEBUG_LIBDIR
+#define TS_DEBUG_LIBDIR "/usr/local/lib/taskscope-debug"
+#endif
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig) { (void)sig; interrupted = 1; }
+
+static const char *USAGE =
+    "usage: taskscope COMMAND [OPTIONS] ...\n"
+    "\n"
+    "Record and inspect programs built on the taskscope runtime.\n"
+    "\n"
+    "commands:\n"
+    "  run [-o FILE] -- PROGRAM [ARGS]   start PROGRAM on the debug runtime, record it\n"
+    "  attach PID [-o FILE] [--duration S]  record a running process\n"
+    "  ps TARGET                         all tasks: state, timings, what each awaits\n"
+    "  pstree TARGET                     the task tree with await edges\n"
+    "  blocked TARGET                    blocked-loop episodes and slow steps, with stacks\n"
+    "  stats TARGET                      per task name and per loop statistics\n"
+    "  query FILE SQL [--json|--csv]     SQL over a recording\n"
+    "  export --format perfetto|chrome FILE -o OUT   a timeline for ui.perfetto.dev\n"
+    "\n"
+    "TARGET is the pid of a live process using the debug runtime, or a recording.\n"
+    "ps, pstree, blocked and stats take --json (and ps/pstree --all for finished tasks).\n"
+    "Run `taskscope COMMAND --help` for one command's details.\n"
+    "Exit status: 0 ok, 1 failure, 2 usage; `run` passes on the program's status.\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "taskscope: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nRun `taskscope --help` for usage.\n");
+    return 2;
+}
+
+static int is_pid(const char *s) {
+    if (!*s)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
+/* ---- run and attach -------------------------------------------------------- */
+
+static const char *debug_libdir(char *buf, size_t len) {
+    /* buf holds at most PATH_MAX bytes */
+    const char *env = getenv("TASKSCOPE_DEBUG_LIBDIR");
+    if (env && *env)
+        return env;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            struct stat st;
+            char probe[PATH_MAX + 64];
+            if (snprintf(buf, len, "%s/../runtime/debug", exe) < (int)len &&
+                snprintf(probe, sizeof probe, "%s/libtaskscope.so.0", buf) < (int)sizeof probe &&
+                stat(probe, &st) == 0)
+                return buf;
+        }
+    }
+    return TS_DEBUG_LIBDIR;
+}
+
+static int record(ts_session *s, const char *out, int child, int duration_ms) {
+    char err[512];
+    if (out) {
+        int rc = ts_store_create(out, &s->store, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "taskscope: %s\n", err);
+            return rc;
+        }
+        char buf[32];
+        snprintf(buf, sizeof buf, "%d", s->pid);
+        ts_store_meta(s->store, "pid", buf);
+        ts_reader_info info;
+        ts_reader_get_info(s->reader, &info);
+        ts_store_meta(s->store, "exe", info.exe);
+        ts_store_meta(s->store, "runtime_version", info.runtime_version);
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int gone = ts_session_run(s, &interrupted, duration_ms);
+    (void)gone;
+    (void)child;
+    return 0;
+}
+
+static int finish_recording(ts_session *s, const char *out, const char *status) {
+    int rc = 0;
+    if (s->store) {
+        rc = ts_store_close(s->store, status, tm_model_dropped(s->model));
+        s->store = NULL;
+        if (rc)
+            fprintf(stderr, "taskscope: the recording %s is incomplete: write error\n", out);
+    }
+    fprintf(stderr, "taskscope: %llu events from pid %d%s%s (%s)", (unsigned long long)s->events,
+            s->pid, out ? " recorded to " : "", out ? out : "", status);
+    if (tm_model_dropped(s->model))
+        fprintf(stderr, "; %llu events DROPPED", (unsigned long long)tm_model_dropped(s->model));
+    fputc('\n', stderr);
+    return rc;
+}
+
+static int cmd_run(int argc, char **argv) {
+    const char *out = "taskscope.db";
+    int i = 1;
+    for (; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            i++;
+            break;
+        } else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: taskscope run [-o FILE] -- PROGRAM [ARGS...]\n\n"
+                   "Start PROGRAM with the debug runtime in place of the release one (a\n"
+                   "dynamically linked program needs no relinking) and record everything it\n"
+                   "does to FILE (default taskscope.db) until it exits or you press Ctrl-C.\n"
+                   "Exits with PROGRAM's status.\n");
+            return 0;
+        } else {
+            break;
+        }
+    }
+    if (i >= argc)
+        return usage_error("run: no program given%s", "");
+    char libbuf[PATH_MAX];
+    const char *libdir = debug_libdir(libbuf, sizeof libbuf);
+    pid_t child = fork();
+    if (child < 0) {
+        perror("taskscope: fork");
+        return 1;
+    }
+    if (child == 0) {
+        const char *old = getenv("LD_LIBRARY_PATH");
+        char *path = malloc(strlen(libdir) + (old ? strlen(old) : 0) + 2);
+        if (path) {
+            sprintf(path, "%s%s%s", libdir, old && *old ? ":" : "", old ? old : "");
+            setenv("LD_LIBRARY_PATH", path, 1);
+        }
+        setenv("TASKSCOPE_WAIT_READER_MS", "3000", 0);
+        execvp(argv[i], argv + i);
+        fprintf(stderr, "taskscope: cannot run %s: %s\n", argv[i], strerror(errno));
+        _exit(127);
+    }
+    ts_session s;
+    char err[512];
+    int rc = ts_session_open(&s, child, child, 10000, err, sizeof err);
+    if (rc) {
+        int status;
+        waitpid(child, &status, 0);
+        if (rc == -ENOENT)
+            fprintf(stderr, "taskscope: %s never created a trace segment: it does not use the "
+                            "taskscope runtime as a shared library (link it with "
+                            "`pkg-config --libs taskscope` or taskscope-debug)\n", argv[i]);
+        else
+            fprintf(stderr, "taskscope: %s\n", err);
+        return 1;
+    }
+    record(&s, out, child, -1);
+    int status = 0;
+    if (interrupted)
+        kill(child, SIGINT);
+    waitpid(child, &status, 0);
+    ts_session_poll(&s);
+    char st[96];
+    if (WIFSIGNALED(status))
+        snprintf(st, sizeof st, "truncated: the program was killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(st, sizeof st, "complete: exit status %d", WEXITSTATUS(status));
+    rc = finish_recording(&s, out, st);
+    ts_session_close(&s);
+    if (rc)
+        return 1;
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+static int cmd_attach(int argc, char **argv) {
+    const char *out = "taskscope.db";
+    double duration = -1;
+    const char *pid = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            out = argv[++i];
+        else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
+            duration = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: taskscope attach PID [-o FILE] [--duration S]\n\n"
+                   "Record a running process that uses the debug runtime to FILE (default\n"
+                   "taskscope.db), starting with its flight recorder's recent window and a\n"
+                   "state dump of every live task, until it exits, S seconds pass or Ctrl-C.\n");
+            return 0;
+        } else if (is_pid(argv[i]))
+            pid = argv[i];
+        else
+            return usage_error("attach: unexpected argument '%s'", argv[i]);
+    }
+    if (!pid)
+        return usage_error("attach: no pid given%s", "");
+    ts_session s;
+    char err[512];
+    int rc = ts_session_open(&s, atoi(pid), 0, 0, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "taskscope: %s\n", err);
+        return 1;
+    }
+    record(&s, out, 0, duration < 0 ? -1 : (int)(duration * 1000));
+    rc = finish_recording(&s, out, ts_reader_alive(s.reader) ? "complete: detached"
+                                                            : "complete: the process exited");
+    ts_session_close(&s);
+    return rc ? 1 : 0;
+}
+
+/* ---- reports ------------------------------------------------------------------ */
+
+static int load_target(const char *target, tm_model **m, ts_session *live, char *src, size_t len) {
+    char err[512];
+    if (is_pid(target)) {
+        int rc = ts_session_open(live, atoi(target), 0, 0, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "taskscope: %s\n", err);
+            return 1;
+        }
+        ts_session_wait_dump(live, 2000);
+        *m = live->model;
+        snprintf(src, len, "pid %s", target);
+        return 0;
+    }
+    int rc = ts_session_load(m, target, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "taskscope: %s\n", err);
+        return 1;
+    }
+    char status[128];
+    ts_store_read_meta(target, "status", status, sizeof status);
+    snprintf(src, len, "%s (%s)", target,
+             !strcmp(status, "recording") ? "truncated: the recorder stopped mid-run" : status);
+    return 0;
+}
+
+static int cmd_report(const char *name, int argc, char **argv) {
+    tr_opts o = {0};
+    const char *target = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            o.json = 1;
+        else if (!strcmp(argv[i], "--all") || !strcmp(argv[i], "-a"))
+            o.all = 1;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: taskscope %s [--json]%s TARGET\n\nTARGET: a live pid or a recording.\n",
+                   name, strcmp(name, "ps") && strcmp(name, "pstree") ? "" : " [--all]");
+            return 0;
+        } else if (argv[i][0] == '-')
+            return usage_error("unknown option '%s'", argv[i]);
+        else
+            target = argv[i];
+    }
+    if (!target)
+        return usage_error("%s: no target (pid or recording) given", name);
+    tm_model *m = NULL;
+    ts_session live = {0};
+    char src[512];
+    if (load_target(target, &m, &live, src, sizeof src))
+        return 1;
+    o.source = src;
+    tm_model_analyze(m);
+    if (!strcmp(name, "ps"))
+        tr_ps(stdout, m, &o);
+    else if (!strcmp(name, "pstree"))
+        tr_pstree(stdout, m, &o);
+    else if (!strcmp(name, "stats"))
+        tr_stats(stdout, m, &o);
+    else {
+        ts_symbolizer *sym = ts_symbolizer_new();
+        tr_blocked(stdout, m, sym, &o);
+        ts_symbolizer_free(sym);
+    }
+    if (live.reader)
+        ts_session_close(&live);
+    else
+        tm_model_free(m);
+    return 0;
+}
+
+/* ---- query and export --------------------------------------------------------- */
+
+static void csv_field(const char *s) {
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static int cmd_query(int argc, char **argv) {
+    int json = 0, csv = 0;
+    const char *file = NULL, *sql = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--csv"))
+            csv = 1;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: taskscope query FILE SQL [--json|--csv]\n\n"
+                   "Run SQL over a recording (read-only).  Tables ev_<event> hold every\n"
+                   "event; views tasks, awaits, blocked, slow_steps, cancellations, strings\n"
+                   "and sites are easier to query (see schemas/README.md).\n");
+            return 0;
+        } else if (!file)
+            file = argv[i];
+        else if (!sql)
+            sql = argv[i];
+        else
+            return usage_error("query: unexpected argument '%s'", argv[i]);
+    }
+    if (!file || !sql)
+        return usage_error("query: need a recording and an SQL statement%s", "");
+    char status[64];
+    char err[512];
+    if (ts_store_read_meta(file, "status", status, sizeof status) != 0) {
+        tm_model *m;
+        int rc = ts_session_load(&m, file, err, sizeof err); /* for its message */
+        if (rc == 0)
+            tm_model_free(m);
+        fprintf(stderr, "taskscope: %s\n", rc ? err : "cannot read the recording");
+        return 1;
+    }
+    sqlite3 *db;
+    if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(stderr, "taskscope: %s: %s\n", file, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return 1;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "taskscope: query: %s\n", sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return 1;
+    }
+    int cols = sqlite3_column_count(st), row = 0, rc;
+    if (json)
+        putchar('[');
+    else
+        for (int c = 0; c < cols; c++) {
+            if (csv)
+                csv_field(sqlite3_column_name(st, c));
+            else
+                printf("%-16s", sqlite3_column_name(st, c));
+            putchar(c + 1 < cols ? (csv ? ',' : ' ') : '\n');
+        }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (json)
+            printf("%s{", row ? "," : "");
+        for (int c = 0; c < cols; c++) {
+            const char *v = (const char *)sqlite3_column_text(st, c);
+            int type = sqlite3_column_type(st, c);
+            if (json) {
+                tr_json_str(stdout, sqlite3_column_name(st, c));
+                putchar(':');
+                if (type == SQLITE_NULL)
+                    fputs("null", stdout);
+                else if (type == SQLITE_INTEGER || type == SQLITE_FLOAT)
+                    fputs(v, stdout);
+                else
+                    tr_json_str(stdout, type == SQLITE_BLOB ? "<blob>" : v);
+                if (c + 1 < cols)
+                    putchar(',');
+            } else {
+                const char *text = type == SQLITE_NULL ? "" : type == SQLITE_BLOB ? "<blob>" : v;
+                if (csv)
+                    csv_field(text);
+                else
+                    printf("%-16s", text);
+                putchar(c + 1 < cols ? (csv ? ',' : ' ') : '\n');
+            }
+        }
+        if (json)
+            putchar('}');
+        row++;
+    }
+    if (json)
+        puts("]");
+    if (rc != SQLITE_DONE)
+        fprintf(stderr, "taskscope: query: %s\n", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc == SQLITE_DONE ? 0 : 1;
+}
+
+static int cmd_export(int argc, char **argv) {
+    const char *format = NULL, *file = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--format") && i + 1 < argc)
+            format = argv[++i];
+        else if (!strncmp(argv[i], "--format=", 9))
+            format = argv[i] + 9;
+        else if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            out = argv[++i];
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: taskscope export --format perfetto|chrome FILE -o OUT\n\n"
+                   "Write a timeline of the recording FILE in the Chrome trace-event JSON\n"
+                   "format, which ui.perfetto.dev and chrome://tracing both open: a track\n"
+                   "per task (run slices and await spans), wake and spawn flows, and\n"
+                   "blocked episodes on each loop's thread.\n");
+            return 0;
+        } else if (!file)
+            file = argv[i];
+        else
+            return usage_error("export: unexpected argument '%s'", argv[i]);
+    }
+    if (!format || (strcmp(format, "perfetto") && strcmp(format, "chrome")))
+        return usage_error("export: --format must be perfetto or chrome%s", "");
+    if (!file || !out)
+        return usage_error("export: need a recording and -o OUT%s", "");
+    FILE *f = fopen(out, "w");
+    if (!f) {
+        fprintf(stderr, "taskscope: %s: %s\n", out, strerror(errno));
+        return 1;
+    }
+    char err[512];
+    int rc = ts_export_chrome(file, f, err, sizeof err);
+    if (fclose(f) != 0 && !rc) {
+        fprintf(stderr, "taskscope: %s: %s\n", out, strerror(errno));
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "taskscope: %s\n", err);
+        unlink(out);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("taskscope 0.1.0 (trace schema %d)\n", TS_SCHEMA_VERSION);
+        return 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "attach"))
+        return cmd_attach(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ps") || !strcmp(cmd, "pstree") || !strcmp(cmd, "blocked") ||
+        !strcmp(cmd, "stats"))
+        return cmd_report(cmd, argc - 1, argv + 1);
+    if (!strcmp(cmd, "query"))
+        return cmd_query(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export"))
+        return cmd_export(argc - 1, argv + 1);
+    return usage_error("unknown command '%s'", cmd);
+}

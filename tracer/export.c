@@ -1,0 +1,230 @@
+/*
+ * export.c - see export.h.  One pass over the recording in event order;
+ * each task's open slice is remembered until the event that closes it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "export.h"
+#include "idmap.h"
+#include "model.h"
+#include "report.h"
+#include "store.h"
+
+struct xtask {
+    uint64_t id, loop;
+    uint64_t run_start;      /* 0: not running */
+    uint64_t await_start;    /* 0: not awaiting */
+    uint32_t await_kind, await_site;
+    uint64_t pending_flow;   /* flow id to end at the next resume */
+    int first_run_done;
+};
+
+struct xstate {
+    FILE *out;
+    tm_model *names;         /* strings and sites, as they arrive */
+    tm_idmap ids;
+    struct xtask *tasks;
+    size_t n, cap;
+    uint64_t t0;
+    uint64_t next_flow;
+    int first;
+    uint64_t loops_named[64];
+    int nloops_named;
+};
+
+static double us(const struct xstate *x, uint64_t ns) { return (double)(ns - x->t0) / 1000.0; }
+
+static void sep(struct xstate *x) {
+    fputs(x->first ? "\n" : ",\n", x->out);
+    x->first = 0;
+}
+
+static void name_loop(struct xstate *x, uint64_t loop) {
+    for (int i = 0; i < x->nloops_named; i++)
+        if (x->loops_named[i] == loop)
+            return;
+    if (x->nloops_named < 64)
+        x->loops_named[x->nloops_named++] = loop;
+    sep(x);
+    fprintf(x->out, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%" PRIu64
+                    ",\"args\":{\"name\":\"loop %" PRIu64 "\"}}", loop, loop);
+}
+
+static struct xtask *xt(struct xstate *x, uint64_t id) {
+    uint32_t i;
+    if (tm_idmap_get(&x->ids, id, &i))
+        return &x->tasks[i];
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 256;
+        struct xtask *t = realloc(x->tasks, cap * sizeof *t);
+        if (!t)
+            return NULL;
+        x->tasks = t;
+        x->cap = cap;
+    }
+    if (tm_idmap_put(&x->ids, id, (uint32_t)x->n) != 0)
+        return NULL;
+    struct xtask *t = &x->tasks[x->n++];
+    memset(t, 0, sizeof *t);
+    t->id = id;
+    return t;
+}
+
+static void slice(struct xstate *x, uint64_t pid, uint64_t tid, const char *name,
+                  uint64_t start, uint64_t end, const char *site) {
+    sep(x);
+    fprintf(x->out, "{\"ph\":\"X\",\"pid\":%" PRIu64 ",\"tid\":%" PRIu64 ",\"ts\":%.3f,\"dur\":%.3f,"
+                    "\"name\":", pid, tid, us(x, start), (double)(end - start) / 1000.0);
+    tr_json_str(x->out, name);
+    if (site && *site && strcmp(site, "-")) {
+        fprintf(x->out, ",\"args\":{\"site\":");
+        tr_json_str(x->out, site);
+        fputc('}', x->out);
+    }
+    fputc('}', x->out);
+}
+
+static void flow(struct xstate *x, char ph, uint64_t id, uint64_t pid, uint64_t tid, uint64_t ns,
+                 const char *name) {
+    sep(x);
+    fprintf(x->out, "{\"ph\":\"%c\",\"id\":%" PRIu64 ",\"pid\":%" PRIu64 ",\"tid\":%" PRIu64
+                    ",\"ts\":%.3f,\"name\":\"%s\",\"cat\":\"%s\"%s}",
+            ph, id, pid, tid, us(x, ns), name, name, ph == 'f' ? ",\"bp\":\"e\"" : "");
+}
+
+static void close_await(struct xstate *x, struct xtask *t, uint64_t ns) {
+    if (!t->await_start)
+        return;
+    char name[48], site[128];
+    snprintf(name, sizeof name, "await %s", tm_wait_kind_name(t->await_kind));
+    tm_model_site_text(x->names, t->await_site, site, sizeof site);
+    slice(x, t->loop, t->id, name, t->await_start, ns, site);
+    t->await_start = 0;
+}
+
+static void on_event(const ts_ev_header *h, uint64_t ns, uint32_t tid, void *arg) {
+    struct xstate *x = arg;
+    if (!x->t0)
+        x->t0 = ns;
+    tm_model_apply(x->names, h, ns, tid);
+    switch (h->type) {
+    case TS_EV_task_create: {
+        const ts_ev_task_create *e = (const void *)h;
+        struct xtask *t = xt(x, e->task);
+        if (!t)
+            return;
+        t->loop = e->loop;
+        name_loop(x, e->loop);
+        sep(x);
+        fprintf(x->out, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%" PRIu64 ",\"tid\":%" PRIu64
+                        ",\"args\":{\"name\":", e->loop, e->task);
+        char label[160];
+        snprintf(label, sizeof label, "#%" PRIu64 " %s", e->task, tm_model_string(x->names, e->name));
+        tr_json_str(x->out, label);
+        fputs("}}", x->out);
+        struct xtask *p = e->parent ? xt(x, e->parent) : NULL;
+        if (p && p->run_start) {
+            t->pending_flow = ++x->next_flow;
+            flow(x, 's', t->pending_flow, p->loop, p->id, ns, "spawn");
+        }
+        break;
+    }
+    case TS_EV_task_resume: {
+        struct xtask *t = xt(x, ((const ts_ev_task_resume *)h)->task);
+        if (!t)
+            return;
+        close_await(x, t, ns);
+        t->run_start = ns;
+        if (t->pending_flow) {
+            flow(x, 'f', t->pending_flow, t->loop, t->id, ns,
+                 t->first_run_done ? "wake" : "spawn");
+            t->pending_flow = 0;
+        }
+        t->first_run_done = 1;
+        break;
+    }
+    case TS_EV_task_suspend:
+    case TS_EV_task_done: {
+        uint64_t id = h->type == TS_EV_task_done ? ((const ts_ev_task_done *)h)->task
+                                                 : ((const ts_ev_task_suspend *)h)->task;
+        struct xtask *t = xt(x, id);
+        if (!t)
+            return;
+        if (t->run_start) {
+            slice(x, t->loop, t->id, "run", t->run_start, ns, NULL);
+            t->run_start = 0;
+        }
+        if (h->type == TS_EV_task_suspend) {
+            const ts_ev_task_suspend *e = (const void *)h;
+            t->await_start = ns;
+            t->await_kind = e->kind;
+            t->await_site = e->site;
+        }
+        break;
+    }
+    case TS_EV_task_wake: {
+        const ts_ev_task_wake *e = (const void *)h;
+        struct xtask *t = xt(x, e->task);
+        if (!t)
+            return;
+        close_await(x, t, ns);
+        struct xtask *w = e->by_task ? xt(x, e->by_task) : NULL;
+        if (w && w->run_start) {
+            t->pending_flow = ++x->next_flow;
+            flow(x, 's', t->pending_flow, w->loop, w->id, ns, "wake");
+        }
+        break;
+    }
+    case TS_EV_loop_unblocked: {
+        const ts_ev_loop_unblocked *e = (const void *)h;
+        char name[64];
+        snprintf(name, sizeof name, "BLOCKED by task #%" PRIu64, e->task);
+        name_loop(x, e->loop);
+        uint64_t start = ns > e->duration_ns ? ns - e->duration_ns : x->t0;
+        slice(x, e->loop, 0, name, start < x->t0 ? x->t0 : start, ns, NULL);
+        break;
+    }
+    case TS_EV_slow_step: {
+        const ts_ev_slow_step *e = (const void *)h;
+        char name[64];
+        snprintf(name, sizeof name, "slow step: task #%" PRIu64, e->task);
+        name_loop(x, e->loop);
+        uint64_t start = ns > e->duration_ns ? ns - e->duration_ns : x->t0;
+        slice(x, e->loop, 0, name, start < x->t0 ? x->t0 : start, ns, NULL);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+int ts_export_chrome(const char *path, FILE *out, char *err, size_t errlen) {
+    struct xstate x = {.out = out, .first = 1};
+    x.names = tm_model_new();
+    if (!x.names)
+        return -ENOMEM;
+    fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", out);
+    int rc = ts_store_replay(path, on_event, &x, err, errlen);
+    /* Close what was still open when the recording ended. */
+    for (size_t i = 0; i < x.n; i++) {
+        struct xtask *t = &x.tasks[i];
+        uint64_t end = tm_model_now(x.names);
+        if (t->run_start)
+            slice(&x, t->loop, t->id, "run", t->run_start, end, NULL);
+        close_await(&x, t, end);
+    }
+    /* The loop-thread tracks (tid 0) get a name too. */
+    for (int i = 0; i < x.nloops_named; i++) {
+        sep(&x);
+        fprintf(out, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%" PRIu64
+                     ",\"tid\":0,\"args\":{\"name\":\"loop thread\"}}", x.loops_named[i]);
+    }
+    fputs("\n]}\n", out);
+    tm_idmap_free(&x.ids);
+    free(x.tasks);
+    tm_model_free(x.names);
+    return rc;
+}

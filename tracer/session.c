@@ -1,0 +1,129 @@
+/*
+ * session.c - see session.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "session.h"
+
+static uint64_t now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&d, NULL);
+}
+
+static void on_event(const ts_reader_event *ev, void *arg) {
+    ts_session *s = arg;
+    tm_model_apply(s->model, ev->rec, ev->ns, ev->tid);
+    if (s->store)
+        ts_store_event(s->store, ev->rec, ev->ns, ev->tid);
+    s->events++;
+}
+
+int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *err, size_t len) {
+    memset(s, 0, sizeof *s);
+    s->pid = pid;
+    uint64_t deadline = now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+    int rc;
+    for (;;) {
+        rc = ts_reader_open_pid(&s->reader, pid, err, len);
+        if (rc != -ENOENT || now_ms() >= deadline)
+            break;
+        if (child_pid > 0 && waitpid(child_pid, NULL, WNOHANG | WNOWAIT) == child_pid)
+            break; /* it exited without ever tracing */
+        sleep_ms(5);
+    }
+    if (rc)
+        return rc;
+    s->model = tm_model_new();
+    if (!s->model) {
+        ts_reader_close(s->reader);
+        snprintf(err, len, "out of memory");
+        return -ENOMEM;
+    }
+    rc = ts_reader_attach(s->reader);
+    s->attached = rc == 0;
+    if (rc == -EBUSY)
+        fprintf(stderr, "taskscope: another tracer is attached to %d; reading the flight "
+                        "recorder without a state dump\n", pid);
+    return 0;
+}
+
+int ts_session_poll(ts_session *s) {
+    int n = ts_reader_poll(s->reader, on_event, s);
+    if (n >= 0 && s->attached)
+        ts_reader_keepalive(s->reader);
+    ts_reader_stats st;
+    ts_reader_get_stats(s->reader, &st);
+    /* The model counts drops from `dropped` events; add the rings' own
+     * counters' excess (drops not yet reported by an event). */
+    uint64_t seen = tm_model_dropped(s->model);
+    uint64_t total = st.dropped_total > st.dropped_events ? st.dropped_total : st.dropped_events;
+    if (total > seen)
+        tm_model_add_dropped(s->model, total - seen);
+    return n;
+}
+
+void ts_session_wait_dump(ts_session *s, int timeout_ms) {
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    do {
+        ts_session_poll(s);
+        if (!s->attached || ts_reader_dump_done(s->reader) || !ts_reader_alive(s->reader))
+            break;
+        sleep_ms(5);
+    } while (now_ms() < deadline);
+}
+
+int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms) {
+    uint64_t end = duration_ms >= 0 ? now_ms() + (uint64_t)duration_ms : UINT64_MAX;
+    while (!(stop && *stop) && now_ms() < end) {
+        int n = ts_session_poll(s);
+        if (!ts_reader_alive(s->reader)) {
+            ts_session_poll(s); /* what it published on the way out */
+            return 1;
+        }
+        if (n == 0)
+            sleep_ms(10);
+    }
+    return 0;
+}
+
+void ts_session_close(ts_session *s) {
+    ts_reader_close(s->reader);
+    tm_model_free(s->model);
+    s->reader = NULL;
+    s->model = NULL;
+}
+
+static void on_replay(const ts_ev_header *rec, uint64_t ns, uint32_t tid, void *arg) {
+    tm_model_apply(arg, rec, ns, tid);
+}
+
+int ts_session_load(tm_model **out, const char *path, char *err, size_t len) {
+    tm_model *m = tm_model_new();
+    if (!m)
+        return -ENOMEM;
+    int rc = ts_store_replay(path, on_replay, m, err, len);
+    if (rc) {
+        tm_model_free(m);
+        return rc;
+    }
+    char buf[64];
+    if (ts_store_read_meta(path, "dropped", buf, sizeof buf) == 0 && buf[0]) {
+        unsigned long long d = strtoull(buf, NULL, 10);
+        if (d > tm_model_dropped(m))
+            tm_model_add_dropped(m, d - tm_model_dropped(m));
+    }
+    *out = m;
+    return 0;
+}

@@ -1,0 +1,43 @@
+/*
+ * session.h - one tracing session: a reader draining a live process into
+ * the model and (optionally) a recording, until the process exits, a
+ * time limit passes or the user interrupts.  Shared by `taskscope run`,
+ * `attach`, the live reports and the TUI.
+ */
+#ifndef TS_TRACER_SESSION_H
+#define TS_TRACER_SESSION_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "reader.h"
+#include "store.h"
+
+typedef struct ts_session {
+    ts_reader *reader;
+    tm_model *model;
+    ts_store *store;      /* NULL: no recording */
+    int pid;
+    uint64_t events;
+    int attached;         /* live reader (else flight-recorder snapshot) */
+} ts_session;
+
+/* Open pid's segment; wait up to wait_ms for it to appear (a process just
+ * started may not have created it yet; child_pid > 0 is watched so a child
+ * that exits early ends the wait).  Attach as the live reader, falling
+ * back to a passive snapshot when another reader holds the process. */
+int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *err, size_t len);
+/* Drain once; returns the number of events or a negative error. */
+int ts_session_poll(ts_session *s);
+/* Poll until the state dump arrived (or timeout_ms). */
+void ts_session_wait_dump(ts_session *s, int timeout_ms);
+/* Poll until *stop is set, the process is gone, or duration_ms passed
+ * (<0: no limit).  Returns 1 if the process went away. */
+int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms);
+void ts_session_close(ts_session *s);
+
+/* Replay a recording into a fresh model. */
+int ts_session_load(tm_model **out, const char *path, char *err, size_t len);
+
+#endif

@@ -1,0 +1,509 @@
+/*
+ * store.c - see store.h.
+ *
+ * Threads: the caller (the ring reader) fills chunks; the writer thread
+ * turns each full chunk into one transaction of prepared inserts.  Chunks
+ * move between the two through a queue under one mutex; at most
+ * MAX_CHUNKS exist, which bounds memory whatever the event rate.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../schemas/event_desc.h"
+#include "store.h"
+
+#define CHUNK_BYTES (1u << 20)
+#define MAX_CHUNKS 32
+
+struct entry {            /* precedes each record in a chunk */
+    uint64_t ns;
+    uint32_t tid;
+    uint32_t size;
+};
+
+struct chunk {
+    struct chunk *next;
+    size_t used;
+    char data[CHUNK_BYTES];
+};
+
+struct ts_store {
+    sqlite3 *db;
+    sqlite3_stmt *ins[TS_EV_MAX_ID + 1];
+    pthread_t writer;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct chunk *queue_head, *queue_tail; /* full, to write */
+    struct chunk *free_list;
+    struct chunk *cur;                      /* being filled by the caller */
+    uint64_t cur_started_ns;
+    int nchunks;
+    int writing;                            /* writer holds a chunk */
+    int stop;
+    uint64_t seq;
+    uint64_t rows;
+    char error[256];
+};
+
+static uint64_t mono_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static const char VIEWS[] =
+    "CREATE VIEW IF NOT EXISTS strings AS SELECT id, text FROM ev_string;\n"
+    "CREATE VIEW IF NOT EXISTS sites AS SELECT s.id, f.text AS file, fn.text AS func, s.line\n"
+    "  FROM ev_site s LEFT JOIN ev_string f ON f.id = s.file LEFT JOIN ev_string fn ON fn.id = s.func;\n"
+    "CREATE VIEW IF NOT EXISTS tasks AS SELECT c.task AS id, c.parent, c.loop, n.text AS name,\n"
+    "  ss.file || ':' || ss.line AS spawn_site, c.ns AS created_ns, d.ns AS done_ns,\n"
+    "  CASE d.state WHEN 3 THEN 'done' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled' ELSE 'live' END AS state,\n"
+    "  d.err, m.text AS error_message\n"
+    "  FROM ev_task_create c LEFT JOIN ev_string n ON n.id = c.name\n"
+    "  LEFT JOIN sites ss ON ss.id = c.site LEFT JOIN ev_task_done d ON d.task = c.task\n"
+    "  LEFT JOIN ev_string m ON m.id = d.message;\n"
+    "CREATE VIEW IF NOT EXISTS awaits AS SELECT s.seq, s.task, t.name AS task_name,\n"
+    "  CASE s.kind WHEN 1 THEN 'task' WHEN 2 THEN 'future' WHEN 3 THEN 'sleep' WHEN 4 THEN 'yield'\n"
+    "    WHEN 5 THEN 'lock' WHEN 6 THEN 'event' WHEN 7 THEN 'condition' WHEN 8 THEN 'semaphore'\n"
+    "    WHEN 9 THEN 'barrier' WHEN 10 THEN 'queue_get' WHEN 11 THEN 'queue_put' WHEN 12 THEN 'queue_join'\n"
+    "    WHEN 13 THEN 'fd' WHEN 14 THEN 'executor' WHEN 15 THEN 'generator' WHEN 16 THEN 'group'\n"
+    "    ELSE 'other' END AS kind, s.object, ws.file || ':' || ws.line AS await_site, s.ns AS start_ns,\n"
+    "  (SELECT w.ns FROM ev_task_wake w WHERE w.task = s.task AND w.seq > s.seq ORDER BY w.seq LIMIT 1)\n"
+    "    - s.ns AS duration_ns,\n"
+    "  (SELECT w.status FROM ev_task_wake w WHERE w.task = s.task AND w.seq > s.seq ORDER BY w.seq LIMIT 1)\n"
+    "    AS wake_status\n"
+    "  FROM ev_task_suspend s LEFT JOIN tasks t ON t.id = s.task LEFT JOIN sites ws ON ws.id = s.site;\n"
+    "CREATE VIEW IF NOT EXISTS blocked AS SELECT b.seq, b.loop, b.task, t.name AS task_name,\n"
+    "  b.elapsed_ns AS seen_after_ns, u.duration_ns, b.tid, char(b.thread_state) AS thread_state,\n"
+    "  b.syscall, b.stack FROM ev_loop_blocked b LEFT JOIN ev_loop_unblocked u\n"
+    "  ON u.loop = b.loop AND u.step = b.step LEFT JOIN tasks t ON t.id = b.task;\n"
+    "CREATE VIEW IF NOT EXISTS slow_steps AS SELECT s.seq, s.loop, s.task, t.name AS task_name,\n"
+    "  s.duration_ns FROM ev_slow_step s LEFT JOIN tasks t ON t.id = s.task;\n"
+    "CREATE VIEW IF NOT EXISTS cancellations AS SELECT c.seq, c.ns, c.task, t.name AS task_name,\n"
+    "  c.by_task, b.name AS by_name, c.requests, m.text AS message\n"
+    "  FROM ev_task_cancel c LEFT JOIN tasks t ON t.id = c.task LEFT JOIN tasks b ON b.id = c.by_task\n"
+    "  LEFT JOIN ev_string m ON m.id = c.message;\n";
+
+static const char INDEXES[] =
+    "CREATE INDEX IF NOT EXISTS ev_string_id ON ev_string(id);\n"
+    "CREATE INDEX IF NOT EXISTS ev_site_id ON ev_site(id);\n"
+    "CREATE INDEX IF NOT EXISTS ev_task_create_task ON ev_task_create(task);\n"
+    "CREATE INDEX IF NOT EXISTS ev_task_done_task ON ev_task_done(task);\n"
+    "CREATE INDEX IF NOT EXISTS ev_task_wake_task ON ev_task_wake(task, seq);\n"
+    "CREATE INDEX IF NOT EXISTS ev_task_suspend_task ON ev_task_suspend(task, seq);\n"
+    "CREATE INDEX IF NOT EXISTS ev_loop_unblocked_step ON ev_loop_unblocked(loop, step);\n";
+
+static int exec(ts_store *s, const char *sql) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK && !s->error[0])
+        snprintf(s->error, sizeof s->error, "%s", msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+static int create_schema(ts_store *s) {
+    size_t n;
+    const ts_event_desc *d = ts_event_descs(&n);
+    char sql[2048];
+    for (size_t i = 0; i < n; i++) {
+        size_t len = (size_t)snprintf(sql, sizeof sql,
+                                      "CREATE TABLE IF NOT EXISTS ev_%s(seq INTEGER PRIMARY KEY, "
+                                      "ns INTEGER NOT NULL, tid INTEGER NOT NULL",
+                                      d[i].name);
+        for (int f = 0; f < d[i].nfields; f++)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, ", %s INTEGER", d[i].fields[f].name);
+        if (d[i].has_tail)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, ", %s %s", d[i].tail.name,
+                                    d[i].tail.type == TS_F_BYTES ? "TEXT" : "BLOB");
+        snprintf(sql + len, sizeof sql - len, ");");
+        if (exec(s, sql))
+            return -EIO;
+        len = (size_t)snprintf(sql, sizeof sql, "INSERT INTO ev_%s VALUES(?,?,?", d[i].name);
+        for (int f = 0; f < d[i].nfields + d[i].has_tail; f++)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, ",?");
+        snprintf(sql + len, sizeof sql - len, ")");
+        if (sqlite3_prepare_v2(s->db, sql, -1, &s->ins[d[i].id], NULL) != SQLITE_OK) {
+            snprintf(s->error, sizeof s->error, "%s", sqlite3_errmsg(s->db));
+            return -EIO;
+        }
+    }
+    if (exec(s, "CREATE TABLE IF NOT EXISTS session(key TEXT PRIMARY KEY, value TEXT);") ||
+        exec(s, VIEWS) || exec(s, INDEXES))
+        return -EIO;
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d;", TS_STORE_VERSION);
+    return exec(s, sql);
+}
+
+static void insert(ts_store *s, const struct entry *e, const ts_ev_header *rec) {
+    const ts_event_desc *d = ts_event_desc_of(rec->type);
+    sqlite3_stmt *st = d ? s->ins[d->id] : NULL;
+    if (!st)
+        return;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)++s->seq);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)e->ns);
+    sqlite3_bind_int64(st, 3, e->tid);
+    for (int f = 0; f < d->nfields; f++)
+        sqlite3_bind_int64(st, 4 + f, ts_field_get(rec, &d->fields[f]));
+    if (d->has_tail) {
+        const char *tail = (const char *)rec + d->fixed_size;
+        size_t room = rec->size - d->fixed_size;
+        if (rec->type == TS_EV_string) {
+            uint32_t len = ((const ts_ev_string *)rec)->len;
+            sqlite3_bind_text(st, 4 + d->nfields, tail, (int)(len <= room ? len : room),
+                              SQLITE_STATIC);
+        } else {
+            uint32_t depth = ((const ts_ev_stack *)rec)->depth;
+            size_t bytes = (size_t)depth * 8;
+            sqlite3_bind_blob(st, 4 + d->nfields, tail, (int)(bytes <= room ? bytes : room),
+                              SQLITE_STATIC);
+        }
+    }
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        if (!s->error[0])
+            snprintf(s->error, sizeof s->error, "writing the recording failed: %s%s",
+                     sqlite3_errmsg(s->db),
+                     rc == SQLITE_FULL ? " (disk full: what was committed before stays valid)" : "");
+        return;
+    }
+    s->rows++;
+}
+
+static void write_chunk(ts_store *s, struct chunk *c) {
+    if (s->error[0])
+        return; /* after a write error (disk full) nothing more is tried */
+    exec(s, "BEGIN");
+    for (size_t off = 0; off + sizeof(struct entry) <= c->used;) {
+        const struct entry *e = (const void *)(c->data + off);
+        insert(s, e, (const ts_ev_header *)(e + 1));
+        off += sizeof *e + e->size;
+    }
+    if (exec(s, "COMMIT") != 0)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void *writer_main(void *arg) {
+    ts_store *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->queue_head && !s->stop)
+            pthread_cond_wait(&s->cond, &s->lock);
+        struct chunk *c = s->queue_head;
+        if (!c)
+            break; /* stop, and nothing left */
+        s->queue_head = c->next;
+        if (!s->queue_head)
+            s->queue_tail = NULL;
+        s->writing = 1;
+        pthread_mutex_unlock(&s->lock);
+        write_chunk(s, c);
+        pthread_mutex_lock(&s->lock);
+        s->writing = 0;
+        c->used = 0;
+        c->next = s->free_list;
+        s->free_list = c;
+        pthread_cond_broadcast(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int ts_store_create(const char *path, ts_store **out, char *err, size_t errlen) {
+    ts_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    unlink(path);
+    char wal[4096];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", path);
+    unlink(wal);
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot create %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
+        sqlite3_close(s->db);
+        free(s);
+        return -EIO;
+    }
+    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;") || create_schema(s)) {
+        snprintf(err, errlen, "cannot initialise %s: %s", path, s->error);
+        for (int i = 0; i <= TS_EV_MAX_ID; i++)
+            sqlite3_finalize(s->ins[i]);
+        sqlite3_close(s->db);
+        free(s);
+        return -EIO;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the writer thread");
+        sqlite3_close(s->db);
+        free(s);
+        return -EAGAIN;
+    }
+    ts_store_meta(s, "schema_version", "1");
+    ts_store_meta(s, "status", "recording");
+    *out = s;
+    return 0;
+}
+
+int ts_store_meta(ts_store *s, const char *key, const char *value) {
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->lock);
+    int rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO session VALUES(?, ?)", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+/* Hand the current chunk to the writer.  Called with the lock held. */
+static void push_current(ts_store *s) {
+    if (!s->cur || !s->cur->used)
+        return;
+    s->cur->next = NULL;
+    if (s->queue_tail)
+        s->queue_tail->next = s->cur;
+    else
+        s->queue_head = s->cur;
+    s->queue_tail = s->cur;
+    s->cur = NULL;
+    pthread_cond_broadcast(&s->cond);
+}
+
+/* A fresh chunk for the caller, waiting for the writer if MAX_CHUNKS are
+ * in flight.  Called with the lock held. */
+static int take_chunk(ts_store *s) {
+    while (!s->free_list && s->nchunks >= MAX_CHUNKS)
+        pthread_cond_wait(&s->cond, &s->lock);
+    if (s->free_list) {
+        s->cur = s->free_list;
+        s->free_list = s->cur->next;
+    } else {
+        s->cur = malloc(sizeof *s->cur);
+        if (!s->cur)
+            return -ENOMEM;
+        s->nchunks++;
+    }
+    s->cur->used = 0;
+    s->cur_started_ns = mono_ns();
+    return 0;
+}
+
+int ts_store_event(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid) {
+    size_t need = sizeof(struct entry) + rec->size;
+    if (!s->cur || s->cur->used + need > CHUNK_BYTES ||
+        (s->cur->used && mono_ns() - s->cur_started_ns > 200000000ull)) {
+        pthread_mutex_lock(&s->lock);
+        push_current(s);
+        int err = take_chunk(s);
+        pthread_mutex_unlock(&s->lock);
+        if (err)
+            return err;
+    }
+    struct entry *e = (struct entry *)(s->cur->data + s->cur->used);
+    e->ns = ns;
+    e->tid = tid;
+    e->size = rec->size;
+    memcpy(e + 1, rec, rec->size);
+    s->cur->used += need;
+    return 0;
+}
+
+int ts_store_flush(ts_store *s) {
+    pthread_mutex_lock(&s->lock);
+    push_current(s);
+    while (s->queue_head || s->writing)
+        pthread_cond_wait(&s->cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+    return s->error[0] ? -EIO : 0;
+}
+
+int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
+    ts_store_flush(s);
+    pthread_mutex_lock(&s->lock);
+    s->stop = 1;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->writer, NULL);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)dropped);
+    ts_store_meta(s, "dropped", buf);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->rows);
+    ts_store_meta(s, "events", buf);
+    ts_store_meta(s, "status", status ? status : "complete");
+    int err = s->error[0] ? -EIO : 0;
+    for (int i = 0; i <= TS_EV_MAX_ID; i++)
+        sqlite3_finalize(s->ins[i]);
+    sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
+    sqlite3_close(s->db);
+    while (s->free_list) {
+        struct chunk *c = s->free_list;
+        s->free_list = c->next;
+        free(c);
+    }
+    free(s->cur);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+    return err;
+}
+
+const char *ts_store_error(const ts_store *s) { return s->error[0] ? s->error : NULL; }
+uint64_t ts_store_rows(const ts_store *s) { return s->rows; }
+
+/* ---- reading ------------------------------------------------------------------ */
+
+static int open_checked(const char *path, sqlite3 **db, char *err, size_t errlen) {
+    if (access(path, R_OK) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, *db ? sqlite3_errmsg(*db) : "?");
+        sqlite3_close(*db);
+        return -EIO;
+    }
+    sqlite3_stmt *st;
+    int version = -1;
+    if (sqlite3_prepare_v2(*db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (version < 0) {
+        snprintf(err, errlen, "%s: not a readable SQLite database (%s)", path, sqlite3_errmsg(*db));
+        sqlite3_close(*db);
+        return -EINVAL;
+    }
+    if (version == 0) {
+        snprintf(err, errlen, "%s: not a taskscope recording (no schema version)", path);
+        sqlite3_close(*db);
+        return -EINVAL;
+    }
+    if (version > TS_STORE_VERSION) {
+        snprintf(err, errlen,
+                 "%s: recorded with schema version %d, newer than this taskscope (%d): "
+                 "upgrade taskscope to read it", path, version, TS_STORE_VERSION);
+        sqlite3_close(*db);
+        return -EPROTONOSUPPORT;
+    }
+    if (version < TS_STORE_VERSION) {
+        snprintf(err, errlen, "%s: schema version %d predates version 1 (no migration exists)",
+                 path, version);
+        sqlite3_close(*db);
+        return -EPROTONOSUPPORT;
+    }
+    return 0;
+}
+
+int ts_store_read_meta(const char *path, const char *key, char *buf, size_t len) {
+    sqlite3 *db;
+    char err[256];
+    buf[0] = 0;
+    int rc = open_checked(path, &db, err, sizeof err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM session WHERE key = ?", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return 0;
+}
+
+struct cursor {
+    const ts_event_desc *d;
+    sqlite3_stmt *st;
+    int has_row;
+};
+
+int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, size_t errlen) {
+    sqlite3 *db;
+    int rc = open_checked(path, &db, err, errlen);
+    if (rc)
+        return rc;
+    size_t n;
+    const ts_event_desc *d = ts_event_descs(&n);
+    struct cursor *cur = calloc(n, sizeof *cur);
+    if (!cur) {
+        sqlite3_close(db);
+        return -ENOMEM;
+    }
+    char sql[256];
+    for (size_t i = 0; i < n; i++) {
+        cur[i].d = &d[i];
+        snprintf(sql, sizeof sql, "SELECT * FROM ev_%s ORDER BY seq", d[i].name);
+        if (sqlite3_prepare_v2(db, sql, -1, &cur[i].st, NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "%s: damaged recording: %s", path, sqlite3_errmsg(db));
+            rc = -EINVAL;
+            goto out;
+        }
+        cur[i].has_row = sqlite3_step(cur[i].st) == SQLITE_ROW;
+    }
+    /* k-way merge by seq: n is a few dozen, so a linear scan is fine. */
+    _Alignas(8) char rec[TS_PAGE_SIZE];
+    for (;;) {
+        struct cursor *best = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (cur[i].has_row &&
+                (!best || sqlite3_column_int64(cur[i].st, 0) < sqlite3_column_int64(best->st, 0)))
+                best = &cur[i];
+        if (!best)
+            break;
+        const ts_event_desc *ed = best->d;
+        sqlite3_stmt *st = best->st;
+        memset(rec, 0, ed->fixed_size);
+        ts_ev_header *h = (ts_ev_header *)rec;
+        h->type = ed->id;
+        size_t size = ed->fixed_size;
+        for (int f = 0; f < ed->nfields; f++) {
+            int64_t v = sqlite3_column_int64(st, 3 + f);
+            char *p = rec + ed->fields[f].offset;
+            if (ed->fields[f].type == TS_F_U64 || ed->fields[f].type == TS_F_I64)
+                memcpy(p, &v, 8);
+            else {
+                int32_t v32 = (int32_t)v;
+                memcpy(p, &v32, 4);
+            }
+        }
+        if (ed->has_tail) {
+            const void *blob = sqlite3_column_blob(st, 3 + ed->nfields);
+            size_t bytes = (size_t)sqlite3_column_bytes(st, 3 + ed->nfields);
+            if (bytes > sizeof rec - size - 8)
+                bytes = sizeof rec - size - 8;
+            if (blob)
+                memcpy(rec + size, blob, bytes);
+            if (ed->id == TS_EV_string)
+                ((ts_ev_string *)rec)->len = (uint32_t)bytes;
+            else
+                ((ts_ev_stack *)rec)->depth = (uint32_t)(bytes / 8);
+            size += (bytes + 7) & ~(size_t)7;
+        }
+        h->size = (uint16_t)size;
+        fn(h, (uint64_t)sqlite3_column_int64(st, 1), (uint32_t)sqlite3_column_int64(st, 2), arg);
+        best->has_row = sqlite3_step(st) == SQLITE_ROW;
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        sqlite3_finalize(cur[i].st);
+    free(cur);
+    sqlite3_close(db);
+    return rc;
+}

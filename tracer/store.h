@@ -1,0 +1,54 @@
+/*
+ * store.h - recordings in SQLite.
+ *
+ * A recording is one SQLite file (WAL mode, so the TUI or the sqlite3
+ * shell can read it while it is written).  Its schema comes from
+ * schemas/events.def: one table per event, ev_<name>(seq, ns, tid,
+ * <fields>), where seq is the global order of events and ns their time on
+ * CLOCK_MONOTONIC; a session table of key/value facts (pid, exe, status,
+ * drops); and views for people (tasks, awaits, blocked, cancellations,
+ * strings, sites) described in schemas/README.md.  PRAGMA user_version
+ * holds the schema version: an older file is refused with the version it
+ * has, a newer one with a request to upgrade taskscope.
+ *
+ * Writing happens on a thread of its own, in batched transactions, so the
+ * thread draining the rings never waits for the disk; when the writer
+ * falls behind by more than the buffer it holds, ts_store_event blocks
+ * and the rings drop (and count) instead: memory stays flat.  Every
+ * committed batch is readable even if the tracer is then killed; a
+ * recording whose status is still "recording" was cut short.
+ */
+#ifndef TS_TRACER_STORE_H
+#define TS_TRACER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../schemas/trace_format.h"
+
+typedef struct ts_store ts_store;
+
+/* Create (or overwrite) a recording at path.  err receives a message. */
+int ts_store_create(const char *path, ts_store **out, char *err, size_t errlen);
+/* Record a session fact (pid, exe, command, ...). */
+int ts_store_meta(ts_store *s, const char *key, const char *value);
+/* Queue one validated record for writing (copied). */
+int ts_store_event(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid);
+/* Flush and wait until everything queued is committed. */
+int ts_store_flush(ts_store *s);
+/* Write the final status ("complete", "truncated: <why>"), the drop
+ * count, indexes, and close.  Returns 0 or the first write error. */
+int ts_store_close(ts_store *s, const char *status, uint64_t dropped);
+/* The first write error's message, or NULL. */
+const char *ts_store_error(const ts_store *s);
+uint64_t ts_store_rows(const ts_store *s);
+
+/* Reading a recording back: validate it and replay every event in order. */
+typedef void (*ts_replay_fn)(const ts_ev_header *rec, uint64_t ns, uint32_t tid, void *arg);
+int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, size_t errlen);
+/* Read a session fact into buf ("" if absent). */
+int ts_store_read_meta(const char *path, const char *key, char *buf, size_t len);
+
+#define TS_STORE_VERSION TS_SCHEMA_VERSION
+
+#endif
