@@ -625,26 +625,38 @@ static void test_main_cancelled_by_child(void **s) {
     assert_no_diag();
 }
 
+/* After a failed assertion outside a task, close the loop the test left
+ * open so the next test starts clean.  (A failure inside a task leaves its
+ * loop running; later tests in the file then fail with -EBUSY: run one
+ * test alone with TS_TEST_FILTER=name.) */
+static int close_leftover_loop(void **state) {
+    (void)state;
+    ts_loop *l = ts_loop_current();
+    if (l && !ts_loop_is_running(l))
+        ts_loop_close(l);
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cancel_sleep),
-        cmocka_unit_test(test_cancel_future_await),
-        cmocka_unit_test(test_cancel_wait_fd),
-        cmocka_unit_test(test_cancel_task_await),
-        cmocka_unit_test(test_cancel_await_inner_swallows),
-        cmocka_unit_test(test_cancel_yield),
-        cmocka_unit_test(test_self_cancel),
-        cmocka_unit_test(test_uncancel_before_delivery),
-        cmocka_unit_test(test_cancel_ready_task),
-        cmocka_unit_test(test_cancel_before_first_run),
-        cmocka_unit_test(test_cancelling_counts),
-        cmocka_unit_test(test_swallow_is_not_cancelled),
-        cmocka_unit_test(test_cancel_during_cleanup),
-        cmocka_unit_test(test_cancelled_sleep_timer_is_stopped),
-        cmocka_unit_test(test_cancel_finished_task),
-        cmocka_unit_test(test_two_requests_one_delivery),
-        cmocka_unit_test(test_cancel_chain),
-        cmocka_unit_test(test_main_cancelled_by_child),
+        cmocka_unit_test_teardown(test_cancel_sleep, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_future_await, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_wait_fd, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_task_await, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_await_inner_swallows, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_yield, close_leftover_loop),
+        cmocka_unit_test_teardown(test_self_cancel, close_leftover_loop),
+        cmocka_unit_test_teardown(test_uncancel_before_delivery, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_ready_task, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_before_first_run, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancelling_counts, close_leftover_loop),
+        cmocka_unit_test_teardown(test_swallow_is_not_cancelled, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_during_cleanup, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancelled_sleep_timer_is_stopped, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_finished_task, close_leftover_loop),
+        cmocka_unit_test_teardown(test_two_requests_one_delivery, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_chain, close_leftover_loop),
+        cmocka_unit_test_teardown(test_main_cancelled_by_child, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

@@ -295,18 +295,30 @@ static void *body_no_stale_registration(void *arg) {
 }
 static void test_no_stale_registration(void **s) { (void)s; run_ok(body_no_stale_registration); }
 
+/* After a failed assertion outside a task, close the loop the test left
+ * open so the next test starts clean.  (A failure inside a task leaves its
+ * loop running; later tests in the file then fail with -EBUSY: run one
+ * test alone with TS_TEST_FILTER=name.) */
+static int close_leftover_loop(void **state) {
+    (void)state;
+    ts_loop *l = ts_loop_current();
+    if (l && !ts_loop_is_running(l))
+        ts_loop_close(l);
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_readable_after_write),
-        cmocka_unit_test(test_ready_at_once),
-        cmocka_unit_test(test_timeout),
-        cmocka_unit_test(test_hangup_and_error_wake),
-        cmocka_unit_test(test_cancel_leaves_nothing),
-        cmocka_unit_test(test_fd_number_reused),
-        cmocka_unit_test(test_one_waiter_per_fd),
-        cmocka_unit_test(test_bad_fds),
-        cmocka_unit_test(test_outside_task),
-        cmocka_unit_test(test_no_stale_registration),
+        cmocka_unit_test_teardown(test_readable_after_write, close_leftover_loop),
+        cmocka_unit_test_teardown(test_ready_at_once, close_leftover_loop),
+        cmocka_unit_test_teardown(test_timeout, close_leftover_loop),
+        cmocka_unit_test_teardown(test_hangup_and_error_wake, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_leaves_nothing, close_leftover_loop),
+        cmocka_unit_test_teardown(test_fd_number_reused, close_leftover_loop),
+        cmocka_unit_test_teardown(test_one_waiter_per_fd, close_leftover_loop),
+        cmocka_unit_test_teardown(test_bad_fds, close_leftover_loop),
+        cmocka_unit_test_teardown(test_outside_task, close_leftover_loop),
+        cmocka_unit_test_teardown(test_no_stale_registration, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

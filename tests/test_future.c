@@ -368,18 +368,30 @@ static void test_new_without_loop(void **s) {
     assert_int_equal(errno, ESRCH);
 }
 
+/* After a failed assertion outside a task, close the loop the test left
+ * open so the next test starts clean.  (A failure inside a task leaves its
+ * loop running; later tests in the file then fail with -EBUSY: run one
+ * test alone with TS_TEST_FILTER=name.) */
+static int close_leftover_loop(void **state) {
+    (void)state;
+    ts_loop *l = ts_loop_current();
+    if (l && !ts_loop_is_running(l))
+        ts_loop_close(l);
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_set_result_wakes_all),
-        cmocka_unit_test(test_set_error_wakes_all),
-        cmocka_unit_test(test_cancel_wakes_all),
-        cmocka_unit_test(test_await_done_future),
-        cmocka_unit_test(test_done_callbacks),
-        cmocka_unit_test(test_awaiter_cancelled_cancels_future),
-        cmocka_unit_test(test_free_pending_future),
-        cmocka_unit_test(test_foreign_thread),
-        cmocka_unit_test(test_threadsafe_completion),
-        cmocka_unit_test(test_new_without_loop),
+        cmocka_unit_test_teardown(test_set_result_wakes_all, close_leftover_loop),
+        cmocka_unit_test_teardown(test_set_error_wakes_all, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_wakes_all, close_leftover_loop),
+        cmocka_unit_test_teardown(test_await_done_future, close_leftover_loop),
+        cmocka_unit_test_teardown(test_done_callbacks, close_leftover_loop),
+        cmocka_unit_test_teardown(test_awaiter_cancelled_cancels_future, close_leftover_loop),
+        cmocka_unit_test_teardown(test_free_pending_future, close_leftover_loop),
+        cmocka_unit_test_teardown(test_foreign_thread, close_leftover_loop),
+        cmocka_unit_test_teardown(test_threadsafe_completion, close_leftover_loop),
+        cmocka_unit_test_teardown(test_new_without_loop, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

@@ -7,7 +7,7 @@
  * waits for the children, then -ECANCELED; with child errors, those win
  * and the cancellation is re-delivered); a body error cancels the
  * children; a group cancel that was never delivered is taken back without
- * a trace; misuse.
+ * a trace; a timeout scope around a group; misuse.
  *
  * Orderings come from counted yields and the loop's FIFO ready queue;
  * children that must be cancelled sleep far longer than any test.
@@ -388,6 +388,56 @@ static void test_undelivered_cancel(void **state) {
     assert_int_equal(run_main(t_undelivered_cancel, NULL), 0);
 }
 
+/* asyncio's "async with timeout(): async with TaskGroup()": the scope's
+ * cancellation reaches the body in ts_group_wait, the group cancels the
+ * children, reports -ECANCELED (not its own doing), and the scope turns
+ * that into -ETIMEDOUT with the count back where it was. */
+static void *t_timeout_scope(void *arg) {
+    (void)arg;
+    job j[2] = {{.delay = 60.0}, {.yields = 1, .value = 1}};
+    ts_timeout *to = ts_timeout_enter(0.02);
+    assert_non_null(to);
+    ts_group *g = ts_group_new();
+    ts_group_spawn(g, job_fn, &j[0]);
+    ts_group_spawn(g, job_fn, &j[1]);
+    int err = ts_group_wait(g, 0);
+    assert_int_equal(err, -ECANCELED);
+    assert_true(j[0].cleaned);
+    assert_true(j[1].finished);
+    ts_group_free(g);
+    assert_int_equal(ts_timeout_exit(to, err), -ETIMEDOUT);
+    assert_int_equal(ts_task_cancelling(ts_current_task()), 0);
+    assert_int_equal(ts_sleep(0), 0);
+    return NULL;
+}
+
+static void test_timeout_scope(void **state) {
+    (void)state;
+    assert_int_equal(run_main(t_timeout_scope, NULL), 0);
+}
+
+/* A child failing inside a scope that does not expire: the group's own
+ * cancellation must not look like the scope's. */
+static void *t_failure_inside_scope(void *arg) {
+    (void)arg;
+    job sib = {.delay = 60.0};
+    job bad = {.yields = 1, .fail = -EIO};
+    ts_timeout *to = ts_timeout_enter(30.0);
+    ts_group *g = ts_group_new();
+    ts_group_spawn(g, job_fn, &sib);
+    ts_group_spawn(g, job_fn, &bad);
+    int err = ts_group_wait(g, ts_sleep(60.0));
+    ts_group_free(g);
+    assert_int_equal(ts_timeout_exit(to, err), -EIO);
+    assert_int_equal(ts_task_cancelling(ts_current_task()), 0);
+    return NULL;
+}
+
+static void test_failure_inside_scope(void **state) {
+    (void)state;
+    assert_int_equal(run_main(t_failure_inside_scope, NULL), 0);
+}
+
 /* ---- misuse ---------------------------------------------------------------- */
 
 typedef struct stranger {
@@ -450,6 +500,8 @@ int main(void) {
         cmocka_unit_test(test_outside_cancel_body),
         cmocka_unit_test(test_outside_cancel_with_errors),
         cmocka_unit_test(test_undelivered_cancel),
+        cmocka_unit_test(test_timeout_scope),
+        cmocka_unit_test(test_failure_inside_scope),
         cmocka_unit_test(test_misuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -720,24 +720,36 @@ static void test_run_until_complete_foreign_task(void **state) {
     assert_no_diag();
 }
 
+/* After a failed assertion outside a task, close the loop the test left
+ * open so the next test starts clean.  (A failure inside a task leaves its
+ * loop running; later tests in the file then fail with -EBUSY: run one
+ * test alone with TS_TEST_FILTER=name.) */
+static int close_leftover_loop(void **state) {
+    (void)state;
+    ts_loop *l = ts_loop_current();
+    if (l && !ts_loop_is_running(l))
+        ts_loop_close(l);
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_call_soon_fifo),
-        cmocka_unit_test(test_stop_ends_after_current_iteration),
-        cmocka_unit_test(test_running_loop_is_busy),
-        cmocka_unit_test(test_close_from_task_is_busy),
-        cmocka_unit_test(test_call_later_order),
-        cmocka_unit_test(test_equal_deadlines_fifo),
-        cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_handle_cancel),
-        cmocka_unit_test(test_threadsafe_wakes_sleeping_loop),
-        cmocka_unit_test(test_threadsafe_many_producers),
-        cmocka_unit_test(test_run_until_complete),
-        cmocka_unit_test(test_loop_time_monotonic),
-        cmocka_unit_test(test_loops_on_several_threads),
-        cmocka_unit_test(test_foreign_thread_calls),
-        cmocka_unit_test(test_handle_outlives_loop),
-        cmocka_unit_test(test_run_until_complete_foreign_task),
+        cmocka_unit_test_teardown(test_call_soon_fifo, close_leftover_loop),
+        cmocka_unit_test_teardown(test_stop_ends_after_current_iteration, close_leftover_loop),
+        cmocka_unit_test_teardown(test_running_loop_is_busy, close_leftover_loop),
+        cmocka_unit_test_teardown(test_close_from_task_is_busy, close_leftover_loop),
+        cmocka_unit_test_teardown(test_call_later_order, close_leftover_loop),
+        cmocka_unit_test_teardown(test_equal_deadlines_fifo, close_leftover_loop),
+        cmocka_unit_test_teardown(test_bad_arguments, close_leftover_loop),
+        cmocka_unit_test_teardown(test_handle_cancel, close_leftover_loop),
+        cmocka_unit_test_teardown(test_threadsafe_wakes_sleeping_loop, close_leftover_loop),
+        cmocka_unit_test_teardown(test_threadsafe_many_producers, close_leftover_loop),
+        cmocka_unit_test_teardown(test_run_until_complete, close_leftover_loop),
+        cmocka_unit_test_teardown(test_loop_time_monotonic, close_leftover_loop),
+        cmocka_unit_test_teardown(test_loops_on_several_threads, close_leftover_loop),
+        cmocka_unit_test_teardown(test_foreign_thread_calls, close_leftover_loop),
+        cmocka_unit_test_teardown(test_handle_outlives_loop, close_leftover_loop),
+        cmocka_unit_test_teardown(test_run_until_complete_foreign_task, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

@@ -16,6 +16,13 @@
 
 #include "harness.h"
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define UNDER_VALGRIND() RUNNING_ON_VALGRIND
+#else
+#define UNDER_VALGRIND() 0
+#endif
+
 /* Under UBSan, a finding fails the run instead of scrolling past. */
 const char *__ubsan_default_options(void);
 const char *__ubsan_default_options(void) { return "halt_on_error=1:print_stacktrace=1"; }
@@ -118,6 +125,14 @@ static void *body_many(void *arg) {
 
 static void test_many_tasks_alive(void **s) {
     (void)s;
+    if (UNDER_VALGRIND()) {
+        /* Valgrind stops with "VG_N_SEGMENTS is too low": its own table of
+         * mappings cannot hold one per stack for 100k stacks. */
+        fprintf(stderr, "skipped: valgrind cannot track %d stack mappings "
+                        "(VG_N_SEGMENTS); the waves test covers valgrind\n",
+                NTASKS);
+        skip();
+    }
     diag_reset();
     assert_int_equal(run_main(body_many, NULL), 0);
     assert_no_diag();
@@ -160,10 +175,22 @@ static void test_waves_reuse_memory(void **s) {
     assert_no_diag();
 }
 
+/* After a failed assertion outside a task, close the loop the test left
+ * open so the next test starts clean.  (A failure inside a task leaves its
+ * loop running; later tests in the file then fail with -EBUSY: run one
+ * test alone with TS_TEST_FILTER=name.) */
+static int close_leftover_loop(void **state) {
+    (void)state;
+    ts_loop *l = ts_loop_current();
+    if (l && !ts_loop_is_running(l))
+        ts_loop_close(l);
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_many_tasks_alive),
-        cmocka_unit_test(test_waves_reuse_memory),
+        cmocka_unit_test_teardown(test_many_tasks_alive, close_leftover_loop),
+        cmocka_unit_test_teardown(test_waves_reuse_memory, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

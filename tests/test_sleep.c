@@ -192,15 +192,27 @@ static void test_sleep_outside_task(void **s) {
     run_ok(body_sleep_in_callback);
 }
 
+/* After a failed assertion outside a task, close the loop the test left
+ * open so the next test starts clean.  (A failure inside a task leaves its
+ * loop running; later tests in the file then fail with -EBUSY: run one
+ * test alone with TS_TEST_FILTER=name.) */
+static int close_leftover_loop(void **state) {
+    (void)state;
+    ts_loop *l = ts_loop_current();
+    if (l && !ts_loop_is_running(l))
+        ts_loop_close(l);
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_yield_lets_others_run),
-        cmocka_unit_test(test_round_robin),
-        cmocka_unit_test(test_sleep_order),
-        cmocka_unit_test(test_sleep_at_least),
-        cmocka_unit_test(test_bad_delays),
-        cmocka_unit_test(test_huge_delays),
-        cmocka_unit_test(test_sleep_outside_task),
+        cmocka_unit_test_teardown(test_yield_lets_others_run, close_leftover_loop),
+        cmocka_unit_test_teardown(test_round_robin, close_leftover_loop),
+        cmocka_unit_test_teardown(test_sleep_order, close_leftover_loop),
+        cmocka_unit_test_teardown(test_sleep_at_least, close_leftover_loop),
+        cmocka_unit_test_teardown(test_bad_delays, close_leftover_loop),
+        cmocka_unit_test_teardown(test_huge_delays, close_leftover_loop),
+        cmocka_unit_test_teardown(test_sleep_outside_task, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

@@ -602,27 +602,39 @@ static void *body_two_awaiters(void *arg) {
 }
 static void test_two_awaiters(void **s) { (void)s; run_ok(body_two_awaiters); }
 
+/* After a failed assertion outside a task, close the loop the test left
+ * open so the next test starts clean.  (A failure inside a task leaves its
+ * loop running; later tests in the file then fail with -EBUSY: run one
+ * test alone with TS_TEST_FILTER=name.) */
+static int close_leftover_loop(void **state) {
+    (void)state;
+    ts_loop *l = ts_loop_current();
+    if (l && !ts_loop_is_running(l))
+        ts_loop_close(l);
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spawn_await),
-        cmocka_unit_test(test_fail),
-        cmocka_unit_test(test_fail_outside_task),
-        cmocka_unit_test(test_run_outcome),
-        cmocka_unit_test(test_identity),
-        cmocka_unit_test(test_parents),
-        cmocka_unit_test(test_spawn_without_loop),
-        cmocka_unit_test(test_current_task),
-        cmocka_unit_test(test_await_done_no_yield),
-        cmocka_unit_test(test_all_tasks),
-        cmocka_unit_test(test_done_callbacks),
-        cmocka_unit_test(test_detached_callback),
-        cmocka_unit_test(test_states),
-        cmocka_unit_test(test_state_and_kind_names),
-        cmocka_unit_test(test_self_await),
-        cmocka_unit_test(test_ref_detach),
-        cmocka_unit_test(test_run_cancels_leftovers),
-        cmocka_unit_test(test_nested_run),
-        cmocka_unit_test(test_two_awaiters),
+        cmocka_unit_test_teardown(test_spawn_await, close_leftover_loop),
+        cmocka_unit_test_teardown(test_fail, close_leftover_loop),
+        cmocka_unit_test_teardown(test_fail_outside_task, close_leftover_loop),
+        cmocka_unit_test_teardown(test_run_outcome, close_leftover_loop),
+        cmocka_unit_test_teardown(test_identity, close_leftover_loop),
+        cmocka_unit_test_teardown(test_parents, close_leftover_loop),
+        cmocka_unit_test_teardown(test_spawn_without_loop, close_leftover_loop),
+        cmocka_unit_test_teardown(test_current_task, close_leftover_loop),
+        cmocka_unit_test_teardown(test_await_done_no_yield, close_leftover_loop),
+        cmocka_unit_test_teardown(test_all_tasks, close_leftover_loop),
+        cmocka_unit_test_teardown(test_done_callbacks, close_leftover_loop),
+        cmocka_unit_test_teardown(test_detached_callback, close_leftover_loop),
+        cmocka_unit_test_teardown(test_states, close_leftover_loop),
+        cmocka_unit_test_teardown(test_state_and_kind_names, close_leftover_loop),
+        cmocka_unit_test_teardown(test_self_await, close_leftover_loop),
+        cmocka_unit_test_teardown(test_ref_detach, close_leftover_loop),
+        cmocka_unit_test_teardown(test_run_cancels_leftovers, close_leftover_loop),
+        cmocka_unit_test_teardown(test_nested_run, close_leftover_loop),
+        cmocka_unit_test_teardown(test_two_awaiters, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

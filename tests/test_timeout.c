@@ -322,18 +322,30 @@ static void test_expiry_while_ready(void **s) {
     }
 }
 
+/* After a failed assertion outside a task, close the loop the test left
+ * open so the next test starts clean.  (A failure inside a task leaves its
+ * loop running; later tests in the file then fail with -EBUSY: run one
+ * test alone with TS_TEST_FILTER=name.) */
+static int close_leftover_loop(void **state) {
+    (void)state;
+    ts_loop *l = ts_loop_current();
+    if (l && !ts_loop_is_running(l))
+        ts_loop_close(l);
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_expiry),
-        cmocka_unit_test(test_no_expiry),
-        cmocka_unit_test(test_exit_null),
-        cmocka_unit_test(test_reschedule),
-        cmocka_unit_test(test_nested_inner_expires),
-        cmocka_unit_test(test_nested_outer_expires),
-        cmocka_unit_test(test_outside_cancel_stays_cancelled),
-        cmocka_unit_test(test_scope_around_await),
-        cmocka_unit_test(test_expired_with_other_error),
-        cmocka_unit_test(test_expiry_while_ready),
+        cmocka_unit_test_teardown(test_expiry, close_leftover_loop),
+        cmocka_unit_test_teardown(test_no_expiry, close_leftover_loop),
+        cmocka_unit_test_teardown(test_exit_null, close_leftover_loop),
+        cmocka_unit_test_teardown(test_reschedule, close_leftover_loop),
+        cmocka_unit_test_teardown(test_nested_inner_expires, close_leftover_loop),
+        cmocka_unit_test_teardown(test_nested_outer_expires, close_leftover_loop),
+        cmocka_unit_test_teardown(test_outside_cancel_stays_cancelled, close_leftover_loop),
+        cmocka_unit_test_teardown(test_scope_around_await, close_leftover_loop),
+        cmocka_unit_test_teardown(test_expired_with_other_error, close_leftover_loop),
+        cmocka_unit_test_teardown(test_expiry_while_ready, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

@@ -109,7 +109,7 @@ static void ac_watch_all(ts_as_completed *ac) {
 }
 
 static int ac_check(ts_task *const *tasks, size_t n, double timeout,
-                    ts_loop *loop) {
+                    const ts_loop *loop) {
     if (!loop)
         return ESRCH;
     if ((n > 0 && !tasks) || isnan(timeout))

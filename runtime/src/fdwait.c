@@ -92,8 +92,18 @@ int ts_wait_fd_at(int fd, int events, double timeout, const ts_site *site) {
     int st = ts__park(NULL, TS_WAIT_FD, (const void *)(intptr_t)fd, site);
     ts__timer_stop(l, &tmo.timer);
     /* The slot table may have moved while we were parked. */
-    l->fds[fd].task = NULL;
+    slot = &l->fds[fd];
+    slot->task = NULL;
     l->nfds_armed--;
+    if (st <= 0) {
+        /* Timed out or cancelled: the registration is still armed.  Remove
+         * it, or activity on this file, should the descriptor be closed
+         * while a dup keeps the file open and the number be reused, would
+         * later wake whoever waits on the new file.  (A registration that
+         * fired is disarmed by EPOLLONESHOT and cannot do that.) */
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+        slot->registered = false;
+    }
     return st;
 }
 

@@ -65,8 +65,9 @@ void ts__fop_free(ts__fop *op);
 /* uring.c: make sure this thread's loop has a usable ring; 0 or -errno
  * (-ENOSYS when built without liburing or refused by the kernel). */
 int ts__uring_attach(ts_loop *loop);
-/* uring.c: run op on the loop's ring; returns op->res, or -ECANCELED
- * (then an abandonable op has been handed over, see above). */
-int64_t ts__uring_run(ts__fop *op, const ts_site *site);
+/* uring.c: run *opp on the loop's ring; returns its result, or
+ * -ECANCELED.  Sets *opp to NULL if the op was handed over (abandoned, see
+ * above); otherwise the caller frees it. */
+int64_t ts__uring_run(ts__fop **opp, const ts_site *site);
 
 #endif

@@ -98,7 +98,7 @@ int ts_future_set_error(ts_future *f, int err) {
 
 int ts_future_cancel(ts_future *f) {
     if (ts__check_thread(f->loop, "ts_future_cancel"))
-        return 0;
+        return TS_EWRONGLOOP;
     if (f->state != PENDING)
         return 0;
     complete(f, CANCELLED, -ECANCELED, NULL);
@@ -132,6 +132,8 @@ int ts_future_done(const ts_future *f) { return f->state != PENDING; }
 int ts_future_cancelled(const ts_future *f) { return f->state == CANCELLED; }
 
 int ts_future_result(const ts_future *f, void **result) {
+    if (ts__check_thread(f->loop, "ts_future_result"))
+        return TS_EWRONGLOOP;
     if (f->state == PENDING)
         return TS_EINVALSTATE;
     if (result)

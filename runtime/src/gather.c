@@ -82,7 +82,7 @@ static int has_duplicates(ts_task *const *tasks, size_t n) {
     return dup;
 }
 
-static int check_tasks(ts_task *const *tasks, size_t n, ts_task *self) {
+static int check_tasks(ts_task *const *tasks, size_t n, const ts_task *self) {
     if (n > 0 && !tasks)
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {

@@ -241,9 +241,8 @@ static void group_drop_child(group_child *c) {
 void ts_group_free(ts_group *g) {
     if (!g)
         return;
-    ts__node *n;
-    while ((n = ts__list_pop_front(&g->children)) != NULL) {
-        group_child *c = ts__container_of(n, group_child, node);
+    ts__list_foreach(it, &g->children) {
+        group_child *c = ts__container_of(it, group_child, node);
         group_drop_child(c);
         free(c);
     }

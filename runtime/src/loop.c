@@ -153,8 +153,16 @@ static void poll_io(ts_loop *l, int64_t timeout_ns) {
         ts.tv_nsec = timeout_ns % TS_NSEC;
         tsp = &ts;
     }
-    int n = epoll_pwait2(l->epfd, evs, 64, tsp, NULL);
-    if (n < 0 && errno == ENOSYS) {
+    /* epoll_pwait2 (Linux 5.11) takes a nanosecond timeout; where it is
+     * missing (older kernels, valgrind) fall back to milliseconds, once. */
+    static _Atomic int no_pwait2;
+    int n = -1;
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        n = epoll_pwait2(l->epfd, evs, 64, tsp, NULL);
+        if (n < 0 && errno == ENOSYS)
+            atomic_store(&no_pwait2, 1);
+    }
+    if (atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
         int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
         n = epoll_wait(l->epfd, evs, 64, ms);
     }
@@ -232,8 +240,10 @@ void ts_loop_stop(ts_loop *l) {
 }
 
 int ts_loop_run_until_complete(ts_loop *l, ts_task *t, void **result) {
-    if (!t)
+    if (!t || !l)
         return -EINVAL;
+    if (t->loop != l || ts__check_thread(l, "ts_loop_run_until_complete"))
+        return TS_EWRONGLOOP;
     int err = run_until(l, t);
     if (err)
         return err;
@@ -365,6 +375,14 @@ int ts_call_soon_threadsafe(ts_loop *l, ts_callback cb, void *arg) {
 void ts__loop_set_default_executor(ts_loop *l, ts_executor *ex) { l->default_executor = ex; }
 ts_executor *ts__loop_default_executor(ts_loop *l) { return l->default_executor; }
 
+/* The loop gives up a handle it will never run.  Marked cancelled first,
+ * so a caller still holding it can cancel (a no-op) and release it. */
+static void drop_at_close(ts_handle *h) {
+    h->cancelled = true;
+    h->loop = NULL;
+    free_handle_ref(h);
+}
+
 int ts_loop_close(ts_loop *l) {
     if (!l)
         return -EINVAL;
@@ -388,7 +406,7 @@ int ts_loop_close(ts_loop *l) {
         ts__timer *t = l->heap[0];
         ts__timer_stop(l, t);
         if (t->fn == handle_timer_fired)
-            free_handle_ref(ts__container_of(t, ts_handle, timer));
+            drop_at_close(ts__container_of(t, ts_handle, timer));
     }
     ts__task_finish_all(l);
     /* Whatever is still queued is dropped: callbacks not run, handles of
@@ -400,7 +418,7 @@ int ts_loop_close(ts_loop *l) {
     while ((n = ts__list_pop_front(&l->ready))) {
         ts__cb *cb = ts__container_of(n, ts__cb, node);
         if (cb->fn == handle_run)
-            free_handle_ref(ts__container_of(cb, ts_handle, cb));
+            drop_at_close(ts__container_of(cb, ts_handle, cb));
         else if (cb->fn == xcall_run)
             free(ts__container_of(cb, struct xcall, cb));
     }

@@ -20,6 +20,8 @@ struct ts_task {
     unsigned char state;        /* ts_task_state */
     unsigned char wait_kind;    /* ts_wait_kind while suspended */
     bool must_cancel;           /* deliver -ECANCELED at the next suspension */
+    bool cancel_woken;          /* woken by a cancellation, not yet run: a
+                                 * further request adds nothing to deliver */
     bool started;
     bool err_retrieved;
     bool name_owned;

@@ -33,7 +33,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "internal.h"
 #include "tracepoints.h"
@@ -75,12 +74,10 @@ static int store_reserve(ts_queue *q) {
     entry *buf = malloc(cap * sizeof(entry));
     if (!buf)
         return -ENOMEM;
-    /* Unroll the ring (head is 0 for the other kinds). */
-    size_t first = q->cap - q->head < q->len ? q->cap - q->head : q->len;
-    if (q->len) {
-        memcpy(buf, q->buf + q->head, first * sizeof(entry));
-        memcpy(buf + first, q->buf, (q->len - first) * sizeof(entry));
-    }
+    /* Unroll the ring (head is 0 for the other kinds).  It is full here,
+     * so len == cap. */
+    for (size_t i = 0; i < q->len; i++)
+        buf[i] = q->buf[(q->head + i) % q->len];
     free(q->buf);
     q->buf = buf;
     q->cap = cap;

@@ -42,8 +42,10 @@ static void run_done_callbacks(ts__cb *cb);
 ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
                      const char *default_name, const ts_site *site) {
     ts_loop *l = opts && opts->loop ? opts->loop : ts__tls_loop;
-    if (!l || !fn) {
-        errno = l ? EINVAL : ESRCH;
+    if (!l || !fn || (opts && opts->stack_size > (1u << 30))) {
+        /* no loop; or no function; or a stack above 1 GiB, which could
+         * never be mapped */
+        errno = !l ? ESRCH : fn ? ENOMEM : EINVAL;
         return NULL;
     }
     if (ts__check_thread(l, "ts_spawn")) {
@@ -123,6 +125,7 @@ void ts__task_step(ts__cb *cb) {
         t->started = true;
     }
     t->state = TS_TASK_RUNNING;
+    t->cancel_woken = false;
     l->current = t;
     ts__tls_task = t;
     TS_TRACE_STEP_BEGIN(l, t);
@@ -264,10 +267,15 @@ int ts_task_cancel(ts_task *t, const char *msg) {
         }
     }
     TS_TRACE_TASK_CANCEL(t, msg);
-    if (t->state == TS_TASK_SUSPENDED)
+    /* asyncio delivers requests that arrive before the task runs again
+     * as one CancelledError: a task already woken by a cancellation has
+     * its delivery pending, and must not get a second one later. */
+    if (t->state == TS_TASK_SUSPENDED) {
         ts__wake(t, -ECANCELED);
-    else
+        t->cancel_woken = true;
+    } else if (!t->cancel_woken) {
         t->must_cancel = true;
+    }
     return 1;
 }
 
@@ -516,7 +524,9 @@ void ts__task_finish_all(ts_loop *l) {
             t->err = -ECANCELED;
             t->err_retrieved = true;
             l->nunfinished--;
-        } else if (t->refs > 0 && t->state != TS_TASK_FAILED) {
+            t->refs--; /* the loop's own reference: what is left are handles */
+        }
+        if (t->refs > 0 && t->state != TS_TASK_FAILED) {
             ts__diag_task(TS_DIAG_NEVER_AWAITED,
                           "Task was never awaited (its handle was never released)",
                           t, 0, NULL);

@@ -81,7 +81,7 @@ static void wait_on_timeout(ts__timer *tm) {
 }
 
 static int check_args(ts_task *const *tasks, size_t n, double timeout,
-                      ts_return_when when, ts_task *self) {
+                      ts_return_when when, const ts_task *self) {
     if (n == 0 || !tasks || isnan(timeout))
         return -EINVAL;
     if (when != TS_ALL_COMPLETED && when != TS_FIRST_COMPLETED &&

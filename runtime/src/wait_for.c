@@ -76,7 +76,7 @@ static int take_outcome(ts_task *t, void **result, int keep_result) {
     return err;
 }
 
-static int check_args(ts_task *t, double timeout, ts_task *self) {
+static int check_args(const ts_task *t, double timeout, const ts_task *self) {
     if (!t || isnan(timeout))
         return -EINVAL;
     if (t == self)

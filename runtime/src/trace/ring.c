@@ -236,9 +236,11 @@ static int claim_slot(uint32_t role, const char *name) {
         r->data = (char *)h + h->data_offset + (size_t)i * h->ring_size;
         r->mask = h->ring_size - 1;
         /* Positions carry on from the slot's previous owner, so a reader's
-         * tail stays meaningful; start on a fresh page. */
-        uint64_t head = __atomic_load_n(&rh[i].head, __ATOMIC_RELAXED);
-        r->pos = (head + TS_PAGE_SIZE - 1) & ~(uint64_t)(TS_PAGE_SIZE - 1);
+         * tail stays meaningful.  Carry on exactly at its head: skipping
+         * to the next page would leave the bytes in between (stale data
+         * from an earlier lap) below the new head, for a reader to decode
+         * as records. */
+        r->pos = __atomic_load_n(&rh[i].head, __ATOMIC_RELAXED);
         r->tail_cache = __atomic_load_n(&rh[i].tail, __ATOMIC_ACQUIRE);
         r->unpublished = 0;
         r->dropped_pending = 0;
@@ -307,6 +309,20 @@ void ts__ring_publish(ts__ring *r) {
     r->reader_live = live;
 }
 
+/* About to write the first byte of a new page: publish first, so the
+ * published head is never more than a page behind what is being written.
+ * A reader without a tail the producer honours (a flight-recorder reader)
+ * relies on this to know which pages may be overwritten under it: those
+ * older than ring_size before the end of head's page.  The fence orders
+ * the head store before the writes into the page (pairs with the
+ * reader's copy-then-reload of head).  Costs one publish per page. */
+static void enter_page(ts__ring *r) {
+    if (__atomic_load_n(&r->hdr->head, __ATOMIC_RELAXED) == r->pos)
+        return;
+    ts__ring_publish(r);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
 /* Room for `size` bytes at the cursor, padding to the next page if the
  * record would cross one.  Returns where to write, or NULL (dropped). */
 static void *reserve_raw(ts__ring *r, uint32_t size) {
@@ -330,6 +346,8 @@ static void *reserve_raw(ts__ring *r, uint32_t size) {
         }
         r->pos += pad;
     }
+    if (!(r->pos & (TS_PAGE_SIZE - 1)))
+        enter_page(r);
     return r->data + (r->pos & r->mask);
 }
 
@@ -355,6 +373,12 @@ drop:
     r->dropped_pending++;
     r->dropped_total++;
     __atomic_store_n(&r->hdr->dropped, r->dropped_total, __ATOMIC_RELAXED);
+    /* A drop counts towards the next publish like an event: publishing is
+     * where the producer notices that its reader has gone (detached, or
+     * its heartbeat went stale); without it a full ring whose reader
+     * left would drop everything forever. */
+    if (++r->unpublished >= TS_PUBLISH_EVERY)
+        ts__ring_publish(r);
     return NULL;
 }
 

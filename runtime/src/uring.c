@@ -1,0 +1,394 @@
+/*
+ * uring.c - the io_uring backend for files: one ring per loop.
+ *
+ * A task submits its operation at once (a page-cache hit then completes
+ * inside the submit call, and the task does not suspend at all) and
+ * harvests completions itself.  Completions are announced on an eventfd
+ * registered with the ring.  One waiting task at a time, the *leader*,
+ * waits on that eventfd with ts_wait_fd; the others park on ctx->waiters.
+ * Whoever reaps the completion queue sets each op's result and wakes its
+ * task; a leader that leaves (its op done, or abandoned) wakes the first
+ * follower, which becomes the next leader.  So no task exists while no file
+ * I/O is pending, and a thread's ring is reused by every operation of its
+ * loop.
+ *
+ * Invariants:
+ *   - every SQE carries its op (or NULL for a cancel request) and counts in
+ *     ctx->inflight until its CQE is reaped;
+ *   - an op's memory stays valid until its CQE is reaped: buffer ops are
+ *     waited for by their caller, abandoned ones are owned by the ring (on
+ *     ctx->abandoned) and freed by the reaper;
+ *   - an SQE is never left in the submission queue pointing at an op the
+ *     caller may free (a failed submit turns it into a NOP).
+ *
+ * Lifetime: the ring is per thread and keyed by loop id (core offers no
+ * hook on loop close); it is torn down when another loop of the thread
+ * first does file I/O, when the thread exits, or at process exit.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "file_impl.h"
+
+#ifdef TS_HAVE_LIBURING
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <sys/eventfd.h>
+#include <sys/sysmacros.h>
+#ifdef TS_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#define MARK_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#else
+#define MARK_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
+#define RING_ENTRIES 256
+
+typedef struct ring_ctx {
+    struct io_uring ring;
+    int evfd;
+    uint64_t loop_id;
+    unsigned inflight;
+    ts_task *leader;       /* the task in ts_wait_fd(evfd), or NULL */
+    ts__node waiters;      /* followers: ts__fop.w.node */
+    ts__node abandoned;    /* ops owned by the ring: ts__fop.qnode */
+} ring_ctx;
+
+static __thread ring_ctx *tls_ring;
+static __thread uint64_t tls_failed_loop;
+static __thread int tls_failed_err;
+static pthread_key_t ring_key;
+static pthread_once_t ring_key_once = PTHREAD_ONCE_INIT;
+
+/* ---- completions ----------------------------------------------------------- */
+
+static void statx_to_stat(const struct statx *x, struct stat *st) {
+    memset(st, 0, sizeof *st);
+    st->st_dev = makedev(x->stx_dev_major, x->stx_dev_minor);
+    st->st_ino = x->stx_ino;
+    st->st_mode = x->stx_mode;
+    st->st_nlink = x->stx_nlink;
+    st->st_uid = x->stx_uid;
+    st->st_gid = x->stx_gid;
+    st->st_rdev = makedev(x->stx_rdev_major, x->stx_rdev_minor);
+    st->st_size = (off_t)x->stx_size;
+    st->st_blksize = x->stx_blksize;
+    st->st_blocks = (blkcnt_t)x->stx_blocks;
+    st->st_atim = (struct timespec){x->stx_atime.tv_sec, x->stx_atime.tv_nsec};
+    st->st_mtim = (struct timespec){x->stx_mtime.tv_sec, x->stx_mtime.tv_nsec};
+    st->st_ctim = (struct timespec){x->stx_ctime.tv_sec, x->stx_ctime.tv_nsec};
+}
+
+static void complete(ring_ctx *ctx, ts__fop *op, int res) {
+    ctx->inflight--;
+    if (!op)
+        return; /* a cancel request's own completion */
+    op->res = res;
+    op->done = true;
+    if (op->kind == FOP_READ && res > 0)
+        MARK_DEFINED(op->buf, (size_t)res); /* the kernel wrote it */
+    if ((op->kind == FOP_STAT || op->kind == FOP_FSTAT) && res == 0) {
+        MARK_DEFINED(op->stx, sizeof(struct statx));
+        statx_to_stat(op->stx, &op->st);
+    }
+    if (op->abandoned) {
+        ts__list_remove(&op->qnode);
+        ts__fop_finish_abandoned(op);
+    } else if (ts__node_linked(&op->w.node)) {
+        ts__wake(op->w.task, 0);
+    }
+}
+
+static void reap(ring_ctx *ctx) {
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&ctx->ring, head, cqe) {
+        complete(ctx, io_uring_cqe_get_data(cqe), cqe->res);
+        n++;
+    }
+    io_uring_cq_advance(&ctx->ring, n);
+}
+
+/* ---- the ring's life ----------------------------------------------------------- */
+
+static void ring_destroy(ring_ctx *ctx, bool wait) {
+    reap(ctx);
+    /* Operations still in flight belong to tasks of a closed loop: wait a
+     * little for them so that the kernel never writes into freed memory. */
+    while (wait && ctx->inflight > 0) {
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec tmo = {.tv_sec = 1};
+        if (io_uring_wait_cqe_timeout(&ctx->ring, &cqe, &tmo) < 0)
+            break;
+        reap(ctx);
+    }
+    /* Whatever is left never completed: leaking it is the safe choice. */
+    io_uring_queue_exit(&ctx->ring);
+    close(ctx->evfd);
+    free(ctx);
+}
+
+static void ring_thread_exit(void *p) {
+    if (p && p == tls_ring) {
+        tls_ring = NULL;
+        ring_destroy(p, true);
+    }
+}
+
+static void make_key(void) { pthread_key_create(&ring_key, ring_thread_exit); }
+
+/* At exit nothing can use the memory an operation in flight writes to. */
+__attribute__((destructor)) static void ring_process_exit(void) {
+    ring_ctx *ctx = tls_ring;
+    tls_ring = NULL;
+    if (ctx)
+        ring_destroy(ctx, false);
+}
+
+/* The kernel must offer what the backend uses: file position I/O (-1
+ * offsets), no dropped completions, and every opcode. */
+static int ring_supported(ring_ctx *ctx, const struct io_uring_params *p) {
+    if (!(p->features & IORING_FEAT_NODROP) || !(p->features & IORING_FEAT_RW_CUR_POS))
+        return -ENOSYS;
+    struct io_uring_probe *probe = io_uring_get_probe_ring(&ctx->ring);
+    if (!probe)
+        return -ENOSYS;
+    static const int ops[] = {IORING_OP_OPENAT, IORING_OP_CLOSE, IORING_OP_READ,
+                              IORING_OP_WRITE,  IORING_OP_STATX, IORING_OP_FSYNC,
+                              IORING_OP_ASYNC_CANCEL};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        ok &= io_uring_opcode_supported(probe, ops[i]) != 0;
+    io_uring_free_probe(probe);
+    return ok ? 0 : -ENOSYS;
+}
+
+static int ring_create(ring_ctx **out) {
+    ring_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return -ENOMEM;
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    int err = io_uring_queue_init_params(RING_ENTRIES, &ctx->ring, &p);
+    if (err < 0) {
+        free(ctx);
+        return err;
+    }
+    err = ring_supported(ctx, &p);
+    if (!err) {
+        ctx->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        err = ctx->evfd < 0 ? -errno : io_uring_register_eventfd(&ctx->ring, ctx->evfd);
+        if (err && ctx->evfd >= 0)
+            close(ctx->evfd);
+    }
+    if (err) {
+        io_uring_queue_exit(&ctx->ring);
+        free(ctx);
+        return err;
+    }
+    ts__list_init(&ctx->waiters);
+    ts__list_init(&ctx->abandoned);
+    *out = ctx;
+    return 0;
+}
+
+int ts__uring_attach(ts_loop *loop) {
+    uint64_t id = ts_loop_id(loop);
+    if (tls_ring && tls_ring->loop_id == id)
+        return 0;
+    if (tls_failed_loop == id)
+        return tls_failed_err;
+    if (tls_ring) {
+        ring_destroy(tls_ring, true);
+        tls_ring = NULL;
+    }
+    ring_ctx *ctx;
+    int err = ring_create(&ctx);
+    if (err) {
+        tls_failed_loop = id;
+        tls_failed_err = err;
+        return err;
+    }
+    ctx->loop_id = id;
+    tls_ring = ctx;
+    pthread_once(&ring_key_once, make_key);
+    pthread_setspecific(ring_key, ctx);
+    return 0;
+}
+
+/* ---- submitting ------------------------------------------------------------------ */
+
+static struct io_uring_sqe *get_sqe(ring_ctx *ctx) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ctx->ring);
+    if (!sqe) { /* the queue is full: push it to the kernel and retry */
+        io_uring_submit(&ctx->ring);
+        sqe = io_uring_get_sqe(&ctx->ring);
+    }
+    return sqe;
+}
+
+static void prep(struct io_uring_sqe *sqe, ts__fop *op) {
+    switch (op->kind) {
+    case FOP_OPEN:
+        io_uring_prep_openat(sqe, AT_FDCWD, op->path, op->flags | O_CLOEXEC, op->mode);
+        break;
+    case FOP_READ:
+        io_uring_prep_read(sqe, op->fd, op->buf, (unsigned)op->len, (uint64_t)op->off);
+        break;
+    case FOP_WRITE:
+        io_uring_prep_write(sqe, op->fd, op->buf, (unsigned)op->len, (uint64_t)op->off);
+        break;
+    case FOP_STAT:
+        io_uring_prep_statx(sqe, AT_FDCWD, op->path, 0, STATX_BASIC_STATS, op->stx);
+        break;
+    case FOP_FSTAT:
+        io_uring_prep_statx(sqe, op->fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, op->stx);
+        break;
+    case FOP_FSYNC:
+        io_uring_prep_fsync(sqe, op->fd, 0);
+        break;
+    case FOP_CLOSE:
+        io_uring_prep_close(sqe, op->fd);
+        break;
+    }
+}
+
+/* Queue and submit one SQE for op (NULL data: a cancel request for
+ * target).  Returns 0 or -errno; on failure nothing refers to op. */
+static int submit(ring_ctx *ctx, ts__fop *op, ts__fop *cancel_target) {
+    struct io_uring_sqe *sqe = get_sqe(ctx);
+    if (!sqe)
+        return -EBUSY;
+    if (cancel_target)
+        io_uring_prep_cancel(sqe, cancel_target, 0);
+    else
+        prep(sqe, op);
+    io_uring_sqe_set_data(sqe, op);
+    ctx->inflight++;
+    /* Retry while the kernel is short of room (reaping makes some); loop
+     * while SQEs remain, so ours never waits for someone else's submit. */
+    int r = 0;
+    for (int tries = 0; tries < 16 && io_uring_sq_ready(&ctx->ring) > 0; tries++) {
+        r = io_uring_submit(&ctx->ring);
+        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+            break;
+        if (r < 0)
+            reap(ctx);
+    }
+    if (r < 0 && io_uring_sq_ready(&ctx->ring) > 0) {
+        /* Still queued: make it harmless (its CQE decrements inflight). */
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data(sqe, NULL);
+        return r;
+    }
+    return 0;
+}
+
+/* ---- waiting ---------------------------------------------------------------------- */
+
+/* Wait as the leader until something completes.  Returns ts_wait_fd's
+ * -ECANCELED, else 0.  If the eventfd cannot be waited on (out of memory
+ * in the loop), block on the ring: file operations end soon. */
+static int lead(ring_ctx *ctx, const ts_site *site) {
+    int st = 0;
+    if (!io_uring_cq_ready(&ctx->ring)) {
+        ctx->leader = ts__current();
+        st = ts_wait_fd_at(ctx->evfd, TS_READABLE, -1, site);
+        ctx->leader = NULL;
+        if (st < 0 && st != -ECANCELED) {
+            struct io_uring_cqe *cqe;
+            io_uring_wait_cqe(&ctx->ring, &cqe);
+        }
+    }
+    /* Drain the counter before reaping: a completion posted after the read
+     * writes it again, so none goes unnoticed. */
+    uint64_t v;
+    if (read(ctx->evfd, &v, sizeof v) < 0)
+        v = 0;
+    reap(ctx);
+    return st == -ECANCELED ? st : 0;
+}
+
+static void hand_off(ring_ctx *ctx) {
+    if (ctx->leader)
+        return;
+    ts__node *n = ts__list_first(&ctx->waiters);
+    if (n)
+        ts__wake(ts__container_of(n, ts__waiter, node)->task, 0);
+}
+
+/* The caller was cancelled.  Returns true if it leaves at once (the op is
+ * now the ring's), false if it must wait for the op's completion. */
+static bool cancel_op(ring_ctx *ctx, ts__fop **opp) {
+    ts__fop *op = *opp;
+    if (ts__fop_abandonable(op)) {
+        op->abandoned = true;
+        ts__list_push_back(&ctx->abandoned, &op->qnode);
+        /* An open blocked on a FIFO is interrupted; a close must happen.
+         * The request is processed within the submit, before op can be
+         * freed and its address reused. */
+        if (op->kind != FOP_CLOSE)
+            (void)submit(ctx, NULL, op);
+        *opp = NULL;
+        return true;
+    }
+    (void)submit(ctx, NULL, op); /* if it fails, the op just runs to its end */
+    return false;
+}
+
+int64_t ts__uring_run(ts__fop **opp, const ts_site *site) {
+    ring_ctx *ctx = tls_ring;
+    ts__fop *op = *opp;
+    ts_task *self = ts__current();
+    if (!ctx || ctx->loop_id != ts_loop_id(ts__loop()))
+        return -ENOSYS;
+    if ((op->kind == FOP_STAT || op->kind == FOP_FSTAT) &&
+        !(op->stx = malloc(sizeof(struct statx))))
+        return -ENOMEM;
+    ts__waiter_init(&op->w, self);
+    int err = submit(ctx, op, NULL);
+    if (err)
+        return err;
+    reap(ctx);
+    bool cancelled = false;
+    while (!op->done) {
+        int st;
+        if (!ctx->leader) {
+            st = lead(ctx, site);
+        } else {
+            ts__list_push_back(&ctx->waiters, &op->w.node);
+            st = ts__park(&op->w, TS_WAIT_FD, op, site);
+            ts__list_remove(&op->w.node);
+        }
+        if (st == -ECANCELED && !cancelled && !op->done) {
+            cancelled = true;
+            if (cancel_op(ctx, opp)) {
+                hand_off(ctx);
+                return -ECANCELED;
+            }
+        } else if (st == -ECANCELED) {
+            cancelled = true;
+        }
+    }
+    hand_off(ctx);
+    return cancelled ? -ECANCELED : op->res;
+}
+
+#else /* !TS_HAVE_LIBURING */
+
+/* Built without liburing: every loop uses the thread backend. */
+int ts__uring_attach(ts_loop *loop) {
+    (void)loop;
+    return -ENOSYS;
+}
+
+int64_t ts__uring_run(ts__fop **opp, const ts_site *site) {
+    (void)opp;
+    (void)site;
+    return -ENOSYS;
+}
+
+#endif
