@@ -57,7 +57,6 @@ static void *measure(void *arg)
     /* The handle array is ours, not the runtime's: touch it before the
      * first reading so it is not counted. */
     ts_task **tasks = malloc((size_t)r->n * sizeof *tasks);
-    char why[96];
     if (!tasks) {
         bench_emit_error(r->figure, "taskscope", "B/task", 0, "out of memory");
         return NULL;
@@ -76,6 +75,7 @@ static void *measure(void *arg)
     long rss1 = bench_rss_bytes();
 
     if (spawned < r->n) {
+        char why[96];
         snprintf(why, sizeof why, "spawned %ld of %ld tasks: out of memory",
                  spawned, r->n);
         bench_emit_error(r->figure, "taskscope", "B/task", 0, why);

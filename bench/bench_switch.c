@@ -23,8 +23,6 @@
 #include "bench_util.h"
 #include "coro.h"
 
-static long n_switches;
-
 /* ---- bare ts__ctx_switch ------------------------------------------------ */
 
 static ts__ctx ctx_main, ctx_co;
@@ -40,7 +38,7 @@ static void co_entry(void *arg)
 
 static double sample_ctx_switch(void *arg)
 {
-    (void)arg;
+    long rounds = *(long *)arg / 2;
     ts__stack stack;
     int err = ts__stack_alloc(&stack, 64 * 1024);
     if (err)
@@ -48,7 +46,6 @@ static double sample_ctx_switch(void *arg)
     ts__ctx_make(&ctx_co, &stack, co_entry, NULL);
     ts__ctx_switch(&ctx_main, &ctx_co);   /* start it: not timed */
 
-    long rounds = n_switches / 2;
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < rounds; i++)
         ts__ctx_switch(&ctx_main, &ctx_co);
@@ -136,9 +133,9 @@ int main(int argc, char **argv)
     if (bench_parse(argc, argv, &o))
         return 2;
 
-    n_switches = bench_pick(&o, 20000000, 100000000);
+    long n = bench_pick(&o, 20000000, 100000000);
     bench_repeat(&o, "switch", "taskscope", "ns/switch", 0, sample_ctx_switch,
-                 NULL);
+                 &n);
     long n_uc = bench_pick(&o, 200000, 1000000);
     bench_repeat(&o, "switch", "ucontext", "ns/switch", 0, sample_ucontext,
                  &n_uc);

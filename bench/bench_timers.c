@@ -114,30 +114,40 @@ typedef struct sleep_load {
     long tasks, rounds;
 } sleep_load;
 
+/* Spawn the sleepers and await them all; 0, or the first error. */
+static int run_sleepers(const sleep_load *l, sleeper_args *args,
+                        ts_task **tasks)
+{
+    long spawned = 0;
+    int err = 0;
+
+    for (; spawned < l->tasks; spawned++) {
+        args[spawned] = (sleeper_args){l->rounds,
+                                       0x2545f4914f6cdd1dull + (uint64_t)spawned};
+        tasks[spawned] = ts_spawn(sleeper, &args[spawned]);
+        if (!tasks[spawned]) {
+            err = -ENOMEM;
+            break;
+        }
+    }
+    for (long i = 0; i < spawned; i++) {
+        int e = ts_await(tasks[i], NULL);
+        err = err ? err : e;
+    }
+    return err;
+}
+
 static double sample_sleep(void *arg)
 {
     const sleep_load *l = arg;
     sleeper_args *args = malloc((size_t)l->tasks * sizeof *args);
     ts_task **tasks = malloc((size_t)l->tasks * sizeof *tasks);
     double result = -ENOMEM;
-    long spawned = 0;
-    int err = 0;
 
     if (args && tasks) {
         int64_t t0 = bench_now_ns();
-        for (; spawned < l->tasks; spawned++) {
-            args[spawned] = (sleeper_args){l->rounds, 0x2545f4914f6cdd1dull + (uint64_t)spawned};
-            tasks[spawned] = ts_spawn(sleeper, &args[spawned]);
-            if (!tasks[spawned])
-                break;
-        }
-        for (long i = 0; i < spawned; i++) {
-            int e = ts_await(tasks[i], NULL);
-            err = err ? err : e;
-        }
+        int err = run_sleepers(l, args, tasks);
         int64_t t1 = bench_now_ns();
-        if (spawned < l->tasks)
-            err = -ENOMEM;
         result = err ? err
                      : (double)(l->tasks * l->rounds) * 1e9 / (double)(t1 - t0);
     }

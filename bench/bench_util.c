@@ -102,7 +102,7 @@ int bench_repeat(const bench_opts *o, const char *figure, const char *source,
                  const char *unit, int higher_is_better,
                  double (*sample)(void *arg), void *arg)
 {
-    double v[64];
+    double v[64] = {0};
     int n = o->reps < 1 ? 1 : o->reps < 64 ? o->reps : 64;
     char stat[32];
 

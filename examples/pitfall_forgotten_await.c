@@ -4,7 +4,7 @@
  *
  * Python:
  *     async def main():
- *         asyncio.sleep(1)        # wrong: a coroutine object is made, never run
+ *         asyncio.sleep(1)        # wrong: a coroutine is made, never run
  *         await asyncio.sleep(1)  # right
  *
  * In C a suspending call cannot be left un-awaited: ts_sleep(1.0) simply

@@ -19,8 +19,10 @@
  *
  *     async def main():
  *         queue = asyncio.Queue(maxsize=10)
- *         producers = [asyncio.create_task(producer(queue, i)) for i in range(3)]
- *         consumers = [asyncio.create_task(consumer(queue, i)) for i in range(2)]
+ *         producers = [asyncio.create_task(producer(queue, i))
+ *                      for i in range(3)]
+ *         consumers = [asyncio.create_task(consumer(queue, i))
+ *                      for i in range(2)]
  *         await asyncio.sleep(5)
  *         for task in producers + consumers:
  *             task.cancel()

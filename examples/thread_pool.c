@@ -49,8 +49,8 @@ typedef struct job {
 static void *run_in_pool(void *arg) {
     const job *j = arg;
     void *result = NULL;
-    int err = ts_run_in_executor(j->pool, cpu_bound_task, (void *)(intptr_t)j->n,
-                                 &result);
+    int err = ts_run_in_executor(j->pool, cpu_bound_task,
+                                 (void *)(intptr_t)j->n, &result);
     return err ? ts_fail(err, "fib(%ld) failed", j->n) : result;
 }
 

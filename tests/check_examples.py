@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """check_examples.py - run one example program and check what it printed.
 
-usage: check_examples.py NAME EXECUTABLE SOURCE
+usage: check_examples.py NAME EXECUTABLE SOURCE [DEBUG_LIBRARY]
+
+With DEBUG_LIBRARY (the path of libtaskscope-debug's shared library), the
+example is run against the debug runtime instead, switched at start-up
+through LD_LIBRARY_PATH without relinking (same soname): its output must
+not change.
 
 examples/meson.build registers one test per example (suite 'examples').
 Each check looks at the program's output only: the lines, and their order
@@ -19,6 +24,7 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
 import sys
 from collections import Counter
 
@@ -37,9 +43,11 @@ def expect_lines(got, want):
 
 
 class Run:
-    """One run of an example: its output split into lines, and its source."""
+    """One run of an example: its output split into lines, its source, and
+    the directory it ran in."""
 
-    def __init__(self, stdout, stderr, source):
+    def __init__(self, stdout, stderr, source, workdir):
+        self.workdir = workdir
         self.out = stdout.splitlines()
         self.err = stderr.splitlines()
         self.source_path = source
@@ -116,12 +124,12 @@ def check_producer_consumer(r):
     nproduced = nconsumed = 0
     body = r.out[:-3]
     for line in body:
-        m = re.fullmatch(r"(Producer|Consumer) (\d+) (produced|consumed): (\d+)",
-                         line)
+        m = re.fullmatch(r"(Producer (\d) produced|Consumer (\d) consumed): "
+                         r"(\d+)", line)
         expect(m, "unexpected line %r" % line)
-        role, ident, verb, item = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
-        expect((role, verb) in (("Producer", "produced"), ("Consumer", "consumed")),
-               line)
+        role = "Producer" if m.group(2) is not None else "Consumer"
+        ident = int(m.group(2) if m.group(2) is not None else m.group(3))
+        item = int(m.group(4))
         expect(1 <= item <= 100, "item out of range: %r" % line)
         if role == "Producer":
             expect(0 <= ident < 3, line)
@@ -152,7 +160,8 @@ def check_producer_consumer(r):
 def check_semaphore(r):
     inside, peak, acquired, released = set(), 0, [], []
     for line in r.out[:-1]:
-        m = re.fullmatch(r"Worker (\d+) (acquired|released) the semaphore", line)
+        m = re.fullmatch(r"Worker (\d+) (acquired|released) the semaphore",
+                         line)
         expect(m, "unexpected line %r" % line)
         w = int(m.group(1))
         if m.group(2) == "acquired":
@@ -177,10 +186,47 @@ def check_lock_counter(r):
                          "Results from tasks: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"])
 
 
+def check_file_io(r):
+    expect_lines(r.out, ["File content: Hello, asyncio world!"])
+    with open(os.path.join(r.workdir, "example.txt"), encoding="utf-8") as f:
+        written = f.read()
+    expect(written == "Hello, asyncio world!",
+           "example.txt holds %r" % written)
+
+
 def check_thread_pool(r):
     expect_lines(r.out, ["fib(35) = 9227465", "fib(36) = 14930352",
                          "fib(37) = 24157817", "fib(38) = 39088169"])
 
+
+check_process_pool = check_thread_pool
+
+
+def check_pg_client(r):
+    # A fresh database: the one row inserted, read back by the SELECT.
+    expect_lines(r.out, ["User: John Doe, Email: john@example.com"])
+
+
+def check_http_fetch(r):
+    # Run through tests/http_example.py, which serves the URLs it puts in
+    # the environment; gather reports them in the order given.
+    from http_example import PAGES
+    urls = os.environ.get("TASKSCOPE_HTTP_URLS", "").split()
+    expect(urls, "http_fetch is checked through tests/http_example.py")
+    want = []
+    for u in urls:
+        path = "/" + u.split("/", 3)[3]
+        if u.startswith("https:"):
+            want.append("%s: failed: %s" % (u, os.strerror(errno.EPROTONOSUPPORT)))
+        elif path in PAGES:
+            want.append("Content from %s: %d characters" % (u, len(PAGES[path])))
+        elif path == "/missing":
+            want.append("%s: HTTP status 404" % u)
+        elif path == "/slow":
+            want.append("%s: timed out after 3 s" % u)
+        else:   # the port nobody listens on
+            want.append("%s: failed: %s" % (u, os.strerror(errno.ECONNREFUSED)))
+    expect_lines(r.out, want)
 
 def task_line(line):
     m = re.fullmatch(r"  #(\d+) '([^']*)' (\w+)(?:, awaiting (\w+) at (.*?))?"
@@ -307,19 +353,55 @@ def check_pitfall_ignored_error(r):
 STDERR_EXPECTED = {"pitfall_forgotten_await", "pitfall_ignored_error"}
 
 
+def debug_runtime_env(exe, library):
+    """The environment that makes exe load library in place of the release
+    runtime, after checking with the dynamic loader that it does."""
+    env = dict(os.environ)
+    libdir = os.path.dirname(os.path.abspath(library))
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(
+        p for p in (libdir, env.get("LD_LIBRARY_PATH")) if p)
+    trace = subprocess.run([exe], env=dict(env, LD_TRACE_LOADED_OBJECTS="1"),
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True)
+    loaded = [l.split("=>")[1].split()[0] for l in trace.stdout.splitlines()
+              if "libtaskscope.so" in l and "=>" in l]
+    expect(loaded and os.path.dirname(os.path.realpath(loaded[0]))
+           == os.path.realpath(libdir),
+           "the debug runtime was not the one loaded: %r" % trace.stdout)
+    return env
+
+
 def main(argv):
-    if len(argv) != 4:
+    if len(argv) not in (4, 5):
         sys.stderr.write(__doc__)
         return 2
-    name, exe, source = argv[1:]
+    name, exe, source = argv[1:4]
+    exe = os.path.abspath(exe)
+    env = None
+    if len(argv) == 5:
+        try:
+            env = debug_runtime_env(exe, argv[4])
+        except CheckFailed as e:
+            print("FAIL %s: %s" % (name, e))
+            return 1
     check = globals().get("check_" + name)
     if check is None:
         print("no check for example %r" % name)
         return 2
 
+    source = os.path.abspath(source)
     wrapper = shlex.split(os.environ.get("TASKSCOPE_EXAMPLE_WRAPPER", ""))
-    proc = subprocess.run(wrapper + [exe], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True)
+    # Each example runs in a directory of its own, so the files it writes
+    # (file_io's example.txt) neither clutter the tree nor collide.
+    with tempfile.TemporaryDirectory(prefix="ts-example-") as workdir:
+        proc = subprocess.run(wrapper + [exe], stdin=subprocess.DEVNULL,
+                              cwd=workdir, env=env, capture_output=True,
+                              text=True)
+        return report(name, check, proc, source, workdir, bool(wrapper))
+
+
+def report(name, check, proc, source, workdir, wrapped):
+    """Print the example's output, check it; the exit status for meson."""
     sys.stdout.write(proc.stdout)
     sys.stdout.write("".join("stderr: " + l + "\n"
                              for l in proc.stderr.splitlines()))
@@ -327,12 +409,12 @@ def main(argv):
         expect(proc.returncode == 0,
                "%s exited with status %d" % (name, proc.returncode))
         stderr = proc.stderr
-        if wrapper:   # the tool's own report is not the program's output
+        if wrapped:   # the tool's own report is not the program's output
             stderr = "\n".join(l for l in stderr.splitlines()
                                if not re.match(r"(==|--)\d+(==|--)", l))
         if name not in STDERR_EXPECTED:
             expect(stderr.strip() == "", "unexpected stderr output")
-        check(Run(proc.stdout, stderr, source))
+        check(Run(proc.stdout, stderr, source, workdir))
     except CheckFailed as e:
         print("FAIL %s: %s" % (name, e))
         return 1

@@ -14,6 +14,7 @@
  * the wrong point is caught.
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -562,17 +563,21 @@ static void test_two_requests_one_delivery(void **s) {
     run_ok(body_two_requests_one_delivery);
 }
 
-/* A chain of awaiters: cancelling the outermost reaches the innermost,
- * and every level returns -ECANCELED only after the level below ended. */
+/* A chain of awaiters: cancelling the outermost reaches the innermost, with
+ * its message, and every level returns -ECANCELED only after the level
+ * below ended. */
 enum { CHAIN = 64 };
 static int chain_rc[CHAIN], chain_order[CHAIN], chain_n;
+static char chain_msg[32];
 
 static void *chain_link(void *arg) {
     int depth = (int)PTRI(arg);
     int r;
-    if (depth == CHAIN - 1)
+    if (depth == CHAIN - 1) {
         r = ts_sleep(100);
-    else
+        const char *m = ts_task_cancel_message(ts_current_task());
+        snprintf(chain_msg, sizeof chain_msg, "%s", m ? m : "(none)");
+    } else
         r = ts_await(ts_spawn(chain_link, IPTR(depth + 1)), NULL);
     chain_rc[depth] = r;
     chain_order[chain_n++] = depth;
@@ -587,9 +592,10 @@ static void *body_cancel_chain(void *arg) {
         assert_int_equal(ts_sleep(0), 0);
     assert_int_equal(ts_all_tasks(NULL, NULL, 0), CHAIN + 1);
     assert_int_equal(ts_sleep(0), 0);
-    assert_int_equal(ts_task_cancel(t, NULL), 1);
+    assert_int_equal(ts_task_cancel(t, "chain-stop"), 1);
     assert_int_equal(ts_await(t, NULL), -ECANCELED);
     assert_int_equal(chain_n, CHAIN);
+    assert_string_equal(chain_msg, "chain-stop");   /* forwarded, as asyncio */
     for (int i = 0; i < CHAIN; i++) {
         assert_int_equal(chain_rc[i], -ECANCELED);
         assert_int_equal(chain_order[i], CHAIN - 1 - i);

@@ -343,6 +343,32 @@ static void test_error_names(void **s) {
     }
 }
 
+/* A pending task that another (also pending) task is awaiting was not
+ * forgotten: closing the loop reports both as destroyed pending, and
+ * neither as never awaited. */
+static void *await_sleeper(void *arg) {
+    (void)arg;
+    ts_await(ts_spawn_named("inner", sleep_long, NULL), NULL);
+    sleeper_woke = 1;
+    return NULL;
+}
+
+static void test_destroyed_pending_awaited(void **s) {
+    (void)s;
+    start();
+    sleeper_woke = 0;
+    ts_loop *l;
+    assert_int_equal(ts_loop_new(&l), 0);
+    ts_task_detach(ts_spawn_named("outer", await_sleeper, NULL));
+    assert_int_equal(ts_loop_run_until_complete(l, ts_spawn(kick, NULL), NULL), 0);
+    assert_int_equal(ts_loop_close(l), 0);
+    assert_int_equal(sleeper_woke, 0);
+    if (diag_seen[TS_DIAG_NEVER_AWAITED])
+        fail_msg("a task being awaited reported as never awaited: %s", diag_last);
+    assert_int_equal(diag_seen[TS_DIAG_TASK_DESTROYED_PENDING], 2);
+    assert_int_equal(nlast, 2);
+}
+
 /* A task destroyed while inside a timeout scope (and parked on a future)
  * never gets to exit it: closing the loop must free what the runtime
  * allocated for it (ASan's leak check and valgrind see a leak otherwise). */
@@ -389,6 +415,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_never_awaited, close_leftover_loop),
         cmocka_unit_test_teardown(test_destroyed_pending, close_leftover_loop),
         cmocka_unit_test_teardown(test_destroyed_pending_in_scope, close_leftover_loop),
+        cmocka_unit_test_teardown(test_destroyed_pending_awaited, close_leftover_loop),
         cmocka_unit_test_teardown(test_future_destroyed_pending, close_leftover_loop),
         cmocka_unit_test_teardown(test_default_handler_prints, close_leftover_loop),
         cmocka_unit_test_teardown(test_format_truncates, close_leftover_loop),

@@ -276,7 +276,7 @@ static void *slow_task(void *arg) {
 
 static void *body_cancel(void *arg) {
     (void)arg;
-    slow s[3];
+    slow s[3] = {0};
     ts_task *t[3];
     for (int i = 0; i < 3; i++) {
         snprintf(s[i].marker, sizeof s[i].marker, "/tmp/ts_procpool_%d_%d", (int)getpid(), i);

@@ -10,6 +10,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -171,6 +172,38 @@ static void *body_huge_delays(void *arg) {
 }
 static void test_huge_delays(void **s) { (void)s; run_ok(body_huge_delays); }
 
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* "At least `seconds`" counts from the call, not from when the current
+ * loop iteration began: a task that computed for a while before sleeping
+ * still sleeps its full delay (asyncio's call_later reads the clock when
+ * called).  A deadline taken from a clock cached at the start of the
+ * iteration wakes it early by however long the step had already run. */
+static void *body_sleep_after_busy_step(void *arg) {
+    (void)arg;
+    /* The usual situation: other timers pending, the clock already read. */
+    ts_task *other = ts_spawn(sleep_delay, &(double){10.0});
+    assert_int_equal(ts_sleep(0), 0);   /* start of a fresh step */
+    double step_start = ts_now();
+    double spin_until = mono_now() + 0.03;
+    while (mono_now() < spin_until)
+        ;
+    double m0 = mono_now();
+    assert_int_equal(ts_sleep(0.03), 0);
+    double slept = mono_now() - m0;
+    if (slept < 0.03 - 1e-6)
+        fail_msg("ts_sleep(0.03) after a 30 ms step returned after %.6f s "
+                 "(loop clock at step start %.6f)", slept, step_start);
+    assert_int_equal(ts_task_cancel(other, NULL), 1);
+    assert_int_equal(ts_await(other, NULL), -ECANCELED);
+    return NULL;
+}
+static void test_sleep_after_busy_step(void **s) { (void)s; run_ok(body_sleep_after_busy_step); }
+
 static int cb_rc = 9;
 static void cb_try_sleep(void *arg) {
     (void)arg;
@@ -211,6 +244,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_sleep_order, close_leftover_loop),
         cmocka_unit_test_teardown(test_sleep_at_least, close_leftover_loop),
         cmocka_unit_test_teardown(test_bad_delays, close_leftover_loop),
+        cmocka_unit_test_teardown(test_sleep_after_busy_step, close_leftover_loop),
         cmocka_unit_test_teardown(test_huge_delays, close_leftover_loop),
         cmocka_unit_test_teardown(test_sleep_outside_task, close_leftover_loop),
     };

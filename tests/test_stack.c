@@ -16,6 +16,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,12 +187,80 @@ static void *env_default_stack(void *arg) {
     return r == 0 && PTRI(res) == 1 ? NULL : ts_fail(-EIO, "1 MiB did not fit");
 }
 
+/* A task near the end of its 64 KiB stack calls a function with a 32 KiB
+ * local buffer (an ordinary I/O buffer).  The frame's first write lands
+ * ~29 KiB below the stack, beyond a one-page guard, and (the neighbour's
+ * stack having been mapped right after) inside another task's stack.  It
+ * must fault and be reported, not scribble over another task's memory.
+ * (The kernel keeps a 1 MiB gap below the main thread's stack for this.) */
+static uintptr_t entry_sp;
+
+__attribute__((noinline)) static int big_frame(void) {
+    volatile char big[32 * 1024];
+    big[0] = 1;   /* the lowest address first */
+    return big[0];
+}
+
+__attribute__((noinline)) static int descend(void) {
+    volatile char pad[256];
+    pad[0] = 1;
+    int r = (uintptr_t)&pad[0] > entry_sp - (64 - 3) * 1024 ? descend() : big_frame();
+    __asm__ volatile("" ::: "memory");
+    return r + pad[0];
+}
+
+static void *overflow_by_one_frame(void *arg) {
+    (void)arg;
+    volatile char here;
+    entry_sp = (uintptr_t)&here;
+    if (ts_sleep(0.01) != 0)   /* let the neighbour's stack be mapped */
+        return NULL;
+    return IPTR(descend());
+}
+
+static void *neighbour(void *arg) {
+    (void)arg;
+    ts_sleep(1.0);
+    return NULL;
+}
+
+static void *overflow_big_frame(void *arg) {
+    (void)arg;
+    ts_spawn_opts o = {.name = "big_frame_task", .stack_size = 64 * 1024};
+    ts_task *t = ts_spawn_with(&o, overflow_by_one_frame, NULL);
+    ts_task *n = ts_spawn_named("neighbour", neighbour, NULL);
+    ts_await(t, NULL);
+    ts_task_cancel(n, NULL);
+    ts_await(n, NULL);
+    return NULL;
+}
+
+/* An overflow on a loop that runs on a second thread (its own signal
+ * stack) is reported the same way. */
+static void *overflow_thread(void *arg) {
+    (void)arg;
+    return IPTR(ts_run(overflow_default, NULL));
+}
+
+static int overflow_in_thread(void) {
+    pthread_t th;
+    void *rc;
+    if (pthread_create(&th, NULL, overflow_thread, NULL) != 0)
+        return 4;
+    pthread_join(th, &rc);
+    return 3;
+}
+
 /* The child side: one scenario, no cmocka; the exit status says it all. */
 static int child_main(const char *mode) {
     if (!strcmp(mode, "--overflow-default"))
         return ts_run(overflow_default, NULL) == 0 ? 0 : 3;
     if (!strcmp(mode, "--overflow-small"))
         return ts_run(overflow_small, NULL) == 0 ? 0 : 3;
+    if (!strcmp(mode, "--overflow-big-frame"))
+        return ts_run(overflow_big_frame, NULL) == 0 ? 0 : 3;
+    if (!strcmp(mode, "--overflow-thread"))
+        return overflow_in_thread();
     if (!strcmp(mode, "--env-stack"))
         return ts_run(env_default_stack, NULL) == 0 ? 0 : 3;
     return 2;
@@ -302,6 +371,20 @@ static void test_overflow_small_stack(void **s) {
     expect_overflow_report("--overflow-small", "small_stack_rec");
 }
 
+static void test_overflow_big_frame(void **s) {
+    (void)s;
+    if (skip_crash_tests())
+        skip();
+    expect_overflow_report("--overflow-big-frame", "big_frame_task");
+}
+
+static void test_overflow_in_thread(void **s) {
+    (void)s;
+    if (skip_crash_tests())
+        skip();
+    expect_overflow_report("--overflow-thread", "deep_recursion");
+}
+
 /* $TASKSCOPE_STACK_SIZE sets the default; run in a child because a
  * runtime that ignores it overflows. */
 static void test_env_default_stack(void **s) {
@@ -337,6 +420,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test_teardown(test_impossible_stack_sizes, close_leftover_loop),
         cmocka_unit_test_teardown(test_overflow_default_stack, close_leftover_loop),
         cmocka_unit_test_teardown(test_overflow_small_stack, close_leftover_loop),
+        cmocka_unit_test_teardown(test_overflow_big_frame, close_leftover_loop),
+        cmocka_unit_test_teardown(test_overflow_in_thread, close_leftover_loop),
         cmocka_unit_test_teardown(test_env_default_stack, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");

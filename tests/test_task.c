@@ -602,6 +602,43 @@ static void *body_two_awaiters(void *arg) {
 }
 static void test_two_awaiters(void **s) { (void)s; run_ok(body_two_awaiters); }
 
+/* A task spawned by cleanup code while ts_run shuts down must not keep
+ * ts_run waiting for it: asyncio.run cancels the tasks it finds and then
+ * closes the loop, so a late task is cancelled or destroyed pending, never
+ * waited for to the end of its 5 s sleep. */
+static int late_rc = 9;
+static void *late_sleeper(void *arg) {
+    (void)arg;
+    late_rc = ts_sleep(5);
+    return late_rc ? ts_fail(late_rc, NULL) : NULL;
+}
+
+static void *spawns_on_cancel(void *arg) {
+    (void)arg;
+    int r = ts_sleep(1000);
+    ts_task_detach(ts_spawn(late_sleeper, NULL));
+    return ts_fail(r ? r : -EIO, NULL);
+}
+
+static void *body_late_spawn(void *arg) {
+    (void)arg;
+    ts_task_detach(ts_spawn(spawns_on_cancel, NULL));
+    assert_int_equal(ts_sleep(0), 0);
+    return NULL;
+}
+
+static void test_run_shutdown_late_spawn(void **s) {
+    (void)s;
+    diag_reset();
+    late_rc = 9;
+    assert_int_equal(run_main(body_late_spawn, NULL), 0);
+    if (late_rc == 0)
+        fail_msg("ts_run waited for a task spawned during shutdown to finish");
+    assert_true(late_rc == 9 || late_rc == -ECANCELED);
+    assert_int_equal(diag_seen[TS_DIAG_NEVER_AWAITED], 0);
+    assert_int_equal(diag_seen[TS_DIAG_ERROR_NEVER_RETRIEVED], 0);
+}
+
 /* After a failed assertion outside a task, close the loop the test left
  * open so the next test starts clean.  (A failure inside a task leaves its
  * loop running; later tests in the file then fail with -EBUSY: run one
@@ -635,6 +672,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_run_cancels_leftovers, close_leftover_loop),
         cmocka_unit_test_teardown(test_nested_run, close_leftover_loop),
         cmocka_unit_test_teardown(test_two_awaiters, close_leftover_loop),
+        cmocka_unit_test_teardown(test_run_shutdown_late_spawn, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

@@ -96,14 +96,17 @@ static const char *debug_libdir(char *buf, size_t len) {
     return TS_DEBUG_LIBDIR;
 }
 
-static int record(ts_session *s, const char *out, int child, int duration_ms) {
+/* Open the recording before anything starts, so a bad path fails fast. */
+static int open_store(ts_store **store, const char *out) {
     char err[512];
-    if (out) {
-        int rc = ts_store_create(out, &s->store, err, sizeof err);
-        if (rc) {
-            fprintf(stderr, "taskscope: %s\n", err);
-            return rc;
-        }
+    int rc = ts_store_create(out, store, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "taskscope: %s\n", err);
+    return rc;
+}
+
+static void record(ts_session *s, int duration_ms) {
+    if (s->store) {
         char buf[32];
         snprintf(buf, sizeof buf, "%d", s->pid);
         ts_store_meta(s->store, "pid", buf);
@@ -115,10 +118,7 @@ static int record(ts_session *s, const char *out, int child, int duration_ms) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    int gone = ts_session_run(s, &interrupted, duration_ms);
-    (void)gone;
-    (void)child;
-    return 0;
+    ts_session_run(s, &interrupted, duration_ms);
 }
 
 static int finish_recording(ts_session *s, const char *out, const char *status) {
@@ -161,6 +161,9 @@ static int cmd_run(int argc, char **argv) {
         return usage_error("run: no program given%s", "");
     char libbuf[PATH_MAX];
     const char *libdir = debug_libdir(libbuf, sizeof libbuf);
+    ts_store *store;
+    if (open_store(&store, out))
+        return 1;
     pid_t child = fork();
     if (child < 0) {
         perror("taskscope: fork");
@@ -190,9 +193,11 @@ static int cmd_run(int argc, char **argv) {
                             "`pkg-config --libs taskscope` or taskscope-debug)\n", argv[i]);
         else
             fprintf(stderr, "taskscope: %s\n", err);
+        ts_store_close(store, "failed: no trace from the program", 0);
         return 1;
     }
-    record(&s, out, child, -1);
+    s.store = store;
+    record(&s, -1);
     int status = 0;
     if (interrupted)
         kill(child, SIGINT);
@@ -239,7 +244,11 @@ static int cmd_attach(int argc, char **argv) {
         fprintf(stderr, "taskscope: %s\n", err);
         return 1;
     }
-    record(&s, out, 0, duration < 0 ? -1 : (int)(duration * 1000));
+    if (open_store(&s.store, out)) {
+        ts_session_close(&s);
+        return 1;
+    }
+    record(&s, duration < 0 ? -1 : (int)(duration * 1000));
     rc = finish_recording(&s, out, ts_reader_alive(s.reader) ? "complete: detached"
                                                             : "complete: the process exited");
     ts_session_close(&s);

@@ -23,7 +23,7 @@ void tr_json_str(FILE *out, const char *s) {
     fputc('"', out);
 }
 
-static void fmt_dur(char *buf, size_t len, uint64_t ns) {
+void tr_fmt_dur(char *buf, size_t len, uint64_t ns) {
     if (ns < 1000)
         snprintf(buf, len, "%" PRIu64 "ns", ns);
     else if (ns < 1000000)
@@ -98,7 +98,7 @@ static const char *syscall_name(int nr) {
     }
 }
 
-static void syscall_text(char *buf, size_t len, int nr) {
+void tr_syscall_text(char *buf, size_t len, int nr) {
     const char *n = syscall_name(nr);
     if (n)
         snprintf(buf, len, "%s", n);
@@ -107,7 +107,7 @@ static void syscall_text(char *buf, size_t len, int nr) {
 }
 
 /* What a task awaits, in words: "sleep", "task #12", "lock 0x55..". */
-static void awaits_text(const tm_model *m, const tm_task *t, char *buf, size_t len) {
+void tr_awaits_text(const tm_model *m, const tm_task *t, char *buf, size_t len) {
     if (t->state != TM_SUSPENDED && !(t->state == TM_READY && t->wait_kind == 4)) {
         snprintf(buf, len, "-");
         return;
@@ -155,7 +155,7 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
         fprintf(out, ",\"dropped\":%" PRIu64 ",\"tasks\":[", tm_model_dropped(m));
     } else {
         header(out, m, o);
-        fprintf(out, "%6s %-18s %-9s %8s %8s %8s %8s %6s  %-24s %-26s %s\n", "id", "name", "state",
+        fprintf(out, "%6s %-18s %-9s %8s %8s %8s %8s %6s  %-24s %-34s %s\n", "id", "name", "state",
                 "age", "busy", "sched", "idle", "polls", "awaits", "await site", "spawn site");
     }
     int first = 1;
@@ -166,7 +166,7 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
         uint64_t b, s, id;
         tm_task_times(m, t, &b, &s, &id);
         uint64_t end = t->state >= TM_DONE ? t->done_ns : now;
-        awaits_text(m, t, aw, sizeof aw);
+        tr_awaits_text(m, t, aw, sizeof aw);
         tm_model_site_text(m, t->await_site, asite, sizeof asite);
         tm_model_site_text(m, t->site, ssite, sizeof ssite);
         if (o->json) {
@@ -188,11 +188,11 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
             first = 0;
             continue;
         }
-        fmt_dur(age, sizeof age, end - t->created_ns);
-        fmt_dur(busy, sizeof busy, b);
-        fmt_dur(sched, sizeof sched, s);
-        fmt_dur(idle, sizeof idle, id);
-        fprintf(out, "%6" PRIu64 " %-18.18s %-9s %8s %8s %8s %8s %6" PRIu64 "  %-24.24s %-26.26s %s%s\n",
+        tr_fmt_dur(age, sizeof age, end - t->created_ns);
+        tr_fmt_dur(busy, sizeof busy, b);
+        tr_fmt_dur(sched, sizeof sched, s);
+        tr_fmt_dur(idle, sizeof idle, id);
+        fprintf(out, "%6" PRIu64 " %-18.18s %-9s %8s %8s %8s %8s %6" PRIu64 "  %-24.24s %-34.34s %s%s\n",
                 t->id, tm_model_string(m, t->name), tm_state_name(t->state), age, busy, sched, idle,
                 t->polls, aw, asite, ssite, t->warnings ? "  !" : "");
     }
@@ -207,7 +207,7 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
 static void tree_node(FILE *out, const tm_model *m, const tm_task *t, const tr_opts *o,
                       char *prefix, size_t plen, int last, int depth, int *first) {
     char aw[64], asite[96];
-    awaits_text(m, t, aw, sizeof aw);
+    tr_awaits_text(m, t, aw, sizeof aw);
     tm_model_site_text(m, t->await_site, asite, sizeof asite);
     if (o->json) {
         fprintf(out, "%s{\"id\":%" PRIu64 ",\"parent\":%" PRIu64 ",\"depth\":%d,\"name\":",
@@ -290,8 +290,8 @@ void tr_blocked(FILE *out, const tm_model *m, ts_symbolizer *sym, const tr_opts 
         const tm_blocked *b = tm_model_blocked_at(m, i);
         const tm_task *t = tm_model_task(m, b->task);
         char dur[16], sc[32], ssite[96];
-        fmt_dur(dur, sizeof dur, b->duration_ns ? b->duration_ns : b->seen_elapsed_ns);
-        syscall_text(sc, sizeof sc, b->syscall);
+        tr_fmt_dur(dur, sizeof dur, b->duration_ns ? b->duration_ns : b->seen_elapsed_ns);
+        tr_syscall_text(sc, sizeof sc, b->syscall);
         tm_model_site_text(m, t ? t->site : 0, ssite, sizeof ssite);
         const char *what = b->slow_only ? "slow step" : b->duration_ns ? "blocked" : "BLOCKED NOW";
         const char *state = b->slow_only ? "-" : b->syscall >= 0 ? "blocked in syscall"
@@ -447,7 +447,7 @@ void tr_stats(FILE *out, const tm_model *m, const tr_opts *o) {
         } else {
             char d[6][16];
             for (int j = 0; j < 6; j++)
-                fmt_dur(d[j], sizeof d[j], v[j]);
+                tr_fmt_dur(d[j], sizeof d[j], v[j]);
             fprintf(out, "%-20.20s %7" PRIu64 " %9" PRIu64 " %9s %9s %9s %9s %9s %9s\n",
                     tm_model_string(m, s->name), s->count, s->polls, d[0], d[1], d[2], d[3],
                     d[4], d[5]);
@@ -473,8 +473,8 @@ void tr_stats(FILE *out, const tm_model *m, const tr_opts *o) {
                     i ? "," : "", l->id, l->tid, l->steps, avg, l->max_lag_ns, blocked);
         } else {
             char a[16], mx[16];
-            fmt_dur(a, sizeof a, avg);
-            fmt_dur(mx, sizeof mx, l->max_lag_ns);
+            tr_fmt_dur(a, sizeof a, avg);
+            tr_fmt_dur(mx, sizeof mx, l->max_lag_ns);
             fprintf(out, "%-8" PRIu64 " %8u %10" PRIu64 " %10s %10s %8zu\n", l->id, l->tid,
                     l->steps, a, mx, blocked);
         }

@@ -29,4 +29,12 @@ size_t tr_warnings(FILE *out, const tm_model *m, const tr_opts *o);
 /* JSON string escaping, shared by the reports and the exports. */
 void tr_json_str(FILE *out, const char *s);
 
+/* Text helpers shared with the TUI (tui/), so both say things the same
+ * way: a duration ("12.3ms"), a system call by name ("nanosleep", or
+ * "syscall N"), and what a task awaits ("task #12 fetch", "sleep",
+ * "lock 0x55..", "-" when it awaits nothing). */
+void tr_fmt_dur(char *buf, size_t len, uint64_t ns);
+void tr_syscall_text(char *buf, size_t len, int nr);
+void tr_awaits_text(const tm_model *m, const tm_task *t, char *buf, size_t len);
+
 #endif

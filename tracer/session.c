@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,11 +34,14 @@ static void on_event(const ts_reader_event *ev, void *arg) {
 int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *err, size_t len) {
     memset(s, 0, sizeof *s);
     s->pid = pid;
+    s->child = child_pid;
     uint64_t deadline = now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
     int rc;
     for (;;) {
         rc = ts_reader_open_pid(&s->reader, pid, err, len);
-        if (rc != -ENOENT || now_ms() >= deadline)
+        /* Not there yet, or caught between shm_open and the header being
+         * written (its magic comes last): worth another look. */
+        if ((rc != -ENOENT && rc != -EBADMSG) || now_ms() >= deadline)
             break;
         if (child_pid > 0 && waitpid(child_pid, NULL, WNOHANG | WNOWAIT) == child_pid)
             break; /* it exited without ever tracing */
@@ -74,11 +78,34 @@ int ts_session_poll(ts_session *s) {
     return n;
 }
 
+/* Gone, or a zombie: either way it will write nothing more.  (The
+ * reader's own check compares pid and start time, which a zombie that
+ * nobody has reaped yet still matches.) */
+static int process_gone(const ts_session *s) {
+    if (s->child > 0) {
+        siginfo_t si = {0};
+        if (waitid(P_PID, (id_t)s->child, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
+            return 1;
+    }
+    if (!ts_reader_alive(s->reader))
+        return 1;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", s->pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 void ts_session_wait_dump(ts_session *s, int timeout_ms) {
     uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
     do {
         ts_session_poll(s);
-        if (!s->attached || ts_reader_dump_done(s->reader) || !ts_reader_alive(s->reader))
+        if (!s->attached || ts_reader_dump_done(s->reader) || process_gone(s))
             break;
         sleep_ms(5);
     } while (now_ms() < deadline);
@@ -88,7 +115,7 @@ int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms) 
     uint64_t end = duration_ms >= 0 ? now_ms() + (uint64_t)duration_ms : UINT64_MAX;
     while (!(stop && *stop) && now_ms() < end) {
         int n = ts_session_poll(s);
-        if (!ts_reader_alive(s->reader)) {
+        if (process_gone(s)) {
             ts_session_poll(s); /* what it published on the way out */
             return 1;
         }

@@ -19,6 +19,7 @@ typedef struct ts_session {
     tm_model *model;
     ts_store *store;      /* NULL: no recording */
     int pid;
+    int child;            /* pid is our child: watched with waitid */
     uint64_t events;
     int attached;         /* live reader (else flight-recorder snapshot) */
 } ts_session;

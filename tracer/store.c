@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../schemas/event_desc.h"
+#include "reader.h"
 #include "store.h"
 
 #define CHUNK_BYTES (1u << 20)
@@ -108,28 +108,51 @@ static int exec(ts_store *s, const char *sql) {
     return rc == SQLITE_OK ? 0 : -EIO;
 }
 
+/* Every event type events.def defines, in id order. */
+static size_t all_descs(const ts_event_desc **out, size_t cap) {
+    size_t n = 0;
+    for (unsigned id = 1; id <= TS_EV_MAX_ID && n < cap; id++) {
+        const ts_event_desc *d = ts_event_desc_of(id);
+        if (d)
+            out[n++] = d;
+    }
+    return n;
+}
+
+static int64_t field_get(const void *rec, const ts_field_desc *f) {
+    const char *p = (const char *)rec + f->offset;
+    switch (f->type) {
+    case TS_FT_U64: { uint64_t v; memcpy(&v, p, 8); return (int64_t)v; }
+    case TS_FT_I64: { int64_t v; memcpy(&v, p, 8); return v; }
+    case TS_FT_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
+    case TS_FT_I32: { int32_t v; memcpy(&v, p, 4); return v; }
+    default: return 0;
+    }
+}
+
 static int create_schema(ts_store *s) {
-    size_t n;
-    const ts_event_desc *d = ts_event_descs(&n);
+    const ts_event_desc *dp[TS_EV_MAX_ID + 1];
+    size_t n = all_descs(dp, TS_EV_MAX_ID + 1);
     char sql[2048];
     for (size_t i = 0; i < n; i++) {
+        const ts_event_desc *d = dp[i];
         size_t len = (size_t)snprintf(sql, sizeof sql,
                                       "CREATE TABLE IF NOT EXISTS ev_%s(seq INTEGER PRIMARY KEY, "
-                                      "ns INTEGER NOT NULL, tid INTEGER NOT NULL",
-                                      d[i].name);
-        for (int f = 0; f < d[i].nfields; f++)
-            len += (size_t)snprintf(sql + len, sizeof sql - len, ", %s INTEGER", d[i].fields[f].name);
-        if (d[i].has_tail)
-            len += (size_t)snprintf(sql + len, sizeof sql - len, ", %s %s", d[i].tail.name,
-                                    d[i].tail.type == TS_F_BYTES ? "TEXT" : "BLOB");
+                                      "ns INTEGER NOT NULL, thread INTEGER NOT NULL",
+                                      d->name);
+        for (int f = 0; f < d->nfields; f++)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, ", %s INTEGER", d->fields[f].name);
+        if (d->tail)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, ", %s %s", d->tail->name,
+                                    d->tail->type == TS_FT_BYTES ? "TEXT" : "BLOB");
         snprintf(sql + len, sizeof sql - len, ");");
         if (exec(s, sql))
             return -EIO;
-        len = (size_t)snprintf(sql, sizeof sql, "INSERT INTO ev_%s VALUES(?,?,?", d[i].name);
-        for (int f = 0; f < d[i].nfields + d[i].has_tail; f++)
+        len = (size_t)snprintf(sql, sizeof sql, "INSERT INTO ev_%s VALUES(?,?,?", d->name);
+        for (int f = 0; f < d->nfields + (d->tail != NULL); f++)
             len += (size_t)snprintf(sql + len, sizeof sql - len, ",?");
         snprintf(sql + len, sizeof sql - len, ")");
-        if (sqlite3_prepare_v2(s->db, sql, -1, &s->ins[d[i].id], NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v2(s->db, sql, -1, &s->ins[d->id], NULL) != SQLITE_OK) {
             snprintf(s->error, sizeof s->error, "%s", sqlite3_errmsg(s->db));
             return -EIO;
         }
@@ -150,10 +173,10 @@ static void insert(ts_store *s, const struct entry *e, const ts_ev_header *rec) 
     sqlite3_bind_int64(st, 2, (sqlite3_int64)e->ns);
     sqlite3_bind_int64(st, 3, e->tid);
     for (int f = 0; f < d->nfields; f++)
-        sqlite3_bind_int64(st, 4 + f, ts_field_get(rec, &d->fields[f]));
-    if (d->has_tail) {
-        const char *tail = (const char *)rec + d->fixed_size;
-        size_t room = rec->size - d->fixed_size;
+        sqlite3_bind_int64(st, 4 + f, field_get(rec, &d->fields[f]));
+    if (d->tail) {
+        const char *tail = (const char *)rec + d->size;
+        size_t room = rec->size - d->size;
         if (rec->type == TS_EV_string) {
             uint32_t len = ((const ts_ev_string *)rec)->len;
             sqlite3_bind_text(st, 4 + d->nfields, tail, (int)(len <= room ? len : room),
@@ -439,8 +462,8 @@ int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, siz
     int rc = open_checked(path, &db, err, errlen);
     if (rc)
         return rc;
-    size_t n;
-    const ts_event_desc *d = ts_event_descs(&n);
+    const ts_event_desc *dp[TS_EV_MAX_ID + 1];
+    size_t n = all_descs(dp, TS_EV_MAX_ID + 1);
     struct cursor *cur = calloc(n, sizeof *cur);
     if (!cur) {
         sqlite3_close(db);
@@ -448,8 +471,8 @@ int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, siz
     }
     char sql[256];
     for (size_t i = 0; i < n; i++) {
-        cur[i].d = &d[i];
-        snprintf(sql, sizeof sql, "SELECT * FROM ev_%s ORDER BY seq", d[i].name);
+        cur[i].d = dp[i];
+        snprintf(sql, sizeof sql, "SELECT * FROM ev_%s ORDER BY seq", dp[i]->name);
         if (sqlite3_prepare_v2(db, sql, -1, &cur[i].st, NULL) != SQLITE_OK) {
             snprintf(err, errlen, "%s: damaged recording: %s", path, sqlite3_errmsg(db));
             rc = -EINVAL;
@@ -469,21 +492,21 @@ int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, siz
             break;
         const ts_event_desc *ed = best->d;
         sqlite3_stmt *st = best->st;
-        memset(rec, 0, ed->fixed_size);
+        memset(rec, 0, ed->size);
         ts_ev_header *h = (ts_ev_header *)rec;
         h->type = ed->id;
-        size_t size = ed->fixed_size;
+        size_t size = ed->size;
         for (int f = 0; f < ed->nfields; f++) {
             int64_t v = sqlite3_column_int64(st, 3 + f);
             char *p = rec + ed->fields[f].offset;
-            if (ed->fields[f].type == TS_F_U64 || ed->fields[f].type == TS_F_I64)
+            if (ed->fields[f].type == TS_FT_U64 || ed->fields[f].type == TS_FT_I64)
                 memcpy(p, &v, 8);
             else {
                 int32_t v32 = (int32_t)v;
                 memcpy(p, &v32, 4);
             }
         }
-        if (ed->has_tail) {
+        if (ed->tail) {
             const void *blob = sqlite3_column_blob(st, 3 + ed->nfields);
             size_t bytes = (size_t)sqlite3_column_bytes(st, 3 + ed->nfields);
             if (bytes > sizeof rec - size - 8)

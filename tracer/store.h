@@ -3,7 +3,7 @@
  *
  * A recording is one SQLite file (WAL mode, so the TUI or the sqlite3
  * shell can read it while it is written).  Its schema comes from
- * schemas/events.def: one table per event, ev_<name>(seq, ns, tid,
+ * schemas/events.def: one table per event, ev_<name>(seq, ns, thread,
  * <fields>), where seq is the global order of events and ns their time on
  * CLOCK_MONOTONIC; a session table of key/value facts (pid, exe, status,
  * drops); and views for people (tasks, awaits, blocked, cancellations,

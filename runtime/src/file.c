@@ -122,8 +122,10 @@ static struct {
     pthread_cond_t cv;
     ts__node queue;
     bool ready;
+    bool stop;                         /* process exit: idle workers leave */
     unsigned nthreads, nidle, nqueued;
-} tp = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL, NULL}, false, 0, 0, 0};
+    pthread_t threads[TP_MAX_THREADS];
+} tp = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* On the caller's loop: the op's result is in. */
 static void fop_deliver(void *arg) {
@@ -147,11 +149,13 @@ static void *tp_worker(void *arg) {
     pthread_setname_np(pthread_self(), "ts-file");
     pthread_mutex_lock(&tp.mu);
     for (;;) {
-        while (ts__list_empty(&tp.queue)) {
+        while (ts__list_empty(&tp.queue) && !tp.stop) {
             tp.nidle++;
             pthread_cond_wait(&tp.cv, &tp.mu);
             tp.nidle--;
         }
+        if (ts__list_empty(&tp.queue))
+            break;
         ts__fop *op = ts__container_of(ts__list_pop_front(&tp.queue), ts__fop, qnode);
         tp.nqueued--;
         op->tstate = T_RUNNING;
@@ -168,10 +172,36 @@ static void *tp_worker(void *arg) {
         }
         pthread_mutex_lock(&tp.mu);
     }
+    pthread_mutex_unlock(&tp.mu);
     return NULL;
 }
 
-/* One more (detached, idle-forever) worker; tp.mu held.  Workers block the
+/* At exit, idle workers are joined (so tools see no thread left behind);
+ * one still inside a blocking call (a FIFO nobody writes) is left after a
+ * second rather than hanging the exit. */
+__attribute__((destructor)) static void tp_shutdown(void) {
+    pthread_mutex_lock(&tp.mu);
+    tp.stop = true;
+    pthread_cond_broadcast(&tp.cv);
+    unsigned n = tp.nthreads;
+    pthread_mutex_unlock(&tp.mu);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 1;
+    for (unsigned i = 0; i < n; i++)
+        pthread_timedjoin_np(tp.threads[i], NULL, &deadline);
+}
+
+/* In a child forked by the program, the workers do not exist: forget them
+ * (the queued ops are the parent's) so its exit does not wait for them. */
+static void tp_forget_after_fork(void) {
+    pthread_mutex_init(&tp.mu, NULL);
+    pthread_cond_init(&tp.cv, NULL);
+    ts__list_init(&tp.queue);
+    tp.nthreads = tp.nidle = tp.nqueued = 0;
+}
+
+/* One more worker (they stay until exit); tp.mu held.  Workers block the
  * asynchronous signals so those reach loop threads (signalfd). */
 static int tp_start_worker(void) {
     sigset_t all, old;
@@ -179,14 +209,9 @@ static int tp_start_worker(void) {
     static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
     for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
         sigdelset(&all, faults[i]);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t th;
-    int err = pthread_create(&th, &attr, tp_worker, NULL);
+    int err = pthread_create(&tp.threads[tp.nthreads], NULL, tp_worker, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
     if (err)
         return -err;
     tp.nthreads++;
@@ -197,7 +222,12 @@ static int tp_submit(ts__fop *op) {
     pthread_mutex_lock(&tp.mu);
     if (!tp.ready) {
         ts__list_init(&tp.queue);
+        pthread_atfork(NULL, NULL, tp_forget_after_fork);
         tp.ready = true;
+    }
+    if (tp.stop) { /* a task still doing file I/O while the process exits */
+        pthread_mutex_unlock(&tp.mu);
+        return -ESHUTDOWN;
     }
     if (tp.nqueued + 1 > tp.nidle && tp.nthreads < TP_MAX_THREADS) {
         int err = tp_start_worker();

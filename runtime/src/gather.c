@@ -13,8 +13,9 @@
  *   - once the caller is cancelled, every cancel request it receives is
  *     forwarded to every unfinished task, and gather returns only after
  *     all of them have ended (asyncio's _GatheringFuture.cancel).
- * Bad arguments (-EINVAL, -EDEADLK, TS_EWRONGLOOP) are reported before
- * anything is touched, so the caller still owns every handle then.
+ * Every error returned before the wait starts (TS_ENOTASK, -EINVAL,
+ * -EDEADLK, TS_EWRONGLOOP, -ENOMEM) leaves all handles with the caller, as
+ * ts_await does for its argument errors.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -216,12 +217,8 @@ int ts_gather_at(ts_task *const *tasks, size_t n, void **results, int *errors,
 
     gather_slot local[GATHER_STACK_SLOTS];
     gather_slot *slots = n <= GATHER_STACK_SLOTS ? local : calloc(n, sizeof *slots);
-    if (!slots) {
-        /* The handles are still consumed, as promised: the tasks run on. */
-        for (size_t i = 0; i < n; i++)
-            ts_task_detach(tasks[i]);
+    if (!slots)
         return -ENOMEM;
-    }
     gather g = {
         .caller = self, .tasks = tasks, .slots = slots, .n = n,
         .failed = NO_FAILURE, .fail_fast = errors == NULL,

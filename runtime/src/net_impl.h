@@ -47,10 +47,16 @@ int ts__listen_socket(int family, int type, int protocol,
                       const struct sockaddr *addr, socklen_t len, int backlog,
                       bool reuse_port);
 
+typedef struct ts_stream ts_stream;
+
+/* ts__stream_wrap - ts_stream_new for a descriptor already known to be
+ * non-blocking (accept4, ts_socket, pipe2 with O_NONBLOCK), saying whether
+ * it is a socket: no checks, no system calls. */
+int ts__stream_wrap(int fd, bool is_sock, ts_stream **out);
+
 /* ts__stream_on_closed - call fn(arg) once s's descriptor has been closed
  * (at once if it already is).  For the server, which counts a connection
  * as served until then.  One registration per stream. */
-typedef struct ts_stream ts_stream;
 void ts__stream_on_closed(ts_stream *s, void (*fn)(void *), void *arg);
 
 /* Turn Nagle off on a TCP socket (asyncio does for every connection);

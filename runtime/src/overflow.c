@@ -20,6 +20,7 @@
 #include "fiber.h"
 #include "loop_impl.h"
 
+#ifndef TS_ASAN /* ASan catches overflows itself, with its own handler */
 static struct sigaction previous;
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 
@@ -106,8 +107,10 @@ static void install(void) {
     sigaction(SIGSEGV, &sa, &previous);
 }
 
+#endif
+
 void ts__overflow_thread_init(ts_loop *l) {
-#ifndef TS_ASAN /* ASan reports overflows itself, with its own altstack */
+#ifndef TS_ASAN
     stack_t cur;
     if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) {
         pthread_once(&install_once, install); /* the thread has one already */

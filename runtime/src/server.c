@@ -1,5 +1,7 @@
 /*
- * server.c - stream servers, asyncio.start_server (stream.h).
+ * server.c - where streams get their connections: servers
+ * (asyncio.start_server) and client connections (asyncio.open_connection),
+ * stream.h.
  *
  * A server has one listening socket per address and, for each, an accept
  * task; every accepted connection gets a stream and a handler task.  All
@@ -70,7 +72,31 @@ static void check_closed(ts_server *srv) {
         ts__wake(ts__container_of(n, ts__waiter, node)->task, 0);
 }
 
-/* ---- connections ------------------------------------------------------------- */
+/* ---- client connections -------------------------------------------------------- */
+
+/* The stream takes the fd; if it cannot be made, the fd is closed. */
+static int wrap_fd(int fd, ts_stream **out) {
+    int err = ts__stream_wrap(fd, true, out);
+    if (err)
+        close(fd);
+    return err;
+}
+
+int ts_open_connection_at(const char *host, const char *port, ts_stream **out,
+                          const ts_site *site) {
+    int fd;
+    int err = ts_tcp_connect_at(host, port, &fd, site);
+    return err ? err : wrap_fd(fd, out);
+}
+
+int ts_open_unix_connection_at(const char *path, ts_stream **out,
+                               const ts_site *site) {
+    int fd;
+    int err = ts_unix_connect_at(path, &fd, site);
+    return err ? err : wrap_fd(fd, out);
+}
+
+/* ---- served connections ---------------------------------------------------------- */
 
 static void *conn_main(void *arg) {
     struct conn *c = arg;
@@ -107,7 +133,7 @@ static void start_conn(ts_server *srv, int fd, bool tcp) {
     if (tcp)
         ts__set_nodelay(fd);
     struct conn *c = calloc(1, sizeof *c);
-    if (!c || ts_stream_new(fd, &c->stream) < 0) {
+    if (!c || ts__stream_wrap(fd, true, &c->stream) < 0) {
         free(c);
         close(fd);
         return;
@@ -173,6 +199,8 @@ static int server_make(ts_stream_handler handler, void *arg, const int *fds,
                        const bool *tcp, size_t n, const ts_server_opts *opts,
                        ts_server **out) {
     static const ts_site site = {__FILE__, "ts_start_server", __LINE__};
+    if (n == 0)
+        return -EADDRNOTAVAIL;
     ts_server *srv = calloc(1, sizeof *srv);
     struct listener *ls = calloc(n, sizeof *ls);
     if (!srv || !ls) {
@@ -333,6 +361,8 @@ int ts_serve_forever_at(ts_server *srv, const ts_site *site) {
         return -EBUSY;
     ts__waiter w;
     ts__waiter_init(&w, self);
+    /* Cleared below before w goes out of scope. */
+    // cppcheck-suppress autoVariables
     srv->forever = &w;
     int fd = srv->nls > 0 ? srv->ls[0].fd : -1;
     int err = ts__park(&w, TS_WAIT_FD, (const void *)(intptr_t)fd, site);

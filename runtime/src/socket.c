@@ -93,7 +93,7 @@ int ts__net_enter(const ts_site *site) {
 }
 
 /* The task suspended: its streak of ready calls is over. */
-static void streak_broken(ts_task *self) {
+static void streak_broken(const ts_task *self) {
     if (self == streak_task)
         streak = 0;
 }
@@ -309,7 +309,7 @@ int ts_sock_sendall_at(int fd, const void *buf, size_t n, size_t *sent,
 }
 
 int ts_sock_port(int fd) {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
         return -errno;

@@ -107,20 +107,12 @@ static void stream_unref(ts_stream *s) {
     free(s);
 }
 
-int ts_stream_new(int fd, ts_stream **out) {
-    if (!ts__loop())
-        return TS_ENOTASK;
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0)
-        return -EBADF;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
-        return -errno;
+int ts__stream_wrap(int fd, bool is_sock, ts_stream **out) {
     ts_stream *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     s->fd = fd;
-    s->is_sock = S_ISSOCK(st.st_mode);
+    s->is_sock = is_sock;
     s->refs = 1;
     s->high = DEFAULT_HIGH;
     s->low = DEFAULT_LOW;
@@ -130,25 +122,16 @@ int ts_stream_new(int fd, ts_stream **out) {
     return 0;
 }
 
-static int wrap_fd(int fd, ts_stream **out) {
-    int err = ts_stream_new(fd, out);
-    if (err)
-        close(fd);
-    return err;
-}
-
-int ts_open_connection_at(const char *host, const char *port, ts_stream **out,
-                          const ts_site *site) {
-    int fd;
-    int err = ts_tcp_connect_at(host, port, &fd, site);
-    return err ? err : wrap_fd(fd, out);
-}
-
-int ts_open_unix_connection_at(const char *path, ts_stream **out,
-                               const ts_site *site) {
-    int fd;
-    int err = ts_unix_connect_at(path, &fd, site);
-    return err ? err : wrap_fd(fd, out);
+int ts_stream_new(int fd, ts_stream **out) {
+    if (!ts__loop())
+        return TS_ENOTASK;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return -EBADF;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+        return -errno;
+    return ts__stream_wrap(fd, S_ISSOCK(st.st_mode), out);
 }
 
 /* ---- reading ----------------------------------------------------------------- */

@@ -280,6 +280,8 @@ int ts_task_cancel(ts_task *t, const char *msg) {
 }
 
 int ts_task_uncancel(ts_task *t) {
+    if (!t)
+        return 0;
     if (t->cancel_requests > 0)
         t->cancel_requests--;
     /* asyncio 3.13: once no request is left, a pending delivery is void. */
@@ -288,7 +290,7 @@ int ts_task_uncancel(ts_task *t) {
     return t->cancel_requests;
 }
 
-int ts_task_cancelling(const ts_task *t) { return t->cancel_requests; }
+int ts_task_cancelling(const ts_task *t) { return t ? t->cancel_requests : 0; }
 
 /* ---- completion, outcome, handles --------------------------------------------*/
 
@@ -335,6 +337,8 @@ static void free_task(ts_task *t) {
 }
 
 ts_task *ts_task_ref(ts_task *t) {
+    if (!t)
+        return NULL;
     t->refs++;
     return t;
 }
@@ -402,6 +406,8 @@ int ts_await_at(ts_task *t, void **result, const ts_site *site) {
 }
 
 int ts_task_add_done_callback(ts_task *t, ts_task_done_fn fn, void *arg) {
+    if (!t || !fn)
+        return -EINVAL;
     struct done_cb *d = malloc(sizeof *d);
     if (!d)
         return -ENOMEM;
@@ -418,6 +424,8 @@ int ts_task_add_done_callback(ts_task *t, ts_task_done_fn fn, void *arg) {
 
 int ts_task_remove_done_callback(ts_task *t, ts_task_done_fn fn, void *arg) {
     int removed = 0;
+    if (!t)
+        return 0;
     ts__list_foreach(it, &t->done_cbs) {
         struct done_cb *d = ts__container_of(it, struct done_cb, node);
         if (d->fn == fn && d->arg == arg) {
@@ -431,31 +439,37 @@ int ts_task_remove_done_callback(ts_task *t, ts_task_done_fn fn, void *arg) {
 
 /* ---- accessors -------------------------------------------------------------*/
 
-int ts_task_done(const ts_task *t) { return t->state >= TS_TASK_DONE; }
-int ts_task_cancelled(const ts_task *t) { return t->state == TS_TASK_CANCELLED; }
-ts_task_state ts_task_state_of(const ts_task *t) { return (ts_task_state)t->state; }
-uint64_t ts_task_id(const ts_task *t) { return t->id; }
-uint64_t ts_task_parent_id(const ts_task *t) { return t->parent_id; }
-const char *ts_task_name(const ts_task *t) { return t->name; }
-const ts_site *ts_task_spawn_site(const ts_task *t) { return t->spawn_site; }
-ts_loop *ts_task_loop(const ts_task *t) { return t->loop; }
-const char *ts_task_error_message(const ts_task *t) { return t->err_msg; }
-const char *ts_task_cancel_message(const ts_task *t) { return t->cancel_msg; }
+/* Accessors accept NULL (answering as for no task) rather than crash:
+ * nothing outside the runtime may make it abort. */
+int ts_task_done(const ts_task *t) { return t && t->state >= TS_TASK_DONE; }
+int ts_task_cancelled(const ts_task *t) { return t && t->state == TS_TASK_CANCELLED; }
+ts_task_state ts_task_state_of(const ts_task *t) { return t ? (ts_task_state)t->state : TS_TASK_DONE; }
+uint64_t ts_task_id(const ts_task *t) { return t ? t->id : 0; }
+uint64_t ts_task_parent_id(const ts_task *t) { return t ? t->parent_id : 0; }
+const char *ts_task_name(const ts_task *t) { return t ? t->name : NULL; }
+const ts_site *ts_task_spawn_site(const ts_task *t) { return t ? t->spawn_site : NULL; }
+ts_loop *ts_task_loop(const ts_task *t) { return t ? t->loop : NULL; }
+const char *ts_task_error_message(const ts_task *t) { return t ? t->err_msg : NULL; }
+const char *ts_task_cancel_message(const ts_task *t) { return t ? t->cancel_msg : NULL; }
 
 int ts_task_result(ts_task *t, void **result) {
+    if (!t)
+        return -EINVAL;
     if (t->state < TS_TASK_DONE)
         return TS_EINVALSTATE;
     return ts__task_outcome(t, result);
 }
 
 int ts_task_error(ts_task *t) {
-    if (t->state < TS_TASK_DONE)
+    if (!t || t->state < TS_TASK_DONE)
         return 0;
     t->err_retrieved = true;
     return t->err;
 }
 
 int ts_task_set_name(ts_task *t, const char *name) {
+    if (!t)
+        return -EINVAL;
     char *copy = strdup(name ? name : "");
     if (!copy)
         return -ENOMEM;
@@ -468,7 +482,8 @@ int ts_task_set_name(ts_task *t, const char *name) {
 
 ts_wait_kind ts_task_awaiting(const ts_task *t, const void **object,
                               const ts_site **site) {
-    ts_wait_kind k = t->state == TS_TASK_SUSPENDED || t->wait_kind == TS_WAIT_YIELD
+    ts_wait_kind k = !t ? TS_WAIT_NONE
+                   : t->state == TS_TASK_SUSPENDED || t->wait_kind == TS_WAIT_YIELD
                          ? (ts_wait_kind)t->wait_kind
                          : TS_WAIT_NONE;
     if (object)

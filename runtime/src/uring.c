@@ -256,17 +256,9 @@ static void prep(struct io_uring_sqe *sqe, ts__fop *op) {
     }
 }
 
-/* Queue and submit one SQE for op (NULL data: a cancel request for
- * target).  Returns 0 or -errno; on failure nothing refers to op. */
-static int submit(ring_ctx *ctx, ts__fop *op, ts__fop *cancel_target) {
-    struct io_uring_sqe *sqe = get_sqe(ctx);
-    if (!sqe)
-        return -EBUSY;
-    if (cancel_target)
-        io_uring_prep_cancel(sqe, cancel_target, 0);
-    else
-        prep(sqe, op);
-    io_uring_sqe_set_data(sqe, op);
+/* Submit sqe (already prepared, carrying its data).  Returns 0 or -errno;
+ * on failure nothing refers to the op it carried. */
+static int push(ring_ctx *ctx, struct io_uring_sqe *sqe) {
     ctx->inflight++;
     /* Retry while the kernel is short of room (reaping makes some); loop
      * while SQEs remain, so ours never waits for someone else's submit. */
@@ -285,6 +277,25 @@ static int submit(ring_ctx *ctx, ts__fop *op, ts__fop *cancel_target) {
         return r;
     }
     return 0;
+}
+
+static int submit_op(ring_ctx *ctx, ts__fop *op) {
+    struct io_uring_sqe *sqe = get_sqe(ctx);
+    if (!sqe)
+        return -EBUSY;
+    prep(sqe, op);
+    io_uring_sqe_set_data(sqe, op);
+    return push(ctx, sqe);
+}
+
+/* Ask the kernel to cancel target; the request's own CQE carries NULL. */
+static int submit_cancel(ring_ctx *ctx, ts__fop *target) {
+    struct io_uring_sqe *sqe = get_sqe(ctx);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_cancel(sqe, target, 0);
+    io_uring_sqe_set_data(sqe, NULL);
+    return push(ctx, sqe);
 }
 
 /* ---- waiting ---------------------------------------------------------------------- */
@@ -331,11 +342,11 @@ static bool cancel_op(ring_ctx *ctx, ts__fop **opp) {
          * The request is processed within the submit, before op can be
          * freed and its address reused. */
         if (op->kind != FOP_CLOSE)
-            (void)submit(ctx, NULL, op);
+            (void)submit_cancel(ctx, op);
         *opp = NULL;
         return true;
     }
-    (void)submit(ctx, NULL, op); /* if it fails, the op just runs to its end */
+    (void)submit_cancel(ctx, op); /* if it fails, the op just runs to its end */
     return false;
 }
 
@@ -349,7 +360,7 @@ int64_t ts__uring_run(ts__fop **opp, const ts_site *site) {
         !(op->stx = malloc(sizeof(struct statx))))
         return -ENOMEM;
     ts__waiter_init(&op->w, self);
-    int err = submit(ctx, op, NULL);
+    int err = submit_op(ctx, op);
     if (err)
         return err;
     reap(ctx);

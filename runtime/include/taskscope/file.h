@@ -5,8 +5,9 @@
  * io_uring where the kernel allows it (one ring per loop), on a small pool
  * of threads otherwise.  The choice is made per loop, when it first does
  * file I/O; TASKSCOPE_FILE_BACKEND=uring|threads forces one (with "uring"
- * and no usable io_uring, file calls fail with -ENOSYS).  Both backends
- * behave the same; ts_file_backend() says which one a loop uses.
+ * and no usable io_uring, file calls fail with -ENOSYS or the kernel's
+ * refusal such as -EPERM).  Both backends behave the same;
+ * ts_file_backend() says which one a loop uses.
  *
  * These calls are for regular files and block devices.  Pipes, FIFOs,
  * sockets and terminals can block indefinitely: use ts_wait_fd(), the

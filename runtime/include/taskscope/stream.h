@@ -147,7 +147,9 @@ int ts_stream_drain_at(ts_stream *s, const ts_site *site);
 /*
  * ts_stream_write_eof - shut down the sending side once the buffer is sent
  * (half-close: the peer reads end of stream, this side can still read).
- * Does not suspend.  Returns 0, -EPIPE if closing, or a shutdown(2) error.
+ * Sockets only: over a pipe, the reader sees end of stream once the stream
+ * is closed.  Does not suspend.  Returns 0, -EPIPE if closing, or a
+ * shutdown(2) error.
  */
 int ts_stream_write_eof(ts_stream *s);
 
@@ -213,7 +215,8 @@ typedef struct ts_server_opts {
  * Suspends only to resolve names.  Returns 0 and *out, or a resolution,
  * bind or listen error (-EADDRINUSE, ...), -ENOMEM, or -ECANCELED; no
  * socket is left open on failure.
- * ts_start_unix_server listens on a Unix socket path instead.
+ * ts_start_unix_server listens on a Unix socket path instead; the socket
+ * file stays when the server closes (unlink it, as after ts_unix_listen).
  */
 #define ts_start_server(handler, arg, host, port, opts, out) \
     ts_start_server_at((handler), (arg), (host), (port), (opts), (out), TS_HERE)

@@ -81,6 +81,12 @@ void ts__tr_loop_create(ts_loop *l) {
             ts_loop_slot *s = &h->loops[i];
             s->tid = (uint32_t)syscall(SYS_gettid);
             s->task = 0;
+            /* The slot may have served a closed loop whose step counter
+             * reached the same values: forget the step the watchdog
+             * reported for it, or this loop's step with that number would
+             * be taken as already reported (no loop_blocked) and its end
+             * would emit a loop_unblocked for a block never reported. */
+            __atomic_store_n(&s->blocked_step, 0, __ATOMIC_RELAXED);
             __atomic_store_n(&s->step, 0, __ATOMIC_RELEASE);
             l->trace_slot = s;
             break;

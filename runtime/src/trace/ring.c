@@ -95,6 +95,7 @@ static uint64_t proc_start_time(pid_t pid) {
  * so the end of the trace is not lost with the process. */
 static void unlink_segment(void) {
     if (seg_state == 1 && seg && seg->pid == (uint32_t)getpid()) {
+        ts__watchdog_stop();
         if (tls.state == 1)
             ts__ring_publish(&tls.ring);
         shm_unlink(seg_name);

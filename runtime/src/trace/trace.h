@@ -19,6 +19,7 @@ uint64_t ts__trace_block_threshold_ns(void);
 uint64_t ts__trace_slow_step_ns(void);
 void ts__watchdog_start(void);
 void ts__watchdog_after_fork(void);
+void ts__watchdog_stop(void);
 
 /* Strings and sites: the id to use in an event, emitting the STRING/SITE
  * record the first time.  0 for NULL.  A static string is one whose

@@ -1,0 +1,206 @@
+/*
+ * event_desc.c - the event schema as data (names, fields, offsets, docs),
+ * generated from schemas/events.def, and a one-line formatter built on
+ * it, so that a new event or field needs no edit here.
+ *
+ * The record structs are packed with their fields in definition order
+ * after the 16-byte header, so a field's offset is the sum of the sizes
+ * before it; a compile-time check per event proves that sum matches the
+ * struct the writer uses.  Offsets are filled in once, on first use.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "reader_impl.h"
+
+#define FT_u64 TS_FT_U64
+#define FT_i64 TS_FT_I64
+#define FT_u32 TS_FT_U32
+#define FT_i32 TS_FT_I32
+#define FT_TAIL_bytes TS_FT_BYTES
+#define FT_TAIL_u64 TS_FT_U64_ARRAY
+
+/* The fields of each event, header excluded; tails last, size 0. */
+#define TS_EVENT(name, id, doc, fields) static ts_field_desc fields_##name[] = {fields{0}};
+#define TS_FIELD(type, fname, doc) {#fname, doc, FT_##type, sizeof(ts_##type), 0},
+#define TS_TAIL(type, fname, doc) {#fname, doc, FT_TAIL_##type, 0, 0},
+#include "events.def"
+#undef TS_EVENT
+#undef TS_FIELD
+#undef TS_TAIL
+
+/* The fixed fields, summed, fill the struct up to its 8-byte padding. */
+#define TS_EVENT(name, id, doc, fields)                                              \
+    _Static_assert((sizeof(ts_ev_header) + 0 fields + 7) / 8 * 8 == sizeof(ts_ev_##name), \
+                   #name ": events.def and the record struct disagree");
+#define TS_FIELD(type, fname, doc) +sizeof(ts_##type)
+#define TS_TAIL(type, fname, doc)
+#include "events.def"
+#undef TS_EVENT
+#undef TS_FIELD
+#undef TS_TAIL
+
+static ts_event_desc events[] = {
+#define TS_EVENT(name, id, doc, fields) \
+    {#name, doc, id, sizeof(ts_ev_##name), 0, fields_##name, NULL},
+#define TS_FIELD(type, fname, doc)
+#define TS_TAIL(type, fname, doc)
+#include "events.def"
+#undef TS_EVENT
+#undef TS_FIELD
+#undef TS_TAIL
+};
+
+#define NEVENTS (sizeof events / sizeof events[0])
+
+static const ts_event_desc *by_id[TS_EV_MAX_ID + 1];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void build(void) {
+    for (size_t i = 0; i < NEVENTS; i++) {
+        ts_event_desc *d = &events[i];
+        ts_field_desc *f = (ts_field_desc *)d->fields;
+        uint16_t off = sizeof(ts_ev_header), n = 0;
+        for (; f->name; f++) {
+            if (f->size == 0) { /* the tail follows the padded struct */
+                f->offset = d->size;
+                d->tail = f;
+                continue;
+            }
+            f->offset = off;
+            off += f->size;
+            n++;
+        }
+        d->nfields = n;
+        if (d->id <= TS_EV_MAX_ID)
+            by_id[d->id] = d;
+    }
+}
+
+const ts_event_desc *ts_event_desc_of(unsigned type) {
+    pthread_once(&once, build);
+    return type <= TS_EV_MAX_ID ? by_id[type] : NULL;
+}
+
+const char *ts_event_name(unsigned type) {
+    const ts_event_desc *d = ts_event_desc_of(type);
+    return d ? d->name : "?";
+}
+
+/* ---- formatting ------------------------------------------------------------------ */
+
+struct out {
+    char *buf;
+    size_t len, used; /* used may pass len: the length wanted */
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = o->used < o->len ? o->len - o->used : 0;
+    int n = vsnprintf(room ? o->buf + o->used : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        o->used += (size_t)n;
+}
+
+/* A string from the segment, quoted, with anything unprintable escaped. */
+static void put_quoted(struct out *o, const char *s, size_t n) {
+    put(o, "\"");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            put(o, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            put(o, "\\x%02x", c);
+        else
+            put(o, "%c", c);
+    }
+    put(o, "\"");
+}
+
+static void put_string_id(struct out *o, const ts_reader *rd, uint32_t id) {
+    const char *s = rd && id ? ts_reader_string(rd, id) : NULL;
+    if (s)
+        put_quoted(o, s, strlen(s));
+    else
+        put(o, "#%" PRIu32, id);
+}
+
+static void put_site_id(struct out *o, const ts_reader *rd, uint32_t id) {
+    const char *file = NULL, *func = NULL;
+    uint32_t line = 0;
+    if (!rd || !id || ts_reader_site(rd, id, &file, &func, &line) != 0) {
+        put(o, "#%" PRIu32, id);
+        return;
+    }
+    const char *base = file ? strrchr(file, '/') : NULL;
+    put(o, "%s:%" PRIu32 "(%s)", base ? base + 1 : file ? file : "?", line, func ? func : "?");
+}
+
+static void put_field(struct out *o, const ts_reader *rd, const ts_field_desc *f,
+                      const unsigned char *p) {
+    uint64_t u = 0;
+    memcpy(&u, p, f->size);
+    if (f->type == TS_FT_U64 || f->type == TS_FT_I64) {
+        if (f->type == TS_FT_I64)
+            put(o, " %s=%" PRId64, f->name, (int64_t)u);
+        else if (strstr(f->doc, "address"))
+            put(o, " %s=0x%" PRIx64, f->name, u);
+        else
+            put(o, " %s=%" PRIu64, f->name, u);
+        return;
+    }
+    uint32_t v = (uint32_t)u;
+    put(o, " %s=", f->name);
+    bool own_id = !strcmp(f->name, "id"); /* a string or site record's own id */
+    if (own_id)
+        put(o, "%" PRIu32, v);
+    else if (!strncmp(f->doc, "string id", 9))
+        put_string_id(o, rd, v);
+    else if (!strncmp(f->doc, "site id", 7))
+        put_site_id(o, rd, v);
+    else if (!strcmp(f->name, "thread_state") && v >= 0x21 && v < 0x7f)
+        put(o, "%c", (char)v);
+    else if (f->type == TS_FT_I32)
+        put(o, "%" PRId32, (int32_t)v);
+    else
+        put(o, "%" PRIu32, v);
+}
+
+int ts_reader_format(const ts_reader *rd, const ts_reader_event *ev, char *buf, size_t len) {
+    struct out o = {buf, len, 0};
+    if (len)
+        buf[0] = 0;
+    const ts_event_desc *d = ts_event_desc_of(ev->type);
+    if (!d || ev->size < d->size) {
+        put(&o, "unknown type=%u size=%u", ev->type, ev->size);
+        return (int)o.used;
+    }
+    const unsigned char *rec = (const unsigned char *)ev->rec;
+    put(&o, "%s", d->name);
+    for (const ts_field_desc *f = d->fields; f->name; f++)
+        if (f->size)
+            put_field(&o, rd, f, rec + f->offset);
+    uint32_t room = (uint32_t)(ev->size - d->size);
+    if (ev->type == TS_EV_string) {
+        const ts_ev_string *e = (const ts_ev_string *)ev->rec;
+        put(&o, " text=");
+        put_quoted(&o, (const char *)(e + 1), e->len <= room ? e->len : 0);
+    } else if (ev->type == TS_EV_stack) {
+        const ts_ev_stack *e = (const ts_ev_stack *)ev->rec;
+        uint32_t n = e->depth <= room / 8 ? e->depth : 0;
+        put(&o, " pcs=");
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t pc;
+            memcpy(&pc, rec + d->size + 8 * i, 8);
+            put(&o, "%s0x%" PRIx64, i ? "," : "", pc);
+        }
+    }
+    return (int)o.used;
+}

@@ -1,0 +1,343 @@
+/*
+ * detail.c - the detail views: one task (asyncio's current_task view, for
+ * any task) and one resource.
+ *
+ * Built fresh on every refresh from the model, as lines for the line
+ * view; lines that name another task or resource are links (Enter).
+ * Lists that could be huge (children, awaiters, waiters) are capped, so
+ * a task with 100k children costs one scan of the tasks, not 100k lines.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "report.h"
+
+#define LIST_CAP 200
+#define CHAIN_CAP 32
+
+static const char *tname(const tm_model *m, uint64_t id) {
+    const tm_task *t = tm_model_task(m, id);
+    return t ? tm_model_string(m, t->name) : "(unknown)";
+}
+
+static void warning_names(uint32_t w, char *buf, size_t len) {
+    static const char *const names[] = {"blocked the loop", "slow step", "never awaited",
+                                        "error never retrieved", "deadlock", "stuck",
+                                        "destroyed pending"};
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < 7; i++)
+        if (w & (1u << i))
+            n += (size_t)snprintf(buf + n, len > n ? len - n : 0, "%s%s", n ? ", " : "", names[i]);
+    if (!n)
+        snprintf(buf, len, "none");
+}
+
+/* The task a suspended task waits for, if any (awaited task, lock holder). */
+static uint64_t waits_for(const tm_model *m, const tm_task *t) {
+    if (t->state != TM_SUSPENDED)
+        return 0;
+    if (t->wait_kind == 1)
+        return t->wait_obj;
+    if (t->wait_kind == 5) {
+        const tm_resource *r = tm_model_resource(m, t->wait_obj);
+        return r ? r->holder : 0;
+    }
+    return 0;
+}
+
+static int waits_on_resource(uint32_t kind) { return kind >= 5 && kind <= 12; }
+
+static void fields(tui_app *a, const tm_task *t) {
+    const tm_model *m = a->src->model;
+    char b1[160], b2[160], b3[64], b4[64];
+    uint64_t busy, sched, idle, now = tm_model_now(m);
+    tm_task_times(m, t, &busy, &sched, &idle);
+    tr_fmt_dur(b3, sizeof b3, now > t->state_since_ns ? now - t->state_since_ns : 0);
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  state       %s%s%s", tm_state_name(t->state),
+             t->state < TM_DONE ? " for " : "", t->state < TM_DONE ? b3 : "");
+    if (t->parent)
+        tui_emit(a, ST_ACCENT, LINK_TASK, t->parent, "  parent      #%" PRIu64 " %s", t->parent,
+                 tname(m, t->parent));
+    else
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  parent      - (spawned outside any task)");
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  loop        %" PRIu64, t->loop);
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  spawned at  %s",
+             tm_model_site_text(m, t->site, b1, sizeof b1));
+    if (t->state == TM_SUSPENDED || (t->state == TM_READY && t->wait_kind == 4)) {
+        tr_awaits_text(m, t, b2, sizeof b2);
+        tm_model_site_text(m, t->await_site, b1, sizeof b1);
+        tui_link link = t->wait_kind == 1 ? LINK_TASK
+                        : waits_on_resource(t->wait_kind) && tm_model_resource(m, t->wait_obj)
+                            ? LINK_RESOURCE : LINK_NONE;
+        tui_emit(a, link ? ST_ACCENT : ST_NORMAL, link, t->wait_obj, "  awaits      %s at %s", b2, b1);
+    }
+    tui_fmt_at(a, b1, sizeof b1, t->created_ns);
+    tui_fmt_at(a, b2, sizeof b2, t->state >= TM_DONE ? t->done_ns : 0);
+    tr_fmt_dur(b3, sizeof b3, (t->state >= TM_DONE ? t->done_ns : now) - t->created_ns);
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  created     %s   finished %s   age %s", b1, b2, b3);
+    char d1[24], d2[24], d3[24];
+    tr_fmt_dur(d1, sizeof d1, busy);
+    tr_fmt_dur(d2, sizeof d2, sched);
+    tr_fmt_dur(d3, sizeof d3, idle);
+    tr_fmt_dur(b4, sizeof b4, t->max_poll_ns);
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0,
+             "  times       busy %s   scheduled %s   idle %s   polls %" PRIu64 "   longest poll %s",
+             d1, d2, d3, t->polls, b4);
+    if (t->state == TM_FAILED || t->state == TM_CANCELLED || t->err)
+        tui_emit(a, t->state == TM_FAILED ? ST_BAD : ST_WARN, LINK_NONE, 0,
+                 "  result      %s, error %d%s%s", tm_state_name(t->state), t->err,
+                 t->err_message ? ": " : "", tm_model_string(m, t->err_message));
+    else if (t->state == TM_DONE)
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  result      done");
+    if (t->woken_by)
+        tui_emit(a, ST_ACCENT, LINK_TASK, t->woken_by, "  woken by    #%" PRIu64 " %s",
+                 t->woken_by, tname(m, t->woken_by));
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  cancel      %u request(s) pending, %u made in all",
+             t->cancel_requests, t->ncancels);
+    warning_names(t->warnings, b1, sizeof b1);
+    tui_emit(a, t->warnings ? ST_BAD : ST_NORMAL, LINK_NONE, 0, "  warnings    %s%s",
+             t->warnings ? "! " : "", b1);
+}
+
+/* Down: what this task waits for, and what that waits for, ... */
+static void await_chain(tui_app *a, const tm_task *t) {
+    const tm_model *m = a->src->model;
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Await chain (what it waits for)");
+    if (t->state != TM_SUSPENDED) {
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (%s)", tm_state_name(t->state));
+        return;
+    }
+    const tm_task *c = t;
+    for (int depth = 0; c && depth < CHAIN_CAP; depth++) {
+        char aw[160], site[160];
+        tr_awaits_text(m, c, aw, sizeof aw);
+        tm_model_site_text(m, c->await_site, site, sizeof site);
+        if (depth)
+            tui_emit(a, ST_ACCENT, LINK_TASK, c->id, "  %*s#%" PRIu64 " %s [%s] awaits %s at %s",
+                     depth * 2, "", c->id, tm_model_string(m, c->name), tm_state_name(c->state),
+                     c->state == TM_SUSPENDED ? aw : "nothing", site);
+        else
+            tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  awaits %s at %s", aw, site);
+        if (c->state == TM_SUSPENDED && c->wait_kind == 5) {
+            const tm_resource *r = tm_model_resource(m, c->wait_obj);
+            if (r && r->holder)
+                tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id, "  %*slock %#" PRIx64 " is held by #%" PRIu64 " %s",
+                         depth * 2 + 1, "", r->id, r->holder, tname(m, r->holder));
+        }
+        uint64_t next = waits_for(m, c);
+        if (next == t->id) {
+            tui_emit(a, ST_BAD, LINK_TASK, next, "  %*s-> back to #%" PRIu64 ": a DEADLOCK cycle",
+                     depth * 2 + 2, "", next);
+            break;
+        }
+        c = next ? tm_model_task(m, next) : NULL;
+    }
+}
+
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* Up: the tasks awaiting this one, and theirs, breadth first; one scan of
+ * the tasks per level. */
+static void awaiters(tui_app *a, const tm_task *t) {
+    const tm_model *m = a->src->model;
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Awaited by");
+    uint64_t level[LIST_CAP];
+    size_t nlevel = 1, shown = 0, total = 0;
+    level[0] = t->id;
+    for (int depth = 1; depth <= 8 && nlevel && shown < LIST_CAP; depth++) {
+        uint64_t next[LIST_CAP];
+        size_t nnext = 0;
+        qsort(level, nlevel, sizeof *level, cmp_u64);
+        for (size_t i = 0; i < tm_model_task_count(m); i++) {
+            const tm_task *w = tm_model_task_at(m, i);
+            if (!w || w->state != TM_SUSPENDED || w->wait_kind != 1 || w->id == t->id ||
+                !bsearch(&w->wait_obj, level, nlevel, sizeof *level, cmp_u64))
+                continue;
+            total++;
+            if (shown < LIST_CAP) {
+                char site[160];
+                tm_model_site_text(m, w->await_site, site, sizeof site);
+                tui_emit(a, ST_ACCENT, LINK_TASK, w->id, "  %*s#%" PRIu64 " %s awaits #%" PRIu64 " at %s",
+                         (depth - 1) * 2, "", w->id, tm_model_string(m, w->name), w->wait_obj, site);
+                shown++;
+            }
+            if (nnext < LIST_CAP)
+                next[nnext++] = w->id;
+        }
+        memcpy(level, next, nnext * sizeof *next);
+        nlevel = nnext;
+    }
+    if (!total)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (no task awaits it)");
+    else if (total > shown)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  ... and %zu more", total - shown);
+}
+
+static void children(tui_app *a, const tm_task *t) {
+    const tm_model *m = a->src->model;
+    size_t n = 0;
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Children (%u spawned)", t->nchildren);
+    for (size_t i = 0; i < tm_model_task_count(m); i++) {
+        const tm_task *c = tm_model_task_at(m, i);
+        if (!c || c->parent != t->id || c->id == t->id)
+            continue;
+        if (n++ < LIST_CAP)
+            tui_emit(a, c->state >= TM_DONE ? ST_DIM : ST_ACCENT, LINK_TASK, c->id,
+                     "  #%" PRIu64 " %s [%s]%s", c->id, tm_model_string(m, c->name),
+                     tm_state_name(c->state), c->warnings ? " !" : "");
+    }
+    if (n > LIST_CAP)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  ... and %zu more (t in the Tasks view shows the tree)",
+                 n - LIST_CAP);
+    else if (!n)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (none known%s)", t->nchildren ? " any more" : "");
+}
+
+static void cancels(tui_app *a, const tm_task *t) {
+    const tm_model *m = a->src->model;
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Cancel history (%u request%s)", t->ncancels,
+             t->ncancels == 1 ? "" : "s");
+    uint32_t n = t->ncancels < TM_CANCEL_HISTORY ? t->ncancels : TM_CANCEL_HISTORY;
+    for (uint32_t i = 0; i < n; i++) {
+        const tm_cancel *c = &t->cancels[(t->ncancels - n + i) % TM_CANCEL_HISTORY];
+        char at[32];
+        tui_fmt_at(a, at, sizeof at, c->ns);
+        const char *msg = tm_model_string(m, c->message);
+        if (c->by_task)
+            tui_emit(a, ST_ACCENT, LINK_TASK, c->by_task, "  %s by #%" PRIu64 " %s%s%s", at,
+                     c->by_task, tname(m, c->by_task), *msg ? ": " : "", msg);
+        else
+            tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  %s from outside any task%s%s", at,
+                     *msg ? ": " : "", msg);
+    }
+    if (t->ncancels > n)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  (%u earlier not kept)", t->ncancels - n);
+}
+
+static void histogram(tui_app *a, const tm_task *t) {
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Poll times (%" PRIu64 " polls)", t->polls);
+    uint32_t max = 0;
+    int lo = -1, hi = -1;
+    for (int i = 0; i < TM_HIST_BUCKETS; i++) {
+        if (t->hist[i] > max)
+            max = t->hist[i];
+        if (t->hist[i]) {
+            if (lo < 0)
+                lo = i;
+            hi = i;
+        }
+    }
+    if (lo < 0) {
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (no step finished yet)");
+        return;
+    }
+    for (int i = lo; i <= hi; i++) {
+        char label[24], bar[64];
+        if (i == TM_HIST_BUCKETS - 1)
+            snprintf(label, sizeof label, ">=");
+        else
+            snprintf(label, sizeof label, "<");
+        tr_fmt_dur(label + strlen(label), sizeof label - strlen(label),
+                   (1ull << (i == TM_HIST_BUCKETS - 1 ? i - 1 : i)) * 1000);
+        int w = (int)((uint64_t)t->hist[i] * 40 / max);
+        memset(bar, '#', (size_t)w);
+        bar[w] = 0;
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  %9s |%-40s %u", label, bar, t->hist[i]);
+    }
+}
+
+static void latest_events(tui_app *a, const tm_task *t) {
+    tui_event ev[TUI_RECENT_PER_TASK];
+    size_t n = tui_recent_get(a->src->recent, t->id, ev, TUI_RECENT_PER_TASK);
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Latest events (newest first)");
+    for (size_t i = 0; i < n; i++) {
+        tui_line *l = tui_emit(a, ev[i].type >= TS_EV_slow_step ? ST_WARN : ST_NORMAL, LINK_NONE, 0, "  ");
+        if (l)
+            tui_recent_format(a->src->model, &ev[i], a->src->t0, l->text + 2, sizeof l->text - 2);
+    }
+    if (!n)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (none seen since the TUI started)");
+}
+
+static void episodes(tui_app *a, const tm_task *t) {
+    const tm_model *m = a->src->model;
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Blocked episodes and slow steps it caused");
+    size_t n = 0;
+    for (size_t i = tm_model_blocked_count(m); i-- > 0 && n < 20;) {
+        const tm_blocked *b = tm_model_blocked_at(m, i);
+        if (b->task != t->id)
+            continue;
+        tui_emit_episode(a, b);
+        n++;
+    }
+    if (!n)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (none)");
+}
+
+void tui_build_task(tui_app *a) {
+    const tm_model *m = a->src->model;
+    const tm_task *t = tm_model_task(m, a->subject);
+    if (!t) {
+        tui_emit(a, ST_WARN, LINK_NONE, 0,
+                 "Task #%" PRIu64 " is not in the model (yet, or any more: finished tasks are "
+                 "forgotten oldest first)", a->subject);
+        return;
+    }
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Task #%" PRIu64 " %s", t->id, tm_model_string(m, t->name));
+    fields(a, t);
+    await_chain(a, t);
+    awaiters(a, t);
+    children(a, t);
+    cancels(a, t);
+    histogram(a, t);
+    latest_events(a, t);
+    episodes(a, t);
+}
+
+void tui_build_resource(tui_app *a) {
+    const tm_model *m = a->src->model;
+    const tm_resource *r = tm_model_resource(m, a->subject);
+    if (!r) {
+        tui_emit(a, ST_WARN, LINK_NONE, 0, "Resource %#" PRIx64 " is not in the model", a->subject);
+        return;
+    }
+    char site[160];
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "%s %#" PRIx64, tm_resource_kind_name(r->kind), r->id);
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  created at  %s", tm_model_site_text(m, r->site, site, sizeof site));
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  state       %s", r->freed ? "freed" : "alive");
+    if (r->kind == 4 || r->kind == 5 || r->kind == 6)
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  capacity    %u%s", r->capacity,
+                 r->kind == 6 && !r->capacity ? " (unbounded)" : "");
+    if (r->kind == 6)
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  depth       %u item(s)", r->depth);
+    else
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  held        %u", r->held);
+    if (r->holder)
+        tui_emit(a, ST_ACCENT, LINK_TASK, r->holder, "  %s  #%" PRIu64 " %s",
+                 r->kind == 1 ? "holder    " : "last taker", r->holder, tname(m, r->holder));
+    else
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  holder      -");
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Waiters");
+    size_t n = 0;
+    for (size_t i = 0; i < tm_model_task_count(m); i++) {
+        const tm_task *t = tm_model_task_at(m, i);
+        if (!t || t->state != TM_SUSPENDED || t->wait_obj != r->id || !waits_on_resource(t->wait_kind))
+            continue;
+        if (n++ < LIST_CAP) {
+            tm_model_site_text(m, t->await_site, site, sizeof site);
+            tui_emit(a, ST_ACCENT, LINK_TASK, t->id, "  #%" PRIu64 " %s (%s) at %s", t->id,
+                     tm_model_string(m, t->name), tm_wait_kind_name(t->wait_kind), site);
+        }
+    }
+    if (n > LIST_CAP)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  ... and %zu more", n - LIST_CAP);
+    else if (!n)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (no task waits on it)");
+}

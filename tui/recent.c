@@ -1,0 +1,257 @@
+/*
+ * recent.c - see recent.h.
+ *
+ * Invariants: slots[] maps a task id to its ring in rings[] (open
+ * addressing, linear probing, at most half full, id 0 = empty slot);
+ * every ring is referenced by exactly one slot.  Nothing is ever deleted
+ * from the table in place: prune rebuilds both arrays, so no tombstones.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recent.h"
+#include "report.h"
+
+struct ring {
+    uint64_t task;
+    uint32_t head, n;        /* next write position, entries held */
+    tui_event ev[TUI_RECENT_PER_TASK];
+};
+
+struct slot {
+    uint64_t task;
+    uint32_t ring;
+};
+
+struct tui_recent {
+    struct slot *slots;
+    size_t cap;              /* power of two */
+    struct ring *rings;
+    size_t nrings, rings_cap;
+};
+
+static size_t hash(uint64_t id) {
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdull;
+    id ^= id >> 33;
+    return (size_t)id;
+}
+
+tui_recent *tui_recent_new(void) { return calloc(1, sizeof(tui_recent)); }
+
+void tui_recent_free(tui_recent *r) {
+    if (!r)
+        return;
+    free(r->slots);
+    free(r->rings);
+    free(r);
+}
+
+void tui_recent_clear(tui_recent *r) {
+    if (r->slots)
+        memset(r->slots, 0, r->cap * sizeof *r->slots);
+    r->nrings = 0;
+}
+
+size_t tui_recent_tasks(const tui_recent *r) { return r->nrings; }
+
+static struct slot *find(const tui_recent *r, uint64_t task) {
+    if (!r->cap)
+        return NULL;
+    for (size_t i = hash(task) & (r->cap - 1);; i = (i + 1) & (r->cap - 1)) {
+        if (r->slots[i].task == task || !r->slots[i].task)
+            return &r->slots[i];
+    }
+}
+
+static int rehash(tui_recent *r, size_t cap) {
+    struct slot *s = calloc(cap, sizeof *s);
+    if (!s)
+        return -1;
+    free(r->slots);
+    r->slots = s;
+    r->cap = cap;
+    for (size_t k = 0; k < r->nrings; k++) {
+        struct slot *sl = find(r, r->rings[k].task);
+        sl->task = r->rings[k].task;
+        sl->ring = (uint32_t)k;
+    }
+    return 0;
+}
+
+static struct ring *ring_of(tui_recent *r, uint64_t task) {
+    if ((r->nrings + 1) * 2 > r->cap && rehash(r, r->cap ? r->cap * 2 : 1024) != 0)
+        return NULL;
+    struct slot *sl = find(r, task);
+    if (sl->task)
+        return &r->rings[sl->ring];
+    if (r->nrings == r->rings_cap) {
+        size_t c = r->rings_cap ? r->rings_cap * 2 : 256;
+        struct ring *p = realloc(r->rings, c * sizeof *p);
+        if (!p)
+            return NULL;
+        r->rings = p;
+        r->rings_cap = c;
+    }
+    struct ring *g = &r->rings[r->nrings];
+    memset(g, 0, sizeof *g);
+    g->task = task;
+    sl->task = task;
+    sl->ring = (uint32_t)r->nrings++;
+    return g;
+}
+
+static void remember(tui_recent *r, uint64_t task, uint16_t type, uint64_t ns, uint64_t obj,
+                     uint32_t x, uint32_t y) {
+    if (!task)
+        return;
+    struct ring *g = ring_of(r, task);
+    if (!g)
+        return;
+    g->ev[g->head] = (tui_event){ns, obj, type, x, y};
+    g->head = (g->head + 1) % TUI_RECENT_PER_TASK;
+    if (g->n < TUI_RECENT_PER_TASK)
+        g->n++;
+}
+
+void tui_recent_note(tui_recent *r, const ts_ev_header *h, uint64_t ns) {
+    switch (h->type) {
+#define E(T) const ts_ev_##T *e = (const void *)h
+    case TS_EV_task_create: { E(task_create); remember(r, e->task, h->type, ns, e->parent, e->site, 0); break; }
+    case TS_EV_task_resume: { E(task_resume); remember(r, e->task, h->type, ns, 0, 0, 0); break; }
+    case TS_EV_task_suspend: { E(task_suspend); remember(r, e->task, h->type, ns, e->object, e->kind, e->site); break; }
+    case TS_EV_task_wake: { E(task_wake); remember(r, e->task, h->type, ns, e->by_task, (uint32_t)e->status, 0); break; }
+    case TS_EV_task_cancel: { E(task_cancel); remember(r, e->task, h->type, ns, e->by_task, e->requests, e->message); break; }
+    case TS_EV_task_done: { E(task_done); remember(r, e->task, h->type, ns, (uint64_t)(int64_t)e->err, e->state, e->message); break; }
+    case TS_EV_task_free: { E(task_free); remember(r, e->task, h->type, ns, 0, 0, 0); break; }
+    case TS_EV_task_state: { E(task_state); remember(r, e->task, h->type, ns, e->object, e->state, e->kind); break; }
+    case TS_EV_resource_acquired: { E(resource_acquired); remember(r, e->task, h->type, ns, e->resource, 0, 0); break; }
+    case TS_EV_resource_release: { E(resource_release); remember(r, e->task, h->type, ns, e->resource, 0, 0); break; }
+    case TS_EV_slow_step: { E(slow_step); remember(r, e->task, h->type, ns, e->duration_ns, 0, 0); break; }
+    case TS_EV_loop_blocked: { E(loop_blocked); remember(r, e->task, h->type, ns, e->elapsed_ns, (uint32_t)e->syscall, 0); break; }
+    case TS_EV_loop_unblocked: { E(loop_unblocked); remember(r, e->task, h->type, ns, e->duration_ns, 0, 0); break; }
+    case TS_EV_diagnostic: { E(diagnostic); remember(r, e->task, h->type, ns, (uint64_t)(int64_t)e->err, e->kind, e->message); break; }
+    case TS_EV_job_submit: { E(job_submit); remember(r, e->task, h->type, ns, e->job, 0, 0); break; }
+#undef E
+    default: break;
+    }
+}
+
+size_t tui_recent_get(const tui_recent *r, uint64_t task, tui_event *out, size_t cap) {
+    struct slot *sl = find(r, task);
+    if (!sl || !sl->task)
+        return 0;
+    const struct ring *g = &r->rings[sl->ring];
+    size_t n = g->n < cap ? g->n : cap;
+    for (size_t i = 0; i < n; i++)
+        out[i] = g->ev[(g->head + TUI_RECENT_PER_TASK - 1 - i) % TUI_RECENT_PER_TASK];
+    return n;
+}
+
+void tui_recent_prune(tui_recent *r, const tm_model *m) {
+    size_t j = 0;
+    for (size_t k = 0; k < r->nrings; k++)
+        if (tm_model_task(m, r->rings[k].task))
+            r->rings[j++] = r->rings[k];
+    if (j == r->nrings)
+        return;
+    r->nrings = j;
+    size_t cap = 1024;
+    while (cap < j * 2 + 2)
+        cap *= 2;
+    if (rehash(r, cap) != 0)
+        tui_recent_clear(r); /* the old table points at moved rings */
+}
+
+static const char *task_name(const tm_model *m, uint64_t id) {
+    const tm_task *t = tm_model_task(m, id);
+    return t ? tm_model_string(m, t->name) : "";
+}
+
+void tui_recent_format(const tm_model *m, const tui_event *e, uint64_t t0, char *buf,
+                       size_t len) {
+    char site[160], d[24];
+    double at = e->ns >= t0 ? (double)(e->ns - t0) / 1e9 : -(double)(t0 - e->ns) / 1e9;
+    int n = snprintf(buf, len, "%+11.6fs  ", at);
+    if (n < 0 || (size_t)n >= len)
+        return;
+    buf += n;
+    len -= (size_t)n;
+    switch (e->type) {
+    case TS_EV_task_create:
+        tm_model_site_text(m, e->x, site, sizeof site);
+        if (e->obj)
+            snprintf(buf, len, "spawned by #%" PRIu64 " %s at %s", e->obj, task_name(m, e->obj), site);
+        else
+            snprintf(buf, len, "spawned outside any task at %s", site);
+        break;
+    case TS_EV_task_resume: snprintf(buf, len, "resumed (a step begins)"); break;
+    case TS_EV_task_suspend:
+        tm_model_site_text(m, e->y, site, sizeof site);
+        if (e->x == 1)
+            snprintf(buf, len, "suspended: awaits task #%" PRIu64 " %s at %s", e->obj,
+                     task_name(m, e->obj), site);
+        else if (e->x == 3 || e->x == 4 || !e->obj)
+            snprintf(buf, len, "suspended: %s at %s", tm_wait_kind_name(e->x), site);
+        else
+            snprintf(buf, len, "suspended: awaits %s %#" PRIx64 " at %s", tm_wait_kind_name(e->x),
+                     e->obj, site);
+        break;
+    case TS_EV_task_wake:
+        if (e->obj)
+            snprintf(buf, len, "woken by #%" PRIu64 " %s (status %d)", e->obj, task_name(m, e->obj),
+                     (int32_t)e->x);
+        else
+            snprintf(buf, len, "woken by the loop (status %d)", (int32_t)e->x);
+        break;
+    case TS_EV_task_cancel:
+        snprintf(buf, len, "cancel requested by %s%" PRIu64 " (%u pending)%s%s",
+                 e->obj ? "#" : "outside any task ", e->obj, e->x, e->y ? ": " : "",
+                 tm_model_string(m, e->y));
+        break;
+    case TS_EV_task_done:
+        snprintf(buf, len, "finished: %s (err %d)%s%s", tm_state_name((tm_state)e->x),
+                 (int)(int64_t)e->obj, e->y ? ": " : "", tm_model_string(m, e->y));
+        break;
+    case TS_EV_task_free: snprintf(buf, len, "freed"); break;
+    case TS_EV_task_state:
+        snprintf(buf, len, "state dump: %s, awaits %s %#" PRIx64, tm_state_name((tm_state)e->x),
+                 tm_wait_kind_name(e->y), e->obj);
+        break;
+    case TS_EV_resource_acquired: {
+        const tm_resource *res = tm_model_resource(m, e->obj);
+        snprintf(buf, len, "acquired %s %#" PRIx64, res ? tm_resource_kind_name(res->kind) : "resource",
+                 e->obj);
+        break;
+    }
+    case TS_EV_resource_release: {
+        const tm_resource *res = tm_model_resource(m, e->obj);
+        snprintf(buf, len, "released %s %#" PRIx64, res ? tm_resource_kind_name(res->kind) : "resource",
+                 e->obj);
+        break;
+    }
+    case TS_EV_slow_step:
+        tr_fmt_dur(d, sizeof d, e->obj);
+        snprintf(buf, len, "SLOW STEP: ran %s without suspending", d);
+        break;
+    case TS_EV_loop_blocked:
+        tr_fmt_dur(d, sizeof d, e->obj);
+        tr_syscall_text(site, sizeof site, (int32_t)e->x);
+        snprintf(buf, len, "BLOCKED THE LOOP: %s so far (%s)", d,
+                 (int32_t)e->x >= 0 ? site : "busy on CPU");
+        break;
+    case TS_EV_loop_unblocked:
+        tr_fmt_dur(d, sizeof d, e->obj);
+        snprintf(buf, len, "released the loop after %s", d);
+        break;
+    case TS_EV_diagnostic:
+        snprintf(buf, len, "diagnostic: %s", tm_model_string(m, e->y));
+        break;
+    case TS_EV_job_submit:
+        snprintf(buf, len, "submitted job %" PRIu64 " to a thread pool", e->obj);
+        break;
+    default: snprintf(buf, len, "event %u", e->type); break;
+    }
+}

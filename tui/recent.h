@@ -1,0 +1,45 @@
+/*
+ * recent.h - the latest events of each task, kept by the TUI for the
+ * task detail view (the model keeps state, not history).
+ *
+ * A small ring per task (TUI_RECENT_PER_TASK entries), found by task id
+ * through an open-addressing table.  Memory stays bounded: rings of tasks
+ * the model has forgotten are dropped by tui_recent_prune.
+ */
+#ifndef TS_TUI_RECENT_H
+#define TS_TUI_RECENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+#define TUI_RECENT_PER_TASK 8
+
+/* One remembered event: which fields mean what depends on type
+ * (see tui_recent_format). */
+typedef struct tui_event {
+    uint64_t ns;
+    uint64_t obj;
+    uint16_t type;
+    uint32_t x, y;
+} tui_event;
+
+typedef struct tui_recent tui_recent;
+
+tui_recent *tui_recent_new(void);
+void tui_recent_free(tui_recent *r);
+/* Forget everything (a replay moving backwards starts again). */
+void tui_recent_clear(tui_recent *r);
+/* Remember rec if it concerns a task. */
+void tui_recent_note(tui_recent *r, const ts_ev_header *rec, uint64_t ns);
+/* Copy task's events, newest first, into out; returns how many. */
+size_t tui_recent_get(const tui_recent *r, uint64_t task, tui_event *out, size_t cap);
+/* Drop the rings of tasks the model no longer knows. */
+void tui_recent_prune(tui_recent *r, const tm_model *m);
+/* One line for an event, times relative to t0. */
+void tui_recent_format(const tm_model *m, const tui_event *e, uint64_t t0, char *buf,
+                       size_t len);
+size_t tui_recent_tasks(const tui_recent *r);
+
+#endif

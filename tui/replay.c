@@ -1,0 +1,254 @@
+/*
+ * replay.c - the replay source: a recording's events held in memory and
+ * applied to the model up to a time cursor.
+ *
+ * Invariants:
+ *   - The model (and the per-task history) always equals a fresh model
+ *     fed every event with ns <= cursor, in recording order.  Moving
+ *     forward applies the events in between; moving backward rebuilds
+ *     from the first event (the model cannot be rolled back or copied),
+ *     which costs one pass over the events before the cursor.
+ *   - The log is append-only while loading and read-only after; records
+ *     never straddle chunks and keep their 8-byte alignment.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "source.h"
+
+#define CHUNK_BYTES (4u << 20)
+
+struct entry {             /* precedes each record */
+    uint64_t ns;
+    uint32_t tid;
+    uint32_t size;         /* record bytes, a multiple of 8 */
+};
+
+struct chunk {
+    struct chunk *next;
+    size_t used;
+    _Alignas(8) char data[CHUNK_BYTES];
+};
+
+struct tui_log {
+    struct chunk *head, *tail;
+    int oom;
+    /* the next event to apply */
+    struct chunk *cur;
+    size_t off;
+};
+
+static void log_free(tui_log *l) {
+    if (!l)
+        return;
+    for (struct chunk *c = l->head, *n; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+    free(l);
+}
+
+struct load {
+    tui_src *s;
+    tui_log *l;
+};
+
+static void on_load(const ts_ev_header *rec, uint64_t ns, uint32_t tid, void *arg) {
+    struct load *ld = arg;
+    tui_log *l = ld->l;
+    size_t size = ((size_t)rec->size + 7) & ~(size_t)7;
+    size_t need = sizeof(struct entry) + size;
+    if (l->oom || need > CHUNK_BYTES)
+        return;
+    if (!l->tail || l->tail->used + need > CHUNK_BYTES) {
+        struct chunk *c = malloc(sizeof *c);
+        if (!c) {
+            l->oom = 1;
+            return;
+        }
+        c->next = NULL;
+        c->used = 0;
+        if (l->tail)
+            l->tail->next = c;
+        else
+            l->head = c;
+        l->tail = c;
+    }
+    struct entry e = {ns, tid, (uint32_t)size};
+    memcpy(l->tail->data + l->tail->used, &e, sizeof e);
+    memcpy(l->tail->data + l->tail->used + sizeof e, rec, rec->size);
+    l->tail->used += need;
+    tui_src *s = ld->s;
+    if (!s->log_events || ns < s->t0)
+        s->t0 = ns;
+    if (ns > s->t_end)
+        s->t_end = ns;
+    s->log_events++;
+}
+
+/* The next event, or NULL at the end; does not consume it. */
+static const struct entry *peek(tui_log *l) {
+    while (l->cur && l->off >= l->cur->used) {
+        l->cur = l->cur->next;
+        l->off = 0;
+    }
+    return l->cur ? (const struct entry *)(l->cur->data + l->off) : NULL;
+}
+
+static void apply_next(tui_src *s, const struct entry *e) {
+    const ts_ev_header *rec = (const ts_ev_header *)(e + 1);
+    tm_model_apply(s->model, rec, e->ns, e->tid);
+    tui_recent_note(s->recent, rec, e->ns);
+    s->log->off += sizeof *e + e->size;
+    s->applied++;
+}
+
+static int rewind_model(tui_src *s) {
+    tm_model *m = tm_model_new();
+    if (!m)
+        return -ENOMEM;
+    tm_model_free(s->model);
+    s->model = m;
+    tui_recent_clear(s->recent);
+    s->log->cur = s->log->head;
+    s->log->off = 0;
+    s->applied = 0;
+    return 0;
+}
+
+/* The recording's own drop count covers drops no event reported; it is
+ * known only for the whole run, so it is added at the end. */
+static void add_meta_drops(tui_src *s) {
+    if (s->meta_dropped > tm_model_dropped(s->model))
+        tm_model_add_dropped(s->model, s->meta_dropped - tm_model_dropped(s->model));
+}
+
+static void analyze(tui_src *s) {
+    tm_model_analyze(s->model);
+    s->analyzed_ns = s->cursor;
+}
+
+void tui_replay_seek(tui_src *s, uint64_t t) {
+    if (s->mode != TUI_REPLAY)
+        return;
+    if (t < s->t0)
+        t = s->t0;
+    if (t > s->t_end)
+        t = s->t_end;
+    if (t < s->cursor && rewind_model(s) != 0)
+        return; /* out of memory: stay where we are */
+    const struct entry *e;
+    while ((e = peek(s->log)) && e->ns <= t)
+        apply_next(s, e);
+    s->cursor = t;
+    if (!e)
+        add_meta_drops(s);
+    analyze(s);
+    s->gen++;
+}
+
+int tui_replay_next_warning(tui_src *s) {
+    if (s->mode != TUI_REPLAY)
+        return -EINVAL;
+    size_t before = tm_model_warning_count(s->model);
+    const struct entry *e;
+    uint64_t since_analysis = 0;
+    while ((e = peek(s->log))) {
+        uint64_t ns = e->ns;
+        apply_next(s, e);
+        s->cursor = ns > s->cursor ? ns : s->cursor;
+        /* deadlocks and stuck loops are found by analysis, not by events:
+         * look every 100 ms of recorded time */
+        if (ns - s->analyzed_ns >= 100000000ull || ++since_analysis >= 65536) {
+            analyze(s);
+            since_analysis = 0;
+        }
+        if (tm_model_warning_count(s->model) > before)
+            break;
+    }
+    if (!e) {
+        s->cursor = s->t_end;
+        add_meta_drops(s);
+    }
+    analyze(s);
+    s->gen++;
+    return tm_model_warning_count(s->model) > before ? 0 : -ENOENT;
+}
+
+void tui_replay_play(tui_src *s, int playing) {
+    if (s->mode != TUI_REPLAY)
+        return;
+    if (playing && s->cursor >= s->t_end)
+        tui_replay_seek(s, s->t0); /* play again from the start */
+    s->playing = playing;
+    s->play_wall_ns = tui_wall_ns();
+}
+
+int tui_replay_tick(tui_src *s) {
+    if (!s->playing)
+        return 0;
+    uint64_t now = tui_wall_ns();
+    double step = (double)(now - s->play_wall_ns) * s->speed;
+    s->play_wall_ns = now;
+    uint64_t target = s->cursor + (uint64_t)step;
+    if (target >= s->t_end) {
+        target = s->t_end;
+        s->playing = 0;
+    }
+    tui_replay_seek(s, target);
+    return 1;
+}
+
+int tui_src_replay(tui_src *s, const char *path, char *err, size_t len) {
+    memset(s, 0, sizeof *s);
+    s->mode = TUI_REPLAY;
+    s->speed = 1.0;
+    snprintf(s->path, sizeof s->path, "%s", path);
+    s->log = calloc(1, sizeof *s->log);
+    s->recent = tui_recent_new();
+    s->model = tm_model_new();
+    if (!s->log || !s->recent || !s->model) {
+        snprintf(err, len, "out of memory");
+        tui_replay_close(s);
+        return -ENOMEM;
+    }
+    struct load ld = {s, s->log};
+    int rc = ts_store_replay(path, on_load, &ld, err, len);
+    if (rc == 0 && s->log->oom) {
+        snprintf(err, len, "%s: out of memory loading the recording", path);
+        rc = -ENOMEM;
+    }
+    if (rc) {
+        tui_replay_close(s);
+        return rc;
+    }
+    char buf[256];
+    ts_store_read_meta(path, "pid", buf, sizeof buf);
+    s->pid = atoi(buf);
+    ts_store_read_meta(path, "exe", s->exe, sizeof s->exe);
+    ts_store_read_meta(path, "runtime_version", s->version, sizeof s->version);
+    ts_store_read_meta(path, "dropped", buf, sizeof buf);
+    s->meta_dropped = strtoull(buf, NULL, 10);
+    char status[sizeof s->status];
+    ts_store_read_meta(path, "status", status, sizeof status);
+    snprintf(s->status, sizeof s->status, "%s",
+             !strcmp(status, "recording") ? "truncated: the recorder stopped mid-run"
+                                          : status[0] ? status : "unknown status");
+    s->log->cur = s->log->head;
+    s->cursor = 0; /* nothing applied yet: before any event */
+    tui_replay_seek(s, s->t_end);
+    double secs = (double)(s->t_end - s->t0) / 1e9;
+    s->events_per_s = secs > 0 ? (double)s->log_events / secs : 0;
+    return 0;
+}
+
+void tui_replay_close(tui_src *s) {
+    log_free(s->log);
+    s->log = NULL;
+    tm_model_free(s->model);
+    s->model = NULL;
+    tui_recent_free(s->recent);
+    s->recent = NULL;
+}

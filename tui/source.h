@@ -1,0 +1,95 @@
+/*
+ * source.h - where the TUI's model comes from: a live process (attached
+ * or launched by us, recorded while watched), a recording replayed with a
+ * time cursor, or a model handed over as is (the benchmark).
+ *
+ * Whatever the mode, src->model is the one thing the views read, and
+ * src->gen changes whenever the model did, so views can cache work
+ * between refreshes.  Only this layer feeds the model; the views never
+ * call tm_model_apply.
+ */
+#ifndef TS_TUI_SOURCE_H
+#define TS_TUI_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "recent.h"
+#include "session.h"
+
+typedef enum tui_mode { TUI_LIVE, TUI_REPLAY, TUI_STATIC } tui_mode;
+
+typedef struct tui_log tui_log;   /* replay.c: a recording's events in memory */
+
+typedef struct tui_src {
+    tui_mode mode;
+    tm_model *model;
+    tui_recent *recent;
+    uint64_t t0;              /* first event's time: "+1.2s" counts from it */
+    uint64_t gen;             /* bumped whenever the model changed */
+    uint64_t analyzed_ns;     /* wall or trace time of the last analysis */
+
+    /* what the header says */
+    int pid;
+    char exe[256];
+    char version[32];
+    char path[512];           /* the recording written (live) or read (replay) */
+    char status[192];         /* "running", "exited: status 0", ... */
+    double events_per_s;
+
+    /* live */
+    ts_session sess;
+    int have_sess;
+    int child;                /* pid we launched, 0 when attached */
+    int finished;             /* the process is gone and the recording closed */
+    char log_path[512];       /* where a launched program's output goes */
+    uint64_t rate_events, rate_wall_ns;
+
+    /* replay */
+    tui_log *log;
+    uint64_t t_end;           /* last event's time */
+    uint64_t cursor;          /* events up to this time are applied */
+    uint64_t log_events, applied;
+    uint64_t meta_dropped;    /* drops the recording's session table counts */
+    int playing;
+    double speed;
+    uint64_t play_wall_ns;
+} tui_src;
+
+/* Wall clock (CLOCK_MONOTONIC, the clock events are stamped with). */
+uint64_t tui_wall_ns(void);
+
+/* Live: attach to pid, or launch argv (argv[0] looked up in PATH) on the
+ * debug runtime with its output sent to log_path.  record: recording
+ * path, NULL for none.  err receives a sentence on failure. */
+int tui_src_attach(tui_src *s, int pid, const char *record, char *err, size_t len);
+int tui_src_launch(tui_src *s, char **argv, const char *record, const char *log_path,
+                   char *err, size_t len);
+/* Replay: load path into memory and put the cursor at its end, paused. */
+int tui_src_replay(tui_src *s, const char *path, char *err, size_t len);
+/* A fixed model (not owned) with nothing feeding it. */
+void tui_src_static(tui_src *s, tm_model *m);
+
+/* Bring the model up to date: drain a live process, or move the replay
+ * cursor while playing.  Returns 1 if the model changed. */
+int tui_src_tick(tui_src *s);
+/* "Now" for the views: wall time live, the cursor in a replay. */
+uint64_t tui_src_now(const tui_src *s);
+/* Stop: a launched program is interrupted, recordings are closed. */
+void tui_src_close(tui_src *s);
+
+/* Replay controls (no-ops in other modes).  seek clamps t to the
+ * recording; next_warning moves to the next event that raised a warning
+ * and returns 0, or -ENOENT if there is none after the cursor. */
+void tui_replay_seek(tui_src *s, uint64_t t);
+int tui_replay_next_warning(tui_src *s);
+void tui_replay_play(tui_src *s, int playing);
+
+/* live.c / replay.c internals used by source.c */
+int tui_live_tick(tui_src *s);
+void tui_live_close(tui_src *s);
+int tui_replay_tick(tui_src *s);
+void tui_replay_close(tui_src *s);
+
+#endif
