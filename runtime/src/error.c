@@ -60,7 +60,7 @@ const char *ts_err_name(int err) {
         if (ts_codes[i].code == err)
             return ts_codes[i].name;
     for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
-        if (errno_names[i].code == -err)
+        if (errno_names[i].code == -(long)err)
             return errno_names[i].name;
     return "UNKNOWN";
 }

@@ -32,7 +32,15 @@ static inline void ts__fiber_start(void **save, const void *bottom, size_t size)
 static inline void ts__fiber_finish(void *save, const void **bottom, size_t *size) {
     __sanitizer_finish_switch_fiber(save, bottom, size);
 }
+/* A stack taken from the pool (or mapped where an old one was) may carry
+ * the poison of frames that a task destroyed mid-suspension never
+ * unwound; a fresh coroutine starts from clean shadow memory. */
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+static inline void ts__fiber_fresh_stack(void *base, size_t size) {
+    __asan_unpoison_memory_region(base, size);
+}
 #else
+static inline void ts__fiber_fresh_stack(void *base, size_t size) { (void)base, (void)size; }
 static inline void ts__fiber_start(void **save, const void *bottom, size_t size) {
     (void)save, (void)bottom, (void)size;
 }

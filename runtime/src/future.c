@@ -29,16 +29,35 @@ struct ts_future {
     ts__node waiters;
     ts__node callbacks;
     ts__cb callbacks_run;
+    bool *alive;        /* set while callbacks run: cleared if one frees f */
 };
 
+/* An awaiter's record: completed says the future woke it (and so may be
+ * gone already); otherwise only a cancellation of the awaiter can have. */
+struct future_waiter {
+    ts__waiter w;
+    bool completed;
+};
+
+/* A callback may free the future: the list is taken off it first, and
+ * once it is gone the remaining callbacks are dropped, not called with a
+ * dangling pointer. */
 static void run_callbacks(ts__cb *cb) {
     ts_future *f = ts__container_of(cb, ts_future, callbacks_run);
+    ts__node list;
+    ts__list_init(&list);
+    ts__list_splice(&list, &f->callbacks);
+    bool alive = true;
+    f->alive = &alive;
     ts__node *n;
-    while ((n = ts__list_pop_front(&f->callbacks))) {
+    while ((n = ts__list_pop_front(&list))) {
         struct future_cb *c = ts__container_of(n, struct future_cb, node);
-        c->fn(f, c->arg);
+        if (alive)
+            c->fn(f, c->arg);
         free(c);
     }
+    if (alive)
+        f->alive = NULL;
 }
 
 ts_future *ts_future_new_at(const ts_site *site) {
@@ -68,9 +87,10 @@ static void complete(ts_future *f, int state, int err, void *result) {
     TS_TRACE_FUTURE_DONE(f, err);
     ts__node *n;
     while ((n = ts__list_first(&f->waiters))) {
-        ts__waiter *w = ts__container_of(n, ts__waiter, node);
-        w->value = result;
-        ts__wake(w->task, err); /* unlinks w */
+        struct future_waiter *fw = ts__container_of(n, struct future_waiter, w.node);
+        fw->completed = true;
+        fw->w.value = result;
+        ts__wake(fw->w.task, err); /* unlinks it */
     }
     if (!ts__list_empty(&f->callbacks))
         ts__ready_push(f->loop, &f->callbacks_run);
@@ -113,18 +133,18 @@ int ts_future_await_at(ts_future *f, void **result, const ts_site *site) {
         return TS_ENOTASK;
     if (f->state != PENDING)
         return ts_future_result(f, result);
-    ts__waiter w;
-    ts__waiter_init(&w, t);
-    ts__list_push_back(&f->waiters, &w.node);
-    int st = ts__park(&w, TS_WAIT_FUTURE, f, site);
-    if (st == -ECANCELED && f->state == PENDING) {
-        /* The awaiter was cancelled, not the future: asyncio cancels what a
-         * cancelled task was awaiting. */
+    struct future_waiter fw = {.completed = false};
+    ts__waiter_init(&fw.w, t);
+    ts__list_push_back(&f->waiters, &fw.w.node);
+    int st = ts__park(&fw.w, TS_WAIT_FUTURE, f, site);
+    if (st == -ECANCELED && !fw.completed) {
+        /* The awaiter was cancelled while the future was pending (so it
+         * still exists): asyncio cancels what a cancelled task awaited. */
         ts_future_cancel(f);
         return -ECANCELED;
     }
     if (result)
-        *result = st ? NULL : w.value;
+        *result = st ? NULL : fw.w.value;
     return st;
 }
 
@@ -164,6 +184,8 @@ void ts_future_free(ts_future *f) {
         complete(f, CANCELLED, -ECANCELED, NULL);
     }
     ts__list_remove(&f->callbacks_run.node);
+    if (f->alive)
+        *f->alive = false;
     ts__node *n;
     while ((n = ts__list_pop_front(&f->callbacks)))
         free(ts__container_of(n, struct future_cb, node));

@@ -74,9 +74,12 @@ int64_t ts__now(ts_loop *l) {
     return l->now;
 }
 
+/* The public clock is always fresh (as asyncio's loop.time()); only the
+ * loop's own timer bookkeeping uses the per-iteration cache. */
 double ts_loop_time(ts_loop *l) {
     if (!l)
         return NAN;
+    l->now_valid = false;
     return (double)ts__now(l) / 1e9;
 }
 
@@ -469,18 +472,31 @@ void ts__stack_put(ts_loop *l, ts__stack *s) {
     s->base = NULL;
 }
 
-/* ts_run: asyncio.run. */
+/* ts_run: asyncio.run.  Like asyncio's _cancel_all_tasks, it cancels the
+ * tasks unfinished at that moment and waits for those only: a task spawned
+ * by their cleanup is left to ts_loop_close, which reports it pending. */
 static void cancel_remaining(ts_loop *l) {
+    size_t n = 0, cap = l->nunfinished;
+    ts_task **left = cap ? malloc(cap * sizeof *left) : NULL;
+    if (cap && !left)
+        return;
     ts__list_foreach(it, &l->tasks) {
         ts_task *t = ts__container_of(it, ts_task, all);
-        if (!ts_task_done(t))
-            ts_task_cancel(t, NULL);
+        if (!ts_task_done(t) && n < cap)
+            left[n++] = ts_task_ref(t);
     }
-    while (l->nunfinished > 0) {
-        l->running = true;
-        run_once(l);
-        l->running = false;
+    for (size_t i = 0; i < n; i++)
+        ts_task_cancel(left[i], NULL);
+    for (size_t i = 0; i < n; i++) {
+        while (!ts_task_done(left[i])) {
+            l->running = true;
+            run_once(l);
+            l->running = false;
+        }
     }
+    for (size_t i = 0; i < n; i++)
+        ts_task_unref(left[i]);
+    free(left);
 }
 
 int ts_run_result(ts_task_fn main, void *arg, void **result) {

@@ -121,6 +121,7 @@ void ts__task_step(ts__cb *cb) {
             ts_task_unref(t);
             return;
         }
+        ts__fiber_fresh_stack(t->stack.base, t->stack.size);
         ts__ctx_make(&t->ctx, &t->stack, task_entry, t);
         t->started = true;
     }
@@ -541,7 +542,10 @@ void ts__task_finish_all(ts_loop *l) {
             l->nunfinished--;
             t->refs--; /* the loop's own reference: what is left are handles */
         }
-        if (t->refs > 0 && t->state != TS_TASK_FAILED) {
+        /* Still referenced, and nobody waiting on it: a handle forgotten.
+         * (A task some other task awaits when the loop closes is held by
+         * that await, not forgotten.) */
+        if (t->refs > 0 && t->state != TS_TASK_FAILED && ts__list_empty(&t->watchers)) {
             ts__diag_task(TS_DIAG_NEVER_AWAITED,
                           "Task was never awaited (its handle was never released)",
                           t, 0, NULL);

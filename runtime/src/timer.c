@@ -115,6 +115,10 @@ int64_t ts__seconds_to_ns(double s) {
 
 int64_t ts__deadline_after(ts_loop *l, double delay) {
     int64_t d = ts__seconds_to_ns(delay);
+    /* A deadline counts from now, not from when the iteration began: a
+     * step that ran 30 ms before asking to sleep 30 ms must still sleep
+     * 30 ms.  (asyncio's call_later reads the clock afresh too.) */
+    l->now_valid = false;
     int64_t now = ts__now(l);
     return d > INT64_MAX - now ? INT64_MAX : now + d;
 }

@@ -10,8 +10,10 @@
  * One iteration: run the timers that are due, then every callback and task
  * that was ready when the iteration began (in FIFO order), then poll file
  * descriptors (epoll), sleeping until the next timer if nothing is ready.
- * The loop's clock (ts_loop_time) is CLOCK_MONOTONIC in seconds, read at
- * most once per iteration.
+ * The loop's clock is CLOCK_MONOTONIC in seconds.  The loop reads it
+ * once per iteration for its timer bookkeeping; ts_loop_time(), ts_now()
+ * and every new deadline (sleep, call_later, timeouts) read it afresh, so
+ * a step that ran long does not shorten the next sleep.
  */
 #ifndef TASKSCOPE_LOOP_H
 #define TASKSCOPE_LOOP_H
