@@ -94,7 +94,12 @@ void ts_symbolize(ts_symbolizer *s, uint64_t pc, int is_return, ts_frame *f) {
     for (int i = 0; i < s->nmods; i++)
         if (q >= s->mods[i].start && q < s->mods[i].end) {
             const char *base = strrchr(s->mods[i].path, '/');
-            snprintf(f->module, sizeof f->module, "%s", base ? base + 1 : s->mods[i].path);
+            base = base ? base + 1 : s->mods[i].path;
+            size_t n = strlen(base);
+            if (n >= sizeof f->module)
+                n = sizeof f->module - 1;
+            memcpy(f->module, base, n);
+            f->module[n] = 0;
             break;
         }
 #ifdef TS_HAVE_LIBDW

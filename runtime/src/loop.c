@@ -124,6 +124,7 @@ int ts_loop_new(ts_loop **out) {
     ts__list_init(&l->ready);
     ts__list_init(&l->tasks);
     ts__list_init(&l->xqueue);
+    ts__list_init(&l->timeouts);
     pthread_mutex_init(&l->xlock, NULL);
     l->default_stack = ts__stack_round(env_stack_size());
     l->pool_cap = 4096;
@@ -412,6 +413,7 @@ int ts_loop_close(ts_loop *l) {
             drop_at_close(ts__container_of(t, ts_handle, timer));
     }
     ts__task_finish_all(l);
+    ts__timeouts_close(l);
     /* Whatever is still queued is dropped: callbacks not run, handles of
      * cancelled-by-close calls freed. */
     drain_xqueue(l);

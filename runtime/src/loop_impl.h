@@ -90,6 +90,9 @@ struct ts_loop {
      * segment, and the last attach generation it answered with a dump */
     void *trace_slot;
     uint64_t trace_dump_gen;
+    /* timeout scopes not yet exited: freed at close if their task never
+     * leaves them (it was destroyed pending) */
+    ts__node timeouts;
 };
 
 void ts__timers_run(ts_loop *l, int64_t now);
@@ -97,6 +100,7 @@ void ts__task_step(ts__cb *cb);
 void ts__task_finish_all(ts_loop *l); /* close: free every task */
 void ts__fd_dispatch(ts_loop *l, int fd, uint32_t events);
 void ts__fd_close(ts_loop *l);
+void ts__timeouts_close(ts_loop *l);
 int ts__stack_get(ts_loop *l, size_t size, ts__stack *out);
 void ts__stack_put(ts_loop *l, ts__stack *s);
 void ts__overflow_thread_init(ts_loop *l);

@@ -16,6 +16,7 @@
 #include "loop_impl.h"
 
 struct ts_timeout {
+    ts__node node;         /* on loop->timeouts until exit */
     ts__timer timer;
     ts_task *task;
     int64_t when;          /* INT64_MAX: no deadline */
@@ -57,6 +58,7 @@ static ts_timeout *enter(int64_t when) {
     to->when = when;
     to->cancelling_at_entry = ts_task_cancelling(t);
     ts__timer_init(&to->timer, expired);
+    ts__list_push_back(&t->loop->timeouts, &to->node);
     arm(to);
     return to;
 }
@@ -78,6 +80,7 @@ int ts_timeout_exit(ts_timeout *to, int err) {
     if (!to)
         return err;
     ts__timer_stop(to->task->loop, &to->timer);
+    ts__list_remove(&to->node);
     if (to->expired) {
         int left = ts_task_uncancel(to->task);
         if (left <= to->cancelling_at_entry && err == -ECANCELED)
@@ -85,6 +88,12 @@ int ts_timeout_exit(ts_timeout *to, int err) {
     }
     free(to);
     return err;
+}
+
+void ts__timeouts_close(ts_loop *l) {
+    ts__node *n;
+    while ((n = ts__list_pop_front(&l->timeouts)))
+        free(ts__container_of(n, ts_timeout, node));
 }
 
 int ts_timeout_reschedule(ts_timeout *to, double when) {
