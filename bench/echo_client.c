@@ -19,13 +19,19 @@
  *   libuv           echo_libuv (bench/anchors/echo_libuv.c)
  *   python-asyncio  bench/anchors/echo_asyncio.py --loop asyncio
  *   python-uvloop   bench/anchors/echo_asyncio.py --loop uvloop
+ *   (debug_echo)    echo_server again, with libtaskscope-debug swapped in
+ *                   through LD_LIBRARY_PATH (same binary, same soname; the
+ *                   child's /proc/PID/maps is checked to be sure)
  * Python is /usr/bin/python3 when it exists (Debian's, with uvloop), else
  * python3 from PATH.  --api picks the Python servers' interface (streams,
  * the default, is the same API as taskscope's server; protocol is
  * asyncio's faster callback interface).  --pin puts the client on CPU 0
  * and the server on CPU 1.  Each figure is one JSON line (bench_util.h),
  * the best of the repetitions; a server that is missing or fails gets an
- * error line instead.
+ * error line instead.  Figures: `echo` from every server above, and
+ * `debug_echo`: the debug runtime's rate (source taskscope) beside the
+ * release runtime's from the same run (source release), so that bench/run
+ * prints debug/release as its ratio.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +63,7 @@
 typedef struct server {
     const char *source;
     char *argv[8];
+    const char *libdir;    /* LD_LIBRARY_PATH for the child, or NULL */
     double best;
     int measured;
     char error[160];
@@ -82,7 +89,8 @@ static void pin_to(int cpu)
 
 /* Start argv with its stdout on a pipe and read the port it prints.
  * Returns the port, or -1 with why in err. */
-static int start_server(char *const argv[], pid_t *pid, char *err, size_t errlen)
+static int start_server(char *const argv[], const char *libdir, pid_t *pid,
+                        char *err, size_t errlen)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) {
@@ -96,6 +104,8 @@ static int start_server(char *const argv[], pid_t *pid, char *err, size_t errlen
         int devnull = open("/dev/null", O_RDONLY);
         dup2(devnull, 0);
         dup2(p[1], 1);
+        if (libdir)
+            setenv("LD_LIBRARY_PATH", libdir, 1);
         execvp(argv[0], argv);
         _exit(127);
     }
@@ -124,6 +134,23 @@ static int start_server(char *const argv[], pid_t *pid, char *err, size_t errlen
     else
         snprintf(err, errlen, "%s did not start", argv[0]);
     return -1;
+}
+
+/* Whether the child mapped a file from dir (the library it was given). */
+static int maps_from(pid_t pid, const char *dir)
+{
+    char path[64], line[PATH_MAX + 128];
+    char real[PATH_MAX];
+    if (!realpath(dir, real))
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    int found = 0;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, real) != NULL && strstr(line, "libtaskscope") != NULL;
+    if (f)
+        fclose(f);
+    return found;
 }
 
 static void stop_server(pid_t pid)
@@ -238,9 +265,14 @@ static void measure(server *s, double warmup, double window)
         return; /* failed before: do not retry every repetition */
     pid_t pid;
     char err[128] = "";
-    int port = start_server(s->argv, &pid, err, sizeof err);
+    int port = start_server(s->argv, s->libdir, &pid, err, sizeof err);
     if (port < 0) {
         snprintf(s->error, sizeof s->error, "%s", err);
+        return;
+    }
+    if (s->libdir && !maps_from(pid, s->libdir)) {
+        stop_server(pid);
+        snprintf(s->error, sizeof s->error, "the library in %s was not loaded", s->libdir);
         return;
     }
     double v = run_load(port, warmup, window, err, sizeof err);
@@ -255,13 +287,30 @@ static void measure(server *s, double warmup, double window)
     s->measured++;
 }
 
+/* One figure line from s's best rate, or its error.  Returns 1 on error. */
+static int emit(const char *figure, const char *source, const server *s)
+{
+    char stat[32];
+    if (!s->measured) {
+        bench_emit_error(figure, source, "req/s", 1, s->error);
+        return 1;
+    }
+    snprintf(stat, sizeof stat, "best of %d", s->measured);
+    bench_emit(figure, source, s->best, "req/s", 1, stat);
+    return 0;
+}
+
 /* ---- command line ---------------------------------------------------------------- */
 
+/* A path next to this program; at most NSIBLINGS of them are alive. */
+#define NSIBLINGS 4
 static char *sibling(const char *name)
 {
-    static char paths[2][PATH_MAX];
+    static char paths[NSIBLINGS][PATH_MAX];
     static int next;
-    char *out = paths[next++ % 2];
+    if (next == NSIBLINGS)
+        abort(); /* a programming error in main below, not bad input */
+    char *out = paths[next++];
     ssize_t n = readlink("/proc/self/exe", out, PATH_MAX - 64);
     if (n < 0)
         n = 0;
@@ -304,6 +353,8 @@ int main(int argc, char **argv)
          .argv = {python, script, "--loop", "asyncio", "--api", (char *)api}},
         {.source = "python-uvloop",
          .argv = {python, script, "--loop", "uvloop", "--api", (char *)api}},
+        {.source = "taskscope-debug", .argv = {sibling("echo_server")},
+         .libdir = sibling("../runtime/debug")},
     };
     int nservers = sizeof servers / sizeof servers[0];
     double warmup = bench_pick(&o, 2, 5) / 10.0;
@@ -314,19 +365,12 @@ int main(int argc, char **argv)
                 measure(&servers[i], warmup, window);
 
     int status = 0;
-    char stat[32];
-    for (int i = 0; i < nservers; i++) {
-        server *s = &servers[i];
-        if (only && strcmp(only, s->source) != 0)
-            continue;
-        if (s->measured) {
-            snprintf(stat, sizeof stat, "best of %d", s->measured);
-            bench_emit("echo", s->source, s->best, "req/s", 1, stat);
-        } else {
-            bench_emit_error("echo", s->source, "req/s", 1, s->error);
-            if (i == 0)
-                status = 1;
-        }
-    }
+    for (int i = 0; i < nservers - 1; i++)
+        if (!only || strcmp(only, servers[i].source) == 0)
+            status |= emit("echo", servers[i].source, &servers[i]) && i == 0;
+    if (!only || strcmp(only, "taskscope-debug") == 0)
+        status |= emit("debug_echo", "taskscope", &servers[nservers - 1]);
+    if (!only)
+        emit("debug_echo", "release", &servers[0]);
     return status;
 }

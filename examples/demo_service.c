@@ -17,7 +17,7 @@
  *   - a reaper awaits every client and counts outcomes;
  *   - a stats flusher holds the lock for a while every second, so clients
  *     queue up behind it;
- *   - a load shedder cancels clients older than 1.5 s;
+ *   - a load shedder cancels clients older than 1.2 s;
  *   - a heartbeat task waits on a pipe that a ticker writes to (an fd wait);
  *   - a metrics exporter makes one deliberately blocking call,
  *     usleep(300000), every five seconds: the loop is blocked and the
@@ -48,7 +48,7 @@
 #define QUEUE_MAX 8
 #define DB_CONNECTIONS 2
 #define CLIENT_TIMEOUT 1.0     /* seconds a client waits for its answer */
-#define SHED_AFTER 1.5         /* seconds after which the shedder cancels */
+#define SHED_AFTER 1.2         /* seconds after which the shedder cancels */
 #define MAX_TRACKED 256
 
 typedef struct job {

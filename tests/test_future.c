@@ -271,6 +271,33 @@ static void *body_free_pending(void *arg) {
 }
 static void test_free_pending_future(void **s) { (void)s; run_ok(body_free_pending); }
 
+/* The last user of a future may free it from its own done callback (the
+ * callback is handed f for that); callbacks not yet run are dropped. */
+static int second_ran;
+static void free_in_callback(ts_future *f, void *arg) {
+    (void)arg;
+    ts_future_free(f);
+}
+static void mark_second(ts_future *f, void *arg) {
+    (void)f;
+    (void)arg;
+    second_ran = 1;
+}
+
+static void *body_free_in_callback(void *arg) {
+    (void)arg;
+    second_ran = 0;
+    ts_future *f = ts_future_new();
+    assert_int_equal(ts_future_add_done_callback(f, free_in_callback, NULL), 0);
+    assert_int_equal(ts_future_add_done_callback(f, mark_second, NULL), 0);
+    assert_int_equal(ts_future_set_result(f, NULL), 0);
+    assert_int_equal(ts_sleep(0), 0);
+    assert_int_equal(ts_sleep(0), 0);
+    assert_int_equal(second_ran, 0);
+    return NULL;
+}
+static void test_free_in_done_callback(void **s) { (void)s; run_ok(body_free_in_callback); }
+
 /* ---- threads ---------------------------------------------------------------- */
 
 typedef struct foreign_f {
@@ -389,6 +416,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_done_callbacks, close_leftover_loop),
         cmocka_unit_test_teardown(test_awaiter_cancelled_cancels_future, close_leftover_loop),
         cmocka_unit_test_teardown(test_free_pending_future, close_leftover_loop),
+        cmocka_unit_test_teardown(test_free_in_done_callback, close_leftover_loop),
         cmocka_unit_test_teardown(test_foreign_thread, close_leftover_loop),
         cmocka_unit_test_teardown(test_threadsafe_completion, close_leftover_loop),
         cmocka_unit_test_teardown(test_new_without_loop, close_leftover_loop),

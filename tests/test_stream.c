@@ -165,7 +165,9 @@ static void *body_cancel_keeps_partial(void *arg) {
     /* wait_for on a readline: times out, and the partial line stays. */
     assert_int_equal(ts_sock_sendall(peer, "defgh", 5, NULL), 0);
     exact_arg b = {.s = s};
-    assert_int_equal(ts_wait_for(ts_spawn(line_task, &b), 0.02, NULL), -ETIMEDOUT);
+    t = ts_spawn(line_task, &b);
+    assert_int_equal(ts_sleep(0), 0); /* it parks before the clock starts */
+    assert_int_equal(ts_wait_for(t, 0.02, NULL), -ETIMEDOUT);
     assert_int_equal(b.rc, -ECANCELED);
     /* A timeout scope around read_exactly. */
     char buf[16];

@@ -231,8 +231,7 @@ int ts_tui_main(int argc, char **argv) {
     struct sigaction sa = {.sa_handler = on_stop};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    if (!tty)
-        sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL); /* in raw mode Ctrl-C is a key; this is kill -INT */
     tui_src src;
     char logbuf[600];
     if (open_source(&src, &o, logbuf, sizeof logbuf))

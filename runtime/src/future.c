@@ -41,7 +41,11 @@ struct future_waiter {
 
 /* A callback may free the future: the list is taken off it first, and
  * once it is gone the remaining callbacks are dropped, not called with a
- * dangling pointer. */
+ * dangling pointer.  f->alive points into this frame only while it runs
+ * (cleared before return, or f is gone), which GCC cannot see. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
 static void run_callbacks(ts__cb *cb) {
     ts_future *f = ts__container_of(cb, ts_future, callbacks_run);
     ts__node list;
