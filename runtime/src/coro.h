@@ -27,8 +27,8 @@ typedef struct ts__ctx {
 } ts__ctx;
 #endif
 
-/* A coroutine stack: [base, base + size) is usable; the lowest page of the
- * reservation, just below base, is the guard. */
+/* A coroutine stack: [base, base + size) is usable; the guard
+ * (ts__guard_size() bytes) lies just below base. */
 typedef struct ts__stack {
     char *base;
     size_t size;          /* usable bytes */
@@ -50,6 +50,9 @@ int ts__stack_alloc(ts__stack *s, size_t size);
 void ts__stack_free(ts__stack *s);
 /* The system page size, cached. */
 size_t ts__page_size(void);
+/* Bytes of guard below each stack (at least a page, 64 KiB by default). */
+#define TS_GUARD_BYTES (64u * 1024u)
+size_t ts__guard_size(void);
 /* Round a requested stack size to what ts__stack_alloc will use. */
 size_t ts__stack_round(size_t size);
 

@@ -25,8 +25,8 @@
 #include "loop_impl.h"
 #include "tracepoints.h"
 
-__thread ts_loop *ts__tls_loop;
-__thread ts_task *ts__tls_task;
+TS_TLS ts_loop *ts__tls_loop;
+TS_TLS ts_task *ts__tls_task;
 
 static _Atomic uint64_t next_loop_id = 1;
 
@@ -135,15 +135,22 @@ int ts_loop_new(ts_loop **out) {
     return 0;
 }
 
-/* Move cross-thread calls into the ready queue.  Clearing the flag before
- * taking the queue pairs with the producer's exchange: a call queued after
- * the clear sets the flag again and writes the eventfd, so none is missed. */
+/* Move cross-thread calls into the ready queue.
+ *
+ * Order matters, and pairs with ts_call_soon_threadsafe (which pushes and
+ * then, if it flips xsignalled from 0 to 1, writes the eventfd, all under
+ * xlock): drain the eventfd first, then clear the flag, then take the
+ * queue.  A call pushed before the clear is taken below; one pushed after
+ * it finds the flag clear and writes the eventfd again, so the next poll
+ * wakes.  (Clearing before draining the eventfd could swallow that write
+ * and leave the flag set with nobody to wake the loop: a lost wakeup.) */
 static void drain_xqueue(ts_loop *l) {
-    if (!atomic_exchange(&l->xsignalled, 0))
+    if (!atomic_load_explicit(&l->xsignalled, memory_order_relaxed))
         return;
     uint64_t v;
     ssize_t r = read(l->evfd, &v, sizeof v);
     (void)r;
+    atomic_store(&l->xsignalled, 0);
     pthread_mutex_lock(&l->xlock);
     ts__list_splice(&l->ready, &l->xqueue);
     pthread_mutex_unlock(&l->xlock);
@@ -190,7 +197,7 @@ static void run_once(ts_loop *l) {
         timeout = 0;
     else if (l->nheap > 0) {
         l->now_valid = false;
-        int64_t d = l->heap[0]->when - ts__now(l);
+        int64_t d = l->heap[0].when - ts__now(l);
         timeout = d < 0 ? 0 : d;
     } else
         timeout = -1;
@@ -407,7 +414,7 @@ int ts_loop_close(ts_loop *l) {
     /* Timers first: some live on the stacks of pending tasks, which
      * ts__task_finish_all unmaps. */
     while (l->nheap > 0) {
-        ts__timer *t = l->heap[0];
+        ts__timer *t = l->heap[0].t;
         ts__timer_stop(l, t);
         if (t->fn == handle_timer_fired)
             drop_at_close(ts__container_of(t, ts_handle, timer));
@@ -432,6 +439,7 @@ int ts_loop_close(ts_loop *l) {
     free(l->pool);
     free(l->heap);
     ts__fd_close(l);
+    ts__task_records_free(l);
     ts__overflow_thread_fini(l);
     TS_TRACE_LOOP_CLOSE(l);
     close(l->epfd);
@@ -456,16 +464,18 @@ int ts__stack_get(ts_loop *l, size_t size, ts__stack *out) {
 
 void ts__stack_put(ts_loop *l, ts__stack *s) {
     if (s->size == l->default_stack && l->npool < l->pool_cap) {
-        if (l->npool == 0 || (l->npool & (l->npool - 1)) == 0) {
-            size_t cap = l->npool ? l->npool * 2 : 16;
+        if (l->npool == l->pool_alloc) {
+            size_t cap = l->pool_alloc ? l->pool_alloc * 2 : 16;
             if (cap > l->pool_cap)
                 cap = l->pool_cap;
             ts__stack *p = realloc(l->pool, cap * sizeof *p);
             if (!p) {
                 ts__stack_free(s);
+                s->base = NULL;
                 return;
             }
             l->pool = p;
+            l->pool_alloc = cap;
         }
         l->pool[l->npool++] = *s;
     } else {

@@ -60,8 +60,7 @@ static void on_segv(int sig, siginfo_t *si, void *uctx) {
     if (t && t->stack.base) {
         uintptr_t lo = (uintptr_t)t->stack.base;
         uintptr_t addr = (uintptr_t)si->si_addr, sp = interrupted_sp(uctx);
-        size_t page = ts__page_size();
-        bool in_guard = addr >= lo - page && addr < lo;
+        bool in_guard = addr >= lo - ts__guard_size() && addr < lo;
         bool sp_below = sp && sp < lo + 256 && sp + (64u << 20) > lo;
         if (in_guard || sp_below) {
             struct msgbuf m = {.len = 0};

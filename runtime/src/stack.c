@@ -5,7 +5,10 @@
  * the pages a task actually touches are ever committed: an idle task costs
  * the one or two pages at the top of its stack, whatever its size.
  *
- * The lowest page is a guard.  MADV_GUARD_INSTALL (Linux 6.13) marks it in
+ * The lowest TS_GUARD_BYTES (64 KiB) are a guard: a function with a large
+ * frame (a 32 KiB buffer, say) can jump over a single guard page and land
+ * in the neighbouring stack; 64 KiB of guard catch that, and cost address
+ * space only.  MADV_GUARD_INSTALL (Linux 6.13) marks the guard in
  * the page tables without splitting the mapping; adjacent stacks then merge
  * into a few VMAs, which is what lets 100k+ tasks live under the default
  * vm.max_map_count of 65530.  Older kernels fall back to mprotect, which
@@ -40,6 +43,11 @@ size_t ts__page_size(void) {
     return page;
 }
 
+size_t ts__guard_size(void) {
+    size_t page = ts__page_size();
+    return page > TS_GUARD_BYTES ? page : TS_GUARD_BYTES;
+}
+
 size_t ts__stack_round(size_t size) {
     size_t page = ts__page_size();
     if (size < 4 * page)
@@ -47,13 +55,13 @@ size_t ts__stack_round(size_t size) {
     return (size + page - 1) & ~(page - 1);
 }
 
-static char *install_guard(char *page_start, size_t page) {
+static char *install_guard(char *page_start, size_t len) {
     if (__atomic_load_n(&guard_madvise_ok, __ATOMIC_RELAXED)) {
-        if (madvise(page_start, page, MADV_GUARD_INSTALL) == 0)
+        if (madvise(page_start, len, MADV_GUARD_INSTALL) == 0)
             return page_start;
         __atomic_store_n(&guard_madvise_ok, 0, __ATOMIC_RELAXED);
     }
-    if (mprotect(page_start, page, PROT_NONE) == 0)
+    if (mprotect(page_start, len, PROT_NONE) == 0)
         return page_start;
     if (!__atomic_exchange_n(&unguarded_warned, 1, __ATOMIC_RELAXED))
         fprintf(stderr, "taskscope: cannot add more stack guard pages (%s); "
@@ -62,14 +70,14 @@ static char *install_guard(char *page_start, size_t page) {
 }
 
 int ts__stack_alloc(ts__stack *s, size_t size) {
-    size_t page = ts__page_size();
+    size_t guard = ts__guard_size();
     size = ts__stack_round(size);
-    char *p = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
+    char *p = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (p == MAP_FAILED)
         return -ENOMEM;
-    s->guard = install_guard(p, page);
-    s->base = p + page;
+    s->guard = install_guard(p, guard);
+    s->base = p + guard;
     s->size = size;
 #ifdef TS_HAVE_VALGRIND
     s->valgrind_id = VALGRIND_STACK_REGISTER(s->base, s->base + s->size);
@@ -85,7 +93,7 @@ void ts__stack_free(ts__stack *s) {
 #ifdef TS_HAVE_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->valgrind_id);
 #endif
-    size_t page = ts__page_size();
-    munmap(s->base - page, s->size + page);
+    size_t guard = ts__guard_size();
+    munmap(s->base - guard, s->size + guard);
     s->base = NULL;
 }

@@ -52,8 +52,12 @@ ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
         errno = EXDEV;
         return NULL;
     }
-    ts_task *t = calloc(1, sizeof *t);
-    if (!t) {
+    ts_task *t = l->free_tasks;
+    if (t) {
+        l->free_tasks = *(ts_task **)t;
+        l->nfree_tasks--;
+        memset(t, 0, sizeof *t);
+    } else if (!(t = calloc(1, sizeof *t))) {
         errno = ENOMEM;
         return NULL;
     }
@@ -334,7 +338,23 @@ static void free_task(ts_task *t) {
     ts__node *n;
     while ((n = ts__list_pop_front(&t->done_cbs)))
         free(ts__container_of(n, struct done_cb, node));
-    free(t);
+    ts_loop *l = t->loop;
+    if (l->nfree_tasks < 1024) {
+        *(ts_task **)t = l->free_tasks; /* the record is dead: reuse its first word */
+        l->free_tasks = t;
+        l->nfree_tasks++;
+    } else {
+        free(t);
+    }
+}
+
+void ts__task_records_free(ts_loop *l) {
+    while (l->free_tasks) {
+        ts_task *t = l->free_tasks;
+        l->free_tasks = *(ts_task **)t;
+        free(t);
+    }
+    l->nfree_tasks = 0;
 }
 
 ts_task *ts_task_ref(ts_task *t) {
