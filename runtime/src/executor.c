@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "tracepoints.h"
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_POSTED };
 
@@ -180,7 +181,9 @@ static void *worker_main(void *arg) {
     ts__job *job;
     while ((job = next_job(ex))) {
         pthread_mutex_unlock(&ex->mu);
+        TS_TRACE_JOB_START(job);
         job->result = job->fn(job->arg);
+        TS_TRACE_JOB_DONE(job);
         pthread_mutex_lock(&ex->mu);
         if (job->abandoned) {
             free(job); /* the awaiter has gone and dropped its reference */
@@ -303,6 +306,7 @@ int ts_run_in_executor_at(ts_executor *ex, ts_job_fn fn, void *arg,
     job->loop = loop;
     job->task = self;
     job->state = JOB_QUEUED;
+    TS_TRACE_JOB_SUBMIT(job, self);
     int err = submit(ex, job);
     if (err) {
         free(job);

@@ -7,11 +7,13 @@
  * record.  Nothing here blocks or allocates on the hot path; a record
  * that does not fit is dropped and counted by the ring.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "trace.h"
+#include "../tracepoints.h" /* resource kinds */
 
 #define BEGIN(r, name)                                                      \
     ts_ev_##name *e = ts__ring_reserve((r), TS_EV_##name, sizeof *e);      \
@@ -264,6 +266,102 @@ void ts__tr_task_free(ts_task *t) {
     END(r);
 }
 
+/* ---- live resources, for the state dump ---------------------------------------------
+ *
+ * The runtime keeps no list of its locks and queues, so the trace layer
+ * does: a per-thread open-addressed table (resources belong to the loop
+ * thread that made them), updated by the same hooks that emit events.
+ * Deleted slots become tombstones; the table is rebuilt when they pile up.
+ */
+struct res_entry {
+    const void *obj;       /* NULL: empty; TOMB: deleted */
+    uint32_t kind, capacity, site, depth;
+    uint64_t holder;
+};
+#define TOMB ((const void *)1)
+static __thread struct res_entry *res_tab;
+static __thread size_t res_cap, res_used; /* used counts tombstones too */
+
+static size_t res_slot(const void *obj, size_t cap) {
+    uintptr_t v = (uintptr_t)obj;
+    return (size_t)((v >> 4) ^ (v >> 17)) & (cap - 1);
+}
+
+static struct res_entry *res_find(const void *obj) {
+    if (!res_cap)
+        return NULL;
+    for (size_t i = res_slot(obj, res_cap);; i = (i + 1) & (res_cap - 1)) {
+        if (res_tab[i].obj == obj)
+            return &res_tab[i];
+        if (!res_tab[i].obj)
+            return NULL;
+    }
+}
+
+static void res_rehash(size_t cap) {
+    struct res_entry *old = res_tab;
+    size_t oldcap = res_cap;
+    struct res_entry *n = calloc(cap, sizeof *n);
+    if (!n)
+        return;
+    res_tab = n;
+    res_cap = cap;
+    res_used = 0;
+    for (size_t i = 0; i < oldcap; i++) {
+        if (!old[i].obj || old[i].obj == TOMB)
+            continue;
+        size_t j = res_slot(old[i].obj, cap);
+        while (res_tab[j].obj)
+            j = (j + 1) & (cap - 1);
+        res_tab[j] = old[i];
+        res_used++;
+    }
+    free(old);
+}
+
+static struct res_entry *res_add(const void *obj) {
+    if ((res_used + 1) * 2 > res_cap)
+        res_rehash(res_cap ? res_cap * 2 : 64);
+    if ((res_used + 1) * 2 > res_cap)
+        return NULL;
+    size_t i = res_slot(obj, res_cap);
+    while (res_tab[i].obj && res_tab[i].obj != TOMB && res_tab[i].obj != obj)
+        i = (i + 1) & (res_cap - 1);
+    if (!res_tab[i].obj)
+        res_used++;
+    memset(&res_tab[i], 0, sizeof res_tab[i]);
+    res_tab[i].obj = obj;
+    return &res_tab[i];
+}
+
+static void dump_resources(ts__ring *r) {
+    for (size_t i = 0; i < res_cap; i++) {
+        struct res_entry *x = &res_tab[i];
+        if (!x->obj || x->obj == TOMB)
+            continue;
+        {
+            BEGIN(r, resource_create);
+            e->resource = (uintptr_t)x->obj;
+            e->kind = x->kind;
+            e->capacity = x->capacity;
+            e->site = x->site;
+            END(r);
+        }
+        if (x->holder) {
+            BEGIN(r, resource_acquired);
+            e->resource = (uintptr_t)x->obj;
+            e->task = x->holder;
+            END(r);
+        }
+        if (x->kind == TS_RES_QUEUE) {
+            BEGIN(r, queue_depth);
+            e->resource = (uintptr_t)x->obj;
+            e->depth = x->depth;
+            END(r);
+        }
+    }
+}
+
 /* ---- futures, resources, jobs --------------------------------------------------- */
 
 void ts__tr_future_create(const void *f, const ts_site *site) {
@@ -292,6 +390,12 @@ void ts__tr_resource_create(const void *obj, int kind, unsigned capacity, const 
     if (!r)
         return;
     uint32_t sid = ts__intern_site(r, site);
+    struct res_entry *x = res_add(obj);
+    if (x) {
+        x->kind = (uint32_t)kind;
+        x->capacity = capacity;
+        x->site = sid;
+    }
     BEGIN(r, resource_create);
     e->resource = (uintptr_t)obj;
     e->kind = (uint32_t)kind;
@@ -301,6 +405,9 @@ void ts__tr_resource_create(const void *obj, int kind, unsigned capacity, const 
 }
 
 void ts__tr_resource_free(const void *obj) {
+    struct res_entry *x = res_find(obj);
+    if (x)
+        x->obj = TOMB;
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
@@ -310,6 +417,9 @@ void ts__tr_resource_free(const void *obj) {
 }
 
 void ts__tr_resource_acquired(const void *obj, const ts_task *t) {
+    struct res_entry *x = res_find(obj);
+    if (x && x->kind != TS_RES_QUEUE)
+        x->holder = t ? t->id : 0;
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
@@ -320,6 +430,9 @@ void ts__tr_resource_acquired(const void *obj, const ts_task *t) {
 }
 
 void ts__tr_resource_release(const void *obj, const ts_task *t) {
+    struct res_entry *x = res_find(obj);
+    if (x && x->kind == TS_RES_LOCK)
+        x->holder = 0;
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
@@ -330,6 +443,9 @@ void ts__tr_resource_release(const void *obj, const ts_task *t) {
 }
 
 void ts__tr_queue_depth(const void *q, size_t depth) {
+    struct res_entry *x = res_find(q);
+    if (x)
+        x->depth = (uint32_t)depth;
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
@@ -429,6 +545,7 @@ static void dump(ts_loop *l, ts__ring *r, uint64_t gen) {
         if (t->state < TS_TASK_DONE)
             dump_task(r, t);
     }
+    dump_resources(r);
     {
         BEGIN(r, dump_end);
         e->generation = gen;
