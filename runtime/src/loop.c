@@ -511,14 +511,13 @@ static void cancel_remaining(ts_loop *l) {
     free(left);
 }
 
-int ts_run_result(ts_task_fn main, void *arg, void **result) {
+int ts_run_at(ts_task_fn main, void *arg, void **result, const ts_site *site) {
     ts_loop *l;
     int err = ts_loop_new(&l);
     if (err)
         return err;
-    static const ts_site site = {"(ts_run)", "ts_run", 0};
     ts_spawn_opts opts = {.name = "main", .loop = l};
-    ts_task *t = ts_spawn_at(&opts, main, arg, "main", &site);
+    ts_task *t = ts_spawn_at(&opts, main, arg, "main", site);
     if (!t) {
         ts_loop_close(l);
         return -ENOMEM;
@@ -529,7 +528,6 @@ int ts_run_result(ts_task_fn main, void *arg, void **result) {
     return err;
 }
 
-int ts_run(ts_task_fn main, void *arg) { return ts_run_result(main, arg, NULL); }
 
 const char *ts_version(void) { return "0.1.0"; }
 

@@ -98,8 +98,11 @@ int ts_call_soon_threadsafe(ts_loop *loop, ts_callback cb, void *arg);
  * error or -ECANCELED), or a setup error (-ENOMEM, -EBUSY).
  * ts_run_result also stores main's result.
  */
-int ts_run(ts_task_fn main, void *arg);
-int ts_run_result(ts_task_fn main, void *arg, void **result);
+#define ts_run(main, arg) ts_run_at((main), (arg), NULL, TS_HERE)
+#define ts_run_result(main, arg, result) ts_run_at((main), (arg), (result), TS_HERE)
+/* The function behind both macros; site is where main was started (the
+ * main task's spawn site), NULL for none. */
+int ts_run_at(ts_task_fn main, void *arg, void **result, const ts_site *site);
 
 /*
  * ts_wait_fd - suspend until fd is readable (TS_READABLE) and/or writable
