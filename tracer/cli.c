@@ -25,11 +25,11 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "launch.h"
 #include "report.h"
 #include "session.h"
-
-#ifndef TS_DEBUG_LIBDIR
-#define TS_DEBUG_LIBDIR "/usr/local/lib/taskscope-debug"
+#ifdef TS_HAVE_TUI
+#include "tui.h"
 #endif
 
 static volatile sig_atomic_t interrupted;
@@ -49,6 +49,7 @@ static const char *USAGE =
     "  stats TARGET                      per task name and per loop statistics\n"
     "  query FILE SQL [--json|--csv]     SQL over a recording\n"
     "  export --format perfetto|chrome FILE -o OUT   a timeline for ui.perfetto.dev\n"
+    "  top PID | FILE | -- PROGRAM [ARGS]  the live (or replayed) all_tasks view\n"
     "\n"
     "TARGET is the pid of a live process using the debug runtime, or a recording.\n"
     "ps, pstree, blocked and stats take --json (and ps/pstree --all for finished tasks).\n"
@@ -73,29 +74,6 @@ static int is_pid(const char *s) {
 
 /* ---- run and attach -------------------------------------------------------- */
 
-static const char *debug_libdir(char *buf, size_t len) {
-    /* buf holds at most PATH_MAX bytes */
-    const char *env = getenv("TASKSCOPE_DEBUG_LIBDIR");
-    if (env && *env)
-        return env;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            struct stat st;
-            char probe[PATH_MAX + 64];
-            if (snprintf(buf, len, "%s/../runtime/debug", exe) < (int)len &&
-                snprintf(probe, sizeof probe, "%s/libtaskscope.so.0", buf) < (int)sizeof probe &&
-                stat(probe, &st) == 0)
-                return buf;
-        }
-    }
-    return TS_DEBUG_LIBDIR;
-}
-
 /* Open the recording before anything starts, so a bad path fails fast. */
 static int open_store(ts_store **store, const char *out) {
     char err[512];
@@ -105,7 +83,9 @@ static int open_store(ts_store **store, const char *out) {
     return rc;
 }
 
-static void record(ts_session *s, int duration_ms) {
+/* Returns 1 if the process went away (exited, or a zombie: its parent
+ * may not have reaped it yet, so the reader may still think it alive). */
+static int record(ts_session *s, int duration_ms) {
     if (s->store) {
         char buf[32];
         snprintf(buf, sizeof buf, "%d", s->pid);
@@ -118,7 +98,7 @@ static void record(ts_session *s, int duration_ms) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    ts_session_run(s, &interrupted, duration_ms);
+    return ts_session_run(s, &interrupted, duration_ms);
 }
 
 static int finish_recording(ts_session *s, const char *out, const char *status) {
@@ -159,8 +139,6 @@ static int cmd_run(int argc, char **argv) {
     }
     if (i >= argc)
         return usage_error("run: no program given%s", "");
-    char libbuf[PATH_MAX];
-    const char *libdir = debug_libdir(libbuf, sizeof libbuf);
     ts_store *store;
     if (open_store(&store, out))
         return 1;
@@ -170,14 +148,7 @@ static int cmd_run(int argc, char **argv) {
         return 1;
     }
     if (child == 0) {
-        const char *old = getenv("LD_LIBRARY_PATH");
-        char *path = malloc(strlen(libdir) + (old ? strlen(old) : 0) + 2);
-        if (path) {
-            sprintf(path, "%s%s%s", libdir, old && *old ? ":" : "", old ? old : "");
-            setenv("LD_LIBRARY_PATH", path, 1);
-        }
-        setenv("TASKSCOPE_WAIT_READER_MS", "3000", 0);
-        execvp(argv[i], argv + i);
+        ts_exec_on_debug_runtime(argv + i);
         fprintf(stderr, "taskscope: cannot run %s: %s\n", argv[i], strerror(errno));
         _exit(127);
     }
@@ -187,7 +158,9 @@ static int cmd_run(int argc, char **argv) {
     if (rc) {
         int status;
         waitpid(child, &status, 0);
-        if (rc == -ENOENT)
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+            ; /* the child said why it could not run the program */
+        else if (rc == -ENOENT)
             fprintf(stderr, "taskscope: %s never created a trace segment: it does not use the "
                             "taskscope runtime as a shared library (link it with "
                             "`pkg-config --libs taskscope` or taskscope-debug)\n", argv[i]);
@@ -248,9 +221,8 @@ static int cmd_attach(int argc, char **argv) {
         ts_session_close(&s);
         return 1;
     }
-    record(&s, duration < 0 ? -1 : (int)(duration * 1000));
-    rc = finish_recording(&s, out, ts_reader_alive(s.reader) ? "complete: detached"
-                                                            : "complete: the process exited");
+    int gone = record(&s, duration < 0 ? -1 : (int)(duration * 1000));
+    rc = finish_recording(&s, out, gone ? "complete: the process exited" : "complete: detached");
     ts_session_close(&s);
     return rc ? 1 : 0;
 }
@@ -503,5 +475,13 @@ int main(int argc, char **argv) {
         return cmd_query(argc - 1, argv + 1);
     if (!strcmp(cmd, "export"))
         return cmd_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "top")) {
+#ifdef TS_HAVE_TUI
+        return ts_tui_main(argc - 1, argv + 1);
+#else
+        fprintf(stderr, "taskscope: this build has no TUI (ncursesw was not found at build time)\n");
+        return 1;
+#endif
+    }
     return usage_error("unknown command '%s'", cmd);
 }

@@ -125,6 +125,41 @@ void tr_awaits_text(const tm_model *m, const tm_task *t, char *buf, size_t len) 
     }
 }
 
+/* Opens a JSON report with {"source":"...", escaped: the source is a
+ * file name, which may hold quotes or backslashes. */
+static void json_head(FILE *out, const tr_opts *o) {
+    fputs("{\"source\":", out);
+    tr_json_str(out, o->source ? o->source : "");
+    fputc(',', out);
+}
+
+static const char *warning_kind_name(tm_warning_kind k) {
+    switch (k) {
+    case TM_WARN_BLOCKED: return "blocked";
+    case TM_WARN_SLOW_STEP: return "slow_step";
+    case TM_WARN_NEVER_AWAITED: return "never_awaited";
+    case TM_WARN_NEVER_RETRIEVED: return "never_retrieved";
+    case TM_WARN_DEADLOCK: return "deadlock";
+    case TM_WARN_STUCK: return "stuck";
+    case TM_WARN_DESTROYED_PENDING: return "destroyed_pending";
+    }
+    return "other";
+}
+
+/* Closes a JSON report's list and adds the warnings, the JSON side of
+ * tr_warnings: ],"warnings":[{"kind":..,"task":..,"text":..}]} */
+static void json_tail(FILE *out, const tm_model *m) {
+    fprintf(out, "],\"warnings\":[");
+    for (size_t i = 0; i < tm_model_warning_count(m); i++) {
+        const tm_warning *w = tm_model_warning_at(m, i);
+        fprintf(out, "%s{\"kind\":\"%s\",\"task\":%" PRIu64 ",\"text\":", i ? "," : "",
+                warning_kind_name(w->kind), w->task);
+        tr_json_str(out, w->text);
+        fputc('}', out);
+    }
+    fprintf(out, "]}\n");
+}
+
 static int task_listed(const tm_task *t, const tr_opts *o) {
     return t && (o->all || t->state < TM_DONE);
 }
@@ -167,7 +202,8 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
         tm_task_times(m, t, &b, &s, &id);
         uint64_t end = t->state >= TM_DONE ? t->done_ns : now;
         tr_awaits_text(m, t, aw, sizeof aw);
-        tm_model_site_text(m, t->await_site, asite, sizeof asite);
+        /* the await site only while it awaits: a finished task waits nowhere */
+        tm_model_site_text(m, strcmp(aw, "-") ? t->await_site : 0, asite, sizeof asite);
         tm_model_site_text(m, t->site, ssite, sizeof ssite);
         if (o->json) {
             fprintf(out, "%s{\"id\":%" PRIu64 ",\"parent\":%" PRIu64 ",\"loop\":%" PRIu64 ",\"name\":",
@@ -197,7 +233,7 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
                 t->polls, aw, asite, ssite, t->warnings ? "  !" : "");
     }
     if (o->json)
-        fprintf(out, "]}\n");
+        json_tail(out, m);
     else
         tr_warnings(out, m, o);
 }
@@ -251,10 +287,12 @@ static void tree_node(FILE *out, const tm_model *m, const tm_task *t, const tr_o
 void tr_pstree(FILE *out, const tm_model *m, const tr_opts *o) {
     char prefix[520] = "";
     int first = 1;
-    if (o->json)
-        fprintf(out, "{\"source\":\"%s\",\"tasks\":[", o->source ? o->source : "");
-    else
+    if (o->json) {
+        json_head(out, o);
+        fprintf(out, "\"tasks\":[");
+    } else {
         header(out, m, o);
+    }
     for (size_t i = 0; i < tm_model_task_count(m); i++) {
         const tm_task *t = tm_model_task_at(m, i);
         if (!task_listed(t, o))
@@ -265,7 +303,7 @@ void tr_pstree(FILE *out, const tm_model *m, const tr_opts *o) {
         tree_node(out, m, t, o, prefix, 0, 1, 0, &first);
     }
     if (o->json)
-        fprintf(out, "]}\n");
+        json_tail(out, m);
     else
         tr_warnings(out, m, o);
 }
@@ -278,11 +316,12 @@ void tr_blocked(FILE *out, const tm_model *m, ts_symbolizer *sym, const tr_opts 
         ts_symbolizer_add_module(sym, mod->start, mod->end, mod->offset,
                                  tm_model_string(m, mod->path));
     }
-    if (o->json)
-        fprintf(out, "{\"source\":\"%s\",\"dropped\":%" PRIu64 ",\"episodes\":[",
-                o->source ? o->source : "", tm_model_dropped(m));
-    else
+    if (o->json) {
+        json_head(out, o);
+        fprintf(out, "\"dropped\":%" PRIu64 ",\"episodes\":[", tm_model_dropped(m));
+    } else {
         header(out, m, o);
+    }
     size_t n = tm_model_blocked_count(m);
     if (!n && !o->json)
         fprintf(out, "no blocked loop and no slow step recorded\n");
@@ -341,7 +380,7 @@ void tr_blocked(FILE *out, const tm_model *m, ts_symbolizer *sym, const tr_opts 
             fprintf(out, "]}");
     }
     if (o->json)
-        fprintf(out, "]}\n");
+        json_tail(out, m);
     else
         tr_warnings(out, m, o);
 }
@@ -422,10 +461,10 @@ void tr_stats(FILE *out, const tm_model *m, const tr_opts *o) {
         if (t->max_poll_ns > s->max_poll)
             s->max_poll = t->max_poll_ns;
     }
-    if (o->json)
-        fprintf(out, "{\"source\":\"%s\",\"dropped\":%" PRIu64 ",\"names\":[",
-                o->source ? o->source : "", tm_model_dropped(m));
-    else {
+    if (o->json) {
+        json_head(out, o);
+        fprintf(out, "\"dropped\":%" PRIu64 ",\"names\":[", tm_model_dropped(m));
+    } else {
         header(out, m, o);
         fprintf(out, "%-20s %7s %9s %9s %9s %9s %9s %9s %9s\n", "task name", "count", "polls",
                 "busy p50", "busy p90", "busy p99", "poll p50", "poll p99", "poll max");
@@ -436,6 +475,10 @@ void tr_stats(FILE *out, const tm_model *m, const tr_opts *o) {
         uint64_t v[6] = {pct(s->busy, s->nbusy, .5), pct(s->busy, s->nbusy, .9),
                          pct(s->busy, s->nbusy, .99), hist_pct(s->hist, .5),
                          hist_pct(s->hist, .99), s->max_poll};
+        /* A bucket's upper bound may lie above the slowest poll seen. */
+        for (int j = 3; j < 5; j++)
+            if (v[j] > s->max_poll)
+                v[j] = s->max_poll;
         if (o->json) {
             fprintf(out, "%s{\"name\":", k ? "," : "");
             tr_json_str(out, tm_model_string(m, s->name));
@@ -480,7 +523,7 @@ void tr_stats(FILE *out, const tm_model *m, const tr_opts *o) {
         }
     }
     if (o->json)
-        fprintf(out, "]}\n");
+        json_tail(out, m);
     else
         tr_warnings(out, m, o);
 }

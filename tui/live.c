@@ -24,11 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "launch.h"
 #include "source.h"
 
-#ifndef TS_DEBUG_LIBDIR
-#define TS_DEBUG_LIBDIR "/usr/local/lib/taskscope-debug"
-#endif
 
 /* Each event goes to the model, the recording and the per-task history.
  * (ts_session_poll does the first two; the TUI also needs the third, so
@@ -63,30 +61,6 @@ static int live_poll(tui_src *s) {
 static void sleep_ms(int ms) {
     struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&d, NULL);
-}
-
-/* Like the CLI's run: $TASKSCOPE_DEBUG_LIBDIR, else runtime/debug next to
- * a build tree's executable, else the installed directory. */
-static const char *debug_libdir(char *buf, size_t len) {
-    const char *env = getenv("TASKSCOPE_DEBUG_LIBDIR");
-    if (env && *env)
-        return env;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        struct stat st;
-        char probe[PATH_MAX + 64];
-        if (slash) {
-            *slash = 0;
-            if ((size_t)snprintf(buf, len, "%s/../runtime/debug", exe) < len &&
-                (size_t)snprintf(probe, sizeof probe, "%s/libtaskscope.so.0", buf) < sizeof probe &&
-                stat(probe, &st) == 0)
-                return buf;
-        }
-    }
-    return TS_DEBUG_LIBDIR;
 }
 
 static int open_recording(tui_src *s, const char *record, char *err, size_t len) {
@@ -134,7 +108,8 @@ int tui_src_attach(tui_src *s, int pid, const char *record, char *err, size_t le
         tui_recent_free(s->recent);
         return rc;
     }
-    snprintf(s->status, sizeof s->status, "%s", s->sess.attached ? "attached" : "snapshot (another tracer is attached)");
+    snprintf(s->status, sizeof s->status, "%s",
+             s->sess.attached ? "attached" : "snapshot (another tracer is attached)");
     if (s->sess.attached) {
         /* the state dump makes the first frame complete */
         for (int i = 0; i < 200 && !ts_reader_dump_done(s->sess.reader) &&
@@ -148,39 +123,32 @@ int tui_src_attach(tui_src *s, int pid, const char *record, char *err, size_t le
     return 0;
 }
 
-static void child_exec(char **argv, const char *libdir, const char *log_path) {
+static void child_exec(char **argv, const char *log_path) {
     setpgid(0, 0);
     int in = open("/dev/null", O_RDONLY);
     int out = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) /* never onto the screen the TUI draws */
+        out = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (in >= 0)
         dup2(in, 0);
     if (out >= 0) {
         dup2(out, 1);
         dup2(out, 2);
     }
-    const char *old = getenv("LD_LIBRARY_PATH");
-    char *path = malloc(strlen(libdir) + (old ? strlen(old) : 0) + 2);
-    if (path) {
-        sprintf(path, "%s%s%s", libdir, old && *old ? ":" : "", old ? old : "");
-        setenv("LD_LIBRARY_PATH", path, 1);
-    }
-    setenv("TASKSCOPE_WAIT_READER_MS", "3000", 0);
-    execvp(argv[0], argv);
+    ts_exec_on_debug_runtime(argv);
     fprintf(stderr, "taskscope: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
 }
 
 int tui_src_launch(tui_src *s, char **argv, const char *record, const char *log_path,
                    char *err, size_t len) {
-    char libbuf[PATH_MAX];
-    const char *libdir = debug_libdir(libbuf, sizeof libbuf);
     pid_t child = fork();
     if (child < 0) {
         snprintf(err, len, "fork: %s", strerror(errno));
         return -errno;
     }
     if (child == 0)
-        child_exec(argv, libdir, log_path);
+        child_exec(argv, log_path);
     setpgid(child, child); /* both sides, whichever runs first */
     if (live_init(s, child)) {
         kill(child, SIGKILL);
