@@ -88,12 +88,15 @@ static void job_unref(job *j) {
 
 /* ---- workers --------------------------------------------------------------- */
 
+static volatile double crunch_result; /* keeps the work from being optimised away */
+
 static void *crunch(void *arg) {
     /* CPU work on the thread pool: the loop keeps running meanwhile */
-    volatile double x = 0;
+    double x = 0;
     long n = (long)(intptr_t)arg;
     for (long i = 1; i < n; i++)
         x += sqrt((double)i);
+    crunch_result = x;
     return NULL;
 }
 

@@ -33,7 +33,38 @@ struct xstate {
     int first;
     uint64_t loops_named[64];
     int nloops_named;
+    struct {                 /* the last blocked episode drawn per loop */
+        uint64_t loop, task, duration;
+    } last_blocked[64];
+    int nlast_blocked;
 };
+
+/* A step seen blocked also ends as a slow step (same loop, task and
+ * duration, stamped a moment later): it is drawn once, as the blocked
+ * episode, or the two slices would overlap partially on the loop track. */
+static int blocked_slot(const struct xstate *x, uint64_t loop) {
+    int i = 0;
+    while (i < x->nlast_blocked && x->last_blocked[i].loop != loop)
+        i++;
+    return i;
+}
+
+static void remember_blocked(struct xstate *x, uint64_t loop, uint64_t task, uint64_t dur) {
+    int i = blocked_slot(x, loop);
+    if (i == 64)
+        return;
+    if (i == x->nlast_blocked)
+        x->nlast_blocked++;
+    x->last_blocked[i].loop = loop;
+    x->last_blocked[i].task = task;
+    x->last_blocked[i].duration = dur;
+}
+
+static int drawn_as_blocked(const struct xstate *x, uint64_t loop, uint64_t task, uint64_t dur) {
+    int i = blocked_slot(x, loop);
+    return i < x->nlast_blocked && x->last_blocked[i].task == task &&
+           x->last_blocked[i].duration == dur;
+}
 
 static double us(const struct xstate *x, uint64_t ns) { return (double)(ns - x->t0) / 1000.0; }
 
@@ -181,6 +212,7 @@ static void on_event(const ts_ev_header *h, uint64_t ns, uint32_t tid, void *arg
     case TS_EV_loop_unblocked: {
         const ts_ev_loop_unblocked *e = (const void *)h;
         char name[64];
+        remember_blocked(x, e->loop, e->task, e->duration_ns);
         snprintf(name, sizeof name, "BLOCKED by task #%" PRIu64, e->task);
         name_loop(x, e->loop);
         uint64_t start = ns > e->duration_ns ? ns - e->duration_ns : x->t0;
@@ -189,6 +221,8 @@ static void on_event(const ts_ev_header *h, uint64_t ns, uint32_t tid, void *arg
     }
     case TS_EV_slow_step: {
         const ts_ev_slow_step *e = (const void *)h;
+        if (drawn_as_blocked(x, e->loop, e->task, e->duration_ns))
+            break;
         char name[64];
         snprintf(name, sizeof name, "slow step: task #%" PRIu64, e->task);
         name_loop(x, e->loop);

@@ -672,26 +672,34 @@ size_t tm_model_analyze(tm_model *m) {
         }
         if (!cyc)
             continue;
-        /* slow is on the cycle: spell it out and mark each member */
+        /* slow is on the cycle: spell it out in one warning, "#3 right
+         * wants a lock held by #2 left, which wants a lock held by #3
+         * right", and mark every member.  A task leading into a cycle
+         * already reported finds it marked. */
+        if (slow->warnings & TM_WARN_DEADLOCK)
+            continue;
         char text[240];
-        size_t len = (size_t)snprintf(text, sizeof text, "deadlock: ");
+        size_t len = (size_t)snprintf(text, sizeof text, "deadlock: #%llu %s",
+                                      (unsigned long long)slow->id,
+                                      tm_model_string(m, slow->name));
         tm_task *c = slow;
         do {
+            tm_task *next = tm_model_task(m, waits_for(m, c));
+            if (!next)
+                break;
             if (len < sizeof text)
-                len += (size_t)snprintf(text + len, sizeof text - len, "#%llu %s %s -> ",
-                                        (unsigned long long)c->id,
-                                        tm_model_string(m, c->name),
-                                        c->wait_kind == 5 ? "wants lock held by" : "awaits");
-            c = tm_model_task(m, waits_for(m, c));
-        } while (c && c != slow);
-        if (len < sizeof text)
-            snprintf(text + len, sizeof text - len, "#%llu", (unsigned long long)slow->id);
+                len += (size_t)snprintf(text + len, sizeof text - len, "%s %s #%llu %s",
+                                        c == slow ? "" : ", which",
+                                        c->wait_kind == 5 ? "wants a lock held by" : "awaits",
+                                        (unsigned long long)next->id,
+                                        tm_model_string(m, next->name));
+            c = next;
+        } while (c != slow);
+        add_warning(m, TM_WARN_DEADLOCK, m->now, slow->id, text);
+        found++;
         c = slow;
         do {
-            if (!(c->warnings & TM_WARN_DEADLOCK)) {
-                add_warning(m, TM_WARN_DEADLOCK, m->now, c->id, text);
-                found++;
-            }
+            c->warnings |= TM_WARN_DEADLOCK;
             c = tm_model_task(m, waits_for(m, c));
         } while (c && c != slow);
     }
@@ -719,9 +727,14 @@ size_t tm_model_analyze(tm_model *m) {
                 has_warning(m, TM_WARN_STUCK, t->id) || has_warning(m, TM_WARN_DEADLOCK, t->id))
                 continue;
             char text[240];
+            /* task ids read as "#12", resources by their address */
             snprintf(text, sizeof text,
-                     "task #%llu %s waits on %s %#llx, but every task of loop %llu is waiting "
-                     "and no timer, fd or thread can wake any of them",
+                     t->wait_kind == 1 ? "task #%llu %s waits on %s #%llu, but every task of "
+                                         "loop %llu is waiting and no timer, fd or thread can "
+                                         "wake any of them"
+                                       : "task #%llu %s waits on %s %#llx, but every task of "
+                                         "loop %llu is waiting and no timer, fd or thread can "
+                                         "wake any of them",
                      (unsigned long long)t->id, tm_model_string(m, t->name),
                      tm_wait_kind_name(t->wait_kind), (unsigned long long)t->wait_obj,
                      (unsigned long long)l->id);

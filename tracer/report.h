@@ -23,7 +23,8 @@ void tr_pstree(FILE *out, const tm_model *m, const tr_opts *o);
 void tr_blocked(FILE *out, const tm_model *m, ts_symbolizer *sym, const tr_opts *o);
 void tr_stats(FILE *out, const tm_model *m, const tr_opts *o);
 /* Warnings (deadlocks, stuck tasks, diagnostics), appended to text
- * reports; returns how many there are. */
+ * reports; returns how many there are.  (Every JSON report ends with
+ * them as "warnings":[{"kind","task","text"}].) */
 size_t tr_warnings(FILE *out, const tm_model *m, const tr_opts *o);
 
 /* JSON string escaping, shared by the reports and the exports. */

@@ -43,7 +43,11 @@ int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *er
          * written (its magic comes last): worth another look. */
         if ((rc != -ENOENT && rc != -EBADMSG) || now_ms() >= deadline)
             break;
-        if (child_pid > 0 && waitpid(child_pid, NULL, WNOHANG | WNOWAIT) == child_pid)
+        /* waitid, not waitpid: only waitid takes WNOWAIT (waitpid fails
+         * with EINVAL), and the exit status must stay for cmd_run. */
+        siginfo_t si = {0};
+        if (child_pid > 0 &&
+            waitid(P_PID, (id_t)child_pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
             break; /* it exited without ever tracing */
         sleep_ms(5);
     }
@@ -146,7 +150,13 @@ int ts_session_load(tm_model **out, const char *path, char *err, size_t len) {
         return rc;
     }
     char buf[64];
-    if (ts_store_read_meta(path, "dropped", buf, sizeof buf) == 0 && buf[0]) {
+    rc = ts_store_read_meta(path, "dropped", buf, sizeof buf);
+    if (rc) {
+        snprintf(err, len, "%s: damaged recording: its session table cannot be read", path);
+        tm_model_free(m);
+        return rc;
+    }
+    if (buf[0]) {
         unsigned long long d = strtoull(buf, NULL, 10);
         if (d > tm_model_dropped(m))
             tm_model_add_dropped(m, d - tm_model_dropped(m));

@@ -443,12 +443,15 @@ int ts_store_read_meta(const char *path, const char *key, char *buf, size_t len)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "SELECT value FROM session WHERE key = ?", -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW && sqlite3_column_text(st, 0))
             snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        else if (step != SQLITE_ROW && step != SQLITE_DONE)
+            rc = -EIO; /* a damaged page: not the same as an absent key */
         sqlite3_finalize(st);
     }
     sqlite3_close(db);
-    return 0;
+    return rc;
 }
 
 struct cursor {
@@ -456,6 +459,15 @@ struct cursor {
     sqlite3_stmt *st;
     int has_row;
 };
+
+/* Step a cursor.  A step that fails (a damaged page) must end the replay
+ * with an error: read as the end of the table it would silently make a
+ * shorter, wrong recording.  Returns 0 or the SQLite error. */
+static int advance(struct cursor *c) {
+    int rc = sqlite3_step(c->st);
+    c->has_row = rc == SQLITE_ROW;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc;
+}
 
 int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, size_t errlen) {
     sqlite3 *db;
@@ -478,7 +490,8 @@ int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, siz
             rc = -EINVAL;
             goto out;
         }
-        cur[i].has_row = sqlite3_step(cur[i].st) == SQLITE_ROW;
+        if (advance(&cur[i]))
+            goto damaged;
     }
     /* k-way merge by seq: n is a few dozen, so a linear scan is fine. */
     _Alignas(8) char rec[TS_PAGE_SIZE];
@@ -521,8 +534,13 @@ int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, siz
         }
         h->size = (uint16_t)size;
         fn(h, (uint64_t)sqlite3_column_int64(st, 1), (uint32_t)sqlite3_column_int64(st, 2), arg);
-        best->has_row = sqlite3_step(st) == SQLITE_ROW;
+        if (advance(best))
+            goto damaged;
     }
+    goto out;
+damaged:
+    snprintf(err, errlen, "%s: damaged recording: %s", path, sqlite3_errmsg(db));
+    rc = -EINVAL;
 out:
     for (size_t i = 0; i < n; i++)
         sqlite3_finalize(cur[i].st);

@@ -150,7 +150,8 @@ static const char *view_title(const tui_app *a) {
 static const char *hints(const tui_app *a) {
     if (a->view == VIEW_TASKS)
         return a->src->mode == TUI_REPLAY
-                   ? " q quit ? help Enter open / filter s sort r rev t tree f done Space play <- -> time n next-warning"
+                   ? " q quit ? help Enter open / filter s sort r rev t tree f done"
+                     " Space play <- -> time n next-warning"
                    : " q quit ? help Enter open / filter s/S sort r reverse t tree f finished 1-4 views";
     if (a->view == VIEW_HELP)
         return " any key returns";
@@ -208,13 +209,20 @@ static void go_back(tui_app *a) {
     a->top = p.top;
 }
 
+/* The tab a view belongs to (a detail view to the list it opens from). */
+static int current_tab(const tui_app *a) {
+    return a->view == VIEW_TASK ? VIEW_TASKS : a->view == VIEW_RESOURCE ? VIEW_RESOURCES : (int)a->view;
+}
+
 static void tab(tui_app *a, int view) {
     a->nback = 0;
     if (a->view == (tui_view)view)
         return;
     a->view = (tui_view)view;
     a->subject = 0;
-    a->cur = a->top = 0;
+    a->top = 0;
+    /* tables start on their first row, not on the column line */
+    a->cur = view == VIEW_RESOURCES || view == VIEW_WARNINGS ? 1 : 0;
 }
 
 static void enter(tui_app *a) {
@@ -274,7 +282,7 @@ static int replay_key(tui_app *a, int key) {
         return 0;
     int64_t step = 0;
     switch (key) {
-    case ' ':
+    case ' ': case 'p':
         tui_replay_play(s, !s->playing);
         return 1;
     case KEY_LEFT: step = -1000000000ll; break;
@@ -322,8 +330,8 @@ void tui_app_key(tui_app *a, int key) {
     switch (key) {
     case '?': case 'h': case KEY_F(1): go(a, VIEW_HELP, 0); return;
     case '1': case '2': case '3': case '4': tab(a, key - '1'); return;
-    case '\t': tab(a, ((a->view == VIEW_TASK ? 0 : a->view == VIEW_RESOURCE ? 2 : (int)a->view) + 1) % 4); return;
-    case KEY_BTAB: tab(a, ((a->view == VIEW_TASK ? 0 : a->view == VIEW_RESOURCE ? 2 : (int)a->view) + 3) % 4); return;
+    case '\t': tab(a, (current_tab(a) + 1) % 4); return;
+    case KEY_BTAB: tab(a, (current_tab(a) + 3) % 4); return;
     case KEY_UP: case 'k': move_cursor(a, -1, 0); return;
     case KEY_DOWN: case 'j': move_cursor(a, 1, 0); return;
     case KEY_PPAGE: move_cursor(a, -page, 0); return;

@@ -125,8 +125,9 @@ static void await_chain(tui_app *a, const tm_task *t) {
         if (c->state == TM_SUSPENDED && c->wait_kind == 5) {
             const tm_resource *r = tm_model_resource(m, c->wait_obj);
             if (r && r->holder)
-                tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id, "  %*slock %#" PRIx64 " is held by #%" PRIu64 " %s",
-                         depth * 2 + 1, "", r->id, r->holder, tname(m, r->holder));
+                tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id,
+                         "  %*slock %#" PRIx64 " is held by #%" PRIu64 " %s", depth * 2 + 1, "",
+                         r->id, r->holder, tname(m, r->holder));
         }
         uint64_t next = waits_for(m, c);
         if (next == t->id) {
@@ -178,6 +179,23 @@ static void awaiters(tui_app *a, const tm_task *t) {
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (no task awaits it)");
     else if (total > shown)
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  ... and %zu more", total - shown);
+}
+
+/* Resources it holds now (locks it owns, permits it took last). */
+static void holds(tui_app *a, const tm_task *t) {
+    const tm_model *m = a->src->model;
+    size_t n = 0;
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Holds");
+    for (size_t i = 0; i < tm_model_resource_count(m); i++) {
+        const tm_resource *r = tm_model_resource_at(m, i);
+        if (r->freed || r->holder != t->id || !r->held)
+            continue;
+        if (n++ < LIST_CAP)
+            tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id, "  %s %#" PRIx64,
+                     tm_resource_kind_name(r->kind), r->id);
+    }
+    if (!n)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (no lock or semaphore)");
 }
 
 static void children(tui_app *a, const tm_task *t) {
@@ -294,6 +312,7 @@ void tui_build_task(tui_app *a) {
     fields(a, t);
     await_chain(a, t);
     awaiters(a, t);
+    holds(a, t);
     children(a, t);
     cancels(a, t);
     histogram(a, t);
@@ -310,7 +329,8 @@ void tui_build_resource(tui_app *a) {
     }
     char site[160];
     tui_emit(a, ST_SECTION, LINK_NONE, 0, "%s %#" PRIx64, tm_resource_kind_name(r->kind), r->id);
-    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  created at  %s", tm_model_site_text(m, r->site, site, sizeof site));
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  created at  %s",
+             tm_model_site_text(m, r->site, site, sizeof site));
     tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  state       %s", r->freed ? "freed" : "alive");
     if (r->kind == 4 || r->kind == 5 || r->kind == 6)
         tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  capacity    %u%s", r->capacity,

@@ -180,7 +180,7 @@ static int run_curses(tui_src *src, const opts *o) {
     raw();
     noecho();
     keypad(stdscr, TRUE);
-    set_escdelay(25);
+    set_escdelay(100); /* a loaded machine may split an arrow key's bytes */
     curs_set(0);
     timeout(100);
     int color = has_colors() && !o->no_color && !getenv("NO_COLOR");

@@ -116,25 +116,87 @@ static void remember(tui_recent *r, uint64_t task, uint16_t type, uint64_t ns, u
         g->n++;
 }
 
+/* Which fields of each record are kept: the task it concerns, then obj,
+ * x and y as tui_recent_format reads them. */
 void tui_recent_note(tui_recent *r, const ts_ev_header *h, uint64_t ns) {
-    switch (h->type) {
-#define E(T) const ts_ev_##T *e = (const void *)h
-    case TS_EV_task_create: { E(task_create); remember(r, e->task, h->type, ns, e->parent, e->site, 0); break; }
-    case TS_EV_task_resume: { E(task_resume); remember(r, e->task, h->type, ns, 0, 0, 0); break; }
-    case TS_EV_task_suspend: { E(task_suspend); remember(r, e->task, h->type, ns, e->object, e->kind, e->site); break; }
-    case TS_EV_task_wake: { E(task_wake); remember(r, e->task, h->type, ns, e->by_task, (uint32_t)e->status, 0); break; }
-    case TS_EV_task_cancel: { E(task_cancel); remember(r, e->task, h->type, ns, e->by_task, e->requests, e->message); break; }
-    case TS_EV_task_done: { E(task_done); remember(r, e->task, h->type, ns, (uint64_t)(int64_t)e->err, e->state, e->message); break; }
-    case TS_EV_task_free: { E(task_free); remember(r, e->task, h->type, ns, 0, 0, 0); break; }
-    case TS_EV_task_state: { E(task_state); remember(r, e->task, h->type, ns, e->object, e->state, e->kind); break; }
-    case TS_EV_resource_acquired: { E(resource_acquired); remember(r, e->task, h->type, ns, e->resource, 0, 0); break; }
-    case TS_EV_resource_release: { E(resource_release); remember(r, e->task, h->type, ns, e->resource, 0, 0); break; }
-    case TS_EV_slow_step: { E(slow_step); remember(r, e->task, h->type, ns, e->duration_ns, 0, 0); break; }
-    case TS_EV_loop_blocked: { E(loop_blocked); remember(r, e->task, h->type, ns, e->elapsed_ns, (uint32_t)e->syscall, 0); break; }
-    case TS_EV_loop_unblocked: { E(loop_unblocked); remember(r, e->task, h->type, ns, e->duration_ns, 0, 0); break; }
-    case TS_EV_diagnostic: { E(diagnostic); remember(r, e->task, h->type, ns, (uint64_t)(int64_t)e->err, e->kind, e->message); break; }
-    case TS_EV_job_submit: { E(job_submit); remember(r, e->task, h->type, ns, e->job, 0, 0); break; }
-#undef E
+    const void *p = h;
+    uint16_t t = h->type;
+    switch (t) {
+    case TS_EV_task_create: {
+        const ts_ev_task_create *e = p;
+        remember(r, e->task, t, ns, e->parent, e->site, 0);
+        break;
+    }
+    case TS_EV_task_resume: {
+        const ts_ev_task_resume *e = p;
+        remember(r, e->task, t, ns, 0, 0, 0);
+        break;
+    }
+    case TS_EV_task_suspend: {
+        const ts_ev_task_suspend *e = p;
+        remember(r, e->task, t, ns, e->object, e->kind, e->site);
+        break;
+    }
+    case TS_EV_task_wake: {
+        const ts_ev_task_wake *e = p;
+        remember(r, e->task, t, ns, e->by_task, (uint32_t)e->status, 0);
+        break;
+    }
+    case TS_EV_task_cancel: {
+        const ts_ev_task_cancel *e = p;
+        remember(r, e->task, t, ns, e->by_task, e->requests, e->message);
+        break;
+    }
+    case TS_EV_task_done: {
+        const ts_ev_task_done *e = p;
+        remember(r, e->task, t, ns, (uint64_t)(int64_t)e->err, e->state, e->message);
+        break;
+    }
+    case TS_EV_task_free: {
+        const ts_ev_task_free *e = p;
+        remember(r, e->task, t, ns, 0, 0, 0);
+        break;
+    }
+    case TS_EV_task_state: {
+        const ts_ev_task_state *e = p;
+        remember(r, e->task, t, ns, e->object, e->state, e->kind);
+        break;
+    }
+    case TS_EV_resource_acquired: {
+        const ts_ev_resource_acquired *e = p;
+        remember(r, e->task, t, ns, e->resource, 0, 0);
+        break;
+    }
+    case TS_EV_resource_release: {
+        const ts_ev_resource_release *e = p;
+        remember(r, e->task, t, ns, e->resource, 0, 0);
+        break;
+    }
+    case TS_EV_slow_step: {
+        const ts_ev_slow_step *e = p;
+        remember(r, e->task, t, ns, e->duration_ns, 0, 0);
+        break;
+    }
+    case TS_EV_loop_blocked: {
+        const ts_ev_loop_blocked *e = p;
+        remember(r, e->task, t, ns, e->elapsed_ns, (uint32_t)e->syscall, 0);
+        break;
+    }
+    case TS_EV_loop_unblocked: {
+        const ts_ev_loop_unblocked *e = p;
+        remember(r, e->task, t, ns, e->duration_ns, 0, 0);
+        break;
+    }
+    case TS_EV_diagnostic: {
+        const ts_ev_diagnostic *e = p;
+        remember(r, e->task, t, ns, (uint64_t)(int64_t)e->err, e->kind, e->message);
+        break;
+    }
+    case TS_EV_job_submit: {
+        const ts_ev_job_submit *e = p;
+        remember(r, e->task, t, ns, e->job, 0, 0);
+        break;
+    }
     default: break;
     }
 }

@@ -109,17 +109,25 @@ static int site_matches(tui_rows *r, const tm_model *m, uint32_t id) {
     return r->site_match[id] == 2;
 }
 
+/* Which state and wait kind names match: once per build, not per task. */
+static void match_names(tui_rows *r) {
+    for (unsigned i = 0; i < sizeof r->state_match; i++)
+        r->state_match[i] = text_matches(tm_state_name((tm_state)i), r->filter);
+    for (unsigned i = 0; i < sizeof r->kind_match; i++)
+        r->kind_match[i] = i && text_matches(tm_wait_kind_name(i), r->filter);
+}
+
 static int task_matches(tui_rows *r, const tm_model *m, const tm_task *t) {
     if (!r->filter[0])
         return 1;
     if (r->filter[0] == '#')
         return strtoull(r->filter + 1, NULL, 10) == t->id;
-    if (text_matches(tm_state_name(t->state), r->filter) || string_matches(r, m, t->name) ||
-        site_matches(r, m, t->site))
+    if ((t->state < sizeof r->state_match && r->state_match[t->state]) ||
+        string_matches(r, m, t->name) || site_matches(r, m, t->site))
         return 1;
     if (t->state == TM_SUSPENDED || t->wait_kind)
         return site_matches(r, m, t->await_site) ||
-               text_matches(tm_wait_kind_name(t->wait_kind), r->filter);
+               (t->wait_kind < sizeof r->kind_match && r->kind_match[t->wait_kind]);
     return 0;
 }
 
@@ -169,15 +177,15 @@ static void make_key(tui_rows *r, const tm_model *m, const tm_task *t, key *k) {
     }
 }
 
-/* a before b in display order? */
-static int before(const tui_rows *r, const key *a, const key *b) {
+/* a before b in display order?  (r->desc is set by the build.) */
+static inline int before(const tui_rows *r, const key *a, const key *b) {
     int c;
     if (a->s || b->s)
         c = strcmp(a->s ? a->s : "", b->s ? b->s : "");
     else
         c = a->k < b->k ? -1 : a->k > b->k;
     if (c)
-        return (tui_col_descending(r->sort) ^ r->reverse) ? c > 0 : c < 0;
+        return r->desc ? c > 0 : c < 0;
     return a->id < b->id;
 }
 
@@ -247,21 +255,23 @@ static size_t hash(uint64_t id) {
     return (size_t)id;
 }
 
-static void set_put(tui_rows *r, uint64_t id) {
+/* The ids present and where each is in keys[] (open addressing, at most
+ * half full, id 0 = empty). */
+static void set_put(tui_rows *r, uint64_t id, uint32_t idx) {
     for (size_t h = hash(id) & (r->set_cap - 1);; h = (h + 1) & (r->set_cap - 1))
-        if (!r->set[h] || r->set[h] == id) {
-            r->set[h] = id;
+        if (!r->set[h].id || r->set[h].id == id) {
+            r->set[h].id = id;
+            r->set[h].idx = idx;
             return;
         }
 }
 
-/* The set of ids present, for "is my parent shown?", sized for want ids. */
 static int set_build(tui_rows *r, size_t want) {
     size_t cap = 64;
     while (cap < want * 2 + 2)
         cap *= 2;
     if (cap > r->set_cap) {
-        uint64_t *p = realloc(r->set, cap * sizeof *p);
+        struct tui_slot *p = realloc(r->set, cap * sizeof *p);
         if (!p)
             return -ENOMEM;
         r->set = p;
@@ -269,18 +279,19 @@ static int set_build(tui_rows *r, size_t want) {
     }
     memset(r->set, 0, r->set_cap * sizeof *r->set);
     for (size_t i = 0; i < r->nkeys; i++)
-        set_put(r, r->keys[i].id);
+        set_put(r, r->keys[i].id, (uint32_t)i);
     return 0;
 }
 
-static int set_has(const tui_rows *r, uint64_t id) {
+/* Index of id in keys[], or -1. */
+static long set_find(const tui_rows *r, uint64_t id) {
     if (!id)
-        return 0;
+        return -1;
     for (size_t h = hash(id) & (r->set_cap - 1);; h = (h + 1) & (r->set_cap - 1)) {
-        if (r->set[h] == id)
-            return 1;
-        if (!r->set[h])
-            return 0;
+        if (r->set[h].id == id)
+            return r->set[h].idx;
+        if (!r->set[h].id)
+            return -1;
     }
 }
 
@@ -291,7 +302,7 @@ static int add_context(tui_rows *r, const tm_model *m) {
     for (size_t i = 0; i < n; i++) {
         const tm_task *t = tm_model_task(m, r->keys[i].parent);
         for (int depth = 0; t && depth < 256; depth++) {
-            if (set_has(r, t->id) || (!r->show_finished && t->state >= TM_DONE))
+            if (set_find(r, t->id) >= 0 || (!r->show_finished && t->state >= TM_DONE))
                 break;
             if (grow((void **)&r->keys, &r->keys_cap, r->nkeys + 1, sizeof *r->keys))
                 return -ENOMEM;
@@ -300,7 +311,7 @@ static int add_context(tui_rows *r, const tm_model *m) {
             k->context = 1;
             if (r->nkeys * 2 + 2 > r->set_cap && set_build(r, r->nkeys * 2))
                 return -ENOMEM;
-            set_put(r, t->id);
+            set_put(r, t->id, (uint32_t)(r->nkeys - 1));
             t = tm_model_task(m, t->parent);
         }
     }
@@ -314,41 +325,21 @@ static int cmp_tree(const void *x, const void *y) {
     return cmp_keys(a, b);
 }
 
-/* First index in keys (sorted by parent) whose parent is >= id. */
-static size_t children_of(const tui_rows *r, uint64_t id) {
-    size_t lo = 0, hi = r->nkeys;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (r->keys[mid].parent < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-struct frame {
-    size_t next, end;     /* children still to emit: keys[next, end) */
-};
-
-/* keys[lo, hi): the children of id (keys sorted by parent) */
-static void child_range(const tui_rows *r, uint64_t id, size_t *lo, size_t *hi) {
-    *lo = *hi = children_of(r, id);
-    while (*hi < r->nkeys && r->keys[*hi].parent == id)
-        (*hi)++;
-}
-
 #define MAX_DEPTH 65535
 
-/* Depth first from keys[root], children in sort order. */
-static void emit_subtree(tui_rows *r, size_t root, uint8_t *done, struct frame *stack,
-                         size_t maxd, size_t *nrows, int last_root) {
+struct frame {
+    uint32_t next, end;   /* children still to emit: keys[next, end) */
+};
+
+/* Depth first from keys[root], children in sort order; kids[i] is the
+ * range of keys[i]'s children (keys sorted by parent). */
+static void emit_subtree(tui_rows *r, size_t root, const struct frame *kids, uint8_t *done,
+                         struct frame *stack, size_t maxd, size_t *nrows, int last_root) {
     uint64_t mask = last_root ? 1 : 0;
     r->tree_rows[(*nrows)++] = (tui_row){r->keys[root].id, mask, 0, r->keys[root].context};
     done[root] = 1;
-    size_t sp = 0;
-    child_range(r, r->keys[root].id, &stack[0].next, &stack[0].end);
-    sp = 1;
+    stack[0] = kids[root];
+    size_t sp = 1;
     while (sp) {
         struct frame *f = &stack[sp - 1];
         if (f->next >= f->end) {
@@ -366,10 +357,8 @@ static void emit_subtree(tui_rows *r, size_t root, uint8_t *done, struct frame *
                 mask |= 1ull << depth;
         }
         r->tree_rows[(*nrows)++] = (tui_row){r->keys[i].id, mask, depth, r->keys[i].context};
-        if (sp < maxd) {
-            child_range(r, r->keys[i].id, &stack[sp].next, &stack[sp].end);
-            sp++;
-        }
+        if (sp < maxd && kids[i].next < kids[i].end)
+            stack[sp++] = kids[i];
     }
 }
 
@@ -377,29 +366,46 @@ static int build_tree(tui_rows *r, const tm_model *m) {
     if (set_build(r, r->nkeys) || (r->filter[0] && add_context(r, m)))
         return -ENOMEM;
     for (size_t i = 0; i < r->nkeys; i++)
-        if (r->keys[i].parent == r->keys[i].id || !set_has(r, r->keys[i].parent))
+        if (r->keys[i].parent == r->keys[i].id || set_find(r, r->keys[i].parent) < 0)
             r->keys[i].parent = 0;
     sort_ctx = r;
     qsort(r->keys, r->nkeys, sizeof *r->keys, cmp_tree);
-    if (grow((void **)&r->tree_rows, &r->tree_cap, r->nkeys + 1, sizeof *r->tree_rows))
+    if (set_build(r, r->nkeys) ||
+        grow((void **)&r->tree_rows, &r->tree_cap, r->nkeys + 1, sizeof *r->tree_rows))
         return -ENOMEM;
-    uint8_t *done = calloc(r->nkeys + 1, 1);
-    size_t maxd = r->nkeys + 1 < MAX_DEPTH ? r->nkeys + 1 : MAX_DEPTH;
+    size_t n = r->nkeys, maxd = n + 1 < MAX_DEPTH ? n + 1 : MAX_DEPTH;
+    struct frame *kids = calloc(n + 1, sizeof *kids);
     struct frame *stack = malloc(maxd * sizeof *stack);
-    if (!done || !stack) {
-        free(done);
+    uint8_t *done = calloc(n + 1, 1);
+    if (!kids || !stack || !done) {
+        free(kids);
         free(stack);
+        free(done);
         return -ENOMEM;
     }
-    size_t nrows = 0, roots = children_of(r, 1);
+    /* one pass over the sibling groups: each is its parent's children */
+    size_t roots = 0;
+    for (size_t g = 0; g < n;) {
+        size_t e = g;
+        while (e < n && r->keys[e].parent == r->keys[g].parent)
+            e++;
+        long p = set_find(r, r->keys[g].parent);
+        if (!r->keys[g].parent)
+            roots = e;
+        else if (p >= 0)
+            kids[p] = (struct frame){(uint32_t)g, (uint32_t)e};
+        g = e;
+    }
+    size_t nrows = 0;
     for (size_t i = 0; i < roots; i++)
-        emit_subtree(r, i, done, stack, maxd, &nrows, i + 1 == roots);
+        emit_subtree(r, i, kids, done, stack, maxd, &nrows, i + 1 == roots);
     /* whatever no root reaches (a parent cycle in hostile data) */
-    for (size_t i = roots; i < r->nkeys; i++)
+    for (size_t i = roots; i < n; i++)
         if (!done[i])
-            emit_subtree(r, i, done, stack, maxd, &nrows, 1);
-    free(done);
+            emit_subtree(r, i, kids, done, stack, maxd, &nrows, 1);
+    free(kids);
     free(stack);
+    free(done);
     r->count = nrows;
     return 0;
 }
@@ -414,6 +420,9 @@ int tui_rows_build(tui_rows *r, const tm_model *m) {
             memset(r->site_match, 0, r->site_cap);
         memcpy(r->built_filter, r->filter, sizeof r->filter);
     }
+    r->desc = tui_col_descending(r->sort) ^ (r->reverse != 0);
+    if (r->filter[0])
+        match_names(r);
     size_t n = tm_model_task_count(m);
     if (grow((void **)&r->keys, &r->keys_cap, n + 1, sizeof *r->keys))
         return -ENOMEM;

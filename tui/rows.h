@@ -31,6 +31,10 @@ typedef struct tui_row {
 } tui_row;
 
 struct tui_key;
+struct tui_slot {
+    uint64_t id;
+    uint32_t idx;
+};
 
 typedef struct tui_rows {
     /* settings, changed by the view */
@@ -45,6 +49,8 @@ typedef struct tui_rows {
     size_t total, live;   /* tasks the model knows / unfinished */
 
     /* private */
+    int desc;                            /* effective direction of the last build */
+    uint8_t state_match[8], kind_match[32];
     struct tui_key *keys;
     size_t nkeys, keys_cap;
     tui_row *tree_rows;
@@ -54,7 +60,7 @@ typedef struct tui_rows {
     size_t str_cap, site_cap;
     char **site_text;                    /* by site id, for sorting */
     size_t site_text_cap;
-    uint64_t *set;                       /* tree: ids present (hash set) */
+    struct tui_slot *set;                /* tree: id -> index in keys */
     size_t set_cap;
 } tui_rows;
 

@@ -226,7 +226,8 @@ void tui_build_resources(tui_app *a) {
                  r->freed ? " (freed)" : "");
     }
     if (!shown)
-        tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (no lock, semaphore, event, condition, barrier or queue seen%s)",
+        tui_emit(a, ST_DIM, LINK_NONE, 0,
+                 "  - (no lock, semaphore, event, condition, barrier or queue seen%s)",
                  a->rows.show_finished ? "" : "; f shows freed ones");
     free(objs);
 }
@@ -279,7 +280,7 @@ void tui_build_help(tui_app *a) {
         "  Up Down j k   move the cursor;  PgUp PgDn: a page;  Home End g G: first / last",
         "  Enter         open the task under the cursor, or follow the link on the line",
         "  Esc Backspace back to where you came from (or clear the filter)",
-        "  Space         replay: play / pause",
+        "  Space  p      replay: play / pause",
         "",
         "#Tasks view",
         "  /             filter by text: name, spawn or await site, state, await kind; #ID for one",

@@ -54,19 +54,7 @@ static ts_reader *run_and_read(const char *name, const char *how, evlog *log) {
     const char *spec[2] = {name, how};
     assert_int_equal(ts_run(run_named, spec), 0);
     poll_into(rd, log);
-    if (getenv("TS_TRACE_VERBOSE")) {
-        dump_log(rd, log);
-        ts_reader_stats st;
-        ts_reader_get_stats(rd, &st);
-        fprintf(stderr, "corrupt %llu lost %llu unknown %llu\n", (unsigned long long)st.corrupt,
-                (unsigned long long)st.lost_bytes, (unsigned long long)st.unknown);
-        for (unsigned i = 0; i < 4; i++) {
-            ts_reader_ring ri;
-            if (ts_reader_get_ring(rd, i, &ri) == 0)
-                fprintf(stderr, "ring %u tid %u head %llu pos %llu\n", i, ri.tid,
-                        (unsigned long long)ri.head, (unsigned long long)ri.pos);
-        }
-    }
+    maybe_dump(rd, log);
     return rd;
 }
 

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -33,6 +34,7 @@ static void *ticking_main(void *arg) {
     (void)arg;
     ts_task *t = ts_spawn_named("fresh", noop_main, NULL);
     ts_await(t, NULL);
+    ts_debug_flush(); /* the parent reads as soon as we reply */
     char c = 'r';
     if (write(child_reply_fd, &c, 1) != 1)
         _exit(3);
@@ -69,6 +71,7 @@ static child spawn_child(void) {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failing test must not leave us behind */
         close(a[1]);
         close(b[0]);
         child_cmd_fd = a[0];
@@ -245,6 +248,39 @@ static void test_planted_segments(void **state) {
     reap(&c);
 }
 
+/* A child forked after the parent interned the same names and sites: its
+ * own segment must still define them (the parent's STRING records are in
+ * the parent's segment, not the child's). */
+static void *intern_in_parent(void *arg) {
+    ts_task *t = ts_spawn_named("fresh", noop_main, NULL);
+    ts_await(t, NULL);
+    return arg;
+}
+
+static void test_fork_child_defines_its_names(void **state) {
+    (void)state;
+    assert_int_equal(ts_run(intern_in_parent, NULL), 0);
+    child c = spawn_child();
+    tell(&c, 'l');
+    await_reply(&c);
+    ts_reader *rd = NULL;
+    char err[256];
+    assert_int_equal(ts_reader_open_pid(&rd, c.pid, err, sizeof err), 0);
+    evlog log = {0};
+    poll_into(rd, &log); /* passively: no state dump to replay the names */
+    uint64_t t = task_named(rd, &log, "fresh");
+    assert_true(t != 0);
+    long k = find_task_event(&log, TS_EV_task_create, t, 0);
+    const char *func = NULL;
+    assert_int_equal(ts_reader_site(rd, EV(&log.v[k], task_create)->site, NULL, &func, NULL), 0);
+    assert_string_equal(func, "ticking_main");
+    evlog_free(&log);
+    ts_reader_close(rd);
+    tell(&c, 'q');
+    tell(&c, 'x');
+    reap(&c);
+}
+
 static void test_bad_pids(void **state) {
     (void)state;
     char err[256];
@@ -261,6 +297,7 @@ int main(void) {
         cmocka_unit_test(test_exit_leaves_nothing),
         cmocka_unit_test(test_killed_leaves_stale),
         cmocka_unit_test(test_planted_segments),
+        cmocka_unit_test(test_fork_child_defines_its_names),
         cmocka_unit_test(test_bad_pids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

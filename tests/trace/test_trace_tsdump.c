@@ -4,6 +4,8 @@
  * state dump with -f, and its errors.
  */
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "trace_harness.h"
@@ -19,6 +21,7 @@ static void *child_main(void *arg) {
     (void)arg;
     ts_task *t = ts_spawn_named("dumpme", parked, NULL);
     ts_sleep(0.01);
+    ts_debug_flush();
     if (write(ready_fd, "r", 1) != 1)
         _exit(3);
     char c;
@@ -59,6 +62,7 @@ static void test_tsdump(void **state) {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failing test must not leave us behind */
         ready_fd = ready[1];
         stop_fd = stop[0];
         fcntl(stop_fd, F_SETFL, O_NONBLOCK);

@@ -30,7 +30,7 @@ typedef struct evlog {
 
 #define EV(e, name) ((const ts_ev_##name *)(const void *)(e)->rec)
 
-static void log_event(const ts_reader_event *ev, void *arg) {
+static inline void log_event(const ts_reader_event *ev, void *arg) {
     evlog *l = arg;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 1024;
@@ -45,14 +45,14 @@ static void log_event(const ts_reader_event *ev, void *arg) {
     e->ev.rec = (const ts_ev_header *)(const void *)e->rec;
 }
 
-static void evlog_free(evlog *l) {
+static inline void evlog_free(evlog *l) {
     for (size_t i = 0; i < l->n; i++)
         free(l->v[i].rec);
     free(l->v);
     *l = (evlog){0};
 }
 
-static size_t count_type(const evlog *l, unsigned type) {
+static inline size_t count_type(const evlog *l, unsigned type) {
     size_t n = 0;
     for (size_t i = 0; i < l->n; i++)
         n += l->v[i].ev.type == type;
@@ -60,7 +60,7 @@ static size_t count_type(const evlog *l, unsigned type) {
 }
 
 /* Print the log (for a failing test, or TS_TRACE_VERBOSE=1). */
-static void dump_log(const ts_reader *rd, const evlog *l) {
+static inline void dump_log(const ts_reader *rd, const evlog *l) {
     char line[1024];
     for (size_t i = 0; i < l->n; i++) {
         ts_reader_format(rd, &l->v[i].ev, line, sizeof line);
@@ -68,12 +68,27 @@ static void dump_log(const ts_reader *rd, const evlog *l) {
     }
 }
 
+/* With TS_TRACE_VERBOSE=1 in the environment: the log and the reader's
+ * counters, to see what a test saw. */
+static inline void maybe_dump(const ts_reader *rd, const evlog *l) {
+    if (!getenv("TS_TRACE_VERBOSE"))
+        return;
+    dump_log(rd, l);
+    ts_reader_stats st;
+    ts_reader_get_stats(rd, &st);
+    fprintf(stderr, "  stats: %llu events, corrupt %llu, lost %llu bytes, unknown %llu, "
+                    "dropped %llu (reported %llu)\n",
+            (unsigned long long)st.events, (unsigned long long)st.corrupt,
+            (unsigned long long)st.lost_bytes, (unsigned long long)st.unknown,
+            (unsigned long long)st.dropped_total, (unsigned long long)st.dropped_events);
+}
+
 /* ---- readers ------------------------------------------------------------------------ */
 
-static void *noop_main(void *arg) { return arg; }
+static inline void *noop_main(void *arg) { return arg; }
 
 /* This process's segment exists once a loop has been created. */
-static ts_reader *open_self(void) {
+static inline ts_reader *open_self(void) {
     assert_int_equal(ts_run(noop_main, NULL), 0);
     ts_reader *rd = NULL;
     char err[256];
@@ -85,14 +100,14 @@ static ts_reader *open_self(void) {
 }
 
 /* Poll into log; returns the events added. */
-static int poll_into(ts_reader *rd, evlog *log) {
+static inline int poll_into(ts_reader *rd, evlog *log) {
     int n = ts_reader_poll(rd, log ? log_event : NULL, log);
     assert_true(n >= 0);
     return n;
 }
 
 /* Skip everything recorded so far. */
-static void poll_discard(ts_reader *rd) { poll_into(rd, NULL); }
+static inline void poll_discard(ts_reader *rd) { poll_into(rd, NULL); }
 
 /* ---- task lives as strings ------------------------------------------------------------- */
 
@@ -100,11 +115,11 @@ static const char *const kind_names[] = {
     "none", "task", "future", "sleep", "yield", "lock", "event", "condition", "semaphore",
     "barrier", "qget", "qput", "qjoin", "fd", "executor", "generator", "group"};
 
-static const char *state_name(uint32_t s) {
+static inline const char *state_name(uint32_t s) {
     return s == 3 ? "done" : s == 4 ? "failed" : s == 5 ? "cancelled" : "?";
 }
 
-static void seq_add(char *buf, size_t len, const char *word, const char *arg) {
+static inline void seq_add(char *buf, size_t len, const char *word, const char *arg) {
     size_t u = strlen(buf);
     snprintf(buf + u, len - u, "%s%s%s%s", u ? " " : "", word, arg ? ":" : "", arg ? arg : "");
 }
@@ -112,7 +127,7 @@ static void seq_add(char *buf, size_t len, const char *word, const char *arg) {
 /* The life of task `task` in the log, in order, as words:
  * create resume suspend:<kind> wake[:cancel|:timeout|:<status>] cancel
  * done:<state> free. */
-static const char *task_seq(const evlog *l, uint64_t task, char *buf, size_t len) {
+static inline const char *task_seq(const evlog *l, uint64_t task, char *buf, size_t len) {
     buf[0] = 0;
     char num[32];
     for (size_t i = 0; i < l->n; i++) {
@@ -161,7 +176,7 @@ static const char *task_seq(const evlog *l, uint64_t task, char *buf, size_t len
 
 /* The index of the first event of `type` about `task` (the first u64
  * field after the header for every task event), from index `from`. */
-static long find_task_event(const evlog *l, unsigned type, uint64_t task, size_t from) {
+static inline long find_task_event(const evlog *l, unsigned type, uint64_t task, size_t from) {
     for (size_t i = from; i < l->n; i++) {
         uint64_t t;
         if (l->v[i].ev.type != type)
@@ -174,7 +189,7 @@ static long find_task_event(const evlog *l, unsigned type, uint64_t task, size_t
 }
 
 /* The id of the task created with this name (0 if none). */
-static uint64_t task_named(const ts_reader *rd, const evlog *l, const char *name) {
+static inline uint64_t task_named(const ts_reader *rd, const evlog *l, const char *name) {
     for (size_t i = 0; i < l->n; i++) {
         if (l->v[i].ev.type != TS_EV_task_create)
             continue;
@@ -186,7 +201,7 @@ static uint64_t task_named(const ts_reader *rd, const evlog *l, const char *name
 }
 
 /* Does site `id` resolve to file (basename) / func / line? */
-static int site_is(const ts_reader *rd, uint32_t id, const char *func, uint32_t line) {
+static inline int site_is(const ts_reader *rd, uint32_t id, const char *func, uint32_t line) {
     const char *f = NULL, *fn = NULL;
     uint32_t ln = 0;
     if (ts_reader_site(rd, id, &f, &fn, &ln) != 0 || !f || !fn)

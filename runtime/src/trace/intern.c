@@ -90,8 +90,31 @@ static int grow_strs(void) {
     return 0;
 }
 
+/* After fork() the child traces into a segment of its own, which holds
+ * none of the STRING/SITE records the parent wrote: start the tables
+ * afresh (and the caches of the forking thread, the only thread the child
+ * has), or the child's events would use ids its segment never defines.
+ * Another parent thread may have held the lock at the fork: re-init it. */
+static void forget_after_fork(void) {
+    pthread_mutex_init(&lock, NULL);
+    for (size_t i = 0; i < strs_cap; i++)
+        free(strs[i].text);
+    free(strs);
+    free(sites);
+    strs = NULL;
+    sites = NULL;
+    strs_cap = strs_n = sites_cap = sites_n = 0;
+    next_str = next_site = 1;
+    memset(str_cache, 0, sizeof str_cache);
+    memset(site_cache, 0, sizeof site_cache);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void) { pthread_atfork(NULL, NULL, forget_after_fork); }
+
 /* Look s up by content; add it (and emit it) if new.  Called locked. */
 static uint32_t intern_locked(ts__ring *r, const char *s) {
+    pthread_once(&atfork_once, register_atfork);
     size_t len = strnlen(s, TS_PAGE_SIZE - sizeof(ts_ev_string) - 8);
     uint64_t h = fnv1a(s, len);
     if ((strs_n + 1) * 2 > strs_cap && grow_strs() != 0)

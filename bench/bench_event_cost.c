@@ -1,0 +1,230 @@
+/*
+ * bench_event_cost.c - what one trace event costs the thread that emits
+ * it, in ns, measured on the debug runtime's writer itself.
+ *
+ * Figures (one JSON line each, see bench_util.h; all "anchor":null):
+ *   event_cost             ts__ring_reserve + ts__ring_commit of one
+ *                          task_resume record (24 bytes) in a tight loop,
+ *                          on a ring with no reader: the flight recorder,
+ *                          which is how the debug runtime runs by default.
+ *   event_cost_tracepoint  the same event through ts__tr_task_resume, the
+ *                          function the core's trace point calls (it adds
+ *                          the lookup of the thread's ring).
+ *   event_cost_reader      reserve + commit as in event_cost, with a live
+ *                          reader (tracer/reader.h, attached) draining the
+ *                          ring from another thread as fast as it can.  A
+ *                          live reader is never overwritten: what does not
+ *                          fit is dropped, and the line carries "dropped"
+ *                          and "events" (attempted) so that a figure made
+ *                          cheap by drops shows it.
+ * The end-to-end cost (debug minus release over a whole workload) is
+ * measured by bench_debug (event_cost_sleep0, event_cost_pingpong).
+ *
+ * Every figure is ns per attempted event, the best of N repetitions.  The
+ * program links the debug runtime's static library to reach its internals
+ * (runtime/src/trace/ring.h); it starts no loop, so the only ring in its
+ * segment is the one this thread writes (plus the watchdog's, idle).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <taskscope/taskscope.h>
+
+#include "bench_util.h"
+#include "reader.h"
+#include "trace/trace.h"
+
+typedef struct run {
+    ts__ring *ring;
+    long n;          /* events per repetition */
+    int tracepoint;  /* through ts__tr_task_resume instead of the ring calls */
+} run;
+
+typedef struct sample {
+    double ns;       /* per attempted event */
+    uint64_t dropped;
+} sample;
+
+/* The loop under test.  The task id changes every time so the store is not
+ * a constant; the compiler cannot drop the record (it lives in the shared
+ * segment, written through a pointer from another translation unit). */
+static void emit_direct(ts__ring *r, long n)
+{
+    for (long i = 0; i < n; i++) {
+        ts_ev_task_resume *e = ts__ring_reserve(r, TS_EV_task_resume, sizeof *e);
+        if (!e)
+            continue;
+        e->task = (uint64_t)i;
+        ts__ring_commit(r, sizeof *e);
+    }
+}
+
+static void emit_tracepoint(long n)
+{
+    struct ts_task t;
+    memset(&t, 0, sizeof t);
+    for (long i = 0; i < n; i++) {
+        t.id = (uint64_t)i;
+        ts__tr_task_resume(&t);
+    }
+}
+
+static sample measure(const run *u)
+{
+    uint64_t d0 = u->ring->dropped_total;
+    int64_t t0 = bench_now_ns();
+    if (u->tracepoint)
+        emit_tracepoint(u->n);
+    else
+        emit_direct(u->ring, u->n);
+    int64_t t1 = bench_now_ns();
+    ts__ring_publish(u->ring);
+    return (sample){(double)(t1 - t0) / (double)u->n, u->ring->dropped_total - d0};
+}
+
+/* One figure line, with the drop count when a reader was attached. */
+static void emit_line(const char *figure, const sample *best, int reps, long events,
+                      int with_drops)
+{
+    printf("{\"figure\":\"%s\",\"source\":\"taskscope\",\"value\":%.6g,"
+           "\"unit\":\"ns/event\",\"better\":\"lower\",\"stat\":\"best of %d\"",
+           figure, best->ns, reps);
+    if (with_drops)
+        printf(",\"events\":%ld,\"dropped\":%llu", events,
+               (unsigned long long)best->dropped);
+    printf("}\n");
+    fflush(stdout);
+}
+
+static void repeat(const bench_opts *o, const char *figure, const run *u, int with_drops)
+{
+    sample best = {0};
+    measure(u); /* warm: touch every page of the ring once */
+    for (int i = 0; i < o->reps; i++) {
+        sample s = measure(u);
+        fprintf(stderr, "%s rep %d: %.3f ns/event, %llu of %ld dropped\n", figure, i + 1,
+                s.ns, (unsigned long long)s.dropped, u->n);
+        if (i == 0 || s.ns < best.ns)
+            best = s;
+    }
+    emit_line(figure, &best, o->reps, u->n, with_drops);
+}
+
+/* ---- the live reader ------------------------------------------------------------- */
+
+typedef struct drain {
+    pthread_t thread;
+    ts_reader *rd;
+    atomic_int stop;
+    ts_reader_stats stats;
+} drain;
+
+/* Poll back to back while there is data; nap 50 us when a poll finds
+ * nothing, which also keeps the heartbeat far fresher than the runtime's
+ * two-second limit. */
+static void *drain_main(void *arg)
+{
+    drain *d = arg;
+    while (!atomic_load(&d->stop)) {
+        int n = ts_reader_poll(d->rd, NULL, NULL);
+        if (n < 0)
+            break;
+        if (n == 0) {
+            struct timespec nap = {0, 50000};
+            nanosleep(&nap, NULL);
+        }
+    }
+    ts_reader_poll(d->rd, NULL, NULL);
+    ts_reader_get_stats(d->rd, &d->stats);
+    return NULL;
+}
+
+/* Attach a reader to our own segment and wait until the producer has
+ * noticed it (it looks at each publish).  Returns 0 or a negative code
+ * with the reason in why. */
+static int start_drain(drain *d, ts__ring *r, char *why, size_t len)
+{
+    int err = ts_reader_open_pid(&d->rd, (int)getpid(), why, len);
+    if (err)
+        return err;
+    err = ts_reader_attach(d->rd);
+    if (err) {
+        snprintf(why, len, "attach: %s", ts_reader_error(d->rd));
+        ts_reader_close(d->rd);
+        return err;
+    }
+    atomic_init(&d->stop, 0);
+    err = -pthread_create(&d->thread, NULL, drain_main, d);
+    if (err) {
+        snprintf(why, len, "cannot start the reader thread");
+        ts_reader_close(d->rd);
+        return err;
+    }
+    for (int i = 0; i < 2000 && !r->reader_live; i++) {
+        ts__ring_publish(r);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    if (!r->reader_live) {
+        snprintf(why, len, "the runtime never saw the reader");
+        atomic_store(&d->stop, 1);
+        pthread_join(d->thread, NULL);
+        ts_reader_close(d->rd);
+        return -ETIMEDOUT;
+    }
+    return 0;
+}
+
+static void stop_drain(drain *d)
+{
+    atomic_store(&d->stop, 1);
+    pthread_join(d->thread, NULL);
+    fprintf(stderr, "reader: %llu events delivered in %llu polls, %llu dropped by the ring\n",
+            (unsigned long long)d->stats.events, (unsigned long long)d->stats.polls,
+            (unsigned long long)d->stats.dropped_total);
+    ts_reader_close(d->rd);
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o;
+    if (bench_parse(argc, argv, &o))
+        return 2;
+    const char *unit = "ns/event";
+    ts__ring *r = ts__ring_thread_start(TS_ROLE_OTHER, "event_cost");
+    if (!r) {
+        const char *why = "no trace ring (TASKSCOPE_TRACE=off, or no shared memory)";
+        bench_emit_error("event_cost", "taskscope", unit, 0, why);
+        bench_emit_error("event_cost_tracepoint", "taskscope", unit, 0, why);
+        bench_emit_error("event_cost_reader", "taskscope", unit, 0, why);
+        return 1;
+    }
+    run u = {.ring = r, .n = bench_pick(&o, 5000000, 20000000)};
+    if (r->reader_live) {
+        /* Someone attached already: the flight-recorder figures would be
+         * the reader's. */
+        bench_emit_error("event_cost", "taskscope", unit, 0, "a reader is attached");
+        return 1;
+    }
+    repeat(&o, "event_cost", &u, 0);
+    u.tracepoint = 1;
+    repeat(&o, "event_cost_tracepoint", &u, 0);
+    u.tracepoint = 0;
+
+    drain d = {0};
+    char why[256] = "";
+    int err = start_drain(&d, r, why, sizeof why);
+    if (err) {
+        fprintf(stderr, "bench_event_cost: reader: %s\n", why);
+        bench_emit_error("event_cost_reader", "taskscope", unit, 0, "could not attach a reader");
+        return 1;
+    }
+    repeat(&o, "event_cost_reader", &u, 1);
+    stop_drain(&d);
+    return 0;
+}

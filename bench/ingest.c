@@ -1,0 +1,370 @@
+/*
+ * ingest.c - the `ingest` benchmark: how many trace events per second the
+ * tracer carries from a program's rings to committed SQLite rows, beside
+ * raw prepared inserts of the same rows into SQLite (the anchor), in one
+ * run; and whether the tracer's memory stays flat over a long recording.
+ *
+ *   bench_ingest [--quick|--full] [--reps N]
+ *
+ * The traced program, ingest_flood, spawns and awaits tasks as fast as
+ * the debug runtime lets it, for 10 s (--quick), 60 s (default) or 10
+ * minutes (--full).  This program is its tracer, built from the same
+ * parts as `taskscope run` (ts_session: reader, model, store with its
+ * writer thread): it starts ingest_flood on the debug runtime, records it
+ * to a scratch file until it exits, and reports
+ *   ingest            committed rows / wall time from attach to the last
+ *                     commit (events/s); the program outruns the tracer,
+ *                     so the rings drop what the tracer cannot take and
+ *                     this is the tracer's sustained capacity.  The drops
+ *                     are printed in "stat".
+ *   ingest (anchor "sqlite-prepared-inserts")  the first rows of that
+ *                     recording (up to 2 M, in seq order) inserted again
+ *                     into a fresh database with the same tables and
+ *                     settings (WAL, synchronous=NORMAL), by prepared
+ *                     statements in 10k-row transactions on one thread:
+ *                     what SQLite alone costs.
+ *   ingest_rss_start, ingest_rss_end   the tracer's resident memory
+ *                     after the first second and at the end (KiB).
+ * --reps is accepted for bench/run's sake; the run is one long sample.
+ * Scratch files live in $TMPDIR (default /tmp) and are removed.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "session.h"
+#include "store.h"
+
+#ifndef INGEST_FLOOD
+#define INGEST_FLOOD "ingest_flood"
+#endif
+#ifndef INGEST_DEBUG_LIBDIR
+#define INGEST_DEBUG_LIBDIR "."
+#endif
+
+#define ANCHOR_ROWS 2000000
+#define ANCHOR_BATCH 10000
+
+typedef struct run_result {
+    uint64_t rows, dropped;
+    double seconds;
+    long rss_start, rss_end, rss_max;
+} run_result;
+
+/* ---- the recording ------------------------------------------------------ */
+
+static pid_t start_flood(double seconds) {
+    char arg[32];
+    snprintf(arg, sizeof arg, "%g", seconds);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("LD_LIBRARY_PATH", INGEST_DEBUG_LIBDIR, 1);
+        setenv("TASKSCOPE_WAIT_READER_MS", "5000", 1);
+        execl(INGEST_FLOOD, INGEST_FLOOD, arg, (char *)NULL);
+        fprintf(stderr, "bench_ingest: cannot run %s\n", INGEST_FLOOD);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int record_flood(const char *path, double seconds, run_result *r) {
+    char err[512];
+    ts_store *store;
+    if (ts_store_create(path, &store, err, sizeof err)) {
+        fprintf(stderr, "bench_ingest: %s\n", err);
+        return -EIO;
+    }
+    pid_t child = start_flood(seconds);
+    if (child < 0) {
+        ts_store_close(store, "failed", 0);
+        return -errno;
+    }
+    ts_session s;
+    if (ts_session_open(&s, child, child, 10000, err, sizeof err)) {
+        fprintf(stderr, "bench_ingest: %s\n", err);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        ts_store_close(store, "failed", 0);
+        return -ESRCH;
+    }
+    s.store = store;
+    int64_t t0 = bench_now_ns();
+    memset(r, 0, sizeof *r);
+    int gone = 0;
+    for (int second = 0; !gone; second++) {
+        gone = ts_session_run(&s, NULL, 1000);
+        long rss = bench_rss_bytes() / 1024;
+        if (second == 0)
+            r->rss_start = rss;
+        r->rss_end = rss;
+        if (rss > r->rss_max)
+            r->rss_max = rss;
+        if (second % 10 == 9)
+            fprintf(stderr, "ingest: %d s, %llu events read, RSS %ld KiB\n", second + 1,
+                    (unsigned long long)s.events, rss);
+    }
+    int rc = ts_store_flush(store);
+    r->seconds = (double)(bench_now_ns() - t0) / 1e9;
+    r->rows = ts_store_rows(store);
+    r->dropped = tm_model_dropped(s.model);
+    int status;
+    waitpid(child, &status, 0);
+    if (ts_store_close(store, "complete", r->dropped) || rc) {
+        fprintf(stderr, "bench_ingest: writing %s failed\n", path);
+        rc = -EIO;
+    }
+    ts_session_close(&s);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "bench_ingest: ingest_flood failed (status %#x)\n", status);
+        rc = -ECHILD;
+    }
+    return rc;
+}
+
+/* ---- the anchor: the same rows, raw prepared inserts ----------------------- */
+
+/* Rows read back from the recording, each as its table, its column values
+ * (integers) and, for the last column of string and stack rows, its text
+ * or blob: packed one after another in one buffer. */
+typedef struct arow {
+    uint64_t seq;
+    uint32_t table;
+    uint32_t ncols;      /* integer columns, then the tail if tail_type */
+    uint32_t tail_type;  /* 0 none, SQLITE_TEXT, SQLITE_BLOB, SQLITE_NULL */
+    uint32_t tail_len;
+} arow;
+
+typedef struct rowset {
+    char *buf;
+    size_t used, cap;
+    size_t *offs;        /* offsets of the rows in buf */
+    size_t n, offs_cap;
+    char **tables;       /* names and CREATE statements */
+    char **ddl;
+    size_t ntables;
+} rowset;
+
+static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return p;
+    size_t c = *cap ? *cap * 2 : 1024;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(p, c * elem);
+    if (q)
+        *cap = c;
+    return q;
+}
+
+static int add_row(rowset *rs, sqlite3_stmt *st, uint32_t table) {
+    int cols = sqlite3_column_count(st);
+    int last = sqlite3_column_type(st, cols - 1);
+    int tail = last == SQLITE_TEXT || last == SQLITE_BLOB ? last : 0;
+    uint32_t ncols = (uint32_t)(tail ? cols - 1 : cols);
+    uint32_t tlen = tail ? (uint32_t)sqlite3_column_bytes(st, cols - 1) : 0;
+    size_t need = sizeof(arow) + ncols * 8 + ((tlen + 7) & ~7u);
+    char *b = grow(rs->buf, &rs->cap, rs->used + need, 1);
+    size_t *o = grow(rs->offs, &rs->offs_cap, rs->n + 1, sizeof *o);
+    if (!b || !o)
+        return -ENOMEM;
+    rs->buf = b;
+    rs->offs = o;
+    arow *r = (arow *)(b + rs->used);
+    *r = (arow){(uint64_t)sqlite3_column_int64(st, 0), table, ncols, (uint32_t)tail, tlen};
+    int64_t *v = (int64_t *)(r + 1);
+    for (uint32_t c = 0; c < ncols; c++)
+        v[c] = sqlite3_column_int64(st, (int)c);
+    if (tlen)
+        memcpy(v + ncols, tail == SQLITE_TEXT ? (const void *)sqlite3_column_text(st, cols - 1)
+                                              : sqlite3_column_blob(st, cols - 1), tlen);
+    rs->offs[rs->n++] = rs->used;
+    rs->used += need;
+    return 0;
+}
+
+static const rowset *sort_rows;
+static int by_seq(const void *a, const void *b) {
+    const arow *x = (const arow *)(sort_rows->buf + *(const size_t *)a);
+    const arow *y = (const arow *)(sort_rows->buf + *(const size_t *)b);
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The first `limit` rows of every ev_ table, in seq order. */
+static int read_rows(const char *path, uint64_t limit, rowset *rs) {
+    sqlite3 *db;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_stmt *t;
+    int rc = sqlite3_prepare_v2(db, "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+                                    "AND name LIKE 'ev\\_%' ESCAPE '\\'", -1, &t, NULL);
+    while (rc == SQLITE_OK && sqlite3_step(t) == SQLITE_ROW) {
+        char **names = realloc(rs->tables, (rs->ntables + 1) * sizeof(char *));
+        char **ddl = names ? realloc(rs->ddl, (rs->ntables + 1) * sizeof(char *)) : NULL;
+        if (names)
+            rs->tables = names;
+        if (ddl)
+            rs->ddl = ddl;
+        if (!names || !ddl) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        rs->tables[rs->ntables] = strdup((const char *)sqlite3_column_text(t, 0));
+        rs->ddl[rs->ntables++] = strdup((const char *)sqlite3_column_text(t, 1));
+    }
+    sqlite3_finalize(t);
+    for (size_t i = 0; i < rs->ntables && rc == SQLITE_OK; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT * FROM %s WHERE seq <= ?", rs->tables[i]);
+        sqlite3_stmt *st;
+        rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+            break;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            if (add_row(rs, st, (uint32_t)i))
+                rc = SQLITE_NOMEM;
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    sort_rows = rs;
+    qsort(rs->offs, rs->n, sizeof *rs->offs, by_seq);
+    return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+static int exec(sqlite3 *db, const char *sql) {
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+/* Insert every row of rs into a fresh database; returns rows per second. */
+static double raw_inserts(const char *path, const rowset *rs) {
+    sqlite3 *db;
+    unlink(path);
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"))
+        return -EIO;
+    sqlite3_stmt **ins = calloc(rs->ntables, sizeof *ins);
+    int rc = ins ? 0 : -ENOMEM;
+    for (size_t i = 0; i < rs->ntables && !rc; i++) {
+        rc = exec(db, rs->ddl[i]);
+        int cols = 0;
+        for (size_t k = 0; k < rs->n; k++) { /* the table's width, from a row */
+            const arow *r = (const arow *)(rs->buf + rs->offs[k]);
+            if (r->table == i) {
+                cols = (int)r->ncols + (r->tail_type != 0);
+                break;
+            }
+        }
+        char sql[512];
+        int len = snprintf(sql, sizeof sql, "INSERT INTO %s VALUES(?", rs->tables[i]);
+        for (int c = 1; c < cols; c++)
+            len += snprintf(sql + len, sizeof sql - (size_t)len, ",?");
+        snprintf(sql + len, sizeof sql - (size_t)len, ")");
+        if (!rc && cols && sqlite3_prepare_v2(db, sql, -1, &ins[i], NULL) != SQLITE_OK)
+            rc = -EIO;
+    }
+    int64_t t0 = bench_now_ns();
+    for (size_t k = 0; k < rs->n && !rc; k++) {
+        if (k % ANCHOR_BATCH == 0) {
+            if (k && exec(db, "COMMIT"))
+                rc = -EIO;
+            if (exec(db, "BEGIN"))
+                rc = -EIO;
+        }
+        const arow *r = (const arow *)(rs->buf + rs->offs[k]);
+        const int64_t *v = (const int64_t *)(r + 1);
+        sqlite3_stmt *st = ins[r->table];
+        for (uint32_t c = 0; c < r->ncols; c++)
+            sqlite3_bind_int64(st, (int)c + 1, v[c]);
+        if (r->tail_type == SQLITE_TEXT)
+            sqlite3_bind_text(st, (int)r->ncols + 1, (const char *)(v + r->ncols),
+                              (int)r->tail_len, SQLITE_STATIC);
+        else if (r->tail_type == SQLITE_BLOB)
+            sqlite3_bind_blob(st, (int)r->ncols + 1, v + r->ncols, (int)r->tail_len,
+                              SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = -EIO;
+        sqlite3_reset(st);
+    }
+    if (!rc && exec(db, "COMMIT"))
+        rc = -EIO;
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    for (size_t i = 0; i < rs->ntables; i++)
+        sqlite3_finalize(ins[i]);
+    free(ins);
+    sqlite3_close(db);
+    return rc ? rc : (double)rs->n / secs;
+}
+
+static void free_rows(rowset *rs) {
+    for (size_t i = 0; i < rs->ntables; i++) {
+        free(rs->tables[i]);
+        free(rs->ddl[i]);
+    }
+    free(rs->tables);
+    free(rs->ddl);
+    free(rs->buf);
+    free(rs->offs);
+}
+
+static void remove_db(const char *path) {
+    char p[4200];
+    unlink(path);
+    snprintf(p, sizeof p, "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    unlink(p);
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+int main(int argc, char **argv) {
+    bench_opts o;
+    if (bench_parse(argc, argv, &o))
+        return 2;
+    double seconds = o.mode == BENCH_QUICK ? 10 : o.mode == BENCH_FULL ? 600 : 60;
+    const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char rec[4096], raw[4096];
+    snprintf(rec, sizeof rec, "%s/bench-ingest-%d.db", tmp, (int)getpid());
+    snprintf(raw, sizeof raw, "%s/bench-ingest-raw-%d.db", tmp, (int)getpid());
+
+    fprintf(stderr, "ingest: recording ingest_flood for %g s to %s\n", seconds, rec);
+    run_result r;
+    int rc = record_flood(rec, seconds, &r);
+    if (rc) {
+        bench_emit_error("ingest", "taskscope", "events/s", 1, "the recording failed");
+        remove_db(rec);
+        return 1;
+    }
+    char stat[160];
+    snprintf(stat, sizeof stat, "%llu rows in %.1f s; %llu events dropped by the rings",
+             (unsigned long long)r.rows, r.seconds, (unsigned long long)r.dropped);
+    fprintf(stderr, "ingest: %s; RSS %ld KiB after 1 s, %ld KiB at the end, %ld KiB max\n",
+            stat, r.rss_start, r.rss_end, r.rss_max);
+    bench_emit("ingest", "taskscope", (double)r.rows / r.seconds, "events/s", 1, stat);
+    bench_emit("ingest_rss_start", "taskscope", (double)r.rss_start, "KiB", 0, "after 1 s");
+    bench_emit("ingest_rss_end", "taskscope", (double)r.rss_end, "KiB", 0, stat);
+
+    rowset rs = {0};
+    if (read_rows(rec, ANCHOR_ROWS, &rs) || rs.n == 0) {
+        bench_emit_error("ingest", "sqlite-prepared-inserts", "events/s", 1,
+                         "cannot read the recording back");
+    } else {
+        double v = raw_inserts(raw, &rs);
+        snprintf(stat, sizeof stat, "%zu rows, %d-row transactions", rs.n, ANCHOR_BATCH);
+        if (v > 0)
+            bench_emit("ingest", "sqlite-prepared-inserts", v, "events/s", 1, stat);
+        else
+            bench_emit_error("ingest", "sqlite-prepared-inserts", "events/s", 1,
+                             "the inserts failed");
+    }
+    free_rows(&rs);
+    remove_db(rec);
+    remove_db(raw);
+    return 0;
+}

@@ -1,0 +1,177 @@
+/*
+ * bpf_target.c - the program the BPF collector's tests trace.  Linked
+ * against the RELEASE shared library (libtaskscope.so.0), so everything
+ * the tests see comes through the USDT probes, not a debug runtime.
+ *
+ *   bpf_target [--wait] scenario    named workers, a failing task, a
+ *                                   cancelled task, lock contention, a
+ *                                   thread-pool job, and a task whose
+ *                                   blocking_reader() blocks the loop in
+ *                                   read() for 5 ms
+ *   bpf_target [--wait] many N      N short tasks, spawned in a burst
+ *
+ * With --wait it prints "ready" once loaded and waits for a line on
+ * stdin before it starts, so a test can attach by pid first.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <taskscope/taskscope.h>
+
+static void *worker(void *arg) {
+    ts_sleep(0.01);
+    return arg;
+}
+
+static void *failer(void *arg) {
+    (void)arg;
+    return ts_fail(-EIO, "boom");
+}
+
+static void *sleeper(void *arg) {
+    int err = ts_sleep(10.0); /* cancelled long before */
+    return err ? ts_fail(err, NULL) : arg;
+}
+
+static void *locker(void *arg) {
+    ts_lock *l = arg;
+    if (ts_lock_acquire(l) == 0) {
+        ts_sleep(0.005);
+        ts_lock_release(l);
+    }
+    return NULL;
+}
+
+struct pipe_writer {
+    int fd;
+    pid_t reader_tid;
+};
+
+/* Is thread tid blocked in read() now?  (/proc/.../syscall starts with
+ * the number of the call it is in.) */
+static int in_read(pid_t tid) {
+    char path[64], buf[64] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    int ok = fgets(buf, sizeof buf, f) && atoi(buf) == SYS_read && buf[0] != 'r';
+    fclose(f);
+    return ok;
+}
+
+/* Write one byte 5 ms after the reader is inside read(), so the read
+ * lasts at least 5 ms whatever the scheduler does. */
+static void *writer_thread(void *arg) {
+    struct pipe_writer *w = arg;
+    for (int i = 0; i < 20000 && !in_read(w->reader_tid); i++)
+        usleep(100);
+    struct timespec d = {0, 5000000};
+    nanosleep(&d, NULL);
+    char c = 'x';
+    if (write(w->fd, &c, 1) != 1)
+        perror("write");
+    return NULL;
+}
+
+/* The bug the collector must find: a blocking read() inside a task,
+ * which freezes the loop until another thread writes (5 ms). */
+__attribute__((noinline)) static int blocking_reader(int fd) {
+    char c;
+    int n = (int)read(fd, &c, 1);
+    __asm__ volatile("" ::: "memory"); /* keep the frame: no tail call */
+    return n;
+}
+
+static void *reader(void *arg) {
+    (void)arg;
+    int fds[2];
+    pthread_t th;
+    struct pipe_writer w = {0, (pid_t)syscall(SYS_gettid)};
+    if (pipe(fds))
+        return ts_fail(-errno, "setup");
+    w.fd = fds[1];
+    if (pthread_create(&th, NULL, writer_thread, &w))
+        return ts_fail(-errno, "setup");
+    int n = blocking_reader(fds[0]);
+    pthread_join(th, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    return n == 1 ? NULL : ts_fail(-EIO, "short read");
+}
+
+static void *job(void *arg) {
+    struct timespec d = {0, 1000000};
+    nanosleep(&d, NULL);
+    return arg;
+}
+
+static void *scenario(void *arg) {
+    (void)arg;
+    ts_task *w[3];
+    char name[16];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "worker-%d", i + 1);
+        w[i] = ts_spawn_named(name, worker, NULL);
+    }
+    ts_task *f = ts_spawn_named("failer", failer, NULL);
+    ts_task *s = ts_spawn_named("sleeper", sleeper, NULL);
+    ts_lock *l = ts_lock_new();
+    ts_task *la = ts_spawn_named("locker-a", locker, l);
+    ts_task *lb = ts_spawn_named("locker-b", locker, l);
+    ts_sleep(0.001);
+    ts_task_cancel(s, "enough");
+    ts_task *r = ts_spawn_named("reader", reader, NULL);
+    void *res;
+    int err = ts_to_thread(job, NULL, &res);
+    for (int i = 0; i < 3; i++)
+        err |= ts_await(w[i], NULL);
+    int ferr = ts_await(f, NULL);
+    int serr = ts_await(s, NULL);
+    err |= ts_await(la, NULL) | ts_await(lb, NULL) | ts_await(r, NULL);
+    ts_lock_free(l);
+    if (err || ferr != -EIO || serr != -ECANCELED) {
+        fprintf(stderr, "bpf_target: scenario went wrong: %d %d %d\n", err, ferr, serr);
+        return ts_fail(-EPROTO, NULL);
+    }
+    return NULL;
+}
+
+static void *quick(void *arg) { return arg; }
+
+static void *many(void *arg) {
+    long n = (long)(intptr_t)arg;
+    for (long i = 0; i < n; i += 100) {
+        ts_task *t[100];
+        long k = n - i < 100 ? n - i : 100;
+        for (long j = 0; j < k; j++)
+            t[j] = ts_spawn_named("quick", quick, NULL);
+        for (long j = 0; j < k; j++)
+            ts_await(t[j], NULL);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    int i = 1;
+    if (i < argc && !strcmp(argv[i], "--wait")) {
+        printf("ready\n");
+        fflush(stdout);
+        char line[16];
+        if (!fgets(line, sizeof line, stdin))
+            return 3;
+        i++;
+    }
+    if (i < argc && !strcmp(argv[i], "scenario"))
+        return ts_run(scenario, NULL) ? 1 : 0;
+    if (i + 1 < argc && !strcmp(argv[i], "many"))
+        return ts_run(many, (void *)(intptr_t)atol(argv[i + 1])) ? 1 : 0;
+    fprintf(stderr, "usage: bpf_target [--wait] scenario | many N\n");
+    return 2;
+}

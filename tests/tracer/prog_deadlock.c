@@ -1,0 +1,76 @@
+/*
+ * prog_deadlock.c - a traced program that deadlocks, for the tracer's
+ * integration tests: the model must find the cycle and spell it out.
+ *
+ *   prog_deadlock lock    "left" holds lock A and wants B, "right" holds B
+ *                         and wants A; main awaits both
+ *   prog_deadlock await   "ping" awaits "pong", which awaits "ping"; main
+ *                         sleeps
+ *
+ * It prints "deadlocked pid=N" once the cycle is closed and then never
+ * finishes: the test kills it (or stops its tracer).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <taskscope/taskscope.h>
+
+static ts_lock *lock_a, *lock_b;
+static ts_task *ping_task, *pong_task;
+
+static void *left(void *arg) {
+    (void)arg;
+    ts_lock_acquire(lock_a);
+    ts_sleep(0.05);
+    ts_lock_acquire(lock_b);    /* never returns: right holds B */
+    return NULL;
+}
+
+static void *right(void *arg) {
+    (void)arg;
+    ts_lock_acquire(lock_b);
+    ts_sleep(0.05);
+    ts_lock_acquire(lock_a);    /* never returns: left holds A */
+    return NULL;
+}
+
+static void *ping(void *arg) {
+    (void)arg;
+    ts_sleep(0.05);
+    ts_await(pong_task, NULL);
+    return NULL;
+}
+
+static void *pong(void *arg) {
+    (void)arg;
+    ts_sleep(0.05);
+    ts_await(ping_task, NULL);
+    return NULL;
+}
+
+static void *amain(void *arg) {
+    int await_mode = arg != NULL;
+    if (await_mode) {
+        ping_task = ts_spawn_named("ping", ping, NULL);
+        pong_task = ts_spawn_named("pong", pong, NULL);
+        ts_sleep(0.3);
+        printf("deadlocked pid=%d\n", (int)getpid());
+        fflush(stdout);
+        for (;;)
+            ts_sleep(3600);
+    }
+    lock_a = ts_lock_new();
+    lock_b = ts_lock_new();
+    ts_task *t[2] = {ts_spawn_named("left", left, NULL), ts_spawn_named("right", right, NULL)};
+    ts_sleep(0.3);
+    printf("deadlocked pid=%d\n", (int)getpid());
+    fflush(stdout);
+    ts_gather(t, 2, NULL, NULL);
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    int await_mode = argc > 1 && !strcmp(argv[1], "await");
+    return ts_run(amain, await_mode ? (void *)1 : NULL) ? 1 : 0;
+}

@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""tests/tui/test_tui.py - `taskscope top` driven through tmux.
+
+    test_tui.py --top CMD [--top-arg ARG...] --demo DEMO --debug-lib LIB [CASE...]
+
+CMD (with its ARGs, e.g. `taskscope top` or `taskscope-top`) is started in
+a detached tmux session (120x40, its own server socket); keys go in with
+send-keys and the screen comes back with capture-pane.  Every check polls
+the screen until the expected text appears, with a generous deadline, so
+a loaded machine makes the test slower, never flaky.
+
+Cases (all by default):
+  report    without a terminal: record DEMO and print ps, pstree, blocked
+  replay    a recording: time cursor (b, e, n, arrows, play/pause), views,
+            filter, tree, detail, resize, help, quit leaves the tty sane
+  live      `-- DEMO`: launched, recorded and watched; quit stops it cleanly
+  attach    PID of a DEMO already running on the debug runtime
+  nocolor   TERM without colours and --no-color
+
+Exit status 0 when every case passed, 1 otherwise (the failing screen is
+printed), 77 (skip) when tmux is missing.
+"""
+import argparse
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+DEADLINE = 90          # seconds any one expectation may take
+SOCKET = "ts-tui-test-%d" % os.getpid()
+
+
+class Failure(Exception):
+    pass
+
+
+def tmux(*args, check=True):
+    r = subprocess.run(["tmux", "-L", SOCKET] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if check and r.returncode != 0:
+        raise Failure("tmux %s: %s" % (" ".join(args), r.stderr.strip()))
+    return r.stdout
+
+
+class Pane:
+    """One tmux session running a shell command; the command's exit status
+    and `stty -a` are printed after it, then the pane idles."""
+
+    def __init__(self, name, command, width=120, height=40, env=None):
+        self.name = name
+        shell = ("%s; echo \"TUI-EXIT $?\"; stty -a | tr ' ' '\\n' | "
+                 "grep -E '^-?(icanon|echo)$' | sed 's/^/STTY:/'; "
+                 "exec sleep 600" % command)
+        env_args = []
+        for k, v in (env or {}).items():
+            env_args += ["-e", "%s=%s" % (k, v)]
+        for attempt in range(3):
+            try:
+                tmux("new-session", "-d", "-s", name, "-x", str(width), "-y", str(height),
+                     *env_args, "sh", "-c", shell)
+                break
+            except Failure:
+                if attempt == 2:
+                    raise
+                time.sleep(1)  # a server on its way out: try again
+
+    def screen(self):
+        return tmux("capture-pane", "-p", "-t", self.name, check=False)
+
+    def keys(self, *keys):
+        for k in keys:
+            tmux("send-keys", "-t", self.name, k)
+            time.sleep(0.05)
+
+    def literal(self, text):
+        tmux("send-keys", "-t", self.name, "-l", text)
+
+    def wait(self, what, timeout=DEADLINE, absent=False):
+        """Wait until what (a string, a compiled regex or a predicate on
+        the screen) is on screen (or, with absent, is not)."""
+        deadline = time.time() + timeout
+        screen = ""
+        while time.time() < deadline:
+            screen = self.screen()
+            if isinstance(what, str):
+                ok = what in screen
+            elif hasattr(what, "search"):
+                ok = what.search(screen) is not None
+            else:
+                ok = what(screen)
+            if ok != absent:
+                return screen
+            time.sleep(0.2)
+        raise Failure("%s %r on screen after %d s; the screen:\n%s"
+                      % ("still" if absent else "no", getattr(what, "pattern", what),
+                         timeout, screen))
+
+    def kill(self):
+        tmux("kill-session", "-t", self.name, check=False)
+
+
+def line_with(screen, text):
+    for line in screen.splitlines():
+        if text in line:
+            return line
+    return None
+
+
+def cursor_time(screen):
+    m = re.search(r"\+(\d+\.\d+)s / (\d+\.\d+)s", screen)
+    if not m:
+        raise Failure("no time cursor in:\n" + screen)
+    return float(m.group(1)), float(m.group(2))
+
+
+def check_quit(pane):
+    pane.keys("q")
+    screen = pane.wait("TUI-EXIT")
+    if "TUI-EXIT 0" not in screen:
+        raise Failure("top did not exit with 0:\n" + screen)
+    pane.wait("STTY:")
+    if "STTY:-icanon" in screen or "STTY:-echo" in screen:
+        raise Failure("the terminal was left raw after q:\n" + screen)
+    pane.wait(lambda s: "STTY:icanon" in s and "STTY:echo" in s)
+    return screen
+
+
+# ---- cases ------------------------------------------------------------------
+
+def case_report(ctx):
+    """No terminal: the session is recorded and the reports printed."""
+    rec = os.path.join(ctx.tmp, "report.db")
+    r = subprocess.run(ctx.top + ["-o", rec, "--", ctx.demo, "7"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                       timeout=300)
+    if r.returncode != 0:
+        raise Failure("top without a terminal exited %d: %s" % (r.returncode, r.stderr))
+    for want in ["== ps", "== pstree", "== blocked", "metrics-exporter", "worker-1",
+                 "acceptor", "blocked in syscall", "metrics_exporter", "usleep",
+                 "never retrieved"]:
+        if want not in r.stdout:
+            raise Failure("%r missing from the reports:\n%s" % (want, r.stdout[-3000:]))
+    if not os.path.exists(rec):
+        raise Failure("no recording at " + rec)
+    ctx.recording = rec
+
+
+def case_replay(ctx):
+    if not ctx.recording:
+        case_report(ctx)
+    p = Pane("replay", " ".join(shlex.quote(a) for a in ctx.top + [ctx.recording]))
+    try:
+        s = p.wait("REPLAY")
+        p.wait("metrics-exporter")
+        t, end = cursor_time(s)
+        if abs(t - end) > 0.01:
+            raise Failure("a replay should open at its end: %s / %s" % (t, end))
+        # the time cursor: beginning, forward, back, next warning, end
+        p.keys("b")
+        s = p.wait(re.compile(r"\+0\.000s / "))
+        p.keys("Right", "Right")
+        s = p.wait(re.compile(r"\+2\.000s / "))
+        p.keys("Left")
+        s = p.wait(re.compile(r"\+1\.000s / "))
+        p.keys("n")
+        s = p.wait("! ")
+        t, _ = cursor_time(s)
+        if t <= 1.0:
+            raise Failure("n did not move forward to a warning: t=%s" % t)
+        p.keys("n")
+        s = p.wait(re.compile(r"loop 1 blocked|no warning after"))
+        t2, _ = cursor_time(s)
+        if t2 < t:
+            raise Failure("the second n went backwards: %s -> %s" % (t, t2))
+        p.keys("e")
+        p.wait(re.compile(r"\+%s / " % re.escape("%.3fs" % end)))
+        # play and pause
+        p.keys("b", "Space")
+        p.wait(lambda s: "playing" in s and cursor_time(s)[0] >= 0.3)
+        p.keys("Space")
+        s = p.wait("paused")
+        t, _ = cursor_time(s)
+        if t <= 0.0:
+            raise Failure("playing did not move the cursor")
+        p.keys("e")
+        p.wait(re.compile(r"\+%s / " % re.escape("%.3fs" % end)))
+
+        # filter, then detail of what it leaves
+        p.keys("/")
+        p.wait("filter:")
+        p.literal("worker-")
+        p.keys("Enter")
+        s = p.wait(lambda s: "worker-4" in s and "client-" not in s and "filter:" not in s)
+        for w in ["worker-1", "worker-2", "worker-3"]:
+            if w not in s:
+                raise Failure("%s missing after filtering:\n%s" % (w, s))
+        p.keys("Escape")
+        p.wait("client-")
+        p.keys("/")
+        p.literal("#4")
+        p.keys("Enter")
+        s = p.wait(lambda s: "reaper" in s and "worker-1" not in s)
+        p.keys("Enter")
+        s = p.wait("Task #4 reaper")
+        for want in ["spawned at", "Await chain", "Awaited by", "Holds", "Children"]:
+            if want not in s:
+                raise Failure("detail view lacks %r:\n%s" % (want, s))
+        p.keys("G")  # the end of a detail longer than the screen
+        s = p.wait("Blocked episodes and slow steps it caused")
+        for want in ["Poll times", "Latest events", "finished: done"]:
+            if want not in s:
+                raise Failure("detail view lacks %r at its end:\n%s" % (want, s))
+        p.keys("g")
+        p.wait("Task #4 reaper")
+        p.keys("Enter")  # the cursor is on the title line: nothing to follow
+        p.keys("j", "j", "Enter")  # the parent line links to main
+        p.wait("Task #1 main")
+        p.keys("Escape")
+        p.wait("Task #4 reaper")
+        p.keys("Escape")
+        p.wait(lambda s: "Task #4" not in s and "reaper" in s)
+        p.keys("Escape")  # clears the filter
+        p.wait("client-")
+
+        # tree mode
+        p.keys("t")
+        s = p.wait(re.compile(r"(├─|\|-|└─|`-)(client|acceptor)"))
+        main_line = line_with(s, " main ")
+        if main_line is None or re.search(r"(├─|└─|\|-|`-)main", main_line):
+            raise Failure("main should be a root of the tree:\n" + s)
+        p.keys("t")
+        p.wait(lambda s: not re.search(r"(├─|\|-|└─|`-)client", s))
+
+        # sorting: by the next column (NAME), reverse
+        p.keys("s")
+        s = p.wait(re.compile(r"NAME[▲^]"))
+        p.keys("r")
+        p.wait(re.compile(r"NAME[▼v]"))
+
+        # the other views
+        p.keys("2")
+        s = p.wait("Blocked episodes")
+        for want in ["LOOP", "STEPS/S", "metrics-exporter", "metrics_exporter", "usleep",
+                     "clock_nanosleep"]:
+            if want not in s:
+                raise Failure("Loops view lacks %r:\n%s" % (want, s))
+        p.keys("3")
+        s = p.wait("Resources:")
+        for want in ["semaphore", "lock", "queue", "WAITERS"]:
+            if want not in s:
+                raise Failure("Resources view lacks %r:\n%s" % (want, s))
+        p.keys("4")
+        s = p.wait("Warnings")
+        for want in ["never retrieved", "blocked loop", "#"]:
+            if want not in s:
+                raise Failure("Warnings view lacks %r:\n%s" % (want, s))
+        p.keys("Enter")  # the cursor starts on the first warning
+        p.wait(re.compile(r"Task #\d+ (audit|metrics-exporter)"))
+        p.keys("Escape")
+        p.wait("Warnings  (Enter")
+
+        # help and back
+        p.keys("?")
+        s = p.wait("taskscope top: keys")
+        for want in ["quit", "filter", "tree", "sort", "next warning", "Resources"]:
+            if want not in s:
+                raise Failure("help lacks %r:\n%s" % (want, s))
+        p.keys("x")
+        p.wait(lambda s: "taskscope top: keys" not in s)
+
+        # resize: 80x24 drops columns, 120x40 brings them back
+        p.keys("1")
+        p.wait("AWAIT SITE")
+        tmux("resize-window", "-t", "replay", "-x", "80", "-y", "24")
+        s = p.wait(lambda s: "AWAIT SITE" not in s and "NAME" in s and
+                   max(len(l) for l in s.splitlines()) <= 80)
+        if len(s.rstrip("\n").splitlines()) > 24:
+            raise Failure("more than 24 lines at 80x24:\n" + s)
+        tmux("resize-window", "-t", "replay", "-x", "120", "-y", "40")
+        p.wait("AWAIT SITE")
+
+        check_quit(p)
+    finally:
+        p.kill()
+
+
+def case_live(ctx):
+    rec = os.path.join(ctx.tmp, "live.db")
+    cmd = ctx.top + ["-o", rec, "--", ctx.demo, "120"]
+    p = Pane("live", " ".join(shlex.quote(a) for a in cmd) + " 2>" +
+             shlex.quote(os.path.join(ctx.tmp, "live.err")))
+    try:
+        s = p.wait("LIVE running")
+        p.wait("worker-4")
+        if "recording to " + rec not in s:
+            raise Failure("the header should name the recording:\n" + s)
+        m = re.search(r"tasks (\d+) live / (\d+)", p.wait(re.compile(r"tasks \d+ live")))
+        if int(m.group(1)) < 10:
+            raise Failure("too few live tasks: " + m.group(0))
+        # the metrics exporter blocks the loop after 5 s
+        p.keys("2")
+        s = p.wait("metrics_exporter")
+        if not re.search(r"^1 +\d+ +\d+", s, re.M):
+            raise Failure("no row for loop 1:\n" + s)
+        p.keys("1", "t")
+        p.wait(re.compile(r"(├─|\|-|└─|`-)client-"))
+        p.keys("t", "/")
+        p.literal("worker-")
+        p.keys("Enter")
+        p.wait(lambda s: "worker-4" in s and not re.search(r"client-\d", s))
+        check_quit(p)
+        err = open(os.path.join(ctx.tmp, "live.err")).read()
+        if "exited with status 0" not in err:
+            raise Failure("the launched program should have been stopped cleanly: " + err)
+    finally:
+        p.kill()
+    if not os.path.exists(rec):
+        raise Failure("no recording at " + rec)
+    # what was recorded replays
+    p = Pane("live-replay", " ".join(shlex.quote(a) for a in ctx.top + [rec]))
+    try:
+        p.wait("REPLAY")
+        p.wait("complete: exit status 0")
+        check_quit(p)
+    finally:
+        p.kill()
+
+
+def case_attach(ctx):
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.path.dirname(ctx.debug_lib)
+    demo = subprocess.Popen([ctx.demo, "120"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, text=True)
+    try:
+        demo.stdout.readline()  # "demo_service: pid N, ..." once it runs
+        rec = os.path.join(ctx.tmp, "attach.db")
+        cmd = ctx.top + ["-o", rec, str(demo.pid)]
+        p = Pane("attach", " ".join(shlex.quote(a) for a in cmd))
+        try:
+            p.wait("LIVE attached")
+            p.wait("worker-4")
+            p.wait(re.compile(r"client-\d+"))
+            check_quit(p)
+        finally:
+            p.kill()
+        time.sleep(0.5)
+        if demo.poll() is not None:
+            raise Failure("quitting an attached top must leave the process running")
+        if not os.path.exists(rec):
+            raise Failure("no recording at " + rec)
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        try:
+            demo.wait(30)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+
+
+def case_nocolor(ctx):
+    if not ctx.recording:
+        case_report(ctx)
+    for name, env, extra in [("vt100", {"TERM": "vt100"}, []),
+                             ("nocolor", {}, ["--no-color"])]:
+        cmd = ctx.top + extra + [ctx.recording]
+        p = Pane(name, "env TERM=%s %s" % (env.get("TERM", "screen"),
+                                           " ".join(shlex.quote(a) for a in cmd)),
+                 width=80, height=24)
+        try:
+            p.wait("REPLAY")
+            p.wait("worker-1")
+            p.keys("2")
+            p.wait("Blocked episodes")
+            check_quit(p)
+        finally:
+            p.kill()
+
+
+CASES = {"report": case_report, "replay": case_replay, "live": case_live,
+         "attach": case_attach, "nocolor": case_nocolor}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--top", required=True, help="the top command, e.g. taskscope-top")
+    ap.add_argument("--top-arg", action="append", default=[],
+                    help="arguments before ours, e.g. top for `taskscope top`")
+    ap.add_argument("--demo", required=True)
+    ap.add_argument("--debug-lib", required=True, help="libtaskscope-debug's .so")
+    ap.add_argument("cases", nargs="*")
+    args = ap.parse_args()
+    if not shutil.which("tmux"):
+        print("tmux is not installed: skipped")
+        return 77
+
+    class Ctx:
+        pass
+    ctx = Ctx()
+    ctx.top = [os.path.abspath(args.top)] + args.top_arg
+    ctx.demo = os.path.abspath(args.demo)
+    ctx.debug_lib = os.path.abspath(args.debug_lib)
+    ctx.recording = None
+    ctx.tmp = tempfile.mkdtemp(prefix="ts-tui-")
+    failed = []
+    try:
+        # an idle session keeps the tmux server up between the cases (a
+        # server exits with its last session, and a new-session racing
+        # that exit fails)
+        tmux("new-session", "-d", "-s", "keeper", "sleep 3600")
+        for name in args.cases or list(CASES):
+            t0 = time.time()
+            try:
+                CASES[name](ctx)
+                print("ok   %-8s (%.1f s)" % (name, time.time() - t0), flush=True)
+            except (Failure, subprocess.TimeoutExpired) as e:
+                print("FAIL %-8s %s" % (name, e), flush=True)
+                failed.append(name)
+    finally:
+        tmux("kill-server", check=False)
+        shutil.rmtree(ctx.tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

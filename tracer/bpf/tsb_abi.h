@@ -1,0 +1,95 @@
+/*
+ * tsb_abi.h - the records the BPF programs (taskscope.bpf.c) hand to the
+ * user-space collector through the BPF ring buffer, and the knobs the
+ * collector sets in the programs' read-only data before loading them.
+ *
+ * Compiled twice: by clang for the BPF target (after vmlinux.h, which
+ * defines __u64 and friends) and by the host compiler for the collector
+ * (after <linux/types.h>).  So only fixed-width kernel types, no padding
+ * holes, and every struct a multiple of 8 bytes.
+ *
+ * These are raw facts as the kernel saw them: user pointers (sites,
+ * objects) are still pointers and strings are inline bytes.  The
+ * collector (translate.c) turns them into the schema's ts_ev_* records,
+ * interning strings and sites, so the decoder and the model see the same
+ * stream as from the debug runtime's shared-memory ring.
+ */
+#ifndef TS_BPF_TSB_ABI_H
+#define TS_BPF_TSB_ABI_H
+
+/* Kinds of raw record (tsb_hdr.kind). */
+enum tsb_kind {
+    TSB_EVENT = 1,  /* tsb_event: one schema event, fields in a[] */
+    TSB_SITE = 2,   /* tsb_site: a ts_site's contents, keyed by its address */
+    TSB_BLOCK = 3,  /* tsb_block: a loop thread blocked in a system call */
+};
+
+/* Event classes: what the user can choose to trace (--bpf-events). */
+enum tsb_class {
+    TSB_C_TASKS = 0,    /* task_*, loop_*, slow_step, diagnostic */
+    TSB_C_FUTURES = 1,  /* future_create / future_done */
+    TSB_C_SYNC = 2,     /* resource_*, queue_depth */
+    TSB_C_JOBS = 3,     /* job_submit / job_start / job_done */
+    TSB_C_SYSCALLS = 4, /* blocking system calls of loop threads */
+    TSB_C_COUNT = 5,
+};
+
+#define TSB_STR_MAX 64      /* task names, messages (longer ones are cut) */
+#define TSB_FILE_MAX 160
+#define TSB_FUNC_MAX 64
+#define TSB_STACK_MAX 64    /* user frames captured for a blocked syscall */
+#define TSB_WINDOW 32       /* words at the user stack pointer (see BLOCK) */
+
+struct tsb_hdr {
+    __u64 ns;               /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+    __u32 tid;
+    __u16 kind;             /* enum tsb_kind */
+    __u16 type;             /* TSB_EVENT: the TS_EV_* id */
+};
+
+/* One schema event.  a[] holds the event's fields in events.def order,
+ * except that a site field holds the ts_site address, a string field
+ * holds 0 (its text, if any, is in str), and string/site fields come
+ * where the schema has them.  has_str says whether str is meaningful. */
+struct tsb_event {
+    struct tsb_hdr h;
+    __u64 a[6];
+    __u32 has_str;
+    __u32 pad;
+    char str[TSB_STR_MAX];
+};
+
+/* The contents of a ts_site { const char *file, *func; int line; },
+ * sent once per address (the BPF side remembers which it sent). */
+struct tsb_site {
+    struct tsb_hdr h;
+    __u64 addr;
+    __u32 line;
+    __u32 pad;
+    char file[TSB_FILE_MAX];
+    char func[TSB_FUNC_MAX];
+};
+
+/* A system call of a loop thread that took at least the block
+ * threshold.  stack[] is the kernel's frame-pointer walk of the user
+ * stack (innermost first); it misses the caller of a leaf function that
+ * sets up no frame (glibc's syscall wrappers), so window[] carries the
+ * first words at the user stack pointer, where that caller's return
+ * address sits, for the collector to find. */
+struct tsb_block {
+    struct tsb_hdr h;
+    __u64 loop;             /* 0: unknown (attached after loop_create) */
+    __u64 task;             /* running task, 0 if none (loop code) */
+    __s64 nr;               /* system call number */
+    __u64 duration_ns;      /* enter to exit */
+    __u64 offcpu_ns;        /* of which switched out */
+    __u64 sp;
+    __u32 state;            /* 'S', 'D' (went to sleep) or 'R' (on CPU) */
+    __s32 stack_bytes;      /* bytes of stack[] filled, or -errno */
+    __u32 window_words;     /* words of window[] read */
+    __u32 pad;
+    __u64 window[TSB_WINDOW];
+    __u64 stack[TSB_STACK_MAX];
+};
+
+#endif
