@@ -28,6 +28,8 @@ static void on_event(const ts_reader_event *ev, void *arg) {
     tm_model_apply(s->model, ev->rec, ev->ns, ev->tid);
     if (s->store)
         ts_store_event(s->store, ev->rec, ev->ns, ev->tid);
+    if (s->tap)
+        s->tap(ev, s->tap_arg);
     s->events++;
 }
 

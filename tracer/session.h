@@ -14,6 +14,10 @@
 #include "reader.h"
 #include "store.h"
 
+/* Called for every event after the model and the recording have it (the
+ * TUI keeps each task's latest events this way). */
+typedef void (*ts_session_tap)(const ts_reader_event *ev, void *arg);
+
 typedef struct ts_session {
     ts_reader *reader;
     tm_model *model;
@@ -22,6 +26,8 @@ typedef struct ts_session {
     int child;            /* pid is our child: watched with waitid */
     uint64_t events;
     int attached;         /* live reader (else flight-recorder snapshot) */
+    ts_session_tap tap;   /* optional */
+    void *tap_arg;
 } ts_session;
 
 /* Open pid's segment; wait up to wait_ms for it to appear (a process just

@@ -28,31 +28,19 @@
 #include "source.h"
 
 
-/* Each event goes to the model, the recording and the per-task history.
- * (ts_session_poll does the first two; the TUI also needs the third, so
- * it drains the reader itself: see /work/notes/tui.md.) */
+/* The session feeds the model and the recording; this tap adds each
+ * event to its task's recent history, for the detail view. */
 static void on_event(const ts_reader_event *ev, void *arg) {
     tui_src *s = arg;
-    tm_model_apply(s->sess.model, ev->rec, ev->ns, ev->tid);
-    if (s->sess.store)
-        ts_store_event(s->sess.store, ev->rec, ev->ns, ev->tid);
     tui_recent_note(s->recent, ev->rec, ev->ns);
     if (!s->t0 || ev->ns < s->t0)
         s->t0 = ev->ns;
-    s->sess.events++;
 }
 
 static int live_poll(tui_src *s) {
-    ts_session *ss = &s->sess;
-    int n = ts_reader_poll(ss->reader, on_event, s);
-    if (n >= 0 && ss->attached)
-        ts_reader_keepalive(ss->reader);
-    ts_reader_stats st;
-    ts_reader_get_stats(ss->reader, &st);
-    uint64_t seen = tm_model_dropped(ss->model);
-    uint64_t total = st.dropped_total > st.dropped_events ? st.dropped_total : st.dropped_events;
-    if (total > seen)
-        tm_model_add_dropped(ss->model, total - seen);
+    s->sess.tap = on_event;
+    s->sess.tap_arg = s;
+    int n = ts_session_poll(&s->sess);
     if (n > 0)
         s->gen++;
     return n;
