@@ -119,26 +119,33 @@ static void event_detail(const struct event *e) {
 
 struct member {
     const char *name;
-    size_t off, size;
+    size_t off, size, align;
     const char *doc;
 };
 
-#define M(type, field, doc) {#field, offsetof(type, field), sizeof(((type *)0)->field), doc}
+#define M(type, field, doc)                                                  \
+    {#field, offsetof(type, field), sizeof(((type *)0)->field),             \
+     __alignof__(((type *)0)->field), doc}
 
-static void struct_table(const char *name, size_t size, const struct member *m, size_t n) {
+/* The listed members must tile the struct: each starts where the previous
+ * ended, give or take the padding its alignment needs, and the last ends
+ * within the struct's own alignment of its size.  A gap any larger is a
+ * member nobody listed. */
+static void struct_table(const char *name, size_t size, size_t align, const struct member *m,
+                         size_t n) {
     size_t end = 0;
     emit("`%s`, %zu bytes:\n\n| offset | size | field | meaning |\n|---:|---:|---|---|\n", name,
          size);
     for (size_t i = 0; i < n; i++) {
-        if (m[i].off < end || m[i].off - end >= 64) {
-            fprintf(stderr, "gen_doc: %s.%s does not follow the previous member: "
-                            "trace_format.h changed, update gen_doc.c\n", name, m[i].name);
+        if (m[i].off < end || m[i].off - end >= m[i].align) {
+            fprintf(stderr, "gen_doc: %s.%s does not follow %s: trace_format.h changed, "
+                            "update gen_doc.c\n", name, m[i].name, i ? m[i - 1].name : "the start");
             exit(2);
         }
         emit("| %zu | %zu | `%s` | %s |\n", m[i].off, m[i].size, m[i].name, m[i].doc);
         end = m[i].off + m[i].size;
     }
-    if (size - end >= 64) {
+    if (size - end >= align) {
         fprintf(stderr, "gen_doc: %s has members after %s that are not listed: update "
                         "gen_doc.c\n", name, m[n - 1].name);
         exit(2);
@@ -193,6 +200,7 @@ static const struct member slot_members[] = {
     M(ts_loop_slot, step_start, "event clock at the step's start"),
     M(ts_loop_slot, task, "running task id, 0 for a callback"),
     M(ts_loop_slot, blocked_step, "the step the watchdog reported as blocked"),
+    M(ts_loop_slot, dump_gen, "the attach generation this loop last answered with a state dump"),
     M(ts_loop_slot, tid, "loop thread id"),
     M(ts_loop_slot, pad, "zero"),
 };
@@ -204,7 +212,8 @@ static const struct member hdr_members[] = {
     M(ts_ev_header, spare, "zero"),
 };
 
-#define TABLE(type, arr) struct_table(#type, sizeof(type), arr, sizeof arr / sizeof arr[0])
+#define TABLE(type, arr) \
+    struct_table(#type, sizeof(type), __alignof__(type), arr, sizeof arr / sizeof arr[0])
 
 /* ---- the page ------------------------------------------------------------------- */
 
@@ -266,9 +275,12 @@ static void generate(void) {
          "  what does not fit is dropped, counted in `dropped`, and reported as a\n"
          "  `dropped` event as soon as there is room.\n"
          "- Attach handshake: the reader increments `attach_request`; each loop, at its\n"
-         "  next iteration, writes a state dump (`dump_begin`, every interned string and\n"
-         "  site, `loop_create`, one `task_state` per live task, `dump_end`), publishes it\n"
-         "  and stores the request in `attach_done`.\n"
+         "  next iteration (the watchdog wakes a loop idle in its poll), writes a state\n"
+         "  dump into its ring: `dump_begin`, every interned string and site,\n"
+         "  `loop_create`, one `task_state` per live task, each live resource\n"
+         "  (`resource_create`, plus `resource_acquired` for a held lock and `queue_depth`\n"
+         "  for a queue), `dump_end`; it publishes it and stores the request in its slot's\n"
+         "  `dump_gen` and in `attach_done`.\n"
          "- Clock: `ns = mono0_ns + (ts - ticks0) * (mono1_ns - mono0_ns) / (ticks1 -\n"
          "  ticks0)`, reading the four words under `calib_seq`.\n\n",
          TS_PAGE_SIZE, 64);

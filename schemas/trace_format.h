@@ -112,6 +112,8 @@ typedef struct ts_loop_slot {
     uint64_t task;                    /* running task id, 0 = callback */
     uint64_t blocked_step;            /* set by the watchdog: the step it
                                        * reported as blocked */
+    uint64_t dump_gen;                /* the attach generation this loop
+                                       * last answered with a state dump */
     uint32_t tid;
     uint32_t pad;
 } ts_loop_slot;

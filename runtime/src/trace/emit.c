@@ -7,6 +7,7 @@
  * record.  Nothing here blocks or allocates on the hot path; a record
  * that does not fit is dropped and counted by the ring.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -22,6 +23,13 @@
 #define END(r) ts__ring_commit((r), sizeof *e)
 
 static double ticks_per_ns = 1.0;
+
+/* Loops by slot, for the watchdog to wake.  loops_lock is held while the
+ * watchdog posts to a loop and while ts__tr_loop_close forgets it, which
+ * happens before the loop is freed: the watchdog never posts to a loop
+ * that is gone. */
+static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
+static ts_loop *loops_by_slot[TS_MAX_LOOPS];
 
 uint64_t ts__tr_object_id(int kind, const void *obj) {
     if (!obj)
@@ -45,7 +53,10 @@ void ts__tr_thread_start(ts__ring *r, uint32_t role, const char *name) {
     END(r);
 }
 
+static void res_forget(void);
+
 void ts__tr_thread_exit(ts__ring *r) {
+    res_forget(); /* the thread's resource table dies with it */
     BEGIN(r, thread_exit);
     e->tid = (uint32_t)syscall(SYS_gettid);
     END(r);
@@ -90,7 +101,12 @@ void ts__tr_loop_create(ts_loop *l) {
              * would emit a loop_unblocked for a block never reported. */
             __atomic_store_n(&s->blocked_step, 0, __ATOMIC_RELAXED);
             __atomic_store_n(&s->step, 0, __ATOMIC_RELEASE);
+            __atomic_store_n(&s->dump_gen, __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE),
+                             __ATOMIC_RELEASE);
             l->trace_slot = s;
+            pthread_mutex_lock(&loops_lock);
+            loops_by_slot[i] = l;
+            pthread_mutex_unlock(&loops_lock);
             break;
         }
     }
@@ -104,6 +120,11 @@ void ts__tr_loop_create(ts_loop *l) {
 void ts__tr_loop_close(ts_loop *l) {
     ts__ring *r = ts__ring_self();
     ts_loop_slot *s = l->trace_slot;
+    pthread_mutex_lock(&loops_lock);
+    for (uint32_t i = 0; i < TS_MAX_LOOPS; i++)
+        if (loops_by_slot[i] == l)
+            loops_by_slot[i] = NULL;
+    pthread_mutex_unlock(&loops_lock);
     if (s)
         __atomic_store_n(&s->loop, 0, __ATOMIC_RELEASE);
     l->trace_slot = NULL;
@@ -169,6 +190,22 @@ void ts__tr_iteration(ts_loop *l) {
         if (r)
             dump(l, r, req);
     }
+}
+
+static void wake_for_dump(void *arg) { (void)arg; /* the iteration does the work */ }
+
+void ts__tr_wake_loops_for_dump(void) {
+    ts_seg_header *h = ts__seg();
+    if (!h)
+        return;
+    uint64_t req = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
+    pthread_mutex_lock(&loops_lock);
+    for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
+        ts_loop *l = loops_by_slot[i];
+        if (l && __atomic_load_n(&h->loops[i].dump_gen, __ATOMIC_ACQUIRE) != req)
+            ts_call_soon_threadsafe(l, wake_for_dump, NULL);
+    }
+    pthread_mutex_unlock(&loops_lock);
 }
 
 void ts__tr_before_poll(ts_loop *l) {
@@ -317,6 +354,12 @@ static void res_rehash(size_t cap) {
         res_used++;
     }
     free(old);
+}
+
+static void res_forget(void) {
+    free(res_tab);
+    res_tab = NULL;
+    res_cap = res_used = 0;
 }
 
 static struct res_entry *res_add(const void *obj) {
@@ -553,6 +596,9 @@ static void dump(ts_loop *l, ts__ring *r, uint64_t gen) {
     }
     ts__ring_publish(r);
     ts_seg_header *h = ts__seg();
+    ts_loop_slot *slot = l->trace_slot;
+    if (slot)
+        __atomic_store_n(&slot->dump_gen, gen, __ATOMIC_RELEASE);
     if (h)
         __atomic_store_n(&h->attach_done, gen, __ATOMIC_RELEASE);
 }

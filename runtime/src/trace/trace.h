@@ -37,6 +37,9 @@ void ts__tr_thread_exit(ts__ring *r);
 void ts__tr_loop_create(ts_loop *l);
 void ts__tr_loop_close(ts_loop *l);
 void ts__tr_iteration(ts_loop *l);          /* start of a loop iteration */
+/* Watchdog: wake every loop that owes the attached reader a state dump
+ * (an idle loop sleeps in epoll and would otherwise never write it). */
+void ts__tr_wake_loops_for_dump(void);
 void ts__tr_before_poll(ts_loop *l);        /* the thread may sleep now */
 void ts__tr_step_begin(ts_loop *l, ts_task *t);
 void ts__tr_step_end(ts_loop *l, ts_task *t);

@@ -321,6 +321,9 @@ static void *watchdog_main(void *arg) {
         struct timespec d = {(time_t)(period / 1000000000u), (long)(period % 1000000000u)};
         nanosleep(&d, NULL);
         uint64_t now = ts__mono_ns();
+        if (__atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE) !=
+            __atomic_load_n(&h->attach_done, __ATOMIC_ACQUIRE))
+            ts__tr_wake_loops_for_dump();
         if (now - last_sync > 1000000000ull) {
             refresh_calibration(r, h);
             last_sync = now;
