@@ -31,7 +31,10 @@
  * error line instead.  Figures: `echo` from every server above, and
  * `debug_echo`: the debug runtime's rate (source taskscope) beside the
  * release runtime's from the same run (source release), so that bench/run
- * prints debug/release as its ratio.
+ * prints debug/release as its ratio.  And `echo_cpu`: each server's CPU
+ * time per request over the window (utime + stime from /proc/PID/stat,
+ * lowest of the repetitions), in us, lower is better: on a loaded machine
+ * the rates swing far more than that cost does; likewise debug_echo_cpu.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +68,7 @@ typedef struct server {
     char *argv[8];
     const char *libdir;    /* LD_LIBRARY_PATH for the child, or NULL */
     double best;
+    double best_cpu;       /* lowest server CPU seconds per request seen */
     int measured;
     char error[160];
 } server;
@@ -205,9 +209,27 @@ static int on_readable(conn *c)
     return write(c->fd, c->msg, MSG) == MSG ? 1 : -1;
 }
 
+/* CPU time (user + system) the process has used so far, in seconds. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    unsigned long ut = 0, st = 0;
+    /* Fields 14 and 15, after the command name in parentheses. */
+    int ok = f && fscanf(f, "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                         &ut, &st) == 2;
+    if (f)
+        fclose(f);
+    return ok ? (double)(ut + st) / (double)sysconf(_SC_CLK_TCK) : -1;
+}
+
 /* Requests per second over `window` seconds after `warmup`, or a negative
- * value with the reason in err. */
-static double run_load(int port, double warmup, double window, char *err, size_t errlen)
+ * value with the reason in err.  *cpu_per_req receives the server's CPU
+ * time per request in the window (a figure that machine load disturbs
+ * much less than the rate), or -1. */
+static double run_load(int port, pid_t server, double warmup, double window,
+                       double *cpu_per_req, char *err, size_t errlen)
 {
     conn c[NCONN];
     memset(c, 0, sizeof c);
@@ -226,6 +248,7 @@ static double run_load(int port, double warmup, double window, char *err, size_t
     int64_t start = bench_now_ns();
     int64_t t0 = start + (int64_t)(warmup * 1e9), t1 = t0 + (int64_t)(window * 1e9);
     int64_t last_progress = start, now = start, t0_seen = -1;
+    double cpu0 = -1;
     long done = 0, counted_from = 0;
     struct epoll_event evs[NCONN];
     while (now < t1) {
@@ -244,6 +267,7 @@ static double run_load(int port, double warmup, double window, char *err, size_t
         if (t0_seen < 0 && now >= t0) {
             t0_seen = now;
             counted_from = done;
+            cpu0 = cpu_seconds(server);
         }
         if (now - last_progress > 5 * (int64_t)1000000000) {
             snprintf(err, errlen, "server stalled");
@@ -251,6 +275,9 @@ static double run_load(int port, double warmup, double window, char *err, size_t
         }
     }
     rate = (double)(done - counted_from) / ((double)(now - t0_seen) / 1e9);
+    double cpu1 = cpu_seconds(server);
+    *cpu_per_req = cpu0 >= 0 && cpu1 >= 0 && done > counted_from
+                       ? (cpu1 - cpu0) / (double)(done - counted_from) : -1;
 out:
     for (int i = 0; i < NCONN; i++)
         if (c[i].fd >= 0)
@@ -275,13 +302,17 @@ static void measure(server *s, double warmup, double window)
         snprintf(s->error, sizeof s->error, "the library in %s was not loaded", s->libdir);
         return;
     }
-    double v = run_load(port, warmup, window, err, sizeof err);
+    double cpu = -1;
+    double v = run_load(port, pid, warmup, window, &cpu, err, sizeof err);
     stop_server(pid);
     if (v < 0) {
         snprintf(s->error, sizeof s->error, "%s", err);
         return;
     }
-    fprintf(stderr, "echo/%s: %.0f req/s\n", s->source, v);
+    fprintf(stderr, "echo/%s: %.0f req/s, server CPU %.2f us/request\n", s->source, v,
+            cpu * 1e6);
+    if (cpu > 0 && (s->best_cpu <= 0 || cpu < s->best_cpu))
+        s->best_cpu = cpu;
     if (!s->measured || v > s->best)
         s->best = v;
     s->measured++;
@@ -298,6 +329,19 @@ static int emit(const char *figure, const char *source, const server *s)
     snprintf(stat, sizeof stat, "best of %d", s->measured);
     bench_emit(figure, source, s->best, "req/s", 1, stat);
     return 0;
+}
+
+/* A CPU-cost line: the server's lowest CPU time per request, in us. */
+static void emit_cpu(const char *figure, const char *source, const server *s)
+{
+    char stat[32];
+    if (!s->measured || s->best_cpu <= 0) {
+        bench_emit_error(figure, source, "us/request", 0,
+                         s->measured ? "no CPU time for the server" : s->error);
+        return;
+    }
+    snprintf(stat, sizeof stat, "best of %d", s->measured);
+    bench_emit(figure, source, s->best_cpu * 1e6, "us/request", 0, stat);
 }
 
 /* ---- command line ---------------------------------------------------------------- */
@@ -368,9 +412,16 @@ int main(int argc, char **argv)
     for (int i = 0; i < nservers - 1; i++)
         if (!only || strcmp(only, servers[i].source) == 0)
             status |= emit("echo", servers[i].source, &servers[i]) && i == 0;
+    for (int i = 0; i < nservers - 1; i++)
+        if (!only || strcmp(only, servers[i].source) == 0)
+            emit_cpu("echo_cpu", servers[i].source, &servers[i]);
     if (!only || strcmp(only, "taskscope-debug") == 0)
         status |= emit("debug_echo", "taskscope", &servers[nservers - 1]);
     if (!only)
         emit("debug_echo", "release", &servers[0]);
+    if (!only || strcmp(only, "taskscope-debug") == 0)
+        emit_cpu("debug_echo_cpu", "taskscope", &servers[nservers - 1]);
+    if (!only)
+        emit_cpu("debug_echo_cpu", "release", &servers[0]);
     return status;
 }

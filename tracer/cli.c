@@ -1,8 +1,8 @@
 /*
  * cli.c - the `taskscope` command.
  *
- *   taskscope run [-o FILE] -- PROGRAM [ARGS...]
- *   taskscope attach PID [-o FILE] [--duration S]
+ *   taskscope run [-o FILE] [--bpf [--bpf-events=LIST]] -- PROGRAM [ARGS...]
+ *   taskscope attach PID [-o FILE] [--duration S] [--bpf [--bpf-events=LIST]]
  *   taskscope ps|pstree|blocked|stats [--json] [--all] TARGET
  *   taskscope query FILE SQL [--json|--csv]
  *   taskscope export --format perfetto|chrome FILE -o OUT
@@ -31,6 +31,9 @@
 #ifdef TS_HAVE_TUI
 #include "tui.h"
 #endif
+#ifdef TS_HAVE_BPF
+#include "bpf_session.h"
+#endif
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig) { (void)sig; interrupted = 1; }
@@ -43,6 +46,8 @@ static const char *USAGE =
     "commands:\n"
     "  run [-o FILE] -- PROGRAM [ARGS]   start PROGRAM on the debug runtime, record it\n"
     "  attach PID [-o FILE] [--duration S]  record a running process\n"
+    "  run/attach --bpf [--bpf-events=LIST]  the same on the release runtime, through\n"
+    "                                    BPF (root): no relink, blocking syscalls caught\n"
     "  ps TARGET                         all tasks: state, timings, what each awaits\n"
     "  pstree TARGET                     the task tree with await edges\n"
     "  blocked TARGET                    blocked-loop episodes and slow steps, with stacks\n"
@@ -117,8 +122,146 @@ static int finish_recording(ts_session *s, const char *out, const char *status) 
     return rc;
 }
 
+/* ---- --bpf: the release runtime, traced through BPF (tracer/bpf/) ---------- */
+
+typedef struct bpf_flags {
+    int on;
+    const char *events;     /* --bpf-events=LIST */
+    double block_ms, slow_ms;
+} bpf_flags;
+
+static const char *BPF_HELP =
+    "  --bpf                trace through BPF instead of the debug runtime: the program\n"
+    "                       keeps its release libtaskscope (root; see tracer/bpf/README.md)\n"
+    "  --bpf-events=LIST    tasks,futures,sync,jobs,syscalls or all (default all); each\n"
+    "                       traced probe hit costs the program a few microseconds\n"
+    "  --bpf-block-ms=N     report loop-thread system calls of N ms or more (default 1)\n"
+    "  --bpf-slow-ms=N      report task steps of N ms or more (default 100)\n";
+
+/* 1 if argv[i] is a --bpf flag (recorded in f), 0 if not. */
+static int bpf_flag(const char *arg, bpf_flags *f) {
+    if (!strcmp(arg, "--bpf"))
+        f->on = 1;
+    else if (!strncmp(arg, "--bpf-events=", 13))
+        f->events = arg + 13, f->on = 1;
+    else if (!strncmp(arg, "--bpf-block-ms=", 15))
+        f->block_ms = atof(arg + 15), f->on = 1;
+    else if (!strncmp(arg, "--bpf-slow-ms=", 14))
+        f->slow_ms = atof(arg + 14), f->on = 1;
+    else
+        return 0;
+    return 1;
+}
+
+#ifdef TS_HAVE_BPF
+static int bpf_options(const bpf_flags *f, ts_bpf_opts *o) {
+    char err[256];
+    memset(o, 0, sizeof *o);
+    if (f->events && ts_bpf_parse_events(f->events, &o->events, err, sizeof err)) {
+        fprintf(stderr, "taskscope: %s\n", err);
+        return -1;
+    }
+    o->block_ms = f->block_ms;
+    o->slow_ms = f->slow_ms;
+    return 0;
+}
+
+/* Like record(), for a BPF session; returns 1 if the process went away. */
+static int record_bpf(ts_bpf_session *bs, int duration_ms) {
+    if (bs->s.store) {
+        char buf[PATH_MAX], path[64];
+        snprintf(buf, sizeof buf, "%d", bs->s.pid);
+        ts_store_meta(bs->s.store, "pid", buf);
+        snprintf(path, sizeof path, "/proc/%d/exe", bs->s.pid);
+        ssize_t n = readlink(path, buf, sizeof buf - 1);
+        buf[n > 0 ? n : 0] = 0;
+        ts_store_meta(bs->s.store, "exe", buf);
+        ts_store_meta(bs->s.store, "collector", "bpf");
+        ts_store_meta(bs->s.store, "library", ts_bpf_library(bs->bpf));
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return ts_bpf_session_run(bs, &interrupted, duration_ms);
+}
+
+static void bpf_summary(const ts_bpf_session *bs) {
+    ts_bpf_stats st;
+    ts_bpf_get_stats(bs->bpf, &st);
+    fprintf(stderr, "taskscope: BPF: %u probes attached to %s; %llu blocking system calls\n",
+            st.probes, ts_bpf_library(bs->bpf), (unsigned long long)st.blocked);
+}
+
+static int run_bpf(const char *out, char **prog, const bpf_flags *f) {
+    ts_bpf_opts o;
+    if (bpf_options(f, &o))
+        return 2;
+    ts_store *store;
+    if (open_store(&store, out))
+        return 1;
+    ts_bpf_session bs;
+    char err[512];
+    int rc = ts_bpf_session_spawn(&bs, prog, &o, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "taskscope: %s\n", err);
+        ts_store_close(store, "failed: could not trace the program", 0);
+        return 1;
+    }
+    bs.s.store = store;
+    record_bpf(&bs, -1);
+    int status = 0;
+    if (interrupted)
+        kill(bs.s.child, SIGINT);
+    waitpid(bs.s.child, &status, 0);
+    while (ts_bpf_session_poll(&bs, 0) > 0)
+        ;
+    char st[96];
+    if (WIFSIGNALED(status))
+        snprintf(st, sizeof st, "truncated: the program was killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(st, sizeof st, "complete: exit status %d", WEXITSTATUS(status));
+    bpf_summary(&bs);
+    rc = finish_recording(&bs.s, out, st);
+    ts_bpf_session_close(&bs);
+    if (rc)
+        return 1;
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+static int attach_bpf(int pid, const char *out, int duration_ms, const bpf_flags *f) {
+    ts_bpf_opts o;
+    if (bpf_options(f, &o))
+        return 2;
+    ts_bpf_session bs;
+    char err[512];
+    if (ts_bpf_session_attach(&bs, pid, &o, err, sizeof err)) {
+        fprintf(stderr, "taskscope: %s\n", err);
+        return 1;
+    }
+    if (open_store(&bs.s.store, out)) {
+        ts_bpf_session_close(&bs);
+        return 1;
+    }
+    int gone = record_bpf(&bs, duration_ms);
+    bpf_summary(&bs);
+    int rc = finish_recording(&bs.s, out, gone ? "complete: the process exited"
+                                               : "complete: detached");
+    ts_bpf_session_close(&bs);
+    return rc ? 1 : 0;
+}
+#else
+static int no_bpf(void) {
+    fprintf(stderr, "taskscope: this build has no BPF collector (it needs clang, bpftool, "
+                    "libbpf-dev and a kernel with BTF at build time)\n");
+    return 1;
+}
+#define run_bpf(out, prog, f) ((void)(out), (void)(prog), (void)(f), no_bpf())
+#define attach_bpf(pid, out, ms, f) ((void)(pid), (void)(out), (void)(ms), (void)(f), no_bpf())
+#endif
+
 static int cmd_run(int argc, char **argv) {
     const char *out = "taskscope.db";
+    bpf_flags bpf = {0};
     int i = 1;
     for (; i < argc; i++) {
         if (!strcmp(argv[i], "--")) {
@@ -126,12 +269,14 @@ static int cmd_run(int argc, char **argv) {
             break;
         } else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
             out = argv[++i];
+        } else if (bpf_flag(argv[i], &bpf)) {
+            continue;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: taskscope run [-o FILE] -- PROGRAM [ARGS...]\n\n"
+            printf("usage: taskscope run [-o FILE] [--bpf ...] -- PROGRAM [ARGS...]\n\n"
                    "Start PROGRAM with the debug runtime in place of the release one (a\n"
                    "dynamically linked program needs no relinking) and record everything it\n"
                    "does to FILE (default taskscope.db) until it exits or you press Ctrl-C.\n"
-                   "Exits with PROGRAM's status.\n");
+                   "Exits with PROGRAM's status.\n\n%s", BPF_HELP);
             return 0;
         } else {
             break;
@@ -139,6 +284,8 @@ static int cmd_run(int argc, char **argv) {
     }
     if (i >= argc)
         return usage_error("run: no program given%s", "");
+    if (bpf.on)
+        return run_bpf(out, argv + i, &bpf);
     ts_store *store;
     if (open_store(&store, out))
         return 1;
@@ -192,16 +339,21 @@ static int cmd_attach(int argc, char **argv) {
     const char *out = "taskscope.db";
     double duration = -1;
     const char *pid = NULL;
+    bpf_flags bpf = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc)
             out = argv[++i];
         else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
             duration = atof(argv[++i]);
+        else if (bpf_flag(argv[i], &bpf))
+            continue;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: taskscope attach PID [-o FILE] [--duration S]\n\n"
+            printf("usage: taskscope attach PID [-o FILE] [--duration S] [--bpf ...]\n\n"
                    "Record a running process that uses the debug runtime to FILE (default\n"
                    "taskscope.db), starting with its flight recorder's recent window and a\n"
-                   "state dump of every live task, until it exits, S seconds pass or Ctrl-C.\n");
+                   "state dump of every live task, until it exits, S seconds pass or Ctrl-C.\n"
+                   "With --bpf the process may use the release runtime; tasks that existed\n"
+                   "before the attach appear at their next event.\n\n%s", BPF_HELP);
             return 0;
         } else if (is_pid(argv[i]))
             pid = argv[i];
@@ -210,6 +362,8 @@ static int cmd_attach(int argc, char **argv) {
     }
     if (!pid)
         return usage_error("attach: no pid given%s", "");
+    if (bpf.on)
+        return attach_bpf(atoi(pid), out, duration < 0 ? -1 : (int)(duration * 1000), &bpf);
     ts_session s;
     char err[512];
     int rc = ts_session_open(&s, atoi(pid), 0, 0, err, sizeof err);

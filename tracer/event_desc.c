@@ -83,6 +83,12 @@ static void build(void) {
 
 const ts_event_desc *ts_event_desc_of(unsigned type) {
     pthread_once(&once, build);
+    return rd_event_desc(type);
+}
+
+/* For the decoder's inner loop, which has called ts_event_desc_of once
+ * (the tables are built) and should not pay for pthread_once per record. */
+const ts_event_desc *rd_event_desc(unsigned type) {
     return type <= TS_EV_MAX_ID ? by_id[type] : NULL;
 }
 

@@ -2,8 +2,11 @@
  * fuzz_reader.c - feeds arbitrary bytes to the reader as a segment image.
  *
  * Built two ways from this one file:
- *   - with clang, as a libFuzzer target (fuzz_reader): run it as
- *       build/tracer/fuzz_reader -max_len=65536 tracer/fuzz_corpus
+ *   - with clang, as a libFuzzer target (fuzz_reader), in a clang build
+ *     (CC=clang meson setup ... -Db_sanitize=address,undefined):
+ *       fuzz_reader -max_len=32768 NEW tracer/fuzz_corpus
+ *     then fold what it found back in:
+ *       fuzz_reader -merge=1 tracer/fuzz_corpus NEW
  *   - with -DTS_FUZZ_REPLAY and any compiler, as a replay driver
  *     (fuzz_reader_replay FILE|DIR...) that runs every input of the corpus
  *     once; a meson test runs it over tracer/fuzz_corpus, so inputs that

@@ -330,7 +330,11 @@ static void on_task_state(tm_model *m, const ts_ev_task_state *e, uint64_t ns) {
     t->loop = e->loop;
     t->name = e->name;
     t->site = e->site;
-    if (e->state <= TM_CANCELLED && t->state < TM_DONE) {
+    /* A task already seen in this state keeps its since-time: the dump
+     * says what it does now, not when it began (and every attach asks
+     * for a dump, which would otherwise restart the clock of every
+     * wait). */
+    if (e->state <= TM_CANCELLED && t->state < TM_DONE && t->state != (tm_state)e->state) {
         settle(t, ns);
         t->state = (tm_state)e->state;
     }

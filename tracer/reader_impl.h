@@ -115,8 +115,18 @@ uint64_t rd_mono_ns(void);
 int rd_fail(ts_reader *rd, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+#define SEG_OFF(field) ((uint64_t)offsetof(ts_seg_header, field))
+#define HDR_OFF(field) ((uint64_t)offsetof(ts_ring_header, field))
+
 /* ring_drain.c */
 uint64_t rd_window_start(uint64_t head, uint32_t ring_size);
+/* Before announcing a live reader: store each ring's tail where reading
+ * will start (where we are, or the oldest intact page). */
+void rd_protect_window(ts_reader *rd);
+
+/* event_desc.c: ts_event_desc_of without the one-time setup, for callers
+ * that have made sure of it (ts_reader_poll). */
+const ts_event_desc *rd_event_desc(unsigned type);
 
 /* reader_intern.c: false when the table is full (the entry is ignored). */
 bool rd_intern_string(struct rd_intern *t, uint32_t id, const char *text, uint32_t len);

@@ -289,7 +289,7 @@ void tr_pstree(FILE *out, const tm_model *m, const tr_opts *o) {
     int first = 1;
     if (o->json) {
         json_head(out, o);
-        fprintf(out, "\"tasks\":[");
+        fprintf(out, "\"dropped\":%" PRIu64 ",\"tasks\":[", tm_model_dropped(m));
     } else {
         header(out, m, o);
     }

@@ -30,8 +30,6 @@
 #include "reader_impl.h"
 
 #define PAGE ((uint64_t)TS_PAGE_SIZE)
-#define HDR_OFF(field) ((uint64_t)offsetof(ts_ring_header, field))
-#define SEG_OFF(field) ((uint64_t)offsetof(ts_seg_header, field))
 
 static inline uint64_t page_floor(uint64_t p) { return p & ~(PAGE - 1); }
 
@@ -99,7 +97,7 @@ static bool push_event(ts_reader *rd, uint32_t ring, const ts_ev_header *h, uint
 /* Is this record of a known type well formed beyond its header?  size
  * is already known to be >= 16, a multiple of 8 and inside the page. */
 static bool record_ok(const ts_ev_header *h) {
-    const ts_event_desc *d = ts_event_desc_of(h->type);
+    const ts_event_desc *d = rd_event_desc(h->type);
     if (!d)
         return true; /* unknown: the caller skips it */
     if (h->size < d->size)
@@ -171,7 +169,7 @@ static uint64_t decode(ts_reader *rd, uint32_t ring, size_t base, uint64_t start
             continue;
         }
         if (h->type != TS_EV_PAD) {
-            if (!ts_event_desc_of(h->type)) {
+            if (!rd_event_desc(h->type)) {
                 rd->st.unknown++;
             } else {
                 learn(rd, r, h);
@@ -253,6 +251,25 @@ static bool look_at_ring(ts_reader *rd, uint32_t i, uint64_t *headp) {
     r->dropped = rd_load64(rd, h + HDR_OFF(dropped));
     *headp = head;
     return true;
+}
+
+void rd_protect_window(ts_reader *rd) {
+    for (uint32_t i = 0; i < rd->max_rings; i++) {
+        struct rd_ring *r = &rd->rings[i];
+        uint64_t head = 0;
+        bool data = look_at_ring(rd, i, &head);
+        /* the producers honour tail from their first publish that sees
+         * us: until then the oldest part may still go, which the first
+         * (untrusted) poll checks */
+        uint64_t ws = rd_window_start(head, rd->ring_size);
+        if (data && r->pos < ws) { /* a passive reader fell behind */
+            add_sat(&rd->st.lost_bytes, ws - r->pos);
+            r->pos = ws;
+        }
+        uint64_t tail = data ? (r->pos < head ? r->pos : head) : head;
+        if (head <= RD_POS_MAX)
+            rd_store64(rd, rd_ring_hdr(rd, i) + HDR_OFF(tail), tail);
+    }
 }
 
 /* Drain ring i into the arena and the pending list, copying at most
@@ -382,6 +399,7 @@ int ts_reader_poll(ts_reader *rd, ts_reader_fn fn, void *arg) {
         }
     }
     read_calibration(rd);
+    (void)ts_event_desc_of(0); /* the schema tables, before decode uses them */
     rd->arena_used = 0;
     rd->ev_n = 0;
     uint64_t total = 0;

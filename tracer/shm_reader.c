@@ -106,8 +106,6 @@ uint64_t rd_ring_hdr(const ts_reader *rd, uint32_t ring) {
     return rd->rings_offset + (uint64_t)ring * sizeof(ts_ring_header);
 }
 
-#define SEG_OFF(field) ((uint64_t)offsetof(ts_seg_header, field))
-
 /* ---- /proc --------------------------------------------------------------------- */
 
 static int read_small_file(const char *path, char *buf, size_t len) {
@@ -358,19 +356,7 @@ int ts_reader_attach(ts_reader *rd) {
     if (other && other != self && rd_mono_ns() - beat < 2000000000ull && pid_alive(other))
         return rd_fail(rd, -EBUSY, "process %d already has a live reader (pid %llu)", rd->pid,
                        (unsigned long long)other);
-    /* Protect the window we are about to read: the producers honour
-     * tail from their first publish that sees us. */
-    for (uint32_t i = 0; i < rd->max_rings; i++) {
-        struct rd_ring *r = &rd->rings[i];
-        uint64_t head = rd_load64(rd, rd_ring_hdr(rd, i) + offsetof(ts_ring_header, head));
-        if (head > RD_POS_MAX)
-            continue;
-        uint64_t ws = rd_window_start(head, rd->ring_size);
-        uint64_t tail = r->seen && r->pos >= ws ? r->pos : ws;
-        if (tail > head)
-            tail = head;
-        rd_store64(rd, rd_ring_hdr(rd, i) + offsetof(ts_ring_header, tail), tail);
-    }
+    rd_protect_window(rd);
     rd->attached = true;
     ts_reader_keepalive(rd);
     uint64_t *pidw = (uint64_t *)(rd->wbase + SEG_OFF(reader_pid));

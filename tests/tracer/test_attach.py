@@ -90,7 +90,8 @@ def check_ps(ps, what):
     sup = tasks["supervisor"]
     for w in ("worker-1", "worker-2", "worker-3"):
         expect(tasks[w]["parent"] == sup["id"], "%s: %s's parent is %r" % (what, w, tasks[w]))
-    expect(tasks["contender"]["state"] == "suspended", "%s: contender %r" % (what, tasks["contender"]))
+    expect(tasks["contender"]["state"] == "suspended",
+           "%s: contender %r" % (what, tasks["contender"]))
     expect(tasks["contender"]["awaits_object"] != 0, "%s: the lock has no id" % what)
 
 

@@ -68,7 +68,8 @@ def program_killed(c):
     remove_segment(pid)
     expect(rc == 128 + 9, "taskscope run exited %d, expected 137" % rc)
     s = session(path)
-    expect(s["status"] == "truncated: the program was killed by signal 9", "status %r" % s["status"])
+    expect(s["status"] == "truncated: the program was killed by signal 9",
+           "status %r" % s["status"])
     expect(int(s["events"]) > 0 and s["pid"] == str(pid), "session %r" % s)
     expect(re.search(r"\d+ events from pid %d recorded to" % pid, run.stderr_text()),
            "no summary: %r" % run.stderr_text())

@@ -129,7 +129,8 @@ def json_reports(c, name):
     expect(ps["source"].startswith(path), "ps source %r" % ps["source"])
     expect(ps["dropped"] == 0, "ps dropped %r" % ps["dropped"])
     expect(sorted(t["id"] for t in ps["tasks"]) == sorted(db_tasks),
-           "ps --all lists %r, the database %r" % ([t["id"] for t in ps["tasks"]], sorted(db_tasks)))
+           "ps --all lists %r, the database %r"
+           % ([t["id"] for t in ps["tasks"]], sorted(db_tasks)))
     src = "examples/%s.c" % name
     for t in ps["tasks"]:
         tid, parent, tname, state = db_tasks[t["id"]]

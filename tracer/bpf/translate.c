@@ -25,6 +25,7 @@
 #include "translate.h"
 #include "tsb_abi.h"
 #include "procinfo.h"
+#include "unwind.h"
 
 #define TSB_MAX_STRINGS (1u << 20)
 #define TSB_MAX_SITES (1u << 18)
@@ -237,6 +238,21 @@ static void announce_loop_thread(tsb_translator *t, uint32_t ltid, uint64_t ns, 
     deliver(t, e, ns, tid, fn, arg);
 }
 
+/* The id of string field i: the text BPF read, else (a page it could not
+ * fault in) the text read from the live process, else "" for a task's
+ * name, a generic text for a diagnostic, none for a message. */
+static uint32_t string_field(tsb_translator *t, const struct tsb_event *r, uint16_t i, uint64_t ns,
+                             uint32_t tid, tsb_emit_fn fn, void *arg) {
+    char text[TSB_STR_MAX];
+    if (r->has_str)
+        return intern_cstr(t, r->str, sizeof r->str, ns, tid, fn, arg);
+    if (r->a[i] && read_remote_str(t->pid, r->a[i], text, sizeof text) == 0)
+        return intern_cstr(t, text, sizeof text, ns, tid, fn, arg);
+    if (r->h.type == TS_EV_diagnostic)
+        return intern_cstr(t, diag_text(r->a[1]), 64, ns, tid, fn, arg);
+    return r->h.type == TS_EV_task_create ? intern(t, "", 0, ns, tid, fn, arg) : 0;
+}
+
 /* Fill the event's fields from a[] in schema order; string and site
  * fields are turned into ids (see tsb_abi.h). */
 static void on_event(tsb_translator *t, const struct tsb_event *r, tsb_emit_fn fn, void *arg) {
@@ -253,14 +269,8 @@ static void on_event(tsb_translator *t, const struct tsb_event *r, tsb_emit_fn f
         v[i] = r->a[i];
         if (!strcmp(name, "site") || !strcmp(name, "await_site"))
             v[i] = site_id(t, r->a[i], ns, tid, fn, arg);
-        else if (!strcmp(name, "name") || !strcmp(name, "message")) {
-            if (r->has_str)
-                v[i] = intern_cstr(t, r->str, sizeof r->str, ns, tid, fn, arg);
-            else if (r->h.type == TS_EV_diagnostic)
-                v[i] = intern_cstr(t, diag_text(r->a[1]), 64, ns, tid, fn, arg);
-            else
-                v[i] = r->h.type == TS_EV_task_create ? intern(t, "", 0, ns, tid, fn, arg) : 0;
-        }
+        else if (!strcmp(name, "name") || !strcmp(name, "message"))
+            v[i] = string_field(t, r, i, ns, tid, fn, arg);
     }
     if (r->h.type == TS_EV_loop_create)
         announce_loop_thread(t, (uint32_t)r->a[1], ns, tid, fn, arg);
@@ -308,34 +318,63 @@ static void send_modules(tsb_translator *t, const uint64_t *pcs, size_t n, uint6
  * syscall wrapper): its return address is the first word at the stack
  * pointer that points just after a call instruction in a mapped module. */
 static uint64_t leaf_caller(tsb_translator *t, const struct tsb_block *b) {
-    uint32_t n = b->window_words < TSB_WINDOW ? b->window_words : TSB_WINDOW;
-    for (uint32_t i = 0; i < n; i++) {
-        const tsb_module *m = tsb_maps_find(&t->maps, b->window[i]);
-        if (m && tsb_after_call(m, b->window[i], t->pid))
-            return b->window[i];
+    uint32_t n = (b->copy_bytes < TSB_STACK_COPY ? b->copy_bytes : TSB_STACK_COPY) / 8;
+    for (uint32_t i = 0; i < n && i < 32; i++) {
+        uint64_t w;
+        memcpy(&w, b->copy + i * 8, 8);
+        const tsb_module *m = tsb_maps_find(&t->maps, w);
+        if (m && tsb_after_call(m, w, t->pid))
+            return w;
     }
     return 0;
 }
 
-static uint32_t send_stack(tsb_translator *t, const struct tsb_block *b, uint64_t ns,
-                           uint32_t tid, tsb_emit_fn fn, void *arg) {
-    uint64_t pcs[TSB_STACK_MAX + 1];
+/* The kernel's frame-pointer walk, mended at its first frame. */
+static size_t fp_stack(tsb_translator *t, const struct tsb_block *b, uint64_t *pcs) {
     size_t depth = 0;
     if (b->stack_bytes > 0)
         for (size_t i = 0; i < (size_t)b->stack_bytes / 8 && i < TSB_STACK_MAX; i++)
             if (b->stack[i])
                 pcs[depth++] = b->stack[i];
-    send_modules(t, pcs, depth, ns, tid, fn, arg);
     uint64_t caller = leaf_caller(t, b);
     if (caller && (depth < 2 || pcs[1] != caller)) {
         size_t at = depth ? 1 : 0;
         memmove(pcs + at + 1, pcs + at, (depth - at) * sizeof *pcs);
         pcs[at] = caller;
         depth++;
-        send_modules(t, &caller, 1, ns, tid, fn, arg);
     }
+    return depth;
+}
+
+/* The DWARF unwind of the copied stack, which goes through code without
+ * frame pointers but ends where the copy ends; past that, the
+ * frame-pointer walk goes on from the frame both found. */
+static size_t best_stack(tsb_translator *t, const struct tsb_block *b, uint64_t *pcs) {
+    uint64_t fp[TSB_STACK_MAX + 1];
+    size_t nfp = fp_stack(t, b, fp);
+    if (!t->maps.n)
+        tsb_maps_read(t->pid, &t->maps);
+    size_t n = tsb_unwind(&t->maps, t->pid, b, pcs, TSB_STACK_MAX);
+    if (n < 2) {
+        memcpy(pcs, fp, nfp * sizeof *fp);
+        return nfp;
+    }
+    for (size_t k = 1; k < nfp; k++)
+        if (fp[k] == pcs[n - 1]) {
+            for (size_t j = k + 1; j < nfp && n < TSB_STACK_MAX; j++)
+                pcs[n++] = fp[j];
+            break;
+        }
+    return n;
+}
+
+static uint32_t send_stack(tsb_translator *t, const struct tsb_block *b, uint64_t ns,
+                           uint32_t tid, tsb_emit_fn fn, void *arg) {
+    uint64_t pcs[TSB_STACK_MAX + 1];
+    size_t depth = best_stack(t, b, pcs);
     if (!depth)
         return 0;
+    send_modules(t, pcs, depth, ns, tid, fn, arg);
     ts_ev_stack *e = (ts_ev_stack *)t->buf;
     e->h.type = TS_EV_stack;
     e->h.size = (uint16_t)(sizeof *e + depth * 8);
@@ -416,6 +455,11 @@ void tsb_translate(tsb_translator *t, const void *raw, size_t len, tsb_emit_fn f
             char file[TSB_FILE_MAX + 1], func[TSB_FUNC_MAX + 1];
             snprintf(file, sizeof file, "%.*s", (int)strnlen(s->file, TSB_FILE_MAX), s->file);
             snprintf(func, sizeof func, "%.*s", (int)strnlen(s->func, TSB_FUNC_MAX), s->func);
+            /* pages BPF could not fault in: read them from the process */
+            if (!file[0] && s->file_addr)
+                read_remote_str(t->pid, s->file_addr, file, sizeof file);
+            if (!func[0] && s->func_addr)
+                read_remote_str(t->pid, s->func_addr, func, sizeof func);
             define_site(t, s->addr, file, func, s->line, h->ns, h->tid, fn, arg);
             return;
         }

@@ -38,7 +38,6 @@ enum tsb_class {
 #define TSB_FILE_MAX 160
 #define TSB_FUNC_MAX 64
 #define TSB_STACK_MAX 64    /* user frames captured for a blocked syscall */
-#define TSB_WINDOW 32       /* words at the user stack pointer (see BLOCK) */
 
 struct tsb_hdr {
     __u64 ns;               /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
@@ -48,9 +47,11 @@ struct tsb_hdr {
 };
 
 /* One schema event.  a[] holds the event's fields in events.def order,
- * except that a site field holds the ts_site address, a string field
- * holds 0 (its text, if any, is in str), and string/site fields come
- * where the schema has them.  has_str says whether str is meaningful. */
+ * except that a site field holds the ts_site address and a string field
+ * the string's address, its text (if BPF could read it) in str; has_str
+ * says whether it could.  BPF cannot fault pages in, so a string on a
+ * page the program has not touched yet is read by the collector instead,
+ * from the address. */
 struct tsb_event {
     struct tsb_hdr h;
     __u64 a[6];
@@ -64,6 +65,8 @@ struct tsb_event {
 struct tsb_site {
     struct tsb_hdr h;
     __u64 addr;
+    __u64 file_addr;        /* for the collector to read what BPF could not */
+    __u64 func_addr;
     __u32 line;
     __u32 pad;
     char file[TSB_FILE_MAX];
@@ -71,11 +74,15 @@ struct tsb_site {
 };
 
 /* A system call of a loop thread that took at least the block
- * threshold.  stack[] is the kernel's frame-pointer walk of the user
- * stack (innermost first); it misses the caller of a leaf function that
- * sets up no frame (glibc's syscall wrappers), so window[] carries the
- * first words at the user stack pointer, where that caller's return
- * address sits, for the collector to find. */
+ * threshold.  Two views of its user stack: stack[], the kernel's
+ * frame-pointer walk (innermost first), which goes wrong through code
+ * built without frame pointers (glibc), and copy[], the raw stack from
+ * the stack pointer up, with the registers the collector needs to unwind
+ * it with the modules' DWARF call-frame information (as perf does). */
+enum tsb_reg { TSB_R_IP, TSB_R_SP, TSB_R_BP, TSB_R_BX, TSB_R_R12, TSB_R_R13, TSB_R_R14,
+               TSB_R_R15, TSB_NREGS };
+#define TSB_STACK_COPY 8192
+
 struct tsb_block {
     struct tsb_hdr h;
     __u64 loop;             /* 0: unknown (attached after loop_create) */
@@ -83,13 +90,14 @@ struct tsb_block {
     __s64 nr;               /* system call number */
     __u64 duration_ns;      /* enter to exit */
     __u64 offcpu_ns;        /* of which switched out */
-    __u64 sp;
+    __u64 regs[TSB_NREGS];  /* user registers at the call (x86-64; ip and
+                             * sp elsewhere) */
     __u32 state;            /* 'S', 'D' (went to sleep) or 'R' (on CPU) */
     __s32 stack_bytes;      /* bytes of stack[] filled, or -errno */
-    __u32 window_words;     /* words of window[] read */
+    __u32 copy_bytes;       /* bytes of copy[] read from regs[TSB_R_SP] */
     __u32 pad;
-    __u64 window[TSB_WINDOW];
     __u64 stack[TSB_STACK_MAX];
+    __u8 copy[TSB_STACK_COPY];
 };
 
 #endif

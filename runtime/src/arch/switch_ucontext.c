@@ -5,6 +5,8 @@
  * the signal mask with a system call), but it works on any CPU glibc
  * supports.  Selected with -Dcoro_backend=ucontext.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <ucontext.h>
@@ -29,4 +31,13 @@ void ts__ctx_make(ts__ctx *ctx, const ts__stack *stack, void (*entry)(void *),
                 (unsigned)a, (unsigned)(e >> 32), (unsigned)e);
 }
 
-void ts__ctx_switch(ts__ctx *from, ts__ctx *to) { swapcontext(&from->uc, &to->uc); }
+/* swapcontext also installs the signal mask saved in the target context.
+ * The mask belongs to the thread, not to a coroutine (the signals module
+ * blocks the signals it reads through signalfd, for instance), so the
+ * target is given the thread's current mask first: a switch must never
+ * change it.  It costs one more system call on a path that already makes
+ * one; the assembly switch has neither. */
+void ts__ctx_switch(ts__ctx *from, ts__ctx *to) {
+    pthread_sigmask(SIG_SETMASK, NULL, &to->uc.uc_sigmask);
+    swapcontext(&from->uc, &to->uc);
+}

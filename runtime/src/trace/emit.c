@@ -16,11 +16,18 @@
 #include "trace.h"
 #include "../tracepoints.h" /* resource kinds */
 
+/* BEGIN(r, name); ...fill e...; END(r); writes one record.  They open and
+ * close a block: a record the ring drops skips to the END, never out of
+ * the function, so a state dump, a loop close or a job's end goes on to
+ * its publish and its handshake even when the ring is full. */
 #define BEGIN(r, name)                                                      \
-    ts_ev_##name *e = ts__ring_reserve((r), TS_EV_##name, sizeof *e);      \
-    if (!e)                                                                 \
-        return
-#define END(r) ts__ring_commit((r), sizeof *e)
+    {                                                                       \
+        ts_ev_##name *e = ts__ring_reserve((r), TS_EV_##name, sizeof *e);  \
+        if (e) {
+#define END(r)                                                              \
+            ts__ring_commit((r), sizeof *e);                                \
+        }                                                                   \
+    }
 
 static double ticks_per_ns = 1.0;
 
