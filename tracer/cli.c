@@ -109,10 +109,15 @@ static int record(ts_session *s, int duration_ms) {
 static int finish_recording(ts_session *s, const char *out, const char *status) {
     int rc = 0;
     if (s->store) {
+        /* The store's message (disk full, ...) dies with it: take it first. */
+        char why[256] = "write error";
+        ts_store_flush(s->store);
+        if (ts_store_error(s->store))
+            snprintf(why, sizeof why, "%s", ts_store_error(s->store));
         rc = ts_store_close(s->store, status, tm_model_dropped(s->model));
         s->store = NULL;
         if (rc)
-            fprintf(stderr, "taskscope: the recording %s is incomplete: write error\n", out);
+            fprintf(stderr, "taskscope: the recording %s is incomplete: %s\n", out, why);
     }
     fprintf(stderr, "taskscope: %llu events from pid %d%s%s (%s)", (unsigned long long)s->events,
             s->pid, out ? " recorded to " : "", out ? out : "", status);

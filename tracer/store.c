@@ -175,11 +175,12 @@ static int create_schema(ts_store *s) {
     return exec(s, sql);
 }
 
-static void insert(ts_store *s, const struct entry *e, const ts_ev_header *rec) {
+/* Returns 1 if the row went in (it counts once its transaction commits). */
+static int insert(ts_store *s, const struct entry *e, const ts_ev_header *rec) {
     const ts_event_desc *d = ts_event_desc_of(rec->type);
     sqlite3_stmt *st = d ? s->ins[d->id] : NULL;
     if (!st)
-        return;
+        return 0;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)++s->seq);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)e->ns);
     sqlite3_bind_int64(st, 3, e->tid);
@@ -206,22 +207,25 @@ static void insert(ts_store *s, const struct entry *e, const ts_ev_header *rec) 
             snprintf(s->error, sizeof s->error, "writing the recording failed: %s%s",
                      sqlite3_errmsg(s->db),
                      rc == SQLITE_FULL ? " (disk full: what was committed before stays valid)" : "");
-        return;
+        return 0;
     }
-    s->rows++;
+    return 1;
 }
 
 static void write_chunk(ts_store *s, struct chunk *c) {
     if (s->error[0])
         return; /* after a write error (disk full) nothing more is tried */
     exec(s, "BEGIN");
+    uint64_t rows = 0;
     for (size_t off = 0; off + sizeof(struct entry) <= c->used;) {
         const struct entry *e = (const void *)(c->data + off);
-        insert(s, e, (const ts_ev_header *)(e + 1));
+        rows += (uint64_t)insert(s, e, (const ts_ev_header *)(e + 1));
         off += sizeof *e + e->size;
     }
     if (exec(s, "COMMIT") != 0)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    else
+        s->rows += rows; /* "events" in the session table: rows that are there */
 }
 
 static void *writer_main(void *arg) {
@@ -386,7 +390,11 @@ int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
     ts_store_meta(s, "dropped", buf);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->rows);
     ts_store_meta(s, "events", buf);
-    ts_store_meta(s, "status", status ? status : "complete");
+    /* A recording that could not be written to the end says so itself. */
+    char why[300];
+    if (s->error[0])
+        snprintf(why, sizeof why, "truncated: %s", s->error);
+    ts_store_meta(s, "status", s->error[0] ? why : status ? status : "complete");
     int err = s->error[0] ? -EIO : 0;
     for (int i = 0; i <= TS_EV_MAX_ID; i++)
         sqlite3_finalize(s->ins[i]);

@@ -36,8 +36,9 @@ int ts_store_meta(ts_store *s, const char *key, const char *value);
 int ts_store_event(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid);
 /* Flush and wait until everything queued is committed. */
 int ts_store_flush(ts_store *s);
-/* Write the final status ("complete", "truncated: <why>"), the drop
- * count, indexes, and close.  Returns 0 or the first write error. */
+/* Write the final status ("complete", "truncated: <why>"; after a write
+ * error "truncated: <the error>" instead), the drop count, indexes, and
+ * close.  Returns 0 or the first write error. */
 int ts_store_close(ts_store *s, const char *status, uint64_t dropped);
 /* The first write error's message, or NULL. */
 const char *ts_store_error(const ts_store *s);

@@ -39,9 +39,9 @@
 #define TS_TRACE_TASK_WAKE(t, status) \
     do { TS_USDT(task_wake, (t)->id, (status)); TS_RING(task_wake((t), (status))); } while (0)
 #define TS_TRACE_TASK_CANCEL(t, msg) \
-    do { TS_USDT(task_cancel, (t)->id, (t)->cancel_requests); TS_RING(task_cancel((t), (msg))); } while (0)
+    do { TS_USDT(task_cancel, (t)->id, (t)->cancel_requests, (msg)); TS_RING(task_cancel((t), (msg))); } while (0)
 #define TS_TRACE_TASK_DONE(t) \
-    do { TS_USDT(task_done, (t)->id, (t)->state, (t)->err); TS_RING(task_done(t)); } while (0)
+    do { TS_USDT(task_done, (t)->id, (t)->state, (t)->err, (t)->err_msg); TS_RING(task_done(t)); } while (0)
 #define TS_TRACE_TASK_FREE(t) \
     do { TS_USDT(task_free, (t)->id); TS_RING(task_free(t)); } while (0)
 #define TS_TRACE_LOOP_CREATE(l) \
@@ -57,7 +57,7 @@
 #define TS_TRACE_FUTURE_DONE(f, err) \
     do { TS_USDT(future_done, (f), (err)); TS_RING(future_done((f), (err))); } while (0)
 #define TS_TRACE_RESOURCE_CREATE(obj, kind, cap, site) \
-    do { TS_USDT(resource_create, (obj), (kind), (cap)); TS_RING(resource_create((obj), (kind), (cap), (site))); } while (0)
+    do { TS_USDT(resource_create, (obj), (kind), (cap), (site)); TS_RING(resource_create((obj), (kind), (cap), (site))); } while (0)
 #define TS_TRACE_RESOURCE_FREE(obj) \
     do { TS_USDT(resource_free, (obj)); TS_RING(resource_free(obj)); } while (0)
 #define TS_TRACE_RESOURCE_ACQUIRED(obj, t) \
@@ -73,7 +73,7 @@
 #define TS_TRACE_JOB_DONE(job) \
     do { TS_USDT(job_done, (job)); TS_RING(job_done(job)); } while (0)
 #define TS_TRACE_DIAG(d) \
-    do { TS_USDT(diagnostic, (d)->kind, (d)->task_id); TS_RING(diag(d)); } while (0)
+    do { TS_USDT(diagnostic, (d)->kind, (d)->task_id, (d)->err, (d)->site, (d)->message); TS_RING(diag(d)); } while (0)
 
 /* Resource kinds in events (schemas/events.def, resource_create.kind). */
 enum { TS_RES_LOCK = 1, TS_RES_EVENT, TS_RES_CONDITION, TS_RES_SEMAPHORE,
