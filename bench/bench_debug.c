@@ -296,7 +296,7 @@ static int supervise(run *u, pid_t pid, const char *exe, const char *libdir, int
         unlink(extra);
     }
     if (u->kind == DEBUG && !rd && !u->error[0])
-        snprintf(u->error, sizeof u->error, "no reader: %s", err);
+        snprintf(u->error, sizeof u->error, "no reader: %.180s", err);
     if (verified <= 0 && !u->error[0])
         snprintf(u->error, sizeof u->error, "%s",
                  verified < 0 ? "libtaskscope was loaded from another directory"
