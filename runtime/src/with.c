@@ -21,9 +21,21 @@
 
 #include "internal.h"
 
-ts__with ts__with_enter(const ts_async_cm *cm, void *self, int *errp) {
+/* The TS_WITH line being entered, for the manager's enter to report as
+ * its await site.  Read at the start of enter, before it can suspend (a
+ * task that runs meanwhile may set it for its own TS_WITH); saved and
+ * restored around enter so a TS_WITH inside an enter sees its own line. */
+static __thread const ts_site *entering_site;
+
+const ts_site *ts_with_site(void) { return entering_site; }
+
+ts__with ts__with_enter(const ts_async_cm *cm, void *self, int *errp,
+                        const ts_site *site) {
     ts__with w = {cm, self, errp, 0, 0};
+    const ts_site *outer = entering_site;
+    entering_site = site;
     int err = cm && cm->enter && cm->exit ? cm->enter(self) : -EINVAL;
+    entering_site = outer;
     if (errp)
         *errp = err;
     if (err == 0) {
@@ -44,7 +56,8 @@ void ts__with_exit(ts__with *w) {
 
 /* Release on the way out; the block's own error wins over release's. */
 static int lock_enter(void *self) {
-    return ts_lock_acquire_at(self, TS_HERE);
+    const ts_site *site = ts_with_site();
+    return ts_lock_acquire_at(self, site ? site : TS_HERE);
 }
 
 static int lock_exit(void *self, int err) {
@@ -53,7 +66,8 @@ static int lock_exit(void *self, int err) {
 }
 
 static int semaphore_enter(void *self) {
-    return ts_semaphore_acquire_at(self, TS_HERE);
+    const ts_site *site = ts_with_site();
+    return ts_semaphore_acquire_at(self, site ? site : TS_HERE);
 }
 
 static int semaphore_exit(void *self, int err) {

@@ -42,15 +42,25 @@ typedef struct ts__with {
     int entered;
     int once;
 } ts__with;
-ts__with ts__with_enter(const ts_async_cm *cm, void *self, int *errp);
+ts__with ts__with_enter(const ts_async_cm *cm, void *self, int *errp,
+                        const ts_site *site);
 void ts__with_exit(ts__with *w);
+
+/*
+ * ts_with_site - inside a context manager's enter, before it first
+ * suspends: the TS_WITH line that is entering it.  A manager that
+ * suspends in enter passes it on (ts_lock_acquire_at(lock,
+ * ts_with_site())) so a debugger shows the user's line as the await site,
+ * not the manager's.  Meaningless anywhere else.
+ */
+const ts_site *ts_with_site(void);
 
 #define TS__WITH_CAT2(a, b) a##b
 #define TS__WITH_CAT(a, b) TS__WITH_CAT2(a, b)
 #define TS_WITH(cm, self, errp)                                              \
     for (ts__with TS__WITH_CAT(ts__with_, __LINE__)                          \
              __attribute__((cleanup(ts__with_exit))) =                       \
-             ts__with_enter((cm), (self), (errp));                           \
+             ts__with_enter((cm), (self), (errp), TS_HERE);                  \
          TS__WITH_CAT(ts__with_, __LINE__).once;                             \
          TS__WITH_CAT(ts__with_, __LINE__).once = 0)
 
