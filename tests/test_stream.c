@@ -66,6 +66,15 @@ static ts_stream *stream_pair(int *peer) {
     return s;
 }
 
+/* Fixed, small kernel buffers on both ends: without them, TCP autotuning
+ * lets the kernel absorb megabytes that nobody reads, given time (as on a
+ * loaded machine), and "the stream must still hold data" would not hold. */
+static void small_buffers(ts_stream *s, int peer) {
+    int sz = 64 * 1024;
+    setsockopt(ts_stream_fd(s), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+}
+
 static void close_and_free(ts_stream *s) {
     ts_stream_close(s);
     assert_int_equal(ts_stream_wait_closed(s), 0);
@@ -251,6 +260,7 @@ static void *body_free_flushes(void *arg) {
     (void)arg;
     int peer;
     ts_stream *s = stream_pair(&peer);
+    small_buffers(s, peer);
     size_t n = 8u << 20;
     unsigned char *big = malloc(n);
     for (size_t i = 0; i < n; i++)
@@ -274,6 +284,7 @@ static void *body_drain_and_abort(void *arg) {
     (void)arg;
     int peer;
     ts_stream *s = stream_pair(&peer);
+    small_buffers(s, peer);
     size_t n = 4u << 20;
     unsigned char *big = calloc(1, n);
     assert_int_equal(ts_stream_write(s, big, n), 0);

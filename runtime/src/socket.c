@@ -23,7 +23,9 @@
  * Invariants: at most one task per direction (busy); guest != NULL only
  * while its task is parked there or has just been woken by the poller;
  * entries are re-read after every suspension because the table may have
- * been reallocated meanwhile.
+ * been reallocated meanwhile.  An entry records its loop: a thread runs one
+ * loop at a time, so an entry left by another loop (one closed with tasks
+ * still parked, which ts_run never does) is stale and is reset.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -41,6 +43,7 @@
 #define NET_BUDGET 64    /* non-suspending calls in a row before a yield */
 
 struct fdmux {
+    uint64_t loop;       /* the loop whose tasks wait here (its id) */
     ts_task *poller;
     int poller_dir;
     ts__waiter *guest;
@@ -151,6 +154,9 @@ int ts__net_wait(int fd, int dir, const ts_site *site) {
     int err = mux_grow(fd);
     if (err)
         return err;
+    uint64_t loop = ts_loop_id(ts_task_loop(self));
+    if (mux_tab[fd].loop != loop)
+        mux_tab[fd] = (struct fdmux){.loop = loop};
     if (mux_tab[fd].busy & dir)
         return -EBUSY;
     mux_tab[fd].busy |= dir;
@@ -167,7 +173,8 @@ int ts__net_wait(int fd, int dir, const ts_site *site) {
 }
 
 int ts__net_interrupt(int fd, int dir, int status) {
-    if (fd < 0 || fd >= mux_cap)
+    ts_loop *l = ts__loop();
+    if (fd < 0 || fd >= mux_cap || !l || mux_tab[fd].loop != ts_loop_id(l))
         return 0;
     struct fdmux *m = &mux_tab[fd];
     if (m->poller && m->poller_dir == dir)

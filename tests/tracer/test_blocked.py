@@ -52,8 +52,10 @@ def blocked_json(c):
     path = recorded(c)
     bl = taskscope_json("blocked", "--json", path)
     eps = bl["episodes"]
-    mine = [e for e in eps if e["task_name"] == "freezer"]
-    expect(len(mine) == 1, "expected one episode of freezer, got %r" % eps)
+    # One episode for the 300 ms step, not a blocked one and a slow step.
+    # (Shorter ones, a step preempted on a loaded machine, may show too.)
+    mine = [e for e in eps if e["task_name"] == "freezer" and e["duration_ns"] >= 250_000_000]
+    expect(len(mine) == 1, "expected one long episode of freezer, got %r" % eps)
     e = mine[0]
     expect(e["kind"] == "blocked" and not e["ongoing"], "episode %r" % e)
     expect(e["duration_ns"] >= 250_000_000, "duration %d ns" % e["duration_ns"])
@@ -78,8 +80,9 @@ def blocked_text(c):
 
 def database(c):
     path = recorded(c)
+    # (only freezer's: on a loaded machine a preempted step may show too)
     b = rows(path, "SELECT task_name, duration_ns, thread_state, syscall, length(stack) "
-                   "FROM blocked")
+                   "FROM blocked WHERE task_name = 'freezer'")
     expect(len(b) == 1, "blocked view %r" % b)
     name, dur, state, sc, stack = b[0]
     expect(name == "freezer" and dur >= 250_000_000 and state in ("S", "D") and sc >= 0,
@@ -87,7 +90,7 @@ def database(c):
     expect(rows(path, "SELECT count(*) FROM ev_stack")[0][0] >= 1, "no stack recorded")
     expect(rows(path, "SELECT count(*) FROM ev_module")[0][0] >= 1, "no module map recorded")
     st = taskscope_json("stats", "--json", path)
-    expect(st["loops"][0]["blocked"] == 1, "stats loops %r" % st["loops"])
+    expect(st["loops"][0]["blocked"] >= 1, "stats loops %r" % st["loops"])
     ps = taskscope_json("ps", "--json", "--all", path)
     fr = [t for t in ps["tasks"] if t["name"] == "freezer"][0]
     expect(fr["warnings"] & 1, "freezer carries no blocked warning: %r" % fr)

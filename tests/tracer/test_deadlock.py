@@ -87,7 +87,7 @@ def live(c, mode):
 def recorded(c, mode):
     out = c.path("deadlock-%s.db" % mode)
     run = c.start([TASKSCOPE, "run", "-o", out, "--", prog("prog_deadlock"), mode])
-    pid = int(run.wait_line(r"deadlocked pid=(\d+)").group(1))
+    pid = c.adopt(int(run.wait_line(r"deadlocked pid=(\d+)").group(1)), "prog_deadlock")
     os.kill(pid, signal.SIGKILL)
     expect(run.wait() == 128 + 9, "taskscope run: %s" % run.stderr_text())
     remove_segment(pid)

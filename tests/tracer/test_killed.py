@@ -34,7 +34,7 @@ def committed_rows(path, table):
 
 def start_recording(c, path):
     run = c.start([TASKSCOPE, "run", "-o", path, "--", prog("prog_forever")])
-    pid = int(run.wait_line(r"ready pid=(\d+)").group(1))
+    pid = c.adopt(int(run.wait_line(r"ready pid=(\d+)").group(1)), "prog_forever")
     # Wait until the ticker's steps are committed (readable by another
     # connection while the recording goes on: WAL).
     poll_until("committed resumes of the ticker",

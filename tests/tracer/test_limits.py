@@ -65,6 +65,18 @@ def limit_file_size(limit):
     return pre
 
 
+def kill_traced(path):
+    """SIGKILL the program a recording at path traces, if it still runs."""
+    try:
+        pid = int(session(path)["pid"])
+        with open("/proc/%d/comm" % pid) as f:
+            if f.read().strip() == "prog_flood":
+                os.kill(pid, signal.SIGKILL)
+        remove_segment(pid)
+    except (OSError, KeyError, ValueError, sqlite3.Error):
+        pass
+
+
 def disk_full(c):
     path = c.path("full.db")
     limit = 6 << 20
@@ -81,8 +93,10 @@ def disk_full(c):
         run.send_signal(signal.SIGINT)
         out, err = run.communicate(timeout=TIMEOUT)
     finally:
-        if run.poll() is None:
+        if run.poll() is None:     # the test failed: stop both processes
             run.kill()
+            run.wait()
+            kill_traced(path)
     expect(run.returncode == 1, "a recording that cannot be written: exit %d, stderr %r"
            % (run.returncode, err))
     expect("incomplete" in err and path in err and "write error" not in err,

@@ -35,6 +35,8 @@ EXAMPLES = {
         "names": {"main": 1, "increment_counter": 10},
         "spawn": {"increment_counter": "ts_spawn(increment_counter"},
         "await": ("increment_counter", "sleep", "err = ts_sleep(0.1);"),
+        # a lock taken in TS_WITH waits at the TS_WITH line, not in with.c
+        "await2": ("increment_counter", "lock", "TS_WITH(&ts_lock_cm"),
         "states": {"main": "done", "increment_counter": "done"},
     },
     "producer_consumer": {
@@ -107,13 +109,16 @@ def database(c, name):
             expect(state == spec["states"][tname], "task %s is %s" % (tname, state))
         expect(done is not None and done >= created, "task %s: done_ns %r" % (tname, done))
     # Awaits: the named task waited in the expected call, at its line.
-    tname, kind, needle = spec["await"]
-    line = source_line(src, needle)
-    aw = rows(path, "SELECT kind, await_site, duration_ns FROM awaits WHERE task_name = ?",
-              (tname,))
-    expect(any(k == kind and s and s.endswith("%s.c:%d" % (name, line)) and d and d > 0
-               for k, s, d in aw),
-           "no %s await of %s at %s.c:%d among %r" % (kind, tname, name, line, aw[:8]))
+    for key in ("await", "await2"):
+        if key not in spec:
+            continue
+        tname, kind, needle = spec[key]
+        line = source_line(src, needle)
+        aw = rows(path, "SELECT kind, await_site, duration_ns FROM awaits WHERE task_name = ?",
+                  (tname,))
+        expect(any(k == kind and s and s.endswith("%s.c:%d" % (name, line)) and d and d > 0
+                   for k, s, d in aw),
+               "no %s await of %s at %s.c:%d among %r" % (kind, tname, name, line, aw[:8]))
     # Strings and sites views resolve.
     expect(rows(path, "SELECT count(*) FROM strings WHERE text = 'main'")[0][0] >= 1,
            "strings view has no 'main'")
@@ -173,8 +178,12 @@ def json_reports(c, name):
     expect(len(st["loops"]) == 1 and st["loops"][0]["steps"] > 0, "stats loops %r" % st["loops"])
     expect(st["loops"][0]["lag_avg_ns"] <= st["loops"][0]["lag_max_ns"], "lag avg > max")
 
+    # The examples never block their loop.  A step preempted for 100 ms on
+    # a loaded machine is still reported (busy on CPU, or a slow step):
+    # tolerated; a step blocked in a system call is not.
     bl = taskscope_json("blocked", "--json", path)
-    expect(bl["episodes"] == [], "blocked episodes in %s: %r" % (name, bl["episodes"]))
+    bad = [e for e in bl["episodes"] if e["syscall"] >= 0]
+    expect(not bad, "blocked episodes in %s: %r" % (name, bad))
 
 
 def text_reports(c, name):
@@ -201,7 +210,8 @@ def text_reports(c, name):
         expect(tname in stats, "stats does not show %s" % tname)
     expect("lag" in stats, "stats has no loop lag")
     bl = taskscope("blocked", path, expect_rc=0).stdout
-    expect("no blocked loop" in bl, "blocked: %r" % bl)
+    if not taskscope_json("blocked", "--json", path)["episodes"]:
+        expect("no blocked loop" in bl, "blocked: %r" % bl)
 
 
 def query(c):

@@ -69,7 +69,7 @@ def live(c):
 def recorded(c):
     out = c.path("snapshot.db")
     run = c.start([TASKSCOPE, "run", "-o", out, "--", prog("prog_forever"), "--snapshot"])
-    pid = int(run.wait_line(r"ready pid=(\d+)").group(1))
+    pid = c.adopt(int(run.wait_line(r"ready pid=(\d+)").group(1)), "prog_forever")
     runtime = read_snapshot(run)
     # The program publishes its last events when its loop goes to sleep,
     # just after the snapshot; a SIGKILL before that would lose them (as

@@ -250,6 +250,7 @@ class Checker:
         self.name = name
         self.failed = []
         self.procs = []
+        self.adopted = []   # (pid, comm): traced programs started by taskscope run
         self.dir = tempfile.mkdtemp(prefix="tracer-%s-" % name)
         for var, path in (("TASKSCOPE", TASKSCOPE), ("TS_EXAMPLES", EXAMPLES),
                           ("TS_PROGS", PROGS), ("TS_DEBUG_LIBDIR", DEBUG_LIBDIR)):
@@ -264,6 +265,12 @@ class Checker:
         p = Proc(argv, env=env, cwd=self.dir)
         self.procs.append(p)
         return p
+
+    def adopt(self, pid, comm):
+        """Kill pid at the end if it still runs as comm: the program a
+        `taskscope run` started, orphaned if a check fails midway."""
+        self.adopted.append((pid, comm))
+        return pid
 
     def check(self, fn, *args):
         label = fn.__name__ + ("(%s)" % ", ".join(map(str, args)) if args else "")
@@ -282,6 +289,14 @@ class Checker:
         print("ok   %s (%.1f s)" % (label, time.monotonic() - t0), flush=True)
 
     def finish(self):
+        for pid, comm in self.adopted:
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().strip() == comm[:15]:
+                        os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            remove_segment(pid)
         for p in self.procs:
             p.kill()
             try:

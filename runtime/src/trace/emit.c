@@ -30,6 +30,10 @@
     }
 
 static double ticks_per_ns = 1.0;
+/* h->slow_step_ns in ticks, recomputed when it changes: the step end
+ * compares ticks, with no division on the hot path.  Per thread, so that
+ * loops on several threads never race on it. */
+static TS_TLS uint64_t slow_ns_seen = UINT64_MAX, slow_ticks;
 
 /* Loops by slot, for the watchdog to wake.  loops_lock is held while the
  * watchdog posts to a loop and while ts__tr_loop_close forgets it, which
@@ -160,13 +164,25 @@ void ts__tr_step_end(ts_loop *l, ts_task *t) {
     if (!s)
         return;
     uint64_t step = s->step;
-    uint64_t dur = (uint64_t)((double)(ts__ticks() - s->step_start) / ticks_per_ns);
+    ts__ring *r = ts__ring_self();
+    /* The step's last record (its suspend or done) was written just
+     * before the switch back: its timestamp is the step's end. */
+    uint64_t end = r && r->last_ts > s->step_start ? r->last_ts : ts__ticks();
+    uint64_t elapsed = end - s->step_start;
     __atomic_store_n(&s->step, step + 1, __ATOMIC_RELEASE);
     ts_seg_header *h = ts__seg();
-    ts__ring *r = ts__ring_self();
     if (!h || !r)
         return;
-    if (__atomic_load_n(&s->blocked_step, __ATOMIC_ACQUIRE) == step) {
+    uint64_t slow_ns = __atomic_load_n(&h->slow_step_ns, __ATOMIC_RELAXED);
+    if (slow_ns != slow_ns_seen) {
+        slow_ticks = (uint64_t)((double)slow_ns * ticks_per_ns);
+        slow_ns_seen = slow_ns;
+    }
+    int blocked = __atomic_load_n(&s->blocked_step, __ATOMIC_ACQUIRE) == step;
+    if (!blocked && elapsed < slow_ticks)
+        return;
+    uint64_t dur = (uint64_t)((double)elapsed / ticks_per_ns);
+    if (blocked) {
         BEGIN(r, loop_unblocked);
         e->loop = l->id;
         e->task = t ? t->id : 0;
@@ -175,7 +191,7 @@ void ts__tr_step_end(ts_loop *l, ts_task *t) {
         END(r);
         ts__ring_publish(r);
     }
-    if (dur >= h->slow_step_ns) {
+    if (elapsed >= slow_ticks) {
         BEGIN(r, slow_step);
         e->loop = l->id;
         e->task = t ? t->id : 0;
@@ -246,9 +262,15 @@ void ts__tr_task_resume(ts_task *t) {
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
-    BEGIN(r, task_resume);
+    /* Called right after ts__tr_step_begin: the step's start is the
+     * resume's timestamp (one clock read for both). */
+    ts_loop_slot *s = t->loop->trace_slot;
+    ts_ev_task_resume *e = ts__ring_reserve_at(r, TS_EV_task_resume, sizeof *e,
+                                               s ? s->step_start : 0);
+    if (!e)
+        return;
     e->task = t->id;
-    END(r);
+    ts__ring_commit(r, sizeof *e);
 }
 
 void ts__tr_task_suspend(ts_task *t, int kind, const void *obj, const ts_site *site) {
@@ -323,8 +345,8 @@ struct res_entry {
     uint64_t holder;
 };
 #define TOMB ((const void *)1)
-static __thread struct res_entry *res_tab;
-static __thread size_t res_cap, res_used; /* used counts tombstones too */
+static TS_TLS struct res_entry *res_tab;
+static TS_TLS size_t res_cap, res_used; /* used counts tombstones too */
 
 static size_t res_slot(const void *obj, size_t cap) {
     uintptr_t v = (uintptr_t)obj;

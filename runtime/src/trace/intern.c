@@ -42,8 +42,23 @@ struct cache_entry {
     const void *key;
     uint32_t id;
 };
-static __thread struct cache_entry str_cache[CACHE_SIZE];
-static __thread struct cache_entry site_cache[CACHE_SIZE];
+/* The caches stay global-dynamic TLS (8 KiB would not fit the static TLS
+ * surplus a dlopen()ed library may use); the thread's ring keeps their
+ * address, so a lookup pays __tls_get_addr once per thread, not per
+ * event. */
+struct intern_cache {
+    struct cache_entry str[CACHE_SIZE];
+    struct cache_entry site[CACHE_SIZE];
+};
+static __thread struct intern_cache caches;
+
+static inline struct intern_cache *cache_of(ts__ring *r) {
+    if (__builtin_expect(r && r->intern_cache, 1))
+        return r->intern_cache;
+    if (r)
+        r->intern_cache = &caches;
+    return &caches;
+}
 
 static inline size_t slot_of(const void *p) {
     uintptr_t v = (uintptr_t)p;
@@ -105,8 +120,7 @@ static void forget_after_fork(void) {
     sites = NULL;
     strs_cap = strs_n = sites_cap = sites_n = 0;
     next_str = next_site = 1;
-    memset(str_cache, 0, sizeof str_cache);
-    memset(site_cache, 0, sizeof site_cache);
+    memset(&caches, 0, sizeof caches);
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -148,7 +162,7 @@ uint32_t ts__intern_dynamic(ts__ring *r, const char *s) {
 uint32_t ts__intern_static(ts__ring *r, const char *s) {
     if (!s)
         return 0;
-    struct cache_entry *c = &str_cache[slot_of(s)];
+    struct cache_entry *c = &cache_of(r)->str[slot_of(s)];
     if (c->key == s)
         return c->id;
     uint32_t id = ts__intern_dynamic(r, s);
@@ -194,7 +208,7 @@ static void emit_site(ts__ring *r, const struct site_entry *s) {
 uint32_t ts__intern_site(ts__ring *r, const ts_site *site) {
     if (!site)
         return 0;
-    struct cache_entry *c = &site_cache[slot_of(site)];
+    struct cache_entry *c = &cache_of(r)->site[slot_of(site)];
     if (c->key == site)
         return c->id;
     pthread_mutex_lock(&lock);

@@ -35,14 +35,13 @@ static size_t seg_size;
 static char seg_name[64];
 static int seg_state;          /* 0 not tried, 1 up, -1 off/failed */
 static uint32_t ring_size_wanted;
-static _Atomic uint64_t fork_generation;
-
-struct thread_ring {
-    ts__ring ring;
-    uint64_t fork_gen;
-    int state;                 /* 0 none, 1 attached, -1 no slot */
-};
-static __thread struct thread_ring tls;
+/* Bumped in a forked child: a thread ring from before the fork is not
+ * the child's.  Read inline by ts__ring_self (ring.h). */
+uint64_t ts__fork_generation;
+/* The calling thread's ring.  initial-exec: ts__ring_self is one
+ * fs-relative load and a compare (the general-dynamic model cost a call
+ * to __tls_get_addr per event). */
+__thread __attribute__((tls_model("initial-exec"))) struct ts__thread_ring ts__tls_ring;
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
@@ -96,8 +95,8 @@ static uint64_t proc_start_time(pid_t pid) {
 static void unlink_segment(void) {
     if (seg_state == 1 && seg && seg->pid == (uint32_t)getpid()) {
         ts__watchdog_stop();
-        if (tls.state == 1)
-            ts__ring_publish(&tls.ring);
+        if (ts__tls_ring.state == 1)
+            ts__ring_publish(&ts__tls_ring.ring);
         shm_unlink(seg_name);
     }
 }
@@ -120,7 +119,7 @@ static void forget_after_fork(void) {
     ts__watchdog_after_fork();
     seg = NULL;
     seg_state = 0;
-    atomic_fetch_add(&fork_generation, 1);
+    __atomic_add_fetch(&ts__fork_generation, 1, __ATOMIC_RELAXED);
     pthread_mutex_init(&seg_lock, NULL);
 }
 
@@ -232,7 +231,7 @@ static int claim_slot(uint32_t role, const char *name) {
         if (!__atomic_compare_exchange_n(&rh[i].in_use, &expect, 1, false,
                                          __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             continue;
-        ts__ring *r = &tls.ring;
+        ts__ring *r = &ts__tls_ring.ring;
         r->hdr = &rh[i];
         r->data = (char *)h + h->data_offset + (size_t)i * h->ring_size;
         r->mask = h->ring_size - 1;
@@ -256,41 +255,41 @@ static int claim_slot(uint32_t role, const char *name) {
 }
 
 ts__ring *ts__ring_thread_start(uint32_t role, const char *name) {
-    uint64_t fg = atomic_load_explicit(&fork_generation, memory_order_relaxed);
-    if (tls.state != 0 && tls.fork_gen == fg)
-        return tls.state == 1 ? &tls.ring : NULL;
-    tls = (struct thread_ring){.fork_gen = fg};
+    uint64_t fg = __atomic_load_n(&ts__fork_generation, __ATOMIC_RELAXED);
+    if (ts__tls_ring.state != 0 && ts__tls_ring.fork_gen == fg)
+        return ts__tls_ring.state == 1 ? &ts__tls_ring.ring : NULL;
+    ts__tls_ring = (struct ts__thread_ring){.fork_gen = fg};
     if (ts__trace_init() != 0 || claim_slot(role, name) != 0) {
-        tls.state = -1;
+        ts__tls_ring.state = -1;
         return NULL;
     }
-    tls.state = 1;
+    ts__tls_ring.state = 1;
     pthread_once(&key_once, make_key);
-    pthread_setspecific(exit_key, &tls);
-    ts__ring *r = &tls.ring;
+    pthread_setspecific(exit_key, &ts__tls_ring);
+    ts__ring *r = &ts__tls_ring.ring;
     ts__ring_publish(r); /* sets reader_live */
     ts__tr_thread_start(r, role, name);
     return r;
 }
 
-ts__ring *ts__ring_self(void) {
-    if (__builtin_expect(tls.state == 1, 1) &&
-        tls.fork_gen == atomic_load_explicit(&fork_generation, memory_order_relaxed))
-        return &tls.ring;
-    if (tls.state == -1 &&
-        tls.fork_gen == atomic_load_explicit(&fork_generation, memory_order_relaxed))
+ts__ring *ts__ring_self_slow(void) {
+    if (__builtin_expect(ts__tls_ring.state == 1, 1) &&
+        ts__tls_ring.fork_gen == __atomic_load_n(&ts__fork_generation, __ATOMIC_RELAXED))
+        return &ts__tls_ring.ring;
+    if (ts__tls_ring.state == -1 &&
+        ts__tls_ring.fork_gen == __atomic_load_n(&ts__fork_generation, __ATOMIC_RELAXED))
         return NULL;
     return ts__ring_thread_start(TS_ROLE_OTHER, NULL);
 }
 
 void ts__ring_thread_exit(void) {
-    if (tls.state != 1)
+    if (ts__tls_ring.state != 1)
         return;
-    ts__ring *r = &tls.ring;
+    ts__ring *r = &ts__tls_ring.ring;
     ts__tr_thread_exit(r);
     ts__ring_publish(r);
     __atomic_store_n(&r->hdr->in_use, 0, __ATOMIC_RELEASE);
-    tls.state = 0;
+    ts__tls_ring.state = 0;
 }
 
 static bool reader_live(void) {
@@ -352,7 +351,7 @@ static void *reserve_raw(ts__ring *r, uint32_t size) {
     return r->data + (r->pos & r->mask);
 }
 
-void *ts__ring_reserve(ts__ring *r, uint16_t type, uint32_t size) {
+void *ts__ring_reserve_slow(ts__ring *r, uint16_t type, uint32_t size, uint64_t ts) {
     if (r->dropped_pending) {
         ts_ev_dropped *d = reserve_raw(r, sizeof *d);
         if (!d)
@@ -365,7 +364,7 @@ void *ts__ring_reserve(ts__ring *r, uint16_t type, uint32_t size) {
     ts_ev_header *h = reserve_raw(r, size);
     if (!h)
         goto drop;
-    h->ts = ts__ticks();
+    h->ts = r->last_ts = ts ? ts : ts__ticks();
     h->type = type;
     h->size = (uint16_t)size;
     h->spare = 0;
@@ -383,8 +382,4 @@ drop:
     return NULL;
 }
 
-void ts__ring_commit(ts__ring *r, uint32_t size) {
-    r->pos += size;
-    if (++r->unpublished >= TS_PUBLISH_EVERY)
-        ts__ring_publish(r);
-}
+

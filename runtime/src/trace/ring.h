@@ -35,11 +35,28 @@ typedef struct ts__ring {
     bool reader_live;        /* cached at each publish */
     uint64_t dropped_pending;
     uint64_t dropped_total;
+    uint64_t last_ts;        /* timestamp of the last record reserved */
+    struct intern_cache *intern_cache; /* the thread's (intern.c), once looked up */
 } ts__ring;
 
 /* The calling thread's ring, attached on first use; NULL when tracing is
- * off or no ring slot is free (the event is then simply not recorded). */
-ts__ring *ts__ring_self(void);
+ * off or no ring slot is free (the event is then simply not recorded).
+ * The fast path is inline: one initial-exec TLS load and a compare. */
+struct ts__thread_ring {
+    ts__ring ring;
+    uint64_t fork_gen;
+    int state;                 /* 0 none, 1 attached, -1 no slot */
+};
+extern __thread __attribute__((tls_model("initial-exec"), visibility("hidden")))
+struct ts__thread_ring ts__tls_ring;
+extern __attribute__((visibility("hidden"))) uint64_t ts__fork_generation;
+ts__ring *ts__ring_self_slow(void);
+static inline ts__ring *ts__ring_self(void) {
+    if (__builtin_expect(ts__tls_ring.state == 1, 1) &&
+        ts__tls_ring.fork_gen == __atomic_load_n(&ts__fork_generation, __ATOMIC_RELAXED))
+        return &ts__tls_ring.ring;
+    return ts__ring_self_slow();
+}
 /* Register the calling thread with a role and name; idempotent. */
 ts__ring *ts__ring_thread_start(uint32_t role, const char *name);
 void ts__ring_thread_exit(void);
@@ -47,10 +64,40 @@ void ts__ring_thread_exit(void);
 /* Reserve size bytes (a multiple of 8, at most TS_PAGE_SIZE) for one record of type and
  * return where to write it, or NULL if the event is dropped.  The header's
  * ts/type/size are filled in.  ts__ring_commit finishes the record. */
-void *ts__ring_reserve(ts__ring *r, uint16_t type, uint32_t size);
-void ts__ring_commit(ts__ring *r, uint32_t size);
+void *ts__ring_reserve_slow(ts__ring *r, uint16_t type, uint32_t size, uint64_t ts);
 /* Publish everything written so far. */
 void ts__ring_publish(ts__ring *r);
+
+/* The common case inline: nothing dropped to report, the record fits in
+ * the current page (and is not the first in it: entering a page
+ * publishes), and a live reader has left room.  ts: a timestamp the
+ * caller has just read, or 0. */
+static inline void *ts__ring_reserve_at(ts__ring *r, uint16_t type, uint32_t size,
+                                        uint64_t ts) {
+    uint32_t off = (uint32_t)(r->pos & (TS_PAGE_SIZE - 1));
+    if (__builtin_expect(!r->dropped_pending && off != 0 && off + size <= TS_PAGE_SIZE &&
+                             (!r->reader_live ||
+                              r->pos + size - r->tail_cache <= (uint64_t)r->mask + 1),
+                         1)) {
+        ts_ev_header *h = (ts_ev_header *)(r->data + (r->pos & r->mask));
+        h->ts = r->last_ts = ts ? ts : ts__ticks();
+        h->type = type;
+        h->size = (uint16_t)size;
+        h->spare = 0;
+        return h;
+    }
+    return ts__ring_reserve_slow(r, type, size, ts);
+}
+
+static inline void *ts__ring_reserve(ts__ring *r, uint16_t type, uint32_t size) {
+    return ts__ring_reserve_at(r, type, size, 0);
+}
+
+static inline void ts__ring_commit(ts__ring *r, uint32_t size) {
+    r->pos += size;
+    if (__builtin_expect(++r->unpublished >= TS_PUBLISH_EVERY, 0))
+        ts__ring_publish(r);
+}
 
 /* The segment header (NULL when tracing is off). */
 ts_seg_header *ts__seg(void);
