@@ -53,6 +53,12 @@ struct tm_model {
     uint64_t dropped;
     uint64_t now;
     uint64_t events;
+    uint64_t lost;
+    /* state dumps in progress, by the thread writing them */
+    struct {
+        uint32_t tid;
+        uint64_t gen, loop;
+    } dumps[8];
 };
 
 static int reserve(void **arr, size_t *cap, size_t need, size_t elem) {
@@ -154,6 +160,30 @@ void tm_model_add_dropped(tm_model *m, uint64_t n) { m->dropped += n; }
 uint64_t tm_model_dropped(const tm_model *m) { return m->dropped; }
 uint64_t tm_model_now(const tm_model *m) { return m->now; }
 uint64_t tm_model_events(const tm_model *m) { return m->events; }
+uint64_t tm_model_lost(const tm_model *m) { return m->lost; }
+
+/* ---- state dumps: what is live, for sure ------------------------------------
+ *
+ * A dump lists every live task of its loop.  A task of that loop the model
+ * still thinks live but the dump does not list has ended while its events
+ * were dropped: it is retired as done (and marked lost), which is what
+ * keeps the model, and the tracer's memory, from growing with tasks that
+ * will never send another event. */
+static int dump_slot(tm_model *m, uint32_t tid, int create) {
+    for (int i = 0; i < 8; i++)
+        if (m->dumps[i].tid == tid && m->dumps[i].gen)
+            return i;
+    if (!create)
+        return -1;
+    for (int i = 0; i < 8; i++)
+        if (!m->dumps[i].gen) {
+            m->dumps[i].tid = tid;
+            return i;
+        }
+    return -1;
+}
+
+static void retire_unlisted(tm_model *m, uint64_t loop, uint64_t gen, uint64_t ns);
 
 /* ---- tasks ------------------------------------------------------------------ */
 
@@ -555,6 +585,27 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
         tm_loop *l = loop_get(m, e->loop);
         if (l)
             l->tid = e->tid;
+        int d = dump_slot(m, tid, 0);
+        if (d >= 0)
+            m->dumps[d].loop = e->loop;
+        break;
+    }
+    case TS_EV_dump_begin: {
+        int d = dump_slot(m, tid, 1);
+        if (d >= 0) {
+            m->dumps[d].gen = ((const ts_ev_dump_begin *)h)->generation;
+            m->dumps[d].loop = 0;
+        }
+        break;
+    }
+    case TS_EV_dump_end: {
+        int d = dump_slot(m, tid, 0);
+        if (d >= 0) {
+            if (m->dumps[d].loop)
+                retire_unlisted(m, m->dumps[d].loop, m->dumps[d].gen, ns);
+            m->dumps[d].gen = 0;
+            m->dumps[d].tid = 0;
+        }
         break;
     }
     case TS_EV_loop_close: {
@@ -564,7 +615,14 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
         break;
     }
     case TS_EV_task_create: on_task_create(m, (const void *)h, ns); break;
-    case TS_EV_task_state: on_task_state(m, (const void *)h, ns); break;
+    case TS_EV_task_state: {
+        on_task_state(m, (const void *)h, ns);
+        int d = dump_slot(m, tid, 0);
+        tm_task *t = tm_model_task(m, ((const ts_ev_task_state *)h)->task);
+        if (d >= 0 && t)
+            t->dump_gen = m->dumps[d].gen;
+        break;
+    }
     case TS_EV_task_resume: on_resume(m, (const void *)h, ns, tid); break;
     case TS_EV_task_suspend: on_suspend(m, (const void *)h, ns); break;
     case TS_EV_task_wake: on_wake(m, (const void *)h, ns); break;
@@ -622,6 +680,25 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
     case TS_EV_module: on_module(m, (const void *)h); break;
     case TS_EV_diagnostic: on_diag(m, (const void *)h, ns); break;
     default: break;
+    }
+}
+
+static void retire_unlisted(tm_model *m, uint64_t loop, uint64_t gen, uint64_t ns) {
+    for (size_t i = 0; i < m->ntasks; i++) {
+        tm_task *t = m->tasks[i];
+        if (!t || t->loop != loop || t->state >= TM_DONE || t->dump_gen == gen)
+            continue;
+        settle(t, ns);
+        t->state = TM_DONE;
+        t->lost = 1;
+        t->done_ns = ns;
+        t->wait_kind = 0;
+        t->wait_obj = 0;
+        m->lost++;
+        if (!t->freed) {
+            t->freed = 1;
+            note_finished(m, t->id);
+        }
     }
 }
 

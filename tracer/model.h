@@ -60,6 +60,9 @@ typedef struct tm_task {
     uint32_t blocked_episodes;
     uint32_t warnings;       /* bitmask of tm_warning_kind */
     uint32_t freed;          /* task_free seen */
+    uint32_t lost;           /* its end was dropped: a state dump no longer
+                              * listed it, so it was retired as done */
+    uint64_t dump_gen;       /* the last state dump that listed it */
 } tm_task;
 
 typedef enum tm_warning_kind {
@@ -135,6 +138,9 @@ void tm_model_add_dropped(tm_model *m, uint64_t n);
 uint64_t tm_model_dropped(const tm_model *m);
 uint64_t tm_model_now(const tm_model *m);
 uint64_t tm_model_events(const tm_model *m);
+/* Tasks retired because a state dump no longer listed them (their end
+ * was among the dropped events). */
+uint64_t tm_model_lost(const tm_model *m);
 
 /* Lookups (NULL when unknown). */
 tm_task *tm_model_task(const tm_model *m, uint64_t id);

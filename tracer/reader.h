@@ -136,6 +136,10 @@ int ts_reader_keepalive(ts_reader *rd);
  * and delivered by a poll. */
 int ts_reader_dump_done(const ts_reader *rd);
 
+/* Ask an attached process for another state dump (after drops, the model
+ * can confirm which tasks still live).  -EINVAL when not attached. */
+int ts_reader_request_dump(ts_reader *rd);
+
 /* 1 while the segment's process runs (same pid and start time); 0 once
  * it is gone; 1 for a buffer. */
 int ts_reader_alive(const ts_reader *rd);

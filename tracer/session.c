@@ -81,6 +81,15 @@ int ts_session_poll(ts_session *s) {
     uint64_t total = st.dropped_total > st.dropped_events ? st.dropped_total : st.dropped_events;
     if (total > seen)
         tm_model_add_dropped(s->model, total - seen);
+    /* Dropped events may include tasks' ends: ask for a fresh dump (at
+     * most every 2 s) so the model retires what no longer lives. */
+    uint64_t drops = tm_model_dropped(s->model);
+    if (s->attached && drops > s->dump_asked_drops && now_ms() - s->dump_asked_ms >= 2000 &&
+        ts_reader_dump_done(s->reader)) {
+        ts_reader_request_dump(s->reader);
+        s->dump_asked_drops = drops;
+        s->dump_asked_ms = now_ms();
+    }
     return n;
 }
 

@@ -27,6 +27,8 @@ typedef struct ts_session {
     uint64_t events;
     int attached;         /* live reader (else flight-recorder snapshot) */
     ts_session_tap tap;   /* optional */
+    uint64_t dump_asked_drops;  /* drop count when we last asked for a dump */
+    uint64_t dump_asked_ms;
     void *tap_arg;
 } ts_session;
 

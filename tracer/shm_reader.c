@@ -384,6 +384,15 @@ static void detach(ts_reader *rd) {
 
 int ts_reader_dump_done(const ts_reader *rd) { return rd->dump_done; }
 
+int ts_reader_request_dump(ts_reader *rd) {
+    if (!rd->attached || !rd->wbase)
+        return rd_fail(rd, -EINVAL, "only an attached reader can ask for a state dump");
+    uint64_t *req = (uint64_t *)(rd->wbase + SEG_OFF(attach_request));
+    rd->dump_gen = __atomic_add_fetch(req, 1, __ATOMIC_ACQ_REL);
+    rd->dump_done = false;
+    return 0;
+}
+
 int ts_reader_alive(const ts_reader *rd) {
     if (rd->fd < 0)
         return 1;
