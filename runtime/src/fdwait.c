@@ -19,6 +19,17 @@ struct fd_slot {
     ts_task *task;     /* the waiting task, or NULL */
     int want;          /* TS_READABLE | TS_WRITABLE */
     bool registered;   /* known to epoll (possibly disarmed) */
+    /* persistent (edge-triggered) mode, for descriptors the runtime owns:
+     * see ts__fd_wait */
+    bool persistent;
+    unsigned char ready;   /* edges seen while nobody waited */
+    /* Conditions that stay true and will not raise another edge: the peer
+     * shut down (TS_READABLE), hang-up or error (both).  A caller may wait
+     * right after a short read without trying again (streams do), which
+     * is safe for data (a later arrival is a new edge) but not for an
+     * end of stream that came with the data it just read. */
+    unsigned char sticky;
+    ts_task *dirw[2];      /* waiting reader, writer */
 };
 
 struct fd_timeout {
@@ -76,7 +87,7 @@ int ts_wait_fd_at(int fd, int events, double timeout, const ts_site *site) {
     if (err)
         return err;
     struct fd_slot *slot = &l->fds[fd];
-    if (slot->task)
+    if (slot->task || slot->persistent)
         return -EBUSY;
     err = arm(l, fd, slot, events);
     if (err)
@@ -107,7 +118,84 @@ int ts_wait_fd_at(int fd, int events, double timeout, const ts_site *site) {
     return st;
 }
 
+int ts__fd_wait(int fd, int dir, const ts_site *site) {
+    ts_task *t = ts__current();
+    if (!t)
+        return TS_ENOTASK;
+    if (fd < 0)
+        return -EBADF;
+    ts_loop *l = t->loop;
+    int err = grow(l, fd);
+    if (err)
+        return err;
+    struct fd_slot *slot = &l->fds[fd];
+    if (slot->task)
+        return -EBUSY;
+    if (!slot->persistent) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT | EPOLLET,
+                                 .data.fd = fd};
+        int r = epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+        if (r < 0 && errno == EEXIST)
+            r = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev);
+        if (r < 0)
+            return -errno;
+        slot->persistent = slot->registered = true;
+        slot->ready = TS_READABLE | TS_WRITABLE; /* unknown: let the caller try */
+    }
+    if ((slot->ready | slot->sticky) & dir) {
+        slot->ready &= (unsigned char)~dir;
+        return dir;
+    }
+    int i = dir == TS_WRITABLE;
+    if (slot->dirw[i])
+        return -EBUSY;
+    slot->dirw[i] = t;
+    l->nfds_armed++;
+    int st = ts__park(NULL, TS_WAIT_FD, (const void *)(intptr_t)fd, site);
+    l->fds[fd].dirw[i] = NULL;
+    l->nfds_armed--;
+    return st;
+}
+
+int ts__fd_interrupt(int fd, int dir, int status) {
+    ts_loop *l = ts__loop();
+    if (!l || fd < 0 || fd >= l->nfds_cap)
+        return 0;
+    ts_task *w = l->fds[fd].dirw[dir == TS_WRITABLE];
+    return w ? ts__wake(w, status) : 0;
+}
+
+void ts__fd_forget(int fd) {
+    ts_loop *l = ts__loop();
+    if (!l || fd < 0 || fd >= l->nfds_cap || !l->fds[fd].persistent)
+        return;
+    struct fd_slot *slot = &l->fds[fd];
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    slot->persistent = slot->registered = false;
+    slot->ready = slot->sticky = 0;
+}
+
+static void dispatch_persistent(struct fd_slot *slot, uint32_t events) {
+    static const int dirs[2] = {TS_READABLE, TS_WRITABLE};
+    int ready = 0;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        ready |= TS_READABLE;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        ready |= TS_WRITABLE;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        slot->sticky |= TS_READABLE;
+    if (events & (EPOLLHUP | EPOLLERR))
+        slot->sticky |= TS_WRITABLE;
+    for (int i = 0; i < 2; i++)
+        if ((ready & dirs[i]) && !(slot->dirw[i] && ts__wake(slot->dirw[i], dirs[i])))
+            slot->ready |= (unsigned char)dirs[i];
+}
+
 void ts__fd_dispatch(ts_loop *l, int fd, uint32_t events) {
+    if (fd >= 0 && fd < l->nfds_cap && l->fds[fd].persistent) {
+        dispatch_persistent(&l->fds[fd], events);
+        return;
+    }
     if (fd < 0 || fd >= l->nfds_cap || !l->fds[fd].task)
         return;
     struct fd_slot *slot = &l->fds[fd];

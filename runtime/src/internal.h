@@ -137,4 +137,11 @@ void ts__diag_site(ts_diag_kind kind, const char *what, const ts_site *site);
 void ts__loop_set_default_executor(ts_loop *loop, ts_executor *ex);
 ts_executor *ts__loop_default_executor(ts_loop *loop);
 
+/* Persistent edge-triggered waits, for descriptors the runtime owns and
+ * closes itself (streams): registered once, no epoll_ctl per wait, one
+ * waiter per direction.  Call ts__fd_forget(fd) before close(fd). */
+int ts__fd_wait(int fd, int dir, const ts_site *site);
+int ts__fd_interrupt(int fd, int dir, int status);
+void ts__fd_forget(int fd);
+
 #endif

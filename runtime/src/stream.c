@@ -73,6 +73,7 @@ static void wake_all(ts__node *list, int status) {
 }
 
 static void close_fd(ts_stream *s) {
+    ts__fd_forget(s->fd);
     close(s->fd);
     s->closed = true;
     wake_all(&s->close_waiters, 0);
@@ -194,7 +195,7 @@ static ssize_t fd_read(ts_stream *s, void *dst, size_t n, const ts_site *site) {
                 return s->rerr = -errno;
         }
         s->short_read = false;
-        int w = ts__net_wait(s->fd, TS_READABLE, site);
+        int w = ts__fd_wait(s->fd, TS_READABLE, site);
         if (w < 0 && w != TS__NET_CLOSING)
             return w;
     }
@@ -415,7 +416,7 @@ static void *flush_main(void *arg) {
             continue;
         int err = -errno;
         if (ts__would_block(errno)) {
-            err = ts__net_wait(s->fd, TS_WRITABLE, &site);
+            err = ts__fd_wait(s->fd, TS_WRITABLE, &site);
             if (err > 0 || (err == TS__NET_CLOSING && !s->aborted))
                 continue;
         }
@@ -535,12 +536,12 @@ static void start_close(ts_stream *s, bool abort) {
         s->aborted = true;
         s->wpos = s->wlen = 0;
         s->paused = false;
-        ts__net_interrupt(s->fd, TS_WRITABLE, TS__NET_CLOSING);
+        ts__fd_interrupt(s->fd, TS_WRITABLE, TS__NET_CLOSING);
         wake_all(&s->drain_waiters, 0);
     }
     if (!s->closing) {
         s->closing = true;
-        ts__net_interrupt(s->fd, TS_READABLE, TS__NET_CLOSING);
+        ts__fd_interrupt(s->fd, TS_READABLE, TS__NET_CLOSING);
     }
     maybe_finish_close(s);
 }
