@@ -68,15 +68,6 @@ static int usage_error(const char *fmt, const char *arg) {
     return 2;
 }
 
-static int is_pid(const char *s) {
-    if (!*s)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (*p < '0' || *p > '9')
-            return 0;
-    return 1;
-}
-
 /* ---- run and attach -------------------------------------------------------- */
 
 /* Open the recording before anything starts, so a bad path fails fast. */
@@ -360,7 +351,7 @@ static int cmd_attach(int argc, char **argv) {
                    "With --bpf the process may use the release runtime; tasks that existed\n"
                    "before the attach appear at their next event.\n\n%s", BPF_HELP);
             return 0;
-        } else if (is_pid(argv[i]))
+        } else if (ts_is_pid(argv[i]))
             pid = argv[i];
         else
             return usage_error("attach: unexpected argument '%s'", argv[i]);
@@ -390,7 +381,7 @@ static int cmd_attach(int argc, char **argv) {
 
 static int load_target(const char *target, tm_model **m, ts_session *live, char *src, size_t len) {
     char err[512];
-    if (is_pid(target)) {
+    if (ts_is_pid(target)) {
         int rc = ts_session_open(live, atoi(target), 0, 0, err, sizeof err);
         if (rc) {
             fprintf(stderr, "taskscope: %s\n", err);

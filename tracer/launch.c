@@ -43,6 +43,28 @@ const char *ts_debug_libdir(char *buf, size_t len) {
     return TS_DEBUG_LIBDIR;
 }
 
+int ts_is_pid(const char *s) {
+    if (!*s)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
+char ts_proc_state(int pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
 void ts_exec_on_debug_runtime(char *const argv[]) {
     char dirbuf[PATH_MAX];
     const char *dir = ts_debug_libdir(dirbuf, sizeof dirbuf);

@@ -19,4 +19,11 @@ const char *ts_debug_libdir(char *buf, size_t len);
  * only on failure, with errno set. */
 void ts_exec_on_debug_runtime(char *const argv[]);
 
+/* 1 if s is all digits (a command-line TARGET naming a pid). */
+int ts_is_pid(const char *s);
+
+/* The scheduler state letter of process pid from /proc/PID/stat ('R',
+ * 'S', 'Z', ...), or 0 if there is no such process. */
+char ts_proc_state(int pid);
+
 #endif

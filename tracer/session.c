@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "launch.h"
 #include "session.h"
 
 static uint64_t now_ms(void) {
@@ -104,16 +105,8 @@ static int process_gone(const ts_session *s) {
     }
     if (!ts_reader_alive(s->reader))
         return 1;
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", s->pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+    char state = ts_proc_state(s->pid);
+    return !state || state == 'Z' || state == 'X';
 }
 
 void ts_session_wait_dump(ts_session *s, int timeout_ms) {

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "launch.h"
 #include "app.h"
 #include "report.h"
 #include "tui.h"
@@ -65,15 +66,6 @@ static int usage_error(const char *what, const char *arg) {
     return 2;
 }
 
-static int is_pid(const char *s) {
-    if (!*s)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (*p < '0' || *p > '9')
-            return 0;
-    return 1;
-}
-
 /* 0 ok, -1 printed help, 2 usage error */
 static int parse(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
@@ -100,7 +92,7 @@ static int parse(int argc, char **argv, opts *o) {
             return usage_error("unknown option ", a);
         } else if (o->pid || o->file) {
             return usage_error("unexpected argument ", a);
-        } else if (is_pid(a)) {
+        } else if (ts_is_pid(a)) {
             o->pid = atoi(a);
         } else {
             o->file = a;
