@@ -1,5 +1,6 @@
 """Anchor for bench_spawn: create tasks in batches of 1000, then await each
-in creation order; tasks per second."""
+in creation order (figure spawn); and asyncio.gather over N fresh
+coroutines at once (figure spawn_gather); tasks per second."""
 import asyncio
 
 import _common as c
@@ -25,6 +26,15 @@ async def main_with(args):
         return done * 1e9 / (c.now_ns() - t0)
 
     await c.repeat(args, "spawn", "tasks/s", "higher", sample)
+
+    n = c.pick(args, 100000, 200000)
+
+    async def sample_gather():
+        t0 = c.now_ns()
+        await asyncio.gather(*[noop() for _ in range(n)])
+        return n * 1e9 / (c.now_ns() - t0)
+
+    await c.repeat(args, "spawn_gather", "tasks/s", "higher", sample_gather)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ void ts__ctx_make(ts__ctx *ctx, const ts__stack *stack, void (*entry)(void *),
 /* Save the current context in from and resume to. */
 void ts__ctx_switch(ts__ctx *from, ts__ctx *to);
 
+/* Resume to without saving the current context, which must never be
+ * resumed again (a finished task's last switch). */
+void ts__ctx_jump(ts__ctx *to) __attribute__((noreturn));
+
 /* Stacks: allocate (lazily committed, guarded) and free.  Return 0 or
  * -ENOMEM. */
 int ts__stack_alloc(ts__stack *s, size_t size);

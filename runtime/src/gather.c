@@ -25,8 +25,6 @@
 
 /* Small gathers keep their slots on the caller's stack. */
 #define GATHER_STACK_SLOTS 8
-/* Up to this many tasks, duplicates are found by comparing every pair. */
-#define GATHER_PAIRWISE_MAX 32
 #define NO_FAILURE SIZE_MAX
 
 typedef struct gather gather;
@@ -55,31 +53,16 @@ static int task_ended_badly(const ts_task *t) {
     return s == TS_TASK_FAILED || s == TS_TASK_CANCELLED;
 }
 
-static int cmp_ptr(const void *a, const void *b) {
-    uintptr_t x = (uintptr_t)*(ts_task *const *)a;
-    uintptr_t y = (uintptr_t)*(ts_task *const *)b;
-    return (x > y) - (x < y);
-}
-
-/* 1 if some task is listed twice, 0 if not, -ENOMEM. */
+/* 1 if some task is listed twice, else 0: one pass that marks each task,
+ * and one that clears the marks (nothing runs in between). */
 static int has_duplicates(ts_task *const *tasks, size_t n) {
-    if (n <= GATHER_PAIRWISE_MAX) {
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = i + 1; j < n; j++)
-                if (tasks[i] == tasks[j])
-                    return 1;
-        return 0;
-    }
-    ts_task **copy = malloc(n * sizeof *copy);
-    if (!copy)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        copy[i] = tasks[i];
-    qsort(copy, n, sizeof *copy, cmp_ptr);
-    int dup = 0;
-    for (size_t i = 1; i < n && !dup; i++)
-        dup = copy[i] == copy[i - 1];
-    free(copy);
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (ts__task_mark(tasks[i], true))
+            break;
+    int dup = i < n;
+    while (i-- > 0)
+        ts__task_mark(tasks[i], false);
     return dup;
 }
 
@@ -95,8 +78,7 @@ static int check_tasks(ts_task *const *tasks, size_t n, const ts_task *self) {
         if (err)
             return err;
     }
-    int dup = has_duplicates(tasks, n);
-    return dup < 0 ? dup : dup ? -EINVAL : 0;
+    return has_duplicates(tasks, n) ? -EINVAL : 0;
 }
 
 static void gather_on_done(ts__done_watch *w, ts_task *t) {

@@ -50,14 +50,11 @@ struct ts_handle {
     bool ran;
 };
 
-ts_loop *ts__loop(void) { return ts__tls_loop; }
 ts_loop *ts_loop_current(void) { return ts__tls_loop; }
 uint64_t ts_loop_id(const ts_loop *l) { return l->id; }
 int ts_loop_is_running(const ts_loop *l) { return l->running; }
 
-int ts__check_thread(ts_loop *loop, const char *what) {
-    if (loop && loop == ts__tls_loop)
-        return 0;
+int ts__wrong_thread(const char *what) {
     ts_site site = {"(caller)", what, 0};
     ts__diag_site(TS_DIAG_WRONG_THREAD,
                   "loop call from a thread that does not own the loop", &site);
@@ -236,7 +233,7 @@ static int run_until(ts_loop *l, ts_task *t) {
         return -EBUSY;
     l->running = true;
     l->stopping = false;
-    while (!l->stopping && !(t && ts_task_done(t)))
+    while (!l->stopping && !(t && t->state >= TS_TASK_DONE))
         run_once(l);
     l->running = false;
     l->stopping = false;
@@ -452,8 +449,9 @@ int ts_loop_close(ts_loop *l) {
 }
 
 /* Stacks of the loop's default size are pooled (up to pool_cap); others
- * are mapped and unmapped per task. */
-int ts__stack_get(ts_loop *l, size_t size, ts__stack *out) {
+ * are mapped and unmapped per task.  The pooled cases are inline in
+ * loop_impl.h. */
+int ts__stack_get_slow(ts_loop *l, size_t size, ts__stack *out) {
     size = size ? ts__stack_round(size) : l->default_stack;
     if (size == l->default_stack && l->npool > 0) {
         *out = l->pool[--l->npool];
@@ -462,25 +460,21 @@ int ts__stack_get(ts_loop *l, size_t size, ts__stack *out) {
     return ts__stack_alloc(out, size);
 }
 
-void ts__stack_put(ts_loop *l, ts__stack *s) {
+void ts__stack_put_slow(ts_loop *l, ts__stack *s) {
     if (s->size == l->default_stack && l->npool < l->pool_cap) {
-        if (l->npool == l->pool_alloc) {
-            size_t cap = l->pool_alloc ? l->pool_alloc * 2 : 16;
-            if (cap > l->pool_cap)
-                cap = l->pool_cap;
-            ts__stack *p = realloc(l->pool, cap * sizeof *p);
-            if (!p) {
-                ts__stack_free(s);
-                s->base = NULL;
-                return;
-            }
+        size_t cap = l->pool_alloc ? l->pool_alloc * 2 : 16;
+        if (cap > l->pool_cap)
+            cap = l->pool_cap;
+        ts__stack *p = realloc(l->pool, cap * sizeof *p);
+        if (p) {
             l->pool = p;
             l->pool_alloc = cap;
+            l->pool[l->npool++] = *s;
+            s->base = NULL;
+            return;
         }
-        l->pool[l->npool++] = *s;
-    } else {
-        ts__stack_free(s);
     }
+    ts__stack_free(s);
     s->base = NULL;
 }
 

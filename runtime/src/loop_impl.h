@@ -25,6 +25,7 @@ struct ts_task {
     bool started;
     bool err_retrieved;
     bool name_owned;
+    bool mark;                  /* ts__task_mark */
     int refs;
     int cancel_requests;
     int err;
@@ -92,10 +93,14 @@ struct ts_loop {
     int nfds_armed;
     ts_executor *default_executor;
     void *altstack;
-    /* finished task records kept for reuse: spawn-heavy code would
-     * otherwise overflow malloc's per-thread cache on every batch */
+    /* finished task records kept for reuse, up to the peak number of
+     * records alive at once (at least 1024): spawn-heavy code would
+     * otherwise overflow malloc's per-thread cache on every batch, and a
+     * burst of N tasks would fault N fresh records in every time */
     ts_task *free_tasks;
     size_t nfree_tasks;
+    size_t nlive_tasks, live_tasks_peak;
+    uint64_t id_next, id_end;   /* this loop's block of task ids */
     /* debug runtime: this loop's block-detection slot in the trace
      * segment, and the last attach generation it answered with a dump */
     void *trace_slot;
@@ -105,6 +110,11 @@ struct ts_loop {
     ts__node timeouts;
 };
 
+/* ts__ready_push for the core files, which see the loop's layout. */
+static inline void ts__loop_ready_push(ts_loop *l, ts__cb *cb) {
+    ts__list_push_back(&l->ready, &cb->node);
+}
+
 void ts__timers_run(ts_loop *l, int64_t now);
 void ts__task_step(ts__cb *cb);
 void ts__task_finish_all(ts_loop *l); /* close: free every task */
@@ -112,17 +122,30 @@ void ts__task_records_free(ts_loop *l); /* close: the reuse cache */
 void ts__fd_dispatch(ts_loop *l, int fd, uint32_t events);
 void ts__fd_close(ts_loop *l);
 void ts__timeouts_close(ts_loop *l);
-int ts__stack_get(ts_loop *l, size_t size, ts__stack *out);
-void ts__stack_put(ts_loop *l, ts__stack *s);
+int ts__stack_get_slow(ts_loop *l, size_t size, ts__stack *out);
+void ts__stack_put_slow(ts_loop *l, ts__stack *s);
+
+/* A stack for a task asking for size bytes (0: the loop's default): from
+ * the pool when it holds one of that size, else freshly mapped. */
+static inline int ts__stack_get(ts_loop *l, size_t size, ts__stack *out) {
+    if (size == 0 && l->npool > 0) {
+        *out = l->pool[--l->npool];
+        return 0;
+    }
+    return ts__stack_get_slow(l, size, out);
+}
+
+/* Give a finished task's stack back: to the pool while it has room, else
+ * unmapped.  s->base is NULL afterwards. */
+static inline void ts__stack_put(ts_loop *l, ts__stack *s) {
+    if (s->size == l->default_stack && l->npool < l->pool_alloc) {
+        l->pool[l->npool++] = *s;
+        s->base = NULL;
+        return;
+    }
+    ts__stack_put_slow(l, s);
+}
 void ts__overflow_thread_init(ts_loop *l);
 void ts__overflow_thread_fini(ts_loop *l);
-
-/* The thread's loop and running task.  initial-exec: one fs-relative load
- * instead of a __tls_get_addr call on every switch (about 12% of a
- * sleep(0)); safe for a library loaded at start-up, and dlopen still works
- * while glibc's static TLS surplus lasts (two pointers). */
-#define TS_TLS __thread __attribute__((tls_model("initial-exec")))
-extern TS_TLS ts_loop *ts__tls_loop;
-extern TS_TLS ts_task *ts__tls_task;
 
 #endif

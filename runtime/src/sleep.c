@@ -16,20 +16,27 @@ static void sleeper_fired(ts__timer *tm) {
     ts__wake(ts__container_of(tm, struct sleeper, timer)->task, 0);
 }
 
-int ts_sleep_at(double seconds, const ts_site *site) {
-    if (isnan(seconds) || seconds < 0)
-        return -EINVAL;
-    ts_task *t = ts__current();
-    if (!t)
-        return TS_ENOTASK;
-    if (seconds == 0)
-        return ts__yield(site);
+/* Out of line, so that sleep(0), a hot yield in many programs, does not
+ * pay for this frame. */
+static __attribute__((noinline)) int sleep_on_timer(ts_task *t, double seconds,
+                                                    const ts_site *site) {
     struct sleeper s = {.task = t};
     ts__timer_init(&s.timer, sleeper_fired);
     ts__timer_start(t->loop, &s.timer, ts__deadline_after(t->loop, seconds));
     int st = ts__park(NULL, TS_WAIT_SLEEP, NULL, site);
     ts__timer_stop(t->loop, &s.timer);
     return st;
+}
+
+int ts_sleep_at(double seconds, const ts_site *site) {
+    if (!(seconds >= 0)) /* negative, or NaN */
+        return -EINVAL;
+    ts_task *t = ts__current();
+    if (!t)
+        return TS_ENOTASK;
+    if (seconds == 0)
+        return ts__yield(site);
+    return sleep_on_timer(t, seconds, site);
 }
 
 double ts_now(void) {

@@ -26,6 +26,19 @@
 
 static _Atomic uint64_t next_task_id = 1;
 
+/* Task ids are unique in the process and increase in spawn order on each
+ * loop.  A loop takes them from the shared counter in blocks: a locked
+ * add per spawn also waits for the store buffer to drain. */
+enum { ID_BLOCK = 256 };
+
+static uint64_t next_id(ts_loop *l) {
+    if (l->id_next == l->id_end) {
+        l->id_next = atomic_fetch_add_explicit(&next_task_id, ID_BLOCK, memory_order_relaxed);
+        l->id_end = l->id_next + ID_BLOCK;
+    }
+    return l->id_next++;
+}
+
 /* A user done callback, scheduled from the loop after the task finishes. */
 struct done_cb {
     ts__node node;
@@ -33,11 +46,49 @@ struct done_cb {
     void *arg;
 };
 
-ts_task *ts__current(void) { return ts__tls_task; }
 ts_task *ts_current_task(void) { return ts__tls_task; }
 
 static void task_entry(void *arg);
 static void run_done_callbacks(ts__cb *cb);
+
+/* Every field of a fresh or recycled record, one store each.  Not memset:
+ * GCC clears a record this size with rep stos, whose start-up cost was
+ * ~12% of a spawn.  A field added to struct ts_task must be added here
+ * (ctx is written by ts__ctx_make before its first use). */
+static void task_init(ts_task *t, ts_loop *l, ts_task_fn fn, void *arg) {
+    t->run.node.prev = t->run.node.next = NULL;
+    t->run.fn = ts__task_step;
+    t->stack = (ts__stack){0};
+    t->loop = l;
+    t->parked = NULL;
+    t->wake_status = 0;
+    t->state = TS_TASK_READY;
+    t->wait_kind = TS_WAIT_NONE;
+    t->must_cancel = false;
+    t->cancel_woken = false;
+    t->started = false;
+    t->err_retrieved = false;
+    t->name_owned = false;
+    t->mark = false;
+    t->refs = 2; /* the caller's handle and the loop's */
+    t->cancel_requests = 0;
+    t->err = 0;
+    t->fn = fn;
+    t->arg = arg;
+    t->result = NULL;
+    t->id = t->parent_id = 0;
+    t->name = NULL;
+    t->spawn_site = t->await_site = NULL;
+    t->wait_obj = NULL;
+    t->err_msg = t->cancel_msg = NULL;
+    t->stack_size = 0;
+    t->all.prev = t->all.next = NULL;
+    ts__list_init(&t->watchers);
+    ts__list_init(&t->done_cbs);
+    t->done_cb_run.node.prev = t->done_cb_run.node.next = NULL;
+    t->done_cb_run.fn = run_done_callbacks;
+    t->asan_fake = NULL;
+}
 
 ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
                      const char *default_name, const ts_site *site) {
@@ -52,44 +103,33 @@ ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
         errno = EXDEV;
         return NULL;
     }
+    char *name = NULL;
+    if (opts && opts->name && !(name = strdup(opts->name))) {
+        errno = ENOMEM;
+        return NULL;
+    }
     ts_task *t = l->free_tasks;
     if (t) {
         l->free_tasks = *(ts_task **)t;
         l->nfree_tasks--;
-        memset(t, 0, sizeof *t);
-    } else if (!(t = calloc(1, sizeof *t))) {
+    } else if (!(t = malloc(sizeof *t))) {
+        free(name);
         errno = ENOMEM;
         return NULL;
     }
-    if (opts && opts->name) {
-        char *name = strdup(opts->name);
-        if (!name) {
-            free(t);
-            errno = ENOMEM;
-            return NULL;
-        }
-        t->name = name;
-        t->name_owned = true;
-    } else {
-        t->name = default_name ? default_name : "task";
-    }
-    t->loop = l;
-    t->fn = fn;
-    t->arg = arg;
-    t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+    task_init(t, l, fn, arg);
+    t->id = next_id(l);
     t->parent_id = ts__tls_task ? ts__tls_task->id : 0;
+    t->name = name ? name : default_name ? default_name : "task";
+    t->name_owned = name != NULL;
     t->spawn_site = site;
     t->stack_size = opts ? opts->stack_size : 0;
-    t->refs = 2; /* the caller's handle and the loop's */
-    t->state = TS_TASK_READY;
-    t->run.fn = ts__task_step;
-    t->done_cb_run.fn = run_done_callbacks;
-    ts__list_init(&t->watchers);
-    ts__list_init(&t->done_cbs);
     ts__list_push_back(&l->tasks, &t->all);
     l->nunfinished++;
+    if (++l->nlive_tasks > l->live_tasks_peak)
+        l->live_tasks_peak = l->nlive_tasks;
     TS_TRACE_TASK_CREATE(t);
-    ts__ready_push(l, &t->run);
+    ts__loop_ready_push(l, &t->run);
     return t;
 }
 
@@ -156,8 +196,7 @@ static void task_entry(void *arg) {
     finish(t);
     /* Last switch: NULL tells ASan this fiber's fake frames can go. */
     ts__fiber_start(NULL, l->stack_bottom, l->stack_size);
-    ts__ctx_switch(&t->ctx, &l->ctx);
-    __builtin_unreachable();
+    ts__ctx_jump(&l->ctx);
 }
 
 /* Mark t finished, tell its watchers, schedule its done callbacks. */
@@ -176,7 +215,7 @@ static void finish(ts_task *t) {
     }
     if (!ts__list_empty(&t->done_cbs)) {
         t->refs++; /* held until the callbacks have run */
-        ts__ready_push(t->loop, &t->done_cb_run);
+        ts__loop_ready_push(t->loop, &t->done_cb_run);
     }
 }
 
@@ -228,7 +267,7 @@ int ts__wake(ts_task *t, int status) {
     t->wake_status = status;
     t->state = TS_TASK_READY;
     TS_TRACE_TASK_WAKE(t, status);
-    ts__ready_push(t->loop, &t->run);
+    ts__loop_ready_push(t->loop, &t->run);
     return 1;
 }
 
@@ -244,7 +283,7 @@ int ts__yield(const ts_site *site) {
     t->wait_kind = TS_WAIT_YIELD;
     t->await_site = site;
     TS_TRACE_TASK_SUSPEND(t, TS_WAIT_YIELD, NULL, site);
-    ts__ready_push(t->loop, &t->run);
+    ts__loop_ready_push(t->loop, &t->run);
     switch_to_loop(t);
     t->wait_kind = TS_WAIT_NONE;
     /* Cancelled while it sat in the ready queue: sleep(0) is a suspension
@@ -316,6 +355,12 @@ void *ts_fail(int err, const char *fmt, ...) {
     return NULL;
 }
 
+bool ts__task_mark(ts_task *t, bool on) {
+    bool was = t->mark;
+    t->mark = on;
+    return was;
+}
+
 int ts__task_outcome(ts_task *t, void **result) {
     t->err_retrieved = true;
     if (result)
@@ -331,15 +376,19 @@ static void free_task(ts_task *t) {
     ts__list_remove(&t->all);
     if (t->stack.base)
         ts__stack_free(&t->stack);
+    /* The common task owns none of these: skip the calls into free(). */
     if (t->name_owned)
         free((char *)t->name);
-    free(t->err_msg);
-    free(t->cancel_msg);
+    if (t->err_msg)
+        free(t->err_msg);
+    if (t->cancel_msg)
+        free(t->cancel_msg);
     ts__node *n;
     while ((n = ts__list_pop_front(&t->done_cbs)))
         free(ts__container_of(n, struct done_cb, node));
     ts_loop *l = t->loop;
-    if (l->nfree_tasks < 1024) {
+    l->nlive_tasks--;
+    if (l->nfree_tasks < 1024 || l->nfree_tasks < l->live_tasks_peak) {
         *(ts_task **)t = l->free_tasks; /* the record is dead: reuse its first word */
         l->free_tasks = t;
         l->nfree_tasks++;
@@ -420,7 +469,7 @@ int ts_await_at(ts_task *t, void **result, const ts_site *site) {
         return -EDEADLK;
     if (ts__check_thread(t->loop, "ts_await"))
         return TS_EWRONGLOOP;
-    int cancelled = ts__task_wait_done(t, 1, site);
+    int cancelled = t->state >= TS_TASK_DONE ? 0 : ts__task_wait_done(t, 1, site);
     int err = ts__task_outcome(t, result);
     ts_task_unref(t);
     return cancelled ? -ECANCELED : err;
@@ -438,7 +487,7 @@ int ts_task_add_done_callback(ts_task *t, ts_task_done_fn fn, void *arg) {
     ts__list_push_back(&t->done_cbs, &d->node);
     if (t->state >= TS_TASK_DONE && was_empty && !ts__node_linked(&t->done_cb_run.node)) {
         t->refs++;
-        ts__ready_push(t->loop, &t->done_cb_run);
+        ts__loop_ready_push(t->loop, &t->done_cb_run);
     }
     return 0;
 }

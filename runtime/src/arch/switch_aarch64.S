@@ -47,6 +47,33 @@ ts__ctx_switch:
     .cfi_endproc
     .size   ts__ctx_switch, .-ts__ctx_switch
 
+/*
+ * ts__ctx_jump(to): resume to, abandoning the current context (a finished
+ * task): the second half of ts__ctx_switch alone.
+ */
+    .p2align 4
+    .globl  ts__ctx_jump
+    .hidden ts__ctx_jump
+    .type   ts__ctx_jump, %function
+ts__ctx_jump:
+    .cfi_startproc
+    ldr     x2, [x0]
+    mov     sp, x2
+    ldp     x19, x20, [sp, #0]
+    ldp     x21, x22, [sp, #16]
+    ldp     x23, x24, [sp, #32]
+    ldp     x25, x26, [sp, #48]
+    ldp     x27, x28, [sp, #64]
+    ldp     x29, x30, [sp, #80]
+    ldp     d8,  d9,  [sp, #96]
+    ldp     d10, d11, [sp, #112]
+    ldp     d12, d13, [sp, #128]
+    ldp     d14, d15, [sp, #144]
+    add     sp, sp, #160
+    ret
+    .cfi_endproc
+    .size   ts__ctx_jump, .-ts__ctx_jump
+
     .p2align 4
     .globl  ts__ctx_entry
     .hidden ts__ctx_entry
