@@ -44,6 +44,12 @@ void ts__ctx_make(ts__ctx *ctx, const ts__stack *stack, void (*entry)(void *),
 /* Save the current context in from and resume to. */
 void ts__ctx_switch(ts__ctx *from, ts__ctx *to);
 
+/* Save the current context in from and start entry(arg) on stack: what
+ * ts__ctx_make and a switch do, without building the frame first.  The
+ * new context inherits the current floating-point control state. */
+void ts__ctx_start(ts__ctx *from, const ts__stack *stack, void (*entry)(void *),
+                   void *arg);
+
 /* Resume to without saving the current context, which must never be
  * resumed again (a finished task's last switch). */
 void ts__ctx_jump(ts__ctx *to) __attribute__((noreturn));

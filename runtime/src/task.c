@@ -54,7 +54,7 @@ static void run_done_callbacks(ts__cb *cb);
 /* Every field of a fresh or recycled record, one store each.  Not memset:
  * GCC clears a record this size with rep stos, whose start-up cost was
  * ~12% of a spawn.  A field added to struct ts_task must be added here
- * (ctx is written by ts__ctx_make before its first use). */
+ * (ctx is written by the task's first switch away before its first use). */
 static void task_init(ts_task *t, ts_loop *l, ts_task_fn fn, void *arg) {
     t->run.node.prev = t->run.node.next = NULL;
     t->run.fn = ts__task_step;
@@ -166,8 +166,6 @@ void ts__task_step(ts__cb *cb) {
             return;
         }
         ts__fiber_fresh_stack(t->stack.base, t->stack.size);
-        ts__ctx_make(&t->ctx, &t->stack, task_entry, t);
-        t->started = true;
     }
     t->state = TS_TASK_RUNNING;
     t->cancel_woken = false;
@@ -177,7 +175,12 @@ void ts__task_step(ts__cb *cb) {
     TS_TRACE_TASK_RESUME(t);
     void *fake = NULL;
     ts__fiber_start(&fake, t->stack.base, t->stack.size);
-    ts__ctx_switch(&l->ctx, &t->ctx);
+    if (t->started) {
+        ts__ctx_switch(&l->ctx, &t->ctx);
+    } else {
+        t->started = true;
+        ts__ctx_start(&l->ctx, &t->stack, task_entry, t);
+    }
     ts__fiber_finish(fake, NULL, NULL);
     ts__tls_task = NULL;
     l->current = NULL;

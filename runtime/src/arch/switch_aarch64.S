@@ -48,6 +48,43 @@ ts__ctx_switch:
     .size   ts__ctx_switch, .-ts__ctx_switch
 
 /*
+ * ts__ctx_start(from, stack, entry, arg): save the current context in from
+ * (the first half of ts__ctx_switch), then start entry(arg) on the top of
+ * stack through ts__ctx_entry, without building a frame for it first.
+ * stack points to a ts__stack: base at offset 0, size at offset 8.
+ */
+    .p2align 4
+    .globl  ts__ctx_start
+    .hidden ts__ctx_start
+    .type   ts__ctx_start, %function
+ts__ctx_start:
+    .cfi_startproc
+    sub     sp, sp, #160
+    stp     x19, x20, [sp, #0]
+    stp     x21, x22, [sp, #16]
+    stp     x23, x24, [sp, #32]
+    stp     x25, x26, [sp, #48]
+    stp     x27, x28, [sp, #64]
+    stp     x29, x30, [sp, #80]
+    stp     d8,  d9,  [sp, #96]
+    stp     d10, d11, [sp, #112]
+    stp     d12, d13, [sp, #128]
+    stp     d14, d15, [sp, #144]
+    mov     x4, sp
+    str     x4, [x0]
+    ldp     x4, x5, [x1]
+    add     x4, x4, x5
+    and     x4, x4, #~15
+    mov     sp, x4
+    mov     x29, #0             /* terminates frame-pointer walks */
+    mov     x30, #0
+    mov     x19, x2
+    mov     x20, x3
+    b       ts__ctx_entry
+    .cfi_endproc
+    .size   ts__ctx_start, .-ts__ctx_start
+
+/*
  * ts__ctx_jump(to): resume to, abandoning the current context (a finished
  * task): the second half of ts__ctx_switch alone.
  */

@@ -47,3 +47,10 @@ void ts__ctx_jump(ts__ctx *to) {
     setcontext(&to->uc);
     abort(); /* setcontext returns only on failure */
 }
+
+void ts__ctx_start(ts__ctx *from, const ts__stack *stack, void (*entry)(void *),
+                   void *arg) {
+    ts__ctx fresh;
+    ts__ctx_make(&fresh, stack, entry, arg);
+    ts__ctx_switch(from, &fresh);
+}

@@ -45,6 +45,41 @@ ts__ctx_switch:
     .size   ts__ctx_switch, .-ts__ctx_switch
 
 /*
+ * ts__ctx_start(from, stack, entry, arg): save the current context in from
+ * (the first half of ts__ctx_switch), then start entry(arg) on the top of
+ * stack through ts__ctx_entry, without building a frame for it first.
+ * The new context inherits the current MXCSR and x87 control word, as a
+ * new thread inherits its creator's floating-point environment.
+ * stack points to a ts__stack: base at offset 0, size at offset 8.
+ */
+    .p2align 4
+    .globl  ts__ctx_start
+    .hidden ts__ctx_start
+    .type   ts__ctx_start, @function
+ts__ctx_start:
+    .cfi_startproc
+    pushq   %rbp
+    pushq   %rbx
+    pushq   %r12
+    pushq   %r13
+    pushq   %r14
+    pushq   %r15
+    subq    $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movq    %rsp, (%rdi)
+    movq    (%rsi), %rax
+    addq    8(%rsi), %rax
+    andq    $-16, %rax
+    movq    %rax, %rsp
+    xorl    %ebp, %ebp          /* terminates frame-pointer walks */
+    movq    %rdx, %r12
+    movq    %rcx, %r13
+    jmp     ts__ctx_entry
+    .cfi_endproc
+    .size   ts__ctx_start, .-ts__ctx_start
+
+/*
  * ts__ctx_jump(to): resume to, abandoning the current context (a finished
  * task).  The second half of ts__ctx_switch alone: nothing is saved, so a
  * task's last switch skips stmxcsr, the costliest instruction above.
