@@ -53,32 +53,33 @@ static int task_ended_badly(const ts_task *t) {
     return s == TS_TASK_FAILED || s == TS_TASK_CANCELLED;
 }
 
-/* 1 if some task is listed twice, else 0: one pass that marks each task,
- * and one that clears the marks (nothing runs in between). */
-static int has_duplicates(ts_task *const *tasks, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (ts__task_mark(tasks[i], true))
-            break;
-    int dup = i < n;
-    while (i-- > 0)
+static void unmark(ts_task *const *tasks, size_t n) {
+    for (size_t i = 0; i < n; i++)
         ts__task_mark(tasks[i], false);
-    return dup;
 }
 
-static int check_tasks(ts_task *const *tasks, size_t n, const ts_task *self) {
+/* Check the arguments in one pass that also marks every task, to find one
+ * listed twice.  On success the marks stay set: gather_watch_all clears
+ * them (nothing runs in between); on error they are cleared here. */
+static int check_and_mark(ts_task *const *tasks, size_t n, const ts_task *self) {
     if (n > 0 && !tasks)
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {
+        int err = 0;
         if (!tasks[i])
-            return -EINVAL;
-        if (tasks[i] == self)
-            return -EDEADLK;
-        int err = ts__check_thread(ts_task_loop(tasks[i]), "ts_gather");
-        if (err)
+            err = -EINVAL;
+        else if (tasks[i] == self)
+            err = -EDEADLK;
+        else if ((err = ts__check_thread(ts_task_loop(tasks[i]), "ts_gather")))
+            ;
+        else if (ts__task_mark(tasks[i], true))
+            err = -EINVAL; /* a duplicate: its mark is the first copy's */
+        if (err) {
+            unmark(tasks, i);
             return err;
+        }
     }
-    return has_duplicates(tasks, n) ? -EINVAL : 0;
+    return 0;
 }
 
 static void gather_on_done(ts__done_watch *w, ts_task *t) {
@@ -97,6 +98,7 @@ static void gather_on_done(ts__done_watch *w, ts_task *t) {
 static void gather_watch_all(gather *g) {
     for (size_t i = 0; i < g->n; i++) {
         gather_slot *s = &g->slots[i];
+        ts__task_mark(g->tasks[i], false); /* set by check_and_mark */
         s->g = g;
         s->index = i;
         s->finished = ts_task_done(g->tasks[i]);
@@ -191,7 +193,7 @@ int ts_gather_at(ts_task *const *tasks, size_t n, void **results, int *errors,
     ts_task *self = ts__current();
     if (!self)
         return TS_ENOTASK;
-    int err = check_tasks(tasks, n, self);
+    int err = check_and_mark(tasks, n, self);
     if (err)
         return err;
     if (n == 0)
@@ -199,8 +201,10 @@ int ts_gather_at(ts_task *const *tasks, size_t n, void **results, int *errors,
 
     gather_slot local[GATHER_STACK_SLOTS];
     gather_slot *slots = n <= GATHER_STACK_SLOTS ? local : calloc(n, sizeof *slots);
-    if (!slots)
+    if (!slots) {
+        unmark(tasks, n);
         return -ENOMEM;
+    }
     gather g = {
         .caller = self, .tasks = tasks, .slots = slots, .n = n,
         .failed = NO_FAILURE, .fail_fast = errors == NULL,
