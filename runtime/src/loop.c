@@ -187,7 +187,7 @@ static void poll_io(ts_loop *l, int64_t timeout_ns) {
 /* One iteration; see the invariants at the top.  The poll comes first (as
  * in asyncio's _run_once), so that the caller's stop condition is checked
  * right after the ready batch and a loop whose work is done never blocks. */
-static void run_once(ts_loop *l) {
+static inline __attribute__((always_inline)) void run_once(ts_loop *l) {
     TS_TRACE_ITERATION(l);
     int64_t timeout;
     if (!ts__list_empty(&l->ready) || l->stopping)
@@ -217,7 +217,7 @@ static void run_once(ts_loop *l) {
     while ((n = ts__list_pop_front(&batch))) {
         ts__cb *cb = ts__container_of(n, ts__cb, node);
         if (cb->fn == ts__task_step) {
-            cb->fn(cb); /* a task step traces itself, with its task */
+            ts__task_step(cb); /* traces itself, with its task */
         } else {
             TS_TRACE_STEP_BEGIN(l, NULL);
             cb->fn(cb);
