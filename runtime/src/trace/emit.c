@@ -327,9 +327,14 @@ void ts__tr_task_free(ts_task *t) {
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
-    BEGIN(r, task_free);
+    /* Nothing reads when a record was freed, only that it was: reuse the
+     * thread's last timestamp (order is kept) and save a clock read,
+     * about a tenth of a spawn's cost on the debug runtime. */
+    ts_ev_task_free *e = ts__ring_reserve_at(r, TS_EV_task_free, sizeof *e, r->last_ts);
+    if (!e)
+        return;
     e->task = t->id;
-    END(r);
+    ts__ring_commit(r, sizeof *e);
 }
 
 /* ---- live resources, for the state dump ---------------------------------------------
