@@ -199,8 +199,14 @@ static inline __attribute__((always_inline)) void run_once(ts_loop *l) {
     } else
         timeout = -1;
     if (timeout != 0 || l->nfds_armed > 0) {
-        if (timeout != 0)
+        if (timeout != 0) {
             TS_TRACE_BEFORE_POLL(l);
+            if (l->nfree_tasks > TS_TASK_RECORDS_KEPT_IDLE) {
+                /* about to wait: the records a burst left can go */
+                ts__task_records_trim(l, TS_TASK_RECORDS_KEPT_IDLE);
+                l->live_tasks_peak = l->nlive_tasks;
+            }
+        }
         poll_io(l, timeout);
     }
     else

@@ -96,7 +96,9 @@ struct ts_loop {
     /* finished task records kept for reuse, up to the peak number of
      * records alive at once (at least 1024): spawn-heavy code would
      * otherwise overflow malloc's per-thread cache on every batch, and a
-     * burst of N tasks would fault N fresh records in every time */
+     * burst of N tasks would fault N fresh records in every time.  Those
+     * beyond 1024 are freed when the loop next waits (run_once), so a
+     * past burst does not keep its memory. */
     ts_task *free_tasks;
     size_t nfree_tasks;
     size_t nlive_tasks, live_tasks_peak;
@@ -119,6 +121,9 @@ void ts__timers_run(ts_loop *l, int64_t now);
 void ts__task_step(ts__cb *cb);
 void ts__task_finish_all(ts_loop *l); /* close: free every task */
 void ts__task_records_free(ts_loop *l); /* close: the reuse cache */
+/* Free cached task records beyond keep (when the loop is about to wait). */
+void ts__task_records_trim(ts_loop *l, size_t keep);
+enum { TS_TASK_RECORDS_KEPT_IDLE = 1024 };
 void ts__fd_dispatch(ts_loop *l, int fd, uint32_t events);
 void ts__fd_close(ts_loop *l);
 void ts__timeouts_close(ts_loop *l);

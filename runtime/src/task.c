@@ -391,7 +391,7 @@ static void free_task(ts_task *t) {
         free(ts__container_of(n, struct done_cb, node));
     ts_loop *l = t->loop;
     l->nlive_tasks--;
-    if (l->nfree_tasks < 1024 || l->nfree_tasks < l->live_tasks_peak) {
+    if (l->nfree_tasks < TS_TASK_RECORDS_KEPT_IDLE || l->nfree_tasks < l->live_tasks_peak) {
         *(ts_task **)t = l->free_tasks; /* the record is dead: reuse its first word */
         l->free_tasks = t;
         l->nfree_tasks++;
@@ -400,13 +400,17 @@ static void free_task(ts_task *t) {
     }
 }
 
-void ts__task_records_free(ts_loop *l) {
-    while (l->free_tasks) {
+void ts__task_records_trim(ts_loop *l, size_t keep) {
+    while (l->nfree_tasks > keep) {
         ts_task *t = l->free_tasks;
         l->free_tasks = *(ts_task **)t;
+        l->nfree_tasks--;
         free(t);
     }
-    l->nfree_tasks = 0;
+}
+
+void ts__task_records_free(ts_loop *l) {
+    ts__task_records_trim(l, 0);
 }
 
 ts_task *ts_task_ref(ts_task *t) {
