@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "loop_impl.h" /* the task record cache */
 
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -175,6 +176,34 @@ static void test_waves_reuse_memory(void **s) {
     assert_no_diag();
 }
 
+/* A burst of records is cached while bursts follow each other, and
+ * given back once the loop waits: the cache must not keep a past peak. */
+static void *body_burst_then_wait(void *arg) {
+    (void)arg;
+    enum { BURST = 20000 };
+    ts_task **t = calloc(BURST, sizeof *t);
+    assert_non_null(t);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < BURST; i++)
+            assert_non_null(t[i] = ts_spawn(finish_fast, NULL));
+        for (int i = 0; i < BURST; i++)
+            assert_int_equal(ts_await(t[i], NULL), 0);
+        /* back to back: the second burst found the first one's records */
+        assert_true(ts_loop_current()->nfree_tasks >= BURST / 2);
+    }
+    free(t);
+    ts_sleep(0.001); /* the loop waits */
+    assert_true(ts_loop_current()->nfree_tasks <= TS_TASK_RECORDS_KEPT_IDLE);
+    return NULL;
+}
+
+static void test_burst_records_released_when_idle(void **s) {
+    (void)s;
+    diag_reset();
+    assert_int_equal(run_main(body_burst_then_wait, NULL), 0);
+    assert_no_diag();
+}
+
 /* After a failed assertion outside a task, close the loop the test left
  * open so the next test starts clean.  (A failure inside a task leaves its
  * loop running; later tests in the file then fail with -EBUSY: run one
@@ -191,6 +220,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_many_tasks_alive, close_leftover_loop),
         cmocka_unit_test_teardown(test_waves_reuse_memory, close_leftover_loop),
+        cmocka_unit_test_teardown(test_burst_records_released_when_idle, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)
