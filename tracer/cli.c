@@ -4,6 +4,7 @@
  *   taskscope run [-o FILE] [--bpf [--bpf-events=LIST]] -- PROGRAM [ARGS...]
  *   taskscope attach PID [-o FILE] [--duration S] [--bpf [--bpf-events=LIST]]
  *   taskscope ps|pstree|blocked|stats [--json] [--all] TARGET
+ *   taskscope ps|pstree|blocked|stats --bpf [--duration S] PID
  *   taskscope query FILE SQL [--json|--csv]
  *   taskscope export --format perfetto|chrome FILE -o OUT
  *
@@ -57,7 +58,8 @@ static const char *USAGE =
     "  top PID | FILE | -- PROGRAM [ARGS]  the live (or replayed) all_tasks view\n"
     "\n"
     "TARGET is the pid of a live process using the debug runtime, or a recording.\n"
-    "ps, pstree, blocked and stats take --json (and ps/pstree --all for finished tasks).\n"
+    "ps, pstree, blocked and stats take --json (and ps/pstree --all for finished tasks),\n"
+    "and --bpf PID for a live process on the release runtime (root); top takes --bpf too.\n"
     "Run `taskscope COMMAND --help` for one command's details.\n"
     "Exit status: 0 ok, 1 failure, 2 usage; `run` passes on the program's status.\n";
 
@@ -178,14 +180,47 @@ static int record_bpf(ts_bpf_session *bs, int duration_ms) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    if (!bs->s.child)
+        ts_bpf_session_wait_dump(bs, 2000); /* the tasks that were there before us */
     return ts_bpf_session_run(bs, &interrupted, duration_ms);
 }
 
 static void bpf_summary(const ts_bpf_session *bs) {
     ts_bpf_stats st;
     ts_bpf_get_stats(bs->bpf, &st);
-    fprintf(stderr, "taskscope: BPF: %u probes attached to %s; %llu blocking system calls\n",
-            st.probes, ts_bpf_library(bs->bpf), (unsigned long long)st.blocked);
+    fprintf(stderr, "taskscope: BPF: %u probes attached to %s; %llu blocking system calls%s\n",
+            st.probes, ts_bpf_library(bs->bpf), (unsigned long long)st.blocked,
+            ts_bpf_session_beside_ring(bs) ? " (tasks from the debug runtime's ring)" : "");
+}
+
+/* `ps --bpf PID` and friends: attach, take the state dump, watch for
+ * duration_ms (blocking calls are only seen while we watch), detach. */
+static int load_bpf_target(const char *target, const bpf_flags *f, int duration_ms,
+                           ts_bpf_session *bs, char *src, size_t len) {
+    ts_bpf_opts o;
+    char err[512];
+    if (!ts_is_pid(target)) {
+        fprintf(stderr, "taskscope: --bpf needs the pid of a running process, not '%s'\n",
+                target);
+        return 2;
+    }
+    if (bpf_options(f, &o))
+        return 2;
+    if (ts_bpf_session_attach(bs, atoi(target), &o, err, sizeof err)) {
+        fprintf(stderr, "taskscope: %s\n", err);
+        return 1;
+    }
+    int complete = ts_bpf_session_wait_dump(bs, 2000);
+    if (duration_ms > 0) {
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        ts_bpf_session_run(bs, &interrupted, duration_ms);
+    }
+    snprintf(src, len, "pid %s through BPF%s%s", target,
+             ts_bpf_session_beside_ring(bs) ? " and the debug runtime's ring" : "",
+             complete ? "" : " (no state dump: tasks appear at their next event)");
+    return 0;
 }
 
 static int run_bpf(const char *out, char **prog, const bpf_flags *f) {
@@ -348,8 +383,10 @@ static int cmd_attach(int argc, char **argv) {
                    "Record a running process that uses the debug runtime to FILE (default\n"
                    "taskscope.db), starting with its flight recorder's recent window and a\n"
                    "state dump of every live task, until it exits, S seconds pass or Ctrl-C.\n"
-                   "With --bpf the process may use the release runtime; tasks that existed\n"
-                   "before the attach appear at their next event.\n\n%s", BPF_HELP);
+                   "With --bpf the process may use the release runtime: its loops are asked\n"
+                   "for a state dump of their live tasks (idle loops are woken for it); on\n"
+                   "the debug runtime BPF adds the blocking system calls to its ring.\n\n%s",
+                   BPF_HELP);
             return 0;
         } else if (ts_is_pid(argv[i]))
             pid = argv[i];
@@ -407,14 +444,27 @@ static int load_target(const char *target, tm_model **m, ts_session *live, char 
 static int cmd_report(const char *name, int argc, char **argv) {
     tr_opts o = {0};
     const char *target = NULL;
+    bpf_flags bpf = {0};
+    double duration = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             o.json = 1;
+        else if (bpf_flag(argv[i], &bpf))
+            continue;
+        else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
+            duration = atof(argv[++i]);
         else if (!strcmp(argv[i], "--all") || !strcmp(argv[i], "-a"))
             o.all = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: taskscope %s [--json]%s TARGET\n\nTARGET: a live pid or a recording.\n",
-                   name, strcmp(name, "ps") && strcmp(name, "pstree") ? "" : " [--all]");
+            printf("usage: taskscope %s [--json]%s TARGET\n"
+                   "       taskscope %s --bpf [--duration S] [--json] PID\n\n"
+                   "TARGET: a live pid or a recording.\n\n"
+                   "With --bpf (root) PID may use the release runtime: the collector attaches,\n"
+                   "its loops dump their live tasks (idle loops are woken for it), it watches\n"
+                   "for S seconds (blocked: 1 by default, others 0) and detaches.  On the debug\n"
+                   "runtime the ring gives the tasks and BPF adds the blocking system calls.\n\n%s",
+                   name, strcmp(name, "ps") && strcmp(name, "pstree") ? "" : " [--all]", name,
+                   BPF_HELP);
             return 0;
         } else if (argv[i][0] == '-')
             return usage_error("unknown option '%s'", argv[i]);
@@ -426,6 +476,19 @@ static int cmd_report(const char *name, int argc, char **argv) {
     tm_model *m = NULL;
     ts_session live = {0};
     char src[512];
+#ifdef TS_HAVE_BPF
+    ts_bpf_session bs = {0};
+    if (bpf.on) {
+        int ms = duration >= 0 ? (int)(duration * 1000) : !strcmp(name, "blocked") ? 1000 : 0;
+        int rc = load_bpf_target(target, &bpf, ms, &bs, src, sizeof src);
+        if (rc)
+            return rc;
+        m = bs.s.model;
+    } else
+#else
+    if (bpf.on)
+        return no_bpf();
+#endif
     if (load_target(target, &m, &live, src, sizeof src))
         return 1;
     o.source = src;
@@ -441,6 +504,12 @@ static int cmd_report(const char *name, int argc, char **argv) {
         tr_blocked(stdout, m, sym, &o);
         ts_symbolizer_free(sym);
     }
+#ifdef TS_HAVE_BPF
+    if (bs.bpf) {
+        ts_bpf_session_close(&bs);
+        return 0;
+    }
+#endif
     if (live.reader)
         ts_session_close(&live);
     else

@@ -1,6 +1,8 @@
 /*
  * live.c - the live source: a process we attached to or launched, drained
- * into the model and (optionally) a recording on every tick.
+ * into the model and (optionally) a recording on every tick; with
+ * `top --bpf PID`, fed by the BPF session (tracer/bpf/bpf_session.h)
+ * instead of the shared-memory one, through the same tap.
  *
  * Invariants:
  *   - The reader is polled at least once per tick, and ticks come at
@@ -26,6 +28,28 @@
 
 #include "launch.h"
 #include "source.h"
+#ifdef TS_HAVE_BPF
+#include "bpf_session.h"
+#endif
+
+/* The session that feeds the model: the shared-memory one, or the BPF
+ * session's (which embeds one, so recording and counting read the same). */
+static ts_session *sess(tui_src *s) {
+#ifdef TS_HAVE_BPF
+    if (s->bpf)
+        return &s->bpf->s;
+#endif
+    return &s->sess;
+}
+
+/* Still there?  (A launched child is watched with waitpid instead.) */
+static int live_alive(tui_src *s) {
+#ifdef TS_HAVE_BPF
+    if (s->bpf)
+        return !ts_bpf_session_gone(s->bpf);
+#endif
+    return ts_reader_alive(s->sess.reader);
+}
 
 
 /* The session feeds the model and the recording; this tap adds each
@@ -38,9 +62,13 @@ static void on_event(const ts_reader_event *ev, void *arg) {
 }
 
 static int live_poll(tui_src *s) {
-    s->sess.tap = on_event;
-    s->sess.tap_arg = s;
-    int n = ts_session_poll(&s->sess);
+    sess(s)->tap = on_event;
+    sess(s)->tap_arg = s;
+#ifdef TS_HAVE_BPF
+    int n = s->bpf ? ts_bpf_session_poll(s->bpf, 0) : ts_session_poll(sess(s));
+#else
+    int n = ts_session_poll(sess(s));
+#endif
     if (n > 0)
         s->gen++;
     return n;
@@ -52,20 +80,28 @@ static void sleep_ms(int ms) {
 }
 
 static int open_recording(tui_src *s, const char *record, char *err, size_t len) {
-    ts_reader_info info;
-    ts_reader_get_info(s->sess.reader, &info);
+    ts_reader_info info = {0};
+    if (sess(s)->reader) {
+        ts_reader_get_info(sess(s)->reader, &info);
+    } else { /* BPF on the release runtime: no segment header to ask */
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/exe", s->pid);
+        ssize_t n = readlink(path, info.exe, sizeof info.exe - 1);
+        info.exe[n > 0 ? n : 0] = 0;
+        snprintf(info.runtime_version, sizeof info.runtime_version, "release (BPF)");
+    }
     snprintf(s->exe, sizeof s->exe, "%s", info.exe);
     snprintf(s->version, sizeof s->version, "%s", info.runtime_version);
     if (!record)
         return 0;
-    int rc = ts_store_create(record, &s->sess.store, err, len);
+    int rc = ts_store_create(record, &sess(s)->store, err, len);
     if (rc)
         return rc;
     char buf[32];
     snprintf(buf, sizeof buf, "%d", s->pid);
-    ts_store_meta(s->sess.store, "pid", buf);
-    ts_store_meta(s->sess.store, "exe", info.exe);
-    ts_store_meta(s->sess.store, "runtime_version", info.runtime_version);
+    ts_store_meta(sess(s)->store, "pid", buf);
+    ts_store_meta(sess(s)->store, "exe", info.exe);
+    ts_store_meta(sess(s)->store, "runtime_version", info.runtime_version);
     snprintf(s->path, sizeof s->path, "%s", record);
     return 0;
 }
@@ -83,25 +119,25 @@ int tui_src_attach(tui_src *s, int pid, const char *record, char *err, size_t le
         snprintf(err, len, "out of memory");
         return -ENOMEM;
     }
-    int rc = ts_session_open(&s->sess, pid, 0, 0, err, len);
+    int rc = ts_session_open(sess(s), pid, 0, 0, err, len);
     if (rc) {
         tui_recent_free(s->recent);
         return rc;
     }
     s->have_sess = 1;
-    s->model = s->sess.model;
+    s->model = sess(s)->model;
     rc = open_recording(s, record, err, len);
     if (rc) {
-        ts_session_close(&s->sess);
+        ts_session_close(sess(s));
         tui_recent_free(s->recent);
         return rc;
     }
     snprintf(s->status, sizeof s->status, "%s",
-             s->sess.attached ? "attached" : "snapshot (another tracer is attached)");
-    if (s->sess.attached) {
+             sess(s)->attached ? "attached" : "snapshot (another tracer is attached)");
+    if (sess(s)->attached) {
         /* the state dump makes the first frame complete */
-        for (int i = 0; i < 200 && !ts_reader_dump_done(s->sess.reader) &&
-                        ts_reader_alive(s->sess.reader); i++) {
+        for (int i = 0; i < 200 && !ts_reader_dump_done(sess(s)->reader) &&
+                        live_alive(s); i++) {
             live_poll(s);
             sleep_ms(5);
         }
@@ -146,16 +182,16 @@ int tui_src_launch(tui_src *s, char **argv, const char *record, const char *log_
     }
     s->child = child;
     snprintf(s->log_path, sizeof s->log_path, "%s", log_path);
-    int rc = ts_session_open(&s->sess, child, child, 10000, err, len);
+    int rc = ts_session_open(sess(s), child, child, 10000, err, len);
     if (rc == 0) {
         s->have_sess = 1;
-        s->model = s->sess.model;
+        s->model = sess(s)->model;
         rc = open_recording(s, record, err, len);
     }
     if (rc) {
         int status = 0;
         if (s->have_sess)
-            ts_session_close(&s->sess);
+            ts_session_close(sess(s));
         kill(child, SIGKILL);
         waitpid(child, &status, 0);
         if (rc == -ENOENT)
@@ -166,12 +202,12 @@ int tui_src_launch(tui_src *s, char **argv, const char *record, const char *log_
         tui_recent_free(s->recent);
         return rc;
     }
-    if (s->sess.store) {
+    if (sess(s)->store) {
         char cmd[1024] = "";
         size_t n = 0;
         for (int i = 0; argv[i] && n < sizeof cmd; i++)
             n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s%s", i ? " " : "", argv[i]);
-        ts_store_meta(s->sess.store, "command", cmd);
+        ts_store_meta(sess(s)->store, "command", cmd);
     }
     snprintf(s->status, sizeof s->status, "running");
     live_poll(s);
@@ -186,20 +222,20 @@ static void finish(tui_src *s, int status) {
     live_poll(s);
     char st[160];
     if (status < 0)
-        snprintf(st, sizeof st, "complete: %s", ts_reader_alive(s->sess.reader)
+        snprintf(st, sizeof st, "complete: %s", live_alive(s)
                                                     ? "detached" : "the process exited");
     else if (WIFSIGNALED(status))
         snprintf(st, sizeof st, "truncated: the program was killed by signal %d", WTERMSIG(status));
     else
         snprintf(st, sizeof st, "complete: exit status %d", WEXITSTATUS(status));
     int write_error = 0;
-    if (s->sess.store) {
-        write_error = ts_store_close(s->sess.store, st, tm_model_dropped(s->model)) != 0;
-        s->sess.store = NULL;
+    if (sess(s)->store) {
+        write_error = ts_store_close(sess(s)->store, st, tm_model_dropped(s->model)) != 0;
+        sess(s)->store = NULL;
     }
     s->finished = 1;
     if (status < 0)
-        snprintf(s->status, sizeof s->status, "%s", ts_reader_alive(s->sess.reader)
+        snprintf(s->status, sizeof s->status, "%s", live_alive(s)
                                                         ? "detached" : "exited");
     else if (WIFSIGNALED(status))
         snprintf(s->status, sizeof s->status, "killed by signal %d", WTERMSIG(status));
@@ -219,16 +255,16 @@ int tui_live_tick(tui_src *s) {
     live_poll(s);
     uint64_t now = tui_wall_ns();
     if (now - s->rate_wall_ns >= 1000000000ull) {
-        s->events_per_s = (double)(s->sess.events - s->rate_events) * 1e9 /
+        s->events_per_s = (double)(sess(s)->events - s->rate_events) * 1e9 /
                           (double)(now - s->rate_wall_ns);
-        s->rate_events = s->sess.events;
+        s->rate_events = sess(s)->events;
         s->rate_wall_ns = now;
     }
     int status;
     if (s->child && waitpid(s->child, &status, WNOHANG) == s->child) {
         s->child = 0;
         finish(s, status);
-    } else if (!s->child && !ts_reader_alive(s->sess.reader)) {
+    } else if (!s->child && !live_alive(s)) {
         finish(s, -1);
     }
     return s->gen != before;
@@ -256,9 +292,67 @@ void tui_live_close(tui_src *s) {
     } else if (!s->finished) {
         finish(s, -1);
     }
-    ts_session_close(&s->sess);
+#ifdef TS_HAVE_BPF
+    if (s->bpf) {
+        ts_bpf_session_close(s->bpf);
+        free(s->bpf);
+        s->bpf = NULL;
+    } else
+#endif
+        ts_session_close(&s->sess);
     s->have_sess = 0;
     s->model = NULL;
     tui_recent_free(s->recent);
     s->recent = NULL;
+}
+
+/* ---- top --bpf ------------------------------------------------------------------- */
+
+int tui_src_attach_bpf(tui_src *s, int pid, const char *record, const char *events, char *err,
+                       size_t len) {
+#ifdef TS_HAVE_BPF
+    ts_bpf_opts o = {0};
+    if (events && ts_bpf_parse_events(events, &o.events, err, len))
+        return -EINVAL;
+    if (live_init(s, pid)) {
+        snprintf(err, len, "out of memory");
+        return -ENOMEM;
+    }
+    s->bpf = calloc(1, sizeof *s->bpf);
+    int rc = s->bpf ? ts_bpf_session_attach(s->bpf, pid, &o, err, len) : -ENOMEM;
+    if (rc) {
+        if (rc == -ENOMEM)
+            snprintf(err, len, "out of memory");
+        free(s->bpf);
+        s->bpf = NULL;
+        tui_recent_free(s->recent);
+        return rc;
+    }
+    s->have_sess = 1;
+    s->model = sess(s)->model;
+    sess(s)->tap = on_event;
+    sess(s)->tap_arg = s;
+    rc = open_recording(s, record, err, len);
+    if (rc) {
+        ts_bpf_session_close(s->bpf);
+        free(s->bpf);
+        s->bpf = NULL;
+        tui_recent_free(s->recent);
+        return rc;
+    }
+    if (sess(s)->store)
+        ts_store_meta(sess(s)->store, "collector", "bpf");
+    int dumped = ts_bpf_session_wait_dump(s->bpf, 2000);
+    snprintf(s->status, sizeof s->status, "attached through BPF%s%s",
+             ts_bpf_session_beside_ring(s->bpf) ? " + ring" : "",
+             dumped ? "" : " (no state dump)");
+    live_poll(s);
+    s->rate_wall_ns = tui_wall_ns();
+    return 0;
+#else
+    (void)s, (void)pid, (void)record, (void)events;
+    snprintf(err, len, "this build has no BPF collector (it needs clang, bpftool, libbpf-dev "
+                       "and a kernel with BTF at build time)");
+    return -ENOTSUP;
+#endif
 }

@@ -47,6 +47,9 @@ static const char USAGE[] =
     "  --no-record    do not record a live session\n"
     "  --log FILE     where a started PROGRAM's output goes\n"
     "  --no-color     no colours (also when NO_COLOR is set)\n"
+    "  --bpf          with PID: watch through the BPF collector (root), so PID may\n"
+    "                 use the release runtime; its loops dump their live tasks first\n"
+    "  --bpf-events=LIST  tasks,futures,sync,jobs,syscalls or all (default all)\n"
     "\n"
     "Press ? inside for every key.  Without a terminal the session is recorded and\n"
     "the ps, pstree and blocked reports are printed instead.\n"
@@ -59,6 +62,8 @@ typedef struct opts {
     int pid;
     char **argv;            /* PROGRAM ARGS after -- */
     const char *file;
+    int bpf;
+    const char *bpf_events;
 } opts;
 
 static int usage_error(const char *what, const char *arg) {
@@ -88,6 +93,11 @@ static int parse(int argc, char **argv, opts *o) {
             o->log = argv[++i];
         } else if (!strcmp(a, "--no-color") || !strcmp(a, "--no-colour")) {
             o->no_color = 1;
+        } else if (!strcmp(a, "--bpf")) {
+            o->bpf = 1;
+        } else if (!strncmp(a, "--bpf-events=", 13)) {
+            o->bpf = 1;
+            o->bpf_events = a + 13;
         } else if (a[0] == '-') {
             return usage_error("unknown option ", a);
         } else if (o->pid || o->file) {
@@ -102,6 +112,8 @@ static int parse(int argc, char **argv, opts *o) {
         return usage_error("nothing to watch: give a PID, a recording, or -- PROGRAM", "");
     if (o->argv && (o->pid || o->file))
         return usage_error("give either a target or -- PROGRAM, not both", "");
+    if (o->bpf && !o->pid)
+        return usage_error("--bpf watches a running process: give its PID", "");
     return 0;
 }
 
@@ -115,6 +127,8 @@ static int open_source(tui_src *src, const opts *o, char *logbuf, size_t loglen)
             log = logbuf;
         }
         rc = tui_src_launch(src, o->argv, o->record, log, err, sizeof err);
+    } else if (o->pid && o->bpf) {
+        rc = tui_src_attach_bpf(src, o->pid, o->record, o->bpf_events, err, sizeof err);
     } else if (o->pid) {
         rc = tui_src_attach(src, o->pid, o->record, err, sizeof err);
     } else {

@@ -41,6 +41,8 @@ typedef struct tui_src {
     /* live */
     ts_session sess;
     int have_sess;
+    struct ts_bpf_session *bpf; /* top --bpf: this feeds the model (its own
+                                 * session: see tui_live_session) */
     int child;                /* pid we launched, 0 when attached */
     int finished;             /* the process is gone and the recording closed */
     char log_path[512];       /* where a launched program's output goes */
@@ -66,6 +68,13 @@ uint64_t tui_wall_ns(void);
 int tui_src_attach(tui_src *s, int pid, const char *record, char *err, size_t len);
 int tui_src_launch(tui_src *s, char **argv, const char *record, const char *log_path,
                    char *err, size_t len);
+/* Live through the BPF collector (`top --bpf PID`, root): a process on
+ * the release runtime (its loops dump their live tasks first), or on the
+ * debug runtime (its ring, plus blocking system calls from BPF).  events:
+ * --bpf-events' list, NULL for all.  -ENOTSUP in a build without the
+ * collector. */
+int tui_src_attach_bpf(tui_src *s, int pid, const char *record, const char *events, char *err,
+                       size_t len);
 /* Replay: load path into memory and put the cursor at its end, paused. */
 int tui_src_replay(tui_src *s, const char *path, char *err, size_t len);
 /* A fixed model (not owned) with nothing feeding it. */

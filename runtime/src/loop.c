@@ -114,7 +114,11 @@ int ts_loop_new(ts_loop **out) {
         free(l);
         return err;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->evfd};
+    /* Edge-triggered, tagged: a tracer's wakeup write (statedump.c) that no
+     * xsignalled flag drains wakes the loop once instead of spinning it. */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET,
+                             .data.u64 = (uint64_t)TS_LOOP_EVFD_TAG * 0x100000001ull};
+    ev.data.fd = l->evfd; /* the other half keeps the tag */
     epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev);
     l->id = atomic_fetch_add(&next_loop_id, 1);
     l->thread = pthread_self();

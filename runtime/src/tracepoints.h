@@ -29,6 +29,29 @@
 #define TS_RING(call) ((void)0)
 #endif
 
+/* The state dump a BPF collector asks for (statedump.c): once per loop
+ * iteration, compare the dump_request probe's SDT semaphore (raised by the
+ * kernel while a collector's uprobe is attached there) with the value this
+ * loop thread last saw; unequal only when a collector came or went. */
+#if defined(TS_HAVE_SDT) && __has_include(<sys/sdt.h>)
+struct ts_loop;
+extern volatile unsigned short taskscope_dump_request_semaphore
+    __attribute__((visibility("hidden")));
+extern __thread unsigned short ts__dump_seen
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+void ts__dump_answer(struct ts_loop *l);
+#define TS_DUMP_CHECK(l) \
+    do { if (__builtin_expect(taskscope_dump_request_semaphore != ts__dump_seen, 0)) ts__dump_answer(l); } while (0)
+#else
+#define TS_DUMP_CHECK(l) ((void)0)
+#endif
+
+/* The loop's eventfd is registered in its epoll with this tag in the half
+ * of epoll_data that data.fd does not cover, so a tracer can find it in
+ * /proc/PID/fdinfo/<epoll fd> ("data: 7473776b000000NN") and wake an
+ * idle loop to answer a dump (see statedump.c). */
+#define TS_LOOP_EVFD_TAG 0x7473776bu /* "tswk" */
+
 /* Task ids are read through the struct only in files that see it. */
 #define TS_TRACE_TASK_CREATE(t) \
     do { TS_USDT(task_create, (t)->id, (t)->parent_id, (t)->loop->id, (t)->name, (t)->spawn_site); TS_RING(task_create(t)); } while (0)
@@ -48,7 +71,7 @@
     do { TS_USDT(loop_create, (l)->id); TS_RING(loop_create(l)); } while (0)
 #define TS_TRACE_LOOP_CLOSE(l) \
     do { TS_USDT(loop_close, (l)->id); TS_RING(loop_close(l)); } while (0)
-#define TS_TRACE_ITERATION(l) do { TS_RING(iteration(l)); } while (0)
+#define TS_TRACE_ITERATION(l) do { TS_DUMP_CHECK(l); TS_RING(iteration(l)); } while (0)
 #define TS_TRACE_BEFORE_POLL(l) do { TS_RING(before_poll(l)); } while (0)
 #define TS_TRACE_STEP_BEGIN(l, t) do { TS_RING(step_begin((l), (t))); } while (0)
 #define TS_TRACE_STEP_END(l, t) do { TS_RING(step_end((l), (t))); } while (0)
@@ -60,10 +83,16 @@
     do { TS_USDT(resource_create, (obj), (kind), (cap), (site)); TS_RING(resource_create((obj), (kind), (cap), (site))); } while (0)
 #define TS_TRACE_RESOURCE_FREE(obj) \
     do { TS_USDT(resource_free, (obj)); TS_RING(resource_free(obj)); } while (0)
+/* The task is often the thread's current one, a TLS load the compiler
+ * would fold into the probe's argument as %fs:(...), which USDT readers
+ * (libbpf) cannot decode: the whole probe would fail to attach.  An empty
+ * asm puts it in a register first (it is loaded either way). */
+#define TS_USDT_REG(x) \
+    __extension__({ uintptr_t ts__r = (uintptr_t)(x); __asm__("" : "+r"(ts__r)); ts__r; })
 #define TS_TRACE_RESOURCE_ACQUIRED(obj, t) \
-    do { TS_USDT(resource_acquired, (obj), (t)); TS_RING(resource_acquired((obj), (t))); } while (0)
+    do { TS_USDT(resource_acquired, (obj), TS_USDT_REG(t)); TS_RING(resource_acquired((obj), (t))); } while (0)
 #define TS_TRACE_RESOURCE_RELEASE(obj, t) \
-    do { TS_USDT(resource_release, (obj), (t)); TS_RING(resource_release((obj), (t))); } while (0)
+    do { TS_USDT(resource_release, (obj), TS_USDT_REG(t)); TS_RING(resource_release((obj), (t))); } while (0)
 #define TS_TRACE_QUEUE_DEPTH(q, depth) \
     do { TS_USDT(queue_depth, (q), (depth)); TS_RING(queue_depth((q), (depth))); } while (0)
 #define TS_TRACE_JOB_SUBMIT(job, t) \

@@ -9,6 +9,20 @@
  *                                   blocking_reader() blocks the loop in
  *                                   read() for 5 ms
  *   bpf_target [--wait] many N      N short tasks, spawned in a burst
+ *   bpf_target [--wait] hold [busy] [read] [threads]
+ *                                   tasks that never end: "napper"
+ *                                   (sleeping), "waiter" (an event no one
+ *                                   sets), "deadlock-a"/"deadlock-b" (each
+ *                                   holds one lock and wants the other's);
+ *                                   prints "held" once they are parked.
+ *                                   The loop is then idle in epoll_wait
+ *                                   (deadlocked), unless busy: a "ticker"
+ *                                   wakes every millisecond.  With read, a
+ *                                   "reader" blocks the loop in read() for
+ *                                   5 ms every 200 ms.  With threads, a
+ *                                   second thread runs its own loop with
+ *                                   a sleeping "napper-2".  Runs until
+ *                                   killed.
  *
  * With --wait it prints "ready" once loaded and waits for a line on
  * stdin before it starts, so a test can attach by pid first.
@@ -143,6 +157,82 @@ static void *scenario(void *arg) {
     return NULL;
 }
 
+/* ---- hold: tasks that exist before a collector attaches ---------------- */
+
+static ts_lock *lock_a, *lock_b;
+
+static void *napper(void *arg) {
+    ts_sleep(100000.0);
+    return arg;
+}
+
+static void *waiter(void *arg) {
+    ts_event_wait((ts_event *)arg);
+    return NULL;
+}
+
+static void *deadlock(void *arg) {
+    int first_a = arg != NULL;
+    ts_lock *mine = first_a ? lock_a : lock_b, *theirs = first_a ? lock_b : lock_a;
+    ts_lock_acquire(mine);
+    ts_sleep(0.01); /* the other takes its lock meanwhile */
+    ts_lock_acquire(theirs); /* never */
+    return NULL;
+}
+
+static void *ticker(void *arg) {
+    for (;;)
+        ts_sleep(0.001);
+    return arg;
+}
+
+static void *periodic_reader(void *arg) {
+    for (;;) {
+        ts_sleep(0.2);
+        void *r = reader(arg);
+        (void)r;
+    }
+    return NULL;
+}
+
+static int hold_busy, hold_read, hold_threads;
+
+static void *second_loop_main(void *arg) {
+    ts_task *t = ts_spawn_named("napper-2", napper, NULL);
+    ts_await(t, NULL);
+    return arg;
+}
+
+static void *second_loop(void *arg) {
+    ts_run(second_loop_main, NULL);
+    return arg;
+}
+
+static void *hold(void *arg) {
+    (void)arg;
+    lock_a = ts_lock_new();
+    lock_b = ts_lock_new();
+    ts_event *ev = ts_event_new();
+    ts_task *t[6];
+    int n = 0;
+    t[n++] = ts_spawn_named("napper", napper, NULL);
+    t[n++] = ts_spawn_named("waiter", waiter, ev);
+    t[n++] = ts_spawn_named("deadlock-a", deadlock, (void *)1);
+    t[n++] = ts_spawn_named("deadlock-b", deadlock, NULL);
+    if (hold_busy)
+        t[n++] = ts_spawn_named("ticker", ticker, NULL);
+    if (hold_read)
+        t[n++] = ts_spawn_named("reader", periodic_reader, NULL);
+    pthread_t th;
+    if (hold_threads && pthread_create(&th, NULL, second_loop, NULL) == 0)
+        pthread_detach(th);
+    ts_sleep(0.05);
+    printf("held\n");
+    fflush(stdout);
+    ts_gather(t, (size_t)n, NULL, 0); /* never returns */
+    return NULL;
+}
+
 static void *quick(void *arg) { return arg; }
 
 static void *many(void *arg) {
@@ -172,6 +262,15 @@ int main(int argc, char **argv) {
         return ts_run(scenario, NULL) ? 1 : 0;
     if (i + 1 < argc && !strcmp(argv[i], "many"))
         return ts_run(many, (void *)(intptr_t)atol(argv[i + 1])) ? 1 : 0;
-    fprintf(stderr, "usage: bpf_target [--wait] scenario | many N\n");
+    if (i < argc && !strcmp(argv[i], "hold")) {
+        for (int k = i + 1; k < argc; k++) {
+            hold_busy |= !strcmp(argv[k], "busy");
+            hold_read |= !strcmp(argv[k], "read");
+            hold_threads |= !strcmp(argv[k], "threads");
+        }
+        return ts_run(hold, NULL) ? 1 : 0;
+    }
+    fprintf(stderr, "usage: bpf_target [--wait] scenario | many N | hold [busy] [read] "
+                    "[threads]\n");
     return 2;
 }

@@ -1,19 +1,37 @@
 /*
  * bpf_session.c - see bpf_session.h.
  *
- * Invariants: the model and the store see the records in the order the
- * collector delivers them; a child started here is never left behind
- * gated (a failed attach closes the gate, and the child exits 127
- * without running anything) or unreaped when spawning fails.
+ * Invariants:
+ *   - The model and the store see each stream's records in the order its
+ *     source delivers them; a ring record reaches them only after its
+ *     string, site and stack ids were doubled, and a collector record
+ *     beside a ring carries odd ids, so one id never names two things.
+ *   - Nothing here calls ts_session_poll on a session beside BPF: that
+ *     would hand the model the ring's ids unrewritten.  The ring is
+ *     drained here, with the same keepalive, drop accounting and dump
+ *     re-request ts_session_poll does.
+ *   - A child started here is never left behind gated (a failed attach
+ *     closes the gate, and the child exits 127 without running anything)
+ *     or unreaped when spawning fails.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bpf_session.h"
+#include "launch.h"
+
+#define COPY_MAX 65536 /* a record's size is 16 bits */
 
 static uint64_t now_ms(void) {
     struct timespec t;
@@ -21,13 +39,89 @@ static uint64_t now_ms(void) {
     return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-static void on_event(const ts_ev_header *rec, uint64_t ns, uint32_t tid, void *arg) {
-    ts_session *s = arg;
+static void sleep_ms(int ms) {
+    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&d, NULL);
+}
+
+static void to_model(ts_bpf_session *bs, const ts_ev_header *rec, uint64_t ns, uint32_t tid) {
+    ts_session *s = &bs->s;
     tm_model_apply(s->model, rec, ns, tid);
     if (s->store)
         ts_store_event(s->store, rec, ns, tid);
+    if (s->tap) {
+        ts_reader_event ev = {.rec = rec, .ns = ns, .tid = tid, .type = rec->type,
+                              .size = rec->size};
+        s->tap(&ev, s->tap_arg);
+    }
     s->events++;
 }
+
+/* A blocked call of a thread the collector could not tie to a loop (it
+ * attached after the loop was made) belongs to its task's loop. */
+static void on_bpf_event(const ts_ev_header *rec, uint64_t ns, uint32_t tid, void *arg) {
+    ts_bpf_session *bs = arg;
+    if (rec->type == TS_EV_dump_end)
+        bs->dumps++;
+    if ((rec->type == TS_EV_loop_blocked || rec->type == TS_EV_loop_unblocked) &&
+        rec->size <= 128) {
+        _Alignas(8) unsigned char buf[128];
+        memcpy(buf, rec, rec->size);
+        ts_ev_loop_unblocked *u = (void *)buf; /* loop and task lead both */
+        const tm_task *t = u->loop ? NULL : tm_model_task(bs->s.model, u->task);
+        if (t && t->loop) {
+            u->loop = t->loop;
+            to_model(bs, (const ts_ev_header *)buf, ns, tid);
+            return;
+        }
+    }
+    to_model(bs, rec, ns, tid);
+}
+
+static void on_ring_event(const ts_reader_event *ev, void *arg) {
+    ts_bpf_session *bs = arg;
+    memcpy(bs->copy, ev->rec, ev->rec->size);
+    ts_ev_header *h = (ts_ev_header *)bs->copy;
+    ts_bpf_even_ids(h);
+    to_model(bs, h, ev->ns, ev->tid);
+}
+
+/* ts_session_poll's work, with the ids rewritten on the way. */
+static int poll_ring(ts_bpf_session *bs) {
+    ts_session *s = &bs->s;
+    int n = ts_reader_poll(s->reader, on_ring_event, bs);
+    if (n >= 0 && s->attached)
+        ts_reader_keepalive(s->reader);
+    ts_reader_stats st;
+    ts_reader_get_stats(s->reader, &st);
+    uint64_t seen = tm_model_dropped(s->model);
+    uint64_t total = st.dropped_total > st.dropped_events ? st.dropped_total : st.dropped_events;
+    if (total > seen)
+        tm_model_add_dropped(s->model, total - seen);
+    uint64_t drops = tm_model_dropped(s->model);
+    if (s->attached && drops > s->dump_asked_drops && now_ms() - s->dump_asked_ms >= 2000 &&
+        ts_reader_dump_done(s->reader)) {
+        ts_reader_request_dump(s->reader);
+        s->dump_asked_drops = drops;
+        s->dump_asked_ms = now_ms();
+    }
+    return n;
+}
+
+int ts_bpf_session_poll(ts_bpf_session *bs, int timeout_ms) {
+    if (!bs->s.reader)
+        return ts_bpf_poll(bs->bpf, timeout_ms, on_bpf_event, bs);
+    int n = poll_ring(bs);
+    int m = ts_bpf_poll(bs->bpf, n > 0 ? 0 : (timeout_ms < 10 ? timeout_ms : 10), on_bpf_event,
+                        bs);
+    if (n < 0)
+        return n;
+    return n + (m > 0 ? m : 0);
+}
+
+int ts_bpf_session_beside_ring(const ts_bpf_session *bs) { return bs->s.reader != NULL; }
+
+/* ---- opening --------------------------------------------------------------------- */
 
 static int start(ts_bpf_session *bs, int pid, int child) {
     memset(bs, 0, sizeof *bs);
@@ -38,16 +132,77 @@ static int start(ts_bpf_session *bs, int pid, int child) {
     return bs->s.model ? 0 : -ENOMEM;
 }
 
+/* The ring gives tasks, futures and sync; the collector the blocking
+ * system calls, which the ring cannot see. */
+static ts_bpf_opts beside_ring_opts(const ts_bpf_opts *o) {
+    ts_bpf_opts b = o ? *o : (ts_bpf_opts){0};
+    b.events = TS_BPF_SYSCALLS;
+    b.dump = 0;
+    b.beside_ring = 1;
+    return b;
+}
+
+/* Open pid's debug-runtime ring into bs->s (model included); -ENOENT if
+ * it has none (the release runtime). */
+static int open_ring(ts_bpf_session *bs, int pid, int child, int wait_ms, char *err,
+                     size_t len) {
+    ts_session s;
+    int rc = ts_session_open(&s, pid, child, wait_ms, err, len);
+    if (rc)
+        return rc;
+    bs->copy = malloc(COPY_MAX);
+    if (!bs->copy) {
+        ts_session_close(&s);
+        snprintf(err, len, "out of memory");
+        return -ENOMEM;
+    }
+    tm_model_free(bs->s.model);
+    bs->s = s;
+    return 0;
+}
+
 int ts_bpf_session_attach(ts_bpf_session *bs, int pid, const ts_bpf_opts *o, char *err,
                           size_t len) {
     int rc = start(bs, pid, 0);
-    if (rc)
+    if (rc) {
         snprintf(err, len, "out of memory");
-    else
-        rc = ts_bpf_open(&bs->bpf, pid, o, err, len);
+        return rc;
+    }
+    char ring_err[512];
+    rc = open_ring(bs, pid, 0, 0, ring_err, sizeof ring_err);
+    if (rc == 0) {
+        ts_bpf_opts b = beside_ring_opts(o);
+        rc = ts_bpf_open(&bs->bpf, pid, &b, err, len);
+    } else if (rc == -ENOENT || rc == -EBADMSG) {
+        ts_bpf_opts b = o ? *o : (ts_bpf_opts){0};
+        b.dump = 1;
+        rc = ts_bpf_open(&bs->bpf, pid, &b, err, len);
+    } else {
+        /* a ring we may not read (another user's): BPF alone, as root can */
+        ts_bpf_opts b = o ? *o : (ts_bpf_opts){0};
+        b.dump = 1;
+        rc = ts_bpf_open(&bs->bpf, pid, &b, err, len);
+    }
     if (rc)
         ts_bpf_session_close(bs);
     return rc;
+}
+
+/* Does the library hold the debug runtime's ring (its segment's name)? */
+static int is_debug_runtime(const char *lib) {
+    int fd = open(lib, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && st.st_size > 0)
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return 0;
+    int found = memmem(p, (size_t)st.st_size, TS_SEG_NAME_FMT, sizeof TS_SEG_NAME_FMT) != NULL;
+    munmap(p, (size_t)st.st_size);
+    return found;
 }
 
 int ts_bpf_session_spawn(ts_bpf_session *bs, char *const argv[], const ts_bpf_opts *o,
@@ -56,13 +211,14 @@ int ts_bpf_session_spawn(ts_bpf_session *bs, char *const argv[], const ts_bpf_op
     int rc = ts_bpf_resolve_library(argv[0], lib, sizeof lib, err, len);
     if (rc)
         return rc;
+    int debug = is_debug_runtime(lib);
     int pid, gate;
     rc = ts_bpf_spawn_gated(argv, &pid, &gate, err, len);
     if (rc)
         return rc;
     rc = start(bs, pid, pid);
     if (!rc) {
-        ts_bpf_opts opts = o ? *o : (ts_bpf_opts){0};
+        ts_bpf_opts opts = debug ? beside_ring_opts(o) : o ? *o : (ts_bpf_opts){0};
         opts.library = lib;
         rc = ts_bpf_open(&bs->bpf, pid, &opts, err, len);
     } else {
@@ -75,16 +231,27 @@ int ts_bpf_session_spawn(ts_bpf_session *bs, char *const argv[], const ts_bpf_op
         return rc;
     }
     rc = ts_bpf_release(gate);
-    if (rc)
+    if (rc) {
         snprintf(err, len, "could not start %s: %s", argv[0], strerror(-rc));
-    return rc;
+        waitpid(pid, NULL, 0);
+        ts_bpf_session_close(bs);
+        return rc;
+    }
+    if (debug) {
+        /* its ring appears when the runtime starts; the flight recorder
+         * keeps what happened before we open it */
+        char ring_err[512];
+        rc = open_ring(bs, pid, pid, 10000, ring_err, sizeof ring_err);
+        if (rc && rc != -ENOENT)
+            fprintf(stderr, "taskscope: the debug runtime's ring: %s; BPF events only\n",
+                    ring_err);
+    }
+    return 0;
 }
 
-int ts_bpf_session_poll(ts_bpf_session *bs, int timeout_ms) {
-    return ts_bpf_poll(bs->bpf, timeout_ms, on_event, &bs->s);
-}
+/* ---- running ------------------------------------------------------------------------ */
 
-static int gone(const ts_bpf_session *bs) {
+int ts_bpf_session_gone(const ts_bpf_session *bs) {
     if (bs->s.child > 0) {
         siginfo_t si = {0};
         if (waitid(P_PID, (id_t)bs->s.child, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
@@ -93,22 +260,57 @@ static int gone(const ts_bpf_session *bs) {
     return !ts_bpf_alive(bs->bpf);
 }
 
+int ts_bpf_session_wait_dump(ts_bpf_session *bs, int timeout_ms) {
+    uint64_t start_ms = now_ms(), deadline = start_ms + (uint64_t)timeout_ms;
+    int asked_again = 0;
+    for (;;) {
+        ts_bpf_session_poll(bs, 5);
+        if (bs->s.reader) {
+            if (!bs->s.attached || ts_reader_dump_done(bs->s.reader))
+                return 1;
+        } else {
+            int loops = ts_bpf_loops_woken(bs->bpf);
+            if (bs->dumps && bs->dumps >= (uint64_t)(loops ? loops : 1))
+                return 1;
+            /* a loop that saw the collector's request as old (one left
+             * just before, unseen): a further request is a new value */
+            if (!asked_again && now_ms() - start_ms >= (uint64_t)timeout_ms / 2) {
+                ts_bpf_request_dump(bs->bpf);
+                asked_again = 1;
+            }
+        }
+        if (ts_bpf_session_gone(bs) || now_ms() >= deadline)
+            return bs->dumps > 0;
+        if (!bs->s.reader)
+            continue;
+        sleep_ms(5);
+    }
+}
+
 int ts_bpf_session_run(ts_bpf_session *bs, volatile sig_atomic_t *stop, int duration_ms) {
     uint64_t end = duration_ms >= 0 ? now_ms() + (uint64_t)duration_ms : UINT64_MAX;
     while (!(stop && *stop) && now_ms() < end) {
-        ts_bpf_session_poll(bs, 50);
-        if (gone(bs)) {
+        int n = ts_bpf_session_poll(bs, 50);
+        if (ts_bpf_session_gone(bs)) {
             while (ts_bpf_session_poll(bs, 0) > 0)
                 ; /* what it did on the way out */
             return 1;
         }
+        if (n == 0 && bs->s.reader)
+            sleep_ms(10);
     }
     return 0;
 }
 
 void ts_bpf_session_close(ts_bpf_session *bs) {
     ts_bpf_close(bs->bpf);
-    tm_model_free(bs->s.model);
+    if (bs->s.reader)
+        ts_session_close(&bs->s);
+    else
+        tm_model_free(bs->s.model);
+    free(bs->copy);
+    bs->copy = NULL;
     bs->bpf = NULL;
     bs->s.model = NULL;
+    bs->s.reader = NULL;
 }

@@ -11,10 +11,16 @@
  *     last line is appended to the error that it explains.
  *   - Drops counted by the BPF side reach the stream as `dropped`
  *     records, each drop once.
+ *   - With opts.dump, dump_request is attached last (its semaphore makes
+ *     the loops dump, so every probe the dump fires must listen first),
+ *     each further request is one more link (a semaphore value no loop
+ *     has seen), and on close the loops are woken once the semaphore went
+ *     down, so an idle loop sees the next collector's request as new.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/types.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,6 +37,7 @@
 #include "collector.h"
 #include "layout.h"
 #include "procinfo.h"
+#include "reader.h"
 #include "translate.h"
 #include "tsb_abi.h"
 #include "tsb.skel.h"
@@ -52,6 +59,12 @@ struct ts_bpf {
     void *arg;
     int delivered;
     int maps_polled;
+    /* the state dump: dump_request links (each raises the semaphore by
+     * one, so every request is a new, higher value), loops last woken */
+    struct bpf_program *dump_prog;
+    struct bpf_link *dump_links[16];
+    int ndump_links;
+    int loops_woken;
 };
 
 /* ---- libbpf's messages ------------------------------------------------------- */
@@ -187,16 +200,22 @@ static const struct program {
     const char *name;
     unsigned need;
     int usdt;
+    int dump;           /* 1: a dump probe; 2: dump_request, attached last */
 } programs[] = {
-    {"task_create", T | S, 1}, {"task_resume", T | S, 1}, {"task_suspend", T | S, 1},
-    {"task_wake", T, 1}, {"task_cancel", T, 1}, {"task_done", T | S, 1}, {"task_free", T | S, 1},
-    {"loop_create", T | S, 1}, {"loop_close", T | S, 1}, {"diagnostic", T, 1},
-    {"future_create", TS_BPF_FUTURES, 1}, {"future_done", TS_BPF_FUTURES, 1},
-    {"resource_create", TS_BPF_SYNC, 1}, {"resource_free", TS_BPF_SYNC, 1},
-    {"resource_acquired", TS_BPF_SYNC, 1}, {"resource_release", TS_BPF_SYNC, 1},
-    {"queue_depth", TS_BPF_SYNC, 1},
-    {"job_submit", TS_BPF_JOBS, 1}, {"job_start", TS_BPF_JOBS, 1}, {"job_done", TS_BPF_JOBS, 1},
-    {"sys_enter", S, 0}, {"sys_exit", S, 0}, {"sched_switch", S, 0}, {"thread_exit", S, 0},
+    {"task_create", T | S, 1, 0}, {"task_resume", T | S, 1, 0}, {"task_suspend", T | S, 1, 0},
+    {"task_wake", T, 1, 0}, {"task_cancel", T, 1, 0}, {"task_done", T | S, 1, 0},
+    {"task_free", T | S, 1, 0}, {"loop_create", T | S, 1, 0}, {"loop_close", T | S, 1, 0},
+    {"diagnostic", T, 1, 0},
+    {"future_create", TS_BPF_FUTURES, 1, 0}, {"future_done", TS_BPF_FUTURES, 1, 0},
+    {"resource_create", TS_BPF_SYNC, 1, 0}, {"resource_free", TS_BPF_SYNC, 1, 0},
+    {"resource_acquired", TS_BPF_SYNC, 1, 0}, {"resource_release", TS_BPF_SYNC, 1, 0},
+    {"queue_depth", TS_BPF_SYNC, 1, 0},
+    {"job_submit", TS_BPF_JOBS, 1, 0}, {"job_start", TS_BPF_JOBS, 1, 0},
+    {"job_done", TS_BPF_JOBS, 1, 0},
+    {"sys_enter", S, 0, 0}, {"sys_exit", S, 0, 0}, {"sched_switch", S, 0, 0},
+    {"thread_exit", S, 0, 0},
+    {"dump_begin", T | S, 1, 1}, {"task_state", T | S, 1, 1}, {"dump_end", T | S, 1, 1},
+    {"dump_request", T | S, 1, 2},
 };
 #undef T
 #undef S
@@ -223,7 +242,7 @@ static void configure(struct tsb *skel, int pid, unsigned mask, const ts_bpf_opt
     struct bpf_program *p;
     bpf_object__for_each_program(p, skel->obj) {
         const struct program *d = program_of(p);
-        bpf_program__set_autoload(p, d && (d->need & mask));
+        bpf_program__set_autoload(p, d && (d->need & mask) && (!d->dump || (o && o->dump)));
     }
 }
 
@@ -236,8 +255,12 @@ static int attach_all(ts_bpf *b, unsigned mask, char *err, size_t len) {
     struct bpf_program *p;
     bpf_object__for_each_program(p, b->skel->obj) {
         const struct program *d = program_of(p);
-        if (!d || !(d->need & mask) || b->nlinks == max)
+        if (!d || !bpf_program__autoload(p) || !(d->need & mask) || b->nlinks == max)
             continue;
+        if (d->dump == 2) { /* raises the semaphore: only once the rest listens */
+            b->dump_prog = p;
+            continue;
+        }
         struct bpf_link *l;
         if (d->usdt) {
             usdt_tried++;
@@ -256,6 +279,14 @@ static int attach_all(ts_bpf *b, unsigned mask, char *err, size_t len) {
         }
         b->links[b->nlinks++] = l;
         usdt_ok += d->usdt;
+    }
+    if (b->dump_prog) {
+        struct bpf_link *l = bpf_program__attach_usdt(b->dump_prog, b->pid, b->library,
+                                                      "taskscope", "dump_request", NULL);
+        if (libbpf_get_error(l))
+            b->dump_prog = NULL; /* an older runtime without the dump: no dump */
+        else
+            b->dump_links[b->ndump_links++] = l;
     }
     if (usdt_tried && !usdt_ok) {
         snprintf(err, len, "could not attach to any taskscope probe in %s (%s)", b->library,
@@ -350,6 +381,13 @@ int ts_bpf_open(ts_bpf **out, int pid, const ts_bpf_opts *o, char *err, size_t l
         if (!b->rb || !b->tr) {
             snprintf(err, len, "cannot set up the ring buffer reader");
             rc = -ENOMEM;
+        } else {
+            if (o && o->beside_ring)
+                tsb_translator_beside_ring(b->tr);
+            if (b->ndump_links) {
+                int w = tsb_wake_loops(pid);
+                b->loops_woken = w > 0 ? w : 0;
+            }
         }
     }
     if (rc) {
@@ -427,6 +465,61 @@ int ts_bpf_poll(ts_bpf *b, int timeout_ms, ts_bpf_fn fn, void *arg) {
     return b->delivered;
 }
 
+int ts_bpf_request_dump(ts_bpf *b) {
+    if (!b->dump_prog)
+        return -ENOTSUP;
+    if (b->ndump_links < (int)(sizeof b->dump_links / sizeof b->dump_links[0])) {
+        struct bpf_link *l = bpf_program__attach_usdt(b->dump_prog, b->pid, b->library,
+                                                      "taskscope", "dump_request", NULL);
+        if (!libbpf_get_error(l))
+            b->dump_links[b->ndump_links++] = l;
+    }
+    int w = tsb_wake_loops(b->pid);
+    b->loops_woken = w > 0 ? w : 0;
+    return w;
+}
+
+int ts_bpf_loops_woken(const ts_bpf *b) { return b->loops_woken; }
+
+/* Which u32 fields of each event type name a string, a site or a stack:
+ * the schema's docs say so ("string id of ...", "site id ...", "stack
+ * id", "id of the stack ..."), so a new field needs no edit here. */
+#define MAX_TYPES 256
+static uint8_t id_fields[MAX_TYPES][8]; /* offsets, 0-terminated (0 is the header) */
+static int id_fields_ready;
+
+static int names_an_id(const char *doc) {
+    return !strncmp(doc, "string id", 9) || !strncmp(doc, "site id", 7) ||
+           !strncmp(doc, "stack id", 8) || !strncmp(doc, "id of the stack", 15);
+}
+
+static void build_id_fields(void) {
+    for (unsigned t = 0; t < MAX_TYPES; t++) {
+        const ts_event_desc *d = ts_event_desc_of(t);
+        int n = 0;
+        for (uint16_t i = 0; d && i < d->nfields && n < 7; i++)
+            if (d->fields[i].size == 4 && d->fields[i].doc && names_an_id(d->fields[i].doc) &&
+                d->fields[i].offset < 256)
+                id_fields[t][n++] = (uint8_t)d->fields[i].offset;
+    }
+    id_fields_ready = 1;
+}
+
+void ts_bpf_even_ids(ts_ev_header *rec) {
+    if (!id_fields_ready)
+        build_id_fields();
+    if (rec->type >= MAX_TYPES)
+        return;
+    for (const uint8_t *o = id_fields[rec->type]; *o; o++) {
+        if ((size_t)*o + 4 > rec->size)
+            break;
+        uint32_t v;
+        memcpy(&v, (char *)rec + *o, 4);
+        v = v > UINT32_MAX / 2 ? 0 : v * 2;
+        memcpy((char *)rec + *o, &v, 4);
+    }
+}
+
 int ts_bpf_alive(const ts_bpf *b) {
     int zombie = 0;
     unsigned long long st = proc_start(b->pid, &zombie);
@@ -450,12 +543,39 @@ void ts_bpf_get_stats(const ts_bpf *b, ts_bpf_stats *out) {
     }
 }
 
+/* Each uprobe's detach waits for an RCU grace period (~0.1 s here), so
+ * the links are destroyed side by side: a collector with 30 probes
+ * detaches in a fraction of a second instead of several.  Falls back to
+ * one by one where a thread cannot be made. */
+static void *destroy_link(void *l) {
+    bpf_link__destroy(l);
+    return NULL;
+}
+
+static void destroy_links(struct bpf_link **links, size_t n) {
+    pthread_t th[64];
+    size_t started = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (started < sizeof th / sizeof th[0] &&
+            pthread_create(&th[started], NULL, destroy_link, links[i]) == 0)
+            started++;
+        else
+            bpf_link__destroy(links[i]);
+    }
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+
 void ts_bpf_close(ts_bpf *b) {
     if (!b)
         return;
     ring_buffer__free(b->rb);
-    for (size_t i = 0; i < b->nlinks; i++)
-        bpf_link__destroy(b->links[i]);
+    destroy_links(b->dump_links, (size_t)b->ndump_links);
+    /* An idle loop must see the semaphore go down before the next
+     * collector raises it again, or that one's request looks old. */
+    if (b->ndump_links)
+        tsb_wake_loops(b->pid);
+    destroy_links(b->links, b->nlinks);
     free(b->links);
     tsb__destroy(b->skel);
     tsb_translator_free(b->tr);

@@ -54,6 +54,13 @@ typedef struct ts_bpf_opts {
     double block_ms;      /* report syscalls at least this long; 0: 1 ms */
     double slow_ms;       /* report steps at least this long; 0: 100 ms */
     size_t ring_bytes;    /* BPF ring buffer size (power of 2); 0: 4 MiB */
+    int dump;             /* ask the loops for a state dump of their live
+                           * tasks (attach mid-run); the tasks class gets
+                           * the records, the syscalls class learns which
+                           * loop each task and thread belongs to */
+    int beside_ring;      /* the debug runtime's ring gives the rest: the
+                           * collector's string, site and stack ids are odd
+                           * (see ts_bpf_even_ids) and no thread_start */
 } ts_bpf_opts;
 
 typedef struct ts_bpf_stats {
@@ -84,6 +91,19 @@ int ts_bpf_open(ts_bpf **out, int pid, const ts_bpf_opts *opts, char *err, size_
  * the first record.  Returns the number of schema records delivered, or
  * a negative code if the ring buffer can no longer be read. */
 int ts_bpf_poll(ts_bpf *b, int timeout_ms, ts_bpf_fn fn, void *arg);
+
+/* Ask the loops for another state dump (opts.dump): an idle loop is
+ * woken through its eventfd.  Returns the number of loops woken, 0 if
+ * none was found (the dump still comes from a busy loop), or -errno. */
+int ts_bpf_request_dump(ts_bpf *b);
+/* Loops woken by the last request (0 without opts.dump). */
+int ts_bpf_loops_woken(const ts_bpf *b);
+
+/* With opts.beside_ring, the collector's records name strings, sites and
+ * stacks by odd ids; the ring's records must then be rewritten to even
+ * ones (id*2), so the two streams share one model and one recording.
+ * This rewrites one ring record in place (it must be writable). */
+void ts_bpf_even_ids(ts_ev_header *rec);
 
 /* 1 while the process runs (and is not a zombie). */
 int ts_bpf_alive(const ts_bpf *b);

@@ -56,4 +56,10 @@ int tsb_count_probes(const char *path);
  * environment.  -ENOENT if it loads none. */
 int tsb_resolve_library(const char *program, char *out, size_t len);
 
+/* Wake every taskscope loop of pid (wake.c) with one write to its
+ * tagged eventfd, so an idle loop runs an iteration and answers a state
+ * dump.  Returns the number of loops woken (0: none found) or -errno
+ * (-ESRCH gone, -EPERM not allowed, -ENOSYS no pidfd_getfd). */
+int tsb_wake_loops(int pid);
+
 #endif

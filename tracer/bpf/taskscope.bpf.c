@@ -197,6 +197,76 @@ int BPF_USDT(diagnostic, __u32 kind, __u64 task) {
     return 0;
 }
 
+/* ---- the state dump (runtime/src/statedump.c) -------------------------------
+ *
+ * Attaching dump_request raises its SDT semaphore, which makes every loop
+ * dump its live tasks at its next iteration; its program has nothing to
+ * say (dump_begin follows it).  The dump becomes the records the debug
+ * runtime's ring dump gives: dump_begin, loop_create, task_state per
+ * task, dump_end.  It also teaches the bookkeeping which thread runs
+ * which loop and which loop each task belongs to, for a collector that
+ * attached after they were created. */
+
+SEC("usdt")
+int BPF_USDT(dump_request, __u64 gen) { return 0; }
+
+SEC("usdt")
+int BPF_USDT(dump_begin, __u64 gen, __u64 loop, __u32 tid) {
+    struct thr *t = thr_make(self_tid());
+    if (t) {
+        t->loop = loop;
+        t->is_loop = 1;
+    }
+    struct tsb_event *e = ev_begin(TS_EV_dump_begin, TSB_C_TASKS);
+    if (!e)
+        return 0;
+    e->a[0] = gen;
+    bpf_ringbuf_submit(e, 0);
+    e = ev_begin(TS_EV_loop_create, TSB_C_TASKS);
+    if (!e)
+        return 0;
+    e->a[0] = loop;
+    e->a[1] = tid;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(task_state, __u64 id, __u64 parent, __u64 loop, __u64 object, __u64 name,
+             __u64 site, __u32 state, __u32 kind, __u64 await_site, __s32 requests) {
+    __u64 l = loop;
+    bpf_map_update_elem(&task_loop, &id, &l, BPF_ANY);
+    if (!EMITS(TSB_C_TASKS))
+        return 0;
+    send_site(site, TSB_C_TASKS);
+    send_site(await_site, TSB_C_TASKS);
+    struct tsb_event *e = ev_begin(TS_EV_task_state, TSB_C_TASKS);
+    if (!e)
+        return 0;
+    e->a[0] = id;
+    e->a[1] = parent;
+    e->a[2] = loop;
+    e->a[3] = object;
+    e->a[5] = site;
+    e->a[6] = state;
+    e->a[7] = kind;
+    e->a[8] = await_site;
+    e->a[9] = (__u32)requests;
+    ev_str(e, 4, name);
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(dump_end, __u64 gen, __u64 loop) {
+    struct tsb_event *e = ev_begin(TS_EV_dump_end, TSB_C_TASKS);
+    if (!e)
+        return 0;
+    e->a[0] = gen;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
 /* ---- futures, resources, jobs ---------------------------------------------- */
 
 SEC("usdt")

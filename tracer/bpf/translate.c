@@ -50,6 +50,7 @@ struct tsb_translator {
     uint32_t next_string, next_site, next_stack;
     uint64_t next_step;
     tsb_maps maps;
+    int beside_ring;         /* odd ids, no thread_start: see translate.h */
     uint32_t loop_tids[64];  /* tids already announced by thread_start */
     size_t nloop_tids;
     tsb_translate_stats st;
@@ -91,6 +92,13 @@ static slot *table_find(table *t, uint64_t key, const char *text, size_t len) {
     return &t->v[j];
 }
 
+/* The next id from counter: 1, 2, 3... alone; 3, 5, 7... beside a ring,
+ * whose own ids are made even. */
+static uint32_t next_id(const tsb_translator *t, uint32_t *counter) {
+    uint32_t n = ++*counter;
+    return t->beside_ring ? 2 * n + 1 : n;
+}
+
 static void deliver(tsb_translator *t, void *rec, uint64_t ns, uint32_t tid, tsb_emit_fn fn,
                     void *arg) {
     ts_ev_header *h = rec;
@@ -117,7 +125,7 @@ static uint32_t intern(tsb_translator *t, const char *text, size_t len, uint64_t
         return 0;
     memcpy(copy, text, len);
     copy[len] = 0;
-    *s = (slot){hash_bytes(text, len), ++t->next_string, 1, copy};
+    *s = (slot){hash_bytes(text, len), next_id(t, &t->next_string), 1, copy};
     t->strings.n++;
     ts_ev_string *e = (ts_ev_string *)t->buf;
     e->h.type = TS_EV_string;
@@ -151,7 +159,7 @@ static uint32_t define_site(tsb_translator *t, uint64_t addr, const char *file, 
     s = table_find(&t->sites, addr, NULL, 0); /* interning may have grown nothing, but be sure */
     if (!s)
         return 0;
-    *s = (slot){addr, ++t->next_site, 1, NULL};
+    *s = (slot){addr, next_id(t, &t->next_site), 1, NULL};
     t->sites.n++;
     ts_ev_site *e = (ts_ev_site *)t->buf;
     e->h.type = TS_EV_site;
@@ -257,13 +265,13 @@ static uint32_t string_field(tsb_translator *t, const struct tsb_event *r, uint1
  * fields are turned into ids (see tsb_abi.h). */
 static void on_event(tsb_translator *t, const struct tsb_event *r, tsb_emit_fn fn, void *arg) {
     const ts_event_desc *d = ts_event_desc_of(r->h.type);
-    if (!d || d->tail || d->nfields > 6 || d->size > 128) {
+    if (!d || d->tail || d->nfields > TSB_EVENT_FIELDS || d->size > 128) {
         t->st.bad++;
         return;
     }
     uint64_t ns = r->h.ns;
     uint32_t tid = r->h.tid;
-    uint64_t v[6];
+    uint64_t v[TSB_EVENT_FIELDS];
     for (uint16_t i = 0; i < d->nfields; i++) {
         const char *name = d->fields[i].name;
         v[i] = r->a[i];
@@ -272,7 +280,7 @@ static void on_event(tsb_translator *t, const struct tsb_event *r, tsb_emit_fn f
         else if (!strcmp(name, "name") || !strcmp(name, "message"))
             v[i] = string_field(t, r, i, ns, tid, fn, arg);
     }
-    if (r->h.type == TS_EV_loop_create)
+    if (r->h.type == TS_EV_loop_create && !t->beside_ring)
         announce_loop_thread(t, (uint32_t)r->a[1], ns, tid, fn, arg);
     unsigned char *rec = t->buf;
     memset(rec, 0, d->size);
@@ -378,7 +386,7 @@ static uint32_t send_stack(tsb_translator *t, const struct tsb_block *b, uint64_
     ts_ev_stack *e = (ts_ev_stack *)t->buf;
     e->h.type = TS_EV_stack;
     e->h.size = (uint16_t)(sizeof *e + depth * 8);
-    e->id = ++t->next_stack;
+    e->id = next_id(t, &t->next_stack);
     e->depth = (uint32_t)depth;
     memcpy(e + 1, pcs, depth * 8);
     deliver(t, e, ns, tid, fn, arg);
@@ -423,6 +431,8 @@ tsb_translator *tsb_translator_new(int pid) {
         t->pid = pid;
     return t;
 }
+
+void tsb_translator_beside_ring(tsb_translator *t) { t->beside_ring = 1; }
 
 void tsb_translator_free(tsb_translator *t) {
     if (!t)

@@ -35,6 +35,11 @@ typedef struct tsb_translate_stats {
 tsb_translator *tsb_translator_new(int pid);
 void tsb_translator_free(tsb_translator *t);
 
+/* The debug runtime's ring feeds the same model: give strings, sites and
+ * stacks odd ids (the ring's are rewritten to even ones, see
+ * ts_bpf_even_ids) and leave thread_start to the ring. */
+void tsb_translator_beside_ring(tsb_translator *t);
+
 /* Translate one raw record of len bytes and deliver what it becomes. */
 void tsb_translate(tsb_translator *t, const void *raw, size_t len, tsb_emit_fn fn, void *arg);
 

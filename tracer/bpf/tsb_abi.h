@@ -52,9 +52,11 @@ struct tsb_hdr {
  * says whether it could.  BPF cannot fault pages in, so a string on a
  * page the program has not touched yet is read by the collector instead,
  * from the address. */
+#define TSB_EVENT_FIELDS 10   /* task_state, the widest event, has 10 */
+
 struct tsb_event {
     struct tsb_hdr h;
-    __u64 a[6];
+    __u64 a[TSB_EVENT_FIELDS];
     __u32 has_str;
     __u32 pad;
     char str[TSB_STR_MAX];

@@ -140,7 +140,7 @@ static __always_inline struct tsb_event *ev_begin(__u16 type, __u32 cls) {
 
 /* The string field a[i] at user address uptr. */
 static __always_inline void ev_str(struct tsb_event *e, int i, __u64 uptr) {
-    if (i >= 0 && i < 6)
+    if (i >= 0 && i < TSB_EVENT_FIELDS)
         e->a[i] = uptr;
     if (uptr && bpf_probe_read_user_str(e->str, sizeof e->str, (const void *)uptr) > 0)
         e->has_str = 1;
