@@ -274,8 +274,11 @@ void tui_live_close(tui_src *s) {
     if (!s->have_sess)
         return;
     if (!s->finished && s->child) {
-        /* interrupt it as Ctrl-C would, keep draining while it winds down */
-        kill(-s->child, SIGINT);
+        /* interrupt it as Ctrl-C would, keep draining while it winds down
+         * (its group, when it leads one: the BPF collector's child does
+         * not) */
+        pid_t target = getpgid(s->child) == s->child ? -s->child : s->child;
+        kill(target, SIGINT);
         int status = 0, gone = 0;
         for (int i = 0; i < 300 && !gone; i++) {
             live_poll(s);
@@ -284,7 +287,7 @@ void tui_live_close(tui_src *s) {
                 sleep_ms(10);
         }
         if (!gone) {
-            kill(-s->child, SIGKILL);
+            kill(target, SIGKILL);
             waitpid(s->child, &status, 0);
         }
         s->child = 0;
@@ -351,6 +354,108 @@ int tui_src_attach_bpf(tui_src *s, int pid, const char *record, const char *even
     return 0;
 #else
     (void)s, (void)pid, (void)record, (void)events;
+    snprintf(err, len, "this build has no BPF collector (it needs clang, bpftool, libbpf-dev "
+                       "and a kernel with BTF at build time)");
+    return -ENOTSUP;
+#endif
+}
+
+#ifdef TS_HAVE_BPF
+/* The collector forks the program itself: point our stdin at /dev/null
+ * and stdout/stderr at the log while it does, so the child inherits them
+ * and never writes onto the screen the TUI draws; then take ours back. */
+struct stdio_saved {
+    int fd[3];
+};
+
+static int stdio_redirect(struct stdio_saved *sv, const char *log_path) {
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int out = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0)
+        out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (in < 0 || out < 0) {
+        if (in >= 0)
+            close(in);
+        if (out >= 0)
+            close(out);
+        return -1;
+    }
+    fflush(NULL);
+    for (int i = 0; i < 3; i++)
+        sv->fd[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    close(in);
+    close(out);
+    return 0;
+}
+
+static void stdio_restore(struct stdio_saved *sv) {
+    fflush(NULL);
+    for (int i = 0; i < 3; i++) {
+        if (sv->fd[i] >= 0) {
+            dup2(sv->fd[i], i);
+            close(sv->fd[i]);
+        }
+    }
+}
+#endif
+
+int tui_src_launch_bpf(tui_src *s, char **argv, const char *record, const char *log_path,
+                       const char *events, char *err, size_t len) {
+#ifdef TS_HAVE_BPF
+    ts_bpf_opts o = {0};
+    if (events && ts_bpf_parse_events(events, &o.events, err, len))
+        return -EINVAL;
+    if (live_init(s, 0)) {
+        snprintf(err, len, "out of memory");
+        return -ENOMEM;
+    }
+    s->bpf = calloc(1, sizeof *s->bpf);
+    struct stdio_saved sv;
+    int rc = !s->bpf ? -ENOMEM : stdio_redirect(&sv, log_path) ? -EIO : 0;
+    if (!rc) {
+        rc = ts_bpf_session_spawn(s->bpf, argv, &o, err, len);
+        stdio_restore(&sv);
+    } else {
+        snprintf(err, len, rc == -ENOMEM ? "out of memory" : "cannot open %s", log_path);
+    }
+    if (rc) {
+        free(s->bpf);
+        s->bpf = NULL;
+        tui_recent_free(s->recent);
+        return rc;
+    }
+    s->pid = s->child = s->bpf->s.child;
+    snprintf(s->log_path, sizeof s->log_path, "%s", log_path);
+    s->have_sess = 1;
+    s->model = sess(s)->model;
+    rc = open_recording(s, record, err, len);
+    if (rc) {
+        kill(s->child, SIGKILL);
+        waitpid(s->child, NULL, 0);
+        ts_bpf_session_close(s->bpf);
+        free(s->bpf);
+        s->bpf = NULL;
+        tui_recent_free(s->recent);
+        return rc;
+    }
+    if (sess(s)->store) {
+        char cmd[1024] = "";
+        size_t n = 0;
+        for (int i = 0; argv[i] && n < sizeof cmd; i++)
+            n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s%s", i ? " " : "", argv[i]);
+        ts_store_meta(sess(s)->store, "command", cmd);
+        ts_store_meta(sess(s)->store, "collector", "bpf");
+    }
+    snprintf(s->status, sizeof s->status, "running, traced through BPF%s",
+             ts_bpf_session_beside_ring(s->bpf) ? " + ring" : "");
+    live_poll(s);
+    s->rate_wall_ns = tui_wall_ns();
+    return 0;
+#else
+    (void)s, (void)argv, (void)record, (void)log_path, (void)events;
     snprintf(err, len, "this build has no BPF collector (it needs clang, bpftool, libbpf-dev "
                        "and a kernel with BTF at build time)");
     return -ENOTSUP;

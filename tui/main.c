@@ -47,8 +47,9 @@ static const char USAGE[] =
     "  --no-record    do not record a live session\n"
     "  --log FILE     where a started PROGRAM's output goes\n"
     "  --no-color     no colours (also when NO_COLOR is set)\n"
-    "  --bpf          with PID: watch through the BPF collector (root), so PID may\n"
-    "                 use the release runtime; its loops dump their live tasks first\n"
+    "  --bpf          watch through the BPF collector (root), so the program may use\n"
+    "                 the release runtime; with PID, its loops dump their live tasks\n"
+    "                 first; with -- PROGRAM, it is traced from its first event\n"
     "  --bpf-events=LIST  tasks,futures,sync,jobs,syscalls or all (default all)\n"
     "\n"
     "Press ? inside for every key.  Without a terminal the session is recorded and\n"
@@ -112,8 +113,8 @@ static int parse(int argc, char **argv, opts *o) {
         return usage_error("nothing to watch: give a PID, a recording, or -- PROGRAM", "");
     if (o->argv && (o->pid || o->file))
         return usage_error("give either a target or -- PROGRAM, not both", "");
-    if (o->bpf && !o->pid)
-        return usage_error("--bpf watches a running process: give its PID", "");
+    if (o->bpf && !o->pid && !o->argv)
+        return usage_error("--bpf needs a PID or -- PROGRAM", "");
     return 0;
 }
 
@@ -126,7 +127,9 @@ static int open_source(tui_src *src, const opts *o, char *logbuf, size_t loglen)
             snprintf(logbuf, loglen, "%s.log", o->record ? o->record : "taskscope-top");
             log = logbuf;
         }
-        rc = tui_src_launch(src, o->argv, o->record, log, err, sizeof err);
+        rc = o->bpf ? tui_src_launch_bpf(src, o->argv, o->record, log, o->bpf_events, err,
+                                         sizeof err)
+                    : tui_src_launch(src, o->argv, o->record, log, err, sizeof err);
     } else if (o->pid && o->bpf) {
         rc = tui_src_attach_bpf(src, o->pid, o->record, o->bpf_events, err, sizeof err);
     } else if (o->pid) {

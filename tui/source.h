@@ -75,6 +75,11 @@ int tui_src_launch(tui_src *s, char **argv, const char *record, const char *log_
  * collector. */
 int tui_src_attach_bpf(tui_src *s, int pid, const char *record, const char *events, char *err,
                        size_t len);
+/* Start argv under the BPF collector (`top --bpf -- PROGRAM`, root): on
+ * the release runtime, or the debug runtime's ring beside BPF; its output
+ * goes to log_path, as tui_src_launch's. */
+int tui_src_launch_bpf(tui_src *s, char **argv, const char *record, const char *log_path,
+                       const char *events, char *err, size_t len);
 /* Replay: load path into memory and put the cursor at its end, paused. */
 int tui_src_replay(tui_src *s, const char *path, char *err, size_t len);
 /* A fixed model (not owned) with nothing feeding it. */

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""tests/bpf/test_bpf_top.py - `taskscope top --bpf PID` driven through tmux.
+"""tests/bpf/test_bpf_top.py - `taskscope top --bpf PID` (and `top --bpf --
+PROGRAM`) driven through tmux.
 
     test_bpf_top.py --taskscope CMD --target BPF_TARGET
 
@@ -9,7 +10,8 @@ and one of them ticks every millisecond.  top --bpf runs in a detached
 tmux session (its own server socket); the test waits for the tasks the
 state dump must show (names, states, what each awaits), opens a task's
 detail view, and quits, checking the exit status and that the terminal
-is left sane.  A second run does the same on the idle (deadlocked) form.
+is left sane.  A second run does the same on the idle (deadlocked) form,
+and a third starts the target under top itself (`-- PROGRAM`).
 
 Every check polls the screen until the text appears, with a generous
 deadline: a loaded machine makes the test slower, never flaky.
@@ -130,6 +132,36 @@ def watch(ctx, mode, name):
         target.wait()
 
 
+def launch(ctx):
+    """top --bpf -- PROGRAM: the program traced from its start, its output
+    in the log and not on the screen, interrupted when top quits."""
+    log = "/tmp/ts-bpf-top-%d.log" % os.getpid()
+    pane = None
+    try:
+        cmd = " ".join(shlex.quote(a) for a in
+                       [ctx.taskscope, "top", "--bpf", "--no-record", "--log", log, "--",
+                        ctx.target, "hold", "busy"])
+        pane = Pane("launch", "env -u LD_LIBRARY_PATH " + cmd)
+        want = ["napper", "waiter", "deadlock-a", "deadlock-b", "ticker"]
+        s = pane.wait(lambda s: "through BPF" in s and all(
+            "suspended" in line_with(s, w) for w in want), "the launched program's tasks")
+        if "held" in s.split():
+            raise Failure("the program's output reached the screen:\n" + s)
+        with open(log) as f:
+            if "held" not in f.read():
+                raise Failure("the program's output is not in the log")
+        pane.keys("q")
+        s = pane.wait(lambda s: "TUI-EXIT" in s and "STTY:" in s, "exit")
+        if "TUI-EXIT 0" not in s:
+            raise Failure("top --bpf -- PROGRAM did not exit with 0:\n" + s)
+        pane.wait(lambda s: "STTY:icanon" in s and "STTY:echo" in s, "a sane terminal")
+    finally:
+        if pane:
+            pane.kill()
+        if os.path.exists(log):
+            os.unlink(log)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--taskscope", required=True)
@@ -150,6 +182,12 @@ def main():
             except Failure as e:
                 failed = 1
                 print("FAIL: top --bpf, %s loop: %s" % (name, e))
+        try:
+            launch(ctx)
+            print("ok: top --bpf -- PROGRAM")
+        except Failure as e:
+            failed = 1
+            print("FAIL: top --bpf -- PROGRAM: %s" % e)
     finally:
         tmux("kill-server", check=False)
     return 1 if failed else 0
