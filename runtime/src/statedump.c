@@ -4,7 +4,9 @@
  * so a collector that attaches mid-run (`taskscope attach --bpf`,
  * `ps --bpf`) sees the tasks that already existed, with their names,
  * spawn sites and what each awaits, as the debug runtime's ring dump
- * gives them.
+ * gives them; and, for every lock or queue a live task waits on, the
+ * lock's holder or the queue's depth, so a tracer sees a lock cycle
+ * (deadlock) in the first dump.
  *
  * How a collector asks: it attaches a BPF program to the probe
  * taskscope:dump_request, which has an SDT semaphore; the kernel adds one
@@ -25,9 +27,15 @@
  *     list and fires probes (nops unless traced).
  *   - Each dump has a generation unique in the process, so a tracer's
  *     model can tell the tasks of this dump from an earlier one's.
+ *   - The release runtime keeps no registry of its locks and queues; the
+ *     ones that matter to a reader (what a task waits on) are found
+ *     through the waiting tasks themselves.  A holder is reported only if
+ *     it is still on the loop's task list: a task that finished holding a
+ *     lock and was freed leaves a dangling owner, which is never read.
  */
 #define _SDT_HAS_SEMAPHORES 1 /* before sys/sdt.h, via tracepoints.h */
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -48,6 +56,7 @@ TS_SEMAPHORE(dump_request);
 TS_SEMAPHORE(dump_begin);
 TS_SEMAPHORE(task_state);
 TS_SEMAPHORE(dump_end);
+TS_SEMAPHORE(dump_resource);
 
 __thread __attribute__((tls_model("initial-exec"), visibility("hidden")))
 unsigned short ts__dump_seen;
@@ -66,6 +75,88 @@ static void dump_task(ts_task *t) {
                 t->cancel_requests);
 }
 
+/* The locks and queues of one batch of waiting tasks, each once. */
+#define DUMP_RES_BATCH 64
+
+typedef struct dump_res {
+    const void *obj;
+    const ts_task *owner; /* a lock's holder as the lock has it (unchecked) */
+    uint64_t holder_id;   /* its id once found live on the loop, else 0 */
+    unsigned kind;        /* TS_RES_LOCK or TS_RES_QUEUE */
+} dump_res;
+
+/* The resource kind of a wait on a lock or a queue, else 0. */
+static unsigned res_kind_of(ts_wait_kind k) {
+    if (k == TS_WAIT_LOCK)
+        return TS_RES_LOCK;
+    if (k == TS_WAIT_QUEUE_GET || k == TS_WAIT_QUEUE_PUT || k == TS_WAIT_QUEUE_JOIN)
+        return TS_RES_QUEUE;
+    return 0;
+}
+
+/* Add what live task t waits on to the batch, unless it is there already
+ * or t waits on no lock or queue.  0 when the batch is full (t not
+ * taken). */
+static int batch_add(dump_res *b, size_t *n, ts_task *t) {
+    const void *obj = NULL;
+    unsigned kind = t->state < TS_TASK_DONE ? res_kind_of(ts_task_awaiting(t, &obj, NULL)) : 0;
+    if (!kind || !obj)
+        return 1;
+    for (size_t i = 0; i < *n; i++)
+        if (b[i].obj == obj)
+            return 1;
+    if (*n == DUMP_RES_BATCH)
+        return 0;
+    b[(*n)++] = (dump_res){obj, kind == TS_RES_LOCK ? ts_lock_owner(obj) : NULL, 0, kind};
+    return 1;
+}
+
+/* Fire one dump_resource per entry: a lock with its holder's id (0 when
+ * unknown), a queue with its maxsize and depth.  The holders are looked
+ * up by address among the loop's tasks, never dereferenced before. */
+static void batch_emit(ts_loop *l, uint64_t gen, dump_res *b, size_t n) {
+    size_t owners = 0;
+    for (size_t i = 0; i < n; i++)
+        owners += b[i].owner != NULL;
+    if (owners) {
+        ts__list_foreach(it, &l->tasks) {
+            const ts_task *t = ts__container_of(it, ts_task, all);
+            for (size_t i = 0; i < n; i++)
+                if (b[i].owner == t)
+                    b[i].holder_id = t->id;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t cap = b[i].kind == TS_RES_QUEUE ? ts_queue_maxsize(b[i].obj) : 0;
+        size_t depth = b[i].kind == TS_RES_QUEUE ? ts_queue_size(b[i].obj) : 0;
+        STAP_PROBEV(taskscope, dump_resource, gen, b[i].obj, b[i].kind,
+                    (unsigned)(cap > UINT_MAX ? UINT_MAX : cap), b[i].holder_id,
+                    (uint64_t)depth);
+    }
+}
+
+/* Every lock and queue a live task of l waits on, in batches of
+ * DUMP_RES_BATCH distinct ones: one walk of the tasks per batch with a
+ * lock in it, to find the holders (so a dump costs O(tasks x batches),
+ * one batch unless over 64 locks and queues are awaited).  Across
+ * batches a resource may come twice; a reader's model takes a repeat as
+ * the same facts (resource_create resets it, resource_acquired sets the
+ * holder). */
+static void dump_resources(ts_loop *l, uint64_t gen) {
+    dump_res batch[DUMP_RES_BATCH];
+    size_t n = 0;
+    ts__list_foreach(it, &l->tasks) {
+        ts_task *t = ts__container_of(it, ts_task, all);
+        if (batch_add(batch, &n, t))
+            continue;
+        batch_emit(l, gen, batch, n);
+        n = 0;
+        batch_add(batch, &n, t);
+    }
+    if (n)
+        batch_emit(l, gen, batch, n);
+}
+
 void ts__dump_answer(ts_loop *l) {
     unsigned short now = taskscope_dump_request_semaphore, was = ts__dump_seen;
     ts__dump_seen = now;
@@ -80,6 +171,7 @@ void ts__dump_answer(ts_loop *l) {
         if (t->state < TS_TASK_DONE)
             dump_task(t);
     }
+    dump_resources(l, gen);
     STAP_PROBEV(taskscope, dump_end, gen, l->id);
 }
 

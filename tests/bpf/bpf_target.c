@@ -9,11 +9,14 @@
  *                                   blocking_reader() blocks the loop in
  *                                   read() for 5 ms
  *   bpf_target [--wait] many N      N short tasks, spawned in a burst
- *   bpf_target [--wait] hold [busy] [read] [threads]
+ *   bpf_target [--wait] hold [busy] [read] [threads] [locks]
  *                                   tasks that never end: "napper"
  *                                   (sleeping), "waiter" (an event no one
  *                                   sets), "deadlock-a"/"deadlock-b" (each
- *                                   holds one lock and wants the other's);
+ *                                   holds one lock and wants the other's),
+ *                                   "producer" and "producer-2" (each puts
+ *                                   into the same full queue: 2 items,
+ *                                   maxsize 2);
  *                                   prints "held" once they are parked.
  *                                   The loop is then idle in epoll_wait
  *                                   (deadlocked), unless busy: a "ticker"
@@ -21,8 +24,10 @@
  *                                   "reader" blocks the loop in read() for
  *                                   5 ms every 200 ms.  With threads, a
  *                                   second thread runs its own loop with
- *                                   a sleeping "napper-2".  Runs until
- *                                   killed.
+ *                                   a sleeping "napper-2".  With locks,
+ *                                   100 "holder-N" tasks each hold lock N
+ *                                   (and sleep) while "wanter-N" waits
+ *                                   for it.  Runs until killed.
  *
  * With --wait it prints "ready" once loaded and waits for a line on
  * stdin before it starts, so a test can attach by pid first.
@@ -180,6 +185,37 @@ static void *deadlock(void *arg) {
     return NULL;
 }
 
+static void *producer(void *arg) {
+    ts_queue_put((ts_queue *)arg, "three"); /* never: the queue stays full */
+    return NULL;
+}
+
+#define HOLD_LOCKS 100
+
+static void *lock_holder(void *arg) {
+    ts_lock_acquire((ts_lock *)arg);
+    ts_sleep(100000.0);
+    return NULL;
+}
+
+static void *lock_wanter(void *arg) {
+    ts_lock_acquire((ts_lock *)arg); /* never: its holder sleeps */
+    return NULL;
+}
+
+/* HOLD_LOCKS locks, each held by one task and wanted by another (more
+ * than one batch of the state dump's resources). */
+static void spawn_lock_pairs(void) {
+    char name[32];
+    for (int i = 0; i < HOLD_LOCKS; i++) {
+        ts_lock *l = ts_lock_new();
+        snprintf(name, sizeof name, "holder-%d", i);
+        ts_spawn_named(name, lock_holder, l); /* runs first: takes l */
+        snprintf(name, sizeof name, "wanter-%d", i);
+        ts_spawn_named(name, lock_wanter, l);
+    }
+}
+
 static void *ticker(void *arg) {
     for (;;)
         ts_sleep(0.001);
@@ -195,7 +231,7 @@ static void *periodic_reader(void *arg) {
     return NULL;
 }
 
-static int hold_busy, hold_read, hold_threads;
+static int hold_busy, hold_read, hold_threads, hold_locks;
 
 static void *second_loop_main(void *arg) {
     ts_task *t = ts_spawn_named("napper-2", napper, NULL);
@@ -213,16 +249,23 @@ static void *hold(void *arg) {
     lock_a = ts_lock_new();
     lock_b = ts_lock_new();
     ts_event *ev = ts_event_new();
-    ts_task *t[6];
+    ts_queue *q = ts_queue_new(2);
+    ts_queue_put_nowait(q, "one");
+    ts_queue_put_nowait(q, "two");
+    ts_task *t[9];
     int n = 0;
     t[n++] = ts_spawn_named("napper", napper, NULL);
     t[n++] = ts_spawn_named("waiter", waiter, ev);
     t[n++] = ts_spawn_named("deadlock-a", deadlock, (void *)1);
     t[n++] = ts_spawn_named("deadlock-b", deadlock, NULL);
+    t[n++] = ts_spawn_named("producer", producer, q);
+    t[n++] = ts_spawn_named("producer-2", producer, q);
     if (hold_busy)
         t[n++] = ts_spawn_named("ticker", ticker, NULL);
     if (hold_read)
         t[n++] = ts_spawn_named("reader", periodic_reader, NULL);
+    if (hold_locks)
+        spawn_lock_pairs();
     pthread_t th;
     if (hold_threads && pthread_create(&th, NULL, second_loop, NULL) == 0)
         pthread_detach(th);
@@ -267,10 +310,11 @@ int main(int argc, char **argv) {
             hold_busy |= !strcmp(argv[k], "busy");
             hold_read |= !strcmp(argv[k], "read");
             hold_threads |= !strcmp(argv[k], "threads");
+            hold_locks |= !strcmp(argv[k], "locks");
         }
         return ts_run(hold, NULL) ? 1 : 0;
     }
     fprintf(stderr, "usage: bpf_target [--wait] scenario | many N | hold [busy] [read] "
-                    "[threads]\n");
+                    "[threads] [locks]\n");
     return 2;
 }

@@ -7,6 +7,12 @@
  *     twice in a row, the second attach gets its dump too;
  *   - `pstree --bpf PID`, and the session API's model after the dump,
  *     also with two idle loops (both woken, both dump);
+ *   - the release dump's locks and queues: `ps --bpf` (text and --json)
+ *     and `pstree --bpf` spell out the lock cycle of deadlock-a and
+ *     deadlock-b; the model has each lock's holder and the full queue's
+ *     depth; a recording has them too, each resource once per dump
+ *     although two tasks wait on the queue; past one batch of the dump
+ *     (64 locks), every lock still has its holder;
  *   - `attach --bpf PID` records the tasks that existed before it;
  *   - the debug runtime with --bpf: one recording where the ring's tasks
  *     and BPF's blocking read() (task, syscall, duration, stack) meet,
@@ -145,6 +151,18 @@ static void stop(int pid) {
     waitpid(pid, NULL, 0);
 }
 
+/* The model's deadlock warning with its cycle spelled out: each of the
+ * two tasks wants a lock the other holds (which the release runtime's
+ * dump tells through its lock holders). */
+static void expect_deadlock(const char *out) {
+    char line[512];
+    if (!line_of(out, "deadlock: #", line, sizeof line))
+        fail_msg("no deadlock warning in:\n%s", out);
+    if (!strstr(line, "deadlock-a") || !strstr(line, "deadlock-b") ||
+        !strstr(line, "wants a lock held by #"))
+        fail_msg("the deadlock warning should spell out the cycle: %s", line);
+}
+
 static void check_hold_ps(const char *out) {
     expect_has(out, "through BPF");
     if (strstr(out, "no state dump"))
@@ -153,7 +171,9 @@ static void check_hold_ps(const char *out) {
     expect_task_line(out, "waiter", "event");
     expect_task_line(out, "deadlock-a", "lock");
     expect_task_line(out, "deadlock-b", "lock");
+    expect_task_line(out, "producer", "queue_put");
     expect_task_line(out, "main", "task #2 napper");
+    expect_deadlock(out);
 }
 
 /* The loop is idle in epoll_wait for good (a deadlock and long sleeps):
@@ -175,7 +195,112 @@ static void test_ps_idle_release(void **state) {
     expect_has(out, "#1 main [suspended] awaits task #2 napper");
     expect_has(out, "#4 deadlock-a [suspended] awaits lock");
     expect_has(out, "#3 waiter [suspended] awaits event");
+    expect_deadlock(out);
     free(out);
+    stop(pid);
+}
+
+/* The JSON object (flat: no nested braces) of the task called name in
+ * `ps --json` output, copied into obj. */
+static void json_task(const char *out, const char *name, char *obj, size_t len) {
+    char key[96];
+    snprintf(key, sizeof key, "\"name\":\"%s\",", name);
+    const char *p = strstr(out, key);
+    if (!p)
+        fail_msg("task %s missing from:\n%s", name, out);
+    const char *a = p, *b = strchr(p, '}');
+    while (a > out && *a != '{')
+        a--;
+    assert_non_null(b);
+    snprintf(obj, len, "%.*s", (int)(b - a + 1), a);
+}
+
+static uint64_t json_u64(const char *obj, const char *field) {
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":", field);
+    const char *p = strstr(obj, key);
+    if (!p)
+        fail_msg("no %s in %s", field, obj);
+    return strtoull(p + strlen(key), NULL, 10);
+}
+
+/* `ps --bpf --json` of the release target: the deadlock warning names
+ * both tasks, each task awaits its own lock, and both carry the mark. */
+static void test_ps_json_deadlock_release(void **state) {
+    (void)state;
+    int pid = start_hold(target_path(), "");
+    int st;
+    char *out = run(&st, "%s ps --bpf --json %d 2>/dev/null", taskscope(), pid);
+    assert_int_equal(st, 0);
+    char a[1024], b[1024];
+    json_task(out, "deadlock-a", a, sizeof a);
+    json_task(out, "deadlock-b", b, sizeof b);
+    expect_has(a, "\"awaits\":\"lock\"");
+    expect_has(b, "\"awaits\":\"lock\"");
+    uint64_t la = json_u64(a, "awaits_object"), lb = json_u64(b, "awaits_object");
+    assert_true(la != 0 && lb != 0 && la != lb);
+    assert_true(json_u64(a, "warnings") != 0);
+    assert_true(json_u64(b, "warnings") != 0);
+    const char *w = strstr(out, "{\"kind\":\"deadlock\"");
+    if (!w)
+        fail_msg("no deadlock warning in:\n%s", out);
+    char warning[512];
+    snprintf(warning, sizeof warning, "%.*s", (int)strcspn(w, "}"), w);
+    uint64_t who = json_u64(warning, "task");
+    assert_true(who == json_u64(a, "id") || who == json_u64(b, "id"));
+    expect_has(warning, "\"text\":\"deadlock: #");
+    expect_has(warning, "deadlock-a");
+    expect_has(warning, "deadlock-b");
+    expect_has(warning, "wants a lock held by #");
+    free(out);
+    stop(pid);
+}
+
+/* The dump alone (tasks class, no sync events) gives the model every
+ * awaited lock with its holder and the awaited queue with its depth. */
+static void test_session_dump_resources(void **state) {
+    (void)state;
+    int pid = start_hold(target_path(), "");
+    ts_bpf_session bs;
+    char err[512];
+    ts_bpf_opts o = {.events = TS_BPF_TASKS};
+    assert_int_equal(ts_bpf_session_attach(&bs, pid, &o, err, sizeof err), 0);
+    assert_int_equal(ts_bpf_session_wait_dump(&bs, 20000), 1);
+    tm_model *m = bs.s.model;
+    tm_task *a = task_named(m, "deadlock-a"), *b = task_named(m, "deadlock-b");
+    tm_task *p = task_named(m, "producer"), *p2 = task_named(m, "producer-2");
+    if (!a || !b || !p || !p2)
+        fail_msg("a task of the hold scenario is missing after the dump");
+    assert_int_equal(a->wait_kind, 5); /* lock */
+    assert_int_equal(b->wait_kind, 5);
+    tm_resource *ra = tm_model_resource(m, a->wait_obj), *rb = tm_model_resource(m, b->wait_obj);
+    if (!ra || !rb)
+        fail_msg("the awaited locks are not in the model");
+    assert_true(ra != rb);
+    assert_int_equal(ra->kind, 1);
+    assert_int_equal(rb->kind, 1);
+    assert_int_equal(ra->holder, b->id); /* a wants the lock b holds */
+    assert_int_equal(rb->holder, a->id);
+    assert_int_equal(ra->held, 1);
+    assert_int_equal(p->wait_kind, 11); /* queue_put */
+    assert_int_equal(p2->wait_obj, p->wait_obj);
+    tm_resource *rq = tm_model_resource(m, p->wait_obj);
+    if (!rq)
+        fail_msg("the awaited queue is not in the model");
+    assert_int_equal(rq->kind, 6);
+    assert_int_equal(rq->capacity, 2);
+    assert_int_equal(rq->depth, 2);
+    assert_int_equal(rq->holder, 0);
+    tm_model_analyze(m);
+    int found = 0;
+    for (size_t i = 0; i < tm_model_warning_count(m); i++) {
+        const tm_warning *w = tm_model_warning_at(m, i);
+        if (w->kind == TM_WARN_DEADLOCK && strstr(w->text, "deadlock-a") &&
+            strstr(w->text, "deadlock-b"))
+            found++;
+    }
+    assert_int_equal(found, 1);
+    ts_bpf_session_close(&bs);
     stop(pid);
 }
 
@@ -234,6 +359,35 @@ static void test_session_dump_model(void **state) {
     stop(pid);
 }
 
+/* More awaited locks than one batch of the dump (64): every one still
+ * comes with its holder. */
+static void test_session_dump_many_locks(void **state) {
+    (void)state;
+    int pid = start_hold(target_path(), "locks");
+    ts_bpf_session bs;
+    char err[512];
+    ts_bpf_opts o = {.events = TS_BPF_TASKS};
+    assert_int_equal(ts_bpf_session_attach(&bs, pid, &o, err, sizeof err), 0);
+    assert_int_equal(ts_bpf_session_wait_dump(&bs, 20000), 1);
+    tm_model *m = bs.s.model;
+    for (int i = 0; i < 100; i++) {
+        char hn[32], wn[32];
+        snprintf(hn, sizeof hn, "holder-%d", i);
+        snprintf(wn, sizeof wn, "wanter-%d", i);
+        tm_task *h = task_named(m, hn), *w = task_named(m, wn);
+        if (!h || !w)
+            fail_msg("%s or %s missing after the dump", hn, wn);
+        assert_int_equal(w->wait_kind, 5);
+        tm_resource *r = tm_model_resource(m, w->wait_obj);
+        if (!r || r->holder != h->id)
+            fail_msg("the lock %s waits on should be held by #%llu %s", wn,
+                     (unsigned long long)h->id, hn);
+        assert_int_equal(r->held, 1);
+    }
+    ts_bpf_session_close(&bs);
+    stop(pid);
+}
+
 static void test_attach_records_earlier_tasks(void **state) {
     (void)state;
     int pid = start_hold(target_path(), "");
@@ -249,6 +403,26 @@ static void test_attach_records_earlier_tasks(void **state) {
     assert_int_equal(st, 0);
     expect_task_line(out, "deadlock-b", "lock");
     expect_task_line(out, "napper", "sleep");
+    expect_deadlock(out);
+    free(out);
+    /* per dump: the queue once (two tasks wait on it), at depth 2, and
+     * each lock's holder once */
+    out = run(&st, "%s query %s 'select (select count(*) from ev_dump_begin) as d, "
+                   "(select count(*) from ev_resource_create where kind = 6) as q, "
+                   "(select count(*) from ev_resource_create where kind = 1) as l, "
+                   "(select count(*) from ev_resource_acquired) as h, "
+                   "(select min(depth) from ev_queue_depth) as depth' --csv 2>&1",
+              taskscope(), db);
+    assert_int_equal(st, 0);
+    unsigned d = 0, q = 0, l = 0, h = 0, depth = 0;
+    const char *row = strchr(out, '\n');
+    if (!row || sscanf(row + 1, "%u,%u,%u,%u,%u", &d, &q, &l, &h, &depth) != 5)
+        fail_msg("unexpected query output:\n%s", out);
+    assert_true(d >= 1);
+    assert_int_equal(q, d);
+    assert_int_equal(l, 2 * d);
+    assert_int_equal(h, 2 * d);
+    assert_int_equal(depth, 2);
     free(out);
     unlink(db);
     stop(pid);
@@ -365,7 +539,10 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ps_idle_release),
         cmocka_unit_test(test_ps_busy_release),
+        cmocka_unit_test(test_ps_json_deadlock_release),
         cmocka_unit_test(test_session_dump_model),
+        cmocka_unit_test(test_session_dump_resources),
+        cmocka_unit_test(test_session_dump_many_locks),
         cmocka_unit_test(test_ps_two_loops),
         cmocka_unit_test(test_attach_records_earlier_tasks),
         cmocka_unit_test(test_merged_recording),

@@ -8,8 +8,10 @@ BPF_TARGET (tests/bpf/bpf_target.c, on the RELEASE runtime) is started in
 `hold busy` mode: its tasks are created and parked before top attaches,
 and one of them ticks every millisecond.  top --bpf runs in a detached
 tmux session (its own server socket); the test waits for the tasks the
-state dump must show (names, states, what each awaits), opens a task's
-detail view, and quits, checking the exit status and that the terminal
+state dump must show (names, states, what each awaits), the deadlock
+warning and the lock holders and queue depth the release runtime's dump
+gives (the warnings and resources tabs), opens a task's detail view, and
+quits, checking the exit status and that the terminal
 is left sane.  A second run does the same on the idle (deadlocked) form,
 and a third starts the target under top itself (`-- PROGRAM`).
 
@@ -47,7 +49,17 @@ class Pane:
         self.name = name
         shell = ("%s; echo \"TUI-EXIT $?\"; stty -a | tr ' ' '\\n' | "
                  "grep -E '^-?(icanon|echo)$' | sed 's/^/STTY:/'; exec sleep 600" % command)
-        tmux("new-session", "-d", "-s", name, "-x", "160", "-y", "40", "sh", "-c", shell)
+        # The server of the previous pane may still be exiting (its last
+        # session was killed): tmux then says "server exited
+        # unexpectedly".  Try again on a fresh server.
+        for attempt in range(5):
+            try:
+                tmux("new-session", "-d", "-s", name, "-x", "160", "-y", "40", "sh", "-c", shell)
+                break
+            except Failure:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
 
     def screen(self):
         return tmux("capture-pane", "-p", "-t", self.name, check=False)
@@ -80,6 +92,26 @@ def line_with(screen, name):
     return ""
 
 
+def rows_with(screen, *words):
+    return [line for line in screen.splitlines() if all(w in line.split() for w in words)]
+
+
+def check_deadlock(pane):
+    """The warnings tab spells out the lock cycle; the resources tab has
+    each lock with its holder and the full queue at 2/2 (from the state
+    dump alone: every task parked before the attach).  Back to the tasks
+    tab after."""
+    pane.keys("4")
+    pane.wait(lambda s: any("deadlock-a" in line and "deadlock-b" in line and
+                            "wants a lock held by" in line for line in rows_with(s, "DEADLOCK")),
+              "the deadlock warning")
+    pane.keys("3")
+    pane.wait(lambda s: rows_with(s, "lock", "deadlock-a") and rows_with(s, "lock", "deadlock-b")
+              and rows_with(s, "queue", "2/2"), "lock holders and the queue's depth")
+    pane.keys("1")
+    pane.wait(lambda s: line_with(s, "napper"), "the tasks tab again")
+
+
 def start_target(target, mode):
     env = dict(os.environ)
     env.pop("LD_LIBRARY_PATH", None)  # the target's own run path: the release library
@@ -110,6 +142,7 @@ def watch(ctx, mode, name):
                 raise Failure("%s should await %s:\n%s" % (w, awaits, s))
         if "runtime release (BPF)" not in s:
             raise Failure("the header should say the release runtime through BPF:\n" + s)
+        check_deadlock(pane)
         # the detail view of a task that existed before the attach
         pane.keys("/")
         pane.wait(lambda s: "filter:" in s, "filter prompt")

@@ -215,6 +215,7 @@ static const struct program {
     {"sys_enter", S, 0, 0}, {"sys_exit", S, 0, 0}, {"sched_switch", S, 0, 0},
     {"thread_exit", S, 0, 0},
     {"dump_begin", T | S, 1, 1}, {"task_state", T | S, 1, 1}, {"dump_end", T | S, 1, 1},
+    {"dump_resource", T, 1, 1},
     {"dump_request", T | S, 1, 2},
 };
 #undef T

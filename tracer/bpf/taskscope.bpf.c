@@ -203,7 +203,7 @@ int BPF_USDT(diagnostic, __u32 kind, __u64 task) {
  * dump its live tasks at its next iteration; its program has nothing to
  * say (dump_begin follows it).  The dump becomes the records the debug
  * runtime's ring dump gives: dump_begin, loop_create, task_state per
- * task, dump_end.  It also teaches the bookkeeping which thread runs
+ * task, the locks and queues they wait on (dump_resource), dump_end.  It also teaches the bookkeeping which thread runs
  * which loop and which loop each task belongs to, for a collector that
  * attached after they were created. */
 
@@ -254,6 +254,35 @@ int BPF_USDT(task_state, __u64 id, __u64 parent, __u64 loop, __u64 object, __u64
     e->a[9] = (__u32)requests;
     ev_str(e, 4, name);
     bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+/* A lock or queue some dumped task waits on (after the tasks, before
+ * dump_end; each once per dump, or a few times past 64 of them, which
+ * the model takes as the same facts): the records the debug runtime's
+ * dump gives for it, resource_create, then resource_acquired with the
+ * holder's id for a held lock (0: not known), and queue_depth for a
+ * queue.  So the model sees lock cycles from the first dump. */
+SEC("usdt")
+int BPF_USDT(dump_resource, __u64 gen, __u64 obj, __u32 kind, __u32 capacity, __u64 holder,
+             __u64 depth) {
+    struct tsb_event *e = ev_begin(TS_EV_resource_create, TSB_C_TASKS);
+    if (!e)
+        return 0;
+    e->a[0] = obj;
+    e->a[1] = kind;
+    e->a[2] = capacity;
+    bpf_ringbuf_submit(e, 0);
+    if (holder && (e = ev_begin(TS_EV_resource_acquired, TSB_C_TASKS))) {
+        e->a[0] = obj;
+        e->a[1] = holder;
+        bpf_ringbuf_submit(e, 0);
+    }
+    if (kind == TSB_RES_QUEUE && (e = ev_begin(TS_EV_queue_depth, TSB_C_TASKS))) {
+        e->a[0] = obj;
+        e->a[1] = (__u32)depth;
+        bpf_ringbuf_submit(e, 0);
+    }
     return 0;
 }
 

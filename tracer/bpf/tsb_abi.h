@@ -34,6 +34,10 @@ enum tsb_class {
     TSB_C_COUNT = 5,
 };
 
+/* The schema's resource kind of a queue (resource_create.kind), as the
+ * state dump's dump_resource probe passes it: only a queue has a depth. */
+#define TSB_RES_QUEUE 6
+
 #define TSB_STR_MAX 64      /* task names, messages (longer ones are cut) */
 #define TSB_FILE_MAX 160
 #define TSB_FUNC_MAX 64
