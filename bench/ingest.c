@@ -4,14 +4,14 @@
  * raw prepared inserts of the same rows into SQLite (the anchor), in one
  * run; and whether the tracer's memory stays flat over a long recording.
  *
- *   bench_ingest [--quick|--full] [--reps N]
+ *   bench_ingest [--quick|--full] [--reps N] [--seconds S]
  *
  * The traced program, ingest_flood, spawns and awaits tasks as fast as
- * the debug runtime lets it, for 10 s (--quick), 60 s (default) or 10
- * minutes (--full).  This program is its tracer, built from the same
- * parts as `taskscope run` (ts_session: reader, model, store with its
- * writer thread): it starts ingest_flood on the debug runtime, records it
- * to a scratch file until it exits, and reports
+ * the debug runtime lets it, for 10 s (--quick), 60 s (default), 10
+ * minutes (--full) or S seconds (--seconds).  This program is its tracer,
+ * built from the same parts as `taskscope run` (ts_session: reader, model,
+ * store with its writer thread): it starts ingest_flood on the debug
+ * runtime, records it to a scratch file until it exits, and reports
  *   ingest            committed rows / wall time from attach to the last
  *                     commit (events/s); the program outruns the tracer,
  *                     so the rings drop what the tracer cannot take and
@@ -23,6 +23,14 @@
  *                     settings (WAL, synchronous=NORMAL), by prepared
  *                     statements in 10k-row transactions on one thread:
  *                     what SQLite alone costs.
+ *   ingest (anchor "sqlite-multirow-inserts"; bench/run prints it as
+ *                     ingest_vs_sqlite-multirow-inserts)  the same rows and
+ *                     transactions, but each transaction's rows grouped by
+ *                     table and inserted 32 per statement (INSERT ...
+ *                     VALUES (...),(...),...), as the store's writer does:
+ *                     what SQLite alone costs the way we use it.  A second
+ *                     anchor, not a replacement: the first stays the plain
+ *                     one.
  *   ingest_cpu        the same rows per CPU second the tracer spent on them
  *                     (its reader and writer threads), beside the
  *                     anchor's rows per CPU second: what the figures would
@@ -55,6 +63,7 @@
 
 #define ANCHOR_ROWS 2000000
 #define ANCHOR_BATCH 10000
+#define MULTI_ROWS 32       /* as tracer/store.c */
 
 typedef struct run_result {
     uint64_t rows, dropped;
@@ -83,6 +92,20 @@ static double cpu_seconds(clockid_t clock) {
     struct timespec t;
     clock_gettime(clock, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Every 10 s: what the tracer holds, so that a memory that grows shows
+ * where (the model's tasks: live, finished but not freed, freed). */
+static void progress(const ts_session *s, int second, long rss) {
+    size_t live = 0, done = 0, freed = 0;
+    for (size_t i = 0; i < tm_model_task_count(s->model); i++) {
+        const tm_task *t = tm_model_task_at(s->model, i);
+        if (t)
+            *(t->freed ? &freed : t->state < TM_DONE ? &live : &done) += 1;
+    }
+    fprintf(stderr, "ingest: %d s, %llu events read, RSS %ld KiB; model: %zu live, %zu finished "
+                    "not freed, %zu freed tasks\n", second, (unsigned long long)s->events, rss,
+            live, done, freed);
 }
 
 static int record_flood(const char *path, double seconds, run_result *r) {
@@ -120,8 +143,7 @@ static int record_flood(const char *path, double seconds, run_result *r) {
         if (rss > r->rss_max)
             r->rss_max = rss;
         if (second % 10 == 9)
-            fprintf(stderr, "ingest: %d s, %llu events read, RSS %ld KiB\n", second + 1,
-                    (unsigned long long)s.events, rss);
+            progress(&s, second + 1, rss);
     }
     int rc = ts_store_flush(store);
     r->seconds = (double)(bench_now_ns() - t0) / 1e9;
@@ -266,16 +288,89 @@ static int exec(sqlite3 *db, const char *sql) {
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
 }
 
+/* Bind row r's values to st from parameter `at` on; returns the next one. */
+static int bind_arow(sqlite3_stmt *st, int at, const arow *r) {
+    const int64_t *v = (const int64_t *)(r + 1);
+    for (uint32_t c = 0; c < r->ncols; c++)
+        sqlite3_bind_int64(st, at++, v[c]);
+    if (r->tail_type == SQLITE_TEXT)
+        sqlite3_bind_text(st, at++, (const char *)(v + r->ncols), (int)r->tail_len, SQLITE_STATIC);
+    else if (r->tail_type == SQLITE_BLOB)
+        sqlite3_bind_blob(st, at++, v + r->ncols, (int)r->tail_len, SQLITE_STATIC);
+    return at;
+}
+
+/* "INSERT INTO table VALUES(?,...)" with `rows` row groups of cols values. */
+static sqlite3_stmt *prepare_insert(sqlite3 *db, const char *table, int cols, int rows) {
+    size_t cap = 64 + strlen(table) + (size_t)rows * (size_t)(2 * cols + 3);
+    char *sql = malloc(cap);
+    if (!sql)
+        return NULL;
+    size_t len = (size_t)snprintf(sql, cap, "INSERT INTO %s VALUES", table);
+    for (int r = 0; r < rows; r++) {
+        len += (size_t)snprintf(sql + len, cap - len, r ? ",(?" : "(?");
+        for (int c = 1; c < cols; c++)
+            len += (size_t)snprintf(sql + len, cap - len, ",?");
+        len += (size_t)snprintf(sql + len, cap - len, ")");
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        st = NULL;
+    free(sql);
+    return st;
+}
+
+/* The second anchor: each transaction's rows grouped by table (in seq
+ * order within it) and inserted MULTI_ROWS per statement, the rest one by
+ * one; what the store's writer does (tracer/store.c).  order receives the
+ * batch's rows, grouped. */
+static int insert_batch_multi(const rowset *rs, size_t k0, size_t k1, sqlite3_stmt **one,
+                              sqlite3_stmt **multi, size_t *order, size_t *count) {
+    memset(count, 0, (rs->ntables + 1) * sizeof *count);
+    for (size_t k = k0; k < k1; k++)
+        count[((const arow *)(rs->buf + rs->offs[k]))->table + 1]++;
+    for (size_t i = 1; i <= rs->ntables; i++)
+        count[i] += count[i - 1];
+    for (size_t k = k0; k < k1; k++)
+        order[count[((const arow *)(rs->buf + rs->offs[k]))->table]++] = k;
+    /* count[i] is now the end of table i's rows in order[] */
+    for (size_t i = 0, k = 0; i < rs->ntables; i++) {
+        for (; multi[i] && count[i] - k >= MULTI_ROWS; k += MULTI_ROWS) {
+            int at = 1;
+            for (size_t j = k; j < k + MULTI_ROWS; j++)
+                at = bind_arow(multi[i], at, (const arow *)(rs->buf + rs->offs[order[j]]));
+            int rc = sqlite3_step(multi[i]);
+            sqlite3_reset(multi[i]);
+            if (rc != SQLITE_DONE)
+                return -EIO;
+        }
+        for (; k < count[i]; k++) {
+            const arow *r = (const arow *)(rs->buf + rs->offs[order[k]]);
+            bind_arow(one[r->table], 1, r);
+            int rc = sqlite3_step(one[r->table]);
+            sqlite3_reset(one[r->table]);
+            if (rc != SQLITE_DONE)
+                return -EIO;
+        }
+    }
+    return 0;
+}
+
 /* Insert every row of rs into a fresh database; returns rows per second
- * and, in *per_cpu, rows per CPU second. */
-static double raw_inserts(const char *path, const rowset *rs, double *per_cpu) {
+ * and, in *per_cpu, rows per CPU second.  multi = 0: the anchor, one
+ * prepared single-row INSERT per row, in seq order; multi = 1: the
+ * multi-row variant above. */
+static double raw_inserts(const char *path, const rowset *rs, int multi, double *per_cpu) {
     sqlite3 *db;
     unlink(path);
     if (sqlite3_open(path, &db) != SQLITE_OK ||
         exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"))
         return -EIO;
     sqlite3_stmt **ins = calloc(rs->ntables, sizeof *ins);
-    int rc = ins ? 0 : -ENOMEM;
+    sqlite3_stmt **ins_multi = calloc(rs->ntables, sizeof *ins_multi);
+    size_t *order = malloc(ANCHOR_BATCH * sizeof *order);
+    size_t *count = malloc((rs->ntables + 1) * sizeof *count);
+    int rc = ins && ins_multi && order && count ? 0 : -ENOMEM;
     for (size_t i = 0; i < rs->ntables && !rc; i++) {
         rc = exec(db, rs->ddl[i]);
         int cols = 0;
@@ -286,45 +381,41 @@ static double raw_inserts(const char *path, const rowset *rs, double *per_cpu) {
                 break;
             }
         }
-        char sql[512];
-        int len = snprintf(sql, sizeof sql, "INSERT INTO %s VALUES(?", rs->tables[i]);
-        for (int c = 1; c < cols; c++)
-            len += snprintf(sql + len, sizeof sql - (size_t)len, ",?");
-        snprintf(sql + len, sizeof sql - (size_t)len, ")");
-        if (!rc && cols && sqlite3_prepare_v2(db, sql, -1, &ins[i], NULL) != SQLITE_OK)
+        if (!rc && cols && !(ins[i] = prepare_insert(db, rs->tables[i], cols, 1)))
+            rc = -EIO;
+        if (!rc && cols && multi && !(ins_multi[i] = prepare_insert(db, rs->tables[i], cols,
+                                                                    MULTI_ROWS)))
             rc = -EIO;
     }
     int64_t t0 = bench_now_ns();
     double cpu0 = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
-    for (size_t k = 0; k < rs->n && !rc; k++) {
-        if (k % ANCHOR_BATCH == 0) {
-            if (k && exec(db, "COMMIT"))
-                rc = -EIO;
-            if (exec(db, "BEGIN"))
-                rc = -EIO;
-        }
-        const arow *r = (const arow *)(rs->buf + rs->offs[k]);
-        const int64_t *v = (const int64_t *)(r + 1);
-        sqlite3_stmt *st = ins[r->table];
-        for (uint32_t c = 0; c < r->ncols; c++)
-            sqlite3_bind_int64(st, (int)c + 1, v[c]);
-        if (r->tail_type == SQLITE_TEXT)
-            sqlite3_bind_text(st, (int)r->ncols + 1, (const char *)(v + r->ncols),
-                              (int)r->tail_len, SQLITE_STATIC);
-        else if (r->tail_type == SQLITE_BLOB)
-            sqlite3_bind_blob(st, (int)r->ncols + 1, v + r->ncols, (int)r->tail_len,
-                              SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
+    for (size_t k = 0; k < rs->n && !rc; k += ANCHOR_BATCH) {
+        size_t end = k + ANCHOR_BATCH < rs->n ? k + ANCHOR_BATCH : rs->n;
+        if (exec(db, "BEGIN"))
             rc = -EIO;
-        sqlite3_reset(st);
+        if (!rc && multi)
+            rc = insert_batch_multi(rs, k, end, ins, ins_multi, order, count);
+        for (size_t j = k; j < end && !rc && !multi; j++) {
+            const arow *r = (const arow *)(rs->buf + rs->offs[j]);
+            sqlite3_stmt *st = ins[r->table];
+            bind_arow(st, 1, r);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = -EIO;
+            sqlite3_reset(st);
+        }
+        if (!rc && exec(db, "COMMIT"))
+            rc = -EIO;
     }
-    if (!rc && exec(db, "COMMIT"))
-        rc = -EIO;
     double secs = (double)(bench_now_ns() - t0) / 1e9;
     *per_cpu = (double)rs->n / (cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu0);
-    for (size_t i = 0; i < rs->ntables; i++)
+    for (size_t i = 0; ins && ins_multi && i < rs->ntables; i++) {
         sqlite3_finalize(ins[i]);
+        sqlite3_finalize(ins_multi[i]);
+    }
     free(ins);
+    free(ins_multi);
+    free(order);
+    free(count);
     sqlite3_close(db);
     return rc ? rc : (double)rs->n / secs;
 }
@@ -352,10 +443,20 @@ static void remove_db(const char *path) {
 /* ---- main ------------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
+    /* --seconds S (ours; the rest is bench_parse's) */
+    double seconds = 0;
+    int kept = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+            seconds = atof(argv[++i]);
+        else
+            argv[kept++] = argv[i];
+    }
     bench_opts o;
-    if (bench_parse(argc, argv, &o))
+    if (bench_parse(kept, argv, &o))
         return 2;
-    double seconds = o.mode == BENCH_QUICK ? 10 : o.mode == BENCH_FULL ? 600 : 60;
+    if (!(seconds > 0))
+        seconds = o.mode == BENCH_QUICK ? 10 : o.mode == BENCH_FULL ? 600 : 60;
     const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char rec[4096], raw[4096];
     snprintf(rec, sizeof rec, "%s/bench-ingest-%d.db", tmp, (int)getpid());
@@ -381,17 +482,28 @@ int main(int argc, char **argv) {
     bench_emit("ingest_rss_end", "taskscope", (double)r.rss_end, "KiB", 0, stat);
 
     rowset rs = {0};
-    double v = -1, per_cpu = 0;
-    if (read_rows(rec, ANCHOR_ROWS, &rs) == 0 && rs.n > 0)
-        v = raw_inserts(raw, &rs, &per_cpu);
-    snprintf(stat, sizeof stat, "%zu rows, %d-row transactions", rs.n, ANCHOR_BATCH);
-    if (v > 0) {
-        bench_emit("ingest", "sqlite-prepared-inserts", v, "events/s", 1, stat);
-        bench_emit("ingest_cpu", "sqlite-prepared-inserts", per_cpu, "events/cpu-s", 1, stat);
-    } else {
-        const char *why = rs.n ? "the inserts failed" : "cannot read the recording back";
-        bench_emit_error("ingest", "sqlite-prepared-inserts", "events/s", 1, why);
-        bench_emit_error("ingest_cpu", "sqlite-prepared-inserts", "events/cpu-s", 1, why);
+    int have_rows = read_rows(rec, ANCHOR_ROWS, &rs) == 0 && rs.n > 0;
+    static const struct {
+        const char *source;
+        int multi;
+    } anchors[] = {{"sqlite-prepared-inserts", 0}, {"sqlite-multirow-inserts", 1}};
+    for (size_t a = 0; a < sizeof anchors / sizeof anchors[0]; a++) {
+        double v = -1, per_cpu = 0;
+        if (have_rows)
+            v = raw_inserts(raw, &rs, anchors[a].multi, &per_cpu);
+        if (anchors[a].multi)
+            snprintf(stat, sizeof stat, "%zu rows, %d-row transactions, %d rows per INSERT",
+                     rs.n, ANCHOR_BATCH, MULTI_ROWS);
+        else
+            snprintf(stat, sizeof stat, "%zu rows, %d-row transactions", rs.n, ANCHOR_BATCH);
+        if (v > 0) {
+            bench_emit("ingest", anchors[a].source, v, "events/s", 1, stat);
+            bench_emit("ingest_cpu", anchors[a].source, per_cpu, "events/cpu-s", 1, stat);
+        } else {
+            const char *why = rs.n ? "the inserts failed" : "cannot read the recording back";
+            bench_emit_error("ingest", anchors[a].source, "events/s", 1, why);
+            bench_emit_error("ingest_cpu", anchors[a].source, "events/cpu-s", 1, why);
+        }
     }
     free_rows(&rs);
     remove_db(rec);

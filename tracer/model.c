@@ -57,6 +57,7 @@ struct tm_model {
     /* state dumps in progress, by the thread writing them */
     struct {
         uint32_t tid;
+        uint32_t torn;             /* events of its thread dropped since dump_begin */
         uint64_t gen, loop;
     } dumps[8];
 };
@@ -228,12 +229,9 @@ static void note_finished(tm_model *m, uint64_t id) {
     }
 }
 
-static tm_task *task_get(tm_model *m, uint64_t id, uint64_t ns) {
-    if (!id)
-        return NULL;
-    tm_task *t = tm_model_task(m, id);
-    if (t)
-        return t;
+/* A placeholder for a task not seen before (id != 0, not in the map). */
+static tm_task *task_new(tm_model *m, uint64_t id, uint64_t ns) {
+    tm_task *t;
     if (reserve((void **)&m->tasks, &m->tasks_cap, m->ntasks + 1, sizeof *m->tasks) != 0)
         return NULL;
     t = calloc(1, sizeof *t);
@@ -248,6 +246,13 @@ static tm_task *task_get(tm_model *m, uint64_t id, uint64_t ns) {
     }
     m->tasks[m->ntasks++] = t;
     return t;
+}
+
+static tm_task *task_get(tm_model *m, uint64_t id, uint64_t ns) {
+    if (!id)
+        return NULL;
+    tm_task *t = tm_model_task(m, id);
+    return t ? t : task_new(m, id, ns);
 }
 
 static void settle(tm_task *t, uint64_t ns) {
@@ -337,8 +342,11 @@ static void on_site(tm_model *m, const ts_ev_site *e) {
 }
 
 static void on_task_create(tm_model *m, const ts_ev_task_create *e, uint64_t ns) {
-    int known = tm_model_task(m, e->task) != NULL;
-    tm_task *t = task_get(m, e->task, ns);
+    /* one lookup, not two: a spawn is the most common event of all */
+    tm_task *t = e->task ? tm_model_task(m, e->task) : NULL;
+    int known = t != NULL;
+    if (!t && e->task)
+        t = task_new(m, e->task, ns);
     if (!t)
         return;
     t->parent = e->parent;
@@ -579,7 +587,13 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
     switch (h->type) {
     case TS_EV_string: on_string(m, (const void *)h); break;
     case TS_EV_site: on_site(m, (const void *)h); break;
-    case TS_EV_dropped: m->dropped += ((const ts_ev_dropped *)h)->count; break;
+    case TS_EV_dropped: {
+        m->dropped += ((const ts_ev_dropped *)h)->count;
+        int d = dump_slot(m, tid, 0);
+        if (d >= 0) /* part of that dump may be among them: it proves nothing */
+            m->dumps[d].torn = 1;
+        break;
+    }
     case TS_EV_loop_create: {
         const ts_ev_loop_create *e = (const void *)h;
         tm_loop *l = loop_get(m, e->loop);
@@ -595,13 +609,14 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
         if (d >= 0) {
             m->dumps[d].gen = ((const ts_ev_dump_begin *)h)->generation;
             m->dumps[d].loop = 0;
+            m->dumps[d].torn = 0;
         }
         break;
     }
     case TS_EV_dump_end: {
         int d = dump_slot(m, tid, 0);
         if (d >= 0) {
-            if (m->dumps[d].loop)
+            if (m->dumps[d].loop && !m->dumps[d].torn)
                 retire_unlisted(m, m->dumps[d].loop, m->dumps[d].gen, ns);
             m->dumps[d].gen = 0;
             m->dumps[d].tid = 0;
@@ -683,10 +698,37 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
     }
 }
 
+/* Is t, as of a complete dump of `loop`, a task whose end was dropped?
+ * Not listed, not finished, and of that loop; a placeholder (its
+ * task_create was dropped, so its loop is unknown) counts when the
+ * process has only the one loop it could belong to. */
+static int unlisted(const tm_model *m, const tm_task *t, uint64_t loop, uint64_t gen) {
+    if (t->state >= TM_DONE || t->dump_gen == gen)
+        return 0;
+    if (t->loop)
+        return t->loop == loop;
+    for (size_t i = 0; i < m->nloops; i++) /* (a placeholder's steps make a loop 0) */
+        if (m->loops[i].id && m->loops[i].id != loop)
+            return 0;
+    return 1;
+}
+
 static void retire_unlisted(tm_model *m, uint64_t loop, uint64_t gen, uint64_t ns) {
     for (size_t i = 0; i < m->ntasks; i++) {
         tm_task *t = m->tasks[i];
-        if (!t || t->loop != loop || t->state >= TM_DONE || t->dump_gen == gen)
+        if (!t)
+            continue;
+        if (!t->freed && t->state >= TM_DONE && m->dropped) {
+            /* Finished but never freed, with events dropped: its
+             * task_free may be among them, and nothing else would ever
+             * let it go.  It joins the finished tasks, evicted after
+             * TM_KEEP_FINISHED newer ones (a dump never lists finished
+             * tasks, so there is nothing better to go by). */
+            t->freed = 1;
+            note_finished(m, t->id);
+            continue;
+        }
+        if (!unlisted(m, t, loop, gen))
             continue;
         settle(t, ns);
         t->state = TM_DONE;

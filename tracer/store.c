@@ -2,7 +2,13 @@
  * store.c - see store.h.
  *
  * Threads: the caller (the ring reader) fills chunks; the writer thread
- * turns each full chunk into one transaction of prepared inserts.  Chunks
+ * turns each full chunk (or one COMMIT_NS old, on the next event) into one
+ * transaction.  In it, rows are numbered in chunk order (seq, the global
+ * order), then grouped by table and inserted MULTI_ROWS per statement
+ * (INSERT ... VALUES (...),(...),...): one step, reset and VDBE start per
+ * 32 rows instead of per row costs the writer about a third less per row.
+ * Nothing reads a table's rows except by seq, so the order in which the
+ * tables of one transaction are filled does not show.  Chunks
  * move between the two through a queue under one mutex; at most
  * MAX_CHUNKS exist, which bounds memory whatever the event rate.  The
  * connection is opened without SQLite's own per-call mutex (it costs the
@@ -22,6 +28,7 @@
 #include "store.h"
 
 #define CHUNK_BYTES (1u << 20)
+#define COMMIT_NS 200000000ull  /* the longest a chunk's events wait for the writer */
 #define MAX_CHUNKS 32
 
 struct entry {            /* precedes each record in a chunk */
@@ -36,9 +43,21 @@ struct chunk {
     char data[CHUNK_BYTES];
 };
 
+/* Rows inserted per multi-row statement (a shorter tail goes one by one). */
+#define MULTI_ROWS 32
+/* The most entries a chunk can hold: each is at least an entry and a header. */
+#define CHUNK_MAX_ROWS (CHUNK_BYTES / (sizeof(struct entry) + sizeof(ts_ev_header)))
+
+struct pick {             /* one row of the chunk being written */
+    uint32_t off;         /* its entry in the chunk */
+    uint64_t seq;
+};
+
 struct ts_store {
     sqlite3 *db;
     sqlite3_stmt *ins[TS_EV_MAX_ID + 1];
+    sqlite3_stmt *ins_multi[TS_EV_MAX_ID + 1];
+    struct pick picks[CHUNK_MAX_ROWS];      /* the writer's, per chunk */
     pthread_t writer;
     pthread_mutex_t lock;
     pthread_mutex_t db_lock;                /* the connection, after creation */
@@ -55,9 +74,9 @@ struct ts_store {
     char error[256];
 };
 
-static uint64_t mono_ns(void) {
+static uint64_t coarse_ns(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
@@ -102,6 +121,17 @@ static const char VIEWS[] =
 static const char SMALL_INDEXES[] =
     "CREATE INDEX IF NOT EXISTS ev_string_id ON ev_string(id);\n"
     "CREATE INDEX IF NOT EXISTS ev_site_id ON ev_site(id);\n";
+
+/* WAL, so that readers (the TUI, the sqlite3 shell) see every commit
+ * while the recording goes on, and synchronous=NORMAL, so that a commit
+ * survives the tracer being killed (not a power cut) without an fsync per
+ * transaction.  Checkpoints do fsync: one per 40 MB of WAL (2,500 pages)
+ * instead of SQLite's 4 MB (1,000 4 KiB pages) leaves the writer blocked
+ * in fsync a tenth as often (ingest +15-25% end to end); the WAL file
+ * stays about that size.  16 KiB pages: ~8% less writer CPU per row than
+ * 4 KiB (fewer page splits and WAL frames); 32 and 64 KiB cost more. */
+static const char SETTINGS[] = "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; "
+                               "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=2500;";
 
 static const char INDEXES[] =
     "CREATE INDEX IF NOT EXISTS ev_task_create_task ON ev_task_create(task);\n"
@@ -175,57 +205,126 @@ static int create_schema(ts_store *s) {
     return exec(s, sql);
 }
 
-/* Returns 1 if the row went in (it counts once its transaction commits). */
-static int insert(ts_store *s, const struct entry *e, const ts_ev_header *rec) {
-    const ts_event_desc *d = ts_event_desc_of(rec->type);
-    sqlite3_stmt *st = d ? s->ins[d->id] : NULL;
-    if (!st)
-        return 0;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)++s->seq);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)e->ns);
-    sqlite3_bind_int64(st, 3, e->tid);
+/* Bind one row's values from parameter `at` on; returns the next one. */
+static int bind_row(sqlite3_stmt *st, int at, uint64_t seq, const struct entry *e,
+                    const ts_event_desc *d) {
+    const ts_ev_header *rec = (const ts_ev_header *)(e + 1);
+    sqlite3_bind_int64(st, at++, (sqlite3_int64)seq);
+    sqlite3_bind_int64(st, at++, (sqlite3_int64)e->ns);
+    sqlite3_bind_int64(st, at++, e->tid);
     for (int f = 0; f < d->nfields; f++)
-        sqlite3_bind_int64(st, 4 + f, field_get(rec, &d->fields[f]));
+        sqlite3_bind_int64(st, at++, field_get(rec, &d->fields[f]));
     if (d->tail) {
         const char *tail = (const char *)rec + d->size;
         size_t room = rec->size - d->size;
         if (rec->type == TS_EV_string) {
             uint32_t len = ((const ts_ev_string *)rec)->len;
-            sqlite3_bind_text(st, 4 + d->nfields, tail, (int)(len <= room ? len : room),
-                              SQLITE_STATIC);
+            sqlite3_bind_text(st, at++, tail, (int)(len <= room ? len : room), SQLITE_STATIC);
         } else {
             uint32_t depth = ((const ts_ev_stack *)rec)->depth;
             size_t bytes = (size_t)depth * 8;
-            sqlite3_bind_blob(st, 4 + d->nfields, tail, (int)(bytes <= room ? bytes : room),
-                              SQLITE_STATIC);
+            sqlite3_bind_blob(st, at++, tail, (int)(bytes <= room ? bytes : room), SQLITE_STATIC);
         }
     }
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        if (!s->error[0])
-            snprintf(s->error, sizeof s->error, "writing the recording failed: %s%s",
-                     sqlite3_errmsg(s->db),
-                     rc == SQLITE_FULL ? " (disk full: what was committed before stays valid)" : "");
-        return 0;
-    }
-    return 1;
+    return at;
 }
 
+static int step_ok(ts_store *s, sqlite3_stmt *st) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (!s->error[0])
+        snprintf(s->error, sizeof s->error, "writing the recording failed: %s%s",
+                 sqlite3_errmsg(s->db),
+                 rc == SQLITE_FULL ? " (disk full: what was committed before stays valid)" : "");
+    return -EIO;
+}
+
+/* The statement inserting MULTI_ROWS rows of d at once, prepared on first
+ * use (most event types never need one). */
+static sqlite3_stmt *multi_insert(ts_store *s, const ts_event_desc *d) {
+    if (s->ins_multi[d->id])
+        return s->ins_multi[d->id];
+    int cols = 3 + d->nfields + (d->tail != NULL);
+    size_t cap = 64 + strlen(d->name) + (size_t)MULTI_ROWS * (size_t)(2 * cols + 3);
+    char *sql = malloc(cap);
+    if (!sql)
+        return NULL;
+    size_t len = (size_t)snprintf(sql, cap, "INSERT INTO ev_%s VALUES", d->name);
+    for (int r = 0; r < MULTI_ROWS; r++) {
+        len += (size_t)snprintf(sql + len, cap - len, r ? ",(?" : "(?");
+        for (int c = 1; c < cols; c++)
+            len += (size_t)snprintf(sql + len, cap - len, ",?");
+        len += (size_t)snprintf(sql + len, cap - len, ")");
+    }
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_multi[d->id], NULL) !=
+        SQLITE_OK)
+        s->ins_multi[d->id] = NULL;
+    free(sql);
+    return s->ins_multi[d->id];
+}
+
+/* Insert the n rows picked for type d: MULTI_ROWS per statement, the rest
+ * one by one.  Returns 0 or -EIO. */
+static int insert_rows(ts_store *s, const ts_event_desc *d, const struct chunk *c,
+                       const struct pick *p, size_t n) {
+    sqlite3_stmt *multi = n >= MULTI_ROWS ? multi_insert(s, d) : NULL;
+    size_t i = 0;
+    for (; multi && n - i >= MULTI_ROWS; i += MULTI_ROWS) {
+        int at = 1;
+        for (size_t k = i; k < i + MULTI_ROWS; k++)
+            at = bind_row(multi, at, p[k].seq, (const struct entry *)(c->data + p[k].off), d);
+        if (step_ok(s, multi))
+            return -EIO;
+    }
+    for (; i < n; i++) {
+        bind_row(s->ins[d->id], 1, p[i].seq, (const struct entry *)(c->data + p[i].off), d);
+        if (step_ok(s, s->ins[d->id]))
+            return -EIO;
+    }
+    return 0;
+}
+
+/* One chunk, one transaction.  Rows are numbered (seq) in chunk order,
+ * then grouped by table, so that each table's rows go in as multi-row
+ * inserts, still in seq order within the table. */
 static void write_chunk(ts_store *s, struct chunk *c) {
     if (s->error[0])
         return; /* after a write error (disk full) nothing more is tried */
-    exec(s, "BEGIN");
-    uint64_t rows = 0;
+    uint32_t count[TS_EV_MAX_ID + 1] = {0}, at[TS_EV_MAX_ID + 1];
     for (size_t off = 0; off + sizeof(struct entry) <= c->used;) {
         const struct entry *e = (const void *)(c->data + off);
-        rows += (uint64_t)insert(s, e, (const ts_ev_header *)(e + 1));
+        uint16_t type = ((const ts_ev_header *)(e + 1))->type;
+        if (type <= TS_EV_MAX_ID && s->ins[type])
+            count[type]++;
         off += sizeof *e + e->size;
     }
-    if (exec(s, "COMMIT") != 0)
+    uint32_t total = 0;
+    for (unsigned t = 0; t <= TS_EV_MAX_ID; t++) {
+        at[t] = total;
+        total += count[t];
+    }
+    uint64_t seq = s->seq;
+    for (size_t off = 0; off + sizeof(struct entry) <= c->used;) {
+        const struct entry *e = (const void *)(c->data + off);
+        uint16_t type = ((const ts_ev_header *)(e + 1))->type;
+        if (type <= TS_EV_MAX_ID && s->ins[type]) {
+            seq++;
+            s->picks[at[type]++] = (struct pick){.off = (uint32_t)off, .seq = seq};
+        }
+        off += sizeof *e + e->size;
+    }
+    s->seq = seq;
+    exec(s, "BEGIN");
+    int err = 0;
+    for (unsigned t = 0, first = 0; t <= TS_EV_MAX_ID && !err; first += count[t], t++)
+        if (count[t])
+            err = insert_rows(s, ts_event_desc_of(t), c, s->picks + first, count[t]);
+    if (err || exec(s, "COMMIT") != 0)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     else
-        s->rows += rows; /* "events" in the session table: rows that are there */
+        s->rows += total; /* "events" in the session table: rows that are there */
 }
 
 static void *writer_main(void *arg) {
@@ -275,7 +374,7 @@ int ts_store_create(const char *path, ts_store **out, char *err, size_t errlen) 
         free(s);
         return -EIO;
     }
-    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;") || create_schema(s)) {
+    if (exec(s, SETTINGS) || create_schema(s)) {
         snprintf(err, errlen, "cannot initialise %s: %s", path, s->error);
         for (int i = 0; i <= TS_EV_MAX_ID; i++)
             sqlite3_finalize(s->ins[i]);
@@ -343,14 +442,20 @@ static int take_chunk(ts_store *s) {
         s->nchunks++;
     }
     s->cur->used = 0;
-    s->cur_started_ns = mono_ns();
+    s->cur_started_ns = coarse_ns();
     return 0;
 }
 
 int ts_store_event(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid) {
     size_t need = sizeof(struct entry) + rec->size;
+    /* A chunk is handed over when full, or once it is COMMIT_NS old.  The
+     * coarse clock (~7 ns here) rather than CLOCK_MONOTONIC (~37 ns, a
+     * tenth of the reader thread's time); its few ms of resolution do not
+     * matter at 200 ms.  (Not the events' own timestamps: a first event
+     * stamped before the reader had the clock calibration would hold a
+     * quiet program's chunk back until it filled.) */
     if (!s->cur || s->cur->used + need > CHUNK_BYTES ||
-        (s->cur->used && mono_ns() - s->cur_started_ns > 200000000ull)) {
+        (s->cur->used && coarse_ns() - s->cur_started_ns > COMMIT_NS)) {
         pthread_mutex_lock(&s->lock);
         push_current(s);
         int err = take_chunk(s);
@@ -396,8 +501,10 @@ int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
         snprintf(why, sizeof why, "truncated: %s", s->error);
     ts_store_meta(s, "status", s->error[0] ? why : status ? status : "complete");
     int err = s->error[0] ? -EIO : 0;
-    for (int i = 0; i <= TS_EV_MAX_ID; i++)
+    for (int i = 0; i <= TS_EV_MAX_ID; i++) {
         sqlite3_finalize(s->ins[i]);
+        sqlite3_finalize(s->ins_multi[i]);
+    }
     sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
     sqlite3_close(s->db);
     while (s->free_list) {
