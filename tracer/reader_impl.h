@@ -59,6 +59,8 @@ struct rd_ring {
     uint64_t generation;
     uint64_t dropped;            /* the ring's own counter, last read */
     uint32_t tid, role;          /* of the thread writing it now */
+    uint64_t dump_end;           /* head when attach_done answered us: the
+                                  * loops' dumps lie below it */
     /* this poll's events: ev[first .. first + count) */
     size_t first, count, next;
 };
@@ -98,6 +100,7 @@ struct ts_reader {
     bool attached;
     bool dump_done;
     uint64_t dump_gen;
+    uint64_t dump_ends_gen;      /* the dump_gen the rings' dump_end are for */
     uint64_t last_beat_ns;
     uint64_t polls_since_attach;
     struct rd_intern intern;

@@ -375,6 +375,28 @@ static int deliver(ts_reader *rd, ts_reader_fn fn, void *arg) {
 
 /* ---- poll ------------------------------------------------------------------------------------ */
 
+/* The runtime stores attach_done after every loop has published its
+ * dump, so the heads read after seeing it are past every dump record.
+ * Remember them (once per request): the dump is delivered when each
+ * ring has been read up to there, which a poll cut short by its budget
+ * has not done yet. */
+static void note_dump_ends(ts_reader *rd) {
+    if (rd->dump_ends_gen == rd->dump_gen)
+        return;
+    rd->dump_ends_gen = rd->dump_gen;
+    for (uint32_t i = 0; i < rd->max_rings; i++) {
+        uint64_t head = rd_load64(rd, rd_ring_hdr(rd, i) + HDR_OFF(head));
+        rd->rings[i].dump_end = head <= RD_POS_MAX ? head : 0;
+    }
+}
+
+static bool dump_delivered(const ts_reader *rd) {
+    for (uint32_t i = 0; i < rd->max_rings; i++)
+        if (rd->rings[i].pos < rd->rings[i].dump_end && !rd->rings[i].bad_head)
+            return false;
+    return true;
+}
+
 int ts_reader_poll(ts_reader *rd, ts_reader_fn fn, void *arg) {
     if (rd->fd >= 0) {
         struct stat st = {0};
@@ -393,9 +415,11 @@ int ts_reader_poll(ts_reader *rd, ts_reader_fn fn, void *arg) {
             rd_fail(rd, 0, "another reader took over; reading passively");
         } else {
             ts_reader_keepalive(rd);
-            /* attach_done is stored after the dump is published: if it
-             * matches now, this poll drains the dump */
+            /* attach_done is stored after the dumps are published: if it
+             * matches now, the dumps are below the heads as of now */
             dump_now = !rd->dump_done && rd_load64(rd, SEG_OFF(attach_done)) == rd->dump_gen;
+            if (dump_now)
+                note_dump_ends(rd);
         }
     }
     read_calibration(rd);
@@ -422,7 +446,7 @@ int ts_reader_poll(ts_reader *rd, ts_reader_fn fn, void *arg) {
     rd->st.polls++;
     if (rd->attached)
         rd->polls_since_attach++;
-    if (dump_now)
+    if (dump_now && dump_delivered(rd))
         rd->dump_done = true;
     return n;
 }

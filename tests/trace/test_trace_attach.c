@@ -4,9 +4,17 @@
  * recent window and then the state dump it asked for: every live task
  * with what it awaits and where, and the live resources (the lock with
  * its holder, the queue with its depth), all names resolvable.  A loop
- * that is idle in its poll answers too.
+ * that is idle in its poll answers too, and with two loops the dump is
+ * done only when both have answered, and with a window larger than one
+ * poll reads, only once the reader has reached it.
+ *
+ * The late reader used to fail under CPU load: preempted between attaching
+ * and its first poll, it let the loop write the dump into a ring still
+ * full of the window it protects, and the dump was dropped (no
+ * dump_begin/dump_end, or no "short" name to resolve the window with).
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -92,6 +100,33 @@ static const ts_ev_task_state *state_of(const ts_reader *rd, const evlog *l, siz
     return NULL;
 }
 
+/* What the reader saw, for a failing run: its counters, each ring's
+ * positions, and the log around the dump. */
+static void explain(const ts_reader *rd, const evlog *l) {
+    ts_reader_stats st;
+    ts_reader_get_stats(rd, &st);
+    fprintf(stderr, "  stats: %llu events in %llu polls, corrupt %llu, lost %llu bytes, "
+                    "dropped %llu (reported %llu)\n",
+            (unsigned long long)st.events, (unsigned long long)st.polls,
+            (unsigned long long)st.corrupt, (unsigned long long)st.lost_bytes,
+            (unsigned long long)st.dropped_total, (unsigned long long)st.dropped_events);
+    for (unsigned i = 0; i < 64; i++) {
+        ts_reader_ring g;
+        if (ts_reader_get_ring(rd, i, &g) == 0)
+            fprintf(stderr, "  ring %u (%s, role %u): head %llu pos %llu dropped %llu\n", i,
+                    g.name, g.role, (unsigned long long)g.head, (unsigned long long)g.pos,
+                    (unsigned long long)g.dropped);
+    }
+    char line[1024];
+    for (size_t i = 0; i < l->n; i++) {
+        if (i > 20 && i + 40 < l->n && l->v[i].ev.type != TS_EV_dump_begin &&
+            l->v[i].ev.type != TS_EV_dump_end && l->v[i].ev.type != TS_EV_dropped)
+            continue;
+        ts_reader_format(rd, &l->v[i].ev, line, sizeof line);
+        fprintf(stderr, "  [%zu] tid %u: %s\n", i, l->v[i].ev.tid, line);
+    }
+}
+
 static void test_late_reader_gets_window_and_dump(void **state) {
     (void)state;
     int ready[2], stop[2];
@@ -149,9 +184,11 @@ static void test_late_reader_gets_window_and_dump(void **state) {
                     first_short = EV(&log.v[i], task_create)->task;
             }
         }
-    if (!(shorts > 10 && shorts < 3000 && first_short > 1000))
+    if (!(shorts > 10 && shorts < 3000 && first_short > 1000)) {
+        explain(rd, &log);
         fail_msg("window: %zu short tasks, the first with id %llu", shorts,
                  (unsigned long long)first_short);
+    }
     /* the dump, between dump_begin and dump_end */
     long b = -1, e = -1;
     for (size_t i = 0; i < log.n; i++) {
@@ -160,6 +197,8 @@ static void test_late_reader_gets_window_and_dump(void **state) {
         if (log.v[i].ev.type == TS_EV_dump_end && b >= 0 && e < 0)
             e = (long)i;
     }
+    if (!(b >= 0 && e > b))
+        explain(rd, &log);
     assert_true(b >= 0 && e > b);
     assert_int_equal(EV(&log.v[b], dump_begin)->generation, EV(&log.v[e], dump_end)->generation);
     size_t states = 0;
@@ -287,11 +326,209 @@ static void test_attach_to_idle_loop(void **state) {
     close(stop[1]);
 }
 
+/* ---- a process with two loops ------------------------------------------------------------ */
+
+/* dump_done means every loop has answered: here the second loop is stuck
+ * in a blocking call for 300 ms when the reader attaches, long after the
+ * first loop has written its dump. */
+static int two_ready, two_block, two_stop;
+
+static void *blocker(void *arg) {
+    (void)arg;
+    ts_wait_fd(two_block, TS_READABLE, -1);
+    if (write(two_ready, "b", 1) != 1)
+        _exit(3);
+    usleep(300000); /* blocks the whole loop: its dump must wait */
+    return NULL;
+}
+
+static void *second_main(void *arg) {
+    (void)arg;
+    ts_task *t[2] = {ts_spawn_named("idler2", d_sleep, NULL),
+                     ts_spawn_named("blocker", blocker, NULL)};
+    ts_sleep(0.01);
+    ts_debug_flush();
+    if (write(two_ready, "2", 1) != 1)
+        _exit(3);
+    ts_wait_fd(two_stop, TS_READABLE, -1);
+    ts_task_detach(t[0]);
+    ts_task_detach(t[1]);
+    return NULL;
+}
+
+static void *second_thread(void *arg) {
+    return (void *)(intptr_t)ts_run(second_main, arg);
+}
+
+static void *first_main(void *arg) {
+    (void)arg;
+    pthread_t th;
+    if (pthread_create(&th, NULL, second_thread, NULL) != 0)
+        _exit(3);
+    ts_task *t = ts_spawn_named("idler1", d_sleep, NULL);
+    ts_sleep(0.01);
+    ts_debug_flush();
+    if (write(two_ready, "1", 1) != 1)
+        _exit(3);
+    ts_wait_fd(two_stop, TS_READABLE, -1);
+    void *rc;
+    pthread_join(th, &rc);
+    ts_task_detach(t);
+    return rc;
+}
+
+static void test_dump_done_waits_for_every_loop(void **state) {
+    (void)state;
+    int ready[2], block[2], stop[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(block), 0);
+    assert_int_equal(pipe(stop), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        two_ready = ready[1];
+        two_block = block[0];
+        two_stop = stop[0];
+        exit(ts_run(first_main, NULL) == 0 ? 0 : 1);
+    }
+    char c[2];
+    for (int got = 0; got < 2;) { /* both loops are up */
+        ssize_t n = read(ready[0], c + got, (size_t)(2 - got));
+        assert_true(n > 0);
+        got += (int)n;
+    }
+    assert_int_equal(write(block[1], "x", 1), 1);
+    assert_int_equal(read(ready[0], c, 1), 1);
+    assert_int_equal(c[0], 'b'); /* the second loop is blocked now */
+    ts_reader *rd = NULL;
+    char err[256];
+    assert_int_equal(ts_reader_open_pid(&rd, pid, err, sizeof err), 0);
+    assert_int_equal(ts_reader_attach(rd), 0);
+    evlog log = {0};
+    for (int i = 0; i < 4000 && !ts_reader_dump_done(rd); i++) {
+        poll_into(rd, &log);
+        usleep(5000);
+    }
+    assert_true(ts_reader_dump_done(rd));
+    size_t ends = 0, idlers = 0;
+    uint32_t tid[2] = {0, 0};
+    for (size_t i = 0; i < log.n; i++) {
+        if (log.v[i].ev.type == TS_EV_dump_end && ends < 2)
+            tid[ends++] = log.v[i].ev.tid;
+        if (log.v[i].ev.type == TS_EV_task_state) {
+            const char *s = ts_reader_string(rd, EV(&log.v[i], task_state)->name);
+            idlers += s && (!strcmp(s, "idler1") || !strcmp(s, "idler2"));
+        }
+    }
+    if (ends != 2)
+        dump_log(rd, &log);
+    assert_int_equal(ends, 2); /* one dump per loop, both in before dump_done */
+    assert_true(tid[0] != tid[1]);
+    assert_int_equal(idlers, 2);
+    assert_int_equal(write(stop[1], "qq", 2), 2);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    evlog_free(&log);
+    ts_reader_close(rd);
+    for (int i = 0; i < 2; i++) {
+        close(ready[i]);
+        close(block[i]);
+        close(stop[i]);
+    }
+}
+
+/* ---- a window larger than what one poll reads ---------------------------------------------- */
+
+/* 32 MiB rings: the protected window takes a reader four polls (it reads
+ * at most 8 MiB of a ring per poll), and the loop, idle and ticking every
+ * millisecond, answers as soon as the first poll has made room.  The
+ * polls that see attach_done before the reader has reached the dump must
+ * not call the dump done. */
+static int big_ready, big_stop;
+
+static void *big_main(void *arg) {
+    (void)arg;
+    ts_task *t = ts_spawn_named("big-idler", d_sleep, NULL);
+    ts_queue *q = ts_queue_new(0);
+    for (int i = 0; i < 1200000; i++) /* 32 bytes each: more than the ring */
+        ts_queue_put_nowait(q, NULL);
+    ts_debug_flush();
+    if (write(big_ready, "r", 1) != 1)
+        _exit(3);
+    char c;
+    while (read(big_stop, &c, 1) != 1)
+        ts_sleep(0.001);
+    ts_queue_free(q);
+    ts_task_detach(t);
+    return NULL;
+}
+
+/* Keep what is not a queue_depth (the window is a million of those). */
+static void log_sparse(const ts_reader_event *ev, void *arg) {
+    if (ev->type != TS_EV_queue_depth)
+        log_event(ev, arg);
+}
+
+static void test_dump_beyond_one_poll(void **state) {
+    (void)state;
+    int ready[2], stop[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(stop), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        setenv("TASKSCOPE_RING_SIZE", "33554432", 1);
+        big_ready = ready[1];
+        big_stop = stop[0];
+        fcntl(big_stop, F_SETFL, O_NONBLOCK);
+        exit(ts_run(big_main, NULL) == 0 ? 0 : 1);
+    }
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    ts_reader *rd = NULL;
+    char err[256];
+    assert_int_equal(ts_reader_open_pid(&rd, pid, err, sizeof err), 0);
+    assert_int_equal(ts_reader_attach(rd), 0);
+    evlog log = {0};
+    for (int i = 0; i < 1000 && !ts_reader_dump_done(rd); i++) {
+        assert_true(ts_reader_poll(rd, log_sparse, &log) >= 0);
+        usleep(20000);
+    }
+    assert_true(ts_reader_dump_done(rd));
+    size_t begins = count_type(&log, TS_EV_dump_begin), ends = count_type(&log, TS_EV_dump_end);
+    size_t idler = 0;
+    for (size_t i = 0; i < log.n; i++)
+        if (log.v[i].ev.type == TS_EV_task_state) {
+            const char *s = ts_reader_string(rd, EV(&log.v[i], task_state)->name);
+            idler += s && !strcmp(s, "big-idler");
+        }
+    assert_int_equal(begins, 1);
+    assert_int_equal(ends, 1); /* delivered when it is called done */
+    assert_int_equal(idler, 1);
+    assert_int_equal(write(stop[1], "q", 1), 1);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    evlog_free(&log);
+    ts_reader_close(rd);
+    for (int i = 0; i < 2; i++) {
+        close(ready[i]);
+        close(stop[i]);
+    }
+}
+
 int main(void) {
     setenv("TASKSCOPE_RING_SIZE", "65536", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_late_reader_gets_window_and_dump),
         cmocka_unit_test(test_attach_to_idle_loop),
+        cmocka_unit_test(test_dump_done_waits_for_every_loop),
+        cmocka_unit_test(test_dump_beyond_one_poll),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@
  *     and counts, never overwrites; the count arrives as `dropped` events;
  *   - a reader that goes away while the ring is full: the producer goes
  *     back to overwriting rather than dropping forever;
+ *   - a state dump asked for while the ring is full waits for room and
+ *     arrives whole; one larger than the ring still ends;
  *   - a ring slot reused by a new thread decodes without damage;
  *   - a passive reader racing a producer that laps it never delivers a
  *     torn or stale event.
@@ -205,40 +207,123 @@ static void test_reader_gone_while_full(void **state) {
 /* ---- a state dump that does not fit ------------------------------------------------------ */
 
 /* Attach while the ring is full from the producer's point of view (the
- * reader protects the window it has not read yet) and let the loop answer
- * before the first poll: the dump is cut short by drops, but must still
- * end (attach_done), or the reader would wait for it forever. */
+ * reader protects the window it has not read yet) and let the loop
+ * iterate, and write past a page, before the first poll -- what a reader
+ * preempted right after attaching sees.  The loop's ordinary events are
+ * dropped (counted) until the reader has read; the state dump is not: it
+ * waits for room and arrives whole, every name in it.  And the window
+ * arrives, contiguous up to the attach. */
+typedef struct full_dump {
+    ts_reader *rd;
+    evlog log;
+    uint64_t q;
+    uint64_t lost_before; /* as a passive reader, before attaching */
+} full_dump;
+
 static void *full_dump_main(void *arg) {
-    ts_reader *rd = arg;
+    full_dump *fd = arg;
     for (int i = 0; i < 300; i++) { /* many names: the dump replays them all */
         char name[32];
         snprintf(name, sizeof name, "a-rather-long-task-name-%d", i);
         ts_await(ts_spawn_named(name, noop_main, NULL), NULL);
     }
     ts_queue *q = ts_queue_new(0);
-    put_numbered(q, &(fill){0}, 3000); /* and a full window */
-    assert_int_equal(ts_reader_attach(rd), 0);
+    fd->q = put_numbered(q, &(fill){0}, 3000); /* and a full window */
+    assert_int_equal(ts_reader_attach(fd->rd), 0);
+    ts_reader_stats st;
+    ts_reader_get_stats(fd->rd, &st);
+    fd->lost_before = st.lost_bytes;
+    ts_queue *q2 = ts_queue_new(0);
+    put_numbered(q2, &(fill){0}, 200); /* more than a page: no room for it */
     for (int i = 0; i < 3; i++)
-        ts_sleep(0.001); /* iterations: the dump goes into the full ring */
+        ts_sleep(0.001); /* iterations: the loop owes the dump, the ring is full */
+    for (int i = 0; i < 20000 && !ts_reader_dump_done(fd->rd); i++) {
+        poll_into(fd->rd, &fd->log);
+        ts_sleep(0.001);
+    }
+    assert_true(ts_reader_dump_done(fd->rd));
+    ts_queue_free(q2);
+    ts_queue_free(q);
+    return NULL;
+}
+
+static void test_dump_into_full_ring(void **state) {
+    (void)state;
+    full_dump fd = {.rd = open_self()};
+    poll_discard(fd.rd);
+    assert_int_equal(ts_run(full_dump_main, &fd), 0);
+    ts_reader_stats st;
+    ts_reader_get_stats(fd.rd, &st);
+    assert_true(st.dropped_total > 0); /* the ordinary events did not fit */
+    /* the first poll after attaching gives up the window's oldest page if
+     * the producer reached a new page before it (it cannot tell whether
+     * the producer knew of it by then), and nothing else */
+    assert_true(st.lost_bytes - fd.lost_before <= TS_PAGE_SIZE);
+    assert_int_equal(st.corrupt, 0);
+    /* the dump: one, whole (nothing dropped inside it), every name there */
+    long b = -1, e = -1;
+    size_t names = 0, drops_inside = 0;
+    for (size_t i = 0; i < fd.log.n; i++) {
+        const logged *x = &fd.log.v[i];
+        if (x->ev.type == TS_EV_dump_begin && b < 0)
+            b = (long)i;
+        else if (x->ev.type == TS_EV_dump_end && b >= 0 && e < 0)
+            e = (long)i;
+        else if (b >= 0 && e < 0 && x->ev.type == TS_EV_dropped)
+            drops_inside++;
+        else if (b >= 0 && e < 0 && x->ev.type == TS_EV_string)
+            names += !strncmp((const char *)(EV(x, string) + 1), "a-rather-long-task-name-", 24);
+    }
+    assert_true(b >= 0 && e > b);
+    assert_int_equal(count_type(&fd.log, TS_EV_dump_begin), 1);
+    /* the window: contiguous up to the last put before the attach */
+    uint32_t *d;
+    evlog before = {.v = fd.log.v, .n = (size_t)b}; /* the dump lists q's depth again */
+    size_t n = depths_of(&before, fd.q, &d);
+    assert_true(n * 64 >= RING - 3 * TS_PAGE_SIZE);
+    assert_int_equal(d[n - 1], 3000);
+    for (size_t i = 1; i < n; i++)
+        assert_int_equal(d[i], d[i - 1] + 1);
+    free(d);
+    assert_int_equal(drops_inside, 0);
+    assert_int_equal(names, 300);
+    evlog_free(&fd.log);
+    ts_reader_close(fd.rd);
+}
+
+/* A dump larger than the whole ring (2000 long names to replay, 64 KiB
+ * ring) cannot go in whole: the loop waits until the reader has read
+ * everything, then writes it as it comes.  It must still end: the reader
+ * gets dump_done and the part that fitted, the rest counted as drops. */
+static void *huge_dump_main(void *arg) {
+    ts_reader *rd = arg;
+    for (int i = 0; i < 2000; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "a-name-long-enough-that-two-thousand-overflow-the-ring-%d", i);
+        ts_await(ts_spawn_named(name, noop_main, NULL), NULL);
+    }
+    assert_int_equal(ts_reader_attach(rd), 0);
     evlog log = {0};
     for (int i = 0; i < 20000 && !ts_reader_dump_done(rd); i++) {
         poll_into(rd, &log);
         ts_sleep(0.001);
     }
     assert_true(ts_reader_dump_done(rd));
-    ts_queue_free(q);
+    poll_into(rd, &log);
+    assert_int_equal(count_type(&log, TS_EV_dump_begin), 1);
     evlog_free(&log);
     return NULL;
 }
 
-static void test_dump_into_full_ring(void **state) {
+static void test_dump_larger_than_ring(void **state) {
     (void)state;
     ts_reader *rd = open_self();
     poll_discard(rd);
-    assert_int_equal(ts_run(full_dump_main, rd), 0);
+    assert_int_equal(ts_run(huge_dump_main, rd), 0);
     ts_reader_stats st;
     ts_reader_get_stats(rd, &st);
-    assert_true(st.dropped_total > 0); /* it did not fit */
+    assert_true(st.dropped_total > 0);
+    assert_int_equal(st.corrupt, 0);
     ts_reader_close(rd);
 }
 
@@ -365,6 +450,7 @@ int main(void) {
         cmocka_unit_test(test_live_reader_drops),
         cmocka_unit_test(test_reader_gone_while_full),
         cmocka_unit_test(test_dump_into_full_ring),
+        cmocka_unit_test(test_dump_larger_than_ring),
         cmocka_unit_test(test_slot_reuse),
         cmocka_unit_test(test_passive_reader_lapped),
     };

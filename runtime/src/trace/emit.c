@@ -6,7 +6,14 @@
  * write records of their own), then reserves, fills and commits its
  * record.  Nothing here blocks or allocates on the hot path; a record
  * that does not fit is dropped and counted by the ring.
+ *
+ * A state dump is never the part that is dropped: it is assembled off the
+ * ring and copied in whole once the reader has left room for it; until
+ * then the loop holds that room back from its ordinary events (which drop
+ * and are counted: the dump, written after them, says where things
+ * stand).  attach_done is set once every loop has answered.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +135,8 @@ void ts__tr_loop_create(ts_loop *l) {
     END(r);
 }
 
+static TS_TLS uint64_t dump_need; /* bytes this thread's owed dump takes, 0: unknown */
+
 void ts__tr_loop_close(ts_loop *l) {
     ts__ring *r = ts__ring_self();
     ts_loop_slot *s = l->trace_slot;
@@ -139,8 +148,11 @@ void ts__tr_loop_close(ts_loop *l) {
     if (s)
         __atomic_store_n(&s->loop, 0, __ATOMIC_RELEASE);
     l->trace_slot = NULL;
+    ts__seg_settle_dump(); /* the others may have been waiting only for us */
+    dump_need = 0;
     if (!r)
         return;
+    ts__ring_hold(r, 0);
     {
         BEGIN(r, loop_close);
         e->loop = l->id;
@@ -200,7 +212,7 @@ void ts__tr_step_end(ts_loop *l, ts_task *t) {
     }
 }
 
-static void dump(ts_loop *l, ts__ring *r, uint64_t gen);
+static bool write_dump(ts_loop *l, ts__ring *r, uint64_t gen);
 
 void ts__tr_iteration(ts_loop *l) {
     ts_seg_header *h = ts__seg();
@@ -209,9 +221,8 @@ void ts__tr_iteration(ts_loop *l) {
     uint64_t req = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
     if (req != l->trace_dump_gen) {
         ts__ring *r = ts__ring_self();
-        l->trace_dump_gen = req;
-        if (r)
-            dump(l, r, req);
+        if (!r || write_dump(l, r, req))
+            l->trace_dump_gen = req;
     }
 }
 
@@ -604,7 +615,7 @@ static void dump_task(ts__ring *r, ts_task *t) {
     END(r);
 }
 
-static void dump(ts_loop *l, ts__ring *r, uint64_t gen) {
+static void dump_records(ts_loop *l, ts__ring *r, uint64_t gen) {
     {
         BEGIN(r, dump_begin);
         e->generation = gen;
@@ -628,11 +639,45 @@ static void dump(ts_loop *l, ts__ring *r, uint64_t gen) {
         e->generation = gen;
         END(r);
     }
+}
+
+/* Write loop l's dump for request gen into r if the reader has left room
+ * for all of it; false (and the room held back) if not yet.  The loop
+ * tries again at its next iteration, and the watchdog wakes an idle loop
+ * that still owes a dump.  A dump larger than the whole ring waits for
+ * the reader to have read everything and then goes straight in: it is
+ * torn (drops counted) if the reader does not keep up with it. */
+static bool write_dump(ts_loop *l, ts__ring *r, uint64_t gen) {
+    if (dump_need && !ts__ring_fits(r, dump_need))
+        return false; /* cheap while waiting: no rebuild */
+    uint64_t ring_size = (uint64_t)r->mask + 1;
+    ts_ring_header sh;
+    ts__ring s;
+    if (ts__ring_scratch_open(&s, &sh) != 0) {
+        dump_records(l, r, gen); /* no memory to assemble it: as it comes */
+    } else {
+        dump_records(l, &s, gen);
+        uint64_t need;
+        int err = ts__ring_copy_in(r, &s, &need);
+        ts__ring_scratch_close(&s);
+        if (err == -ENOSPC && need > ring_size) /* padded to fit r's pages */
+            err = -E2BIG;
+        if (err == -E2BIG && !ts__ring_fits(r, ring_size))
+            err = -ENOSPC, need = ring_size;
+        if (err == -ENOSPC) {
+            dump_need = need;
+            ts__ring_hold(r, need);
+            return false;
+        }
+        ts__ring_hold(r, 0);
+        if (err == -E2BIG)
+            dump_records(l, r, gen);
+    }
+    dump_need = 0;
     ts__ring_publish(r);
-    ts_seg_header *h = ts__seg();
     ts_loop_slot *slot = l->trace_slot;
     if (slot)
         __atomic_store_n(&slot->dump_gen, gen, __ATOMIC_RELEASE);
-    if (h)
-        __atomic_store_n(&h->attach_done, gen, __ATOMIC_RELEASE);
+    ts__seg_settle_dump();
+    return true;
 }

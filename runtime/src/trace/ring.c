@@ -7,7 +7,13 @@
  *     the bytes it covers, and pairs with the reader's acquire load.
  *   - A record never crosses a page; every page starts on a record.
  *   - With a live reader, pos - tail never exceeds ring_size: what does not
- *     fit is dropped and counted, never written over unread bytes.
+ *     fit is dropped and counted, never written over unread bytes.  The
+ *     producer learns of a reader that has just arrived before it writes
+ *     into a new page (the next page may be the oldest of the window the
+ *     reader protects), so past the page it was in when the reader
+ *     announced itself, nothing of that window is overwritten.
+ *   - Ordinary events leave the room held back for a state dump free
+ *     (r->limit); a dump goes in whole or not at all (ts__ring_copy_in).
  *   - The header's magic is written last (release), so a reader that sees
  *     it sees a complete header.
  *   - After fork() the child owns nothing of the parent's segment: an
@@ -242,6 +248,7 @@ static int claim_slot(uint32_t role, const char *name) {
          * as records. */
         r->pos = __atomic_load_n(&rh[i].head, __ATOMIC_RELAXED);
         r->tail_cache = __atomic_load_n(&rh[i].tail, __ATOMIC_ACQUIRE);
+        r->limit = (uint64_t)r->mask + 1;
         r->unpublished = 0;
         r->dropped_pending = 0;
         rh[i].tid = (uint32_t)syscall(SYS_gettid);
@@ -300,13 +307,22 @@ static bool reader_live(void) {
     return ts__mono_ns() - hb < 2000000000ull;
 }
 
-void ts__ring_publish(ts__ring *r) {
-    __atomic_store_n(&r->hdr->head, r->pos, __ATOMIC_RELEASE);
-    r->unpublished = 0;
+/* Re-read whether a reader is live; one that has just arrived is
+ * honoured from here on, from the tail it stored before announcing itself
+ * (shm_reader.c), so it never sees a tail from an earlier session. */
+static void learn_reader(ts__ring *r) {
     bool live = reader_live();
-    if (live && !r->reader_live) /* a reader just arrived: learn its tail */
+    if (live && !r->reader_live)
         r->tail_cache = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
     r->reader_live = live;
+}
+
+void ts__ring_publish(ts__ring *r) {
+    r->unpublished = 0;
+    if (r->scratch)
+        return;
+    __atomic_store_n(&r->hdr->head, r->pos, __ATOMIC_RELEASE);
+    learn_reader(r);
 }
 
 /* About to write the first byte of a new page: publish first, so the
@@ -315,11 +331,13 @@ void ts__ring_publish(ts__ring *r) {
  * relies on this to know which pages may be overwritten under it: those
  * older than ring_size before the end of head's page.  The fence orders
  * the head store before the writes into the page (pairs with the
- * reader's copy-then-reload of head).  Costs one publish per page. */
+ * reader's copy-then-reload of head).  Costs one store per page; the
+ * reader's liveness was re-read just before (reserve_raw). */
 static void enter_page(ts__ring *r) {
-    if (__atomic_load_n(&r->hdr->head, __ATOMIC_RELAXED) == r->pos)
+    if (r->scratch || __atomic_load_n(&r->hdr->head, __ATOMIC_RELAXED) == r->pos)
         return;
-    ts__ring_publish(r);
+    __atomic_store_n(&r->hdr->head, r->pos, __ATOMIC_RELEASE);
+    r->unpublished = 0;
     __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
@@ -328,11 +346,17 @@ static void enter_page(ts__ring *r) {
 static void *reserve_raw(ts__ring *r, uint32_t size) {
     uint32_t off = (uint32_t)(r->pos & (TS_PAGE_SIZE - 1));
     uint32_t pad = TS_PAGE_SIZE - off < size ? TS_PAGE_SIZE - off : 0;
+    /* Entering a page: a reader that arrived since we last looked may
+     * protect it (it is the oldest page of the window when the ring is
+     * full).  Learn of it before deciding, not after the first write. */
+    if ((pad || !off) && !r->scratch)
+        learn_reader(r);
     if (r->reader_live) {
         uint64_t need = r->pos + pad + size;
-        if (need - r->tail_cache > (uint64_t)r->mask + 1) {
-            r->tail_cache = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
-            if (need - r->tail_cache > (uint64_t)r->mask + 1)
+        if (need - r->tail_cache > r->limit) {
+            if (!r->scratch)
+                r->tail_cache = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
+            if (need - r->tail_cache > r->limit)
                 return NULL;
         }
     }
@@ -382,4 +406,111 @@ drop:
     return NULL;
 }
 
+/* ---- the attach handshake ----------------------------------------------------------- */
 
+/* attach_done becomes the newest request every loop has answered.  Of
+ * two loops answering at once, each stores its slot's dump_gen and then
+ * reads the others' after a full fence, so at least one of them sees
+ * both answers; the watchdog calls this too, for what a race or a closing
+ * loop leaves behind.  A loop stores dump_gen after publishing its dump,
+ * so a reader that sees attach_done sees every loop's dump below head. */
+void ts__seg_settle_dump(void) {
+    ts_seg_header *h = ts__seg();
+    if (!h)
+        return;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    uint64_t done = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
+        if (!__atomic_load_n(&h->loops[i].loop, __ATOMIC_ACQUIRE))
+            continue;
+        uint64_t g = __atomic_load_n(&h->loops[i].dump_gen, __ATOMIC_ACQUIRE);
+        if (g < done)
+            done = g;
+    }
+    uint64_t cur = __atomic_load_n(&h->attach_done, __ATOMIC_ACQUIRE);
+    while (cur < done && !__atomic_compare_exchange_n(&h->attach_done, &cur, done, false,
+                                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        ;
+}
+
+/* ---- holding room for a state dump ------------------------------------------------ */
+
+void ts__ring_hold(ts__ring *r, uint64_t bytes) {
+    uint64_t size = (uint64_t)r->mask + 1;
+    r->limit = size - (bytes < size ? bytes : size);
+}
+
+bool ts__ring_fits(ts__ring *r, uint64_t bytes) {
+    learn_reader(r);
+    if (!r->reader_live)
+        return true;
+    r->tail_cache = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
+    return r->pos + bytes - r->tail_cache <= (uint64_t)r->mask + 1;
+}
+
+int ts__ring_scratch_open(ts__ring *s, ts_ring_header *hdr) {
+    ts_seg_header *h = ts__seg();
+    if (!h)
+        return -ENOTSUP;
+    char *data = malloc(h->ring_size);
+    if (!data)
+        return -ENOMEM;
+    memset(hdr, 0, sizeof *hdr);
+    /* "A live reader that never reads": what does not fit is dropped,
+     * nothing wraps over what was assembled. */
+    *s = (ts__ring){.hdr = hdr, .data = data, .mask = h->ring_size - 1,
+                    .limit = h->ring_size, .reader_live = true, .scratch = true};
+    return 0;
+}
+
+void ts__ring_scratch_close(ts__ring *s) {
+    free(s->data);
+    s->data = NULL;
+}
+
+/* Where a record of `size` bytes written at p ends, padding included. */
+static uint64_t packed_end(uint64_t p, uint32_t size) {
+    uint32_t room = TS_PAGE_SIZE - (uint32_t)(p & (TS_PAGE_SIZE - 1));
+    return (room < size ? p + room : p) + size;
+}
+
+/* The records of s in order, PADs and page tails skipped (the reader's
+ * rule: a page tail shorter than a header holds nothing). */
+static const ts_ev_header *scratch_next(const ts__ring *s, uint64_t *p) {
+    while (*p < s->pos) {
+        uint32_t room = TS_PAGE_SIZE - (uint32_t)(*p & (TS_PAGE_SIZE - 1));
+        if (room < sizeof(ts_ev_header)) {
+            *p += room;
+            continue;
+        }
+        const ts_ev_header *h = (const ts_ev_header *)(s->data + *p);
+        *p += h->size;
+        if (h->type != TS_EV_PAD)
+            return h;
+    }
+    return NULL;
+}
+
+int ts__ring_copy_in(ts__ring *r, const ts__ring *s, uint64_t *need) {
+    *need = 0;
+    if (s->dropped_total)
+        return -E2BIG;
+    uint64_t end = r->pos, p = 0;
+    if (r->dropped_pending) /* the count goes first */
+        end = packed_end(end, sizeof(ts_ev_dropped));
+    for (const ts_ev_header *h; (h = scratch_next(s, &p));)
+        end = packed_end(end, h->size);
+    *need = end - r->pos;
+    if (!ts__ring_fits(r, *need))
+        return -ENOSPC;
+    ts__ring_hold(r, 0);
+    p = 0;
+    for (const ts_ev_header *h; (h = scratch_next(s, &p));) {
+        ts_ev_header *d = ts__ring_reserve_at(r, h->type, h->size, h->ts);
+        if (!d) /* cannot happen: the room was there and only we write */
+            return -ENOSPC;
+        memcpy(d + 1, h + 1, h->size - sizeof *h);
+        ts__ring_commit(r, h->size);
+    }
+    return 0;
+}

@@ -12,6 +12,13 @@
  * shared head with one release store per batch (every TS_PUBLISH_EVERY
  * events, and whenever the thread is about to sleep), which is what keeps
  * an event near 10 ns instead of ~50 with a busy reader.
+ *
+ * Room can be held back from ordinary events (ts__ring_hold): a loop that
+ * owes its reader a state dump keeps the dump's size free, so the dump is
+ * written whole as soon as the reader has read enough, and is never the
+ * part that gets dropped.  A dump is assembled off the ring first
+ * (ts__ring_scratch_open) and copied in only when all of it fits
+ * (ts__ring_copy_in).
  */
 #ifndef TS_TRACE_RING_H
 #define TS_TRACE_RING_H
@@ -31,8 +38,12 @@ typedef struct ts__ring {
     uint32_t mask;           /* ring_size - 1 */
     uint64_t pos;            /* producer cursor (unpublished beyond hdr->head) */
     uint64_t tail_cache;     /* last tail read from the reader */
+    uint64_t limit;          /* with a live reader, ordinary events keep
+                              * pos - tail <= limit (ring_size, less any
+                              * room held back for a state dump) */
     uint32_t unpublished;    /* events since the last publish */
-    bool reader_live;        /* cached at each publish */
+    bool reader_live;        /* cached at each publish and page entry */
+    bool scratch;            /* off-ring buffer: never wraps, never publishes */
     uint64_t dropped_pending;
     uint64_t dropped_total;
     uint64_t last_ts;        /* timestamp of the last record reserved */
@@ -76,8 +87,7 @@ static inline void *ts__ring_reserve_at(ts__ring *r, uint16_t type, uint32_t siz
                                         uint64_t ts) {
     uint32_t off = (uint32_t)(r->pos & (TS_PAGE_SIZE - 1));
     if (__builtin_expect(!r->dropped_pending && off != 0 && off + size <= TS_PAGE_SIZE &&
-                             (!r->reader_live ||
-                              r->pos + size - r->tail_cache <= (uint64_t)r->mask + 1),
+                             (!r->reader_live || r->pos + size - r->tail_cache <= r->limit),
                          1)) {
         ts_ev_header *h = (ts_ev_header *)(r->data + (r->pos & r->mask));
         h->ts = r->last_ts = ts ? ts : ts__ticks();
@@ -99,7 +109,30 @@ static inline void ts__ring_commit(ts__ring *r, uint32_t size) {
         ts__ring_publish(r);
 }
 
+/* Keep `bytes` of the ring free from ordinary events while a live reader
+ * reads it (0: release).  What does not fit in the rest is dropped and
+ * counted as usual. */
+void ts__ring_hold(ts__ring *r, uint64_t bytes);
+/* Would `bytes` more fit now (no live reader, or the reader has left that
+ * much room)?  Re-reads the reader's tail. */
+bool ts__ring_fits(ts__ring *r, uint64_t bytes);
+
+/* An off-ring ring of the same size as the thread's rings, in heap
+ * memory, to assemble records before committing them together: it never
+ * wraps (a record past its size is dropped and counted, as with a live
+ * reader) and publishes nothing.  -ENOMEM, or -ENOTSUP without a segment. */
+int ts__ring_scratch_open(ts__ring *s, ts_ring_header *hdr);
+void ts__ring_scratch_close(ts__ring *s);
+/* Copy every record of scratch s into r, all or nothing; on success any
+ * hold on r is released.  0; -ENOSPC if the live reader has not left room
+ * for all of it (*need: the bytes it takes from r's cursor, page padding
+ * included); -E2BIG if s itself overflowed. */
+int ts__ring_copy_in(ts__ring *r, const ts__ring *s, uint64_t *need);
+
 /* The segment header (NULL when tracing is off). */
 ts_seg_header *ts__seg(void);
+/* Set attach_done to the newest attach request every loop (every live
+ * slot of h->loops) has answered with a state dump. */
+void ts__seg_settle_dump(void);
 
 #endif

@@ -284,8 +284,12 @@ static void report(ts__ring *r, ts_loop_slot *s, uint64_t step, uint64_t elapsed
         e->stack = stack;
         ts__ring_commit(r, sizeof *e);
     }
-    __atomic_store_n(&s->blocked_step, step, __ATOMIC_RELEASE);
+    /* Publish before telling the loop: its loop_unblocked, written once
+     * it sees blocked_step, then implies (release/acquire through
+     * blocked_step) that our loop_blocked is below our head, so a reader
+     * that has the one has the other. */
     ts__ring_publish(r);
+    __atomic_store_n(&s->blocked_step, step, __ATOMIC_RELEASE);
 }
 
 static void refresh_calibration(ts__ring *r, ts_seg_header *h) {
@@ -322,8 +326,10 @@ static void *watchdog_main(void *arg) {
         nanosleep(&d, NULL);
         uint64_t now = ts__mono_ns();
         if (__atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE) !=
-            __atomic_load_n(&h->attach_done, __ATOMIC_ACQUIRE))
+            __atomic_load_n(&h->attach_done, __ATOMIC_ACQUIRE)) {
+            ts__seg_settle_dump();
             ts__tr_wake_loops_for_dump();
+        }
         if (now - last_sync > 1000000000ull) {
             refresh_calibration(r, h);
             last_sync = now;
