@@ -84,11 +84,11 @@ int ts_session_poll(ts_session *s) {
         tm_model_add_dropped(s->model, total - seen);
     /* Dropped events may include tasks' ends: ask for a fresh dump (at
      * most every 2 s) so the model retires what no longer lives.  A dump
-     * still not done after 2 s is asked again: the runtime dumps only for
-     * the newest request, and never for the one made at attach when the
-     * program's loop did not exist yet (`taskscope run`), so waiting for
-     * that one meant no dump, ever, and the model growing with the drops
-     * (about 1,000 tasks a second in bench_ingest). */
+     * still not done after 2 s is asked again rather than waited for:
+     * under sustained overload a dump may wait long for room in a full
+     * ring, and the runtime answers only the newest request, so waiting
+     * could leave the model growing with the drops meanwhile (about
+     * 1,000 tasks a second in bench_ingest). */
     uint64_t drops = tm_model_dropped(s->model);
     if (s->attached && drops > s->dump_asked_drops && now_ms() - s->dump_asked_ms >= 2000) {
         ts_reader_request_dump(s->reader);
