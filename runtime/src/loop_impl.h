@@ -107,6 +107,11 @@ struct ts_loop {
      * segment, and the last attach generation it answered with a dump */
     void *trace_slot;
     uint64_t trace_dump_gen;
+    /* debug runtime: where and when the last step ended, so the next step
+     * of the same ready batch, starting with no record in between, takes
+     * that time instead of reading the clock (chain: valid this batch) */
+    uint64_t trace_step_end_ts, trace_step_end_pos;
+    bool trace_step_chain;
     /* timeout scopes not yet exited: freed at close if their task never
      * leaves them (it was destroyed pending) */
     ts__node timeouts;

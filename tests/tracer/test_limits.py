@@ -6,7 +6,7 @@
   runtime's `dropped` events in ev_dropped, the total in the session
   table), said on stderr by `taskscope run`, and shown by every report:
   the text header of ps, pstree, blocked and stats, and "dropped" in each
-  one's --json.
+  one's --json; and the session asks for state dumps to resynchronise.
 - The disk fills: the recording may not grow past a few MiB (RLIMIT_FSIZE
   on taskscope; SIGXFSZ ignored, so writes fail with EFBIG like a full
   disk).  Once it is full, Ctrl-C: taskscope stops the program, says
@@ -49,6 +49,10 @@ def dropped(c):
            "no dropped events recorded in ev_dropped")
     expect(int(s["events"]) == table_rows(path), "session events %s, tables hold %d"
            % (s["events"], table_rows(path)))
+    # after drops the session asks for fresh state dumps, so the model can
+    # retire the tasks whose ends were lost (and its memory stays flat)
+    expect(rows(path, "SELECT count(*) FROM ev_dump_end")[0][0] > 0,
+           "no state dump was recorded after the drops")
     for cmd in ("ps", "pstree", "blocked", "stats"):
         head = taskscope(cmd, path, expect_rc=0).stdout.splitlines()[0]
         expect("%d EVENTS DROPPED" % n in head, "%s header does not show the drops: %r"
@@ -63,6 +67,18 @@ def limit_file_size(limit):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     return pre
+
+
+def children(pid):
+    """The pids of pid's children (from /proc), or [] if it is gone."""
+    kids = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids += [int(k) for k in f.read().split()]
+    except OSError:
+        pass
+    return kids
 
 
 def kill_traced(path):
@@ -94,9 +110,15 @@ def disk_full(c):
         out, err = run.communicate(timeout=TIMEOUT)
     finally:
         if run.poll() is None:     # the test failed: stop both processes
+            traced = children(run.pid)
             run.kill()
             run.wait()
             kill_traced(path)
+            for pid in traced:     # (the recording may not name it yet)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
     expect(run.returncode == 1, "a recording that cannot be written: exit %d, stderr %r"
            % (run.returncode, err))
     expect("incomplete" in err and path in err and "write error" not in err,
