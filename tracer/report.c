@@ -240,8 +240,57 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
 
 /* ---- pstree ------------------------------------------------------------------ */
 
-static void tree_node(FILE *out, const tm_model *m, const tm_task *t, const tr_opts *o,
-                      char *prefix, size_t plen, int last, int depth, int *first) {
+/* The listed tasks by parent id (then model order): a node finds its
+ * children by binary search instead of a scan of every task, which made
+ * pstree quadratic (50 s for the 50k tasks a flooded recording keeps). */
+typedef struct kid_ref {
+    uint64_t parent;
+    size_t at;          /* index in the model */
+} kid_ref;
+
+typedef struct kid_index {
+    kid_ref *v;
+    size_t n;
+} kid_index;
+
+static int kid_cmp(const void *a, const void *b) {
+    const kid_ref *x = a, *y = b;
+    if (x->parent != y->parent)
+        return x->parent < y->parent ? -1 : 1;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+static int kid_index_build(kid_index *kx, const tm_model *m, const tr_opts *o) {
+    size_t n = tm_model_task_count(m);
+    kx->n = 0;
+    kx->v = malloc((n ? n : 1) * sizeof *kx->v);
+    if (!kx->v)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const tm_task *t = tm_model_task_at(m, i);
+        if (task_listed(t, o) && t->parent)
+            kx->v[kx->n++] = (kid_ref){t->parent, i};
+    }
+    qsort(kx->v, kx->n, sizeof *kx->v, kid_cmp);
+    return 0;
+}
+
+/* The first entry whose parent is id (or kx->n). */
+static size_t kid_first(const kid_index *kx, uint64_t id) {
+    size_t lo = 0, hi = kx->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (kx->v[mid].parent < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const tm_task *t,
+                      const tr_opts *o, char *prefix, size_t plen, int last, int depth,
+                      int *first) {
     char aw[64], asite[96];
     tr_awaits_text(m, t, aw, sizeof aw);
     tm_model_site_text(m, t->await_site, asite, sizeof asite);
@@ -263,23 +312,21 @@ static void tree_node(FILE *out, const tm_model *m, const tm_task *t, const tr_o
         fputc('\n', out);
     }
     /* children: tasks whose parent is t */
-    size_t n = tm_model_task_count(m), kids = 0, seen = 0;
-    for (size_t i = 0; i < n; i++) {
-        const tm_task *c = tm_model_task_at(m, i);
-        kids += task_listed(c, o) && c->parent == t->id && c != t;
-    }
+    size_t from = kid_first(kx, t->id), to = from, kids = 0, seen = 0;
+    for (; to < kx->n && kx->v[to].parent == t->id; to++)
+        kids += tm_model_task_at(m, kx->v[to].at) != t;
     size_t add = depth ? 4 : 0;
     if (plen + add + 8 >= 512 || depth > 100)
         return;
     if (depth)
         memcpy(prefix + plen, last ? "    " : "│   ", last ? 5 : 7), add = last ? 4 : 6;
     prefix[plen + add] = 0;
-    for (size_t i = 0; i < n && seen < kids; i++) {
-        const tm_task *c = tm_model_task_at(m, i);
-        if (!task_listed(c, o) || c->parent != t->id || c == t)
+    for (size_t k = from; k < to; k++) {
+        const tm_task *c = tm_model_task_at(m, kx->v[k].at);
+        if (c == t)
             continue;
         seen++;
-        tree_node(out, m, c, o, prefix, plen + add, seen == kids, depth + 1, first);
+        tree_node(out, m, kx, c, o, prefix, plen + add, seen == kids, depth + 1, first);
     }
     prefix[plen] = 0;
 }
@@ -287,6 +334,11 @@ static void tree_node(FILE *out, const tm_model *m, const tm_task *t, const tr_o
 void tr_pstree(FILE *out, const tm_model *m, const tr_opts *o) {
     char prefix[520] = "";
     int first = 1;
+    kid_index kx;
+    if (kid_index_build(&kx, m, o)) {
+        fprintf(stderr, "taskscope: out of memory\n");
+        return;
+    }
     if (o->json) {
         json_head(out, o);
         fprintf(out, "\"dropped\":%" PRIu64 ",\"tasks\":[", tm_model_dropped(m));
@@ -300,8 +352,9 @@ void tr_pstree(FILE *out, const tm_model *m, const tr_opts *o) {
         const tm_task *p = tm_model_task(m, t->parent);
         if (p && task_listed(p, o) && p != t)
             continue; /* printed under its parent */
-        tree_node(out, m, t, o, prefix, 0, 1, 0, &first);
+        tree_node(out, m, &kx, t, o, prefix, 0, 1, 0, &first);
     }
+    free(kx.v);
     if (o->json)
         json_tail(out, m);
     else
