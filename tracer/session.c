@@ -70,8 +70,10 @@ int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *er
     return 0;
 }
 
-int ts_session_poll(ts_session *s) {
-    int n = ts_reader_poll(s->reader, on_event, s);
+int ts_session_poll(ts_session *s) { return ts_session_poll_with(s, on_event, s); }
+
+int ts_session_poll_with(ts_session *s, ts_reader_fn fn, void *arg) {
+    int n = ts_reader_poll(s->reader, fn, arg);
     if (n >= 0 && s->attached)
         ts_reader_keepalive(s->reader);
     ts_reader_stats st;

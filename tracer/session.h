@@ -39,6 +39,11 @@ typedef struct ts_session {
 int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *err, size_t len);
 /* Drain once; returns the number of events or a negative error. */
 int ts_session_poll(ts_session *s);
+/* The same, handing each event to fn instead of the model and store
+ * directly (a caller that rewrites events first, then feeds them on);
+ * keepalive, drop accounting and resync dumps are done as for
+ * ts_session_poll. */
+int ts_session_poll_with(ts_session *s, ts_reader_fn fn, void *arg);
 /* Poll until the state dump arrived (or timeout_ms). */
 void ts_session_wait_dump(ts_session *s, int timeout_ms);
 /* Poll until *stop is set, the process is gone, or duration_ms passed

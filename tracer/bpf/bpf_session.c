@@ -86,32 +86,10 @@ static void on_ring_event(const ts_reader_event *ev, void *arg) {
     to_model(bs, h, ev->ns, ev->tid);
 }
 
-/* ts_session_poll's work, with the ids rewritten on the way. */
-static int poll_ring(ts_bpf_session *bs) {
-    ts_session *s = &bs->s;
-    int n = ts_reader_poll(s->reader, on_ring_event, bs);
-    if (n >= 0 && s->attached)
-        ts_reader_keepalive(s->reader);
-    ts_reader_stats st;
-    ts_reader_get_stats(s->reader, &st);
-    uint64_t seen = tm_model_dropped(s->model);
-    uint64_t total = st.dropped_total > st.dropped_events ? st.dropped_total : st.dropped_events;
-    if (total > seen)
-        tm_model_add_dropped(s->model, total - seen);
-    uint64_t drops = tm_model_dropped(s->model);
-    if (s->attached && drops > s->dump_asked_drops && now_ms() - s->dump_asked_ms >= 2000 &&
-        ts_reader_dump_done(s->reader)) {
-        ts_reader_request_dump(s->reader);
-        s->dump_asked_drops = drops;
-        s->dump_asked_ms = now_ms();
-    }
-    return n;
-}
-
 int ts_bpf_session_poll(ts_bpf_session *bs, int timeout_ms) {
     if (!bs->s.reader)
         return ts_bpf_poll(bs->bpf, timeout_ms, on_bpf_event, bs);
-    int n = poll_ring(bs);
+    int n = ts_session_poll_with(&bs->s, on_ring_event, bs); /* ids rewritten */
     int m = ts_bpf_poll(bs->bpf, n > 0 ? 0 : (timeout_ms < 10 ? timeout_ms : 10), on_bpf_event,
                         bs);
     if (n < 0)
