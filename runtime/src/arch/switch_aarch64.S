@@ -11,12 +11,10 @@
  * undefined so unwinders stop at a coroutine's first frame.
  */
     .text
-    .p2align 4
-    .globl  ts__ctx_switch
-    .hidden ts__ctx_switch
-    .type   ts__ctx_switch, %function
-ts__ctx_switch:
-    .cfi_startproc
+
+/* The 160-byte frame every saved context leaves on its stack: x19-x28,
+ * x29/x30, d8-d15.  ctx_make.c builds the same frame. */
+.macro SAVE_FRAME
     sub     sp, sp, #160
     stp     x19, x20, [sp, #0]
     stp     x21, x22, [sp, #16]
@@ -28,10 +26,9 @@ ts__ctx_switch:
     stp     d10, d11, [sp, #112]
     stp     d12, d13, [sp, #128]
     stp     d14, d15, [sp, #144]
-    mov     x2, sp
-    str     x2, [x0]
-    ldr     x2, [x1]
-    mov     sp, x2
+.endm
+
+.macro RESTORE_FRAME_AND_RET
     ldp     x19, x20, [sp, #0]
     ldp     x21, x22, [sp, #16]
     ldp     x23, x24, [sp, #32]
@@ -44,6 +41,20 @@ ts__ctx_switch:
     ldp     d14, d15, [sp, #144]
     add     sp, sp, #160
     ret
+.endm
+
+    .p2align 4
+    .globl  ts__ctx_switch
+    .hidden ts__ctx_switch
+    .type   ts__ctx_switch, %function
+ts__ctx_switch:
+    .cfi_startproc
+    SAVE_FRAME
+    mov     x2, sp
+    str     x2, [x0]
+    ldr     x2, [x1]
+    mov     sp, x2
+    RESTORE_FRAME_AND_RET
     .cfi_endproc
     .size   ts__ctx_switch, .-ts__ctx_switch
 
@@ -59,17 +70,7 @@ ts__ctx_switch:
     .type   ts__ctx_start, %function
 ts__ctx_start:
     .cfi_startproc
-    sub     sp, sp, #160
-    stp     x19, x20, [sp, #0]
-    stp     x21, x22, [sp, #16]
-    stp     x23, x24, [sp, #32]
-    stp     x25, x26, [sp, #48]
-    stp     x27, x28, [sp, #64]
-    stp     x29, x30, [sp, #80]
-    stp     d8,  d9,  [sp, #96]
-    stp     d10, d11, [sp, #112]
-    stp     d12, d13, [sp, #128]
-    stp     d14, d15, [sp, #144]
+    SAVE_FRAME
     mov     x4, sp
     str     x4, [x0]
     ldp     x4, x5, [x1]
@@ -96,18 +97,7 @@ ts__ctx_jump:
     .cfi_startproc
     ldr     x2, [x0]
     mov     sp, x2
-    ldp     x19, x20, [sp, #0]
-    ldp     x21, x22, [sp, #16]
-    ldp     x23, x24, [sp, #32]
-    ldp     x25, x26, [sp, #48]
-    ldp     x27, x28, [sp, #64]
-    ldp     x29, x30, [sp, #80]
-    ldp     d8,  d9,  [sp, #96]
-    ldp     d10, d11, [sp, #112]
-    ldp     d12, d13, [sp, #128]
-    ldp     d14, d15, [sp, #144]
-    add     sp, sp, #160
-    ret
+    RESTORE_FRAME_AND_RET
     .cfi_endproc
     .size   ts__ctx_jump, .-ts__ctx_jump
 
