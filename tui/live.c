@@ -106,6 +106,17 @@ static int open_recording(tui_src *s, const char *record, char *err, size_t len)
     return 0;
 }
 
+/* The command line of a launched program, into the recording's meta. */
+static void record_command(tui_src *s, char **argv) {
+    if (!sess(s)->store)
+        return;
+    char cmd[1024] = "";
+    size_t n = 0;
+    for (int i = 0; argv[i] && n < sizeof cmd; i++)
+        n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s%s", i ? " " : "", argv[i]);
+    ts_store_meta(sess(s)->store, "command", cmd);
+}
+
 static int live_init(tui_src *s, int pid) {
     memset(s, 0, sizeof *s);
     s->mode = TUI_LIVE;
@@ -202,13 +213,7 @@ int tui_src_launch(tui_src *s, char **argv, const char *record, const char *log_
         tui_recent_free(s->recent);
         return rc;
     }
-    if (sess(s)->store) {
-        char cmd[1024] = "";
-        size_t n = 0;
-        for (int i = 0; argv[i] && n < sizeof cmd; i++)
-            n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s%s", i ? " " : "", argv[i]);
-        ts_store_meta(sess(s)->store, "command", cmd);
-    }
+    record_command(s, argv);
     snprintf(s->status, sizeof s->status, "running");
     live_poll(s);
     s->rate_wall_ns = tui_wall_ns();
@@ -441,14 +446,9 @@ int tui_src_launch_bpf(tui_src *s, char **argv, const char *record, const char *
         tui_recent_free(s->recent);
         return rc;
     }
-    if (sess(s)->store) {
-        char cmd[1024] = "";
-        size_t n = 0;
-        for (int i = 0; argv[i] && n < sizeof cmd; i++)
-            n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s%s", i ? " " : "", argv[i]);
-        ts_store_meta(sess(s)->store, "command", cmd);
+    record_command(s, argv);
+    if (sess(s)->store)
         ts_store_meta(sess(s)->store, "collector", "bpf");
-    }
     snprintf(s->status, sizeof s->status, "running, traced through BPF%s",
              ts_bpf_session_beside_ring(s->bpf) ? " + ring" : "");
     live_poll(s);
