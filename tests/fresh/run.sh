@@ -12,7 +12,8 @@
 # The bare root (debootstrap's minbase, no project package) is cached as a
 # tarball between runs; the project's packages are installed into a fresh
 # copy every time.  Override the cache with TASKSCOPE_FRESH_CACHE, force a
-# new bootstrap with --rebootstrap.  Arguments after the options go to
+# new bootstrap with --rebootstrap; keep the root afterwards for a look
+# inside with TASKSCOPE_FRESH_KEEP=1.  Arguments after the options go to
 # `./dev test` (e.g. a suite: --suite runtime).
 #
 # Safety: every mount lives in a private mount namespace (unshare), so the
@@ -67,6 +68,10 @@ fi
 work=$(mktemp -d /var/tmp/taskscope-fresh.XXXXXX)
 root=$work/root
 cleanup() {
+    if [ "${TASKSCOPE_FRESH_KEEP:-0}" = 1 ]; then
+        echo "test-fresh: kept $root (TASKSCOPE_FRESH_KEEP=1)" >&2
+        return
+    fi
     # Mounts were made in a private namespace that is gone by now; refuse to
     # delete anything if some mount is still visible under the root.
     if findmnt -rn -o TARGET | grep -q "^$root\(/\|$\)"; then
@@ -107,7 +112,7 @@ mount --rbind /dev "$root/dev"          # /dev/shm, /dev/pts included
 for fs in /sys/kernel/btf /sys/fs/bpf /sys/kernel/tracing /sys/kernel/debug; do
     [ -e "$fs" ] && [ ! -e "$root$fs" ] && echo "test-fresh: $fs not visible in the root" >&2
 done
-mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+chmod 1777 "$root/tmp"       # on disk, as on an installed Debian 12
 exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root LANG=C.UTF-8 TERM=xterm-256color DEBIAN_FRONTEND=noninteractive \
     chroot "$root" /bin/bash -c 'cd /src && ./dev test "$@"' dev-test "$@"
