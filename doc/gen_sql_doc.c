@@ -117,6 +117,23 @@ static void read_descriptions(const char *path) {
     fclose(f);
 }
 
+/* Everything read_descriptions allocated (the sanitizer build checks leaks
+ * of the programs it runs at build time too). */
+static void free_descriptions(void) {
+    for (int i = 0; i < nobjs; i++) {
+        for (int c = 0; c < objs[i].ncols; c++) {
+            free(objs[i].cols[c].name);
+            free(objs[i].cols[c].text);
+        }
+        free(objs[i].cols);
+        free(objs[i].name);
+        free(objs[i].text);
+    }
+    free(objs);
+    free(prologue);
+    free(epilogue);
+}
+
 static object_doc *object_doc_of(const char *name) {
     for (int i = 0; i < nobjs; i++)
         if (!strcmp(objs[i].name, name))
@@ -364,11 +381,14 @@ int main(int argc, char **argv) {
     snprintf(side, sizeof side, "%s-shm", path);
     unlink(side);
     rmdir(dir);
-    if (rc)
+    if (rc) {
+        free_descriptions();
         return rc;
+    }
     /* At build time these are warnings (the page is still written);
      * the sql_doc test runs --check, which fails on them. */
     int stale = stale_descriptions();
+    free_descriptions();
     if (check && (undocumented || stale)) {
         fprintf(stderr, "gen_sql_doc: %d undescribed and %d stale descriptions\n", undocumented,
                 stale);

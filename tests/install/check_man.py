@@ -5,8 +5,9 @@ taskscope(1) is written by hand (doc/taskscope.1), so this keeps it in
 step with the program:
   - every option that `taskscope --help` and `taskscope COMMAND --help`
     print, for every command, appears in the page;
-  - every TASKSCOPE_* environment variable the sources read (getenv in
-    runtime/, tracer/, tui/) appears in the page;
+  - every TASKSCOPE_* environment variable the sources name (runtime/,
+    tracer/, tui/: getenv, env_ms, setenv, "NAME=value") appears in the
+    page;
   - both pages (and the generated taskscope-sql(7)) format without
     warnings where groff is installed.
 Exit 0 when all holds, 1 listing what is missing.
@@ -19,7 +20,9 @@ import sys
 
 COMMANDS = ["run", "attach", "ps", "pstree", "blocked", "stats", "query", "export", "top"]
 OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
-GETENV = re.compile(r'getenv\("(TASKSCOPE_[A-Z0-9_]+)"\)')
+# every TASKSCOPE_* name the sources spell out: getenv("..."), helpers
+# such as env_ms("..."), setenv and "NAME=value" strings
+ENV_NAME = re.compile(r'"(TASKSCOPE_[A-Z0-9_]+)[="]')
 
 
 def roff_plain(text):
@@ -68,7 +71,7 @@ def main():
             for f in files:
                 if f.endswith((".c", ".h")):
                     with open(os.path.join(dirpath, f), errors="replace") as fh:
-                        env.update(GETENV.findall(fh.read()))
+                        env.update(ENV_NAME.findall(fh.read()))
     for var in sorted(env):
         if not mentioned(var, plain):
             problems.append("environment variable %s (read by the sources) is not in %s"
@@ -84,7 +87,8 @@ def main():
                                capture_output=True, text=True, timeout=60)
             if r.returncode != 0 or r.stderr.strip():
                 problems.append("groff warns about %s: %s" % (page, r.stderr.strip()))
-        print("groff formats both pages without warnings" if not problems else "")
+        if not problems:
+            print("groff formats both pages without warnings")
     else:
         print("note: groff not installed; formatting not checked")
 
