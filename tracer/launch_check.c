@@ -241,8 +241,9 @@ int ts_launch_explain_exit(const char *prog, char *err, size_t len) {
 
 int ts_launch_confirm(int child, const char *prog, int timeout_ms, char *err, size_t len) {
     char dirbuf[PATH_MAX], debug_lib[PATH_MAX + 32], lib[PATH_MAX], exe[64];
-    snprintf(debug_lib, sizeof debug_lib, "%s/libtaskscope.so.0",
-             ts_debug_libdir(dirbuf, sizeof dirbuf));
+    const char *dir = ts_debug_libdir(dirbuf, sizeof dirbuf);
+    char real[PATH_MAX];
+    snprintf(debug_lib, sizeof debug_lib, "%s/libtaskscope.so.0", realpath(dir, real) ? real : dir);
     if (ts_debug_libdir_check(err, len))
         return -ENOENT;
     snprintf(exe, sizeof exe, "/proc/%d/exe", child);

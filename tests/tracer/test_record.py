@@ -220,6 +220,8 @@ def query(c):
     want = [list(r) for r in rows(path, sql)]
     table = taskscope("query", path, sql, expect_rc=0).stdout.splitlines()
     expect(table[0].split() == ["id", "name", "state"], "query header %r" % table[0])
+    expect(set(table[1]) <= set("- "), "no rule under the header: %r" % table[1])
+    del table[1]
     expect([l.split() for l in table[1:]] == [[str(x) for x in r] for r in want],
            "query table %r, expected %r" % (table[1:], want))
     js = json.loads(taskscope("query", path, sql, "--json", expect_rc=0).stdout)
