@@ -234,7 +234,8 @@ static int run_statement(sqlite3 *db, sqlite3_stmt *st, enum fmt fmt) {
     if (fmt == FMT_JSON)
         puts("]");
     else if (fmt == FMT_TABLE && cols) {
-        table_print(&t);
+        if (rc == SQLITE_DONE) /* no half table from a damaged recording */
+            table_print(&t);
         table_free(&t);
     }
     if (rc != SQLITE_DONE) {

@@ -70,7 +70,10 @@ def database(c, name):
     for v in VIEWS:
         expect(objs.get(v) == "view", "view %s missing" % v)
     expect(rows(path, "PRAGMA user_version")[0][0] >= 1, "no schema version")
-    expect(rows(path, "PRAGMA journal_mode")[0][0] == "wal", "not in WAL mode")
+    # Finished: back in rollback mode, so reading needs no -shm (issue 12).
+    expect(rows(path, "PRAGMA journal_mode")[0][0] == "delete", "still in WAL mode")
+    for side in ("-wal", "-shm"):
+        expect(not os.path.exists(path + side), "%s%s left behind" % (path, side))
     s = session(path)
     expect(s.get("status") == "complete: exit status 0", "status %r" % s.get("status"))
     expect(s.get("exe", "").endswith("/" + name), "exe %r" % s.get("exe"))
