@@ -154,6 +154,29 @@ static int segment_exists(int pid) {
     return stat(name, &st) == 0;
 }
 
+/* 1 if the library at path is a debug runtime (of any directory): only
+ * the debug build names the trace segment, so only it holds the name's
+ * format string. */
+static int is_debug_runtime(const char *path) {
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    static const char needle[] = TS_SEG_NAME_FMT;
+    size_t nlen = sizeof needle - 1, have = 0;
+    char buf[65536 + sizeof needle];
+    int found = 0;
+    for (size_t n; !found && (n = fread(buf + have, 1, sizeof buf - have, f)) > 0;) {
+        have += n;
+        found = memmem(buf, have, needle, nlen) != NULL;
+        /* keep the tail: the string may straddle two reads */
+        size_t keep = have < nlen ? have : nlen - 1;
+        memmove(buf, buf + have - keep, keep);
+        have = keep;
+    }
+    fclose(f);
+    return found;
+}
+
 int ts_debug_libdir_check(char *err, size_t len) {
     char buf[PATH_MAX], lib[PATH_MAX + 32];
     const char *dir = ts_debug_libdir(buf, sizeof buf);
@@ -265,7 +288,9 @@ int ts_launch_confirm(int child, const char *prog, int timeout_ms, char *err, si
             }
             lib[0] = 0;
             if (mapped_runtime(child, lib, sizeof lib)) {
-                if (same_inode(lib, debug_lib))
+                /* Ours, or a debug runtime the program was linked with
+                 * directly (DT_RPATH to another copy): traceable either way. */
+                if (same_inode(lib, debug_lib) || is_debug_runtime(lib))
                     return 0;
                 explain(child, prog, lib, debug_lib, err, len);
                 return -ENOEXEC;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -188,6 +189,24 @@ static int parse(int argc, char **argv, opts *o) {
     return 0;
 }
 
+/* The started program's output file: the program opens it with O_TRUNC,
+ * so an earlier log is kept as LOG.old first (as an earlier recording
+ * is), and a directory, device or FIFO is refused. */
+static int keep_old_log(const char *log, char *err, size_t len) {
+    struct stat st;
+    if (stat(log, &st) != 0)
+        return 0;
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, len, "--log %s: not a regular file; not writing the program's output there",
+                 log);
+        return -EINVAL;
+    }
+    if (st.st_size == 0)
+        return 0;
+    char kept[4200];
+    return ts_set_aside(log, kept, sizeof kept, err, len);
+}
+
 static int open_source(tui_src *src, const opts *o, char *logbuf, size_t loglen) {
     char err[768];
     int rc;
@@ -196,6 +215,10 @@ static int open_source(tui_src *src, const opts *o, char *logbuf, size_t loglen)
         if (!log) {
             snprintf(logbuf, loglen, "%s.log", o->record ? o->record : "taskscope-top");
             log = logbuf;
+        }
+        if (keep_old_log(log, err, sizeof err)) {
+            fprintf(stderr, "taskscope top: %s\n", err);
+            return 2;
         }
         rc = o->bpf ? tui_src_launch_bpf(src, o->argv, o->record, log, o->bpf_events, err,
                                          sizeof err)
@@ -313,8 +336,8 @@ int ts_tui_main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL); /* in raw mode Ctrl-C is a key; this is kill -INT */
     tui_src src;
     char logbuf[600];
-    if (open_source(&src, &o, logbuf, sizeof logbuf))
-        return 1;
+    if ((rc = open_source(&src, &o, logbuf, sizeof logbuf)) != 0)
+        return rc == 2 ? 2 : 1;
     rc = tty ? run_curses(&src, &o) : reports(&src, &o);
     tui_src_close(&src);
     if (src.mode == TUI_LIVE && src.path[0])
