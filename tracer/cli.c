@@ -91,20 +91,20 @@ int cli_usage(const char *cmd, const char *fmt, ...) {
     return 2;
 }
 
-int cli_bad_option(const char *cmd, char **argv) {
-    /* getopt_long leaves optind past the argument it complained about
-     * (and past a missing value's option); optopt is the short option. */
+int cli_bad_option(const char *cmd, int opt, char **argv) {
+    /* getopt_long leaves optind past the argument it complained about;
+     * optopt is the short option, or a long option's value (0 for an
+     * unknown long option). */
     const char *arg = argv[optind - 1];
-    if (optopt && optopt < 256 && strchr("o", optopt) && arg[0] == '-' && arg[1] == optopt &&
-        !arg[2])
-        return cli_usage(cmd, "option '-%c' needs a value", optopt);
-    if (!strncmp(arg, "--", 2) && optopt)
-        return cli_usage(cmd, "option '%s' needs a value", arg);
-    if (!strncmp(arg, "--", 2))
-        return cli_usage(cmd, "unknown option '%s'", arg);
-    if (optopt)
-        return cli_usage(cmd, "unknown option '-%c'", optopt);
-    return cli_usage(cmd, "bad option '%s'", arg);
+    int is_long = !strncmp(arg, "--", 2);
+    if (opt == ':')
+        return is_long ? cli_usage(cmd, "option '%s' needs a value", arg)
+                       : cli_usage(cmd, "option '-%c' needs a value", optopt);
+    if (is_long && optopt && strchr(arg, '='))
+        return cli_usage(cmd, "option '%.*s' takes no value", (int)strcspn(arg, "="), arg);
+    if (is_long)
+        return cli_usage(cmd, "unknown option '%.*s'", (int)strcspn(arg, "="), arg);
+    return cli_usage(cmd, "unknown option '-%c'", optopt);
 }
 
 int cli_parse_seconds(const char *s, double *out) {
@@ -502,7 +502,7 @@ static int cmd_run(int argc, char **argv) {
             printf(RUN_HELP, BPF_HELP);
             return 0;
         default:
-            return cli_bad_option("run", argv);
+            return cli_bad_option("run", opt, argv);
         }
     }
     if (optind >= argc)
@@ -613,7 +613,7 @@ static int cmd_attach(int argc, char **argv) {
             printf(ATTACH_HELP, BPF_HELP);
             return 0;
         default:
-            return cli_bad_option("attach", argv);
+            return cli_bad_option("attach", opt, argv);
         }
     }
     if (optind >= argc)
@@ -722,7 +722,7 @@ static int cmd_report(const char *name, int argc, char **argv) {
                    BPF_HELP);
             return 0;
         default:
-            return cli_bad_option(name, argv);
+            return cli_bad_option(name, opt, argv);
         }
     }
     if (optind >= argc)
@@ -831,7 +831,7 @@ static int cmd_export(int argc, char **argv) {
             fputs(EXPORT_HELP, stdout);
             return 0;
         default:
-            return cli_bad_option("export", argv);
+            return cli_bad_option("export", opt, argv);
         }
     }
     if (!format || (strcmp(format, "perfetto") && strcmp(format, "chrome")))

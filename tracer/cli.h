@@ -10,9 +10,10 @@
  * `taskscope --help` when cmd is NULL) on stderr; returns 2. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The usage error for getopt_long's last complaint ('?' or ':'), from the
- * option it stopped at.  Returns 2. */
-int cli_bad_option(const char *cmd, char **argv);
+/* The usage error for getopt_long's complaint opt ('?': unknown option
+ * or a value given to a flag; ':' a missing value), naming the option it
+ * stopped at.  Returns 2. */
+int cli_bad_option(const char *cmd, int opt, char **argv);
 
 /* Parse a non-negative, finite decimal number (seconds, milliseconds): the
  * whole string or an error.  0 or -EINVAL. */

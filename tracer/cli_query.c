@@ -285,7 +285,7 @@ int cmd_query(int argc, char **argv) {
             fputs(QUERY_HELP, stdout);
             return 0;
         default:
-            return cli_bad_option("query", argv);
+            return cli_bad_option("query", opt, argv);
         }
     }
     if (argc - optind < 2)

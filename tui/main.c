@@ -144,6 +144,10 @@ static int parse(int argc, char **argv, opts *o) {
         case ':':
             return usage_error("option needs a value: ", argv[optind - 1]);
         default:
+            if (optopt && !strncmp(argv[optind - 1], "--", 2))
+                return usage_error("option takes no value: ", argv[optind - 1]);
+            if (optopt)
+                return usage_error("unknown option -", (char[]){(char)optopt, 0});
             return usage_error("unknown option ", argv[optind - 1]);
         }
     }
