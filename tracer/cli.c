@@ -333,19 +333,25 @@ static int run_bpf(const char *out, char **prog, const bpf_flags *f) {
     if (bpf_options(f, &o))
         return 2;
     ts_bpf_session bs;
-    char err[512];
+    char err[PATH_MAX + 64];
+    /* The BPF session must be drained from the moment the program runs
+     * (its stack modules are read from /proc while it lives), so the
+     * recording is made first; a program that does not exist is refused
+     * before, and one that cannot be started undoes it (discard). */
+    if (ts_find_program(prog[0], err, sizeof err)) {
+        fprintf(stderr, "taskscope: cannot run %s: %s\n", prog[0], strerror(ENOENT));
+        return 1;
+    }
+    ts_store *store;
+    if (open_store(&store, out))
+        return 1;
     int rc = ts_bpf_session_spawn(&bs, prog, &o, err, sizeof err);
     if (rc) {
         fprintf(stderr, "taskscope: %s\n", err);
+        ts_store_discard(store);
         return 1;
     }
-    /* Only now, with the program running and traced, the recording. */
-    if (open_store(&bs.s.store, out)) {
-        kill(bs.s.child, SIGKILL);
-        waitpid(bs.s.child, NULL, 0);
-        ts_bpf_session_close(&bs);
-        return 1;
-    }
+    bs.s.store = store;
     record_bpf(&bs, -1);
     int status = 0;
     if (interrupted)

@@ -41,6 +41,10 @@ int ts_debug_libdir_check(char *err, size_t len);
  * left running: see ts_stop_untraced. */
 int ts_launch_confirm(int child, const char *prog, int timeout_ms, char *err, size_t len);
 
+/* prog as execvp would find it (through PATH unless it holds a '/'),
+ * into buf: 0, or -ENOENT if there is no such executable. */
+int ts_find_program(const char *prog, char *buf, size_t len);
+
 /* For a program that ended before ts_launch_confirm could tell: if its
  * executable (found as execvp would) cannot load the debug runtime
  * (statically linked, or no libtaskscope at all), say so in err and

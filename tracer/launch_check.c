@@ -227,10 +227,11 @@ static void explain(int pid, const char *prog, const char *lib, const char *debu
                  prog, debug_lib);
 }
 
-/* prog as execvp finds it, into buf; 0 if found. */
-static int find_program(const char *prog, char *buf, size_t len) {
+int ts_find_program(const char *prog, char *buf, size_t len) {
+    if (!*prog)
+        return -ENOENT;
     if (strchr(prog, '/'))
-        return snprintf(buf, len, "%s", prog) < (int)len && access(buf, X_OK) == 0 ? 0 : -1;
+        return snprintf(buf, len, "%s", prog) < (int)len && access(buf, X_OK) == 0 ? 0 : -ENOENT;
     const char *path = getenv("PATH");
     if (!path)
         path = "/usr/local/bin:/usr/bin:/bin";
@@ -241,13 +242,13 @@ static int find_program(const char *prog, char *buf, size_t len) {
             return 0;
         path += n + (path[n] == ':');
     }
-    return -1;
+    return -ENOENT;
 }
 
 int ts_launch_explain_exit(const char *prog, char *err, size_t len) {
     char path[PATH_MAX];
     elf_facts f;
-    if (find_program(prog, path, sizeof path))
+    if (ts_find_program(prog, path, sizeof path))
         return 0;
     read_elf(path, &f);
     if (!f.parsed || (f.dynamic && f.needs_runtime))

@@ -139,6 +139,16 @@ int ts_set_aside(const char *path, char *kept, size_t keptlen, char *err, size_t
     return -EEXIST;
 }
 
+void ts_restore_aside(const char *kept, const char *path) {
+    char from[PATH_MAX + 40], to[PATH_MAX + 16];
+    for (size_t i = 0; i < sizeof SIDE / sizeof *SIDE; i++) {
+        snprintf(from, sizeof from, "%s%s", kept, SIDE[i]);
+        snprintf(to, sizeof to, "%s%s", path, SIDE[i]);
+        if (exists(from))
+            renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+    }
+}
+
 int ts_remove_recording(const char *path, char *err, size_t errlen) {
     char side[PATH_MAX + 16];
     for (size_t i = sizeof SIDE / sizeof *SIDE; i-- > 0;) {

@@ -48,6 +48,10 @@ enum ts_out_state ts_output_state(const char *path, char *err, size_t errlen);
  * receives the new name.  0 or a negative errno with a message in err. */
 int ts_set_aside(const char *path, char *kept, size_t keptlen, char *err, size_t errlen);
 
+/* Undo ts_set_aside: move kept (and its side files) back to path, never
+ * over anything that is there now. */
+void ts_restore_aside(const char *kept, const char *path);
+
 /* Remove the recording at path and its side files (after --force; the
  * caller has checked that it is a recording). */
 int ts_remove_recording(const char *path, char *err, size_t errlen);

@@ -77,6 +77,7 @@ struct ts_store {
     uint64_t rows;
     char error[256];
     char kept[PATH_MAX + 32];               /* where an earlier recording went, or "" */
+    char path[PATH_MAX];                    /* ours: created by ts_store_create_ex */
 };
 
 static uint64_t coarse_ns(void) {
@@ -419,6 +420,11 @@ int ts_store_create_ex(const char *path, int flags, ts_store **out, char *err, s
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    if (snprintf(s->path, sizeof s->path, "%s", path) >= (int)sizeof s->path) {
+        snprintf(err, errlen, "%s: path too long", path);
+        free(s);
+        return -ENAMETOOLONG;
+    }
     int rc = claim_path(path, flags, s->kept, sizeof s->kept, err, errlen);
     if (rc) {
         free(s);
@@ -580,6 +586,17 @@ int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
     pthread_cond_destroy(&s->cond);
     free(s);
     return err;
+}
+
+void ts_store_discard(ts_store *s) {
+    char path[PATH_MAX], kept[PATH_MAX + 32], err[256];
+    snprintf(path, sizeof path, "%s", s->path);
+    snprintf(kept, sizeof kept, "%s", s->kept);
+    ts_store_close(s, "failed", 0);
+    /* The file and its side files are ours (created exclusively). */
+    ts_remove_recording(path, err, sizeof err);
+    if (kept[0])
+        ts_restore_aside(kept, path);
 }
 
 const char *ts_store_error(const ts_store *s) { return s->error[0] ? s->error : NULL; }

@@ -53,6 +53,10 @@ int ts_store_flush(ts_store *s);
  * error "truncated: <the error>" instead), the drop count, indexes, and
  * close.  Returns 0 or the first write error. */
 int ts_store_close(ts_store *s, const char *status, uint64_t dropped);
+/* Close and remove a recording this run created but has no use for (the
+ * program could not be started), and put back the earlier recording it
+ * had set aside: every file is then as it was before. */
+void ts_store_discard(ts_store *s);
 /* The first write error's message, or NULL. */
 const char *ts_store_error(const ts_store *s);
 uint64_t ts_store_rows(const ts_store *s);
