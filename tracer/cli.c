@@ -78,7 +78,7 @@ static const char *USAGE =
     "and --bpf PID for a live process on the release runtime (root); top takes --bpf too.\n"
     "An existing recording at -o FILE is kept as FILE.old (--force replaces it); a file\n"
     "that is not a recording is never overwritten.\n"
-    "Run `taskscope COMMAND --help` for one command's details, `man taskscope` for all.\n"
+    "Run `taskscope help COMMAND` for one command's details, `man taskscope` for all.\n"
     "Exit status: 0 ok, 1 failure, 2 usage; `run` passes on the program's status.\n";
 
 int cli_usage(const char *cmd, const char *fmt, ...) {
@@ -893,6 +893,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") && argc == 3 && strcmp(argv[2], "help") && argv[2][0] != '-') {
+        /* `taskscope help COMMAND` is `taskscope COMMAND --help` */
+        char *help_argv[] = {argv[0], argv[2], "--help", NULL};
+        return main(3, help_argv);
+    }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         if (argc > 2)
             return cli_usage(NULL, "unexpected argument '%s' after %s", argv[2], cmd);

@@ -23,6 +23,9 @@ def top_level_help(c):
         for cmd in COMMANDS:
             expect(cmd in p.stdout, "%s does not mention %s" % (flag, cmd))
         expect("man taskscope" in p.stdout, "%s does not point at the man page" % flag)
+    for cmd in COMMANDS:
+        p = taskscope("help", cmd, expect_rc=0)
+        expect(("usage: taskscope " + cmd) in p.stdout, "help %s printed %r" % (cmd, p.stdout))
     p = taskscope("--version", expect_rc=0)
     expect(p.stdout.startswith("taskscope "), "--version printed %r" % p.stdout)
     meson_build = os.path.join(os.environ.get("TS_SOURCE_ROOT", "."), "meson.build")
