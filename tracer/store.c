@@ -77,7 +77,8 @@ struct ts_store {
     uint64_t rows;
     char error[256];
     char kept[PATH_MAX + 32];               /* where an earlier recording went, or "" */
-    char path[PATH_MAX];                    /* ours: created by ts_store_create_ex */
+    char path[PATH_MAX];
+    int created;                            /* path is ours (not an empty file reused) */
 };
 
 static uint64_t coarse_ns(void) {
@@ -374,8 +375,8 @@ int ts_store_create(const char *path, ts_store **out, char *err, size_t errlen) 
  * TS_STORE_REPLACE), anything else is refused; then the file is created
  * exclusively, so nothing that appeared meanwhile is taken over.  An
  * empty regular file (mkstemp's) is used as it is. */
-static int claim_path(const char *path, int flags, char *kept, size_t keptlen, char *err,
-                      size_t errlen) {
+static int claim_path(const char *path, int flags, char *kept, size_t keptlen, int *created,
+                      char *err, size_t errlen) {
     char what[PATH_MAX + 128];
     switch (ts_output_state(path, what, sizeof what)) {
     case TS_OUT_FREE:
@@ -395,6 +396,7 @@ static int claim_path(const char *path, int flags, char *kept, size_t keptlen, c
         return -EEXIST;
     }
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+    *created = fd >= 0;
     if (fd < 0 && errno == EEXIST) {
         struct stat st;
         fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -414,6 +416,21 @@ static int claim_path(const char *path, int flags, char *kept, size_t keptlen, c
     return 0;
 }
 
+/* A creation that failed after claim_path: remove what we created, put
+ * back what we set aside. */
+static int undo_claim(ts_store *s, int created, int rc) {
+    char ignored[256];
+    for (int i = 0; i <= TS_EV_MAX_ID; i++)
+        sqlite3_finalize(s->ins[i]);
+    sqlite3_close(s->db);
+    if (created)
+        ts_remove_recording(s->path, ignored, sizeof ignored);
+    if (s->kept[0])
+        ts_restore_aside(s->kept, s->path);
+    free(s);
+    return rc;
+}
+
 int ts_store_create_ex(const char *path, int flags, ts_store **out, char *err, size_t errlen) {
     ts_store *s = calloc(1, sizeof *s);
     if (!s) {
@@ -425,7 +442,8 @@ int ts_store_create_ex(const char *path, int flags, ts_store **out, char *err, s
         free(s);
         return -ENAMETOOLONG;
     }
-    int rc = claim_path(path, flags, s->kept, sizeof s->kept, err, errlen);
+    int created = 0;
+    int rc = claim_path(path, flags, s->kept, sizeof s->kept, &created, err, errlen);
     if (rc) {
         free(s);
         return rc;
@@ -433,31 +451,25 @@ int ts_store_create_ex(const char *path, int flags, ts_store **out, char *err, s
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         snprintf(err, errlen, "cannot create %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
-        sqlite3_close(s->db);
-        free(s);
-        return -EIO;
+        return undo_claim(s, created, -EIO);
     }
     if (exec(s, SETTINGS) || create_schema(s)) {
         snprintf(err, errlen, "cannot initialise %s: %s", path, s->error);
-        for (int i = 0; i <= TS_EV_MAX_ID; i++)
-            sqlite3_finalize(s->ins[i]);
-        sqlite3_close(s->db);
-        free(s);
-        return -EIO;
+        return undo_claim(s, created, -EIO);
     }
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
         snprintf(err, errlen, "cannot start the writer thread");
-        for (int i = 0; i <= TS_EV_MAX_ID; i++)
-            sqlite3_finalize(s->ins[i]);
-        sqlite3_close(s->db);
-        free(s);
-        return -EAGAIN;
+        pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->db_lock);
+        pthread_cond_destroy(&s->cond);
+        return undo_claim(s, created, -EAGAIN);
     }
     ts_store_meta(s, "schema_version", "1");
     ts_store_meta(s, "status", "recording");
+    s->created = created;
     *out = s;
     return 0;
 }
@@ -592,9 +604,11 @@ void ts_store_discard(ts_store *s) {
     char path[PATH_MAX], kept[PATH_MAX + 32], err[256];
     snprintf(path, sizeof path, "%s", s->path);
     snprintf(kept, sizeof kept, "%s", s->kept);
+    int created = s->created;
     ts_store_close(s, "failed", 0);
     /* The file and its side files are ours (created exclusively). */
-    ts_remove_recording(path, err, sizeof err);
+    if (created)
+        ts_remove_recording(path, err, sizeof err);
     if (kept[0])
         ts_restore_aside(kept, path);
 }
