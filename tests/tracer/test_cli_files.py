@@ -5,6 +5,7 @@
     file) fails with exit 2 and leaves it byte-identical; onto a
     directory, a FIFO or a device likewise;
   - a typo'd program leaves the previous recording intact (no .old);
+  - `top -- PROGRAM` keeps an earlier program log as LOG.old;
   - an existing recording is kept as NAME.old, then NAME.old.2; --force
     replaces it instead;
   - `export` refuses its own input (the same inode under another name
@@ -115,6 +116,24 @@ def old_kept(c):
         taskscope("ps", "--all", name, expect_rc=0)
         for side in ("-wal", "-shm"):
             expect(not os.path.exists(name + side), "%s%s left behind" % (name, side))
+
+
+def top_log_kept(c):
+    """top -- PROGRAM truncates its log: an earlier one is kept as .old."""
+    if not os.path.exists(TOP):
+        return
+    log = c.path("prog.log")
+    with open(log, "w") as f:
+        f.write("an earlier log\n")
+    p = subprocess.run([TOP, "--no-record", "--log", log, "--", example("gather")],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    expect(p.returncode == 0, "top -- gather: exit %d, %r" % (p.returncode, p.stderr))
+    expect(open(log + ".old").read() == "an earlier log\n", "the earlier log was not kept")
+    p = subprocess.run([TOP, "--no-record", "--log", c.dir, "--", example("gather")],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    expect(p.returncode == 2, "top --log DIR: exit %d, %r" % (p.returncode, p.stderr))
 
 
 def export_safety(c):
@@ -256,6 +275,7 @@ def main():
     c.check(run_onto_source_file)
     c.check(typo_keeps_recording)
     c.check(old_kept)
+    c.check(top_log_kept)
     c.check(export_safety)
     c.check(fifo_refused)
     c.check(readonly_dir)
