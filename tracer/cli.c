@@ -1,7 +1,8 @@
 /*
- * cli.c - the `taskscope` command: argument parsing and the commands
- * that record (run, attach) or report (ps, pstree, blocked, stats,
- * export); `query` is in cli_query.c, `top` in tui/.
+ * cli.c - the `taskscope` command: dispatch, and the commands that
+ * record (run, attach) or report (ps, pstree, blocked, stats); `query` is
+ * in cli_query.c, `export` in cli_export.c, usage errors in cli_args.c,
+ * `top` in tui/.
  *
  *   taskscope run [-o FILE] [--force] [--bpf ...] [--] PROGRAM [ARGS...]
  *   taskscope attach [-o FILE] [--force] [--duration S] [--bpf ...] PID
@@ -24,9 +25,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +34,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "export.h"
 #include "launch.h"
 #include "report.h"
 #include "safe_io.h"
@@ -80,42 +78,6 @@ static const char *USAGE =
     "that is not a recording is never overwritten.\n"
     "Run `taskscope help COMMAND` for one command's details, `man taskscope` for all.\n"
     "Exit status: 0 ok, 1 failure, 2 usage; `run` passes on the program's status.\n";
-
-int cli_usage(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, "taskscope%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "; see `taskscope%s%s --help`\n", cmd ? " " : "", cmd ? cmd : "");
-    return 2;
-}
-
-int cli_bad_option(const char *cmd, int opt, char **argv) {
-    /* getopt_long leaves optind past the argument it complained about;
-     * optopt is the short option, or a long option's value (0 for an
-     * unknown long option). */
-    const char *arg = argv[optind - 1];
-    int is_long = !strncmp(arg, "--", 2);
-    if (opt == ':')
-        return is_long ? cli_usage(cmd, "option '%s' needs a value", arg)
-                       : cli_usage(cmd, "option '-%c' needs a value", optopt);
-    if (is_long && optopt && strchr(arg, '='))
-        return cli_usage(cmd, "option '%.*s' takes no value", (int)strcspn(arg, "="), arg);
-    if (is_long)
-        return cli_usage(cmd, "unknown option '%.*s'", (int)strcspn(arg, "="), arg);
-    return cli_usage(cmd, "unknown option '-%c'", optopt);
-}
-
-int cli_parse_seconds(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v) || v < 0)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
 
 /* A pid operand: digits that fit (4294967297 is not pid 1). */
 static int pid_operand(const char *cmd, const char *s, int *pid) {
@@ -216,7 +178,7 @@ static const char *BPF_HELP =
 /* getopt_long values of the long-only options. */
 enum {
     OPT_BPF = 256, OPT_BPF_EVENTS, OPT_BPF_BLOCK, OPT_BPF_SLOW, OPT_DURATION, OPT_FORCE,
-    OPT_NO_FOLLOW, OPT_KEEP_UNTRACED, OPT_JSON, OPT_FORMAT,
+    OPT_NO_FOLLOW, OPT_KEEP_UNTRACED, OPT_JSON,
 };
 
 #define BPF_LONGOPTS                                              \
@@ -782,108 +744,6 @@ static int cmd_report(const char *name, int argc, char **argv) {
         ts_session_close(&live);
     else
         tm_model_free(m);
-    return 0;
-}
-
-/* ---- export ------------------------------------------------------------------ */
-
-static const char EXPORT_HELP[] =
-    "usage: taskscope export --format perfetto|chrome [--force] -o OUT FILE\n\n"
-    "Write a timeline of the recording FILE in the Chrome trace-event JSON\n"
-    "format, which ui.perfetto.dev and chrome://tracing both open: a track\n"
-    "per task (run slices and await spans), wake and spawn flows, and\n"
-    "blocked episodes on each loop's thread.\n\n"
-    "OUT is written whole or not at all (a temporary file renamed into place).\n"
-    "It is never the recording itself nor any recording, never a device, FIFO or\n"
-    "directory; an existing file that is not an earlier export is replaced only\n"
-    "with --force.  See `man taskscope`.\n";
-
-/* An earlier export starts like this (ts_export_chrome's first bytes). */
-static int is_export(const char *path) {
-    static const char head[] = "{\"displayTimeUnit\"";
-    char buf[sizeof head];
-    char err[256];
-    int fd = ts_open_regular(path, NULL, err, sizeof err);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof head - 1);
-    close(fd);
-    return n == (ssize_t)sizeof head - 1 && !memcmp(buf, head, sizeof head - 1);
-}
-
-static int cmd_export(int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"output", required_argument, NULL, 'o'},
-        {"force", no_argument, NULL, OPT_FORCE},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *format = NULL, *out = NULL;
-    int opt, force = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case OPT_FORMAT:
-            format = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case OPT_FORCE:
-            force = 1;
-            break;
-        case 'h':
-            fputs(EXPORT_HELP, stdout);
-            return 0;
-        default:
-            return cli_bad_option("export", opt, argv);
-        }
-    }
-    if (!format || (strcmp(format, "perfetto") && strcmp(format, "chrome")))
-        return cli_usage("export", "--format must be perfetto or chrome");
-    if (optind >= argc || !out || !*out)
-        return cli_usage("export", "need a recording and -o OUT");
-    if (argc - optind > 1)
-        return cli_usage("export", "unexpected argument '%s'", argv[optind + 1]);
-    const char *file = argv[optind];
-    char what[PATH_MAX + 128], err[PATH_MAX + 256];
-    if (ts_same_file(file, out)) {
-        fprintf(stderr, "taskscope export: %s is the recording being exported: not "
-                        "overwriting it\n", out);
-        return 2;
-    }
-    switch (ts_output_state(out, what, sizeof what)) {
-    case TS_OUT_FREE:
-        break;
-    case TS_OUT_NOT_FILE:
-        fprintf(stderr, "taskscope export: %s: not writing there\n", what);
-        return 2;
-    case TS_OUT_RECORDING:
-        fprintf(stderr, "taskscope export: %s: not overwriting it with an export\n", what);
-        return 2;
-    case TS_OUT_OTHER:
-        if (force || is_export(out))
-            break;
-        fprintf(stderr, "taskscope export: %s: not overwriting it (--force replaces it)\n",
-                what);
-        return 2;
-    }
-    ts_output o;
-    if (ts_output_begin(&o, out, err, sizeof err)) {
-        fprintf(stderr, "taskscope: %s\n", err);
-        return 1;
-    }
-    int rc = ts_export_chrome(file, o.f, err, sizeof err);
-    if (rc) {
-        ts_output_abort(&o); /* the target, if any, is untouched */
-        fprintf(stderr, "taskscope: %s\n", err);
-        return 1;
-    }
-    if (ts_output_commit(&o, err, sizeof err)) {
-        fprintf(stderr, "taskscope: %s\n", err);
-        return 1;
-    }
     return 0;
 }
 

@@ -20,5 +20,6 @@ int cli_bad_option(const char *cmd, int opt, char **argv);
 int cli_parse_seconds(const char *s, double *out);
 
 int cmd_query(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif
