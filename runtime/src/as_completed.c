@@ -138,7 +138,8 @@ ts_as_completed *ts_as_completed_new(ts_task *const *tasks, size_t n,
     ac->loop = loop;
     ts__timer_init(&ac->timer, ac_on_timeout);
     ac_watch_all(ac);
-    if (timeout >= 0 && !isinf(timeout))
+    /* TS_FOREVER: no deadline; <= 0 has passed already (fires at once). */
+    if (!(isinf(timeout) && timeout > 0))
         ts__timer_start(loop, &ac->timer, ts__deadline_after(loop, timeout));
     return ac;
 }

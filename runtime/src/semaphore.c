@@ -31,10 +31,16 @@ struct ts_semaphore {
     ts__node waiters;   /* ts__waiter.node, longest waiter first */
 };
 
-static ts_semaphore *semaphore_new(unsigned value, int bounded) {
+static ts_semaphore *semaphore_new(int value, int bounded) {
     ts_loop *loop = ts__loop();
     if (!loop) {
         errno = ESRCH;
+        return NULL;
+    }
+    /* Signed, so that -1 is refused (asyncio's ValueError) instead of
+     * becoming 4 billion permits. */
+    if (value < 0) {
+        errno = EINVAL;
         return NULL;
     }
     ts_semaphore *s = calloc(1, sizeof *s);
@@ -43,17 +49,17 @@ static ts_semaphore *semaphore_new(unsigned value, int bounded) {
         return NULL;
     }
     s->loop = loop;
-    s->value = value;
-    s->bound = bounded ? value : UINT_MAX;
+    s->value = (unsigned)value;
+    s->bound = bounded ? (unsigned)value : UINT_MAX;
     s->bounded = bounded;
     ts__list_init(&s->waiters);
     TS_TRACE_RESOURCE_CREATE(s, TS_RES_SEMAPHORE, value, NULL);
     return s;
 }
 
-ts_semaphore *ts_semaphore_new(unsigned value) { return semaphore_new(value, 0); }
+ts_semaphore *ts_semaphore_new(int value) { return semaphore_new(value, 0); }
 
-ts_semaphore *ts_bounded_semaphore_new(unsigned value) {
+ts_semaphore *ts_bounded_semaphore_new(int value) {
     return semaphore_new(value, 1);
 }
 

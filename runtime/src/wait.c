@@ -130,7 +130,9 @@ static ts_task *first_unfinished(waitset *ws) {
 static int wait_park(waitset *ws, double timeout, const ts_site *site) {
     ts_loop *loop = ts__loop();
     ts__timer_init(&ws->timer, wait_on_timeout);
-    if (timeout >= 0 && !isinf(timeout))
+    /* Anything but TS_FOREVER is a limit; <= 0 has already passed, so the
+     * timer fires in this iteration (asyncio's call_later(-1)). */
+    if (!(isinf(timeout) && timeout > 0))
         ts__timer_start(loop, &ws->timer, ts__deadline_after(loop, timeout));
     int err = 0;
     while (!condition_holds(ws) && !ws->timed_out && err == 0)

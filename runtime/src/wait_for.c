@@ -101,11 +101,12 @@ int ts_wait_for_at(ts_task *t, double timeout, void **result,
     ts__task_watch(t, &wf.watch);
     ts__timer_init(&wf.timer, wait_for_on_timeout);
     int timed_out = 0;
-    if (timeout == 0) {
-        /* asyncio: a zero timeout on an unfinished task cancels at once. */
+    if (timeout <= 0) {
+        /* asyncio: a zero (or negative: already expired) timeout on an
+         * unfinished task cancels it at once. */
         wf.expired = timed_out = 1;
         ts_task_cancel(t, NULL);
-    } else if (timeout > 0 && !isinf(timeout)) {
+    } else if (!isinf(timeout)) {
         ts__timer_start(loop, &wf.timer, ts__deadline_after(loop, timeout));
     }
     int caller_cancelled = wait_for_run(&wf, site, &timed_out);

@@ -72,9 +72,11 @@ int ts_condition_notify_all(ts_condition *c);
 
 /* ---- Semaphore and BoundedSemaphore --------------------------------------*/
 typedef struct ts_semaphore ts_semaphore;
-ts_semaphore *ts_semaphore_new(unsigned value);
+/* A semaphore with value permits (value >= 0).  NULL with errno EINVAL for
+ * a negative value (asyncio's ValueError), ENOMEM, ESRCH (no loop). */
+ts_semaphore *ts_semaphore_new(int value);
 /* A bounded semaphore: releasing above the initial value is an error. */
-ts_semaphore *ts_bounded_semaphore_new(unsigned value);
+ts_semaphore *ts_bounded_semaphore_new(int value);
 void ts_semaphore_free(ts_semaphore *s);
 #define ts_semaphore_acquire(s) ts_semaphore_acquire_at((s), TS_HERE)
 int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site);
@@ -86,7 +88,9 @@ unsigned ts_semaphore_value(const ts_semaphore *s);
 
 /* ---- Barrier -------------------------------------------------------------*/
 typedef struct ts_barrier ts_barrier;
-ts_barrier *ts_barrier_new(unsigned parties);     /* parties >= 1 */
+/* parties >= 1; NULL with errno EINVAL for 0 or a negative count (asyncio's
+ * ValueError), ENOMEM, ESRCH (no loop). */
+ts_barrier *ts_barrier_new(int parties);
 void ts_barrier_free(ts_barrier *b);
 /*
  * ts_barrier_wait - suspend until `parties` tasks are waiting, then release
