@@ -236,7 +236,19 @@ static void *t_invalid(void *arg) {
     assert_null(ts_as_completed_new(t, 1, NAN));
     assert_int_equal(errno, EINVAL);
     assert_null(ts_as_completed_new(NULL, 1, TS_FOREVER));
+    /* Listed twice: refused, as ts_gather and ts_wait refuse it. */
+    ts_task *dup[3] = {t[0], ts_spawn(job_fn, &(job){.value = 1}), t[0]};
+    errno = 0;
+    assert_null(ts_as_completed_new(dup, 3, TS_FOREVER));
+    assert_int_equal(errno, EINVAL);
+    ts_as_completed *ac = ts_as_completed_new(dup, 2, TS_FOREVER);
+    assert_non_null(ac);
     ts_task *got;
+    assert_int_equal(ts_as_completed_next(ac, &got), 0);
+    assert_int_equal(ts_as_completed_next(ac, &got), 0);
+    assert_int_equal(ts_as_completed_next(ac, &got), TS_EOF);
+    ts_as_completed_free(ac);
+    ts_await(dup[1], NULL);
     assert_int_equal(ts_as_completed_next(NULL, &got), -EINVAL);
     ts_await(t[0], NULL);
     return NULL;
