@@ -225,6 +225,26 @@ static void *Task_test_cancel_reaches_fut_waiter_at_once(void *arg) {
 }
 static void test_Task_test_cancel_reaches_fut_waiter_at_once(void **s) { (void)s; run_port(Task_test_cancel_reaches_fut_waiter_at_once); }
 
+/* test_tb_logger_exception_unretrieved: asyncio logs "Future exception
+ * was never retrieved"; taskscope reports unretrieved failures of tasks
+ * only (a future's creator owns it and frees it; the README's
+ * differences).  The other tb_logger tests (abandoned, result unretrieved,
+ * exception retrieved) expect no report, as here. */
+static void *BaseFuture_test_tb_logger_exception_unretrieved(void *arg) {
+    (void)arg;
+    ts_future *f = ts_future_new();
+    ts_future_set_error(f, -EIO);
+    ts_future_free(f);
+    assert_int_equal(ts_sleep(0), 0);
+    return NULL;
+}
+static void test_BaseFuture_test_tb_logger_exception_unretrieved(void **s) {
+    (void)s;
+    run_port(BaseFuture_test_tb_logger_exception_unretrieved);
+    for (int k = 0; k < 16; k++)
+        assert_int_equal(diag_seen[k], 0);
+}
+
 static int close_leftover_loop(void **state) {
     (void)state;
     ts_loop *l = ts_loop_current();
@@ -248,6 +268,7 @@ int main(void) {
         T(test_Task_test_cancel_inner_future),
         T(test_Task_test_cancel_both_task_and_inner_future),
         T(test_Task_test_cancel_reaches_fut_waiter_at_once),
+        T(test_BaseFuture_test_tb_logger_exception_unretrieved),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
