@@ -308,7 +308,7 @@ static void *ticker(void *arg) {
 static void *heartbeat(void *arg) {
     (void)arg;
     for (;;) {
-        int r = ts_wait_fd(svc.pipefd[0], TS_READABLE, -1);
+        int r = ts_wait_fd(svc.pipefd[0], TS_READABLE, TS_FOREVER);
         if (r < 0)
             return ts_fail(r, "heartbeat stopped");
         char buf[64];

@@ -51,7 +51,7 @@ static void *t_order(void *arg) {
     ts_task *t[4];
     for (int i = 0; i < 4; i++)
         t[i] = ts_spawn(job_fn, &j[i]);
-    ts_as_completed *ac = ts_as_completed_new(t, 4, -1);
+    ts_as_completed *ac = ts_as_completed_new(t, 4, TS_FOREVER);
     assert_non_null(ac);
     ts_task *got[4];
     for (int i = 0; i < 4; i++)
@@ -102,7 +102,7 @@ static void *t_already_done(void *arg) {
     ts_as_completed_free(ac);
     await_all(t, 3);
     /* Empty: the end at once. */
-    ac = ts_as_completed_new(NULL, 0, -1);
+    ac = ts_as_completed_new(NULL, 0, TS_FOREVER);
     assert_non_null(ac);
     assert_int_equal(ts_as_completed_next(ac, &got), TS_EOF);
     ts_as_completed_free(ac);
@@ -181,7 +181,7 @@ static void *t_cancel_and_busy(void *arg) {
     (void)arg;
     job j = {.delay = 60.0};
     ts_task *t = ts_spawn(job_fn, &j);
-    ts_as_completed *ac = ts_as_completed_new(&t, 1, -1);
+    ts_as_completed *ac = ts_as_completed_new(&t, 1, TS_FOREVER);
     iter a = {.ac = ac, .rc = 1}, b = {.ac = ac, .rc = 1};
     ts_task *at = ts_spawn(iter_fn, &a);
     ts_task *bt = ts_spawn(iter_fn, &b);
@@ -230,13 +230,25 @@ static void *t_invalid(void *arg) {
     (void)arg;
     ts_task *t[1] = {NULL};
     errno = 0;
-    assert_null(ts_as_completed_new(t, 1, -1));
+    assert_null(ts_as_completed_new(t, 1, TS_FOREVER));
     assert_int_equal(errno, EINVAL);
     t[0] = ts_spawn(job_fn, &(job){.value = 0});
     assert_null(ts_as_completed_new(t, 1, NAN));
     assert_int_equal(errno, EINVAL);
-    assert_null(ts_as_completed_new(NULL, 1, -1));
+    assert_null(ts_as_completed_new(NULL, 1, TS_FOREVER));
+    /* Listed twice: refused, as ts_gather and ts_wait refuse it. */
+    ts_task *dup[3] = {t[0], ts_spawn(job_fn, &(job){.value = 1}), t[0]};
+    errno = 0;
+    assert_null(ts_as_completed_new(dup, 3, TS_FOREVER));
+    assert_int_equal(errno, EINVAL);
+    ts_as_completed *ac = ts_as_completed_new(dup, 2, TS_FOREVER);
+    assert_non_null(ac);
     ts_task *got;
+    assert_int_equal(ts_as_completed_next(ac, &got), 0);
+    assert_int_equal(ts_as_completed_next(ac, &got), 0);
+    assert_int_equal(ts_as_completed_next(ac, &got), TS_EOF);
+    ts_as_completed_free(ac);
+    ts_await(dup[1], NULL);
     assert_int_equal(ts_as_completed_next(NULL, &got), -EINVAL);
     ts_await(t[0], NULL);
     return NULL;
@@ -246,7 +258,7 @@ static void test_invalid(void **state) {
     (void)state;
     assert_int_equal(run_main(t_invalid, NULL), 0);
     errno = 0;
-    assert_null(ts_as_completed_new(NULL, 0, -1));
+    assert_null(ts_as_completed_new(NULL, 0, TS_FOREVER));
     assert_int_equal(errno, ESRCH);
 }
 

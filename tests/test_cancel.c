@@ -74,7 +74,7 @@ static void *victim_future(void *arg) {
 
 static void *victim_fd(void *arg) {
     probe *p = arg;
-    p->first = ts_wait_fd(p->fd, TS_READABLE, -1);
+    p->first = ts_wait_fd(p->fd, TS_READABLE, TS_FOREVER);
     p->finished = 1;
     return end_with(p->first);
 }

@@ -129,7 +129,7 @@ static void *wait_for_task(void *arg) {
     int err = ts_condition_wait_for(b->cond, value_is_3, b);
     assert_int_equal(b->value, 3);
     assert_int_equal(ts_condition_release(b->cond), 0);
-    return err ? ts_fail(err, "wait_for") : NULL;
+    return err != 1 ? ts_fail(err, "wait_for") : NULL;
 }
 
 static void *t_wait_for(void *arg) {
@@ -146,10 +146,13 @@ static void *t_wait_for(void *arg) {
     assert_int_equal(ts_await(t, NULL), 0);
     assert_int_equal(b.checks, 4);
 
-    /* Already true: no wait at all. */
+    /* Already true: no wait at all, and the predicate's value back. */
     assert_int_equal(ts_condition_acquire(b.cond), 0);
-    assert_int_equal(ts_condition_wait_for(b.cond, value_is_3, &b), 0);
+    assert_int_equal(ts_condition_wait_for(b.cond, value_is_3, &b), 1);
     assert_int_equal(ts_condition_release(b.cond), 0);
+    /* asyncio checks the lock only when it has to wait. */
+    assert_int_equal(ts_condition_wait_for(b.cond, value_is_3, &b), 1);
+    b.value = 4;
     assert_int_equal(ts_condition_wait_for(b.cond, value_is_3, &b), -EPERM);
     ts_condition_free(b.cond);
     return NULL;

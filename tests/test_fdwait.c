@@ -65,7 +65,7 @@ static void *body_readable_after_write(void *arg) {
     (void)arg;
     int p[2];
     make_pipe(p);
-    reader r = {.fd = p[0], .events = TS_READABLE, .timeout = -1};
+    reader r = {.fd = p[0], .events = TS_READABLE, .timeout = TS_FOREVER};
     ts_task *rt = ts_spawn(wait_and_read, &r);
     ts_task *wt = ts_spawn(write_later, IPTR(p[1]));
     assert_int_equal(ts_sleep(0), 0);
@@ -92,7 +92,7 @@ static void *body_ready_at_once(void *arg) {
     (void)arg;
     int p[2];
     make_pipe(p);
-    int r = ts_wait_fd(p[1], TS_WRITABLE, -1);
+    int r = ts_wait_fd(p[1], TS_WRITABLE, TS_FOREVER);
     assert_true(r > 0 && (r & TS_WRITABLE));
     assert_int_equal(write(p[1], "x", 1), 1);
     r = ts_wait_fd(p[0], TS_READABLE, 0);
@@ -159,7 +159,7 @@ static void *body_cancel_leaves_nothing(void *arg) {
     (void)arg;
     int p[2];
     make_pipe(p);
-    reader r1 = {.fd = p[0], .events = TS_READABLE, .timeout = -1};
+    reader r1 = {.fd = p[0], .events = TS_READABLE, .timeout = TS_FOREVER};
     ts_task *t = ts_spawn(wait_and_read, &r1);
     assert_int_equal(ts_sleep(0), 0);
     assert_int_equal(ts_task_state_of(t), TS_TASK_SUSPENDED);
@@ -215,7 +215,7 @@ static void *body_one_waiter_per_fd(void *arg) {
     (void)arg;
     int p[2];
     make_pipe(p);
-    reader r1 = {.fd = p[0], .events = TS_READABLE, .timeout = -1};
+    reader r1 = {.fd = p[0], .events = TS_READABLE, .timeout = TS_FOREVER};
     ts_task *t1 = ts_spawn(wait_and_read, &r1);
     assert_int_equal(ts_sleep(0), 0);
     assert_int_equal(ts_wait_fd(p[0], TS_READABLE, 1.0), -EBUSY);

@@ -407,6 +407,65 @@ static int close_leftover_loop(void **state) {
     return 0;
 }
 
+/* Issue 14.1: cancelling a task that awaits a future cancels the future
+ * at once (asyncio's Task.cancel cancels _fut_waiter synchronously), so a
+ * value set before the task runs again is refused, never lost. */
+static void *await_future_rc(void *arg) {
+    void *res = IPTR(-1);
+    int rc = ts_future_await((ts_future *)arg, &res);
+    return rc ? ts_fail(rc, NULL) : res;
+}
+
+static void *forward_then_sleep(void *arg) {
+    (void)arg;
+    int rc = ts_sleep(10);
+    return rc ? ts_fail(rc, NULL) : NULL;
+}
+
+static void *await_task(void *arg) {
+    int rc = ts_await((ts_task *)arg, NULL);
+    return rc ? ts_fail(rc, NULL) : NULL;
+}
+
+static void *body_cancel_reaches_future_at_once(void *arg) {
+    (void)arg;
+    ts_future *f = ts_future_new();
+    ts_task *t = ts_spawn(await_future_rc, f);
+    assert_int_equal(ts_sleep(0), 0);
+    assert_int_equal(ts_task_state_of(t), TS_TASK_SUSPENDED);
+    assert_int_equal(ts_task_cancel(t, NULL), 1);
+    /* Before t has run again: */
+    assert_true(ts_future_cancelled(f));
+    assert_int_equal(ts_future_set_result(f, IPTR(7)), TS_EINVALSTATE);
+    assert_int_equal(ts_await(t, NULL), -ECANCELED);
+    ts_future_free(f);
+
+    /* A request pending before the task first awaits still cancels it. */
+    f = ts_future_new();
+    t = ts_spawn(await_future_rc, f);
+    ts_task_cancel(t, NULL);   /* never started: never runs its function */
+    assert_int_equal(ts_await(t, NULL), -ECANCELED);
+    assert_false(ts_future_done(f));
+    ts_future_cancel(f);
+    ts_future_free(f);
+
+    /* The same through ts_await: the awaited task is cancelled at once. */
+    ts_task *inner = ts_spawn(forward_then_sleep, NULL);
+    ts_task *outer = ts_spawn(await_task, ts_task_ref(inner));
+    assert_int_equal(ts_sleep(0), 0);
+    assert_int_equal(ts_task_cancelling(inner), 0);
+    ts_task_cancel(outer, "stop");
+    assert_int_equal(ts_task_cancelling(inner), 1);
+    assert_string_equal(ts_task_cancel_message(inner), "stop");
+    assert_int_equal(ts_await(outer, NULL), -ECANCELED);
+    assert_int_equal(ts_await(inner, NULL), -ECANCELED);
+    return NULL;
+}
+static void test_cancel_reaches_future_at_once(void **s) {
+    (void)s;
+    run_ok(body_cancel_reaches_future_at_once);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_set_result_wakes_all, close_leftover_loop),
@@ -420,6 +479,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_foreign_thread, close_leftover_loop),
         cmocka_unit_test_teardown(test_threadsafe_completion, close_leftover_loop),
         cmocka_unit_test_teardown(test_new_without_loop, close_leftover_loop),
+        cmocka_unit_test_teardown(test_cancel_reaches_future_at_once, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

@@ -79,7 +79,7 @@ static void *body_no_expiry(void *arg) {
     assert_int_equal(ts_timeout_exit(to, 0), 0);
     to = ts_timeout_enter(10);
     assert_int_equal(ts_timeout_exit(to, -EIO), -EIO);
-    to = ts_timeout_enter(-1);
+    to = ts_timeout_enter(TS_FOREVER);
     assert_true(isinf(ts_timeout_when(to)));
     assert_int_equal(ts_timeout_exit(to, ts_sleep(0.001)), 0);
     to = ts_timeout_enter(INFINITY);
@@ -313,6 +313,53 @@ static void *body_expiry_while_ready(void *arg) {
     return NULL;
 }
 
+/* A negative delay (or NaN) has already expired, as asyncio.timeout(-1):
+ * a computed remaining time gone negative never becomes "no limit". */
+static void *body_negative_expired(void *arg) {
+    (void)arg;
+    static const double delays[] = {-1.0, -1e-9, -INFINITY, NAN};
+    for (size_t i = 0; i < sizeof delays / sizeof delays[0]; i++) {
+        ts_timeout *to = ts_timeout_enter(delays[i]);
+        assert_non_null(to);
+        assert_false(isinf(ts_timeout_when(to)));
+        assert_int_equal(ts_timeout_exit(to, ts_sleep(10)), -ETIMEDOUT);
+    }
+    ts_timeout *to = ts_timeout_enter_at(NAN);
+    assert_int_equal(ts_timeout_exit(to, ts_sleep(10)), -ETIMEDOUT);
+    to = ts_timeout_enter(10);
+    assert_int_equal(ts_timeout_reschedule(to, -5.0), 0);
+    assert_int_equal(ts_timeout_exit(to, ts_sleep(10)), -ETIMEDOUT);
+    assert_clean();
+    return NULL;
+}
+static void test_negative_expired(void **s) { (void)s; run_ok(body_negative_expired); }
+
+/* ts_timeout_exit twice: an error and a diagnostic, never a crash, and
+ * never an exit of the scope that reuses the slot. */
+static void *body_exit_twice(void *arg) {
+    (void)arg;
+    ts_timeout *to = ts_timeout_enter(10);
+    assert_int_equal(ts_timeout_exit(to, 0), 0);
+    assert_int_equal(ts_timeout_exit(to, 0), TS_EINVALSTATE);
+    assert_int_equal(diag_seen[TS_DIAG_TIMEOUT_STALE], 1);
+    assert_non_null(strstr(diag_last, "ts_timeout_exit"));
+    /* The next scope takes the same slot; the stale handle still misses. */
+    ts_timeout *next = ts_timeout_enter(0.01);
+    assert_int_equal(ts_timeout_exit(to, -EIO), TS_EINVALSTATE);
+    assert_int_equal(ts_timeout_reschedule(to, 1.0), TS_EINVALSTATE);
+    assert_int_equal(ts_timeout_expired(to), 0);
+    assert_true(isinf(ts_timeout_when(to)));
+    assert_int_equal(diag_seen[TS_DIAG_TIMEOUT_STALE], 3);
+    assert_int_equal(ts_timeout_exit(next, ts_sleep(10)), -ETIMEDOUT);
+    assert_clean();
+    return NULL;
+}
+static void test_exit_twice(void **s) {
+    (void)s;
+    diag_reset();
+    assert_int_equal(run_main(body_exit_twice, NULL), 0);
+}
+
 static void test_expiry_while_ready(void **s) {
     (void)s;
     diag_reset();
@@ -349,6 +396,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_scope_around_await, close_leftover_loop),
         cmocka_unit_test_teardown(test_expired_with_other_error, close_leftover_loop),
         cmocka_unit_test_teardown(test_expiry_while_ready, close_leftover_loop),
+        cmocka_unit_test_teardown(test_negative_expired, close_leftover_loop),
+        cmocka_unit_test_teardown(test_exit_twice, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");
     if (filter)

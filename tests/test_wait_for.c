@@ -66,7 +66,7 @@ static void *t_success(void *arg) {
     assert_int_equal(PTRI(r), 42);
     /* No limit. */
     job k = {.yields = 1, .value = 43};
-    assert_int_equal(ts_wait_for(ts_spawn(job_fn, &k), -1, &r), 0);
+    assert_int_equal(ts_wait_for(ts_spawn(job_fn, &k), TS_FOREVER, &r), 0);
     assert_int_equal(PTRI(r), 43);
     job m = {.yields = 1, .value = 44};
     assert_int_equal(ts_wait_for(ts_spawn(job_fn, &m), INFINITY, &r), 0);

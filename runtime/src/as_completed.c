@@ -15,7 +15,8 @@
  *     the timer are removed by ts_as_completed_free, which must not be
  *     called while a task is parked in next();
  *   - at most one task waits in next() at a time (another gets -EBUSY).
- * A task listed twice is two entries, each yielded once.
+ * A task listed twice is refused (EINVAL), as ts_gather and ts_wait
+ * refuse it: asyncio.as_completed takes a set, which cannot hold it twice.
  */
 #include <errno.h>
 #include <math.h>
@@ -117,7 +118,15 @@ static int ac_check(ts_task *const *tasks, size_t n, double timeout,
     for (size_t i = 0; i < n; i++)
         if (!tasks[i] || ts_task_loop(tasks[i]) != loop)
             return EINVAL;
-    return 0;
+    /* Duplicates: mark each task, stop at one already marked, then clear
+     * the marks set here (never suspending in between, internal.h). */
+    size_t i;
+    int dup = 0;
+    for (i = 0; i < n && !dup; i++)
+        dup = ts__task_mark(tasks[i], true);
+    for (size_t j = 0; j < (dup ? i - 1 : i); j++)
+        ts__task_mark(tasks[j], false);
+    return dup ? EINVAL : 0;
 }
 
 ts_as_completed *ts_as_completed_new(ts_task *const *tasks, size_t n,
@@ -138,7 +147,8 @@ ts_as_completed *ts_as_completed_new(ts_task *const *tasks, size_t n,
     ac->loop = loop;
     ts__timer_init(&ac->timer, ac_on_timeout);
     ac_watch_all(ac);
-    if (timeout >= 0 && !isinf(timeout))
+    /* TS_FOREVER: no deadline; <= 0 has passed already (fires at once). */
+    if (!(isinf(timeout) && timeout > 0))
         ts__timer_start(loop, &ac->timer, ts__deadline_after(loop, timeout));
     return ac;
 }

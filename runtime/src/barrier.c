@@ -40,12 +40,13 @@ struct ts_barrier {
     ts__node waiters;   /* ts__waiter.node, in arrival order */
 };
 
-ts_barrier *ts_barrier_new(unsigned parties) {
+ts_barrier *ts_barrier_new(int parties) {
     ts_loop *loop = ts__loop();
     if (!loop) {
         errno = ESRCH;
         return NULL;
     }
+    /* Signed, so that -4 is refused instead of becoming 4 billion. */
     if (parties < 1) {
         errno = EINVAL;
         return NULL;
@@ -56,7 +57,7 @@ ts_barrier *ts_barrier_new(unsigned parties) {
         return NULL;
     }
     b->loop = loop;
-    b->parties = parties;
+    b->parties = (unsigned)parties;
     ts__list_init(&b->waiters);
     TS_TRACE_RESOURCE_CREATE(b, TS_RES_BARRIER, parties, NULL);
     return b;

@@ -149,16 +149,15 @@ int ts_condition_wait_for_at(ts_condition *c, int (*pred)(void *), void *arg,
         return err;
     if (!ts__current())
         return TS_ENOTASK;
-    /* Checked before the predicate (asyncio checks only when it has to
-     * wait), so a caller without the lock learns it on every call. */
-    if (!ts_lock_locked(c->lock))
-        return -EPERM;
-    while (!pred(arg)) {
+    /* As asyncio: the predicate first, and the lock is checked only when
+     * there is something to wait for (by ts_condition_wait: -EPERM). */
+    int value;
+    while (!(value = pred(arg))) {
         err = ts_condition_wait_at(c, site);
         if (err)
             return err;
     }
-    return 0;
+    return value;
 }
 
 static int notify(ts_condition *c, size_t n, const char *what) {

@@ -12,6 +12,9 @@
 #include "internal.h"
 #include "tracepoints.h"
 
+/* The highest diagnostic kind (diag.h), for the counters. */
+enum { LAST_KIND = TS_DIAG_TIMEOUT_STALE };
+
 struct handler {
     ts_diag_handler fn;
     void *arg;
@@ -19,7 +22,7 @@ struct handler {
 
 static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct handler current_handler;
-static _Atomic uint64_t counts[TS_DIAG_STACK_OVERFLOW + 1];
+static _Atomic uint64_t counts[LAST_KIND + 1];
 
 void ts_set_diag_handler(ts_diag_handler handler, void *arg) {
     pthread_mutex_lock(&handler_lock);
@@ -29,7 +32,7 @@ void ts_set_diag_handler(ts_diag_handler handler, void *arg) {
 }
 
 uint64_t ts_diag_count(ts_diag_kind kind) {
-    if ((unsigned)kind > TS_DIAG_STACK_OVERFLOW)
+    if ((unsigned)kind > LAST_KIND)
         return 0;
     return atomic_load(&counts[kind]);
 }
@@ -52,7 +55,7 @@ int ts_diag_format(const ts_diag *d, char *buf, size_t len) {
 }
 
 static void report(const ts_diag *d) {
-    if ((unsigned)d->kind <= TS_DIAG_STACK_OVERFLOW)
+    if ((unsigned)d->kind <= LAST_KIND)
         atomic_fetch_add(&counts[d->kind], 1);
     TS_TRACE_DIAG(d);
     pthread_mutex_lock(&handler_lock);

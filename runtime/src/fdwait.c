@@ -9,6 +9,7 @@
  * ignored; ONESHOT guarantees there is at most one such event.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -98,7 +99,8 @@ int ts_wait_fd_at(int fd, int events, double timeout, const ts_site *site) {
 
     struct fd_timeout tmo = {.task = t};
     ts__timer_init(&tmo.timer, fd_timed_out);
-    if (timeout >= 0)
+    /* TS_FOREVER: no limit; <= 0 and NaN have expired (checked once). */
+    if (!(isinf(timeout) && timeout > 0))
         ts__timer_start(l, &tmo.timer, ts__deadline_after(l, timeout));
     int st = ts__park(NULL, TS_WAIT_FD, (const void *)(intptr_t)fd, site);
     ts__timer_stop(l, &tmo.timer);

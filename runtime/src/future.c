@@ -5,6 +5,11 @@
  * status), never by reading the future after it wakes: the future may
  * have been freed by then.  Done callbacks run from the loop; freeing the
  * future unschedules any that have not run.
+ *
+ * A cancelled awaiter cancels the future at once, from ts_task_cancel
+ * (the waiter's on_cancel hook), as asyncio's Task.cancel() does: from
+ * then on ts_future_set_result returns TS_EINVALSTATE, so a value is
+ * either delivered or refused to its setter, never silently dropped.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -36,8 +41,18 @@ struct ts_future {
  * gone already); otherwise only a cancellation of the awaiter can have. */
 struct future_waiter {
     ts__waiter w;
+    ts_future *f;
     bool completed;
+    bool cancelled_f;   /* the on_cancel hook cancelled f already */
 };
+
+/* ts_task_cancel on the awaiter: f is still pending (else the awaiter
+ * would have been woken by it, not cancelled), so it still exists. */
+static void cancel_awaited(ts__waiter *w) {
+    struct future_waiter *fw = ts__container_of(w, struct future_waiter, w);
+    fw->cancelled_f = true;
+    ts_future_cancel(fw->f);
+}
 
 /* A callback may free the future: the list is taken off it first, and
  * once it is gone the remaining callbacks are dropped, not called with a
@@ -137,14 +152,18 @@ int ts_future_await_at(ts_future *f, void **result, const ts_site *site) {
         return TS_ENOTASK;
     if (f->state != PENDING)
         return ts_future_result(f, result);
-    struct future_waiter fw = {.completed = false};
+    struct future_waiter fw = {.f = f};
     ts__waiter_init(&fw.w, t);
+    fw.w.on_cancel = cancel_awaited;
     ts__list_push_back(&f->waiters, &fw.w.node);
     int st = ts__park(&fw.w, TS_WAIT_FUTURE, f, site);
     if (st == -ECANCELED && !fw.completed) {
-        /* The awaiter was cancelled while the future was pending (so it
-         * still exists): asyncio cancels what a cancelled task awaited. */
-        ts_future_cancel(f);
+        /* Cancelled while f was pending.  Parked: the hook cancelled f at
+         * that moment (and f may be gone since).  A request that was
+         * already pending made ts__park return at once: f still exists
+         * and is cancelled here, as asyncio cancels what it awaited. */
+        if (!fw.cancelled_f)
+            ts_future_cancel(f);
         return -ECANCELED;
     }
     if (result)

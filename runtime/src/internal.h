@@ -12,6 +12,11 @@
  *   - Cancellation of a parked task is a wake with -ECANCELED.  A task
  *     that is ready or running when cancelled gets -ECANCELED from its next
  *     ts__park/ts__yield instead (must_cancel), without suspending.
+ *   - Cancellation reaches what the task awaits at once: ts_task_cancel on
+ *     a parked task wakes it and then calls its waiter's on_cancel hook
+ *     (if set), synchronously, as asyncio's Task.cancel() cancels the
+ *     awaited future before returning.  The hook runs on the canceller's
+ *     stack while the parked task's frame (holding the waiter) is intact.
  *   - A wake with success is never turned into a cancellation afterwards:
  *     whatever the waker handed over (a lock, an item) is the task's, and a
  *     pending cancel request waits for the next suspension.  So primitives
@@ -68,12 +73,16 @@ typedef struct ts__waiter {
     ts__node node;     /* on the resource's wait list, or unlinked */
     ts_task *task;
     void *value;       /* handed over by the waker (queue item, ...) */
+    /* Called by ts_task_cancel right after it woke the task with
+     * -ECANCELED (w already unlinked); must not suspend.  NULL: none. */
+    void (*on_cancel)(struct ts__waiter *w);
 } ts__waiter;
 
 static inline void ts__waiter_init(ts__waiter *w, ts_task *t) {
     w->node.next = w->node.prev = NULL;
     w->task = t;
     w->value = NULL;
+    w->on_cancel = NULL;
 }
 
 /*

@@ -276,7 +276,7 @@ static int chan_send(int fd, const void *buf, size_t len, const ts_site *site) {
         } else if (errno == EPIPE || errno == ECONNRESET) {
             return -EPIPE;
         } else if (errno == EAGAIN) {
-            int r = ts_wait_fd_at(fd, TS_WRITABLE, -1, site);
+            int r = ts_wait_fd_at(fd, TS_WRITABLE, TS_FOREVER, site);
             if (r < 0)
                 return r;
         } else if (errno != EINTR) {
@@ -294,7 +294,7 @@ static int chan_recv(int fd, void *buf, size_t len, const ts_site *site) {
         } else if (n == 0 || errno == ECONNRESET) {
             return -EPIPE;
         } else if (errno == EAGAIN) {
-            int r = ts_wait_fd_at(fd, TS_READABLE, -1, site);
+            int r = ts_wait_fd_at(fd, TS_READABLE, TS_FOREVER, site);
             if (r < 0)
                 return r;
         } else if (errno != EINTR) {

@@ -2,12 +2,18 @@
  * semaphore.c - asyncio.Semaphore and asyncio.BoundedSemaphore.
  *
  * value counts the free permits.  Invariants:
- *   - Waiters exist only while value == 0.  A release with waiters does not
- *     raise value: it hands the permit straight to the longest waiter
- *     (FIFO), with a success wake, which is final (internal.h).  So no
- *     newcomer overtakes a waiter, a permit handed to a task that is then
+ *   - A release with waiters does not raise value: it hands the permit
+ *     straight to the longest waiter (FIFO), with a success wake, which is
+ *     final (internal.h).  So a permit handed to a task that is then
  *     cancelled is still that task's to release, and a waiter cancelled
  *     while queued (already unlinked) never receives one.
+ *   - Fairness as asyncio's: the semaphore stays locked while a waiter is
+ *     queued *or* has been handed a permit and not run yet (it sits on
+ *     `handed` until it does).  Meanwhile acquire queues even if a release
+ *     raised value, so a task that releases and at once re-acquires waits
+ *     behind the woken one (FIFO 1,2,3,4).  When the last handed waiter
+ *     runs, it passes the permits that piled up in value to the waiters
+ *     queued behind it (asyncio's "wake up as many as are allowed").
  *   - A bounded semaphore never holds more than `bound` permits: a release
  *     that would exceed it returns -EOVERFLOW and changes nothing (as
  *     asyncio's check, made before any waiter is woken).  An unbounded one
@@ -29,12 +35,22 @@ struct ts_semaphore {
     unsigned bound;     /* the most permits a bounded semaphore may hold */
     int bounded;
     ts__node waiters;   /* ts__waiter.node, longest waiter first */
+    ts__node handed;    /* waiters handed a permit, not yet running */
 };
 
-static ts_semaphore *semaphore_new(unsigned value, int bounded) {
+/* w->value of a handed waiter whose semaphore was freed before it ran. */
+static char semaphore_gone;
+
+static ts_semaphore *semaphore_new(int value, int bounded) {
     ts_loop *loop = ts__loop();
     if (!loop) {
         errno = ESRCH;
+        return NULL;
+    }
+    /* Signed, so that -1 is refused (asyncio's ValueError) instead of
+     * becoming 4 billion permits. */
+    if (value < 0) {
+        errno = EINVAL;
         return NULL;
     }
     ts_semaphore *s = calloc(1, sizeof *s);
@@ -43,17 +59,18 @@ static ts_semaphore *semaphore_new(unsigned value, int bounded) {
         return NULL;
     }
     s->loop = loop;
-    s->value = value;
-    s->bound = bounded ? value : UINT_MAX;
+    s->value = (unsigned)value;
+    s->bound = bounded ? (unsigned)value : UINT_MAX;
     s->bounded = bounded;
     ts__list_init(&s->waiters);
+    ts__list_init(&s->handed);
     TS_TRACE_RESOURCE_CREATE(s, TS_RES_SEMAPHORE, value, NULL);
     return s;
 }
 
-ts_semaphore *ts_semaphore_new(unsigned value) { return semaphore_new(value, 0); }
+ts_semaphore *ts_semaphore_new(int value) { return semaphore_new(value, 0); }
 
-ts_semaphore *ts_bounded_semaphore_new(unsigned value) {
+ts_semaphore *ts_bounded_semaphore_new(int value) {
     return semaphore_new(value, 1);
 }
 
@@ -63,8 +80,35 @@ void ts_semaphore_free(ts_semaphore *s) {
     ts__node *n;
     while ((n = ts__list_pop_front(&s->waiters)))
         ts__wake(ts__container_of(n, ts__waiter, node)->task, TS_ESHUTDOWN);
+    /* They hold their permit; tell them not to come back to s. */
+    while ((n = ts__list_pop_front(&s->handed)))
+        ts__container_of(n, ts__waiter, node)->value = &semaphore_gone;
     TS_TRACE_RESOURCE_FREE(s);
     free(s);
+}
+
+/* Give one permit to the longest waiter still parked; 0 if none.  The
+ * waiter stays on `handed` until it runs. */
+static int hand_to_first(ts_semaphore *s) {
+    ts__node *n;
+    while ((n = ts__list_pop_front(&s->waiters))) {
+        ts__waiter *w = ts__container_of(n, ts__waiter, node);
+        if (ts__wake(w->task, 0)) {
+            ts__list_push_back(&s->handed, &w->node);
+            TS_TRACE_RESOURCE_ACQUIRED(s, w->task);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A handed waiter has run: once none is left in flight, the permits
+ * released meanwhile go to the waiters that queued behind it. */
+static void pass_on_piled_permits(ts_semaphore *s) {
+    if (!ts__list_empty(&s->handed))
+        return;
+    while (s->value > 0 && hand_to_first(s))
+        s->value--;
 }
 
 int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site) {
@@ -76,7 +120,7 @@ int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site) {
     ts_task *self = ts__current();
     if (!self)
         return TS_ENOTASK;
-    if (s->value > 0) {
+    if (!ts_semaphore_locked(s)) {
         s->value--;
         TS_TRACE_RESOURCE_ACQUIRED(s, self);
         return 0;
@@ -84,21 +128,13 @@ int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site) {
     ts__waiter w;
     ts__waiter_init(&w, self);
     ts__list_push_back(&s->waiters, &w.node);
-    /* 0: a releaser handed us its permit.  Otherwise we are unlinked and
-     * hold nothing. */
-    return ts__park(&w, TS_WAIT_SEMAPHORE, s, site);
-}
-
-/* Give one permit to the longest waiter still parked; 0 if none. */
-static int hand_to_first(ts_semaphore *s) {
-    ts__node *n;
-    while ((n = ts__list_pop_front(&s->waiters))) {
-        ts_task *t = ts__container_of(n, ts__waiter, node)->task;
-        if (ts__wake(t, 0)) {
-            TS_TRACE_RESOURCE_ACQUIRED(s, t);
-            return 1;
-        }
-    }
+    /* 0: a releaser handed us its permit and put w on `handed`.
+     * Otherwise we are unlinked and hold nothing. */
+    int st = ts__park(&w, TS_WAIT_SEMAPHORE, s, site);
+    if (st != 0 || w.value == &semaphore_gone)
+        return st;
+    ts__list_remove(&w.node);
+    pass_on_piled_permits(s);
     return 0;
 }
 
@@ -116,6 +152,9 @@ int ts_semaphore_release(ts_semaphore *s) {
     return 0;
 }
 
-int ts_semaphore_locked(const ts_semaphore *s) { return s && s->value == 0; }
+int ts_semaphore_locked(const ts_semaphore *s) {
+    return s && (s->value == 0 || !ts__list_empty(&s->waiters) ||
+                 !ts__list_empty(&s->handed));
+}
 
 unsigned ts_semaphore_value(const ts_semaphore *s) { return s ? s->value : 0; }

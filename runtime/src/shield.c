@@ -8,8 +8,13 @@
  *     caller stops waiting at once, returns -ECANCELED and the task runs
  *     on, detached;
  *   - the handle is given up exactly once: after reading the outcome, or
- *     by detaching; a detached task's error is looked at when it ends (as
- *     asyncio's shield does), so it is not reported as never retrieved;
+ *     by detaching;
+ *   - a failure nobody can see is reported once: when the caller was
+ *     cancelled, the task's outcome is not read, so if it fails (before or
+ *     after) and no other handle reads it, it is reported through the
+ *     diagnostic handler as "Task exception was never retrieved" when the
+ *     task is freed, as asyncio 3.13+ leaves the inner exception to the
+ *     loop's exception handler instead of swallowing it;
  *   - the watch never outlives the call.
  */
 #include <errno.h>
@@ -27,11 +32,6 @@ static void shield_on_done(ts__done_watch *w, ts_task *t) {
     (void)t;
     sh->finished = 1;
     ts__wake(sh->caller, 0);
-}
-
-static void mark_retrieved(ts_task *t, void *arg) {
-    (void)arg;
-    (void)ts_task_error(t);
 }
 
 static int take_outcome(ts_task *t, void **result) {
@@ -63,14 +63,10 @@ int ts_shield_at(ts_task *t, void **result, const ts_site *site) {
     while (!sh.finished) {
         if (ts__park(NULL, TS_WAIT_TASK, t, site) == -ECANCELED) {
             /* The cancel was delivered first, so it is the answer even if
-             * the task has ended since. */
-            if (sh.finished) {
-                (void)take_outcome(t, NULL);
-            } else {
+             * the task has ended since; its outcome stays unread. */
+            if (!sh.finished)
                 ts__task_unwatch(&sh.watch);
-                (void)ts_task_add_done_callback(t, mark_retrieved, NULL);
-                ts_task_detach(t);
-            }
+            ts_task_detach(t);
             return -ECANCELED;
         }
     }

@@ -176,7 +176,7 @@ static void deliver(sig_ctx *ctx, int signo) {
 static void *dispatch(void *arg) {
     sig_ctx *ctx = arg;
     while (!ts__list_empty(&ctx->handlers)) {
-        int r = ts_wait_fd(ctx->sfd, TS_READABLE, -1);
+        int r = ts_wait_fd(ctx->sfd, TS_READABLE, TS_FOREVER);
         if (r == -ECANCELED && ts_task_cancelling(ts__current()) == 0)
             continue; /* our stop request was taken back by a new handler */
         if (r < 0)

@@ -29,12 +29,14 @@ static __attribute__((noinline)) int sleep_on_timer(ts_task *t, double seconds,
 }
 
 int ts_sleep_at(double seconds, const ts_site *site) {
-    if (!(seconds >= 0)) /* negative, or NaN */
+    if (isnan(seconds))
         return -EINVAL;
     ts_task *t = ts__current();
     if (!t)
         return TS_ENOTASK;
-    if (seconds == 0)
+    /* A negative delay has already passed: asyncio.sleep(-1) is sleep(0),
+     * so a computed remaining time that went negative just yields. */
+    if (seconds <= 0)
         return ts__yield(site);
     return sleep_on_timer(t, seconds, site);
 }

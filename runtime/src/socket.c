@@ -116,7 +116,7 @@ static int wait_as_poller(int fd, int dir, ts_task *self, const ts_site *site) {
     for (;;) {
         struct fdmux *m = &mux_tab[fd];
         int want = dir | (m->guest ? m->guest_dir : 0);
-        int r = ts_wait_fd_at(fd, want, -1, site);
+        int r = ts_wait_fd_at(fd, want, TS_FOREVER, site);
         m = &mux_tab[fd];
         if (r == 0)
             continue; /* kicked by a new guest: widen the wait */

@@ -336,7 +336,7 @@ ssize_t ts_process_read_at(ts_process *p, int fd, void *buf, size_t len,
             continue;
         if (errno != EAGAIN)
             return -errno;
-        int r = ts_wait_fd_at(pfd, TS_READABLE, -1, site);
+        int r = ts_wait_fd_at(pfd, TS_READABLE, TS_FOREVER, site);
         if (r < 0)
             return r;
     }
@@ -382,7 +382,7 @@ ssize_t ts_process_write_at(ts_process *p, const void *buf, size_t len,
             continue;
         if (errno != EAGAIN)
             return -errno;
-        int r = ts_wait_fd_at(pfd, TS_WRITABLE, -1, site);
+        int r = ts_wait_fd_at(pfd, TS_WRITABLE, TS_FOREVER, site);
         if (r < 0)
             return r;
     }
@@ -548,7 +548,7 @@ int ts_process_wait_at(ts_process *p, int *returncode, const ts_site *site) {
     int r;
     p->waiter = ts__current();
     while ((r = try_reap(p)) == 0) {
-        int st = p->pidfd >= 0 ? ts_wait_fd_at(p->pidfd, TS_READABLE, -1, site)
+        int st = p->pidfd >= 0 ? ts_wait_fd_at(p->pidfd, TS_READABLE, TS_FOREVER, site)
                                : park_for_sigchld(p, site);
         if (st < 0) {
             r = st;

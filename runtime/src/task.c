@@ -318,8 +318,13 @@ int ts_task_cancel(ts_task *t, const char *msg) {
      * as one CancelledError: a task already woken by a cancellation has
      * its delivery pending, and must not get a second one later. */
     if (t->state == TS_TASK_SUSPENDED) {
+        ts__waiter *w = t->parked;
         ts__wake(t, -ECANCELED);
         t->cancel_woken = true;
+        /* What it awaited is cancelled now, not when it next runs (so a
+         * value set on that future meanwhile is refused, not lost). */
+        if (w->on_cancel)
+            w->on_cancel(w);
     } else if (!t->cancel_woken) {
         t->must_cancel = true;
     }
@@ -446,17 +451,38 @@ static void wake_waiter(ts__done_watch *w, ts_task *done) {
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #pragma GCC diagnostic ignored "-Wdangling-pointer"
 #endif
+/* A waiter parked on a task it forwards cancellation to: the request is
+ * passed on from ts_task_cancel itself (asyncio cancels the awaited task
+ * synchronously), and only once per wake. */
+struct forward_waiter {
+    ts__waiter w;
+    ts_task *target;
+    bool forwarded;
+};
+
+static void forward_cancel(ts__waiter *w) {
+    struct forward_waiter *fw = ts__container_of(w, struct forward_waiter, w);
+    fw->forwarded = true;
+    ts_task_cancel(fw->target, w->task->cancel_msg);
+}
+
 int ts__task_wait_done(ts_task *t, int forward, const ts_site *site) {
     int cancelled = 0;
     if (t->state >= TS_TASK_DONE)
         return 0;
     struct wake_on_done wd = {.watch.fn = wake_waiter, .waiter = ts__tls_task};
     ts__task_watch(t, &wd.watch);
+    struct forward_waiter fw = {.target = t};
     while (t->state < TS_TASK_DONE) {
-        int st = ts__park(NULL, TS_WAIT_TASK, t, site);
+        ts__waiter_init(&fw.w, wd.waiter);
+        fw.w.on_cancel = forward ? forward_cancel : NULL;
+        fw.forwarded = false;
+        int st = ts__park(&fw.w, TS_WAIT_TASK, t, site);
         if (st == -ECANCELED) {
             cancelled = 1;
-            if (forward)
+            /* Not forwarded yet if the request was pending before we
+             * parked (ts__park returned at once). */
+            if (forward && !fw.forwarded)
                 ts_task_cancel(t, wd.waiter->cancel_msg);
         } else if (st == TS_ENOTASK) {
             break;

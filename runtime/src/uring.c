@@ -307,7 +307,7 @@ static int lead(ring_ctx *ctx, const ts_site *site) {
     int st = 0;
     if (!io_uring_cq_ready(&ctx->ring)) {
         ctx->leader = ts__current();
-        st = ts_wait_fd_at(ctx->evfd, TS_READABLE, -1, site);
+        st = ts_wait_fd_at(ctx->evfd, TS_READABLE, TS_FOREVER, site);
         ctx->leader = NULL;
         if (st < 0 && st != -ECANCELED) {
             struct io_uring_cqe *cqe;

@@ -11,7 +11,9 @@
  *   - a condition already true on entry returns at once, without
  *     suspending (so a pending cancel request waits for the next
  *     suspension).
- * A task listed twice is watched twice and counted twice in *ndone.
+ * A task listed twice is refused with -EINVAL, as ts_gather refuses it
+ * (asyncio.wait takes a set, which cannot hold it twice; counting it twice
+ * would make *ndone exceed the number of distinct tasks).
  */
 #include <errno.h>
 #include <math.h>
@@ -80,6 +82,21 @@ static void wait_on_timeout(ts__timer *tm) {
     ts__wake(ws->caller, 0);
 }
 
+/* 1 if a task appears twice in tasks[0..n).  The marks are set and
+ * cleared without suspending in between (internal.h). */
+static int has_duplicate(ts_task *const *tasks, size_t n) {
+    size_t i;
+    int dup = 0;
+    for (i = 0; i < n && !dup; i++)
+        dup = ts__task_mark(tasks[i], true);
+    /* tasks[i - 1] was already marked by its first copy: leave that mark
+     * for the loop below to clear once. */
+    size_t marked = dup ? i - 1 : i;
+    for (size_t j = 0; j < marked; j++)
+        ts__task_mark(tasks[j], false);
+    return dup;
+}
+
 static int check_args(ts_task *const *tasks, size_t n, double timeout,
                       ts_return_when when, const ts_task *self) {
     if (n == 0 || !tasks || isnan(timeout))
@@ -96,7 +113,7 @@ static int check_args(ts_task *const *tasks, size_t n, double timeout,
         if (err)
             return err;
     }
-    return 0;
+    return has_duplicate(tasks, n) ? -EINVAL : 0;
 }
 
 static void watch_unfinished(waitset *ws) {
@@ -130,7 +147,9 @@ static ts_task *first_unfinished(waitset *ws) {
 static int wait_park(waitset *ws, double timeout, const ts_site *site) {
     ts_loop *loop = ts__loop();
     ts__timer_init(&ws->timer, wait_on_timeout);
-    if (timeout >= 0 && !isinf(timeout))
+    /* Anything but TS_FOREVER is a limit; <= 0 has already passed, so the
+     * timer fires in this iteration (asyncio's call_later(-1)). */
+    if (!(isinf(timeout) && timeout > 0))
         ts__timer_start(loop, &ws->timer, ts__deadline_after(loop, timeout));
     int err = 0;
     while (!condition_holds(ws) && !ws->timed_out && err == 0)

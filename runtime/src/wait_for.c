@@ -25,6 +25,8 @@
 
 typedef struct wait_for {
     ts__done_watch watch;
+    ts__waiter waiter;   /* parked on no list; its hook forwards a cancel */
+    bool forwarded;      /* the hook passed the last cancel on already */
     ts__timer timer;
     ts_task *caller;
     ts_task *task;
@@ -45,17 +47,30 @@ static void wait_for_on_timeout(ts__timer *tm) {
     ts__wake(wf->caller, 0);
 }
 
+/* ts_task_cancel on the caller: pass it on to the task at once, as
+ * asyncio's Task.cancel() cancels the awaited task synchronously. */
+static void wait_for_forward(ts__waiter *w) {
+    wait_for *wf = ts__container_of(w, wait_for, waiter);
+    wf->forwarded = true;
+    if (!wf->finished)
+        ts_task_cancel(wf->task, ts_task_cancel_message(wf->caller));
+}
+
 /* Park until the task has ended.  Returns 1 if the caller was cancelled
  * meanwhile.  *timed_out is set once the task is cancelled for the
  * timeout. */
 static int wait_for_run(wait_for *wf, const ts_site *site, int *timed_out) {
     int caller_cancelled = 0;
     while (!wf->finished) {
-        int rc = ts__park(NULL, TS_WAIT_TASK, wf->task, site);
+        ts__waiter_init(&wf->waiter, wf->caller);
+        wf->waiter.on_cancel = wait_for_forward;
+        wf->forwarded = false;
+        int rc = ts__park(&wf->waiter, TS_WAIT_TASK, wf->task, site);
         if (rc == -ECANCELED) {
-            /* Also when the task ended meanwhile: the cancel came first. */
+            /* Also when the task ended meanwhile: the cancel came first.
+             * Not forwarded yet if it was pending before we parked. */
             caller_cancelled = 1;
-            if (!wf->finished)
+            if (!wf->finished && !wf->forwarded)
                 ts_task_cancel(wf->task, ts_task_cancel_message(wf->caller));
         } else if (wf->expired && !wf->finished && !*timed_out &&
                    !caller_cancelled) {
@@ -101,11 +116,12 @@ int ts_wait_for_at(ts_task *t, double timeout, void **result,
     ts__task_watch(t, &wf.watch);
     ts__timer_init(&wf.timer, wait_for_on_timeout);
     int timed_out = 0;
-    if (timeout == 0) {
-        /* asyncio: a zero timeout on an unfinished task cancels at once. */
+    if (timeout <= 0) {
+        /* asyncio: a zero (or negative: already expired) timeout on an
+         * unfinished task cancels it at once. */
         wf.expired = timed_out = 1;
         ts_task_cancel(t, NULL);
-    } else if (timeout > 0 && !isinf(timeout)) {
+    } else if (!isinf(timeout)) {
         ts__timer_start(loop, &wf.timer, ts__deadline_after(loop, timeout));
     }
     int caller_cancelled = wait_for_run(&wf, site, &timed_out);

@@ -275,7 +275,7 @@ static void *idle_main(void *arg) {
     ts_debug_flush();
     if (write(idle_ready, "r", 1) != 1)
         _exit(3);
-    ts_wait_fd(idle_stop, TS_READABLE, -1);
+    ts_wait_fd(idle_stop, TS_READABLE, TS_FOREVER);
     ts_task_detach(t);
     return NULL;
 }
@@ -335,7 +335,7 @@ static int two_ready, two_block, two_stop;
 
 static void *blocker(void *arg) {
     (void)arg;
-    ts_wait_fd(two_block, TS_READABLE, -1);
+    ts_wait_fd(two_block, TS_READABLE, TS_FOREVER);
     if (write(two_ready, "b", 1) != 1)
         _exit(3);
     usleep(300000); /* blocks the whole loop: its dump must wait */
@@ -350,7 +350,7 @@ static void *second_main(void *arg) {
     ts_debug_flush();
     if (write(two_ready, "2", 1) != 1)
         _exit(3);
-    ts_wait_fd(two_stop, TS_READABLE, -1);
+    ts_wait_fd(two_stop, TS_READABLE, TS_FOREVER);
     ts_task_detach(t[0]);
     ts_task_detach(t[1]);
     return NULL;
@@ -370,7 +370,7 @@ static void *first_main(void *arg) {
     ts_debug_flush();
     if (write(two_ready, "1", 1) != 1)
         _exit(3);
-    ts_wait_fd(two_stop, TS_READABLE, -1);
+    ts_wait_fd(two_stop, TS_READABLE, TS_FOREVER);
     void *rc;
     pthread_join(th, &rc);
     ts_task_detach(t);

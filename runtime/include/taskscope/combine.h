@@ -6,6 +6,7 @@
 #define TASKSCOPE_COMBINE_H
 
 #include "task.h"
+#include "timeout.h"   /* TS_FOREVER */
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,11 +38,14 @@ typedef enum ts_return_when {
 
 /*
  * ts_wait - asyncio.wait: suspend until the condition holds or timeout
- * seconds pass (timeout < 0: none).  Does not consume the handles and does
- * not cancel anything on timeout; check ts_task_done(tasks[i]) to split
- * done from pending.  *ndone (may be NULL) receives the number done.
- * Returns 0 (also on timeout, as asyncio), -ECANCELED if the caller is
- * cancelled (the tasks are not), -EINVAL.
+ * seconds pass (TS_FOREVER: no limit; <= 0: already expired, so it
+ * returns after one loop iteration with what is done by then).  Does not
+ * consume the handles and does not cancel anything on timeout; check
+ * ts_task_done(tasks[i]) to split done from pending.  *ndone (may be NULL)
+ * receives the number done.  Returns 0 (also on timeout, as asyncio),
+ * -ECANCELED if the caller is cancelled (the tasks are not), -EINVAL for
+ * n == 0, a NULL task, a task listed twice (asyncio.wait takes a set, so
+ * it cannot hold one twice), a NaN timeout or a bad return_when.
  */
 #define ts_wait(tasks, n, timeout, return_when, ndone) \
     ts_wait_at((tasks), (n), (timeout), (return_when), (ndone), TS_HERE)
@@ -54,7 +58,9 @@ int ts_wait_at(ts_task *const *tasks, size_t n, double timeout,
  * returns -ETIMEDOUT (if t swallowed the cancellation and finished anyway,
  * its own outcome is returned, as in Python 3.12).  If the caller is
  * cancelled, t is cancelled and awaited and -ECANCELED returned.
- * timeout < 0: no limit.
+ * timeout TS_FOREVER: no limit; <= 0: expired already, so an unfinished t
+ * is cancelled at once (asyncio.wait_for(t, 0) or (t, -1)).  -EINVAL for
+ * a NaN timeout.
  */
 #define ts_wait_for(t, timeout, result) \
     ts_wait_for_at((t), (timeout), (result), TS_HERE)
@@ -77,9 +83,13 @@ int ts_shield_at(ts_task *t, void **result, const ts_site *site);
  *     while ((err = ts_as_completed_next(ac, &t)) == 0) { ... }
  *     ts_as_completed_free(ac);   // err == TS_EOF when all were yielded
  *
- * Does not consume the handles.  timeout (< 0: none) bounds the whole
- * iteration, as in asyncio: once it passes, next returns -ETIMEDOUT.
- * next returns -ECANCELED if the caller is cancelled while waiting.
+ * Does not consume the handles.  timeout (TS_FOREVER: none; <= 0:
+ * expires at the first wait) bounds the whole iteration, as in asyncio:
+ * once it passes, next returns -ETIMEDOUT.  next returns -ECANCELED if the
+ * caller is cancelled while waiting.  ts_as_completed_new returns NULL
+ * with errno EINVAL for a NULL task, a task of another loop, a task
+ * listed twice (asyncio.as_completed takes a set of them) or a NaN
+ * timeout; ENOMEM; ESRCH outside a loop.
  */
 typedef struct ts_as_completed ts_as_completed;
 ts_as_completed *ts_as_completed_new(ts_task *const *tasks, size_t n,

@@ -23,6 +23,8 @@ typedef enum ts_diag_kind {
     TS_DIAG_FUTURE_DESTROYED_PENDING,  /* ts_future_free on a pending future */
     TS_DIAG_WRONG_THREAD,              /* a loop call from a foreign thread */
     TS_DIAG_STACK_OVERFLOW,            /* reported just before the abort */
+    TS_DIAG_TIMEOUT_STALE,             /* a timeout scope used after its exit
+                                        * (ts_timeout_exit twice) */
 } ts_diag_kind;
 
 typedef struct ts_diag {

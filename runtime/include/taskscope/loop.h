@@ -106,7 +106,8 @@ int ts_run_at(ts_task_fn main, void *arg, void **result, const ts_site *site);
 
 /*
  * ts_wait_fd - suspend until fd is readable (TS_READABLE) and/or writable
- * (TS_WRITABLE), or timeout seconds pass (timeout < 0: no limit).  For
+ * (TS_WRITABLE), or timeout seconds pass (TS_FOREVER, see timeout.h: no
+ * limit; <= 0: expired at once unless the fd is ready already).  For
  * integrating any non-blocking library with the loop.  Returns the ready
  * events (> 0), -ETIMEDOUT, -ECANCELED, -EBADF/-EPERM (epoll refused fd)
  * or TS_ENOTASK.  Only one task may wait on a given fd at a time (-EBUSY).

@@ -62,7 +62,15 @@ int ts_condition_release(ts_condition *c);
  */
 #define ts_condition_wait(c) ts_condition_wait_at((c), TS_HERE)
 int ts_condition_wait_at(ts_condition *c, const ts_site *site);
-/* Wait until pred(arg) is true (checked first, then after each wake). */
+/*
+ * ts_condition_wait_for - wait until pred(arg) returns non-zero: checked
+ * first, then after each wake, with the lock held.  Returns pred's value
+ * (as asyncio returns the predicate's result), so a predicate should
+ * return a positive value for true; or an error of ts_condition_wait
+ * (-ECANCELED with the lock held again).  As asyncio, a predicate that is
+ * already true returns at once, without checking that the caller holds
+ * the lock; -EPERM comes only when it would have to wait without it.
+ */
 #define ts_condition_wait_for(c, pred, arg) ts_condition_wait_for_at((c), (pred), (arg), TS_HERE)
 int ts_condition_wait_for_at(ts_condition *c, int (*pred)(void *), void *arg,
                              const ts_site *site);
@@ -72,21 +80,28 @@ int ts_condition_notify_all(ts_condition *c);
 
 /* ---- Semaphore and BoundedSemaphore --------------------------------------*/
 typedef struct ts_semaphore ts_semaphore;
-ts_semaphore *ts_semaphore_new(unsigned value);
+/* A semaphore with value permits (value >= 0).  NULL with errno EINVAL for
+ * a negative value (asyncio's ValueError), ENOMEM, ESRCH (no loop). */
+ts_semaphore *ts_semaphore_new(int value);
 /* A bounded semaphore: releasing above the initial value is an error. */
-ts_semaphore *ts_bounded_semaphore_new(unsigned value);
+ts_semaphore *ts_bounded_semaphore_new(int value);
 void ts_semaphore_free(ts_semaphore *s);
 #define ts_semaphore_acquire(s) ts_semaphore_acquire_at((s), TS_HERE)
 int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site);
 /* Returns 0, or -EOVERFLOW when a bounded semaphore is released too often
  * (asyncio's ValueError).  Never suspends. */
 int ts_semaphore_release(ts_semaphore *s);
-int ts_semaphore_locked(const ts_semaphore *s);   /* 1 if acquire would wait */
+/* 1 if acquire would wait: no free permit, or tasks queued or handed a
+ * permit and not run yet (asyncio's fairness: a task that releases and
+ * at once re-acquires queues behind the one its release woke). */
+int ts_semaphore_locked(const ts_semaphore *s);
 unsigned ts_semaphore_value(const ts_semaphore *s);
 
 /* ---- Barrier -------------------------------------------------------------*/
 typedef struct ts_barrier ts_barrier;
-ts_barrier *ts_barrier_new(unsigned parties);     /* parties >= 1 */
+/* parties >= 1; NULL with errno EINVAL for 0 or a negative count (asyncio's
+ * ValueError), ENOMEM, ESRCH (no loop). */
+ts_barrier *ts_barrier_new(int parties);
 void ts_barrier_free(ts_barrier *b);
 /*
  * ts_barrier_wait - suspend until `parties` tasks are waiting, then release

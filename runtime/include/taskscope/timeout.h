@@ -4,6 +4,8 @@
 #ifndef TASKSCOPE_TIMEOUT_H
 #define TASKSCOPE_TIMEOUT_H
 
+#include <math.h>
+
 #include "task.h"
 
 #ifdef __cplusplus
@@ -11,10 +13,21 @@ extern "C" {
 #endif
 
 /*
+ * TS_FOREVER - "no time limit", for every call that takes a timeout or a
+ * delay (ts_wait, ts_wait_for, ts_as_completed_new, ts_timeout_enter,
+ * ts_wait_fd).  It is INFINITY, so any positive infinity means the same.
+ * Every other value is a limit: zero or a negative one has already
+ * expired (as in asyncio, so a computed remaining time that went negative
+ * times out at once instead of waiting for ever).
+ */
+#define TS_FOREVER INFINITY
+
+/*
  * ts_sleep(seconds) - suspend the calling task for at least `seconds`.
  * ts_sleep(0) yields: the task goes to the back of the ready queue and runs
- * again in the next iteration.  Returns 0, -ECANCELED if cancelled while
- * asleep, -EINVAL for a negative or NaN delay, TS_ENOTASK outside a task.
+ * again in the next iteration, and so does a negative delay (as
+ * asyncio.sleep(-1)).  Returns 0, -ECANCELED if cancelled while asleep,
+ * -EINVAL for a NaN delay, TS_ENOTASK outside a task.
  */
 #define ts_sleep(seconds) ts_sleep_at((seconds), TS_HERE)
 int ts_sleep_at(double seconds, const ts_site *site);
@@ -40,16 +53,27 @@ double ts_now(void);
  *
  * ts_timeout_enter returns NULL only when out of memory or outside a task
  * (errno ENOMEM / ESRCH); ts_timeout_exit(NULL, err) returns err, so the
- * pattern above needs no extra check.  delay < 0 or INFINITY: no deadline.
+ * pattern above needs no extra check.  delay TS_FOREVER: no deadline;
+ * delay <= 0 (and NaN): already expired, the body's first suspension
+ * returns -ECANCELED and the exit -ETIMEDOUT, as asyncio.timeout(-1).
+ * ts_timeout_enter_at(when): a time in the past has expired likewise.
+ *
+ * A scope handle is dead once exited: ts_timeout_exit on it again, or any
+ * other call with it, returns TS_EINVALSTATE (exit: whatever err was) and
+ * reports TS_DIAG_TIMEOUT_STALE through the diagnostic handler; it never
+ * touches another scope, even one entered since.
  */
 typedef struct ts_timeout ts_timeout;
 ts_timeout *ts_timeout_enter(double delay);
 ts_timeout *ts_timeout_enter_at(double when);
 int ts_timeout_exit(ts_timeout *to, int err);
-/* Move the deadline (absolute loop time; INFINITY removes it).  Returns 0,
- * or TS_EINVALSTATE if the scope has already expired. */
+/* Move the deadline (absolute loop time; TS_FOREVER removes it, a time
+ * in the past expires it at once).  Returns 0, or TS_EINVALSTATE if the
+ * scope has already expired or was exited. */
 int ts_timeout_reschedule(ts_timeout *to, double when);
-double ts_timeout_when(const ts_timeout *to);   /* INFINITY if none */
+/* The deadline, TS_FOREVER if none (or the handle is dead). */
+double ts_timeout_when(const ts_timeout *to);
+/* 1 once the deadline has passed inside the scope (0 for a dead handle). */
 int ts_timeout_expired(const ts_timeout *to);
 
 #ifdef __cplusplus
