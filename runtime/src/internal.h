@@ -149,10 +149,31 @@ void ts__ready_push(ts_loop *loop, ts__cb *cb);
 /* The loop's clock in ns (cached per iteration). */
 int64_t ts__now(ts_loop *loop);
 
+/* ---- task group error lists (errgroup.c) ---------------------------------*/
+ts_error_group *ts__errgroup_new(void);
+/* Make room for `room` more entries; -ENOMEM. */
+int ts__errgroup_reserve(ts_error_group *eg, size_t room);
+ts_error_group *ts__errgroup_ref(ts_error_group *eg);
+void ts__errgroup_unref(ts_error_group *eg);
+/* Append t's failure (room reserved: never fails).  Nests t's attached
+ * list when err is that list's verdict. */
+void ts__errgroup_add(ts_error_group *eg, int err, const ts_task *t, int from_body);
+size_t ts__errgroup_size(const ts_error_group *eg);
+void ts__errgroup_set_verdict(ts_error_group *eg, int verdict);
+/* The list attached to t by the last failing group wait in it (task.c);
+ * setting one takes a reference and drops the previous one. */
+ts_error_group *ts__task_errgroup(const ts_task *t);
+void ts__task_set_errgroup(ts_task *t, ts_error_group *eg);
+
 /* ---- diagnostics ------------------------------------------------------------*/
 void ts__diag_task(ts_diag_kind kind, const char *what, const ts_task *t,
                    int err, const char *message);
 void ts__diag_site(ts_diag_kind kind, const char *what, const ts_site *site);
+/* A misuse report: t (may be NULL) is the task concerned; created, call
+ * and released are the sites described in diag.h (each may be NULL). */
+void ts__diag_misuse(ts_diag_kind kind, const char *what, const ts_task *t,
+                     const ts_site *created, const ts_site *call,
+                     const ts_site *released, int err);
 
 /* ---- executor (used by the loop on close) ---------------------------------*/
 void ts__loop_set_default_executor(ts_loop *loop, ts_executor *ex);
