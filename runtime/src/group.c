@@ -53,6 +53,8 @@ struct ts_group {
     int body_waiting;         /* the body is parked in ts_group_wait */
 };
 
+static int group_reserve(ts_group *g);
+
 ts_group *ts_group_new(void) {
     ts_task *self = ts__current();
     if (!self) {
@@ -60,7 +62,12 @@ ts_group *ts_group_new(void) {
         return NULL;
     }
     ts_group *g = calloc(1, sizeof *g);
-    if (!g || !(g->errors = ts__errgroup_new())) {
+    /* Room for the body's error from the start (see group_reserve). */
+    if (!g || !(g->errors = ts__errgroup_new()) || group_reserve(g) < 0) {
+        if (g) {
+            ts__errgroup_unref(g->errors);
+            free(g->failed);
+        }
         free(g);
         errno = ENOMEM;
         return NULL;
@@ -226,6 +233,8 @@ int ts_group_wait_at(ts_group *g, int body_err, const ts_site *site) {
     }
     return group_verdict(g, body_err);
 }
+
+size_t ts_group_running(const ts_group *g) { return g ? g->live : 0; }
 
 const ts_error_group *ts_group_errors(const ts_group *g) {
     return g && ts__errgroup_size(g->errors) ? g->errors : NULL;

@@ -80,6 +80,10 @@ ts_task *ts_group_spawn_at(ts_group *g, const ts_spawn_opts *opts,
 #define ts_group_wait(g, body_err) ts_group_wait_at((g), (body_err), TS_HERE)
 int ts_group_wait_at(ts_group *g, int body_err, const ts_site *site);
 
+/* ts_group_running - how many children have not finished yet (what the
+ * group holds on to; asyncio's len(tg._tasks)). */
+size_t ts_group_running(const ts_group *g);
+
 /* ts_group_free - free the group, give up the handles it keeps.  Must
  * follow ts_group_wait (if not, the children still running are cancelled
  * and left to finish detached).  The list from ts_group_errors() stays
