@@ -65,7 +65,7 @@ int ts_diag_format(const ts_diag *d, char *buf, size_t len) {
     return n;
 }
 
-static void report(const ts_diag *d) {
+void ts__diag_report(const ts_diag *d) {
     if ((unsigned)d->kind < TS_DIAG_KIND_END)
         atomic_fetch_add(&counts[d->kind], 1);
     TS_TRACE_DIAG(d);
@@ -92,7 +92,7 @@ void ts__diag_task(ts_diag_kind kind, const char *what, const ts_task *t,
         .err = err,
         .message = message,
     };
-    report(&d);
+    ts__diag_report(&d);
 }
 
 void ts__diag_misuse(ts_diag_kind kind, const char *what, const ts_task *t,
@@ -108,10 +108,10 @@ void ts__diag_misuse(ts_diag_kind kind, const char *what, const ts_task *t,
         .call_site = call,
         .released_site = released,
     };
-    report(&d);
+    ts__diag_report(&d);
 }
 
 void ts__diag_site(ts_diag_kind kind, const char *what, const ts_site *site) {
     ts_diag d = {.kind = kind, .what = what, .site = site};
-    report(&d);
+    ts__diag_report(&d);
 }

@@ -38,7 +38,7 @@ typedef struct group_child {
 } group_child;
 
 struct ts_group {
-    ts_loop *loop;
+    ts__obj obj;              /* first: loop, creation site, live/freed */
     ts_task *body;            /* a handle of our own (ts_task_ref) */
     ts__node children;        /* running children only */
     size_t live;              /* how many */
@@ -55,7 +55,9 @@ struct ts_group {
 
 static int group_reserve(ts_group *g);
 
-ts_group *ts_group_new(void) {
+ts_group *(ts_group_new)(void) { return ts_group_new_at(NULL); }
+
+ts_group *ts_group_new_at(const ts_site *site) {
     ts_task *self = ts__current();
     if (!self) {
         errno = ESRCH;
@@ -72,7 +74,7 @@ ts_group *ts_group_new(void) {
         errno = ENOMEM;
         return NULL;
     }
-    g->loop = ts_task_loop(self);
+    ts__obj_init(&g->obj, ts_task_loop(self), "ts_group", site);
     g->body = ts_task_ref(self);
     g->start_cancelling = ts_task_cancelling(self);
     ts__list_init(&g->children);
@@ -142,10 +144,13 @@ static int group_reserve(ts_group *g) {
 }
 
 static int group_spawn_check(ts_group *g, const ts_spawn_opts *opts,
-                             ts_task_fn fn) {
+                             ts_task_fn fn, const ts_site *site) {
     if (!g || !fn)
         return EINVAL;
-    if (ts__loop() != g->loop || (opts && opts->loop && opts->loop != g->loop))
+    if (g->obj.magic != TS__OBJ_LIVE || ts__loop() != g->obj.loop)
+        return ts__obj_misuse(&g->obj, "ts_group_spawn", site) == TS_EFREED ? -TS_EFREED
+                                                                           : EXDEV;
+    if (opts && opts->loop && opts->loop != g->obj.loop)
         return EXDEV;
     if (g->aborting || (g->exiting && g->live == 0))
         return EBUSY;
@@ -155,7 +160,7 @@ static int group_spawn_check(ts_group *g, const ts_spawn_opts *opts,
 ts_task *ts_group_spawn_at(ts_group *g, const ts_spawn_opts *opts,
                            ts_task_fn fn, void *arg, const char *default_name,
                            const ts_site *site) {
-    int e = group_spawn_check(g, opts, fn);
+    int e = group_spawn_check(g, opts, fn, site);
     if (e) {
         errno = e;
         return NULL;
@@ -213,6 +218,9 @@ static int group_verdict(ts_group *g, int body_err) {
 int ts_group_wait_at(ts_group *g, int body_err, const ts_site *site) {
     if (!g)
         return -EINVAL;
+    int err = ts__obj_check(&g->obj, "ts_group_wait", site);
+    if (err)
+        return err;
     ts_task *self = ts__current();
     if (!self)
         return TS_ENOTASK;
@@ -251,8 +259,10 @@ int ts_group_error(const ts_group *g, size_t i, ts_task **task) {
     return f ? f->err : 0;
 }
 
-void ts_group_free(ts_group *g) {
-    if (!g)
+void (ts_group_free)(ts_group *g) { ts_group_free_at(g, NULL); }
+
+void ts_group_free_at(ts_group *g, const ts_site *site) {
+    if (!g || ts__obj_check(&g->obj, "ts_group_free", site))
         return;
     /* Only if ts_group_wait was skipped (a misuse the header forbids,
      * handled anyway): cancel and leave each child to finish detached. */
@@ -271,5 +281,5 @@ void ts_group_free(ts_group *g) {
     free(g->failed);
     ts__errgroup_unref(g->errors);
     ts_task_unref(g->body);
-    free(g);
+    ts__obj_free(&g->obj, site);
 }

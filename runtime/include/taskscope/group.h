@@ -32,9 +32,17 @@ extern "C" {
 
 typedef struct ts_group ts_group;
 
-/* ts_group_new - a group whose body is the calling task.  NULL outside a
- * task or when out of memory (errno ESRCH / ENOMEM).  Does not suspend. */
-ts_group *ts_group_new(void);
+/* ts_group_new - a group whose body is the calling task; the call site is
+ * kept for diagnostics.  NULL outside a task or when out of memory (errno
+ * ESRCH / ENOMEM).  Does not suspend.
+ *
+ * A group used after ts_group_free, or after its loop closed, gives
+ * TS_EFREED (ts_group_spawn: NULL with errno -TS_EFREED) and a
+ * TS_DIAG_USE_AFTER_FREE report naming where it was created (recognised
+ * after free by the debug runtime, for the next 1024 object frees). */
+#define ts_group_new() ts_group_new_at(TS_HERE)
+ts_group *ts_group_new_at(const ts_site *site);
+ts_group *(ts_group_new)(void);
 
 /*
  * ts_group_spawn - spawn a child into the group.  Does not suspend.
@@ -88,7 +96,9 @@ size_t ts_group_running(const ts_group *g);
  * follow ts_group_wait (if not, the children still running are cancelled
  * and left to finish detached).  The list from ts_group_errors() stays
  * valid while the body task holds it (see ts_task_error_group). */
-void ts_group_free(ts_group *g);
+#define ts_group_free(g) ts_group_free_at((g), TS_HERE)
+void ts_group_free_at(ts_group *g, const ts_site *site);
+void (ts_group_free)(ts_group *g);
 
 /* ---- the collected errors (ExceptionGroup) --------------------------------*/
 
