@@ -34,12 +34,12 @@ uint64_t ts_diag_count(ts_diag_kind kind) {
     return atomic_load(&counts[kind]);
 }
 
-/* " LABEL file:line in func()", or " LABEL func()" for a site that only
- * names the call. */
+/* "LABEL file:line in func()", or "LABEL func()" for a site that only
+ * names the call.  LABEL carries its own leading separator. */
 static int format_site(char *buf, size_t len, const char *label, const ts_site *s) {
     if (!s->file)
-        return snprintf(buf, len, " %s %s()", label, s->func ? s->func : "?");
-    return snprintf(buf, len, " %s %s:%d in %s()", label, s->file, s->line,
+        return snprintf(buf, len, "%s %s()", label, s->func ? s->func : "?");
+    return snprintf(buf, len, "%s %s:%d in %s()", label, s->file, s->line,
                     s->func ? s->func : "?");
 }
 
@@ -51,7 +51,10 @@ int ts_diag_format(const ts_diag *d, char *buf, size_t len) {
                       (unsigned long long)d->task_id);
     if (d->site && d->site->file && n >= 0 && (size_t)n < len)
         n += format_site(buf + n, len - n,
-                         d->task_name ? "spawned at" : misuse ? "created at" : "at",
+                         d->kind == TS_DIAG_LOCK_REACQUIRED ? "; the lock created at"
+                         : d->task_name                     ? " spawned at"
+                         : misuse                           ? " created at"
+                                                            : " at",
                          d->site);
     if (d->call_site && n >= 0 && (size_t)n < len)
         n += format_site(buf + n, len - n, "; used at", d->call_site);

@@ -261,7 +261,21 @@ int ts_group_error(const ts_group *g, size_t i, ts_task **task) {
 
 void (ts_group_free)(ts_group *g) { ts_group_free_at(g, NULL); }
 
+/* Its loop closed, and every task with it: free only what is ours. */
+static void group_free_orphan(ts_group *g, const ts_site *site) {
+    ts__node *n;
+    while ((n = ts__list_pop_front(&g->children)))
+        free(ts__container_of(n, group_child, node));
+    free(g->failed);
+    ts__errgroup_unref(g->errors);
+    ts__obj_free(&g->obj, site);
+}
+
 void ts_group_free_at(ts_group *g, const ts_site *site) {
+    if (g && ts__obj_orphaned(&g->obj)) {
+        group_free_orphan(g, site);
+        return;
+    }
     if (!g || ts__obj_check(&g->obj, "ts_group_free", site))
         return;
     /* Only if ts_group_wait was skipped (a misuse the header forbids,

@@ -165,6 +165,9 @@ void ts__obj_free(ts__obj *o, const ts_site *site);
 /* The slow path of ts__obj_check: TS_EFREED (freed, or its loop closed)
  * or TS_EWRONGLOOP, each with its diagnostic. */
 int ts__obj_misuse(const ts__obj *o, const char *what, const ts_site *site);
+/* o is live but its loop was closed: freeing it is cleanup, not misuse
+ * (what waited on it went with the loop; do not touch that). */
+bool ts__obj_orphaned(const ts__obj *o);
 /* loop.c: a loop id is alive from ts_loop_new until ts_loop_close. */
 void ts__loop_alive_set(uint64_t id, bool alive);
 

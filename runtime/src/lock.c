@@ -63,6 +63,12 @@ ts_lock *ts_lock_new_at(const ts_site *site) {
 void (ts_lock_free)(ts_lock *l) { ts_lock_free_at(l, NULL); }
 
 void ts_lock_free_at(ts_lock *l, const ts_site *site) {
+    if (l && ts__obj_orphaned(&l->obj)) {
+        /* Its loop closed: the waiters' records went with their stacks. */
+        TS_TRACE_RESOURCE_FREE(l);
+        ts__obj_free(&l->obj, site);
+        return;
+    }
     if (!l || ts__obj_check(&l->obj, "ts_lock_free", site))
         return;
     ts__node *n;

@@ -68,6 +68,10 @@ static bool loop_alive(uint64_t id) {
     return alive;
 }
 
+bool ts__obj_orphaned(const ts__obj *o) {
+    return o->magic == TS__OBJ_LIVE && o->loop != ts__tls_loop && !loop_alive(o->loop_id);
+}
+
 void ts__obj_init(ts__obj *o, ts_loop *loop, const char *kind,
                   const ts_site *created) {
     o->magic = TS__OBJ_LIVE;
