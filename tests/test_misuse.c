@@ -7,7 +7,7 @@
  *
  *   - a task handle used after it was released: awaited twice, awaited by
  *     two tasks, awaited after its record was reused, detached twice;
- *   - a lock or group used after it was freed (debug runtime only: in the
+ *   - a lock, group or future used after it was freed (debug runtime only: in the
  *     release runtime that is a use of freed memory) or after its loop
  *     closed (both), reported as such and not as a wrong-thread call,
  *     which a real foreign thread still gets;
@@ -211,11 +211,13 @@ static void test_lock_after_free(void **state) {
 /* Objects kept past their loop. */
 static ts_lock *orphan_lock;
 static ts_group *orphan_group;
+static ts_future *orphan_future;
 
 static void *make_orphans(void *arg) {
     (void)arg;
     orphan_lock = ts_lock_new();
     orphan_group = ts_group_new();
+    orphan_future = ts_future_new();
     return NULL;
 }
 
@@ -232,10 +234,14 @@ static void *use_orphans(void *arg) {
     errno = 0;
     assert_null(ts_group_spawn(orphan_group, value_fn, NULL));
     assert_int_equal(errno, -TS_EFREED);
+    assert_int_equal(ts_future_set_result(orphan_future, NULL), TS_EFREED);
+    assert_diag_says("ts_future used after its loop was closed", "in make_orphans()", NULL);
     /* Freeing them is cleanup, not misuse. */
     ts_lock_free(orphan_lock);
     ts_group_free(orphan_group);
-    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 3);
+    ts_future_free(orphan_future);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 4);
+    assert_int_equal(diag_seen[TS_DIAG_FUTURE_DESTROYED_PENDING], 1);   /* as before */
     return NULL;
 }
 
@@ -293,6 +299,29 @@ static void *t_group_after_free(void *arg) {
     return NULL;
 }
 
+static void *t_future_after_free(void *arg) {
+    (void)arg;
+    ts_future *f = ts_future_new();
+    ts_future_set_result(f, IPTR(1));
+    ts_future_free(f);
+    diag_reset();
+    void *r = NULL;
+    assert_int_equal(ts_future_await(f, &r), TS_EFREED);
+    assert_null(r);
+    assert_diag_says("object used after free/close", "ts_future used after it was freed",
+                     "created at", "in t_future_after_free()", "used at", NULL);
+    ts_future_free(f);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 2);
+    return NULL;
+}
+
+static void test_future_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_future_after_free, NULL), 0);
+}
+
 static void test_group_after_free(void **state) {
     (void)state;
     if (!DEBUG_RUNTIME)
@@ -318,6 +347,7 @@ int main(void) {
         cmocka_unit_test(test_after_loop_closed),
         cmocka_unit_test(test_wrong_thread),
         cmocka_unit_test(test_group_after_free),
+        cmocka_unit_test(test_future_after_free),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
