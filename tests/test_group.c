@@ -458,6 +458,18 @@ static void test_failure_inside_scope(void **state) {
 
 /* ---- memory ---------------------------------------------------------------- */
 
+#if defined(__SANITIZE_ADDRESS__)
+enum { UNDER_ASAN = 1 };
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+enum { UNDER_ASAN = 1 };
+#else
+enum { UNDER_ASAN = 0 };
+#endif
+#else
+enum { UNDER_ASAN = 0 };
+#endif
+
 static long rss_kib(void) {
     long pages = 0, resident = 0;
     FILE *f = fopen("/proc/self/statm", "r");
@@ -499,8 +511,10 @@ static void *t_memory_flat(void *arg) {
     ts_group_free(g);
     assert_int_equal(done, TOTAL);
     assert_true(before > 0);
-    /* 900k more children kept would be ~300 MB; allow 8 MB of noise. */
-    if (after - before > 8 * 1024)
+    /* 900k more children kept would be ~300 MB; allow 8 MB of noise.
+     * Under ASan freed memory sits in its quarantine (256 MB by default),
+     * so only ts_group_running's bound above is checked there. */
+    if (!UNDER_ASAN && after - before > 8 * 1024)
         fail_msg("RSS grew from %ld KiB to %ld KiB over 900k children", before, after);
     return NULL;
 }
