@@ -298,6 +298,33 @@ static void test_format_truncates(void **s) {
     assert_non_null(strstr(big, "wrong thread"));
 }
 
+/* A misuse report names three places: the object's creation, the bad
+ * call (a site, or just the function when it takes none) and where the
+ * object was released; each is optional. */
+static void test_format_misuse_sites(void **s) {
+    (void)s;
+    ts_site made = {"app/conn.c", "open_conn", 10};
+    ts_site used = {"app/conn.c", "handle", 20};
+    ts_site gone = {"app/conn.c", "close_conn", 30};
+    ts_diag d = {.kind = TS_DIAG_USE_AFTER_FREE, .what = "object used after free/close",
+                 .site = &made, .err = TS_EFREED, .message = "ts_lock used after it was freed",
+                 .call_site = &used, .released_site = &gone};
+    char buf[512];
+    ts_diag_format(&d, buf, sizeof buf);
+    assert_string_equal(buf, "taskscope: object used after free/close created at "
+                             "app/conn.c:10 in open_conn(); used at app/conn.c:20 in "
+                             "handle(); released at app/conn.c:30 in close_conn(): "
+                             "-4080 TS_EFREED (object used after free/close (or task "
+                             "handle after release)): ts_lock used after it was freed");
+    ts_site call_only = {NULL, "ts_task_detach", 0};
+    ts_diag h = {.kind = TS_DIAG_USE_AFTER_FREE, .what = "task handle used after it was released",
+                 .task_id = 3, .task_name = "w", .site = &made, .call_site = &call_only};
+    ts_diag_format(&h, buf, sizeof buf);
+    assert_string_equal(buf, "taskscope: task handle used after it was released: task 'w' #3 "
+                             "spawned at app/conn.c:10 in open_conn(); used at ts_task_detach()");
+    assert_int_equal(ts_diag_count(TS_DIAG_KIND_END), 0);
+}
+
 /* ---- error names ----------------------------------------------------------------- */
 
 static void test_error_names(void **s) {
@@ -419,6 +446,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_future_destroyed_pending, close_leftover_loop),
         cmocka_unit_test_teardown(test_default_handler_prints, close_leftover_loop),
         cmocka_unit_test_teardown(test_format_truncates, close_leftover_loop),
+        cmocka_unit_test_teardown(test_format_misuse_sites, close_leftover_loop),
         cmocka_unit_test_teardown(test_error_names, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");

@@ -18,7 +18,8 @@ static const struct {
     {TS_EBROKEN, "TS_EBROKEN", "barrier is broken"},
     {TS_ECLOSED, "TS_ECLOSED", "generator was closed"},
     {TS_ESHUTDOWN, "TS_ESHUTDOWN", "queue is shut down"},
-    {TS_EGROUP, "TS_EGROUP", "several tasks of the group failed"},
+    {TS_EGROUP, "TS_EGROUP", "several errors in a task group"},
+    {TS_EFREED, "TS_EFREED", "object used after free/close (or task handle after release)"},
 };
 
 #define X(e) {e, #e}

@@ -26,6 +26,7 @@ struct future_cb {
 };
 
 struct ts_future {
+    ts__obj obj;        /* first: use after free/close (objcheck.c) */
     ts_loop *loop;
     const ts_site *site;
     int state;
@@ -92,6 +93,7 @@ ts_future *ts_future_new_at(const ts_site *site) {
     }
     f->loop = l;
     f->site = site;
+    ts__obj_init(&f->obj, l, "ts_future", site);
     ts__list_init(&f->waiters);
     ts__list_init(&f->callbacks);
     f->callbacks_run.fn = run_callbacks;
@@ -116,8 +118,9 @@ static void complete(ts_future *f, int state, int err, void *result) {
 }
 
 int ts_future_set_result(ts_future *f, void *result) {
-    if (ts__check_thread(f->loop, "ts_future_set_result"))
-        return TS_EWRONGLOOP;
+    int ck = ts__obj_check(&f->obj, "ts_future_set_result", NULL);
+    if (ck)
+        return ck;
     if (f->state != PENDING)
         return TS_EINVALSTATE;
     complete(f, DONE, 0, result);
@@ -125,8 +128,9 @@ int ts_future_set_result(ts_future *f, void *result) {
 }
 
 int ts_future_set_error(ts_future *f, int err) {
-    if (ts__check_thread(f->loop, "ts_future_set_error"))
-        return TS_EWRONGLOOP;
+    int ck = ts__obj_check(&f->obj, "ts_future_set_error", NULL);
+    if (ck)
+        return ck;
     if (f->state != PENDING)
         return TS_EINVALSTATE;
     if (err >= 0)
@@ -136,8 +140,9 @@ int ts_future_set_error(ts_future *f, int err) {
 }
 
 int ts_future_cancel(ts_future *f) {
-    if (ts__check_thread(f->loop, "ts_future_cancel"))
-        return TS_EWRONGLOOP;
+    int ck = ts__obj_check(&f->obj, "ts_future_cancel", NULL);
+    if (ck)
+        return ck;
     if (f->state != PENDING)
         return 0;
     complete(f, CANCELLED, -ECANCELED, NULL);
@@ -145,8 +150,9 @@ int ts_future_cancel(ts_future *f) {
 }
 
 int ts_future_await_at(ts_future *f, void **result, const ts_site *site) {
-    if (ts__check_thread(f->loop, "ts_future_await"))
-        return TS_EWRONGLOOP;
+    int ck = ts__obj_check(&f->obj, "ts_future_await", site);
+    if (ck)
+        return ck;
     ts_task *t = ts__current();
     if (!t)
         return TS_ENOTASK;
@@ -175,8 +181,9 @@ int ts_future_done(const ts_future *f) { return f->state != PENDING; }
 int ts_future_cancelled(const ts_future *f) { return f->state == CANCELLED; }
 
 int ts_future_result(const ts_future *f, void **result) {
-    if (ts__check_thread(f->loop, "ts_future_result"))
-        return TS_EWRONGLOOP;
+    int ck = ts__obj_check(&f->obj, "ts_future_result", NULL);
+    if (ck)
+        return ck;
     if (f->state == PENDING)
         return TS_EINVALSTATE;
     if (result)
@@ -185,8 +192,9 @@ int ts_future_result(const ts_future *f, void **result) {
 }
 
 int ts_future_add_done_callback(ts_future *f, ts_future_done_fn fn, void *arg) {
-    if (ts__check_thread(f->loop, "ts_future_add_done_callback"))
-        return TS_EWRONGLOOP;
+    int ck = ts__obj_check(&f->obj, "ts_future_add_done_callback", NULL);
+    if (ck)
+        return ck;
     struct future_cb *c = malloc(sizeof *c);
     if (!c)
         return -ENOMEM;
@@ -199,18 +207,23 @@ int ts_future_add_done_callback(ts_future *f, ts_future_done_fn fn, void *arg) {
 }
 
 void ts_future_free(ts_future *f) {
-    if (!f)
+    if (!f || (f->obj.magic != TS__OBJ_LIVE && ts__obj_misuse(&f->obj, "ts_future_free", NULL)))
         return;
+    /* After its loop closed there is nothing to complete (the loop took
+     * its waiters off at close) and no loop to schedule callbacks on. */
+    bool orphan = ts__obj_orphaned(&f->obj);
     if (f->state == PENDING) {
         ts__diag_site(TS_DIAG_FUTURE_DESTROYED_PENDING,
                       "Future was destroyed while pending, created", f->site);
-        complete(f, CANCELLED, -ECANCELED, NULL);
+        if (!orphan)
+            complete(f, CANCELLED, -ECANCELED, NULL);
     }
-    ts__list_remove(&f->callbacks_run.node);
+    if (!orphan)
+        ts__list_remove(&f->callbacks_run.node);
     if (f->alive)
         *f->alive = false;
     ts__node *n;
     while ((n = ts__list_pop_front(&f->callbacks)))
         free(ts__container_of(n, struct future_cb, node));
-    free(f);
+    ts__obj_free(&f->obj, NULL);
 }

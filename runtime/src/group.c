@@ -1,10 +1,11 @@
 /*
  * group.c - task groups, asyncio.TaskGroup (Python 3.13 semantics).
  *
- * A group owns a handle to each child and a watch on it; the watch records
- * the child's outcome the moment it ends.  The body (the task that made the
- * group) runs on and finally parks in ts_group_wait until every child has
- * ended.  Invariants:
+ * A group holds a handle to each running child and a watch on it; the
+ * watch records the child's outcome the moment it ends and gives the
+ * child up (a failed one is kept, for ts_group_error).  The body (the task
+ * that made the group) runs on and finally parks in ts_group_wait until
+ * every child has ended.  Invariants:
  *   - the first child failure (an error other than -ECANCELED) aborts the
  *     group: every unfinished child is cancelled and so is the body, once;
  *     the group counts the cancel requests it made on the body and takes
@@ -14,11 +15,13 @@
  *     after the group's own requests are taken back, a count above the one
  *     seen at ts_group_new means someone else is cancelling the body;
  *   - an aborting or finished group takes no new children (EBUSY);
- *   - room for every child's error is reserved when it is spawned, so
- *     recording a failure (inside a watch, which cannot fail) never
- *     allocates;
- *   - ts_group_wait returns only when no child is running; the children's
- *     handles are given up only in ts_group_free.
+ *   - the memory a group holds is bounded by its running children plus its
+ *     failures, never by how many children it has had: a finished child's
+ *     record and handle go at once;
+ *   - the error list always has room for one error per running child plus
+ *     the body's (reserved at spawn), so recording a failure inside a
+ *     watch, which cannot fail, never allocates the entry;
+ *   - ts_group_wait returns only when no child is running.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,27 +29,23 @@
 
 #include "internal.h"
 
+/* A running child: on g->children until it finishes. */
 typedef struct group_child {
-    ts__node node;            /* on g->children until ts_group_free */
+    ts__node node;
     ts__done_watch watch;
     ts_group *g;
-    ts_task *task;
-    int finished;
+    ts_task *task;            /* the group's handle */
 } group_child;
 
-typedef struct group_error {
-    int err;
-    ts_task *task;            /* borrowed from the child record */
-} group_error;
-
 struct ts_group {
-    ts_loop *loop;
+    ts__obj obj;              /* first: loop, creation site, live/freed */
     ts_task *body;            /* a handle of our own (ts_task_ref) */
-    ts__node children;
-    size_t nchildren;
-    size_t live;              /* children not finished yet */
-    group_error *errors;      /* capacity: nchildren (see invariants) */
-    size_t nerrors;
+    ts__node children;        /* running children only */
+    size_t live;              /* how many */
+    ts_error_group *errors;   /* every failure, in order; the body's last */
+    ts_task **failed;         /* failed[i]: the task of errors entry i,
+                               * a handle we keep (the body's is g->body) */
+    size_t failed_cap;
     int start_cancelling;     /* the body's cancel count at ts_group_new */
     int own_cancels;          /* requests we made on the body, not taken back */
     int aborting;             /* shutting down: children were cancelled */
@@ -54,18 +53,28 @@ struct ts_group {
     int body_waiting;         /* the body is parked in ts_group_wait */
 };
 
-ts_group *ts_group_new(void) {
+static int group_reserve(ts_group *g);
+
+ts_group *(ts_group_new)(void) { return ts_group_new_at(NULL); }
+
+ts_group *ts_group_new_at(const ts_site *site) {
     ts_task *self = ts__current();
     if (!self) {
         errno = ESRCH;
         return NULL;
     }
     ts_group *g = calloc(1, sizeof *g);
-    if (!g) {
+    /* Room for the body's error from the start (see group_reserve). */
+    if (!g || !(g->errors = ts__errgroup_new()) || group_reserve(g) < 0) {
+        if (g) {
+            ts__errgroup_unref(g->errors);
+            free(g->failed);
+        }
+        free(g);
         errno = ENOMEM;
         return NULL;
     }
-    g->loop = ts_task_loop(self);
+    ts__obj_init(&g->obj, ts_task_loop(self), "ts_group", site);
     g->body = ts_task_ref(self);
     g->start_cancelling = ts_task_cancelling(self);
     ts__list_init(&g->children);
@@ -74,19 +83,20 @@ ts_group *ts_group_new(void) {
 
 static void group_abort(ts_group *g) {
     g->aborting = 1;
-    ts__list_foreach(it, &g->children) {
-        group_child *c = ts__container_of(it, group_child, node);
-        if (!c->finished)
-            ts_task_cancel(c->task, NULL);
-    }
+    ts__list_foreach(it, &g->children)
+        ts_task_cancel(ts__container_of(it, group_child, node)->task, NULL);
+}
+
+/* Record a failure of task t (a child, or the body); room is reserved. */
+static void group_record(ts_group *g, ts_task *t, int err, int from_body) {
+    g->failed[ts__errgroup_size(g->errors)] = t;
+    ts__errgroup_add(g->errors, err, t, from_body);
 }
 
 /* A child failed: remember it and, the first time, shut the group down and
  * interrupt the body (asyncio's _on_task_done). */
-static void group_child_failed(ts_group *g, group_child *c, int err) {
-    g->errors[g->nerrors].err = err;
-    g->errors[g->nerrors].task = c->task;
-    g->nerrors++;
+static void group_child_failed(ts_group *g, ts_task *t, int err) {
+    group_record(g, t, err, 0);
     if (g->aborting)
         return;
     group_abort(g);
@@ -96,13 +106,16 @@ static void group_child_failed(ts_group *g, group_child *c, int err) {
 
 static void group_child_finished(group_child *c) {
     ts_group *g = c->g;
-    void *res;
-    c->finished = 1;
+    ts_task *t = c->task;
+    ts__list_remove(&c->node);
+    free(c);
     g->live--;
     /* Reading every outcome marks it retrieved: the group answers for it. */
-    int err = ts__task_outcome(c->task, &res);
+    int err = ts__task_outcome(t, NULL);
     if (err && err != -ECANCELED)
-        group_child_failed(g, c, err);
+        group_child_failed(g, t, err);   /* keeps the handle */
+    else
+        ts_task_unref(t);  /* the loop still holds t: not freed in here */
     if (g->live == 0 && g->body_waiting)
         ts__wake(g->body, 0);
 }
@@ -112,19 +125,32 @@ static void group_on_child_done(ts__done_watch *w, ts_task *t) {
     group_child_finished(ts__container_of(w, group_child, watch));
 }
 
+/* Room for the error of every running child, one more, and the body's. */
 static int group_reserve(ts_group *g) {
-    group_error *e = realloc(g->errors, (g->nchildren + 1) * sizeof *e);
-    if (!e)
+    size_t need = ts__errgroup_size(g->errors) + g->live + 2;
+    if (ts__errgroup_reserve(g->errors, g->live + 2) < 0)
         return -ENOMEM;
-    g->errors = e;
+    if (g->failed_cap < need) {
+        size_t cap = g->failed_cap ? g->failed_cap * 2 : 8;
+        while (cap < need)
+            cap *= 2;
+        ts_task **f = realloc(g->failed, cap * sizeof *f);
+        if (!f)
+            return -ENOMEM;
+        g->failed = f;
+        g->failed_cap = cap;
+    }
     return 0;
 }
 
 static int group_spawn_check(ts_group *g, const ts_spawn_opts *opts,
-                             ts_task_fn fn) {
+                             ts_task_fn fn, const ts_site *site) {
     if (!g || !fn)
         return EINVAL;
-    if (ts__loop() != g->loop || (opts && opts->loop && opts->loop != g->loop))
+    if (g->obj.magic != TS__OBJ_LIVE || ts__loop() != g->obj.loop)
+        return ts__obj_misuse(&g->obj, "ts_group_spawn", site) == TS_EFREED ? -TS_EFREED
+                                                                           : EXDEV;
+    if (opts && opts->loop && opts->loop != g->obj.loop)
         return EXDEV;
     if (g->aborting || (g->exiting && g->live == 0))
         return EBUSY;
@@ -134,12 +160,12 @@ static int group_spawn_check(ts_group *g, const ts_spawn_opts *opts,
 ts_task *ts_group_spawn_at(ts_group *g, const ts_spawn_opts *opts,
                            ts_task_fn fn, void *arg, const char *default_name,
                            const ts_site *site) {
-    int e = group_spawn_check(g, opts, fn);
+    int e = group_spawn_check(g, opts, fn, site);
     if (e) {
         errno = e;
         return NULL;
     }
-    group_child *c = calloc(1, sizeof *c);
+    group_child *c = malloc(sizeof *c);
     if (!c || group_reserve(g) < 0) {
         free(c);
         errno = ENOMEM;
@@ -153,14 +179,9 @@ ts_task *ts_group_spawn_at(ts_group *g, const ts_spawn_opts *opts,
     c->g = g;
     c->task = t;
     ts__list_push_back(&g->children, &c->node);
-    g->nchildren++;
     g->live++;
-    if (ts_task_done(t)) {
-        group_child_finished(c);
-    } else {
-        c->watch.fn = group_on_child_done;
-        ts__task_watch(t, &c->watch);
-    }
+    c->watch.fn = group_on_child_done;
+    ts__task_watch(t, &c->watch);
     return t;
 }
 
@@ -175,21 +196,31 @@ static void group_rearm_cancel(ts_task *body) {
     free(copy);
 }
 
+/* The rule written in group.h, in asyncio's _aexit order. */
 static int group_verdict(ts_group *g, int body_err) {
     for (; g->own_cancels > 0; g->own_cancels--)
         ts_task_uncancel(g->body);
     int outside = ts_task_cancelling(g->body) > g->start_cancelling;
-    if (g->nerrors > 0) {
-        if (outside)
-            group_rearm_cancel(g->body);
-        return g->nerrors == 1 ? g->errors[0].err : TS_EGROUP;
-    }
-    return outside ? -ECANCELED : body_err;
+    /* Like an exception other than CancelledError leaving "async with". */
+    if (body_err != 0 && body_err != -ECANCELED)
+        group_record(g, g->body, body_err, 1);
+    size_t n = ts__errgroup_size(g->errors);
+    if (n == 0)
+        return outside ? -ECANCELED : body_err;
+    if (outside)
+        group_rearm_cancel(g->body);
+    int verdict = n == 1 ? ts_error_group_get(g->errors, 0)->err : TS_EGROUP;
+    ts__errgroup_set_verdict(g->errors, verdict);
+    ts__task_set_errgroup(g->body, g->errors);
+    return verdict;
 }
 
 int ts_group_wait_at(ts_group *g, int body_err, const ts_site *site) {
     if (!g)
         return -EINVAL;
+    int err = ts__obj_check(&g->obj, "ts_group_wait", site);
+    if (err)
+        return err;
     ts_task *self = ts__current();
     if (!self)
         return TS_ENOTASK;
@@ -211,42 +242,58 @@ int ts_group_wait_at(ts_group *g, int body_err, const ts_site *site) {
     return group_verdict(g, body_err);
 }
 
+size_t ts_group_running(const ts_group *g) { return g ? g->live : 0; }
+
+const ts_error_group *ts_group_errors(const ts_group *g) {
+    return g && ts__errgroup_size(g->errors) ? g->errors : NULL;
+}
+
 size_t ts_group_error_count(const ts_group *g) {
-    return g ? g->nerrors : 0;
+    return g ? ts__errgroup_size(g->errors) : 0;
 }
 
 int ts_group_error(const ts_group *g, size_t i, ts_task **task) {
-    if (!g || i >= g->nerrors) {
-        if (task)
-            *task = NULL;
-        return 0;
-    }
+    const ts_group_failure *f = g ? ts_error_group_get(g->errors, i) : NULL;
     if (task)
-        *task = g->errors[i].task;
-    return g->errors[i].err;
+        *task = f ? g->failed[i] : NULL;
+    return f ? f->err : 0;
 }
 
-/* Free without waiting (a misuse the header forbids, handled anyway): a
- * child still running is cancelled and left to finish detached. */
-static void group_drop_child(group_child *c) {
-    if (c->finished) {
-        ts_task_unref(c->task);
+void (ts_group_free)(ts_group *g) { ts_group_free_at(g, NULL); }
+
+/* Its loop closed, and every task with it: free only what is ours. */
+static void group_free_orphan(ts_group *g, const ts_site *site) {
+    ts__node *n;
+    while ((n = ts__list_pop_front(&g->children)))
+        free(ts__container_of(n, group_child, node));
+    free(g->failed);
+    ts__errgroup_unref(g->errors);
+    ts__obj_free(&g->obj, site);
+}
+
+void ts_group_free_at(ts_group *g, const ts_site *site) {
+    if (g && ts__obj_orphaned(&g->obj)) {
+        group_free_orphan(g, site);
         return;
     }
-    ts__task_unwatch(&c->watch);
-    ts_task_cancel(c->task, NULL);
-    ts_task_detach(c->task);
-}
-
-void ts_group_free(ts_group *g) {
-    if (!g)
+    if (!g || ts__obj_check(&g->obj, "ts_group_free", site))
         return;
-    ts__list_foreach(it, &g->children) {
-        group_child *c = ts__container_of(it, group_child, node);
-        group_drop_child(c);
+    /* Only if ts_group_wait was skipped (a misuse the header forbids,
+     * handled anyway): cancel and leave each child to finish detached. */
+    ts__node *n;
+    while ((n = ts__list_pop_front(&g->children))) {
+        group_child *c = ts__container_of(n, group_child, node);
+        ts__task_unwatch(&c->watch);
+        ts_task_cancel(c->task, NULL);
+        ts_task_detach(c->task);
         free(c);
     }
+    size_t nerr = ts__errgroup_size(g->errors);
+    for (size_t i = 0; i < nerr; i++)
+        if (g->failed[i] != g->body)
+            ts_task_unref(g->failed[i]);
+    free(g->failed);
+    ts__errgroup_unref(g->errors);
     ts_task_unref(g->body);
-    free(g->errors);
-    free(g);
+    ts__obj_free(&g->obj, site);
 }

@@ -152,16 +152,76 @@ static inline int ts__check_thread(ts_loop *loop, const char *what) {
     return loop && loop == ts__tls_loop ? 0 : ts__wrong_thread(what);
 }
 
+/* ---- loop-bound objects: use after free/close (objcheck.c) -------------- */
+
+/* The first member of every object that belongs to a loop (lock, group,
+ * ...): enough to tell a use after free, or after the loop closed, from a
+ * call from the wrong thread, and to name where the object was made. */
+enum { TS__OBJ_LIVE = 0x4f424a31u /* "OBJ1" */, TS__OBJ_FREED = 0xdeadf1eeu };
+typedef struct ts__obj {
+    uint32_t magic;          /* TS__OBJ_LIVE until ts__obj_free */
+    const char *kind;        /* "ts_lock", ... (static) */
+    ts_loop *loop;
+    uint64_t loop_id;        /* loop ids are never reused: see objcheck.c */
+    const ts_site *created;  /* where it was made, NULL if unknown */
+    const ts_site *freed;    /* where it was freed (debug runtime) */
+} ts__obj;
+
+void ts__obj_init(ts__obj *o, ts_loop *loop, const char *kind, const ts_site *created);
+/* Mark o freed and free the object it heads (the debug runtime keeps the
+ * memory a while, marked, so a stale pointer is recognised). */
+void ts__obj_free(ts__obj *o, const ts_site *site);
+/* The slow path of ts__obj_check: TS_EFREED (freed, or its loop closed)
+ * or TS_EWRONGLOOP, each with its diagnostic. */
+int ts__obj_misuse(const ts__obj *o, const char *what, const ts_site *site);
+/* o is live but its loop was closed: freeing it is cleanup, not misuse
+ * (what waited on it went with the loop; do not touch that). */
+bool ts__obj_orphaned(const ts__obj *o);
+/* loop.c: a loop id is alive from ts_loop_new until ts_loop_close. */
+void ts__loop_alive_set(uint64_t id, bool alive);
+
+/* 0 if o may be used from this thread now.  One compare more than
+ * ts__check_thread; site is the call site if known (else NULL). */
+static inline int ts__obj_check(const ts__obj *o, const char *what,
+                                const ts_site *site) {
+    return o->magic == TS__OBJ_LIVE && o->loop == ts__tls_loop
+               ? 0
+               : ts__obj_misuse(o, what, site);
+}
+
 /* Run cb->fn(cb) from the loop soon (FIFO). */
 void ts__ready_push(ts_loop *loop, ts__cb *cb);
 
 /* The loop's clock in ns (cached per iteration). */
 int64_t ts__now(ts_loop *loop);
 
+/* ---- task group error lists (errgroup.c) ---------------------------------*/
+ts_error_group *ts__errgroup_new(void);
+/* Make room for `room` more entries; -ENOMEM. */
+int ts__errgroup_reserve(ts_error_group *eg, size_t room);
+ts_error_group *ts__errgroup_ref(ts_error_group *eg);
+void ts__errgroup_unref(ts_error_group *eg);
+/* Append t's failure (room reserved: never fails).  Nests t's attached
+ * list when err is that list's verdict. */
+void ts__errgroup_add(ts_error_group *eg, int err, const ts_task *t, int from_body);
+size_t ts__errgroup_size(const ts_error_group *eg);
+void ts__errgroup_set_verdict(ts_error_group *eg, int verdict);
+/* The list attached to t by the last failing group wait in it (task.c);
+ * setting one takes a reference and drops the previous one. */
+ts_error_group *ts__task_errgroup(const ts_task *t);
+void ts__task_set_errgroup(ts_task *t, ts_error_group *eg);
+
 /* ---- diagnostics ------------------------------------------------------------*/
 void ts__diag_task(ts_diag_kind kind, const char *what, const ts_task *t,
                    int err, const char *message);
 void ts__diag_site(ts_diag_kind kind, const char *what, const ts_site *site);
+/* Count, trace and hand d to the handler (or print it). */
+void ts__diag_report(const ts_diag *d);
+/* A misuse report: t (may be NULL) is the task concerned; created, call
+ * and released are the sites described in diag.h (each may be NULL). */
+void ts__diag_misuse(ts_diag_kind kind, const char *what, const ts_task *t,
+                     const ts_site *created, const ts_site *call,
+                     const ts_site *released, int err);
 
 /* ---- executor (used by the loop on close) ---------------------------------*/
 void ts__loop_set_default_executor(ts_loop *loop, ts_executor *ex);

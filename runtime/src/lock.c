@@ -14,8 +14,14 @@
  *     without a suspension in between); hand_to_first still skips one that
  *     is not, so a lock can never be handed to a task that won't see it.
  *
- * Like asyncio, any task may release a held lock (no owner check), and a
- * task acquiring a lock it already holds waits forever.
+ * Like asyncio, any task may release a held lock (no owner check).  Unlike
+ * asyncio, a task acquiring a lock it already holds is refused with
+ * -EDEADLK instead of waiting forever (the owner is known, so it costs one
+ * compare on the contended path); the debug runtime also reports it.
+ *
+ * A lock starts with a ts__obj header (internal.h): a use after
+ * ts_lock_free or after its loop closed returns TS_EFREED and is reported
+ * with the lock's creation site, not as a wrong-thread call.
  *
  * Freeing a lock wakes its waiters with TS_ESHUTDOWN (they do not hold the
  * lock and must not touch it again); it never leaves a parked task behind.
@@ -27,13 +33,17 @@
 #include "tracepoints.h"
 
 struct ts_lock {
-    ts_loop *loop;     /* the loop of the creating thread */
+    ts__obj obj;       /* first: the loop, the creation site, live/freed */
     ts_task *owner;    /* the holder, NULL when unlocked */
     int locked;
     ts__node waiters;  /* ts__waiter.node, longest waiter first */
 };
 
-ts_lock *ts_lock_new(void) {
+/* The function behind the pre-site ABI: the header's macro calls
+ * ts_lock_new_at; this keeps the old symbol for binaries built before. */
+ts_lock *(ts_lock_new)(void) { return ts_lock_new_at(NULL); }
+
+ts_lock *ts_lock_new_at(const ts_site *site) {
     ts_loop *loop = ts__loop();
     if (!loop) {
         errno = ESRCH;
@@ -44,26 +54,46 @@ ts_lock *ts_lock_new(void) {
         errno = ENOMEM;
         return NULL;
     }
-    l->loop = loop;
+    ts__obj_init(&l->obj, loop, "ts_lock", site);
     ts__list_init(&l->waiters);
     TS_TRACE_RESOURCE_CREATE(l, TS_RES_LOCK, 0, NULL);
     return l;
 }
 
-void ts_lock_free(ts_lock *l) {
-    if (!l || ts__check_thread(l->loop, "ts_lock_free"))
+void (ts_lock_free)(ts_lock *l) { ts_lock_free_at(l, NULL); }
+
+void ts_lock_free_at(ts_lock *l, const ts_site *site) {
+    if (l && ts__obj_orphaned(&l->obj)) {
+        /* Its loop closed: the waiters' records went with their stacks. */
+        TS_TRACE_RESOURCE_FREE(l);
+        ts__obj_free(&l->obj, site);
+        return;
+    }
+    if (!l || ts__obj_check(&l->obj, "ts_lock_free", site))
         return;
     ts__node *n;
     while ((n = ts__list_pop_front(&l->waiters)))
         ts__wake(ts__container_of(n, ts__waiter, node)->task, TS_ESHUTDOWN);
     TS_TRACE_RESOURCE_FREE(l);
-    free(l);
+    ts__obj_free(&l->obj, site);
+}
+
+/* The holder asked for the lock again: it would wait for itself. */
+static int reacquired(const ts_lock *l, const ts_task *self, const ts_site *site) {
+#ifdef TS_DEBUG_RUNTIME
+    ts__diag_misuse(TS_DIAG_LOCK_REACQUIRED,
+                    "task acquired a lock it already holds (it would wait forever)",
+                    self, l->obj.created, site, NULL, -EDEADLK);
+#else
+    (void)l, (void)self, (void)site;
+#endif
+    return -EDEADLK;
 }
 
 int ts_lock_acquire_at(ts_lock *l, const ts_site *site) {
     if (!l)
         return -EINVAL;
-    int err = ts__check_thread(l->loop, "ts_lock_acquire");
+    int err = ts__obj_check(&l->obj, "ts_lock_acquire", site);
     if (err)
         return err;
     ts_task *self = ts__current();
@@ -75,6 +105,8 @@ int ts_lock_acquire_at(ts_lock *l, const ts_site *site) {
         TS_TRACE_RESOURCE_ACQUIRED(l, self);
         return 0;
     }
+    if (l->owner == self)
+        return reacquired(l, self, site);
     ts__waiter w;
     ts__waiter_init(&w, self);
     ts__list_push_back(&l->waiters, &w.node);
@@ -100,7 +132,7 @@ static int hand_to_first(ts_lock *l) {
 int ts_lock_release(ts_lock *l) {
     if (!l)
         return -EINVAL;
-    int err = ts__check_thread(l->loop, "ts_lock_release");
+    int err = ts__obj_check(&l->obj, "ts_lock_release", NULL);
     if (err)
         return err;
     if (!l->locked)
@@ -113,6 +145,14 @@ int ts_lock_release(ts_lock *l) {
     return 0;
 }
 
-int ts_lock_locked(const ts_lock *l) { return l && l->locked; }
+/* Readers: any thread may look (as before); only a freed lock is
+ * refused. */
+static int readable(const ts_lock *l, const char *what) {
+    return l && (l->obj.magic == TS__OBJ_LIVE || !ts__obj_misuse(&l->obj, what, NULL));
+}
 
-ts_task *ts_lock_owner(const ts_lock *l) { return l ? l->owner : NULL; }
+int ts_lock_locked(const ts_lock *l) { return readable(l, "ts_lock_locked") && l->locked; }
+
+ts_task *ts_lock_owner(const ts_lock *l) {
+    return readable(l, "ts_lock_owner") ? l->owner : NULL;
+}

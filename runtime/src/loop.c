@@ -121,6 +121,7 @@ int ts_loop_new(ts_loop **out) {
     ev.data.fd = l->evfd; /* the other half keeps the tag */
     epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev);
     l->id = atomic_fetch_add(&next_loop_id, 1);
+    ts__loop_alive_set(l->id, true);   /* objcheck.c: closed vs foreign */
     l->thread = pthread_self();
     ts__list_init(&l->ready);
     ts__list_init(&l->tasks);
@@ -452,6 +453,7 @@ int ts_loop_close(ts_loop *l) {
     close(l->epfd);
     close(l->evfd);
     pthread_mutex_destroy(&l->xlock);
+    ts__loop_alive_set(l->id, false);
     if (ts__tls_loop == l)
         ts__tls_loop = NULL;
     free(l);

@@ -27,6 +27,10 @@ struct ts_task {
     bool name_owned;
     bool mark;                  /* ts__task_mark */
     int refs;
+    int handles;                /* handles the user (or a runtime call
+                                 * holding one) still owns; 0 once every
+                                 * one was given up: a later consuming use
+                                 * of the pointer is misuse (TS_EFREED) */
     int cancel_requests;
     int err;
     ts_task_fn fn;
@@ -46,7 +50,16 @@ struct ts_task {
     ts__node done_cbs;          /* user done callbacks (struct done_cb) */
     ts__cb done_cb_run;         /* runs the done callbacks from the loop */
     void *asan_fake;
+    struct ts_error_group *errgroup; /* errors of the last group whose wait
+                                 * failed in this task (group.c), so an
+                                 * outer group can nest them */
+    const ts_site *release_site; /* debug runtime: where the last handle
+                                 * was given up, if known */
 };
+
+/* state of a record whose task was freed (debug runtime: it waits in the
+ * loop's quarantine, so a stale handle finds this and not another task) */
+enum { TS__TASK_FREED = 0x7f };
 
 struct fd_slot;
 
@@ -115,6 +128,10 @@ struct ts_loop {
     /* timeout scopes not yet exited: freed at close if their task never
      * leaves them (it was destroyed pending) */
     ts__node timeouts;
+    /* debug runtime: freed task records, oldest first, kept out of reuse
+     * for a while so a stale handle is caught (task.c); lazily set up */
+    ts__node task_quarantine;
+    size_t ntask_quarantine;
 };
 
 /* ts__ready_push for the core files, which see the loop's layout. */

@@ -12,7 +12,14 @@
  *     itself: the task is still running on it when it finishes.
  *   - refs > 0 until every handle is given up and the loop is done with
  *     the task; only then is the task freed (and a failure nobody
- *     retrieved reported).
+ *     retrieved reported).  handles counts the handles alone (refs also
+ *     counts the loop's and the done callbacks' holds): a handle given up
+ *     when none is left is misuse, caught with one compare (TS_EFREED).
+ *   - The debug runtime keeps a freed record out of reuse for a while
+ *     (the loop's quarantine, state TS__TASK_FREED), so that a stale
+ *     handle meets a dead record, named in the diagnostic, rather than
+ *     another task.  The release runtime reuses records at once: there, a
+ *     stale handle is caught only until the record is reused.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -50,6 +57,8 @@ ts_task *ts_current_task(void) { return ts__tls_task; }
 
 static void task_entry(void *arg);
 static void run_done_callbacks(ts__cb *cb);
+static void drop_ref(ts_task *t);
+static int record_freed(const ts_task *t, const char *what);
 
 /* Every field of a fresh or recycled record, one store each.  Not memset:
  * GCC clears a record this size with rep stos, whose start-up cost was
@@ -71,6 +80,7 @@ static void task_init(ts_task *t, ts_loop *l, ts_task_fn fn, void *arg) {
     t->name_owned = false;
     t->mark = false;
     t->refs = 2; /* the caller's handle and the loop's */
+    t->handles = 1;
     t->cancel_requests = 0;
     t->err = 0;
     t->fn = fn;
@@ -88,6 +98,8 @@ static void task_init(ts_task *t, ts_loop *l, ts_task_fn fn, void *arg) {
     t->done_cb_run.node.prev = t->done_cb_run.node.next = NULL;
     t->done_cb_run.fn = run_done_callbacks;
     t->asan_fake = NULL;
+    t->errgroup = NULL;
+    t->release_site = NULL;
 }
 
 ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
@@ -155,14 +167,14 @@ void ts__task_step(ts__cb *cb) {
             t->must_cancel = false;
             t->err = -ECANCELED;
             finish(t);
-            ts_task_unref(t);
+            drop_ref(t);
             return;
         }
         int err = ts__stack_get(l, t->stack_size, &t->stack);
         if (err) {
             t->err = err;
             finish(t);
-            ts_task_unref(t);
+            drop_ref(t);
             return;
         }
         ts__fiber_fresh_stack(t->stack.base, t->stack.size);
@@ -187,7 +199,7 @@ void ts__task_step(ts__cb *cb) {
     TS_TRACE_STEP_END(l, t);
     if (t->state >= TS_TASK_DONE) {
         ts__stack_put(l, &t->stack);
-        ts_task_unref(t); /* the loop's reference */
+        drop_ref(t); /* the loop's reference */
     }
 }
 
@@ -230,7 +242,7 @@ static void run_done_callbacks(ts__cb *cb) {
         d->fn(t, d->arg);
         free(d);
     }
-    ts_task_unref(t);
+    drop_ref(t);
 }
 
 /* ---- parking ---------------------------------------------------------------*/
@@ -302,7 +314,7 @@ int ts__yield(const ts_site *site) {
 
 int ts_task_cancel(ts_task *t, const char *msg) {
     if (!t || t->state >= TS_TASK_DONE)
-        return 0;
+        return t && record_freed(t, "ts_task_cancel") ? TS_EFREED : 0;
     if (ts__check_thread(t->loop, "ts_task_cancel"))
         return TS_EWRONGLOOP;
     t->cancel_requests++;
@@ -376,6 +388,52 @@ int ts__task_outcome(ts_task *t, void **result) {
     return t->err;
 }
 
+/* Back to the loop's reuse cache, or to malloc beyond it. */
+static void recycle(ts_loop *l, ts_task *t) {
+    if (l->nfree_tasks < TS_TASK_RECORDS_KEPT_IDLE || l->nfree_tasks < l->live_tasks_peak) {
+        *(ts_task **)t = l->free_tasks; /* the record is dead: reuse its first word */
+        l->free_tasks = t;
+        l->nfree_tasks++;
+    } else {
+        free(t);
+    }
+}
+
+#ifdef TS_DEBUG_RUNTIME
+/* How many freed records the debug runtime keeps out of reuse per loop
+ * (~1.7 MB): a stale handle used within the next 4096 task frees is named
+ * as such instead of silently meaning another task. */
+enum { QUARANTINE = 4096 };
+
+static void quarantine_leave(ts_task *t) {
+    if (t->name_owned)
+        free((char *)t->name);
+    t->name_owned = false;
+}
+
+static void quarantine(ts_loop *l, ts_task *t) {
+    if (!l->task_quarantine.next)
+        ts__list_init(&l->task_quarantine);
+    ts__list_push_back(&l->task_quarantine, &t->all);
+    if (++l->ntask_quarantine <= QUARANTINE)
+        return;
+    ts_task *old = ts__container_of(ts__list_pop_front(&l->task_quarantine), ts_task, all);
+    l->ntask_quarantine--;
+    quarantine_leave(old);
+    recycle(l, old);
+}
+
+static void quarantine_free(ts_loop *l) {
+    ts__node *n;
+    while (l->task_quarantine.next && (n = ts__list_pop_front(&l->task_quarantine))) {
+        ts_task *t = ts__container_of(n, ts_task, all);
+        quarantine_leave(t);
+        free(t);
+    }
+    l->ntask_quarantine = 0;
+}
+#endif
+
 static void free_task(ts_task *t) {
     if (t->state == TS_TASK_FAILED && !t->err_retrieved)
         ts__diag_task(TS_DIAG_ERROR_NEVER_RETRIEVED,
@@ -385,24 +443,28 @@ static void free_task(ts_task *t) {
     if (t->stack.base)
         ts__stack_free(&t->stack);
     /* The common task owns none of these: skip the calls into free(). */
-    if (t->name_owned)
-        free((char *)t->name);
     if (t->err_msg)
         free(t->err_msg);
     if (t->cancel_msg)
         free(t->cancel_msg);
+    t->err_msg = t->cancel_msg = NULL;
     ts__node *n;
     while ((n = ts__list_pop_front(&t->done_cbs)))
         free(ts__container_of(n, struct done_cb, node));
+    if (t->errgroup)
+        ts__errgroup_unref(t->errgroup);
+    t->errgroup = NULL;
+    t->state = TS__TASK_FREED;
+    t->handles = 0;
     ts_loop *l = t->loop;
     l->nlive_tasks--;
-    if (l->nfree_tasks < TS_TASK_RECORDS_KEPT_IDLE || l->nfree_tasks < l->live_tasks_peak) {
-        *(ts_task **)t = l->free_tasks; /* the record is dead: reuse its first word */
-        l->free_tasks = t;
-        l->nfree_tasks++;
-    } else {
-        free(t);
-    }
+#ifdef TS_DEBUG_RUNTIME
+    quarantine(l, t);   /* keeps the name, for the diagnostic */
+#else
+    if (t->name_owned)
+        free((char *)t->name);
+    recycle(l, t);
+#endif
 }
 
 void ts__task_records_trim(ts_loop *l, size_t keep) {
@@ -415,22 +477,87 @@ void ts__task_records_trim(ts_loop *l, size_t keep) {
 }
 
 void ts__task_records_free(ts_loop *l) {
+#ifdef TS_DEBUG_RUNTIME
+    quarantine_free(l);
+#endif
     ts__task_records_trim(l, 0);
 }
 
-ts_task *ts_task_ref(ts_task *t) {
-    if (!t)
-        return NULL;
-    t->refs++;
-    return t;
-}
-
-void ts_task_unref(ts_task *t) {
-    if (t && --t->refs == 0)
+/* The loop's or a done callback's hold, not a handle. */
+static void drop_ref(ts_task *t) {
+    if (--t->refs == 0)
         free_task(t);
 }
 
-void ts_task_detach(ts_task *t) { ts_task_unref(t); }
+/* A handle used after every handle was given up: TS_EFREED, and in the
+ * debug runtime a diagnostic naming the task, where the bad call was made
+ * (or which call, when it takes no site) and where the handle was given
+ * up (when known). */
+static int handle_misuse(const ts_task *t, const char *what, const ts_site *site) {
+#ifdef TS_DEBUG_RUNTIME
+    ts_site call = {NULL, what, 0};
+    ts__diag_misuse(TS_DIAG_USE_AFTER_FREE, "task handle used after it was released",
+                    t, t->spawn_site, site ? site : &call, t->release_site, TS_EFREED);
+#else
+    (void)t, (void)what, (void)site;
+#endif
+    return TS_EFREED;
+}
+
+/* A non-consuming use of a pointer whose record was freed (debug runtime
+ * only: the release runtime may already have reused the record). */
+static int record_freed(const ts_task *t, const char *what) {
+#ifdef TS_DEBUG_RUNTIME
+    if (t->state == TS__TASK_FREED) {
+        handle_misuse(t, what, NULL);
+        return 1;
+    }
+#else
+    (void)t, (void)what;
+#endif
+    return 0;
+}
+
+ts_task *ts_task_ref(ts_task *t) {
+    if (!t || record_freed(t, "ts_task_ref"))
+        return NULL;
+    t->refs++;
+    t->handles++;
+    return t;
+}
+
+/* Give up one handle (site: where, if known). */
+static void give_up(ts_task *t, const char *what, const ts_site *site) {
+    if (t->handles <= 0) {
+        handle_misuse(t, what, site);
+        return;
+    }
+    t->handles--;
+    t->release_site = site;
+    drop_ref(t);
+}
+
+void ts_task_unref(ts_task *t) {
+    if (t)
+        give_up(t, "ts_task_unref", NULL);
+}
+
+void ts_task_detach(ts_task *t) {
+    if (t)
+        give_up(t, "ts_task_detach", NULL);
+}
+
+ts_error_group *ts__task_errgroup(const ts_task *t) { return t->errgroup; }
+
+void ts__task_set_errgroup(ts_task *t, ts_error_group *eg) {
+    ts__errgroup_ref(eg);
+    ts__errgroup_unref(t->errgroup);
+    t->errgroup = eg;
+}
+
+const ts_error_group *ts_task_error_group(const ts_task *t) {
+    return t ? t->errgroup : NULL;
+}
 
 void ts__task_watch(ts_task *t, ts__done_watch *w) { ts__list_push_back(&t->watchers, &w->node); }
 void ts__task_unwatch(ts__done_watch *w) { ts__list_remove(&w->node); }
@@ -498,19 +625,29 @@ int ts_await_at(ts_task *t, void **result, const ts_site *site) {
     ts_task *cur = ts__tls_task;
     if (!cur)
         return TS_ENOTASK;
+    /* Every handle already given up (or being given up by another
+     * ts_await): one compare, in both runtimes. */
+    if (t->handles <= 0)
+        return handle_misuse(t, "ts_await", site);
     if (t == cur)
         return -EDEADLK;
     if (ts__check_thread(t->loop, "ts_await"))
         return TS_EWRONGLOOP;
+    /* The handle is given up now, not on return, so a second ts_await on
+     * it while this one waits is caught; the hold stays until we return. */
+    t->handles--;
+    t->release_site = site;
     int cancelled = t->state >= TS_TASK_DONE ? 0 : ts__task_wait_done(t, 1, site);
     int err = ts__task_outcome(t, result);
-    ts_task_unref(t);
+    drop_ref(t);
     return cancelled ? -ECANCELED : err;
 }
 
 int ts_task_add_done_callback(ts_task *t, ts_task_done_fn fn, void *arg) {
     if (!t || !fn)
         return -EINVAL;
+    if (record_freed(t, "ts_task_add_done_callback"))
+        return TS_EFREED;
     struct done_cb *d = malloc(sizeof *d);
     if (!d)
         return -ENOMEM;
@@ -558,6 +695,8 @@ const char *ts_task_cancel_message(const ts_task *t) { return t ? t->cancel_msg 
 int ts_task_result(ts_task *t, void **result) {
     if (!t)
         return -EINVAL;
+    if (record_freed(t, "ts_task_result"))
+        return TS_EFREED;
     if (t->state < TS_TASK_DONE)
         return TS_EINVALSTATE;
     return ts__task_outcome(t, result);
@@ -566,6 +705,8 @@ int ts_task_result(ts_task *t, void **result) {
 int ts_task_error(ts_task *t) {
     if (!t || t->state < TS_TASK_DONE)
         return 0;
+    if (record_freed(t, "ts_task_error"))
+        return TS_EFREED;
     t->err_retrieved = true;
     return t->err;
 }
@@ -654,6 +795,6 @@ void ts__task_finish_all(ts_loop *l) {
         }
         ts__list_remove(&t->done_cb_run.node);
         t->refs = 1;
-        ts_task_unref(t);
+        drop_ref(t);
     }
 }

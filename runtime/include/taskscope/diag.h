@@ -25,6 +25,16 @@ typedef enum ts_diag_kind {
     TS_DIAG_STACK_OVERFLOW,            /* reported just before the abort */
     TS_DIAG_TIMEOUT_STALE,             /* a timeout scope used after its exit
                                         * (ts_timeout_exit twice) */
+    /* Debug runtime: an object (lock, group, ...) used after it was freed
+     * or its loop closed, or a task handle used after it was released.
+     * site is the object's creation (spawn) site, call_site where it was
+     * used, released_site where it was freed or released (if known). */
+    TS_DIAG_USE_AFTER_FREE,
+    /* Debug runtime: a task acquiring a lock it already holds, which
+     * would wait forever.  site: the lock's creation; call_site: the
+     * acquire. */
+    TS_DIAG_LOCK_REACQUIRED,
+    TS_DIAG_KIND_END                   /* one past the last kind */
 } ts_diag_kind;
 
 typedef struct ts_diag {
@@ -35,6 +45,11 @@ typedef struct ts_diag {
     const ts_site *site;     /* the spawn site (or call site); may be NULL */
     int err;                 /* the error concerned, or 0 */
     const char *message;     /* the task's error message, or NULL */
+    /* Misuse reports (see the kinds): where the bad call was made, and
+     * where the object was freed or released; NULL when not known.  A
+     * site with a NULL file names only the call (its func). */
+    const ts_site *call_site;
+    const ts_site *released_site;
 } ts_diag;
 
 typedef void (*ts_diag_handler)(const ts_diag *d, void *arg);

@@ -38,8 +38,13 @@ enum {
     TS_ECLOSED = -4089,
     /* The queue was shut down (asyncio's QueueShutDown). */
     TS_ESHUTDOWN = -4088,
-    /* More than one child of a task group failed; see ts_group_error(). */
+    /* A task group collected several errors (asyncio's ExceptionGroup);
+     * ts_group_errors() lists them. */
     TS_EGROUP = -4087,
+    /* The object was used after it was freed or its loop was closed, or a
+     * task handle after every handle to it was given up.  The debug
+     * runtime also reports where the object was created. */
+    TS_EFREED = -4080,
 };
 
 /*

@@ -24,13 +24,31 @@ extern "C" {
 
 /* ---- Lock ---------------------------------------------------------------*/
 typedef struct ts_lock ts_lock;
-ts_lock *ts_lock_new(void);               /* NULL on ENOMEM / ESRCH */
-void ts_lock_free(ts_lock *l);
-/* Suspends while the lock is held.  Returns 0 (the caller holds the lock),
- * -ECANCELED (it does not), TS_ENOTASK. */
+/* ts_lock_new - a lock of the calling thread's loop; the call site is
+ * kept for diagnostics.  NULL on ENOMEM / ESRCH (no loop). */
+#define ts_lock_new() ts_lock_new_at(TS_HERE)
+ts_lock *ts_lock_new_at(const ts_site *site);
+ts_lock *(ts_lock_new)(void);
+/* ts_lock_free - free the lock; its waiters get TS_ESHUTDOWN. */
+#define ts_lock_free(l) ts_lock_free_at((l), TS_HERE)
+void ts_lock_free_at(ts_lock *l, const ts_site *site);
+void (ts_lock_free)(ts_lock *l);
+/*
+ * ts_lock_acquire - suspends while the lock is held.  Returns 0 (the
+ * caller holds the lock), -ECANCELED (it does not), TS_ENOTASK.
+ * A task acquiring a lock it already holds gets -EDEADLK at once, in both
+ * runtimes (asyncio would wait forever; the owner is known, so this costs
+ * a compare on the contended path only), and the debug runtime reports it
+ * (TS_DIAG_LOCK_REACQUIRED, with the lock's creation site and the call).
+ * A lock used after ts_lock_free, or after its loop closed, gives
+ * TS_EFREED (every lock call) and a TS_DIAG_USE_AFTER_FREE report naming
+ * where it was created; the debug runtime recognises a freed lock for the
+ * next 1024 object frees, the release runtime only a closed loop.
+ */
 #define ts_lock_acquire(l) ts_lock_acquire_at((l), TS_HERE)
 int ts_lock_acquire_at(ts_lock *l, const ts_site *site);
-/* Returns 0, or -EPERM if the lock is not held. Never suspends. */
+/* Returns 0, or -EPERM if the lock is not held (any task may release a
+ * held lock, as in asyncio).  Never suspends. */
 int ts_lock_release(ts_lock *l);
 int ts_lock_locked(const ts_lock *l);
 /* The task holding the lock (borrowed), or NULL. */

@@ -12,6 +12,16 @@
  * ts_task_detach() (fire and forget).  ts_task_ref() takes an extra handle.
  * A handle still held when its loop closes is reported as "never awaited".
  *
+ * A handle used after it was given up is misuse: awaiting it again (or
+ * from a second task while a first one awaits it), or giving it up again,
+ * returns TS_EFREED (ts_task_detach/unref do nothing) in both runtimes,
+ * as long as the task's record has not been reused.  The release runtime
+ * reuses a record at the next spawn, after which a stale handle silently
+ * means the new task; the debug runtime keeps the last 4096 released
+ * records per loop out of reuse and reports each such use as "task handle
+ * used after it was released" (TS_DIAG_USE_AFTER_FREE), naming the task,
+ * its spawn site, the call and, when known, where the handle was given up.
+ *
  * Cancellation follows asyncio: ts_task_cancel() counts a request and
  * delivers -ECANCELED at the task's current suspension, or at its next one
  * if it is running or ready.  The request is delivered once; a task may
@@ -132,7 +142,9 @@ static inline ts_task *ts__spawn_named_at(const char *name, ts_task_fn fn, void 
  * Suspends the calling task until t is done (returns at once if it is).
  * Returns t's outcome: 0 and *result set (result may be NULL), t's error
  * code if it failed, or -ECANCELED if it was cancelled.  Awaiting a task
- * from itself returns -EDEADLK; from another loop's thread TS_EWRONGLOOP.
+ * from itself returns -EDEADLK; from another loop's thread TS_EWRONGLOOP;
+ * a handle already given up TS_EFREED (see Ownership above).  The handle
+ * is given up when the wait starts.
  * If the *caller* is cancelled while waiting, the cancellation is passed on
  * to t (as asyncio does), ts_await waits for t to finish and returns
  * -ECANCELED; use ts_shield() to keep t running instead.

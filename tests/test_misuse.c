@@ -1,0 +1,354 @@
+/*
+ * test_misuse.c - the misuse issue 14 asks the runtime to catch, and the
+ * diagnostics that name it.  Built twice (tests/meson.build): against the
+ * release runtime, which must return the error where a compare finds it,
+ * and against the debug runtime (TS_TEST_DEBUG_RUNTIME), which must also
+ * report it with the call site and the object's creation site.
+ *
+ *   - a task handle used after it was released: awaited twice, awaited by
+ *     two tasks, awaited after its record was reused, detached twice;
+ *   - a lock, group or future used after it was freed (debug runtime only: in the
+ *     release runtime that is a use of freed memory) or after its loop
+ *     closed (both), reported as such and not as a wrong-thread call,
+ *     which a real foreign thread still gets;
+ *   - a task acquiring a lock it already holds: -EDEADLK at once.
+ */
+#include <pthread.h>
+#include <stdio.h>
+
+#include "harness.h"
+
+#ifdef TS_TEST_DEBUG_RUNTIME
+enum { DEBUG_RUNTIME = 1 };
+#else
+enum { DEBUG_RUNTIME = 0 };
+#endif
+
+/* The last diagnostic contains every one of the NULL-terminated words. */
+static void assert_diag_says(const char *first, ...) {
+    va_list ap;
+    va_start(ap, first);
+    for (const char *w = first; w; w = va_arg(ap, const char *))
+        if (!strstr(diag_last, w))
+            fail_msg("diagnostic lacks \"%s\": %s", w, diag_last);
+    va_end(ap);
+}
+
+static void *value_fn(void *arg) {
+    ts_sleep(0);
+    return arg;
+}
+
+/* ---- task handles ------------------------------------------------------------ */
+
+static void *t_await_twice(void *arg) {
+    (void)arg;
+    ts_task *t = ts_spawn(value_fn, IPTR(7));
+    void *r = NULL;
+    assert_int_equal(ts_await(t, &r), 0);
+    assert_int_equal(PTRI(r), 7);
+    diag_reset();
+    r = NULL;
+    /* The same handle again: refused, no stale result. */
+    assert_int_equal(ts_await(t, &r), TS_EFREED);
+    assert_null(r);
+    if (DEBUG_RUNTIME) {
+        assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+        assert_diag_says("task handle used after it was released", "'value_fn'",
+                         "spawned at", "test_misuse.c", "used at", "released at",
+                         "in t_await_twice()", NULL);
+    }
+    return NULL;
+}
+
+static void test_await_twice(void **state) {
+    (void)state;
+    assert_int_equal(run_main(t_await_twice, NULL), 0);
+}
+
+typedef struct two_waiters {
+    ts_task *t;
+    int rc[2];
+    void *res[2];
+} two_waiters;
+
+static void *waiter_fn(void *arg) {
+    two_waiters *w = arg;
+    int i = w->rc[0] == 1 ? 0 : 1;
+    w->rc[i] = 0;
+    w->rc[i] = ts_await(w->t, &w->res[i]);
+    return NULL;
+}
+
+/* Two tasks await one handle: the first owns it, the second is refused
+ * at once (it used to succeed too, with the same result). */
+static void *t_two_waiters(void *arg) {
+    (void)arg;
+    two_waiters w = {.rc = {1, 1}};
+    w.t = ts_spawn(value_fn, IPTR(3));
+    diag_reset();
+    ts_task *a = ts_spawn(waiter_fn, &w);
+    ts_task *b = ts_spawn(waiter_fn, &w);
+    assert_int_equal(ts_await(a, NULL), 0);
+    assert_int_equal(ts_await(b, NULL), 0);
+    assert_int_equal(w.rc[0], 0);
+    assert_int_equal(PTRI(w.res[0]), 3);
+    assert_int_equal(w.rc[1], TS_EFREED);
+    if (DEBUG_RUNTIME)
+        assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    return NULL;
+}
+
+static void test_two_waiters(void **state) {
+    (void)state;
+    assert_int_equal(run_main(t_two_waiters, NULL), 0);
+}
+
+/* The record of a released handle is taken by the next spawn.  The
+ * release runtime cannot tell (the stale handle would mean the new task);
+ * the debug runtime keeps released records out of reuse for a while, so
+ * the stale handle is still caught and the new task is untouched. */
+static void *t_await_after_reuse(void *arg) {
+    (void)arg;
+    ts_task *old = ts_spawn(value_fn, IPTR(1));
+    assert_int_equal(ts_await(old, NULL), 0);
+    ts_task *fresh = ts_spawn(value_fn, IPTR(2));
+    assert_ptr_not_equal(fresh, old);
+    diag_reset();
+    void *r = NULL;
+    assert_int_equal(ts_await(old, &r), TS_EFREED);
+    assert_null(r);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_diag_says("task handle used after it was released", NULL);
+    assert_int_equal(ts_await(fresh, &r), 0);
+    assert_int_equal(PTRI(r), 2);
+    return NULL;
+}
+
+static void test_await_after_reuse(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_await_after_reuse, NULL), 0);
+}
+
+/* Two handles, three gives: the third is refused (it used to drop a
+ * reference nobody owned, and free the task under the loop). */
+static void *t_detach_twice(void *arg) {
+    (void)arg;
+    ts_task *t = ts_spawn(value_fn, NULL);
+    ts_task_ref(t);
+    ts_task_detach(t);
+    ts_task_detach(t);
+    diag_reset();
+    ts_task_detach(t);
+    if (DEBUG_RUNTIME) {
+        assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+        assert_diag_says("task handle used after it was released", "ts_task_detach()", NULL);
+    }
+    assert_int_equal(ts_await(t, NULL), TS_EFREED);
+    ts_sleep(0);
+    ts_sleep(0);   /* the task ends normally */
+    return NULL;
+}
+
+static void test_detach_twice(void **state) {
+    (void)state;
+    assert_int_equal(run_main(t_detach_twice, NULL), 0);
+}
+
+/* ---- locks -------------------------------------------------------------------- */
+
+static void *t_lock_reacquire(void *arg) {
+    (void)arg;
+    ts_lock *l = ts_lock_new();
+    assert_int_equal(ts_lock_acquire(l), 0);
+    diag_reset();
+    assert_int_equal(ts_lock_acquire(l), -EDEADLK);   /* not a hang */
+    assert_ptr_equal(ts_lock_owner(l), ts_current_task());
+    if (DEBUG_RUNTIME) {
+        assert_int_equal(diag_seen[TS_DIAG_LOCK_REACQUIRED], 1);
+        assert_diag_says("lock it already holds", "created at", "test_misuse.c",
+                         "used at", "in t_lock_reacquire()", NULL);
+    } else {
+        assert_int_equal(diag_seen[TS_DIAG_LOCK_REACQUIRED], 0);
+    }
+    assert_int_equal(ts_lock_release(l), 0);
+    assert_int_equal(ts_lock_locked(l), 0);
+    ts_lock_free(l);
+    return NULL;
+}
+
+static void test_lock_reacquire(void **state) {
+    (void)state;
+    assert_int_equal(run_main(t_lock_reacquire, NULL), 0);
+}
+
+static void *t_lock_after_free(void *arg) {
+    (void)arg;
+    ts_lock *l = ts_lock_new();
+    ts_lock_free(l);
+    diag_reset();
+    assert_int_equal(ts_lock_acquire(l), TS_EFREED);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_lock used after it was freed",
+                     "created at", "test_misuse.c", "in t_lock_after_free()",
+                     "released at", NULL);
+    assert_int_equal(ts_lock_release(l), TS_EFREED);
+    ts_lock_free(l);   /* a double free is caught too */
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 3);
+    return NULL;
+}
+
+static void test_lock_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();   /* the release runtime gave the memory back */
+    assert_int_equal(run_main(t_lock_after_free, NULL), 0);
+}
+
+/* Objects kept past their loop. */
+static ts_lock *orphan_lock;
+static ts_group *orphan_group;
+static ts_future *orphan_future;
+
+static void *make_orphans(void *arg) {
+    (void)arg;
+    orphan_lock = ts_lock_new();
+    orphan_group = ts_group_new();
+    orphan_future = ts_future_new();
+    return NULL;
+}
+
+static void *use_orphans(void *arg) {
+    (void)arg;
+    diag_reset();
+    assert_int_equal(ts_lock_acquire(orphan_lock), TS_EFREED);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_lock used after its loop was closed",
+                     "created at", "in make_orphans()", "used at", "in use_orphans()", NULL);
+    assert_int_equal(ts_group_wait(orphan_group, 0), TS_EFREED);
+    assert_diag_says("ts_group used after its loop was closed", NULL);
+    errno = 0;
+    assert_null(ts_group_spawn(orphan_group, value_fn, NULL));
+    assert_int_equal(errno, -TS_EFREED);
+    assert_int_equal(ts_future_set_result(orphan_future, NULL), TS_EFREED);
+    assert_diag_says("ts_future used after its loop was closed", "in make_orphans()", NULL);
+    /* Freeing them is cleanup, not misuse. */
+    ts_lock_free(orphan_lock);
+    ts_group_free(orphan_group);
+    ts_future_free(orphan_future);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 4);
+    assert_int_equal(diag_seen[TS_DIAG_FUTURE_DESTROYED_PENDING], 1);   /* as before */
+    return NULL;
+}
+
+static void test_after_loop_closed(void **state) {
+    (void)state;
+    diag_reset();
+    assert_int_equal(run_main(make_orphans, NULL), 0);
+    assert_int_equal(run_main(use_orphans, NULL), 0);
+}
+
+typedef struct foreign {
+    ts_lock *l;
+    int rc;
+} foreign;
+
+static void *foreign_thread(void *arg) {
+    foreign *f = arg;
+    f->rc = ts_lock_release(f->l);
+    return NULL;
+}
+
+/* A genuine call from another thread is still named as one. */
+static void *t_wrong_thread(void *arg) {
+    (void)arg;
+    foreign f = {.l = ts_lock_new(), .rc = 1};
+    ts_lock_acquire(f.l);
+    diag_reset();
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, foreign_thread, &f), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(f.rc, TS_EWRONGLOOP);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 1);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 0);
+    ts_lock_release(f.l);
+    ts_lock_free(f.l);
+    return NULL;
+}
+
+static void test_wrong_thread(void **state) {
+    (void)state;
+    assert_int_equal(run_main(t_wrong_thread, NULL), 0);
+}
+
+/* ---- groups ------------------------------------------------------------------ */
+
+static void *t_group_after_free(void *arg) {
+    (void)arg;
+    ts_group *g = ts_group_new();
+    assert_int_equal(ts_group_wait(g, 0), 0);
+    ts_group_free(g);
+    diag_reset();
+    assert_int_equal(ts_group_wait(g, 0), TS_EFREED);
+    assert_diag_says("object used after free/close", "ts_group used after it was freed",
+                     "created at", "in t_group_after_free()", "released at", NULL);
+    return NULL;
+}
+
+static void *t_future_after_free(void *arg) {
+    (void)arg;
+    ts_future *f = ts_future_new();
+    ts_future_set_result(f, IPTR(1));
+    ts_future_free(f);
+    diag_reset();
+    void *r = NULL;
+    assert_int_equal(ts_future_await(f, &r), TS_EFREED);
+    assert_null(r);
+    assert_diag_says("object used after free/close", "ts_future used after it was freed",
+                     "created at", "in t_future_after_free()", "used at", NULL);
+    ts_future_free(f);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 2);
+    return NULL;
+}
+
+static void test_future_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_future_after_free, NULL), 0);
+}
+
+static void test_group_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_group_after_free, NULL), 0);
+}
+
+static void test_strerror(void **state) {
+    (void)state;
+    assert_string_equal(ts_err_name(TS_EFREED), "TS_EFREED");
+    assert_non_null(strstr(ts_strerror(TS_EFREED), "after free/close"));
+    assert_non_null(strstr(ts_strerror(TS_EGROUP), "several errors"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_await_twice),
+        cmocka_unit_test(test_two_waiters),
+        cmocka_unit_test(test_await_after_reuse),
+        cmocka_unit_test(test_detach_twice),
+        cmocka_unit_test(test_lock_reacquire),
+        cmocka_unit_test(test_lock_after_free),
+        cmocka_unit_test(test_after_loop_closed),
+        cmocka_unit_test(test_wrong_thread),
+        cmocka_unit_test(test_group_after_free),
+        cmocka_unit_test(test_future_after_free),
+        cmocka_unit_test(test_strerror),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
