@@ -133,6 +133,17 @@ def double_dash(c):
               expect_rc=0)
     # Options may follow the operand for the reports (GNU style).
     taskscope("ps", rec, "--json", expect_rc=0)
+    # --no-follow is accepted by run and top (the session that follows
+    # forked children reads it from the environment).
+    taskscope("run", "--no-follow", "-o", c.path("nf.db"), "--", example("gather"),
+              expect_rc=0)
+    top = os.path.join(os.path.dirname(os.environ.get("TASKSCOPE", "taskscope")), "tui",
+                       "taskscope-top")
+    if os.path.exists(top):
+        p = subprocess.run([top, "--no-follow", "--no-record", "--log", c.path("nf.log"), "--",
+                            example("gather")], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=120)
+        expect(p.returncode == 0, "top --no-follow: exit %d, %r" % (p.returncode, p.stderr))
 
 
 def missing_targets(c):

@@ -70,6 +70,9 @@ def run_onto_source_file(c):
     expect("not a taskscope recording" in p.stderr, "unclear message %r" % p.stderr)
     expect(snapshot(victim) == before, "victim.c changed")
     expect(not os.path.exists(victim + ".old"), "victim.c was moved aside")
+    p = taskscope("attach", "-o", victim, "--duration", "1", str(os.getpid()))
+    expect(p.returncode == 2, "attach -o victim.c: exit %d, %r" % (p.returncode, p.stderr))
+    expect(snapshot(victim) == before, "attach changed victim.c")
     if os.path.exists(TOP):
         p = subprocess.run([TOP, "-o", victim, "--", example("gather")], stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=TIMEOUT)
