@@ -416,6 +416,9 @@ static int cmd_attach(int argc, char **argv) {
 
 /* ---- reports ------------------------------------------------------------------ */
 
+/* A recording's status, as reports print it (ts_store_status). */
+static char file_status[512];
+
 static int load_target(const char *target, tm_model **m, ts_session *live, char *src, size_t len) {
     char err[512];
     if (ts_is_pid(target)) {
@@ -434,10 +437,8 @@ static int load_target(const char *target, tm_model **m, ts_session *live, char 
         fprintf(stderr, "taskscope: %s\n", err);
         return 1;
     }
-    char status[128];
-    ts_store_read_meta(target, "status", status, sizeof status);
-    snprintf(src, len, "%s (%s)", target,
-             !strcmp(status, "recording") ? "truncated: the recorder stopped mid-run" : status);
+    ts_store_status(target, file_status, sizeof file_status);
+    snprintf(src, len, "%s", target);
     return 0;
 }
 
@@ -455,10 +456,15 @@ static int cmd_report(const char *name, int argc, char **argv) {
             duration = atof(argv[++i]);
         else if (!strcmp(argv[i], "--all") || !strcmp(argv[i], "-a"))
             o.all = 1;
+        else if (!strcmp(argv[i], "--by-prefix") && !strcmp(name, "stats"))
+            o.by_prefix = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: taskscope %s [--json]%s TARGET\n"
                    "       taskscope %s --bpf [--duration S] [--json] PID\n\n"
-                   "TARGET: a live pid or a recording.\n\n"
+                   "TARGET: a live pid or a recording.  ps and pstree list the tasks\n"
+                   "live (at the end of a recording) and say how many finished ones they\n"
+                   "hide; --all lists every task.  stats groups by spawn site,\n"
+                   "--by-prefix by task name prefix.\n\n"
                    "With --bpf (root) PID may use the release runtime: the collector attaches,\n"
                    "its loops dump their live tasks (idle loops are woken for it), it watches\n"
                    "for S seconds (blocked: 1 by default, others 0) and detaches.  On the debug\n"
@@ -492,6 +498,8 @@ static int cmd_report(const char *name, int argc, char **argv) {
     if (load_target(target, &m, &live, src, sizeof src))
         return 1;
     o.source = src;
+    if (!live.reader && !bpf.on)
+        o.status = file_status; /* a recording: in progress, complete or cut short */
     tm_model_analyze(m);
     if (!strcmp(name, "ps"))
         tr_ps(stdout, m, &o);
