@@ -41,48 +41,60 @@
 
 #define TS_DDL_BASE(x) "substr(" x ", length(rtrim(" x ", replace(" x ", '/', ''))) + 1)"
 
+/* Strings and sites are interned once per ring, and again after drops
+ * or in a state dump: a recording may hold an id twice (same text).
+ * Views therefore look an id up (LIMIT 1, through the id indexes) rather
+ * than join on it, which would repeat a task once per copy. */
+#define TS_DDL_STR(id) "(SELECT text FROM ev_string WHERE id = " id " LIMIT 1)"
+#define TS_DDL_SITE(id)                                                               \
+    "(SELECT " TS_DDL_BASE("zf.text") " || ':' || zs.line || ' in ' || ifnull(zfn.text, '?') || '()'\n" \
+    "    FROM ev_site zs LEFT JOIN ev_string zf ON zf.id = zs.file\n"                  \
+    "    LEFT JOIN ev_string zfn ON zfn.id = zs.func WHERE zs.id = " id " LIMIT 1)"
+
 #define TS_DDL_VIEWS                                                                  \
-    "CREATE VIEW IF NOT EXISTS strings AS SELECT id, text FROM ev_string;\n"           \
-    "CREATE VIEW IF NOT EXISTS sites AS SELECT s.id, f.text AS file, fn.text AS func, s.line,\n" \
-    "  " TS_DDL_BASE("f.text") " || ':' || s.line || ' in ' || ifnull(fn.text, '?') || '()'\n" \
-    "    AS site\n"                                                                    \
-    "  FROM ev_site s LEFT JOIN ev_string f ON f.id = s.file LEFT JOIN ev_string fn ON fn.id = s.func;\n" \
+    "CREATE VIEW IF NOT EXISTS strings AS SELECT id, min(text) AS text FROM ev_string GROUP BY id;\n" \
+    "CREATE VIEW IF NOT EXISTS sites AS SELECT s.id, " TS_DDL_STR("s.file") " AS file,\n" \
+    "  " TS_DDL_STR("s.func") " AS func, s.line, " TS_DDL_SITE("s.id") " AS site\n"    \
+    "  FROM ev_site s WHERE s.seq = (SELECT min(seq) FROM ev_site x WHERE x.id = s.id);\n" \
     "CREATE VIEW IF NOT EXISTS tasks AS SELECT c.task AS id, nullif(c.parent, 0) AS parent,\n" \
-    "  c.loop, n.text AS name, ss.site AS spawn_site, c.ns AS created_ns, d.ns AS done_ns,\n" \
+    "  c.loop, " TS_DDL_STR("c.name") " AS name, " TS_DDL_SITE("c.site") " AS spawn_site,\n" \
+    "  c.ns AS created_ns, d.ns AS done_ns,\n"                                         \
     "  CASE d.state WHEN 3 THEN 'done' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled' ELSE 'live' END AS state,\n" \
-    "  nullif(d.err, 0) AS err, m.text AS error_message\n"                              \
-    "  FROM ev_task_create c LEFT JOIN ev_string n ON n.id = c.name\n"                  \
-    "  LEFT JOIN sites ss ON ss.id = c.site LEFT JOIN ev_task_done d ON d.task = c.task\n" \
-    "  LEFT JOIN ev_string m ON m.id = d.message;\n"                                    \
-    "CREATE VIEW IF NOT EXISTS awaits AS SELECT s.seq, s.task, t.name AS task_name,\n"  \
+    "  nullif(d.err, 0) AS err, " TS_DDL_STR("d.message") " AS error_message\n"        \
+    "  FROM ev_task_create c LEFT JOIN ev_task_done d ON d.task = c.task;\n"           \
+    "CREATE VIEW IF NOT EXISTS awaits AS SELECT s.seq, s.task,\n"                      \
+    "  (SELECT name FROM tasks t WHERE t.id = s.task LIMIT 1) AS task_name,\n"          \
     "  CASE s.kind WHEN 1 THEN 'task' WHEN 2 THEN 'future' WHEN 3 THEN 'sleep' WHEN 4 THEN 'yield'\n" \
     "    WHEN 5 THEN 'lock' WHEN 6 THEN 'event' WHEN 7 THEN 'condition' WHEN 8 THEN 'semaphore'\n" \
     "    WHEN 9 THEN 'barrier' WHEN 10 THEN 'queue_get' WHEN 11 THEN 'queue_put' WHEN 12 THEN 'queue_join'\n" \
     "    WHEN 13 THEN 'fd' WHEN 14 THEN 'executor' WHEN 15 THEN 'generator' WHEN 16 THEN 'group'\n" \
-    "    ELSE 'other' END AS kind, s.object, ws.site AS await_site, s.ns AS start_ns,\n"   \
+    "    ELSE 'other' END AS kind, s.object, " TS_DDL_SITE("s.site") " AS await_site,\n" \
+    "  s.ns AS start_ns,\n"                                                            \
     "  (SELECT w.ns FROM ev_task_wake w WHERE w.task = s.task AND w.seq > s.seq ORDER BY w.seq LIMIT 1)\n" \
     "    - s.ns AS duration_ns,\n"                                                     \
     "  (SELECT w.status FROM ev_task_wake w WHERE w.task = s.task AND w.seq > s.seq ORDER BY w.seq LIMIT 1)\n" \
     "    AS wake_status\n"                                                             \
-    "  FROM ev_task_suspend s LEFT JOIN tasks t ON t.id = s.task LEFT JOIN sites ws ON ws.id = s.site;\n" \
-    "CREATE VIEW IF NOT EXISTS blocked AS SELECT b.seq, b.loop, b.task, t.name AS task_name,\n" \
+    "  FROM ev_task_suspend s;\n"                                                      \
+    "CREATE VIEW IF NOT EXISTS blocked AS SELECT b.seq, b.loop, b.task,\n"             \
+    "  (SELECT name FROM tasks t WHERE t.id = b.task LIMIT 1) AS task_name,\n"          \
     "  b.elapsed_ns AS seen_after_ns, u.duration_ns, b.tid, char(b.thread_state) AS thread_state,\n" \
     "  ts.name AS thread_state_name, nullif(b.syscall, -1) AS syscall,\n"               \
     "  CASE WHEN b.syscall < 0 THEN NULL ELSE ifnull(sc.name, 'syscall ' || b.syscall) END\n" \
     "    AS syscall_name, b.stack\n"                                                   \
-    "  FROM ev_loop_blocked b LEFT JOIN ev_loop_unblocked u\n"                          \
-    "  ON u.loop = b.loop AND u.step = b.step LEFT JOIN tasks t ON t.id = b.task\n"     \
+    "  FROM ev_loop_blocked b LEFT JOIN ev_loop_unblocked u ON u.loop = b.loop AND u.step = b.step\n" \
     "  LEFT JOIN thread_state ts ON ts.code = char(b.thread_state)\n"                   \
     "  LEFT JOIN syscall sc ON sc.nr = b.syscall;\n"                                   \
-    "CREATE VIEW IF NOT EXISTS slow_steps AS SELECT s.seq, s.loop, s.task, t.name AS task_name,\n" \
-    "  s.duration_ns FROM ev_slow_step s LEFT JOIN tasks t ON t.id = s.task;\n"         \
-    "CREATE VIEW IF NOT EXISTS cancellations AS SELECT c.seq, c.ns, c.task, t.name AS task_name,\n" \
-    "  nullif(c.by_task, 0) AS by_task, b.name AS by_name, c.requests, m.text AS message\n" \
-    "  FROM ev_task_cancel c LEFT JOIN tasks t ON t.id = c.task LEFT JOIN tasks b ON b.id = c.by_task\n" \
-    "  LEFT JOIN ev_string m ON m.id = c.message;\n"                                    \
+    "CREATE VIEW IF NOT EXISTS slow_steps AS SELECT s.seq, s.loop, s.task,\n"          \
+    "  (SELECT name FROM tasks t WHERE t.id = s.task LIMIT 1) AS task_name,\n"          \
+    "  s.duration_ns FROM ev_slow_step s;\n"                                           \
+    "CREATE VIEW IF NOT EXISTS cancellations AS SELECT c.seq, c.ns, c.task,\n"         \
+    "  (SELECT name FROM tasks t WHERE t.id = c.task LIMIT 1) AS task_name,\n"          \
+    "  nullif(c.by_task, 0) AS by_task,\n"                                             \
+    "  (SELECT name FROM tasks t WHERE t.id = c.by_task LIMIT 1) AS by_name,\n"         \
+    "  c.requests, " TS_DDL_STR("c.message") " AS message FROM ev_task_cancel c;\n"    \
     "CREATE VIEW IF NOT EXISTS warnings AS SELECT w.id, w.ns AS time_ns,\n"             \
     "  (w.ns - (SELECT min(ns) FROM ev_task_create)) / 1e9 AS time_s, w.kind, w.task,\n" \
-    "  t.name AS task_name, w.resource, w.text\n"                                       \
-    "  FROM warning w LEFT JOIN tasks t ON t.id = w.task ORDER BY w.id;\n"
+    "  (SELECT name FROM tasks t WHERE t.id = w.task LIMIT 1) AS task_name,\n"          \
+    "  w.resource, w.text FROM warning w ORDER BY w.id;\n"
 
 #endif

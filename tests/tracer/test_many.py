@@ -67,9 +67,30 @@ def many(c):
     expect(bl["tasks_known"] == total, "blocked counts %r tasks" % bl["tasks_known"])
 
 
+def burst(c):
+    """The same tasks in one burst at the default ring: events are dropped
+    (see README), and the views still name each task once although
+    strings and sites were interned again after the drops."""
+    path = c.path("burst.db")
+    from tracer_util import TASKSCOPE, TIMEOUT
+    env = dict(os.environ)
+    env.pop("TASKSCOPE_RING_SIZE", None)
+    p = subprocess.run([TASKSCOPE, "run", "-o", path, "--", prog("prog_many"), str(N), "--burst"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                       timeout=TIMEOUT * 4)
+    expect(p.returncode == 0, "prog_many --burst: %s" % p.stderr[-500:])
+    print("burst of %d tasks, default ring: %s" % (N, p.stderr.strip().splitlines()[-1]))
+    created = rows(path, "SELECT count(DISTINCT task) FROM ev_task_create")[0][0]
+    listed = rows(path, "SELECT count(*), count(DISTINCT id) FROM tasks")[0]
+    expect(listed == (created, created), "tasks view: %r rows/ids for %d tasks" % (listed, created))
+    ps = taskscope_json("ps", "--json", "--all", path)
+    expect(len(ps["tasks"]) >= created, "ps --all lists %d of %d" % (len(ps["tasks"]), created))
+
+
 def main():
     c = Checker("many")
     c.check(many)
+    c.check(burst)
     return c.finish()
 
 
