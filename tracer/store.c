@@ -631,6 +631,7 @@ struct cursor {
     const ts_event_desc *d;
     sqlite3_stmt *st;
     int has_row;
+    int64_t seq;          /* the current row's, cached: the merge compares it often */
 };
 
 /* Step a cursor.  A step that fails (a damaged page) must end the replay
@@ -639,6 +640,8 @@ struct cursor {
 static int advance(struct cursor *c) {
     int rc = sqlite3_step(c->st);
     c->has_row = rc == SQLITE_ROW;
+    if (c->has_row)
+        c->seq = sqlite3_column_int64(c->st, 0);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc;
 }
 
@@ -666,13 +669,13 @@ int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, siz
         if (advance(&cur[i]))
             goto damaged;
     }
-    /* k-way merge by seq: n is a few dozen, so a linear scan is fine. */
+    /* k-way merge by seq: n is a few dozen, so a linear scan over the
+     * cached seqs is fine. */
     _Alignas(8) char rec[TS_PAGE_SIZE];
     for (;;) {
         struct cursor *best = NULL;
         for (size_t i = 0; i < n; i++)
-            if (cur[i].has_row &&
-                (!best || sqlite3_column_int64(cur[i].st, 0) < sqlite3_column_int64(best->st, 0)))
+            if (cur[i].has_row && (!best || cur[i].seq < best->seq))
                 best = &cur[i];
         if (!best)
             break;
