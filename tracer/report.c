@@ -72,6 +72,8 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
             tr__json_str_or_null(out, "await_site", asite, strcmp(asite, "-") != 0);
             tr__json_str_or_null(out, "spawn_site", ssite, strcmp(ssite, "-") != 0);
             tr__json_err(out, t->err);
+            tr__json_str_or_null(out, "error_message", tm_model_string(m, t->err_message),
+                                 t->err_message != 0);
             fprintf(out, ",\"cancel_requests\":%u,\"lost\":%s,\"warnings\":%u}",
                     t->cancel_requests, t->lost ? "true" : "false", t->warnings);
             first = 0;

@@ -79,9 +79,9 @@ void tr_blocked(FILE *out, const tm_model *m, ts_symbolizer *sym, const tr_opts 
         uint32_t depth = 0;
         const uint64_t *pcs = tm_model_stack(m, b->stack, &depth);
         if (o->json) {
-            fprintf(out, "%s{\"kind\":\"%s\",\"loop\":%" PRIu64 ",\"task\":%" PRIu64 ",\"task_name\":",
+            fprintf(out, "%s{\"kind\":\"%s\",\"loop\":%" PRIu64 ",\"task\":%" PRIu64,
                     i ? "," : "", b->slow_only ? "slow_step" : "blocked", b->loop, b->task);
-            tr_json_str(out, t ? tm_model_string(m, t->name) : "");
+            tr__json_str_or_null(out, "task_name", t ? tm_model_string(m, t->name) : "", t != NULL);
             fprintf(out, ",\"duration_ns\":%" PRIu64 ",\"ongoing\":%s", ns,
                     ongoing ? "true" : "false");
             if (b->thread_state && !b->slow_only)

@@ -105,7 +105,8 @@ def reports(target, what, file=True):
            % (what, sorted(len(n) for n in names)[-3:]))
     failed = [t for t in ps["tasks"] if t["state"] == "failed"]
     if file:
-        expect(failed and failed[0]["err"] == "EIO" and failed[0]["err_code"] == -5,
+        expect(failed and failed[0]["err"] == "EIO" and failed[0]["err_code"] == -5 and
+               failed[0]["error_message"] == "\x1b[31mfailed\x1b[0m \ufffd with\nnewline",
                "%s: the failed task's error: %r" % (what, failed))
     return docs
 
