@@ -539,9 +539,11 @@ const char *ts_store_error(const ts_store *s) { return s->error[0] ? s->error : 
 int ts_store_warning(ts_store *s, uint64_t id, uint64_t ns, const char *kind, uint64_t task,
                      uint64_t resource, const char *text) {
     sqlite3_stmt *st;
-    if (s->error[0])
-        return -EIO; /* after a write error (disk full) the final status needs the room */
     pthread_mutex_lock(&s->db_lock);
+    if (s->error[0]) { /* after a write error (disk full) the final status needs the room */
+        pthread_mutex_unlock(&s->db_lock);
+        return -EIO;
+    }
     int rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO warning VALUES(?, ?, ?, ?, ?, ?)",
                                 -1, &st, NULL);
     if (rc == SQLITE_OK) {
