@@ -131,10 +131,9 @@ void tm_model_warning_clean(tm_model *m, size_t i) {
         m->ndirty--;
     }
 }
-static void note_drops(tm_model *m, uint64_t ns);
 void tm_model_add_dropped(tm_model *m, uint64_t n) {
     m->dropped += n;
-    note_drops(m, m->now);
+    tm__note_drops(m, m->now);
 }
 uint64_t tm_model_dropped(const tm_model *m) { return m->dropped; }
 uint64_t tm_model_now(const tm_model *m) { return m->now; }
@@ -305,71 +304,6 @@ static void end_poll(tm_model *m, tm_task *t, uint64_t ns) {
         b++;
     }
     t->hist[b]++;
-}
-
-/* Returns the warning's index + 1, or 0 on no memory. */
-uint32_t tm__add_warning(tm_model *m, tm_warning_kind kind, uint64_t ns, uint64_t task,
-                            uint64_t resource, const char *text) {
-    if (reserve((void **)&m->warnings, &m->warnings_cap, m->nwarnings + 1,
-                sizeof *m->warnings) != 0)
-        return 0;
-    tm_warning *w = &m->warnings[m->nwarnings++];
-    w->kind = kind;
-    w->ns = ns;
-    w->task = task;
-    w->resource = resource;
-    w->dirty = 1;
-    m->ndirty++;
-    snprintf(w->text, sizeof w->text, "%s", text);
-    tm_task *t = tm_model_task(m, task);
-    if (t)
-        t->warnings |= kind;
-    return (uint32_t)m->nwarnings;
-}
-
-/* A warning's text changed (an episode ended): the recording must learn. */
-static void set_warning_text(tm_model *m, uint32_t wi, const char *text) {
-    if (!wi || wi > m->nwarnings)
-        return;
-    tm_warning *w = &m->warnings[wi - 1];
-    if (!strcmp(w->text, text))
-        return;
-    snprintf(w->text, sizeof w->text, "%s", text);
-    if (!w->dirty) {
-        w->dirty = 1;
-        m->ndirty++;
-    }
-}
-
-/* One warning for all drops, its count kept current. */
-static void note_drops(tm_model *m, uint64_t ns) {
-    if (!m->dropped)
-        return;
-    char text[200];
-    snprintf(text, sizeof text,
-             "%llu events dropped: the reader fell behind, so some task states and "
-             "timings are incomplete", (unsigned long long)m->dropped);
-    if (!m->drops_warning)
-        m->drops_warning = tm__add_warning(m, TM_WARN_DROPS, ns, 0, 0, text);
-    else
-        set_warning_text(m, m->drops_warning, text);
-}
-
-int tm_model_merge_warning(tm_model *m, tm_warning_kind kind, uint64_t ns, uint64_t task,
-                           uint64_t resource, const char *text) {
-    int by_time = kind != TM_WARN_DEADLOCK && kind != TM_WARN_STUCK && kind != TM_WARN_DROPS;
-    for (size_t i = 0; i < m->nwarnings; i++) {
-        const tm_warning *w = &m->warnings[i];
-        if (w->kind == kind && w->task == task && (!by_time || w->ns == ns))
-            return 0;
-    }
-    const tm_task *t = tm_model_task(m, task);
-    if (kind == TM_WARN_DEADLOCK && t && (t->warnings & TM_WARN_DEADLOCK))
-        return 0; /* the same cycle, reported from another of its members */
-    uint32_t wi = tm__add_warning(m, kind, ns, task, resource, text);
-    if (wi && kind == TM_WARN_DROPS)
-        m->drops_warning = wi;
-    return wi != 0;
 }
 
 /* ---- applying events ------------------------------------------------------- */
@@ -594,7 +528,7 @@ static void episode_ended(tm_model *m, tm_blocked *b, uint64_t duration_ns) {
     char text[200];
     b->duration_ns = duration_ns;
     blocked_text(b, text, sizeof text);
-    set_warning_text(m, b->warning, text);
+    tm__set_warning_text(m, b->warning, text);
 }
 
 static void on_unblocked(tm_model *m, const ts_ev_loop_unblocked *e) {
@@ -675,7 +609,7 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
     case TS_EV_site: on_site(m, (const void *)h); break;
     case TS_EV_dropped: {
         m->dropped += ((const ts_ev_dropped *)h)->count;
-        note_drops(m, ns);
+        tm__note_drops(m, ns);
         int d = dump_slot(m, tid, 0);
         if (d >= 0) /* part of that dump may be among them: it proves nothing */
             m->dumps[d].torn = 1;

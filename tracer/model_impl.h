@@ -57,4 +57,9 @@ struct tm_model {
 uint32_t tm__add_warning(tm_model *m, tm_warning_kind kind, uint64_t ns, uint64_t task,
                          uint64_t resource, const char *text);
 
+/* Replace warning wi's (index + 1) text, marking it dirty if it changed. */
+void tm__set_warning_text(tm_model *m, uint32_t wi, const char *text);
+/* Keep the one drops warning's count current. */
+void tm__note_drops(tm_model *m, uint64_t ns);
+
 #endif
