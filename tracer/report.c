@@ -67,7 +67,9 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
                          ",\"scheduled_ns\":%" PRIu64 ",\"idle_ns\":%" PRIu64 ",\"polls\":%" PRIu64,
                     tm_state_name(t->state), end - t->created_ns, b, s, id, t->polls);
             tr__json_str_or_null(out, "awaits", tm_wait_kind_name(t->wait_kind), awaiting);
-            tr__json_u64_or_null(out, "awaits_object", t->wait_obj, awaiting && t->wait_obj);
+            /* (fd 0 is an object; task or resource id 0 is none) */
+            tr__json_u64_or_null(out, "awaits_object", t->wait_obj,
+                                 awaiting && (t->wait_obj || t->wait_kind == 13));
             tr__json_str_or_null(out, "awaits_text", aw, awaiting);
             tr__json_str_or_null(out, "await_site", asite, strcmp(asite, "-") != 0);
             tr__json_str_or_null(out, "spawn_site", ssite, strcmp(ssite, "-") != 0);

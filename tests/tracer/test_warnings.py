@@ -139,6 +139,12 @@ def blocked_agrees(c):
     expect(any(d == eps[0]["duration_ns"] and n in ("nanosleep", "clock_nanosleep")
                and s in ("sleeping", "uninterruptible sleep") for d, s, n in sql),
            "blocked view %r" % sql)
+    # every system call the kernel headers name, not a hand-kept few
+    n, = rows(path, "SELECT count(*) FROM syscall")[0]
+    expect(n >= 300, "the syscall table has %d names" % n)
+    if os.uname().machine == "x86_64":
+        names = dict(rows(path, "SELECT nr, name FROM syscall WHERE nr IN (0, 202, 426)"))
+        expect(names == {0: "read", 202: "futex", 426: "io_uring_enter"}, "syscalls %r" % names)
     stored = rows(path, "SELECT text FROM warnings WHERE kind = 'blocked'")
     expect(any("blocked for %s " % fmt_dur(eps[0]["duration_ns"]) in t for (t,) in stored),
            "the recording's warning table says %r" % stored)
