@@ -14,7 +14,7 @@
  *     {"format_version":N,"source":..,"status":..,"dropped":..; absent
  *     values are null (never "-" or 0 standing for "none"); an error is
  *     "err":"ECANCELED","err_code":-125; every report ends with
- *     "warnings":[{"time_ns","kind","task","resource","text"}].
+ *     "warnings":[{"kind","time_ns","task","resource","text"}].
  */
 #ifndef TS_TRACER_REPORT_H
 #define TS_TRACER_REPORT_H

@@ -99,8 +99,9 @@ void tr__json_tail(FILE *out, const tm_model *m) {
     fprintf(out, ",\"warnings\":[");
     for (size_t i = 0; i < tm_model_warning_count(m); i++) {
         const tm_warning *w = tm_model_warning_at(m, i);
-        fprintf(out, "%s{\"time_ns\":%" PRIu64 ",\"kind\":\"%s\"", i ? "," : "", w->ns,
-                tm_warning_kind_name(w->kind));
+        /* "kind" first: scripts (and tests/bpf) look for {"kind":"deadlock" */
+        fprintf(out, "%s{\"kind\":\"%s\",\"time_ns\":%" PRIu64, i ? "," : "",
+                tm_warning_kind_name(w->kind), w->ns);
         tr__json_u64_or_null(out, "task", w->task, w->task != 0);
         tr__json_u64_or_null(out, "resource", w->resource, w->resource != 0);
         fputs(",\"text\":", out);
