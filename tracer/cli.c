@@ -419,7 +419,8 @@ static int cmd_attach(int argc, char **argv) {
 /* A recording's status, as reports print it (ts_store_status). */
 static char file_status[512];
 
-static int load_target(const char *target, tm_model **m, ts_session *live, char *src, size_t len) {
+static int load_target(const char *target, tm_model **m, ts_session *live, char *src, size_t len,
+                       int keep_all) {
     char err[512];
     if (ts_is_pid(target)) {
         int rc = ts_session_open(live, atoi(target), 0, 0, err, sizeof err);
@@ -432,7 +433,7 @@ static int load_target(const char *target, tm_model **m, ts_session *live, char 
         snprintf(src, len, "pid %s", target);
         return 0;
     }
-    int rc = ts_session_load(m, target, err, sizeof err);
+    int rc = ts_session_load_opts(m, target, keep_all, err, sizeof err);
     if (rc) {
         fprintf(stderr, "taskscope: %s\n", err);
         return 1;
@@ -495,7 +496,10 @@ static int cmd_report(const char *name, int argc, char **argv) {
     if (bpf.on)
         return no_bpf();
 #endif
-    if (load_target(target, &m, &live, src, sizeof src))
+    /* ps and pstree list tasks: from a file, every one is kept in memory;
+     * stats and blocked need only the model's totals and groups. */
+    if (load_target(target, &m, &live, src, sizeof src,
+                    !strcmp(name, "ps") || !strcmp(name, "pstree")))
         return 1;
     o.source = src;
     if (!live.reader && !bpf.on)

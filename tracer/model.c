@@ -139,6 +139,7 @@ uint64_t tm_model_dropped(const tm_model *m) { return m->dropped; }
 uint64_t tm_model_now(const tm_model *m) { return m->now; }
 uint64_t tm_model_events(const tm_model *m) { return m->events; }
 uint64_t tm_model_lost(const tm_model *m) { return m->lost; }
+uint64_t tm_model_tasks_seen(const tm_model *m) { return m->tasks_seen; }
 
 /* ---- state dumps: what is live, for sure ------------------------------------
  *
@@ -223,6 +224,7 @@ static tm_task *task_new(tm_model *m, uint64_t id, uint64_t ns) {
         free(t);
         return NULL;
     }
+    m->tasks_seen++;
     m->tasks[m->ntasks++] = t;
     return t;
 }

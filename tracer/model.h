@@ -179,6 +179,8 @@ uint64_t tm_model_events(const tm_model *m);
 /* Tasks retired because a state dump no longer listed them (their end
  * was among the dropped events). */
 uint64_t tm_model_lost(const tm_model *m);
+/* Every task the model has known, including those it evicted since. */
+uint64_t tm_model_tasks_seen(const tm_model *m);
 
 /* Lookups (NULL when unknown). */
 tm_task *tm_model_task(const tm_model *m, uint64_t id);

@@ -41,6 +41,7 @@ struct tm_model {
     uint64_t now;
     uint64_t events;
     uint64_t lost;
+    uint64_t tasks_seen;           /* distinct tasks ever added, evicted or not */
     tm_groups groups;
     int keep_all;                  /* never evict (reports on a recording) */
     size_t ndirty;                 /* warnings with dirty set */

@@ -45,15 +45,15 @@ const char *tr__task_name(const tm_model *m, uint64_t id) {
     return t ? tm_model_string(m, t->name) : "";
 }
 
+/* Live tasks are never evicted, so counting those in memory is exact;
+ * "known" counts evicted ones too. */
 static void counts(const tm_model *m, size_t *live, size_t *known) {
-    *live = *known = 0;
+    *live = 0;
     for (size_t i = 0; i < tm_model_task_count(m); i++) {
         const tm_task *t = tm_model_task_at(m, i);
-        if (!t)
-            continue;
-        (*known)++;
-        *live += t->state < TM_DONE;
+        *live += t && t->state < TM_DONE;
     }
+    *known = (size_t)tm_model_tasks_seen(m);
 }
 
 void tr__json_u64_or_null(FILE *out, const char *key, uint64_t v, int present) {

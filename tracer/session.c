@@ -186,10 +186,16 @@ static void on_stored_warning(uint64_t ns, const char *kind, uint64_t task, uint
 }
 
 int ts_session_load(tm_model **out, const char *path, char *err, size_t len) {
+    return ts_session_load_opts(out, path, 1, err, len);
+}
+
+int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *err,
+                         size_t len) {
     tm_model *m = tm_model_new();
     if (!m)
         return -ENOMEM;
-    tm_model_keep_all(m); /* a report on a file counts and lists every task */
+    if (keep_all)
+        tm_model_keep_all(m); /* a report on a file lists every task */
     int rc = ts_store_replay(path, on_replay, m, err, len);
     if (rc) {
         tm_model_free(m);

@@ -56,5 +56,11 @@ void ts_session_close(ts_session *s);
  * warnings the live model recorded merged in (see
  * tm_model_merge_warning). */
 int ts_session_load(tm_model **out, const char *path, char *err, size_t len);
+/* The same; keep_all 0 lets the model evict finished tasks as the live
+ * one does (memory stays bounded: ~50,000 tasks), for reports that need
+ * only counts, groups and warnings (stats, blocked): the model's totals
+ * and statistics groups still cover every task of the recording. */
+int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *err,
+                         size_t len);
 
 #endif
