@@ -177,7 +177,7 @@ static const char *BPF_HELP =
 
 /* getopt_long values of the long-only options. */
 enum {
-    OPT_BPF = 256, OPT_BPF_EVENTS, OPT_BPF_BLOCK, OPT_BPF_SLOW, OPT_DURATION, OPT_FORCE,
+    OPT_BPF = 256, OPT_BPF_EVENTS, OPT_BPF_BLOCK, OPT_BPF_SLOW, OPT_DURATION, OPT_BY_PREFIX, OPT_FORCE,
     OPT_NO_FOLLOW, OPT_KEEP_UNTRACED, OPT_JSON,
 };
 
@@ -551,6 +551,7 @@ static int cmd_attach(int argc, char **argv) {
         {"output", required_argument, NULL, 'o'},
         {"force", no_argument, NULL, OPT_FORCE},
         {"duration", required_argument, NULL, OPT_DURATION},
+        {"by-prefix", no_argument, NULL, OPT_BY_PREFIX},
         {"help", no_argument, NULL, 'h'},
         BPF_LONGOPTS,
         {0, 0, 0, 0},
@@ -616,7 +617,11 @@ static int cmd_attach(int argc, char **argv) {
 
 /* ---- reports ------------------------------------------------------------------ */
 
-static int load_target(const char *target, tm_model **m, ts_session *live, char *src, size_t len) {
+/* A recording's status, as reports print it (ts_store_status). */
+static char file_status[512];
+
+static int load_target(const char *target, tm_model **m, ts_session *live, char *src, size_t len,
+                       int keep_all) {
     char err[512];
     int pid;
     if (ts_parse_pid(target, &pid) == 0) {
@@ -630,15 +635,13 @@ static int load_target(const char *target, tm_model **m, ts_session *live, char 
         snprintf(src, len, "pid %s", target);
         return 0;
     }
-    int rc = ts_session_load(m, target, err, sizeof err);
+    int rc = ts_session_load_opts(m, target, keep_all, err, sizeof err);
     if (rc) {
         fprintf(stderr, "taskscope: %s\n", err);
         return 1;
     }
-    char status[128];
-    ts_store_read_meta(target, "status", status, sizeof status);
-    snprintf(src, len, "%s (%s)", target,
-             !strcmp(status, "recording") ? "truncated: the recorder stopped mid-run" : status);
+    ts_store_status(target, file_status, sizeof file_status);
+    snprintf(src, len, "%s", target);
     return 0;
 }
 
@@ -673,12 +676,31 @@ static int cmd_report(const char *name, int argc, char **argv) {
             if (duration_opt(name, &duration))
                 return 2;
             break;
+        case OPT_BY_PREFIX:
+            if (strcmp(name, "stats"))
+                return cli_usage(name, "--by-prefix goes with stats");
+            o.by_prefix = 1;
+            break;
         case 'h':
-            printf("usage: taskscope %s [--json]%s TARGET\n"
-                   "       taskscope %s --bpf [--duration S] [--json] PID\n\n"
-                   "TARGET: a live pid or a recording.\n\n"
-                   "  --json          one JSON document instead of text\n%s"
-                   "  --duration S    with --bpf: watch for S seconds before reporting\n\n"
+            printf("usage: taskscope %s [--json]%s TARGET
+"
+                   "       taskscope %s --bpf [--duration S] [--json] PID
+
+"
+                   "TARGET: a live pid or a recording.  ps and pstree list the tasks
+"
+                   "live (at the end of a recording) and say how many finished ones they
+"
+                   "hide; --all lists every task.  stats groups by spawn site,
+"
+                   "--by-prefix by task name prefix.
+
+"
+                   "  --json          one JSON document instead of text
+%s"
+                   "  --duration S    with --bpf: watch for S seconds before reporting
+
+"
                    "With --bpf (root) PID may use the release runtime: the collector attaches,\n"
                    "its loops dump their live tasks (idle loops are woken for it), it watches\n"
                    "for S seconds (blocked: 1 by default, others 0) and detaches.  On the debug\n"
@@ -719,9 +741,14 @@ static int cmd_report(const char *name, int argc, char **argv) {
     if (bpf.on)
         return no_bpf();
 #endif
-    if (load_target(target, &m, &live, src, sizeof src))
+    /* ps and pstree list tasks: from a file, every one is kept in memory;
+     * stats and blocked need only the model's totals and groups. */
+    if (load_target(target, &m, &live, src, sizeof src,
+                    !strcmp(name, "ps") || !strcmp(name, "pstree")))
         return 1;
     o.source = src;
+    if (!live.reader && !bpf.on)
+        o.status = file_status; /* a recording: in progress, complete or cut short */
     tm_model_analyze(m);
     if (!strcmp(name, "ps"))
         tr_ps(stdout, m, &o);

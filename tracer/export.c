@@ -240,7 +240,8 @@ int ts_export_chrome(const char *path, FILE *out, char *err, size_t errlen) {
     x.names = tm_model_new();
     if (!x.names)
         return -ENOMEM;
-    fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", out);
+    fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"format_version\":%d},"
+                 "\"traceEvents\":[", TR_FORMAT_VERSION);
     int rc = ts_store_replay(path, on_event, &x, err, errlen);
     /* Close what was still open when the recording ended. */
     for (size_t i = 0; i < x.n; i++) {

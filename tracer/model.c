@@ -20,47 +20,9 @@
 
 #include "idmap.h"
 #include "model.h"
+#include "model_impl.h"
 
 #define TM_KEEP_FINISHED 50000
-
-struct strtab {
-    char **v;
-    size_t cap;
-};
-
-struct tm_model {
-    tm_task **tasks;
-    size_t ntasks, tasks_cap, nholes;
-    tm_idmap task_ids;
-    uint64_t *finished_ids;
-    size_t fin_head, fin_n, fin_cap;
-    struct strtab strings;
-    tm_site *sites;
-    size_t sites_cap;
-    tm_loop *loops;
-    size_t nloops;
-    tm_resource *res;
-    size_t nres, res_cap;
-    tm_idmap res_ids;
-    tm_blocked *blocked;
-    size_t nblocked, blocked_cap;
-    tm_warning *warnings;
-    size_t nwarnings, warnings_cap;
-    tm_module *modules;
-    size_t nmodules, modules_cap;
-    uint64_t **stacks;             /* by id: [depth, pcs...] */
-    size_t stacks_cap;
-    uint64_t dropped;
-    uint64_t now;
-    uint64_t events;
-    uint64_t lost;
-    /* state dumps in progress, by the thread writing them */
-    struct {
-        uint32_t tid;
-        uint32_t torn;             /* events of its thread dropped since dump_begin */
-        uint64_t gen, loop;
-    } dumps[8];
-};
 
 static int reserve(void **arr, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap)
@@ -78,6 +40,8 @@ static int reserve(void **arr, size_t *cap, size_t need, size_t elem) {
 }
 
 tm_model *tm_model_new(void) { return calloc(1, sizeof(tm_model)); }
+
+void tm_model_keep_all(tm_model *m) { m->keep_all = 1; }
 
 void tm_model_free(tm_model *m) {
     if (!m)
@@ -100,6 +64,7 @@ void tm_model_free(tm_model *m) {
     for (size_t i = 0; i < m->stacks_cap; i++)
         free(m->stacks[i]);
     free(m->stacks);
+    tm_groups_free(&m->groups);
     free(m);
 }
 
@@ -157,11 +122,24 @@ size_t tm_model_warning_count(const tm_model *m) { return m->nwarnings; }
 const tm_warning *tm_model_warning_at(const tm_model *m, size_t i) { return &m->warnings[i]; }
 size_t tm_model_module_count(const tm_model *m) { return m->nmodules; }
 const tm_module *tm_model_module_at(const tm_model *m, size_t i) { return &m->modules[i]; }
-void tm_model_add_dropped(tm_model *m, uint64_t n) { m->dropped += n; }
+size_t tm_model_group_count(const tm_model *m) { return m->groups.n; }
+const tm_group *tm_model_group_at(const tm_model *m, size_t i) { return &m->groups.v[i]; }
+size_t tm_model_dirty_warnings(const tm_model *m) { return m->ndirty; }
+void tm_model_warning_clean(tm_model *m, size_t i) {
+    if (i < m->nwarnings && m->warnings[i].dirty) {
+        m->warnings[i].dirty = 0;
+        m->ndirty--;
+    }
+}
+void tm_model_add_dropped(tm_model *m, uint64_t n) {
+    m->dropped += n;
+    tm__note_drops(m, m->now);
+}
 uint64_t tm_model_dropped(const tm_model *m) { return m->dropped; }
 uint64_t tm_model_now(const tm_model *m) { return m->now; }
 uint64_t tm_model_events(const tm_model *m) { return m->events; }
 uint64_t tm_model_lost(const tm_model *m) { return m->lost; }
+uint64_t tm_model_tasks_seen(const tm_model *m) { return m->tasks_seen; }
 
 /* ---- state dumps: what is live, for sure ------------------------------------
  *
@@ -217,6 +195,8 @@ static void evict(tm_model *m, uint64_t id) {
 }
 
 static void note_finished(tm_model *m, uint64_t id) {
+    if (m->keep_all)
+        return;
     if (reserve((void **)&m->finished_ids, &m->fin_cap, TM_KEEP_FINISHED + 1,
                 sizeof(uint64_t)) != 0)
         return;
@@ -244,6 +224,7 @@ static tm_task *task_new(tm_model *m, uint64_t id, uint64_t ns) {
         free(t);
         return NULL;
     }
+    m->tasks_seen++;
     m->tasks[m->ntasks++] = t;
     return t;
 }
@@ -288,8 +269,34 @@ static tm_loop *loop_get(tm_model *m, uint64_t id) {
     return l;
 }
 
-static void end_poll(tm_task *t, uint64_t ns) {
+/* Put t in the groups of its site and name (again when they change: a
+ * placeholder learns them late), moving its count along. */
+static void assign_groups(tm_model *m, tm_task *t) {
+    uint32_t gs = tm_groups_site(&m->groups, t->site, t->name);
+    uint32_t gp = tm_groups_prefix(&m->groups, t->name, tm_model_string(m, t->name));
+    uint32_t old[2] = {t->gsite, t->gprefix}, now[2] = {gs, gp};
+    for (int k = 0; k < 2; k++) {
+        if (old[k] == now[k])
+            continue;
+        tm_group *o = tm_groups_get(&m->groups, old[k]), *n = tm_groups_get(&m->groups, now[k]);
+        if (o && o->tasks)
+            o->tasks--;
+        if (n)
+            n->tasks++;
+    }
+    t->gsite = gs;
+    t->gprefix = gp;
+}
+
+static void end_poll(tm_model *m, tm_task *t, uint64_t ns) {
     uint64_t poll = ns > t->state_since_ns ? ns - t->state_since_ns : 0;
+    for (int k = 0; k < 2; k++) {
+        tm_group *g = tm_groups_get(&m->groups, k ? t->gprefix : t->gsite);
+        if (g) {
+            g->polls++;
+            ts_hdr_record(&g->poll_ns, poll);
+        }
+    }
     if (poll > t->max_poll_ns)
         t->max_poll_ns = poll;
     uint64_t us = poll / 1000;
@@ -299,21 +306,6 @@ static void end_poll(tm_task *t, uint64_t ns) {
         b++;
     }
     t->hist[b]++;
-}
-
-static void add_warning(tm_model *m, tm_warning_kind kind, uint64_t ns, uint64_t task,
-                        const char *text) {
-    if (reserve((void **)&m->warnings, &m->warnings_cap, m->nwarnings + 1,
-                sizeof *m->warnings) != 0)
-        return;
-    tm_warning *w = &m->warnings[m->nwarnings++];
-    w->kind = kind;
-    w->ns = ns;
-    w->task = task;
-    snprintf(w->text, sizeof w->text, "%s", text);
-    tm_task *t = tm_model_task(m, task);
-    if (t)
-        t->warnings |= kind;
 }
 
 /* ---- applying events ------------------------------------------------------- */
@@ -353,6 +345,7 @@ static void on_task_create(tm_model *m, const ts_ev_task_create *e, uint64_t ns)
     t->loop = e->loop;
     t->name = e->name;
     t->site = e->site;
+    assign_groups(m, t);
     if (!known) {
         tm_task *p = tm_model_task(m, e->parent);
         if (p)
@@ -366,8 +359,11 @@ static void on_task_state(tm_model *m, const ts_ev_task_state *e, uint64_t ns) {
         return;
     t->parent = e->parent;
     t->loop = e->loop;
-    t->name = e->name;
-    t->site = e->site;
+    if (t->name != e->name || t->site != e->site || !t->gsite) {
+        t->name = e->name;
+        t->site = e->site;
+        assign_groups(m, t);
+    }
     /* A task already seen in this state keeps its since-time: the dump
      * says what it does now, not when it began (and every attach asks
      * for a dump, which would otherwise restart the clock of every
@@ -411,7 +407,7 @@ static void on_resume(tm_model *m, const ts_ev_task_resume *e, uint64_t ns, uint
 
 static void stop_running(tm_model *m, tm_task *t, uint64_t ns) {
     if (t->state == TM_RUNNING)
-        end_poll(t, ns);
+        end_poll(m, t, ns);
     settle(t, ns);
     tm_loop *l = loop_get(m, t->loop);
     if (l && l->running_task == t->id)
@@ -459,6 +455,13 @@ static void on_done(tm_model *m, const ts_ev_task_done *e, uint64_t ns) {
     t->err = e->err;
     t->err_message = e->message;
     t->done_ns = ns;
+    for (int k = 0; k < 2; k++) {
+        tm_group *g = tm_groups_get(&m->groups, k ? t->gprefix : t->gsite);
+        if (g) {
+            g->finished++;
+            ts_hdr_record(&g->busy_ns, t->busy_ns);
+        }
+    }
     t->wait_kind = 0;
     t->wait_obj = 0;
 }
@@ -485,6 +488,18 @@ static tm_resource *res_get(tm_model *m, uint64_t id) {
     return r;
 }
 
+/* The warning of a blocked episode: "blocked for 300.1ms" once it has
+ * ended (the same figure `blocked` prints), "for 110.2ms+" while it
+ * lasts. */
+static void blocked_text(const tm_blocked *b, char *text, size_t len) {
+    char dur[16];
+    tm_fmt_dur(dur, sizeof dur, b->duration_ns ? b->duration_ns : b->seen_elapsed_ns);
+    snprintf(text, len, "loop %llu blocked for %s%s by task #%llu (%s)",
+             (unsigned long long)b->loop, dur, b->duration_ns ? "" : "+",
+             (unsigned long long)b->task,
+             b->syscall >= 0 ? "in a system call" : "busy on CPU");
+}
+
 static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
     for (size_t i = 0; i < m->nblocked; i++)
         if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step)
@@ -506,16 +521,22 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
     if (t)
         t->blocked_episodes++;
     char text[200];
-    snprintf(text, sizeof text, "loop %llu blocked for %.0f ms+ by task #%llu (%s)",
-             (unsigned long long)e->loop, e->elapsed_ns / 1e6, (unsigned long long)e->task,
-             e->syscall >= 0 ? "in a system call" : "busy on CPU");
-    add_warning(m, TM_WARN_BLOCKED, ns, e->task, text);
+    blocked_text(b, text, sizeof text);
+    b->warning = tm__add_warning(m, TM_WARN_BLOCKED, ns, e->task, 0, text);
+}
+
+/* An episode ended: its duration, and its warning's text, are final. */
+static void episode_ended(tm_model *m, tm_blocked *b, uint64_t duration_ns) {
+    char text[200];
+    b->duration_ns = duration_ns;
+    blocked_text(b, text, sizeof text);
+    tm__set_warning_text(m, b->warning, text);
 }
 
 static void on_unblocked(tm_model *m, const ts_ev_loop_unblocked *e) {
     for (size_t i = 0; i < m->nblocked; i++)
         if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step)
-            m->blocked[i].duration_ns = e->duration_ns;
+            episode_ended(m, &m->blocked[i], e->duration_ns);
 }
 
 static void on_slow(tm_model *m, const ts_ev_slow_step *e, uint64_t ns) {
@@ -524,7 +545,7 @@ static void on_slow(tm_model *m, const ts_ev_slow_step *e, uint64_t ns) {
         tm_blocked *b = &m->blocked[i];
         if (b->loop == e->loop && b->task == e->task && !b->slow_only &&
             (b->duration_ns == e->duration_ns || !b->duration_ns)) {
-            b->duration_ns = e->duration_ns;
+            episode_ended(m, b, e->duration_ns);
             return;
         }
     }
@@ -538,10 +559,11 @@ static void on_slow(tm_model *m, const ts_ev_slow_step *e, uint64_t ns) {
     b->duration_ns = e->duration_ns;
     b->syscall = -1;
     b->slow_only = 1;
-    char text[200];
-    snprintf(text, sizeof text, "slow step: task #%llu ran %.1f ms without suspending",
-             (unsigned long long)e->task, e->duration_ns / 1e6);
-    add_warning(m, TM_WARN_SLOW_STEP, ns, e->task, text);
+    char text[200], dur[16];
+    tm_fmt_dur(dur, sizeof dur, e->duration_ns);
+    snprintf(text, sizeof text, "slow step: task #%llu ran %s without suspending",
+             (unsigned long long)e->task, dur);
+    b->warning = tm__add_warning(m, TM_WARN_SLOW_STEP, ns, e->task, 0, text);
 }
 
 static void on_stack(tm_model *m, const ts_ev_stack *e) {
@@ -577,7 +599,7 @@ static void on_diag(tm_model *m, const ts_ev_diagnostic *e, uint64_t ns) {
     tm_warning_kind k = e->kind < sizeof map / sizeof map[0] ? map[e->kind] : TM_WARN_STUCK;
     if (!k)
         return;
-    add_warning(m, k, ns, e->task, tm_model_string(m, e->message));
+    tm__add_warning(m, k, ns, e->task, 0, tm_model_string(m, e->message));
 }
 
 void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t tid) {
@@ -589,6 +611,7 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
     case TS_EV_site: on_site(m, (const void *)h); break;
     case TS_EV_dropped: {
         m->dropped += ((const ts_ev_dropped *)h)->count;
+        tm__note_drops(m, ns);
         int d = dump_slot(m, tid, 0);
         if (d >= 0) /* part of that dump may be among them: it proves nothing */
             m->dumps[d].torn = 1;
@@ -742,147 +765,4 @@ static void retire_unlisted(tm_model *m, uint64_t loop, uint64_t gen, uint64_t n
             note_finished(m, t->id);
         }
     }
-}
-
-/* ---- analysis ------------------------------------------------------------------ */
-
-/* The one task a suspended task waits for, if the wait-for graph has an
- * edge out of it: the awaited task, or the holder of the lock. */
-static uint64_t waits_for(const tm_model *m, const tm_task *t) {
-    if (t->state != TM_SUSPENDED)
-        return 0;
-    if (t->wait_kind == 1 /* task */)
-        return t->wait_obj;
-    if (t->wait_kind == 5 /* lock */) {
-        tm_resource *r = tm_model_resource(m, t->wait_obj);
-        return r ? r->holder : 0;
-    }
-    return 0;
-}
-
-static int can_wake_itself(uint32_t kind) {
-    /* sleep, yield, fd, executor: a timer, the kernel or a thread will
-     * wake it without any task's help */
-    return kind == 3 || kind == 4 || kind == 13 || kind == 14;
-}
-
-static int has_warning(const tm_model *m, tm_warning_kind k, uint64_t task) {
-    const tm_task *t = tm_model_task(m, task);
-    return t && (t->warnings & k);
-}
-
-size_t tm_model_analyze(tm_model *m) {
-    size_t found = 0;
-    /* 1. Cycles.  Each task has at most one out-edge, so following edges
-     * from any task either ends or enters a cycle within n steps. */
-    for (size_t i = 0; i < m->ntasks; i++) {
-        tm_task *start = m->tasks[i];
-        if (!start || start->state != TM_SUSPENDED || (start->warnings & TM_WARN_DEADLOCK))
-            continue;
-        tm_task *slow = start, *fast = start;
-        int cyc = 0;
-        for (size_t steps = 0; steps < m->ntasks + 1; steps++) {
-            tm_task *n1 = fast ? tm_model_task(m, waits_for(m, fast)) : NULL;
-            tm_task *n2 = n1 ? tm_model_task(m, waits_for(m, n1)) : NULL;
-            slow = slow ? tm_model_task(m, waits_for(m, slow)) : NULL;
-            fast = n2;
-            if (!fast || !slow)
-                break;
-            if (fast == slow) {
-                cyc = 1;
-                break;
-            }
-        }
-        if (!cyc)
-            continue;
-        /* slow is on the cycle: spell it out in one warning, "#3 right
-         * wants a lock held by #2 left, which wants a lock held by #3
-         * right", and mark every member.  A task leading into a cycle
-         * already reported finds it marked. */
-        if (slow->warnings & TM_WARN_DEADLOCK)
-            continue;
-        char text[240];
-        size_t len = (size_t)snprintf(text, sizeof text, "deadlock: #%llu %s",
-                                      (unsigned long long)slow->id,
-                                      tm_model_string(m, slow->name));
-        tm_task *c = slow;
-        do {
-            tm_task *next = tm_model_task(m, waits_for(m, c));
-            if (!next)
-                break;
-            if (len < sizeof text)
-                len += (size_t)snprintf(text + len, sizeof text - len, "%s %s #%llu %s",
-                                        c == slow ? "" : ", which",
-                                        c->wait_kind == 5 ? "wants a lock held by" : "awaits",
-                                        (unsigned long long)next->id,
-                                        tm_model_string(m, next->name));
-            c = next;
-        } while (c != slow);
-        add_warning(m, TM_WARN_DEADLOCK, m->now, slow->id, text);
-        found++;
-        c = slow;
-        do {
-            c->warnings |= TM_WARN_DEADLOCK;
-            c = tm_model_task(m, waits_for(m, c));
-        } while (c && c != slow);
-    }
-    /* 2. Loops where nothing can make progress: no task ready or running,
-     * and none waiting on a timer, fd or thread, for at least a second. */
-    for (size_t li = 0; li < m->nloops; li++) {
-        tm_loop *l = &m->loops[li];
-        if (l->closed)
-            continue;
-        size_t live = 0, stuck = 0;
-        for (size_t i = 0; i < m->ntasks; i++) {
-            tm_task *t = m->tasks[i];
-            if (!t || t->loop != l->id || t->state >= TM_DONE)
-                continue;
-            live++;
-            if (t->state == TM_SUSPENDED && !can_wake_itself(t->wait_kind) &&
-                m->now - t->state_since_ns >= 1000000000ull)
-                stuck++;
-        }
-        if (!live || stuck != live)
-            continue;
-        for (size_t i = 0; i < m->ntasks; i++) {
-            tm_task *t = m->tasks[i];
-            if (!t || t->loop != l->id || t->state >= TM_DONE ||
-                has_warning(m, TM_WARN_STUCK, t->id) || has_warning(m, TM_WARN_DEADLOCK, t->id))
-                continue;
-            char text[240];
-            /* task ids read as "#12", resources by their address */
-            snprintf(text, sizeof text,
-                     t->wait_kind == 1 ? "task #%llu %s waits on %s #%llu, but every task of "
-                                         "loop %llu is waiting and no timer, fd or thread can "
-                                         "wake any of them"
-                                       : "task #%llu %s waits on %s %#llx, but every task of "
-                                         "loop %llu is waiting and no timer, fd or thread can "
-                                         "wake any of them",
-                     (unsigned long long)t->id, tm_model_string(m, t->name),
-                     tm_wait_kind_name(t->wait_kind), (unsigned long long)t->wait_obj,
-                     (unsigned long long)l->id);
-            add_warning(m, TM_WARN_STUCK, m->now, t->id, text);
-            found++;
-        }
-    }
-    return found;
-}
-
-const char *tm_state_name(tm_state s) {
-    static const char *const n[] = {"ready", "running", "suspended", "done", "failed", "cancelled"};
-    return (unsigned)s < 6 ? n[s] : "?";
-}
-
-const char *tm_wait_kind_name(uint32_t k) {
-    static const char *const n[] = {
-        "-", "task", "future", "sleep", "yield", "lock", "event", "condition", "semaphore",
-        "barrier", "queue_get", "queue_put", "queue_join", "fd", "executor", "generator",
-        "group"};
-    return k < sizeof n / sizeof n[0] ? n[k] : "?";
-}
-
-const char *tm_resource_kind_name(uint32_t k) {
-    static const char *const n[] = {"?", "lock", "event", "condition", "semaphore", "barrier",
-                                    "queue"};
-    return k < sizeof n / sizeof n[0] ? n[k] : "?";
 }

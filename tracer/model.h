@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "../schemas/trace_format.h"
+#include "hdr.h"
 
 typedef enum tm_state {
     TM_READY = 0,
@@ -63,6 +64,7 @@ typedef struct tm_task {
     uint32_t lost;           /* its end was dropped: a state dump no longer
                               * listed it, so it was retired as done */
     uint64_t dump_gen;       /* the last state dump that listed it */
+    uint32_t gsite, gprefix; /* its stats groups (index + 1, 0 none) */
 } tm_task;
 
 typedef enum tm_warning_kind {
@@ -73,12 +75,19 @@ typedef enum tm_warning_kind {
     TM_WARN_DEADLOCK = 16,      /* part of an await/lock cycle */
     TM_WARN_STUCK = 32,         /* awaits what nothing can complete */
     TM_WARN_DESTROYED_PENDING = 64,
+    TM_WARN_DROPS = 128,        /* the reader fell behind: events lost */
 } tm_warning_kind;
 
+/* A warning as a human reads it.  `dirty` is set whenever it is added or
+ * its text changes (a blocked episode gets its full duration when it
+ * ends): the session writes dirty warnings to the recording and clears
+ * the flag, so the recording holds what the live model said. */
 typedef struct tm_warning {
     tm_warning_kind kind;
     uint64_t ns;
     uint64_t task;
+    uint64_t resource;       /* the lock or object involved, 0 none */
+    int dirty;
     char text[240];
 } tm_warning;
 
@@ -92,6 +101,7 @@ typedef struct tm_blocked {
     int32_t syscall;
     uint32_t stack;          /* stack id, 0 none */
     int slow_only;           /* a slow_step, never seen blocked live */
+    uint32_t warning;        /* its warning (index + 1), 0 none */
 } tm_blocked;
 
 typedef struct tm_resource {
@@ -124,10 +134,38 @@ typedef struct tm_module {
     uint32_t path;
 } tm_module;
 
+/*
+ * Statistics groups.  Every task belongs to the group of its spawn site
+ * and to the group of its name prefix (the name without a trailing
+ * number and separator: client-1 .. client-65 are "client").  A group
+ * counts its tasks as they appear and keeps HDR histograms (hdr.h) of
+ * every step's duration and of each finished task's busy time, so its
+ * figures cover the whole trace even after the tasks themselves were
+ * evicted.  At most TM_MAX_GROUPS of each kind; later ones share the
+ * last, keyed "(other)".
+ */
+#define TM_MAX_GROUPS 512
+
+typedef enum tm_group_kind { TM_GROUP_SITE = 0, TM_GROUP_PREFIX = 1 } tm_group_kind;
+
+typedef struct tm_group {
+    tm_group_kind kind;
+    uint32_t site;           /* TM_GROUP_SITE: the site id (0: unknown) */
+    char prefix[64];         /* TM_GROUP_PREFIX: the name prefix */
+    uint32_t first_name;     /* the name of its first task (string id) */
+    uint64_t tasks, finished, polls;
+    ts_hdr poll_ns;          /* every step */
+    ts_hdr busy_ns;          /* each finished task's total busy time */
+} tm_group;
+
 typedef struct tm_model tm_model;
 
 tm_model *tm_model_new(void);
 void tm_model_free(tm_model *m);
+/* Keep every task, finished or not (reports on a recording: every task
+ * is counted and listed).  The live model keeps at most 50,000 finished
+ * tasks. */
+void tm_model_keep_all(tm_model *m);
 
 /* Apply one record; ns is its time on CLOCK_MONOTONIC, tid the thread
  * whose ring it came from.  The record must have been validated. */
@@ -141,6 +179,8 @@ uint64_t tm_model_events(const tm_model *m);
 /* Tasks retired because a state dump no longer listed them (their end
  * was among the dropped events). */
 uint64_t tm_model_lost(const tm_model *m);
+/* Every task the model has known, including those it evicted since. */
+uint64_t tm_model_tasks_seen(const tm_model *m);
 
 /* Lookups (NULL when unknown). */
 tm_task *tm_model_task(const tm_model *m, uint64_t id);
@@ -162,6 +202,17 @@ size_t tm_model_blocked_count(const tm_model *m);
 const tm_blocked *tm_model_blocked_at(const tm_model *m, size_t i);
 size_t tm_model_warning_count(const tm_model *m);
 const tm_warning *tm_model_warning_at(const tm_model *m, size_t i);
+size_t tm_model_group_count(const tm_model *m);
+const tm_group *tm_model_group_at(const tm_model *m, size_t i);
+/* Warnings not yet written to the recording (see tm_warning.dirty). */
+size_t tm_model_dirty_warnings(const tm_model *m);
+void tm_model_warning_clean(tm_model *m, size_t i);
+/* Add a warning from elsewhere (one stored in a recording), unless the
+ * model already has it: same kind and task, and the same time for
+ * per-event kinds; a deadlock also when the task is already flagged as
+ * part of one.  Returns 1 if added. */
+int tm_model_merge_warning(tm_model *m, tm_warning_kind kind, uint64_t ns, uint64_t task,
+                           uint64_t resource, const char *text);
 size_t tm_model_module_count(const tm_model *m);
 const tm_module *tm_model_module_at(const tm_model *m, size_t i);
 
@@ -179,6 +230,13 @@ void tm_task_times(const tm_model *m, const tm_task *t, uint64_t *busy,
  * many new ones it found.
  */
 size_t tm_model_analyze(tm_model *m);
+
+/* A duration as reports print it ("850ns", "12.3us", "300.1ms", "2.05s"):
+ * one definition, so a warning's text and a report's column agree. */
+void tm_fmt_dur(char *buf, size_t len, uint64_t ns);
+const char *tm_warning_kind_name(tm_warning_kind k);
+/* The inverse (0 for an unknown name). */
+tm_warning_kind tm_warning_kind_parse(const char *name);
 
 const char *tm_state_name(tm_state s);
 const char *tm_wait_kind_name(uint32_t kind);

@@ -72,6 +72,32 @@ int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *er
 
 int ts_session_poll(ts_session *s) { return ts_session_poll_with(s, on_event, s); }
 
+/* Post-mortem equals live: what the model warns about while recording
+ * goes into the recording as it is raised (a deadlock that a timeout
+ * later broke leaves no trace in the final state), and again when its
+ * text changes.  The analysis that finds deadlocks and stuck loops runs
+ * once a second while recording. */
+static void record_warnings(ts_session *s) {
+    int second = now_ms() - s->analyzed_ms >= 1000;
+    if (second) {
+        tm_model_analyze(s->model);
+        s->analyzed_ms = now_ms();
+    }
+    if (!tm_model_dirty_warnings(s->model))
+        return;
+    for (size_t i = 0; i < tm_model_warning_count(s->model); i++) {
+        const tm_warning *w = tm_model_warning_at(s->model, i);
+        /* The drops warning's count changes with every poll under
+         * overload: rewritten once a second, not once a poll.  (The
+         * session's final "dropped" fact has the last word anyway.) */
+        if (!w->dirty || (w->kind == TM_WARN_DROPS && !second))
+            continue;
+        if (ts_store_warning(s->store, i + 1, w->ns, tm_warning_kind_name(w->kind), w->task,
+                             w->resource, w->text) == 0)
+            tm_model_warning_clean(s->model, i);
+    }
+}
+
 int ts_session_poll_with(ts_session *s, ts_reader_fn fn, void *arg) {
     int n = ts_reader_poll(s->reader, fn, arg);
     if (n >= 0 && s->attached)
@@ -97,6 +123,8 @@ int ts_session_poll_with(ts_session *s, ts_reader_fn fn, void *arg) {
         s->dump_asked_drops = drops;
         s->dump_asked_ms = now_ms();
     }
+    if (s->store)
+        record_warnings(s);
     return n;
 }
 
@@ -150,10 +178,24 @@ static void on_replay(const ts_ev_header *rec, uint64_t ns, uint32_t tid, void *
     tm_model_apply(arg, rec, ns, tid);
 }
 
+static void on_stored_warning(uint64_t ns, const char *kind, uint64_t task, uint64_t resource,
+                              const char *text, void *arg) {
+    tm_warning_kind k = tm_warning_kind_parse(kind);
+    if (k)
+        tm_model_merge_warning(arg, k, ns, task, resource, text ? text : "");
+}
+
 int ts_session_load(tm_model **out, const char *path, char *err, size_t len) {
+    return ts_session_load_opts(out, path, 1, err, len);
+}
+
+int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *err,
+                         size_t len) {
     tm_model *m = tm_model_new();
     if (!m)
         return -ENOMEM;
+    if (keep_all)
+        tm_model_keep_all(m); /* a report on a file lists every task */
     int rc = ts_store_replay(path, on_replay, m, err, len);
     if (rc) {
         tm_model_free(m);
@@ -170,6 +212,14 @@ int ts_session_load(tm_model **out, const char *path, char *err, size_t len) {
         unsigned long long d = strtoull(buf, NULL, 10);
         if (d > tm_model_dropped(m))
             tm_model_add_dropped(m, d - tm_model_dropped(m));
+    }
+    /* The final state's findings first, then what the live model saw
+     * along the way that the end no longer shows. */
+    tm_model_analyze(m);
+    rc = ts_store_read_warnings(path, on_stored_warning, m, err, len);
+    if (rc) {
+        tm_model_free(m);
+        return rc;
     }
     *out = m;
     return 0;

@@ -29,6 +29,7 @@ typedef struct ts_session {
     ts_session_tap tap;   /* optional */
     uint64_t dump_asked_drops;  /* drop count when we last asked for a dump */
     uint64_t dump_asked_ms;
+    uint64_t analyzed_ms;       /* when the model was last analyzed (recording) */
     void *tap_arg;
 } ts_session;
 
@@ -51,7 +52,15 @@ void ts_session_wait_dump(ts_session *s, int timeout_ms);
 int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms);
 void ts_session_close(ts_session *s);
 
-/* Replay a recording into a fresh model. */
+/* Replay a recording into a fresh model that keeps every task, with the
+ * warnings the live model recorded merged in (see
+ * tm_model_merge_warning). */
 int ts_session_load(tm_model **out, const char *path, char *err, size_t len);
+/* The same; keep_all 0 lets the model evict finished tasks as the live
+ * one does (memory stays bounded: ~50,000 tasks), for reports that need
+ * only counts, groups and warnings (stats, blocked): the model's totals
+ * and statistics groups still cover every task of the recording. */
+int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *err,
+                         size_t len);
 
 #endif

@@ -24,12 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../schemas/store_ddl.h"
 #include "reader.h"
 #include "safe_io.h"
 #include "store.h"
+#include "syscalls.h"
 
 #define CHUNK_BYTES (1u << 20)
 #define COMMIT_NS 200000000ull  /* the longest a chunk's events wait for the writer */
@@ -75,6 +78,7 @@ struct ts_store {
     int stop;
     uint64_t seq;
     uint64_t rows;
+    int lock_fd;                            /* flock'd while recording */
     char error[256];
     char kept[PATH_MAX + 32];               /* where an earlier recording went, or "" */
     char path[PATH_MAX];
@@ -87,38 +91,9 @@ static uint64_t coarse_ns(void) {
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-static const char VIEWS[] =
-    "CREATE VIEW IF NOT EXISTS strings AS SELECT id, text FROM ev_string;\n"
-    "CREATE VIEW IF NOT EXISTS sites AS SELECT s.id, f.text AS file, fn.text AS func, s.line\n"
-    "  FROM ev_site s LEFT JOIN ev_string f ON f.id = s.file LEFT JOIN ev_string fn ON fn.id = s.func;\n"
-    "CREATE VIEW IF NOT EXISTS tasks AS SELECT c.task AS id, c.parent, c.loop, n.text AS name,\n"
-    "  ss.file || ':' || ss.line AS spawn_site, c.ns AS created_ns, d.ns AS done_ns,\n"
-    "  CASE d.state WHEN 3 THEN 'done' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled' ELSE 'live' END AS state,\n"
-    "  d.err, m.text AS error_message\n"
-    "  FROM ev_task_create c LEFT JOIN ev_string n ON n.id = c.name\n"
-    "  LEFT JOIN sites ss ON ss.id = c.site LEFT JOIN ev_task_done d ON d.task = c.task\n"
-    "  LEFT JOIN ev_string m ON m.id = d.message;\n"
-    "CREATE VIEW IF NOT EXISTS awaits AS SELECT s.seq, s.task, t.name AS task_name,\n"
-    "  CASE s.kind WHEN 1 THEN 'task' WHEN 2 THEN 'future' WHEN 3 THEN 'sleep' WHEN 4 THEN 'yield'\n"
-    "    WHEN 5 THEN 'lock' WHEN 6 THEN 'event' WHEN 7 THEN 'condition' WHEN 8 THEN 'semaphore'\n"
-    "    WHEN 9 THEN 'barrier' WHEN 10 THEN 'queue_get' WHEN 11 THEN 'queue_put' WHEN 12 THEN 'queue_join'\n"
-    "    WHEN 13 THEN 'fd' WHEN 14 THEN 'executor' WHEN 15 THEN 'generator' WHEN 16 THEN 'group'\n"
-    "    ELSE 'other' END AS kind, s.object, ws.file || ':' || ws.line AS await_site, s.ns AS start_ns,\n"
-    "  (SELECT w.ns FROM ev_task_wake w WHERE w.task = s.task AND w.seq > s.seq ORDER BY w.seq LIMIT 1)\n"
-    "    - s.ns AS duration_ns,\n"
-    "  (SELECT w.status FROM ev_task_wake w WHERE w.task = s.task AND w.seq > s.seq ORDER BY w.seq LIMIT 1)\n"
-    "    AS wake_status\n"
-    "  FROM ev_task_suspend s LEFT JOIN tasks t ON t.id = s.task LEFT JOIN sites ws ON ws.id = s.site;\n"
-    "CREATE VIEW IF NOT EXISTS blocked AS SELECT b.seq, b.loop, b.task, t.name AS task_name,\n"
-    "  b.elapsed_ns AS seen_after_ns, u.duration_ns, b.tid, char(b.thread_state) AS thread_state,\n"
-    "  b.syscall, b.stack FROM ev_loop_blocked b LEFT JOIN ev_loop_unblocked u\n"
-    "  ON u.loop = b.loop AND u.step = b.step LEFT JOIN tasks t ON t.id = b.task;\n"
-    "CREATE VIEW IF NOT EXISTS slow_steps AS SELECT s.seq, s.loop, s.task, t.name AS task_name,\n"
-    "  s.duration_ns FROM ev_slow_step s LEFT JOIN tasks t ON t.id = s.task;\n"
-    "CREATE VIEW IF NOT EXISTS cancellations AS SELECT c.seq, c.ns, c.task, t.name AS task_name,\n"
-    "  c.by_task, b.name AS by_name, c.requests, m.text AS message\n"
-    "  FROM ev_task_cancel c LEFT JOIN tasks t ON t.id = c.task LEFT JOIN tasks b ON b.id = c.by_task\n"
-    "  LEFT JOIN ev_string m ON m.id = c.message;\n";
+/* The views, the warning table and the lookup tables: one definition,
+ * in schemas/store_ddl.h. */
+static const char VIEWS[] = TS_DDL_WARNING_TABLE TS_DDL_LOOKUP_TABLES TS_DDL_VIEWS;
 
 /* The indexes of the small tables exist from the start; those of the
  * busy event tables are built at close, in one pass over the rows: kept
@@ -178,6 +153,27 @@ static int64_t field_get(const void *rec, const ts_field_desc *f) {
     }
 }
 
+static int step_ok(ts_store *s, sqlite3_stmt *st);
+
+/* The syscall table, from the kernel's list this build was made with. */
+static int fill_syscalls(ts_store *s) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO syscall VALUES(?, ?)", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -EIO;
+    int err = exec(s, "BEGIN");
+    for (int i = 0; i < ts_syscall_count() && !err; i++) {
+        int nr;
+        const char *name;
+        ts_syscall_at(i, &nr, &name);
+        sqlite3_bind_int(st, 1, nr);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        err = step_ok(s, st);
+    }
+    sqlite3_finalize(st);
+    return exec(s, err ? "ROLLBACK" : "COMMIT") || err ? -EIO : 0;
+}
+
 static int create_schema(ts_store *s) {
     const ts_event_desc *dp[TS_EV_MAX_ID + 1];
     size_t n = all_descs(dp, TS_EV_MAX_ID + 1);
@@ -206,7 +202,7 @@ static int create_schema(ts_store *s) {
         }
     }
     if (exec(s, "CREATE TABLE IF NOT EXISTS session(key TEXT PRIMARY KEY, value TEXT);") ||
-        exec(s, VIEWS) || exec(s, SMALL_INDEXES))
+        exec(s, VIEWS) || exec(s, SMALL_INDEXES) || fill_syscalls(s))
         return -EIO;
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d;", TS_STORE_VERSION);
     return exec(s, sql);
@@ -365,6 +361,19 @@ static void *writer_main(void *arg) {
 static int default_flags;
 
 void ts_store_set_default_flags(int flags) { default_flags = flags; }
+/* While a recording is written its writer holds an exclusive flock on
+ * it, released when the process closes it or dies: a reader that finds
+ * the status still "recording" tells "in progress" (lock held) from "cut
+ * short" (nobody holds it) with flock(LOCK_SH | LOCK_NB).  flock locks
+ * are separate from the POSIX locks SQLite takes, so neither disturbs
+ * the other. */
+static void hold_writer_lock(ts_store *s, const char *path) {
+    s->lock_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (s->lock_fd >= 0 && flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        close(s->lock_fd);
+        s->lock_fd = -1;
+    }
+}
 
 int ts_store_create(const char *path, ts_store **out, char *err, size_t errlen) {
     return ts_store_create_ex(path, default_flags, out, err, errlen);
@@ -470,6 +479,7 @@ int ts_store_create_ex(const char *path, int flags, ts_store **out, char *err, s
     ts_store_meta(s, "schema_version", "1");
     ts_store_meta(s, "status", "recording");
     s->created = created;
+    hold_writer_lock(s, path);
     *out = s;
     return 0;
 }
@@ -587,6 +597,8 @@ int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
     sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;", NULL, NULL,
                  NULL);
     sqlite3_close(s->db);
+    if (s->lock_fd > 0) /* after SQLite's last use: closing it drops the flock */
+        close(s->lock_fd);
     while (s->free_list) {
         struct chunk *c = s->free_list;
         s->free_list = c->next;
@@ -615,6 +627,32 @@ void ts_store_discard(ts_store *s) {
 
 const char *ts_store_error(const ts_store *s) { return s->error[0] ? s->error : NULL; }
 const char *ts_store_kept(const ts_store *s) { return s->kept[0] ? s->kept : NULL; }
+
+int ts_store_warning(ts_store *s, uint64_t id, uint64_t ns, const char *kind, uint64_t task,
+                     uint64_t resource, const char *text) {
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->db_lock);
+    if (s->error[0]) { /* after a write error (disk full) the final status needs the room */
+        pthread_mutex_unlock(&s->db_lock);
+        return -EIO;
+    }
+    int rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO warning VALUES(?, ?, ?, ?, ?, ?)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)ns);
+        sqlite3_bind_text(st, 3, kind, -1, SQLITE_TRANSIENT);
+        if (task)
+            sqlite3_bind_int64(st, 4, (sqlite3_int64)task);
+        if (resource)
+            sqlite3_bind_int64(st, 5, (sqlite3_int64)resource);
+        sqlite3_bind_text(st, 6, text, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->db_lock);
+    return rc == SQLITE_OK ? 0 : -EIO;
+}
 uint64_t ts_store_rows(const ts_store *s) { return s->rows; }
 
 /* ---- reading ------------------------------------------------------------------ */
@@ -756,6 +794,7 @@ struct cursor {
     const ts_event_desc *d;
     sqlite3_stmt *st;
     int has_row;
+    int64_t seq;          /* the current row's, cached: the merge compares it often */
 };
 
 /* Step a cursor.  A step that fails (a damaged page) must end the replay
@@ -764,6 +803,8 @@ struct cursor {
 static int advance(struct cursor *c) {
     int rc = sqlite3_step(c->st);
     c->has_row = rc == SQLITE_ROW;
+    if (c->has_row)
+        c->seq = sqlite3_column_int64(c->st, 0);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc;
 }
 
@@ -791,13 +832,13 @@ int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, siz
         if (advance(&cur[i]))
             goto damaged;
     }
-    /* k-way merge by seq: n is a few dozen, so a linear scan is fine. */
+    /* k-way merge by seq: n is a few dozen, so a linear scan over the
+     * cached seqs is fine. */
     _Alignas(8) char rec[TS_PAGE_SIZE];
     for (;;) {
         struct cursor *best = NULL;
         for (size_t i = 0; i < n; i++)
-            if (cur[i].has_row &&
-                (!best || sqlite3_column_int64(cur[i].st, 0) < sqlite3_column_int64(best->st, 0)))
+            if (cur[i].has_row && (!best || cur[i].seq < best->seq))
                 best = &cur[i];
         if (!best)
             break;
@@ -845,4 +886,57 @@ out:
     free(cur);
     sqlite3_close(db);
     return rc;
+}
+
+int ts_store_read_warnings(const char *path, ts_warning_fn fn, void *arg, char *err,
+                           size_t errlen) {
+    sqlite3 *db;
+    int rc = open_checked(path, &db, err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    /* A recording made before the warning table existed has none to give. */
+    if (sqlite3_prepare_v2(db, "SELECT ns, kind, task, resource, text FROM warning ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return 0;
+    }
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        fn((uint64_t)sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+           (uint64_t)sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3),
+           (const char *)sqlite3_column_text(st, 4), arg);
+    if (step != SQLITE_DONE) {
+        snprintf(err, errlen, "%s: damaged recording: %s", path, sqlite3_errmsg(db));
+        rc = -EINVAL;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Is a writer still holding the recording (see hold_writer_lock)? */
+static int writer_alive(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    int held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return held;
+}
+
+int ts_store_status(const char *path, char *buf, size_t len) {
+    char raw[512];
+    int rc = ts_store_read_meta(path, "status", raw, sizeof raw);
+    if (rc)
+        return rc;
+    if (!raw[0] || !strcmp(raw, "recording"))
+        snprintf(buf, len, "%s", writer_alive(path)
+                                     ? "recording in progress"
+                                     : "cut short: the recorder stopped before the end");
+    else if (!strncmp(raw, "truncated: ", 11))
+        snprintf(buf, len, "cut short: %s", raw + 11);
+    else
+        snprintf(buf, len, "%s", raw);
+    return 0;
 }

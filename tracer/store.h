@@ -60,6 +60,11 @@ void ts_store_discard(ts_store *s);
 /* The first write error's message, or NULL. */
 const char *ts_store_error(const ts_store *s);
 uint64_t ts_store_rows(const ts_store *s);
+/* Write (or rewrite: same id) one warning of the live model, at once, in
+ * the warning table (schemas/store_ddl.h).  kind is its name ("deadlock",
+ * ...); task and resource 0 for none. */
+int ts_store_warning(ts_store *s, uint64_t id, uint64_t ns, const char *kind, uint64_t task,
+                     uint64_t resource, const char *text);
 
 /* Reading a recording back: validate it and replay every event in order. */
 typedef void (*ts_replay_fn)(const ts_ev_header *rec, uint64_t ns, uint32_t tid, void *arg);
@@ -76,6 +81,16 @@ int ts_store_open_read(const char *path, sqlite3 **db, char *err, size_t errlen)
 int ts_store_is_recording(const char *path);
 /* Read a session fact into buf ("" if absent). */
 int ts_store_read_meta(const char *path, const char *key, char *buf, size_t len);
+/* Every warning the live model recorded, in the order raised. */
+typedef void (*ts_warning_fn)(uint64_t ns, const char *kind, uint64_t task, uint64_t resource,
+                              const char *text, void *arg);
+int ts_store_read_warnings(const char *path, ts_warning_fn fn, void *arg, char *err,
+                           size_t errlen);
+/* The recording's status as reports print it: "complete: exit status 0"
+ * (or whatever the recorder wrote at the end), "recording in progress"
+ * while a writer still holds it, "cut short: <why>" when it stopped
+ * before the end (the recorder died, or could not write). */
+int ts_store_status(const char *path, char *buf, size_t len);
 
 #define TS_STORE_VERSION TS_SCHEMA_VERSION
 

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "textsafe.h"
+
 #include "app.h"
 
 static int attrs[ST_COUNT];
@@ -61,7 +63,13 @@ int tui_put(int y, int x, int width, int attr, const char *text) {
     int cols = 0, n = 0;
     mbstate_t st;
     memset(&st, 0, sizeof st);
-    const char *p = text ? text : "";
+    /* Names, messages and paths come from the traced program: escape
+     * them visibly (textsafe.h), as the text reports do; what is left
+     * below is printable UTF-8, and anything the locale cannot show is
+     * drawn as '?'. */
+    char safe[2048];
+    ts_text_safe(safe, sizeof safe, text, (size_t)width);
+    const char *p = safe;
     size_t left = strlen(p);
     while (left && n < (int)(sizeof buf / sizeof buf[0]) - 1) {
         wchar_t wc;

@@ -231,11 +231,10 @@ int tui_src_replay(tui_src *s, const char *path, char *err, size_t len) {
     ts_store_read_meta(path, "runtime_version", s->version, sizeof s->version);
     ts_store_read_meta(path, "dropped", buf, sizeof buf);
     s->meta_dropped = strtoull(buf, NULL, 10);
-    char status[sizeof s->status];
-    ts_store_read_meta(path, "status", status, sizeof status);
-    snprintf(s->status, sizeof s->status, "%s",
-             !strcmp(status, "recording") ? "truncated: the recorder stopped mid-run"
-                                          : status[0] ? status : "unknown status");
+    /* "complete: ...", "recording in progress" or "cut short: ...", as
+     * the reports say it (ts_store_status). */
+    if (ts_store_status(path, s->status, sizeof s->status) || !s->status[0])
+        snprintf(s->status, sizeof s->status, "unknown status");
     s->log->cur = s->log->head;
     s->cursor = 0; /* nothing applied yet: before any event */
     tui_replay_seek(s, s->t_end);

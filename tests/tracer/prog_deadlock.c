@@ -6,9 +6,12 @@
  *                         and wants A; main awaits both
  *   prog_deadlock await   "ping" awaits "pong", which awaits "ping"; main
  *                         sleeps
+ *   prog_deadlock lock2s  as lock, but after 2 s main cancels both and
+ *                         exits 0: the final state shows no deadlock, so
+ *                         only what the live model recorded tells of it
  *
- * It prints "deadlocked pid=N" once the cycle is closed and then never
- * finishes: the test kills it (or stops its tracer).
+ * It prints "deadlocked pid=N" once the cycle is closed and then (but in
+ * lock2s) never finishes: the test kills it (or stops its tracer).
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,16 +26,18 @@ static void *left(void *arg) {
     (void)arg;
     ts_lock_acquire(lock_a);
     ts_sleep(0.05);
-    ts_lock_acquire(lock_b);    /* never returns: right holds B */
-    return NULL;
+    int err = ts_lock_acquire(lock_b); /* never returns but cancelled (lock2s):
+                                          * right holds B */
+    return err ? ts_fail(err, "cancelled while waiting for the lock") : NULL;
 }
 
 static void *right(void *arg) {
     (void)arg;
     ts_lock_acquire(lock_b);
     ts_sleep(0.05);
-    ts_lock_acquire(lock_a);    /* never returns: left holds A */
-    return NULL;
+    int err = ts_lock_acquire(lock_a); /* never returns but cancelled (lock2s):
+                                          * left holds A */
+    return err ? ts_fail(err, "cancelled while waiting for the lock") : NULL;
 }
 
 static void *ping(void *arg) {
@@ -48,6 +53,8 @@ static void *pong(void *arg) {
     ts_await(ping_task, NULL);
     return NULL;
 }
+
+static int resolve_after_2s;
 
 static void *amain(void *arg) {
     int await_mode = arg != NULL;
@@ -66,11 +73,20 @@ static void *amain(void *arg) {
     ts_sleep(0.3);
     printf("deadlocked pid=%d\n", (int)getpid());
     fflush(stdout);
+    if (resolve_after_2s) {
+        ts_sleep(2.0);
+        ts_task_cancel(t[0], "deadlock broken by main");
+        ts_task_cancel(t[1], "deadlock broken by main");
+        ts_gather(t, 2, NULL, (int[2]){0});
+        printf("resolved\n");
+        return NULL;
+    }
     ts_gather(t, 2, NULL, NULL);
     return NULL;
 }
 
 int main(int argc, char **argv) {
     int await_mode = argc > 1 && !strcmp(argv[1], "await");
+    resolve_after_2s = argc > 1 && !strcmp(argv[1], "lock2s");
     return ts_run(amain, await_mode ? (void *)1 : NULL) ? 1 : 0;
 }

@@ -85,7 +85,7 @@ def check_ps(ps, what):
     tasks = {t["name"]: t for t in ps["tasks"]}
     expect(set(tasks) == LIVE, "%s: ps shows %r, expected %r" % (what, sorted(tasks), sorted(LIVE)))
     for name, kinds in AWAITS.items():
-        expect(tasks[name]["awaits"] in kinds, "%s: %s awaits %r, expected one of %r"
+        expect((tasks[name]["awaits"] or "-") in kinds, "%s: %s awaits %r, expected one of %r"
                % (what, name, tasks[name]["awaits"], kinds))
     sup = tasks["supervisor"]
     for w in ("worker-1", "worker-2", "worker-3"):

@@ -44,7 +44,7 @@ def start_recording(c, path):
 
 def reports_work(path, why):
     ps = taskscope_json("ps", "--json", "--all", path)
-    expect(why in ps["source"], "ps source %r does not say %r" % (ps["source"], why))
+    expect(why in ps["status"], "ps status %r does not say %r" % (ps["status"], why))
     names = {t["name"] for t in ps["tasks"]}
     expect(FOREVER_TASKS <= names, "ps --all shows %r, missing %r" % (names, FOREVER_TASKS - names))
     live = taskscope_json("ps", "--json", path)
@@ -73,7 +73,7 @@ def program_killed(c):
     expect(int(s["events"]) > 0 and s["pid"] == str(pid), "session %r" % s)
     expect(re.search(r"\d+ events from pid %d recorded to" % pid, run.stderr_text()),
            "no summary: %r" % run.stderr_text())
-    reports_work(path, "truncated: the program was killed by signal 9")
+    reports_work(path, "cut short: the program was killed by signal 9")
     # Every event the store counted is in the tables.
     total = sum(committed_rows(path, t) for (t,) in rows(
         path, "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'ev_%'"))
@@ -97,7 +97,7 @@ def tracer_killed(c):
     s = session(path)
     expect(s["status"] == "recording", "status %r" % s["status"])
     expect(committed_rows(path, "ev_task_resume") == before, "the recording changed afterwards")
-    reports_work(path, "truncated: the recorder stopped mid-run")
+    reports_work(path, "cut short: the recorder stopped before the end")
     p = taskscope("query", path, "SELECT value FROM session WHERE key='status'", expect_rc=0)
     expect("recording" in p.stdout, "query of the status: %r" % p.stdout)
 

@@ -134,7 +134,8 @@ def disk_full(c):
     expect(int(s["events"]) == table_rows(path) and table_rows(path) > 0,
            "session events %s, tables hold %d" % (s["events"], table_rows(path)))
     ps = taskscope_json("ps", "--json", "--all", path)
-    expect(ps["source"].startswith(path + " (truncated: "), "ps source %r" % ps["source"])
+    expect(ps["source"] == path and ps["status"].startswith("cut short: "),
+           "ps source %r, status %r" % (ps["source"], ps["status"]))
     expect(any(t["name"] == "flood" for t in ps["tasks"]), "ps shows no flood task")
     for cmd in ("pstree", "blocked", "stats"):
         taskscope(cmd, path, expect_rc=0)

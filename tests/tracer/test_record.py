@@ -106,7 +106,7 @@ def database(c, name):
             expect(parent == main_id, "task %d %s: parent %r, expected main" % (tid, tname, parent))
         if tname in spec["spawn"]:
             line = source_line(src, spec["spawn"][tname])
-            expect(site and site.endswith("%s.c:%d" % (name, line)),
+            expect(site and site.startswith("%s.c:%d in " % (name, line)),
                    "task %s spawned at %r, expected %s.c:%d" % (tname, site, name, line))
         if tname in spec["states"]:
             expect(state == spec["states"][tname], "task %s is %s" % (tname, state))
@@ -119,7 +119,7 @@ def database(c, name):
         line = source_line(src, needle)
         aw = rows(path, "SELECT kind, await_site, duration_ns FROM awaits WHERE task_name = ?",
                   (tname,))
-        expect(any(k == kind and s and s.endswith("%s.c:%d" % (name, line)) and d and d > 0
+        expect(any(k == kind and s and s.startswith("%s.c:%d in " % (name, line)) and d and d > 0
                    for k, s, d in aw),
                "no %s await of %s at %s.c:%d among %r" % (kind, tname, name, line, aw[:8]))
     # Strings and sites views resolve.
@@ -148,7 +148,7 @@ def json_reports(c, name):
         expect(t["busy_ns"] + t["scheduled_ns"] + t["idle_ns"] == t["age_ns"],
                "task %d: busy+scheduled+idle != age: %r" % (tid, t))
         expect(t["polls"] >= 1 and t["busy_ns"] > 0, "task %d never ran: %r" % (tid, t))
-        expect(t["awaits"] == "-" and t["awaits_text"] == "-",
+        expect(t["awaits"] is None and t["awaits_text"] is None,
                "finished task %d still awaits: %r" % (tid, t))
         if tname in spec["spawn"]:
             line = source_line(src, spec["spawn"][tname])
@@ -170,9 +170,17 @@ def json_reports(c, name):
         expect(t["name"] == db_tasks[t["id"]][2], "pstree name %r" % t)
 
     st = taskscope_json("stats", "--json", path)
-    counts = {n["name"]: n["count"] for n in st["names"]}
-    expect(counts == spec["names"], "stats counts %r, expected %r" % (counts, spec["names"]))
-    for n in st["names"]:
+    expect(st["group_by"] == "spawn_site", "stats groups by %r" % st["group_by"])
+    total = sum(n["count"] for n in st["groups"])
+    expect(total == sum(spec["names"].values()),
+           "stats counts %r tasks, expected %r" % (total, spec["names"]))
+    for tname in spec["spawn"]:
+        line = source_line(src, spec["spawn"][tname])
+        expect(any(g["spawn_site"].startswith("%s.c:%d in " % (name, line)) for g in st["groups"]),
+               "stats has no group for %s's spawn site %s.c:%d" % (tname, name, line))
+    by_name = taskscope_json("stats", "--json", "--by-prefix", path)
+    expect(sum(n["count"] for n in by_name["groups"]) == total, "stats --by-prefix counts")
+    for n in st["groups"] + by_name["groups"]:
         expect(n["polls"] >= n["count"], "stats: fewer polls than tasks: %r" % n)
         expect(n["busy_p50_ns"] <= n["busy_p90_ns"] <= n["busy_p99_ns"],
                "stats busy percentiles out of order: %r" % n)
@@ -209,8 +217,10 @@ def text_reports(c, name):
     expect(all(l.lstrip("│ ").startswith(("├── #", "└── #")) for l in tree[2:] if l.strip()),
            "pstree child lines %r" % tree[2:])
     stats = taskscope("stats", path, expect_rc=0).stdout
-    for tname in spec["names"]:
-        expect(tname in stats, "stats does not show %s" % tname)
+    for tname in spec["spawn"]:
+        line = source_line("examples/%s.c" % name, spec["spawn"][tname])
+        expect("%s.c:%d in " % (name, line) in stats,
+               "stats does not show %s's spawn site" % tname)
     expect("lag" in stats, "stats has no loop lag")
     bl = taskscope("blocked", path, expect_rc=0).stdout
     if not taskscope_json("blocked", "--json", path)["episodes"]:

@@ -38,7 +38,8 @@ def read_snapshot(p):
 def model_view(ps):
     out = {}
     for t in ps["tasks"]:
-        out[t["id"]] = {"parent": t["parent"], "state": t["state"], "awaits": t["awaits"],
+        out[t["id"]] = {"parent": t["parent"] or 0, "state": t["state"],
+                        "awaits": t["awaits"] or "-",
                         "awaited": t["awaits_object"] if t["awaits"] == "task" else 0,
                         "name": t["name"]}
     return out
