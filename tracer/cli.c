@@ -682,25 +682,14 @@ static int cmd_report(const char *name, int argc, char **argv) {
             o.by_prefix = 1;
             break;
         case 'h':
-            printf("usage: taskscope %s [--json]%s TARGET
-"
-                   "       taskscope %s --bpf [--duration S] [--json] PID
-
-"
-                   "TARGET: a live pid or a recording.  ps and pstree list the tasks
-"
-                   "live (at the end of a recording) and say how many finished ones they
-"
-                   "hide; --all lists every task.  stats groups by spawn site,
-"
-                   "--by-prefix by task name prefix.
-
-"
-                   "  --json          one JSON document instead of text
-%s"
-                   "  --duration S    with --bpf: watch for S seconds before reporting
-
-"
+            printf("usage: taskscope %s [--json]%s TARGET\n"
+                   "       taskscope %s --bpf [--duration S] [--json] PID\n\n"
+                   "TARGET: a live pid or a recording.  ps and pstree list the tasks\n"
+                   "live (at the end of a recording) and say how many finished ones they\n"
+                   "hide; --all lists every task.  stats groups by spawn site,\n"
+                   "--by-prefix by task name prefix.\n\n"
+                   "  --json          one JSON document instead of text\n%s"
+                   "  --duration S    with --bpf: watch for S seconds before reporting\n\n"
                    "With --bpf (root) PID may use the release runtime: the collector attaches,\n"
                    "its loops dump their live tasks (idle loops are woken for it), it watches\n"
                    "for S seconds (blocked: 1 by default, others 0) and detaches.  On the debug\n"

@@ -891,7 +891,7 @@ out:
 int ts_store_read_warnings(const char *path, ts_warning_fn fn, void *arg, char *err,
                            size_t errlen) {
     sqlite3 *db;
-    int rc = open_checked(path, &db, err, errlen);
+    int rc = ts_store_open_read(path, &db, err, errlen);
     if (rc)
         return rc;
     sqlite3_stmt *st;
