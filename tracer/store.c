@@ -575,6 +575,13 @@ int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
     pthread_join(s->writer, NULL);
     if (!s->error[0])
         exec(s, INDEXES);
+    else
+        /* After a write error (disk full, file size limit) the write-ahead
+         * log is as long as it may grow, and the status below needs room:
+         * move what was committed into the database and empty the log.
+         * Without this the status stayed "recording" whenever no automatic
+         * checkpoint happened to have reset the log just before. */
+        sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
     char buf[32];
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)dropped);
     ts_store_meta(s, "dropped", buf);
