@@ -20,6 +20,8 @@ uint64_t ts__trace_slow_step_ns(void);
 void ts__watchdog_start(void);
 void ts__watchdog_after_fork(void);
 void ts__watchdog_stop(void);
+/* crash.c: the fatal-signal handler that writes a crash snapshot. */
+void ts__crash_install(void);
 
 /* Strings and sites: the id to use in an event, emitting the STRING/SITE
  * record the first time.  0 for NULL.  A static string is one whose
