@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "reader.h"
+#include "snapshot.h"
 #include "store.h"
 
 #define CHUNK_BYTES (1u << 20)
@@ -572,6 +573,8 @@ int ts_store_read_meta(const char *path, const char *key, char *buf, size_t len)
     sqlite3 *db;
     char err[256];
     buf[0] = 0;
+    if (ts_snapshot_detect(path)) /* a crash snapshot reads like a recording */
+        return ts_snapshot_read_meta(path, key, buf, len);
     int rc = open_checked(path, &db, err, sizeof err);
     if (rc)
         return rc;
@@ -606,6 +609,8 @@ static int advance(struct cursor *c) {
 
 int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, size_t errlen) {
     sqlite3 *db;
+    if (ts_snapshot_detect(path)) /* a crash snapshot reads like a recording */
+        return ts_snapshot_replay(path, fn, arg, err, errlen);
     int rc = open_checked(path, &db, err, errlen);
     if (rc)
         return rc;
