@@ -1,5 +1,12 @@
 /*
  * session.c - see session.h.
+ *
+ * Segment lifetime: the reader holds its own descriptor of the process's
+ * segment (a memfd), so the segment outlives the process for as long as
+ * the session is open.  When the process goes (exit, crash, SIGKILL) the
+ * session drains what it had published, to the end, before it returns:
+ * the recording ends with the program's last window and every task's
+ * last state.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -42,8 +49,8 @@ int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *er
     int rc;
     for (;;) {
         rc = ts_reader_open_pid(&s->reader, pid, err, len);
-        /* Not there yet, or caught between shm_open and the header being
-         * written (its magic comes last): worth another look. */
+        /* Not there yet, or caught between the memfd's creation and its
+         * header being written (its magic comes last): worth another look. */
         if ((rc != -ENOENT && rc != -EBADMSG) || now_ms() >= deadline)
             break;
         /* waitid, not waitpid: only waitid takes WNOWAIT (waitpid fails
@@ -130,7 +137,10 @@ int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms) 
     while (!(stop && *stop) && now_ms() < end) {
         int n = ts_session_poll(s);
         if (process_gone(s)) {
-            ts_session_poll(s); /* what it published on the way out */
+            /* What it published on the way out, all of it: a poll reads
+             * a bounded amount per ring. */
+            for (int i = 0; i < 10000 && ts_session_poll(s) > 0; i++)
+                ;
             return 1;
         }
         if (n == 0)
