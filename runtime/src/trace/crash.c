@@ -279,7 +279,8 @@ static void on_fatal(int sig, siginfo_t *si, void *uctx) {
     if (!__atomic_exchange_n(&crashing, 1, __ATOMIC_ACQ_REL)) {
         /* Only a pos the thread committed is published: a record being
          * written when the signal came is not covered. */
-        if (ts__tls_ring.state == 1 && ts__tls_ring.ring.hdr)
+        if (ts__tls_ring.state == 1 && ts__tls_ring.ring.hdr &&
+            ts__tls_ring.fork_gen == __atomic_load_n(&ts__fork_generation, __ATOMIC_RELAXED))
             __atomic_store_n(&ts__tls_ring.ring.hdr->head, ts__tls_ring.ring.pos,
                              __ATOMIC_RELEASE);
         if (enabled && geteuid() == getuid() && !reader_attached())

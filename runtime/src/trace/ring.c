@@ -44,7 +44,7 @@ static uint32_t ring_size_wanted;
  * ever read back from there: sizes, offsets, the owner pid, which slots
  * belong to which thread and where each slot's stream stands all live
  * here. */
-static ts__seg_geom geom;
+static ts__seg_geom geom = {.fd = -1};
 /* Slot ownership (the header's in_use is only a copy for readers) and
  * where a released slot's stream stopped, for the next owner to carry on
  * from (positions stay monotonic for the reader's tail). */
@@ -150,11 +150,13 @@ static void forget_after_fork(void) {
      * its copy of the parent's descriptor, so that a reader looking for
      * the child's segment never finds the parent's. */
     ts__watchdog_after_fork();
-    if (geom.fd >= 0)
-        close(geom.fd);
-    geom.fd = -1;
     seg = NULL;
     seg_state = 0;
+    if (geom.base) /* nothing reaches it now: ts__seg() is NULL, old rings are stale */
+        munmap(geom.base, geom.size);
+    if (geom.fd >= 0)
+        close(geom.fd);
+    geom = (ts__seg_geom){.fd = -1};
     memset(slot_owned, 0, sizeof slot_owned);
     memset(slot_pos, 0, sizeof slot_pos);
     slots_used = 0;
