@@ -59,7 +59,9 @@ static void *victim(void *arg) {
     return arg;
 }
 
-static volatile int *volatile nowhere; /* NULL, out of the compiler's sight */
+/* An address nothing maps, out of the compiler's sight (not NULL: UBSan
+ * would stop at a null store before the fault). */
+static volatile int *volatile nowhere = (volatile int *)(uintptr_t)64;
 
 __attribute__((noinline)) static void crash_now(void) {
     *nowhere = 1;

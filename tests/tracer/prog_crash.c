@@ -21,11 +21,14 @@
 #include <taskscope/taskscope.h>
 
 static int use_abort;
+/* An address nothing maps (not NULL: UBSan would stop at a null store
+ * before the fault). */
+static volatile int *volatile nowhere = (volatile int *)(uintptr_t)64;
 
 __attribute__((noinline)) void crash_here(void) {
     if (use_abort)
         abort();
-    *(volatile int *)(uintptr_t)0 = 1;
+    *nowhere = 1;
     __asm__ volatile("" ::: "memory");
 }
 
