@@ -7,8 +7,11 @@
  * Layout: this header (TS_SNAP_HEADER_ROOM bytes reserved), then a copy
  * of the trace segment (its header rewritten from the runtime's private
  * geometry and cut to the ring slots ever used), then the text of
- * /proc/self/maps at the time of the crash.  The header is written last,
- * its magic included, so a snapshot cut short has no magic.  Nothing in
+ * /proc/self/maps at the time of the crash, then (if it could be made)
+ * a state dump of the crashing thread's loop, which a reader adds to the
+ * segment as one more ring.  The header is written once the segment and
+ * maps are in, its magic included, so a snapshot cut short has no magic;
+ * it is written again when the dump is in.  Nothing in
  * it is trusted by the reader: offsets and sizes are checked against the
  * file, and the segment copy goes through the normal segment reader.
  */
@@ -43,6 +46,10 @@ typedef struct ts_snap_header {
                                        * return addresses */
     uint64_t seg_offset, seg_size;    /* the segment copy */
     uint64_t maps_offset, maps_size;  /* /proc/self/maps text */
+    uint64_t dump_offset, dump_size;  /* the crashing loop's state dump: the
+                                       * bytes of one more ring (positions
+                                       * from 0, records never across a
+                                       * page), 0 if none could be made */
 } ts_snap_header;
 
 #endif

@@ -103,6 +103,8 @@ static int load(const char *path, struct snap *s, char *err, size_t len) {
         why = "corrupt crash snapshot: the segment copy does not fit in the file";
     else if (h->maps_offset > s->size || h->maps_size > s->size - h->maps_offset)
         why = "corrupt crash snapshot: the module map does not fit in the file";
+    else if (h->dump_offset > s->size || h->dump_size > s->size - h->dump_offset)
+        why = "corrupt crash snapshot: the state dump does not fit in the file";
     if (why) {
         free(s->buf);
         s->buf = NULL;
@@ -122,13 +124,49 @@ static void on_event(const ts_reader_event *ev, void *arg) {
         r->fn(ev->rec, ev->ns, ev->tid, r->arg);
 }
 
+/* The segment copy with the state dump added as one more ring (in a
+ * buffer of our own): the reader then merges it with the rest in time
+ * order, like any dump.  NULL (and the copy read alone) when the dump
+ * does not fit that shape: the segment reader validates the result. */
+static unsigned char *with_dump(const struct snap *s, size_t *len) {
+    ts_seg_header h;
+    if (!s->h.dump_size || s->h.seg_size < sizeof h)
+        return NULL;
+    memcpy(&h, s->buf + s->h.seg_offset, sizeof h);
+    uint32_t rs = h.ring_size;
+    if (h.max_rings >= TS_MAX_RINGS || rs < TS_PAGE_SIZE || rs > TS_RING_SIZE_MAX ||
+        (rs & (rs - 1)) || s->h.dump_size > rs || h.total_size != s->h.seg_size ||
+        h.data_offset + (uint64_t)h.max_rings * rs != s->h.seg_size ||
+        h.rings_offset + (uint64_t)(h.max_rings + 1) * sizeof(ts_ring_header) > h.data_offset)
+        return NULL;
+    *len = (size_t)s->h.seg_size + rs;
+    unsigned char *img = calloc(1, *len);
+    if (!img)
+        return NULL;
+    memcpy(img, s->buf + s->h.seg_offset, s->h.seg_size);
+    memcpy(img + s->h.seg_size, s->buf + s->h.dump_offset, s->h.dump_size);
+    ts_ring_header r = {.head = s->h.dump_size, .generation = 1, .tid = s->h.tid,
+                        .role = TS_ROLE_LOOP};
+    snprintf(r.name, sizeof r.name, "crash-dump");
+    memcpy(img + h.rings_offset + (uint64_t)h.max_rings * sizeof r, &r, sizeof r);
+    h.max_rings++;
+    h.total_size = *len;
+    memcpy(img, &h, sizeof h);
+    return img;
+}
+
 static int replay_loaded(const char *path, const struct snap *s, ts_replay_fn fn, void *arg,
                          uint64_t *dropped, char *err, size_t len) {
     ts_reader *rd = NULL;
     char why[256];
-    int rc = ts_reader_open_buffer(&rd, s->buf + s->h.seg_offset, s->h.seg_size, why,
+    size_t img_len = 0;
+    unsigned char *img = with_dump(s, &img_len);
+    int rc = img ? ts_reader_open_buffer(&rd, img, img_len, why, sizeof why) : -1;
+    if (rc) /* without the dump, then */
+        rc = ts_reader_open_buffer(&rd, s->buf + s->h.seg_offset, s->h.seg_size, why,
                                    sizeof why);
     if (rc) {
+        free(img);
         if (err && len)
             snprintf(err, len, "%s: crash snapshot: %s", path, why);
         return rc;
@@ -142,6 +180,7 @@ static int replay_loaded(const char *path, const struct snap *s, ts_replay_fn fn
     if (dropped)
         *dropped = st.dropped_total > st.dropped_events ? st.dropped_total : st.dropped_events;
     ts_reader_close(rd);
+    free(img);
     return 0;
 }
 

@@ -9,8 +9,12 @@
  * "last-words" (its task_create is the program's last event, still
  * unpublished when the signal comes) and then crashes in crash_here():
  *
- *   prog_crash           SIGSEGV (a write through a null pointer)
+ *   prog_crash           SIGSEGV (a write to an unmapped address)
  *   prog_crash --abort   SIGABRT (abort())
+ *   prog_crash --flood   SIGSEGV after 20,000 short tasks: with a small
+ *                        ring the flight recorder no longer holds the
+ *                        sleeper's and the waiter's events, only the
+ *                        crash snapshot's state dump says what they await
  */
 #include <signal.h>
 #include <stdio.h>
@@ -20,7 +24,7 @@
 
 #include <taskscope/taskscope.h>
 
-static int use_abort;
+static int use_abort, flood;
 /* An address nothing maps (not NULL: UBSan would stop at a null store
  * before the fault). */
 static volatile int *volatile nowhere = (volatile int *)(uintptr_t)64;
@@ -45,9 +49,15 @@ static void *waiter(void *arg) {
 
 static void *last_words(void *arg) { return arg; }
 
+static void *short_lived(void *arg) { return arg; }
+
 static void *crasher(void *arg) {
     (void)arg;
     ts_sleep(0.3);
+    for (int i = 0; flood && i < 20000; i++) {
+        ts_task *t = ts_spawn_named("flood", short_lived, NULL);
+        ts_await(t, NULL);
+    }
     printf("crashing pid=%d\n", (int)getpid());
     fflush(stdout);
     ts_task *t = ts_spawn_named("last-words", last_words, NULL);
@@ -70,6 +80,7 @@ static void *amain(void *arg) {
 
 int main(int argc, char **argv) {
     use_abort = argc > 1 && !strcmp(argv[1], "--abort");
+    flood = argc > 1 && !strcmp(argv[1], "--flood");
     /* The default actions, whatever a sanitizer installed: the tests
      * check that the program dies of the signal it raised. */
     signal(SIGSEGV, SIG_DFL);

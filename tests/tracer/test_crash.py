@@ -11,6 +11,8 @@ moments (issue 13, point 3).
   TASKSCOPE_CRASH_DIR (or the working directory), the program's exit
   status is unchanged (SIGSEGV, SIGABRT), and `taskscope ps|pstree|blocked
   FILE` read the snapshot like a recording, naming the signal and where.
+- After a flood that overwrote their events in the flight recorder, the
+  snapshot's state dump still lists the idle tasks and what they await.
 - TASKSCOPE_CRASH=0: no snapshot.
 - Either way, nothing is left in /dev/shm.
 """
@@ -90,6 +92,28 @@ def snapshot_abort(c):
     snapshot(c, abort=True)
 
 
+def snapshot_after_flood(c):
+    """The flight recorder has long lost the sleeper's and the waiter's
+    events: the snapshot's state dump still says what they await."""
+    d = c.path("crashdir-flood")
+    os.mkdir(d)
+    env = debug_env()
+    env["TASKSCOPE_CRASH_DIR"] = d
+    env["TASKSCOPE_RING_SIZE"] = "65536"
+    p = c.start([prog("prog_crash"), "--flood"], env=env)
+    pid = int(p.wait_line(r"crashing pid=(\d+)").group(1))
+    expect(p.wait() == -11, "prog_crash --flood did not die of SIGSEGV")
+    path = os.path.join(d, "taskscope-crash.%d.tsnap" % pid)
+    expect(os.path.exists(path), "no snapshot: %r" % p.stderr_text())
+    ps, tasks = tasks_of(path)
+    expect({"sleeper", "waiter", "crasher", "main"} <= set(tasks), "ps --all shows %r"
+           % sorted(set(tasks)))
+    expect(tasks["sleeper"]["awaits"] == "sleep", "sleeper: %r" % tasks["sleeper"])
+    expect(tasks["waiter"]["awaits"] == "event", "waiter: %r" % tasks["waiter"])
+    live = {t["name"] for t in taskscope_json("ps", "--json", path)["tasks"]}
+    expect({"sleeper", "waiter", "crasher", "main"} <= live, "live at the crash: %r" % live)
+
+
 def snapshot_off(c):
     d = c.path("crashdir-off")
     os.mkdir(d)
@@ -107,6 +131,7 @@ def main():
     c.check(under_run)
     c.check(snapshot)
     c.check(snapshot_abort)
+    c.check(snapshot_after_flood)
     c.check(snapshot_off)
     return c.finish()
 

@@ -29,6 +29,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -48,6 +49,10 @@ static int crashing;
 static char path_main[PATH_MAX], path_fallback[PATH_MAX];
 static ts_snap_header snap; /* static: the handler's stack may be small */
 static ts_seg_header seg_copy;
+/* Where the handler assembles the state dump: a ring's worth of address
+ * space reserved at start-up (untouched, it costs no memory). */
+static void *dump_buf;
+static uint32_t dump_buf_size;
 
 /* ---- async-signal-safe helpers --------------------------------------------------- */
 
@@ -221,6 +226,22 @@ static void write_snapshot(int sig, siginfo_t *si, void *uctx) {
         memcpy(snap.magic, TS_SNAP_MAGIC, 8);
     }
     int ok = seg > 0 && write_all(fd, &snap, sizeof snap, 0) == 0;
+    /* The snapshot is whole now; the state dump comes on top, and only if
+     * nobody holds the intern tables (the crashed thread may). */
+    if (ok && dump_buf && ts__intern_try_freeze()) {
+        ts_ring_header sh;
+        ts__ring r;
+        ts__ring_scratch_init(&r, &sh, dump_buf, dump_buf_size);
+        ts__tr_crash_dump(&r);
+        ts__intern_thaw();
+        uint64_t at = snap.maps_offset + snap.maps_size;
+        at = (at + 7) & ~(uint64_t)7;
+        if (r.pos && write_all(fd, dump_buf, (size_t)r.pos, (off_t)at) == 0) {
+            snap.dump_offset = at;
+            snap.dump_size = r.pos;
+            write_all(fd, &snap, sizeof snap, 0);
+        }
+    }
     close(fd);
     struct line m = {.len = 0};
     if (ok) {
@@ -320,7 +341,18 @@ void ts__crash_install(void) {
               dir && *dir ? NULL : (tmp && *tmp ? tmp : "/tmp"), pid);
     if (dir && *dir)
         path_fallback[0] = 0; /* the user said where */
-    if (!enabled || installed)
+    if (!enabled)
+        return;
+    const ts__seg_geom *g = ts__seg_geometry();
+    if (g && !dump_buf) {
+        void *p = mmap(NULL, g->ring_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p != MAP_FAILED) {
+            dump_buf = p;
+            dump_buf_size = g->ring_size;
+        }
+    }
+    if (installed)
         return;
     installed = 1;
     for (size_t i = 0; i < NFATAL; i++) {

@@ -499,6 +499,8 @@ static void dump_resources(ts__ring *r) {
     }
 }
 
+void ts__tr_dump_resources(ts__ring *r) { dump_resources(r); }
+
 /* ---- futures, resources, jobs --------------------------------------------------- */
 
 void ts__tr_future_create(const void *f, const ts_site *site) {

@@ -535,12 +535,16 @@ int ts__ring_scratch_open(ts__ring *s, ts_ring_header *hdr) {
     char *data = malloc(geom.ring_size);
     if (!data)
         return -ENOMEM;
+    ts__ring_scratch_init(s, hdr, data, geom.ring_size);
+    return 0;
+}
+
+void ts__ring_scratch_init(ts__ring *s, ts_ring_header *hdr, void *buf, uint32_t size) {
     memset(hdr, 0, sizeof *hdr);
     /* "A live reader that never reads": what does not fit is dropped,
      * nothing wraps over what was assembled. */
-    *s = (ts__ring){.hdr = hdr, .data = data, .mask = geom.ring_size - 1,
-                    .limit = geom.ring_size, .reader_live = true, .scratch = true};
-    return 0;
+    *s = (ts__ring){.hdr = hdr, .data = buf, .mask = size - 1, .limit = size,
+                    .reader_live = true, .scratch = true};
 }
 
 void ts__ring_scratch_close(ts__ring *s) {

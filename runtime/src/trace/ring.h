@@ -124,6 +124,9 @@ bool ts__ring_fits(ts__ring *r, uint64_t bytes);
  * reader) and publishes nothing.  -ENOMEM, or -ENOTSUP without a segment. */
 int ts__ring_scratch_open(ts__ring *s, ts_ring_header *hdr);
 void ts__ring_scratch_close(ts__ring *s);
+/* The same over a buffer the caller owns (size: a power of two, at least
+ * a page); nothing is allocated (the crash handler's). */
+void ts__ring_scratch_init(ts__ring *s, ts_ring_header *hdr, void *buf, uint32_t size);
 /* Copy every record of scratch s into r, all or nothing; on success any
  * hold on r is released.  0; -ENOSPC if the live reader has not left room
  * for all of it (*need: the bytes it takes from r's cursor, page padding
