@@ -17,7 +17,17 @@
  *   - The header's magic is written last (release), so a reader that sees
  *     it sees a complete header.
  *   - After fork() the child owns nothing of the parent's segment: an
- *     atfork handler forgets it, and the child makes its own on first use.
+ *     atfork handler unmaps it and closes the descriptor, and the child
+ *     makes its own on first use.
+ *   - Nothing the producers need is read back from the segment: a reader
+ *     (anyone who can open /proc/PID/fd/N) may write any byte of it.  The
+ *     geometry, slot ownership and positions, loop slots and thresholds
+ *     are private; what a reader may legitimately write (tail,
+ *     attach_request, reader_pid, reader_heartbeat_ns) is clamped where
+ *     it is read, so hostile content costs the trace, never the program.
+ *   - The segment is a sealed memfd: it cannot change size under anyone,
+ *     has no name to squat or leave behind, and dies with its last
+ *     descriptor or mapping.
  */
 #include <errno.h>
 #include <fcntl.h>
