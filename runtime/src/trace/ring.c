@@ -381,13 +381,16 @@ static bool reader_live(void) {
 }
 
 /* The reader's tail, as far as it can be true: never ahead of what we
- * wrote, never more than a ring behind it.  Anything else was not written
- * by an honest reader; it is taken as "nothing read" (events drop and
- * are counted; nothing is overwritten, nothing loops). */
+ * wrote, never more than a ring behind it.  Anything else is taken as
+ * "nothing read" (events drop and are counted; nothing is overwritten,
+ * nothing loops).  Ahead of us is impossible for an honest reader, and
+ * said once; a ring or more behind is a reader that stalled while we
+ * lapped it (its heartbeat went stale), which it finds out itself. */
 static uint64_t read_tail(ts__ring *r) {
     uint64_t t = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
     if (__builtin_expect(t > r->pos || r->pos - t > (uint64_t)r->mask + 1, 0)) {
-        ts__seg_damaged("impossible ring tail");
+        if (t > r->pos)
+            ts__seg_damaged("a ring's tail ahead of its head");
         t = r->pos > (uint64_t)r->mask + 1 ? r->pos - r->mask - 1 : 0;
     }
     return t;
