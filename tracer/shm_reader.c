@@ -264,7 +264,12 @@ static bool is_segment_link(const char *link) {
 /* Check an open descriptor of pid's segment and map it.  Owner and mode
  * say the process's user made it; the seals say nobody (us included) can
  * shrink or grow it, which is what makes the mapping safe: a sealed
- * memfd's size is fixed, so no access within it can ever SIGBUS. */
+ * memfd's size is fixed, so no access within it can ever SIGBUS.
+ *
+ * A segment being created is sized, sealed and chmod'ed before its
+ * header is written, magic last: so a segment without its magic yet is
+ * "not there yet" (-EBADMSG, which a caller waiting for it retries),
+ * checked before mode and seals, which it may not have yet. */
 static int adopt_fd(ts_reader *rd, int fd, int pid, bool writable, uint32_t euid,
                     uint64_t start, const char *what) {
     rd->fd = fd;
@@ -276,13 +281,6 @@ static int adopt_fd(ts_reader *rd, int fd, int pid, bool writable, uint32_t euid
     if (st.st_uid != euid)
         return rd_fail(rd, -EACCES, "%s is owned by uid %u, but process %d runs as uid %u: "
                        "not trusting it", what, (unsigned)st.st_uid, pid, euid);
-    if ((st.st_mode & 07777) != 0600)
-        return rd_fail(rd, -EACCES, "%s has mode %04o, expected 0600: not trusting it", what,
-                       (unsigned)(st.st_mode & 07777));
-    int seals = fcntl(fd, F_GET_SEALS);
-    if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
-        return rd_fail(rd, -EACCES, "%s is not sealed against resizing (it could be truncated "
-                       "under us): not trusting it", what);
     if (st.st_size < (off_t)sizeof(ts_seg_header) || (uint64_t)st.st_size > (UINT64_C(1) << 40))
         return rd_fail(rd, -EBADMSG, "truncated or corrupt segment %s: %lld bytes", what,
                        (long long)st.st_size);
@@ -291,6 +289,15 @@ static int adopt_fd(ts_reader *rd, int fd, int pid, bool writable, uint32_t euid
     rd->base = NULL;
     if (rd_copy(rd, 0, &h, sizeof h) != 0)
         return rd_fail(rd, -EBADMSG, "cannot read the header of %s", what);
+    if (memcmp(h.magic, TS_SEG_MAGIC, 8) != 0)
+        return validate_header(rd, &h, rd->size); /* says "bad magic" */
+    if ((st.st_mode & 07777) != 0600)
+        return rd_fail(rd, -EACCES, "%s has mode %04o, expected 0600: not trusting it", what,
+                       (unsigned)(st.st_mode & 07777));
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
+        return rd_fail(rd, -EACCES, "%s is not sealed against resizing (it could be truncated "
+                       "under us): not trusting it", what);
     int err = validate_header(rd, &h, rd->size);
     if (err)
         return err;

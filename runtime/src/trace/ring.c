@@ -192,6 +192,9 @@ static int make_memfd(size_t total) {
                 strerror(errno));
         return -1;
     }
+    /* All of this before the header's magic is written (create_segment):
+     * a reader takes a segment without magic for one not there yet, and
+     * checks mode and seals only once the magic is there. */
     const char *why = NULL;
     if (fchmod(fd, 0600) != 0)
         why = "fchmod";
