@@ -45,13 +45,18 @@ int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *er
     memset(s, 0, sizeof *s);
     s->pid = pid;
     s->child = child_pid;
-    uint64_t deadline = now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+    uint64_t t0 = now_ms();
+    uint64_t deadline = t0 + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+    /* A segment caught between the memfd's creation and its header's
+     * magic (written last) is one being made: worth a second even to a
+     * caller that does not wait for a segment to appear. */
+    uint64_t made_deadline = deadline > t0 + 1000 ? deadline : t0 + 1000;
     int rc;
     for (;;) {
         rc = ts_reader_open_pid(&s->reader, pid, err, len);
-        /* Not there yet, or caught between the memfd's creation and its
-         * header being written (its magic comes last): worth another look. */
-        if ((rc != -ENOENT && rc != -EBADMSG) || now_ms() >= deadline)
+        /* Not there yet, or being made: worth another look. */
+        if ((rc != -ENOENT && rc != -EBADMSG) ||
+            now_ms() >= (rc == -EBADMSG ? made_deadline : deadline))
             break;
         /* waitid, not waitpid: only waitid takes WNOWAIT (waitpid fails
          * with EINVAL), and the exit status must stay for cmd_run. */

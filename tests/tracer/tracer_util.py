@@ -174,13 +174,16 @@ def remove_segment(pid):
 
 
 def has_segment(pid):
-    """Has process pid created its trace segment (a "/memfd:taskscope."
-    descriptor)?"""
+    """Has process pid made its trace segment (a "/memfd:taskscope."
+    descriptor whose header has its magic, written last)?"""
     try:
         for fd in os.listdir("/proc/%d/fd" % pid):
+            path = "/proc/%d/fd/%s" % (pid, fd)
             try:
-                if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("/memfd:taskscope."):
-                    return True
+                if os.readlink(path).startswith("/memfd:taskscope."):
+                    with open(path, "rb") as f:
+                        if f.read(8) == b"TSTRACE1":
+                            return True
             except OSError:
                 pass
     except OSError:
