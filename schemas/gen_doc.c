@@ -160,7 +160,7 @@ static const struct member seg_members[] = {
     M(ts_seg_header, total_size, "bytes in the whole segment (must equal the file size)"),
     M(ts_seg_header, pid, "the process"),
     M(ts_seg_header, uid, "its effective uid"),
-    M(ts_seg_header, start_time, "/proc/PID/stat field 22: tells a stale segment from a live one"),
+    M(ts_seg_header, start_time, "/proc/PID/stat field 22: with pid, tells this process's segment from one it inherited across fork"),
     M(ts_seg_header, max_rings, "ring slots"),
     M(ts_seg_header, ring_size, "bytes per ring: a power of two, a multiple of the page"),
     M(ts_seg_header, rings_offset, "where the ring headers start"),

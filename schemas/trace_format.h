@@ -133,8 +133,9 @@ typedef struct ts_seg_header {
     uint64_t total_size;              /* bytes in the whole segment */
     uint32_t pid;
     uint32_t uid;
-    uint64_t start_time;              /* /proc/<pid>/stat field 22: tells a
-                                       * stale segment from a live one */
+    uint64_t start_time;              /* /proc/<pid>/stat field 22: with pid,
+                                       * tells this process's segment from
+                                       * one it inherited across fork */
     uint32_t max_rings;
     uint32_t ring_size;               /* power of two, multiple of TS_PAGE_SIZE */
     uint64_t rings_offset;            /* where ring headers start */
