@@ -9,6 +9,8 @@
  *     (random bytes anywhere, truncated at every size class, hostile
  *     offsets) are refused or read without a crash or a hang (run under
  *     ASan/UBSan for out-of-bounds reads);
+ *   - a SIGSEGV handler the program installed first still runs, after the
+ *     snapshot;
  *   - a FIFO named like a snapshot is not taken for one, without hanging.
  * An alarm turns any hang into a failure within a minute.
  */
@@ -82,8 +84,25 @@ static void *crash_main(void *arg) {
     return arg;
 }
 
-/* A real snapshot: a child that crashes with TASKSCOPE_CRASH_DIR=dir. */
+static void own_handler(int sig) {
+    (void)sig;
+    _exit(42); /* the program's own crash handling, e.g. a reporter */
+}
+
+/* A real snapshot: a child that crashes with TASKSCOPE_CRASH_DIR=dir
+ * (with_own: the program had installed a SIGSEGV handler of its own
+ * before the runtime started; it must still run, after the snapshot). */
+static pid_t crash_child_with(int with_own, int *status);
+
 static pid_t crash_child(void) {
+    int status;
+    pid_t pid = crash_child_with(0, &status);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGSEGV); /* the exit status is unchanged */
+    return pid;
+}
+
+static pid_t crash_child_with(int with_own, int *status) {
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -95,15 +114,14 @@ static pid_t crash_child(void) {
         signal(SIGILL, SIG_DFL);
         signal(SIGFPE, SIG_DFL);
         signal(SIGABRT, SIG_DFL);
+        if (with_own)
+            signal(SIGSEGV, own_handler);
         setenv("TASKSCOPE_CRASH_DIR", dir, 1);
         unsetenv("TASKSCOPE_CRASH");
         ts_run(crash_main, NULL);
         _exit(0); /* not reached */
     }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGSEGV); /* the exit status is unchanged */
+    assert_int_equal(waitpid(pid, status, 0), pid);
     return pid;
 }
 
@@ -221,6 +239,21 @@ static void test_crash_snapshot(void **state) {
     unlink(path);
 }
 
+/* A handler the program installed before the runtime still runs (after
+ * the snapshot is written). */
+static void test_program_handler_chained(void **state) {
+    (void)state;
+    int status;
+    pid_t pid = crash_child_with(1, &status);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 42);
+    char path[256], name[64];
+    snprintf(name, sizeof name, TS_SNAP_NAME_FMT, (int)pid);
+    path_in(path, sizeof path, name);
+    assert_int_equal(ts_snapshot_detect(path), 1);
+    unlink(path);
+}
+
 static void test_fifo_is_not_a_snapshot(void **state) {
     (void)state;
     char fifo[256];
@@ -241,6 +274,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_module_paths_never_block),
         cmocka_unit_test(test_crash_snapshot),
+        cmocka_unit_test(test_program_handler_chained),
         cmocka_unit_test(test_fifo_is_not_a_snapshot),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
