@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "trace.h"
@@ -253,8 +254,16 @@ static bool write_dump(ts_loop *l, ts__ring *r, uint64_t gen);
  * attach and after drops (every 2 s at most), but attach_request is
  * written by the reader, and one that kept changing it would otherwise
  * have the loop do nothing else.  So a loop spends at most about 1/20 of
- * its time on dumps, and never dumps twice within 10 ms. */
+ * its time on dumps (the dump's CPU time, not the wall time a loaded
+ * machine may stretch), never dumps twice within 10 ms, and an honest
+ * reader never waits more than a second for its dump. */
 static TS_TLS uint64_t next_dump_ns;
+
+static uint64_t thread_cpu_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
 
 void ts__tr_iteration(ts_loop *l) {
     l->trace_step_chain = false; /* a poll may come: a new batch starts */
@@ -268,10 +277,13 @@ void ts__tr_iteration(ts_loop *l) {
     if (now < next_dump_ns)
         return;
     ts__ring *r = ts__ring_self();
+    /* (no clock while a dump waits for room: that check is cheap) */
+    uint64_t cpu0 = dump_need ? 0 : thread_cpu_ns();
     if (!r || write_dump(l, r, req)) {
         l->trace_dump_gen = req;
-        uint64_t took = ts__mono_ns() - now;
-        next_dump_ns = now + (took * 20 > 10000000u ? took * 20 : 10000000u);
+        uint64_t pause = cpu0 ? (thread_cpu_ns() - cpu0) * 20 : 0;
+        pause = pause < 10000000u ? 10000000u : pause > 1000000000u ? 1000000000u : pause;
+        next_dump_ns = now + pause;
     }
 }
 
