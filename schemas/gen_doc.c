@@ -160,7 +160,7 @@ static const struct member seg_members[] = {
     M(ts_seg_header, total_size, "bytes in the whole segment (must equal the file size)"),
     M(ts_seg_header, pid, "the process"),
     M(ts_seg_header, uid, "its effective uid"),
-    M(ts_seg_header, start_time, "/proc/PID/stat field 22: tells a stale segment from a live one"),
+    M(ts_seg_header, start_time, "/proc/PID/stat field 22: with pid, tells this process's segment from one it inherited across fork"),
     M(ts_seg_header, max_rings, "ring slots"),
     M(ts_seg_header, ring_size, "bytes per ring: a power of two, a multiple of the page"),
     M(ts_seg_header, rings_offset, "where the ring headers start"),
@@ -244,10 +244,17 @@ static void generate(void) {
     TABLE(ts_ev_header, hdr_members);
     emit("A record of type 0 (PAD) carries nothing: skip `size` bytes.\n\n");
     emit("## The segment\n\n"
-         "One per process: `/dev/shm%s` (`%%d` = pid), created with mode 0600 by\n"
-         "the first loop. It holds the header, %u ring headers, then %u rings of\n"
-         "`ring_size` bytes (default %u, %u .. %u, `TASKSCOPE_RING_SIZE`). The runtime\n"
-         "removes it at exit; a segment whose `start_time` differs from its pid's is stale.\n\n",
+         "One per process: a memfd named `%s` (`%%d` = pid), mode 0600, created by\n"
+         "the first loop and sealed against shrinking and growing, so no side can\n"
+         "take SIGBUS through its mapping. Readers find it among `/proc/PID/fd` (the\n"
+         "link reads `/memfd:taskscope.PID (deleted)`); it has no other name, so\n"
+         "nothing is left behind after any exit, and it lives on while a reader holds\n"
+         "it (the end of a killed program's trace can still be read). It holds the\n"
+         "header, %u ring headers, then %u rings of `ring_size` bytes (default %u,\n"
+         "%u .. %u, `TASKSCOPE_RING_SIZE`). The runtime reads back only what a reader\n"
+         "may write (`tail`, `attach_request`, `reader_pid`, `reader_heartbeat_ns`) and\n"
+         "clamps it; `loops[]` and the thresholds are copies for readers. A crash\n"
+         "snapshot (`schemas/crash_snapshot.h`) holds a copy of the segment.\n\n",
          TS_SEG_NAME_FMT, TS_MAX_RINGS, TS_MAX_RINGS, TS_RING_SIZE_DEFAULT, TS_RING_SIZE_MIN, TS_RING_SIZE_MAX);
     TABLE(ts_seg_header, seg_members);
     TABLE(ts_loop_slot, slot_members);

@@ -6,7 +6,13 @@
  * reader must treat every byte of a segment as hostile (see
  * tracer/shm_reader.c), so nothing here is trusted without validation.
  *
- * The segment (one per process, /dev/shm/taskscope.<pid>, mode 0600):
+ * The segment (one per process): a memfd named taskscope.<pid>, mode 0600,
+ * sealed against shrinking and growing (F_SEAL_SHRINK|F_SEAL_GROW|
+ * F_SEAL_SEAL), held open by the process for its life.  A reader finds it
+ * among /proc/<pid>/fd (the link reads "/memfd:taskscope.<pid> (deleted)").
+ * It has no name anywhere else, so nothing is left behind after any exit
+ * and nobody can create it in advance; it is freed with the last
+ * descriptor or mapping, which may be a reader's:
  *
  *   ts_seg_header                 magic, version, owner, clock calibration,
  *                                 attach handshake
@@ -127,8 +133,9 @@ typedef struct ts_seg_header {
     uint64_t total_size;              /* bytes in the whole segment */
     uint32_t pid;
     uint32_t uid;
-    uint64_t start_time;              /* /proc/<pid>/stat field 22: tells a
-                                       * stale segment from a live one */
+    uint64_t start_time;              /* /proc/<pid>/stat field 22: with pid,
+                                       * tells this process's segment from
+                                       * one it inherited across fork */
     uint32_t max_rings;
     uint32_t ring_size;               /* power of two, multiple of TS_PAGE_SIZE */
     uint64_t rings_offset;            /* where ring headers start */
@@ -155,7 +162,9 @@ typedef struct ts_seg_header {
     char exe[256];                    /* /proc/self/exe at creation */
 } ts_seg_header;
 
-/* The shared-memory object name of a process's segment. */
-#define TS_SEG_NAME_FMT "/taskscope.%d"
+/* The memfd name of a process's segment, and what every such name starts
+ * with. */
+#define TS_SEG_NAME_PREFIX "taskscope."
+#define TS_SEG_NAME_FMT TS_SEG_NAME_PREFIX "%d"
 
 #endif

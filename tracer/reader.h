@@ -29,9 +29,10 @@
  *   -ESRCH            no such process
  *   -ENOENT           the process has no segment (it does not use the
  *                     debug runtime, or tracing is off, or no loop yet)
- *   -ESTALE           the segment was left by an earlier process with the
- *                     same pid, or by a process that is gone
- *   -EACCES           owner or mode of the segment is wrong, or no access
+ *   -ESTALE           the segment was made by an earlier process with the
+ *                     same pid (its start time differs)
+ *   -EACCES           owner, mode or seals of the segment are wrong, or no
+ *                     access to the process
  *   -EPROTONOSUPPORT  the segment has another schema version
  *   -EBADMSG          corrupt or truncated segment header
  *   -EBUSY            another live reader is attached
@@ -105,11 +106,19 @@ typedef struct ts_reader_info {
     char exe[256];
 } ts_reader_info;
 
-/* Open the segment of process pid (/dev/shm/taskscope.<pid>) and
- * validate it: owner and mode, header, layout against the file size, and
- * that it belongs to the running process (start time).  err (may be
- * NULL) receives a sentence on failure. */
+/* Open the segment of process pid (its "/memfd:taskscope.<pid>"
+ * descriptor, through /proc/<pid>/fd) and validate it: owner, mode and
+ * seals, header, layout against the file size, and that it belongs to
+ * the running process (pid and start time).  The reader keeps its own
+ * descriptor: after the process is gone the segment can still be read
+ * until ts_reader_close.  err (may be NULL) receives a sentence on
+ * failure. */
 int ts_reader_open_pid(ts_reader **out, int pid, char *err, size_t errlen);
+
+/* The same checks on a descriptor the caller has (tests; a segment
+ * received some other way), as process pid's segment.  fd is duplicated,
+ * not taken. */
+int ts_reader_open_fd(ts_reader **out, int fd, int pid, char *err, size_t errlen);
 
 /* Read a segment image in memory (tests, fuzzing).  The buffer must stay
  * valid and is never written; the caller may change it between polls to

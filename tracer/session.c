@@ -1,5 +1,12 @@
 /*
  * session.c - see session.h.
+ *
+ * Segment lifetime: the reader holds its own descriptor of the process's
+ * segment (a memfd), so the segment outlives the process for as long as
+ * the session is open.  When the process goes (exit, crash, SIGKILL) the
+ * session drains what it had published, to the end, before it returns:
+ * the recording ends with the program's last window and every task's
+ * last state.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,13 +45,18 @@ int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *er
     memset(s, 0, sizeof *s);
     s->pid = pid;
     s->child = child_pid;
-    uint64_t deadline = now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+    uint64_t t0 = now_ms();
+    uint64_t deadline = t0 + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+    /* A segment caught between the memfd's creation and its header's
+     * magic (written last) is one being made: worth a second even to a
+     * caller that does not wait for a segment to appear. */
+    uint64_t made_deadline = deadline > t0 + 1000 ? deadline : t0 + 1000;
     int rc;
     for (;;) {
         rc = ts_reader_open_pid(&s->reader, pid, err, len);
-        /* Not there yet, or caught between shm_open and the header being
-         * written (its magic comes last): worth another look. */
-        if ((rc != -ENOENT && rc != -EBADMSG) || now_ms() >= deadline)
+        /* Not there yet, or being made: worth another look. */
+        if ((rc != -ENOENT && rc != -EBADMSG) ||
+            now_ms() >= (rc == -EBADMSG ? made_deadline : deadline))
             break;
         /* waitid, not waitpid: only waitid takes WNOWAIT (waitpid fails
          * with EINVAL), and the exit status must stay for cmd_run. */
@@ -158,7 +170,10 @@ int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms) 
     while (!(stop && *stop) && now_ms() < end) {
         int n = ts_session_poll(s);
         if (process_gone(s)) {
-            ts_session_poll(s); /* what it published on the way out */
+            /* What it published on the way out, all of it: a poll reads
+             * a bounded amount per ring. */
+            for (int i = 0; i < 10000 && ts_session_poll(s) > 0; i++)
+                ;
             return 1;
         }
         if (n == 0)

@@ -2,26 +2,32 @@
  * shm_reader.c - finding, checking and attaching to a process's trace
  * segment (the reading itself is in ring_drain.c).
  *
- * Before anything in a segment is used:
- *   - the process must exist, and the segment must be a regular file
- *     owned by the process's effective uid with mode 0600 (another user
- *     could otherwise plant a segment for it);
+ * The segment is a memfd the process holds open; it is found among
+ * /proc/PID/fd by its link name ("/memfd:taskscope.PID"), which takes the
+ * right to read the process (its user, or root).  Before anything in it
+ * is used:
+ *   - it must be a regular file owned by the process's effective uid with
+ *     mode 0600, sealed against shrinking and growing (then its size is
+ *     fixed and no access to the mapping can ever SIGBUS);
  *   - the header's magic, version, sizes and offsets must describe a
  *     layout that fits in the file as it is;
- *   - the header's start time must be the running process's, or the
- *     segment is stale (left by a dead process that had the same pid).
+ *   - the header's pid and start time must be the running process's.
  * The validated geometry is kept in the reader and never re-read.
  *
- * Ring bytes are copied with pread(), not through the mapping, so a
- * segment truncated under us yields a short read rather than SIGBUS; the
- * mapping is used only for the control words (heads, tails, handshake),
- * which need atomic loads and stores shared with the producers, and each
- * poll checks the file size first.
+ * The reader's descriptor is a reference of its own: when the process
+ * dies (even by SIGKILL) the segment stays until the reader closes it, so
+ * the last window can still be drained.
+ *
+ * Ring bytes are copied with pread(), not read in place, so that what is
+ * decoded cannot change under the decoder; the mapping is used only for
+ * the control words (heads, tails, handshake), which need atomic loads
+ * and stores shared with the producers.
  *
  * Invariant kept for the producers: a reader stores tail before it
  * announces itself (reader_pid), so a producer that sees a live reader
  * never sees a tail from an earlier session.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -245,72 +251,132 @@ int ts_reader_open_buffer(ts_reader **out, const void *buf, size_t len, char *er
     return 0;
 }
 
-/* The process is gone: tell a stale segment from no segment at all. */
-static int no_process(ts_reader *rd, int pid, const char *name) {
-    int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
-    if (fd >= 0) {
-        close(fd);
-        return rd_fail(rd, -ESTALE, "stale segment /dev/shm%s: process %d no longer exists "
-                       "(it exited without cleaning up, or was killed)", name, pid);
-    }
-    return rd_fail(rd, -ESRCH, "no such process: %d", pid);
+/* ---- finding and opening a process's segment ---------------------------------------- */
+
+/* Is the link of a descriptor one of our segments ("/memfd:taskscope.N
+ * (deleted)")?  Which pid it names is not trusted: the header says, and
+ * is checked. */
+static bool is_segment_link(const char *link) {
+    static const char prefix[] = "/memfd:" TS_SEG_NAME_PREFIX;
+    return !strncmp(link, prefix, sizeof prefix - 1);
 }
 
-static int open_segment(ts_reader *rd, int pid) {
-    char name[64];
-    snprintf(name, sizeof name, TS_SEG_NAME_FMT, pid);
-    uint64_t start;
-    uint32_t euid;
-    if (proc_start_time(pid, &start) != 0 || proc_euid(pid, &euid) != 0)
-        return no_process(rd, pid, name);
-    rd->pid = pid;
-    rd->start_time = start;
-    int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
-    bool writable = fd >= 0;
-    if (fd < 0 && errno == EACCES)
-        fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0 && errno == ENOENT)
-        return rd_fail(rd, -ENOENT, "process %d has no trace segment: it does not use the "
-                       "debug runtime (libtaskscope-debug), tracing is off (TASKSCOPE_TRACE=0), "
-                       "or it has not created a loop yet", pid);
-    if (fd < 0)
-        return rd_fail(rd, -errno, "cannot open /dev/shm%s: %s", name, strerror(errno));
+/* Check an open descriptor of pid's segment and map it.  Owner and mode
+ * say the process's user made it; the seals say nobody (us included) can
+ * shrink or grow it, which is what makes the mapping safe: a sealed
+ * memfd's size is fixed, so no access within it can ever SIGBUS.
+ *
+ * A segment being created is sized, sealed and chmod'ed before its
+ * header is written, magic last: so a segment without its magic yet is
+ * "not there yet" (-EBADMSG, which a caller waiting for it retries),
+ * checked before mode and seals, which it may not have yet. */
+static int adopt_fd(ts_reader *rd, int fd, int pid, bool writable, uint32_t euid,
+                    uint64_t start, const char *what) {
     rd->fd = fd;
     struct stat st;
     if (fstat(fd, &st) != 0)
-        return rd_fail(rd, -errno, "cannot stat /dev/shm%s: %s", name, strerror(errno));
+        return rd_fail(rd, -errno, "cannot stat %s: %s", what, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return rd_fail(rd, -EACCES, "/dev/shm%s is not a regular file", name);
+        return rd_fail(rd, -EACCES, "%s is not a regular file", what);
     if (st.st_uid != euid)
-        return rd_fail(rd, -EACCES, "/dev/shm%s is owned by uid %u, but process %d runs as "
-                       "uid %u: not trusting it", name, (unsigned)st.st_uid, pid, euid);
-    if ((st.st_mode & 07777) != 0600)
-        return rd_fail(rd, -EACCES, "/dev/shm%s has mode %04o, expected 0600: not trusting it",
-                       name, (unsigned)(st.st_mode & 07777));
+        return rd_fail(rd, -EACCES, "%s is owned by uid %u, but process %d runs as uid %u: "
+                       "not trusting it", what, (unsigned)st.st_uid, pid, euid);
     if (st.st_size < (off_t)sizeof(ts_seg_header) || (uint64_t)st.st_size > (UINT64_C(1) << 40))
-        return rd_fail(rd, -EBADMSG, "truncated or corrupt segment /dev/shm%s: %lld bytes",
-                       name, (long long)st.st_size);
+        return rd_fail(rd, -EBADMSG, "truncated or corrupt segment %s: %lld bytes", what,
+                       (long long)st.st_size);
     rd->size = (size_t)st.st_size;
     ts_seg_header h;
     rd->base = NULL;
     if (rd_copy(rd, 0, &h, sizeof h) != 0)
-        return rd_fail(rd, -EBADMSG, "cannot read the header of /dev/shm%s", name);
+        return rd_fail(rd, -EBADMSG, "cannot read the header of %s", what);
+    if (memcmp(h.magic, TS_SEG_MAGIC, 8) != 0)
+        return validate_header(rd, &h, rd->size); /* says "bad magic" */
+    if ((st.st_mode & 07777) != 0600)
+        return rd_fail(rd, -EACCES, "%s has mode %04o, expected 0600: not trusting it", what,
+                       (unsigned)(st.st_mode & 07777));
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
+        return rd_fail(rd, -EACCES, "%s is not sealed against resizing (it could be truncated "
+                       "under us): not trusting it", what);
     int err = validate_header(rd, &h, rd->size);
     if (err)
         return err;
     if (h.pid != (uint32_t)pid)
-        return rd_fail(rd, -EBADMSG, "corrupt header: /dev/shm%s says it belongs to pid %u",
-                       name, h.pid);
+        return rd_fail(rd, -EBADMSG, "corrupt header: %s says it belongs to pid %u", what,
+                       h.pid);
     if (h.start_time != start)
-        return rd_fail(rd, -ESTALE, "stale segment /dev/shm%s: left by an earlier process "
-                       "with pid %d (start time %llu; the process running now started at %llu)",
-                       name, pid, (unsigned long long)h.start_time, (unsigned long long)start);
+        return rd_fail(rd, -ESTALE, "stale segment %s: made by an earlier process with pid %d "
+                       "(start time %llu; the process running now started at %llu)", what,
+                       pid, (unsigned long long)h.start_time, (unsigned long long)start);
     void *p = mmap(NULL, rd->size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
-        return rd_fail(rd, -errno, "cannot map /dev/shm%s: %s", name, strerror(errno));
+        return rd_fail(rd, -errno, "cannot map %s: %s", what, strerror(errno));
     rd->base = p;
     rd->wbase = writable ? p : NULL;
     return 0;
+}
+
+static int process_identity(ts_reader *rd, int pid, uint64_t *start, uint32_t *euid) {
+    if (proc_start_time(pid, start) != 0 || proc_euid(pid, euid) != 0)
+        return rd_fail(rd, -ESRCH, "no such process: %d", pid);
+    rd->pid = pid;
+    rd->start_time = *start;
+    return 0;
+}
+
+/* Every "/memfd:taskscope." descriptor of pid, in order, until one
+ * validates.  Opening /proc/PID/fd/N takes the right to read the process
+ * (same user, or root), and gives us our own reference: the segment
+ * outlives the process for as long as we hold it. */
+static int open_segment(ts_reader *rd, int pid) {
+    uint64_t start;
+    uint32_t euid;
+    int err = process_identity(rd, pid, &start, &euid);
+    if (err)
+        return err;
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? rd_fail(rd, -ESRCH, "no such process: %d", pid)
+                               : rd_fail(rd, -EACCES, "cannot look at process %d's descriptors "
+                                         "(%s): trace it as its user, or as root", pid,
+                                         strerror(errno));
+    err = rd_fail(rd, -ENOENT, "process %d has no trace segment: it does not use the debug "
+                  "runtime (libtaskscope-debug), tracing is off (TASKSCOPE_TRACE=0), or it has "
+                  "not created a loop yet", pid);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char link[256];
+        ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+        if (n <= 0)
+            continue;
+        link[n] = 0;
+        if (!is_segment_link(link))
+            continue;
+        char path[352];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        /* O_NONBLOCK: whatever it turns out to be, opening it cannot hang */
+        int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        bool writable = fd >= 0;
+        if (fd < 0 && errno == EACCES)
+            fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0) {
+            err = rd_fail(rd, -errno, "cannot open %s (%s): %s", path, link, strerror(errno));
+            continue;
+        }
+        char what[320];
+        snprintf(what, sizeof what, "segment %s of process %d", e->d_name, pid);
+        err = adopt_fd(rd, fd, pid, writable, euid, start, what);
+        if (!err)
+            break;
+        close(fd);
+        rd->fd = -1;
+    }
+    closedir(d);
+    return err;
 }
 
 int ts_reader_open_pid(ts_reader **out, int pid, char *errbuf, size_t errlen) {
@@ -322,6 +388,34 @@ int ts_reader_open_pid(ts_reader **out, int pid, char *errbuf, size_t errlen) {
         return -ENOMEM;
     }
     int err = pid > 0 ? open_segment(rd, pid) : rd_fail(rd, -EINVAL, "bad pid %d", pid);
+    if (err)
+        return give_up(rd, err, errbuf, errlen);
+    rd->err[0] = 0;
+    *out = rd;
+    return 0;
+}
+
+int ts_reader_open_fd(ts_reader **out, int fd, int pid, char *errbuf, size_t errlen) {
+    *out = NULL;
+    ts_reader *rd = reader_new();
+    if (!rd) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    uint64_t start;
+    uint32_t euid;
+    int err = pid > 0 ? process_identity(rd, pid, &start, &euid)
+                      : rd_fail(rd, -EINVAL, "bad pid %d", pid);
+    if (!err) {
+        int flags = fcntl(fd, F_GETFL);
+        int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (flags < 0 || own < 0)
+            err = rd_fail(rd, -EBADF, "bad descriptor %d", fd);
+        else
+            err = adopt_fd(rd, own, pid, (flags & O_ACCMODE) == O_RDWR, euid, start,
+                           "the segment");
+    }
     if (err)
         return give_up(rd, err, errbuf, errlen);
     rd->err[0] = 0;

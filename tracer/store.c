@@ -31,6 +31,7 @@
 #include "../schemas/store_ddl.h"
 #include "reader.h"
 #include "safe_io.h"
+#include "snapshot.h"
 #include "store.h"
 #include "syscalls.h"
 
@@ -764,6 +765,8 @@ int ts_store_read_meta(const char *path, const char *key, char *buf, size_t len)
     sqlite3 *db;
     char err[256];
     buf[0] = 0;
+    if (ts_snapshot_detect(path)) /* a crash snapshot reads like a recording */
+        return ts_snapshot_read_meta(path, key, buf, len);
     int rc = ts_store_open_read(path, &db, err, sizeof err);
     if (rc)
         return rc;
@@ -817,6 +820,8 @@ static int advance(struct cursor *c) {
 
 int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, size_t errlen) {
     sqlite3 *db;
+    if (ts_snapshot_detect(path)) /* a crash snapshot reads like a recording */
+        return ts_snapshot_replay(path, fn, arg, err, errlen);
     int rc = ts_store_open_read(path, &db, err, errlen);
     if (rc)
         return rc;

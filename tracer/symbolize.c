@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "safe_open.h"
 #include "symbolize.h"
 
 #ifdef TS_HAVE_LIBDW
@@ -72,11 +73,17 @@ void ts_symbolizer_add_module(ts_symbolizer *s, uint64_t start, uint64_t end,
     m->offset = offset;
     snprintf(m->path, sizeof m->path, "%s", path);
 #ifdef TS_HAVE_LIBDW
-    if (s->dwfl) {
+    /* The path comes from a segment or a recording: opened only if it is
+     * a regular file (a FIFO there would hang us, root or not). */
+    int fd = s->dwfl ? ts_open_regular(path) : -1;
+    if (fd >= 0) {
         /* One ELF may be mapped several times (r-x and others); only the
-         * executable mapping is recorded, so its bias is start - offset. */
-        Dwfl_Module *mod = dwfl_report_elf(s->dwfl, path, path, -1,
+         * executable mapping is recorded, so its bias is start - offset.
+         * On success libdwfl owns fd. */
+        Dwfl_Module *mod = dwfl_report_elf(s->dwfl, path, path, fd,
                                            (GElf_Addr)(start - offset), false);
+        if (!mod)
+            close(fd);
         m->reported = mod != NULL;
         dwfl_report_end(s->dwfl, NULL, NULL);
         dwfl_report_begin_add(s->dwfl);

@@ -157,9 +157,14 @@ static void test_late_reader_gets_window_and_dump(void **state) {
         usleep(5000);
     }
     if (!ts_reader_dump_done(rd)) {
-        char path[64];
-        snprintf(path, sizeof path, "/dev/shm/taskscope.%d", (int)pid);
-        FILE *f = fopen(path, "rb");
+        char path[64], link[128];
+        FILE *f = NULL;
+        for (int fd = 0; fd < 1024 && !f; fd++) { /* the segment: a memfd the child holds */
+            snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+            ssize_t n = readlink(path, link, sizeof link - 1);
+            if (n > 0 && (link[n] = 0, strstr(link, "memfd:" TS_SEG_NAME_PREFIX)))
+                f = fopen(path, "rb");
+        }
         ts_seg_header sh = {0};
         if (f && fread(&sh, sizeof sh, 1, f) == 1)
             fprintf(stderr, "no dump: request %llu done %llu reader %llu; child alive %d\n",

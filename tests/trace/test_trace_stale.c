@@ -1,15 +1,16 @@
 /*
  * test_trace_stale.c - segments and process lifetimes, with child
- * processes: a process that exits leaves no segment; one that is killed
- * leaves a segment the reader calls stale; a segment planted for a live
- * pid that does not match the process (start time, mode, owner, version,
- * header) is refused with the right error; a new process with a stale
- * segment under its pid replaces it; and the plain errors (no process, no
- * segment).
+ * processes.  The segment is a sealed memfd (no name in /dev/shm), so:
+ * nothing is left behind by a process that exits or is killed; a reader
+ * that holds the segment keeps reading it after a SIGKILL; nobody can
+ * truncate or grow it; a segment that does not match the process (start
+ * time, mode, owner, seals, version, header) is refused with the right
+ * error; and the plain errors (no process, no segment).
  *
  * Children are forked from this (threaded) test process; they only run
  * the runtime and talk to the parent through pipes, never cmocka.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -123,14 +124,48 @@ static uint64_t start_time_of(pid_t pid) {
     return v;
 }
 
-static void shm_path(pid_t pid, char *buf, size_t len) {
-    snprintf(buf, len, "/dev/shm" TS_SEG_NAME_FMT, (int)pid);
+/* The names in /dev/shm, as one sorted-free string (order as readdir
+ * gives it is stable enough for an equality check within one test). */
+static size_t dev_shm_taskscope_entries(void) {
+    DIR *d = opendir("/dev/shm");
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "taskscope", 9))
+            n++;
+    closedir(d);
+    return n;
 }
 
-/* Plant a segment file for pid: a valid image, then `tweak` applied. */
-enum { F_GOOD, F_STALE, F_MODE, F_OWNER, F_VERSION, F_MAGIC, F_TRUNCATED, F_OTHER_PID };
+/* The descriptor number of pid's segment, as a path under /proc, or "". */
+static void segment_fd_path(pid_t pid, char *buf, size_t len) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    buf[0] = 0;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char link[256];
+        ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+        if (n <= 0)
+            continue;
+        link[n] = 0;
+        if (!strncmp(link, "/memfd:" TS_SEG_NAME_PREFIX, 7 + strlen(TS_SEG_NAME_PREFIX))) {
+            snprintf(buf, len, "%s/%s", dir, e->d_name);
+            break;
+        }
+    }
+    closedir(d);
+}
 
-static void plant(pid_t pid, int tweak) {
+/* A segment made here for pid: a valid image, then `tweak` applied. */
+enum { F_GOOD, F_STALE, F_MODE, F_OWNER, F_VERSION, F_MAGIC, F_TRUNCATED, F_OTHER_PID,
+       F_UNSEALED };
+
+static int plant(pid_t pid, int tweak) {
     segimage s;
     seg_init(&s, 2, 4 * TS_PAGE_SIZE);
     seg_story(&s, 0, 5, 1);
@@ -143,55 +178,98 @@ static void plant(pid_t pid, int tweak) {
         memcpy(h->magic, "NOTOURS!", 8);
     if (tweak == F_OTHER_PID)
         h->pid = 1;
-    char path[64];
-    shm_path(pid, path, sizeof path);
-    unlink(path);
-    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    int fd = memfd_create("taskscope.test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     assert_true(fd >= 0);
     size_t len = tweak == F_TRUNCATED ? 100 : s.len;
     assert_int_equal(write(fd, s.buf, len), (ssize_t)len);
     assert_int_equal(fchmod(fd, tweak == F_MODE ? 0644 : 0600), 0);
     if (tweak == F_OWNER)
         assert_int_equal(fchown(fd, 65534, 65534), 0);
-    close(fd);
+    if (tweak != F_UNSEALED)
+        assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
     seg_free(&s);
+    return fd;
 }
 
 /* ---- tests ------------------------------------------------------------------------------------ */
 
 static void test_exit_leaves_nothing(void **state) {
     (void)state;
+    size_t before = dev_shm_taskscope_entries();
     child c = spawn_child();
     tell(&c, 'l');
     await_reply(&c);
     char err[256];
     assert_int_equal(open_err(c.pid, err, sizeof err), 0);
+    assert_int_equal(dev_shm_taskscope_entries(), before); /* no name anywhere */
     tell(&c, 'q'); /* ends the loop */
     tell(&c, 'x'); /* exits */
     int status = reap(&c);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    char path[64];
-    shm_path(c.pid, path, sizeof path);
-    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(dev_shm_taskscope_entries(), before);
     assert_int_equal(open_err(c.pid, err, sizeof err), -ESRCH);
     assert_non_null(strstr(err, "no such process"));
 }
 
-static void test_killed_leaves_stale(void **state) {
+/* SIGKILL: nothing left behind, and a reader that held the segment still
+ * reads the program's last events after it is gone. */
+static void test_killed_leaves_nothing_but_reader_keeps_it(void **state) {
+    (void)state;
+    size_t before = dev_shm_taskscope_entries();
+    child c = spawn_child();
+    tell(&c, 'l');
+    await_reply(&c);
+    ts_reader *rd = NULL;
+    char err[256];
+    assert_int_equal(ts_reader_open_pid(&rd, c.pid, err, sizeof err), 0);
+    kill(c.pid, SIGKILL);
+    int status = reap(&c);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_int_equal(ts_reader_alive(rd), 0);
+    evlog log = {0};
+    poll_into(rd, &log);
+    assert_true(task_named(rd, &log, "fresh") != 0);
+    evlog_free(&log);
+    ts_reader_close(rd);
+    assert_int_equal(dev_shm_taskscope_entries(), before);
+    assert_int_equal(open_err(c.pid, err, sizeof err), -ESRCH);
+}
+
+/* Anyone with the segment open for writing (a reader opens it O_RDWR)
+ * still cannot change its size: no SIGBUS for the program or a reader. */
+static void test_truncation_refused(void **state) {
     (void)state;
     child c = spawn_child();
     tell(&c, 'l');
     await_reply(&c);
-    kill(c.pid, SIGKILL);
-    int status = reap(&c);
-    assert_true(WIFSIGNALED(status));
+    char path[320];
+    segment_fd_path(c.pid, path, sizeof path);
+    assert_true(path[0] != 0);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(ftruncate(fd, 100), -1);
+    assert_int_equal(errno, EPERM);
+    assert_int_equal(ftruncate(fd, 0), -1);
+    assert_int_equal(ftruncate(fd, st.st_size * 2), -1);
+    assert_int_equal(errno, EPERM);
+    assert_int_equal(fallocate(fd, 0, st.st_size, 4096), -1);
+    assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), -1); /* sealed seals */
+    close(fd);
+    /* the program and a reader go on as if nothing happened */
+    ts_reader *rd = NULL;
     char err[256];
-    assert_int_equal(open_err(c.pid, err, sizeof err), -ESTALE);
-    assert_non_null(strstr(err, "no longer exists"));
-    char path[64];
-    shm_path(c.pid, path, sizeof path);
-    assert_int_equal(unlink(path), 0);
-    assert_int_equal(open_err(c.pid, err, sizeof err), -ESRCH);
+    assert_int_equal(ts_reader_open_pid(&rd, c.pid, err, sizeof err), 0);
+    evlog log = {0};
+    poll_into(rd, &log);
+    assert_true(task_named(rd, &log, "fresh") != 0);
+    evlog_free(&log);
+    ts_reader_close(rd);
+    tell(&c, 'q');
+    tell(&c, 'x');
+    int status = reap(&c);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void test_planted_segments(void **state) {
@@ -207,6 +285,7 @@ static void test_planted_segments(void **state) {
         {F_STALE, -ESTALE, "earlier process"},
         {F_MODE, -EACCES, "mode 0644"},
         {F_OWNER, -EACCES, "owned by uid 65534"},
+        {F_UNSEALED, -EACCES, "not sealed"},
         {F_VERSION, -EPROTONOSUPPORT, "version 2"},
         {F_MAGIC, -EBADMSG, "magic"},
         {F_TRUNCATED, -EBADMSG, "truncated"},
@@ -217,33 +296,25 @@ static void test_planted_segments(void **state) {
             fprintf(stderr, "(not root: the foreign-owner case is not tried)\n");
             continue;
         }
-        plant(c.pid, cases[i].tweak);
-        int rc = open_err(c.pid, err, sizeof err);
+        int fd = plant(c.pid, cases[i].tweak);
+        ts_reader *rd = NULL;
+        int rc = ts_reader_open_fd(&rd, fd, c.pid, err, sizeof err);
+        ts_reader_close(rd);
+        close(fd);
         if (rc != cases[i].err || !strstr(err, cases[i].says))
             fprintf(stderr, "case %zu: %d \"%s\"\n", i, rc, err);
         assert_int_equal(rc, cases[i].err);
         assert_non_null(strstr(err, cases[i].says));
     }
     /* a correct one is read like any other */
-    plant(c.pid, F_GOOD);
+    int fd = plant(c.pid, F_GOOD);
     ts_reader *rd = NULL;
-    assert_int_equal(ts_reader_open_pid(&rd, c.pid, err, sizeof err), 0);
+    assert_int_equal(ts_reader_open_fd(&rd, fd, c.pid, err, sizeof err), 0);
+    close(fd);
     evlog log = {0};
     assert_int_equal(poll_into(rd, &log), 11);
     evlog_free(&log);
     ts_reader_close(rd);
-    /* a stale one under the pid of a process that starts tracing now is
-     * replaced by the runtime, not trusted or kept */
-    plant(c.pid, F_STALE);
-    tell(&c, 'l');
-    await_reply(&c);
-    assert_int_equal(ts_reader_open_pid(&rd, c.pid, err, sizeof err), 0);
-    poll_into(rd, &log);
-    assert_true(task_named(rd, &log, "fresh") != 0);
-    assert_int_equal(task_named(rd, &log, "worker"), 0); /* nothing from the plant */
-    evlog_free(&log);
-    ts_reader_close(rd);
-    tell(&c, 'q');
     tell(&c, 'x');
     reap(&c);
 }
@@ -295,7 +366,8 @@ static void test_bad_pids(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exit_leaves_nothing),
-        cmocka_unit_test(test_killed_leaves_stale),
+        cmocka_unit_test(test_killed_leaves_nothing_but_reader_keeps_it),
+        cmocka_unit_test(test_truncation_refused),
         cmocka_unit_test(test_planted_segments),
         cmocka_unit_test(test_fork_child_defines_its_names),
         cmocka_unit_test(test_bad_pids),

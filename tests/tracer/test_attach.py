@@ -22,7 +22,7 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tracer_util import (TASKSCOPE, Checker, count_rows, debug_env, expect,  # noqa: E402
+from tracer_util import (TASKSCOPE, Checker, count_rows, debug_env, expect, has_segment,  # noqa: E402,E501
                          poll_until, prog, rows, session, taskscope, taskscope_json)
 
 LIVE = {"main", "supervisor", "holder", "contender", "ticker", "worker-1", "worker-2",
@@ -39,7 +39,7 @@ def start_program(c):
     pid = int(p.wait_line(r"ready pid=(\d+)").group(1))
     expect(pid == p.pid, "pid %d printed, %d started" % (pid, p.pid))
     # The ticker fills the flight recorder with some history.
-    poll_until("some ticks", lambda: os.path.exists("/dev/shm/taskscope.%d" % pid))
+    poll_until("some ticks", lambda: has_segment(pid))
     return p
 
 

@@ -65,7 +65,7 @@ def program_killed(c):
     run, pid = start_recording(c, path)
     os.kill(pid, signal.SIGKILL)
     rc = run.wait()
-    remove_segment(pid)
+    expect(not remove_segment(pid), "the killed program left /dev/shm/taskscope.%d" % pid)
     expect(rc == 128 + 9, "taskscope run exited %d, expected 137" % rc)
     s = session(path)
     expect(s["status"] == "truncated: the program was killed by signal 9",

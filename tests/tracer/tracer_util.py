@@ -167,12 +167,28 @@ class Proc:
 
 
 def remove_segment(pid):
-    """A program killed by SIGKILL leaves its trace segment behind; the
-    tests remove the ones of the processes they killed."""
+    """Nothing to remove any more: the trace segment is a memfd, gone with
+    the process (SIGKILL included) and with its last reader.  Kept for the
+    callers; says whether something was left in /dev/shm (never)."""
+    return os.path.exists("/dev/shm/taskscope.%d" % pid)
+
+
+def has_segment(pid):
+    """Has process pid made its trace segment (a "/memfd:taskscope."
+    descriptor whose header has its magic, written last)?"""
     try:
-        os.unlink("/dev/shm/taskscope.%d" % pid)
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            path = "/proc/%d/fd/%s" % (pid, fd)
+            try:
+                if os.readlink(path).startswith("/memfd:taskscope."):
+                    with open(path, "rb") as f:
+                        if f.read(8) == b"TSTRACE1":
+                            return True
+            except OSError:
+                pass
     except OSError:
         pass
+    return False
 
 
 def poll_until(what, fn, timeout=None, interval=0.05):

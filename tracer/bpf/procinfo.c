@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../safe_open.h"
 #include "procinfo.h"
 
 extern char **environ;
@@ -124,7 +125,7 @@ int tsb_after_call(const tsb_module *mod, uint64_t addr, int pid) {
         return 0;
     char path[PATH_MAX];
     ns_path(pid, mod->path, path, sizeof path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ts_open_regular(path);
     if (fd < 0)
         return 0;
     unsigned char b[8];
@@ -181,9 +182,9 @@ static int count_notes(Elf *e) {
 }
 
 int tsb_count_probes(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ts_open_regular(path);
     if (fd < 0)
-        return -errno;
+        return fd;
     int count = 0;
     if (elf_version(EV_CURRENT) != EV_NONE) {
         Elf *e = elf_begin(fd, ELF_C_READ, NULL);

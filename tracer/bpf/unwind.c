@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "../safe_open.h"
 #include "unwind.h"
 
 #if defined(TS_HAVE_LIBDW) && defined(__x86_64__)
@@ -78,7 +79,10 @@ static void report_modules(Dwfl *dwfl, const tsb_maps *maps, int pid) {
         if (snprintf(path, sizeof path, "/proc/%d/root%s", pid, m->path) >= (int)sizeof path ||
             access(path, R_OK) != 0)
             snprintf(path, sizeof path, "%s", m->path);
-        dwfl_report_elf(dwfl, m->path, path, -1, (GElf_Addr)(m->start - m->offset), false);
+        int fd = ts_open_regular(path); /* a renamed-over FIFO cannot hang us */
+        if (fd >= 0 &&
+            !dwfl_report_elf(dwfl, m->path, path, fd, (GElf_Addr)(m->start - m->offset), false))
+            close(fd);
     }
     dwfl_report_end(dwfl, NULL, NULL);
 }

@@ -6,10 +6,16 @@
  * return -ENOTSUP.  In libtaskscope-debug:
  *
  *   - every thread that runs a loop (and every executor worker) records
- *     what its tasks do into its own ring in a shared-memory segment,
- *     /dev/shm/taskscope.<pid>, mode 0600, which `taskscope attach PID`
- *     reads.  With no reader attached the rings are a flight recorder:
- *     the newest events overwrite the oldest.
+ *     what its tasks do into its own ring in a shared-memory segment (a
+ *     sealed memfd, mode 0600, found through /proc/<pid>/fd), which
+ *     `taskscope attach PID` reads.  With no reader attached the rings
+ *     are a flight recorder: the newest events overwrite the oldest.
+ *     Nothing a reader writes into the segment can hang, crash or slow
+ *     the program beyond a bound: at worst its trace loses events.
+ *   - a fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP,
+ *     SIGSYS) with no tracer attached writes a crash snapshot,
+ *     taskscope-crash.<pid>.tsnap, which `taskscope ps FILE` reads; the
+ *     signal then takes its course (handlers installed before ours run).
  *   - a watchdog thread reports a loop step that runs past the block
  *     threshold while it is still running (loop_blocked: the task, the
  *     thread's state and system call, its stack), and every step longer
@@ -21,6 +27,9 @@
  *   TASKSCOPE_BLOCK_MS=MS      block threshold (default 100, like asyncio's
  *                              slow_callback_duration)
  *   TASKSCOPE_SLOW_MS=MS       slow-step threshold (default: the block one)
+ *   TASKSCOPE_CRASH=0          no crash snapshot
+ *   TASKSCOPE_CRASH_DIR=DIR    where it goes (default: the working
+ *                              directory, else $TMPDIR or /tmp)
  */
 #ifndef TASKSCOPE_DEBUG_H
 #define TASKSCOPE_DEBUG_H

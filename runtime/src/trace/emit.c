@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "trace.h"
@@ -37,7 +38,7 @@
     }
 
 static double ticks_per_ns = 1.0;
-/* h->slow_step_ns in ticks, recomputed when it changes: the step end
+/* The slow-step threshold in ticks, recomputed when it changes: the step end
  * compares ticks, with no division on the hot path.  Per thread, so that
  * loops on several threads never race on it. */
 static TS_TLS uint64_t slow_ns_seen = UINT64_MAX, slow_ticks;
@@ -48,6 +49,20 @@ static TS_TLS uint64_t slow_ns_seen = UINT64_MAX, slow_ticks;
  * that is gone. */
 static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
 static ts_loop *loops_by_slot[TS_MAX_LOOPS];
+
+/* Block-detection slots, shared by the loops and the watchdog thread.
+ * They live here, in private memory, not in the segment: a reader could
+ * otherwise make the watchdog signal any thread, or see every step as
+ * blocked.  The segment's loops[] get a copy of what a tracer may show
+ * (loop id, tid, dump_gen, blocked_step), written and never read back. */
+static ts_loop_slot slots[TS_MAX_LOOPS];
+
+ts_loop_slot *ts__loop_slot_at(uint32_t i) { return &slots[i % TS_MAX_LOOPS]; }
+
+static ts_loop_slot *shared_copy(const ts_loop_slot *s) {
+    ts_seg_header *h = ts__seg();
+    return h ? &h->loops[s - slots] : NULL;
+}
 
 uint64_t ts__tr_object_id(int kind, const void *obj) {
     if (!obj)
@@ -105,11 +120,12 @@ void ts__tr_loop_create(ts_loop *l) {
     if (!r || !h)
         return;
     calibrate(h);
+    uint64_t req = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
     for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
         uint64_t expect = 0;
-        if (__atomic_compare_exchange_n(&h->loops[i].loop, &expect, l->id, false,
+        if (__atomic_compare_exchange_n(&slots[i].loop, &expect, l->id, false,
                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-            ts_loop_slot *s = &h->loops[i];
+            ts_loop_slot *s = &slots[i];
             s->tid = (uint32_t)syscall(SYS_gettid);
             s->task = 0;
             /* The slot may have served a closed loop whose step counter
@@ -119,8 +135,12 @@ void ts__tr_loop_create(ts_loop *l) {
              * would emit a loop_unblocked for a block never reported. */
             __atomic_store_n(&s->blocked_step, 0, __ATOMIC_RELAXED);
             __atomic_store_n(&s->step, 0, __ATOMIC_RELEASE);
-            __atomic_store_n(&s->dump_gen, __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE),
-                             __ATOMIC_RELEASE);
+            __atomic_store_n(&s->dump_gen, req, __ATOMIC_RELEASE);
+            ts_loop_slot *c = &h->loops[i];
+            c->tid = s->tid;
+            __atomic_store_n(&c->blocked_step, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(&c->dump_gen, req, __ATOMIC_RELAXED);
+            __atomic_store_n(&c->loop, l->id, __ATOMIC_RELEASE);
             l->trace_slot = s;
             pthread_mutex_lock(&loops_lock);
             loops_by_slot[i] = l;
@@ -128,7 +148,7 @@ void ts__tr_loop_create(ts_loop *l) {
             break;
         }
     }
-    l->trace_dump_gen = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
+    l->trace_dump_gen = req;
     BEGIN(r, loop_create);
     e->loop = l->id;
     e->tid = (uint32_t)syscall(SYS_gettid);
@@ -145,8 +165,12 @@ void ts__tr_loop_close(ts_loop *l) {
         if (loops_by_slot[i] == l)
             loops_by_slot[i] = NULL;
     pthread_mutex_unlock(&loops_lock);
-    if (s)
+    if (s) {
+        ts_loop_slot *c = shared_copy(s);
+        if (c)
+            __atomic_store_n(&c->loop, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&s->loop, 0, __ATOMIC_RELEASE);
+    }
     l->trace_slot = NULL;
     ts__seg_settle_dump(); /* the others may have been waiting only for us */
     dump_need = 0;
@@ -196,7 +220,7 @@ void ts__tr_step_end(ts_loop *l, ts_task *t) {
     l->trace_step_end_ts = end;
     l->trace_step_end_pos = r->pos;
     l->trace_step_chain = true;
-    uint64_t slow_ns = __atomic_load_n(&h->slow_step_ns, __ATOMIC_RELAXED);
+    uint64_t slow_ns = ts__trace_slow_step_ns(); /* not the segment's copy */
     if (slow_ns != slow_ns_seen) {
         slow_ticks = (uint64_t)((double)slow_ns * ticks_per_ns);
         slow_ns_seen = slow_ns;
@@ -225,16 +249,41 @@ void ts__tr_step_end(ts_loop *l, ts_task *t) {
 
 static bool write_dump(ts_loop *l, ts__ring *r, uint64_t gen);
 
+/* When this thread's loop may write its next state dump.  A dump costs
+ * time in proportion to the live tasks; an honest reader asks for one on
+ * attach and after drops (every 2 s at most), but attach_request is
+ * written by the reader, and one that kept changing it would otherwise
+ * have the loop do nothing else.  So a loop spends at most about 1/20 of
+ * its time on dumps (the dump's CPU time, not the wall time a loaded
+ * machine may stretch), never dumps twice within 10 ms, and an honest
+ * reader never waits more than a second for its dump. */
+static TS_TLS uint64_t next_dump_ns;
+
+static uint64_t thread_cpu_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
 void ts__tr_iteration(ts_loop *l) {
     l->trace_step_chain = false; /* a poll may come: a new batch starts */
     ts_seg_header *h = ts__seg();
     if (!h)
         return;
     uint64_t req = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
-    if (req != l->trace_dump_gen) {
-        ts__ring *r = ts__ring_self();
-        if (!r || write_dump(l, r, req))
-            l->trace_dump_gen = req;
+    if (__builtin_expect(req == l->trace_dump_gen, 1))
+        return;
+    uint64_t now = ts__mono_ns();
+    if (now < next_dump_ns)
+        return;
+    ts__ring *r = ts__ring_self();
+    /* (no clock while a dump waits for room: that check is cheap) */
+    uint64_t cpu0 = dump_need ? 0 : thread_cpu_ns();
+    if (!r || write_dump(l, r, req)) {
+        l->trace_dump_gen = req;
+        uint64_t pause = cpu0 ? (thread_cpu_ns() - cpu0) * 20 : 0;
+        pause = pause < 10000000u ? 10000000u : pause > 1000000000u ? 1000000000u : pause;
+        next_dump_ns = now + pause;
     }
 }
 
@@ -248,7 +297,7 @@ void ts__tr_wake_loops_for_dump(void) {
     pthread_mutex_lock(&loops_lock);
     for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
         ts_loop *l = loops_by_slot[i];
-        if (l && __atomic_load_n(&h->loops[i].dump_gen, __ATOMIC_ACQUIRE) != req)
+        if (l && __atomic_load_n(&slots[i].dump_gen, __ATOMIC_ACQUIRE) != req)
             ts_call_soon_threadsafe(l, wake_for_dump, NULL);
     }
     pthread_mutex_unlock(&loops_lock);
@@ -461,6 +510,8 @@ static void dump_resources(ts__ring *r) {
         }
     }
 }
+
+void ts__tr_dump_resources(ts__ring *r) { dump_resources(r); }
 
 /* ---- futures, resources, jobs --------------------------------------------------- */
 
@@ -688,8 +739,12 @@ static bool write_dump(ts_loop *l, ts__ring *r, uint64_t gen) {
     dump_need = 0;
     ts__ring_publish(r);
     ts_loop_slot *slot = l->trace_slot;
-    if (slot)
+    if (slot) {
         __atomic_store_n(&slot->dump_gen, gen, __ATOMIC_RELEASE);
+        ts_loop_slot *c = shared_copy(slot);
+        if (c)
+            __atomic_store_n(&c->dump_gen, gen, __ATOMIC_RELAXED);
+    }
     ts__seg_settle_dump();
     return true;
 }

@@ -250,3 +250,45 @@ void ts__intern_replay(ts__ring *r) {
             emit_site(r, &sites[i]);
     pthread_mutex_unlock(&lock);
 }
+
+/* ---- for the crash handler (crash.c) -------------------------------------------------
+ *
+ * A signal handler may neither wait for the lock (the crashed thread may
+ * hold it) nor allocate.  It freezes the tables only if nobody holds
+ * them, then looks ids up and replays the tables without inserting or
+ * locking. */
+
+bool ts__intern_try_freeze(void) { return pthread_mutex_trylock(&lock) == 0; }
+
+void ts__intern_thaw(void) { pthread_mutex_unlock(&lock); }
+
+uint32_t ts__intern_peek(const char *s) {
+    if (!s || !strs_cap)
+        return 0;
+    size_t len = strnlen(s, TS_PAGE_SIZE - sizeof(ts_ev_string) - 8);
+    uint64_t h = fnv1a(s, len);
+    for (size_t j = h & (strs_cap - 1), n = 0; strs[j].text && n < strs_cap;
+         j = (j + 1) & (strs_cap - 1), n++)
+        if (strs[j].hash == h && strs[j].len == len && !memcmp(strs[j].text, s, len))
+            return strs[j].id;
+    return 0;
+}
+
+uint32_t ts__intern_peek_site(const ts_site *site) {
+    if (!site || !sites_cap)
+        return 0;
+    for (size_t j = slot_of(site) * 31 & (sites_cap - 1), n = 0; sites[j].site && n < sites_cap;
+         j = (j + 1) & (sites_cap - 1), n++)
+        if (sites[j].site == site)
+            return sites[j].id;
+    return 0;
+}
+
+void ts__intern_replay_frozen(ts__ring *r) {
+    for (size_t i = 0; i < strs_cap; i++)
+        if (strs[i].text)
+            emit_string(r, strs[i].id, strs[i].text, strs[i].len);
+    for (size_t i = 0; i < sites_cap; i++)
+        if (sites[i].site)
+            emit_site(r, &sites[i]);
+}

@@ -17,7 +17,17 @@
  *   - The header's magic is written last (release), so a reader that sees
  *     it sees a complete header.
  *   - After fork() the child owns nothing of the parent's segment: an
- *     atfork handler forgets it, and the child makes its own on first use.
+ *     atfork handler unmaps it and closes the descriptor, and the child
+ *     makes its own on first use.
+ *   - Nothing the producers need is read back from the segment: a reader
+ *     (anyone who can open /proc/PID/fd/N) may write any byte of it.  The
+ *     geometry, slot ownership and positions, loop slots and thresholds
+ *     are private; what a reader may legitimately write (tail,
+ *     attach_request, reader_pid, reader_heartbeat_ns) is clamped where
+ *     it is read, so hostile content costs the trace, never the program.
+ *   - The segment is a sealed memfd: it cannot change size under anyone,
+ *     has no name to squat or leave behind, and dies with its last
+ *     descriptor or mapping.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,10 +47,20 @@
 
 static pthread_mutex_t seg_lock = PTHREAD_MUTEX_INITIALIZER;
 static ts_seg_header *seg;
-static size_t seg_size;
-static char seg_name[64];
 static int seg_state;          /* 0 not tried, 1 up, -1 off/failed */
 static uint32_t ring_size_wanted;
+/* The segment's geometry as this process made it.  A reader can write
+ * anything into the segment's header, so nothing the producers need is
+ * ever read back from there: sizes, offsets, the owner pid, which slots
+ * belong to which thread and where each slot's stream stands all live
+ * here. */
+static ts__seg_geom geom = {.fd = -1};
+/* Slot ownership (the header's in_use is only a copy for readers) and
+ * where a released slot's stream stopped, for the next owner to carry on
+ * from (positions stay monotonic for the reader's tail). */
+static uint32_t slot_owned[TS_MAX_RINGS];
+static uint64_t slot_pos[TS_MAX_RINGS];
+static uint32_t slots_used; /* highest slot ever claimed, plus one */
 /* Bumped in a forked child: a thread ring from before the fork is not
  * the child's.  Read inline by ts__ring_self (ring.h). */
 uint64_t ts__fork_generation;
@@ -52,6 +72,18 @@ static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
 ts_seg_header *ts__seg(void) { return seg_state == 1 ? seg : NULL; }
+const ts__seg_geom *ts__seg_geometry(void) { return seg_state == 1 ? &geom : NULL; }
+uint32_t ts__seg_slots_used(void) { return __atomic_load_n(&slots_used, __ATOMIC_ACQUIRE); }
+
+/* Something a reader wrote could not have come from an honest reader:
+ * say so once (the trace may suffer from here on; the program does not). */
+void ts__seg_damaged(const char *what) {
+    static int said;
+    if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+        return;
+    fprintf(stderr, "taskscope: the trace segment was damaged by a reader (%s); "
+                    "the program goes on, its trace may lose events\n", what);
+}
 
 static uint32_t round_ring_size(uint64_t v) {
     if (v < TS_RING_SIZE_MIN)
@@ -95,24 +127,27 @@ static uint64_t proc_start_time(pid_t pid) {
     return v;
 }
 
-/* At exit: publish what the exiting thread wrote, then remove the name.
- * A reader that has the segment mapped keeps reading it after the unlink,
- * so the end of the trace is not lost with the process. */
-static void unlink_segment(void) {
-    if (seg_state == 1 && seg && seg->pid == (uint32_t)getpid()) {
+/* At exit: stop the watchdog and publish what the exiting thread wrote.
+ * The segment is a memfd: it has no name to remove, and goes away with
+ * the last descriptor or mapping of it, which is a reader's if one is
+ * attached (so the end of the trace is not lost with the process). */
+static void at_exit(void) {
+    if (seg_state == 1 && geom.pid == (uint32_t)getpid()) {
         ts__watchdog_stop();
         if (ts__tls_ring.state == 1)
             ts__ring_publish(&ts__tls_ring.ring);
-        shm_unlink(seg_name);
     }
 }
 
 /* `taskscope run` starts a program with TASKSCOPE_WAIT_READER_MS so that
  * nothing happens before the tracer is attached: a short program would
- * otherwise be over before the tracer has found its segment. */
+ * otherwise be over before the tracer has found its segment.  Bounded:
+ * 10 s at most whatever the variable says. */
 static void wait_for_reader(void) {
     const char *s = getenv("TASKSCOPE_WAIT_READER_MS");
     long ms = s ? strtol(s, NULL, 10) : 0;
+    if (ms > 10000)
+        ms = 10000;
     for (long i = 0; i < ms && !__atomic_load_n(&seg->reader_pid, __ATOMIC_ACQUIRE); i++) {
         struct timespec d = {0, 1000000};
         nanosleep(&d, NULL);
@@ -121,12 +156,59 @@ static void wait_for_reader(void) {
 
 static void forget_after_fork(void) {
     /* The child must not write into its parent's segment, and has no
-     * watchdog thread (fork copies only the calling thread). */
+     * watchdog thread (fork copies only the calling thread).  It drops
+     * its copy of the parent's descriptor, so that a reader looking for
+     * the child's segment never finds the parent's. */
     ts__watchdog_after_fork();
     seg = NULL;
     seg_state = 0;
+    if (geom.base) /* nothing reaches it now: ts__seg() is NULL, old rings are stale */
+        munmap(geom.base, geom.size);
+    if (geom.fd >= 0)
+        close(geom.fd);
+    geom = (ts__seg_geom){.fd = -1};
+    memset(slot_owned, 0, sizeof slot_owned);
+    memset(slot_pos, 0, sizeof slot_pos);
+    slots_used = 0;
     __atomic_add_fetch(&ts__fork_generation, 1, __ATOMIC_RELAXED);
     pthread_mutex_init(&seg_lock, NULL);
+}
+
+/* The segment is an anonymous memfd sealed against shrinking and growing:
+ *   - nobody (a reader, or anyone who opens /proc/PID/fd/N) can truncate
+ *     it, so no side can take SIGBUS through its mapping;
+ *   - it has no name in /dev/shm, so nothing is left behind after any
+ *     exit (SIGKILL included), and nobody can squat a name in advance;
+ *   - a reader finds it through /proc/PID/fd ("/memfd:taskscope.PID"),
+ *     which takes the same permission as reading the process's memory.
+ * The descriptor stays open for the process's life (that is how it is
+ * found); it is close-on-exec. */
+static int make_memfd(size_t total) {
+    char name[64];
+    snprintf(name, sizeof name, TS_SEG_NAME_FMT, (int)getpid());
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+        fprintf(stderr, "taskscope: tracing off: cannot create the trace segment: %s\n",
+                strerror(errno));
+        return -1;
+    }
+    /* All of this before the header's magic is written (create_segment):
+     * a reader takes a segment without magic for one not there yet, and
+     * checks mode and seals only once the magic is there. */
+    const char *why = NULL;
+    if (fchmod(fd, 0600) != 0)
+        why = "fchmod";
+    else if (ftruncate(fd, (off_t)total) != 0)
+        why = "ftruncate";
+    else if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+        why = "seal";
+    if (why) {
+        fprintf(stderr, "taskscope: tracing off: cannot set up the trace segment (%s): %s\n",
+                why, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static void create_segment(void) {
@@ -146,35 +228,20 @@ static void create_segment(void) {
                    ~(size_t)(TS_PAGE_SIZE - 1);
     size_t total = hdr + rings + (size_t)TS_MAX_RINGS * ring_size;
     pid_t pid = getpid();
-    snprintf(seg_name, sizeof seg_name, TS_SEG_NAME_FMT, (int)pid);
-    int fd = shm_open(seg_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EEXIST) {
-        /* Left by a dead process that had our pid: we are alive, so it is
-         * stale by definition. */
-        shm_unlink(seg_name);
-        fd = shm_open(seg_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    }
+    int fd = make_memfd(total);
     if (fd < 0) {
-        fprintf(stderr, "taskscope: tracing off: cannot create shared memory %s: %s\n",
-                seg_name, strerror(errno));
-        seg_state = -1;
-        return;
-    }
-    if (ftruncate(fd, (off_t)total) != 0) {
-        fprintf(stderr, "taskscope: tracing off: cannot size %s: %s\n", seg_name,
-                strerror(errno));
-        close(fd);
-        shm_unlink(seg_name);
         seg_state = -1;
         return;
     }
     void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
     if (p == MAP_FAILED) {
-        shm_unlink(seg_name);
+        close(fd);
         seg_state = -1;
         return;
     }
+    geom = (ts__seg_geom){.base = p, .size = total, .ring_size = ring_size,
+                          .rings_offset = hdr, .data_offset = hdr + rings,
+                          .pid = (uint32_t)pid, .fd = fd};
     ts_seg_header *h = p;
     h->version = TS_SCHEMA_VERSION;
     h->header_size = sizeof(ts_seg_header);
@@ -193,7 +260,6 @@ static void create_segment(void) {
     snprintf(h->runtime_version, sizeof h->runtime_version, "%s", ts_version());
     ssize_t n = readlink("/proc/self/exe", h->exe, sizeof h->exe - 1);
     h->exe[n > 0 ? n : 0] = 0;
-    seg_size = total;
     seg = h;
     atomic_thread_fence(memory_order_release);
     memcpy(h->magic, TS_SEG_MAGIC, 8);
@@ -201,7 +267,7 @@ static void create_segment(void) {
     static int registered;
     if (!registered) {
         registered = 1;
-        atexit(unlink_segment);
+        atexit(at_exit);
         pthread_atfork(NULL, NULL, forget_after_fork);
     }
 }
@@ -214,6 +280,7 @@ int ts__trace_init(void) {
     if (seg_state == 0) {
         create_segment();
         if (seg_state == 1) {
+            ts__crash_install();
             ts__watchdog_start();
             wait_for_reader();
         }
@@ -231,26 +298,33 @@ static void make_key(void) { pthread_key_create(&exit_key, on_thread_exit); }
 
 static int claim_slot(uint32_t role, const char *name) {
     ts_seg_header *h = seg;
-    ts_ring_header *rh = (ts_ring_header *)((char *)h + h->rings_offset);
-    for (uint32_t i = 0; i < h->max_rings; i++) {
+    ts_ring_header *rh = (ts_ring_header *)((char *)h + geom.rings_offset);
+    for (uint32_t i = 0; i < TS_MAX_RINGS; i++) {
         uint32_t expect = 0;
-        if (!__atomic_compare_exchange_n(&rh[i].in_use, &expect, 1, false,
+        if (!__atomic_compare_exchange_n(&slot_owned[i], &expect, 1, false,
                                          __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             continue;
+        uint32_t used = __atomic_load_n(&slots_used, __ATOMIC_RELAXED);
+        while (used < i + 1 && !__atomic_compare_exchange_n(&slots_used, &used, i + 1, false,
+                                                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            ;
         ts__ring *r = &ts__tls_ring.ring;
         r->hdr = &rh[i];
-        r->data = (char *)h + h->data_offset + (size_t)i * h->ring_size;
-        r->mask = h->ring_size - 1;
+        r->slot = i;
+        r->data = (char *)h + geom.data_offset + (size_t)i * geom.ring_size;
+        r->mask = geom.ring_size - 1;
         /* Positions carry on from the slot's previous owner, so a reader's
-         * tail stays meaningful.  Carry on exactly at its head: skipping
-         * to the next page would leave the bytes in between (stale data
-         * from an earlier lap) below the new head, for a reader to decode
-         * as records. */
-        r->pos = __atomic_load_n(&rh[i].head, __ATOMIC_RELAXED);
-        r->tail_cache = __atomic_load_n(&rh[i].tail, __ATOMIC_ACQUIRE);
-        r->limit = (uint64_t)r->mask + 1;
+         * tail stays meaningful.  Carry on exactly where it stopped:
+         * skipping to the next page would leave the bytes in between
+         * (stale data from an earlier lap) below the new head, for a
+         * reader to decode as records. */
+        r->pos = __atomic_load_n(&slot_pos[i], __ATOMIC_ACQUIRE);
+        r->tail_cache = r->pos;
+        r->limit = geom.ring_size;
         r->unpublished = 0;
         r->dropped_pending = 0;
+        r->reader_live = false;
+        __atomic_store_n(&rh[i].in_use, 1, __ATOMIC_RELAXED);
         rh[i].tid = (uint32_t)syscall(SYS_gettid);
         rh[i].role = role;
         snprintf(rh[i].name, sizeof rh[i].name, "%s", name ? name : "");
@@ -296,6 +370,8 @@ void ts__ring_thread_exit(void) {
     ts__tr_thread_exit(r);
     ts__ring_publish(r);
     __atomic_store_n(&r->hdr->in_use, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&slot_pos[r->slot], r->pos, __ATOMIC_RELEASE);
+    __atomic_store_n(&slot_owned[r->slot], 0, __ATOMIC_RELEASE);
     ts__tls_ring.state = 0;
 }
 
@@ -307,13 +383,29 @@ static bool reader_live(void) {
     return ts__mono_ns() - hb < 2000000000ull;
 }
 
+/* The reader's tail, as far as it can be true: never ahead of what we
+ * wrote, never more than a ring behind it.  Anything else is taken as
+ * "nothing read" (events drop and are counted; nothing is overwritten,
+ * nothing loops).  Ahead of us is impossible for an honest reader, and
+ * said once; a ring or more behind is a reader that stalled while we
+ * lapped it (its heartbeat went stale), which it finds out itself. */
+static uint64_t read_tail(ts__ring *r) {
+    uint64_t t = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(t > r->pos || r->pos - t > (uint64_t)r->mask + 1, 0)) {
+        if (t > r->pos)
+            ts__seg_damaged("a ring's tail ahead of its head");
+        t = r->pos > (uint64_t)r->mask + 1 ? r->pos - r->mask - 1 : 0;
+    }
+    return t;
+}
+
 /* Re-read whether a reader is live; one that has just arrived is
  * honoured from here on, from the tail it stored before announcing itself
  * (shm_reader.c), so it never sees a tail from an earlier session. */
 static void learn_reader(ts__ring *r) {
     bool live = reader_live();
     if (live && !r->reader_live)
-        r->tail_cache = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
+        r->tail_cache = read_tail(r);
     r->reader_live = live;
 }
 
@@ -355,7 +447,7 @@ static void *reserve_raw(ts__ring *r, uint32_t size) {
         uint64_t need = r->pos + pad + size;
         if (need - r->tail_cache > r->limit) {
             if (!r->scratch)
-                r->tail_cache = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
+                r->tail_cache = read_tail(r);
             if (need - r->tail_cache > r->limit)
                 return NULL;
         }
@@ -421,16 +513,21 @@ void ts__seg_settle_dump(void) {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     uint64_t done = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
     for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
-        if (!__atomic_load_n(&h->loops[i].loop, __ATOMIC_ACQUIRE))
+        ts_loop_slot *s = ts__loop_slot_at(i);
+        if (!__atomic_load_n(&s->loop, __ATOMIC_ACQUIRE))
             continue;
-        uint64_t g = __atomic_load_n(&h->loops[i].dump_gen, __ATOMIC_ACQUIRE);
+        uint64_t g = __atomic_load_n(&s->dump_gen, __ATOMIC_ACQUIRE);
         if (g < done)
             done = g;
     }
+    /* Only the reader's view depends on attach_done: a few tries are
+     * enough against honest racers, and a reader that keeps rewriting it
+     * cannot keep us here. */
     uint64_t cur = __atomic_load_n(&h->attach_done, __ATOMIC_ACQUIRE);
-    while (cur < done && !__atomic_compare_exchange_n(&h->attach_done, &cur, done, false,
-                                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        ;
+    for (int tries = 0; tries < 8 && cur < done; tries++)
+        if (__atomic_compare_exchange_n(&h->attach_done, &cur, done, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            break;
 }
 
 /* ---- holding room for a state dump ------------------------------------------------ */
@@ -444,23 +541,26 @@ bool ts__ring_fits(ts__ring *r, uint64_t bytes) {
     learn_reader(r);
     if (!r->reader_live)
         return true;
-    r->tail_cache = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
+    r->tail_cache = read_tail(r);
     return r->pos + bytes - r->tail_cache <= (uint64_t)r->mask + 1;
 }
 
 int ts__ring_scratch_open(ts__ring *s, ts_ring_header *hdr) {
-    ts_seg_header *h = ts__seg();
-    if (!h)
+    if (seg_state != 1)
         return -ENOTSUP;
-    char *data = malloc(h->ring_size);
+    char *data = malloc(geom.ring_size);
     if (!data)
         return -ENOMEM;
+    ts__ring_scratch_init(s, hdr, data, geom.ring_size);
+    return 0;
+}
+
+void ts__ring_scratch_init(ts__ring *s, ts_ring_header *hdr, void *buf, uint32_t size) {
     memset(hdr, 0, sizeof *hdr);
     /* "A live reader that never reads": what does not fit is dropped,
      * nothing wraps over what was assembled. */
-    *s = (ts__ring){.hdr = hdr, .data = data, .mask = h->ring_size - 1,
-                    .limit = h->ring_size, .reader_live = true, .scratch = true};
-    return 0;
+    *s = (ts__ring){.hdr = hdr, .data = buf, .mask = size - 1, .limit = size,
+                    .reader_live = true, .scratch = true};
 }
 
 void ts__ring_scratch_close(ts__ring *s) {
@@ -484,6 +584,8 @@ static const ts_ev_header *scratch_next(const ts__ring *s, uint64_t *p) {
             continue;
         }
         const ts_ev_header *h = (const ts_ev_header *)(s->data + *p);
+        if (h->size < sizeof *h) /* cannot happen: only we wrote it */
+            return NULL;
         *p += h->size;
         if (h->type != TS_EV_PAD)
             return h;

@@ -42,6 +42,7 @@ typedef struct ts__ring {
                               * pos - tail <= limit (ring_size, less any
                               * room held back for a state dump) */
     uint32_t unpublished;    /* events since the last publish */
+    uint32_t slot;           /* index of the ring in the segment */
     bool reader_live;        /* cached at each publish and page entry */
     bool scratch;            /* off-ring buffer: never wraps, never publishes */
     uint64_t dropped_pending;
@@ -123,14 +124,39 @@ bool ts__ring_fits(ts__ring *r, uint64_t bytes);
  * reader) and publishes nothing.  -ENOMEM, or -ENOTSUP without a segment. */
 int ts__ring_scratch_open(ts__ring *s, ts_ring_header *hdr);
 void ts__ring_scratch_close(ts__ring *s);
+/* The same over a buffer the caller owns (size: a power of two, at least
+ * a page); nothing is allocated (the crash handler's). */
+void ts__ring_scratch_init(ts__ring *s, ts_ring_header *hdr, void *buf, uint32_t size);
 /* Copy every record of scratch s into r, all or nothing; on success any
  * hold on r is released.  0; -ENOSPC if the live reader has not left room
  * for all of it (*need: the bytes it takes from r's cursor, page padding
  * included); -E2BIG if s itself overflowed. */
 int ts__ring_copy_in(ts__ring *r, const ts__ring *s, uint64_t *need);
 
-/* The segment header (NULL when tracing is off). */
+/* The segment header (NULL when tracing is off).  Shared with readers:
+ * the producers write it and read back only what a reader may write
+ * (attach_request, reader_pid, reader_heartbeat_ns, each ring's tail),
+ * treating every such value as possibly hostile. */
 ts_seg_header *ts__seg(void);
+
+/* What this process made, kept in private memory (see ring.c). */
+typedef struct ts__seg_geom {
+    void *base;
+    size_t size;
+    uint32_t ring_size;
+    uint32_t pid;
+    uint64_t rings_offset, data_offset;
+    int fd;                  /* the memfd, open for the process's life */
+} ts__seg_geom;
+/* NULL when tracing is off. */
+const ts__seg_geom *ts__seg_geometry(void);
+/* Ring slots ever claimed (the highest index plus one). */
+uint32_t ts__seg_slots_used(void);
+/* A value a reader wrote is impossible: log it once on stderr. */
+void ts__seg_damaged(const char *what);
+/* The private block-detection slot i (< TS_MAX_LOOPS) of emit.c; the
+ * segment's loops[] are copies for readers, never read back. */
+ts_loop_slot *ts__loop_slot_at(uint32_t i);
 /* Set attach_done to the newest attach request every loop (every live
  * slot of h->loops) has answered with a state dump. */
 void ts__seg_settle_dump(void);

@@ -20,6 +20,8 @@ uint64_t ts__trace_slow_step_ns(void);
 void ts__watchdog_start(void);
 void ts__watchdog_after_fork(void);
 void ts__watchdog_stop(void);
+/* crash.c: the fatal-signal handler that writes a crash snapshot. */
+void ts__crash_install(void);
 
 /* Strings and sites: the id to use in an event, emitting the STRING/SITE
  * record the first time.  0 for NULL.  A static string is one whose
@@ -30,6 +32,20 @@ uint32_t ts__intern_dynamic(ts__ring *r, const char *s);
 uint32_t ts__intern_site(ts__ring *r, const ts_site *site);
 /* Re-emit every interned string and site into r (state dump). */
 void ts__intern_replay(ts__ring *r);
+/* The crash handler's view (no waiting, no allocation): freeze the tables
+ * if nobody holds them; then ids of what is already interned (0 if not)
+ * and the replay, without locking; thaw. */
+bool ts__intern_try_freeze(void);
+void ts__intern_thaw(void);
+uint32_t ts__intern_peek(const char *s);
+uint32_t ts__intern_peek_site(const ts_site *site);
+void ts__intern_replay_frozen(ts__ring *r);
+/* Write the calling thread's loop's state (as a state dump) into scratch
+ * ring s, with the tables frozen (crash.c). */
+void ts__tr_crash_dump(ts__ring *s);
+/* The calling thread's live locks and queues, as dump records (emit.c;
+ * reads only the thread's own table: safe in its signal handler). */
+void ts__tr_dump_resources(ts__ring *r);
 
 /* Events. */
 void ts__tr_thread_start(ts__ring *r, uint32_t role, const char *name);

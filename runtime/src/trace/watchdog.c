@@ -240,7 +240,8 @@ static uint32_t emit_stack(ts__ring *r, const uint64_t *pcs, int n) {
     return e->id;
 }
 
-static void report(ts__ring *r, ts_loop_slot *s, uint64_t step, uint64_t elapsed) {
+static void report(ts__ring *r, uint32_t slot, uint64_t step, uint64_t elapsed) {
+    ts_loop_slot *s = ts__loop_slot_at(slot);
     uint32_t tid = s->tid;
     uint64_t task = s->task;
     char state = thread_state(tid);
@@ -290,6 +291,9 @@ static void report(ts__ring *r, ts_loop_slot *s, uint64_t step, uint64_t elapsed
      * that has the one has the other. */
     ts__ring_publish(r);
     __atomic_store_n(&s->blocked_step, step, __ATOMIC_RELEASE);
+    ts_seg_header *h = ts__seg();
+    if (h) /* the copy a tracer may look at */
+        __atomic_store_n(&h->loops[slot].blocked_step, step, __ATOMIC_RELAXED);
 }
 
 static void refresh_calibration(ts__ring *r, ts_seg_header *h) {
@@ -307,6 +311,11 @@ static void refresh_calibration(ts__ring *r, ts_seg_header *h) {
     ts__ring_publish(r);
 }
 
+/* Everything the watchdog decides on is private: the threshold is
+ * config.c's (the segment's block_threshold_ns is a copy for tracers),
+ * the tick rate is measured here, the slots are emit.c's.  Of the
+ * segment it reads only attach_request and attach_done, to wake loops
+ * that owe a dump (at most once a period, whatever they hold). */
 static void *watchdog_main(void *arg) {
     (void)arg;
     prctl(PR_SET_NAME, "ts-watchdog");
@@ -315,8 +324,9 @@ static void *watchdog_main(void *arg) {
     if (!r || !h)
         return NULL;
     uint64_t last_sync = 0;
+    uint64_t t0 = ts__ticks(), m0 = ts__mono_ns();
     while (!atomic_load(&stopping)) {
-        uint64_t thr = __atomic_load_n(&h->block_threshold_ns, __ATOMIC_RELAXED);
+        uint64_t thr = ts__trace_block_threshold_ns();
         uint64_t period = thr / 4;
         if (period < 2000000)
             period = 2000000;
@@ -334,12 +344,12 @@ static void *watchdog_main(void *arg) {
             refresh_calibration(r, h);
             last_sync = now;
         }
-        double tpn = (double)(h->ticks1 - h->ticks0) / (double)(h->mono1_ns - h->mono0_ns + 1);
-        if (tpn <= 0)
-            tpn = 1;
         uint64_t ticks = ts__ticks();
+        double tpn = (double)(ticks - t0) / (double)(ts__mono_ns() - m0 + 1);
+        if (!(tpn > 0))
+            tpn = 1;
         for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
-            ts_loop_slot *s = &h->loops[i];
+            ts_loop_slot *s = ts__loop_slot_at(i);
             if (!__atomic_load_n(&s->loop, __ATOMIC_ACQUIRE))
                 continue;
             uint64_t step = __atomic_load_n(&s->step, __ATOMIC_ACQUIRE);
@@ -350,7 +360,7 @@ static void *watchdog_main(void *arg) {
                 continue;
             uint64_t elapsed = (uint64_t)((double)(ticks - start) / tpn);
             if (elapsed >= thr)
-                report(r, s, step, elapsed);
+                report(r, i, step, elapsed);
         }
     }
     return NULL;
