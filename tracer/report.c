@@ -208,11 +208,11 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
         if (o->json) {
             fprintf(out, "%s{\"id\":%" PRIu64 ",\"parent\":%" PRIu64 ",\"loop\":%" PRIu64 ",\"name\":",
                     first ? "" : ",", t->id, t->parent, t->loop);
-            tr_json_str(out, tm_model_string(m, t->name));
+            tr_json_str(out, tm_task_name(m, t));
             fprintf(out, ",\"state\":\"%s\",\"age_ns\":%" PRIu64 ",\"busy_ns\":%" PRIu64
                          ",\"scheduled_ns\":%" PRIu64 ",\"idle_ns\":%" PRIu64 ",\"polls\":%" PRIu64
                          ",\"awaits\":\"%s\",\"awaits_object\":%" PRIu64 ",\"awaits_text\":",
-                    tm_state_name(t->state), end - t->created_ns, b, s, id, t->polls,
+                    tm_task_state_name(t), end - t->created_ns, b, s, id, t->polls,
                     tm_wait_kind_name(t->wait_kind), t->wait_obj);
             tr_json_str(out, aw);
             fprintf(out, ",\"await_site\":");
@@ -229,7 +229,7 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
         tr_fmt_dur(sched, sizeof sched, s);
         tr_fmt_dur(idle, sizeof idle, id);
         fprintf(out, "%6" PRIu64 " %-18.18s %-9s %8s %8s %8s %8s %6" PRIu64 "  %-24.24s %-34.34s %s%s\n",
-                t->id, tm_model_string(m, t->name), tm_state_name(t->state), age, busy, sched, idle,
+                t->id, tm_task_name(m, t), tm_task_state_name(t), age, busy, sched, idle,
                 t->polls, aw, asite, ssite, t->warnings ? "  !" : "");
     }
     if (o->json)
@@ -297,8 +297,8 @@ static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const t
     if (o->json) {
         fprintf(out, "%s{\"id\":%" PRIu64 ",\"parent\":%" PRIu64 ",\"depth\":%d,\"name\":",
                 *first ? "" : ",", t->id, t->parent, depth);
-        tr_json_str(out, tm_model_string(m, t->name));
-        fprintf(out, ",\"state\":\"%s\",\"awaits\":", tm_state_name(t->state));
+        tr_json_str(out, tm_task_name(m, t));
+        fprintf(out, ",\"state\":\"%s\",\"awaits\":", tm_task_state_name(t));
         tr_json_str(out, aw);
         fprintf(out, ",\"await_site\":");
         tr_json_str(out, asite);
@@ -306,7 +306,7 @@ static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const t
         *first = 0;
     } else {
         fprintf(out, "%s%s#%" PRIu64 " %s [%s]", prefix, depth ? (last ? "└── " : "├── ") : "",
-                t->id, tm_model_string(m, t->name), tm_state_name(t->state));
+                t->id, tm_task_name(m, t), tm_task_state_name(t));
         if (strcmp(aw, "-"))
             fprintf(out, " awaits %s at %s", aw, asite);
         fputc('\n', out);

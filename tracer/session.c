@@ -34,6 +34,18 @@ static void on_event(const ts_reader_event *ev, void *arg) {
     s->events++;
 }
 
+/* The model retired a task whose end was dropped: say so in the
+ * recording too (a task_done of state TM_REC_LOST), so that a report
+ * from the file, by replay or SQL, does not list it as live. */
+static void record_lost(uint64_t task, uint64_t ns, void *arg) {
+    ts_session *s = arg;
+    if (!s->store)
+        return;
+    ts_ev_task_done e = {.h = {.type = TS_EV_task_done, .size = sizeof e},
+                         .task = task, .state = TM_REC_LOST};
+    ts_store_event(s->store, &e.h, ns, 0);
+}
+
 int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *err, size_t len) {
     memset(s, 0, sizeof *s);
     s->pid = pid;
@@ -62,6 +74,7 @@ int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *er
         snprintf(err, len, "out of memory");
         return -ENOMEM;
     }
+    tm_model_on_retire(s->model, record_lost, s);
     rc = ts_reader_attach(s->reader);
     s->attached = rc == 0;
     if (rc == -EBUSY)

@@ -86,7 +86,7 @@ static const char VIEWS[] =
     "  FROM ev_site s LEFT JOIN ev_string f ON f.id = s.file LEFT JOIN ev_string fn ON fn.id = s.func;\n"
     "CREATE VIEW IF NOT EXISTS tasks AS SELECT c.task AS id, c.parent, c.loop, n.text AS name,\n"
     "  ss.file || ':' || ss.line AS spawn_site, c.ns AS created_ns, d.ns AS done_ns,\n"
-    "  CASE d.state WHEN 3 THEN 'done' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled' ELSE 'live' END AS state,\n"
+    "  CASE d.state WHEN 3 THEN 'done' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled'\n    WHEN 6 THEN 'lost' ELSE 'live' END AS state,\n"
     "  d.err, m.text AS error_message\n"
     "  FROM ev_task_create c LEFT JOIN ev_string n ON n.id = c.name\n"
     "  LEFT JOIN sites ss ON ss.id = c.site LEFT JOIN ev_task_done d ON d.task = c.task\n"

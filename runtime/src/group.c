@@ -76,8 +76,8 @@ static void group_abort(ts_group *g) {
     g->aborting = 1;
     ts__list_foreach(it, &g->children) {
         group_child *c = ts__container_of(it, group_child, node);
-        if (!c->finished)
-            ts_task_cancel(c->task, NULL);
+        if (!c->finished) /* on the owner's behalf, whoever runs now */
+            ts__task_cancel_by(c->task, NULL, g->body);
     }
 }
 
@@ -234,7 +234,7 @@ static void group_drop_child(group_child *c) {
         return;
     }
     ts__task_unwatch(&c->watch);
-    ts_task_cancel(c->task, NULL);
+    ts__task_cancel_by(c->task, NULL, c->g->body);
     ts_task_detach(c->task);
 }
 

@@ -320,14 +320,14 @@ void ts__tr_task_wake(ts_task *t, int status) {
     END(r);
 }
 
-void ts__tr_task_cancel(ts_task *t, const char *msg) {
+void ts__tr_task_cancel(ts_task *t, const char *msg, uint64_t by) {
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
     uint32_t mid = msg ? ts__intern_dynamic(r, msg) : 0;
     BEGIN(r, task_cancel);
     e->task = t->id;
-    e->by_task = current_task_id();
+    e->by_task = by;
     e->requests = (uint32_t)t->cancel_requests;
     e->message = mid;
     END(r);

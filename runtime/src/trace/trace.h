@@ -47,7 +47,7 @@ void ts__tr_task_create(ts_task *t);
 void ts__tr_task_resume(ts_task *t);
 void ts__tr_task_suspend(ts_task *t, int kind, const void *obj, const ts_site *site);
 void ts__tr_task_wake(ts_task *t, int status);
-void ts__tr_task_cancel(ts_task *t, const char *msg);
+void ts__tr_task_cancel(ts_task *t, const char *msg, uint64_t by);
 void ts__tr_task_done(ts_task *t);
 void ts__tr_task_free(ts_task *t);
 void ts__tr_future_create(const void *f, const ts_site *site);
