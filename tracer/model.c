@@ -411,13 +411,16 @@ static void on_task_state(tm_model *m, const ts_ev_task_state *e, uint64_t ns) {
 /* Open blocked episodes of `loop` seen before ns have ended: the loop
  * has gone on to another step (or a dump, or its close).  Their
  * loop_unblocked was lost (a small ring wraps the loop's events sooner
- * than the watchdog's); the length is known only to be at most this. */
+ * than the watchdog's), so all that is known of the length is what the
+ * watchdog saw (at most ns - start, which after a wrap says little). */
 static void end_episodes(tm_model *m, uint64_t loop, uint64_t ns) {
     for (size_t i = 0; i < m->nblocked; i++) {
         tm_blocked *b = &m->blocked[i];
         if (b->loop == loop && !b->duration_ns && !b->slow_only &&
-            ns > b->start_ns + b->seen_elapsed_ns)
-            b->duration_ns = ns - b->start_ns;
+            ns > b->start_ns + b->seen_elapsed_ns) {
+            b->duration_ns = b->seen_elapsed_ns ? b->seen_elapsed_ns : 1;
+            b->end_unseen = 1;
+        }
     }
 }
 
@@ -563,8 +566,10 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
 
 static void on_unblocked(tm_model *m, const ts_ev_loop_unblocked *e) {
     for (size_t i = 0; i < m->nblocked; i++)
-        if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step)
+        if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step) {
             m->blocked[i].duration_ns = e->duration_ns;
+            m->blocked[i].end_unseen = 0;
+        }
 }
 
 static void on_slow(tm_model *m, const ts_ev_slow_step *e, uint64_t ns) {

@@ -99,6 +99,9 @@ typedef struct tm_blocked {
     int32_t syscall;
     uint32_t stack;          /* stack id, 0 none */
     int slow_only;           /* a slow_step, never seen blocked live */
+    int end_unseen;          /* over (its loop went on) but its end was
+                              * lost: duration_ns is only what the
+                              * watchdog saw, a lower bound */
 } tm_blocked;
 
 typedef struct tm_resource {

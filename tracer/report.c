@@ -385,7 +385,10 @@ void tr_blocked(FILE *out, const tm_model *m, ts_symbolizer *sym, const tr_opts 
         tr_fmt_dur(dur, sizeof dur, b->duration_ns ? b->duration_ns : b->seen_elapsed_ns);
         tr_syscall_text(sc, sizeof sc, b->syscall);
         tm_model_site_text(m, t ? t->site : 0, ssite, sizeof ssite);
-        const char *what = b->slow_only ? "slow step" : b->duration_ns ? "blocked" : "BLOCKED NOW";
+        const char *what = b->slow_only     ? "slow step"
+                           : b->end_unseen ? "blocked at least"
+                           : b->duration_ns ? "blocked"
+                                            : "BLOCKED NOW";
         const char *state = b->slow_only ? "-" : b->syscall >= 0 ? "blocked in syscall"
                                               : b->thread_state == 'R' ? "busy on CPU" : "off CPU";
         uint32_t depth = 0;
