@@ -82,11 +82,13 @@ void ts__tr_thread_exit(ts__ring *r) {
 
 /* ---- loops and block-detection slots --------------------------------------- */
 
+static int calibrated;
+
 static void calibrate(ts_seg_header *h) {
-    static int done;
+    int done = calibrated;
+    calibrated = 1;
     if (done)
         return;
-    done = 1;
     uint64_t t0 = ts__ticks(), m0 = ts__mono_ns();
     struct timespec d = {0, 2000000};
     nanosleep(&d, NULL);
@@ -99,12 +101,7 @@ static void calibrate(ts_seg_header *h) {
     __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_RELEASE);
 }
 
-void ts__tr_loop_create(ts_loop *l) {
-    ts__ring *r = ts__ring_thread_start(TS_ROLE_LOOP, "loop");
-    ts_seg_header *h = ts__seg();
-    if (!r || !h)
-        return;
-    calibrate(h);
+static void claim_loop_slot(ts_seg_header *h, ts_loop *l) {
     for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
         uint64_t expect = 0;
         if (__atomic_compare_exchange_n(&h->loops[i].loop, &expect, l->id, false,
@@ -128,6 +125,16 @@ void ts__tr_loop_create(ts_loop *l) {
             break;
         }
     }
+}
+
+void ts__tr_loop_create(ts_loop *l) {
+    ts__ring *r = ts__ring_thread_start(TS_ROLE_LOOP, "loop");
+    ts_seg_header *h = ts__seg();
+    if (!r || !h)
+        return;
+    calibrate(h);
+    ts__fork_watch();
+    claim_loop_slot(h, l);
     l->trace_dump_gen = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
     BEGIN(r, loop_create);
     e->loop = l->id;
@@ -136,6 +143,53 @@ void ts__tr_loop_create(ts_loop *l) {
 }
 
 static TS_TLS uint64_t dump_need; /* bytes this thread's owed dump takes, 0: unknown */
+
+/* In a forked child (fork.c): every loop slot we know of is in the
+ * parent's segment, still mapped here; writing a step into it would
+ * feed the parent's watchdog.  Forget them all (the other loops' threads
+ * do not exist in the child).  Another thread may have held the lock. */
+void ts__tr_loops_after_fork(void) {
+    pthread_mutex_init(&loops_lock, NULL);
+    for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
+        if (loops_by_slot[i])
+            loops_by_slot[i]->trace_slot = NULL;
+        loops_by_slot[i] = NULL;
+    }
+    calibrated = 0;
+    dump_need = 0;
+}
+
+/* In a forked child, on the forking thread: loop l goes on here, in the
+ * child's own segment.  Register it (a step is running if a task is:
+ * the fork happened inside it, so the watchdog times the rest of that
+ * step from now) and owe the segment a state dump, which names every
+ * task the child inherited, at the loop's next iteration. */
+void ts__tr_loop_rejoin(ts_loop *l, ts_task *running) {
+    ts__ring *r = ts__ring_thread_start(TS_ROLE_LOOP, "loop");
+    ts_seg_header *h = ts__seg();
+    if (!r || !h)
+        return;
+    calibrate(h);
+    claim_loop_slot(h, l);
+    ts_loop_slot *s = l->trace_slot;
+    l->trace_step_chain = false;
+    if (s && running) {
+        s->task = running->id;
+        s->step_start = ts__ticks();
+        __atomic_store_n(&s->step, 1, __ATOMIC_RELEASE);
+    }
+    {
+        BEGIN(r, loop_create);
+        e->loop = l->id;
+        e->tid = (uint32_t)syscall(SYS_gettid);
+        END(r);
+    }
+    /* The birth dump: request 1 of this segment, answered like a
+     * reader's (a reader that attaches later asks for 2). */
+    l->trace_dump_gen = 0;
+    __atomic_store_n(&h->attach_request, 1, __ATOMIC_RELEASE);
+    ts__ring_publish(r);
+}
 
 void ts__tr_loop_close(ts_loop *l) {
     ts__ring *r = ts__ring_self();

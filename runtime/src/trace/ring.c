@@ -111,6 +111,8 @@ static void unlink_segment(void) {
  * nothing happens before the tracer is attached: a short program would
  * otherwise be over before the tracer has found its segment. */
 static void wait_for_reader(void) {
+    if (ts__trace_forked()) /* the setting is our parent's (fork.c) */
+        return;
     const char *s = getenv("TASKSCOPE_WAIT_READER_MS");
     long ms = s ? strtol(s, NULL, 10) : 0;
     for (long i = 0; i < ms && !__atomic_load_n(&seg->reader_pid, __ATOMIC_ACQUIRE); i++) {

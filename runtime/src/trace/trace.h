@@ -19,6 +19,15 @@ uint64_t ts__trace_block_threshold_ns(void);
 uint64_t ts__trace_slow_step_ns(void);
 void ts__watchdog_start(void);
 void ts__watchdog_after_fork(void);
+/* fork.c: register the atfork handler (once); is this process a forked
+ * child of the one that loaded the runtime? */
+void ts__fork_watch(void);
+bool ts__trace_forked(void);
+/* emit.c, for fork.c: forget the parent's loop slots; re-register the
+ * forking thread's loop (running: the task inside which fork was called,
+ * or NULL) in the child's own segment. */
+void ts__tr_loops_after_fork(void);
+void ts__tr_loop_rejoin(ts_loop *l, ts_task *running);
 void ts__watchdog_stop(void);
 
 /* Strings and sites: the id to use in an event, emitting the STRING/SITE
