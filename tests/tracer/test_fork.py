@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""test_fork.py - a traced program that forks (issue 13, point 8).
+
+prog_fork forks either in main() before any loop, or inside a task; the
+child blocks its loop for 300 ms in the task "forker" (when forked inside
+a task, in the very step that called fork) and then idles until the test
+lets it go.  Both run under `taskscope run` with a wait-for-reader setting
+of ten minutes, which the child inherits through its environment:
+
+- the child does not wait for a reader that never comes (it gets to its
+  "blocked" line while the setting would hold it for ten minutes);
+- the child has its own segment, watchdog and names: `taskscope blocked
+  CHILD` finds the 300 ms episode of the task named "forker", and `ps`
+  names every task;
+- the parent's recording holds none of the child's doings (no blocked
+  episode: the child never wrote into its parent's segment), and the
+  run ends with both exit statuses 0.
+
+The tracer does not follow forks yet: the child is read by attaching to
+it, not from the parent's recording.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tracer_util import (TASKSCOPE, Checker, expect, prog,  # noqa: E402
+                         remove_segment, taskscope, taskscope_json)
+
+
+def child_traced(c, mode):
+    go = c.path("go-" + mode)
+    path = c.path(mode + ".db")
+    env = dict(os.environ, TASKSCOPE_WAIT_READER_MS="600000")
+    p = c.start([TASKSCOPE, "run", "-o", path, "--", prog("prog_fork"), mode, go], env=env)
+    child = int(p.wait_line(r"child pid=(\d+) blocked").group(1))
+    try:
+        bl = taskscope_json("blocked", "--json", child)
+        eps = [e for e in bl["episodes"] if e["kind"] == "blocked" and e["task_name"] == "forker"]
+        expect(eps, "the child's 300 ms block was not detected: %r" % bl)
+        dur = max(e["duration_ns"] for e in eps)
+        expect(dur >= 250_000_000, "the child's block lasted %d ns, expected ~300 ms" % dur)
+        ps = taskscope_json("ps", "--json", "--all", child)
+        names = sorted(t["name"] for t in ps["tasks"])
+        expect("forker" in names and all(n not in ("", "?") for n in names),
+               "the child's task names: %r" % names)
+    finally:
+        open(go, "w").close()
+    p.wait_line(r"child exit 0")
+    rc = p.wait()
+    expect(rc == 0, "taskscope run exit %d: %s" % (rc, p.stderr_text()[-2000:]))
+    remove_segment(child)
+    parent = taskscope_json("blocked", "--json", path)
+    blocked = [e for e in parent["episodes"] if e["kind"] == "blocked"]
+    expect(not blocked, "the parent's recording shows the child's block: %r" % blocked)
+    out = taskscope("ps", "--all", path, expect_rc=0).stdout
+    expect("forker" in out or mode == "before", "parent's recording: %s" % out)
+
+
+def main():
+    c = Checker("fork")
+    c.check(child_traced, "before")
+    c.check(child_traced, "inside")
+    return c.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
