@@ -89,6 +89,11 @@ int ts_session_poll_with(ts_session *s, ts_reader_fn fn, void *arg) {
     int n = ts_reader_poll(s->reader, fn, arg);
     if (n >= 0 && s->attached)
         ts_reader_keepalive(s->reader);
+    /* Corruption is skipped, never decoded into tasks: say where, once
+     * per poll that found some (the first few times; it stays counted). */
+    char bad[256];
+    if (ts_reader_corruption(s->reader, bad, sizeof bad) > 0 && s->corrupt_reports++ < 8)
+        fprintf(stderr, "taskscope: pid %d: %s\n", s->pid, bad);
     ts_reader_stats st;
     ts_reader_get_stats(s->reader, &st);
     /* The model counts drops from `dropped` events; add the rings' own

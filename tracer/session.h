@@ -29,6 +29,7 @@ typedef struct ts_session {
     ts_session_tap tap;   /* optional */
     uint64_t dump_asked_drops;  /* drop count when we last asked for a dump */
     uint64_t dump_asked_ms;
+    int corrupt_reports;  /* corruption messages printed */
     void *tap_arg;
 } ts_session;
 

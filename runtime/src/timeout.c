@@ -27,7 +27,7 @@ struct ts_timeout {
 static void expired(ts__timer *tm) {
     ts_timeout *to = ts__container_of(tm, ts_timeout, timer);
     to->expired = true;
-    ts__task_cancel_by(to->task, NULL, to->task); /* its own deadline asks */
+    ts_task_cancel(to->task, NULL);
 }
 
 static int64_t abs_ns(double when) {
