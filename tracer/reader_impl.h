@@ -98,6 +98,7 @@ struct ts_reader {
     /* calibration as of the last poll: ns = mono0 + (ticks - ticks0) * k */
     uint64_t ticks0, mono0;
     double ns_per_tick;
+    uint64_t calib_end_ns;       /* the newer calibration point, ns */
     /* attach */
     bool attached;
     bool dump_done;

@@ -65,6 +65,7 @@ static void read_calibration(ts_reader *rd) {
         rd->ticks0 = t0;
         rd->mono0 = m0;
         rd->ns_per_tick = k;
+        rd->calib_end_ns = m1 > m0 ? m1 : m0;
         return;
     }
 }
@@ -147,13 +148,17 @@ static void learn(ts_reader *rd, struct rd_ring *r, const ts_ev_header *h) {
  * and in a live segment none predates the segment or lies in the future. */
 #define TS_SLACK_NS 1000000000ull
 #define TS_FUTURE_NS 10000000000ull
+/* An image in memory has no "now": its last calibration (the watchdog
+ * refreshes it every second or so in a live segment) stands in, with an
+ * hour to spare. */
+#define TS_IMAGE_FUTURE_NS 3600000000000ull
 
 static bool time_plausible(const ts_reader *rd, const struct rd_ring *r, uint64_t ns) {
     if (r->last_ns && ns + TS_SLACK_NS < r->last_ns)
         return false;
-    if (rd->fd >= 0 && (ns + TS_SLACK_NS < rd->mono0 || ns > rd->poll_ns + TS_FUTURE_NS))
-        return false;
-    return true;
+    if (rd->fd >= 0)
+        return ns + TS_SLACK_NS >= rd->mono0 && ns <= rd->poll_ns + TS_FUTURE_NS;
+    return ns <= rd->calib_end_ns + TS_IMAGE_FUTURE_NS;
 }
 
 /* Remember the region for the report (ts_reader_corruption). */
