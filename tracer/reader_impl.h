@@ -108,6 +108,7 @@ struct ts_reader {
     uint64_t polls_since_attach;
     struct rd_intern intern;
     uint64_t poll_ns;            /* CLOCK_MONOTONIC at this poll's start */
+    uint64_t task_hi;            /* highest task id created or dumped */
     uint64_t corrupt_told;       /* st.corrupt as of the last report */
     ts_reader_stats st;
     char err[256];

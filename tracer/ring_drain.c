@@ -161,6 +161,24 @@ static bool time_plausible(const ts_reader *rd, const struct rd_ring *r, uint64_
     return ns <= rd->calib_end_ns + TS_IMAGE_FUTURE_NS;
 }
 
+/* Task ids come from one counter that only grows (in blocks, per loop),
+ * so a task event's id lies at most this far above the highest id a
+ * task_create or a dump has shown; random bytes that reach a record's
+ * id field pass the fixed 2^48 bound one time in 65,536, this one a few
+ * times in 10^10.  (Until the first create or dump, only the fixed
+ * bound applies.) */
+#define TASK_ID_JUMP (UINT64_C(1) << 32)
+
+static inline bool is_task_event(unsigned type) {
+    return type >= TS_EV_task_create && type <= TS_EV_task_state;
+}
+
+static inline uint64_t first_u64(const ts_ev_header *h) {
+    uint64_t v;
+    memcpy(&v, h + 1, 8);
+    return v;
+}
+
 /* Remember the region for the report (ts_reader_corruption). */
 static void note_corrupt(ts_reader *rd, uint32_t ring, uint64_t pos, uint64_t bytes) {
     rd->st.corrupt++;
@@ -193,7 +211,9 @@ static uint64_t decode(ts_reader *rd, uint32_t ring, size_t base, uint64_t start
                   h->size > end - p || !record_ok(h);
             if (!bad && h->type != TS_EV_PAD && rd_event_desc(h->type)) {
                 ns = ts_reader_ns(rd, h->ts);
-                bad = !rd_record_plausible(h) || !time_plausible(rd, r, ns);
+                bad = !rd_record_plausible(h) || !time_plausible(rd, r, ns) ||
+                      (is_task_event(h->type) && rd->task_hi &&
+                       first_u64(h) > rd->task_hi + TASK_ID_JUMP);
             }
         }
         if (bad) {
@@ -206,6 +226,9 @@ static uint64_t decode(ts_reader *rd, uint32_t ring, size_t base, uint64_t start
         }
         if (ns > r->last_ns)
             r->last_ns = ns;
+        if ((h->type == TS_EV_task_create || h->type == TS_EV_task_state) &&
+            first_u64(h) > rd->task_hi)
+            rd->task_hi = first_u64(h);
         if (h->type != TS_EV_PAD) {
             if (!rd_event_desc(h->type)) {
                 rd->st.unknown++;
