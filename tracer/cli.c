@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "follow.h"
 #include "launch.h"
 #include "report.h"
 #include "session.h"
@@ -325,7 +326,10 @@ static int cmd_run(int argc, char **argv) {
         perror("taskscope: fork");
         return 1;
     }
+    int follow = ts_follow_wanted();
     if (child == 0) {
+        if (follow) /* a forked child waits for its follower (follow.h) */
+            setenv("TASKSCOPE_FOLLOW_FORKS", "1", 0);
         ts_exec_on_debug_runtime(argv + i);
         fprintf(stderr, "taskscope: cannot run %s: %s\n", argv[i], strerror(errno));
         _exit(127);
@@ -348,12 +352,15 @@ static int cmd_run(int argc, char **argv) {
         return 1;
     }
     s.store = store;
+    s.follow = follow ? ts_follow_new(child, out) : NULL;
     record(&s, -1);
     int status = 0;
     if (interrupted)
         kill(child, SIGINT);
     waitpid(child, &status, 0);
     ts_session_poll(&s);
+    ts_follow_finish(s.follow);
+    s.follow = NULL;
     char st[96];
     if (WIFSIGNALED(status))
         snprintf(st, sizeof st, "truncated: the program was killed by signal %d", WTERMSIG(status));

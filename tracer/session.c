@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "follow.h"
 #include "launch.h"
 #include "session.h"
 
@@ -147,6 +148,7 @@ int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms) 
     uint64_t end = duration_ms >= 0 ? now_ms() + (uint64_t)duration_ms : UINT64_MAX;
     while (!(stop && *stop) && now_ms() < end) {
         int n = ts_session_poll(s);
+        ts_follow_poll(s->follow);
         if (process_gone(s)) {
             ts_session_poll(s); /* what it published on the way out */
             return 1;

@@ -30,6 +30,7 @@ typedef struct ts_session {
     uint64_t dump_asked_drops;  /* drop count when we last asked for a dump */
     uint64_t dump_asked_ms;
     int corrupt_reports;  /* corruption messages printed */
+    struct ts_follow *follow; /* forked children followed (follow.h), or NULL */
     void *tap_arg;
 } ts_session;
 

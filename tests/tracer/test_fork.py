@@ -16,8 +16,10 @@ of ten minutes, which the child inherits through its environment:
   episode: the child never wrote into its parent's segment), and the
   run ends with both exit statuses 0.
 
-The tracer does not follow forks yet: the child is read by attaching to
-it, not from the parent's recording.
+Those run with TASKSCOPE_FOLLOW_FORKS=0 (not followed: the child is
+read by attaching to it).  Followed (the default), `taskscope run -o
+run.db` records the child to run.CHILD.db, its blocked step and names
+included, and says so.
 """
 import os
 import sys
@@ -30,7 +32,7 @@ from tracer_util import (TASKSCOPE, Checker, expect, prog,  # noqa: E402
 def child_traced(c, mode):
     go = c.path("go-" + mode)
     path = c.path(mode + ".db")
-    env = dict(os.environ, TASKSCOPE_WAIT_READER_MS="600000")
+    env = dict(os.environ, TASKSCOPE_WAIT_READER_MS="600000", TASKSCOPE_FOLLOW_FORKS="0")
     p = c.start([TASKSCOPE, "run", "-o", path, "--", prog("prog_fork"), mode, go], env=env)
     child = int(p.wait_line(r"child pid=(\d+) blocked").group(1))
     try:
@@ -56,10 +58,39 @@ def child_traced(c, mode):
     expect("forker" in out or mode == "before", "parent's recording: %s" % out)
 
 
+def child_followed(c, mode):
+    go = c.path("go-followed-" + mode)
+    path = c.path("followed-%s.db" % mode)
+    p = c.start([TASKSCOPE, "run", "-o", path, "--", prog("prog_fork"), mode, go])
+    child = int(p.wait_line(r"child pid=(\d+) blocked").group(1))
+    open(go, "w").close()
+    p.wait_line(r"child exit 0")
+    rc = p.wait()
+    expect(rc == 0, "taskscope run exit %d: %s" % (rc, p.stderr_text()[-2000:]))
+    remove_segment(child)
+    cpath = c.path("followed-%s.%d.db" % (mode, child))
+    expect(os.path.exists(cpath), "no recording of the child at %s; stderr: %s"
+           % (cpath, p.stderr_text()[-2000:]))
+    expect("child %d:" % child in p.stderr_text(), "run does not say where the child went: %s"
+           % p.stderr_text()[-2000:])
+    bl = taskscope_json("blocked", "--json", cpath)
+    eps = [e for e in bl["episodes"] if e["kind"] == "blocked" and e["task_name"] == "forker"]
+    expect(eps, "the child's recording has no blocked step of forker: %r" % bl)
+    expect(max(e["duration_ns"] for e in eps) >= 250_000_000, "short block: %r" % eps)
+    ps = taskscope_json("ps", "--json", "--all", cpath)
+    names = sorted(t["name"] for t in ps["tasks"])
+    expect("forker" in names and all(n not in ("", "?") for n in names),
+           "the child's task names: %r" % names)
+    expect(not [t for t in ps["tasks"] if t["state"] in ("ready", "running", "suspended")],
+           "the child's complete recording lists live tasks: %r" % ps["tasks"])
+
+
 def main():
     c = Checker("fork")
     c.check(child_traced, "before")
     c.check(child_traced, "inside")
+    c.check(child_followed, "before")
+    c.check(child_followed, "inside")
     return c.finish()
 
 

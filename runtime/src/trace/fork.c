@@ -16,8 +16,9 @@
  *     iteration, so the tasks it inherited are named in its recording;
  *   - `taskscope run`'s TASKSCOPE_WAIT_READER_MS, which the environment
  *     hands down: it is for the process the tracer started and is
- *     waiting for, so a forked child never waits (ring.c asks
- *     ts__trace_forked).
+ *     waiting for, so a forked child waits only if the tracer follows
+ *     forks (TASKSCOPE_FOLLOW_FORKS=1, set by `taskscope run`), and
+ *     otherwise never (ring.c asks ts__trace_forked/ts__trace_followed).
  *
  * The handler runs in the child, single-threaded, before fork() returns.
  * It must stay cheap when the forking thread runs no loop (a helper
@@ -26,6 +27,8 @@
  */
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../internal.h"
@@ -38,6 +41,13 @@ static pid_t loaded_pid;
 __attribute__((constructor)) static void note_loaded_pid(void) { loaded_pid = getpid(); }
 
 bool ts__trace_forked(void) { return loaded_pid && getpid() != loaded_pid; }
+
+/* `taskscope run` follows forks and says so in the environment it gives
+ * the program (tracer/follow.h): a child's reader is then on its way. */
+bool ts__trace_followed(void) {
+    const char *e = getenv("TASKSCOPE_FOLLOW_FORKS");
+    return e && !strcmp(e, "1");
+}
 
 static void child_after_fork(void) {
     ts__tr_loops_after_fork();

@@ -111,7 +111,9 @@ static void unlink_segment(void) {
  * nothing happens before the tracer is attached: a short program would
  * otherwise be over before the tracer has found its segment. */
 static void wait_for_reader(void) {
-    if (ts__trace_forked()) /* the setting is our parent's (fork.c) */
+    /* A forked child inherits the setting, which was for its parent: it
+     * waits only when the tracer follows forks (fork.c). */
+    if (ts__trace_forked() && !ts__trace_followed())
         return;
     const char *s = getenv("TASKSCOPE_WAIT_READER_MS");
     long ms = s ? strtol(s, NULL, 10) : 0;

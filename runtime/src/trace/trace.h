@@ -23,6 +23,7 @@ void ts__watchdog_after_fork(void);
  * child of the one that loaded the runtime? */
 void ts__fork_watch(void);
 bool ts__trace_forked(void);
+bool ts__trace_followed(void);
 /* emit.c, for fork.c: forget the parent's loop slots; re-register the
  * forking thread's loop (running: the task inside which fork was called,
  * or NULL) in the child's own segment. */
