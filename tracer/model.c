@@ -812,9 +812,15 @@ static void retire_unlisted(tm_model *m, uint64_t loop, uint64_t gen, uint64_t n
  * before it says so): any the model still holds live ended while its
  * events were dropped. */
 static void retire_loop(tm_model *m, uint64_t loop, uint64_t ns) {
+    /* With every loop closed, a task of unknown loop (a placeholder in
+     * a process of several loops) has ended too. */
+    int all_closed = 1;
+    for (size_t i = 0; i < m->nloops; i++)
+        all_closed &= m->loops[i].closed;
     for (size_t i = 0; i < m->ntasks; i++) {
         tm_task *t = m->tasks[i];
-        if (t && t->state < TM_DONE && unlisted(m, t, loop, UINT64_MAX))
+        if (t && t->state < TM_DONE &&
+            (unlisted(m, t, loop, UINT64_MAX) || (all_closed && !t->loop)))
             retire_task(m, t, ns);
     }
 }
