@@ -38,7 +38,7 @@ static void on_event(const ts_reader_event *ev, void *arg) {
 /* The model retired a task whose end was dropped: say so in the
  * recording too (a task_done of state TM_REC_LOST), so that a report
  * from the file, by replay or SQL, does not list it as live. */
-static void record_lost(uint64_t task, uint64_t ns, void *arg) {
+void ts_session_record_lost(uint64_t task, uint64_t ns, void *arg) {
     ts_session *s = arg;
     if (!s->store)
         return;
@@ -75,7 +75,7 @@ int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *er
         snprintf(err, len, "out of memory");
         return -ENOMEM;
     }
-    tm_model_on_retire(s->model, record_lost, s);
+    tm_model_on_retire(s->model, ts_session_record_lost, s);
     rc = ts_reader_attach(s->reader);
     s->attached = rc == 0;
     if (rc == -EBUSY)

@@ -53,6 +53,11 @@ void ts_session_wait_dump(ts_session *s, int timeout_ms);
 int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms);
 void ts_session_close(ts_session *s);
 
+/* A tm_retire_fn (arg: the ts_session) that writes the retired task's
+ * end into the session's recording, if any, as a task_done of state
+ * TM_REC_LOST; ts_session_open installs it on its model. */
+void ts_session_record_lost(uint64_t task, uint64_t ns, void *arg);
+
 /* Replay a recording into a fresh model. */
 int ts_session_load(tm_model **out, const char *path, char *err, size_t len);
 
