@@ -24,6 +24,11 @@
  * It must stay cheap when the forking thread runs no loop (a helper
  * thread forking workers, procpool.c): then it does nothing, and the
  * child makes its segment lazily, like any process, if it ever traces.
+ * posix_spawn (subprocess.c) runs no atfork handler at all.  A task that
+ * calls fork() and then exec() pays for a segment it will not use (a
+ * mapping and the 2 ms clock calibration; under a following `taskscope
+ * run`, the wait for its follower too): the price of catching a child
+ * that blocks before its first trace point.
  */
 #include <pthread.h>
 #include <stdbool.h>
