@@ -170,6 +170,14 @@ void ts_follow_poll(ts_follow *f) {
     uint64_t now = now_ms();
     if (now - f->last_scan_ms >= FOLLOW_SCAN_MS) {
         f->last_scan_ms = now;
+        /* Forget children that are done and gone: their pid may come back
+         * as a new child, and a program forking many short workers must
+         * not fill the table. */
+        size_t j = 0;
+        for (size_t i = 0; i < f->n; i++)
+            if (f->kids[i].state != 2 || !gone(f->kids[i].pid))
+                f->kids[j++] = f->kids[i];
+        f->n = j;
         scan_children(f, f->root);
         for (size_t i = 0; i < f->n; i++)
             if (f->kids[i].state != 2)
