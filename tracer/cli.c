@@ -1,23 +1,31 @@
 /*
- * cli.c - the `taskscope` command.
+ * cli.c - the `taskscope` command: dispatch, and the commands that
+ * record (run, attach) or report (ps, pstree, blocked, stats); `query` is
+ * in cli_query.c, `export` in cli_export.c, usage errors in cli_args.c,
+ * `top` in tui/.
  *
- *   taskscope run [-o FILE] [--bpf [--bpf-events=LIST]] -- PROGRAM [ARGS...]
- *   taskscope attach PID [-o FILE] [--duration S] [--bpf [--bpf-events=LIST]]
+ *   taskscope run [-o FILE] [--force] [--bpf ...] [--] PROGRAM [ARGS...]
+ *   taskscope attach [-o FILE] [--force] [--duration S] [--bpf ...] PID
  *   taskscope ps|pstree|blocked|stats [--json] [--all] TARGET
  *   taskscope ps|pstree|blocked|stats --bpf [--duration S] PID
- *   taskscope query FILE SQL [--json|--csv]
- *   taskscope export --format perfetto|chrome FILE -o OUT
+ *   taskscope query [--json|--csv] FILE SQL
+ *   taskscope export --format perfetto|chrome [--force] -o OUT FILE
  *
  * TARGET is a live pid or a recording.  Exit codes: 0 success, 1 the
- * operation failed (message on stderr), 2 bad usage; `run` exits with the
- * program's own status (128+N if killed by signal N) once the recording
- * is safely closed.
+ * operation failed (message on stderr), 2 bad usage (one line naming the
+ * problem and pointing at --help); `run` exits with the program's own
+ * status (128+N if killed by signal N) once the recording is safely
+ * closed.
+ *
+ * Files are precious (safe_io.h): no command replaces a file that is not
+ * a recording, an existing recording is kept as NAME.old unless --force,
+ * and `run` creates its recording only once the program has started and
+ * is known to run on the debug runtime.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +33,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "export.h"
+#include "cli.h"
 #include "follow.h"
 #include "launch.h"
 #include "report.h"
+#include "safe_io.h"
 #include "session.h"
 #ifdef TS_HAVE_TUI
 #include "tui.h"
@@ -37,48 +46,78 @@
 #include "bpf_session.h"
 #endif
 
+#ifndef TS_VERSION
+#define TS_VERSION "unknown"
+#endif
+
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig) { (void)sig; interrupted = 1; }
 
 static const char *USAGE =
     "usage: taskscope COMMAND [OPTIONS] ...\n"
+    "       taskscope --version | --help\n"
     "\n"
     "Record and inspect programs built on the taskscope runtime.\n"
     "\n"
     "commands:\n"
-    "  run [-o FILE] -- PROGRAM [ARGS]   start PROGRAM on the debug runtime, record it\n"
-    "  attach PID [-o FILE] [--duration S]  record a running process\n"
+    "  run [-o FILE] [--] PROGRAM [ARGS]  start PROGRAM on the debug runtime, record it\n"
+    "  attach [-o FILE] [--duration S] PID  record a running process\n"
     "  run/attach --bpf [--bpf-events=LIST]  the same on the release runtime, through\n"
     "                                    BPF (root): no relink, blocking syscalls caught\n"
     "  ps TARGET                         all tasks: state, timings, what each awaits\n"
     "  pstree TARGET                     the task tree with await edges\n"
     "  blocked TARGET                    blocked-loop episodes and slow steps, with stacks\n"
     "  stats TARGET                      per task name and per loop statistics\n"
-    "  query FILE SQL [--json|--csv]     SQL over a recording\n"
-    "  export --format perfetto|chrome FILE -o OUT   a timeline for ui.perfetto.dev\n"
+    "  query [--json|--csv] FILE SQL     one read-only SQL statement over a recording\n"
+    "  export --format perfetto|chrome -o OUT FILE   a timeline for ui.perfetto.dev\n"
     "  top PID | FILE | -- PROGRAM [ARGS]  the live (or replayed) all_tasks view\n"
     "\n"
     "TARGET is the pid of a live process using the debug runtime, or a recording.\n"
     "ps, pstree, blocked and stats take --json (and ps/pstree --all for finished tasks),\n"
     "and --bpf PID for a live process on the release runtime (root); top takes --bpf too.\n"
-    "Run `taskscope COMMAND --help` for one command's details.\n"
+    "An existing recording at -o FILE is kept as FILE.old (--force replaces it); a file\n"
+    "that is not a recording is never overwritten.\n"
+    "Run `taskscope help COMMAND` for one command's details, `man taskscope` for all.\n"
     "Exit status: 0 ok, 1 failure, 2 usage; `run` passes on the program's status.\n";
 
-static int usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "taskscope: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nRun `taskscope --help` for usage.\n");
+/* A pid operand: digits that fit (4294967297 is not pid 1). */
+static int pid_operand(const char *cmd, const char *s, int *pid) {
+    if (ts_parse_pid(s, pid))
+        return cli_usage(cmd, "'%s' is not a valid pid", s);
+    return 0;
+}
+
+/* Is out somewhere a recording may be written?  Refuses (exit 2) a file
+ * that is not a recording and anything that is not a regular file. */
+static int check_output(const char *cmd, const char *out) {
+    char what[PATH_MAX + 128];
+    switch (ts_output_state(out, what, sizeof what)) {
+    case TS_OUT_FREE:
+    case TS_OUT_RECORDING:
+        return 0;
+    case TS_OUT_NOT_FILE:
+        fprintf(stderr, "taskscope %s: %s: a recording must be a regular file\n", cmd, what);
+        return 2;
+    case TS_OUT_OTHER:
+        break;
+    }
+    fprintf(stderr, "taskscope %s: %s: not overwriting it (choose another -o FILE)\n", cmd,
+            what);
     return 2;
 }
 
 /* ---- run and attach -------------------------------------------------------- */
 
-/* Open the recording before anything starts, so a bad path fails fast. */
+/* Create the recording (only once there is something to record: the
+ * output was checked before, with check_output). */
 static int open_store(ts_store **store, const char *out) {
-    char err[512];
+    char err[PATH_MAX + 256];
     int rc = ts_store_create(out, store, err, sizeof err);
     if (rc)
         fprintf(stderr, "taskscope: %s\n", err);
+    else if (ts_store_kept(*store))
+        fprintf(stderr, "taskscope: the previous recording %s is kept as %s\n", out,
+                ts_store_kept(*store));
     return rc;
 }
 
@@ -137,19 +176,46 @@ static const char *BPF_HELP =
     "  --bpf-block-ms=N     report loop-thread system calls of N ms or more (default 1)\n"
     "  --bpf-slow-ms=N      report task steps of N ms or more (default 100)\n";
 
-/* 1 if argv[i] is a --bpf flag (recorded in f), 0 if not. */
-static int bpf_flag(const char *arg, bpf_flags *f) {
-    if (!strcmp(arg, "--bpf"))
+/* getopt_long values of the long-only options. */
+enum {
+    OPT_BPF = 256, OPT_BPF_EVENTS, OPT_BPF_BLOCK, OPT_BPF_SLOW, OPT_DURATION, OPT_FORCE,
+    OPT_NO_FOLLOW, OPT_KEEP_UNTRACED, OPT_JSON,
+};
+
+#define BPF_LONGOPTS                                              \
+    {"bpf", no_argument, NULL, OPT_BPF},                          \
+    {"bpf-events", required_argument, NULL, OPT_BPF_EVENTS},      \
+    {"bpf-block-ms", required_argument, NULL, OPT_BPF_BLOCK},     \
+    {"bpf-slow-ms", required_argument, NULL, OPT_BPF_SLOW}
+
+/* A --bpf option (opt from getopt_long) into f: 1 if it was one, 0 if
+ * not, 2 after a usage error (a value that is not a number). */
+static int bpf_opt(const char *cmd, int opt, bpf_flags *f) {
+    double v;
+    switch (opt) {
+    case OPT_BPF:
         f->on = 1;
-    else if (!strncmp(arg, "--bpf-events=", 13))
-        f->events = arg + 13, f->on = 1;
-    else if (!strncmp(arg, "--bpf-block-ms=", 15))
-        f->block_ms = atof(arg + 15), f->on = 1;
-    else if (!strncmp(arg, "--bpf-slow-ms=", 14))
-        f->slow_ms = atof(arg + 14), f->on = 1;
-    else
+        return 1;
+    case OPT_BPF_EVENTS:
+        f->events = optarg, f->on = 1;
+        return 1;
+    case OPT_BPF_BLOCK:
+    case OPT_BPF_SLOW:
+        if (cli_parse_seconds(optarg, &v))
+            return cli_usage(cmd, "%s wants a number of milliseconds, not '%s'",
+                             opt == OPT_BPF_BLOCK ? "--bpf-block-ms" : "--bpf-slow-ms", optarg);
+        *(opt == OPT_BPF_BLOCK ? &f->block_ms : &f->slow_ms) = v;
+        f->on = 1;
+        return 1;
+    default:
         return 0;
-    return 1;
+    }
+}
+
+static int duration_opt(const char *cmd, double *duration) {
+    if (cli_parse_seconds(optarg, duration))
+        return cli_usage(cmd, "--duration wants a number of seconds, not '%s'", optarg);
+    return 0;
 }
 
 #ifdef TS_HAVE_BPF
@@ -200,14 +266,15 @@ static int load_bpf_target(const char *target, const bpf_flags *f, int duration_
                            ts_bpf_session *bs, char *src, size_t len) {
     ts_bpf_opts o;
     char err[512];
-    if (!ts_is_pid(target)) {
+    int pid;
+    if (ts_parse_pid(target, &pid)) {
         fprintf(stderr, "taskscope: --bpf needs the pid of a running process, not '%s'\n",
                 target);
         return 2;
     }
     if (bpf_options(f, &o))
         return 2;
-    if (ts_bpf_session_attach(bs, atoi(target), &o, err, sizeof err)) {
+    if (ts_bpf_session_attach(bs, pid, &o, err, sizeof err)) {
         fprintf(stderr, "taskscope: %s\n", err);
         return 1;
     }
@@ -228,15 +295,23 @@ static int run_bpf(const char *out, char **prog, const bpf_flags *f) {
     ts_bpf_opts o;
     if (bpf_options(f, &o))
         return 2;
+    ts_bpf_session bs;
+    char err[PATH_MAX + 64];
+    /* The BPF session must be drained from the moment the program runs
+     * (its stack modules are read from /proc while it lives), so the
+     * recording is made first; a program that does not exist is refused
+     * before, and one that cannot be started undoes it (discard). */
+    if (ts_find_program(prog[0], err, sizeof err)) {
+        fprintf(stderr, "taskscope: cannot run %s: %s\n", prog[0], strerror(ENOENT));
+        return 1;
+    }
     ts_store *store;
     if (open_store(&store, out))
         return 1;
-    ts_bpf_session bs;
-    char err[512];
     int rc = ts_bpf_session_spawn(&bs, prog, &o, err, sizeof err);
     if (rc) {
         fprintf(stderr, "taskscope: %s\n", err);
-        ts_store_close(store, "failed: could not trace the program", 0);
+        ts_store_discard(store);
         return 1;
     }
     bs.s.store = store;
@@ -291,36 +366,129 @@ static int no_bpf(void) {
 #define attach_bpf(pid, out, ms, f) ((void)(pid), (void)(out), (void)(ms), (void)(f), no_bpf())
 #endif
 
+static const char RUN_HELP[] =
+    "usage: taskscope run [-o FILE] [--force] [--keep-untraced] [--bpf ...] [--] PROGRAM "
+    "[ARGS...]\n\n"
+    "Start PROGRAM with the debug runtime in place of the release one (a\n"
+    "dynamically linked program needs no relinking) and record everything it\n"
+    "does to FILE (default taskscope.db) until it exits or you press Ctrl-C.\n"
+    "Exits with PROGRAM's status.  Within about a second of the start taskscope\n"
+    "checks that PROGRAM really loaded the debug runtime; if not, it says why\n"
+    "(library directory missing, statically linked, DT_RPATH, not a taskscope\n"
+    "program), stops PROGRAM and exits 1.  The recording is created only then.\n\n"
+    "  -o, --output FILE  where to record (default taskscope.db); an earlier recording\n"
+    "                     there is kept as FILE.old; any other file is never replaced\n"
+    "  --force            replace an earlier recording at FILE instead of keeping it\n"
+    "  --keep-untraced    if PROGRAM cannot be traced, let it run untraced to its end\n"
+    "                     (still exit 1) instead of stopping it\n"
+    "  --no-follow        do not trace the children PROGRAM forks\n"
+    "%s\nSee `man taskscope`.\n";
+
+/* After the fork: wait for the runtime to be confirmed, then for the
+ * trace segment.  Returns 0 with *s open, else the exit code (the reason
+ * printed, the child stopped or waited for). */
+static int start_tracing(ts_session *s, pid_t child, const char *prog, int keep_untraced) {
+    char err[2048];
+    int rc = ts_launch_confirm(child, prog, 1000, err, sizeof err);
+    if (rc == 0)
+        rc = ts_session_open(s, child, child, 10000, err, sizeof err);
+    if (rc == 0)
+        return 0;
+    int status = 0;
+    if (rc == -ECHILD || rc == -ENOENT) {
+        /* exited before it could be traced (or never made a segment) */
+        siginfo_t si = {0};
+        if (rc == -ENOENT && waitid(P_PID, (id_t)child, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            !si.si_pid) {
+            fprintf(stderr, "taskscope: %s loaded the debug runtime but made no trace segment "
+                            "within 10 s: %s\n", prog, err);
+            ts_stop_untraced(child);
+        }
+        waitpid(child, &status, 0);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+            ; /* the child said why it could not run the program */
+        else if (rc == -ECHILD) {
+            char why[1024];
+            int known = ts_launch_explain_exit(prog, why, sizeof why);
+            fprintf(stderr, "taskscope: %s ended (%s %d) before it could be traced%s%s\n", prog,
+                    WIFEXITED(status) ? "exit status" : "signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                    known ? ": " : "", known ? why : "");
+        }
+        return 1;
+    }
+    fprintf(stderr, "taskscope: %s\n", err);
+    if (keep_untraced) {
+        fprintf(stderr, "taskscope: --keep-untraced: %s runs on untraced; nothing is recorded\n",
+                prog);
+        waitpid(child, &status, 0);
+        return 1;
+    }
+    fprintf(stderr, "taskscope: stopping %s (pid %d); nothing was recorded\n", prog, child);
+    ts_stop_untraced(child);
+    waitpid(child, &status, 0);
+    return 1;
+}
+
 static int cmd_run(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
+        {"keep-untraced", no_argument, NULL, OPT_KEEP_UNTRACED},
+        {"help", no_argument, NULL, 'h'},
+        BPF_LONGOPTS,
+        {0, 0, 0, 0},
+    };
     const char *out = "taskscope.db";
     bpf_flags bpf = {0};
-    int i = 1;
-    for (; i < argc; i++) {
-        if (!strcmp(argv[i], "--")) {
-            i++;
-            break;
-        } else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-            out = argv[++i];
-        } else if (bpf_flag(argv[i], &bpf)) {
+    int opt, force = 0, keep_untraced = 0, r;
+    opterr = 0;
+    /* '+': options end at PROGRAM, whose own options are its business. */
+    while ((opt = getopt_long(argc, argv, "+:o:h", longopts, NULL)) != -1) {
+        if ((r = bpf_opt("run", opt, &bpf)) != 0) {
+            if (r == 2)
+                return 2;
             continue;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: taskscope run [-o FILE] [--bpf ...] -- PROGRAM [ARGS...]\n\n"
-                   "Start PROGRAM with the debug runtime in place of the release one (a\n"
-                   "dynamically linked program needs no relinking) and record everything it\n"
-                   "does to FILE (default taskscope.db) until it exits or you press Ctrl-C.\n"
-                   "Exits with PROGRAM's status.\n\n%s", BPF_HELP);
-            return 0;
-        } else {
+        }
+        switch (opt) {
+        case 'o':
+            out = optarg;
             break;
+        case OPT_FORCE:
+            force = 1;
+            break;
+        case OPT_NO_FOLLOW:
+            /* Following forked children is the session's business: it is
+             * told through the environment (inherited, harmlessly, by the
+             * program too). */
+            setenv("TASKSCOPE_NO_FOLLOW", "1", 1);
+            break;
+        case OPT_KEEP_UNTRACED:
+            keep_untraced = 1;
+            break;
+        case 'h':
+            printf(RUN_HELP, BPF_HELP);
+            return 0;
+        default:
+            return cli_bad_option("run", opt, argv);
         }
     }
-    if (i >= argc)
-        return usage_error("run: no program given%s", "");
+    if (optind >= argc)
+        return cli_usage("run", "no program given");
+    char **prog = argv + optind;
+    if (!*out)
+        return cli_usage("run", "-o needs a file name");
+    if ((r = check_output("run", out)) != 0)
+        return r;
+    ts_store_set_default_flags(force ? TS_STORE_REPLACE : 0);
     if (bpf.on)
-        return run_bpf(out, argv + i, &bpf);
-    ts_store *store;
-    if (open_store(&store, out))
+        return run_bpf(out, prog, &bpf);
+    char err[1024];
+    if (ts_debug_libdir_check(err, sizeof err)) {
+        fprintf(stderr, "taskscope: %s\n", err);
         return 1;
+    }
     pid_t child = fork();
     if (child < 0) {
         perror("taskscope: fork");
@@ -330,28 +498,26 @@ static int cmd_run(int argc, char **argv) {
     if (child == 0) {
         if (follow) /* a forked child waits for its follower (follow.h) */
             setenv("TASKSCOPE_FOLLOW_FORKS", "1", 0);
-        ts_exec_on_debug_runtime(argv + i);
-        fprintf(stderr, "taskscope: cannot run %s: %s\n", argv[i], strerror(errno));
+        ts_exec_on_debug_runtime(prog);
+        fprintf(stderr, "taskscope: cannot run %s: %s\n", prog[0], strerror(errno));
         _exit(127);
     }
     ts_session s;
-    char err[512];
-    int rc = ts_session_open(&s, child, child, 10000, err, sizeof err);
-    if (rc) {
-        int status;
-        waitpid(child, &status, 0);
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-            ; /* the child said why it could not run the program */
-        else if (rc == -ENOENT)
-            fprintf(stderr, "taskscope: %s never created a trace segment: it does not use the "
-                            "taskscope runtime as a shared library (link it with "
-                            "`pkg-config --libs taskscope` or taskscope-debug)\n", argv[i]);
-        else
-            fprintf(stderr, "taskscope: %s\n", err);
-        ts_store_close(store, "failed: no trace from the program", 0);
+    if ((r = start_tracing(&s, child, prog[0], keep_untraced)) != 0)
+        return r;
+    /* The program runs on the debug runtime: now, and only now, the
+     * recording (a failed start has left every file as it was). */
+    if (open_store(&s.store, out)) {
+        ts_session_close(&s);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
         return 1;
     }
-    s.store = store;
+    char cmd[1024] = "";
+    size_t n = 0;
+    for (int i = 0; prog[i] && n < sizeof cmd; i++)
+        n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s%s", i ? " " : "", prog[i]);
+    ts_store_meta(s.store, "command", cmd);
     s.follow = follow ? ts_follow_new(child, out) : NULL;
     record(&s, -1);
     int status = 0;
@@ -366,47 +532,81 @@ static int cmd_run(int argc, char **argv) {
         snprintf(st, sizeof st, "truncated: the program was killed by signal %d", WTERMSIG(status));
     else
         snprintf(st, sizeof st, "complete: exit status %d", WEXITSTATUS(status));
-    rc = finish_recording(&s, out, st);
+    int rc = finish_recording(&s, out, st);
     ts_session_close(&s);
     if (rc)
         return 1;
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
+static const char ATTACH_HELP[] =
+    "usage: taskscope attach [-o FILE] [--force] [--duration S] [--bpf ...] PID\n\n"
+    "Record a running process that uses the debug runtime to FILE (default\n"
+    "taskscope.db), starting with its flight recorder's recent window and a\n"
+    "state dump of every live task, until it exits, S seconds pass or Ctrl-C.\n"
+    "With --bpf the process may use the release runtime: its loops are asked\n"
+    "for a state dump of their live tasks (idle loops are woken for it); on\n"
+    "the debug runtime BPF adds the blocking system calls to its ring.\n\n"
+    "  -o, --output FILE  where to record; an earlier recording there is kept as\n"
+    "                     FILE.old, any other file is never replaced\n"
+    "  --force            replace an earlier recording at FILE instead\n"
+    "  --duration S       stop after S seconds\n"
+    "%s\nSee `man taskscope`.\n";
+
 static int cmd_attach(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"help", no_argument, NULL, 'h'},
+        BPF_LONGOPTS,
+        {0, 0, 0, 0},
+    };
     const char *out = "taskscope.db";
     double duration = -1;
-    const char *pid = NULL;
     bpf_flags bpf = {0};
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-o") && i + 1 < argc)
-            out = argv[++i];
-        else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
-            duration = atof(argv[++i]);
-        else if (bpf_flag(argv[i], &bpf))
+    int opt, r, force = 0, pid;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+        if ((r = bpf_opt("attach", opt, &bpf)) != 0) {
+            if (r == 2)
+                return 2;
             continue;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: taskscope attach PID [-o FILE] [--duration S] [--bpf ...]\n\n"
-                   "Record a running process that uses the debug runtime to FILE (default\n"
-                   "taskscope.db), starting with its flight recorder's recent window and a\n"
-                   "state dump of every live task, until it exits, S seconds pass or Ctrl-C.\n"
-                   "With --bpf the process may use the release runtime: its loops are asked\n"
-                   "for a state dump of their live tasks (idle loops are woken for it); on\n"
-                   "the debug runtime BPF adds the blocking system calls to its ring.\n\n%s",
-                   BPF_HELP);
+        }
+        switch (opt) {
+        case 'o':
+            out = optarg;
+            break;
+        case OPT_FORCE:
+            force = 1;
+            break;
+        case OPT_DURATION:
+            if (duration_opt("attach", &duration))
+                return 2;
+            break;
+        case 'h':
+            printf(ATTACH_HELP, BPF_HELP);
             return 0;
-        } else if (ts_is_pid(argv[i]))
-            pid = argv[i];
-        else
-            return usage_error("attach: unexpected argument '%s'", argv[i]);
+        default:
+            return cli_bad_option("attach", opt, argv);
+        }
     }
-    if (!pid)
-        return usage_error("attach: no pid given%s", "");
+    if (optind >= argc)
+        return cli_usage("attach", "no pid given");
+    if (argc - optind > 1)
+        return cli_usage("attach", "unexpected argument '%s'", argv[optind + 1]);
+    if (pid_operand("attach", argv[optind], &pid))
+        return 2;
+    if (!*out)
+        return cli_usage("attach", "-o needs a file name");
+    if ((r = check_output("attach", out)) != 0)
+        return r;
+    ts_store_set_default_flags(force ? TS_STORE_REPLACE : 0);
     if (bpf.on)
-        return attach_bpf(atoi(pid), out, duration < 0 ? -1 : (int)(duration * 1000), &bpf);
+        return attach_bpf(pid, out, duration < 0 ? -1 : (int)(duration * 1000), &bpf);
     ts_session s;
     char err[512];
-    int rc = ts_session_open(&s, atoi(pid), 0, 0, err, sizeof err);
+    int rc = ts_session_open(&s, pid, 0, 0, err, sizeof err);
     if (rc) {
         fprintf(stderr, "taskscope: %s\n", err);
         return 1;
@@ -425,8 +625,9 @@ static int cmd_attach(int argc, char **argv) {
 
 static int load_target(const char *target, tm_model **m, ts_session *live, char *src, size_t len) {
     char err[512];
-    if (ts_is_pid(target)) {
-        int rc = ts_session_open(live, atoi(target), 0, 0, err, sizeof err);
+    int pid;
+    if (ts_parse_pid(target, &pid) == 0) {
+        int rc = ts_session_open(live, pid, 0, 0, err, sizeof err);
         if (rc) {
             fprintf(stderr, "taskscope: %s\n", err);
             return 1;
@@ -449,37 +650,66 @@ static int load_target(const char *target, tm_model **m, ts_session *live, char 
 }
 
 static int cmd_report(const char *name, int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"all", no_argument, NULL, 'a'},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"help", no_argument, NULL, 'h'},
+        BPF_LONGOPTS,
+        {0, 0, 0, 0},
+    };
     tr_opts o = {0};
-    const char *target = NULL;
     bpf_flags bpf = {0};
     double duration = -1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            o.json = 1;
-        else if (bpf_flag(argv[i], &bpf))
+    int opt, r, pid;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":ah", longopts, NULL)) != -1) {
+        if ((r = bpf_opt(name, opt, &bpf)) != 0) {
+            if (r == 2)
+                return 2;
             continue;
-        else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
-            duration = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--all") || !strcmp(argv[i], "-a"))
+        }
+        switch (opt) {
+        case OPT_JSON:
+            o.json = 1;
+            break;
+        case 'a':
             o.all = 1;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            break;
+        case OPT_DURATION:
+            if (duration_opt(name, &duration))
+                return 2;
+            break;
+        case 'h':
             printf("usage: taskscope %s [--json]%s TARGET\n"
                    "       taskscope %s --bpf [--duration S] [--json] PID\n\n"
                    "TARGET: a live pid or a recording.\n\n"
+                   "  --json          one JSON document instead of text\n%s"
+                   "  --duration S    with --bpf: watch for S seconds before reporting\n\n"
                    "With --bpf (root) PID may use the release runtime: the collector attaches,\n"
                    "its loops dump their live tasks (idle loops are woken for it), it watches\n"
                    "for S seconds (blocked: 1 by default, others 0) and detaches.  On the debug\n"
-                   "runtime the ring gives the tasks and BPF adds the blocking system calls.\n\n%s",
+                   "runtime the ring gives the tasks and BPF adds the blocking system calls.\n\n"
+                   "%s\nSee `man taskscope`.\n",
                    name, strcmp(name, "ps") && strcmp(name, "pstree") ? "" : " [--all]", name,
+                   strcmp(name, "ps") && strcmp(name, "pstree")
+                       ? "" : "  -a, --all       finished tasks too\n",
                    BPF_HELP);
             return 0;
-        } else if (argv[i][0] == '-')
-            return usage_error("unknown option '%s'", argv[i]);
-        else
-            target = argv[i];
+        default:
+            return cli_bad_option(name, opt, argv);
+        }
     }
-    if (!target)
-        return usage_error("%s: no target (pid or recording) given", name);
+    if (optind >= argc)
+        return cli_usage(name, "no target (pid or recording) given");
+    if (argc - optind > 1)
+        return cli_usage(name, "one target at a time; unexpected argument '%s'",
+                         argv[optind + 1]);
+    const char *target = argv[optind];
+    if (ts_is_pid(target) && pid_operand(name, target, &pid))
+        return 2;
+    if (duration >= 0 && !bpf.on)
+        return cli_usage(name, "--duration goes with --bpf");
     tm_model *m = NULL;
     ts_session live = {0};
     char src[512];
@@ -524,190 +754,52 @@ static int cmd_report(const char *name, int argc, char **argv) {
     return 0;
 }
 
-/* ---- query and export --------------------------------------------------------- */
-
-static void csv_field(const char *s) {
-    if (!strpbrk(s, ",\"\n")) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
-}
-
-static int cmd_query(int argc, char **argv) {
-    int json = 0, csv = 0;
-    const char *file = NULL, *sql = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!strcmp(argv[i], "--csv"))
-            csv = 1;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: taskscope query FILE SQL [--json|--csv]\n\n"
-                   "Run SQL over a recording (read-only).  Tables ev_<event> hold every\n"
-                   "event; views tasks, awaits, blocked, slow_steps, cancellations, strings\n"
-                   "and sites are easier to query (see schemas/README.md).\n");
-            return 0;
-        } else if (!file)
-            file = argv[i];
-        else if (!sql)
-            sql = argv[i];
-        else
-            return usage_error("query: unexpected argument '%s'", argv[i]);
-    }
-    if (!file || !sql)
-        return usage_error("query: need a recording and an SQL statement%s", "");
-    char status[64];
-    char err[512];
-    if (ts_store_read_meta(file, "status", status, sizeof status) != 0) {
-        tm_model *m;
-        int rc = ts_session_load(&m, file, err, sizeof err); /* for its message */
-        if (rc == 0)
-            tm_model_free(m);
-        fprintf(stderr, "taskscope: %s\n", rc ? err : "cannot read the recording");
-        return 1;
-    }
-    sqlite3 *db;
-    if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        fprintf(stderr, "taskscope: %s: %s\n", file, sqlite3_errmsg(db));
-        sqlite3_close(db);
-        return 1;
-    }
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "taskscope: query: %s\n", sqlite3_errmsg(db));
-        sqlite3_close(db);
-        return 1;
-    }
-    int cols = sqlite3_column_count(st), row = 0, rc;
-    if (json)
-        putchar('[');
-    else
-        for (int c = 0; c < cols; c++) {
-            if (csv)
-                csv_field(sqlite3_column_name(st, c));
-            else
-                printf("%-16s", sqlite3_column_name(st, c));
-            putchar(c + 1 < cols ? (csv ? ',' : ' ') : '\n');
-        }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (json)
-            printf("%s{", row ? "," : "");
-        for (int c = 0; c < cols; c++) {
-            const char *v = (const char *)sqlite3_column_text(st, c);
-            int type = sqlite3_column_type(st, c);
-            if (json) {
-                tr_json_str(stdout, sqlite3_column_name(st, c));
-                putchar(':');
-                if (type == SQLITE_NULL)
-                    fputs("null", stdout);
-                else if (type == SQLITE_INTEGER || type == SQLITE_FLOAT)
-                    fputs(v, stdout);
-                else
-                    tr_json_str(stdout, type == SQLITE_BLOB ? "<blob>" : v);
-                if (c + 1 < cols)
-                    putchar(',');
-            } else {
-                const char *text = type == SQLITE_NULL ? "" : type == SQLITE_BLOB ? "<blob>" : v;
-                if (csv)
-                    csv_field(text);
-                else
-                    printf("%-16s", text);
-                putchar(c + 1 < cols ? (csv ? ',' : ' ') : '\n');
-            }
-        }
-        if (json)
-            putchar('}');
-        row++;
-    }
-    if (json)
-        puts("]");
-    if (rc != SQLITE_DONE)
-        fprintf(stderr, "taskscope: query: %s\n", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rc == SQLITE_DONE ? 0 : 1;
-}
-
-static int cmd_export(int argc, char **argv) {
-    const char *format = NULL, *file = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--format") && i + 1 < argc)
-            format = argv[++i];
-        else if (!strncmp(argv[i], "--format=", 9))
-            format = argv[i] + 9;
-        else if (!strcmp(argv[i], "-o") && i + 1 < argc)
-            out = argv[++i];
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: taskscope export --format perfetto|chrome FILE -o OUT\n\n"
-                   "Write a timeline of the recording FILE in the Chrome trace-event JSON\n"
-                   "format, which ui.perfetto.dev and chrome://tracing both open: a track\n"
-                   "per task (run slices and await spans), wake and spawn flows, and\n"
-                   "blocked episodes on each loop's thread.\n");
-            return 0;
-        } else if (!file)
-            file = argv[i];
-        else
-            return usage_error("export: unexpected argument '%s'", argv[i]);
-    }
-    if (!format || (strcmp(format, "perfetto") && strcmp(format, "chrome")))
-        return usage_error("export: --format must be perfetto or chrome%s", "");
-    if (!file || !out)
-        return usage_error("export: need a recording and -o OUT%s", "");
-    FILE *f = fopen(out, "w");
-    if (!f) {
-        fprintf(stderr, "taskscope: %s: %s\n", out, strerror(errno));
-        return 1;
-    }
-    char err[512];
-    int rc = ts_export_chrome(file, f, err, sizeof err);
-    if (fclose(f) != 0 && !rc) {
-        fprintf(stderr, "taskscope: %s: %s\n", out, strerror(errno));
-        return 1;
-    }
-    if (rc) {
-        fprintf(stderr, "taskscope: %s\n", err);
-        unlink(out);
-        return 1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-        !strcmp(argv[1], "help")) {
-        fputs(USAGE, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    if (!strcmp(argv[1], "--version")) {
-        printf("taskscope 0.1.0 (trace schema %d)\n", TS_SCHEMA_VERSION);
-        return 0;
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return 2;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") && argc == 3 && strcmp(argv[2], "help") && argv[2][0] != '-') {
+        /* `taskscope help COMMAND` is `taskscope COMMAND --help` */
+        char *help_argv[] = {argv[0], argv[2], "--help", NULL};
+        return main(3, help_argv);
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        if (argc > 2)
+            return cli_usage(NULL, "unexpected argument '%s' after %s", argv[2], cmd);
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        if (argc > 2)
+            return cli_usage(NULL, "unexpected argument '%s' after %s", argv[2], cmd);
+        printf("taskscope %s (trace schema %d)\n", TS_VERSION, TS_SCHEMA_VERSION);
+        return 0;
+    }
+    /* Each command parses its own options, its name standing as argv[0]. */
+    int sub_argc = argc - 1;
+    char **sub_argv = argv + 1;
     if (!strcmp(cmd, "run"))
-        return cmd_run(argc - 1, argv + 1);
+        return cmd_run(sub_argc, sub_argv);
     if (!strcmp(cmd, "attach"))
-        return cmd_attach(argc - 1, argv + 1);
+        return cmd_attach(sub_argc, sub_argv);
     if (!strcmp(cmd, "ps") || !strcmp(cmd, "pstree") || !strcmp(cmd, "blocked") ||
         !strcmp(cmd, "stats"))
-        return cmd_report(cmd, argc - 1, argv + 1);
+        return cmd_report(cmd, sub_argc, sub_argv);
     if (!strcmp(cmd, "query"))
-        return cmd_query(argc - 1, argv + 1);
+        return cmd_query(sub_argc, sub_argv);
     if (!strcmp(cmd, "export"))
-        return cmd_export(argc - 1, argv + 1);
+        return cmd_export(sub_argc, sub_argv);
     if (!strcmp(cmd, "top")) {
 #ifdef TS_HAVE_TUI
-        return ts_tui_main(argc - 1, argv + 1);
+        return ts_tui_main(sub_argc, sub_argv);
 #else
         fprintf(stderr, "taskscope: this build has no TUI (ncursesw was not found at build time)\n");
         return 1;
 #endif
     }
-    return usage_error("unknown command '%s'", cmd);
+    if (cmd[0] == '-')
+        return cli_usage(NULL, "unknown option '%s' (options go after the command)", cmd);
+    return cli_usage(NULL, "unknown command '%s'", cmd);
 }

@@ -46,7 +46,8 @@ static uint64_t now_ms(void) {
 
 int ts_follow_wanted(void) {
     const char *e = getenv("TASKSCOPE_FOLLOW_FORKS");
-    return !e || strcmp(e, "0") != 0;
+    const char *no = getenv("TASKSCOPE_NO_FOLLOW"); /* run --no-follow */
+    return (!e || strcmp(e, "0") != 0) && !(no && !strcmp(no, "1"));
 }
 
 ts_follow *ts_follow_new(int root_pid, const char *out) {

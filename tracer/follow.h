@@ -10,7 +10,8 @@
  * followed process waits for its reader when TASKSCOPE_FOLLOW_FORKS=1 is
  * in its environment (ts_exec_on_debug_runtime puts it there unless it
  * is already set): a short child is then not over before it is found.
- * TASKSCOPE_FOLLOW_FORKS=0 in taskscope's own environment turns both
+ * `taskscope run --no-follow` (TASKSCOPE_NO_FOLLOW=1), or
+ * TASKSCOPE_FOLLOW_FORKS=0 in taskscope's own environment, turns both
  * sides off (ts_follow_wanted).
  */
 #ifndef TS_TRACER_FOLLOW_H
@@ -18,7 +19,7 @@
 
 typedef struct ts_follow ts_follow;
 
-/* 1 unless TASKSCOPE_FOLLOW_FORKS=0. */
+/* 1 unless TASKSCOPE_FOLLOW_FORKS=0 or TASKSCOPE_NO_FOLLOW=1. */
 int ts_follow_wanted(void);
 
 /* Follow the children of root_pid, recording each next to out (NULL:

@@ -1,6 +1,7 @@
 /*
  * launch.c - see launch.h.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,21 @@ int ts_is_pid(const char *s) {
         if (*p < '0' || *p > '9')
             return 0;
     return 1;
+}
+
+int ts_parse_pid(const char *s, int *pid) {
+    if (!ts_is_pid(s))
+        return -EINVAL;
+    long long v = 0;
+    for (const char *p = s; *p; p++) {
+        v = v * 10 + (*p - '0');
+        if (v > INT_MAX)
+            return -ERANGE;
+    }
+    if (v == 0)
+        return -ERANGE;
+    *pid = (int)v;
+    return 0;
 }
 
 char ts_proc_state(int pid) {

@@ -16,15 +16,19 @@
  * session facts take turns instead.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "reader.h"
+#include "safe_io.h"
 #include "store.h"
 
 #define CHUNK_BYTES (1u << 20)
@@ -72,6 +76,9 @@ struct ts_store {
     uint64_t seq;
     uint64_t rows;
     char error[256];
+    char kept[PATH_MAX + 32];               /* where an earlier recording went, or "" */
+    char path[PATH_MAX];
+    int created;                            /* path is ours (not an empty file reused) */
 };
 
 static uint64_t coarse_ns(void) {
@@ -355,46 +362,114 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
+static int default_flags;
+
+void ts_store_set_default_flags(int flags) { default_flags = flags; }
+
 int ts_store_create(const char *path, ts_store **out, char *err, size_t errlen) {
+    return ts_store_create_ex(path, default_flags, out, err, errlen);
+}
+
+/* Make path ready for a new recording without harming what is there: an
+ * earlier recording is kept as path.old (or replaced, with
+ * TS_STORE_REPLACE), anything else is refused; then the file is created
+ * exclusively, so nothing that appeared meanwhile is taken over.  An
+ * empty regular file (mkstemp's) is used as it is. */
+static int claim_path(const char *path, int flags, char *kept, size_t keptlen, int *created,
+                      char *err, size_t errlen) {
+    char what[PATH_MAX + 128];
+    switch (ts_output_state(path, what, sizeof what)) {
+    case TS_OUT_FREE:
+        break;
+    case TS_OUT_RECORDING: {
+        int rc = flags & TS_STORE_REPLACE ? ts_remove_recording(path, err, errlen)
+                                          : ts_set_aside(path, kept, keptlen, err, errlen);
+        if (rc)
+            return rc;
+        break;
+    }
+    case TS_OUT_NOT_FILE:
+        snprintf(err, errlen, "%s: not writing a recording there", what);
+        return -EISDIR;
+    case TS_OUT_OTHER:
+        snprintf(err, errlen, "%s: not overwriting it (choose another -o FILE)", what);
+        return -EEXIST;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+    *created = fd >= 0;
+    if (fd < 0 && errno == EEXIST) {
+        struct stat st;
+        fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0)) {
+            close(fd);
+            snprintf(err, errlen, "%s appeared while taskscope was starting: not overwriting it",
+                     path);
+            return -EEXIST;
+        }
+    }
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(e));
+        return -e;
+    }
+    close(fd);
+    return 0;
+}
+
+/* A creation that failed after claim_path: remove what we created, put
+ * back what we set aside. */
+static int undo_claim(ts_store *s, int created, int rc) {
+    char ignored[256];
+    for (int i = 0; i <= TS_EV_MAX_ID; i++)
+        sqlite3_finalize(s->ins[i]);
+    sqlite3_close(s->db);
+    if (created)
+        ts_remove_recording(s->path, ignored, sizeof ignored);
+    if (s->kept[0])
+        ts_restore_aside(s->kept, s->path);
+    free(s);
+    return rc;
+}
+
+int ts_store_create_ex(const char *path, int flags, ts_store **out, char *err, size_t errlen) {
     ts_store *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    unlink(path);
-    char wal[4096];
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    unlink(wal);
-    snprintf(wal, sizeof wal, "%s-shm", path);
-    unlink(wal);
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot create %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
-        sqlite3_close(s->db);
+    if (snprintf(s->path, sizeof s->path, "%s", path) >= (int)sizeof s->path) {
+        snprintf(err, errlen, "%s: path too long", path);
         free(s);
-        return -EIO;
+        return -ENAMETOOLONG;
+    }
+    int created = 0;
+    int rc = claim_path(path, flags, s->kept, sizeof s->kept, &created, err, errlen);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "cannot create %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
+        return undo_claim(s, created, -EIO);
     }
     if (exec(s, SETTINGS) || create_schema(s)) {
         snprintf(err, errlen, "cannot initialise %s: %s", path, s->error);
-        for (int i = 0; i <= TS_EV_MAX_ID; i++)
-            sqlite3_finalize(s->ins[i]);
-        sqlite3_close(s->db);
-        free(s);
-        return -EIO;
+        return undo_claim(s, created, -EIO);
     }
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
         snprintf(err, errlen, "cannot start the writer thread");
-        for (int i = 0; i <= TS_EV_MAX_ID; i++)
-            sqlite3_finalize(s->ins[i]);
-        sqlite3_close(s->db);
-        free(s);
-        return -EAGAIN;
+        pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->db_lock);
+        pthread_cond_destroy(&s->cond);
+        return undo_claim(s, created, -EAGAIN);
     }
     ts_store_meta(s, "schema_version", "1");
     ts_store_meta(s, "status", "recording");
+    s->created = created;
     *out = s;
     return 0;
 }
@@ -505,7 +580,12 @@ int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
         sqlite3_finalize(s->ins[i]);
         sqlite3_finalize(s->ins_multi[i]);
     }
-    sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
+    /* Leave WAL mode: a finished recording is then a single file that any
+     * user who can read it can open read-only, in a directory they cannot
+     * write, with no -wal or -shm side files to create (the change
+     * checkpoints and removes them). */
+    sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;", NULL, NULL,
+                 NULL);
     sqlite3_close(s->db);
     while (s->free_list) {
         struct chunk *c = s->free_list;
@@ -520,19 +600,86 @@ int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
     return err;
 }
 
+void ts_store_discard(ts_store *s) {
+    char path[PATH_MAX], kept[PATH_MAX + 32], err[256];
+    snprintf(path, sizeof path, "%s", s->path);
+    snprintf(kept, sizeof kept, "%s", s->kept);
+    int created = s->created;
+    ts_store_close(s, "failed", 0);
+    /* The file and its side files are ours (created exclusively). */
+    if (created)
+        ts_remove_recording(path, err, sizeof err);
+    if (kept[0])
+        ts_restore_aside(kept, path);
+}
+
 const char *ts_store_error(const ts_store *s) { return s->error[0] ? s->error : NULL; }
+const char *ts_store_kept(const ts_store *s) { return s->kept[0] ? s->kept : NULL; }
 uint64_t ts_store_rows(const ts_store *s) { return s->rows; }
 
 /* ---- reading ------------------------------------------------------------------ */
 
-static int open_checked(const char *path, sqlite3 **db, char *err, size_t errlen) {
-    if (access(path, R_OK) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -errno;
+/* "file:" URI for path (RFC 3986 escapes for the characters SQLite's URI
+ * parser treats specially), then the query. */
+static int uri_for(const char *path, const char *query, char *buf, size_t len) {
+    size_t n = (size_t)snprintf(buf, len, "file:%s", path[0] == '/' ? "//" : "");
+    for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < len; p++) {
+        if (*p == '%' || *p == '?' || *p == '#' || *p < 0x21 || *p == 0x7f)
+            n += (size_t)snprintf(buf + n, len - n, "%%%02X", *p);
+        else
+            buf[n++] = (char)*p;
     }
-    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    return snprintf(buf + n, len - n, "?%s", query) >= (int)(len - n) ? -ENAMETOOLONG : 0;
+}
+
+static int open_uri(const char *path, const char *query, sqlite3 **db) {
+    char uri[3 * PATH_MAX + 64];
+    *db = NULL;
+    if (uri_for(path, query, uri, sizeof uri))
+        return SQLITE_CANTOPEN;
+    return sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+}
+
+int ts_store_open_read(const char *path, sqlite3 **db, char *err, size_t errlen) {
+    /* Opened by us first: a FIFO, device or directory is refused before
+     * SQLite could block on it or read it. */
+    unsigned char hdr[100] = {0};
+    int fd = ts_open_regular(path, NULL, err, errlen);
+    if (fd < 0)
+        return fd;
+    ssize_t got = pread(fd, hdr, sizeof hdr, 0);
+    close(fd);
+    if (got < (ssize_t)sizeof hdr || memcmp(hdr, "SQLite format 3", 16) != 0) {
+        snprintf(err, errlen, "%s: not a taskscope recording (not an SQLite database)", path);
+        *db = NULL;
+        return -EINVAL;
+    }
+    /* How to open it without writing anything: a finished recording is in
+     * rollback mode (header bytes 18-19 are 1) and opens read-only with
+     * no side file.  A WAL-mode file (2) with its -wal is being recorded
+     * (or was cut short): read-only, which shares the writer's -shm; in a
+     * directory we cannot write that may be impossible, and then, as for
+     * a WAL-mode file without -wal (nothing to replay), immutable=1 reads
+     * the main file alone and creates nothing. */
+    char wal[PATH_MAX + 8];
+    struct stat wal_st;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    int in_wal = hdr[18] == 2 || hdr[19] == 2;
+    int rc;
+    if (in_wal && stat(wal, &wal_st) != 0)
+        rc = open_uri(path, "immutable=1", db);
+    else {
+        rc = open_uri(path, "mode=ro", db);
+        if (rc == SQLITE_OK && in_wal &&
+            sqlite3_exec(*db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL) != SQLITE_OK) {
+            sqlite3_close(*db);
+            rc = open_uri(path, "immutable=1", db);
+        }
+    }
+    if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open: %s", path, *db ? sqlite3_errmsg(*db) : "?");
         sqlite3_close(*db);
+        *db = NULL;
         return -EIO;
     }
     sqlite3_stmt *st;
@@ -572,7 +719,7 @@ int ts_store_read_meta(const char *path, const char *key, char *buf, size_t len)
     sqlite3 *db;
     char err[256];
     buf[0] = 0;
-    int rc = open_checked(path, &db, err, sizeof err);
+    int rc = ts_store_open_read(path, &db, err, sizeof err);
     if (rc)
         return rc;
     sqlite3_stmt *st;
@@ -587,6 +734,22 @@ int ts_store_read_meta(const char *path, const char *key, char *buf, size_t len)
     }
     sqlite3_close(db);
     return rc;
+}
+
+int ts_store_is_recording(const char *path) {
+    sqlite3 *db;
+    char err[256];
+    if (ts_store_open_read(path, &db, err, sizeof err) != 0)
+        return 0;
+    sqlite3_stmt *st;
+    int yes = 0;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM session WHERE key = 'status'", -1, &st, NULL) ==
+        SQLITE_OK) {
+        yes = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return yes;
 }
 
 struct cursor {
@@ -606,7 +769,7 @@ static int advance(struct cursor *c) {
 
 int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, size_t errlen) {
     sqlite3 *db;
-    int rc = open_checked(path, &db, err, errlen);
+    int rc = ts_store_open_read(path, &db, err, errlen);
     if (rc)
         return rc;
     const ts_event_desc *dp[TS_EV_MAX_ID + 1];

@@ -1,8 +1,9 @@
 /*
  * store.h - recordings in SQLite.
  *
- * A recording is one SQLite file (WAL mode, so the TUI or the sqlite3
- * shell can read it while it is written).  Its schema comes from
+ * A recording is one SQLite file (WAL mode while it is written, so the
+ * TUI or the sqlite3 shell can read it meanwhile; rollback mode once
+ * closed, so that reading it needs no -shm file and writes nothing).  Its schema comes from
  * schemas/events.def: one table per event, ev_<name>(seq, ns, thread,
  * <fields>), where seq is the global order of events and ns their time on
  * CLOCK_MONOTONIC; a session table of key/value facts (pid, exe, status,
@@ -28,8 +29,20 @@
 
 typedef struct ts_store ts_store;
 
-/* Create (or overwrite) a recording at path.  err receives a message. */
+/* Create a recording at path, never harming what is there: an earlier
+ * recording (with its -wal and -shm) is kept as path.old (path.old.2, ...
+ * if that is taken; ts_store_kept says where), or removed with
+ * TS_STORE_REPLACE; an empty regular file is used as it is; anything else
+ * is refused: -EEXIST for a file that is not a recording, -EISDIR for a
+ * directory, device, FIFO or socket.  err receives a message. */
+#define TS_STORE_REPLACE 1  /* the command line's --force */
+int ts_store_create_ex(const char *path, int flags, ts_store **out, char *err, size_t errlen);
+/* ts_store_create_ex with the flags set by ts_store_set_default_flags (0
+ * unless a command line said --force). */
 int ts_store_create(const char *path, ts_store **out, char *err, size_t errlen);
+void ts_store_set_default_flags(int flags);
+/* Where ts_store_create kept the recording that was at its path, or NULL. */
+const char *ts_store_kept(const ts_store *s);
 /* Record a session fact (pid, exe, command, ...). */
 int ts_store_meta(ts_store *s, const char *key, const char *value);
 /* Queue one validated record for writing (copied). */
@@ -40,6 +53,10 @@ int ts_store_flush(ts_store *s);
  * error "truncated: <the error>" instead), the drop count, indexes, and
  * close.  Returns 0 or the first write error. */
 int ts_store_close(ts_store *s, const char *status, uint64_t dropped);
+/* Close and remove a recording this run created but has no use for (the
+ * program could not be started), and put back the earlier recording it
+ * had set aside: every file is then as it was before. */
+void ts_store_discard(ts_store *s);
 /* The first write error's message, or NULL. */
 const char *ts_store_error(const ts_store *s);
 uint64_t ts_store_rows(const ts_store *s);
@@ -47,6 +64,16 @@ uint64_t ts_store_rows(const ts_store *s);
 /* Reading a recording back: validate it and replay every event in order. */
 typedef void (*ts_replay_fn)(const ts_ev_header *rec, uint64_t ns, uint32_t tid, void *arg);
 int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, size_t errlen);
+/* Open a recording read-only without writing anything anywhere: the path
+ * must be a regular file (a FIFO or device is refused at once, never
+ * waited on), an SQLite database of this schema version.  A finished
+ * recording needs no side file; one still being written is read through
+ * the writer's -shm, or, where that cannot be opened (a read-only
+ * directory), as its main file alone.  0, or a negative code with err. */
+typedef struct sqlite3 sqlite3;
+int ts_store_open_read(const char *path, sqlite3 **db, char *err, size_t errlen);
+/* 1 if path is a readable taskscope recording. */
+int ts_store_is_recording(const char *path);
 /* Read a session fact into buf ("" if absent). */
 int ts_store_read_meta(const char *path, const char *key, char *buf, size_t len);
 

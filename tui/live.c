@@ -193,7 +193,14 @@ int tui_src_launch(tui_src *s, char **argv, const char *record, const char *log_
     }
     s->child = child;
     snprintf(s->log_path, sizeof s->log_path, "%s", log_path);
-    int rc = ts_session_open(sess(s), child, child, 10000, err, len);
+    /* Confirm the debug runtime is really loaded (else err names why). */
+    int rc = ts_launch_confirm(child, argv[0], 1000, err, len);
+    if (rc == -ECHILD)
+        rc = 0; /* it ended at once: ts_session_open says so below */
+    else if (rc)
+        rc = -ENOEXEC;
+    if (rc == 0)
+        rc = ts_session_open(sess(s), child, child, 10000, err, len);
     if (rc == 0) {
         s->have_sess = 1;
         s->model = sess(s)->model;

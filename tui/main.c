@@ -11,17 +11,21 @@
  */
 #include <curses.h>
 #include <errno.h>
+#include <getopt.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "launch.h"
 #include "app.h"
 #include "report.h"
+#include "safe_io.h"
+#include "store.h"
 #include "tui.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -39,12 +43,17 @@ static const char USAGE[] =
     "\n"
     "  PID                 attach to a running process that uses the debug runtime\n"
     "  -- PROGRAM [ARGS]   start PROGRAM on the debug runtime and watch it; its output\n"
-    "                      goes to FILE.log (see -o)\n"
+    "                      goes to FILE.log (see -o).  If it does not load the debug\n"
+    "                      runtime, top says why and stops it.\n"
     "  FILE                replay a recording: a time cursor moves forward and back\n"
     "\n"
     "options:\n"
-    "  -o FILE        record a live session to FILE (default taskscope.db)\n"
+    "  -o, --output FILE  record a live session to FILE (default taskscope.db); an\n"
+    "                 earlier recording there is kept as FILE.old, any other file is\n"
+    "                 never replaced\n"
+    "  --force        replace an earlier recording at FILE instead of keeping it\n"
     "  --no-record    do not record a live session\n"
+    "  --no-follow    do not trace the children a started PROGRAM forks\n"
     "  --log FILE     where a started PROGRAM's output goes\n"
     "  --no-color     no colours (also when NO_COLOR is set)\n"
     "  --bpf          watch through the BPF collector (root), so the program may use\n"
@@ -53,7 +62,7 @@ static const char USAGE[] =
     "  --bpf-events=LIST  tasks,futures,sync,jobs,syscalls or all (default all)\n"
     "\n"
     "Press ? inside for every key.  Without a terminal the session is recorded and\n"
-    "the ps, pstree and blocked reports are printed instead.\n"
+    "the ps, pstree and blocked reports are printed instead.  See `man taskscope`.\n"
     "Exit status: 0 ok, 1 failure, 2 usage.\n";
 
 typedef struct opts {
@@ -68,54 +77,138 @@ typedef struct opts {
 } opts;
 
 static int usage_error(const char *what, const char *arg) {
-    fprintf(stderr, "taskscope top: %s%s\nRun `taskscope top --help` for usage.\n", what, arg);
+    fprintf(stderr, "taskscope top: %s%s; see `taskscope top --help`\n", what, arg);
     return 2;
 }
 
+enum { OPT_NO_RECORD = 256, OPT_LOG, OPT_NO_COLOR, OPT_BPF, OPT_BPF_EVENTS, OPT_FORCE,
+       OPT_NO_FOLLOW };
+
 /* 0 ok, -1 printed help, 2 usage error */
 static int parse(int argc, char **argv, opts *o) {
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"no-record", no_argument, NULL, OPT_NO_RECORD},
+        {"log", required_argument, NULL, OPT_LOG},
+        {"no-color", no_argument, NULL, OPT_NO_COLOR},
+        {"no-colour", no_argument, NULL, OPT_NO_COLOR},
+        {"bpf", no_argument, NULL, OPT_BPF},
+        {"bpf-events", required_argument, NULL, OPT_BPF_EVENTS},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
     memset(o, 0, sizeof *o);
     o->record = "taskscope.db";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--")) {
-            if (i + 1 >= argc)
-                return usage_error("no program after --", "");
-            o->argv = argv + i + 1;
+    int opt, record_given = 0, no_record = 0, force = 0;
+    /* Everything after the first "--" is PROGRAM and its arguments: only
+     * what comes before is ours to parse (in any order). */
+    int ours = 1;
+    while (ours < argc && strcmp(argv[ours], "--"))
+        ours++;
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(ours, argv, ":o:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o':
+            o->record = optarg;
+            record_given = 1;
             break;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        case OPT_NO_RECORD:
+            no_record = 1;
+            break;
+        case OPT_LOG:
+            o->log = optarg;
+            break;
+        case OPT_NO_COLOR:
+            o->no_color = 1;
+            break;
+        case OPT_BPF:
+            o->bpf = 1;
+            break;
+        case OPT_BPF_EVENTS:
+            o->bpf = 1;
+            o->bpf_events = optarg;
+            break;
+        case OPT_FORCE:
+            force = 1;
+            break;
+        case OPT_NO_FOLLOW:
+            /* for the session that follows forked children (environment) */
+            setenv("TASKSCOPE_NO_FOLLOW", "1", 1);
+            break;
+        case 'h':
             fputs(USAGE, stdout);
             return -1;
-        } else if (!strcmp(a, "-o") && i + 1 < argc) {
-            o->record = argv[++i];
-        } else if (!strcmp(a, "--no-record")) {
-            o->record = NULL;
-        } else if (!strcmp(a, "--log") && i + 1 < argc) {
-            o->log = argv[++i];
-        } else if (!strcmp(a, "--no-color") || !strcmp(a, "--no-colour")) {
-            o->no_color = 1;
-        } else if (!strcmp(a, "--bpf")) {
-            o->bpf = 1;
-        } else if (!strncmp(a, "--bpf-events=", 13)) {
-            o->bpf = 1;
-            o->bpf_events = a + 13;
-        } else if (a[0] == '-') {
-            return usage_error("unknown option ", a);
-        } else if (o->pid || o->file) {
-            return usage_error("unexpected argument ", a);
-        } else if (ts_is_pid(a)) {
-            o->pid = atoi(a);
-        } else {
-            o->file = a;
+        case ':':
+            return usage_error("option needs a value: ", argv[optind - 1]);
+        default:
+            if (optopt && !strncmp(argv[optind - 1], "--", 2))
+                return usage_error("option takes no value: ", argv[optind - 1]);
+            if (optopt)
+                return usage_error("unknown option -", (char[]){(char)optopt, 0});
+            return usage_error("unknown option ", argv[optind - 1]);
         }
     }
-    if (!o->argv && !o->pid && !o->file)
+    int n = ours - optind;
+    if (ours < argc) {
+        if (ours + 1 >= argc)
+            return usage_error("no program after --", "");
+        if (n > 0)
+            return usage_error("give either a target or -- PROGRAM, not both", "");
+        o->argv = argv + ours + 1;
+    } else if (n == 0) {
         return usage_error("nothing to watch: give a PID, a recording, or -- PROGRAM", "");
-    if (o->argv && (o->pid || o->file))
-        return usage_error("give either a target or -- PROGRAM, not both", "");
+    } else if (n > 1) {
+        return usage_error("unexpected argument ", argv[optind + 1]);
+    } else if (ts_is_pid(argv[optind])) {
+        if (ts_parse_pid(argv[optind], &o->pid))
+            return usage_error("not a valid pid: ", argv[optind]);
+    } else {
+        o->file = argv[optind];
+    }
+    if (record_given && no_record)
+        return usage_error("-o and --no-record cannot be used together", "");
+    if (no_record)
+        o->record = NULL;
+    if (o->record && !*o->record)
+        return usage_error("-o needs a file name", "");
     if (o->bpf && !o->pid && !o->argv)
         return usage_error("--bpf needs a PID or -- PROGRAM", "");
+    if (o->file && (record_given || force))
+        return usage_error("a recording is replayed, not recorded: -o and --force go with a "
+                           "PID or -- PROGRAM", "");
+    if (o->record && !o->file) {
+        /* Refuse a bad -o before anything starts (exit 2). */
+        char what[4200];
+        enum ts_out_state st = ts_output_state(o->record, what, sizeof what);
+        if (st == TS_OUT_NOT_FILE || st == TS_OUT_OTHER) {
+            fprintf(stderr, "taskscope top: %s: not %s (choose another -o FILE)\n", what,
+                    st == TS_OUT_OTHER ? "overwriting it" : "recording there");
+            return 2;
+        }
+    }
+    ts_store_set_default_flags(force ? TS_STORE_REPLACE : 0);
     return 0;
+}
+
+/* The started program's output file: the program opens it with O_TRUNC,
+ * so an earlier log is kept as LOG.old first (as an earlier recording
+ * is), and a directory, device or FIFO is refused. */
+static int keep_old_log(const char *log, char *err, size_t len) {
+    struct stat st;
+    if (stat(log, &st) != 0)
+        return 0;
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, len, "--log %s: not a regular file; not writing the program's output there",
+                 log);
+        return -EINVAL;
+    }
+    if (st.st_size == 0)
+        return 0;
+    char kept[4200];
+    return ts_set_aside(log, kept, sizeof kept, err, len);
 }
 
 static int open_source(tui_src *src, const opts *o, char *logbuf, size_t loglen) {
@@ -126,6 +219,10 @@ static int open_source(tui_src *src, const opts *o, char *logbuf, size_t loglen)
         if (!log) {
             snprintf(logbuf, loglen, "%s.log", o->record ? o->record : "taskscope-top");
             log = logbuf;
+        }
+        if (keep_old_log(log, err, sizeof err)) {
+            fprintf(stderr, "taskscope top: %s\n", err);
+            return 2;
         }
         rc = o->bpf ? tui_src_launch_bpf(src, o->argv, o->record, log, o->bpf_events, err,
                                          sizeof err)
@@ -243,8 +340,8 @@ int ts_tui_main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL); /* in raw mode Ctrl-C is a key; this is kill -INT */
     tui_src src;
     char logbuf[600];
-    if (open_source(&src, &o, logbuf, sizeof logbuf))
-        return 1;
+    if ((rc = open_source(&src, &o, logbuf, sizeof logbuf)) != 0)
+        return rc == 2 ? 2 : 1;
     rc = tty ? run_curses(&src, &o) : reports(&src, &o);
     tui_src_close(&src);
     if (src.mode == TUI_LIVE && src.path[0])

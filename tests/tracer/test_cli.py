@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """test_cli.py - the taskscope command line itself: --help on every
-command (exit 0, a usage line naming the command), bad usage (exit 2 and
-a message on stderr), and targets that do not exist (exit 1)."""
+command (exit 0, a usage line naming the command, a pointer to the man
+page), --version (the project's version from meson), bad usage (exit 2
+and one line on stderr pointing at --help: unknown options, missing
+values, extra operands, conflicting flags), `--` ending the options, and
+targets that do not exist (exit 1)."""
 import os
+import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tracer_util import Checker, expect, taskscope  # noqa: E402
+from tracer_util import Checker, example, expect, taskscope  # noqa: E402
 
 COMMANDS = ["run", "attach", "ps", "pstree", "blocked", "stats", "query", "export"]
 
@@ -17,8 +22,16 @@ def top_level_help(c):
         expect("usage: taskscope" in p.stdout, "%s: no usage in %r" % (flag, p.stdout))
         for cmd in COMMANDS:
             expect(cmd in p.stdout, "%s does not mention %s" % (flag, cmd))
+        expect("man taskscope" in p.stdout, "%s does not point at the man page" % flag)
+    for cmd in COMMANDS:
+        p = taskscope("help", cmd, expect_rc=0)
+        expect(("usage: taskscope " + cmd) in p.stdout, "help %s printed %r" % (cmd, p.stdout))
     p = taskscope("--version", expect_rc=0)
     expect(p.stdout.startswith("taskscope "), "--version printed %r" % p.stdout)
+    meson_build = os.path.join(os.environ.get("TS_SOURCE_ROOT", "."), "meson.build")
+    if os.path.exists(meson_build):
+        want = re.search(r"version\s*:\s*'([^']+)'", open(meson_build).read()).group(1)
+        expect(p.stdout.split()[1] == want, "--version %r, meson says %s" % (p.stdout, want))
 
 
 def command_help(c, cmd):
@@ -27,6 +40,7 @@ def command_help(c, cmd):
         expect(("usage: taskscope " + cmd) in p.stdout,
                "%s %s printed %r" % (cmd, flag, p.stdout))
         expect(p.stderr == "", "%s %s wrote to stderr: %r" % (cmd, flag, p.stderr))
+        expect("man taskscope" in p.stdout, "%s %s does not point at the man page" % (cmd, flag))
 
 
 def usage_errors(c):
@@ -47,14 +61,78 @@ def usage_errors(c):
         ["export", "--format", "svg", "x.db", "-o", "out.json"],
         ["export", "--format", "perfetto", "x.db"],   # no -o
         ["export", "--format", "perfetto", "-o", "out.json"],  # no file
+        # issue 12 point 5: missing values, unknown options, extra
+        # operands, conflicting flags, bad numbers, on every command
+        ["--bogus"], ["--version", "extra"],
+        ["run", "-o"],                          # -o without its value
+        ["run", "--output"],
+        ["run", "--bogus", "--", "/bin/true"],
+        ["run", "--bpf-block-ms=abc", "--", "/bin/true"],
+        ["attach", "--duration", "abc", "1"],
+        ["attach", "--duration"],
+        ["attach", "1", "2"],
+        ["attach", "-o"],
+        ["ps", "a.db", "b.db"],                 # extra operand
+        ["pstree", "--json", "a.db", "b.db"],
+        ["blocked", "-x", "a.db"],
+        ["stats", "--duration", "2", "a.db"],   # --duration without --bpf
+        ["ps", "--json=1", "a.db"],             # a value for a flag
+        ["query", "--json", "--csv", "x.db", "select 1"],   # conflicting
+        ["query", "--csv", "--json", "x.db", "select 1"],
+        ["query", "--bogus", "x.db", "select 1"],
+        ["export", "--format"],
+        ["export", "--format", "chrome", "-o"],
+        ["export", "--format", "chrome", "-o", "o.json", "a.db", "b.db"],
+        ["ps", "4294967297"],                   # no wraparound to pid 1
+        ["attach", "-1"],
     ]
     for args in cases:
         p = taskscope(*args)
         expect(p.returncode == 2, "taskscope %s: exit %d, expected 2 (stderr %r)"
                % (" ".join(args), p.returncode, p.stderr))
         expect(p.stderr.strip(), "taskscope %s: no message on stderr" % " ".join(args))
+        if args:
+            lines = p.stderr.strip().splitlines()
+            expect(len(lines) == 1 and "--help" in lines[0],
+                   "taskscope %s: not one line pointing at --help: %r"
+                   % (" ".join(args), p.stderr))
         expect(p.stdout == "" or args == [], "taskscope %s wrote to stdout: %r"
                % (" ".join(args), p.stdout))
+
+
+def top_usage_errors(c):
+    top = os.path.join(os.path.dirname(os.environ.get("TASKSCOPE", "taskscope")), "tui",
+                       "taskscope-top")
+    if not os.path.exists(top):
+        return
+    cases = [["--bogus", "x.db"], ["-o"], ["a.db", "b.db"], ["--"], [],
+             ["x.db", "--", "/bin/true"], ["--no-record", "-o", "r.db", "--", "/bin/true"],
+             ["4294967297"], ["--bpf", "x.db"], ["--log"]]
+    for args in cases:
+        p = subprocess.run([top] + args, stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=60)
+        expect(p.returncode == 2, "top %s: exit %d, expected 2 (stderr %r)"
+               % (" ".join(args), p.returncode, p.stderr))
+        lines = p.stderr.strip().splitlines()
+        expect(len(lines) == 1 and "--help" in lines[0],
+               "top %s: not one line pointing at --help: %r" % (" ".join(args), p.stderr))
+
+
+def double_dash(c):
+    """`--` ends the options: a report target or a program that starts
+    with a dash, and `run` passing PROGRAM's own options on untouched."""
+    rec = c.path("dd.db")
+    taskscope("run", "-o", rec, "--", example("gather"), expect_rc=0)
+    dashed = c.path("-dashed.db")
+    os.link(rec, dashed)
+    os.chdir(c.dir)
+    for cmd in (["ps", "--all"], ["pstree", "--all"], ["stats"], ["blocked"]):
+        taskscope(*cmd, "--", "-dashed.db", expect_rc=0)
+    taskscope("query", "--", "-dashed.db", "SELECT 1", expect_rc=0)
+    taskscope("export", "--format", "chrome", "-o", c.path("dd.json"), "--", "-dashed.db",
+              expect_rc=0)
+    # Options may follow the operand for the reports (GNU style).
+    taskscope("ps", rec, "--json", expect_rc=0)
 
 
 def missing_targets(c):
@@ -98,6 +176,8 @@ def main():
     for cmd in COMMANDS:
         c.check(command_help, cmd)
     c.check(usage_errors)
+    c.check(top_usage_errors)
+    c.check(double_dash)
     c.check(missing_targets)
     return c.finish()
 

@@ -70,7 +70,10 @@ def database(c, name):
     for v in VIEWS:
         expect(objs.get(v) == "view", "view %s missing" % v)
     expect(rows(path, "PRAGMA user_version")[0][0] >= 1, "no schema version")
-    expect(rows(path, "PRAGMA journal_mode")[0][0] == "wal", "not in WAL mode")
+    # Finished: back in rollback mode, so reading needs no -shm (issue 12).
+    expect(rows(path, "PRAGMA journal_mode")[0][0] == "delete", "still in WAL mode")
+    for side in ("-wal", "-shm"):
+        expect(not os.path.exists(path + side), "%s%s left behind" % (path, side))
     s = session(path)
     expect(s.get("status") == "complete: exit status 0", "status %r" % s.get("status"))
     expect(s.get("exe", "").endswith("/" + name), "exe %r" % s.get("exe"))
@@ -220,6 +223,8 @@ def query(c):
     want = [list(r) for r in rows(path, sql)]
     table = taskscope("query", path, sql, expect_rc=0).stdout.splitlines()
     expect(table[0].split() == ["id", "name", "state"], "query header %r" % table[0])
+    expect(set(table[1]) <= set("- "), "no rule under the header: %r" % table[1])
+    del table[1]
     expect([l.split() for l in table[1:]] == [[str(x) for x in r] for r in want],
            "query table %r, expected %r" % (table[1:], want))
     js = json.loads(taskscope("query", path, sql, "--json", expect_rc=0).stdout)

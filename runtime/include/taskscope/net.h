@@ -59,6 +59,9 @@ extern "C" {
  * Cancellation returns at once; a lookup already running in a worker
  * thread finishes there and its result is freed, never leaked.
  */
+/* Declared here because <netdb.h> defines it only for POSIX programs: a
+ * strict -std=c11 user without _POSIX_C_SOURCE still compiles. */
+struct addrinfo;
 #define ts_getaddrinfo(host, port, hints, res) \
     ts_getaddrinfo_at((host), (port), (hints), (res), TS_HERE)
 int ts_getaddrinfo_at(const char *host, const char *port,

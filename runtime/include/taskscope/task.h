@@ -107,10 +107,24 @@ typedef struct ts_spawn_opts {
  */
 #define ts_spawn(fn, arg) ts_spawn_at(NULL, (fn), (arg), #fn, TS_HERE)
 #define ts_spawn_named(task_name, fn, arg) \
-    ts_spawn_at(&(const ts_spawn_opts){.name = (task_name)}, (fn), (arg), #fn, TS_HERE)
+    ts__spawn_named_at((task_name), (fn), (arg), #fn, TS_HERE)
 #define ts_spawn_with(opts, fn, arg) ts_spawn_at((opts), (fn), (arg), #fn, TS_HERE)
 ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
                      const char *default_name, const ts_site *site);
+
+/* ts_spawn_named's options, built here rather than as a compound literal
+ * in the macro: C++ has no compound literals.  Inline, so it adds no
+ * symbol to the library's ABI. */
+static inline ts_task *ts__spawn_named_at(const char *name, ts_task_fn fn, void *arg,
+                                          const char *default_name, const ts_site *site) {
+#ifdef __cplusplus
+    ts_spawn_opts opts = {};
+#else
+    ts_spawn_opts opts = {0};
+#endif
+    opts.name = name;
+    return ts_spawn_at(&opts, fn, arg, default_name, site);
+}
 
 /*
  * ts_await(t, &result) - wait for t to finish; consumes the handle.
