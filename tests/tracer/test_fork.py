@@ -16,8 +16,8 @@ of ten minutes, which the child inherits through its environment:
   episode: the child never wrote into its parent's segment), and the
   run ends with both exit statuses 0.
 
-Those run with TASKSCOPE_FOLLOW_FORKS=0 (not followed: the child is
-read by attaching to it).  Followed (the default), `taskscope run -o
+Those run with TASKSCOPE_FOLLOW_FORKS=0 or --no-follow (not followed:
+the child is read by attaching to it, and has no recording).  Followed (the default), `taskscope run -o
 run.db` records the child to run.CHILD.db, its blocked step and names
 included, and says so.
 """
@@ -32,8 +32,13 @@ from tracer_util import (TASKSCOPE, Checker, expect, prog,  # noqa: E402
 def child_traced(c, mode):
     go = c.path("go-" + mode)
     path = c.path(mode + ".db")
-    env = dict(os.environ, TASKSCOPE_WAIT_READER_MS="600000", TASKSCOPE_FOLLOW_FORKS="0")
-    p = c.start([TASKSCOPE, "run", "-o", path, "--", prog("prog_fork"), mode, go], env=env)
+    # not followed: by the environment (before), by --no-follow (inside)
+    env = dict(os.environ, TASKSCOPE_WAIT_READER_MS="600000")
+    flags = ["--no-follow"] if mode == "inside" else []
+    if not flags:
+        env["TASKSCOPE_FOLLOW_FORKS"] = "0"
+    p = c.start([TASKSCOPE, "run", "-o", path] + flags + ["--", prog("prog_fork"), mode, go],
+                env=env)
     child = int(p.wait_line(r"child pid=(\d+) blocked").group(1))
     try:
         bl = taskscope_json("blocked", "--json", child)
@@ -51,6 +56,8 @@ def child_traced(c, mode):
     rc = p.wait()
     expect(rc == 0, "taskscope run exit %d: %s" % (rc, p.stderr_text()[-2000:]))
     remove_segment(child)
+    stem = path[:-3]
+    expect(not os.path.exists("%s.%d.db" % (stem, child)), "a child not followed was recorded")
     parent = taskscope_json("blocked", "--json", path)
     blocked = [e for e in parent["episodes"] if e["kind"] == "blocked"]
     expect(not blocked, "the parent's recording shows the child's block: %r" % blocked)
