@@ -65,9 +65,15 @@ def child_traced(c, mode):
     expect("forker" in out or mode == "before", "parent's recording: %s" % out)
 
 
-def child_followed(c, mode):
-    go = c.path("go-followed-" + mode)
-    path = c.path("followed-%s.db" % mode)
+def child_followed(c, mode, early=False):
+    """early: the go file is there from the start, so the task that
+    forked ends in the very step that blocked, before the child's loop
+    iterates again: it is named all the same (the child's first state
+    dump is written at the fork)."""
+    go = c.path("go-followed-%s%s" % (mode, "-early" if early else ""))
+    path = c.path("followed-%s%s.db" % (mode, "-early" if early else ""))
+    if early:
+        open(go, "w").close()
     p = c.start([TASKSCOPE, "run", "-o", path, "--", prog("prog_fork"), mode, go])
     child = int(p.wait_line(r"child pid=(\d+) blocked").group(1))
     open(go, "w").close()
@@ -75,7 +81,7 @@ def child_followed(c, mode):
     rc = p.wait()
     expect(rc == 0, "taskscope run exit %d: %s" % (rc, p.stderr_text()[-2000:]))
     remove_segment(child)
-    cpath = c.path("followed-%s.%d.db" % (mode, child))
+    cpath = "%s.%d.db" % (path[:-3], child)
     expect(os.path.exists(cpath), "no recording of the child at %s; stderr: %s"
            % (cpath, p.stderr_text()[-2000:]))
     expect("child %d:" % child in p.stderr_text(), "run does not say where the child went: %s"
@@ -98,6 +104,7 @@ def main():
     c.check(child_traced, "inside")
     c.check(child_followed, "before")
     c.check(child_followed, "inside")
+    c.check(child_followed, "inside", True)
     return c.finish()
 
 

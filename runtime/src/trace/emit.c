@@ -164,6 +164,8 @@ void ts__tr_loops_after_fork(void) {
  * the fork happened inside it, so the watchdog times the rest of that
  * step from now) and owe the segment a state dump, which names every
  * task the child inherited, at the loop's next iteration. */
+static bool write_dump(ts_loop *l, ts__ring *r, uint64_t gen);
+
 void ts__tr_loop_rejoin(ts_loop *l, ts_task *running) {
     ts__ring *r = ts__ring_thread_start(TS_ROLE_LOOP, "loop");
     ts_seg_header *h = ts__seg();
@@ -184,10 +186,17 @@ void ts__tr_loop_rejoin(ts_loop *l, ts_task *running) {
         e->tid = (uint32_t)syscall(SYS_gettid);
         END(r);
     }
-    /* The birth dump: request 1 of this segment, answered like a
-     * reader's (a reader that attaches later asks for 2). */
-    l->trace_dump_gen = 0;
-    __atomic_store_n(&h->attach_request, 1, __ATOMIC_RELEASE);
+    /* The birth dump, at once: the tasks the child inherited were
+     * created in the parent's segment, and one that ends before the
+     * loop's next iteration (the very task that forked, often) would
+     * never be named here.  It answers request 1 of this segment, or a
+     * reader's that came first (a reader that attaches later asks
+     * again); if it cannot go in now, the loop's iteration retries. */
+    uint64_t req = 1, none = 0;
+    if (!__atomic_compare_exchange_n(&h->attach_request, &none, 1, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        req = none;
+    l->trace_dump_gen = write_dump(l, r, req) ? req : 0;
     ts__ring_publish(r);
 }
 
