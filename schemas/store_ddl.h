@@ -59,7 +59,8 @@
     "CREATE VIEW IF NOT EXISTS tasks AS SELECT c.task AS id, nullif(c.parent, 0) AS parent,\n" \
     "  c.loop, " TS_DDL_STR("c.name") " AS name, " TS_DDL_SITE("c.site") " AS spawn_site,\n" \
     "  c.ns AS created_ns, d.ns AS done_ns,\n"                                         \
-    "  CASE d.state WHEN 3 THEN 'done' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled' ELSE 'live' END AS state,\n" \
+    "  CASE d.state WHEN 3 THEN 'done' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled'\n"   \
+    "    WHEN 6 THEN 'lost' ELSE 'live' END AS state,\n"                                  \
     "  nullif(d.err, 0) AS err, " TS_DDL_STR("d.message") " AS error_message\n"        \
     "  FROM ev_task_create c LEFT JOIN ev_task_done d ON d.task = c.task;\n"           \
     "CREATE VIEW IF NOT EXISTS awaits AS SELECT s.seq, s.task,\n"                      \

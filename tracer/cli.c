@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "follow.h"
 #include "launch.h"
 #include "report.h"
 #include "safe_io.h"
@@ -493,7 +494,10 @@ static int cmd_run(int argc, char **argv) {
         perror("taskscope: fork");
         return 1;
     }
+    int follow = ts_follow_wanted();
     if (child == 0) {
+        if (follow) /* a forked child waits for its follower (follow.h) */
+            setenv("TASKSCOPE_FOLLOW_FORKS", "1", 0);
         ts_exec_on_debug_runtime(prog);
         fprintf(stderr, "taskscope: cannot run %s: %s\n", prog[0], strerror(errno));
         _exit(127);
@@ -514,12 +518,15 @@ static int cmd_run(int argc, char **argv) {
     for (int i = 0; prog[i] && n < sizeof cmd; i++)
         n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s%s", i ? " " : "", prog[i]);
     ts_store_meta(s.store, "command", cmd);
+    s.follow = follow ? ts_follow_new(child, out) : NULL;
     record(&s, -1);
     int status = 0;
     if (interrupted)
         kill(child, SIGINT);
     waitpid(child, &status, 0);
     ts_session_poll(&s);
+    ts_follow_finish(s.follow);
+    s.follow = NULL;
     char st[96];
     if (WIFSIGNALED(status))
         snprintf(st, sizeof st, "truncated: the program was killed by signal %d", WTERMSIG(status));

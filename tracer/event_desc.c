@@ -60,6 +60,77 @@ static ts_event_desc events[] = {
 static const ts_event_desc *by_id[TS_EV_MAX_ID + 1];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* ---- plausibility: what a well-formed record can still get wrong ------------------
+ *
+ * Bytes that happen to parse (a known type, a size that fits) are not an
+ * event yet: random data once made a task 8329760454054248450 appear.
+ * The writer's ids have ranges, and so do its enumerations: task and
+ * loop ids count up from 1 (a process would need centuries of spawning
+ * to pass 2^48), states and kinds are small.  A record outside them is
+ * corrupt, whatever its framing says. */
+#define ID_MAX (UINT64_C(1) << 48)
+
+struct bound {
+    uint16_t offset;
+    uint8_t size;      /* 4 or 8 */
+    uint64_t max;
+};
+
+#define MAX_BOUNDS 6
+static struct bound bounds[TS_EV_MAX_ID + 1][MAX_BOUNDS];
+
+/* The largest value a field of that name may hold, 0 if unchecked. */
+static uint64_t field_max(const char *event, const ts_field_desc *f) {
+    static const char *const ids[] = {"task", "parent", "by_task", "loop"};
+    if (f->type == TS_FT_U64)
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+            if (!strcmp(f->name, ids[i]))
+                return ID_MAX - 1;
+    if (f->type != TS_FT_U32)
+        return 0;
+    if (!strcmp(f->name, "state")) /* ts_task_state; a task_done is 3..5 */
+        return 5;
+    if (!strcmp(f->name, "kind")) /* wait kinds, resource kinds, diag kinds */
+        return 255;
+    if (!strcmp(f->name, "role"))
+        return 15;
+    (void)event;
+    return 0;
+}
+
+static void build_bounds(const ts_event_desc *d) {
+    int n = 0;
+    for (const ts_field_desc *f = d->fields; f->name && n < MAX_BOUNDS; f++) {
+        uint64_t max = f->size ? field_max(d->name, f) : 0;
+        if (max)
+            bounds[d->id][n++] = (struct bound){f->offset, f->size, max};
+    }
+}
+
+bool rd_record_plausible(const ts_ev_header *h) {
+    if (h->type > TS_EV_MAX_ID)
+        return true;
+    const unsigned char *p = (const unsigned char *)h;
+    for (int i = 0; i < MAX_BOUNDS && bounds[h->type][i].size; i++) {
+        const struct bound *b = &bounds[h->type][i];
+        uint64_t v;
+        if (b->size == 8) {
+            memcpy(&v, p + b->offset, 8);
+        } else {
+            uint32_t v32;
+            memcpy(&v32, p + b->offset, 4);
+            v = v32;
+        }
+        if (v > b->max)
+            return false;
+    }
+    if (h->type == TS_EV_task_done) {
+        uint32_t st = ((const ts_ev_task_done *)h)->state;
+        return st >= 3 && st <= 5;
+    }
+    return true;
+}
+
 static void build(void) {
     for (size_t i = 0; i < NEVENTS; i++) {
         ts_event_desc *d = &events[i];
@@ -76,8 +147,10 @@ static void build(void) {
             n++;
         }
         d->nfields = n;
-        if (d->id <= TS_EV_MAX_ID)
+        if (d->id <= TS_EV_MAX_ID) {
             by_id[d->id] = d;
+            build_bounds(d);
+        }
     }
 }
 

@@ -141,6 +141,22 @@ uint64_t tm_model_events(const tm_model *m) { return m->events; }
 uint64_t tm_model_lost(const tm_model *m) { return m->lost; }
 uint64_t tm_model_tasks_seen(const tm_model *m) { return m->tasks_seen; }
 
+void tm_model_on_retire(tm_model *m, tm_retire_fn fn, void *arg) {
+    m->retire_fn = fn;
+    m->retire_arg = arg;
+}
+
+const char *tm_task_state_name(const tm_task *t) {
+    return t->lost ? "lost" : tm_state_name(t->state);
+}
+
+const char *tm_task_name(const tm_model *m, const tm_task *t) {
+    const char *n = tm_model_string(m, t->name);
+    /* A name id whose string never arrived (dropped, or a placeholder no
+     * dump has named yet) is shown as unknown, never as blank. */
+    return *n || (!t->name && !t->placeholder) ? n : "?";
+}
+
 /* ---- state dumps: what is live, for sure ------------------------------------
  *
  * A dump lists every live task of its loop.  A task of that loop the model
@@ -163,6 +179,7 @@ static int dump_slot(tm_model *m, uint32_t tid, int create) {
 }
 
 static void retire_unlisted(tm_model *m, uint64_t loop, uint64_t gen, uint64_t ns);
+static void retire_loop(tm_model *m, uint64_t loop, uint64_t ns);
 
 /* ---- tasks ------------------------------------------------------------------ */
 
@@ -220,6 +237,7 @@ static tm_task *task_new(tm_model *m, uint64_t id, uint64_t ns) {
     t->id = id;
     t->created_ns = t->state_since_ns = ns;
     t->state = TM_READY;
+    t->placeholder = 1; /* until its task_create or a dump names it */
     if (tm_idmap_put(&m->task_ids, id, (uint32_t)m->ntasks) != 0) {
         free(t);
         return NULL;
@@ -255,7 +273,11 @@ void tm_task_times(const tm_model *m, const tm_task *t, uint64_t *busy,
     *idle = t->idle_ns + (t->state == TM_SUSPENDED ? d : 0);
 }
 
+/* The loop of that id, created on first sight; never a loop 0 (a
+ * placeholder task's unknown loop is not a loop). */
 static tm_loop *loop_get(tm_model *m, uint64_t id) {
+    if (!id)
+        return NULL;
     for (size_t i = 0; i < m->nloops; i++)
         if (m->loops[i].id == id)
             return &m->loops[i];
@@ -341,6 +363,7 @@ static void on_task_create(tm_model *m, const ts_ev_task_create *e, uint64_t ns)
         t = task_new(m, e->task, ns);
     if (!t)
         return;
+    t->placeholder = 0;
     t->parent = e->parent;
     t->loop = e->loop;
     t->name = e->name;
@@ -357,6 +380,7 @@ static void on_task_state(tm_model *m, const ts_ev_task_state *e, uint64_t ns) {
     tm_task *t = task_get(m, e->task, ns);
     if (!t)
         return;
+    t->placeholder = 0;
     t->parent = e->parent;
     t->loop = e->loop;
     if (t->name != e->name || t->site != e->site || !t->gsite) {
@@ -378,11 +402,33 @@ static void on_task_state(tm_model *m, const ts_ev_task_state *e, uint64_t ns) {
     t->cancel_requests = e->requests;
 }
 
+/* Open blocked episodes of `loop` seen before ns have ended: the loop
+ * has gone on to another step (or a dump, or its close).  Their
+ * loop_unblocked was lost (a small ring wraps the loop's events sooner
+ * than the watchdog's), so all that is known of the length is what the
+ * watchdog saw (at most ns - start, which after a wrap says little). */
+static void end_episodes(tm_model *m, uint64_t loop, uint64_t ns) {
+    for (size_t i = 0; i < m->nblocked; i++) {
+        tm_blocked *b = &m->blocked[i];
+        if (b->loop == loop && !b->duration_ns && !b->slow_only &&
+            ns > b->start_ns + b->seen_elapsed_ns) {
+            b->duration_ns = b->seen_elapsed_ns ? b->seen_elapsed_ns : 1;
+            b->end_unseen = 1;
+        }
+    }
+}
+
 static void on_resume(tm_model *m, const ts_ev_task_resume *e, uint64_t ns, uint32_t tid) {
     tm_task *t = task_get(m, e->task, ns);
     if (!t || t->state >= TM_DONE)
         return;
+    if (!t->loop) /* a placeholder: it runs on the loop of this thread */
+        for (size_t i = 0; i < m->nloops; i++)
+            if (m->loops[i].tid == tid && !m->loops[i].closed)
+                t->loop = m->loops[i].id;
     tm_loop *l = loop_get(m, t->loop);
+    if (l)
+        end_episodes(m, l->id, ns);
     if (l) {
         if (t->state == TM_READY) {
             uint64_t lag = ns - t->state_since_ns;
@@ -452,6 +498,10 @@ static void on_done(tm_model *m, const ts_ev_task_done *e, uint64_t ns) {
         return;
     stop_running(m, t, ns);
     t->state = e->state >= TM_DONE && e->state <= TM_CANCELLED ? (tm_state)e->state : TM_DONE;
+    if (e->state == TM_REC_LOST) { /* the tracer's own record, on replay */
+        t->lost = 1;
+        m->lost++;
+    }
     t->err = e->err;
     t->err_message = e->message;
     t->done_ns = ns;
@@ -535,8 +585,10 @@ static void episode_ended(tm_model *m, tm_blocked *b, uint64_t duration_ns) {
 
 static void on_unblocked(tm_model *m, const ts_ev_loop_unblocked *e) {
     for (size_t i = 0; i < m->nblocked; i++)
-        if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step)
+        if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step) {
+            m->blocked[i].end_unseen = 0;
             episode_ended(m, &m->blocked[i], e->duration_ns);
+        }
 }
 
 static void on_slow(tm_model *m, const ts_ev_slow_step *e, uint64_t ns) {
@@ -623,8 +675,10 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
         if (l)
             l->tid = e->tid;
         int d = dump_slot(m, tid, 0);
-        if (d >= 0)
+        if (d >= 0) {
             m->dumps[d].loop = e->loop;
+            end_episodes(m, e->loop, ns); /* a loop writing a dump is not blocked */
+        }
         break;
     }
     case TS_EV_dump_begin: {
@@ -648,8 +702,11 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
     }
     case TS_EV_loop_close: {
         tm_loop *l = loop_get(m, ((const ts_ev_loop_close *)h)->loop);
-        if (l)
+        if (l) {
             l->closed = 1;
+            end_episodes(m, l->id, ns);
+            retire_loop(m, l->id, ns);
+        }
         break;
     }
     case TS_EV_task_create: on_task_create(m, (const void *)h, ns); break;
@@ -736,6 +793,22 @@ static int unlisted(const tm_model *m, const tm_task *t, uint64_t loop, uint64_t
     return 1;
 }
 
+static void retire_task(tm_model *m, tm_task *t, uint64_t ns) {
+    stop_running(m, t, ns);
+    t->state = TM_DONE;
+    t->lost = 1;
+    t->done_ns = ns;
+    t->wait_kind = 0;
+    t->wait_obj = 0;
+    m->lost++;
+    if (m->retire_fn)
+        m->retire_fn(t->id, ns, m->retire_arg);
+    if (!t->freed) {
+        t->freed = 1;
+        note_finished(m, t->id);
+    }
+}
+
 static void retire_unlisted(tm_model *m, uint64_t loop, uint64_t gen, uint64_t ns) {
     for (size_t i = 0; i < m->ntasks; i++) {
         tm_task *t = m->tasks[i];
@@ -751,18 +824,24 @@ static void retire_unlisted(tm_model *m, uint64_t loop, uint64_t gen, uint64_t n
             note_finished(m, t->id);
             continue;
         }
-        if (!unlisted(m, t, loop, gen))
-            continue;
-        settle(t, ns);
-        t->state = TM_DONE;
-        t->lost = 1;
-        t->done_ns = ns;
-        t->wait_kind = 0;
-        t->wait_obj = 0;
-        m->lost++;
-        if (!t->freed) {
-            t->freed = 1;
-            note_finished(m, t->id);
-        }
+        if (unlisted(m, t, loop, gen))
+            retire_task(m, t, ns);
+    }
+}
+
+/* A closed loop has no live task left (ts_loop_close finishes them all
+ * before it says so): any the model still holds live ended while its
+ * events were dropped. */
+static void retire_loop(tm_model *m, uint64_t loop, uint64_t ns) {
+    /* With every loop closed, a task of unknown loop (a placeholder in
+     * a process of several loops) has ended too. */
+    int all_closed = 1;
+    for (size_t i = 0; i < m->nloops; i++)
+        all_closed &= m->loops[i].closed;
+    for (size_t i = 0; i < m->ntasks; i++) {
+        tm_task *t = m->tasks[i];
+        if (t && t->state < TM_DONE &&
+            (unlisted(m, t, loop, UINT64_MAX) || (all_closed && !t->loop)))
+            retire_task(m, t, ns);
     }
 }

@@ -65,7 +65,14 @@ typedef struct tm_task {
                               * listed it, so it was retired as done */
     uint64_t dump_gen;       /* the last state dump that listed it */
     uint32_t gsite, gprefix; /* its stats groups (index + 1, 0 none) */
+    uint32_t placeholder;    /* made from a later event: its task_create
+                              * was never seen (dropped, or before the
+                              * window) */
 } tm_task;
+
+/* task_done's state for a task the tracer retired as lost (written into
+ * a recording by the session, so a replay reconciles the same way). */
+#define TM_REC_LOST 6
 
 typedef enum tm_warning_kind {
     TM_WARN_BLOCKED = 1,        /* it blocked its loop */
@@ -102,6 +109,9 @@ typedef struct tm_blocked {
     uint32_t stack;          /* stack id, 0 none */
     int slow_only;           /* a slow_step, never seen blocked live */
     uint32_t warning;        /* its warning (index + 1), 0 none */
+    int end_unseen;          /* over (its loop went on) but its end was
+                              * lost: duration_ns is only what the
+                              * watchdog saw, a lower bound */
 } tm_blocked;
 
 typedef struct tm_resource {
@@ -181,6 +191,18 @@ uint64_t tm_model_events(const tm_model *m);
 uint64_t tm_model_lost(const tm_model *m);
 /* Every task the model has known, including those it evicted since. */
 uint64_t tm_model_tasks_seen(const tm_model *m);
+
+/* Told of every task the model retires as lost (a state dump no longer
+ * lists it, or its loop closed while the model held it live), after the
+ * model has done so; a recorder writes it down.  NULL to stop. */
+typedef void (*tm_retire_fn)(uint64_t task, uint64_t ns, void *arg);
+void tm_model_on_retire(tm_model *m, tm_retire_fn fn, void *arg);
+
+/* "lost" for a retired task, else tm_state_name(t->state). */
+const char *tm_task_state_name(const tm_task *t);
+/* The task's name; "?" when it has one whose text never arrived (its
+ * string record was dropped) or it is a placeholder no dump named yet. */
+const char *tm_task_name(const tm_model *m, const tm_task *t);
 
 /* Lookups (NULL when unknown). */
 tm_task *tm_model_task(const tm_model *m, uint64_t id);

@@ -46,6 +46,8 @@ struct tm_model {
     int keep_all;                  /* never evict (reports on a recording) */
     size_t ndirty;                 /* warnings with dirty set */
     uint32_t drops_warning;        /* the drops warning (index + 1) */
+    tm_retire_fn retire_fn;        /* told of each task retired as lost */
+    void *retire_arg;
     /* state dumps in progress, by the thread writing them */
     struct {
         uint32_t tid;

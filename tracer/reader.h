@@ -76,6 +76,11 @@ typedef struct ts_reader_stats {
     uint64_t lost_bytes;      /* overwritten before this reader got them */
     uint64_t corrupt;         /* resynchronisations after bad data */
     uint64_t corrupt_bytes;   /* bytes skipped by those */
+    uint64_t last_corrupt_pos; /* where the last bad region began (stream
+                               * position in its ring; the head, for a
+                               * bad ring header) */
+    uint64_t last_corrupt_len; /* its bytes (0: a ring header) */
+    uint32_t last_corrupt_ring;
     uint64_t unknown;         /* well-formed records of unknown type */
     uint64_t intern_full;     /* strings/sites ignored: table limit */
     uint32_t rings;           /* ring slots that ever held data */
@@ -137,6 +142,14 @@ int ts_reader_attach(ts_reader *rd);
  * a negative code if the segment can no longer be read (it was
  * truncated); damaged data is not an error (see the stats). */
 int ts_reader_poll(ts_reader *rd, ts_reader_fn fn, void *arg);
+
+/* Corruption found since the last call: returns how many bad regions
+ * (0: none, buf untouched) and a sentence naming the latest one (ring,
+ * position, bytes skipped) and the totals, for the caller to say once.
+ * A bad region is one that failed validation (framing, sizes, kinds,
+ * id ranges, a clock running backwards or from the future): it is
+ * skipped to the next page and none of its records is delivered. */
+int ts_reader_corruption(ts_reader *rd, char *buf, size_t len);
 
 /* Keep an attached reader's heartbeat fresh without reading. */
 int ts_reader_keepalive(ts_reader *rd);

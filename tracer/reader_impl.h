@@ -61,6 +61,8 @@ struct rd_ring {
     uint32_t tid, role;          /* of the thread writing it now */
     uint64_t dump_end;           /* head when attach_done answered us: the
                                   * loops' dumps lie below it */
+    uint64_t last_ns;            /* of the last valid record: a ring's
+                                  * clock does not run backwards */
     /* this poll's events: ev[first .. first + count) */
     size_t first, count, next;
 };
@@ -96,6 +98,7 @@ struct ts_reader {
     /* calibration as of the last poll: ns = mono0 + (ticks - ticks0) * k */
     uint64_t ticks0, mono0;
     double ns_per_tick;
+    uint64_t calib_end_ns;       /* the newer calibration point, ns */
     /* attach */
     bool attached;
     bool dump_done;
@@ -104,6 +107,9 @@ struct ts_reader {
     uint64_t last_beat_ns;
     uint64_t polls_since_attach;
     struct rd_intern intern;
+    uint64_t poll_ns;            /* CLOCK_MONOTONIC at this poll's start */
+    uint64_t task_hi;            /* highest task id created or dumped */
+    uint64_t corrupt_told;       /* st.corrupt as of the last report */
     ts_reader_stats st;
     char err[256];
 };
@@ -130,6 +136,9 @@ void rd_protect_window(ts_reader *rd);
 /* event_desc.c: ts_event_desc_of without the one-time setup, for callers
  * that have made sure of it (ts_reader_poll). */
 const ts_event_desc *rd_event_desc(unsigned type);
+/* Are the record's ids and enumerations within what a writer produces?
+ * (Its framing is checked by the caller.) */
+bool rd_record_plausible(const ts_ev_header *h);
 
 /* reader_intern.c: false when the table is full (the entry is ignored). */
 bool rd_intern_string(struct rd_intern *t, uint32_t id, const char *text, uint32_t len);

@@ -62,10 +62,10 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
             fprintf(out, "%s{\"id\":%" PRIu64, first ? "" : ",", t->id);
             tr__json_u64_or_null(out, "parent", t->parent, t->parent != 0);
             fprintf(out, ",\"loop\":%" PRIu64 ",\"name\":", t->loop);
-            tr_json_str(out, tm_model_string(m, t->name));
+            tr_json_str(out, tm_task_name(m, t));
             fprintf(out, ",\"state\":\"%s\",\"age_ns\":%" PRIu64 ",\"busy_ns\":%" PRIu64
                          ",\"scheduled_ns\":%" PRIu64 ",\"idle_ns\":%" PRIu64 ",\"polls\":%" PRIu64,
-                    tm_state_name(t->state), end - t->created_ns, b, s, id, t->polls);
+                    tm_task_state_name(t), end - t->created_ns, b, s, id, t->polls);
             tr__json_str_or_null(out, "awaits", tm_wait_kind_name(t->wait_kind), awaiting);
             /* (fd 0 is an object; task or resource id 0 is none) */
             tr__json_u64_or_null(out, "awaits_object", t->wait_obj,
@@ -86,8 +86,8 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
         tr_fmt_dur(sched, sizeof sched, s);
         tr_fmt_dur(idle, sizeof idle, id);
         fprintf(out, "%6" PRIu64 " ", t->id);
-        ts_text_put(out, tm_model_string(m, t->name), 18);
-        fprintf(out, " %-9s %8s %8s %8s %8s %6" PRIu64 "  ", tm_state_name(t->state), age, busy,
+        ts_text_put(out, tm_task_name(m, t), 18);
+        fprintf(out, " %-9s %8s %8s %8s %8s %6" PRIu64 "  ", tm_task_state_name(t), age, busy,
                 sched, idle, t->polls);
         ts_text_put(out, aw, 24);
         fputc(' ', out);
@@ -166,8 +166,8 @@ static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const t
         fprintf(out, "%s{\"id\":%" PRIu64, *first ? "" : ",", t->id);
         tr__json_u64_or_null(out, "parent", t->parent, t->parent != 0);
         fprintf(out, ",\"depth\":%d,\"name\":", depth);
-        tr_json_str(out, tm_model_string(m, t->name));
-        fprintf(out, ",\"state\":\"%s\"", tm_state_name(t->state));
+        tr_json_str(out, tm_task_name(m, t));
+        fprintf(out, ",\"state\":\"%s\"", tm_task_state_name(t));
         tr__json_str_or_null(out, "awaits", aw, awaiting);
         tr__json_str_or_null(out, "await_site", asite, strcmp(asite, "-") != 0);
         tr__json_err(out, t->err);
@@ -175,8 +175,8 @@ static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const t
         *first = 0;
     } else {
         fprintf(out, "%s%s#%" PRIu64 " ", prefix, depth ? (last ? "└── " : "├── ") : "", t->id);
-        ts_text_put(out, tm_model_string(m, t->name), 0);
-        fprintf(out, " [%s]", tm_state_name(t->state));
+        ts_text_put(out, tm_task_name(m, t), 0);
+        fprintf(out, " [%s]", tm_task_state_name(t));
         if (awaiting) {
             fputs(" awaits ", out);
             ts_text_put(out, aw, 0);

@@ -42,7 +42,7 @@ void tr_awaits_text(const tm_model *m, const tm_task *t, char *buf, size_t len) 
 
 const char *tr__task_name(const tm_model *m, uint64_t id) {
     const tm_task *t = tm_model_task(m, id);
-    return t ? tm_model_string(m, t->name) : "";
+    return t ? tm_task_name(m, t) : "";
 }
 
 /* Live tasks are never evicted, so counting those in memory is exact;

@@ -22,6 +22,7 @@
  * ends.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -64,6 +65,7 @@ static void read_calibration(ts_reader *rd) {
         rd->ticks0 = t0;
         rd->mono0 = m0;
         rd->ns_per_tick = k;
+        rd->calib_end_ns = m1 > m0 ? m1 : m0;
         return;
     }
 }
@@ -140,6 +142,52 @@ static void learn(ts_reader *rd, struct rd_ring *r, const ts_ev_header *h) {
         rd->st.intern_full++;
 }
 
+/* Timestamps: a ring's records come in the order their thread wrote
+ * them, so their clock never runs back by more than the small reorderings
+ * of the writer (a timestamp read before an interned string is written);
+ * and in a live segment none predates the segment or lies in the future. */
+#define TS_SLACK_NS 1000000000ull
+#define TS_FUTURE_NS 10000000000ull
+/* An image in memory has no "now": its last calibration (the watchdog
+ * refreshes it every second or so in a live segment) stands in, with an
+ * hour to spare. */
+#define TS_IMAGE_FUTURE_NS 3600000000000ull
+
+static bool time_plausible(const ts_reader *rd, const struct rd_ring *r, uint64_t ns) {
+    if (r->last_ns && ns + TS_SLACK_NS < r->last_ns)
+        return false;
+    if (rd->fd >= 0)
+        return ns + TS_SLACK_NS >= rd->mono0 && ns <= rd->poll_ns + TS_FUTURE_NS;
+    return ns <= rd->calib_end_ns + TS_IMAGE_FUTURE_NS;
+}
+
+/* Task ids come from one counter that only grows (in blocks, per loop),
+ * so a task event's id lies at most this far above the highest id a
+ * task_create or a dump has shown; random bytes that reach a record's
+ * id field pass the fixed 2^48 bound one time in 65,536, this one a few
+ * times in 10^10.  (Until the first create or dump, only the fixed
+ * bound applies.) */
+#define TASK_ID_JUMP (UINT64_C(1) << 32)
+
+static inline bool is_task_event(unsigned type) {
+    return type >= TS_EV_task_create && type <= TS_EV_task_state;
+}
+
+static inline uint64_t first_u64(const ts_ev_header *h) {
+    uint64_t v;
+    memcpy(&v, h + 1, 8);
+    return v;
+}
+
+/* Remember the region for the report (ts_reader_corruption). */
+static void note_corrupt(ts_reader *rd, uint32_t ring, uint64_t pos, uint64_t bytes) {
+    rd->st.corrupt++;
+    add_sat(&rd->st.corrupt_bytes, bytes);
+    rd->st.last_corrupt_ring = ring;
+    rd->st.last_corrupt_pos = pos;
+    rd->st.last_corrupt_len = bytes;
+}
+
 /* Decode the copy of positions [start, end), which sits in the arena at
  * base (base ≡ start mod 8, so aligned records are aligned in memory).
  * Returns where decoding stopped: end, or a page start past it after a
@@ -156,18 +204,31 @@ static uint64_t decode(ts_reader *rd, uint32_t ring, size_t base, uint64_t start
         const ts_ev_header *h = NULL;
         size_t off = base + (size_t)(p - start);
         bool bad = (p & 7) || end - p < sizeof(ts_ev_header);
+        uint64_t ns = 0;
         if (!bad) {
             h = (const ts_ev_header *)(rd->arena + off);
             bad = h->size < sizeof(ts_ev_header) || (h->size & 7) || h->size > room ||
                   h->size > end - p || !record_ok(h);
+            if (!bad && h->type != TS_EV_PAD && rd_event_desc(h->type)) {
+                ns = ts_reader_ns(rd, h->ts);
+                bad = !rd_record_plausible(h) || !time_plausible(rd, r, ns) ||
+                      (is_task_event(h->type) && rd->task_hi &&
+                       first_u64(h) > rd->task_hi + TASK_ID_JUMP);
+            }
         }
         if (bad) {
+            /* Nothing of the rest of the page can be trusted: its next
+             * record boundary is unknown.  The page after starts on one. */
             uint64_t next = page_floor(p) + PAGE;
-            rd->st.corrupt++;
-            add_sat(&rd->st.corrupt_bytes, (next < end ? next : end) - p);
+            note_corrupt(rd, ring, p, (next < end ? next : end) - p);
             p = next;
             continue;
         }
+        if (ns > r->last_ns)
+            r->last_ns = ns;
+        if ((h->type == TS_EV_task_create || h->type == TS_EV_task_state) &&
+            first_u64(h) > rd->task_hi)
+            rd->task_hi = first_u64(h);
         if (h->type != TS_EV_PAD) {
             if (!rd_event_desc(h->type)) {
                 rd->st.unknown++;
@@ -225,7 +286,7 @@ static bool look_at_ring(ts_reader *rd, uint32_t i, uint64_t *headp) {
         return false;
     if (head > RD_POS_MAX) {
         if (!r->bad_head)
-            rd->st.corrupt++;
+            note_corrupt(rd, i, head, 0);
         r->bad_head = true;
         return false;
     }
@@ -244,7 +305,7 @@ static bool look_at_ring(ts_reader *rd, uint32_t i, uint64_t *headp) {
     }
     if (head < r->last_head) {
         /* positions never go back: the header is damaged */
-        rd->st.corrupt++;
+        note_corrupt(rd, i, head, 0);
         r->pos = head;
     }
     r->last_head = head;
@@ -423,6 +484,7 @@ int ts_reader_poll(ts_reader *rd, ts_reader_fn fn, void *arg) {
         }
     }
     read_calibration(rd);
+    rd->poll_ns = now;
     (void)ts_event_desc_of(0); /* the schema tables, before decode uses them */
     rd->arena_used = 0;
     rd->ev_n = 0;
@@ -449,4 +511,26 @@ int ts_reader_poll(ts_reader *rd, ts_reader_fn fn, void *arg) {
     if (dump_now && dump_delivered(rd))
         rd->dump_done = true;
     return n;
+}
+
+/* ---- reporting --------------------------------------------------------------------- */
+
+int ts_reader_corruption(ts_reader *rd, char *buf, size_t len) {
+    uint64_t n = rd->st.corrupt - rd->corrupt_told;
+    if (!n)
+        return 0;
+    rd->corrupt_told = rd->st.corrupt;
+    const ts_reader_stats *st = &rd->st;
+    if (st->last_corrupt_len)
+        snprintf(buf, len, "corrupt trace data in ring %u at byte %llu of its stream (offset "
+                 "%llu in the ring): %llu bytes skipped; %llu region%s, %llu bytes so far",
+                 st->last_corrupt_ring, (unsigned long long)st->last_corrupt_pos,
+                 (unsigned long long)(st->last_corrupt_pos & (rd->ring_size - 1)),
+                 (unsigned long long)st->last_corrupt_len, (unsigned long long)st->corrupt,
+                 st->corrupt == 1 ? "" : "s", (unsigned long long)st->corrupt_bytes);
+    else
+        snprintf(buf, len, "corrupt ring header %u (head %llu); %llu region%s so far",
+                 st->last_corrupt_ring, (unsigned long long)st->last_corrupt_pos,
+                 (unsigned long long)st->corrupt, st->corrupt == 1 ? "" : "s");
+    return (int)(n > INT32_MAX ? INT32_MAX : n);
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "follow.h"
 #include "launch.h"
 #include "session.h"
 
@@ -39,6 +40,18 @@ static void on_event(const ts_reader_event *ev, void *arg) {
     if (s->tap)
         s->tap(ev, s->tap_arg);
     s->events++;
+}
+
+/* The model retired a task whose end was dropped: say so in the
+ * recording too (a task_done of state TM_REC_LOST), so that a report
+ * from the file, by replay or SQL, does not list it as live. */
+void ts_session_record_lost(uint64_t task, uint64_t ns, void *arg) {
+    ts_session *s = arg;
+    if (!s->store)
+        return;
+    ts_ev_task_done e = {.h = {.type = TS_EV_task_done, .size = sizeof e},
+                         .task = task, .state = TM_REC_LOST};
+    ts_store_event(s->store, &e.h, ns, 0);
 }
 
 int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *err, size_t len) {
@@ -74,6 +87,7 @@ int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *er
         snprintf(err, len, "out of memory");
         return -ENOMEM;
     }
+    tm_model_on_retire(s->model, ts_session_record_lost, s);
     rc = ts_reader_attach(s->reader);
     s->attached = rc == 0;
     if (rc == -EBUSY)
@@ -114,6 +128,11 @@ int ts_session_poll_with(ts_session *s, ts_reader_fn fn, void *arg) {
     int n = ts_reader_poll(s->reader, fn, arg);
     if (n >= 0 && s->attached)
         ts_reader_keepalive(s->reader);
+    /* Corruption is skipped, never decoded into tasks: say where, once
+     * per poll that found some (the first few times; it stays counted). */
+    char bad[256];
+    if (ts_reader_corruption(s->reader, bad, sizeof bad) > 0 && s->corrupt_reports++ < 8)
+        fprintf(stderr, "taskscope: pid %d: %s\n", s->pid, bad);
     ts_reader_stats st;
     ts_reader_get_stats(s->reader, &st);
     /* The model counts drops from `dropped` events; add the rings' own
@@ -169,6 +188,7 @@ int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms) 
     uint64_t end = duration_ms >= 0 ? now_ms() + (uint64_t)duration_ms : UINT64_MAX;
     while (!(stop && *stop) && now_ms() < end) {
         int n = ts_session_poll(s);
+        ts_follow_poll(s->follow);
         if (process_gone(s)) {
             /* What it published on the way out, all of it: a poll reads
              * a bounded amount per ring. */

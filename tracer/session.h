@@ -30,6 +30,8 @@ typedef struct ts_session {
     uint64_t dump_asked_drops;  /* drop count when we last asked for a dump */
     uint64_t dump_asked_ms;
     uint64_t analyzed_ms;       /* when the model was last analyzed (recording) */
+    int corrupt_reports;  /* corruption messages printed */
+    struct ts_follow *follow; /* forked children followed (follow.h), or NULL */
     void *tap_arg;
 } ts_session;
 
@@ -51,6 +53,11 @@ void ts_session_wait_dump(ts_session *s, int timeout_ms);
  * (<0: no limit).  Returns 1 if the process went away. */
 int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms);
 void ts_session_close(ts_session *s);
+
+/* A tm_retire_fn (arg: the ts_session) that writes the retired task's
+ * end into the session's recording, if any, as a task_done of state
+ * TM_REC_LOST; ts_session_open installs it on its model. */
+void ts_session_record_lost(uint64_t task, uint64_t ns, void *arg);
 
 /* Replay a recording into a fresh model that keeps every task, with the
  * warnings the live model recorded merged in (see

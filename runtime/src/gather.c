@@ -124,7 +124,7 @@ static ts_task *gather_awaiting(gather *g) {
 static void cancel_unfinished(gather *g, const char *msg) {
     for (size_t i = 0; i < g->n; i++)
         if (!g->slots[i].finished)
-            ts_task_cancel(g->tasks[i], msg);
+            ts__task_cancel_by(g->tasks[i], msg, g->caller);
 }
 
 /* Cancelled caller: cancel the children and wait for all of them, passing

@@ -83,8 +83,10 @@ ts_group *ts_group_new_at(const ts_site *site) {
 
 static void group_abort(ts_group *g) {
     g->aborting = 1;
+    /* On the owner's behalf, whoever runs now: the recorded canceller is
+     * the group's body, not the sibling whose failure set this off. */
     ts__list_foreach(it, &g->children)
-        ts_task_cancel(ts__container_of(it, group_child, node)->task, NULL);
+        ts__task_cancel_by(ts__container_of(it, group_child, node)->task, NULL, g->body);
 }
 
 /* Record a failure of task t (a child, or the body); room is reserved. */
@@ -284,7 +286,7 @@ void ts_group_free_at(ts_group *g, const ts_site *site) {
     while ((n = ts__list_pop_front(&g->children))) {
         group_child *c = ts__container_of(n, group_child, node);
         ts__task_unwatch(&c->watch);
-        ts_task_cancel(c->task, NULL);
+        ts__task_cancel_by(c->task, NULL, g->body);
         ts_task_detach(c->task);
         free(c);
     }

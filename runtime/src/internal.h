@@ -128,6 +128,9 @@ int ts__task_outcome(ts_task *t, void **result);
  * set).  Returns -ECANCELED if the caller was cancelled meanwhile (the
  * request is consumed), else 0. */
 int ts__task_wait_done(ts_task *t, int forward, const ts_site *site);
+/* ts_task_cancel on behalf of `by` (NULL: outside any task), which the
+ * trace records as the requester. */
+int ts__task_cancel_by(ts_task *t, const char *msg, ts_task *by);
 
 /* The thread's loop and running task.  initial-exec: one fs-relative load
  * instead of a __tls_get_addr call on every switch (about 12% of a

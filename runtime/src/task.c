@@ -313,6 +313,14 @@ int ts__yield(const ts_site *site) {
 /* ---- cancellation ----------------------------------------------------------*/
 
 int ts_task_cancel(ts_task *t, const char *msg) {
+    return ts__task_cancel_by(t, msg, ts__current());
+}
+
+/* The trace records `by` as the task that asked: the group's owner, a
+ * timeout's task, a gather's caller, rather than whichever task happens
+ * to be running when the request is made (a failing sibling, or none). */
+int ts__task_cancel_by(ts_task *t, const char *msg, ts_task *by) {
+    (void)by; /* only the trace points read it */
     if (!t || t->state >= TS_TASK_DONE)
         return t && record_freed(t, "ts_task_cancel") ? TS_EFREED : 0;
     if (ts__check_thread(t->loop, "ts_task_cancel"))
@@ -325,7 +333,7 @@ int ts_task_cancel(ts_task *t, const char *msg) {
             t->cancel_msg = m;
         }
     }
-    TS_TRACE_TASK_CANCEL(t, msg);
+    TS_TRACE_TASK_CANCEL(t, msg, by ? by->id : 0);
     /* asyncio delivers requests that arrive before the task runs again
      * as one CancelledError: a task already woken by a cancellation has
      * its delivery pending, and must not get a second one later. */

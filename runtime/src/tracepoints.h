@@ -61,8 +61,9 @@ void ts__dump_answer(struct ts_loop *l);
     do { TS_USDT(task_suspend, (t)->id, (kind), (obj), (site)); TS_RING(task_suspend((t), (kind), (obj), (site))); } while (0)
 #define TS_TRACE_TASK_WAKE(t, status) \
     do { TS_USDT(task_wake, (t)->id, (status)); TS_RING(task_wake((t), (status))); } while (0)
-#define TS_TRACE_TASK_CANCEL(t, msg) \
-    do { TS_USDT(task_cancel, (t)->id, (t)->cancel_requests, (msg)); TS_RING(task_cancel((t), (msg))); } while (0)
+/* by: the id of the task that requested the cancellation (0: none). */
+#define TS_TRACE_TASK_CANCEL(t, msg, by) \
+    do { TS_USDT(task_cancel, (t)->id, (t)->cancel_requests, (msg), (by)); TS_RING(task_cancel((t), (msg), (by))); } while (0)
 #define TS_TRACE_TASK_DONE(t) \
     do { TS_USDT(task_done, (t)->id, (t)->state, (t)->err, (t)->err_msg); TS_RING(task_done(t)); } while (0)
 #define TS_TRACE_TASK_FREE(t) \

@@ -107,6 +107,8 @@ static int start(ts_bpf_session *bs, int pid, int child) {
     bs->s.child = child;
     bs->s.attached = 1;
     bs->s.model = tm_model_new();
+    if (bs->s.model) /* tasks the model retires as lost are recorded so */
+        tm_model_on_retire(bs->s.model, ts_session_record_lost, &bs->s);
     return bs->s.model ? 0 : -ENOMEM;
 }
 

@@ -98,14 +98,22 @@ int BPF_USDT(task_wake, __u64 id, __s32 status) {
     return 0;
 }
 
-/* Later runtimes may pass the message as a third argument. */
+/* Later runtimes pass the message as a third argument and the task that
+ * requested the cancellation as a fourth: the group's owner, a timeout's
+ * task, a gather's caller, which is not always the task running now (a
+ * group cancels its children from the failing child's completion).  The
+ * ring path records the same argument, so both paths give one answer. */
 SEC("usdt")
 int BPF_USDT(task_cancel, __u64 id, __s32 requests) {
     struct tsb_event *e = ev_begin(TS_EV_task_cancel, TSB_C_TASKS);
     if (!e)
         return 0;
     e->a[0] = id;
-    e->a[1] = current_task();
+    long by;
+    if (bpf_usdt_arg_cnt(ctx) > 3 && bpf_usdt_arg(ctx, 3, &by) == 0)
+        e->a[1] = (__u64)by;
+    else
+        e->a[1] = current_task();
     e->a[2] = (__u32)requests;
     long msg;
     if (bpf_usdt_arg_cnt(ctx) > 2 && bpf_usdt_arg(ctx, 2, &msg) == 0)

@@ -97,11 +97,13 @@ void ts__tr_thread_exit(ts__ring *r) {
 
 /* ---- loops and block-detection slots --------------------------------------- */
 
+static int calibrated;
+
 static void calibrate(ts_seg_header *h) {
-    static int done;
+    int done = calibrated;
+    calibrated = 1;
     if (done)
         return;
-    done = 1;
     uint64_t t0 = ts__ticks(), m0 = ts__mono_ns();
     struct timespec d = {0, 2000000};
     nanosleep(&d, NULL);
@@ -114,13 +116,7 @@ static void calibrate(ts_seg_header *h) {
     __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_RELEASE);
 }
 
-void ts__tr_loop_create(ts_loop *l) {
-    ts__ring *r = ts__ring_thread_start(TS_ROLE_LOOP, "loop");
-    ts_seg_header *h = ts__seg();
-    if (!r || !h)
-        return;
-    calibrate(h);
-    uint64_t req = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
+static void claim_loop_slot(ts_seg_header *h, ts_loop *l, uint64_t req) {
     for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
         uint64_t expect = 0;
         if (__atomic_compare_exchange_n(&slots[i].loop, &expect, l->id, false,
@@ -148,6 +144,17 @@ void ts__tr_loop_create(ts_loop *l) {
             break;
         }
     }
+}
+
+void ts__tr_loop_create(ts_loop *l) {
+    ts__ring *r = ts__ring_thread_start(TS_ROLE_LOOP, "loop");
+    ts_seg_header *h = ts__seg();
+    if (!r || !h)
+        return;
+    calibrate(h);
+    ts__fork_watch();
+    uint64_t req = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
+    claim_loop_slot(h, l, req);
     l->trace_dump_gen = req;
     BEGIN(r, loop_create);
     e->loop = l->id;
@@ -156,6 +163,65 @@ void ts__tr_loop_create(ts_loop *l) {
 }
 
 static TS_TLS uint64_t dump_need; /* bytes this thread's owed dump takes, 0: unknown */
+
+/* In a forked child (fork.c): every loop slot we know of is in the
+ * parent's segment, still mapped here; writing a step into it would
+ * feed the parent's watchdog.  Forget them all (the other loops' threads
+ * do not exist in the child).  Another thread may have held the lock. */
+void ts__tr_loops_after_fork(void) {
+    pthread_mutex_init(&loops_lock, NULL);
+    for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
+        if (loops_by_slot[i])
+            loops_by_slot[i]->trace_slot = NULL;
+        loops_by_slot[i] = NULL;
+    }
+    /* The private slots mirrored the parent's segment: the child's own
+     * segment starts with none claimed. */
+    memset(slots, 0, sizeof slots);
+    calibrated = 0;
+    dump_need = 0;
+}
+
+/* In a forked child, on the forking thread: loop l goes on here, in the
+ * child's own segment.  Register it (a step is running if a task is:
+ * the fork happened inside it, so the watchdog times the rest of that
+ * step from now) and owe the segment a state dump, which names every
+ * task the child inherited, at the loop's next iteration. */
+static bool write_dump(ts_loop *l, ts__ring *r, uint64_t gen);
+
+void ts__tr_loop_rejoin(ts_loop *l, ts_task *running) {
+    ts__ring *r = ts__ring_thread_start(TS_ROLE_LOOP, "loop");
+    ts_seg_header *h = ts__seg();
+    if (!r || !h)
+        return;
+    calibrate(h);
+    claim_loop_slot(h, l, __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE));
+    ts_loop_slot *s = l->trace_slot;
+    l->trace_step_chain = false;
+    if (s && running) {
+        s->task = running->id;
+        s->step_start = ts__ticks();
+        __atomic_store_n(&s->step, 1, __ATOMIC_RELEASE);
+    }
+    {
+        BEGIN(r, loop_create);
+        e->loop = l->id;
+        e->tid = (uint32_t)syscall(SYS_gettid);
+        END(r);
+    }
+    /* The birth dump, at once: the tasks the child inherited were
+     * created in the parent's segment, and one that ends before the
+     * loop's next iteration (the very task that forked, often) would
+     * never be named here.  It answers request 1 of this segment, or a
+     * reader's that came first (a reader that attaches later asks
+     * again); if it cannot go in now, the loop's iteration retries. */
+    uint64_t req = 1, none = 0;
+    if (!__atomic_compare_exchange_n(&h->attach_request, &none, 1, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        req = none;
+    l->trace_dump_gen = write_dump(l, r, req) ? req : 0;
+    ts__ring_publish(r);
+}
 
 void ts__tr_loop_close(ts_loop *l) {
     ts__ring *r = ts__ring_self();
@@ -369,14 +435,14 @@ void ts__tr_task_wake(ts_task *t, int status) {
     END(r);
 }
 
-void ts__tr_task_cancel(ts_task *t, const char *msg) {
+void ts__tr_task_cancel(ts_task *t, const char *msg, uint64_t by) {
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
     uint32_t mid = msg ? ts__intern_dynamic(r, msg) : 0;
     BEGIN(r, task_cancel);
     e->task = t->id;
-    e->by_task = current_task_id();
+    e->by_task = by;
     e->requests = (uint32_t)t->cancel_requests;
     e->message = mid;
     END(r);

@@ -144,6 +144,10 @@ static void at_exit(void) {
  * otherwise be over before the tracer has found its segment.  Bounded:
  * 10 s at most whatever the variable says. */
 static void wait_for_reader(void) {
+    /* A forked child inherits the setting, which was for its parent: it
+     * waits only when the tracer follows forks (fork.c). */
+    if (ts__trace_forked() && !ts__trace_followed())
+        return;
     const char *s = getenv("TASKSCOPE_WAIT_READER_MS");
     long ms = s ? strtol(s, NULL, 10) : 0;
     if (ms > 10000)

@@ -19,6 +19,16 @@ uint64_t ts__trace_block_threshold_ns(void);
 uint64_t ts__trace_slow_step_ns(void);
 void ts__watchdog_start(void);
 void ts__watchdog_after_fork(void);
+/* fork.c: register the atfork handler (once); is this process a forked
+ * child of the one that loaded the runtime? */
+void ts__fork_watch(void);
+bool ts__trace_forked(void);
+bool ts__trace_followed(void);
+/* emit.c, for fork.c: forget the parent's loop slots; re-register the
+ * forking thread's loop (running: the task inside which fork was called,
+ * or NULL) in the child's own segment. */
+void ts__tr_loops_after_fork(void);
+void ts__tr_loop_rejoin(ts_loop *l, ts_task *running);
 void ts__watchdog_stop(void);
 /* crash.c: the fatal-signal handler that writes a crash snapshot. */
 void ts__crash_install(void);
@@ -63,7 +73,7 @@ void ts__tr_task_create(ts_task *t);
 void ts__tr_task_resume(ts_task *t);
 void ts__tr_task_suspend(ts_task *t, int kind, const void *obj, const ts_site *site);
 void ts__tr_task_wake(ts_task *t, int status);
-void ts__tr_task_cancel(ts_task *t, const char *msg);
+void ts__tr_task_cancel(ts_task *t, const char *msg, uint64_t by);
 void ts__tr_task_done(ts_task *t);
 void ts__tr_task_free(ts_task *t);
 void ts__tr_future_create(const void *f, const ts_site *site);

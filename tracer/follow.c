@@ -1,0 +1,213 @@
+/*
+ * follow.c - see follow.h.
+ *
+ * Invariants: a pid is looked at once per scan and opened at most once
+ * (a child whose segment never appears, because it runs something else,
+ * costs one failed open per scan until it exits); a child session is
+ * polled on every ts_follow_poll, like the root's, so it keeps its
+ * heartbeat and its rings are drained at the same pace.  Nothing here
+ * blocks: a child found before its segment exists is retried at the
+ * next scan.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "follow.h"
+#include "launch.h"
+#include "session.h"
+
+#define FOLLOW_SCAN_MS 20
+#define FOLLOW_MAX 256
+
+struct child {
+    int pid;
+    int state;            /* 0 looking for its segment, 1 recording, 2 done */
+    ts_session s;
+    char path[4096];
+};
+
+struct ts_follow {
+    int root;
+    const char *out;
+    uint64_t last_scan_ms;
+    struct child *kids;
+    size_t n, cap;
+};
+
+static uint64_t now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+int ts_follow_wanted(void) {
+    const char *e = getenv("TASKSCOPE_FOLLOW_FORKS");
+    const char *no = getenv("TASKSCOPE_NO_FOLLOW"); /* run --no-follow */
+    return (!e || strcmp(e, "0") != 0) && !(no && !strcmp(no, "1"));
+}
+
+ts_follow *ts_follow_new(int root_pid, const char *out) {
+    ts_follow *f = calloc(1, sizeof *f);
+    if (f) {
+        f->root = root_pid;
+        f->out = out;
+    }
+    return f;
+}
+
+/* run.db -> run.PID.db; run -> run.PID */
+static void child_path(char *buf, size_t len, const char *out, int pid) {
+    const char *slash = strrchr(out, '/');
+    const char *dot = strrchr(slash ? slash + 1 : out, '.');
+    if (dot && dot != (slash ? slash + 1 : out))
+        snprintf(buf, len, "%.*s.%d%s", (int)(dot - out), out, pid, dot);
+    else
+        snprintf(buf, len, "%s.%d", out, pid);
+}
+
+static struct child *find(ts_follow *f, int pid) {
+    for (size_t i = 0; i < f->n; i++)
+        if (f->kids[i].pid == pid)
+            return &f->kids[i];
+    return NULL;
+}
+
+static void add(ts_follow *f, int pid) {
+    if (find(f, pid) || f->n >= FOLLOW_MAX)
+        return;
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 8;
+        struct child *k = realloc(f->kids, cap * sizeof *k);
+        if (!k)
+            return;
+        f->kids = k;
+        f->cap = cap;
+    }
+    struct child *c = &f->kids[f->n++];
+    memset(c, 0, sizeof *c);
+    c->pid = pid;
+}
+
+/* The children of pid, from every one of its threads (fork may be called
+ * on any of them). */
+static void scan_children(ts_follow *f, int pid) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[384];
+        snprintf(path, sizeof path, "%s/%s/children", dir, e->d_name);
+        FILE *cf = fopen(path, "re");
+        if (!cf)
+            continue;
+        int child;
+        while (fscanf(cf, "%d", &child) == 1)
+            add(f, child);
+        fclose(cf);
+    }
+    closedir(d);
+}
+
+static void start_recording(ts_follow *f, struct child *c) {
+    char err[512];
+    if (ts_session_open(&c->s, c->pid, 0, 0, err, sizeof err) != 0)
+        return; /* no segment (yet): next scan */
+    c->state = 1;
+    if (!f->out)
+        return;
+    child_path(c->path, sizeof c->path, f->out, c->pid);
+    if (ts_store_create(c->path, &c->s.store, err, sizeof err) != 0) {
+        fprintf(stderr, "taskscope: not recording child %d: %s\n", c->pid, err);
+        c->s.store = NULL;
+        return;
+    }
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d", c->pid);
+    ts_store_meta(c->s.store, "pid", buf);
+    snprintf(buf, sizeof buf, "%d", f->root);
+    ts_store_meta(c->s.store, "parent_recording_pid", buf);
+    ts_reader_info info;
+    ts_reader_get_info(c->s.reader, &info);
+    ts_store_meta(c->s.store, "exe", info.exe);
+    ts_store_meta(c->s.store, "runtime_version", info.runtime_version);
+}
+
+static void finish(struct child *c, const char *status) {
+    ts_session_poll(&c->s); /* what it published on the way out */
+    if (c->s.store) {
+        ts_store_flush(c->s.store);
+        if (ts_store_close(c->s.store, status, tm_model_dropped(c->s.model)))
+            fprintf(stderr, "taskscope: the recording %s of child %d is incomplete\n", c->path,
+                    c->pid);
+        c->s.store = NULL;
+        fprintf(stderr, "taskscope: child %d: %llu events recorded to %s (%s)", c->pid,
+                (unsigned long long)c->s.events, c->path, status);
+        if (tm_model_dropped(c->s.model))
+            fprintf(stderr, "; %llu events DROPPED",
+                    (unsigned long long)tm_model_dropped(c->s.model));
+        fputc('\n', stderr);
+    }
+    ts_session_close(&c->s);
+    c->state = 2;
+}
+
+static int gone(int pid) {
+    char st = ts_proc_state(pid);
+    return !st || st == 'Z' || st == 'X';
+}
+
+void ts_follow_poll(ts_follow *f) {
+    if (!f)
+        return;
+    uint64_t now = now_ms();
+    if (now - f->last_scan_ms >= FOLLOW_SCAN_MS) {
+        f->last_scan_ms = now;
+        /* Forget children that are done and gone: their pid may come back
+         * as a new child, and a program forking many short workers must
+         * not fill the table. */
+        size_t j = 0;
+        for (size_t i = 0; i < f->n; i++)
+            if (f->kids[i].state != 2 || !gone(f->kids[i].pid))
+                f->kids[j++] = f->kids[i];
+        f->n = j;
+        scan_children(f, f->root);
+        for (size_t i = 0; i < f->n; i++)
+            if (f->kids[i].state != 2)
+                scan_children(f, f->kids[i].pid);
+        for (size_t i = 0; i < f->n; i++) {
+            struct child *c = &f->kids[i];
+            if (c->state == 0 && gone(c->pid))
+                c->state = 2; /* never traced */
+            else if (c->state == 0)
+                start_recording(f, c);
+        }
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        struct child *c = &f->kids[i];
+        if (c->state != 1)
+            continue;
+        int n = ts_session_poll(&c->s);
+        if (n < 0 || gone(c->pid))
+            finish(c, "complete: the process exited");
+    }
+}
+
+void ts_follow_finish(ts_follow *f) {
+    if (!f)
+        return;
+    ts_follow_poll(f);
+    for (size_t i = 0; i < f->n; i++)
+        if (f->kids[i].state == 1)
+            finish(&f->kids[i], "truncated: still running when the traced program ended");
+    free(f->kids);
+    free(f);
+}
