@@ -519,6 +519,26 @@ static void *Gather_test_cancel_gather_2(void *arg) {
 }
 static void test_Gather_test_cancel_gather_2(void **s) { (void)s; run_port(Gather_test_cancel_gather_2); }
 
+/* Issue 14.1: as asyncio's Task.cancel cancels the _GatheringFuture it
+ * awaits, which cancels the children, all before cancel() returns. */
+static void *Gather_test_cancel_reaches_children_at_once(void *arg) {
+    (void)arg;
+    ts_task *t[2] = {ts_spawn(job_fn, mkjob(10.0, 1, 0)), ts_spawn(job_fn, mkjob(10.0, 2, 0))};
+    ts_task *keep[2] = {ts_task_ref(t[0]), ts_task_ref(t[1])};
+    ts_task *g = ts_spawn(gather_blocked, t);
+    yield();
+    ts_task_cancel(g, "stop");
+    assert_int_equal(ts_task_cancelling(keep[0]), 1);
+    assert_int_equal(ts_task_cancelling(keep[1]), 1);
+    assert_string_equal(ts_task_cancel_message(keep[1]), "stop");
+    assert_int_equal(ts_await(g, NULL), -ECANCELED);
+    assert_true(ts_task_cancelled(keep[0]) && ts_task_cancelled(keep[1]));
+    ts_task_unref(keep[0]);
+    ts_task_unref(keep[1]);
+    return NULL;
+}
+static void test_Gather_test_cancel_reaches_children_at_once(void **s) { (void)s; run_port(Gather_test_cancel_reaches_children_at_once); }
+
 static void *Gather_test_duplicate(void *arg) {
     (void)arg;
     ts_task *c = ts_spawn(job_fn, mkjob(0, 1, 0));
@@ -730,6 +750,7 @@ int main(void) {
         T(test_Gather_test_one_exception),
         T(test_Gather_test_return_exceptions),
         T(test_Gather_test_cancel_gather_2),
+        T(test_Gather_test_cancel_reaches_children_at_once),
         T(test_Gather_test_duplicate),
         T(test_Task_test_cancel_yield),
         T(test_Task_test_cancel_task_catching),
