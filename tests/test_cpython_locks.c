@@ -1111,6 +1111,188 @@ static void *Barrier_test_filling_tasks_cancel_one(void *arg) {
 }
 static void test_Barrier_test_filling_tasks_cancel_one(void **s) { (void)s; run_port(Barrier_test_filling_tasks_cancel_one); }
 
+static void *Barrier_test_reset_barrier(void *arg) {
+    (void)arg;
+    ts_barrier *b = ts_barrier_new(1);
+    ts_barrier_reset(b);
+    yield();
+    assert_int_equal(ts_barrier_n_waiting(b), 0);
+    assert_false(ts_barrier_broken(b));
+    ts_barrier_free(b);
+    return NULL;
+}
+static void test_Barrier_test_reset_barrier(void **s) { (void)s; run_port(Barrier_test_reset_barrier); }
+
+static void *wait_expect_broken(void *arg) {
+    int rc = ts_barrier_wait((ts_barrier *)arg, NULL);
+    if (rc == TS_EBROKEN)
+        record(1);
+    return rc && rc != TS_EBROKEN ? ts_fail(rc, NULL) : NULL;
+}
+
+static void reset_cb(void *arg) { ts_barrier_reset((ts_barrier *)arg); }
+
+static void *Barrier_test_reset_barrier_while_tasks_waiting(void *arg) {
+    (void)arg;
+    ts_barrier *b = ts_barrier_new(N);
+    ts_task *t[N - 1];
+    for (int i = 0; i < N - 1; i++)
+        t[i] = ts_spawn(wait_expect_broken, b);
+    yield();
+    ts_call_soon(NULL, reset_cb, b, NULL);
+    assert_int_equal(ts_gather(t, N - 1, NULL, NULL), 0);
+    assert_int_equal(nresult, N - 1);
+    assert_int_equal(ts_barrier_n_waiting(b), 0);
+    assert_false(ts_barrier_broken(b));
+    ts_barrier_free(b);
+    return NULL;
+}
+static void test_Barrier_test_reset_barrier_while_tasks_waiting(void **s) { (void)s; run_port(Barrier_test_reset_barrier_while_tasks_waiting); }
+
+static void *coro1_rewait(void *arg) {
+    ts_barrier *b = arg;
+    if (ts_barrier_wait(b, NULL) == TS_EBROKEN)
+        record(1);
+    int rc = ts_barrier_wait(b, NULL);   /* finally */
+    if (rc == 0)
+        record(2);
+    return rc ? ts_fail(rc, NULL) : NULL;
+}
+
+static void *coro2_enter(void *arg) {
+    int rc = ts_barrier_wait((ts_barrier *)arg, NULL);
+    if (rc == 0)
+        record(2);
+    return rc ? ts_fail(rc, NULL) : NULL;
+}
+
+static void *Barrier_test_reset_barrier_while_tasks_waiting_and_waiting_again(void *arg) {
+    (void)arg;
+    ts_barrier *b = ts_barrier_new(N);
+    ts_task *t[N - 1];
+    for (int i = 0; i < N - 1; i++)
+        t[i] = ts_spawn(coro1_rewait, b);
+    yield();
+    ts_barrier_reset(b);
+    yield();
+    ts_task *c2 = ts_spawn(coro2_enter, b);
+    assert_int_equal(ts_gather(t, N - 1, NULL, NULL), 0);
+    assert_int_equal(ts_await(c2, NULL), 0);
+    assert_false(ts_barrier_broken(b));
+    int ones = 0, twos = 0;
+    for (int i = 0; i < nresult; i++)
+        result[i] == 1 ? ones++ : twos++;
+    assert_int_equal(ones, N - 1);
+    assert_int_equal(twos, N);
+    assert_int_equal(ts_barrier_n_waiting(b), 0);
+    ts_barrier_free(b);
+    return NULL;
+}
+static void test_Barrier_test_reset_barrier_while_tasks_waiting_and_waiting_again(void **s) { (void)s; run_port(Barrier_test_reset_barrier_while_tasks_waiting_and_waiting_again); }
+
+static void *Barrier_test_abort_barrier(void *arg) {
+    (void)arg;
+    ts_barrier *b = ts_barrier_new(1);
+    ts_barrier_abort(b);
+    yield();
+    assert_int_equal(ts_barrier_n_waiting(b), 0);
+    assert_true(ts_barrier_broken(b));
+    ts_barrier_free(b);
+    return NULL;
+}
+static void test_Barrier_test_abort_barrier(void **s) { (void)s; run_port(Barrier_test_abort_barrier); }
+
+/* results1 (2): passed both; results2 (1): broken; the raiser aborts. */
+static void *abort_when_exception(void *arg) {
+    ts_barrier *b = arg;
+    unsigned i;
+    int rc = ts_barrier_wait(b, &i);
+    if (rc == 0 && i == N / 2) {
+        ts_barrier_abort(b);   /* raise RuntimeError ... except: abort() */
+        return NULL;
+    }
+    if (rc == 0)
+        rc = ts_barrier_wait(b, NULL);
+    if (rc == 0)
+        record(2);
+    else if (rc == TS_EBROKEN)
+        record(1);
+    else
+        return ts_fail(rc, NULL);
+    return NULL;
+}
+
+static void *Barrier_test_abort_barrier_when_exception(void *arg) {
+    (void)arg;
+    ts_barrier *b = ts_barrier_new(N);
+    ts_task *t[N];
+    for (int i = 0; i < N; i++)
+        t[i] = ts_spawn(abort_when_exception, b);
+    assert_int_equal(ts_gather(t, N, NULL, NULL), 0);
+    assert_true(ts_barrier_broken(b));
+    assert_int_equal(nresult, N - 1);
+    for (int i = 0; i < nresult; i++)
+        assert_int_equal(result[i], 1);
+    assert_int_equal(ts_barrier_n_waiting(b), 0);
+    ts_barrier_free(b);
+    return NULL;
+}
+static void test_Barrier_test_abort_barrier_when_exception(void **s) { (void)s; run_port(Barrier_test_abort_barrier_when_exception); }
+
+static ts_barrier *barrier1, *barrier2;
+
+static void *abort_then_reset(void *arg) {
+    (void)arg;
+    unsigned i;
+    int rc = ts_barrier_wait(barrier1, &i);
+    if (rc == 0 && i == N / 2) {
+        ts_barrier_abort(barrier1);
+    } else {
+        if (rc == 0)
+            rc = ts_barrier_wait(barrier1, NULL);
+        if (rc == 0)
+            record(1);
+        else if (rc == TS_EBROKEN)
+            record(2);
+        else
+            return ts_fail(rc, NULL);
+    }
+    /* Synchronise, reset barrier1 once, synchronise again, pass it. */
+    rc = ts_barrier_wait(barrier2, &i);
+    if (rc == 0 && i == N / 2)
+        ts_barrier_reset(barrier1);
+    if (rc == 0)
+        rc = ts_barrier_wait(barrier2, NULL);
+    if (rc == 0)
+        rc = ts_barrier_wait(barrier1, NULL);
+    if (rc)
+        return ts_fail(rc, NULL);
+    record(3);
+    return NULL;
+}
+
+static void *Barrier_test_abort_barrier_when_exception_then_resetting(void *arg) {
+    (void)arg;
+    barrier1 = ts_barrier_new(N);
+    barrier2 = ts_barrier_new(N);
+    ts_task *t[N];
+    for (int i = 0; i < N; i++)
+        t[i] = ts_spawn(abort_then_reset, NULL);
+    assert_int_equal(ts_gather(t, N, NULL, NULL), 0);
+    assert_false(ts_barrier_broken(barrier1));
+    int r[4] = {0};
+    for (int i = 0; i < nresult; i++)
+        r[result[i]]++;
+    assert_int_equal(r[1], 0);
+    assert_int_equal(r[2], N - 1);
+    assert_int_equal(r[3], N);
+    assert_int_equal(ts_barrier_n_waiting(barrier1), 0);
+    ts_barrier_free(barrier1);
+    ts_barrier_free(barrier2);
+    return NULL;
+}
+static void test_Barrier_test_abort_barrier_when_exception_then_resetting(void **s) { (void)s; run_port(Barrier_test_abort_barrier_when_exception_then_resetting); }
+
 /* A failed assertion leaves its loop behind: close it for the next test. */
 static int close_leftover_loop(void **state) {
     (void)state;
@@ -1166,6 +1348,12 @@ int main(void) {
         cmocka_unit_test_teardown(test_Barrier_test_filling_task_by_task, close_leftover_loop),
         cmocka_unit_test_teardown(test_Barrier_test_filling_tasks_wait_twice, close_leftover_loop),
         cmocka_unit_test_teardown(test_Barrier_test_filling_tasks_cancel_one, close_leftover_loop),
+        cmocka_unit_test_teardown(test_Barrier_test_reset_barrier, close_leftover_loop),
+        cmocka_unit_test_teardown(test_Barrier_test_reset_barrier_while_tasks_waiting, close_leftover_loop),
+        cmocka_unit_test_teardown(test_Barrier_test_reset_barrier_while_tasks_waiting_and_waiting_again, close_leftover_loop),
+        cmocka_unit_test_teardown(test_Barrier_test_abort_barrier, close_leftover_loop),
+        cmocka_unit_test_teardown(test_Barrier_test_abort_barrier_when_exception, close_leftover_loop),
+        cmocka_unit_test_teardown(test_Barrier_test_abort_barrier_when_exception_then_resetting, close_leftover_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,8 +3,7 @@
  * ported to ts_queue (items are void pointers; small integers here).
  *
  * Left out: repr/str/_format, GenericAlias, float maxsize (size_t here),
- * tests that append to the private _putters list, and the shutdown mixin
- * (covered by tests/test_queue.c).  QueueEmpty / QueueFull are -EAGAIN,
+ * and tests that append to the private _putters list.  QueueEmpty / QueueFull are -EAGAIN,
  * ValueError from task_done is -EINVAL.  Each test is named after the
  * CPython test it ports; the file runs against both runtimes.
  */
@@ -593,6 +592,118 @@ static void *QueueJoin_test_join_empty_queue(void *arg) {
 }
 static void test_QueueJoin_test_join_empty_queue(void **s) { (void)s; run_port(QueueJoin_test_join_empty_queue); }
 
+/* _QueueShutdownTestMixin, over the three kinds of queue.  QueueShutDown
+ * is TS_ESHUTDOWN. */
+static ts_queue *new_kind_max(int kind, size_t max) {
+    return kind == 0 ? ts_queue_new(max) : kind == 1 ? ts_lifo_queue_new(max)
+                                                     : ts_priority_queue_new(max, cmp_int);
+}
+
+static void *do_join(void *arg) {
+    int rc = ts_queue_join((ts_queue *)arg);
+    return rc ? ts_fail(rc, NULL) : NULL;
+}
+
+static void assert_shut(ts_queue *q) {
+    void *item;
+    assert_int_equal(ts_queue_put(q, IPTR(5)), TS_ESHUTDOWN);
+    assert_int_equal(ts_queue_put_nowait(q, IPTR(5)), TS_ESHUTDOWN);
+    assert_int_equal(ts_queue_get(q, &item), TS_ESHUTDOWN);
+    assert_int_equal(ts_queue_get_nowait(q, &item), TS_ESHUTDOWN);
+}
+
+static void *QueueShutdown_test_shutdown_empty(void *arg) {
+    (void)arg;
+    for (int k = 0; k < 3; k++) {
+        ts_queue *q = new_kind_max(k, 0);
+        ts_task *get_task = ts_spawn(do_get, q);
+        yield();
+        ts_queue_shutdown(q, 0);
+        assert_int_equal(ts_queue_size(q), 0);
+        assert_int_equal(ts_queue_join(q), 0);
+        yield();
+        assert_true(ts_task_done(get_task));
+        assert_int_equal(ts_await(get_task, NULL), TS_ESHUTDOWN);
+        assert_shut(q);
+        ts_queue_free(q);
+    }
+    return NULL;
+}
+static void test_QueueShutdown_test_shutdown_empty(void **s) { (void)s; run_port(QueueShutdown_test_shutdown_empty); }
+
+static void *QueueShutdown_test_shutdown_nonempty(void *arg) {
+    (void)arg;
+    for (int k = 0; k < 3; k++) {
+        ts_queue *q = new_kind_max(k, 1);
+        ts_queue_put_nowait(q, IPTR(1));
+        ts_task *join_task = ts_spawn(do_join, q);
+        qop o = {q, 2};
+        ts_task *put_task = ts_spawn(do_put, &o);
+        yield();
+        assert_false(ts_task_done(put_task));
+        ts_queue_shutdown(q, 0);
+        assert_int_equal(ts_queue_size(q), 1);
+        yield();
+        assert_true(ts_task_done(put_task));
+        assert_int_equal(ts_await(put_task, NULL), TS_ESHUTDOWN);
+        assert_int_equal(get_int(q), 1);   /* get drains what is left */
+        yield();
+        assert_false(ts_task_done(join_task));
+        assert_shut(q);
+        assert_int_equal(ts_queue_task_done(q), 0);
+        yield();
+        assert_true(ts_task_done(join_task));
+        assert_int_equal(ts_await(join_task, NULL), 0);
+        assert_int_equal(ts_queue_task_done(q), -EINVAL);
+        ts_queue_free(q);
+    }
+    return NULL;
+}
+static void test_QueueShutdown_test_shutdown_nonempty(void **s) { (void)s; run_port(QueueShutdown_test_shutdown_nonempty); }
+
+static void *QueueShutdown_test_shutdown_immediate(void *arg) {
+    (void)arg;
+    for (int k = 0; k < 3; k++) {
+        ts_queue *q = new_kind_max(k, 0);
+        ts_queue_put_nowait(q, IPTR(1));
+        ts_task *join_task = ts_spawn(do_join, q);
+        ts_queue_shutdown(q, 1);
+        assert_int_equal(ts_queue_size(q), 0);
+        yield();
+        assert_true(ts_task_done(join_task));
+        assert_int_equal(ts_await(join_task, NULL), 0);
+        assert_shut(q);
+        assert_int_equal(ts_queue_task_done(q), -EINVAL);
+        ts_queue_free(q);
+    }
+    return NULL;
+}
+static void test_QueueShutdown_test_shutdown_immediate(void **s) { (void)s; run_port(QueueShutdown_test_shutdown_immediate); }
+
+static void *QueueShutdown_test_shutdown_immediate_with_unfinished(void *arg) {
+    (void)arg;
+    for (int k = 0; k < 3; k++) {
+        ts_queue *q = new_kind_max(k, 0);
+        ts_queue_put_nowait(q, IPTR(1));
+        ts_queue_put_nowait(q, IPTR(1));
+        ts_task *join_task = ts_spawn(do_join, q);
+        assert_int_equal(get_int(q), 1);
+        ts_queue_shutdown(q, 1);
+        assert_int_equal(ts_queue_size(q), 0);
+        yield();
+        assert_false(ts_task_done(join_task));
+        assert_shut(q);
+        assert_int_equal(ts_queue_task_done(q), 0);
+        assert_int_equal(ts_queue_task_done(q), -EINVAL);
+        yield();
+        assert_true(ts_task_done(join_task));
+        assert_int_equal(ts_await(join_task, NULL), 0);
+        ts_queue_free(q);
+    }
+    return NULL;
+}
+static void test_QueueShutdown_test_shutdown_immediate_with_unfinished(void **s) { (void)s; run_port(QueueShutdown_test_shutdown_immediate_with_unfinished); }
+
 static int close_leftover_loop(void **state) {
     (void)state;
     ts_loop *l = ts_loop_current();
@@ -633,6 +744,10 @@ int main(void) {
         T(test_QueueJoin_test_task_done_underflow),
         T(test_QueueJoin_test_task_done),
         T(test_QueueJoin_test_join_empty_queue),
+        T(test_QueueShutdown_test_shutdown_empty),
+        T(test_QueueShutdown_test_shutdown_nonempty),
+        T(test_QueueShutdown_test_shutdown_immediate),
+        T(test_QueueShutdown_test_shutdown_immediate_with_unfinished),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -439,6 +439,78 @@ static void *Task_test_shield_gather(void *arg) {
 }
 static void test_Task_test_shield_gather(void **s) { (void)s; run_port(Task_test_shield_gather); }
 
+typedef struct proof_arg {
+    ts_future *waiter;
+    int *proof;
+    ts_task *inner;
+} proof_arg;
+
+static void *proof_inner(void *arg) {
+    proof_arg *p = arg;
+    int rc = ts_future_await(p->waiter, NULL);
+    if (rc)
+        return ts_fail(rc, NULL);
+    *p->proof += 1;
+    return NULL;
+}
+
+static void *proof_outer(void *arg) {
+    proof_arg *p = arg;
+    int rc = ts_shield(ts_spawn(proof_inner, p), NULL);
+    if (rc)
+        return ts_fail(rc, NULL);
+    *p->proof += 100;
+    return NULL;
+}
+
+/* Cancelling outer() does not affect inner(). */
+static void *Task_test_shield_effect(void *arg) {
+    (void)arg;
+    int proof = 0;
+    proof_arg p = {ts_future_new(), &proof, NULL};
+    ts_task *f = ts_spawn(proof_outer, &p);
+    yield();
+    ts_task_cancel(f, NULL);
+    assert_int_equal(ts_await(f, NULL), -ECANCELED);
+    ts_future_set_result(p.waiter, NULL);
+    yield();
+    assert_int_equal(proof, 1);
+    ts_future_free(p.waiter);
+    return NULL;
+}
+static void test_Task_test_shield_effect(void **s) { (void)s; run_port(Task_test_shield_effect); }
+
+static void *shield_arg(void *arg) {
+    int rc = ts_shield((ts_task *)arg, NULL);
+    return rc ? ts_fail(rc, NULL) : NULL;
+}
+
+/* gather(shield(a), shield(b)) cancelled: a and b are not. */
+static void *Task_test_gather_shield(void *arg) {
+    (void)arg;
+    ts_future *fa = ts_future_new(), *fb = ts_future_new();
+    ts_task *a = ts_spawn(await_fut_value, fa);
+    ts_task *b = ts_spawn(await_fut_value, fb);
+    ts_task *sh[2] = {ts_spawn(shield_arg, ts_task_ref(a)), ts_spawn(shield_arg, ts_task_ref(b))};
+    ts_task *g = ts_spawn(gather_two, sh);
+    yield();
+    ts_task_cancel(g, NULL);
+    assert_int_equal(ts_await(g, NULL), -ECANCELED);
+    assert_false(ts_task_done(a) || ts_task_cancelling(a));
+    assert_false(ts_task_done(b) || ts_task_cancelling(b));
+    ts_future_set_result(fa, IPTR(1));
+    ts_future_set_result(fb, IPTR(2));
+    void *r;
+    assert_int_equal(ts_await(a, &r), 0);
+    assert_ptr_equal(r, IPTR(1));
+    assert_int_equal(ts_await(b, &r), 0);
+    assert_ptr_equal(r, IPTR(2));
+    ts_future_free(fa);
+    ts_future_free(fb);
+    return NULL;
+}
+static void test_Task_test_gather_shield(void **s) { (void)s; run_port(Task_test_gather_shield); }
+
 /* ======================= gather ======================= */
 
 static void *Gather_test_constructor_empty_sequence(void *arg) {
@@ -518,6 +590,65 @@ static void *Gather_test_cancel_gather_2(void *arg) {
     return NULL;
 }
 static void test_Gather_test_cancel_gather_2(void **s) { (void)s; run_port(Gather_test_cancel_gather_2); }
+
+/* Issue 14.1: as asyncio's Task.cancel cancels the _GatheringFuture it
+ * awaits, which cancels the children, all before cancel() returns. */
+static void *Gather_test_cancel_reaches_children_at_once(void *arg) {
+    (void)arg;
+    ts_task *t[2] = {ts_spawn(job_fn, mkjob(10.0, 1, 0)), ts_spawn(job_fn, mkjob(10.0, 2, 0))};
+    ts_task *keep[2] = {ts_task_ref(t[0]), ts_task_ref(t[1])};
+    ts_task *g = ts_spawn(gather_blocked, t);
+    yield();
+    ts_task_cancel(g, "stop");
+    assert_int_equal(ts_task_cancelling(keep[0]), 1);
+    assert_int_equal(ts_task_cancelling(keep[1]), 1);
+    assert_string_equal(ts_task_cancel_message(keep[1]), "stop");
+    assert_int_equal(ts_await(g, NULL), -ECANCELED);
+    assert_true(ts_task_cancelled(keep[0]) && ts_task_cancelled(keep[1]));
+    ts_task_unref(keep[0]);
+    ts_task_unref(keep[1]);
+    return NULL;
+}
+static void test_Gather_test_cancel_reaches_children_at_once(void **s) { (void)s; run_port(Gather_test_cancel_reaches_children_at_once); }
+
+/* A child cancelled: gather fails with CancelledError at once. */
+static void *Gather_test_one_cancellation(void *arg) {
+    (void)arg;
+    ts_task *t[3] = {ts_spawn(job_fn, mkjob(10.0, 1, 0)), ts_spawn(job_fn, mkjob(10.0, 2, 0)),
+                     ts_spawn(job_fn, mkjob(10.0, 3, 0))};
+    ts_task *keep[3] = {ts_task_ref(t[0]), ts_task_ref(t[1]), ts_task_ref(t[2])};
+    yield();
+    ts_task_cancel(t[1], NULL);
+    assert_int_equal(ts_gather(t, 3, NULL, NULL), -ECANCELED);
+    assert_false(ts_task_done(keep[0]));
+    assert_false(ts_task_done(keep[2]));
+    ts_task_cancel(keep[0], NULL);
+    ts_task_cancel(keep[2], NULL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ts_await(keep[i], NULL), -ECANCELED);
+    return NULL;
+}
+static void test_Gather_test_one_cancellation(void **s) { (void)s; run_port(Gather_test_one_cancellation); }
+
+/* return_exceptions: a cancelled child's slot holds CancelledError. */
+static void *Gather_test_result_exception_one_cancellation(void *arg) {
+    (void)arg;
+    ts_task *t[3] = {ts_spawn(job_fn, mkjob(0.01, 1, 0)), ts_spawn(job_fn, mkjob(10.0, 2, 0)),
+                     ts_spawn(job_fn, mkjob(0.01, 0, -EBADE))};
+    ts_task *mid = ts_task_ref(t[1]);
+    yield();
+    ts_task_cancel(mid, NULL);
+    ts_task_unref(mid);
+    void *res[3];
+    int errs[3];
+    assert_int_equal(ts_gather(t, 3, res, errs), 0);
+    assert_int_equal(errs[0], 0);
+    assert_ptr_equal(res[0], IPTR(1));
+    assert_int_equal(errs[1], -ECANCELED);
+    assert_int_equal(errs[2], -EBADE);
+    return NULL;
+}
+static void test_Gather_test_result_exception_one_cancellation(void **s) { (void)s; run_port(Gather_test_result_exception_one_cancellation); }
 
 static void *Gather_test_duplicate(void *arg) {
     (void)arg;
@@ -725,11 +856,16 @@ int main(void) {
         T(test_Task_test_shield_cancel_outer),
         T(test_Task_test_shield_cancel_outer_inner_fails),
         T(test_Task_test_shield_gather),
+        T(test_Task_test_shield_effect),
+        T(test_Task_test_gather_shield),
         T(test_Gather_test_constructor_empty_sequence),
         T(test_Gather_test_result_order),
         T(test_Gather_test_one_exception),
         T(test_Gather_test_return_exceptions),
         T(test_Gather_test_cancel_gather_2),
+        T(test_Gather_test_cancel_reaches_children_at_once),
+        T(test_Gather_test_one_cancellation),
+        T(test_Gather_test_result_exception_one_cancellation),
         T(test_Gather_test_duplicate),
         T(test_Task_test_cancel_yield),
         T(test_Task_test_cancel_task_catching),

@@ -302,6 +302,19 @@ static void *Timeout_test_cancel_in_timeout_after_cancellation(void *arg) {
 }
 static void test_Timeout_test_cancel_in_timeout_after_cancellation(void **s) { (void)s; run_port(Timeout_test_cancel_in_timeout_after_cancellation); }
 
+/* Not in CPython's file (there, exiting a Timeout twice raises
+ * RuntimeError from its state check): issue 14's misuse case, run here so
+ * it is checked on the debug runtime too. */
+static void *Timeout_exit_twice(void *arg) {
+    (void)arg;
+    ts_timeout *cm = ts_timeout_enter(10);
+    assert_int_equal(ts_timeout_exit(cm, 0), 0);
+    assert_int_equal(ts_timeout_exit(cm, 0), TS_EINVALSTATE);
+    assert_int_equal(diag_seen[TS_DIAG_TIMEOUT_STALE], 1);
+    return NULL;
+}
+static void test_Timeout_exit_twice(void **s) { (void)s; run_port(Timeout_exit_twice); }
+
 static int close_leftover_loop(void **state) {
     (void)state;
     ts_loop *l = ts_loop_current();
@@ -333,6 +346,7 @@ int main(void) {
         T(test_Timeout_test_nested_timeout_in_finally),
         T(test_Timeout_test_timeout_after_cancellation),
         T(test_Timeout_test_cancel_in_timeout_after_cancellation),
+        T(test_Timeout_exit_twice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,8 +11,10 @@
  *     frame or heap block: a task still running at return is unwatched
  *     first;
  *   - once the caller is cancelled, every cancel request it receives is
- *     forwarded to every unfinished task, and gather returns only after
- *     all of them have ended (asyncio's _GatheringFuture.cancel).
+ *     forwarded to every unfinished task, at once from ts_task_cancel (the
+ *     waiter's on_cancel hook, as asyncio's Task.cancel cancels the
+ *     _GatheringFuture synchronously), and gather returns only after all
+ *     of them have ended.
  * Every error returned before the wait starts (TS_ENOTASK, -EINVAL,
  * -EDEADLK, TS_EWRONGLOOP, -ENOMEM) leaves all handles with the caller, as
  * ts_await does for its argument errors.
@@ -46,6 +48,8 @@ typedef struct gather {
     size_t cursor;    /* no slot below it is unfinished */
     size_t failed;    /* fail-fast: first task seen failing, or NO_FAILURE */
     int fail_fast;    /* errors == NULL and the caller is not cancelled */
+    ts__waiter waiter;  /* parked on no list; its hook forwards a cancel */
+    bool forwarded;     /* the hook passed the last cancel on already */
 } gather;
 
 static int task_ended_badly(const ts_task *t) {
@@ -127,21 +131,37 @@ static void cancel_unfinished(gather *g, const char *msg) {
             ts__task_cancel_by(g->tasks[i], msg, g->caller);
 }
 
-/* Cancelled caller: cancel the children and wait for all of them, passing
- * on every further cancel request. */
-static void gather_drain(gather *g, const ts_site *site) {
+static void gather_forward(ts__waiter *w) {
+    gather *g = ts__container_of(w, gather, waiter);
+    g->forwarded = true;
     g->fail_fast = 0;
     cancel_unfinished(g, ts_task_cancel_message(g->caller));
-    while (g->pending > 0) {
-        if (ts__park(NULL, TS_WAIT_TASK, gather_awaiting(g), site) == -ECANCELED)
-            cancel_unfinished(g, ts_task_cancel_message(g->caller));
-    }
+}
+
+/* Park until woken; a cancel of the caller reaches the children at once
+ * (or here, if it was pending before we parked). */
+static int gather_park(gather *g, const ts_site *site) {
+    ts__waiter_init(&g->waiter, g->caller);
+    g->waiter.on_cancel = gather_forward;
+    g->forwarded = false;
+    int st = ts__park(&g->waiter, TS_WAIT_TASK, gather_awaiting(g), site);
+    if (st == -ECANCELED && !g->forwarded)
+        gather_forward(&g->waiter);
+    return st;
+}
+
+/* Cancelled caller (the children were cancelled already): wait for all of
+ * them, passing on every further cancel request. */
+static void gather_drain(gather *g, const ts_site *site) {
+    g->fail_fast = 0;
+    while (g->pending > 0)
+        (void)gather_park(g, site);
 }
 
 /* Returns 0, or -ECANCELED if the caller was cancelled (after draining). */
 static int gather_wait(gather *g, const ts_site *site) {
     while (g->pending > 0 && g->failed == NO_FAILURE) {
-        if (ts__park(NULL, TS_WAIT_TASK, gather_awaiting(g), site) == -ECANCELED) {
+        if (gather_park(g, site) == -ECANCELED) {
             gather_drain(g, site);
             return -ECANCELED;
         }

@@ -342,9 +342,16 @@ int ts__task_cancel_by(ts_task *t, const char *msg, ts_task *by) {
         ts__wake(t, -ECANCELED);
         t->cancel_woken = true;
         /* What it awaited is cancelled now, not when it next runs (so a
-         * value set on that future meanwhile is refused, not lost). */
-        if (w->on_cancel)
+         * value set on that future meanwhile is refused, not lost).  The
+         * hook acts for t (t's await passes the request on), so t is the
+         * current task meanwhile: a trace says t cancelled what it
+         * awaited, which is the chain a debugger wants to show. */
+        if (w->on_cancel) {
+            ts_task *caller = ts__tls_task;
+            ts__tls_task = t;
             w->on_cancel(w);
+            ts__tls_task = caller;
+        }
     } else if (!t->cancel_woken) {
         t->must_cancel = true;
     }
