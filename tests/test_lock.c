@@ -291,6 +291,43 @@ static void test_no_loop(void **state) {
     assert_int_equal(errno, ESRCH);
 }
 
+/* The holder acquiring again gets -EDEADLK at once (asyncio would wait
+ * forever); it still holds the lock, and a waiter queued behind it gets
+ * it at the release as usual. */
+typedef struct behind {
+    ts_lock *l;
+    int rc;
+} behind;
+
+static void *acquire_behind(void *arg) {
+    behind *b = arg;
+    b->rc = ts_lock_acquire(b->l);
+    if (b->rc == 0)
+        ts_lock_release(b->l);
+    return NULL;
+}
+
+static void *t_reacquire_by_holder(void *arg) {
+    (void)arg;
+    behind b = {.l = ts_lock_new(), .rc = 1};
+    assert_int_equal(ts_lock_acquire(b.l), 0);
+    ts_task *w = ts_spawn(acquire_behind, &b);
+    settle();
+    assert_int_equal(ts_lock_acquire(b.l), -EDEADLK);
+    assert_ptr_equal(ts_lock_owner(b.l), ts_current_task());
+    assert_int_equal(ts_lock_release(b.l), 0);
+    assert_int_equal(ts_await(w, NULL), 0);
+    assert_int_equal(b.rc, 0);
+    assert_false(ts_lock_locked(b.l));
+    ts_lock_free(b.l);
+    return NULL;
+}
+
+static void test_reacquire_by_holder(void **state) {
+    (void)state;
+    assert_int_equal(run_main(t_reacquire_by_holder, NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
@@ -302,6 +339,7 @@ int main(void) {
         cmocka_unit_test(test_free_with_waiters),
         cmocka_unit_test(test_wrong_thread),
         cmocka_unit_test(test_no_loop),
+        cmocka_unit_test(test_reacquire_by_holder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

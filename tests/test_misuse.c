@@ -7,7 +7,7 @@
  *
  *   - a task handle used after it was released: awaited twice, awaited by
  *     two tasks, awaited after its record was reused, detached twice;
- *   - a lock, group or future used after it was freed (debug runtime only: in the
+ *   - a lock, group, future or event used after it was freed (debug runtime only: in the
  *     release runtime that is a use of freed memory) or after its loop
  *     closed (both), reported as such and not as a wrong-thread call,
  *     which a real foreign thread still gets;
@@ -322,6 +322,24 @@ static void test_future_after_free(void **state) {
     assert_int_equal(run_main(t_future_after_free, NULL), 0);
 }
 
+static void *t_event_after_free(void *arg) {
+    (void)arg;
+    ts_event *e = ts_event_new();
+    ts_event_free(e);
+    diag_reset();
+    assert_int_equal(ts_event_wait(e), TS_EFREED);
+    assert_diag_says("ts_event used after it was freed", "created at",
+                     "in t_event_after_free()", "used at", NULL);
+    return NULL;
+}
+
+static void test_event_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_event_after_free, NULL), 0);
+}
+
 static void test_group_after_free(void **state) {
     (void)state;
     if (!DEBUG_RUNTIME)
@@ -348,6 +366,7 @@ int main(void) {
         cmocka_unit_test(test_wrong_thread),
         cmocka_unit_test(test_group_after_free),
         cmocka_unit_test(test_future_after_free),
+        cmocka_unit_test(test_event_after_free),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

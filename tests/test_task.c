@@ -602,6 +602,26 @@ static void *body_two_awaiters(void *arg) {
 }
 static void test_two_awaiters(void **s) { (void)s; run_ok(body_two_awaiters); }
 
+/* One handle, two awaiters: the second is refused at once with TS_EFREED
+ * (the handle is given up when the first wait starts); the handle awaited
+ * again after the first await returned is refused too, with no result. */
+static void *body_stale_handle(void *arg) {
+    (void)arg;
+    ts_task *t = ts_spawn(sleep_then_triple, IPTR(5));
+    shared_wait a = {.t = t}, b = {.t = t};
+    ts_task *ta = ts_spawn(await_shared, &a), *tb = ts_spawn(await_shared, &b);
+    assert_int_equal(ts_await(ta, NULL), 0);
+    assert_int_equal(ts_await(tb, NULL), 0);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(PTRI(a.res), 15);
+    assert_int_equal(b.rc, TS_EFREED);
+    void *r = IPTR(1);
+    assert_int_equal(ts_await(t, &r), TS_EFREED);
+    assert_int_equal(PTRI(r), 1);   /* untouched */
+    return NULL;
+}
+static void test_stale_handle(void **s) { (void)s; run_ok(body_stale_handle); }
+
 /* A task spawned by cleanup code while ts_run shuts down must not keep
  * ts_run waiting for it: asyncio.run cancels the tasks it finds and then
  * closes the loop, so a late task is cancelled or destroyed pending, never
@@ -672,6 +692,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_run_cancels_leftovers, close_leftover_loop),
         cmocka_unit_test_teardown(test_nested_run, close_leftover_loop),
         cmocka_unit_test_teardown(test_two_awaiters, close_leftover_loop),
+        cmocka_unit_test_teardown(test_stale_handle, close_leftover_loop),
         cmocka_unit_test_teardown(test_run_shutdown_late_spawn, close_leftover_loop),
     };
     const char *filter = getenv("TS_TEST_FILTER");

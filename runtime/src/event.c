@@ -19,12 +19,15 @@
 #include "tracepoints.h"
 
 struct ts_event {
+    ts__obj obj;        /* first: use after free/close (objcheck.c) */
     ts_loop *loop;
     int is_set;
     ts__node waiters;   /* ts__waiter.node, in arrival order */
 };
 
-ts_event *ts_event_new(void) {
+ts_event *(ts_event_new)(void) { return ts_event_new_at(NULL); }
+
+ts_event *ts_event_new_at(const ts_site *site) {
     ts_loop *loop = ts__loop();
     if (!loop) {
         errno = ESRCH;
@@ -36,6 +39,7 @@ ts_event *ts_event_new(void) {
         return NULL;
     }
     e->loop = loop;
+    ts__obj_init(&e->obj, loop, "ts_event", site);
     ts__list_init(&e->waiters);
     TS_TRACE_RESOURCE_CREATE(e, TS_RES_EVENT, 0, NULL);
     return e;
@@ -48,15 +52,20 @@ static void wake_all(ts_event *e, int status) {
 }
 
 void ts_event_free(ts_event *e) {
-    if (!e || ts__check_thread(e->loop, "ts_event_free"))
+    /* After its loop closed, the loop already took its waiters off. */
+    if (e && ts__obj_orphaned(&e->obj)) {
+        ts__obj_free(&e->obj, NULL);
+        return;
+    }
+    if (!e || ts__obj_check(&e->obj, "ts_event_free", NULL))
         return;
     wake_all(e, TS_ESHUTDOWN);
     TS_TRACE_RESOURCE_FREE(e);
-    free(e);
+    ts__obj_free(&e->obj, NULL);
 }
 
 void ts_event_set(ts_event *e) {
-    if (!e || ts__check_thread(e->loop, "ts_event_set"))
+    if (!e || ts__obj_check(&e->obj, "ts_event_set", NULL))
         return;
     if (e->is_set)
         return;
@@ -65,7 +74,7 @@ void ts_event_set(ts_event *e) {
 }
 
 void ts_event_clear(ts_event *e) {
-    if (!e || ts__check_thread(e->loop, "ts_event_clear"))
+    if (!e || ts__obj_check(&e->obj, "ts_event_clear", NULL))
         return;
     e->is_set = 0;
 }
@@ -75,7 +84,7 @@ int ts_event_is_set(const ts_event *e) { return e && e->is_set; }
 int ts_event_wait_at(ts_event *e, const ts_site *site) {
     if (!e)
         return -EINVAL;
-    int err = ts__check_thread(e->loop, "ts_event_wait");
+    int err = ts__obj_check(&e->obj, "ts_event_wait", site);
     if (err)
         return err;
     ts_task *self = ts__current();

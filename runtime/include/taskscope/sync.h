@@ -56,7 +56,12 @@ ts_task *ts_lock_owner(const ts_lock *l);
 
 /* ---- Event --------------------------------------------------------------*/
 typedef struct ts_event ts_event;
-ts_event *ts_event_new(void);
+/* The call site is kept for diagnostics; used after ts_event_free or
+ * after its loop closed, ts_event_wait returns TS_EFREED (set, clear and
+ * free do nothing), reported as for a lock. */
+#define ts_event_new() ts_event_new_at(TS_HERE)
+ts_event *ts_event_new_at(const ts_site *site);
+ts_event *(ts_event_new)(void);
 void ts_event_free(ts_event *e);
 void ts_event_set(ts_event *e);           /* wakes every waiter */
 void ts_event_clear(ts_event *e);
