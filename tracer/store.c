@@ -583,16 +583,24 @@ int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
          * Without this the status stayed "recording" whenever no automatic
          * checkpoint happened to have reset the log just before. */
         sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL);
-    char buf[32];
+    char buf[32], events[32];
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)dropped);
-    ts_store_meta(s, "dropped", buf);
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->rows);
-    ts_store_meta(s, "events", buf);
-    /* A recording that could not be written to the end says so itself. */
+    snprintf(events, sizeof events, "%llu", (unsigned long long)s->rows);
+    /* A recording that could not be written to the end says so itself.
+     * The final facts go in one transaction (one page): after a full disk
+     * the room a rolled-back batch left may hold one commit, not three;
+     * if even that fails, the status alone is tried. */
     char why[300];
     if (s->error[0])
         snprintf(why, sizeof why, "truncated: %s", s->error);
-    ts_store_meta(s, "status", s->error[0] ? why : status ? status : "complete");
+    const char *final = s->error[0] ? why : status ? status : "complete";
+    sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
+    int facts = ts_store_meta(s, "dropped", buf) | ts_store_meta(s, "events", events) |
+                ts_store_meta(s, "status", final);
+    if (facts || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        ts_store_meta(s, "status", final);
+    }
     int err = s->error[0] ? -EIO : 0;
     for (int i = 0; i <= TS_EV_MAX_ID; i++) {
         sqlite3_finalize(s->ins[i]);
