@@ -911,6 +911,8 @@ out:
 int ts_store_read_warnings(const char *path, ts_warning_fn fn, void *arg, char *err,
                            size_t errlen) {
     sqlite3 *db;
+    if (ts_snapshot_detect(path)) /* a crash snapshot holds no stored warnings */
+        return 0;
     int rc = ts_store_open_read(path, &db, err, errlen);
     if (rc)
         return rc;

@@ -75,13 +75,14 @@ def snapshot(c, abort=False):
     expect(oct(os.stat(path).st_mode & 0o777) == oct(0o600), "snapshot mode %o"
            % (os.stat(path).st_mode & 0o777))
     ps, tasks = tasks_of(path)
-    expect("killed by signal %d" % sig in ps["source"], "ps source %r" % ps["source"])
+    status = ps.get("status") or ""
+    expect("killed by signal %d" % sig in status, "ps status %r" % status)
     expect(TASKS <= set(tasks), "ps --all shows %r, missing %r" % (set(tasks), TASKS - set(tasks)))
     expect(tasks["sleeper"]["awaits"] == "sleep", "sleeper: %r" % tasks["sleeper"])
     expect(tasks["waiter"]["awaits"] == "event", "waiter: %r" % tasks["waiter"])
     if not abort:
         # where it crashed: crash_here, called by the crasher task
-        expect("crash_here" in ps["source"], "ps source %r does not say where" % ps["source"])
+        expect("crash_here" in status, "ps status %r does not say where" % status)
     for cmd in ("pstree", "blocked", "ps"):
         r = taskscope(cmd, path, expect_rc=0)
         expect("killed by signal %d" % sig in r.stdout.splitlines()[0],
