@@ -47,7 +47,7 @@ static void on_event(const ts_reader_event *ev, void *arg) {
  * from the file, by replay or SQL, does not list it as live. */
 void ts_session_record_lost(uint64_t task, uint64_t ns, void *arg) {
     ts_session *s = arg;
-    if (!s->store)
+    if (!s->store || ts_store_error(s->store)) /* a recording cut short says so */
         return;
     ts_ev_task_done e = {.h = {.type = TS_EV_task_done, .size = sizeof e},
                          .task = task, .state = TM_REC_LOST};
