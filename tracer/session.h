@@ -30,6 +30,8 @@ typedef struct ts_session {
     uint64_t dump_asked_drops;  /* drop count when we last asked for a dump */
     uint64_t dump_asked_ms;
     void *tap_arg;
+    int killed_by;        /* once the process is gone: the fatal signal its
+                           * crash handler reported, 0 if none */
 } ts_session;
 
 /* Open pid's segment; wait up to wait_ms for it to appear (a process just
