@@ -52,4 +52,6 @@ typedef struct ts_snap_header {
                                        * page), 0 if none could be made */
 } ts_snap_header;
 
+_Static_assert(sizeof(ts_snap_header) <= TS_SNAP_HEADER_ROOM, "the header outgrew its room");
+
 #endif

@@ -188,7 +188,7 @@ static const struct member ring_members[] = {
     M(ts_ring_header, tid, "kernel thread id of the owner"),
     M(ts_ring_header, role, "1 loop, 2 executor worker, 3 watchdog, 0 other"),
     M(ts_ring_header, in_use, "1 while a thread owns the ring"),
-    M(ts_ring_header, pad0, "zero"),
+    M(ts_ring_header, fatal_signal, "the signal killing the process, on the crashing thread's ring (else 0)"),
     M(ts_ring_header, name, "thread name, NUL-terminated"),
     M(ts_ring_header, tail, "bytes consumed (release store by the live reader; own cache line)"),
     M(ts_ring_header, pad1, "zero"),

@@ -101,7 +101,9 @@ typedef struct ts_ring_header {
     uint32_t tid;
     uint32_t role;
     uint32_t in_use;                  /* 1 while a thread owns the ring */
-    uint32_t pad0;
+    uint32_t fatal_signal;            /* the signal killing the process, set
+                                       * by the crash handler on the ring of
+                                       * the thread that took it; else 0 */
     char name[16];
     /* Written by the reader. */
     _Alignas(64) uint64_t tail;       /* bytes consumed (release store) */

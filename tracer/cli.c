@@ -616,7 +616,11 @@ static int cmd_attach(int argc, char **argv) {
         return 1;
     }
     int gone = record(&s, duration < 0 ? -1 : (int)(duration * 1000));
-    rc = finish_recording(&s, out, gone ? "complete: the process exited" : "complete: detached");
+    char st[96];
+    if (gone && s.killed_by) /* its crash handler said so (not our child: no wait status) */
+        snprintf(st, sizeof st, "truncated: the program was killed by signal %d", s.killed_by);
+    rc = finish_recording(&s, out, gone ? (s.killed_by ? st : "complete: the process exited")
+                                        : "complete: detached");
     ts_session_close(&s);
     return rc ? 1 : 0;
 }

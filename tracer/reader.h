@@ -166,6 +166,11 @@ int ts_reader_request_dump(ts_reader *rd);
  * it is gone; 1 for a buffer. */
 int ts_reader_alive(const ts_reader *rd);
 
+/* The fatal signal the process's crash handler said it is dying of (a
+ * ring header's fatal_signal), 0 if none.  Meaningful once the process
+ * is gone: the reader's own reference keeps the segment readable. */
+int ts_reader_fatal_signal(const ts_reader *rd);
+
 void ts_reader_get_stats(const ts_reader *rd, ts_reader_stats *out);
 void ts_reader_get_info(const ts_reader *rd, ts_reader_info *out);
 /* -ENOENT for a ring slot that never held data or is out of range. */

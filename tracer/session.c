@@ -194,6 +194,7 @@ int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms) 
              * a bounded amount per ring. */
             for (int i = 0; i < 10000 && ts_session_poll(s) > 0; i++)
                 ;
+            s->killed_by = ts_reader_fatal_signal(s->reader);
             return 1;
         }
         if (n == 0)

@@ -33,6 +33,8 @@ typedef struct ts_session {
     int corrupt_reports;  /* corruption messages printed */
     struct ts_follow *follow; /* forked children followed (follow.h), or NULL */
     void *tap_arg;
+    int killed_by;        /* once the process is gone: the fatal signal its
+                           * crash handler reported, 0 if none */
 } ts_session;
 
 /* Open pid's segment; wait up to wait_ms for it to appear (a process just

@@ -494,6 +494,15 @@ int ts_reader_alive(const ts_reader *rd) {
     return proc_start_time(rd->pid, &start) == 0 && start == rd->start_time;
 }
 
+int ts_reader_fatal_signal(const ts_reader *rd) {
+    for (uint32_t i = 0; i < rd->max_rings; i++) {
+        uint32_t sig = rd_load32(rd, rd_ring_hdr(rd, i) + HDR_OFF(fatal_signal));
+        if (sig > 0 && sig < 65) /* a signal number, or nothing we trust */
+            return (int)sig;
+    }
+    return 0;
+}
+
 /* ---- queries and close ---------------------------------------------------------------- */
 
 void ts_reader_get_stats(const ts_reader *rd, ts_reader_stats *out) {

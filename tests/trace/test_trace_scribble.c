@@ -264,9 +264,11 @@ static void test_scribbled_program_finishes(void **state) {
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_true(scribbled.wall > 0);
-    /* generous: this catches hangs and runaways, not noise */
-    assert_true(scribbled.wall < 10 * quiet.wall + 1.0);
+    /* Generous: this catches hangs and runaways, not noise.  CPU time is
+     * the program's own cost; wall time also counts the CPU this process
+     * (scribbler and reader) takes from it on a small, shared machine. */
     assert_true(scribbled.cpu < 10 * quiet.cpu + 1.0);
+    assert_true(scribbled.wall < 10 * quiet.wall + 10.0);
 
     /* the program said so at most once */
     char buf[8192];

@@ -11,6 +11,9 @@
  *
  *   prog_crash           SIGSEGV (a write to an unmapped address)
  *   prog_crash --abort   SIGABRT (abort())
+ *   prog_crash --wait-file PATH
+ *                        prints "ready pid=N", then crashes (SIGSEGV) once
+ *                        PATH exists (a test attaches a tracer first)
  *   prog_crash --flood   SIGSEGV after 20,000 short tasks: with a small
  *                        ring the flight recorder no longer holds the
  *                        sleeper's and the waiter's events, only the
@@ -25,6 +28,7 @@
 #include <taskscope/taskscope.h>
 
 static int use_abort, flood;
+static const char *wait_file;
 /* An address nothing maps (not NULL: UBSan would stop at a null store
  * before the fault). */
 static volatile int *volatile nowhere = (volatile int *)(uintptr_t)64;
@@ -54,6 +58,8 @@ static void *short_lived(void *arg) { return arg; }
 static void *crasher(void *arg) {
     (void)arg;
     ts_sleep(0.3);
+    while (wait_file && access(wait_file, F_OK) != 0)
+        ts_sleep(0.02);
     for (int i = 0; flood && i < 20000; i++) {
         ts_task *t = ts_spawn_named("flood", short_lived, NULL);
         ts_await(t, NULL);
@@ -81,6 +87,11 @@ static void *amain(void *arg) {
 int main(int argc, char **argv) {
     use_abort = argc > 1 && !strcmp(argv[1], "--abort");
     flood = argc > 1 && !strcmp(argv[1], "--flood");
+    if (argc > 2 && !strcmp(argv[1], "--wait-file")) {
+        wait_file = argv[2];
+        printf("ready pid=%d\n", (int)getpid());
+        fflush(stdout);
+    }
     /* The default actions, whatever a sanitizer installed: the tests
      * check that the program dies of the signal it raised. */
     signal(SIGSEGV, SIG_DFL);

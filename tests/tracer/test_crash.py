@@ -7,6 +7,8 @@ moments (issue 13, point 3).
   says the program was killed by signal 11, holds the crasher's last
   event (the spawn of "last-words", unpublished when the signal came) and
   the last state of every task; taskscope passes the status on (139).
+- Under `taskscope attach` the same, the signal as the crash handler
+  reported it (the tracer is not the program's parent).
 - Without a tracer: the debug runtime writes taskscope-crash.PID.tsnap in
   TASKSCOPE_CRASH_DIR (or the working directory), the program's exit
   status is unchanged (SIGSEGV, SIGABRT), and `taskscope ps|pstree|blocked
@@ -20,8 +22,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tracer_util import (TASKSCOPE, Checker, debug_env, expect, prog,  # noqa: E402
-                         remove_segment, session, taskscope, taskscope_json)
+from tracer_util import (TASKSCOPE, Checker, count_rows, debug_env, expect,  # noqa: E402
+                         poll_until, prog, remove_segment, session, taskscope, taskscope_json)
 
 TASKS = {"main", "sleeper", "waiter", "crasher", "last-words"}
 
@@ -55,6 +57,28 @@ def under_run(c):
     expect(tasks["main"]["awaits"] == "task", "main: %r" % tasks["main"])
     expect(not os.path.exists(os.path.join(c.dir, "taskscope-crash.%d.tsnap" % pid)),
            "a crash snapshot was written although a tracer was attached")
+
+
+def under_attach(c):
+    """taskscope attach, not our child's tracer: its own reference to the
+    segment still gives it the last window, and the crash handler's word
+    gives it the signal."""
+    go = c.path("go")
+    p = c.start([prog("prog_crash"), "--wait-file", go], env=debug_env())
+    pid = int(p.wait_line(r"ready pid=(\d+)").group(1))
+    out = c.path("attach.db")
+    a = c.start([TASKSCOPE, "attach", str(pid), "-o", out])
+    poll_until("the attach's dump", lambda: count_rows(out, "ev_dump_end") >= 1)
+    open(go, "w").close()
+    expect(p.wait() == -11, "prog_crash did not die of SIGSEGV: %s" % p.stderr_text())
+    expect(a.wait() == 0, "attach failed: %s" % a.stderr_text())
+    s = session(out)
+    expect(s["status"] == "truncated: the program was killed by signal 11", "status %r"
+           % s["status"])
+    ps, tasks = tasks_of(out)
+    expect(TASKS <= set(tasks), "ps --all shows %r, missing %r" % (set(tasks), TASKS - set(tasks)))
+    expect(tasks["sleeper"]["awaits"] == "sleep", "sleeper: %r" % tasks["sleeper"])
+    expect(not left_in_dev_shm(pid), "left in /dev/shm: %r" % left_in_dev_shm(pid))
 
 
 def snapshot(c, abort=False):
@@ -130,6 +154,7 @@ def snapshot_off(c):
 def main():
     c = Checker("crash")
     c.check(under_run)
+    c.check(under_attach)
     c.check(snapshot)
     c.check(snapshot_abort)
     c.check(snapshot_after_flood)

@@ -301,9 +301,14 @@ static void on_fatal(int sig, siginfo_t *si, void *uctx) {
         /* Only a pos the thread committed is published: a record being
          * written when the signal came is not covered. */
         if (ts__tls_ring.state == 1 && ts__tls_ring.ring.hdr &&
-            ts__tls_ring.fork_gen == __atomic_load_n(&ts__fork_generation, __ATOMIC_RELAXED))
+            ts__tls_ring.fork_gen == __atomic_load_n(&ts__fork_generation, __ATOMIC_RELAXED)) {
+            /* (an attached tracer, whose own reference keeps the segment,
+             * reads how the process died here) */
+            __atomic_store_n(&ts__tls_ring.ring.hdr->fatal_signal, (uint32_t)sig,
+                             __ATOMIC_RELAXED);
             __atomic_store_n(&ts__tls_ring.ring.hdr->head, ts__tls_ring.ring.pos,
                              __ATOMIC_RELEASE);
+        }
         if (enabled && geteuid() == getuid() && !reader_attached())
             write_snapshot(sig, si, uctx);
     }
