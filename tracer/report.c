@@ -281,13 +281,13 @@ static void parent_cycles_put(FILE *out, const parent_cycles *pc, int json) {
 
 static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const tm_task *t,
                       const tr_opts *o, char *prefix, size_t plen, int last, int depth,
-                      int *first) {
+                      size_t *printed) {
     char aw[160], asite[256];
     tr_awaits_text(m, t, aw, sizeof aw);
     int awaiting = strcmp(aw, "-") != 0;
     tm_model_site_text(m, awaiting ? t->await_site : 0, asite, sizeof asite);
     if (o->json) {
-        fprintf(out, "%s{\"id\":%" PRIu64, *first ? "" : ",", t->id);
+        fprintf(out, "%s{\"id\":%" PRIu64, *printed ? "," : "", t->id);
         tr__json_u64_or_null(out, "parent", t->parent, t->parent != 0);
         fprintf(out, ",\"depth\":%d,\"name\":", depth);
         tr_json_str(out, tm_task_name(m, t));
@@ -296,7 +296,6 @@ static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const t
         tr__json_str_or_null(out, "await_site", asite, strcmp(asite, "-") != 0);
         tr__json_err(out, t->err);
         fprintf(out, ",\"warnings\":%u}", t->warnings);
-        *first = 0;
     } else {
         fprintf(out, "%s%s#%" PRIu64 " ", prefix, depth ? (last ? "└── " : "├── ") : "", t->id);
         ts_text_put(out, tm_task_name(m, t), 0);
@@ -309,6 +308,7 @@ static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const t
         }
         fputc('\n', out);
     }
+    (*printed)++;
     /* children: tasks whose parent is t */
     size_t from = kid_first(kx, t->id), to = from, kids = 0, seen = 0;
     for (; to < kx->n && kx->v[to].parent == t->id; to++)
@@ -324,14 +324,14 @@ static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const t
         if (c == t)
             continue;
         seen++;
-        tree_node(out, m, kx, c, o, prefix, plen + add, seen == kids, depth + 1, first);
+        tree_node(out, m, kx, c, o, prefix, plen + add, seen == kids, depth + 1, printed);
     }
     prefix[plen] = 0;
 }
 
 void tr_pstree(FILE *out, const tm_model *m, const tr_opts *o) {
     char prefix[520] = "";
-    int first = 1;
+    size_t printed = 0, listed = 0;
     kid_index kx;
     parent_cycles pc;
     if (parent_cycles_find(&pc, m, o)) {
@@ -354,17 +354,25 @@ void tr_pstree(FILE *out, const tm_model *m, const tr_opts *o) {
         const tm_task *t = tm_model_task_at(m, i);
         if (!task_listed(t, o))
             continue;
+        listed++;
         const tm_task *p = tm_model_task(m, t->parent);
         if (p && task_listed(p, o) && p != t && !pc.cut[i])
             continue; /* printed under its parent */
-        tree_node(out, m, &kx, t, o, prefix, 0, 1, 0, &first);
+        tree_node(out, m, &kx, t, o, prefix, 0, 1, 0, &printed);
     }
     free(kx.v);
+    /* tree_node stops about 80 levels down (its recursion and the indent
+     * are bounded): say so rather than drop the deeper tasks silently. */
+    size_t too_deep = listed > printed ? listed - printed : 0;
     if (o->json) {
-        fprintf(out, "],\"tasks_hidden\":%zu", hidden_count(m, o));
+        fprintf(out, "],\"tasks_hidden\":%zu,\"tasks_too_deep\":%zu", hidden_count(m, o),
+                too_deep);
         parent_cycles_put(out, &pc, 1);
         tr__json_tail(out, m);
     } else {
+        if (too_deep)
+            fprintf(out, "(%zu task%s nested too deep to draw not shown: ps lists them)\n",
+                    too_deep, too_deep == 1 ? "" : "s");
         hidden_note(out, m, o);
         tr_warnings(out, m, o);
     }

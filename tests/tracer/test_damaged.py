@@ -12,7 +12,7 @@ import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tracer_util import Checker, expect, example, record, taskscope  # noqa: E402
+from tracer_util import Checker, expect, example, prog, record, taskscope  # noqa: E402
 
 READERS = [["ps"], ["ps", "--json"], ["pstree"], ["blocked", "--json"], ["stats"],
            # (the tasks view only reads what a query asks for: name and
@@ -246,6 +246,30 @@ def own_parent(c):
     pstree_prints_all(c, path, [child])
 
 
+def deep_chain(c):
+    """A chain of 150 tasks, each the parent of the next (crafted from a
+    flat recording): pstree draws as deep as it can and says how many
+    deeper tasks it left out, never drops them silently."""
+    path = c.path("chain.db")
+    p = record(path, [prog("prog_many"), "150"])
+    expect(p.returncode == 0, "prog_many 150: %d %s" % (p.returncode, p.stderr))
+    rows = task_ids(path)
+    con = sqlite3.connect(path)
+    for (prev, _), (task, _) in zip(rows, rows[1:]):
+        con.execute("UPDATE ev_task_create SET parent = ? WHERE task = ?", (prev, task))
+    con.commit()
+    con.close()
+    doc = json.loads(taskscope("pstree", "--all", "--json", path, expect_rc=0).stdout)
+    shown = len(doc["tasks"])
+    expect(shown + doc["tasks_too_deep"] == len(rows) and doc["parent_cycles"] == [],
+           "pstree --json: %d tasks shown + %r too deep, the recording has %d"
+           % (shown, doc.get("tasks_too_deep"), len(rows)))
+    out = taskscope("pstree", "--all", path, expect_rc=0).stdout
+    if shown < len(rows):
+        expect("%d tasks nested too deep" % (len(rows) - shown) in out,
+               "pstree does not say it left %d tasks out: %s" % (len(rows) - shown, out[-500:]))
+
+
 def main():
     c = Checker("damaged")
     c.check(good_is_read)
@@ -260,6 +284,7 @@ def main():
     c.check(unreadable)
     c.check(parent_cycle)
     c.check(own_parent)
+    c.check(deep_chain)
     return c.finish()
 
 
