@@ -170,7 +170,7 @@ typedef struct bpf_flags {
 
 static const char *BPF_HELP =
     "  --bpf                trace through BPF instead of the debug runtime: the program\n"
-    "                       keeps its release libtaskscope (root; see tracer/bpf/README.md)\n"
+    "                       keeps its release libtaskscope (root; see `man taskscope`)\n"
     "  --bpf-events=LIST    tasks,futures,sync,jobs,syscalls or all (default all); each\n"
     "                       traced probe hit costs the program a few microseconds\n"
     "  --bpf-block-ms=N     report loop-thread system calls of N ms or more (default 1)\n"

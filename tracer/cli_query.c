@@ -12,6 +12,11 @@
  * several (what sqlite3_prepare does) misleads, and several result sets
  * do not make one JSON document or one CSV table.  Trailing semicolons,
  * spaces and comments are fine; a second statement is a usage error.
+ *
+ * Values are the traced program's own strings (task names, messages):
+ * text and CSV output pass each through textsafe.h's text form, so no
+ * control byte, ESC or invalid UTF-8 reaches the terminal or the file
+ * raw; JSON output through its JSON form.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,15 +29,18 @@
 #include "cli.h"
 #include "report.h"
 #include "store.h"
+#include "textsafe.h"
 
 static const char QUERY_HELP[] =
     "usage: taskscope query [--json|--csv] FILE SQL\n\n"
     "Run one SQL statement over a recording, read-only, and print its rows as\n"
     "aligned columns (or CSV, or a JSON array of objects).  Tables ev_<event>\n"
     "hold every event; views tasks, awaits, blocked, slow_steps, cancellations,\n"
-    "strings and sites are easier to query (see schemas/README.md).\n"
-    "Statements that write (VACUUM INTO, ATTACH, ...) are refused, and so is\n"
-    "more than one statement per call.  See `man taskscope`.\n\n"
+    "warnings, strings and sites are easier to query (`man taskscope-sql`\n"
+    "describes every table, view and column).  Text and CSV output show\n"
+    "control characters and invalid UTF-8 in values escaped (\\n, \\e, \\xNN;\n"
+    "a backslash as \\\\).  Statements that write (VACUUM INTO, ATTACH, ...) are\n"
+    "refused, and so is more than one statement per call.  See `man taskscope`.\n\n"
     "  --json   a JSON array of objects (NULL, Inf and NaN as null)\n"
     "  --csv    RFC 4180 CSV with a header line\n";
 
@@ -44,51 +52,41 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
 
 /* ---- output ----------------------------------------------------------------- */
 
-static void csv_field(const char *s) {
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
-}
-
-/* A cell as it may be shown on a terminal: control bytes and bytes that
- * are not UTF-8 become \xNN (so a value can neither move the cursor nor
- * break the table).  Returns malloc'd text; *cols gets its width. */
-static char *cell_text(const char *s, size_t *cols) {
-    size_t n = strlen(s), w = 0, o = 0;
-    char *out = malloc(4 * n + 1);
+/* A value in its safe text form (textsafe.h: control characters and
+ * invalid UTF-8 as \n, \e, \xNN ..., a backslash as \\), so that a
+ * task name can neither move the cursor nor break a row.  Returns
+ * malloc'd text; *cols (if not NULL) gets its width in columns. */
+static char *safe_text(const char *s, size_t *cols) {
+    size_t len = 4 * strlen(s) + 1; /* an escape is at most 4 bytes per input byte */
+    char *out = malloc(len);
     if (!out)
         return NULL;
-    for (size_t i = 0; i < n;) {
-        unsigned char ch = (unsigned char)s[i];
-        size_t len = ch < 0x80 ? 1 : (ch & 0xe0) == 0xc0 ? 2 : (ch & 0xf0) == 0xe0 ? 3
-                   : (ch & 0xf8) == 0xf0 ? 4 : 0;
-        int ok = len && i + len <= n && (len == 1 || ch >= 0xc2);
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
-        if (ok && len == 1 && (ch < 0x20 || ch == 0x7f))
-            ok = 0;
-        if (!ok) {
-            o += (size_t)sprintf(out + o, "\\x%02x", ch);
-            w += 4;
-            i++;
-        } else {
-            memcpy(out + o, s + i, len);
-            o += len;
-            i += len;
-            w++;
-        }
-    }
-    out[o] = 0;
-    *cols = w;
+    size_t w = ts_text_safe(out, len, s, 0);
+    if (cols)
+        *cols = w;
     return out;
+}
+
+/* One CSV field: the safe text form (so no raw control byte, ESC or
+ * line break reaches the output), quoted as RFC 4180 says when it holds
+ * a comma or a double quote (doubled inside).  Returns -ENOMEM. */
+static int csv_field(const char *s) {
+    char *t = safe_text(s, NULL);
+    if (!t)
+        return -ENOMEM;
+    if (!strpbrk(t, ",\"")) {
+        fputs(t, stdout);
+    } else {
+        putchar('"');
+        for (const char *p = t; *p; p++) {
+            if (*p == '"')
+                putchar('"');
+            putchar(*p);
+        }
+        putchar('"');
+    }
+    free(t);
+    return 0;
 }
 
 typedef struct table {
@@ -182,7 +180,7 @@ static int run_statement(sqlite3 *db, sqlite3_stmt *st, enum fmt fmt) {
         }
         for (int c = 0; c < cols; c++) {
             size_t w;
-            char *h = cell_text(sqlite3_column_name(st, c), &w);
+            char *h = safe_text(sqlite3_column_name(st, c), &w);
             if (!h || table_add(&t, h, w, c)) {
                 free(h);
                 table_free(&t);
@@ -193,7 +191,10 @@ static int run_statement(sqlite3 *db, sqlite3_stmt *st, enum fmt fmt) {
         t.rows = 1;
     } else if (fmt == FMT_CSV) {
         for (int c = 0; c < cols; c++) {
-            csv_field(sqlite3_column_name(st, c));
+            if (csv_field(sqlite3_column_name(st, c))) {
+                fprintf(stderr, "taskscope: out of memory\n");
+                return 1;
+            }
             putchar(c + 1 < cols ? ',' : '\n');
         }
     } else if (fmt == FMT_JSON)
@@ -212,11 +213,14 @@ static int run_statement(sqlite3 *db, sqlite3_stmt *st, enum fmt fmt) {
                 if (c + 1 < cols)
                     putchar(',');
             } else if (fmt == FMT_CSV) {
-                csv_field(text);
+                if (csv_field(text)) {
+                    fprintf(stderr, "taskscope: out of memory\n");
+                    exit(1);
+                }
                 putchar(c + 1 < cols ? ',' : '\n');
             } else {
                 size_t w;
-                char *cell = cell_text(text, &w);
+                char *cell = safe_text(text, &w);
                 if (!cell || table_add(&t, cell, w, c)) {
                     fprintf(stderr, "taskscope: out of memory\n");
                     exit(1); /* a half-built row cannot be freed cell by cell */

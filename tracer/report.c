@@ -127,7 +127,8 @@ static int kid_cmp(const void *a, const void *b) {
     return (x->at > y->at) - (x->at < y->at);
 }
 
-static int kid_index_build(kid_index *kx, const tm_model *m, const tr_opts *o) {
+static int kid_index_build(kid_index *kx, const tm_model *m, const tr_opts *o,
+                           const unsigned char *cut) {
     size_t n = tm_model_task_count(m);
     kx->n = 0;
     kx->v = malloc((n ? n : 1) * sizeof *kx->v);
@@ -135,7 +136,7 @@ static int kid_index_build(kid_index *kx, const tm_model *m, const tr_opts *o) {
         return -1;
     for (size_t i = 0; i < n; i++) {
         const tm_task *t = tm_model_task_at(m, i);
-        if (task_listed(t, o) && t->parent)
+        if (task_listed(t, o) && t->parent && !cut[i])
             kx->v[kx->n++] = (kid_ref){t->parent, i};
     }
     qsort(kx->v, kx->n, sizeof *kx->v, kid_cmp);
@@ -155,15 +156,138 @@ static size_t kid_first(const kid_index *kx, uint64_t id) {
     return lo;
 }
 
+/* ---- parent cycles ------------------------------------------------------------ */
+
+/* A recording is data from outside: a damaged one may say that A's
+ * parent is B and B's parent is A.  Such tasks reach no root, so a walk
+ * down from the roots would print none of them (nor their children).
+ * Every parent cycle among the listed tasks is found here; on each, the
+ * task first in model order has its parent edge cut (cut[i] = 1: it is
+ * printed as a root, and not as anyone's child), so every task is still
+ * printed exactly once, and the report names the cycle's tasks. */
+typedef struct parent_cycles {
+    unsigned char *cut;     /* by model index */
+    uint64_t *ids;          /* every cycle's task ids, one cycle after another */
+    size_t *len;            /* each cycle's length */
+    size_t nids, ncycles;
+} parent_cycles;
+
+typedef struct id_ref {
+    uint64_t id;
+    size_t at;
+} id_ref;
+
+static int id_cmp(const void *a, const void *b) {
+    const id_ref *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The model index of the listed task id, or (size_t)-1. */
+static size_t listed_index(const id_ref *ix, size_t n, uint64_t id) {
+    id_ref key = {id, 0};
+    const id_ref *r = id ? bsearch(&key, ix, n, sizeof *ix, id_cmp) : NULL;
+    return r ? r->at : (size_t)-1;
+}
+
+static void parent_cycles_free(parent_cycles *pc) {
+    free(pc->cut);
+    free(pc->ids);
+    free(pc->len);
+}
+
+/* Walks each listed task's parent chain once (colours: 0 not seen, 1 on
+ * the chain being walked, 2 done), so it is linear in the tasks. */
+static int parent_cycles_find(parent_cycles *pc, const tm_model *m, const tr_opts *o) {
+    size_t n = tm_model_task_count(m), nix = 0;
+    memset(pc, 0, sizeof *pc);
+    pc->cut = calloc(n ? n : 1, 1);
+    unsigned char *colour = calloc(n ? n : 1, 1);
+    size_t *chain = malloc((n ? n : 1) * sizeof *chain);
+    id_ref *ix = malloc((n ? n : 1) * sizeof *ix);
+    pc->ids = malloc((n ? n : 1) * sizeof *pc->ids);
+    pc->len = malloc((n ? n : 1) * sizeof *pc->len);
+    int rc = -1;
+    if (!pc->cut || !colour || !chain || !ix || !pc->ids || !pc->len)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const tm_task *t = tm_model_task_at(m, i);
+        if (task_listed(t, o))
+            ix[nix++] = (id_ref){t->id, i};
+    }
+    qsort(ix, nix, sizeof *ix, id_cmp);
+    for (size_t k = 0; k < nix; k++) {
+        size_t depth = 0, at = ix[k].at;
+        while (at != (size_t)-1 && colour[at] == 0) {
+            colour[at] = 1;
+            chain[depth++] = at;
+            at = listed_index(ix, nix, tm_model_task_at(m, at)->parent);
+        }
+        if (at != (size_t)-1 && colour[at] == 1) {
+            /* the chain came back to itself: chain[from..depth) is a cycle */
+            size_t from = depth - 1;
+            while (chain[from] != at)
+                from--;
+            size_t first = chain[from];
+            for (size_t c = from; c < depth; c++) {
+                first = chain[c] < first ? chain[c] : first;
+                pc->ids[pc->nids++] = tm_model_task_at(m, chain[c])->id;
+            }
+            pc->cut[first] = 1;
+            pc->len[pc->ncycles++] = depth - from;
+        }
+        for (size_t c = 0; c < depth; c++)
+            colour[chain[c]] = 2;
+    }
+    rc = 0;
+out:
+    free(colour);
+    free(chain);
+    free(ix);
+    if (rc)
+        parent_cycles_free(pc);
+    return rc;
+}
+
+/* Text: one line per cycle.  JSON: "parent_cycles":[[id,...],...]. */
+static void parent_cycles_put(FILE *out, const parent_cycles *pc, int json) {
+    size_t at = 0;
+    if (json)
+        fputs(",\"parent_cycles\":[", out);
+    for (size_t c = 0; c < pc->ncycles; c++) {
+        if (json)
+            fputs(c ? ",[" : "[", out);
+        else
+            fprintf(out, "damaged recording: %s", pc->len[c] == 1 ? "task" : "tasks");
+        for (size_t k = 0; k < pc->len[c]; k++, at++) {
+            if (json)
+                fprintf(out, "%s%" PRIu64, k ? "," : "", pc->ids[at]);
+            else if (k < 8) /* one line, however long the cycle */
+                fprintf(out, " #%" PRIu64, pc->ids[at]);
+        }
+        if (json)
+            fputc(']', out);
+        else if (pc->len[c] == 1)
+            fputs(" is its own parent; printed as a root\n", out);
+        else {
+            if (pc->len[c] > 8)
+                fprintf(out, " ... (%zu tasks)", pc->len[c]);
+            fputs(" form a parent cycle (each is its own ancestor); the first is printed "
+                  "as a root\n", out);
+        }
+    }
+    if (json)
+        fputc(']', out);
+}
+
 static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const tm_task *t,
                       const tr_opts *o, char *prefix, size_t plen, int last, int depth,
-                      int *first) {
+                      size_t *printed) {
     char aw[160], asite[256];
     tr_awaits_text(m, t, aw, sizeof aw);
     int awaiting = strcmp(aw, "-") != 0;
     tm_model_site_text(m, awaiting ? t->await_site : 0, asite, sizeof asite);
     if (o->json) {
-        fprintf(out, "%s{\"id\":%" PRIu64, *first ? "" : ",", t->id);
+        fprintf(out, "%s{\"id\":%" PRIu64, *printed ? "," : "", t->id);
         tr__json_u64_or_null(out, "parent", t->parent, t->parent != 0);
         fprintf(out, ",\"depth\":%d,\"name\":", depth);
         tr_json_str(out, tm_task_name(m, t));
@@ -172,7 +296,6 @@ static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const t
         tr__json_str_or_null(out, "await_site", asite, strcmp(asite, "-") != 0);
         tr__json_err(out, t->err);
         fprintf(out, ",\"warnings\":%u}", t->warnings);
-        *first = 0;
     } else {
         fprintf(out, "%s%s#%" PRIu64 " ", prefix, depth ? (last ? "└── " : "├── ") : "", t->id);
         ts_text_put(out, tm_task_name(m, t), 0);
@@ -185,6 +308,7 @@ static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const t
         }
         fputc('\n', out);
     }
+    (*printed)++;
     /* children: tasks whose parent is t */
     size_t from = kid_first(kx, t->id), to = from, kids = 0, seen = 0;
     for (; to < kx->n && kx->v[to].parent == t->id; to++)
@@ -200,16 +324,22 @@ static void tree_node(FILE *out, const tm_model *m, const kid_index *kx, const t
         if (c == t)
             continue;
         seen++;
-        tree_node(out, m, kx, c, o, prefix, plen + add, seen == kids, depth + 1, first);
+        tree_node(out, m, kx, c, o, prefix, plen + add, seen == kids, depth + 1, printed);
     }
     prefix[plen] = 0;
 }
 
 void tr_pstree(FILE *out, const tm_model *m, const tr_opts *o) {
     char prefix[520] = "";
-    int first = 1;
+    size_t printed = 0, listed = 0;
     kid_index kx;
-    if (kid_index_build(&kx, m, o)) {
+    parent_cycles pc;
+    if (parent_cycles_find(&pc, m, o)) {
+        fprintf(stderr, "taskscope: out of memory\n");
+        return;
+    }
+    if (kid_index_build(&kx, m, o, pc.cut)) {
+        parent_cycles_free(&pc);
         fprintf(stderr, "taskscope: out of memory\n");
         return;
     }
@@ -218,22 +348,33 @@ void tr_pstree(FILE *out, const tm_model *m, const tr_opts *o) {
         fputs("\"tasks\":[", out);
     } else {
         tr__text_header(out, m, o);
+        parent_cycles_put(out, &pc, 0);
     }
     for (size_t i = 0; i < tm_model_task_count(m); i++) {
         const tm_task *t = tm_model_task_at(m, i);
         if (!task_listed(t, o))
             continue;
+        listed++;
         const tm_task *p = tm_model_task(m, t->parent);
-        if (p && task_listed(p, o) && p != t)
+        if (p && task_listed(p, o) && p != t && !pc.cut[i])
             continue; /* printed under its parent */
-        tree_node(out, m, &kx, t, o, prefix, 0, 1, 0, &first);
+        tree_node(out, m, &kx, t, o, prefix, 0, 1, 0, &printed);
     }
     free(kx.v);
+    /* tree_node stops about 80 levels down (its recursion and the indent
+     * are bounded): say so rather than drop the deeper tasks silently. */
+    size_t too_deep = listed > printed ? listed - printed : 0;
     if (o->json) {
-        fprintf(out, "],\"tasks_hidden\":%zu", hidden_count(m, o));
+        fprintf(out, "],\"tasks_hidden\":%zu,\"tasks_too_deep\":%zu", hidden_count(m, o),
+                too_deep);
+        parent_cycles_put(out, &pc, 1);
         tr__json_tail(out, m);
     } else {
+        if (too_deep)
+            fprintf(out, "(%zu task%s nested too deep to draw not shown: ps lists them)\n",
+                    too_deep, too_deep == 1 ? "" : "s");
         hidden_note(out, m, o);
         tr_warnings(out, m, o);
     }
+    parent_cycles_free(&pc);
 }

@@ -262,7 +262,7 @@ def query_hardened(c):
                for line in out[2:]), "columns not aligned:\n%s" % "\n".join(out))
     # A control byte in a value is shown escaped, never raw.
     p = taskscope("query", rec, "SELECT 'a' || char(27) || '[31m' AS s", expect_rc=0)
-    expect("\x1b" not in p.stdout and "\\x1b" in p.stdout, "raw escape: %r" % p.stdout)
+    expect("\x1b" not in p.stdout and "a\\e[31m" in p.stdout, "raw escape: %r" % p.stdout)
 
 
 def strict_pids(c):

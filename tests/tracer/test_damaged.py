@@ -6,12 +6,13 @@ that reads a recording (ps, pstree, blocked, stats, query, export) must
 say what is wrong on stderr and exit 1: never crash, never hang, never
 print a report of garbage as if it were fine."""
 import os
+import json
 import shutil
 import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tracer_util import Checker, expect, example, record, taskscope  # noqa: E402
+from tracer_util import Checker, expect, example, prog, record, taskscope  # noqa: E402
 
 READERS = [["ps"], ["ps", "--json"], ["pstree"], ["blocked", "--json"], ["stats"],
            # (the tasks view only reads what a query asks for: name and
@@ -174,6 +175,101 @@ def unreadable(c):
     refused(c, path, "permission")
 
 
+def task_ids(path):
+    con = sqlite3.connect(path)
+    rows = con.execute("SELECT task, parent FROM ev_task_create ORDER BY seq").fetchall()
+    con.close()
+    return rows
+
+
+def set_parent(path, task, parent):
+    con = sqlite3.connect(path)
+    con.execute("UPDATE ev_task_create SET parent = ? WHERE task = ?", (parent, task))
+    con.commit()
+    con.close()
+
+
+def pstree_prints_all(c, path, cycle):
+    """pstree --all prints every task once, exits 0, and names the cycle's
+    tasks on one line (text) and in "parent_cycles" (JSON)."""
+    ids = sorted(t for t, _ in task_ids(path))
+    p = taskscope("pstree", "--all", path)
+    expect(p.returncode == 0, "pstree --all on a parent cycle: exit %d, %r"
+           % (p.returncode, p.stderr))
+    printed = sorted(int(w[1:]) for line in p.stdout.splitlines()
+                     for w in line.split()
+                     if w.startswith("#") and w[1:].isdigit() and "parent cycle" not in line
+                     and "own parent" not in line)
+    expect(printed == ids, "pstree --all printed tasks %r, the recording has %r: %s"
+           % (printed, ids, p.stdout[:2000]))
+    lines = [ln for ln in p.stdout.splitlines()
+             if "damaged" in ln and ("parent cycle" in ln or "own parent" in ln)]
+    expect(len(lines) == 1, "no single line reports the parent cycle: %s" % p.stdout[:2000])
+    expect(all("#%d" % t in lines[0] for t in cycle),
+           "the cycle line does not name tasks %r: %r" % (cycle, lines[0]))
+    p = taskscope("pstree", "--all", "--json", path)
+    expect(p.returncode == 0, "pstree --all --json: exit %d, %r" % (p.returncode, p.stderr))
+    doc = json.loads(p.stdout)
+    expect(sorted(t["id"] for t in doc["tasks"]) == ids,
+           "pstree --json lists %r, the recording has %r"
+           % (sorted(t["id"] for t in doc["tasks"]), ids))
+    expect([sorted(cy) for cy in doc.get("parent_cycles", [])] == [sorted(cycle)],
+           "pstree --json parent_cycles %r, expected [%r]"
+           % (doc.get("parent_cycles"), sorted(cycle)))
+
+
+def parent_cycle(c):
+    """Issue 12: task A's parent is B and B's parent is A (a damaged file):
+    pstree --all printed none of the tasks and exited 0."""
+    path = variant(c, "cycle.db")
+    rows = task_ids(path)
+    expect(len(rows) >= 3, "gather made only %d tasks" % len(rows))
+    # a root (parent 0) and one of its children: make the root the child's child
+    root = next(t for t, parent in rows if parent == 0)
+    child = next(t for t, parent in rows if parent == root)
+    set_parent(path, root, child)
+    pstree_prints_all(c, path, [root, child])
+    # a clean recording reports no cycle
+    doc = json.loads(taskscope("pstree", "--all", "--json", good_recording(c),
+                               expect_rc=0).stdout)
+    expect(doc.get("parent_cycles") == [], "a good recording has parent_cycles %r"
+           % doc.get("parent_cycles"))
+
+
+def own_parent(c):
+    """A task that is its own parent is printed (as a root) and reported."""
+    path = variant(c, "own_parent.db")
+    rows = task_ids(path)
+    root = next(t for t, parent in rows if parent == 0)
+    child = next(t for t, parent in rows if parent == root)
+    set_parent(path, child, child)
+    pstree_prints_all(c, path, [child])
+
+
+def deep_chain(c):
+    """A chain of 150 tasks, each the parent of the next (crafted from a
+    flat recording): pstree draws as deep as it can and says how many
+    deeper tasks it left out, never drops them silently."""
+    path = c.path("chain.db")
+    p = record(path, [prog("prog_many"), "150"])
+    expect(p.returncode == 0, "prog_many 150: %d %s" % (p.returncode, p.stderr))
+    rows = task_ids(path)
+    con = sqlite3.connect(path)
+    for (prev, _), (task, _) in zip(rows, rows[1:]):
+        con.execute("UPDATE ev_task_create SET parent = ? WHERE task = ?", (prev, task))
+    con.commit()
+    con.close()
+    doc = json.loads(taskscope("pstree", "--all", "--json", path, expect_rc=0).stdout)
+    shown = len(doc["tasks"])
+    expect(shown + doc["tasks_too_deep"] == len(rows) and doc["parent_cycles"] == [],
+           "pstree --json: %d tasks shown + %r too deep, the recording has %d"
+           % (shown, doc.get("tasks_too_deep"), len(rows)))
+    out = taskscope("pstree", "--all", path, expect_rc=0).stdout
+    if shown < len(rows):
+        expect("%d tasks nested too deep" % (len(rows) - shown) in out,
+               "pstree does not say it left %d tasks out: %s" % (len(rows) - shown, out[-500:]))
+
+
 def main():
     c = Checker("damaged")
     c.check(good_is_read)
@@ -186,6 +282,9 @@ def main():
     c.check(not_a_recording)
     c.check(empty_file)
     c.check(unreadable)
+    c.check(parent_cycle)
+    c.check(own_parent)
+    c.check(deep_chain)
     return c.finish()
 
 

@@ -14,6 +14,8 @@ through two checks:
   strict UTF-8; absent values are null, never "-"; the document carries
   format_version; errors are named with their number beside them.
 """
+import csv
+import io
 import json
 import os
 import sys
@@ -130,6 +132,7 @@ def query_and_export(c):
            % [r["name"] for r in rows][:5])
     check_json(run("query", path, "SELECT kind, task_name, text FROM warnings", "--json"),
                "query warnings --json")
+    query_text_and_csv(path, rows)
     for fmt in ("perfetto", "chrome"):
         out = c.path("hostile-%s.json" % fmt)
         run("export", "--format", fmt, path, "-o", out)
@@ -139,6 +142,34 @@ def query_and_export(c):
         labels = [e["args"]["name"] for e in doc["traceEvents"]
                   if e.get("name") == "thread_name" and "args" in e]
         expect(any("\x1b[31mred" in n for n in labels), "export %s labels %r" % (fmt, labels[:5]))
+
+
+def query_text_and_csv(path, rows):
+    """query's text table and CSV show the names in textsafe's escaped
+    form: no raw control byte or ESC, one line per row, and CSV that
+    Python's csv module reads back field for field (RFC 4180 quoting)."""
+    sql = "SELECT id, name, error_message FROM tasks ORDER BY id"
+    out = check_text(run("query", path, sql), "query (text)")
+    lines = out.splitlines()
+    expect(len(lines) == len(rows) + 2, "query (text): %d lines for %d rows (a name broke "
+           "a row?):\n%s" % (len(lines), len(rows), out[:3000]))
+    for shown in ("\\e[31mred\\e[0m", "\\xff\\xfe", "line1\\nline2", "tab\\there\\rcr",
+                  "\\e]52;c;aGVsbG8=\\x07osc", "\\u009b31mc1-csi", "quote\"back\\\\slash"):
+        expect(shown in out, "query (text): %r is not shown escaped:\n%s" % (shown, out[:3000]))
+    out = check_text(run("query", path, sql, "--csv"), "query --csv")
+    expect(len(out.splitlines()) == len(rows) + 1, "query --csv: %d lines for %d rows:\n%s"
+           % (len(out.splitlines()), len(rows), out[:3000]))
+    table = list(csv.reader(io.StringIO(out), strict=True))
+    expect(table[0] == ["id", "name", "error_message"], "query --csv header %r" % table[0])
+    expect(len(table) == len(rows) + 1 and all(len(r) == 3 for r in table),
+           "query --csv: rows of %r fields" % sorted(set(len(r) for r in table)))
+    names = [r[1] for r in table[1:]]
+    for shown in ("\\e[31mred\\e[0m", "bad\\xff\\xfeutf8", "line1\\nline2",
+                  "quote\"back\\\\slash"):
+        expect(shown in names, "query --csv: no field %r in %r" % (shown, names[:12]))
+    failed = [r[2] for r in table[1:] if r[2]]
+    expect("\\e[31mfailed\\e[0m \\xff with\\nnewline" in failed,
+           "query --csv: the error message is %r" % failed)
 
 
 def top_replay(c):
