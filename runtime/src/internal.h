@@ -192,6 +192,12 @@ static inline int ts__obj_check(const ts__obj *o, const char *what,
                : ts__obj_misuse(o, what, site);
 }
 
+/* For readers (size, value, ...): any thread may look, as before; only a
+ * freed object is refused (false, and reported as a use after free). */
+static inline bool ts__obj_readable(const ts__obj *o, const char *what) {
+    return o->magic == TS__OBJ_LIVE || !ts__obj_misuse(o, what, NULL);
+}
+
 /* Run cb->fn(cb) from the loop soon (FIFO). */
 void ts__ready_push(ts_loop *loop, ts__cb *cb);
 
