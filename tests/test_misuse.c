@@ -8,7 +8,7 @@
  *   - a task handle used after it was released: awaited twice, awaited by
  *     two tasks, awaited after its record was reused, detached twice;
  *   - a lock, group, future, event, semaphore (bounded too), condition,
- *     queue or barrier used after it was freed (debug runtime only: in the
+ *     queue, barrier or as_completed iterator used after it was freed (debug runtime only: in the
  *     release runtime that is a use of freed memory) or after its loop
  *     closed (both), reported as such and not as a wrong-thread call,
  *     which a real foreign thread still gets;
@@ -581,6 +581,61 @@ static void test_sync_after_loop_closed(void **state) {
     assert_int_equal(run_main(use_sync_orphans, NULL), 0);
 }
 
+static void *t_as_completed_after_free(void *arg) {
+    (void)arg;
+    ts_task *t = ts_spawn(value_fn, IPTR(1));
+    ts_as_completed *ac = ts_as_completed_new(&t, 1, TS_FOREVER);
+    int freed_line = __LINE__ + 1;
+    ts_as_completed_free(ac);
+    diag_reset();
+    ts_task *next = t;
+    assert_int_equal(ts_as_completed_next(ac, &next), TS_EFREED);
+    assert_null(next);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_diag_says("ts_as_completed used after it was freed", "created at",
+                     "in t_as_completed_after_free()", "used at", NULL);
+    assert_released_at(freed_line, "t_as_completed_after_free");
+    ts_as_completed_free(ac);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 2);
+    assert_int_equal(ts_await(t, NULL), 0);
+    return NULL;
+}
+
+static void test_as_completed_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_as_completed_after_free, NULL), 0);
+}
+
+static ts_as_completed *orphan_ac;
+
+static void *make_orphan_ac(void *arg) {
+    (void)arg;
+    ts_task *t = ts_spawn(value_fn, IPTR(1));
+    orphan_ac = ts_as_completed_new(&t, 1, 60.0);   /* a timer pending at close */
+    assert_int_equal(ts_await(t, NULL), 0);
+    return NULL;
+}
+
+static void *use_orphan_ac(void *arg) {
+    (void)arg;
+    diag_reset();
+    ts_task *next = NULL;
+    assert_int_equal(ts_as_completed_next(orphan_ac, &next), TS_EFREED);
+    assert_diag_says("ts_as_completed used after its loop was closed",
+                     "in make_orphan_ac()", "used at", "in use_orphan_ac()", NULL);
+    ts_as_completed_free(orphan_ac);   /* cleanup: no report, no touch of the old loop */
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    return NULL;
+}
+
+static void test_as_completed_after_loop_closed(void **state) {
+    (void)state;
+    assert_int_equal(run_main(make_orphan_ac, NULL), 0);
+    assert_int_equal(run_main(use_orphan_ac, NULL), 0);
+}
+
 static void test_strerror(void **state) {
     (void)state;
     assert_string_equal(ts_err_name(TS_EFREED), "TS_EFREED");
@@ -606,6 +661,8 @@ int main(void) {
         cmocka_unit_test(test_queue_after_free),
         cmocka_unit_test(test_barrier_after_free),
         cmocka_unit_test(test_sync_after_loop_closed),
+        cmocka_unit_test(test_as_completed_after_free),
+        cmocka_unit_test(test_as_completed_after_loop_closed),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
