@@ -7,7 +7,8 @@
  *
  *   - a task handle used after it was released: awaited twice, awaited by
  *     two tasks, awaited after its record was reused, detached twice;
- *   - a lock, group, future or event used after it was freed (debug runtime only: in the
+ *   - a lock, group, future, event, semaphore (bounded too), condition,
+ *     queue, barrier or as_completed iterator used after it was freed (debug runtime only: in the
  *     release runtime that is a use of freed memory) or after its loop
  *     closed (both), reported as such and not as a wrong-thread call,
  *     which a real foreign thread still gets;
@@ -347,6 +348,294 @@ static void test_group_after_free(void **state) {
     assert_int_equal(run_main(t_group_after_free, NULL), 0);
 }
 
+/* ---- semaphores, conditions, queues, barriers ------------------------------------ */
+
+/* The last diagnostic names the free at `line` of this file, in func(). */
+static void assert_released_at(int line, const char *func) {
+    const char *r = strstr(diag_last, "released at");
+    if (!r)
+        fail_msg("diagnostic names no free site: %s", diag_last);
+    char want[96];
+    snprintf(want, sizeof want, "test_misuse.c:%d in %s()", line, func);
+    if (!strstr(r, want))
+        fail_msg("diagnostic lacks \"%s\" after \"released at\": %s", want, diag_last);
+}
+
+static void *t_semaphore_after_free(void *arg) {
+    (void)arg;
+    ts_semaphore *s = ts_semaphore_new(1);
+    ts_semaphore *b = ts_bounded_semaphore_new(1);
+    assert_int_equal(ts_semaphore_acquire(s), 0);
+    int freed_line = __LINE__ + 1;
+    ts_semaphore_free(s);
+    ts_semaphore_free(b);
+    diag_reset();
+    assert_int_equal(ts_semaphore_acquire(s), TS_EFREED);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_semaphore used after it was freed",
+                     "created at", "test_misuse.c", "in t_semaphore_after_free()",
+                     "used at", NULL);
+    assert_released_at(freed_line, "t_semaphore_after_free");
+    assert_int_equal(ts_semaphore_release(s), TS_EFREED);
+    assert_int_equal(ts_semaphore_release(b), TS_EFREED);
+    assert_diag_says("ts_bounded_semaphore used after it was freed", NULL);
+    assert_int_equal(ts_semaphore_locked(s), 0);
+    assert_int_equal(ts_semaphore_value(b), 0);
+    ts_semaphore_free(s);   /* a double free is caught too */
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 6);
+    return NULL;
+}
+
+static void test_semaphore_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();   /* the release runtime gave the memory back */
+    assert_int_equal(run_main(t_semaphore_after_free, NULL), 0);
+}
+
+static int always_true(void *arg) {
+    (void)arg;
+    return 1;
+}
+
+static void *t_condition_after_free(void *arg) {
+    (void)arg;
+    ts_condition *c = ts_condition_new(NULL);   /* owns its lock */
+    ts_lock *l = ts_lock_new();
+    ts_condition *shared = ts_condition_new(l);
+    int freed_line = __LINE__ + 1;
+    ts_condition_free(c);
+    ts_condition_free(shared);
+    diag_reset();
+    assert_int_equal(ts_condition_acquire(c), TS_EFREED);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_condition used after it was freed",
+                     "created at", "in t_condition_after_free()", "used at", NULL);
+    assert_released_at(freed_line, "t_condition_after_free");
+    assert_int_equal(ts_condition_wait(c), TS_EFREED);
+    /* Even a predicate that is already true does not run on a freed one. */
+    assert_int_equal(ts_condition_wait_for(c, always_true, NULL), TS_EFREED);
+    assert_int_equal(ts_condition_notify(c, 1), TS_EFREED);
+    assert_int_equal(ts_condition_notify_all(shared), TS_EFREED);
+    assert_int_equal(ts_condition_release(shared), TS_EFREED);
+    ts_condition_free(c);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 7);
+    /* The lock it did not own lives on. */
+    assert_int_equal(ts_lock_acquire(l), 0);
+    assert_int_equal(ts_lock_release(l), 0);
+    ts_lock_free(l);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 7);
+    return NULL;
+}
+
+static void test_condition_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_condition_after_free, NULL), 0);
+}
+
+static int cmp_ptr(const void *a, const void *b) {
+    return (a > b) - (a < b);
+}
+
+static void *t_queue_after_free(void *arg) {
+    (void)arg;
+    ts_queue *q = ts_queue_new(0);
+    ts_queue *lifo = ts_lifo_queue_new(1);
+    ts_queue *prio = ts_priority_queue_new(0, cmp_ptr);
+    assert_int_equal(ts_queue_put_nowait(q, IPTR(1)), 0);   /* its storage goes too */
+    int freed_line = __LINE__ + 1;
+    ts_queue_free(q);
+    ts_queue_free(lifo);
+    ts_queue_free(prio);
+    diag_reset();
+    void *item = NULL;
+    assert_int_equal(ts_queue_get(q, &item), TS_EFREED);
+    assert_null(item);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_queue used after it was freed",
+                     "created at", "in t_queue_after_free()", "used at", NULL);
+    assert_released_at(freed_line, "t_queue_after_free");
+    assert_int_equal(ts_queue_put(lifo, IPTR(2)), TS_EFREED);
+    assert_int_equal(ts_queue_put_nowait(prio, IPTR(3)), TS_EFREED);
+    assert_int_equal(ts_queue_get_nowait(q, &item), TS_EFREED);
+    assert_int_equal(ts_queue_task_done(q), TS_EFREED);
+    assert_int_equal(ts_queue_join(q), TS_EFREED);
+    ts_queue_shutdown(q, 1);
+    assert_int_equal(ts_queue_size(q), 0);
+    assert_int_equal(ts_queue_empty(q), 1);
+    ts_queue_free(q);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 10);
+    return NULL;
+}
+
+static void test_queue_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_queue_after_free, NULL), 0);
+}
+
+static void *t_barrier_after_free(void *arg) {
+    (void)arg;
+    ts_barrier *b = ts_barrier_new(2);
+    int freed_line = __LINE__ + 1;
+    ts_barrier_free(b);
+    diag_reset();
+    unsigned index = 99;
+    assert_int_equal(ts_barrier_wait(b, &index), TS_EFREED);
+    assert_int_equal(index, 99);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_barrier used after it was freed",
+                     "created at", "in t_barrier_after_free()", "used at", NULL);
+    assert_released_at(freed_line, "t_barrier_after_free");
+    ts_barrier_reset(b);
+    ts_barrier_abort(b);
+    assert_int_equal(ts_barrier_parties(b), 0);
+    assert_int_equal(ts_barrier_broken(b), 0);
+    ts_barrier_free(b);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 6);
+    return NULL;
+}
+
+static void test_barrier_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_barrier_after_free, NULL), 0);
+}
+
+/* The same four kept past their loop: both runtimes catch this, and
+ * freeing them then is cleanup, not misuse.  The second loop is usually
+ * allocated where the first was, so this also proves the check compares
+ * loop ids, not addresses (it used to park on the dead semaphore). */
+static struct {
+    ts_semaphore *sem, *bounded;
+    ts_condition *cond;
+    ts_queue *queue;
+    ts_barrier *barrier;
+} sync_orphans;
+
+static void *make_sync_orphans(void *arg) {
+    (void)arg;
+    sync_orphans.sem = ts_semaphore_new(0);
+    sync_orphans.bounded = ts_bounded_semaphore_new(1);
+    sync_orphans.cond = ts_condition_new(NULL);
+    sync_orphans.queue = ts_queue_new(4);
+    sync_orphans.barrier = ts_barrier_new(3);
+    assert_int_equal(ts_queue_put_nowait(sync_orphans.queue, IPTR(1)), 0);
+    assert_int_equal(ts_queue_put_nowait(sync_orphans.queue, IPTR(2)), 0);
+    return NULL;
+}
+
+static void *use_sync_orphans(void *arg) {
+    (void)arg;
+    diag_reset();
+    assert_int_equal(ts_semaphore_acquire(sync_orphans.sem), TS_EFREED);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close",
+                     "ts_semaphore used after its loop was closed", "created at",
+                     "in make_sync_orphans()", "used at", "in use_sync_orphans()", NULL);
+    assert_int_equal(ts_semaphore_release(sync_orphans.bounded), TS_EFREED);
+    assert_diag_says("ts_bounded_semaphore used after its loop was closed",
+                     "in make_sync_orphans()", NULL);
+    assert_int_equal(ts_condition_acquire(sync_orphans.cond), TS_EFREED);
+    assert_diag_says("ts_condition used after its loop was closed", "in make_sync_orphans()",
+                     "used at", "in use_sync_orphans()", NULL);
+    assert_int_equal(ts_condition_notify_all(sync_orphans.cond), TS_EFREED);
+    void *item = NULL;
+    assert_int_equal(ts_queue_get(sync_orphans.queue, &item), TS_EFREED);
+    assert_null(item);
+    assert_diag_says("ts_queue used after its loop was closed", "in make_sync_orphans()",
+                     "used at", "in use_sync_orphans()", NULL);
+    assert_int_equal(ts_queue_put_nowait(sync_orphans.queue, IPTR(3)), TS_EFREED);
+    assert_int_equal(ts_barrier_wait(sync_orphans.barrier, NULL), TS_EFREED);
+    assert_diag_says("ts_barrier used after its loop was closed", "in make_sync_orphans()",
+                     "used at", "in use_sync_orphans()", NULL);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 7);
+    /* Readers may still look at a live object (as from another thread). */
+    assert_int_equal(ts_queue_size(sync_orphans.queue), 2);
+    assert_int_equal(ts_barrier_parties(sync_orphans.barrier), 3);
+    assert_int_equal(ts_semaphore_value(sync_orphans.bounded), 1);
+    /* Freeing them is cleanup, not misuse (ASan checks nothing leaks). */
+    ts_semaphore_free(sync_orphans.sem);
+    ts_semaphore_free(sync_orphans.bounded);
+    ts_condition_free(sync_orphans.cond);
+    ts_queue_free(sync_orphans.queue);
+    ts_barrier_free(sync_orphans.barrier);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 7);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    return NULL;
+}
+
+static void test_sync_after_loop_closed(void **state) {
+    (void)state;
+    diag_reset();
+    assert_int_equal(run_main(make_sync_orphans, NULL), 0);
+    assert_int_equal(run_main(use_sync_orphans, NULL), 0);
+}
+
+static void *t_as_completed_after_free(void *arg) {
+    (void)arg;
+    ts_task *t = ts_spawn(value_fn, IPTR(1));
+    ts_as_completed *ac = ts_as_completed_new(&t, 1, TS_FOREVER);
+    int freed_line = __LINE__ + 1;
+    ts_as_completed_free(ac);
+    diag_reset();
+    ts_task *next = t;
+    assert_int_equal(ts_as_completed_next(ac, &next), TS_EFREED);
+    assert_null(next);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_diag_says("ts_as_completed used after it was freed", "created at",
+                     "in t_as_completed_after_free()", "used at", NULL);
+    assert_released_at(freed_line, "t_as_completed_after_free");
+    ts_as_completed_free(ac);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 2);
+    assert_int_equal(ts_await(t, NULL), 0);
+    return NULL;
+}
+
+static void test_as_completed_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_as_completed_after_free, NULL), 0);
+}
+
+static ts_as_completed *orphan_ac;
+
+static void *make_orphan_ac(void *arg) {
+    (void)arg;
+    ts_task *t = ts_spawn(value_fn, IPTR(1));
+    orphan_ac = ts_as_completed_new(&t, 1, 60.0);   /* a timer pending at close */
+    assert_int_equal(ts_await(t, NULL), 0);
+    return NULL;
+}
+
+static void *use_orphan_ac(void *arg) {
+    (void)arg;
+    diag_reset();
+    ts_task *next = NULL;
+    assert_int_equal(ts_as_completed_next(orphan_ac, &next), TS_EFREED);
+    assert_diag_says("ts_as_completed used after its loop was closed",
+                     "in make_orphan_ac()", "used at", "in use_orphan_ac()", NULL);
+    ts_as_completed_free(orphan_ac);   /* cleanup: no report, no touch of the old loop */
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    return NULL;
+}
+
+static void test_as_completed_after_loop_closed(void **state) {
+    (void)state;
+    assert_int_equal(run_main(make_orphan_ac, NULL), 0);
+    assert_int_equal(run_main(use_orphan_ac, NULL), 0);
+}
+
 static void test_strerror(void **state) {
     (void)state;
     assert_string_equal(ts_err_name(TS_EFREED), "TS_EFREED");
@@ -367,6 +656,13 @@ int main(void) {
         cmocka_unit_test(test_group_after_free),
         cmocka_unit_test(test_future_after_free),
         cmocka_unit_test(test_event_after_free),
+        cmocka_unit_test(test_semaphore_after_free),
+        cmocka_unit_test(test_condition_after_free),
+        cmocka_unit_test(test_queue_after_free),
+        cmocka_unit_test(test_barrier_after_free),
+        cmocka_unit_test(test_sync_after_loop_closed),
+        cmocka_unit_test(test_as_completed_after_free),
+        cmocka_unit_test(test_as_completed_after_loop_closed),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,9 @@
  *   - at most one task waits in next() at a time (another gets -EBUSY).
  * A task listed twice is refused (EINVAL), as ts_gather and ts_wait
  * refuse it: asyncio.as_completed takes a set, which cannot hold it twice.
+ * The iterator starts with a ts__obj header (objcheck.c): next after free,
+ * or after its loop closed, returns TS_EFREED and is reported with the
+ * creation, call and free sites.
  */
 #include <errno.h>
 #include <math.h>
@@ -32,6 +35,7 @@ typedef struct ac_slot {
 } ac_slot;
 
 struct ts_as_completed {
+    ts__obj obj;         /* first: the loop, the creation site, live/freed */
     ts_loop *loop;
     ts_task **tasks;
     ac_slot *slots;
@@ -87,11 +91,10 @@ static int ac_alloc(ts_as_completed *ac, ts_task *const *tasks, size_t n) {
     return 0;
 }
 
-static void ac_release(ts_as_completed *ac) {
+static void ac_release_arrays(ts_as_completed *ac) {
     free(ac->tasks);
     free(ac->slots);
     free(ac->fifo);
-    free(ac);
 }
 
 static void ac_watch_all(ts_as_completed *ac) {
@@ -129,8 +132,14 @@ static int ac_check(ts_task *const *tasks, size_t n, double timeout,
     return dup ? EINVAL : 0;
 }
 
-ts_as_completed *ts_as_completed_new(ts_task *const *tasks, size_t n,
-                                     double timeout) {
+/* The function behind the pre-site ABI (the header's macro calls the _at
+ * form); kept for binaries built before. */
+ts_as_completed *(ts_as_completed_new)(ts_task *const *tasks, size_t n, double timeout) {
+    return ts_as_completed_new_at(tasks, n, timeout, NULL);
+}
+
+ts_as_completed *ts_as_completed_new_at(ts_task *const *tasks, size_t n,
+                                        double timeout, const ts_site *site) {
     ts_loop *loop = ts__loop();
     int e = ac_check(tasks, n, timeout, loop);
     if (e) {
@@ -140,11 +149,13 @@ ts_as_completed *ts_as_completed_new(ts_task *const *tasks, size_t n,
     ts_as_completed *ac = calloc(1, sizeof *ac);
     if (!ac || ac_alloc(ac, tasks, n) < 0) {
         if (ac)
-            ac_release(ac);
+            ac_release_arrays(ac);
+        free(ac);
         errno = ENOMEM;
         return NULL;
     }
     ac->loop = loop;
+    ts__obj_init(&ac->obj, loop, "ts_as_completed", site);
     ts__timer_init(&ac->timer, ac_on_timeout);
     ac_watch_all(ac);
     /* TS_FOREVER: no deadline; <= 0 has passed already (fires at once). */
@@ -165,7 +176,7 @@ int ts_as_completed_next_at(ts_as_completed *ac, ts_task **task,
     if (!ac || !task)
         return -EINVAL;
     *task = NULL;
-    int err = ts__check_thread(ac->loop, "ts_as_completed_next");
+    int err = ts__obj_check(&ac->obj, "ts_as_completed_next", site);
     if (err)
         return err;
     for (;;) {
@@ -190,11 +201,19 @@ int ts_as_completed_next_at(ts_as_completed *ac, ts_task **task,
     }
 }
 
-void ts_as_completed_free(ts_as_completed *ac) {
-    if (!ac)
+void (ts_as_completed_free)(ts_as_completed *ac) { ts_as_completed_free_at(ac, NULL); }
+
+void ts_as_completed_free_at(ts_as_completed *ac, const ts_site *site) {
+    /* After its loop closed, its timer and the tasks' watch lists went
+     * with the loop: freeing is cleanup, and must not touch them. */
+    int orphaned = ac && ts__obj_orphaned(&ac->obj);
+    if (!ac || (!orphaned && ts__obj_check(&ac->obj, "ts_as_completed_free", site)))
         return;
-    if (ts__timer_active(&ac->timer))
-        ts__timer_stop(ac->loop, &ac->timer);
-    ac_unwatch_all(ac);
-    ac_release(ac);
+    if (!orphaned) {
+        if (ts__timer_active(&ac->timer))
+            ts__timer_stop(ac->loop, &ac->timer);
+        ac_unwatch_all(ac);
+    }
+    ac_release_arrays(ac);
+    ts__obj_free(&ac->obj, site);
 }

@@ -23,7 +23,9 @@
  *
  * Freeing a barrier wakes its waiters with TS_EBROKEN, as if it had been
  * aborted.  A task that still has to run inside ts_barrier_wait (woken but
- * not yet returned) must not have its barrier freed under it.
+ * not yet returned) must not have its barrier freed under it.  A barrier
+ * starts with a ts__obj header (objcheck.c): a use after free, or after
+ * its loop closed, returns TS_EFREED and is reported with its sites.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,7 +34,7 @@
 #include "tracepoints.h"
 
 struct ts_barrier {
-    ts_loop *loop;
+    ts__obj obj;        /* first: the loop, the creation site, live/freed */
     unsigned parties;
     unsigned count;     /* arrivals in this generation */
     uint64_t gen;       /* bumped whenever a generation ends */
@@ -40,7 +42,9 @@ struct ts_barrier {
     ts__node waiters;   /* ts__waiter.node, in arrival order */
 };
 
-ts_barrier *ts_barrier_new(int parties) {
+ts_barrier *(ts_barrier_new)(int parties) { return ts_barrier_new_at(parties, NULL); }
+
+ts_barrier *ts_barrier_new_at(int parties, const ts_site *site) {
     ts_loop *loop = ts__loop();
     if (!loop) {
         errno = ESRCH;
@@ -56,7 +60,7 @@ ts_barrier *ts_barrier_new(int parties) {
         errno = ENOMEM;
         return NULL;
     }
-    b->loop = loop;
+    ts__obj_init(&b->obj, loop, "ts_barrier", site);
     b->parties = (unsigned)parties;
     ts__list_init(&b->waiters);
     TS_TRACE_RESOURCE_CREATE(b, TS_RES_BARRIER, parties, NULL);
@@ -73,12 +77,20 @@ static void end_generation(ts_barrier *b, int status, int broken) {
     b->broken = broken;
 }
 
-void ts_barrier_free(ts_barrier *b) {
-    if (!b || ts__check_thread(b->loop, "ts_barrier_free"))
+void (ts_barrier_free)(ts_barrier *b) { ts_barrier_free_at(b, NULL); }
+
+void ts_barrier_free_at(ts_barrier *b, const ts_site *site) {
+    if (b && ts__obj_orphaned(&b->obj)) {
+        /* Its loop closed: the waiters' records went with their stacks. */
+        TS_TRACE_RESOURCE_FREE(b);
+        ts__obj_free(&b->obj, site);
+        return;
+    }
+    if (!b || ts__obj_check(&b->obj, "ts_barrier_free", site))
         return;
     end_generation(b, TS_EBROKEN, 1);
     TS_TRACE_RESOURCE_FREE(b);
-    free(b);
+    ts__obj_free(&b->obj, site);
 }
 
 /* The last party has come: release the others, unless one of them was
@@ -99,7 +111,7 @@ static int complete(ts_barrier *b) {
 int ts_barrier_wait_at(ts_barrier *b, unsigned *index, const ts_site *site) {
     if (!b)
         return -EINVAL;
-    int err = ts__check_thread(b->loop, "ts_barrier_wait");
+    int err = ts__obj_check(&b->obj, "ts_barrier_wait", site);
     if (err)
         return err;
     ts_task *self = ts__current();
@@ -130,21 +142,31 @@ int ts_barrier_wait_at(ts_barrier *b, unsigned *index, const ts_site *site) {
 }
 
 void ts_barrier_reset(ts_barrier *b) {
-    if (!b || ts__check_thread(b->loop, "ts_barrier_reset"))
+    if (!b || ts__obj_check(&b->obj, "ts_barrier_reset", NULL))
         return;
     end_generation(b, TS_EBROKEN, 0);
 }
 
 void ts_barrier_abort(ts_barrier *b) {
-    if (!b || ts__check_thread(b->loop, "ts_barrier_abort"))
+    if (!b || ts__obj_check(&b->obj, "ts_barrier_abort", NULL))
         return;
     end_generation(b, TS_EBROKEN, 1);
 }
 
-unsigned ts_barrier_parties(const ts_barrier *b) { return b ? b->parties : 0; }
-
-unsigned ts_barrier_n_waiting(const ts_barrier *b) {
-    return b && !b->broken ? b->count : 0;
+/* Readers: any thread may look, as before; only a freed barrier is
+ * refused. */
+static int readable(const ts_barrier *b, const char *what) {
+    return b && ts__obj_readable(&b->obj, what);
 }
 
-int ts_barrier_broken(const ts_barrier *b) { return b && b->broken; }
+unsigned ts_barrier_parties(const ts_barrier *b) {
+    return readable(b, "ts_barrier_parties") ? b->parties : 0;
+}
+
+unsigned ts_barrier_n_waiting(const ts_barrier *b) {
+    return readable(b, "ts_barrier_n_waiting") && !b->broken ? b->count : 0;
+}
+
+int ts_barrier_broken(const ts_barrier *b) {
+    return readable(b, "ts_barrier_broken") && b->broken;
+}

@@ -20,6 +20,11 @@
  * if the condition created it) is gone, so the waiter does not reacquire
  * anything and must not touch the condition again.  A condition that owns
  * its lock frees it too; tasks queued on that lock get TS_ESHUTDOWN.
+ *
+ * A condition starts with a ts__obj header (objcheck.c): a use after
+ * free, or after its loop closed, returns TS_EFREED and is reported with
+ * the creation, call and free sites.  An owned lock is made and freed
+ * with the condition's sites, so a report about it points at user code.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,13 +33,15 @@
 #include "tracepoints.h"
 
 struct ts_condition {
-    ts_loop *loop;
+    ts__obj obj;        /* first: the loop, the creation site, live/freed */
     ts_lock *lock;
     int owns_lock;      /* created by ts_condition_new(NULL): free it too */
     ts__node waiters;   /* ts__waiter.node, longest waiter first */
 };
 
-ts_condition *ts_condition_new(ts_lock *lock) {
+ts_condition *(ts_condition_new)(ts_lock *lock) { return ts_condition_new_at(lock, NULL); }
+
+ts_condition *ts_condition_new_at(ts_lock *lock, const ts_site *site) {
     ts_loop *loop = ts__loop();
     if (!loop) {
         errno = ESRCH;
@@ -46,43 +53,48 @@ ts_condition *ts_condition_new(ts_lock *lock) {
         return NULL;
     }
     if (!lock) {
-        lock = ts_lock_new();
+        lock = ts_lock_new_at(site);
         if (!lock) {
             free(c);
             return NULL;   /* errno set by ts_lock_new */
         }
         c->owns_lock = 1;
     }
-    c->loop = loop;
+    ts__obj_init(&c->obj, loop, "ts_condition", site);
     c->lock = lock;
     ts__list_init(&c->waiters);
     TS_TRACE_RESOURCE_CREATE(c, TS_RES_CONDITION, 0, NULL);
     return c;
 }
 
-void ts_condition_free(ts_condition *c) {
-    if (!c || ts__check_thread(c->loop, "ts_condition_free"))
+void (ts_condition_free)(ts_condition *c) { ts_condition_free_at(c, NULL); }
+
+void ts_condition_free_at(ts_condition *c, const ts_site *site) {
+    /* After its loop closed the waiters' records went with their stacks:
+     * freeing is cleanup (the owned lock's free knows that too). */
+    int orphaned = c && ts__obj_orphaned(&c->obj);
+    if (!c || (!orphaned && ts__obj_check(&c->obj, "ts_condition_free", site)))
         return;
     ts__node *n;
-    while ((n = ts__list_pop_front(&c->waiters)))
+    while (!orphaned && (n = ts__list_pop_front(&c->waiters)))
         ts__wake(ts__container_of(n, ts__waiter, node)->task, TS_ESHUTDOWN);
     if (c->owns_lock)
-        ts_lock_free(c->lock);
+        ts_lock_free_at(c->lock, site);
     TS_TRACE_RESOURCE_FREE(c);
-    free(c);
+    ts__obj_free(&c->obj, site);
 }
 
 int ts_condition_acquire_at(ts_condition *c, const ts_site *site) {
     if (!c)
         return -EINVAL;
-    int err = ts__check_thread(c->loop, "ts_condition_acquire");
+    int err = ts__obj_check(&c->obj, "ts_condition_acquire", site);
     return err ? err : ts_lock_acquire_at(c->lock, site);
 }
 
 int ts_condition_release(ts_condition *c) {
     if (!c)
         return -EINVAL;
-    int err = ts__check_thread(c->loop, "ts_condition_release");
+    int err = ts__obj_check(&c->obj, "ts_condition_release", NULL);
     return err ? err : ts_lock_release(c->lock);
 }
 
@@ -121,7 +133,7 @@ static int reacquire(ts_condition *c, ts_lock *lock, int status,
 int ts_condition_wait_at(ts_condition *c, const ts_site *site) {
     if (!c)
         return -EINVAL;
-    int err = ts__check_thread(c->loop, "ts_condition_wait");
+    int err = ts__obj_check(&c->obj, "ts_condition_wait", site);
     if (err)
         return err;
     ts_task *self = ts__current();
@@ -144,7 +156,7 @@ int ts_condition_wait_for_at(ts_condition *c, int (*pred)(void *), void *arg,
                              const ts_site *site) {
     if (!c || !pred)
         return -EINVAL;
-    int err = ts__check_thread(c->loop, "ts_condition_wait_for");
+    int err = ts__obj_check(&c->obj, "ts_condition_wait_for", site);
     if (err)
         return err;
     if (!ts__current())
@@ -163,7 +175,7 @@ int ts_condition_wait_for_at(ts_condition *c, int (*pred)(void *), void *arg,
 static int notify(ts_condition *c, size_t n, const char *what) {
     if (!c)
         return -EINVAL;
-    int err = ts__check_thread(c->loop, what);
+    int err = ts__obj_check(&c->obj, what, NULL);
     if (err)
         return err;
     if (!ts_lock_locked(c->lock))

@@ -149,7 +149,7 @@ static int group_spawn_check(ts_group *g, const ts_spawn_opts *opts,
                              ts_task_fn fn, const ts_site *site) {
     if (!g || !fn)
         return EINVAL;
-    if (g->obj.magic != TS__OBJ_LIVE || ts__loop() != g->obj.loop)
+    if (g->obj.magic != TS__OBJ_LIVE || ts__tls_loop_id != g->obj.loop_id)
         return ts__obj_misuse(&g->obj, "ts_group_spawn", site) == TS_EFREED ? -TS_EFREED
                                                                            : EXDEV;
     if (opts && opts->loop && opts->loop != g->obj.loop)

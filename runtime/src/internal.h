@@ -135,9 +135,13 @@ int ts__task_cancel_by(ts_task *t, const char *msg, ts_task *by);
 /* The thread's loop and running task.  initial-exec: one fs-relative load
  * instead of a __tls_get_addr call on every switch (about 12% of a
  * sleep(0)); safe for a library loaded at start-up, and dlopen still works
- * while glibc's static TLS surplus lasts (two pointers). */
+ * while glibc's static TLS surplus lasts (three words). */
 #define TS_TLS __thread __attribute__((tls_model("initial-exec")))
 extern TS_TLS ts_loop *ts__tls_loop;
+/* ts_loop_id(ts__tls_loop), 0 without a loop: objects compare their loop's
+ * id with it, not the pointer, since a new loop may reuse a closed one's
+ * address (ts__obj_check). */
+extern TS_TLS uint64_t ts__tls_loop_id;
 extern TS_TLS ts_task *ts__tls_task;
 
 /* the running task of this thread, or NULL */
@@ -187,9 +191,15 @@ void ts__loop_alive_set(uint64_t id, bool alive);
  * ts__check_thread; site is the call site if known (else NULL). */
 static inline int ts__obj_check(const ts__obj *o, const char *what,
                                 const ts_site *site) {
-    return o->magic == TS__OBJ_LIVE && o->loop == ts__tls_loop
+    return o->magic == TS__OBJ_LIVE && o->loop_id == ts__tls_loop_id
                ? 0
                : ts__obj_misuse(o, what, site);
+}
+
+/* For readers (size, value, ...): any thread may look, as before; only a
+ * freed object is refused (false, and reported as a use after free). */
+static inline bool ts__obj_readable(const ts__obj *o, const char *what) {
+    return o->magic == TS__OBJ_LIVE || !ts__obj_misuse(o, what, NULL);
 }
 
 /* Run cb->fn(cb) from the loop soon (FIFO). */

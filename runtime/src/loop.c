@@ -26,6 +26,7 @@
 #include "tracepoints.h"
 
 TS_TLS ts_loop *ts__tls_loop;
+TS_TLS uint64_t ts__tls_loop_id;   /* its id: objcheck's fast path (internal.h) */
 TS_TLS ts_task *ts__tls_task;
 
 static _Atomic uint64_t next_loop_id = 1;
@@ -131,6 +132,7 @@ int ts_loop_new(ts_loop **out) {
     l->default_stack = ts__stack_round(env_stack_size());
     l->pool_cap = 4096;
     ts__tls_loop = l;
+    ts__tls_loop_id = l->id;
     ts__overflow_thread_init(l);
     TS_TRACE_LOOP_CREATE(l);
     *out = l;
@@ -454,8 +456,10 @@ int ts_loop_close(ts_loop *l) {
     close(l->evfd);
     pthread_mutex_destroy(&l->xlock);
     ts__loop_alive_set(l->id, false);
-    if (ts__tls_loop == l)
+    if (ts__tls_loop == l) {
         ts__tls_loop = NULL;
+        ts__tls_loop_id = 0;   /* ids start at 1 */
+    }
     free(l);
     return 0;
 }

@@ -69,7 +69,7 @@ static bool loop_alive(uint64_t id) {
 }
 
 bool ts__obj_orphaned(const ts__obj *o) {
-    return o->magic == TS__OBJ_LIVE && o->loop != ts__tls_loop && !loop_alive(o->loop_id);
+    return o->magic == TS__OBJ_LIVE && o->loop_id != ts__tls_loop_id && !loop_alive(o->loop_id);
 }
 
 void ts__obj_init(ts__obj *o, ts_loop *loop, const char *kind,

@@ -28,7 +28,9 @@
  *     made room), so a hand-over cannot fail half way.
  *
  * Freeing a queue wakes its blocked putters, getters and joiners with
- * TS_ESHUTDOWN; they must not touch it again.
+ * TS_ESHUTDOWN; they must not touch it again.  It starts with a ts__obj
+ * header (objcheck.c): a use after free, or after its loop closed, returns
+ * TS_EFREED and is reported with the creation, call and free sites.
  */
 #include <errno.h>
 #include <limits.h>
@@ -45,7 +47,7 @@ typedef struct entry {
 } entry;
 
 struct ts_queue {
-    ts_loop *loop;
+    ts__obj obj;        /* first: the loop, the creation site, live/freed */
     enum queue_kind kind;
     int (*cmp)(const void *a, const void *b);
     size_t maxsize;     /* 0: unbounded */
@@ -155,7 +157,8 @@ static void *store_pop(ts_queue *q) {
 /* ---- creation -----------------------------------------------------------*/
 
 static ts_queue *queue_new(size_t maxsize, enum queue_kind kind,
-                           int (*cmp)(const void *, const void *)) {
+                           int (*cmp)(const void *, const void *),
+                           const ts_site *site) {
     ts_loop *loop = ts__loop();
     if (!loop) {
         errno = ESRCH;
@@ -166,7 +169,7 @@ static ts_queue *queue_new(size_t maxsize, enum queue_kind kind,
         errno = ENOMEM;
         return NULL;
     }
-    q->loop = loop;
+    ts__obj_init(&q->obj, loop, "ts_queue", site);
     q->kind = kind;
     q->cmp = cmp;
     q->maxsize = maxsize;
@@ -178,21 +181,35 @@ static ts_queue *queue_new(size_t maxsize, enum queue_kind kind,
     return q;
 }
 
-ts_queue *ts_queue_new(size_t maxsize) {
-    return queue_new(maxsize, QUEUE_FIFO, NULL);
+ts_queue *ts_queue_new_at(size_t maxsize, const ts_site *site) {
+    return queue_new(maxsize, QUEUE_FIFO, NULL, site);
 }
 
-ts_queue *ts_lifo_queue_new(size_t maxsize) {
-    return queue_new(maxsize, QUEUE_LIFO, NULL);
+ts_queue *ts_lifo_queue_new_at(size_t maxsize, const ts_site *site) {
+    return queue_new(maxsize, QUEUE_LIFO, NULL, site);
 }
 
-ts_queue *ts_priority_queue_new(size_t maxsize,
-                                int (*cmp)(const void *a, const void *b)) {
+ts_queue *ts_priority_queue_new_at(size_t maxsize,
+                                   int (*cmp)(const void *a, const void *b),
+                                   const ts_site *site) {
     if (!cmp) {
         errno = EINVAL;
         return NULL;
     }
-    return queue_new(maxsize, QUEUE_PRIORITY, cmp);
+    return queue_new(maxsize, QUEUE_PRIORITY, cmp, site);
+}
+
+/* The functions behind the pre-site ABI (the header's macros call the
+ * _at forms); kept for binaries built before. */
+ts_queue *(ts_queue_new)(size_t maxsize) { return ts_queue_new_at(maxsize, NULL); }
+
+ts_queue *(ts_lifo_queue_new)(size_t maxsize) {
+    return ts_lifo_queue_new_at(maxsize, NULL);
+}
+
+ts_queue *(ts_priority_queue_new)(size_t maxsize,
+                                  int (*cmp)(const void *a, const void *b)) {
+    return ts_priority_queue_new_at(maxsize, cmp, NULL);
 }
 
 static void wake_all(ts__node *list, int status) {
@@ -201,15 +218,23 @@ static void wake_all(ts__node *list, int status) {
         ts__wake(ts__container_of(n, ts__waiter, node)->task, status);
 }
 
-void ts_queue_free(ts_queue *q) {
-    if (!q || ts__check_thread(q->loop, "ts_queue_free"))
+void (ts_queue_free)(ts_queue *q) { ts_queue_free_at(q, NULL); }
+
+void ts_queue_free_at(ts_queue *q, const ts_site *site) {
+    /* After its loop closed the waiters' records went with their stacks:
+     * freeing is cleanup, and the lists must not be touched. */
+    int orphaned = q && ts__obj_orphaned(&q->obj);
+    if (!q || (!orphaned && ts__obj_check(&q->obj, "ts_queue_free", site)))
         return;
-    wake_all(&q->getters, TS_ESHUTDOWN);
-    wake_all(&q->putters, TS_ESHUTDOWN);
-    wake_all(&q->joiners, TS_ESHUTDOWN);
+    if (!orphaned) {
+        wake_all(&q->getters, TS_ESHUTDOWN);
+        wake_all(&q->putters, TS_ESHUTDOWN);
+        wake_all(&q->joiners, TS_ESHUTDOWN);
+    }
     TS_TRACE_RESOURCE_FREE(q);
     free(q->buf);
-    free(q);
+    q->buf = NULL;
+    ts__obj_free(&q->obj, site);
 }
 
 /* ---- put and get --------------------------------------------------------*/
@@ -274,19 +299,19 @@ static void *get_now(ts_queue *q) {
     return item;
 }
 
-static int check(ts_queue *q, const char *what) {
-    return q ? ts__check_thread(q->loop, what) : -EINVAL;
+static int check(ts_queue *q, const char *what, const ts_site *site) {
+    return q ? ts__obj_check(&q->obj, what, site) : -EINVAL;
 }
 
 int ts_queue_put_nowait(ts_queue *q, void *item) {
-    int err = check(q, "ts_queue_put_nowait");
+    int err = check(q, "ts_queue_put_nowait", NULL);
     if (err)
         return err;
     return q->is_shutdown ? TS_ESHUTDOWN : put_now(q, item);
 }
 
 int ts_queue_put_at(ts_queue *q, void *item, const ts_site *site) {
-    int err = check(q, "ts_queue_put");
+    int err = check(q, "ts_queue_put", site);
     if (err)
         return err;
     ts_task *self = ts__current();
@@ -306,7 +331,7 @@ int ts_queue_put_at(ts_queue *q, void *item, const ts_site *site) {
 }
 
 int ts_queue_get_nowait(ts_queue *q, void **item) {
-    int err = check(q, "ts_queue_get_nowait");
+    int err = check(q, "ts_queue_get_nowait", NULL);
     if (err)
         return err;
     if (q->len == 0)
@@ -318,7 +343,7 @@ int ts_queue_get_nowait(ts_queue *q, void **item) {
 }
 
 int ts_queue_get_at(ts_queue *q, void **item, const ts_site *site) {
-    int err = check(q, "ts_queue_get");
+    int err = check(q, "ts_queue_get", site);
     if (err)
         return err;
     ts_task *self = ts__current();
@@ -339,7 +364,7 @@ int ts_queue_get_at(ts_queue *q, void **item, const ts_site *site) {
 /* ---- task_done, join, shutdown -------------------------------------------*/
 
 int ts_queue_task_done(ts_queue *q) {
-    int err = check(q, "ts_queue_task_done");
+    int err = check(q, "ts_queue_task_done", NULL);
     if (err)
         return err;
     if (q->unfinished == 0)
@@ -350,7 +375,7 @@ int ts_queue_task_done(ts_queue *q) {
 }
 
 int ts_queue_join_at(ts_queue *q, const ts_site *site) {
-    int err = check(q, "ts_queue_join");
+    int err = check(q, "ts_queue_join", site);
     if (err)
         return err;
     ts_task *self = ts__current();
@@ -365,7 +390,7 @@ int ts_queue_join_at(ts_queue *q, const ts_site *site) {
 }
 
 void ts_queue_shutdown(ts_queue *q, int immediate) {
-    if (check(q, "ts_queue_shutdown"))
+    if (check(q, "ts_queue_shutdown", NULL))
         return;
     q->is_shutdown = 1;
     if (immediate) {
@@ -384,10 +409,19 @@ void ts_queue_shutdown(ts_queue *q, int immediate) {
 
 /* ---- accessors ------------------------------------------------------------*/
 
-size_t ts_queue_size(const ts_queue *q) { return q ? q->len : 0; }
+/* Any thread may look, as before; only a freed queue is refused. */
+static int readable(const ts_queue *q, const char *what) {
+    return q && ts__obj_readable(&q->obj, what);
+}
 
-size_t ts_queue_maxsize(const ts_queue *q) { return q ? q->maxsize : 0; }
+size_t ts_queue_size(const ts_queue *q) {
+    return readable(q, "ts_queue_size") ? q->len : 0;
+}
 
-int ts_queue_empty(const ts_queue *q) { return !q || q->len == 0; }
+size_t ts_queue_maxsize(const ts_queue *q) {
+    return readable(q, "ts_queue_maxsize") ? q->maxsize : 0;
+}
 
-int ts_queue_full(const ts_queue *q) { return q && queue_full(q); }
+int ts_queue_empty(const ts_queue *q) { return !readable(q, "ts_queue_empty") || q->len == 0; }
+
+int ts_queue_full(const ts_queue *q) { return readable(q, "ts_queue_full") && queue_full(q); }

@@ -20,7 +20,9 @@
  *     refuses to pass UINT_MAX the same way instead of wrapping.
  *
  * Freeing a semaphore wakes its waiters with TS_ESHUTDOWN (they hold no
- * permit and must not touch it again).
+ * permit and must not touch it again).  It starts with a ts__obj header
+ * (objcheck.c): a use after free, or after its loop closed, returns
+ * TS_EFREED and is reported with the creation, call and free sites.
  */
 #include <errno.h>
 #include <limits.h>
@@ -30,7 +32,7 @@
 #include "tracepoints.h"
 
 struct ts_semaphore {
-    ts_loop *loop;
+    ts__obj obj;        /* first: the loop, the creation site, live/freed */
     unsigned value;     /* free permits */
     unsigned bound;     /* the most permits a bounded semaphore may hold */
     int bounded;
@@ -41,7 +43,7 @@ struct ts_semaphore {
 /* w->value of a handed waiter whose semaphore was freed before it ran. */
 static char semaphore_gone;
 
-static ts_semaphore *semaphore_new(int value, int bounded) {
+static ts_semaphore *semaphore_new(int value, int bounded, const ts_site *site) {
     ts_loop *loop = ts__loop();
     if (!loop) {
         errno = ESRCH;
@@ -58,7 +60,7 @@ static ts_semaphore *semaphore_new(int value, int bounded) {
         errno = ENOMEM;
         return NULL;
     }
-    s->loop = loop;
+    ts__obj_init(&s->obj, loop, bounded ? "ts_bounded_semaphore" : "ts_semaphore", site);
     s->value = (unsigned)value;
     s->bound = bounded ? (unsigned)value : UINT_MAX;
     s->bounded = bounded;
@@ -68,14 +70,32 @@ static ts_semaphore *semaphore_new(int value, int bounded) {
     return s;
 }
 
-ts_semaphore *ts_semaphore_new(int value) { return semaphore_new(value, 0); }
-
-ts_semaphore *ts_bounded_semaphore_new(int value) {
-    return semaphore_new(value, 1);
+ts_semaphore *ts_semaphore_new_at(int value, const ts_site *site) {
+    return semaphore_new(value, 0, site);
 }
 
-void ts_semaphore_free(ts_semaphore *s) {
-    if (!s || ts__check_thread(s->loop, "ts_semaphore_free"))
+ts_semaphore *ts_bounded_semaphore_new_at(int value, const ts_site *site) {
+    return semaphore_new(value, 1, site);
+}
+
+/* The functions behind the pre-site ABI (the header's macros call the
+ * _at forms); kept for binaries built before. */
+ts_semaphore *(ts_semaphore_new)(int value) { return semaphore_new(value, 0, NULL); }
+
+ts_semaphore *(ts_bounded_semaphore_new)(int value) {
+    return semaphore_new(value, 1, NULL);
+}
+
+void (ts_semaphore_free)(ts_semaphore *s) { ts_semaphore_free_at(s, NULL); }
+
+void ts_semaphore_free_at(ts_semaphore *s, const ts_site *site) {
+    if (s && ts__obj_orphaned(&s->obj)) {
+        /* Its loop closed: the waiters' records went with their stacks. */
+        TS_TRACE_RESOURCE_FREE(s);
+        ts__obj_free(&s->obj, site);
+        return;
+    }
+    if (!s || ts__obj_check(&s->obj, "ts_semaphore_free", site))
         return;
     ts__node *n;
     while ((n = ts__list_pop_front(&s->waiters)))
@@ -84,7 +104,12 @@ void ts_semaphore_free(ts_semaphore *s) {
     while ((n = ts__list_pop_front(&s->handed)))
         ts__container_of(n, ts__waiter, node)->value = &semaphore_gone;
     TS_TRACE_RESOURCE_FREE(s);
-    free(s);
+    ts__obj_free(&s->obj, site);
+}
+
+/* Acquire would wait (see the fairness invariant above). */
+static int is_locked(const ts_semaphore *s) {
+    return s->value == 0 || !ts__list_empty(&s->waiters) || !ts__list_empty(&s->handed);
 }
 
 /* Give one permit to the longest waiter still parked; 0 if none.  The
@@ -114,13 +139,13 @@ static void pass_on_piled_permits(ts_semaphore *s) {
 int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site) {
     if (!s)
         return -EINVAL;
-    int err = ts__check_thread(s->loop, "ts_semaphore_acquire");
+    int err = ts__obj_check(&s->obj, "ts_semaphore_acquire", site);
     if (err)
         return err;
     ts_task *self = ts__current();
     if (!self)
         return TS_ENOTASK;
-    if (!ts_semaphore_locked(s)) {
+    if (!is_locked(s)) {
         s->value--;
         TS_TRACE_RESOURCE_ACQUIRED(s, self);
         return 0;
@@ -141,7 +166,7 @@ int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site) {
 int ts_semaphore_release(ts_semaphore *s) {
     if (!s)
         return -EINVAL;
-    int err = ts__check_thread(s->loop, "ts_semaphore_release");
+    int err = ts__obj_check(&s->obj, "ts_semaphore_release", NULL);
     if (err)
         return err;
     if (s->value >= s->bound)
@@ -153,8 +178,9 @@ int ts_semaphore_release(ts_semaphore *s) {
 }
 
 int ts_semaphore_locked(const ts_semaphore *s) {
-    return s && (s->value == 0 || !ts__list_empty(&s->waiters) ||
-                 !ts__list_empty(&s->handed));
+    return s && ts__obj_readable(&s->obj, "ts_semaphore_locked") && is_locked(s);
 }
 
-unsigned ts_semaphore_value(const ts_semaphore *s) { return s ? s->value : 0; }
+unsigned ts_semaphore_value(const ts_semaphore *s) {
+    return s && ts__obj_readable(&s->obj, "ts_semaphore_value") ? s->value : 0;
+}

@@ -89,16 +89,25 @@ int ts_shield_at(ts_task *t, void **result, const ts_site *site);
  * caller is cancelled while waiting.  ts_as_completed_new returns NULL
  * with errno EINVAL for a NULL task, a task of another loop, a task
  * listed twice (asyncio.as_completed takes a set of them) or a NaN
- * timeout; ENOMEM; ESRCH outside a loop.
+ * timeout; ENOMEM; ESRCH outside a loop.  The call site is kept for
+ * diagnostics: an iterator used after ts_as_completed_free, or after its
+ * loop closed, gives TS_EFREED from next (free does nothing) and is
+ * reported as a lock is (sync.h).
  */
 typedef struct ts_as_completed ts_as_completed;
-ts_as_completed *ts_as_completed_new(ts_task *const *tasks, size_t n,
-                                     double timeout);
+#define ts_as_completed_new(tasks, n, timeout) \
+    ts_as_completed_new_at((tasks), (n), (timeout), TS_HERE)
+ts_as_completed *ts_as_completed_new_at(ts_task *const *tasks, size_t n,
+                                        double timeout, const ts_site *site);
+ts_as_completed *(ts_as_completed_new)(ts_task *const *tasks, size_t n,
+                                       double timeout);
 #define ts_as_completed_next(ac, task) \
     ts_as_completed_next_at((ac), (task), TS_HERE)
 int ts_as_completed_next_at(ts_as_completed *ac, ts_task **task,
                             const ts_site *site);
-void ts_as_completed_free(ts_as_completed *ac);
+#define ts_as_completed_free(ac) ts_as_completed_free_at((ac), TS_HERE)
+void ts_as_completed_free_at(ts_as_completed *ac, const ts_site *site);
+void (ts_as_completed_free)(ts_as_completed *ac);
 
 #ifdef __cplusplus
 }

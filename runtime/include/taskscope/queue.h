@@ -17,16 +17,32 @@ extern "C" {
 
 typedef struct ts_queue ts_queue;
 
-/* maxsize 0: unbounded.  NULL on ENOMEM / ESRCH. */
-ts_queue *ts_queue_new(size_t maxsize);
-ts_queue *ts_lifo_queue_new(size_t maxsize);
+/* maxsize 0: unbounded.  NULL on ENOMEM / ESRCH.  The call site is kept
+ * for diagnostics: a queue used after ts_queue_free, or after its loop
+ * closed, gives TS_EFREED (every call that returns an error; shutdown and
+ * free do nothing; the readers give 0, empty, after a free) and a
+ * TS_DIAG_USE_AFTER_FREE report naming where it was created, used and
+ * freed.  The debug runtime recognises a freed queue for the next 1024
+ * object frees, the release runtime only a closed loop. */
+#define ts_queue_new(maxsize) ts_queue_new_at((maxsize), TS_HERE)
+ts_queue *ts_queue_new_at(size_t maxsize, const ts_site *site);
+ts_queue *(ts_queue_new)(size_t maxsize);
+#define ts_lifo_queue_new(maxsize) ts_lifo_queue_new_at((maxsize), TS_HERE)
+ts_queue *ts_lifo_queue_new_at(size_t maxsize, const ts_site *site);
+ts_queue *(ts_lifo_queue_new)(size_t maxsize);
 /* cmp orders items like qsort's comparator: the smallest comes out first;
  * items that compare equal come out in insertion order.  Unlike qsort, cmp
  * receives the items themselves (the void pointers that were put). */
-ts_queue *ts_priority_queue_new(size_t maxsize,
-                                int (*cmp)(const void *a, const void *b));
+#define ts_priority_queue_new(maxsize, cmp) ts_priority_queue_new_at((maxsize), (cmp), TS_HERE)
+ts_queue *ts_priority_queue_new_at(size_t maxsize,
+                                   int (*cmp)(const void *a, const void *b),
+                                   const ts_site *site);
+ts_queue *(ts_priority_queue_new)(size_t maxsize,
+                                  int (*cmp)(const void *a, const void *b));
 /* Frees the queue; tasks still blocked on it are woken with TS_ESHUTDOWN. */
-void ts_queue_free(ts_queue *q);
+#define ts_queue_free(q) ts_queue_free_at((q), TS_HERE)
+void ts_queue_free_at(ts_queue *q, const ts_site *site);
+void (ts_queue_free)(ts_queue *q);
 
 /* put: suspends while the queue is full.  Returns 0, -ECANCELED (nothing
  * was put), TS_ESHUTDOWN, or -ENOMEM (the queue's storage grows on

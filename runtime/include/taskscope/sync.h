@@ -72,9 +72,17 @@ int ts_event_wait_at(ts_event *e, const ts_site *site);
 
 /* ---- Condition ----------------------------------------------------------*/
 typedef struct ts_condition ts_condition;
-/* lock: the lock to use, or NULL for a new one owned by the condition. */
-ts_condition *ts_condition_new(ts_lock *lock);
-void ts_condition_free(ts_condition *c);
+/* lock: the lock to use, or NULL for a new one owned by the condition.
+ * The call site is kept for diagnostics.  A condition used after
+ * ts_condition_free, or after its loop closed, gives TS_EFREED (every
+ * call that returns an error; free does nothing) and is reported as for a
+ * lock. */
+#define ts_condition_new(lock) ts_condition_new_at((lock), TS_HERE)
+ts_condition *ts_condition_new_at(ts_lock *lock, const ts_site *site);
+ts_condition *(ts_condition_new)(ts_lock *lock);
+#define ts_condition_free(c) ts_condition_free_at((c), TS_HERE)
+void ts_condition_free_at(ts_condition *c, const ts_site *site);
+void (ts_condition_free)(ts_condition *c);
 #define ts_condition_acquire(c) ts_condition_acquire_at((c), TS_HERE)
 int ts_condition_acquire_at(ts_condition *c, const ts_site *site);
 int ts_condition_release(ts_condition *c);
@@ -104,11 +112,21 @@ int ts_condition_notify_all(ts_condition *c);
 /* ---- Semaphore and BoundedSemaphore --------------------------------------*/
 typedef struct ts_semaphore ts_semaphore;
 /* A semaphore with value permits (value >= 0).  NULL with errno EINVAL for
- * a negative value (asyncio's ValueError), ENOMEM, ESRCH (no loop). */
-ts_semaphore *ts_semaphore_new(int value);
+ * a negative value (asyncio's ValueError), ENOMEM, ESRCH (no loop).  The
+ * call site is kept for diagnostics.  A semaphore used after
+ * ts_semaphore_free, or after its loop closed, gives TS_EFREED (acquire,
+ * release; locked and value read 0 after a free) and is reported as for a
+ * lock. */
+#define ts_semaphore_new(value) ts_semaphore_new_at((value), TS_HERE)
+ts_semaphore *ts_semaphore_new_at(int value, const ts_site *site);
+ts_semaphore *(ts_semaphore_new)(int value);
 /* A bounded semaphore: releasing above the initial value is an error. */
-ts_semaphore *ts_bounded_semaphore_new(int value);
-void ts_semaphore_free(ts_semaphore *s);
+#define ts_bounded_semaphore_new(value) ts_bounded_semaphore_new_at((value), TS_HERE)
+ts_semaphore *ts_bounded_semaphore_new_at(int value, const ts_site *site);
+ts_semaphore *(ts_bounded_semaphore_new)(int value);
+#define ts_semaphore_free(s) ts_semaphore_free_at((s), TS_HERE)
+void ts_semaphore_free_at(ts_semaphore *s, const ts_site *site);
+void (ts_semaphore_free)(ts_semaphore *s);
 #define ts_semaphore_acquire(s) ts_semaphore_acquire_at((s), TS_HERE)
 int ts_semaphore_acquire_at(ts_semaphore *s, const ts_site *site);
 /* Returns 0, or -EOVERFLOW when a bounded semaphore is released too often
@@ -123,9 +141,16 @@ unsigned ts_semaphore_value(const ts_semaphore *s);
 /* ---- Barrier -------------------------------------------------------------*/
 typedef struct ts_barrier ts_barrier;
 /* parties >= 1; NULL with errno EINVAL for 0 or a negative count (asyncio's
- * ValueError), ENOMEM, ESRCH (no loop). */
-ts_barrier *ts_barrier_new(int parties);
-void ts_barrier_free(ts_barrier *b);
+ * ValueError), ENOMEM, ESRCH (no loop).  The call site is kept for
+ * diagnostics.  A barrier used after ts_barrier_free, or after its loop
+ * closed, gives TS_EFREED from ts_barrier_wait (reset, abort and free do
+ * nothing; the readers give 0 after a free) and is reported as for a lock. */
+#define ts_barrier_new(parties) ts_barrier_new_at((parties), TS_HERE)
+ts_barrier *ts_barrier_new_at(int parties, const ts_site *site);
+ts_barrier *(ts_barrier_new)(int parties);
+#define ts_barrier_free(b) ts_barrier_free_at((b), TS_HERE)
+void ts_barrier_free_at(ts_barrier *b, const ts_site *site);
+void (ts_barrier_free)(ts_barrier *b);
 /*
  * ts_barrier_wait - suspend until `parties` tasks are waiting, then release
  * them all.  *index (may be NULL) gets 0..parties-1, as asyncio.  Returns
