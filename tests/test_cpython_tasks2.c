@@ -445,23 +445,6 @@ static void *shield_caller(void *arg) {
     return rc ? ts_fail(rc, NULL) : r;
 }
 
-static void *Task_test_shield_cancel(void *arg) {
-    (void)arg;
-    ts_future *f = ts_future_new();
-    ts_task *inner = ts_spawn(await_fut_value, f);
-    ts_task *outer = ts_spawn(shield_caller, ts_task_ref(inner));
-    yield();
-    ts_task_cancel(inner, NULL);
-    assert_int_equal(ts_await(ts_task_ref(outer), NULL), -ECANCELED);
-    assert_true(ts_task_cancelled(outer));
-    assert_true(ts_future_cancelled(f));
-    ts_task_unref(outer);
-    ts_task_unref(inner);
-    ts_future_free(f);
-    return NULL;
-}
-static void test_Task_test_shield_cancel(void **s) { (void)s; run_port(Task_test_shield_cancel); }
-
 static void *Task_test_shield_shortcut(void *arg) {
     (void)arg;
     ts_task *t = ts_spawn(inner1, NULL);
@@ -754,7 +737,6 @@ int main(void) {
         T(test_Task_test_current_task_with_interleaving_tasks),
         T(test_Task_test_yield_future_passes_cancel),
         T(test_Task_test_yield_wait_does_not_shield_cancel),
-        T(test_Task_test_shield_cancel),
         T(test_Task_test_shield_shortcut),
         T(test_Task_test_shield_cancel_outer_result),
         T(test_Task_test_shield_duplicate_log_once),

@@ -106,6 +106,153 @@ static void *Task_test_exception_traceback(void *arg) {
 }
 static void test_Task_test_exception_traceback(void **s) { (void)s; run_port(Task_test_exception_traceback); }
 
+/* ======================= wait / as_completed ======================= */
+
+static void *returns_arg(void *arg) { return arg; }
+
+static void *Task_test_wait_generator(void *arg) {
+    (void)arg;
+    ts_task *t[10];
+    for (int i = 0; i < 10; i++)
+        t[i] = ts_spawn(returns_arg, IPTR(i));
+    size_t nd = 0;
+    assert_int_equal(ts_wait(t, 10, TS_FOREVER, TS_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(nd, 10);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(ts_await(t[i], NULL), 0);
+    return NULL;
+}
+static void test_Task_test_wait_generator(void **s) { (void)s; run_port(Task_test_wait_generator); }
+
+/* Stop after two, then resume the same iterator: all four come out. */
+static void *Task_test_as_completed_resume_iterator(void *arg) {
+    (void)arg;
+    ts_task *t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = ts_spawn(returns_arg, IPTR(i));
+    ts_as_completed *ac = ts_as_completed_new(t, 4, TS_FOREVER);
+    assert_non_null(ac);
+    int seen[4] = {0}, collected = 0;
+    ts_task *done;
+    while (collected < 2 && ts_as_completed_next(ac, &done) == 0) {
+        void *r;
+        assert_int_equal(ts_task_result(done, &r), 0);
+        seen[PTRI(r)]++;
+        collected++;
+    }
+    assert_int_equal(collected, 2);
+    int rc;
+    while ((rc = ts_as_completed_next(ac, &done)) == 0) {
+        void *r;
+        assert_int_equal(ts_task_result(done, &r), 0);
+        seen[PTRI(r)]++;
+        collected++;
+    }
+    assert_int_equal(rc, TS_EOF);
+    assert_int_equal(collected, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(seen[i], 1);
+    ts_as_completed_free(ac);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ts_await(t[i], NULL), 0);
+    return NULL;
+}
+static void test_Task_test_as_completed_resume_iterator(void **s) { (void)s; run_port(Task_test_as_completed_resume_iterator); }
+
+/* Tasks come out as themselves (C has no coroutine objects to wrap). */
+static void *Task_test_as_completed_same_tasks_in_as_out(void *arg) {
+    (void)arg;
+    ts_task *t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = ts_spawn(returns_arg, IPTR(i));
+    ts_as_completed *ac = ts_as_completed_new(t, 4, TS_FOREVER);
+    assert_non_null(ac);
+    int seen[4] = {0};
+    ts_task *done;
+    while (ts_as_completed_next(ac, &done) == 0) {
+        int k = -1;
+        for (int i = 0; i < 4; i++)
+            if (t[i] == done)
+                k = i;
+        assert_true(k >= 0);
+        seen[k]++;
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(seen[i], 1);
+    ts_as_completed_free(ac);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ts_await(t[i], NULL), 0);
+    return NULL;
+}
+static void test_Task_test_as_completed_same_tasks_in_as_out(void **s) { (void)s; run_port(Task_test_as_completed_same_tasks_in_as_out); }
+
+/* ======================= cancel after the fact ======================= */
+
+static void *raises_type_error(void *arg) {
+    (void)arg;
+    return ts_fail(-EINVAL, "TypeError");
+}
+
+/* asyncio's cancel() on a task that already failed marks its error as
+ * seen: dropping the task afterwards logs nothing. */
+static void *Task_test_tb_logger_not_called_after_cancel(void *arg) {
+    (void)arg;
+    ts_task *t = ts_spawn(raises_type_error, NULL);
+    yield();
+    assert_true(ts_task_done(t));
+    assert_int_equal(ts_task_cancel(t, NULL), 0);
+    ts_task_detach(t);
+    return NULL;
+}
+static void test_Task_test_tb_logger_not_called_after_cancel(void **s) {
+    (void)s;
+    run_port(Task_test_tb_logger_not_called_after_cancel);
+    assert_int_equal(diag_seen[TS_DIAG_ERROR_NEVER_RETRIEVED], 0);
+}
+
+/* bpo-26923: a cancel that arrives once every child of a gather is done
+ * does not turn the finished gather into a cancellation.  Here the gather
+ * runs in a task; the request is made (1, not asyncio's False, as the
+ * task is still running) but never delivered, so the task returns the
+ * result. */
+static void *child_coro(void *arg) { return await_fut_value(arg); }
+
+static void *gathers_child(void *arg) {
+    ts_task *c = ts_spawn(child_coro, arg);
+    void *r = NULL;
+    int rc = ts_gather(&c, 1, &r, NULL);
+    return rc ? ts_fail(rc, NULL) : r;
+}
+
+typedef struct g1 {
+    ts_task *gather_task;
+    int cancel_result;
+} g1;
+
+static void cancelling_callback(ts_future *f, void *arg) {
+    (void)f;
+    g1 *g = arg;
+    g->cancel_result = ts_task_cancel(g->gather_task, NULL);
+}
+
+static void *Task_test_cancel_gather_1(void *arg) {
+    (void)arg;
+    ts_future *fut = ts_future_new();
+    g1 g = {ts_spawn(gathers_child, fut), -1};
+    yield();
+    yield();
+    assert_int_equal(ts_future_add_done_callback(fut, cancelling_callback, &g), 0);
+    assert_int_equal(ts_future_set_result(fut, IPTR(42)), 0);
+    void *r;
+    assert_int_equal(ts_await(ts_task_ref(g.gather_task), &r), 0);
+    assert_int_equal(PTRI(r), 42);
+    assert_false(ts_task_cancelled(g.gather_task));
+    ts_task_unref(g.gather_task);
+    ts_future_free(fut);
+    return NULL;
+}
+static void test_Task_test_cancel_gather_1(void **s) { (void)s; run_port(Task_test_cancel_gather_1); }
+
 /* ======================= names ======================= */
 
 static void *noop(void *arg) { (void)arg; return NULL; }
@@ -243,6 +390,11 @@ int main(void) {
         T(test_Task_test_cancel),
         T(test_Task_test_cancellation_exception_context),
         T(test_Task_test_exception_traceback),
+        T(test_Task_test_wait_generator),
+        T(test_Task_test_as_completed_resume_iterator),
+        T(test_Task_test_as_completed_same_tasks_in_as_out),
+        T(test_Task_test_tb_logger_not_called_after_cancel),
+        T(test_Task_test_cancel_gather_1),
         T(test_Task_test_bare_create_named_task),
         T(test_Task_test_task_set_name_pylong),
         T(test_Gather_test_success),
