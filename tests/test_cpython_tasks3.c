@@ -253,6 +253,43 @@ static void *Task_test_cancel_gather_1(void *arg) {
 }
 static void test_Task_test_cancel_gather_1(void **s) { (void)s; run_port(Task_test_cancel_gather_1); }
 
+/* ======================= a pending task left behind ======================= */
+
+static void *kill_me(void *arg) {
+    (void)arg;
+    int rc = ts_sleep(1000.0);   /* nothing will wake it */
+    return rc ? ts_fail(rc, NULL) : ts_fail(-EPROTO, "code never reached");
+}
+
+static void *yield_once(void *arg) {
+    (void)arg;
+    int rc = ts_sleep(0);
+    return rc ? ts_fail(rc, NULL) : NULL;
+}
+
+/* The task is in all_tasks while pending; once nothing holds it and its
+ * loop goes away (Python: the GC collects it), "Task was destroyed but it
+ * is pending!" is reported, once. */
+static void test_Task_test_log_destroyed_pending_task(void **s) {
+    (void)s;
+    diag_reset();
+    ts_loop *loop;
+    assert_int_equal(ts_loop_new(&loop), 0);
+    ts_task *task = ts_spawn(kill_me, NULL);
+    assert_non_null(task);
+    ts_task *all[4];
+    assert_int_equal(ts_all_tasks(loop, all, 4), 1);
+    assert_ptr_equal(all[0], task);
+    /* Run the task until it waits. */
+    assert_int_equal(ts_loop_run_until_complete(loop, ts_spawn(yield_once, NULL), NULL), 0);
+    assert_false(ts_task_done(task));
+    ts_task_detach(task);
+    assert_int_equal(diag_seen[TS_DIAG_TASK_DESTROYED_PENDING], 0);
+    assert_int_equal(ts_loop_close(loop), 0);
+    assert_int_equal(diag_seen[TS_DIAG_TASK_DESTROYED_PENDING], 1);
+    assert_int_equal(diag_seen[TS_DIAG_NEVER_AWAITED], 0);
+}
+
 /* ======================= names ======================= */
 
 static void *noop(void *arg) { (void)arg; return NULL; }
@@ -395,6 +432,7 @@ int main(void) {
         T(test_Task_test_as_completed_same_tasks_in_as_out),
         T(test_Task_test_tb_logger_not_called_after_cancel),
         T(test_Task_test_cancel_gather_1),
+        T(test_Task_test_log_destroyed_pending_task),
         T(test_Task_test_bare_create_named_task),
         T(test_Task_test_task_set_name_pylong),
         T(test_Gather_test_success),
