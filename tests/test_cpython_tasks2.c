@@ -1,19 +1,18 @@
 /*
- * test_cpython_tasks2.c - the rest of CPython's
+ * test_cpython_tasks2.c - part two of CPython's
  * Lib/test/test_asyncio/test_tasks.py that the C API can express: task
  * basics, cancel messages, cancelling a task and what it awaits, sleep,
  * current_task, cancellation passing through plain calls / wait / shield /
  * wait_for, uncancel in structured blocks, and two gather tests.
  * test_cpython_tasks.c holds the first part (wait, as_completed, shield,
- * gather, cancel).
+ * gather, cancel), test_cpython_tasks3.c the last.
  *
  * As there: CPython's virtual-time loop becomes counted yields or short
  * real sleeps, and the tests assert order and outcome, never timings.
  * Left out, because C has no way to say them: repr and names of coroutine
  * objects, loop= arguments, private attributes (_must_cancel,
  * _fut_waiter: the public ts_task_awaiting stands in for the latter),
- * exception chaining and tracebacks, contextvars, eager tasks, and
- * test_cancel_gather_1 (a C gather is a call, not a future to cancel).
+ * exception chaining and tracebacks, contextvars, eager tasks.
  * A CancelledError carries its message up the await chain in Python; in C
  * the message stays on the task that was cancelled, so the ports read it
  * there (ts_task_cancel_message).  Each test is named after the CPython

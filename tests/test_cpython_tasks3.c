@@ -1,8 +1,11 @@
 /*
  * test_cpython_tasks3.c - the last part of CPython's
  * Lib/test/test_asyncio/test_tasks.py ported to the C API: cancel from a
- * callback, errors read after a cancellation, task names, gather's
- * success paths (GatherTestsBase), SleepTests and BaseCurrentLoopTests.
+ * callback, errors read after a cancellation, the newer wait/as_completed
+ * tests, cancelling a task that already failed, a gather cancelled after
+ * its children finished (bpo-26923), a pending task left behind at loop
+ * close, task names, gather's success paths (GatherTestsBase), SleepTests
+ * and BaseCurrentLoopTests.
  * test_cpython_tasks.c and test_cpython_tasks2.c hold the rest; the same
  * conventions apply (counted yields, outcome not timing, both runtimes).
  */
