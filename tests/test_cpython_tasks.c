@@ -747,7 +747,9 @@ static void *cancel_at_end(void *arg) {
     (void)arg;
     ts_task *self = ts_current_task();
     ts_task_cancel(self, NULL);
-    /* No suspension after the request: the task returns normally. */
+    /* No suspension after the request: the task returns normally.  A
+     * deliberate difference (README): asyncio ends this task cancelled and
+     * drops the 12; in C a returned value may own memory, so it is kept. */
     return IPTR(12);
 }
 

@@ -313,7 +313,15 @@ int ts__yield(const ts_site *site) {
 /* ---- cancellation ----------------------------------------------------------*/
 
 int ts_task_cancel(ts_task *t, const char *msg) {
-    return ts__task_cancel_by(t, msg, ts__current());
+    int rc = ts__task_cancel_by(t, msg, ts__current());
+    /* asyncio's Task.cancel() on a task already done clears its "never
+     * retrieved" report: whoever cancels has said the outcome does not
+     * matter to them (test_tb_logger_not_called_after_cancel).  Only the
+     * public call does this; the runtime's own cancels (groups, gather,
+     * timeouts) must not hide an error. */
+    if (rc == 0 && t && t->state >= TS_TASK_DONE)
+        t->err_retrieved = true;
+    return rc;
 }
 
 /* The trace records `by` as the task that asked: the group's owner, a

@@ -174,7 +174,9 @@ void *ts_fail(int err, const char *fmt, ...)
  * msg (may be NULL) is copied and kept as the cancel message.  Returns 1 if
  * a request was made, 0 if t had already finished, TS_EWRONGLOOP from a
  * thread other than t's loop's.  Does not suspend; callable on any task of
- * the calling thread's loop, including the caller.
+ * the calling thread's loop, including the caller.  Cancelling a task that
+ * already failed marks its error retrieved (no "never retrieved" report),
+ * as asyncio's Task.cancel() does.
  */
 int ts_task_cancel(ts_task *t, const char *msg);
 
