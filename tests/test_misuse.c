@@ -8,10 +8,11 @@
  *   - a task handle used after it was released: awaited twice, awaited by
  *     two tasks, awaited after its record was reused, detached twice;
  *   - a lock, group, future, event, semaphore (bounded too), condition,
- *     queue, barrier or as_completed iterator used after it was freed (debug runtime only: in the
- *     release runtime that is a use of freed memory) or after its loop
- *     closed (both), reported as such and not as a wrong-thread call,
- *     which a real foreign thread still gets;
+ *     queue, barrier, as_completed iterator or generator used after it
+ *     was freed (debug runtime only: in the release runtime that is a use
+ *     of freed memory) or after its loop closed (both), reported as such
+ *     and not as a wrong-thread call, which a real foreign thread still
+ *     gets;
  *   - a task acquiring a lock it already holds: -EDEADLK at once.
  */
 #include <pthread.h>
@@ -636,6 +637,89 @@ static void test_as_completed_after_loop_closed(void **state) {
     assert_int_equal(run_main(use_orphan_ac, NULL), 0);
 }
 
+/* ---- generators ------------------------------------------------------------------ */
+
+static int count_to_two(ts_gen *g, void *arg) {
+    (void)arg;
+    for (intptr_t i = 1; i <= 2; i++) {
+        int err = ts_yield(g, IPTR(i));
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+static void *t_gen_after_close(void *arg) {
+    (void)arg;
+    ts_gen *g = ts_gen_new(count_to_two, NULL);
+    void *v = NULL;
+    assert_int_equal(ts_gen_next(g, &v), 0);
+    int closed_line = __LINE__ + 1;
+    assert_int_equal(ts_gen_close(g), 0);
+    diag_reset();
+    assert_int_equal(ts_gen_next(g, &v), TS_EFREED);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_gen used after it was freed",
+                     "created at", "in t_gen_after_close()", "used at", NULL);
+    assert_released_at(closed_line, "t_gen_after_close");
+    assert_int_equal(ts_yield(g, NULL), TS_EFREED);
+    assert_int_equal(ts_gen_last_error(g), TS_EFREED);
+    assert_int_equal(ts_gen_close(g), TS_EFREED);   /* a double close is caught too */
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 4);
+    return NULL;
+}
+
+static void test_gen_after_close(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_gen_after_close, NULL), 0);
+}
+
+/* Kept past their loop: one never started, one run to its end. */
+static ts_gen *orphan_gen_new, *orphan_gen_done;
+
+static void *make_orphan_gens(void *arg) {
+    (void)arg;
+    orphan_gen_new = ts_gen_new(count_to_two, NULL);
+    orphan_gen_done = ts_gen_new(count_to_two, NULL);
+    void *v;
+    while (ts_gen_next(orphan_gen_done, &v) == 0)
+        ;
+    assert_int_equal(ts_gen_last_error(orphan_gen_done), TS_EOF);
+    return NULL;
+}
+
+static void *use_orphan_gens(void *arg) {
+    (void)arg;
+    diag_reset();
+    void *v = NULL;
+    assert_int_equal(ts_gen_next(orphan_gen_new, &v), TS_EFREED);
+    assert_null(v);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("ts_gen used after its loop was closed", "in make_orphan_gens()",
+                     "used at", "in use_orphan_gens()", NULL);
+    assert_int_equal(ts_gen_next(orphan_gen_done, &v), TS_EFREED);
+    assert_int_equal(ts_yield(orphan_gen_done, NULL), TS_EFREED);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 3);
+    /* A reader may still look at a live generator. */
+    assert_int_equal(ts_gen_last_error(orphan_gen_done), TS_EOF);
+    /* Closing them is cleanup, not misuse (ASan checks nothing leaks). */
+    assert_int_equal(ts_gen_close(orphan_gen_new), 0);
+    assert_int_equal(ts_gen_close(orphan_gen_done), 0);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 3);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    return NULL;
+}
+
+static void test_gen_after_loop_closed(void **state) {
+    (void)state;
+    assert_int_equal(run_main(make_orphan_gens, NULL), 0);
+    assert_int_equal(run_main(use_orphan_gens, NULL), 0);
+}
+
 static void test_strerror(void **state) {
     (void)state;
     assert_string_equal(ts_err_name(TS_EFREED), "TS_EFREED");
@@ -663,6 +747,8 @@ int main(void) {
         cmocka_unit_test(test_sync_after_loop_closed),
         cmocka_unit_test(test_as_completed_after_free),
         cmocka_unit_test(test_as_completed_after_loop_closed),
+        cmocka_unit_test(test_gen_after_close),
+        cmocka_unit_test(test_gen_after_loop_closed),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

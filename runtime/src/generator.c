@@ -24,6 +24,11 @@
  * from the consumer's side once the body is done, never from the done
  * watch (which runs while the body task is still finishing).  Nothing here
  * is thread-safe: a generator belongs to the loop that created it.
+ *
+ * It starts with a ts__obj header (objcheck.c): a use after ts_gen_close,
+ * or after its loop closed, returns TS_EFREED and is reported with the
+ * creation, call and close sites.  Closing it after its loop closed is
+ * cleanup: the body task went with the loop and is not touched.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,11 +38,11 @@
 enum gen_state { GEN_INITIAL, GEN_RUNNING, GEN_AT_YIELD, GEN_DONE };
 
 struct ts_gen {
+    ts__obj obj;             /* first: the loop, the creation site, live/freed */
     ts_gen_fn fn;
     void *arg;
     const char *name;        /* the body task's name (not copied) */
     const ts_site *site;     /* where the generator was made: the spawn site */
-    ts_loop *loop;
     ts_task *task;           /* the body: our handle; NULL before start / after release */
     ts_task *consumer;       /* parked in ts_gen_next, or NULL */
     void *value;             /* handed from ts_yield to the consumer */
@@ -68,13 +73,17 @@ ts_gen *ts_gen_new_at(ts_gen_fn fn, void *arg, const char *name,
     g->arg = arg;
     g->name = name ? name : "generator";
     g->site = site;
-    g->loop = loop;
+    ts__obj_init(&g->obj, loop, "ts_gen", site);
     g->state = GEN_INITIAL;
     g->watch.fn = gen_body_finished;
     return g;
 }
 
-int ts_gen_last_error(const ts_gen *g) { return g ? g->last_error : -EINVAL; }
+int ts_gen_last_error(const ts_gen *g) {
+    if (!g)
+        return -EINVAL;
+    return ts__obj_readable(&g->obj, "ts_gen_last_error") ? g->last_error : TS_EFREED;
+}
 
 /* ---- the body's side ----------------------------------------------------------*/
 
@@ -108,6 +117,9 @@ static void gen_body_finished(ts__done_watch *w, ts_task *t) {
 int ts_yield_at(ts_gen *g, void *value, const ts_site *site) {
     if (!g)
         return -EINVAL;
+    int err = ts__obj_check(&g->obj, "ts_yield", site);
+    if (err)
+        return err;
     ts_task *self = ts__current();
     if (!self)
         return TS_ENOTASK;
@@ -178,8 +190,6 @@ static int gen_next(ts_gen *g, void **value, const ts_site *site) {
     ts_task *self = ts__current();
     if (!self)
         return TS_ENOTASK;
-    if (ts__check_thread(g->loop, "ts_gen_next"))
-        return TS_EWRONGLOOP;
     if (self == g->task)
         return -EDEADLK;
     if (g->state == GEN_DONE)
@@ -205,7 +215,10 @@ static int gen_next(ts_gen *g, void **value, const ts_site *site) {
 int ts_gen_next_at(ts_gen *g, void **value, const ts_site *site) {
     if (!g)
         return -EINVAL;
-    int err = gen_next(g, value, site);
+    int err = ts__obj_check(&g->obj, "ts_gen_next", site);
+    if (err)
+        return err; /* not recorded: g may be gone */
+    err = gen_next(g, value, site);
     if (err)
         g->last_error = err;
     return err;
@@ -229,10 +242,20 @@ static int gen_finish(ts_gen *g, const ts_site *site) {
 int ts_gen_close_at(ts_gen *g, const ts_site *site) {
     if (!g)
         return 0;
+    if (ts__obj_orphaned(&g->obj)) {
+        /* Its loop closed: the body task went with it. */
+        ts__obj_free(&g->obj, site);
+        return 0;
+    }
+    if (g->obj.magic != TS__OBJ_LIVE)
+        return ts__obj_misuse(&g->obj, "ts_gen_close", site);
+    /* Without a body task (never started, or released) any thread may
+     * close it, as before. */
     if (g->task) {
         ts_task *self = ts__current();
-        if (ts__check_thread(g->loop, "ts_gen_close"))
-            return TS_EWRONGLOOP;
+        int err = ts__obj_check(&g->obj, "ts_gen_close", site);
+        if (err)
+            return err;
         if (g->state != GEN_DONE) {
             if (!self)
                 return TS_ENOTASK;
@@ -244,6 +267,6 @@ int ts_gen_close_at(ts_gen *g, const ts_site *site) {
     }
     int err = g->state == GEN_INITIAL ? 0 : gen_finish(g, site);
     release_body(g);
-    free(g);
+    ts__obj_free(&g->obj, site);
     return err;
 }

@@ -37,7 +37,13 @@ typedef struct ts_gen ts_gen;
 /* The generator body: return 0 when done, or an error for the consumer. */
 typedef int (*ts_gen_fn)(ts_gen *self, void *arg);
 
-/* ts_gen_new - NULL on ENOMEM / ESRCH.  Does not start the body. */
+/* ts_gen_new - NULL on ENOMEM / ESRCH.  Does not start the body.  The
+ * call site is kept for diagnostics: a generator used after ts_gen_close,
+ * or after its loop closed, gives TS_EFREED (next, yield, close,
+ * last_error) and a TS_DIAG_USE_AFTER_FREE report naming where it was
+ * created, used and closed.  The debug runtime recognises a closed
+ * generator for the next 1024 object frees, the release runtime only a
+ * closed loop; closing one after its loop closed just frees it. */
 #define ts_gen_new(fn, arg) ts_gen_new_at((fn), (arg), #fn, TS_HERE)
 ts_gen *ts_gen_new_at(ts_gen_fn fn, void *arg, const char *name,
                       const ts_site *site);
