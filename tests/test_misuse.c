@@ -13,6 +13,8 @@
  *     of freed memory) or after its loop closed (both), reported as such
  *     and not as a wrong-thread call, which a real foreign thread still
  *     gets;
+ *   - an executor used after it was freed (debug runtime); it belongs to
+ *     no loop, so one kept past its loop still serves the next;
  *   - a task acquiring a lock it already holds: -EDEADLK at once.
  */
 #include <pthread.h>
@@ -720,6 +722,74 @@ static void test_gen_after_loop_closed(void **state) {
     assert_int_equal(run_main(use_orphan_gens, NULL), 0);
 }
 
+/* ---- executors ------------------------------------------------------------------- */
+
+static void *double_it(void *arg) { return IPTR((intptr_t)arg * 2); }
+
+static void *t_executor_after_free(void *arg) {
+    (void)arg;
+    ts_executor *ex = ts_executor_new(1);
+    void *r = NULL;
+    assert_int_equal(ts_run_in_executor(ex, double_it, IPTR(21), &r), 0);
+    assert_ptr_equal(r, IPTR(42));
+    int freed_line = __LINE__ + 1;
+    ts_executor_free(ex);
+    diag_reset();
+    r = NULL;
+    assert_int_equal(ts_run_in_executor(ex, double_it, IPTR(1), &r), TS_EFREED);
+    assert_null(r);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_executor used after it was freed",
+                     "created at", "in t_executor_after_free()", "used at", NULL);
+    assert_released_at(freed_line, "t_executor_after_free");
+    assert_int_equal(ts_executor_shutdown(ex, 1, 1), TS_EFREED);
+    assert_int_equal(ts_executor_max_threads(ex), 0);
+    ts_executor_free(ex);   /* a double free is caught too */
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 4);
+    return NULL;
+}
+
+static void test_executor_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_executor_after_free, NULL), 0);
+}
+
+/* A pool belongs to no loop: one made on a loop that has closed still
+ * serves the next (both runtimes), and that is no misuse. */
+static ts_executor *kept_executor;
+
+static void *make_kept_executor(void *arg) {
+    (void)arg;
+    kept_executor = ts_executor_new(2);
+    void *r = NULL;
+    assert_int_equal(ts_run_in_executor(kept_executor, double_it, IPTR(2), &r), 0);
+    assert_ptr_equal(r, IPTR(4));
+    return NULL;
+}
+
+static void *use_kept_executor(void *arg) {
+    (void)arg;
+    diag_reset();
+    void *r = NULL;
+    assert_int_equal(ts_run_in_executor(kept_executor, double_it, IPTR(5), &r), 0);
+    assert_ptr_equal(r, IPTR(10));
+    assert_int_equal(ts_executor_max_threads(kept_executor), 2);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 0);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    return NULL;
+}
+
+static void test_executor_after_loop_closed(void **state) {
+    (void)state;
+    assert_int_equal(run_main(make_kept_executor, NULL), 0);
+    assert_int_equal(run_main(use_kept_executor, NULL), 0);
+    ts_executor_free(kept_executor);   /* from no loop at all: fine too */
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 0);
+}
+
 static void test_strerror(void **state) {
     (void)state;
     assert_string_equal(ts_err_name(TS_EFREED), "TS_EFREED");
@@ -749,6 +819,8 @@ int main(void) {
         cmocka_unit_test(test_as_completed_after_loop_closed),
         cmocka_unit_test(test_gen_after_close),
         cmocka_unit_test(test_gen_after_loop_closed),
+        cmocka_unit_test(test_executor_after_free),
+        cmocka_unit_test(test_executor_after_loop_closed),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,6 +39,13 @@
  * meanwhile.  Workers are joined by ts_executor_free; the memory goes with
  * the last reference.
  *
+ * A pool belongs to no loop (any loop thread may submit, and it outlives
+ * the loop it was made on), so its ts__obj header (objcheck.c) has no
+ * loop and is checked for liveness only: ts_executor_free marks it freed
+ * at once, and the last reference frees it through ts__obj_free, which in
+ * the debug runtime keeps the memory a while so a stale pointer gets
+ * TS_EFREED and a report with the creation and free sites.
+ *
  * Never: call user code under ex->mu; block a loop thread except in
  * ts_executor_shutdown(wait) / ts_executor_free, which say so.
  */
@@ -69,6 +76,7 @@ typedef struct ts__job {
 } ts__job;
 
 struct ts_executor {
+    ts__obj obj;             /* first: no loop; creation site, live/freed */
     pthread_mutex_t mu;
     pthread_cond_t work_cv;  /* workers wait here for jobs */
     pthread_cond_t exit_cv;  /* shutdown(wait) waits here for workers */
@@ -95,7 +103,13 @@ static void executor_unref(ts_executor *ex) {
     pthread_cond_destroy(&ex->work_cv);
     pthread_cond_destroy(&ex->exit_cv);
     free(ex->threads);
-    free(ex);
+    ts__obj_free(&ex->obj, ex->obj.freed);
+}
+
+/* 0 if ex is live; else TS_EFREED, reported.  Any thread may use a pool. */
+static int executor_check(const ts_executor *ex, const char *what,
+                          const ts_site *site) {
+    return ex->obj.magic == TS__OBJ_LIVE ? 0 : ts__obj_misuse(&ex->obj, what, site);
 }
 
 static unsigned default_max_threads(void) {
@@ -105,10 +119,11 @@ static unsigned default_max_threads(void) {
     return cpus + 4 < 32 ? (unsigned)cpus + 4 : 32;
 }
 
-ts_executor *ts_executor_new(unsigned nthreads) {
+ts_executor *ts_executor_new_at(unsigned nthreads, const ts_site *site) {
     ts_executor *ex = calloc(1, sizeof *ex);
     if (!ex)
         return NULL;
+    ts__obj_init(&ex->obj, NULL, "ts_executor", site);
     ex->max_threads = nthreads ? nthreads : default_max_threads();
     ex->threads = calloc(ex->max_threads, sizeof *ex->threads);
     if (!ex->threads) {
@@ -123,7 +138,15 @@ ts_executor *ts_executor_new(unsigned nthreads) {
     return ex;
 }
 
-unsigned ts_executor_max_threads(const ts_executor *ex) { return ex ? ex->max_threads : 0; }
+/* The functions behind the pre-site ABI (the header's macros call the
+ * _at forms); kept for binaries built before. */
+ts_executor *(ts_executor_new)(unsigned nthreads) { return ts_executor_new_at(nthreads, NULL); }
+
+void (ts_executor_free)(ts_executor *ex) { ts_executor_free_at(ex, NULL); }
+
+unsigned ts_executor_max_threads(const ts_executor *ex) {
+    return ex && ts__obj_readable(&ex->obj, "ts_executor_max_threads") ? ex->max_threads : 0;
+}
 
 /* ---- completion -------------------------------------------------------------*/
 
@@ -280,7 +303,7 @@ static void job_collect(ts__job *job, const ts_site *site) {
 static ts_executor *default_executor(ts_loop *loop) {
     ts_executor *ex = ts__loop_default_executor(loop);
     if (!ex) {
-        ex = ts_executor_new(0);
+        ex = ts_executor_new_at(0, NULL);
         if (ex)
             ts__loop_set_default_executor(loop, ex);
     }
@@ -294,6 +317,11 @@ int ts_run_in_executor_at(ts_executor *ex, ts_job_fn fn, void *arg,
         return TS_ENOTASK;
     if (!fn)
         return -EINVAL;
+    if (ex) {
+        int err = executor_check(ex, "ts_run_in_executor", site);
+        if (err)
+            return err;
+    }
     ts_loop *loop = ts__loop();
     if (!ex && !(ex = default_executor(loop)))
         return -ENOMEM;
@@ -347,6 +375,9 @@ static void drop_queued(ts_executor *ex, ts__node *dropped) {
 int ts_executor_shutdown(ts_executor *ex, int wait, int cancel_pending) {
     if (!ex)
         return -EINVAL;
+    int err = executor_check(ex, "ts_executor_shutdown", NULL);
+    if (err)
+        return err;
     ts__node dropped;
     ts__list_init(&dropped);
     pthread_mutex_lock(&ex->mu);
@@ -372,12 +403,16 @@ int ts_executor_shutdown(ts_executor *ex, int wait, int cancel_pending) {
 
 /* From one of ex's own jobs the pool cannot wait for, or join, the thread
  * running the call: it is shut down and left allocated. */
-void ts_executor_free(ts_executor *ex) {
-    if (!ex)
+void ts_executor_free_at(ts_executor *ex, const ts_site *site) {
+    if (!ex || executor_check(ex, "ts_executor_free", site))
         return;
     ts_executor_shutdown(ex, 1, 0);
     if (tls_worker_of == ex)
         return;
+    /* Freed for its users from now on; the memory goes with the last
+     * reference (executor_unref). */
+    ex->obj.magic = TS__OBJ_FREED;
+    ex->obj.freed = site;
     /* No worker starts after shutdown, so nstarted is final. */
     pthread_mutex_lock(&ex->mu);
     unsigned n = ex->nstarted;
