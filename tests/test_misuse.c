@@ -13,12 +13,14 @@
  *     of freed memory) or after its loop closed (both), reported as such
  *     and not as a wrong-thread call, which a real foreign thread still
  *     gets;
- *   - an executor used after it was freed (debug runtime); it belongs to
- *     no loop, so one kept past its loop still serves the next;
+ *   - an executor or process pool used after it was freed (debug
+ *     runtime); neither belongs to a loop, so one kept past its loop
+ *     still serves the next;
  *   - a task acquiring a lock it already holds: -EDEADLK at once.
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "harness.h"
 
@@ -790,6 +792,90 @@ static void test_executor_after_loop_closed(void **state) {
     assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 0);
 }
 
+/* ---- process pools --------------------------------------------------------------- */
+
+/* Runs in a worker process: answers with its argument's first byte + 1. */
+static int plus_one_job(const void *arg, size_t len, void **res, size_t *res_len) {
+    char *out = len ? malloc(1) : NULL;
+    if (!out)
+        return -EINVAL;
+    out[0] = (char)(((const char *)arg)[0] + 1);
+    *res = out;
+    *res_len = 1;
+    return 0;
+}
+
+static void *t_procpool_after_free(void *arg) {
+    (void)arg;
+    ts_procpool *pool = NULL;
+    assert_int_equal(ts_procpool_new(1, &pool), 0);
+    char in = 'a';
+    void *res = NULL;
+    size_t len = 0;
+    assert_int_equal(ts_procpool_run(pool, plus_one_job, &in, 1, &res, &len), 0);
+    assert_int_equal(len, 1);
+    assert_int_equal(((char *)res)[0], 'b');
+    free(res);
+    int freed_line = __LINE__ + 1;
+    ts_procpool_free(pool);
+    diag_reset();
+    assert_int_equal(ts_procpool_run(pool, plus_one_job, &in, 1, &res, &len), TS_EFREED);
+    assert_null(res);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_procpool used after it was freed",
+                     "created at", "in t_procpool_after_free()", "used at", NULL);
+    assert_released_at(freed_line, "t_procpool_after_free");
+    assert_int_equal(ts_procpool_size(pool), 0);
+    assert_string_equal(ts_procpool_last_error(pool), "");
+    ts_procpool_free(pool);   /* a double free is caught too */
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 4);
+    return NULL;
+}
+
+static void test_procpool_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_procpool_after_free, NULL), 0);
+}
+
+/* An idle pool belongs to no loop: one kept past its loop serves the
+ * next (both runtimes), and that is no misuse. */
+static ts_procpool *kept_pool;
+
+static void *make_kept_pool(void *arg) {
+    (void)arg;
+    assert_int_equal(ts_procpool_new(1, &kept_pool), 0);
+    char in = 'x';
+    void *res = NULL;
+    assert_int_equal(ts_procpool_run(kept_pool, plus_one_job, &in, 1, &res, NULL), 0);
+    free(res);
+    return NULL;
+}
+
+static void *use_kept_pool(void *arg) {
+    (void)arg;
+    diag_reset();
+    char in = '1';
+    void *res = NULL;
+    assert_int_equal(ts_procpool_run(kept_pool, plus_one_job, &in, 1, &res, NULL), 0);
+    assert_int_equal(((char *)res)[0], '2');
+    free(res);
+    assert_int_equal(ts_procpool_size(kept_pool), 1);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 0);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    return NULL;
+}
+
+static void test_procpool_after_loop_closed(void **state) {
+    (void)state;
+    assert_int_equal(run_main(make_kept_pool, NULL), 0);
+    assert_int_equal(run_main(use_kept_pool, NULL), 0);
+    ts_procpool_free(kept_pool);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 0);
+}
+
 static void test_strerror(void **state) {
     (void)state;
     assert_string_equal(ts_err_name(TS_EFREED), "TS_EFREED");
@@ -821,6 +907,8 @@ int main(void) {
         cmocka_unit_test(test_gen_after_loop_closed),
         cmocka_unit_test(test_executor_after_free),
         cmocka_unit_test(test_executor_after_loop_closed),
+        cmocka_unit_test(test_procpool_after_free),
+        cmocka_unit_test(test_procpool_after_loop_closed),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,11 @@
  *     is killed and replaced, never reused;
  *   - every worker pid is reaped: at once when possible, else from
  *     pool->dead on a later replacement, or blocking in ts_procpool_free.
+ *
+ * A pool may move to another loop while idle, so its ts__obj header
+ * (objcheck.c) has no loop and is checked for liveness only: a use after
+ * ts_procpool_free returns TS_EFREED, reported with the creation and free
+ * sites (the debug runtime keeps the freed memory a while to tell).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +62,7 @@ typedef struct worker {
 } worker;
 
 struct ts_procpool {
+    ts__obj obj;            /* first: no loop; creation site, live/freed */
     unsigned n;
     worker *w;
     ts__node waiters;       /* ts__waiter; value = the worker index handed over */
@@ -377,6 +383,12 @@ static int exchange(ts_procpool *pool, unsigned i, ts_procpool_fn fn, const void
     return 0;
 }
 
+/* 0 if pool is live; else TS_EFREED, reported.  Liveness only: the pool
+ * checks its loop itself (ts_procpool_run). */
+static int pool_check(const ts_procpool *pool, const char *what, const ts_site *site) {
+    return pool->obj.magic == TS__OBJ_LIVE ? 0 : ts__obj_misuse(&pool->obj, what, site);
+}
+
 int ts_procpool_run_at(ts_procpool *pool, ts_procpool_fn fn, const void *arg, size_t arg_len,
                        void **result, size_t *result_len, const ts_site *site) {
     if (result)
@@ -385,6 +397,9 @@ int ts_procpool_run_at(ts_procpool *pool, ts_procpool_fn fn, const void *arg, si
         *result_len = 0;
     if (!pool || !fn || (!arg && arg_len))
         return -EINVAL;
+    int err = pool_check(pool, "ts_procpool_run", site);
+    if (err)
+        return err;
     if (!ts__current())
         return TS_ENOTASK;
     uint64_t loop = ts_loop_id(ts__loop());
@@ -396,7 +411,7 @@ int ts_procpool_run_at(ts_procpool *pool, ts_procpool_fn fn, const void *arg, si
     if (arg_len > MAX_MSG)
         return -EMSGSIZE;
     unsigned i;
-    int err = acquire(pool, &i, site);
+    err = acquire(pool, &i, site);
     if (err)
         return err;
     err = ensure_alive(pool, i);
@@ -408,7 +423,7 @@ int ts_procpool_run_at(ts_procpool *pool, ts_procpool_fn fn, const void *arg, si
 
 /* ---- the pool ---------------------------------------------------------------------- */
 
-int ts_procpool_new(unsigned nworkers, ts_procpool **out) {
+int ts_procpool_new_at(unsigned nworkers, ts_procpool **out, const ts_site *site) {
     if (!out)
         return -EINVAL;
     *out = NULL;
@@ -421,6 +436,7 @@ int ts_procpool_new(unsigned nworkers, ts_procpool **out) {
         free(pool);
         return -ENOMEM;
     }
+    ts__obj_init(&pool->obj, NULL, "ts_procpool", site);
     pool->n = nworkers;
     ts__list_init(&pool->waiters);
     for (unsigned i = 0; i < nworkers; i++)
@@ -436,14 +452,25 @@ int ts_procpool_new(unsigned nworkers, ts_procpool **out) {
     return 0;
 }
 
-unsigned ts_procpool_size(const ts_procpool *pool) { return pool ? pool->n : 0; }
-
-const char *ts_procpool_last_error(const ts_procpool *pool) {
-    return pool ? pool->last_error : "";
+/* The functions behind the pre-site ABI (the header's macros call the
+ * _at forms); kept for binaries built before. */
+int (ts_procpool_new)(unsigned nworkers, ts_procpool **out) {
+    return ts_procpool_new_at(nworkers, out, NULL);
 }
 
-void ts_procpool_free(ts_procpool *pool) {
-    if (!pool)
+void (ts_procpool_free)(ts_procpool *pool) { ts_procpool_free_at(pool, NULL); }
+
+unsigned ts_procpool_size(const ts_procpool *pool) {
+    return pool && ts__obj_readable(&pool->obj, "ts_procpool_size") ? pool->n : 0;
+}
+
+const char *ts_procpool_last_error(const ts_procpool *pool) {
+    return pool && ts__obj_readable(&pool->obj, "ts_procpool_last_error") ? pool->last_error
+                                                                         : "";
+}
+
+void ts_procpool_free_at(ts_procpool *pool, const ts_site *site) {
+    if (!pool || pool_check(pool, "ts_procpool_free", site))
         return;
     pool->closing = true;
     ts__node *n;
@@ -463,5 +490,5 @@ void ts_procpool_free(ts_procpool *pool) {
     reap_dead(pool, true);
     free(pool->dead);
     free(pool->w);
-    free(pool);
+    ts__obj_free(&pool->obj, site);
 }

@@ -47,9 +47,18 @@ typedef int (*ts_procpool_fn)(const void *arg, size_t arg_len, void **result,
 /*
  * ts_procpool_new - fork nworkers worker processes (0: one per CPU).
  * Blocks the calling thread for the forks (no task suspends).  Returns 0
- * and *out, -EAGAIN / -ENOMEM (fork failed), -EMFILE.
+ * and *out, -EAGAIN / -ENOMEM (fork failed), -EMFILE.  The call site is
+ * kept for diagnostics: a pool used after ts_procpool_free gives
+ * TS_EFREED (run; free does nothing; size gives 0, last_error "") and a
+ * TS_DIAG_USE_AFTER_FREE report naming where it was created, used and
+ * freed.  Only the debug runtime recognises a freed pool (for the next
+ * 1024 object frees); in the release runtime that is a use of freed
+ * memory.  A pool belongs to no loop while idle, so it outlives the loop
+ * that made it.
  */
-int ts_procpool_new(unsigned nworkers, ts_procpool **out);
+#define ts_procpool_new(nworkers, out) ts_procpool_new_at((nworkers), (out), TS_HERE)
+int ts_procpool_new_at(unsigned nworkers, ts_procpool **out, const ts_site *site);
+int (ts_procpool_new)(unsigned nworkers, ts_procpool **out);
 
 /*
  * ts_procpool_run - run fn(arg) in an idle worker (waiting, first come
@@ -66,6 +75,7 @@ int ts_procpool_new(unsigned nworkers, ts_procpool **out);
  *               a running one is stopped by killing its worker, which is
  *               replaced (unlike asyncio, where it would run on);
  *   -EAGAIN     no worker could be forked to replace a dead one;
+ *   TS_EFREED   the pool was freed;
  *   TS_EWRONGLOOP from a loop other than the one that first used the pool,
  *   TS_ENOTASK outside a task, -EINVAL.
  * Replacing a worker forks, which blocks the loop for the fork's duration.
@@ -88,7 +98,9 @@ unsigned ts_procpool_size(const ts_procpool *pool);
  * closes) and reap them, blocking the thread briefly; tasks still waiting
  * for a worker get -ESHUTDOWN.  No ts_procpool_run may be running a job.
  */
-void ts_procpool_free(ts_procpool *pool);
+#define ts_procpool_free(pool) ts_procpool_free_at((pool), TS_HERE)
+void ts_procpool_free_at(ts_procpool *pool, const ts_site *site);
+void (ts_procpool_free)(ts_procpool *pool);
 
 #ifdef __cplusplus
 }
