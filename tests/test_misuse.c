@@ -13,14 +13,16 @@
  *     of freed memory) or after its loop closed (both), reported as such
  *     and not as a wrong-thread call, which a real foreign thread still
  *     gets;
- *   - an executor or process pool used after it was freed (debug
- *     runtime); neither belongs to a loop, so one kept past its loop
+ *   - an executor, process pool or stream used after it was freed
+ *     (debug runtime); none belongs to a loop, so one kept past its loop
  *     still serves the next;
  *   - a task acquiring a lock it already holds: -EDEADLK at once.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -876,6 +878,84 @@ static void test_procpool_after_loop_closed(void **state) {
     assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 0);
 }
 
+/* ---- streams --------------------------------------------------------------------- */
+
+static void *t_stream_after_free(void *arg) {
+    (void)arg;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ts_stream *s = NULL;
+    assert_int_equal(ts_stream_new(sv[0], &s), 0);
+    assert_int_equal(ts_stream_write(s, "hi", 2), 0);
+    int freed_line = __LINE__ + 1;
+    ts_stream_free(s);
+    diag_reset();
+    char buf[4];
+    assert_int_equal(ts_stream_read(s, buf, sizeof buf), TS_EFREED);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_stream used after it was freed",
+                     "created at", "in t_stream_after_free()", "used at", NULL);
+    assert_released_at(freed_line, "t_stream_after_free");
+    assert_int_equal(ts_stream_write(s, "x", 1), TS_EFREED);
+    assert_int_equal(ts_stream_drain(s), TS_EFREED);
+    assert_int_equal(ts_stream_write_eof(s), TS_EFREED);
+    assert_int_equal(ts_stream_wait_closed(s), TS_EFREED);
+    ts_stream_close(s);
+    assert_int_equal(ts_stream_fd(s), -1);
+    assert_int_equal(ts_stream_write_buffer_size(s), 0);
+    ts_stream_free(s);   /* a double free is caught too */
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 9);
+    /* What was written before the free still arrives, then end of stream. */
+    char got[3] = {0};
+    assert_int_equal(read(sv[1], got, 2), 2);
+    assert_string_equal(got, "hi");
+    close(sv[1]);
+    return NULL;
+}
+
+static void test_stream_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_stream_after_free, NULL), 0);
+}
+
+/* A stream is tied to no loop: one kept past its loop serves the next
+ * (both runtimes), and that is no misuse. */
+static ts_stream *kept_stream;
+static int kept_peer = -1;
+
+static void *make_kept_stream(void *arg) {
+    (void)arg;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(ts_stream_new(sv[0], &kept_stream), 0);
+    kept_peer = sv[1];
+    return NULL;
+}
+
+static void *use_kept_stream(void *arg) {
+    (void)arg;
+    diag_reset();
+    assert_int_equal(write(kept_peer, "ok", 2), 2);
+    char buf[3] = {0};
+    size_t got = 0;
+    assert_int_equal(ts_stream_read_exactly(kept_stream, buf, 2, &got), 0);
+    assert_string_equal(buf, "ok");
+    ts_stream_free(kept_stream);
+    close(kept_peer);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 0);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    return NULL;
+}
+
+static void test_stream_after_loop_closed(void **state) {
+    (void)state;
+    assert_int_equal(run_main(make_kept_stream, NULL), 0);
+    assert_int_equal(run_main(use_kept_stream, NULL), 0);
+}
+
 static void test_strerror(void **state) {
     (void)state;
     assert_string_equal(ts_err_name(TS_EFREED), "TS_EFREED");
@@ -909,6 +989,8 @@ int main(void) {
         cmocka_unit_test(test_executor_after_loop_closed),
         cmocka_unit_test(test_procpool_after_free),
         cmocka_unit_test(test_procpool_after_loop_closed),
+        cmocka_unit_test(test_stream_after_free),
+        cmocka_unit_test(test_stream_after_loop_closed),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

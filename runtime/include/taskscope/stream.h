@@ -74,8 +74,17 @@ int ts_open_unix_connection_at(const char *path, ts_stream **out,
  * stream, which then owns it and sets it non-blocking.  Must be called on
  * a loop's thread.  Returns 0, -EBADF, -ENOMEM or TS_ENOTASK (no loop); on
  * failure fd is left open and still the caller's.  Does not suspend.
+ * The call site is kept for diagnostics: a stream used after
+ * ts_stream_free gives TS_EFREED (every call that returns an error; close,
+ * abort and free do nothing; the readers give -1 / 0) and a
+ * TS_DIAG_USE_AFTER_FREE report naming where it was created, used and
+ * freed.  Only the debug runtime recognises a freed stream (for the next
+ * 1024 object frees); in the release runtime that is a use of freed
+ * memory.  A stream is tied to no loop.
  */
-int ts_stream_new(int fd, ts_stream **out);
+#define ts_stream_new(fd, out) ts_stream_new_at((fd), (out), TS_HERE)
+int ts_stream_new_at(int fd, ts_stream **out, const ts_site *site);
+int (ts_stream_new)(int fd, ts_stream **out);
 
 /*
  * ts_stream_read - read up to n bytes, suspending until at least one is
@@ -177,7 +186,9 @@ int ts_stream_wait_closed_at(ts_stream *s, const ts_site *site);
  * inside a call on s sees the close (a read returns end of stream); the
  * memory goes when the last such call has returned.  NULL is ignored.
  */
-void ts_stream_free(ts_stream *s);
+#define ts_stream_free(s) ts_stream_free_at((s), TS_HERE)
+void ts_stream_free_at(ts_stream *s, const ts_site *site);
+void (ts_stream_free)(ts_stream *s);
 
 /* Accessors; none suspends.  ts_stream_at_eof: 1 when the peer has ended
  * the stream and nothing buffered is left to read. */
