@@ -59,6 +59,11 @@ int ts__stream_wrap(int fd, bool is_sock, ts_stream **out);
  * as served until then.  One registration per stream. */
 void ts__stream_on_closed(ts_stream *s, void (*fn)(void *), void *arg);
 
+/* ts__stream_abort - ts_stream_abort for the runtime's own use: it may
+ * abort a stream whose handle was already freed (a server connection whose
+ * handler returned), which ts_stream_abort refuses as a use after free. */
+void ts__stream_abort(ts_stream *s);
+
 /* Turn Nagle off on a TCP socket (asyncio does for every connection);
  * ignores sockets that are not TCP. */
 void ts__set_nodelay(int fd);

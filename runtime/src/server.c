@@ -331,7 +331,7 @@ static void for_each_conn(ts_server *srv, void (*fn)(ts_stream *), bool closing_
 }
 
 void ts_server_close_clients(ts_server *srv) { for_each_conn(srv, ts_stream_close, false); }
-void ts_server_abort_clients(ts_server *srv) { for_each_conn(srv, ts_stream_abort, true); }
+void ts_server_abort_clients(ts_server *srv) { for_each_conn(srv, ts__stream_abort, true); }
 
 int ts_server_wait_closed_at(ts_server *srv, const ts_site *site) {
     ts_task *self = ts__current();

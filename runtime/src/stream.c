@@ -589,6 +589,8 @@ void ts_stream_abort(ts_stream *s) {
         start_close(s, true);
 }
 
+void ts__stream_abort(ts_stream *s) { start_close(s, true); }
+
 int ts_stream_wait_closed_at(ts_stream *s, const ts_site *site) {
     int check = stream_check(s, "ts_stream_wait_closed", site);
     if (check)
