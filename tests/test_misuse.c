@@ -13,9 +13,9 @@
  *     of freed memory) or after its loop closed (both), reported as such
  *     and not as a wrong-thread call, which a real foreign thread still
  *     gets;
- *   - an executor, process pool or stream used after it was freed
- *     (debug runtime); none belongs to a loop, so one kept past its loop
- *     still serves the next;
+ *   - an executor, process pool, stream or server used after it was
+ *     freed (debug runtime); none belongs to a loop (the first three kept
+ *     past their loop still serve the next);
  *   - a task acquiring a lock it already holds: -EDEADLK at once.
  */
 #include <pthread.h>
@@ -956,6 +956,46 @@ static void test_stream_after_loop_closed(void **state) {
     assert_int_equal(run_main(use_kept_stream, NULL), 0);
 }
 
+/* ---- servers --------------------------------------------------------------------- */
+
+static int echo_nothing(ts_stream *s, void *arg) {
+    (void)s;
+    (void)arg;
+    return 0;
+}
+
+static void *t_server_after_free(void *arg) {
+    (void)arg;
+    ts_server *srv = NULL;
+    assert_int_equal(ts_start_server(echo_nothing, NULL, "127.0.0.1", "0", NULL, &srv), 0);
+    assert_true(ts_server_port(srv) > 0);
+    int freed_line = __LINE__ + 1;
+    ts_server_free(srv);
+    diag_reset();
+    assert_int_equal(ts_server_wait_closed(srv), TS_EFREED);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_server used after it was freed",
+                     "created at", "in t_server_after_free()", "used at", NULL);
+    assert_released_at(freed_line, "t_server_after_free");
+    assert_int_equal(ts_serve_forever(srv), TS_EFREED);
+    assert_int_equal(ts_server_port(srv), TS_EFREED);
+    assert_int_equal(ts_server_fd(srv, 0), -1);
+    assert_int_equal(ts_server_connections(srv), 0);
+    ts_server_close(srv);
+    ts_server_abort_clients(srv);
+    ts_server_free(srv);   /* a double free is caught too */
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 8);
+    return NULL;
+}
+
+static void test_server_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_server_after_free, NULL), 0);
+}
+
 static void test_strerror(void **state) {
     (void)state;
     assert_string_equal(ts_err_name(TS_EFREED), "TS_EFREED");
@@ -991,6 +1031,7 @@ int main(void) {
         cmocka_unit_test(test_procpool_after_loop_closed),
         cmocka_unit_test(test_stream_after_free),
         cmocka_unit_test(test_stream_after_loop_closed),
+        cmocka_unit_test(test_server_after_free),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

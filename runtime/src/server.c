@@ -42,6 +42,7 @@ struct conn {
 };
 
 struct ts_server {
+    ts__obj obj;                /* first: no loop; creation site, live/freed */
     ts_stream_handler handler;
     void *arg;
     ts_server_opts opts;
@@ -61,8 +62,16 @@ static void server_unref(ts_server *srv) {
     if (--srv->refs > 0)
         return;
     free(srv->ls);
-    free(srv);
+    ts__obj_free(&srv->obj, srv->obj.freed);
 }
+
+/* 0 if the handle is live; else TS_EFREED, reported (objcheck.c).
+ * Liveness only, as for a stream. */
+static int server_check(const ts_server *srv, const char *what, const ts_site *site) {
+    return srv->obj.magic == TS__OBJ_LIVE ? 0 : ts__obj_misuse(&srv->obj, what, site);
+}
+
+static void server_close(ts_server *srv);
 
 static void check_closed(ts_server *srv) {
     if (!srv->closed || srv->naccepting > 0 || srv->nconns > 0)
@@ -189,7 +198,7 @@ static void accept_done(ts__done_watch *w, ts_task *t) {
     l->task = NULL;
     srv->naccepting--;
     if (!srv->closed)
-        ts_server_close(srv); /* the socket broke: the server cannot go on */
+        server_close(srv); /* the socket broke: the server cannot go on */
     check_closed(srv);
     server_unref(srv);
 }
@@ -197,7 +206,7 @@ static void accept_done(ts__done_watch *w, ts_task *t) {
 /* Make the server from listening fds (taken over, closed on failure). */
 static int server_make(ts_stream_handler handler, void *arg, const int *fds,
                        const bool *tcp, size_t n, const ts_server_opts *opts,
-                       ts_server **out) {
+                       ts_server **out, const ts_site *created) {
     static const ts_site site = {__FILE__, "ts_start_server", __LINE__};
     if (n == 0)
         return -EADDRNOTAVAIL;
@@ -210,6 +219,7 @@ static int server_make(ts_stream_handler handler, void *arg, const int *fds,
             close(fds[i]);
         return -ENOMEM;
     }
+    ts__obj_init(&srv->obj, NULL, "ts_server", created);
     srv->handler = handler;
     srv->arg = arg;
     if (opts)
@@ -278,7 +288,7 @@ int ts_start_server_at(ts_stream_handler handler, void *arg, const char *host,
             close(fds[--n]);
         return err;
     }
-    return server_make(handler, arg, fds, tcp, n, opts, out);
+    return server_make(handler, arg, fds, tcp, n, opts, out, site);
 }
 
 int ts_start_unix_server(ts_stream_handler handler, void *arg, const char *path,
@@ -292,12 +302,17 @@ int ts_start_unix_server(ts_stream_handler handler, void *arg, const char *path,
     if (err)
         return err;
     bool tcp = false;
-    return server_make(handler, arg, &fd, &tcp, 1, opts, out);
+    return server_make(handler, arg, &fd, &tcp, 1, opts, out, NULL);
 }
 
 /* ---- closing ----------------------------------------------------------------- */
 
 void ts_server_close(ts_server *srv) {
+    if (!server_check(srv, "ts_server_close", NULL))
+        server_close(srv);
+}
+
+static void server_close(ts_server *srv) {
     if (srv->closed)
         return;
     srv->closed = true;
@@ -330,10 +345,20 @@ static void for_each_conn(ts_server *srv, void (*fn)(ts_stream *), bool closing_
     }
 }
 
-void ts_server_close_clients(ts_server *srv) { for_each_conn(srv, ts_stream_close, false); }
-void ts_server_abort_clients(ts_server *srv) { for_each_conn(srv, ts__stream_abort, true); }
+void ts_server_close_clients(ts_server *srv) {
+    if (!server_check(srv, "ts_server_close_clients", NULL))
+        for_each_conn(srv, ts_stream_close, false);
+}
+
+void ts_server_abort_clients(ts_server *srv) {
+    if (!server_check(srv, "ts_server_abort_clients", NULL))
+        for_each_conn(srv, ts__stream_abort, true);
+}
 
 int ts_server_wait_closed_at(ts_server *srv, const ts_site *site) {
+    int check = server_check(srv, "ts_server_wait_closed", site);
+    if (check)
+        return check;
     ts_task *self = ts__current();
     if (!self)
         return TS_ENOTASK;
@@ -352,6 +377,9 @@ int ts_server_wait_closed_at(ts_server *srv, const ts_site *site) {
 }
 
 int ts_serve_forever_at(ts_server *srv, const ts_site *site) {
+    int check = server_check(srv, "ts_serve_forever", site);
+    if (check)
+        return check;
     ts_task *self = ts__current();
     if (!self)
         return TS_ENOTASK;
@@ -369,26 +397,38 @@ int ts_serve_forever_at(ts_server *srv, const ts_site *site) {
     if (srv->forever == &w)
         srv->forever = NULL;
     if (err < 0)
-        ts_server_close(srv);
+        server_close(srv);
     return err;
 }
 
-void ts_server_free(ts_server *srv) {
-    if (!srv || srv->handle_gone)
+/* The function behind the pre-site ABI (the header's macro calls the _at
+ * form); kept for binaries built before. */
+void (ts_server_free)(ts_server *srv) { ts_server_free_at(srv, NULL); }
+
+void ts_server_free_at(ts_server *srv, const ts_site *site) {
+    if (!srv || server_check(srv, "ts_server_free", site) || srv->handle_gone)
         return;
     srv->handle_gone = true;
-    ts_server_close(srv);
+    server_close(srv);
+    /* Freed for its user from now on; the memory goes with the last
+     * reference (server_unref). */
+    srv->obj.magic = TS__OBJ_FREED;
+    srv->obj.freed = site;
     server_unref(srv);
 }
 
 int ts_server_port(const ts_server *srv) {
+    if (!ts__obj_readable(&srv->obj, "ts_server_port"))
+        return TS_EFREED;
     if (srv->nls == 0 || srv->ls[0].fd < 0)
         return -EBADF;
     return ts_sock_port(srv->ls[0].fd);
 }
 
 int ts_server_fd(const ts_server *srv, size_t i) {
-    return i < srv->nls ? srv->ls[i].fd : -1;
+    return ts__obj_readable(&srv->obj, "ts_server_fd") && i < srv->nls ? srv->ls[i].fd : -1;
 }
 
-size_t ts_server_connections(const ts_server *srv) { return srv->nconns; }
+size_t ts_server_connections(const ts_server *srv) {
+    return ts__obj_readable(&srv->obj, "ts_server_connections") ? srv->nconns : 0;
+}

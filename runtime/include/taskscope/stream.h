@@ -275,9 +275,17 @@ size_t ts_server_connections(const ts_server *srv);
 /*
  * ts_server_free - give up the handle.  Closes the server if it is open;
  * connections still being served go on, and the memory goes when the last
- * handler returns.  NULL is ignored.
+ * handler returns.  NULL is ignored.  A server used after ts_server_free
+ * gives TS_EFREED (wait_closed, serve_forever, port; close, free and the
+ * client calls do nothing; fd gives -1, connections 0) and a
+ * TS_DIAG_USE_AFTER_FREE report naming where it was started, used and
+ * freed.  Only the debug runtime recognises a freed server (for the next
+ * 1024 object frees); in the release runtime that is a use of freed
+ * memory.  A server is tied to no loop.
  */
-void ts_server_free(ts_server *srv);
+#define ts_server_free(srv) ts_server_free_at((srv), TS_HERE)
+void ts_server_free_at(ts_server *srv, const ts_site *site);
+void (ts_server_free)(ts_server *srv);
 
 #ifdef __cplusplus
 }
