@@ -13,12 +13,13 @@
  *     of freed memory) or after its loop closed (both), reported as such
  *     and not as a wrong-thread call, which a real foreign thread still
  *     gets;
- *   - an executor, process pool, stream or server used after it was
- *     freed (debug runtime); none belongs to a loop (the first three kept
- *     past their loop still serve the next);
+ *   - an executor, process pool, stream, server or subprocess used after
+ *     it was freed (debug runtime); none belongs to a loop (the first
+ *     three kept past their loop still serve the next);
  *   - a task acquiring a lock it already holds: -EDEADLK at once.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -996,6 +997,40 @@ static void test_server_after_free(void **state) {
     assert_int_equal(run_main(t_server_after_free, NULL), 0);
 }
 
+/* ---- subprocesses ---------------------------------------------------------------- */
+
+static void *t_process_after_free(void *arg) {
+    (void)arg;
+    ts_process *p = NULL;
+    assert_int_equal(ts_process_spawn_shell("exit 3", NULL, &p), 0);
+    int rc = -1;
+    assert_int_equal(ts_process_wait(p, &rc), 0);
+    assert_int_equal(rc, 3);
+    int freed_line = __LINE__ + 1;
+    ts_process_free(p);
+    diag_reset();
+    assert_int_equal(ts_process_wait(p, &rc), TS_EFREED);
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 1);
+    assert_int_equal(diag_seen[TS_DIAG_WRONG_THREAD], 0);
+    assert_diag_says("object used after free/close", "ts_process used after it was freed",
+                     "created at", "in t_process_after_free()", "used at", NULL);
+    assert_released_at(freed_line, "t_process_after_free");
+    assert_int_equal(ts_process_kill(p, SIGTERM), TS_EFREED);
+    assert_int_equal(ts_process_returncode(p, &rc), TS_EFREED);
+    assert_int_equal(ts_process_pid(p), -1);
+    assert_int_equal(ts_process_close_stdin(p), TS_EFREED);
+    ts_process_free(p);   /* a double free is caught too */
+    assert_int_equal(diag_seen[TS_DIAG_USE_AFTER_FREE], 6);
+    return NULL;
+}
+
+static void test_process_after_free(void **state) {
+    (void)state;
+    if (!DEBUG_RUNTIME)
+        skip();
+    assert_int_equal(run_main(t_process_after_free, NULL), 0);
+}
+
 static void test_strerror(void **state) {
     (void)state;
     assert_string_equal(ts_err_name(TS_EFREED), "TS_EFREED");
@@ -1032,6 +1067,7 @@ int main(void) {
         cmocka_unit_test(test_stream_after_free),
         cmocka_unit_test(test_stream_after_loop_closed),
         cmocka_unit_test(test_server_after_free),
+        cmocka_unit_test(test_process_after_free),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,6 +46,7 @@ typedef struct chld_watch {
 } chld_watch;
 
 struct ts_process {
+    ts__obj obj;          /* first: no loop; creation site, live/freed */
     pid_t pid;
     int pidfd;            /* -1 when waiting through SIGCHLD */
     int pipes[3];         /* the parent's ends, or -1 */
@@ -274,8 +275,14 @@ static void close_pipes(ts_process *p) {
     }
 }
 
-int ts_process_spawn(const char *file, char *const argv[], const ts_process_opts *opts,
-                     ts_process **out) {
+/* 0 if p is live; else TS_EFREED, reported (objcheck.c).  Liveness only:
+ * a process is tied to no loop. */
+static int process_check(const ts_process *p, const char *what, const ts_site *site) {
+    return p->obj.magic == TS__OBJ_LIVE ? 0 : ts__obj_misuse(&p->obj, what, site);
+}
+
+int ts_process_spawn_at(const char *file, char *const argv[], const ts_process_opts *opts,
+                        ts_process **out, const ts_site *site) {
     if (!file || !argv || !argv[0] || !out)
         return -EINVAL;
     *out = NULL;
@@ -287,6 +294,7 @@ int ts_process_spawn(const char *file, char *const argv[], const ts_process_opts
     if (!p)
         return -ENOMEM;
     *p = (ts_process){.pid = -1, .pidfd = -1, .pipes = {-1, -1, -1}};
+    ts__obj_init(&p->obj, NULL, "ts_process", site);
     bool pidfd = want_pidfd();
     /* Watch SIGCHLD before the child exists, so its exit cannot be lost. */
     int err = pidfd ? 0 : watch_acquire(&p->watch);
@@ -311,13 +319,27 @@ int ts_process_spawn(const char *file, char *const argv[], const ts_process_opts
     return 0;
 }
 
-int ts_process_spawn_shell(const char *command, const ts_process_opts *opts,
-                           ts_process **out) {
+int ts_process_spawn_shell_at(const char *command, const ts_process_opts *opts,
+                              ts_process **out, const ts_site *site) {
     if (!command)
         return -EINVAL;
     char *argv[] = {"sh", "-c", (char *)command, NULL};
-    return ts_process_spawn("/bin/sh", argv, opts, out);
+    return ts_process_spawn_at("/bin/sh", argv, opts, out, site);
 }
+
+/* The functions behind the pre-site ABI (the header's macros call the
+ * _at forms); kept for binaries built before. */
+int (ts_process_spawn)(const char *file, char *const argv[], const ts_process_opts *opts,
+                       ts_process **out) {
+    return ts_process_spawn_at(file, argv, opts, out, NULL);
+}
+
+int (ts_process_spawn_shell)(const char *command, const ts_process_opts *opts,
+                             ts_process **out) {
+    return ts_process_spawn_shell_at(command, opts, out, NULL);
+}
+
+void (ts_process_free)(ts_process *p) { ts_process_free_at(p, NULL); }
 
 /* ---- pipes -------------------------------------------------------------------------- */
 
@@ -325,6 +347,9 @@ ssize_t ts_process_read_at(ts_process *p, int fd, void *buf, size_t len,
                            const ts_site *site) {
     if (!p || (fd != 1 && fd != 2) || (!buf && len))
         return -EINVAL;
+    int check = process_check(p, "ts_process_read", site);
+    if (check)
+        return check;
     int pfd = p->pipes[fd];
     if (pfd < 0)
         return -EBADF;
@@ -368,6 +393,9 @@ ssize_t ts_process_write_at(ts_process *p, const void *buf, size_t len,
                             const ts_site *site) {
     if (!p || (!buf && len))
         return -EINVAL;
+    int check = process_check(p, "ts_process_write", site);
+    if (check)
+        return check;
     int pfd = p->pipes[0];
     if (pfd < 0)
         return -EBADF;
@@ -390,6 +418,8 @@ ssize_t ts_process_write_at(ts_process *p, const void *buf, size_t len,
 }
 
 int ts_process_close_stdin(ts_process *p) {
+    if (p && process_check(p, "ts_process_close_stdin", NULL))
+        return TS_EFREED;
     if (!p || p->pipes[0] < 0)
         return -EBADF;
     close(p->pipes[0]);
@@ -460,6 +490,9 @@ int ts_process_communicate_at(ts_process *p, const void *in, size_t in_len, char
         *err = NULL;
     if (!p || (!in && in_len))
         return -EINVAL;
+    int check = process_check(p, "ts_process_communicate", site);
+    if (check)
+        return check;
     if (!ts__current())
         return TS_ENOTASK;
     if (in_len && p->pipes[0] < 0)
@@ -541,6 +574,9 @@ static int park_for_sigchld(ts_process *p, const ts_site *site) {
 int ts_process_wait_at(ts_process *p, int *returncode, const ts_site *site) {
     if (!p)
         return -EINVAL;
+    int check = process_check(p, "ts_process_wait", site);
+    if (check)
+        return check;
     if (!ts__current())
         return TS_ENOTASK;
     if (p->waiter)
@@ -566,6 +602,8 @@ int ts_process_wait_at(ts_process *p, int *returncode, const ts_site *site) {
 int ts_process_kill(ts_process *p, int signo) {
     if (!p || signo < 0 || signo >= NSIG)
         return -EINVAL;
+    if (process_check(p, "ts_process_kill", NULL))
+        return TS_EFREED;
     if (p->reaped)
         return -ESRCH;
     int r = p->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, p->pidfd, signo, NULL, 0)
@@ -573,11 +611,15 @@ int ts_process_kill(ts_process *p, int signo) {
     return r < 0 ? -errno : 0;
 }
 
-pid_t ts_process_pid(const ts_process *p) { return p ? p->pid : -1; }
+pid_t ts_process_pid(const ts_process *p) {
+    return p && ts__obj_readable(&p->obj, "ts_process_pid") ? p->pid : -1;
+}
 
 int ts_process_returncode(const ts_process *p, int *returncode) {
     if (!p)
         return -EINVAL;
+    if (!ts__obj_readable(&p->obj, "ts_process_returncode"))
+        return TS_EFREED;
     if (!p->reaped)
         return TS_EINVALSTATE;
     if (returncode)
@@ -586,13 +628,15 @@ int ts_process_returncode(const ts_process *p, int *returncode) {
 }
 
 int ts_process_pipe_fd(const ts_process *p, int fd) {
+    if (p && !ts__obj_readable(&p->obj, "ts_process_pipe_fd"))
+        return TS_EFREED;
     if (!p || fd < 0 || fd > 2 || p->pipes[fd] < 0)
         return -EBADF;
     return p->pipes[fd];
 }
 
-void ts_process_free(ts_process *p) {
-    if (!p)
+void ts_process_free_at(ts_process *p, const ts_site *site) {
+    if (!p || process_check(p, "ts_process_free", site))
         return;
     close_pipes(p);
     if (try_reap(p) == 0) {
@@ -604,6 +648,6 @@ void ts_process_free(ts_process *p) {
             watch_release(p->watch);
         }
     }
-    free(p);
+    ts__obj_free(&p->obj, site);
     reap_zombies();
 }

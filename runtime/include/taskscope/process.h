@@ -64,11 +64,26 @@ typedef struct ts_process_opts {
  * code; nothing is left behind on failure.  TS_ENOTASK if the thread has
  * no loop.
  * ts_process_spawn_shell(command, opts, out) runs "/bin/sh -c command".
+ * The call site is kept for diagnostics: a process used after
+ * ts_process_free gives TS_EFREED (every call that returns an error; free
+ * does nothing; pid gives -1) and a TS_DIAG_USE_AFTER_FREE report naming
+ * where it was spawned, used and freed.  Only the debug runtime
+ * recognises a freed process (for the next 1024 object frees); in the
+ * release runtime that is a use of freed memory.  A process is tied to no
+ * loop.
  */
-int ts_process_spawn(const char *file, char *const argv[], const ts_process_opts *opts,
-                     ts_process **out);
-int ts_process_spawn_shell(const char *command, const ts_process_opts *opts,
-                           ts_process **out);
+#define ts_process_spawn(file, argv, opts, out) \
+    ts_process_spawn_at((file), (argv), (opts), (out), TS_HERE)
+int ts_process_spawn_at(const char *file, char *const argv[], const ts_process_opts *opts,
+                        ts_process **out, const ts_site *site);
+int (ts_process_spawn)(const char *file, char *const argv[], const ts_process_opts *opts,
+                       ts_process **out);
+#define ts_process_spawn_shell(command, opts, out) \
+    ts_process_spawn_shell_at((command), (opts), (out), TS_HERE)
+int ts_process_spawn_shell_at(const char *command, const ts_process_opts *opts,
+                              ts_process **out, const ts_site *site);
+int (ts_process_spawn_shell)(const char *command, const ts_process_opts *opts,
+                             ts_process **out);
 
 /*
  * ts_process_read(p, fd, buf, len) - read from the child's stdout (fd 1)
@@ -141,7 +156,9 @@ int ts_process_pipe_fd(const ts_process *p, int fd);
  * killed (SIGKILL), as asyncio does when a subprocess transport is closed,
  * and reaped in the background.  Does not suspend.
  */
-void ts_process_free(ts_process *p);
+#define ts_process_free(p) ts_process_free_at((p), TS_HERE)
+void ts_process_free_at(ts_process *p, const ts_site *site);
+void (ts_process_free)(ts_process *p);
 
 #ifdef __cplusplus
 }
