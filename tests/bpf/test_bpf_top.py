@@ -180,9 +180,16 @@ def launch(ctx):
             "suspended" in line_with(s, w) for w in want), "the launched program's tasks")
         if "held" in s.split():
             raise Failure("the program's output reached the screen:\n" + s)
-        with open(log) as f:
-            if "held" not in f.read():
+        # The program's line reaches the log when its stdio flushes, which
+        # may come a moment after its tasks show on the screen: poll.
+        deadline = time.monotonic() + 30
+        while True:
+            with open(log) as f:
+                if "held" in f.read():
+                    break
+            if time.monotonic() > deadline:
                 raise Failure("the program's output is not in the log")
+            time.sleep(0.1)
         pane.keys("q")
         s = pane.wait(lambda s: "TUI-EXIT" in s and "STTY:" in s, "exit")
         if "TUI-EXIT 0" not in s:
