@@ -41,4 +41,14 @@ static inline int run_main(ts_task_fn fn, void *arg) {
     return ts_run(fn, arg);
 }
 
+/* The ported CPython tests (test_cpython_*.c): body runs as the main task
+ * with diagnostics captured, and must succeed. */
+static inline void run_port(ts_task_fn body) {
+    diag_reset();
+    assert_int_equal(run_main(body, NULL), 0);
+}
+
+/* One turn of the loop (asyncio.sleep(0)), which must not be cancelled. */
+static inline void yield(void) { assert_int_equal(ts_sleep(0), 0); }
+
 #endif

@@ -12,11 +12,6 @@
  */
 #include "harness.h"
 
-static void run_port(ts_task_fn body) {
-    diag_reset();
-    assert_int_equal(run_main(body, NULL), 0);
-}
-
 static void *BaseFuture_test_initial_state(void *arg) {
     (void)arg;
     ts_future *f = ts_future_new();

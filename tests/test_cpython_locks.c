@@ -32,12 +32,10 @@ static void assert_results(const int *want, int n) {
         assert_results(want_, (int)(sizeof want_ / sizeof want_[0]));         \
     } while (0)
 
-static void yield(void) { assert_int_equal(ts_sleep(0), 0); }
-
-static void run_port(ts_task_fn body) {
-    diag_reset();
+/* run_port (harness.h) with the recorded order emptied first. */
+static void run_lock_port(ts_task_fn body) {
     reset_results();
-    assert_int_equal(run_main(body, NULL), 0);
+    run_port(body);
 }
 
 /* An acquirer: acquire obj, then record tag (cN(result) in CPython). */
@@ -88,7 +86,7 @@ static void *Lock_test_acquire(void *arg) {
     ts_lock_free(lock);
     return NULL;
 }
-static void test_Lock_test_acquire(void **s) { (void)s; run_port(Lock_test_acquire); }
+static void test_Lock_test_acquire(void **s) { (void)s; run_lock_port(Lock_test_acquire); }
 
 static void *Lock_test_acquire_cancel(void *arg) {
     (void)arg;
@@ -105,7 +103,7 @@ static void *Lock_test_acquire_cancel(void *arg) {
     ts_lock_free(lock);
     return NULL;
 }
-static void test_Lock_test_acquire_cancel(void **s) { (void)s; run_port(Lock_test_acquire_cancel); }
+static void test_Lock_test_acquire_cancel(void **s) { (void)s; run_lock_port(Lock_test_acquire_cancel); }
 
 typedef struct lockit_arg {
     ts_lock *lock;
@@ -153,7 +151,7 @@ static void *Lock_test_cancel_race(void *arg) {
     ts_lock_free(lock);
     return NULL;
 }
-static void test_Lock_test_cancel_race(void **s) { (void)s; run_port(Lock_test_cancel_race); }
+static void test_Lock_test_cancel_race(void **s) { (void)s; run_lock_port(Lock_test_cancel_race); }
 
 static int lock_count, call_count;
 
@@ -202,7 +200,7 @@ static void *Lock_test_cancel_release_race(void *arg) {
     ts_lock_free(lock);
     return NULL;
 }
-static void test_Lock_test_cancel_release_race(void **s) { (void)s; run_port(Lock_test_cancel_release_race); }
+static void test_Lock_test_cancel_release_race(void **s) { (void)s; run_lock_port(Lock_test_cancel_release_race); }
 
 static void *Lock_test_finished_waiter_cancelled(void *arg) {
     (void)arg;
@@ -223,7 +221,7 @@ static void *Lock_test_finished_waiter_cancelled(void *arg) {
     ts_lock_free(lock);
     return NULL;
 }
-static void test_Lock_test_finished_waiter_cancelled(void **s) { (void)s; run_port(Lock_test_finished_waiter_cancelled); }
+static void test_Lock_test_finished_waiter_cancelled(void **s) { (void)s; run_lock_port(Lock_test_finished_waiter_cancelled); }
 
 static void *Lock_test_release_not_acquired(void *arg) {
     (void)arg;
@@ -232,7 +230,7 @@ static void *Lock_test_release_not_acquired(void *arg) {
     ts_lock_free(lock);
     return NULL;
 }
-static void test_Lock_test_release_not_acquired(void **s) { (void)s; run_port(Lock_test_release_not_acquired); }
+static void test_Lock_test_release_not_acquired(void **s) { (void)s; run_lock_port(Lock_test_release_not_acquired); }
 
 static void *Lock_test_release_no_waiters(void *arg) {
     (void)arg;
@@ -244,7 +242,7 @@ static void *Lock_test_release_no_waiters(void *arg) {
     ts_lock_free(lock);
     return NULL;
 }
-static void test_Lock_test_release_no_waiters(void **s) { (void)s; run_port(Lock_test_release_no_waiters); }
+static void test_Lock_test_release_no_waiters(void **s) { (void)s; run_lock_port(Lock_test_release_no_waiters); }
 
 /* ===================== EventTests ===================== */
 
@@ -277,7 +275,7 @@ static void *Event_test_wait(void *arg) {
     ts_event_free(ev);
     return NULL;
 }
-static void test_Event_test_wait(void **s) { (void)s; run_port(Event_test_wait); }
+static void test_Event_test_wait(void **s) { (void)s; run_lock_port(Event_test_wait); }
 
 static void *Event_test_wait_on_set(void *arg) {
     (void)arg;
@@ -287,7 +285,7 @@ static void *Event_test_wait_on_set(void *arg) {
     ts_event_free(ev);
     return NULL;
 }
-static void test_Event_test_wait_on_set(void **s) { (void)s; run_port(Event_test_wait_on_set); }
+static void test_Event_test_wait_on_set(void **s) { (void)s; run_lock_port(Event_test_wait_on_set); }
 
 static void cancel_cb(void *arg) { ts_task_cancel((ts_task *)arg, NULL); }
 
@@ -305,7 +303,7 @@ static void *Event_test_wait_cancel(void *arg) {
     ts_event_free(ev);
     return NULL;
 }
-static void test_Event_test_wait_cancel(void **s) { (void)s; run_port(Event_test_wait_cancel); }
+static void test_Event_test_wait_cancel(void **s) { (void)s; run_lock_port(Event_test_wait_cancel); }
 
 static void *Event_test_clear(void *arg) {
     (void)arg;
@@ -318,7 +316,7 @@ static void *Event_test_clear(void *arg) {
     ts_event_free(ev);
     return NULL;
 }
-static void test_Event_test_clear(void **s) { (void)s; run_port(Event_test_clear); }
+static void test_Event_test_clear(void **s) { (void)s; run_lock_port(Event_test_clear); }
 
 static void *Event_test_clear_with_waiters(void *arg) {
     (void)arg;
@@ -341,7 +339,7 @@ static void *Event_test_clear_with_waiters(void *arg) {
     ts_event_free(ev);
     return NULL;
 }
-static void test_Event_test_clear_with_waiters(void **s) { (void)s; run_port(Event_test_clear_with_waiters); }
+static void test_Event_test_clear_with_waiters(void **s) { (void)s; run_lock_port(Event_test_clear_with_waiters); }
 
 /* ===================== ConditionTests ===================== */
 
@@ -413,7 +411,7 @@ static void *Condition_test_wait(void *arg) {
     ts_lock_free(cond_lock);
     return NULL;
 }
-static void test_Condition_test_wait(void **s) { (void)s; run_port(Condition_test_wait); }
+static void test_Condition_test_wait(void **s) { (void)s; run_lock_port(Condition_test_wait); }
 
 static void *cond_wait_only(void *arg) {
     int rc = ts_condition_wait((ts_condition *)arg);
@@ -438,7 +436,7 @@ static void *Condition_test_wait_cancel(void *arg) {
     ts_lock_free(lock);
     return NULL;
 }
-static void test_Condition_test_wait_cancel(void **s) { (void)s; run_port(Condition_test_wait_cancel); }
+static void test_Condition_test_wait_cancel(void **s) { (void)s; run_lock_port(Condition_test_wait_cancel); }
 
 static void release_cb(void *arg) { ts_condition_release((ts_condition *)arg); }
 
@@ -465,7 +463,7 @@ static void *Condition_test_wait_cancel_contested(void *arg) {
     ts_lock_free(lock);
     return NULL;
 }
-static void test_Condition_test_wait_cancel_contested(void **s) { (void)s; run_port(Condition_test_wait_cancel_contested); }
+static void test_Condition_test_wait_cancel_contested(void **s) { (void)s; run_lock_port(Condition_test_wait_cancel_contested); }
 
 static int waited;
 
@@ -499,7 +497,7 @@ static void *Condition_test_wait_cancel_after_notify(void *arg) {
     ts_condition_free(cond);
     return NULL;
 }
-static void test_Condition_test_wait_cancel_after_notify(void **s) { (void)s; run_port(Condition_test_wait_cancel_after_notify); }
+static void test_Condition_test_wait_cancel_after_notify(void **s) { (void)s; run_lock_port(Condition_test_wait_cancel_after_notify); }
 
 static void *Condition_test_wait_unacquired(void *arg) {
     (void)arg;
@@ -508,7 +506,7 @@ static void *Condition_test_wait_unacquired(void *arg) {
     ts_condition_free(cond);
     return NULL;
 }
-static void test_Condition_test_wait_unacquired(void **s) { (void)s; run_port(Condition_test_wait_unacquired); }
+static void test_Condition_test_wait_unacquired(void **s) { (void)s; run_lock_port(Condition_test_wait_unacquired); }
 
 static int presult;
 static int predicate(void *arg) { (void)arg; return presult; }
@@ -551,7 +549,7 @@ static void *Condition_test_wait_for(void *arg) {
     ts_condition_free(cond);
     return NULL;
 }
-static void test_Condition_test_wait_for(void **s) { (void)s; run_port(Condition_test_wait_for); }
+static void test_Condition_test_wait_for(void **s) { (void)s; run_lock_port(Condition_test_wait_for); }
 
 static int returns_123(void *arg) { (void)arg; return 123; }
 static int returns_false(void *arg) { (void)arg; return 0; }
@@ -566,7 +564,7 @@ static void *Condition_test_wait_for_unacquired(void *arg) {
     ts_condition_free(cond);
     return NULL;
 }
-static void test_Condition_test_wait_for_unacquired(void **s) { (void)s; run_port(Condition_test_wait_for_unacquired); }
+static void test_Condition_test_wait_for_unacquired(void **s) { (void)s; run_lock_port(Condition_test_wait_for_unacquired); }
 
 static void *Condition_test_notify(void *arg) {
     (void)arg;
@@ -594,7 +592,7 @@ static void *Condition_test_notify(void *arg) {
     ts_condition_free(cond);
     return NULL;
 }
-static void test_Condition_test_notify(void **s) { (void)s; run_port(Condition_test_notify); }
+static void test_Condition_test_notify(void **s) { (void)s; run_lock_port(Condition_test_notify); }
 
 static void *Condition_test_notify_all(void *arg) {
     (void)arg;
@@ -614,7 +612,7 @@ static void *Condition_test_notify_all(void *arg) {
     ts_condition_free(cond);
     return NULL;
 }
-static void test_Condition_test_notify_all(void **s) { (void)s; run_port(Condition_test_notify_all); }
+static void test_Condition_test_notify_all(void **s) { (void)s; run_lock_port(Condition_test_notify_all); }
 
 static void *Condition_test_notify_unacquired(void *arg) {
     (void)arg;
@@ -624,7 +622,7 @@ static void *Condition_test_notify_unacquired(void *arg) {
     ts_condition_free(cond);
     return NULL;
 }
-static void test_Condition_test_notify_unacquired(void **s) { (void)s; run_port(Condition_test_notify_unacquired); }
+static void test_Condition_test_notify_unacquired(void **s) { (void)s; run_lock_port(Condition_test_notify_unacquired); }
 
 static void *Condition_test_explicit_lock(void *arg) {
     (void)arg;
@@ -642,7 +640,7 @@ static void *Condition_test_explicit_lock(void *arg) {
     ts_lock_free(lock);
     return NULL;
 }
-static void test_Condition_test_explicit_lock(void **s) { (void)s; run_port(Condition_test_explicit_lock); }
+static void test_Condition_test_explicit_lock(void **s) { (void)s; run_lock_port(Condition_test_explicit_lock); }
 
 static void *Condition_test_timeout_in_block(void *arg) {
     (void)arg;
@@ -654,7 +652,7 @@ static void *Condition_test_timeout_in_block(void *arg) {
     ts_condition_free(cond);
     return NULL;
 }
-static void test_Condition_test_timeout_in_block(void **s) { (void)s; run_port(Condition_test_timeout_in_block); }
+static void test_Condition_test_timeout_in_block(void **s) { (void)s; run_lock_port(Condition_test_timeout_in_block); }
 
 /* ===================== SemaphoreTests ===================== */
 
@@ -674,7 +672,7 @@ static void *Semaphore_test_initial_value_zero(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_initial_value_zero(void **s) { (void)s; run_port(Semaphore_test_initial_value_zero); }
+static void test_Semaphore_test_initial_value_zero(void **s) { (void)s; run_lock_port(Semaphore_test_initial_value_zero); }
 
 static void *Semaphore_test_semaphore(void *arg) {
     (void)arg;
@@ -684,7 +682,7 @@ static void *Semaphore_test_semaphore(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_semaphore(void **s) { (void)s; run_port(Semaphore_test_semaphore); }
+static void test_Semaphore_test_semaphore(void **s) { (void)s; run_lock_port(Semaphore_test_semaphore); }
 
 /* Issue 14.8: -1 is a ValueError, not 4 billion permits. */
 static void *Semaphore_test_semaphore_value(void *arg) {
@@ -697,7 +695,7 @@ static void *Semaphore_test_semaphore_value(void *arg) {
     assert_int_equal(errno, EINVAL);
     return NULL;
 }
-static void test_Semaphore_test_semaphore_value(void **s) { (void)s; run_port(Semaphore_test_semaphore_value); }
+static void test_Semaphore_test_semaphore_value(void **s) { (void)s; run_lock_port(Semaphore_test_semaphore_value); }
 
 static void *Semaphore_test_acquire(void *arg) {
     (void)arg;
@@ -731,7 +729,7 @@ static void *Semaphore_test_acquire(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_acquire(void **s) { (void)s; run_port(Semaphore_test_acquire); }
+static void test_Semaphore_test_acquire(void **s) { (void)s; run_lock_port(Semaphore_test_acquire); }
 
 static void *Semaphore_test_acquire_cancel(void *arg) {
     (void)arg;
@@ -747,7 +745,7 @@ static void *Semaphore_test_acquire_cancel(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_acquire_cancel(void **s) { (void)s; run_port(Semaphore_test_acquire_cancel); }
+static void test_Semaphore_test_acquire_cancel(void **s) { (void)s; run_lock_port(Semaphore_test_acquire_cancel); }
 
 static void *Semaphore_test_acquire_cancel_before_awoken(void *arg) {
     (void)arg;
@@ -775,7 +773,7 @@ static void *Semaphore_test_acquire_cancel_before_awoken(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_acquire_cancel_before_awoken(void **s) { (void)s; run_port(Semaphore_test_acquire_cancel_before_awoken); }
+static void test_Semaphore_test_acquire_cancel_before_awoken(void **s) { (void)s; run_lock_port(Semaphore_test_acquire_cancel_before_awoken); }
 
 static void *Semaphore_test_acquire_hang(void *arg) {
     (void)arg;
@@ -795,7 +793,7 @@ static void *Semaphore_test_acquire_hang(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_acquire_hang(void **s) { (void)s; run_port(Semaphore_test_acquire_hang); }
+static void test_Semaphore_test_acquire_hang(void **s) { (void)s; run_lock_port(Semaphore_test_acquire_hang); }
 
 static ts_task *no_hang_t2;
 
@@ -839,7 +837,7 @@ static void *Semaphore_test_acquire_no_hang(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_acquire_no_hang(void **s) { (void)s; run_port(Semaphore_test_acquire_no_hang); }
+static void test_Semaphore_test_acquire_no_hang(void **s) { (void)s; run_lock_port(Semaphore_test_acquire_no_hang); }
 
 static void *Semaphore_test_release_not_acquired(void *arg) {
     (void)arg;
@@ -848,7 +846,7 @@ static void *Semaphore_test_release_not_acquired(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_release_not_acquired(void **s) { (void)s; run_port(Semaphore_test_release_not_acquired); }
+static void test_Semaphore_test_release_not_acquired(void **s) { (void)s; run_lock_port(Semaphore_test_release_not_acquired); }
 
 static void *Semaphore_test_release_no_waiters(void *arg) {
     (void)arg;
@@ -860,7 +858,7 @@ static void *Semaphore_test_release_no_waiters(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_release_no_waiters(void **s) { (void)s; run_port(Semaphore_test_release_no_waiters); }
+static void test_Semaphore_test_release_no_waiters(void **s) { (void)s; run_lock_port(Semaphore_test_release_no_waiters); }
 
 typedef struct fifo_arg {
     ts_semaphore *sem;
@@ -895,7 +893,7 @@ static void *Semaphore_test_acquire_fifo_order(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_acquire_fifo_order(void **s) { (void)s; run_port(Semaphore_test_acquire_fifo_order); }
+static void test_Semaphore_test_acquire_fifo_order(void **s) { (void)s; run_lock_port(Semaphore_test_acquire_fifo_order); }
 
 static void *fifo2_c2(void *arg) {
     ts_semaphore *sem = arg;
@@ -929,7 +927,7 @@ static void *Semaphore_test_acquire_fifo_order_2(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_acquire_fifo_order_2(void **s) { (void)s; run_port(Semaphore_test_acquire_fifo_order_2); }
+static void test_Semaphore_test_acquire_fifo_order_2(void **s) { (void)s; run_lock_port(Semaphore_test_acquire_fifo_order_2); }
 
 static void *Semaphore_test_acquire_fifo_order_3(void *arg) {
     (void)arg;
@@ -950,7 +948,7 @@ static void *Semaphore_test_acquire_fifo_order_3(void *arg) {
     ts_semaphore_free(sem);
     return NULL;
 }
-static void test_Semaphore_test_acquire_fifo_order_3(void **s) { (void)s; run_port(Semaphore_test_acquire_fifo_order_3); }
+static void test_Semaphore_test_acquire_fifo_order_3(void **s) { (void)s; run_lock_port(Semaphore_test_acquire_fifo_order_3); }
 
 /* ===================== BarrierTests ===================== */
 
@@ -976,7 +974,7 @@ static void *Barrier_test_barrier_parties(void *arg) {
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_barrier_parties(void **s) { (void)s; run_port(Barrier_test_barrier_parties); }
+static void test_Barrier_test_barrier_parties(void **s) { (void)s; run_lock_port(Barrier_test_barrier_parties); }
 
 static void *Barrier_test_context_manager(void *arg) {
     (void)arg;
@@ -996,7 +994,7 @@ static void *Barrier_test_context_manager(void *arg) {
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_context_manager(void **s) { (void)s; run_port(Barrier_test_context_manager); }
+static void test_Barrier_test_context_manager(void **s) { (void)s; run_lock_port(Barrier_test_context_manager); }
 
 static void *Barrier_test_filling_one_task(void *arg) {
     (void)arg;
@@ -1009,7 +1007,7 @@ static void *Barrier_test_filling_one_task(void *arg) {
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_filling_one_task(void **s) { (void)s; run_port(Barrier_test_filling_one_task); }
+static void test_Barrier_test_filling_one_task(void **s) { (void)s; run_lock_port(Barrier_test_filling_one_task); }
 
 static void *Barrier_test_filling_one_task_twice(void *arg) {
     (void)arg;
@@ -1029,7 +1027,7 @@ static void *Barrier_test_filling_one_task_twice(void *arg) {
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_filling_one_task_twice(void **s) { (void)s; run_port(Barrier_test_filling_one_task_twice); }
+static void test_Barrier_test_filling_one_task_twice(void **s) { (void)s; run_lock_port(Barrier_test_filling_one_task_twice); }
 
 static void *Barrier_test_filling_task_by_task(void *arg) {
     (void)arg;
@@ -1050,7 +1048,7 @@ static void *Barrier_test_filling_task_by_task(void *arg) {
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_filling_task_by_task(void **s) { (void)s; run_port(Barrier_test_filling_task_by_task); }
+static void test_Barrier_test_filling_task_by_task(void **s) { (void)s; run_lock_port(Barrier_test_filling_task_by_task); }
 
 static void *wait_twice(void *arg) {
     ts_barrier *b = arg;
@@ -1079,7 +1077,7 @@ static void *Barrier_test_filling_tasks_wait_twice(void *arg) {
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_filling_tasks_wait_twice(void **s) { (void)s; run_port(Barrier_test_filling_tasks_wait_twice); }
+static void test_Barrier_test_filling_tasks_wait_twice(void **s) { (void)s; run_lock_port(Barrier_test_filling_tasks_wait_twice); }
 
 static void *wait_record(void *arg) {
     int rc = ts_barrier_wait((ts_barrier *)arg, NULL);
@@ -1109,7 +1107,7 @@ static void *Barrier_test_filling_tasks_cancel_one(void *arg) {
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_filling_tasks_cancel_one(void **s) { (void)s; run_port(Barrier_test_filling_tasks_cancel_one); }
+static void test_Barrier_test_filling_tasks_cancel_one(void **s) { (void)s; run_lock_port(Barrier_test_filling_tasks_cancel_one); }
 
 static void *Barrier_test_reset_barrier(void *arg) {
     (void)arg;
@@ -1121,7 +1119,7 @@ static void *Barrier_test_reset_barrier(void *arg) {
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_reset_barrier(void **s) { (void)s; run_port(Barrier_test_reset_barrier); }
+static void test_Barrier_test_reset_barrier(void **s) { (void)s; run_lock_port(Barrier_test_reset_barrier); }
 
 static void *wait_expect_broken(void *arg) {
     int rc = ts_barrier_wait((ts_barrier *)arg, NULL);
@@ -1147,7 +1145,7 @@ static void *Barrier_test_reset_barrier_while_tasks_waiting(void *arg) {
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_reset_barrier_while_tasks_waiting(void **s) { (void)s; run_port(Barrier_test_reset_barrier_while_tasks_waiting); }
+static void test_Barrier_test_reset_barrier_while_tasks_waiting(void **s) { (void)s; run_lock_port(Barrier_test_reset_barrier_while_tasks_waiting); }
 
 static void *coro1_rewait(void *arg) {
     ts_barrier *b = arg;
@@ -1188,7 +1186,7 @@ static void *Barrier_test_reset_barrier_while_tasks_waiting_and_waiting_again(vo
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_reset_barrier_while_tasks_waiting_and_waiting_again(void **s) { (void)s; run_port(Barrier_test_reset_barrier_while_tasks_waiting_and_waiting_again); }
+static void test_Barrier_test_reset_barrier_while_tasks_waiting_and_waiting_again(void **s) { (void)s; run_lock_port(Barrier_test_reset_barrier_while_tasks_waiting_and_waiting_again); }
 
 static void *Barrier_test_abort_barrier(void *arg) {
     (void)arg;
@@ -1200,7 +1198,7 @@ static void *Barrier_test_abort_barrier(void *arg) {
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_abort_barrier(void **s) { (void)s; run_port(Barrier_test_abort_barrier); }
+static void test_Barrier_test_abort_barrier(void **s) { (void)s; run_lock_port(Barrier_test_abort_barrier); }
 
 /* results1 (2): passed both; results2 (1): broken; the raiser aborts. */
 static void *abort_when_exception(void *arg) {
@@ -1237,7 +1235,7 @@ static void *Barrier_test_abort_barrier_when_exception(void *arg) {
     ts_barrier_free(b);
     return NULL;
 }
-static void test_Barrier_test_abort_barrier_when_exception(void **s) { (void)s; run_port(Barrier_test_abort_barrier_when_exception); }
+static void test_Barrier_test_abort_barrier_when_exception(void **s) { (void)s; run_lock_port(Barrier_test_abort_barrier_when_exception); }
 
 static ts_barrier *barrier1, *barrier2;
 
@@ -1291,7 +1289,7 @@ static void *Barrier_test_abort_barrier_when_exception_then_resetting(void *arg)
     ts_barrier_free(barrier2);
     return NULL;
 }
-static void test_Barrier_test_abort_barrier_when_exception_then_resetting(void **s) { (void)s; run_port(Barrier_test_abort_barrier_when_exception_then_resetting); }
+static void test_Barrier_test_abort_barrier_when_exception_then_resetting(void **s) { (void)s; run_lock_port(Barrier_test_abort_barrier_when_exception_then_resetting); }
 
 /* A failed assertion leaves its loop behind: close it for the next test. */
 static int close_leftover_loop(void **state) {

@@ -9,13 +9,6 @@
  */
 #include "harness.h"
 
-static void run_port(ts_task_fn body) {
-    diag_reset();
-    assert_int_equal(run_main(body, NULL), 0);
-}
-
-static void yield(void) { assert_int_equal(ts_sleep(0), 0); }
-
 static intptr_t get_int(ts_queue *q) {
     void *item = IPTR(-1);
     assert_int_equal(ts_queue_get(q, &item), 0);

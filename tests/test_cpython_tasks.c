@@ -14,13 +14,6 @@
 
 #include "harness.h"
 
-static void run_port(ts_task_fn body) {
-    diag_reset();
-    assert_int_equal(run_main(body, NULL), 0);
-}
-
-static void yield(void) { assert_int_equal(ts_sleep(0), 0); }
-
 /* sleep(delay) then return value, or fail with err. */
 typedef struct job {
     double delay;

@@ -22,13 +22,6 @@
 
 #include "harness.h"
 
-static void run_port(ts_task_fn body) {
-    diag_reset();
-    assert_int_equal(run_main(body, NULL), 0);
-}
-
-static void yield(void) { assert_int_equal(ts_sleep(0), 0); }
-
 static void yield_n(int n) {
     for (int i = 0; i < n; i++)
         yield();

@@ -11,13 +11,6 @@
  */
 #include "harness.h"
 
-static void run_port(ts_task_fn body) {
-    diag_reset();
-    assert_int_equal(run_main(body, NULL), 0);
-}
-
-static void yield(void) { assert_int_equal(ts_sleep(0), 0); }
-
 static void *await_fut_value(void *arg) {
     void *v = NULL;
     int rc = ts_future_await((ts_future *)arg, &v);

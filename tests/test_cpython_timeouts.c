@@ -15,11 +15,6 @@
 
 #include "harness.h"
 
-static void run_port(ts_task_fn body) {
-    diag_reset();
-    assert_int_equal(run_main(body, NULL), 0);
-}
-
 static void *Timeout_test_timeout_basic(void *arg) {
     (void)arg;
     ts_timeout *cm = ts_timeout_enter(0.01);

@@ -14,11 +14,6 @@
 
 #include "harness.h"
 
-static void run_port(ts_task_fn body) {
-    diag_reset();
-    assert_int_equal(run_main(body, NULL), 0);
-}
-
 /* SlowTask: runs for 0.2 s of loop time, ignoring cancel requests. */
 enum { SLOW_MS = 200 };
 typedef struct slow_task {
