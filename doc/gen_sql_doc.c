@@ -170,6 +170,9 @@ static const char *event_column_doc(const ts_event_desc *d, const char *col) {
         return "when it happened, ns on CLOCK_MONOTONIC";
     if (!strcmp(col, "thread"))
         return "kernel thread id of the thread that emitted it";
+    if (!strcmp(col, "pid"))
+        return "the process that emitted it (the traced one or a followed child; ids are "
+               "per process)";
     for (int f = 0; f < d->nfields; f++)
         if (!strcmp(d->fields[f].name, col))
             return d->fields[f].doc;
@@ -271,7 +274,7 @@ static int write_page(sqlite3 *db, FILE *out) {
             if (section == 2)
                 fprintf(out, "One table per event type of the trace format (schema version "
                              "%d), named ev_\\fIevent\\fR; its other columns are the "
-                             "event's fields.  seq, ns and thread come first in every one.\n",
+                             "event's fields.  seq, ns and thread come first in every one, pid last.\n",
                         TS_SCHEMA_VERSION);
         }
         char *n = strdup(name), *t = strdup(type);

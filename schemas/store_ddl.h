@@ -19,16 +19,33 @@
 
 /* Bumped when a table or view below changes shape (session key
  * "ddl_version"); reports' JSON carries TS_REPORT_FORMAT_VERSION. */
-#define TS_STORE_DDL_VERSION 2
+#define TS_STORE_DDL_VERSION 3
+
+/* Processes (version 3).  A recording holds the traced process and the
+ * children it forked that were followed (`run`, `top --`): every event
+ * table ev_<name> has a last column pid, and so does every view below.
+ * Ids (tasks, loops, strings, sites, resources) are each process's own:
+ * two processes may both have a task 1, so a row is named by (pid, id)
+ * and every view joins on pid too.  A recording made before version 3
+ * has no pid columns: it is one process, the session's "pid".
+ * process has one row per process recorded: its parent (NULL for the
+ * process the session traced), executable, how its recording ended and
+ * the events it dropped. */
+#define TS_DDL_PROCESS_TABLE                                                         \
+    "CREATE TABLE IF NOT EXISTS process(pid INTEGER PRIMARY KEY, parent INTEGER,\n"  \
+    "  exe TEXT, status TEXT, dropped INTEGER, events INTEGER);\n"
 
 /* One row per warning the live model raised while recording (deadlock
  * cycle, stuck task, blocked loop, slow step, never retrieved, never
  * awaited, destroyed pending, drops), written when it was raised and
  * rewritten when it changed (a blocked episode's text gets its full
- * duration once it ends).  id orders them as they were raised. */
+ * duration once it ends).  id orders them as they were raised; pid is
+ * the process whose model raised it and wid that model's own number for
+ * it (the key a rewrite finds it by). */
 #define TS_DDL_WARNING_TABLE                                                         \
     "CREATE TABLE IF NOT EXISTS warning(id INTEGER PRIMARY KEY, ns INTEGER NOT NULL,\n" \
-    "  kind TEXT NOT NULL, task INTEGER, resource INTEGER, text TEXT NOT NULL);\n"
+    "  kind TEXT NOT NULL, task INTEGER, resource INTEGER, text TEXT NOT NULL,\n"    \
+    "  pid INTEGER, wid INTEGER, UNIQUE(pid, wid));\n"
 
 /* Lookup tables, filled at creation: syscall(nr, name) from the kernel's
  * list (generated at build time), thread_state(code, name) from proc(5). */
@@ -45,57 +62,66 @@
  * or in a state dump: a recording may hold an id twice (same text).
  * Views therefore look an id up (LIMIT 1, through the id indexes) rather
  * than join on it, which would repeat a task once per copy. */
-#define TS_DDL_STR(id) "(SELECT text FROM ev_string WHERE id = " id " LIMIT 1)"
-#define TS_DDL_SITE(id)                                                               \
+#define TS_DDL_STR(id, pid) "(SELECT text FROM ev_string WHERE id = " id " AND pid = " pid " LIMIT 1)"
+#define TS_DDL_SITE(id, pid)                                                          \
     "(SELECT " TS_DDL_BASE("zf.text") " || ':' || zs.line || ' in ' || ifnull(zfn.text, '?') || '()'\n" \
-    "    FROM ev_site zs LEFT JOIN ev_string zf ON zf.id = zs.file\n"                  \
-    "    LEFT JOIN ev_string zfn ON zfn.id = zs.func WHERE zs.id = " id " LIMIT 1)"
+    "    FROM ev_site zs LEFT JOIN ev_string zf ON zf.id = zs.file AND zf.pid = zs.pid\n" \
+    "    LEFT JOIN ev_string zfn ON zfn.id = zs.func AND zfn.pid = zs.pid\n"          \
+    "    WHERE zs.id = " id " AND zs.pid = " pid " LIMIT 1)"
+/* The name of task `id` of process `pid`. */
+#define TS_DDL_TASK_NAME(id, pid) "(SELECT name FROM tasks t WHERE t.id = " id " AND t.pid = " pid " LIMIT 1)"
 
 #define TS_DDL_VIEWS                                                                  \
-    "CREATE VIEW IF NOT EXISTS strings AS SELECT id, min(text) AS text FROM ev_string GROUP BY id;\n" \
-    "CREATE VIEW IF NOT EXISTS sites AS SELECT s.id, " TS_DDL_STR("s.file") " AS file,\n" \
-    "  " TS_DDL_STR("s.func") " AS func, s.line, " TS_DDL_SITE("s.id") " AS site\n"    \
-    "  FROM ev_site s WHERE s.seq = (SELECT min(seq) FROM ev_site x WHERE x.id = s.id);\n" \
+    "CREATE VIEW IF NOT EXISTS strings AS SELECT id, min(text) AS text, pid FROM ev_string\n" \
+    "  GROUP BY pid, id;\n"                                                              \
+    "CREATE VIEW IF NOT EXISTS sites AS SELECT s.id, " TS_DDL_STR("s.file", "s.pid") " AS file,\n" \
+    "  " TS_DDL_STR("s.func", "s.pid") " AS func, s.line, " TS_DDL_SITE("s.id", "s.pid") " AS site,\n" \
+    "  s.pid FROM ev_site s\n"                                                           \
+    "  WHERE s.seq = (SELECT min(seq) FROM ev_site x WHERE x.id = s.id AND x.pid = s.pid);\n" \
     "CREATE VIEW IF NOT EXISTS tasks AS SELECT c.task AS id, nullif(c.parent, 0) AS parent,\n" \
-    "  c.loop, " TS_DDL_STR("c.name") " AS name, " TS_DDL_SITE("c.site") " AS spawn_site,\n" \
+    "  c.loop, " TS_DDL_STR("c.name", "c.pid") " AS name, " TS_DDL_SITE("c.site", "c.pid") " AS spawn_site,\n" \
     "  c.ns AS created_ns, d.ns AS done_ns,\n"                                         \
     "  CASE d.state WHEN 3 THEN 'done' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled'\n"   \
     "    WHEN 6 THEN 'lost' ELSE 'live' END AS state,\n"                                  \
-    "  nullif(d.err, 0) AS err, " TS_DDL_STR("d.message") " AS error_message\n"        \
-    "  FROM ev_task_create c LEFT JOIN ev_task_done d ON d.task = c.task;\n"           \
+    "  nullif(d.err, 0) AS err, " TS_DDL_STR("d.message", "d.pid") " AS error_message, c.pid\n" \
+    "  FROM ev_task_create c LEFT JOIN ev_task_done d ON d.task = c.task AND d.pid = c.pid;\n" \
     "CREATE VIEW IF NOT EXISTS awaits AS SELECT s.seq, s.task,\n"                      \
-    "  (SELECT name FROM tasks t WHERE t.id = s.task LIMIT 1) AS task_name,\n"          \
+    "  " TS_DDL_TASK_NAME("s.task", "s.pid") " AS task_name,\n"                        \
     "  CASE s.kind WHEN 1 THEN 'task' WHEN 2 THEN 'future' WHEN 3 THEN 'sleep' WHEN 4 THEN 'yield'\n" \
     "    WHEN 5 THEN 'lock' WHEN 6 THEN 'event' WHEN 7 THEN 'condition' WHEN 8 THEN 'semaphore'\n" \
     "    WHEN 9 THEN 'barrier' WHEN 10 THEN 'queue_get' WHEN 11 THEN 'queue_put' WHEN 12 THEN 'queue_join'\n" \
     "    WHEN 13 THEN 'fd' WHEN 14 THEN 'executor' WHEN 15 THEN 'generator' WHEN 16 THEN 'group'\n" \
-    "    ELSE 'other' END AS kind, s.object, " TS_DDL_SITE("s.site") " AS await_site,\n" \
+    "    ELSE 'other' END AS kind, s.object, " TS_DDL_SITE("s.site", "s.pid") " AS await_site,\n" \
     "  s.ns AS start_ns,\n"                                                            \
-    "  (SELECT w.ns FROM ev_task_wake w WHERE w.task = s.task AND w.seq > s.seq ORDER BY w.seq LIMIT 1)\n" \
-    "    - s.ns AS duration_ns,\n"                                                     \
-    "  (SELECT w.status FROM ev_task_wake w WHERE w.task = s.task AND w.seq > s.seq ORDER BY w.seq LIMIT 1)\n" \
-    "    AS wake_status\n"                                                             \
+    "  (SELECT w.ns FROM ev_task_wake w WHERE w.task = s.task AND w.pid = s.pid AND w.seq > s.seq\n" \
+    "    ORDER BY w.seq LIMIT 1) - s.ns AS duration_ns,\n"                             \
+    "  (SELECT w.status FROM ev_task_wake w WHERE w.task = s.task AND w.pid = s.pid AND w.seq > s.seq\n" \
+    "    ORDER BY w.seq LIMIT 1) AS wake_status, s.pid\n"                              \
     "  FROM ev_task_suspend s;\n"                                                      \
     "CREATE VIEW IF NOT EXISTS blocked AS SELECT b.seq, b.loop, b.task,\n"             \
-    "  (SELECT name FROM tasks t WHERE t.id = b.task LIMIT 1) AS task_name,\n"          \
+    "  " TS_DDL_TASK_NAME("b.task", "b.pid") " AS task_name,\n"                        \
     "  b.elapsed_ns AS seen_after_ns, u.duration_ns, b.tid, char(b.thread_state) AS thread_state,\n" \
     "  ts.name AS thread_state_name, nullif(b.syscall, -1) AS syscall,\n"               \
     "  CASE WHEN b.syscall < 0 THEN NULL ELSE ifnull(sc.name, 'syscall ' || b.syscall) END\n" \
-    "    AS syscall_name, b.stack\n"                                                   \
-    "  FROM ev_loop_blocked b LEFT JOIN ev_loop_unblocked u ON u.loop = b.loop AND u.step = b.step\n" \
+    "    AS syscall_name, b.stack, b.pid\n"                                            \
+    "  FROM ev_loop_blocked b LEFT JOIN ev_loop_unblocked u\n"                         \
+    "    ON u.loop = b.loop AND u.step = b.step AND u.pid = b.pid\n"                   \
     "  LEFT JOIN thread_state ts ON ts.code = char(b.thread_state)\n"                   \
     "  LEFT JOIN syscall sc ON sc.nr = b.syscall;\n"                                   \
     "CREATE VIEW IF NOT EXISTS slow_steps AS SELECT s.seq, s.loop, s.task,\n"          \
-    "  (SELECT name FROM tasks t WHERE t.id = s.task LIMIT 1) AS task_name,\n"          \
-    "  s.duration_ns FROM ev_slow_step s;\n"                                           \
+    "  " TS_DDL_TASK_NAME("s.task", "s.pid") " AS task_name,\n"                        \
+    "  s.duration_ns, s.pid FROM ev_slow_step s;\n"                                    \
     "CREATE VIEW IF NOT EXISTS cancellations AS SELECT c.seq, c.ns, c.task,\n"         \
-    "  (SELECT name FROM tasks t WHERE t.id = c.task LIMIT 1) AS task_name,\n"          \
+    "  " TS_DDL_TASK_NAME("c.task", "c.pid") " AS task_name,\n"                        \
     "  nullif(c.by_task, 0) AS by_task,\n"                                             \
-    "  (SELECT name FROM tasks t WHERE t.id = c.by_task LIMIT 1) AS by_name,\n"         \
-    "  c.requests, " TS_DDL_STR("c.message") " AS message FROM ev_task_cancel c;\n"    \
+    "  " TS_DDL_TASK_NAME("c.by_task", "c.pid") " AS by_name,\n"                       \
+    "  c.requests, " TS_DDL_STR("c.message", "c.pid") " AS message, c.pid FROM ev_task_cancel c;\n" \
     "CREATE VIEW IF NOT EXISTS warnings AS SELECT w.id, w.ns AS time_ns,\n"             \
     "  (w.ns - (SELECT min(ns) FROM ev_task_create)) / 1e9 AS time_s, w.kind, w.task,\n" \
-    "  (SELECT name FROM tasks t WHERE t.id = w.task LIMIT 1) AS task_name,\n"          \
-    "  w.resource, w.text FROM warning w ORDER BY w.id;\n"
+    "  " TS_DDL_TASK_NAME("w.task", "w.pid") " AS task_name,\n"                        \
+    "  w.resource, w.text, w.pid FROM warning w ORDER BY w.id;\n"                      \
+    "CREATE VIEW IF NOT EXISTS processes AS SELECT p.pid, p.parent, p.exe, p.status,\n" \
+    "  p.dropped, p.events,\n"                                                         \
+    "  (SELECT count(*) FROM ev_task_create c WHERE c.pid = p.pid) AS tasks FROM process p;\n"
 
 #endif

@@ -39,6 +39,7 @@
 #include "report.h"
 #include "safe_io.h"
 #include "session.h"
+#include "textsafe.h"
 #ifdef TS_HAVE_TUI
 #include "tui.h"
 #endif
@@ -180,6 +181,7 @@ static const char *BPF_HELP =
 enum {
     OPT_BPF = 256, OPT_BPF_EVENTS, OPT_BPF_BLOCK, OPT_BPF_SLOW, OPT_DURATION, OPT_BY_PREFIX, OPT_FORCE,
     OPT_NO_FOLLOW, OPT_KEEP_UNTRACED, OPT_JSON,
+    OPT_PID,
 };
 
 #define BPF_LONGOPTS                                              \
@@ -518,7 +520,7 @@ static int cmd_run(int argc, char **argv) {
     for (int i = 0; prog[i] && n < sizeof cmd; i++)
         n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s%s", i ? " " : "", prog[i]);
     ts_store_meta(s.store, "command", cmd);
-    s.follow = follow ? ts_follow_new(child, out) : NULL;
+    s.follow = follow ? ts_follow_new(child, s.store) : NULL;
     record(&s, -1);
     int status = 0;
     if (interrupted)
@@ -630,8 +632,8 @@ static int cmd_attach(int argc, char **argv) {
 /* A recording's status, as reports print it (ts_store_status). */
 static char file_status[512];
 
-static int load_target(const char *target, tm_model **m, ts_session *live, char *src, size_t len,
-                       int keep_all) {
+static int load_target(const char *target, int only_pid, tm_model **m, ts_session *live,
+                       char *src, size_t len, int keep_all) {
     char err[512];
     int pid;
     if (ts_parse_pid(target, &pid) == 0) {
@@ -645,13 +647,91 @@ static int load_target(const char *target, tm_model **m, ts_session *live, char 
         snprintf(src, len, "pid %s", target);
         return 0;
     }
-    int rc = ts_session_load_opts(m, target, keep_all, err, sizeof err);
+    int rc = ts_session_load_pid(m, target, only_pid, keep_all, err, sizeof err);
     if (rc) {
         fprintf(stderr, "taskscope: %s\n", err);
         return 1;
     }
     ts_store_status(target, file_status, sizeof file_status);
-    snprintf(src, len, "%s", target);
+    if (only_pid > 0)
+        snprintf(src, len, "%s, pid %d", target, only_pid);
+    else
+        snprintf(src, len, "%s", target);
+    return 0;
+}
+
+static void print_report(const char *name, FILE *out, tm_model *m, const tr_opts *o) {
+    tm_model_analyze(m);
+    if (!strcmp(name, "ps"))
+        tr_ps(out, m, o);
+    else if (!strcmp(name, "pstree"))
+        tr_pstree(out, m, o);
+    else if (!strcmp(name, "stats"))
+        tr_stats(out, m, o);
+    else {
+        ts_symbolizer *sym = ts_symbolizer_new();
+        tr_blocked(out, m, sym, o);
+        ts_symbolizer_free(sym);
+    }
+}
+
+/* A recording of several processes (forked children followed, see
+ * follow.h): the report of each, one after the other, each under a
+ * PROCESS line; in JSON one document, {"processes":[{"pid","parent",
+ * "exe","status","report":<the report's document>}, ...]}.  Task ids
+ * are per process, so each report is made from that process's events
+ * alone. */
+static int report_processes(const char *name, const char *path, const ts_store_proc *procs,
+                            size_t n, tr_opts *o, int keep_all) {
+    if (o->json) {
+        printf("{\"format_version\":%d,\"source\":", TR_FORMAT_VERSION);
+        tr_json_str(stdout, path);
+        printf(",\"processes\":[");
+    }
+    for (size_t i = 0; i < n; i++) {
+        tm_model *m = NULL;
+        ts_session none = {0};
+        char src[1024];
+        if (load_target(path, procs[i].pid, &m, &none, src, sizeof src, keep_all))
+            return 1;
+        o->source = src;
+        o->status = procs[i].parent && procs[i].status[0] ? procs[i].status : file_status;
+        if (o->json) {
+            char *doc = NULL;
+            size_t len = 0;
+            FILE *mem = open_memstream(&doc, &len);
+            if (!mem) {
+                tm_model_free(m);
+                return 1;
+            }
+            print_report(name, mem, m, o);
+            fclose(mem);
+            while (len && (doc[len - 1] == '\n' || doc[len - 1] == ' '))
+                doc[--len] = 0;
+            printf("%s{\"pid\":%d,\"parent\":", i ? "," : "", procs[i].pid);
+            if (procs[i].parent)
+                printf("%d", procs[i].parent);
+            else
+                printf("null");
+            printf(",\"exe\":");
+            tr_json_str(stdout, procs[i].exe);
+            printf(",\"report\":%s}", doc);
+            free(doc);
+        } else {
+            printf("%sPROCESS %d", i ? "\n" : "", procs[i].pid);
+            if (procs[i].exe[0]) {
+                fputc(' ', stdout);
+                ts_text_put(stdout, procs[i].exe, 0);
+            }
+            if (procs[i].parent)
+                printf("  (forked by %d)", procs[i].parent);
+            printf("\n");
+            print_report(name, stdout, m, o);
+        }
+        tm_model_free(m);
+    }
+    if (o->json)
+        printf("]}\n");
     return 0;
 }
 
@@ -661,11 +741,14 @@ static int cmd_report(const char *name, int argc, char **argv) {
         {"all", no_argument, NULL, 'a'},
         {"duration", required_argument, NULL, OPT_DURATION},
         {"by-prefix", no_argument, NULL, OPT_BY_PREFIX},
+        {"pid", required_argument, NULL, OPT_PID},
         {"help", no_argument, NULL, 'h'},
         BPF_LONGOPTS,
         {0, 0, 0, 0},
     };
     tr_opts o = {0};
+    int only_pid = 0;
+    char pid_status[128] = ""; /* a followed child's own status */
     bpf_flags bpf = {0};
     double duration = -1;
     int opt, r, pid;
@@ -692,14 +775,21 @@ static int cmd_report(const char *name, int argc, char **argv) {
                 return cli_usage(name, "--by-prefix goes with stats");
             o.by_prefix = 1;
             break;
+        case OPT_PID:
+            if (pid_operand(name, optarg, &only_pid))
+                return 2;
+            break;
         case 'h':
             printf("usage: taskscope %s [--json]%s TARGET\n"
                    "       taskscope %s --bpf [--duration S] [--json] PID\n\n"
                    "TARGET: a live pid or a recording.  ps and pstree list the tasks\n"
                    "live (at the end of a recording) and say how many finished ones they\n"
                    "hide; --all lists every task.  stats groups by spawn site,\n"
-                   "--by-prefix by task name prefix.\n\n"
+                   "--by-prefix by task name prefix.  A recording of a program that\n"
+                   "forked holds its followed children too: each process is reported\n"
+                   "under a PROCESS line; --pid N reports process N only.\n\n"
                    "  --json          one JSON document instead of text\n%s"
+                   "  --pid N         a recording: report only process N\n"
                    "  --duration S    with --bpf: watch for S seconds before reporting\n\n"
                    "With --bpf (root) PID may use the release runtime: the collector attaches,\n"
                    "its loops dump their live tasks (idle loops are woken for it), it watches\n"
@@ -725,6 +815,42 @@ static int cmd_report(const char *name, int argc, char **argv) {
         return 2;
     if (duration >= 0 && !bpf.on)
         return cli_usage(name, "--duration goes with --bpf");
+    if (only_pid && (bpf.on || ts_is_pid(target)))
+        return cli_usage(name, "--pid goes with a recording (a live target is one pid)");
+    /* ps and pstree list tasks: from a file, every one is kept in memory;
+     * stats and blocked need only the model's totals and groups. */
+    int keep_all = !strcmp(name, "ps") || !strcmp(name, "pstree");
+    if (!bpf.on && !ts_is_pid(target)) {
+        /* A recording may hold several processes (follow.h). */
+        ts_store_proc procs[64];
+        size_t np = 0;
+        char err[512];
+        if (ts_store_processes(target, procs, 64, &np, err, sizeof err)) {
+            fprintf(stderr, "taskscope: %s\n", err);
+            return 1;
+        }
+        if (np > 64)
+            fprintf(stderr, "taskscope: %s holds %zu processes; reporting the first 64 "
+                            "(--pid N for another)\n", target, np);
+        size_t shown = np < 64 ? np : 64;
+        if (only_pid) {
+            size_t i = 0;
+            while (i < shown && procs[i].pid != only_pid)
+                i++;
+            if (i == shown && !(np == 1 && !procs[0].pid)) {
+                fprintf(stderr, "taskscope: %s holds no process %d (it holds", target, only_pid);
+                for (i = 0; i < shown; i++)
+                    fprintf(stderr, " %d", procs[i].pid);
+                fprintf(stderr, ")\n");
+                return 1;
+            }
+            if (i < shown && procs[i].parent && procs[i].status[0])
+                snprintf(pid_status, sizeof pid_status, "%s", procs[i].status);
+        } else if (shown > 1) {
+            ts_store_status(target, file_status, sizeof file_status);
+            return report_processes(name, target, procs, shown, &o, keep_all);
+        }
+    }
     tm_model *m = NULL;
     ts_session live = {0};
     char src[512];
@@ -741,26 +867,12 @@ static int cmd_report(const char *name, int argc, char **argv) {
     if (bpf.on)
         return no_bpf();
 #endif
-    /* ps and pstree list tasks: from a file, every one is kept in memory;
-     * stats and blocked need only the model's totals and groups. */
-    if (load_target(target, &m, &live, src, sizeof src,
-                    !strcmp(name, "ps") || !strcmp(name, "pstree")))
+    if (load_target(target, only_pid, &m, &live, src, sizeof src, keep_all))
         return 1;
     o.source = src;
-    if (!live.reader && !bpf.on)
-        o.status = file_status; /* a recording: in progress, complete or cut short */
-    tm_model_analyze(m);
-    if (!strcmp(name, "ps"))
-        tr_ps(stdout, m, &o);
-    else if (!strcmp(name, "pstree"))
-        tr_pstree(stdout, m, &o);
-    else if (!strcmp(name, "stats"))
-        tr_stats(stdout, m, &o);
-    else {
-        ts_symbolizer *sym = ts_symbolizer_new();
-        tr_blocked(stdout, m, sym, &o);
-        ts_symbolizer_free(sym);
-    }
+    if (!live.reader && !bpf.on) /* a recording: in progress, complete or cut short */
+        o.status = pid_status[0] ? pid_status : file_status;
+    print_report(name, stdout, m, &o);
 #ifdef TS_HAVE_BPF
     if (bs.bpf) {
         ts_bpf_session_close(&bs);

@@ -25,14 +25,14 @@
 
 struct child {
     int pid;
+    int parent;           /* the followed process that forked it */
     int state;            /* 0 looking for its segment, 1 recording, 2 done */
     ts_session s;
-    char path[4096];
 };
 
 struct ts_follow {
     int root;
-    const char *out;
+    ts_store *store;
     uint64_t last_scan_ms;
     struct child *kids;
     size_t n, cap;
@@ -50,23 +50,13 @@ int ts_follow_wanted(void) {
     return (!e || strcmp(e, "0") != 0) && !(no && !strcmp(no, "1"));
 }
 
-ts_follow *ts_follow_new(int root_pid, const char *out) {
+ts_follow *ts_follow_new(int root_pid, ts_store *store) {
     ts_follow *f = calloc(1, sizeof *f);
     if (f) {
         f->root = root_pid;
-        f->out = out;
+        f->store = store;
     }
     return f;
-}
-
-/* run.db -> run.PID.db; run -> run.PID */
-static void child_path(char *buf, size_t len, const char *out, int pid) {
-    const char *slash = strrchr(out, '/');
-    const char *dot = strrchr(slash ? slash + 1 : out, '.');
-    if (dot && dot != (slash ? slash + 1 : out))
-        snprintf(buf, len, "%.*s.%d%s", (int)(dot - out), out, pid, dot);
-    else
-        snprintf(buf, len, "%s.%d", out, pid);
 }
 
 static struct child *find(ts_follow *f, int pid) {
@@ -76,7 +66,7 @@ static struct child *find(ts_follow *f, int pid) {
     return NULL;
 }
 
-static void add(ts_follow *f, int pid) {
+static void add(ts_follow *f, int pid, int parent) {
     if (find(f, pid) || f->n >= FOLLOW_MAX)
         return;
     if (f->n == f->cap) {
@@ -90,6 +80,7 @@ static void add(ts_follow *f, int pid) {
     struct child *c = &f->kids[f->n++];
     memset(c, 0, sizeof *c);
     c->pid = pid;
+    c->parent = parent;
 }
 
 /* The children of pid, from every one of its threads (fork may be called
@@ -111,7 +102,7 @@ static void scan_children(ts_follow *f, int pid) {
             continue;
         int child;
         while (fscanf(cf, "%d", &child) == 1)
-            add(f, child);
+            add(f, child, pid);
         fclose(cf);
     }
     closedir(d);
@@ -122,38 +113,26 @@ static void start_recording(ts_follow *f, struct child *c) {
     if (ts_session_open(&c->s, c->pid, 0, 0, err, sizeof err) != 0)
         return; /* no segment (yet): next scan */
     c->state = 1;
-    if (!f->out)
+    if (!f->store)
         return;
-    child_path(c->path, sizeof c->path, f->out, c->pid);
-    if (ts_store_create(c->path, &c->s.store, err, sizeof err) != 0) {
-        fprintf(stderr, "taskscope: not recording child %d: %s\n", c->pid, err);
-        c->s.store = NULL;
-        return;
-    }
-    char buf[32];
-    snprintf(buf, sizeof buf, "%d", c->pid);
-    ts_store_meta(c->s.store, "pid", buf);
-    snprintf(buf, sizeof buf, "%d", f->root);
-    ts_store_meta(c->s.store, "parent_recording_pid", buf);
+    /* Into the one recording, each event tagged with the child's pid
+     * (session.c): its ids are its own (schemas/store_ddl.h). */
+    c->s.store = f->store;
     ts_reader_info info;
     ts_reader_get_info(c->s.reader, &info);
-    ts_store_meta(c->s.store, "exe", info.exe);
-    ts_store_meta(c->s.store, "runtime_version", info.runtime_version);
+    ts_store_process(f->store, c->pid, c->parent, info.exe);
 }
 
 static void finish(struct child *c, const char *status) {
     ts_session_poll(&c->s); /* what it published on the way out */
     if (c->s.store) {
-        ts_store_flush(c->s.store);
-        if (ts_store_close(c->s.store, status, tm_model_dropped(c->s.model)))
-            fprintf(stderr, "taskscope: the recording %s of child %d is incomplete\n", c->path,
-                    c->pid);
-        c->s.store = NULL;
-        fprintf(stderr, "taskscope: child %d: %llu events recorded to %s (%s)", c->pid,
-                (unsigned long long)c->s.events, c->path, status);
-        if (tm_model_dropped(c->s.model))
-            fprintf(stderr, "; %llu events DROPPED",
-                    (unsigned long long)tm_model_dropped(c->s.model));
+        uint64_t dropped = tm_model_dropped(c->s.model);
+        ts_store_process_end(c->s.store, c->pid, status, dropped, c->s.events);
+        c->s.store = NULL; /* the root's: closed with the root's session */
+        fprintf(stderr, "taskscope: child %d: %llu events recorded (%s)", c->pid,
+                (unsigned long long)c->s.events, status);
+        if (dropped)
+            fprintf(stderr, "; %llu events DROPPED", (unsigned long long)dropped);
         fputc('\n', stderr);
     }
     ts_session_close(&c->s);

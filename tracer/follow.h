@@ -1,9 +1,11 @@
 /*
  * follow.h - following the forked children of a traced process: each
- * child that runs the debug runtime is read by a session of its own and
- * recorded to a recording of its own, named after the parent's with the
- * child's pid before the extension (run.db -> run.12345.db).  A child's
- * own children are followed the same way.
+ * child that runs the debug runtime is read by a session of its own, and
+ * its events go into the traced process's recording, tagged with its pid
+ * (one recording, one writer: the children's sessions are polled on the
+ * root session's thread and feed the root's store; the process table
+ * says who forked whom and how each ended).  A child's own children are
+ * followed the same way.
  *
  * Children are found through /proc/PID/task/TID/children of every
  * process followed, at most every FOLLOW_SCAN_MS.  A child started by a
@@ -22,17 +24,19 @@ typedef struct ts_follow ts_follow;
 /* 1 unless TASKSCOPE_FOLLOW_FORKS=0 or TASKSCOPE_NO_FOLLOW=1. */
 int ts_follow_wanted(void);
 
-/* Follow the children of root_pid, recording each next to out (NULL:
+/* Follow the children of root_pid, recording them into store (NULL:
  * read them without recording).  NULL if out of memory. */
-ts_follow *ts_follow_new(int root_pid, const char *out);
+struct ts_store;
+ts_follow *ts_follow_new(int root_pid, struct ts_store *store);
 
 /* Look for new children (now and then), drain every child session, and
  * finish the recordings of children that are gone. */
 void ts_follow_poll(ts_follow *f);
 
-/* Drain and finish every child recording, say on stderr what was
- * recorded where, and free f.  Children still running are recorded as
- * cut short.  NULL is fine. */
+/* Drain every child session, give each child's process row its final
+ * status, say on stderr what was recorded, and free f (the store stays
+ * open: its owner closes it after this).  Children still running are
+ * recorded as cut short.  NULL is fine. */
 void ts_follow_finish(ts_follow *f);
 
 #endif

@@ -35,8 +35,8 @@ static void sleep_ms(int ms) {
 static void on_event(const ts_reader_event *ev, void *arg) {
     ts_session *s = arg;
     tm_model_apply(s->model, ev->rec, ev->ns, ev->tid);
-    if (s->store)
-        ts_store_event(s->store, ev->rec, ev->ns, ev->tid);
+    if (s->store) /* a followed child's events go into its parent's recording */
+        ts_store_event_pid(s->store, ev->rec, ev->ns, ev->tid, (uint32_t)s->pid);
     if (s->tap)
         s->tap(ev, s->tap_arg);
     s->events++;
@@ -51,7 +51,7 @@ void ts_session_record_lost(uint64_t task, uint64_t ns, void *arg) {
         return;
     ts_ev_task_done e = {.h = {.type = TS_EV_task_done, .size = sizeof e},
                          .task = task, .state = TM_REC_LOST};
-    ts_store_event(s->store, &e.h, ns, 0);
+    ts_store_event_pid(s->store, &e.h, ns, 0, (uint32_t)s->pid);
 }
 
 int ts_session_open(ts_session *s, int pid, int child_pid, int wait_ms, char *err, size_t len) {
@@ -118,8 +118,9 @@ static void record_warnings(ts_session *s) {
          * session's final "dropped" fact has the last word anyway.) */
         if (!w->dirty || (w->kind == TM_WARN_DROPS && !second))
             continue;
-        if (ts_store_warning(s->store, i + 1, w->ns, tm_warning_kind_name(w->kind), w->task,
-                             w->resource, w->text) == 0)
+        if (ts_store_warning_pid(s->store, (uint32_t)s->pid, i + 1, w->ns,
+                                 tm_warning_kind_name(w->kind), w->task, w->resource,
+                                 w->text) == 0)
             tm_model_warning_clean(s->model, i);
     }
 }
@@ -227,18 +228,31 @@ int ts_session_load(tm_model **out, const char *path, char *err, size_t len) {
 
 int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *err,
                          size_t len) {
+    return ts_session_load_pid(out, path, 0, keep_all, err, len);
+}
+
+int ts_session_load_pid(tm_model **out, const char *path, int pid, int keep_all, char *err,
+                        size_t len) {
     tm_model *m = tm_model_new();
     if (!m)
         return -ENOMEM;
     if (keep_all)
         tm_model_keep_all(m); /* a report on a file lists every task */
-    int rc = ts_store_replay(path, on_replay, m, err, len);
+    int rc = ts_store_replay_pid(path, pid, on_replay, m, err, len);
     if (rc) {
         tm_model_free(m);
         return rc;
     }
     char buf[64];
     rc = ts_store_read_meta(path, "dropped", buf, sizeof buf);
+    /* A followed child's drops are its own (the session's are the
+     * traced process's). */
+    ts_store_proc procs[64];
+    size_t np = 0;
+    if (!rc && pid > 0 && ts_store_processes(path, procs, 64, &np, err, len) == 0)
+        for (size_t i = 0; i < np && i < 64; i++)
+            if (procs[i].pid == pid && procs[i].parent)
+                snprintf(buf, sizeof buf, "%llu", (unsigned long long)procs[i].dropped);
     if (rc) {
         snprintf(err, len, "%s: damaged recording: its session table cannot be read", path);
         tm_model_free(m);
@@ -252,7 +266,7 @@ int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *e
     /* The final state's findings first, then what the live model saw
      * along the way that the end no longer shows. */
     tm_model_analyze(m);
-    rc = ts_store_read_warnings(path, on_stored_warning, m, err, len);
+    rc = ts_store_read_warnings_pid(path, pid, on_stored_warning, m, err, len);
     if (rc) {
         tm_model_free(m);
         return rc;

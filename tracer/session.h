@@ -21,7 +21,8 @@ typedef void (*ts_session_tap)(const ts_reader_event *ev, void *arg);
 typedef struct ts_session {
     ts_reader *reader;
     tm_model *model;
-    ts_store *store;      /* NULL: no recording */
+    ts_store *store;      /* NULL: no recording; a followed child's session
+                           * shares its root's (events tagged with pid) */
     int pid;
     int child;            /* pid is our child: watched with waitid */
     uint64_t events;
@@ -71,5 +72,11 @@ int ts_session_load(tm_model **out, const char *path, char *err, size_t len);
  * and statistics groups still cover every task of the recording. */
 int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *err,
                          size_t len);
+/* The same for one process of the recording (pid 0: every event, as
+ * above; see ts_store_processes for the pids a recording holds): its
+ * events, drops and warnings only, so that two processes' tasks never
+ * mix in one model. */
+int ts_session_load_pid(tm_model **out, const char *path, int pid, int keep_all, char *err,
+                        size_t len);
 
 #endif

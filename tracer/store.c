@@ -43,6 +43,8 @@ struct entry {            /* precedes each record in a chunk */
     uint64_t ns;
     uint32_t tid;
     uint32_t size;
+    uint32_t pid;         /* the process it came from (store_ddl.h, "Processes") */
+    uint32_t pad;         /* the record that follows stays 8-aligned */
 };
 
 struct chunk {
@@ -84,6 +86,7 @@ struct ts_store {
     char kept[PATH_MAX + 32];               /* where an earlier recording went, or "" */
     char path[PATH_MAX];
     int created;                            /* path is ours (not an empty file reused) */
+    uint32_t pid;                           /* of events given without one: the "pid" fact */
 };
 
 static uint64_t coarse_ns(void) {
@@ -94,7 +97,8 @@ static uint64_t coarse_ns(void) {
 
 /* The views, the warning table and the lookup tables: one definition,
  * in schemas/store_ddl.h. */
-static const char VIEWS[] = TS_DDL_WARNING_TABLE TS_DDL_LOOKUP_TABLES TS_DDL_VIEWS;
+static const char VIEWS[] =
+    TS_DDL_PROCESS_TABLE TS_DDL_WARNING_TABLE TS_DDL_LOOKUP_TABLES TS_DDL_VIEWS;
 
 /* The indexes of the small tables exist from the start; those of the
  * busy event tables are built at close, in one pass over the rows: kept
@@ -190,11 +194,13 @@ static int create_schema(ts_store *s) {
         if (d->tail)
             len += (size_t)snprintf(sql + len, sizeof sql - len, ", %s %s", d->tail->name,
                                     d->tail->type == TS_FT_BYTES ? "TEXT" : "BLOB");
-        snprintf(sql + len, sizeof sql - len, ");");
+        /* Last, so that every other column keeps its place (replay reads
+         * them by position, in old recordings too). */
+        snprintf(sql + len, sizeof sql - len, ", pid INTEGER NOT NULL DEFAULT 0);");
         if (exec(s, sql))
             return -EIO;
         len = (size_t)snprintf(sql, sizeof sql, "INSERT INTO ev_%s VALUES(?,?,?", d->name);
-        for (int f = 0; f < d->nfields + (d->tail != NULL); f++)
+        for (int f = 0; f < d->nfields + (d->tail != NULL) + 1; f++)
             len += (size_t)snprintf(sql + len, sizeof sql - len, ",?");
         snprintf(sql + len, sizeof sql - len, ")");
         if (sqlite3_prepare_v2(s->db, sql, -1, &s->ins[d->id], NULL) != SQLITE_OK) {
@@ -230,6 +236,7 @@ static int bind_row(sqlite3_stmt *st, int at, uint64_t seq, const struct entry *
             sqlite3_bind_blob(st, at++, tail, (int)(bytes <= room ? bytes : room), SQLITE_STATIC);
         }
     }
+    sqlite3_bind_int64(st, at++, e->pid);
     return at;
 }
 
@@ -250,7 +257,7 @@ static int step_ok(ts_store *s, sqlite3_stmt *st) {
 static sqlite3_stmt *multi_insert(ts_store *s, const ts_event_desc *d) {
     if (s->ins_multi[d->id])
         return s->ins_multi[d->id];
-    int cols = 3 + d->nfields + (d->tail != NULL);
+    int cols = 3 + d->nfields + (d->tail != NULL) + 1; /* + pid */
     size_t cap = 64 + strlen(d->name) + (size_t)MULTI_ROWS * (size_t)(2 * cols + 3);
     char *sql = malloc(cap);
     if (!sql)
@@ -478,6 +485,9 @@ int ts_store_create_ex(const char *path, int flags, ts_store **out, char *err, s
         return undo_claim(s, created, -EAGAIN);
     }
     ts_store_meta(s, "schema_version", "1");
+    char ddl[16];
+    snprintf(ddl, sizeof ddl, "%d", TS_STORE_DDL_VERSION);
+    ts_store_meta(s, "ddl_version", ddl);
     ts_store_meta(s, "status", "recording");
     s->created = created;
     hold_writer_lock(s, path);
@@ -485,8 +495,54 @@ int ts_store_create_ex(const char *path, int flags, ts_store **out, char *err, s
     return 0;
 }
 
+/* One statement with text/integer parameters (NULL text, or an integer
+ * below 0, binds NULL), under db_lock.  0 or -EIO. */
+static int exec_bound(ts_store *s, const char *sql, const char *t1, const char *t2,
+                      int64_t i1, int64_t i2, int64_t i3) {
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->db_lock);
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        int n = sqlite3_bind_parameter_count(st);
+        const char *texts[] = {t1, t2};
+        int64_t ints[] = {i1, i2, i3};
+        /* ?1 ?2 are the texts, ?3 ?4 ?5 the integers */
+        for (int i = 1; i <= n && i <= 5; i++) {
+            if (i <= 2 && texts[i - 1])
+                sqlite3_bind_text(st, i, texts[i - 1], -1, SQLITE_TRANSIENT);
+            else if (i > 2 && ints[i - 3] >= 0)
+                sqlite3_bind_int64(st, i, ints[i - 3]);
+        }
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->db_lock);
+    return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+int ts_store_process(ts_store *s, int pid, int parent, const char *exe) {
+    return exec_bound(s, "INSERT INTO process(pid, parent, exe, status) VALUES(?3, ?4, ?1, "
+                         "'recording') ON CONFLICT(pid) DO UPDATE SET "
+                         "parent = ifnull(excluded.parent, parent), exe = ifnull(excluded.exe, exe)",
+                      exe, NULL, pid, parent > 0 ? parent : -1, -1);
+}
+
+int ts_store_process_end(ts_store *s, int pid, const char *status, uint64_t dropped,
+                         uint64_t events) {
+    return exec_bound(s, "UPDATE process SET status = ?1, dropped = ?4, events = ?5 WHERE pid = ?3",
+                      status, NULL, pid, (int64_t)dropped, (int64_t)events);
+}
+
 int ts_store_meta(ts_store *s, const char *key, const char *value) {
     sqlite3_stmt *st;
+    if (!strcmp(key, "pid") && value) { /* the traced process: see store.h */
+        long pid = strtol(value, NULL, 10);
+        if (pid > 0 && pid <= INT32_MAX) {
+            s->pid = (uint32_t)pid;
+            ts_store_process(s, (int)pid, 0, NULL);
+        }
+    } else if (!strcmp(key, "exe") && value && s->pid)
+        ts_store_process(s, (int)s->pid, 0, value);
     pthread_mutex_lock(&s->db_lock);
     int rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO session VALUES(?, ?)", -1, &st, NULL);
     if (rc == SQLITE_OK) {
@@ -533,6 +589,11 @@ static int take_chunk(ts_store *s) {
 }
 
 int ts_store_event(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid) {
+    return ts_store_event_pid(s, rec, ns, tid, s->pid);
+}
+
+int ts_store_event_pid(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid,
+                       uint32_t pid) {
     size_t need = sizeof(struct entry) + rec->size;
     /* A chunk is handed over when full, or once it is COMMIT_NS old.  The
      * coarse clock (~7 ns here) rather than CLOCK_MONOTONIC (~37 ns, a
@@ -553,6 +614,8 @@ int ts_store_event(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32_t t
     e->ns = ns;
     e->tid = tid;
     e->size = rec->size;
+    e->pid = pid;
+    e->pad = 0;
     memcpy(e + 1, rec, rec->size);
     s->cur->used += need;
     return 0;
@@ -597,6 +660,13 @@ int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
     sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
     int facts = ts_store_meta(s, "dropped", buf) | ts_store_meta(s, "events", events) |
                 ts_store_meta(s, "status", final);
+    /* The traced process's row: its events are what the children's rows
+     * do not account for. */
+    if (s->pid)
+        facts |= exec_bound(s, "UPDATE process SET status = ?1, dropped = ?4, events = max(0, ?5 - "
+                               "(SELECT ifnull(sum(events), 0) FROM process WHERE pid != ?3)) "
+                               "WHERE pid = ?3",
+                            final, NULL, s->pid, (int64_t)dropped, (int64_t)s->rows);
     if (facts || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         ts_store_meta(s, "status", final);
@@ -646,15 +716,27 @@ const char *ts_store_kept(const ts_store *s) { return s->kept[0] ? s->kept : NUL
 
 int ts_store_warning(ts_store *s, uint64_t id, uint64_t ns, const char *kind, uint64_t task,
                      uint64_t resource, const char *text) {
+    return ts_store_warning_pid(s, s->pid, id, ns, kind, task, resource, text);
+}
+
+int ts_store_warning_pid(ts_store *s, uint32_t pid, uint64_t id, uint64_t ns, const char *kind,
+                         uint64_t task, uint64_t resource, const char *text) {
     sqlite3_stmt *st;
     pthread_mutex_lock(&s->db_lock);
     if (s->error[0]) { /* after a write error (disk full) the final status needs the room */
         pthread_mutex_unlock(&s->db_lock);
         return -EIO;
     }
-    int rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO warning VALUES(?, ?, ?, ?, ?, ?)",
+    /* Keyed by (pid, wid): a rewrite keeps the row, and its id (the order
+     * in which warnings were raised, across processes). */
+    int rc = sqlite3_prepare_v2(s->db,
+                                "INSERT INTO warning(wid, ns, kind, task, resource, text, pid) "
+                                "VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(pid, wid) DO UPDATE SET "
+                                "ns = excluded.ns, kind = excluded.kind, task = excluded.task, "
+                                "resource = excluded.resource, text = excluded.text",
                                 -1, &st, NULL);
     if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)pid);
         sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)ns);
         sqlite3_bind_text(st, 3, kind, -1, SQLITE_TRANSIENT);
@@ -826,7 +908,21 @@ static int advance(struct cursor *c) {
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc;
 }
 
+/* Does this recording have pid columns (DDL version 3 and later)? */
+static int has_pids(sqlite3 *db) {
+    sqlite3_stmt *st;
+    int yes = sqlite3_prepare_v2(db, "SELECT pid FROM ev_task_create LIMIT 0", -1, &st, NULL) ==
+              SQLITE_OK;
+    sqlite3_finalize(st);
+    return yes;
+}
+
 int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, size_t errlen) {
+    return ts_store_replay_pid(path, 0, fn, arg, err, errlen);
+}
+
+int ts_store_replay_pid(const char *path, int pid, ts_replay_fn fn, void *arg, char *err,
+                        size_t errlen) {
     sqlite3 *db;
     if (ts_snapshot_detect(path)) /* a crash snapshot reads like a recording */
         return ts_snapshot_replay(path, fn, arg, err, errlen);
@@ -840,10 +936,12 @@ int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, siz
         sqlite3_close(db);
         return -ENOMEM;
     }
-    char sql[256];
+    char sql[256], where[64] = "";
+    if (pid > 0 && has_pids(db)) /* an older recording is one process: all of it */
+        snprintf(where, sizeof where, "WHERE pid = %d ", pid);
     for (size_t i = 0; i < n; i++) {
         cur[i].d = dp[i];
-        snprintf(sql, sizeof sql, "SELECT * FROM ev_%s ORDER BY seq", dp[i]->name);
+        snprintf(sql, sizeof sql, "SELECT * FROM ev_%s %sORDER BY seq", dp[i]->name, where);
         if (sqlite3_prepare_v2(db, sql, -1, &cur[i].st, NULL) != SQLITE_OK) {
             snprintf(err, errlen, "%s: damaged recording: %s", path, sqlite3_errmsg(db));
             rc = -EINVAL;
@@ -910,6 +1008,11 @@ out:
 
 int ts_store_read_warnings(const char *path, ts_warning_fn fn, void *arg, char *err,
                            size_t errlen) {
+    return ts_store_read_warnings_pid(path, 0, fn, arg, err, errlen);
+}
+
+int ts_store_read_warnings_pid(const char *path, int pid, ts_warning_fn fn, void *arg, char *err,
+                               size_t errlen) {
     sqlite3 *db;
     if (ts_snapshot_detect(path)) /* a crash snapshot holds no stored warnings */
         return 0;
@@ -918,11 +1021,15 @@ int ts_store_read_warnings(const char *path, ts_warning_fn fn, void *arg, char *
         return rc;
     sqlite3_stmt *st;
     /* A recording made before the warning table existed has none to give. */
-    if (sqlite3_prepare_v2(db, "SELECT ns, kind, task, resource, text FROM warning ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT ns, kind, task, resource, text FROM warning %s ORDER BY id",
+             pid > 0 && has_pids(db) ? "WHERE pid = ?" : "");
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         sqlite3_close(db);
         return 0;
     }
+    if (sqlite3_bind_parameter_count(st))
+        sqlite3_bind_int(st, 1, pid);
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW)
         fn((uint64_t)sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
@@ -960,5 +1067,52 @@ int ts_store_status(const char *path, char *buf, size_t len) {
         snprintf(buf, len, "cut short: %s", raw + 11);
     else
         snprintf(buf, len, "%s", raw);
+    return 0;
+}
+
+/* ---- processes ------------------------------------------------------------------ */
+
+int ts_store_processes(const char *path, ts_store_proc *out, size_t cap, size_t *n, char *err,
+                       size_t errlen) {
+    *n = 0;
+    sqlite3 *db;
+    if (ts_snapshot_detect(path)) /* one process, the one that crashed */
+        goto single;
+    int rc = ts_store_open_read(path, &db, err, errlen);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    /* The traced process first, then its children as they came. */
+    if (has_pids(db) &&
+        sqlite3_prepare_v2(db, "SELECT pid, parent, exe, status, dropped FROM process "
+                               "ORDER BY parent IS NOT NULL, pid", -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            if (*n < cap) {
+                ts_store_proc *p = &out[*n];
+                memset(p, 0, sizeof *p);
+                p->pid = sqlite3_column_int(st, 0);
+                p->parent = sqlite3_column_int(st, 1);
+                const unsigned char *t = sqlite3_column_text(st, 2);
+                snprintf(p->exe, sizeof p->exe, "%s", t ? (const char *)t : "");
+                t = sqlite3_column_text(st, 3);
+                snprintf(p->status, sizeof p->status, "%s", t ? (const char *)t : "");
+                p->dropped = (uint64_t)sqlite3_column_int64(st, 4);
+            }
+            (*n)++;
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    if (*n)
+        return 0;
+single: /* a recording made before version 3: one process, the session's */
+    if (cap) {
+        char buf[32];
+        memset(out, 0, sizeof *out);
+        ts_store_read_meta(path, "pid", buf, sizeof buf);
+        out->pid = atoi(buf);
+        ts_store_read_meta(path, "exe", out->exe, sizeof out->exe);
+    }
+    *n = 1;
     return 0;
 }

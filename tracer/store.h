@@ -45,8 +45,22 @@ void ts_store_set_default_flags(int flags);
 const char *ts_store_kept(const ts_store *s);
 /* Record a session fact (pid, exe, command, ...). */
 int ts_store_meta(ts_store *s, const char *key, const char *value);
-/* Queue one validated record for writing (copied). */
+/* Queue one validated record for writing (copied), as an event of the
+ * process the session traced (the session fact "pid": recording it also
+ * adds that process's row to the process table). */
 int ts_store_event(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid);
+/* The same for an event of process pid: a recording holds the traced
+ * process and the forked children that were followed, each with ids of
+ * its own (schemas/store_ddl.h, "Processes").  Call from the one thread
+ * that feeds s (the session's; followed children are polled there). */
+int ts_store_event_pid(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid,
+                       uint32_t pid);
+/* A process whose events go into the recording (a followed child, of
+ * parent); exe may be NULL.  Its row says "recording" until
+ * ts_store_process_end gives its final status, drops and event count. */
+int ts_store_process(ts_store *s, int pid, int parent, const char *exe);
+int ts_store_process_end(ts_store *s, int pid, const char *status, uint64_t dropped,
+                         uint64_t events);
 /* Flush and wait until everything queued is committed. */
 int ts_store_flush(ts_store *s);
 /* Write the final status ("complete", "truncated: <why>"; after a write
@@ -65,10 +79,17 @@ uint64_t ts_store_rows(const ts_store *s);
  * ...); task and resource 0 for none. */
 int ts_store_warning(ts_store *s, uint64_t id, uint64_t ns, const char *kind, uint64_t task,
                      uint64_t resource, const char *text);
+/* The same for a warning of process pid's model (id is that model's). */
+int ts_store_warning_pid(ts_store *s, uint32_t pid, uint64_t id, uint64_t ns, const char *kind,
+                         uint64_t task, uint64_t resource, const char *text);
 
 /* Reading a recording back: validate it and replay every event in order. */
 typedef void (*ts_replay_fn)(const ts_ev_header *rec, uint64_t ns, uint32_t tid, void *arg);
 int ts_store_replay(const char *path, ts_replay_fn fn, void *arg, char *err, size_t errlen);
+/* The events of process pid only (0: of every process, merged in order;
+ * a recording made before pid columns is one process, replayed whole). */
+int ts_store_replay_pid(const char *path, int pid, ts_replay_fn fn, void *arg, char *err,
+                        size_t errlen);
 /* Open a recording read-only without writing anything anywhere: the path
  * must be a regular file (a FIFO or device is refused at once, never
  * waited on), an SQLite database of this schema version.  A finished
@@ -86,6 +107,23 @@ typedef void (*ts_warning_fn)(uint64_t ns, const char *kind, uint64_t task, uint
                               const char *text, void *arg);
 int ts_store_read_warnings(const char *path, ts_warning_fn fn, void *arg, char *err,
                            size_t errlen);
+/* Those of process pid only (0: all). */
+int ts_store_read_warnings_pid(const char *path, int pid, ts_warning_fn fn, void *arg, char *err,
+                               size_t errlen);
+
+/* The processes a recording holds: the traced one first, then the
+ * followed children.  A recording made before the process table (or a
+ * crash snapshot) is one process: the session's pid and exe.  *n is
+ * the count, which may exceed cap (only cap are filled). */
+typedef struct ts_store_proc {
+    int pid;
+    int parent;           /* 0 for the traced process */
+    char exe[256];
+    char status[128];     /* "" for the traced process of an older recording */
+    uint64_t dropped;
+} ts_store_proc;
+int ts_store_processes(const char *path, ts_store_proc *out, size_t cap, size_t *n, char *err,
+                       size_t errlen);
 /* The recording's status as reports print it: "complete: exit status 0"
  * (or whatever the recorder wrote at the end), "recording in progress"
  * while a writer still holds it, "cut short: <why>" when it stopped
