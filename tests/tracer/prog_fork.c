@@ -7,12 +7,15 @@
  *                           runs a loop of its own
  *   prog_fork inside FILE   forks inside the task "forker"; the child
  *                           goes on in that task, on the loop it inherited
+ *   prog_fork both FILE     both: a child forked before the loop, then one
+ *                           forked inside "forker" (two children)
  *
  * Either way the child blocks its loop for 300 ms in the task "forker"
  * (inside: in the very step that called fork), prints "child pid=N
  * blocked", then waits (suspended) until FILE exists, and exits 0.  The
- * parent waits for the child and prints "child exit N".
+ * parent waits for its children and prints "child exit N" for each.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -62,31 +65,36 @@ static void *child_main(void *arg) {
     return NULL;
 }
 
+static int children = 1;
+
 static void *parent_main(void *inside) {
     if (inside) {
         ts_await(ts_spawn_named("forker", forker, inside), NULL);
         if (getpid() != parent_pid)
             return NULL; /* the child, done */
     }
-    wait_child();
+    for (int i = 0; i < children; i++)
+        wait_child();
     return NULL;
 }
 
 int main(int argc, char **argv) {
     if (argc != 3) {
-        fprintf(stderr, "usage: prog_fork before|inside FILE\n");
+        fprintf(stderr, "usage: prog_fork before|inside|both FILE\n");
         return 2;
     }
     file = argv[2];
     parent_pid = getpid();
     setvbuf(stdout, NULL, _IOLBF, 0);
+    int both = argv[1][0] == 'b' && argv[1][1] == 'o';
     if (argv[1][0] == 'b') {
         pid_t pid = fork();
         if (pid < 0)
             return 1;
         if (pid == 0)
             return ts_run(child_main, NULL) ? 1 : 0;
-        return ts_run(parent_main, NULL) ? 1 : 0;
+        children = 1 + both;
+        return ts_run(parent_main, (void *)(intptr_t)both) ? 1 : 0;
     }
     return ts_run(parent_main, (void *)1) ? 1 : 0;
 }

@@ -17,16 +17,23 @@ of ten minutes, which the child inherits through its environment:
   run ends with both exit statuses 0.
 
 Those run with TASKSCOPE_FOLLOW_FORKS=0 or --no-follow (not followed:
-the child is read by attaching to it, and has no recording).  Followed (the default), `taskscope run -o
-run.db` records the child to run.CHILD.db, its blocked step and names
-included, and says so.
+the child is read by attaching to it, and the recording holds the parent
+alone).  Followed (the default), `taskscope run -o run.db` records the
+children into run.db itself, each event tagged with its process's pid
+(issue 13: one recording, a pid column): the process table names each
+child and its parent, `blocked --pid CHILD` finds the child's blocked
+step, `ps --pid CHILD` names its tasks, the reports without --pid show
+every process under its own PROCESS line (task ids are per process, so
+the parent's task 1 and a child's task 1 never mix), and no run.PID.db
+is written.  A recording made before the pid columns (made here by
+dropping them) still reads, as one process.
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tracer_util import (TASKSCOPE, Checker, expect, prog,  # noqa: E402
-                         remove_segment, taskscope, taskscope_json)
+                         remove_segment, rows, taskscope, taskscope_json)
 
 
 def child_traced(c, mode):
@@ -58,11 +65,52 @@ def child_traced(c, mode):
     remove_segment(child)
     stem = path[:-3]
     expect(not os.path.exists("%s.%d.db" % (stem, child)), "a child not followed was recorded")
+    pids = [r[0] for r in rows(path, "SELECT pid FROM process")]
+    expect(len(pids) == 1 and child not in pids,
+           "not followed, yet the recording holds processes %r" % pids)
+    expect(not rows(path, "SELECT 1 FROM ev_task_create WHERE pid != ?", (pids[0],)),
+           "not followed, yet the recording holds another process's tasks")
     parent = taskscope_json("blocked", "--json", path)
     blocked = [e for e in parent["episodes"] if e["kind"] == "blocked"]
     expect(not blocked, "the parent's recording shows the child's block: %r" % blocked)
     out = taskscope("ps", "--all", path, expect_rc=0).stdout
     expect("forker" in out or mode == "before", "parent's recording: %s" % out)
+
+
+def child_blocked_and_named(path, child, parent):
+    """The child's part of a followed recording: its own process row, its
+    blocked step and its names, reported with --pid."""
+    proc = rows(path, "SELECT parent, status FROM process WHERE pid = ?", (child,))
+    expect(proc and proc[0][0] == parent, "the child %d's process row: %r" % (child, proc))
+    expect(proc[0][1].startswith("complete"), "the child's status: %r" % proc)
+    bl = taskscope_json("blocked", "--json", "--pid", str(child), path)
+    eps = [e for e in bl["episodes"] if e["kind"] == "blocked" and e["task_name"] == "forker"]
+    expect(eps, "the recording has no blocked step of the child's forker: %r" % bl)
+    expect(max(e["duration_ns"] for e in eps) >= 250_000_000, "short block: %r" % eps)
+    ps = taskscope_json("ps", "--json", "--all", "--pid", str(child), path)
+    # SQL too: the blocked view's row of the child (by id: the views name
+    # only tasks created while recording, and an inherited forker was not).
+    forker = [t["id"] for t in ps["tasks"] if t["name"] == "forker"]
+    sql = rows(path, "SELECT task, duration_ns FROM blocked WHERE pid = ?", (child,))
+    expect([r for r in sql if r[0] in forker and (r[1] or 0) >= 250_000_000],
+           "the blocked view has no row of the child's forker %r: %r" % (forker, sql))
+    names = sorted(t["name"] for t in ps["tasks"])
+    expect("forker" in names and all(n not in ("", "?") for n in names),
+           "the child's task names: %r" % names)
+    expect(not [t for t in ps["tasks"] if t["state"] in ("ready", "running", "suspended")],
+           "the child's complete recording lists live tasks: %r" % ps["tasks"])
+    return ps
+
+
+def traced_pid(path):
+    """The process `taskscope run` started (the one with no parent)."""
+    return rows(path, "SELECT pid FROM process WHERE parent IS NULL")[0][0]
+
+
+def no_side_recordings(c, path):
+    stem = os.path.basename(path)[:-3]
+    side = [f for f in os.listdir(c.path("")) if f.startswith(stem + ".") and f != stem + ".db"]
+    expect(not side, "recordings beside the one recording: %r" % side)
 
 
 def child_followed(c, mode, early=False):
@@ -81,21 +129,89 @@ def child_followed(c, mode, early=False):
     rc = p.wait()
     expect(rc == 0, "taskscope run exit %d: %s" % (rc, p.stderr_text()[-2000:]))
     remove_segment(child)
-    cpath = "%s.%d.db" % (path[:-3], child)
-    expect(os.path.exists(cpath), "no recording of the child at %s; stderr: %s"
-           % (cpath, p.stderr_text()[-2000:]))
-    expect("child %d:" % child in p.stderr_text(), "run does not say where the child went: %s"
+    no_side_recordings(c, path)
+    expect("child %d:" % child in p.stderr_text(), "run does not say what it followed: %s"
            % p.stderr_text()[-2000:])
-    bl = taskscope_json("blocked", "--json", cpath)
-    eps = [e for e in bl["episodes"] if e["kind"] == "blocked" and e["task_name"] == "forker"]
-    expect(eps, "the child's recording has no blocked step of forker: %r" % bl)
-    expect(max(e["duration_ns"] for e in eps) >= 250_000_000, "short block: %r" % eps)
-    ps = taskscope_json("ps", "--json", "--all", cpath)
-    names = sorted(t["name"] for t in ps["tasks"])
-    expect("forker" in names and all(n not in ("", "?") for n in names),
-           "the child's task names: %r" % names)
-    expect(not [t for t in ps["tasks"] if t["state"] in ("ready", "running", "suspended")],
-           "the child's complete recording lists live tasks: %r" % ps["tasks"])
+    parent = traced_pid(path)
+    child_blocked_and_named(path, child, parent)
+    # The parent's report holds the parent's tasks only, and the parent
+    # never blocked.
+    bl = taskscope_json("blocked", "--json", "--pid", str(parent), path)
+    expect(not [e for e in bl["episodes"] if e["kind"] == "blocked"],
+           "the parent's report shows the child's block: %r" % bl)
+    # Without --pid: both processes, each under its PROCESS line.
+    out = taskscope("ps", "--all", path, expect_rc=0).stdout
+    expect("PROCESS %d" % parent in out and "PROCESS %d" % child in out
+           and "(forked by %d)" % parent in out, "ps on the recording: %s" % out)
+    doc = taskscope_json("ps", "--json", "--all", path)
+    expect(sorted(x["pid"] for x in doc["processes"]) == sorted([parent, child]),
+           "ps --json processes: %r" % doc)
+    # --pid of a process the recording does not hold is an error.
+    r = taskscope("ps", "--pid", "1", path)
+    expect(r.returncode == 1 and "holds no process 1" in r.stderr, "ps --pid 1: %r" % r.stderr)
+
+
+def two_children(c):
+    """A child forked before the loop and one forked inside a task: both
+    in the one recording, each with its own blocked step and names, and
+    the three processes' task ids never mixed (each has a task 1)."""
+    go = c.path("go-both")
+    path = c.path("both.db")
+    p = c.start([TASKSCOPE, "run", "-o", path, "--", prog("prog_fork"), "both", go])
+    kids = {int(p.wait_line(r"child pid=(\d+) blocked").group(1)) for _ in range(2)}
+    open(go, "w").close()
+    p.wait_line(r"child exit 0")
+    p.wait_line(r"child exit 0")
+    rc = p.wait()
+    expect(rc == 0, "taskscope run exit %d: %s" % (rc, p.stderr_text()[-2000:]))
+    for k in kids:
+        remove_segment(k)
+    no_side_recordings(c, path)
+    expect(len(kids) == 2, "two children expected: %r" % kids)
+    parent = traced_pid(path)
+    for k in kids:
+        child_blocked_and_named(path, k, parent)
+    procs = rows(path, "SELECT pid, parent FROM process ORDER BY parent IS NOT NULL, pid")
+    expect([r[0] for r in procs] == [parent] + sorted(kids) and procs[0][1] is None,
+           "process table: %r" % procs)
+    # Every process has its own task 1 (main): rows are told apart by pid.
+    ones = rows(path, "SELECT pid, name FROM tasks WHERE id = 1 ORDER BY pid")
+    expect(len({r[0] for r in ones}) == len(ones) and all(r[1] == "main" for r in ones),
+           "task 1 per process: %r" % ones)
+    ps = taskscope_json("ps", "--json", "--all", "--pid", str(parent), path)
+    expect(len([t for t in ps["tasks"] if t["id"] == 1]) == 1,
+           "the parent's ps mixes processes: %r" % ps["tasks"])
+    out = taskscope("blocked", path, expect_rc=0).stdout
+    expect(all("PROCESS %d" % k in out for k in kids) and out.count("forker") >= 2,
+           "blocked on the recording: %s" % out)
+
+
+def old_recording(c):
+    """A recording made before the pid columns reads as one process."""
+    import shutil
+    import sqlite3
+    path = c.path("nofollow-old.db")
+    go = c.path("go-old")
+    open(go, "w").close()
+    taskscope("run", "--no-follow", "-o", path, "--", prog("prog_fork"), "inside", go,
+              expect_rc=0)
+    old = c.path("old.db")
+    shutil.copy(path, old)
+    con = sqlite3.connect(old)
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'view'").fetchall():
+        con.execute("DROP VIEW %s" % name)
+    con.execute("DROP TABLE process")
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                               "AND name LIKE 'ev_%'").fetchall():
+        con.execute("ALTER TABLE %s DROP COLUMN pid" % name)
+    con.commit()
+    con.close()
+    new = taskscope("ps", "--all", path, expect_rc=0).stdout
+    was = taskscope("ps", "--all", old, expect_rc=0).stdout
+    expect("PROCESS" not in was and "forker" in was, "old recording's ps: %s" % was)
+    expect(new.replace(path, "X") == was.replace(old, "X"), "old %s\nnew %s" % (was, new))
+    pid = rows(old, "SELECT value FROM session WHERE key = 'pid'")[0][0]
+    taskscope("blocked", "--pid", pid, old, expect_rc=0)
 
 
 def main():
@@ -105,6 +221,8 @@ def main():
     c.check(child_followed, "before")
     c.check(child_followed, "inside")
     c.check(child_followed, "inside", True)
+    c.check(two_children)
+    c.check(old_recording)
     return c.finish()
 
 
