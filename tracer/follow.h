@@ -19,6 +19,11 @@
 #ifndef TS_TRACER_FOLLOW_H
 #define TS_TRACER_FOLLOW_H
 
+#include <stddef.h>
+
+#include "model.h"
+#include "reader.h"
+
 typedef struct ts_follow ts_follow;
 
 /* 1 unless TASKSCOPE_FOLLOW_FORKS=0 or TASKSCOPE_NO_FOLLOW=1. */
@@ -32,6 +37,22 @@ ts_follow *ts_follow_new(int root_pid, struct ts_store *store);
 /* Look for new children (now and then), drain every child session, and
  * finish the recordings of children that are gone. */
 void ts_follow_poll(ts_follow *f);
+
+/* Say nothing on stderr (a TUI draws on the terminal). */
+void ts_follow_set_quiet(ts_follow *f);
+
+/* Called for every event of every child, after its model and the
+ * recording have it (the TUI keeps each task's recent events). */
+typedef void (*ts_follow_tap_fn)(int pid, const ts_reader_event *ev, void *arg);
+void ts_follow_set_tap(ts_follow *f, ts_follow_tap_fn fn, void *arg);
+
+/* The children being read now (found, tracing, not yet gone), in the
+ * order found: up to cap pids into pids; returns how many there are. */
+size_t ts_follow_children(const ts_follow *f, int *pids, size_t cap);
+/* The live model of child pid (with who forked it and its executable),
+ * or NULL if it is not being read.  Valid until the next ts_follow_poll
+ * or ts_follow_finish, which free the models of children that are gone. */
+tm_model *ts_follow_model(const ts_follow *f, int pid, int *parent, char *exe, size_t len);
 
 /* Drain every child session, give each child's process row its final
  * status, say on stderr what was recorded, and free f (the store stays

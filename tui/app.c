@@ -343,6 +343,16 @@ void tui_app_key(tui_app *a, int key) {
     }
     if (replay_key(a, key))
         return;
+    if (key == 'P') { /* top -- PROGRAM: the next process followed (source.h) */
+        if (tui_src_next_process(a->src)) {
+            tab(a, current_tab(a));
+            a->cur = a->top = 0;
+            a->rows_dirty = 1;
+        } else {
+            tui_app_message(a, "no forked child being followed");
+        }
+        return;
+    }
     if (a->view == VIEW_TASKS) {
         if (key == '/') {
             memcpy(a->saved_filter, a->rows.filter, sizeof a->saved_filter);

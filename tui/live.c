@@ -13,6 +13,11 @@
  *     signals (Ctrl-C) reach the TUI, not it.
  *   - The recording is closed exactly once, with a status saying how the
  *     session ended, when the process goes away or the user quits.
+ *   - A launched program's forked children are followed (tracer/follow.h)
+ *     into the same recording, polled on every tick with the program; the
+ *     views show one process at a time (tui_src_next_process): the shown
+ *     model is re-resolved after every poll, since a child's model is
+ *     freed when the child is gone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "follow.h"
 #include "launch.h"
 #include "source.h"
 #ifdef TS_HAVE_BPF
@@ -59,6 +65,161 @@ static void on_event(const ts_reader_event *ev, void *arg) {
     tui_recent_note(s->recent, ev->rec, ev->ns);
     if (!s->t0 || ev->ns < s->t0)
         s->t0 = ev->ns;
+}
+
+/* ---- followed children (top -- PROGRAM) ------------------------------------------ */
+
+#define PROCS_SHOWN_MAX 64
+
+/* The program's own view (model, history, header) while a child is
+ * shown, and each child's recent-event history. */
+struct tui_procs {
+    ts_follow *follow;
+    int shown;                /* 0: the program; else the child's pid */
+    int changed;              /* a child's event arrived since the last tick */
+    size_t last_count;        /* children being read at the last tick */
+    int root_pid;
+    char root_exe[256];
+    tm_model *root_model;
+    tui_recent *root_recent;
+    struct { int pid; tui_recent *recent; } kids[PROCS_SHOWN_MAX];
+    size_t nkids;
+};
+
+static tui_recent **kid_recent(struct tui_procs *p, int pid, int create) {
+    for (size_t i = 0; i < p->nkids; i++)
+        if (p->kids[i].pid == pid)
+            return &p->kids[i].recent;
+    if (!create || p->nkids == PROCS_SHOWN_MAX)
+        return NULL;
+    tui_recent *r = tui_recent_new();
+    if (!r)
+        return NULL;
+    p->kids[p->nkids].pid = pid;
+    p->kids[p->nkids].recent = r;
+    return &p->kids[p->nkids++].recent;
+}
+
+static void on_child_event(int pid, const ts_reader_event *ev, void *arg) {
+    struct tui_procs *p = arg;
+    tui_recent **r = kid_recent(p, pid, 1);
+    if (r)
+        tui_recent_note(*r, ev->rec, ev->ns);
+    if (p->shown == pid)
+        p->changed = 1;
+}
+
+static void show_process(tui_src *s, int pid) {
+    struct tui_procs *p = s->procs;
+    tm_model *m = NULL;
+    tui_recent **r = NULL;
+    int parent = 0;
+    char exe[256] = "";
+    if (pid && !s->finished) {
+        m = ts_follow_model(p->follow, pid, &parent, exe, sizeof exe);
+        r = kid_recent(p, pid, 1);
+    }
+    if (!m || !r) { /* the program itself */
+        p->shown = 0;
+        s->model = p->root_model;
+        s->recent = p->root_recent;
+        s->pid = p->root_pid;
+        snprintf(s->exe, sizeof s->exe, "%s", p->root_exe);
+    } else {
+        p->shown = pid;
+        s->model = m;
+        s->recent = *r;
+        s->pid = pid;
+        snprintf(s->exe, sizeof s->exe, "%s", exe);
+    }
+    s->gen++;
+}
+
+/* The status line's note on the children (the program's own status is
+ * set by launch and finish). */
+static void note_children(tui_src *s) {
+    struct tui_procs *p = s->procs;
+    int pids[PROCS_SHOWN_MAX];
+    size_t n = ts_follow_children(p->follow, pids, PROCS_SHOWN_MAX);
+    if (n == p->last_count && !p->shown)
+        return;
+    p->last_count = n;
+    char st[sizeof s->status];
+    if (p->shown)
+        snprintf(st, sizeof st, "forked child of %d (P: next process)", p->root_pid);
+    else if (n)
+        snprintf(st, sizeof st, "running, %zu forked child%s followed (P: next process)", n,
+                 n == 1 ? "" : "ren");
+    else
+        snprintf(st, sizeof st, "running");
+    if (strcmp(st, s->status)) {
+        memcpy(s->status, st, sizeof st);
+        s->gen++;
+    }
+}
+
+/* Poll the children, forget the histories of those gone, and keep the
+ * shown model valid. */
+static void procs_tick(tui_src *s) {
+    struct tui_procs *p = s->procs;
+    ts_follow_poll(p->follow);
+    int pids[PROCS_SHOWN_MAX];
+    size_t n = ts_follow_children(p->follow, pids, PROCS_SHOWN_MAX);
+    for (size_t i = 0; i < p->nkids;) {
+        size_t k = 0;
+        while (k < n && k < PROCS_SHOWN_MAX && pids[k] != p->kids[i].pid)
+            k++;
+        if (k < n && k < PROCS_SHOWN_MAX) {
+            i++;
+            continue;
+        }
+        if (p->shown == p->kids[i].pid)
+            show_process(s, 0); /* it is gone: back to the program */
+        tui_recent_free(p->kids[i].recent);
+        p->kids[i] = p->kids[--p->nkids];
+    }
+    if (p->shown)
+        show_process(s, p->shown); /* the same model; it moved on */
+    if (p->changed) {
+        p->changed = 0;
+        s->gen++;
+    }
+    note_children(s);
+}
+
+/* The program is gone (or we quit): its children's sessions end with it,
+ * and the program is shown again. */
+static void procs_finish(tui_src *s) {
+    struct tui_procs *p = s->procs;
+    if (!p)
+        return;
+    show_process(s, 0);
+    ts_follow_finish(p->follow);
+    p->follow = NULL;
+    for (size_t i = 0; i < p->nkids; i++)
+        tui_recent_free(p->kids[i].recent);
+    p->nkids = 0;
+}
+
+int tui_src_next_process(tui_src *s) {
+    struct tui_procs *p = s->mode == TUI_LIVE ? s->procs : NULL;
+    if (!p || !p->follow || s->finished)
+        return 0;
+    int pids[PROCS_SHOWN_MAX];
+    size_t n = ts_follow_children(p->follow, pids, PROCS_SHOWN_MAX);
+    if (n > PROCS_SHOWN_MAX)
+        n = PROCS_SHOWN_MAX;
+    if (!n)
+        return 0;
+    size_t at = 0; /* the shown one's place in [program, pids...] */
+    for (size_t i = 0; i < n; i++)
+        if (pids[i] == p->shown)
+            at = i + 1;
+    int next = at < n ? pids[at] : 0;
+    show_process(s, next);
+    p->last_count = (size_t)-1; /* the status line says which */
+    note_children(s);
+    return 1;
 }
 
 static int live_poll(tui_src *s) {
@@ -160,6 +321,8 @@ int tui_src_attach(tui_src *s, int pid, const char *record, char *err, size_t le
 
 static void child_exec(char **argv, const char *log_path) {
     setpgid(0, 0);
+    if (ts_follow_wanted()) /* a forked child waits for its follower (follow.h) */
+        setenv("TASKSCOPE_FOLLOW_FORKS", "1", 0);
     int in = open("/dev/null", O_RDONLY);
     int out = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out < 0) /* never onto the screen the TUI draws */
@@ -173,6 +336,28 @@ static void child_exec(char **argv, const char *log_path) {
     ts_exec_on_debug_runtime(argv);
     fprintf(stderr, "taskscope: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
+}
+
+/* Follow the launched program's forked children (unless --no-follow):
+ * into its recording, and into views of their own. */
+static void start_following(tui_src *s) {
+    if (!ts_follow_wanted())
+        return;
+    struct tui_procs *p = calloc(1, sizeof *p);
+    if (!p)
+        return;
+    p->follow = ts_follow_new(s->pid, sess(s)->store);
+    if (!p->follow) {
+        free(p);
+        return;
+    }
+    ts_follow_set_tap(p->follow, on_child_event, p);
+    ts_follow_set_quiet(p->follow);
+    p->root_pid = s->pid;
+    snprintf(p->root_exe, sizeof p->root_exe, "%s", s->exe);
+    p->root_model = s->model;
+    p->root_recent = s->recent;
+    s->procs = p;
 }
 
 int tui_src_launch(tui_src *s, char **argv, const char *record, const char *log_path,
@@ -222,6 +407,7 @@ int tui_src_launch(tui_src *s, char **argv, const char *record, const char *log_
     }
     record_command(s, argv);
     snprintf(s->status, sizeof s->status, "running");
+    start_following(s);
     live_poll(s);
     s->rate_wall_ns = tui_wall_ns();
     return 0;
@@ -232,6 +418,7 @@ int tui_src_launch(tui_src *s, char **argv, const char *record, const char *log_
  * recording. */
 static void finish(tui_src *s, int status) {
     live_poll(s);
+    procs_finish(s); /* before the recording they write into is closed */
     char st[160];
     if (status < 0)
         snprintf(st, sizeof st, "complete: %s", live_alive(s)
@@ -272,6 +459,8 @@ int tui_live_tick(tui_src *s) {
         s->rate_events = sess(s)->events;
         s->rate_wall_ns = now;
     }
+    if (s->procs && s->procs->follow)
+        procs_tick(s);
     int status;
     if (s->child && waitpid(s->child, &status, WNOHANG) == s->child) {
         s->child = 0;
@@ -319,6 +508,8 @@ void tui_live_close(tui_src *s) {
     s->model = NULL;
     tui_recent_free(s->recent);
     s->recent = NULL;
+    free(s->procs);
+    s->procs = NULL;
 }
 
 /* ---- top --bpf ------------------------------------------------------------------- */

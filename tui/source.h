@@ -46,6 +46,8 @@ typedef struct tui_src {
     int child;                /* pid we launched, 0 when attached */
     int finished;             /* the process is gone and the recording closed */
     char log_path[512];       /* where a launched program's output goes */
+    struct tui_procs *procs;  /* `top -- PROGRAM`: its forked children,
+                               * followed (live.c), or NULL */
     uint64_t rate_events, rate_wall_ns;
 
     /* replay */
@@ -80,6 +82,14 @@ int tui_src_attach_bpf(tui_src *s, int pid, const char *record, const char *even
  * goes to log_path, as tui_src_launch's. */
 int tui_src_launch_bpf(tui_src *s, char **argv, const char *record, const char *log_path,
                        const char *events, char *err, size_t len);
+/* `top -- PROGRAM` follows the children the program forks (unless
+ * --no-follow): they are recorded with it, and shown one process at a
+ * time.  Show the next process (the program, then each child being
+ * read, in the order found, then the program again); 0 if there is no
+ * other process to show.  The header's pid and executable are the shown
+ * process's; a child that exits while shown gives way to the program. */
+int tui_src_next_process(tui_src *s);
+
 /* Replay: load path into memory and put the cursor at its end, paused. */
 int tui_src_replay(tui_src *s, const char *path, char *err, size_t len);
 /* A fixed model (not owned) with nothing feeding it. */

@@ -281,6 +281,8 @@ void tui_build_help(tui_app *a) {
         "  Enter         open the task under the cursor, or follow the link on the line",
         "  Esc Backspace back to where you came from (or clear the filter)",
         "  Space  p      replay: play / pause",
+        "  P             top -- PROGRAM: show the next process (the program, then each forked",
+        "                child being followed, then the program again)",
         "",
         "#Tasks view",
         "  /             filter by text: name, spawn or await site, state, await kind; #ID for one",
