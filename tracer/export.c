@@ -1,6 +1,10 @@
 /*
  * export.c - see export.h.  One pass over the recording in event order;
  * each task's open slice is remembered until the event that closes it.
+ * A recording of several processes (forked children followed) is passed
+ * over once per process, since ids are per process: each one's loops
+ * are tracks of their own (track = loop + the process's track_base), and
+ * named with the process's pid.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +41,8 @@ struct xstate {
         uint64_t loop, task, duration;
     } last_blocked[64];
     int nlast_blocked;
+    uint64_t track_base;     /* added to loop ids: 0 for the traced process */
+    int pid;                 /* named in the tracks when track_base != 0 */
 };
 
 /* A step seen blocked also ends as a slow step (same loop, task and
@@ -81,7 +87,10 @@ static void name_loop(struct xstate *x, uint64_t loop) {
         x->loops_named[x->nloops_named++] = loop;
     sep(x);
     fprintf(x->out, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%" PRIu64
-                    ",\"args\":{\"name\":\"loop %" PRIu64 "\"}}", loop, loop);
+                    ",\"args\":{\"name\":\"loop %" PRIu64, loop + x->track_base, loop);
+    if (x->track_base)
+        fprintf(x->out, " (pid %d)", x->pid);
+    fputs("\"}}", x->out);
 }
 
 static struct xtask *xt(struct xstate *x, uint64_t id) {
@@ -108,7 +117,8 @@ static void slice(struct xstate *x, uint64_t pid, uint64_t tid, const char *name
                   uint64_t start, uint64_t end, const char *site) {
     sep(x);
     fprintf(x->out, "{\"ph\":\"X\",\"pid\":%" PRIu64 ",\"tid\":%" PRIu64 ",\"ts\":%.3f,\"dur\":%.3f,"
-                    "\"name\":", pid, tid, us(x, start), (double)(end - start) / 1000.0);
+                    "\"name\":", pid + x->track_base, tid, us(x, start),
+            (double)(end - start) / 1000.0);
     tr_json_str(x->out, name);
     if (site && *site && strcmp(site, "-")) {
         fprintf(x->out, ",\"args\":{\"site\":");
@@ -123,7 +133,8 @@ static void flow(struct xstate *x, char ph, uint64_t id, uint64_t pid, uint64_t 
     sep(x);
     fprintf(x->out, "{\"ph\":\"%c\",\"id\":%" PRIu64 ",\"pid\":%" PRIu64 ",\"tid\":%" PRIu64
                     ",\"ts\":%.3f,\"name\":\"%s\",\"cat\":\"%s\"%s}",
-            ph, id, pid, tid, us(x, ns), name, name, ph == 'f' ? ",\"bp\":\"e\"" : "");
+            ph, id, pid + x->track_base, tid, us(x, ns), name, name,
+            ph == 'f' ? ",\"bp\":\"e\"" : "");
 }
 
 static void close_await(struct xstate *x, struct xtask *t, uint64_t ns) {
@@ -151,7 +162,7 @@ static void on_event(const ts_ev_header *h, uint64_t ns, uint32_t tid, void *arg
         name_loop(x, e->loop);
         sep(x);
         fprintf(x->out, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%" PRIu64 ",\"tid\":%" PRIu64
-                        ",\"args\":{\"name\":", e->loop, e->task);
+                        ",\"args\":{\"name\":", e->loop + x->track_base, e->task);
         char label[160];
         snprintf(label, sizeof label, "#%" PRIu64 " %s", e->task, tm_model_string(x->names, e->name));
         tr_json_str(x->out, label);
@@ -235,31 +246,55 @@ static void on_event(const ts_ev_header *h, uint64_t ns, uint32_t tid, void *arg
     }
 }
 
-int ts_export_chrome(const char *path, FILE *out, char *err, size_t errlen) {
-    struct xstate x = {.out = out, .first = 1};
-    x.names = tm_model_new();
-    if (!x.names)
+/* One process's events (pid 0: the whole recording) into x. */
+static int export_process(struct xstate *x, const char *path, int pid, char *err,
+                          size_t errlen) {
+    x->names = tm_model_new();
+    if (!x->names)
         return -ENOMEM;
-    fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"format_version\":%d},"
-                 "\"traceEvents\":[", TR_FORMAT_VERSION);
-    int rc = ts_store_replay(path, on_event, &x, err, errlen);
+    int rc = ts_store_replay_pid(path, pid, on_event, x, err, errlen);
     /* Close what was still open when the recording ended. */
-    for (size_t i = 0; i < x.n; i++) {
-        struct xtask *t = &x.tasks[i];
-        uint64_t end = tm_model_now(x.names);
+    for (size_t i = 0; i < x->n; i++) {
+        struct xtask *t = &x->tasks[i];
+        uint64_t end = tm_model_now(x->names);
         if (t->run_start)
-            slice(&x, t->loop, t->id, "run", t->run_start, end, NULL);
-        close_await(&x, t, end);
+            slice(x, t->loop, t->id, "run", t->run_start, end, NULL);
+        close_await(x, t, end);
     }
     /* The loop-thread tracks (tid 0) get a name too. */
-    for (int i = 0; i < x.nloops_named; i++) {
-        sep(&x);
-        fprintf(out, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%" PRIu64
-                     ",\"tid\":0,\"args\":{\"name\":\"loop thread\"}}", x.loops_named[i]);
+    for (int i = 0; i < x->nloops_named; i++) {
+        sep(x);
+        fprintf(x->out, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%" PRIu64
+                        ",\"tid\":0,\"args\":{\"name\":\"loop thread\"}}",
+                x->loops_named[i] + x->track_base);
+    }
+    tm_idmap_free(&x->ids);
+    free(x->tasks);
+    tm_model_free(x->names);
+    return rc;
+}
+
+int ts_export_chrome(const char *path, FILE *out, char *err, size_t errlen) {
+    ts_store_proc procs[64];
+    size_t n = 0;
+    int rc = ts_store_processes(path, procs, 64, &n, err, errlen);
+    if (rc)
+        return rc;
+    fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"format_version\":%d},"
+                 "\"traceEvents\":[", TR_FORMAT_VERSION);
+    /* Shared across processes: the separator state, the time origin (the
+     * traced process's first event: its children come later) and the
+     * flow ids. */
+    struct xstate x = {.out = out, .first = 1};
+    for (size_t k = 0; k < n && k < 64 && !rc; k++) {
+        struct xstate px = {.out = out, .first = x.first, .t0 = x.t0,
+                            .next_flow = x.next_flow, .pid = procs[k].pid,
+                            .track_base = (uint64_t)k * 100000};
+        rc = export_process(&px, path, n > 1 ? procs[k].pid : 0, err, errlen);
+        x.first = px.first;
+        x.t0 = px.t0;
+        x.next_flow = px.next_flow;
     }
     fputs("\n]}\n", out);
-    tm_idmap_free(&x.ids);
-    free(x.tasks);
-    tm_model_free(x.names);
     return rc;
 }

@@ -215,7 +215,11 @@ int tui_src_replay(tui_src *s, const char *path, char *err, size_t len) {
         return -ENOMEM;
     }
     struct load ld = {s, s->log};
-    int rc = ts_store_replay(path, on_load, &ld, err, len);
+    /* The traced process: a recording may hold the children it forked
+     * too, whose ids are their own (`taskscope ps --pid` reports them). */
+    char pidbuf[32];
+    ts_store_read_meta(path, "pid", pidbuf, sizeof pidbuf);
+    int rc = ts_store_replay_pid(path, atoi(pidbuf), on_load, &ld, err, len);
     if (rc == 0 && s->log->oom) {
         snprintf(err, len, "%s: out of memory loading the recording", path);
         rc = -ENOMEM;

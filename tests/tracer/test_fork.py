@@ -184,6 +184,15 @@ def two_children(c):
     out = taskscope("blocked", path, expect_rc=0).stdout
     expect(all("PROCESS %d" % k in out for k in kids) and out.count("forker") >= 2,
            "blocked on the recording: %s" % out)
+    # The timeline: each process's loops are tracks of their own.
+    import json
+    timeline = c.path("both.json")
+    taskscope("export", "--format", "perfetto", "-o", timeline, path, expect_rc=0)
+    with open(timeline) as f:
+        names = [e["args"]["name"] for e in json.load(f)["traceEvents"]
+                 if e.get("name") == "process_name"]
+    expect("loop 1" in names and all("loop 1 (pid %d)" % k in names for k in kids),
+           "export's loop tracks: %r" % names)
 
 
 def old_recording(c):
