@@ -675,6 +675,13 @@ static void print_report(const char *name, FILE *out, tm_model *m, const tr_opts
     }
 }
 
+/* A followed child's own final status ("complete: the process exited",
+ * ...); one still "recording" was cut short with the recording, whose
+ * status then says so. */
+static int own_status(const ts_store_proc *p) {
+    return p->parent && p->status[0] && strcmp(p->status, "recording") != 0;
+}
+
 /* A recording of several processes (forked children followed, see
  * follow.h): the report of each, one after the other, each under a
  * PROCESS line; in JSON one document, {"processes":[{"pid","parent",
@@ -695,7 +702,7 @@ static int report_processes(const char *name, const char *path, const ts_store_p
         if (load_target(path, procs[i].pid, &m, &none, src, sizeof src, keep_all))
             return 1;
         o->source = src;
-        o->status = procs[i].parent && procs[i].status[0] ? procs[i].status : file_status;
+        o->status = own_status(&procs[i]) ? procs[i].status : file_status;
         if (o->json) {
             char *doc = NULL;
             size_t len = 0;
@@ -844,7 +851,7 @@ static int cmd_report(const char *name, int argc, char **argv) {
                 fprintf(stderr, ")\n");
                 return 1;
             }
-            if (i < shown && procs[i].parent && procs[i].status[0])
+            if (i < shown && own_status(&procs[i]))
                 snprintf(pid_status, sizeof pid_status, "%s", procs[i].status);
         } else if (shown > 1) {
             ts_store_status(target, file_status, sizeof file_status);
