@@ -787,7 +787,7 @@ static int cmd_report(const char *name, int argc, char **argv) {
                 return 2;
             break;
         case 'h':
-            printf("usage: taskscope %s [--json]%s TARGET\n"
+            printf("usage: taskscope %s [--json]%s [--pid N] TARGET\n"
                    "       taskscope %s --bpf [--duration S] [--json] PID\n\n"
                    "TARGET: a live pid or a recording.  ps and pstree list the tasks\n"
                    "live (at the end of a recording) and say how many finished ones they\n"
