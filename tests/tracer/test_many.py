@@ -86,7 +86,7 @@ def text_counts(path, total):
            % (len(ids), len(set(ids)), total))
     lines = taskscope("pstree", "--all", path, expect_rc=0).stdout.splitlines()
     expect(head in lines[0], "pstree --all header %r" % lines[0])
-    tree = [int(m.group(1)) for m in (re.search(r"#(\d+) ", ln) for ln in lines[1:]) if m]
+    tree = [int(m.group(1)) for m in (re.match(r"^[│├└─ ]*#(\d+) ", ln) for ln in lines[1:]) if m]
     expect(len(tree) == total and len(set(tree)) == total,
            "pstree --all text draws %d tasks (%d distinct)" % (len(tree), len(set(tree))))
     kids = sum(1 for ln in lines if ln.startswith(("├── ", "└── ")))
