@@ -151,9 +151,9 @@ static void flag_warned(tr_table *tb, const tm_model *m) {
     sqlite3_finalize(up);
 }
 
-int tr_table_finish(tr_table *tb, const tm_model *m, char *err, size_t len) {
+int tr_table_finish(tr_table *tb, tm_model *m, char *err, size_t len) {
     tr_row r;
-    tm_model_on_evict((tm_model *)m, NULL, NULL);
+    tm_model_on_evict(m, NULL, NULL); /* the rest go in below */
     for (size_t i = 0; i < tm_model_task_count(m) && !tb->failed; i++) {
         const tm_task *t = tm_model_task_at(m, i);
         if (!t)

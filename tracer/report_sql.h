@@ -35,7 +35,7 @@ tr_table *tr_table_new(tm_model *m, char *err, size_t len);
 /* After the replay (and the model's last analysis): adds the tasks the
  * model still holds and the stored warnings' flags of evicted tasks, and
  * indexes the table.  0, or a negative errno code with err set. */
-int tr_table_finish(tr_table *tb, const tm_model *m, char *err, size_t len);
+int tr_table_finish(tr_table *tb, tm_model *m, char *err, size_t len);
 /* Unhooks nothing: free the model first or together. */
 void tr_table_free(tr_table *tb);
 

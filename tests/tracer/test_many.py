@@ -65,6 +65,16 @@ def many(c):
     polls = sum(g["polls"] for g in st["groups"])
     resumes = rows(path, "SELECT count(*) FROM ev_task_resume")[0][0]
     expect(polls == resumes, "stats counts %d steps, the recording %d" % (polls, resumes))
+    # every task's own row, though 50,000 of them left the model long
+    # before the end: name, state, steps, parent
+    names = sorted(t["name"] for t in ps["tasks"])
+    expect(names == sorted(["main"] + ["w-%d" % i for i in range(N)]), "ps --all names")
+    expect(all(t["state"] == "done" for t in ps["tasks"]), "ps --all: a task not done")
+    expect(sum(t["polls"] for t in ps["tasks"]) == resumes,
+           "ps --all counts %d steps, the recording %d"
+           % (sum(t["polls"] for t in ps["tasks"]), resumes))
+    main_id = [t["id"] for t in ps["tasks"] if t["name"] == "main"][0]
+    expect(sum(1 for t in ps["tasks"] if t["parent"] == main_id) == N, "ps --all: main's children")
     pre = taskscope_json("stats", "--json", "--by-prefix", path)
     by = {g["key"]: g["count"] for g in pre["groups"]}
     expect(by == {"main": 1, "w": N}, "stats --by-prefix %r" % by)
