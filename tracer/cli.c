@@ -37,6 +37,7 @@
 #include "follow.h"
 #include "launch.h"
 #include "report.h"
+#include "report_sql.h"
 #include "safe_io.h"
 #include "session.h"
 #include "textsafe.h"
@@ -675,6 +676,36 @@ static void print_report(const char *name, FILE *out, tm_model *m, const tr_opts
     }
 }
 
+/* ps and pstree on a recording (pid: one process of it, 0 for all):
+ * every task, streamed through a table (report_sql.c), so memory stays
+ * bounded whatever its size. */
+static int report_file_tasks(const char *name, FILE *out, const char *path, int pid,
+                             const tr_opts *o) {
+    char err[512] = "out of memory";
+    tm_model *m = tm_model_new();
+    tr_table *tb = m ? tr_table_new(m, err, sizeof err) : NULL;
+    int rc = tb ? ts_session_load_into(m, path, pid, err, sizeof err) : -ENOMEM;
+    if (!rc) {
+        tm_model_analyze(m);
+        rc = tr_table_finish(tb, m, err, sizeof err);
+    }
+    if (!rc) {
+        if (!strcmp(name, "ps"))
+            tr_ps_table(out, m, tb, o);
+        else
+            tr_pstree_table(out, m, tb, o);
+    } else {
+        fprintf(stderr, "taskscope: %s\n", err);
+    }
+    tr_table_free(tb);
+    tm_model_free(m);
+    return rc ? 1 : 0;
+}
+
+static int lists_tasks(const char *name) {
+    return !strcmp(name, "ps") || !strcmp(name, "pstree");
+}
+
 /* A followed child's own final status ("complete: the process exited",
  * ...); one still "recording" was cut short with the recording, whose
  * status then says so. */
@@ -699,7 +730,9 @@ static int report_processes(const char *name, const char *path, const ts_store_p
         tm_model *m = NULL;
         ts_session none = {0};
         char src[1024];
-        if (load_target(path, procs[i].pid, &m, &none, src, sizeof src, keep_all))
+        if (lists_tasks(name))
+            snprintf(src, sizeof src, "%s, pid %d", path, procs[i].pid);
+        else if (load_target(path, procs[i].pid, &m, &none, src, sizeof src, keep_all))
             return 1;
         o->source = src;
         o->status = own_status(&procs[i]) ? procs[i].status : file_status;
@@ -711,8 +744,13 @@ static int report_processes(const char *name, const char *path, const ts_store_p
                 tm_model_free(m);
                 return 1;
             }
-            print_report(name, mem, m, o);
+            int rc = lists_tasks(name) ? report_file_tasks(name, mem, path, procs[i].pid, o)
+                                       : (print_report(name, mem, m, o), 0);
             fclose(mem);
+            if (rc) {
+                free(doc);
+                return 1;
+            }
             while (len && (doc[len - 1] == '\n' || doc[len - 1] == ' '))
                 doc[--len] = 0;
             printf("%s{\"pid\":%d,\"parent\":", i ? "," : "", procs[i].pid);
@@ -733,7 +771,10 @@ static int report_processes(const char *name, const char *path, const ts_store_p
             if (procs[i].parent)
                 printf("  (forked by %d)", procs[i].parent);
             printf("\n");
-            print_report(name, stdout, m, o);
+            if (!lists_tasks(name))
+                print_report(name, stdout, m, o);
+            else if (report_file_tasks(name, stdout, path, procs[i].pid, o))
+                return 1;
         }
         tm_model_free(m);
     }
@@ -824,9 +865,9 @@ static int cmd_report(const char *name, int argc, char **argv) {
         return cli_usage(name, "--duration goes with --bpf");
     if (only_pid && (bpf.on || ts_is_pid(target)))
         return cli_usage(name, "--pid goes with a recording (a live target is one pid)");
-    /* ps and pstree list tasks: from a file, every one is kept in memory;
-     * stats and blocked need only the model's totals and groups. */
-    int keep_all = !strcmp(name, "ps") || !strcmp(name, "pstree");
+    /* ps and pstree list tasks (streamed from a file); stats and blocked
+     * need only the model's totals and groups. */
+    int keep_all = lists_tasks(name);
     if (!bpf.on && !ts_is_pid(target)) {
         /* A recording may hold several processes (follow.h). */
         ts_store_proc procs[64];
@@ -861,6 +902,17 @@ static int cmd_report(const char *name, int argc, char **argv) {
     tm_model *m = NULL;
     ts_session live = {0};
     char src[512];
+    /* ps and pstree on a file: every task, streamed (report_sql.c). */
+    if (!bpf.on && !ts_is_pid(target) && keep_all) {
+        ts_store_status(target, file_status, sizeof file_status);
+        if (only_pid > 0)
+            snprintf(src, sizeof src, "%s, pid %d", target, only_pid);
+        else
+            snprintf(src, sizeof src, "%s", target);
+        o.source = src;
+        o.status = pid_status[0] ? pid_status : file_status;
+        return report_file_tasks(name, stdout, target, only_pid, &o);
+    }
 #ifdef TS_HAVE_BPF
     ts_bpf_session bs = {0};
     if (bpf.on) {
@@ -874,7 +926,9 @@ static int cmd_report(const char *name, int argc, char **argv) {
     if (bpf.on)
         return no_bpf();
 #endif
-    if (load_target(target, only_pid, &m, &live, src, sizeof src, keep_all))
+    /* ps and pstree on a file: above; stats and blocked need only the
+     * model's totals and groups (it keeps 50,000 finished tasks). */
+    if (load_target(target, only_pid, &m, &live, src, sizeof src, 0))
         return 1;
     o.source = src;
     if (!live.reader && !bpf.on) /* a recording: in progress, complete or cut short */

@@ -238,11 +238,19 @@ int ts_session_load_pid(tm_model **out, const char *path, int pid, int keep_all,
         return -ENOMEM;
     if (keep_all)
         tm_model_keep_all(m); /* a report on a file lists every task */
-    int rc = ts_store_replay_pid(path, pid, on_replay, m, err, len);
+    int rc = ts_session_load_into(m, path, pid, err, len);
     if (rc) {
         tm_model_free(m);
         return rc;
     }
+    *out = m;
+    return 0;
+}
+
+int ts_session_load_into(tm_model *m, const char *path, int pid, char *err, size_t len) {
+    int rc = ts_store_replay_pid(path, pid, on_replay, m, err, len);
+    if (rc)
+        return rc;
     char buf[64];
     rc = ts_store_read_meta(path, "dropped", buf, sizeof buf);
     /* A followed child's drops are its own (the session's are the
@@ -255,7 +263,6 @@ int ts_session_load_pid(tm_model **out, const char *path, int pid, int keep_all,
                 snprintf(buf, sizeof buf, "%llu", (unsigned long long)procs[i].dropped);
     if (rc) {
         snprintf(err, len, "%s: damaged recording: its session table cannot be read", path);
-        tm_model_free(m);
         return rc;
     }
     if (buf[0]) {
@@ -266,11 +273,5 @@ int ts_session_load_pid(tm_model **out, const char *path, int pid, int keep_all,
     /* The final state's findings first, then what the live model saw
      * along the way that the end no longer shows. */
     tm_model_analyze(m);
-    rc = ts_store_read_warnings_pid(path, pid, on_stored_warning, m, err, len);
-    if (rc) {
-        tm_model_free(m);
-        return rc;
-    }
-    *out = m;
-    return 0;
+    return ts_store_read_warnings_pid(path, pid, on_stored_warning, m, err, len);
 }

@@ -78,5 +78,10 @@ int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *e
  * mix in one model. */
 int ts_session_load_pid(tm_model **out, const char *path, int pid, int keep_all, char *err,
                         size_t len);
+/* The same into a model the caller made (and frees, even on error), so
+ * that it can set the model up first: a report streamed from the whole
+ * recording has the model hand it every task it evicts
+ * (tm_model_on_evict, report_sql.c). */
+int ts_session_load_into(tm_model *m, const char *path, int pid, char *err, size_t len);
 
 #endif
