@@ -138,6 +138,9 @@ static void maybe_checkpoint(tui_src *s) {
     if (!l->every || s->applied % l->every || l->ncps == MAX_CHECKPOINTS ||
         (l->ncps && l->cps[l->ncps - 1].applied >= s->applied))
         return;
+    /* histories of tasks the model evicted can never be shown: not worth
+     * copying (in a long recording they outnumber the live ones) */
+    tui_recent_prune(s->recent, s->model);
     struct checkpoint c = {s->applied, l->max_ns, l->cur, l->off, tm_model_clone(s->model),
                            tui_recent_clone(s->recent),
                            s->res_recent ? tui_recent_clone(s->res_recent) : NULL};
@@ -159,16 +162,20 @@ static void apply_next(tui_src *s, const struct entry *e) {
     maybe_checkpoint(s);
 }
 
+/* The latest checkpoint whose events all lie at or before t, NULL if
+ * none. */
+static const struct checkpoint *checkpoint_before(const tui_log *l, uint64_t t) {
+    for (size_t i = l->ncps; i-- > 0;)
+        if (l->cps[i].max_ns <= t)
+            return &l->cps[i];
+    return NULL;
+}
+
 /* Back to the latest checkpoint whose events all lie at or before t (or
  * to the start); the watch must then be rebuilt. */
 static int rewind_model(tui_src *s, uint64_t t) {
     tui_log *l = s->log;
-    const struct checkpoint *c = NULL;
-    for (size_t i = l->ncps; i-- > 0;)
-        if (l->cps[i].max_ns <= t) {
-            c = &l->cps[i];
-            break;
-        }
+    const struct checkpoint *c = checkpoint_before(l, t);
     tm_model *m = c ? tm_model_clone(c->model) : tm_model_new();
     tui_recent *r = c ? tui_recent_clone(c->recent) : tui_recent_new();
     tui_recent *rr = c && c->res_recent ? tui_recent_clone(c->res_recent) : tui_recent_new();
@@ -211,7 +218,11 @@ void tui_replay_seek(tui_src *s, uint64_t t) {
         t = s->t0;
     if (t > s->t_end)
         t = s->t_end;
-    if (t < s->cursor && rewind_model(s, t) != 0)
+    /* backwards, or forwards past a checkpoint: start from the nearest
+     * checkpoint rather than apply everything in between */
+    const struct checkpoint *c = checkpoint_before(s->log, t);
+    int jump = t < s->cursor || (c && c->applied > s->applied + s->log->every / 2);
+    if (jump && rewind_model(s, t) != 0 && t < s->cursor)
         return; /* out of memory: stay where we are */
     const struct entry *e;
     while ((e = peek(s->log)) && e->ns <= t)
