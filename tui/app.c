@@ -93,8 +93,9 @@ static size_t text_cols(const char *s, size_t bytes) {
     return n;
 }
 
-/* Bytes of s that fit in cols columns, cut after a space when one is in
- * the last third (a word is never split unless it alone is too long). */
+/* Bytes of s that fit in cols columns, cut after the last space that
+ * fits (a word is split only when it alone is longer than a line), so
+ * the pieces joined with single spaces give the text back. */
 static size_t fit_bytes(const char *s, size_t cols) {
     size_t i = 0, c = 0, space = 0;
     while (s[i] && c < cols) {
@@ -109,7 +110,7 @@ static size_t fit_bytes(const char *s, size_t cols) {
         return i;
     if (s[i] == ' ')
         return i + 1;
-    return space > i * 2 / 3 ? space : i;
+    return space ? space : i;
 }
 
 void tui_emit_wrapped(tui_app *a, tui_style st, tui_link link, uint64_t id, const char *head,
@@ -354,7 +355,7 @@ static int replay_key(tui_app *a, int key) {
             tui_app_message(a, "no warning after the cursor");
         } else {
             const tm_warning *w = tm_model_warning_at(s->model, tm_model_warning_count(s->model) - 1);
-            tui_app_message(a, "! %s", w->text);
+            tui_app_message(a, "! %s", tui_strip_prefix(w->text));
         }
         return 1;
     default: return 0;

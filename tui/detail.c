@@ -124,12 +124,17 @@ static void await_chain(tui_app *a, const tm_task *t) {
         char aw[160], site[160];
         tr_awaits_text(m, c, aw, sizeof aw);
         tm_model_site_text(m, c->await_site, site, sizeof site);
-        if (depth)
-            tui_emit(a, ST_ACCENT, LINK_TASK, c->id, "  %*s#%" PRIu64 " %s [%s] awaits %s at %s",
-                     depth * 2, "", c->id, tm_model_string(m, c->name), tm_state_name(c->state),
+        char head[80], text[480];
+        snprintf(head, sizeof head, "  %*s", depth * 2, "");
+        if (depth) {
+            snprintf(text, sizeof text, "#%" PRIu64 " %s [%s] awaits %s at %s", c->id,
+                     tm_model_string(m, c->name), tm_state_name(c->state),
                      c->state == TM_SUSPENDED ? aw : "nothing", site);
-        else
-            tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  awaits %s at %s", aw, site);
+            tui_emit_wrapped(a, ST_ACCENT, LINK_TASK, c->id, head, depth * 2 + 4, text);
+        } else {
+            snprintf(text, sizeof text, "awaits %s at %s", aw, site);
+            tui_emit_wrapped(a, ST_NORMAL, LINK_NONE, 0, head, 4, text);
+        }
         if (c->state == TM_SUSPENDED && c->wait_kind == 5) {
             const tm_resource *r = tm_model_resource(m, c->wait_obj);
             if (r && r->holder)
@@ -196,7 +201,9 @@ static void holds(tui_app *a, const tm_task *t) {
     tui_emit(a, ST_SECTION, LINK_NONE, 0, "Holds");
     for (size_t i = 0; i < tm_model_resource_count(m); i++) {
         const tm_resource *r = tm_model_resource_at(m, i);
-        if (r->freed || r->holder != t->id || !r->held)
+        /* locks and semaphores only: a queue's "taker" took an item,
+         * it holds nothing */
+        if (r->freed || r->holder != t->id || !r->held || (r->kind != 1 && r->kind != 4))
             continue;
         if (n++ < LIST_CAP)
             tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id, "  %s %#" PRIx64,
@@ -290,9 +297,10 @@ static void latest_events(tui_app *a, const tm_task *t) {
     size_t n = tui_recent_get(a->src->recent, t->id, ev, TUI_RECENT_PER_TASK);
     tui_emit(a, ST_SECTION, LINK_NONE, 0, "Latest events (newest first)");
     for (size_t i = 0; i < n; i++) {
-        tui_line *l = tui_emit(a, ev[i].type >= TS_EV_slow_step ? ST_WARN : ST_NORMAL, LINK_NONE, 0, "  ");
-        if (l)
-            tui_recent_format(a->src->model, &ev[i], a->src->t0, l->text + 2, sizeof l->text - 2);
+        char text[400];
+        tui_recent_format(a->src->model, &ev[i], a->src->t0, text, sizeof text);
+        tui_emit_wrapped(a, ev[i].type >= TS_EV_slow_step ? ST_WARN : ST_NORMAL, LINK_NONE, 0, "  ",
+                         16, text);
     }
     if (!n)
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (none seen since the TUI started)");

@@ -186,8 +186,9 @@ void tui_draw_header(tui_app *a) {
     /* what narrows the Tasks view comes first: a filtered table must
      * never pass for the whole process */
     if (a->rows.filter[0] && !a->prompting)
-        n += (size_t)snprintf(line + n, sizeof line - n, " filter: %s (%zu of %zu) Esc clears |",
-                              a->rows.filter, a->rows.count, a->rows.total);
+        n += (size_t)snprintf(line + n, sizeof line - n, " filter: %s (%zu of %zu)%s |",
+                              a->rows.filter, a->rows.count, a->rows.total,
+                              COLS >= 100 ? " Esc clears" : "");
     if (a->rows.tree && n < sizeof line)
         n += (size_t)snprintf(line + n, sizeof line - n, " tree |");
     /* then the counts, dropping the rate and a zero drop count before
@@ -201,8 +202,11 @@ void tui_draw_header(tui_app *a) {
                             " | warnings %zu", a->rows.live, a->rows.total, rate,
                             tm_model_dropped(m), warnings);
         if ((int)n + full > COLS)
-            snprintf(line + n, sizeof line - n, " tasks %zu live / %zu | warnings %zu%s",
-                     a->rows.live, a->rows.total, warnings, drops);
+            full = snprintf(line + n, sizeof line - n, " tasks %zu live / %zu | warnings %zu%s",
+                            a->rows.live, a->rows.total, warnings, drops);
+        if ((int)n + full > COLS) /* still too long: the shortest words */
+            snprintf(line + n, sizeof line - n, " %zu live / %zu | ! %zu%s", a->rows.live,
+                     a->rows.total, warnings, drops);
     }
     int attr = tm_model_dropped(m) || warnings ? tui_attr(a, ST_WARN) : (int)A_NORMAL;
     int tw = tabs_width();
