@@ -18,6 +18,9 @@
  *     never straddle chunks and keep their 8-byte alignment.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,7 +309,20 @@ int tui_replay_tick(tui_src *s) {
     return 1;
 }
 
+/* A seek back frees one model and copies another of the same size: with
+ * glibc's defaults the large arrays go back to the kernel on every free
+ * and come back as fresh pages (a page fault each, costly on a VM).
+ * Keeping freed memory in the heap makes a seek a copy, not a fault
+ * storm.  Process-wide, but a replaying TUI is the whole process. */
+static void keep_freed_memory(void) {
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 int tui_replay_begin(tui_src *s, const char *label) {
+    keep_freed_memory();
     memset(s, 0, sizeof *s);
     s->mode = TUI_REPLAY;
     s->speed = 1.0;
