@@ -4,8 +4,12 @@
  *
  * Cost per refresh: one pass over the model's tasks when it changed
  * (rows.c), then O(rows on screen) to select, format and draw them.
- * Columns that do not fit the terminal are dropped, least useful first;
- * the text columns share what is left.
+ * Columns that do not fit the terminal are dropped, least useful first,
+ * and the ones the user hid (the column chooser, c) are never shown; the
+ * text columns share what is left, each growing towards the widest text
+ * it has on screen, so nothing is cut that a wider column would show.
+ * When AWAITS or NAME would still be cut, the least useful numbers make
+ * way for them: an 80-column screen shows what a task waits for whole.
  */
 #include <curses.h>
 #include <inttypes.h>
