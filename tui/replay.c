@@ -224,7 +224,8 @@ void tui_replay_seek(tui_src *s, uint64_t t) {
     /* backwards, or forwards past a checkpoint: start from the nearest
      * checkpoint rather than apply everything in between */
     const struct checkpoint *c = checkpoint_before(s->log, t);
-    int jump = t < s->cursor || (c && c->applied > s->applied + s->log->every / 2);
+    /* (a copy costs about what applying an eighth of an interval does) */
+    int jump = t < s->cursor || (c && c->applied > s->applied + s->log->every / 8);
     if (jump && rewind_model(s, t) != 0 && t < s->cursor)
         return; /* out of memory: stay where we are */
     const struct entry *e;
