@@ -221,7 +221,6 @@ void tui_app_draw(tui_app *a) {
         a->rows_gen = a->src->gen;
         a->rows_dirty = 0;
     }
-    tui_draw_header(a);
     int height = tui_content_height();
     if (a->view == VIEW_TASKS) {
         tui_tasks_draw(a, 2, height + 1);
@@ -230,6 +229,7 @@ void tui_app_draw(tui_app *a) {
         build_visible(a, height);
         tui_draw_lines(a, 3, height);
     }
+    tui_draw_header(a); /* after the view: it says what the layout hid */
     tui_draw_footer(a, hints(a));
     if (!a->prompting)
         move(LINES - 1, COLS - 1);

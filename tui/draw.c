@@ -191,6 +191,14 @@ void tui_draw_header(tui_app *a) {
                               COLS >= 100 ? " Esc clears" : "");
     if (a->rows.tree && n < sizeof line)
         n += (size_t)snprintf(line + n, sizeof line - n, " tree |");
+    /* the column line marks the sort column; when that column has no
+     * room on screen, the header says what the order is */
+    if (a->view == VIEW_TASKS && !a->colw[a->rows.sort] && n < sizeof line) {
+        int desc = tui_col_descending(a->rows.sort) ^ a->rows.reverse;
+        n += (size_t)snprintf(line + n, sizeof line - n, " sort %s%s |",
+                              tui_col_name(a->rows.sort),
+                              a->utf8 ? (desc ? "▼" : "▲") : (desc ? "v" : "^"));
+    }
     /* then the counts, dropping the rate and a zero drop count before
      * the warnings when the line is too long for the terminal */
     char drops[48] = "", rate[48] = "";
