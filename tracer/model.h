@@ -247,6 +247,15 @@ int tm_model_merge_warning(tm_model *m, tm_warning_kind kind, uint64_t ns, uint6
 size_t tm_model_module_count(const tm_model *m);
 const tm_module *tm_model_module_at(const tm_model *m, size_t i);
 
+/* A deep copy of m (model_clone.c): applying to or freeing either never
+ * touches the other; the retire callback is not copied.  NULL on no
+ * memory.  A replay keeps clones as checkpoints to seek backwards. */
+tm_model *tm_model_clone(const tm_model *m);
+/* Move "now" forward to ns without an event (a replay cursor between
+ * events): ages, state durations and the stuck-task analysis then count
+ * to ns.  Never moves it back. */
+void tm_model_advance_now(tm_model *m, uint64_t ns);
+
 /* Time a task has spent in each state up to now (includes the current
  * stretch). */
 void tm_task_times(const tm_model *m, const tm_task *t, uint64_t *busy,

@@ -80,6 +80,56 @@ tui_line *tui_emit(tui_app *a, tui_style st, tui_link link, uint64_t id, const c
     return l;
 }
 
+const char *tui_strip_prefix(const char *text) {
+    return strncmp(text, "taskscope: ", 11) ? text : text + 11;
+}
+
+/* Columns a UTF-8 string takes, counting one per character (what the
+ * views print is escaped text: no wide or control characters matter). */
+static size_t text_cols(const char *s, size_t bytes) {
+    size_t n = 0;
+    for (size_t i = 0; i < bytes && s[i]; i++)
+        n += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return n;
+}
+
+/* Bytes of s that fit in cols columns, cut after the last space that
+ * fits (a word is split only when it alone is longer than a line), so
+ * the pieces joined with single spaces give the text back. */
+static size_t fit_bytes(const char *s, size_t cols) {
+    size_t i = 0, c = 0, space = 0;
+    while (s[i] && c < cols) {
+        if (s[i] == ' ')
+            space = i + 1;
+        i++;
+        while (((unsigned char)s[i] & 0xc0) == 0x80)
+            i++;
+        c++;
+    }
+    if (!s[i])
+        return i;
+    if (s[i] == ' ')
+        return i + 1;
+    return space ? space : i;
+}
+
+void tui_emit_wrapped(tui_app *a, tui_style st, tui_link link, uint64_t id, const char *head,
+                      int indent, const char *text) {
+    size_t width = COLS > 20 ? (size_t)COLS : 20;
+    size_t hcols = text_cols(head, strlen(head));
+    size_t room = hcols < width ? width - hcols : 1;
+    size_t n = fit_bytes(text, room);
+    tui_emit(a, st, link, id, "%s%.*s", head, (int)n, text);
+    text += n;
+    if (indent < 0 || (size_t)indent + 10 > width)
+        indent = 2;
+    while (*text) {
+        n = fit_bytes(text, width - (size_t)indent);
+        tui_emit(a, st, link, id, "%*s%.*s", indent, "", (int)n, text);
+        text += n;
+    }
+}
+
 static void build_lines(tui_app *a, size_t first, size_t n) {
     if (n > a->lines_cap) {
         tui_line *p = realloc(a->lines, n * sizeof *p);
@@ -99,6 +149,7 @@ static void build_lines(tui_app *a, size_t first, size_t n) {
     case VIEW_RESOURCES: tui_build_resources(a); break;
     case VIEW_WARNINGS: tui_build_warnings(a); break;
     case VIEW_HELP: tui_build_help(a); break;
+    case VIEW_COLUMNS: tui_build_columns(a); break;
     default: break;
     }
     a->lines_cap = cap;
@@ -142,7 +193,8 @@ static const char *view_title(const tui_app *a) {
     case VIEW_LOOPS: return " Loops: lag, steps, what is running, what blocked them";
     case VIEW_RESOURCES: return " Resources: locks, semaphores, events, conditions, barriers, queues";
     case VIEW_WARNINGS: return " Warnings  (Enter opens the task)";
-    case VIEW_HELP: return " Help  (any key returns)";
+    case VIEW_HELP: return " Help  (Up/Down PgUp/PgDn scroll, Esc returns)";
+    case VIEW_COLUMNS: return " Columns of the Tasks view  (Space or Enter shows/hides, Esc returns)";
     }
     return "";
 }
@@ -150,11 +202,14 @@ static const char *view_title(const tui_app *a) {
 static const char *hints(const tui_app *a) {
     if (a->view == VIEW_TASKS)
         return a->src->mode == TUI_REPLAY
-                   ? " q quit ? help Enter open / filter s sort r rev t tree f done"
+                   ? " q quit ? help Enter open / filter s sort r rev t tree f done c cols"
                      " Space play <- -> time n next-warning"
-                   : " q quit ? help Enter open / filter s/S sort r reverse t tree f finished 1-4 views";
+                   : " q quit ? help Enter open / filter s/S sort r reverse t tree f finished"
+                     " c columns 1-4 views";
     if (a->view == VIEW_HELP)
-        return " any key returns";
+        return " Up Down PgUp PgDn Home End scroll  Esc ? q returns";
+    if (a->view == VIEW_COLUMNS)
+        return " Up Down move  Space Enter show/hide  Esc returns";
     return a->src->mode == TUI_REPLAY
                ? " q quit ? help Enter follow Esc back Space play <- -> time n next-warning 1-4 views"
                : " q quit ? help Up/Down move Enter follow link Esc back 1-4 views Tab next view";
@@ -166,7 +221,6 @@ void tui_app_draw(tui_app *a) {
         a->rows_gen = a->src->gen;
         a->rows_dirty = 0;
     }
-    tui_draw_header(a);
     int height = tui_content_height();
     if (a->view == VIEW_TASKS) {
         tui_tasks_draw(a, 2, height + 1);
@@ -175,6 +229,7 @@ void tui_app_draw(tui_app *a) {
         build_visible(a, height);
         tui_draw_lines(a, 3, height);
     }
+    tui_draw_header(a); /* after the view: it says what the layout hid */
     tui_draw_footer(a, hints(a));
     if (!a->prompting)
         move(LINES - 1, COLS - 1);
@@ -300,7 +355,7 @@ static int replay_key(tui_app *a, int key) {
             tui_app_message(a, "no warning after the cursor");
         } else {
             const tm_warning *w = tm_model_warning_at(s->model, tm_model_warning_count(s->model) - 1);
-            tui_app_message(a, "! %s", w->text);
+            tui_app_message(a, "! %s", tui_strip_prefix(w->text));
         }
         return 1;
     default: return 0;
@@ -322,11 +377,27 @@ void tui_app_key(tui_app *a, int key) {
         a->quit = 1;
         return;
     }
-    if (a->view == VIEW_HELP) {
-        go_back(a);
+    int page = tui_content_height() - 1;
+    if (a->view == VIEW_HELP || a->view == VIEW_COLUMNS) {
+        /* a long view scrolls; only a leaving key leaves */
+        switch (key) {
+        case KEY_UP: case 'k': move_cursor(a, -1, 0); return;
+        case KEY_DOWN: case 'j': move_cursor(a, 1, 0); return;
+        case KEY_PPAGE: move_cursor(a, -page, 0); return;
+        case KEY_NPAGE: move_cursor(a, page, 0); return;
+        case KEY_HOME: case 'g': move_cursor(a, 0, -1); return;
+        case KEY_END: case 'G': move_cursor(a, 0, 1); return;
+        case 27: case '?': case 'h': case KEY_F(1): case KEY_BACKSPACE: case 127: case 8:
+            go_back(a);
+            return;
+        default: break;
+        }
+        if (a->view == VIEW_COLUMNS && tui_columns_key(a, key))
+            return;
+        if (key == '1' || key == '2' || key == '3' || key == '4')
+            tab(a, key - '1');
         return;
     }
-    int page = tui_content_height() - 1;
     switch (key) {
     case '?': case 'h': case KEY_F(1): go(a, VIEW_HELP, 0); return;
     case '1': case '2': case '3': case '4': tab(a, key - '1'); return;
@@ -357,6 +428,11 @@ void tui_app_key(tui_app *a, int key) {
         if (key == '/') {
             memcpy(a->saved_filter, a->rows.filter, sizeof a->saved_filter);
             a->prompting = 1;
+            return;
+        }
+        if (key == 'c' || key == KEY_F(2)) {
+            go(a, VIEW_COLUMNS, 0);
+            a->cur = 1;
             return;
         }
         if (tui_tasks_key(a, key))

@@ -21,7 +21,7 @@
 
 typedef enum tui_view {
     VIEW_TASKS, VIEW_LOOPS, VIEW_RESOURCES, VIEW_WARNINGS, /* the tabs, in order */
-    VIEW_TASK, VIEW_RESOURCE, VIEW_HELP
+    VIEW_TASK, VIEW_RESOURCE, VIEW_HELP, VIEW_COLUMNS
 } tui_view;
 
 typedef enum tui_style {
@@ -70,6 +70,7 @@ typedef struct tui_app {
     tui_row *win;
     size_t win_cap, win_n;
     int colw[COL_COUNT];         /* last layout: 0 = column hidden */
+    uint32_t col_off;            /* columns the user hid (bit per tui_col, `c`) */
 
     /* line views: the sink keeps lines [first, first + cap) of what a
      * builder emits, and counts them all */
@@ -127,6 +128,14 @@ int tui_emit_wanted(const tui_app *a);
 void tui_emit_skip(tui_app *a, tui_link link);
 /* Rows of content below the header and view title, above the footer. */
 int tui_content_height(void);
+/* Emit text wrapped at word boundaries to the terminal's width: the first
+ * line starts with head (already formatted), continuation lines are
+ * indented by indent columns.  Every piece carries the same link. */
+void tui_emit_wrapped(tui_app *a, tui_style st, tui_link link, uint64_t id, const char *head,
+                      int indent, const char *text);
+/* text without a leading "taskscope: " (the runtime's diagnostics carry
+ * it; a view that already says where a line comes from does not). */
+const char *tui_strip_prefix(const char *text);
 
 /* ---- the views --------------------------------------------------------- */
 void tui_tasks_draw(tui_app *a, int y0, int height);
@@ -138,6 +147,8 @@ void tui_build_loops(tui_app *a);             /* views.c */
 void tui_build_resources(tui_app *a);
 void tui_build_warnings(tui_app *a);
 void tui_build_help(tui_app *a);
+void tui_build_columns(tui_app *a);           /* tasks_view.c: the column chooser */
+int tui_columns_key(tui_app *a, int key);     /* 1 if handled */
 /* Symbolize pc (cached); is_return as in ts_symbolize. */
 const ts_frame *tui_symbolize(tui_app *a, uint64_t pc, int is_return);
 

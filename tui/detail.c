@@ -73,7 +73,10 @@ static void fields(tui_app *a, const tm_task *t) {
         tui_link link = t->wait_kind == 1 ? LINK_TASK
                         : waits_on_resource(t->wait_kind) && tm_model_resource(m, t->wait_obj)
                             ? LINK_RESOURCE : LINK_NONE;
-        tui_emit(a, link ? ST_ACCENT : ST_NORMAL, link, t->wait_obj, "  awaits      %s at %s", b2, b1);
+        char text[400];
+        snprintf(text, sizeof text, "%s at %s", b2, b1);
+        tui_emit_wrapped(a, link ? ST_ACCENT : ST_NORMAL, link, t->wait_obj, "  awaits      ", 14,
+                         text);
     }
     tui_fmt_at(a, b1, sizeof b1, t->created_ns);
     tui_fmt_at(a, b2, sizeof b2, t->state >= TM_DONE ? t->done_ns : 0);
@@ -84,13 +87,18 @@ static void fields(tui_app *a, const tm_task *t) {
     tr_fmt_dur(d2, sizeof d2, sched);
     tr_fmt_dur(d3, sizeof d3, idle);
     tr_fmt_dur(b4, sizeof b4, t->max_poll_ns);
-    tui_emit(a, ST_NORMAL, LINK_NONE, 0,
-             "  times       busy %s   scheduled %s   idle %s   polls %" PRIu64 "   longest poll %s",
-             d1, d2, d3, t->polls, b4);
-    if (t->state == TM_FAILED || t->state == TM_CANCELLED || t->err)
-        tui_emit(a, t->state == TM_FAILED ? ST_BAD : ST_WARN, LINK_NONE, 0,
-                 "  result      %s, error %d%s%s", tm_state_name(t->state), t->err,
-                 t->err_message ? ": " : "", tm_model_string(m, t->err_message));
+    /* two short lines rather than one that falls off an 80-column screen */
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  times       busy %s   scheduled %s   idle %s", d1, d2,
+             d3);
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  polls       %" PRIu64 "   longest poll %s", t->polls,
+             b4);
+    if (t->state == TM_FAILED || t->state == TM_CANCELLED || t->err) {
+        char text[400];
+        snprintf(text, sizeof text, "%s, error %d%s%s", tm_state_name(t->state), t->err,
+                 t->err_message ? ": " : "", tui_strip_prefix(tm_model_string(m, t->err_message)));
+        tui_emit_wrapped(a, t->state == TM_FAILED ? ST_BAD : ST_WARN, LINK_NONE, 0,
+                         "  result      ", 14, text);
+    }
     else if (t->state == TM_DONE)
         tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  result      done");
     if (t->woken_by)
@@ -116,12 +124,17 @@ static void await_chain(tui_app *a, const tm_task *t) {
         char aw[160], site[160];
         tr_awaits_text(m, c, aw, sizeof aw);
         tm_model_site_text(m, c->await_site, site, sizeof site);
-        if (depth)
-            tui_emit(a, ST_ACCENT, LINK_TASK, c->id, "  %*s#%" PRIu64 " %s [%s] awaits %s at %s",
-                     depth * 2, "", c->id, tm_model_string(m, c->name), tm_state_name(c->state),
+        char head[80], text[480];
+        snprintf(head, sizeof head, "  %*s", depth * 2, "");
+        if (depth) {
+            snprintf(text, sizeof text, "#%" PRIu64 " %s [%s] awaits %s at %s", c->id,
+                     tm_model_string(m, c->name), tm_state_name(c->state),
                      c->state == TM_SUSPENDED ? aw : "nothing", site);
-        else
-            tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  awaits %s at %s", aw, site);
+            tui_emit_wrapped(a, ST_ACCENT, LINK_TASK, c->id, head, depth * 2 + 4, text);
+        } else {
+            snprintf(text, sizeof text, "awaits %s at %s", aw, site);
+            tui_emit_wrapped(a, ST_NORMAL, LINK_NONE, 0, head, 4, text);
+        }
         if (c->state == TM_SUSPENDED && c->wait_kind == 5) {
             const tm_resource *r = tm_model_resource(m, c->wait_obj);
             if (r && r->holder)
@@ -188,7 +201,9 @@ static void holds(tui_app *a, const tm_task *t) {
     tui_emit(a, ST_SECTION, LINK_NONE, 0, "Holds");
     for (size_t i = 0; i < tm_model_resource_count(m); i++) {
         const tm_resource *r = tm_model_resource_at(m, i);
-        if (r->freed || r->holder != t->id || !r->held)
+        /* locks and semaphores only: a queue's "taker" took an item,
+         * it holds nothing */
+        if (r->freed || r->holder != t->id || !r->held || (r->kind != 1 && r->kind != 4))
             continue;
         if (n++ < LIST_CAP)
             tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id, "  %s %#" PRIx64,
@@ -239,36 +254,42 @@ static void cancels(tui_app *a, const tm_task *t) {
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  (%u earlier not kept)", t->ncancels - n);
 }
 
-static void histogram(tui_app *a, const tm_task *t) {
-    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Poll times (%" PRIu64 " polls)", t->polls);
-    uint32_t max = 0;
-    int lo = -1, hi = -1;
-    for (int i = 0; i < TM_HIST_BUCKETS; i++) {
-        if (t->hist[i] > max)
-            max = t->hist[i];
-        if (t->hist[i]) {
-            if (lo < 0)
-                lo = i;
-            hi = i;
-        }
-    }
-    if (lo < 0) {
-        tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (no step finished yet)");
+/* One line per histogram: a sparkline over log2 bins of its range, then
+ * the percentiles of the HDR histogram (the same one `taskscope stats`
+ * reads, so the figures agree). */
+static void hdr_line(tui_app *a, const char *what, const ts_hdr *h, const uint32_t *bins) {
+    if (!h->total) {
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  %-10s - (none seen)", what);
         return;
     }
-    for (int i = lo; i <= hi; i++) {
-        char label[24], bar[64];
-        if (i == TM_HIST_BUCKETS - 1)
-            snprintf(label, sizeof label, ">=");
-        else
-            snprintf(label, sizeof label, "<");
-        tr_fmt_dur(label + strlen(label), sizeof label - strlen(label),
-                   (1ull << (i == TM_HIST_BUCKETS - 1 ? i - 1 : i)) * 1000);
-        int w = (int)((uint64_t)t->hist[i] * 40 / max);
-        memset(bar, '#', (size_t)w);
-        bar[w] = 0;
-        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  %9s |%-40s %u", label, bar, t->hist[i]);
+    char spark[TUI_WATCH_BINS * 4 + 1], lo[24], hi[24], p50[24], p90[24], p99[24], max[24];
+    uint64_t l = 0, u = 0;
+    tui_watch_sparkline(bins, a->utf8, spark, sizeof spark, &l, &u);
+    tr_fmt_dur(lo, sizeof lo, l);
+    tr_fmt_dur(hi, sizeof hi, u);
+    tr_fmt_dur(p50, sizeof p50, ts_hdr_value_at(h, 50));
+    tr_fmt_dur(p90, sizeof p90, ts_hdr_value_at(h, 90));
+    tr_fmt_dur(p99, sizeof p99, ts_hdr_value_at(h, 99));
+    tr_fmt_dur(max, sizeof max, h->max);
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  %-10s p50 %s  p90 %s  p99 %s  max %s  (%" PRIu64 ")",
+             what, p50, p90, p99, max, h->total);
+    tui_emit(a, ST_ACCENT, LINK_NONE, 0, "  %-10s %s |%s| %s", "", lo, spark, hi);
+}
+
+static void histogram(tui_app *a, const tm_task *t) {
+    tui_src *s = a->src;
+    tui_src_watch(s, t->id);
+    const tui_watch *w = &s->watch;
+    char since[80] = "";
+    if (w->since_ns) {
+        char at[32];
+        tui_fmt_at(a, at, sizeof at, w->since_ns);
+        snprintf(since, sizeof since, ", since %s when this view opened", at);
     }
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Poll and scheduled times (%" PRIu64 " polls%s)", t->polls,
+             since);
+    hdr_line(a, "poll", &w->poll, w->poll_bins);
+    hdr_line(a, "scheduled", &w->sched, w->sched_bins);
 }
 
 static void latest_events(tui_app *a, const tm_task *t) {
@@ -276,9 +297,10 @@ static void latest_events(tui_app *a, const tm_task *t) {
     size_t n = tui_recent_get(a->src->recent, t->id, ev, TUI_RECENT_PER_TASK);
     tui_emit(a, ST_SECTION, LINK_NONE, 0, "Latest events (newest first)");
     for (size_t i = 0; i < n; i++) {
-        tui_line *l = tui_emit(a, ev[i].type >= TS_EV_slow_step ? ST_WARN : ST_NORMAL, LINK_NONE, 0, "  ");
-        if (l)
-            tui_recent_format(a->src->model, &ev[i], a->src->t0, l->text + 2, sizeof l->text - 2);
+        char text[400];
+        tui_recent_format(a->src->model, &ev[i], a->src->t0, text, sizeof text);
+        tui_emit_wrapped(a, ev[i].type >= TS_EV_slow_step ? ST_WARN : ST_NORMAL, LINK_NONE, 0, "  ",
+                         16, text);
     }
     if (!n)
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (none seen since the TUI started)");
@@ -320,6 +342,42 @@ void tui_build_task(tui_app *a) {
     episodes(a, t);
 }
 
+/* Waiters of one resource, oldest wait first. */
+typedef struct waiter {
+    uint64_t since, id;
+} waiter;
+
+static int cmp_waiter(const void *x, const void *y) {
+    const waiter *a = x, *b = y;
+    return a->since != b->since ? (a->since < b->since ? -1 : 1) : (a->id > b->id) - (a->id < b->id);
+}
+
+static const char *res_event_text(const tm_model *m, uint32_t kind, const tui_event *e, char *buf,
+                                  size_t len) {
+    int q = kind == 6; /* a queue's take and give are items got and put */
+    switch (e->type) {
+    case TS_EV_resource_create: snprintf(buf, len, "created"); break;
+    case TS_EV_resource_free: snprintf(buf, len, "freed"); break;
+    case TS_EV_resource_acquired:
+        snprintf(buf, len, "%s by #%" PRIu64 " %s", q ? "item got" : "taken", e->obj,
+                 tname(m, e->obj));
+        break;
+    case TS_EV_resource_release:
+        if (e->obj)
+            snprintf(buf, len, "%s by #%" PRIu64 " %s", q ? "item put" : "given back", e->obj,
+                     tname(m, e->obj));
+        else
+            snprintf(buf, len, "%s from outside any task", q ? "item put" : "given back");
+        break;
+    case TS_EV_task_suspend:
+        snprintf(buf, len, "#%" PRIu64 " %s starts to wait (%s)", e->obj, tname(m, e->obj),
+                 tm_wait_kind_name(e->x));
+        break;
+    default: snprintf(buf, len, "event %u", e->type); break;
+    }
+    return buf;
+}
+
 void tui_build_resource(tui_app *a) {
     const tm_model *m = a->src->model;
     const tm_resource *r = tm_model_resource(m, a->subject);
@@ -327,37 +385,107 @@ void tui_build_resource(tui_app *a) {
         tui_emit(a, ST_WARN, LINK_NONE, 0, "Resource %#" PRIx64 " is not in the model", a->subject);
         return;
     }
-    char site[160];
+    uint64_t now = tm_model_now(m);
+    char site[160], at[32], dur[24];
+    tui_event hist[TUI_RECENT_PER_TASK];
+    size_t nhist = a->src->res_recent
+                       ? tui_recent_get(a->src->res_recent, r->id, hist, TUI_RECENT_PER_TASK)
+                       : 0;
     tui_emit(a, ST_SECTION, LINK_NONE, 0, "%s %#" PRIx64, tm_resource_kind_name(r->kind), r->id);
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  kind        %s", tm_resource_kind_name(r->kind));
+    /* name: the model has none yet (resource naming adds it); "-" until then */
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  name        -");
     tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  created at  %s",
              tm_model_site_text(m, r->site, site, sizeof site));
     tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  state       %s", r->freed ? "freed" : "alive");
-    if (r->kind == 4 || r->kind == 5 || r->kind == 6)
-        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  capacity    %u%s", r->capacity,
-                 r->kind == 6 && !r->capacity ? " (unbounded)" : "");
-    if (r->kind == 6)
-        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  depth       %u item(s)", r->depth);
-    else
-        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  held        %u", r->held);
-    if (r->holder)
-        tui_emit(a, ST_ACCENT, LINK_TASK, r->holder, "  %s  #%" PRIu64 " %s",
-                 r->kind == 1 ? "holder    " : "last taker", r->holder, tname(m, r->holder));
-    else
-        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  holder      -");
-    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Waiters");
-    size_t n = 0;
+    switch (r->kind) {
+    case 1: /* lock: one holder, since its last take */
+        if (r->holder && r->held) {
+            uint64_t since = 0;
+            for (size_t i = 0; i < nhist && !since; i++)
+                if (hist[i].type == TS_EV_resource_acquired && hist[i].obj == r->holder)
+                    since = hist[i].ns;
+            if (since) {
+                tui_fmt_at(a, at, sizeof at, since);
+                tr_fmt_dur(dur, sizeof dur, now > since ? now - since : 0);
+                tui_emit(a, ST_ACCENT, LINK_TASK, r->holder,
+                         "  holder      #%" PRIu64 " %s since %s (%s)", r->holder,
+                         tname(m, r->holder), at, dur);
+            } else {
+                tui_emit(a, ST_ACCENT, LINK_TASK, r->holder,
+                         "  holder      #%" PRIu64 " %s since - (before the history kept)",
+                         r->holder, tname(m, r->holder));
+            }
+        } else {
+            tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  holder      - (free)");
+        }
+        break;
+    case 4: /* semaphore */
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  permits     %u taken of %u", r->held, r->capacity);
+        if (r->holder)
+            tui_emit(a, ST_ACCENT, LINK_TASK, r->holder, "  last taker  #%" PRIu64 " %s",
+                     r->holder, tname(m, r->holder));
+        break;
+    case 6: /* queue */
+        if (r->capacity)
+            tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  depth       %u item(s) of capacity %u", r->depth,
+                     r->capacity);
+        else
+            tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  depth       %u item(s), unbounded", r->depth);
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  items taken %u", r->held);
+        break;
+    case 5: /* barrier */
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  parties     %u", r->capacity);
+        break;
+    default: break;
+    }
+
+    /* waiters, longest waiting first: the order they queued in */
+    size_t n = 0, cap = 0;
+    waiter *wv = NULL;
     for (size_t i = 0; i < tm_model_task_count(m); i++) {
         const tm_task *t = tm_model_task_at(m, i);
         if (!t || t->state != TM_SUSPENDED || t->wait_obj != r->id || !waits_on_resource(t->wait_kind))
             continue;
-        if (n++ < LIST_CAP) {
-            tm_model_site_text(m, t->await_site, site, sizeof site);
-            tui_emit(a, ST_ACCENT, LINK_TASK, t->id, "  #%" PRIu64 " %s (%s) at %s", t->id,
-                     tm_model_string(m, t->name), tm_wait_kind_name(t->wait_kind), site);
+        if (n == cap) {
+            size_t c = cap ? cap * 2 : 16;
+            waiter *p = realloc(wv, c * sizeof *p);
+            if (!p)
+                break;
+            wv = p;
+            cap = c;
         }
+        wv[n++] = (waiter){t->state_since_ns, t->id};
     }
+    if (n)
+        qsort(wv, n, sizeof *wv, cmp_waiter);
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Waiters (%zu, in the order they came)", n);
+    for (size_t i = 0; i < n && i < LIST_CAP; i++) {
+        const tm_task *t = tm_model_task(m, wv[i].id);
+        if (!t)
+            continue;
+        tm_model_site_text(m, t->await_site, site, sizeof site);
+        tr_fmt_dur(dur, sizeof dur, now > t->state_since_ns ? now - t->state_since_ns : 0);
+        tui_emit(a, ST_ACCENT, LINK_TASK, t->id, "  %zu. #%" PRIu64 " %s waits %s (%s) at %s", i + 1,
+                 t->id, tm_model_string(m, t->name), dur, tm_wait_kind_name(t->wait_kind), site);
+    }
+    free(wv);
     if (n > LIST_CAP)
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  ... and %zu more", n - LIST_CAP);
     else if (!n)
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (no task waits on it)");
+
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "History (latest %d events, newest first)",
+             TUI_RECENT_PER_TASK);
+    for (size_t i = 0; i < nhist; i++) {
+        char text[160];
+        tui_fmt_at(a, at, sizeof at, hist[i].ns);
+        res_event_text(m, r->kind, &hist[i], text, sizeof text);
+        uint64_t task = hist[i].type == TS_EV_resource_create || hist[i].type == TS_EV_resource_free
+                            ? 0 : hist[i].obj;
+        tui_emit(a, ST_NORMAL, task ? LINK_TASK : LINK_NONE, task, "  %-10s %s", at, text);
+    }
+    if (!nhist)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (none seen%s)",
+                 a->src->mode == TUI_LIVE ? " since the TUI started" : "");
 }

@@ -183,9 +183,39 @@ void tui_draw_header(tui_app *a) {
                              (double)(s->cursor - s->t0) / 1e9, (double)(s->t_end - s->t0) / 1e9,
                              t, s->speed);
     }
-    snprintf(line + n, sizeof line - n,
-             " tasks %zu live / %zu | %s ev/s | drops %" PRIu64 " | warnings %zu",
-             a->rows.live, a->rows.total, ev, tm_model_dropped(m), warnings);
+    /* what narrows the Tasks view comes first: a filtered table must
+     * never pass for the whole process */
+    if (a->rows.filter[0] && !a->prompting)
+        n += (size_t)snprintf(line + n, sizeof line - n, " filter: %s (%zu of %zu)%s |",
+                              a->rows.filter, a->rows.count, a->rows.total,
+                              COLS >= 100 ? " Esc clears" : "");
+    if (a->rows.tree && n < sizeof line)
+        n += (size_t)snprintf(line + n, sizeof line - n, " tree |");
+    /* the column line marks the sort column; when that column has no
+     * room on screen, the header says what the order is */
+    if (a->view == VIEW_TASKS && !a->colw[a->rows.sort] && n < sizeof line) {
+        int desc = tui_col_descending(a->rows.sort) ^ a->rows.reverse;
+        n += (size_t)snprintf(line + n, sizeof line - n, " sort %s%s |",
+                              tui_col_name(a->rows.sort),
+                              a->utf8 ? (desc ? "▼" : "▲") : (desc ? "v" : "^"));
+    }
+    /* then the counts, dropping the rate and a zero drop count before
+     * the warnings when the line is too long for the terminal */
+    char drops[48] = "", rate[48] = "";
+    if (tm_model_dropped(m))
+        snprintf(drops, sizeof drops, " | drops %" PRIu64, tm_model_dropped(m));
+    snprintf(rate, sizeof rate, " | %s ev/s", ev);
+    if (n < sizeof line) {
+        int full = snprintf(line + n, sizeof line - n, " tasks %zu live / %zu%s | drops %" PRIu64
+                            " | warnings %zu", a->rows.live, a->rows.total, rate,
+                            tm_model_dropped(m), warnings);
+        if ((int)n + full > COLS)
+            full = snprintf(line + n, sizeof line - n, " tasks %zu live / %zu | warnings %zu%s",
+                            a->rows.live, a->rows.total, warnings, drops);
+        if ((int)n + full > COLS) /* still too long: the shortest words */
+            snprintf(line + n, sizeof line - n, " %zu live / %zu | ! %zu%s", a->rows.live,
+                     a->rows.total, warnings, drops);
+    }
     int attr = tm_model_dropped(m) || warnings ? tui_attr(a, ST_WARN) : (int)A_NORMAL;
     int tw = tabs_width();
     if ((int)strlen(line) + tw > COLS)

@@ -62,7 +62,7 @@ static int live_alive(tui_src *s) {
  * event to its task's recent history, for the detail view. */
 static void on_event(const ts_reader_event *ev, void *arg) {
     tui_src *s = arg;
-    tui_recent_note(s->recent, ev->rec, ev->ns);
+    tui_src_note(s, ev->rec, ev->ns);
     if (!s->t0 || ev->ns < s->t0)
         s->t0 = ev->ns;
 }

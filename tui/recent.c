@@ -209,7 +209,69 @@ size_t tui_recent_get(const tui_recent *r, uint64_t task, tui_event *out, size_t
     size_t n = g->n < cap ? g->n : cap;
     for (size_t i = 0; i < n; i++)
         out[i] = g->ev[(g->head + TUI_RECENT_PER_TASK - 1 - i) % TUI_RECENT_PER_TASK];
+    /* newest first by time; insertion sort keeps arrival order for ties */
+    for (size_t i = 1; i < n; i++) {
+        tui_event e = out[i];
+        size_t j = i;
+        while (j > 0 && out[j - 1].ns < e.ns) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = e;
+    }
     return n;
+}
+
+void tui_recent_note_resource(tui_recent *r, const ts_ev_header *h, uint64_t ns) {
+    const void *p = h;
+    uint16_t t = h->type;
+    switch (t) {
+    case TS_EV_resource_create: {
+        const ts_ev_resource_create *e = p;
+        remember(r, e->resource, t, ns, 0, e->kind, e->capacity);
+        break;
+    }
+    case TS_EV_resource_free: {
+        const ts_ev_resource_free *e = p;
+        remember(r, e->resource, t, ns, 0, 0, 0);
+        break;
+    }
+    case TS_EV_resource_acquired: {
+        const ts_ev_resource_acquired *e = p;
+        remember(r, e->resource, t, ns, e->task, 0, 0);
+        break;
+    }
+    case TS_EV_resource_release: {
+        const ts_ev_resource_release *e = p;
+        remember(r, e->resource, t, ns, e->task, 0, 0);
+        break;
+    }
+    case TS_EV_task_suspend: {
+        const ts_ev_task_suspend *e = p;
+        if (e->kind >= 5 && e->kind <= 12)
+            remember(r, e->object, t, ns, e->task, e->kind, e->site);
+        break;
+    }
+    default: break;
+    }
+}
+
+tui_recent *tui_recent_clone(const tui_recent *r) {
+    tui_recent *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *r;
+    c->slots = r->cap ? malloc(r->cap * sizeof *c->slots) : NULL;
+    c->rings = r->rings_cap ? malloc(r->rings_cap * sizeof *c->rings) : NULL;
+    if ((r->cap && !c->slots) || (r->rings_cap && !c->rings)) {
+        tui_recent_free(c);
+        return NULL;
+    }
+    if (r->cap)
+        memcpy(c->slots, r->slots, r->cap * sizeof *c->slots);
+    if (r->nrings)
+        memcpy(c->rings, r->rings, r->nrings * sizeof *c->rings);
+    return c;
 }
 
 void tui_recent_prune(tui_recent *r, const tm_model *m) {

@@ -33,7 +33,17 @@ void tui_recent_free(tui_recent *r);
 void tui_recent_clear(tui_recent *r);
 /* Remember rec if it concerns a task. */
 void tui_recent_note(tui_recent *r, const ts_ev_header *rec, uint64_t ns);
-/* Copy task's events, newest first, into out; returns how many. */
+/* Remember rec if it concerns a resource, keyed by the resource id (a
+ * separate table from the tasks'): created, freed, acquired (obj: the
+ * task), released (obj: the task), a task starting to wait on it (obj:
+ * the task, x: the wait kind).  Queue depth changes are not kept (they
+ * would push the acquire/release history out). */
+void tui_recent_note_resource(tui_recent *r, const ts_ev_header *rec, uint64_t ns);
+/* A deep copy (replay checkpoints); NULL on no memory. */
+tui_recent *tui_recent_clone(const tui_recent *r);
+/* Copy task's events, newest first, into out; returns how many.  Events
+ * are returned in time order even if they arrived out of it (rings of
+ * different threads are merged by the reader in batches). */
 size_t tui_recent_get(const tui_recent *r, uint64_t task, tui_event *out, size_t cap);
 /* Drop the rings of tasks the model no longer knows. */
 void tui_recent_prune(tui_recent *r, const tm_model *m);

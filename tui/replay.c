@@ -4,14 +4,23 @@
  *
  * Invariants:
  *   - The model (and the per-task history) always equals a fresh model
- *     fed every event with ns <= cursor, in recording order.  Moving
- *     forward applies the events in between; moving backward rebuilds
- *     from the first event (the model cannot be rolled back or copied),
- *     which costs one pass over the events before the cursor.
+ *     fed every event with ns <= cursor, in recording order, with its
+ *     clock moved to the cursor (tm_model_advance_now), so every age,
+ *     state duration and stuck-task warning is computed at the cursor,
+ *     not at the last event before it.
+ *   - Moving forward applies the events in between.  Moving backward
+ *     restores the latest checkpoint at or before the cursor (a deep
+ *     copy of the model and histories taken every `every` events while
+ *     applying) and applies from there, so a seek costs at most one
+ *     checkpoint interval of events plus one model copy, whatever the
+ *     recording's length.
  *   - The log is append-only while loading and read-only after; records
  *     never straddle chunks and keep their 8-byte alignment.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +28,10 @@
 #include "source.h"
 
 #define CHUNK_BYTES (4u << 20)
+/* Checkpoint spacing: at least this many events apart, and at most
+ * MAX_CHECKPOINTS in all (a 10M-event recording: one per 250k events). */
+#define CHECKPOINT_MIN_EVENTS 100000u
+#define MAX_CHECKPOINTS 64
 
 struct entry {             /* precedes each record */
     uint64_t ns;
@@ -32,17 +45,41 @@ struct chunk {
     _Alignas(8) char data[CHUNK_BYTES];
 };
 
+/* The state after the first `applied` events: the position of the next
+ * one and copies of everything applying them built. */
+struct checkpoint {
+    uint64_t applied;
+    uint64_t max_ns;       /* latest time among those events */
+    struct chunk *cur;
+    size_t off;
+    tm_model *model;
+    tui_recent *recent, *res_recent;
+};
+
 struct tui_log {
     struct chunk *head, *tail;
     int oom;
     /* the next event to apply */
     struct chunk *cur;
     size_t off;
+    uint64_t max_ns;       /* latest time among the events applied */
+    uint64_t every;        /* checkpoint spacing in events, 0 = none yet */
+    struct checkpoint cps[MAX_CHECKPOINTS];
+    size_t ncps;
 };
+
+static void checkpoint_free(struct checkpoint *c) {
+    tm_model_free(c->model);
+    tui_recent_free(c->recent);
+    tui_recent_free(c->res_recent);
+    memset(c, 0, sizeof *c);
+}
 
 static void log_free(tui_log *l) {
     if (!l)
         return;
+    for (size_t i = 0; i < l->ncps; i++)
+        checkpoint_free(&l->cps[i]);
     for (struct chunk *c = l->head, *n; c; c = n) {
         n = c->next;
         free(c);
@@ -97,24 +134,71 @@ static const struct entry *peek(tui_log *l) {
     return l->cur ? (const struct entry *)(l->cur->data + l->off) : NULL;
 }
 
+/* Copy the state after the events applied so far, if a checkpoint is
+ * due here (the first time the cursor passes this point). */
+static void maybe_checkpoint(tui_src *s) {
+    tui_log *l = s->log;
+    if (!l->every || s->applied % l->every || l->ncps == MAX_CHECKPOINTS ||
+        (l->ncps && l->cps[l->ncps - 1].applied >= s->applied))
+        return;
+    /* histories of tasks the model evicted can never be shown: not worth
+     * copying (in a long recording they outnumber the live ones) */
+    tui_recent_prune(s->recent, s->model);
+    struct checkpoint c = {s->applied, l->max_ns, l->cur, l->off, tm_model_clone(s->model),
+                           tui_recent_clone(s->recent),
+                           s->res_recent ? tui_recent_clone(s->res_recent) : NULL};
+    if (!c.model || !c.recent || (s->res_recent && !c.res_recent)) {
+        checkpoint_free(&c); /* no memory: seeks back just cost more */
+        return;
+    }
+    l->cps[l->ncps++] = c;
+}
+
 static void apply_next(tui_src *s, const struct entry *e) {
     const ts_ev_header *rec = (const ts_ev_header *)(e + 1);
     tm_model_apply(s->model, rec, e->ns, e->tid);
-    tui_recent_note(s->recent, rec, e->ns);
+    tui_src_note(s, rec, e->ns);
     s->log->off += sizeof *e + e->size;
+    if (e->ns > s->log->max_ns)
+        s->log->max_ns = e->ns;
     s->applied++;
+    maybe_checkpoint(s);
 }
 
-static int rewind_model(tui_src *s) {
-    tm_model *m = tm_model_new();
-    if (!m)
+/* The latest checkpoint whose events all lie at or before t, NULL if
+ * none. */
+static const struct checkpoint *checkpoint_before(const tui_log *l, uint64_t t) {
+    for (size_t i = l->ncps; i-- > 0;)
+        if (l->cps[i].max_ns <= t)
+            return &l->cps[i];
+    return NULL;
+}
+
+/* Back to the latest checkpoint whose events all lie at or before t (or
+ * to the start); the watch must then be rebuilt. */
+static int rewind_model(tui_src *s, uint64_t t) {
+    tui_log *l = s->log;
+    const struct checkpoint *c = checkpoint_before(l, t);
+    tm_model *m = c ? tm_model_clone(c->model) : tm_model_new();
+    tui_recent *r = c ? tui_recent_clone(c->recent) : tui_recent_new();
+    tui_recent *rr = c && c->res_recent ? tui_recent_clone(c->res_recent) : tui_recent_new();
+    if (!m || !r || !rr) {
+        tm_model_free(m);
+        tui_recent_free(r);
+        tui_recent_free(rr);
         return -ENOMEM;
+    }
     tm_model_free(s->model);
     s->model = m;
-    tui_recent_clear(s->recent);
-    s->log->cur = s->log->head;
-    s->log->off = 0;
-    s->applied = 0;
+    tui_recent_free(s->recent);
+    s->recent = r;
+    tui_recent_free(s->res_recent);
+    s->res_recent = rr;
+    l->cur = c ? c->cur : l->head;
+    l->off = c ? c->off : 0;
+    l->max_ns = c ? c->max_ns : 0;
+    s->applied = c ? c->applied : 0;
+    s->watch.valid = 0;
     return 0;
 }
 
@@ -137,16 +221,40 @@ void tui_replay_seek(tui_src *s, uint64_t t) {
         t = s->t0;
     if (t > s->t_end)
         t = s->t_end;
-    if (t < s->cursor && rewind_model(s) != 0)
+    /* backwards, or forwards past a checkpoint: start from the nearest
+     * checkpoint rather than apply everything in between */
+    const struct checkpoint *c = checkpoint_before(s->log, t);
+    /* (a copy costs about what applying an eighth of an interval does) */
+    int jump = t < s->cursor || (c && c->applied > s->applied + s->log->every / 8);
+    if (jump && rewind_model(s, t) != 0 && t < s->cursor)
         return; /* out of memory: stay where we are */
     const struct entry *e;
     while ((e = peek(s->log)) && e->ns <= t)
         apply_next(s, e);
     s->cursor = t;
+    tm_model_advance_now(s->model, t);
     if (!e)
         add_meta_drops(s);
     analyze(s);
     s->gen++;
+}
+
+void tui_replay_rewatch(tui_src *s) {
+    tui_log *l = s->log;
+    if (s->mode != TUI_REPLAY || !l)
+        return;
+    /* every event before the next one to apply, from the first chunk */
+    for (struct chunk *c = l->head; c; c = c->next) {
+        size_t end = c == l->cur ? l->off : c->used;
+        for (size_t off = 0; off < end;) {
+            const struct entry *e = (const struct entry *)(c->data + off);
+            tui_watch_note(&s->watch, (const ts_ev_header *)(e + 1), e->ns);
+            off += sizeof *e + e->size;
+        }
+        if (c == l->cur)
+            break;
+    }
+    s->watch.valid = 1;
 }
 
 int tui_replay_next_warning(tui_src *s) {
@@ -172,6 +280,7 @@ int tui_replay_next_warning(tui_src *s) {
         s->cursor = s->t_end;
         add_meta_drops(s);
     }
+    tm_model_advance_now(s->model, s->cursor);
     analyze(s);
     s->gen++;
     return tm_model_warning_count(s->model) > before ? 0 : -ENOENT;
@@ -201,17 +310,54 @@ int tui_replay_tick(tui_src *s) {
     return 1;
 }
 
-int tui_src_replay(tui_src *s, const char *path, char *err, size_t len) {
+/* A seek back frees one model and copies another of the same size: with
+ * glibc's defaults the large arrays go back to the kernel on every free
+ * and come back as fresh pages (a page fault each, costly on a VM).
+ * Keeping freed memory in the heap makes a seek a copy, not a fault
+ * storm.  Process-wide, but a replaying TUI is the whole process. */
+static void keep_freed_memory(void) {
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
+int tui_replay_begin(tui_src *s, const char *label) {
+    keep_freed_memory();
     memset(s, 0, sizeof *s);
     s->mode = TUI_REPLAY;
     s->speed = 1.0;
-    snprintf(s->path, sizeof s->path, "%s", path);
+    snprintf(s->path, sizeof s->path, "%s", label);
     s->log = calloc(1, sizeof *s->log);
     s->recent = tui_recent_new();
     s->model = tm_model_new();
     if (!s->log || !s->recent || !s->model) {
-        snprintf(err, len, "out of memory");
         tui_replay_close(s);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int tui_replay_add(tui_src *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid) {
+    struct load ld = {s, s->log};
+    on_load(rec, ns, tid, &ld);
+    return s->log->oom ? -ENOMEM : 0;
+}
+
+void tui_replay_finish(tui_src *s) {
+    s->log->cur = s->log->head;
+    s->log->every = s->log_events / MAX_CHECKPOINTS + 1;
+    if (s->log->every < CHECKPOINT_MIN_EVENTS)
+        s->log->every = CHECKPOINT_MIN_EVENTS;
+    s->cursor = 0; /* nothing applied yet: before any event */
+    tui_replay_seek(s, s->t_end);
+    double secs = (double)(s->t_end - s->t0) / 1e9;
+    s->events_per_s = secs > 0 ? (double)s->log_events / secs : 0;
+}
+
+int tui_src_replay(tui_src *s, const char *path, char *err, size_t len) {
+    if (tui_replay_begin(s, path) != 0) {
+        snprintf(err, len, "out of memory");
         return -ENOMEM;
     }
     struct load ld = {s, s->log};
@@ -239,11 +385,7 @@ int tui_src_replay(tui_src *s, const char *path, char *err, size_t len) {
      * the reports say it (ts_store_status). */
     if (ts_store_status(path, s->status, sizeof s->status) || !s->status[0])
         snprintf(s->status, sizeof s->status, "unknown status");
-    s->log->cur = s->log->head;
-    s->cursor = 0; /* nothing applied yet: before any event */
-    tui_replay_seek(s, s->t_end);
-    double secs = (double)(s->t_end - s->t0) / 1e9;
-    s->events_per_s = secs > 0 ? (double)s->log_events / secs : 0;
+    tui_replay_finish(s);
     return 0;
 }
 
@@ -254,4 +396,6 @@ void tui_replay_close(tui_src *s) {
     s->model = NULL;
     tui_recent_free(s->recent);
     s->recent = NULL;
+    tui_recent_free(s->res_recent);
+    s->res_recent = NULL;
 }

@@ -22,6 +22,27 @@ void tui_src_static(tui_src *s, tm_model *m) {
     snprintf(s->status, sizeof s->status, "static");
 }
 
+void tui_src_note(tui_src *s, const ts_ev_header *rec, uint64_t ns) {
+    tui_recent_note(s->recent, rec, ns);
+    if (!s->res_recent)
+        s->res_recent = tui_recent_new();
+    if (s->res_recent)
+        tui_recent_note_resource(s->res_recent, rec, ns);
+    tui_watch_note(&s->watch, rec, ns);
+}
+
+void tui_src_watch(tui_src *s, uint64_t task) {
+    if (s->mode == TUI_REPLAY) {
+        if (s->watch.task != task || !s->watch.valid) {
+            tui_watch_reset(&s->watch, task, 0);
+            tui_replay_rewatch(s);
+        }
+        return;
+    }
+    if (s->watch.task != task)
+        tui_watch_reset(&s->watch, task, s->mode == TUI_LIVE ? tui_wall_ns() : tm_model_now(s->model));
+}
+
 uint64_t tui_src_now(const tui_src *s) {
     if (s->mode == TUI_REPLAY)
         return s->cursor;
@@ -42,6 +63,8 @@ int tui_src_tick(tui_src *s) {
             if (tm_model_analyze(s->model))
                 changed = 1, s->gen++;
             tui_recent_prune(s->recent, s->model);
+            if (s->model && s->res_recent && tui_recent_tasks(s->res_recent) > 100000)
+                tui_recent_clear(s->res_recent); /* bounded: history of a churn of objects */
         }
     } else if (s->mode == TUI_REPLAY) {
         changed = tui_replay_tick(s);
@@ -58,4 +81,8 @@ void tui_src_close(tui_src *s) {
         tui_recent_free(s->recent);
         s->recent = NULL;
     }
+    tui_recent_free(s->res_recent);
+    s->res_recent = NULL;
+    tui_watch_free(&s->watch);
+    memset(&s->watch, 0, sizeof s->watch);
 }

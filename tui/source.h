@@ -17,6 +17,7 @@
 #include "model.h"
 #include "recent.h"
 #include "session.h"
+#include "watch.h"
 
 typedef enum tui_mode { TUI_LIVE, TUI_REPLAY, TUI_STATIC } tui_mode;
 
@@ -26,6 +27,8 @@ typedef struct tui_src {
     tui_mode mode;
     tm_model *model;
     tui_recent *recent;
+    tui_recent *res_recent;   /* the same, by resource (made on first use) */
+    tui_watch watch;          /* HDR histograms of the task a detail shows */
     uint64_t t0;              /* first event's time: "+1.2s" counts from it */
     uint64_t gen;             /* bumped whenever the model changed */
     uint64_t analyzed_ns;     /* wall or trace time of the last analysis */
@@ -61,6 +64,16 @@ typedef struct tui_src {
     uint64_t play_wall_ns;
 } tui_src;
 
+/* Every event the model gets also goes here: recent history by task and
+ * by resource, and the watched task's histograms. */
+void tui_src_note(tui_src *s, const ts_ev_header *rec, uint64_t ns);
+/* Make task the watched one (see watch.h) and bring its histograms up to
+ * date: a replay counts from the recording's start to the cursor, a live
+ * source from now on when the task changes. */
+void tui_src_watch(tui_src *s, uint64_t task);
+/* replay.c: rebuild the watch from the first event to the cursor. */
+void tui_replay_rewatch(tui_src *s);
+
 /* Wall clock (CLOCK_MONOTONIC, the clock events are stamped with). */
 uint64_t tui_wall_ns(void);
 
@@ -92,6 +105,12 @@ int tui_src_next_process(tui_src *s);
 
 /* Replay: load path into memory and put the cursor at its end, paused. */
 int tui_src_replay(tui_src *s, const char *path, char *err, size_t len);
+/* Replay events handed over one by one instead of read from a file (the
+ * benchmark): begin (label shows as the path), add each event (in time
+ * order; 0 or -ENOMEM), finish (cursor at the end, as tui_src_replay). */
+int tui_replay_begin(tui_src *s, const char *label);
+int tui_replay_add(tui_src *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid);
+void tui_replay_finish(tui_src *s);
 /* A fixed model (not owned) with nothing feeding it. */
 void tui_src_static(tui_src *s, tm_model *m);
 

@@ -4,8 +4,12 @@
  *
  * Cost per refresh: one pass over the model's tasks when it changed
  * (rows.c), then O(rows on screen) to select, format and draw them.
- * Columns that do not fit the terminal are dropped, least useful first;
- * the text columns share what is left.
+ * Columns that do not fit the terminal are dropped, least useful first,
+ * and the ones the user hid (the column chooser, c) are never shown; the
+ * text columns share what is left, each growing towards the widest text
+ * it has on screen, so nothing is cut that a wider column would show.
+ * When AWAITS or NAME would still be cut, the least useful numbers make
+ * way for them: an 80-column screen shows what a task waits for whole.
  */
 #include <curses.h>
 #include <inttypes.h>
@@ -15,6 +19,7 @@
 
 #include "app.h"
 #include "report.h"
+#include "textsafe.h"
 
 typedef struct col_spec {
     tui_col col;
@@ -32,13 +37,18 @@ static const col_spec SPECS[] = {
 };
 #define NSPECS (sizeof SPECS / sizeof SPECS[0])
 
-/* Which columns fit, most useful first, and how wide each is. */
-static void layout(tui_app *a) {
+/* Which columns fit, most useful first, and how wide each is.  need[c]
+ * is the widest text column c has among the rows on screen: text columns
+ * grow towards it before any spare goes elsewhere, and when the text
+ * that matters most (name, awaits) would be cut, the numbers that matter
+ * least make way for it. */
+static void layout(tui_app *a, const int *need) {
     int used = 0;
     memset(a->colw, 0, sizeof a->colw);
     for (int prio = 0; prio <= 6; prio++)
         for (size_t i = 0; i < NSPECS; i++)
-            if (SPECS[i].prio == prio && used + SPECS[i].want + 1 <= COLS) {
+            if (SPECS[i].prio == prio && !(a->col_off >> SPECS[i].col & 1) &&
+                used + SPECS[i].want + 1 <= COLS) {
                 a->colw[SPECS[i].col] = SPECS[i].want;
                 used += SPECS[i].want + 1;
             }
@@ -46,8 +56,38 @@ static void layout(tui_app *a) {
         a->colw[COL_NAME] = COLS - used - 1 > 4 ? COLS - used - 1 : 4;
         used += a->colw[COL_NAME] + 1;
     }
-    int spare = COLS - used, grew = 1;
-    while (spare > 0 && grew) {
+    int spare = COLS - used;
+    for (;;) { /* cut numbers (largest prio first) while awaits or name is short */
+        int short_by = 0;
+        for (size_t i = 0; i < NSPECS; i++)
+            if (SPECS[i].flex && SPECS[i].prio <= 1 && a->colw[SPECS[i].col])
+                short_by += need[SPECS[i].col] > a->colw[SPECS[i].col]
+                                ? need[SPECS[i].col] - a->colw[SPECS[i].col] : 0;
+        if (short_by <= spare)
+            break;
+        int victim = -1;
+        for (size_t i = 0; i < NSPECS; i++)
+            if (!SPECS[i].flex && SPECS[i].prio >= 2 && a->colw[SPECS[i].col] &&
+                (victim < 0 || SPECS[i].prio > SPECS[victim].prio))
+                victim = (int)i;
+        if (victim < 0)
+            break;
+        spare += a->colw[SPECS[victim].col] + 1;
+        a->colw[SPECS[victim].col] = 0;
+    }
+    int grew = 1;
+    while (spare > 0 && grew) { /* text columns towards what their rows need */
+        grew = 0;
+        for (size_t i = 0; i < NSPECS && spare > 0; i++)
+            if (SPECS[i].flex && a->colw[SPECS[i].col] &&
+                a->colw[SPECS[i].col] < need[SPECS[i].col]) {
+                a->colw[SPECS[i].col]++;
+                spare--;
+                grew = 1;
+            }
+    }
+    grew = 1;
+    while (spare > 0 && grew) { /* then towards their usual width */
         grew = 0;
         for (size_t i = 0; i < NSPECS && spare > 0; i++)
             if (SPECS[i].flex && a->colw[SPECS[i].col] &&
@@ -192,22 +232,46 @@ static void clamp_cursor(tui_app *a, int height) {
         a->top = n > (size_t)height ? n - (size_t)height : 0;
 }
 
+/* The widest text of each text column among the rows on screen. */
+static void measure(tui_app *a, int *need) {
+    memset(need, 0, COL_COUNT * sizeof *need);
+    for (size_t r = 0; r < a->win_n; r++) {
+        const tm_task *t = tm_model_task(a->src->model, a->win[r].id);
+        if (!t)
+            continue;
+        for (size_t i = 0; i < NSPECS; i++) {
+            if (!SPECS[i].flex)
+                continue;
+            char text[512], safe[1024];
+            cell_text(a, t, &a->win[r], SPECS[i].col, text, sizeof text);
+            int n = (int)ts_text_safe(safe, sizeof safe, text, 0);
+            if (n > need[SPECS[i].col])
+                need[SPECS[i].col] = n;
+        }
+    }
+}
+
 void tui_tasks_draw(tui_app *a, int y0, int height) {
-    layout(a);
-    draw_head(a, y0);
+    int need[COL_COUNT];
     height--;
+    a->win_n = 0;
+    if (height > 0) {
+        clamp_cursor(a, height);
+        if ((size_t)height > a->win_cap) {
+            tui_row *p = realloc(a->win, (size_t)height * sizeof *p);
+            if (!p)
+                return;
+            a->win = p;
+            a->win_cap = (size_t)height;
+        }
+        a->win_n = tui_rows_window(&a->rows, a->top, (size_t)height, a->win);
+    }
+    measure(a, need);
+    layout(a, need);
+    draw_head(a, y0);
     y0++;
     if (height <= 0)
         return;
-    clamp_cursor(a, height);
-    if ((size_t)height > a->win_cap) {
-        tui_row *p = realloc(a->win, (size_t)height * sizeof *p);
-        if (!p)
-            return;
-        a->win = p;
-        a->win_cap = (size_t)height;
-    }
-    a->win_n = tui_rows_window(&a->rows, a->top, (size_t)height, a->win);
     for (int i = 0; i < height; i++) {
         if ((size_t)i < a->win_n)
             draw_row(a, y0 + i, &a->win[i], a->top + (size_t)i == a->cur);
@@ -272,6 +336,54 @@ int tui_tasks_key(tui_app *a, int key) {
         break;
     default: return 0;
     }
+    a->rows_dirty = 1;
+    return 1;
+}
+
+/* ---- the column chooser (c, F2): line 0 is a heading, line i + 1 the
+ * i-th column of SPECS after the warning mark ---------------------------- */
+
+static const char *col_about(tui_col c) {
+    switch (c) {
+    case COL_ID: return "task id (always shown)";
+    case COL_NAME: return "task name; the tree in tree mode (always shown)";
+    case COL_STATE: return "ready, running, suspended, done, failed, cancelled";
+    case COL_TOTAL: return "age: since it was spawned";
+    case COL_BUSY: return "time running its steps";
+    case COL_SCHED: return "time ready but waiting for the loop";
+    case COL_IDLE: return "time suspended";
+    case COL_POLLS: return "steps run";
+    case COL_AWAITS: return "what it waits for";
+    case COL_ASITE: return "where it waits";
+    case COL_SSITE: return "where it was spawned";
+    default: return "";
+    }
+}
+
+void tui_build_columns(tui_app *a) {
+    tui_emit(a, ST_HEAD, LINK_NONE, 0, "     %-11s %s", "COLUMN", "SHOWS");
+    for (size_t i = 1; i < NSPECS; i++) {
+        tui_col c = SPECS[i].col;
+        int off = a->col_off >> c & 1;
+        tui_emit(a, off ? ST_DIM : ST_NORMAL, LINK_NONE, 0, " [%c] %-11s %s%s", off ? ' ' : 'x',
+                 tui_col_name(c), col_about(c),
+                 !off && !a->colw[c] ? " (no room at this width)" : "");
+    }
+}
+
+int tui_columns_key(tui_app *a, int key) {
+    if (key != ' ' && key != '\n' && key != '\r' && key != KEY_ENTER)
+        return 0;
+    if (a->cur < 1 || a->cur >= NSPECS)
+        return 1;
+    tui_col c = SPECS[a->cur].col;
+    if (c == COL_ID || c == COL_NAME) {
+        tui_app_message(a, "%s is always shown", tui_col_name(c));
+        return 1;
+    }
+    a->col_off ^= 1u << c;
+    if (a->rows.sort == c && (a->col_off >> c & 1))
+        a->rows.sort = COL_ID;
     a->rows_dirty = 1;
     return 1;
 }

@@ -7,6 +7,7 @@
  * times a second does not walk DWARF ten times a second.  The modules the
  * model learns about are handed to the symbolizer as they appear.
  */
+#include <curses.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,8 +194,12 @@ void tui_build_resources(tui_app *a) {
     }
     if (objs)
         qsort(objs, nobjs, sizeof *objs, cmp_u64);
-    tui_emit(a, ST_HEAD, LINK_NONE, 0, "%-16s %-10s %-24s %6s %7s %6s  %s", "ID", "KIND",
-             "HOLDER", "HELD", "WAITERS", "DEPTH", "CREATED AT");
+    /* one column per meaning: a queue's depth is not a lock's holder.
+     * USE says what the kind has (held/free, permits taken, items
+     * queued); HOLDER is a lock's holder or a semaphore's last taker */
+    int hw = COLS >= 160 ? 40 : 22; /* wide terminals: names uncut */
+    tui_emit(a, ST_HEAD, LINK_NONE, 0, "%-16s %-10s %-12s %7s  %-*s %s", "ID", "KIND", "USE",
+             "WAITERS", hw, "HOLDER / LAST TAKER", "CREATED AT");
     size_t shown = 0;
     for (size_t i = 0; i < tm_model_resource_count(m); i++) {
         const tm_resource *r = tm_model_resource_at(m, i);
@@ -205,25 +210,30 @@ void tui_build_resources(tui_app *a) {
             tui_emit_skip(a, LINK_RESOURCE);
             continue;
         }
-        char holder[64], held[24], depth[16], site[160];
+        char holder[64], use[32], site[160];
         size_t w = objs ? waiters_of(m, r->id, objs, nobjs) : 0;
-        if (r->holder)
+        switch (r->kind) {
+        case 1: snprintf(use, sizeof use, "%s", r->held ? "held" : "free"); break;
+        case 4: snprintf(use, sizeof use, "%u/%u taken", r->held, r->capacity); break;
+        case 6:
+            if (r->capacity)
+                snprintf(use, sizeof use, "%u/%u items", r->depth, r->capacity);
+            else
+                snprintf(use, sizeof use, "%u items", r->depth);
+            break;
+        case 5: snprintf(use, sizeof use, "%u parties", r->capacity); break;
+        default: snprintf(use, sizeof use, "-"); break;
+        }
+        if (r->freed)
+            snprintf(use, sizeof use, "freed");
+        if (r->holder && (r->kind == 1 || r->kind == 4) && (r->held || r->kind == 4))
             snprintf(holder, sizeof holder, "#%" PRIu64 " %s", r->holder, tname(m, r->holder));
         else
             snprintf(holder, sizeof holder, "-");
-        if (r->capacity && r->kind != 6)
-            snprintf(held, sizeof held, "%u/%u", r->held, r->capacity);
-        else
-            snprintf(held, sizeof held, "%u", r->held);
-        if (r->kind == 6)
-            snprintf(depth, sizeof depth, r->capacity ? "%u/%u" : "%u", r->depth, r->capacity);
-        else
-            snprintf(depth, sizeof depth, "-");
         tm_model_site_text(m, r->site, site, sizeof site);
         tui_emit(a, r->freed ? ST_DIM : w ? ST_WARN : ST_NORMAL, LINK_RESOURCE, r->id,
-                 "%#-16" PRIx64 " %-10s %-24.24s %6s %7zu %6s  %s%s", r->id,
-                 tm_resource_kind_name(r->kind), holder, held, w, depth, site,
-                 r->freed ? " (freed)" : "");
+                 "%#-16" PRIx64 " %-10s %-12s %7zu  %-*.*s %s", r->id,
+                 tm_resource_kind_name(r->kind), use, w, hw, hw, holder, site);
     }
     if (!shown)
         tui_emit(a, ST_DIM, LINK_NONE, 0,
@@ -251,19 +261,21 @@ void tui_build_warnings(tui_app *a) {
     tui_emit(a, ST_HEAD, LINK_NONE, 0, "%-10s %-17s %-22s %s", "TIME", "KIND", "TASK", "WHAT");
     for (size_t i = 0; i < n; i++) {
         const tm_warning *w = tm_model_warning_at(m, i);
-        if (!tui_emit_wanted(a)) {
-            tui_emit_skip(a, w->task ? LINK_TASK : LINK_NONE);
-            continue;
-        }
         char at[32], task[64];
         tui_fmt_at(a, at, sizeof at, w->ns);
         if (w->task)
             snprintf(task, sizeof task, "#%" PRIu64 " %s", w->task, tname(m, w->task));
         else
             snprintf(task, sizeof task, "-");
-        tui_emit(a, w->kind == TM_WARN_DEADLOCK || w->kind == TM_WARN_BLOCKED ? ST_BAD : ST_WARN,
-                 w->task ? LINK_TASK : LINK_NONE, w->task, "%-10s %-17s %-22.22s %s", at,
-                 warning_kind(w->kind), task, w->text);
+        /* the message gets the rest of the line and wraps below, so
+         * it is read whole at any width */
+        char head[128];
+        snprintf(head, sizeof head, "%-10s %-17s %-22.22s ", at, warning_kind(w->kind), task);
+        tui_emit_wrapped(a,
+                         w->kind == TM_WARN_DEADLOCK || w->kind == TM_WARN_BLOCKED ? ST_BAD
+                                                                                 : ST_WARN,
+                         w->task ? LINK_TASK : LINK_NONE, w->task, head,
+                         COLS >= 120 ? (int)strlen(head) : 4, tui_strip_prefix(w->text));
     }
     if (!n)
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (no warning: nothing blocked, leaked or deadlocked)");
@@ -275,7 +287,7 @@ void tui_build_help(tui_app *a) {
         "",
         "#Everywhere",
         "  q  Ctrl-C     quit (a program started by top is interrupted; recordings are closed)",
-        "  ?  h  F1      this help (any key returns)",
+        "  ?  h  F1      this help (scrolls with Up Down PgUp PgDn; Esc or ? returns)",
         "  1 2 3 4       Tasks, Loops, Resources, Warnings views;  Tab / Shift-Tab: next / previous",
         "  Up Down j k   move the cursor;  PgUp PgDn: a page;  Home End g G: first / last",
         "  Enter         open the task under the cursor, or follow the link on the line",
@@ -286,10 +298,12 @@ void tui_build_help(tui_app *a) {
         "",
         "#Tasks view",
         "  /             filter by text: name, spawn or await site, state, await kind; #ID for one",
-        "                task (Enter keeps the filter, Esc drops it)",
+        "                task (Enter keeps the filter, Esc drops it); the header shows the",
+        "                filter and how many tasks it leaves; Esc in the table clears it",
         "  s  S          sort by the next / previous column;  r: reverse the order",
         "  t             tree mode: tasks under their parents (with a filter, ancestors dimmed)",
         "  f             show / hide finished tasks (and freed resources)",
+        "  c  F2         choose the columns (Space shows / hides one)",
         "",
         "#Replay (taskscope top FILE)",
         "  Left Right    cursor back / forward 1 s;  [ ]: 10 s;  < >: 0.1 s",
@@ -301,6 +315,18 @@ void tui_build_help(tui_app *a) {
         "  ! a warning concerns the task;  TOTAL its age;  BUSY running;  SCHED ready but waiting",
         "  for the loop;  IDLE suspended;  POLLS steps;  AWAITS what it waits for (task, lock, ...)",
         "  AWAIT SITE where it waits;  SPAWN SITE where it was created",
+        "  Columns that do not fit are dropped, least useful first; text columns share",
+        "  what is left, and a narrow terminal drops numbers before it cuts AWAITS.",
+        "",
+        "#Task detail",
+        "  poll and scheduled times: a sparkline over log2 buckets with p50 p90 p99 max",
+        "  (HDR histograms, as taskscope stats computes them)",
+        "",
+        "#Resource detail",
+        "  kind, holder and since when, waiters in arrival order with their wait,",
+        "  queue depth and capacity, the latest acquire / release events",
+        "",
+        "(end of help)",
     };
     for (size_t i = 0; i < sizeof help / sizeof help[0]; i++)
         tui_emit(a, help[i][0] == '#' ? ST_SECTION : ST_NORMAL, LINK_NONE, 0, "%s",

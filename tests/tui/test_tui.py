@@ -16,6 +16,10 @@ Cases (all by default):
   live      `-- DEMO`: launched, recorded and watched; quit stops it cleanly
   attach    PID of a DEMO already running on the debug runtime
   nocolor   TERM without colours and --no-color
+  sizes     issue 16 at 80x24 and 200x50: help reaches its last line, the
+            filter shows in the header, a warning is read whole, columns
+            adapt and can be chosen, percentiles, the age at the replay
+            cursor, a resource's waiters
 
 Exit status 0 when every case passed, 1 otherwise (the failing screen is
 printed), 77 (skip) when tmux is missing.
@@ -195,7 +199,9 @@ def case_replay(ctx):
         p.wait("filter:")
         p.literal("worker-")
         p.keys("Enter")
-        s = p.wait(lambda s: "worker-4" in s and "client-" not in s and "filter:" not in s)
+        # the prompt closed; the header says the filter is on
+        s = p.wait(lambda s: "worker-4" in s and "client-" not in s and
+                   re.search(r"filter: worker- \(4 of \d+\) Esc clears", s))
         for w in ["worker-1", "worker-2", "worker-3"]:
             if w not in s:
                 raise Failure("%s missing after filtering:\n%s" % (w, s))
@@ -212,7 +218,7 @@ def case_replay(ctx):
                 raise Failure("detail view lacks %r:\n%s" % (want, s))
         p.keys("G")  # the end of a detail longer than the screen
         s = p.wait("Blocked episodes and slow steps it caused")
-        for want in ["Poll times", "Latest events", "finished: done"]:
+        for want in ["Poll and scheduled times", "Latest events", "finished: done"]:
             if want not in s:
                 raise Failure("detail view lacks %r at its end:\n%s" % (want, s))
         p.keys("g")
@@ -270,7 +276,10 @@ def case_replay(ctx):
         for want in ["quit", "filter", "tree", "sort", "next warning", "Resources"]:
             if want not in s:
                 raise Failure("help lacks %r:\n%s" % (want, s))
-        p.keys("x")
+        p.keys("x")  # help scrolls: only a leaving key leaves
+        time.sleep(0.5)
+        p.wait("taskscope top: keys")
+        p.keys("Escape")
         p.wait(lambda s: "taskscope top: keys" not in s)
 
         # resize: 80x24 drops columns, 120x40 brings them back
@@ -380,8 +389,161 @@ def case_nocolor(ctx):
             p.kill()
 
 
+def fmt_seconds(text):
+    """"986.6ms" / "1.00s" / "12.3us" / "850ns" -> seconds."""
+    m = re.match(r"([\d.]+)(ns|us|ms|s)$", text)
+    if not m:
+        raise Failure("not a duration: %r" % text)
+    return float(m.group(1)) * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
+
+
+def screen_fits(s, width, height):
+    lines = s.rstrip("\n").splitlines()
+    return len(lines) <= height and max(len(l) for l in lines) <= width
+
+
+NEVER_RETRIEVED = re.compile(
+    r"Task exception was never retrieved: task 'audit' #\d+ spawned at \S*demo_service\.c:\d+ "
+    r"in amain\(\): -5 EIO \(Input/output error\): audit log unreachable")
+
+
+def check_size(ctx, width, height):
+    name = "sizes%d" % width
+    p = Pane(name, " ".join(shlex.quote(a) for a in ctx.top + [ctx.recording]),
+             width=width, height=height)
+    try:
+        p.wait("REPLAY")
+        p.wait("metrics-exporter")
+
+        # 1. help scrolls to its last line and comes back with Esc
+        p.keys("?")
+        s = p.wait("taskscope top: keys")
+        if height < 40 and "(end of help)" in s:
+            raise Failure("help should be longer than a 24-line screen:\n" + s)
+        p.keys("G")
+        s = p.wait("(end of help)")
+        if not screen_fits(s, width, height):
+            raise Failure("help overflows %dx%d:\n%s" % (width, height, s))
+        for want in ["+ -", "Columns"]:  # the parts 80x24 used to cut
+            p.keys("g")
+            found = False
+            for _ in range(12):
+                if want in p.screen():
+                    found = True
+                    break
+                p.keys("NPage")
+                time.sleep(0.2)
+            if not found:
+                raise Failure("help never shows %r when paged:\n%s" % (want, p.screen()))
+        p.keys("Escape")
+        p.wait(lambda s: "taskscope top: keys" not in s)
+
+        # 2. the filter is shown in the header; Esc clears it
+        p.keys("/")
+        p.wait("filter:")
+        p.literal("#4")
+        p.keys("Enter")
+        s = p.wait(re.compile(r"filter: #4 \(1 of \d+\)"))
+        if "reaper" not in s:
+            raise Failure("#4 reaper should be the one row:\n" + s)
+        p.keys("Escape")
+        p.wait(lambda s: "filter:" not in s and "client-" in s)
+
+        # 3. the warning is read whole, wrapped, without "taskscope: "
+        p.keys("4")
+        s = p.wait("never retrieved")
+        lines = s.splitlines()
+        start = next(i for i, l in enumerate(lines) if "never retrieved" in l)
+        text = lines[start].strip()
+        for l in lines[start + 1:]:
+            if not l.startswith("    ") or not l.strip():
+                break
+            text += " " + l.strip()
+        text = re.sub(r"\s+", " ", text)
+        if not NEVER_RETRIEVED.search(text):
+            raise Failure("the warning is not whole at %d columns: %r\n%s" % (width, text, s))
+        if "taskscope: Task" in s:
+            raise Failure("warning text double-prefixed:\n" + s)
+
+        # 4. at +3 s: workers wait on the jobs queue, awaits shown whole
+        p.keys("1", "b", "Right", "Right", "Right")
+        s = p.wait(re.compile(r"\+3\.000s / "))
+        s = p.wait(re.compile(r"worker-\d +suspended"))
+        if not re.search(r"queue_get 0x[0-9a-f]{6,}( |$)", s, re.M):
+            raise Failure("AWAITS cut at %d columns:\n%s" % (width, s))
+        if width >= 200:
+            if not re.search(r"demo_service\.c:\d+ in \w+\(\)", s):
+                raise Failure("AWAIT SITE cut at 200 columns:\n" + s)
+        if not screen_fits(s, width, height):
+            raise Failure("tasks overflow %dx%d:\n%s" % (width, height, s))
+
+        # 5. the column chooser hides BUSY and brings it back
+        p.keys("c")
+        s = p.wait("Columns of the Tasks view")
+        row = next(i for i, l in enumerate(s.splitlines()[4:]) if " BUSY " in l)
+        p.keys(*(["j"] * row))
+        p.keys("Space", "Escape")
+        s = p.wait(lambda s: "NAME" in s and "STATE" in s and "BUSY" not in s)
+        p.keys("c")
+        p.wait("Columns of the Tasks view")
+        p.keys(*(["j"] * row))
+        p.keys("Space", "Escape")
+        p.wait(lambda s: "BUSY" in s and "Columns of" not in s)
+
+        # 6. the age of main at the cursor (+1.000 s), not at its last event
+        p.keys("Left", "Left")
+        p.wait(re.compile(r"\+1\.000s / "))
+        p.keys("/")
+        p.literal("#1")
+        p.keys("Enter")
+        p.wait(re.compile(r"filter: #1 \("))
+        p.keys("Enter")
+        s = p.wait("Task #1 main")
+        m = re.search(r"created +\+(\d+\.\d+)s +finished - +age (\S+)", s)
+        if not m:
+            raise Failure("no created/age line:\n" + s)
+        created, age = float(m.group(1)), fmt_seconds(m.group(2))
+        if abs(age - (1.0 - created)) > 0.001:
+            raise Failure("age %s at cursor +1.000s, created +%s: want %.4f s\n%s"
+                          % (m.group(2), m.group(1), 1.0 - created, s))
+
+        # 7. percentiles of poll and scheduled times
+        p.keys("G")
+        s = p.wait(re.compile(r"poll +p50 \S+ +p90 \S+ +p99 \S+ +max \S+"))
+        if not re.search(r"scheduled +p50 \S+ +p90 \S+ +p99 \S+ +max \S+", s):
+            raise Failure("no scheduled-time percentiles:\n" + s)
+        p.keys("Escape", "Escape")
+        p.wait(lambda s: "filter:" not in s and "client-" in s)
+
+        # 8. a resource with waiters lists them in order, with their waits
+        p.keys("Right", "Right", "3")
+        s = p.wait("Resources:")
+        p.wait(re.compile(r"\+3\.000s / "))
+        s = p.wait(re.compile(r"^0x[0-9a-f]+ +queue +\S+ items +[1-9]", re.M))
+        rows = [l for l in s.splitlines() if re.match(r"0x[0-9a-f]+ ", l)]
+        idx = next(i for i, l in enumerate(rows) if re.match(r"0x[0-9a-f]+ +queue +\S+ items +[1-9]", l))
+        p.keys(*(["j"] * idx))
+        p.keys("Enter")
+        s = p.wait(re.compile(r"Waiters \([1-9]\d*, in the order they came\)"))
+        if not re.search(r"1\. #\d+ worker-\d+ waits \S+ \(queue_get\)", s):
+            raise Failure("the waiters are not listed with their waits:\n" + s)
+        for want in ["kind        queue", "depth", "History"]:
+            if want not in s:
+                raise Failure("resource detail lacks %r:\n%s" % (want, s))
+        check_quit(p)
+    finally:
+        p.kill()
+
+
+def case_sizes(ctx):
+    if not ctx.recording:
+        case_report(ctx)
+    check_size(ctx, 80, 24)
+    check_size(ctx, 200, 50)
+
+
 CASES = {"report": case_report, "replay": case_replay, "live": case_live,
-         "attach": case_attach, "nocolor": case_nocolor}
+         "attach": case_attach, "nocolor": case_nocolor, "sizes": case_sizes}
 
 
 def main():
@@ -391,6 +553,7 @@ def main():
                     help="arguments before ours, e.g. top for `taskscope top`")
     ap.add_argument("--demo", required=True)
     ap.add_argument("--debug-lib", required=True, help="libtaskscope-debug's .so")
+    ap.add_argument("--recording", help="an existing recording of DEMO (skips making one)")
     ap.add_argument("cases", nargs="*")
     args = ap.parse_args()
     if not shutil.which("tmux"):
@@ -403,7 +566,7 @@ def main():
     ctx.top = [os.path.abspath(args.top)] + args.top_arg
     ctx.demo = os.path.abspath(args.demo)
     ctx.debug_lib = os.path.abspath(args.debug_lib)
-    ctx.recording = None
+    ctx.recording = os.path.abspath(args.recording) if args.recording else None
     ctx.tmp = tempfile.mkdtemp(prefix="ts-tui-")
     failed = []
     try:
