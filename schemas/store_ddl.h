@@ -77,7 +77,8 @@
     "    AS wake_status\n"                                                             \
     "  FROM ev_task_suspend s;\n"                                                      \
     "CREATE VIEW IF NOT EXISTS blocked AS SELECT b.seq, b.loop, b.task,\n"             \
-    "  (SELECT name FROM tasks t WHERE t.id = b.task LIMIT 1) AS task_name,\n"          \
+    "  ifnull((SELECT name FROM tasks t WHERE t.id = b.task LIMIT 1),\n"                \
+    "    " TS_DDL_STR("nullif(b.name, 0)") ") AS task_name,\n"                           \
     "  b.elapsed_ns AS seen_after_ns, u.duration_ns, b.tid, char(b.thread_state) AS thread_state,\n" \
     "  ts.name AS thread_state_name, nullif(b.syscall, -1) AS syscall,\n"               \
     "  CASE WHEN b.syscall < 0 THEN NULL ELSE ifnull(sc.name, 'syscall ' || b.syscall) END\n" \

@@ -567,9 +567,28 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
     b->thread_state = (char)e->thread_state;
     b->syscall = e->syscall;
     b->stack = e->stack;
-    tm_task *t = tm_model_task(m, e->task);
-    if (t)
+    /* The blocking task may be one whose spawn and resume the blocked
+     * loop has not published yet: the watchdog names it (its name and
+     * site records came just before, from the watchdog's ring), so it is
+     * listed, running, while the loop is still blocked. */
+    tm_task *t = e->name || e->site ? task_get(m, e->task, ns) : tm_model_task(m, e->task);
+    if (t) {
         t->blocked_episodes++;
+        if (!t->loop)
+            t->loop = e->loop;
+        if ((t->placeholder || !t->name) && (e->name || e->site)) {
+            t->name = e->name;
+            t->site = e->site;
+            assign_groups(m, t);
+        }
+        if (t->state < TM_DONE && t->state != TM_RUNNING) {
+            settle(t, ns);
+            t->state = TM_RUNNING;
+            tm_loop *l = loop_get(m, t->loop);
+            if (l)
+                l->running_task = t->id;
+        }
+    }
     char text[200];
     blocked_text(b, text, sizeof text);
     b->warning = tm__add_warning(m, TM_WARN_BLOCKED, ns, e->task, 0, text);

@@ -174,11 +174,25 @@ static int process_gone(const ts_session *s) {
     return !state || state == 'Z' || state == 'X';
 }
 
+/* Is a loop blocked right now (an episode seen, its end not yet)?  A
+ * blocked loop answers no dump until its step ends, which may be much
+ * later: the watchdog's report (the task, named, and its stack) is what
+ * there is to show meanwhile. */
+static int loop_blocked_now(const ts_session *s) {
+    for (size_t i = tm_model_blocked_count(s->model); i-- > 0;) {
+        const tm_blocked *b = tm_model_blocked_at(s->model, i);
+        if (!b->duration_ns && !b->slow_only)
+            return 1;
+    }
+    return 0;
+}
+
 void ts_session_wait_dump(ts_session *s, int timeout_ms) {
     uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
     do {
         ts_session_poll(s);
-        if (!s->attached || ts_reader_dump_done(s->reader) || process_gone(s))
+        if (!s->attached || ts_reader_dump_done(s->reader) || process_gone(s) ||
+            loop_blocked_now(s))
             break;
         sleep_ms(5);
     } while (now_ms() < deadline);
