@@ -589,6 +589,9 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
                 l->running_task = t->id;
         }
     }
+    tm_loop *l = loop_get(m, e->loop);
+    if (l && !l->tid)
+        l->tid = e->tid;
     char text[200];
     blocked_text(b, text, sizeof text);
     b->warning = tm__add_warning(m, TM_WARN_BLOCKED, ns, e->task, 0, text);

@@ -8,14 +8,19 @@ the same ready batch, so the loop has published neither the spawn nor the
 strings naming it: only the watchdog's report can.  The program spins
 until the test has seen what it checks, then is released (SIGUSR1) and
 must finish normally; every check below runs while it still spins (the
-test asserts that "done" has not been printed yet)."""
+test asserts that "done" has not been printed yet).  Consumers: blocked,
+ps and attach on the command line, and top through tmux."""
 import os
+import shlex
+import shutil
 import signal
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tracer_util import (Checker, expect, debug_env, poll_until, prog, rows,  # noqa: E402
-                         taskscope, taskscope_json)
+from tracer_util import (TASKSCOPE, Checker, expect, debug_env, poll_until, prog,  # noqa: E402
+                         rows, taskscope, taskscope_json)
 
 SITE = "prog_spin.c:"
 
@@ -94,11 +99,49 @@ def attach_live(c):
         release(p)
 
 
+def tmux(sock, *args):
+    return subprocess.run(["tmux", "-L", sock] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=30).stdout
+
+
+def top_live(c):
+    """`taskscope top PID` (in tmux) shows the episode as BLOCKED NOW, with
+    the task's name, while the loop spins."""
+    if not shutil.which("tmux"):
+        print("top_live: tmux is not installed: not checked")
+        return
+    p, pid = spinning(c)
+    sock = "ts-live-%d" % os.getpid()
+    try:
+        cmd = " ".join(shlex.quote(a) for a in
+                       [TASKSCOPE, "top", "-o", c.path("top.db"), str(pid)])
+        tmux(sock, "new-session", "-d", "-s", "top", "-x", "120", "-y", "40", cmd)
+
+        def screen_has(*texts):
+            def look():
+                s = tmux(sock, "capture-pane", "-p", "-t", "top")
+                return s if all(t in s for t in texts) else None
+            return look
+        poll_until("the spinner on top's task list", screen_has("spinner", "running"))
+        tmux(sock, "send-keys", "-t", "top", "2")
+        s = poll_until("BLOCKED NOW in top's Loops view",
+                       screen_has("BLOCKED NOW", "task #", "spinner"))
+        line = [ln for ln in s.splitlines() if "BLOCKED NOW" in ln][0]
+        expect(line.rstrip().endswith("spinner"), "the episode's task unnamed: %r" % line)
+        still_spinning(p)
+        tmux(sock, "send-keys", "-t", "top", "q")
+        time.sleep(0.2)
+    finally:
+        tmux(sock, "kill-server")
+        release(p)
+
+
 def main():
     c = Checker("live_block")
     c.check(blocked_live)
     c.check(ps_live)
     c.check(attach_live)
+    c.check(top_live)
     return c.finish()
 
 
