@@ -40,6 +40,8 @@ static void on_event(const ts_reader_event *ev, void *arg) {
     if (s->tap)
         s->tap(ev, s->tap_arg);
     s->events++;
+    if (ev->type == TS_EV_loop_blocked)
+        s->urgent = 1;
 }
 
 /* The model retired a task whose end was dropped: say so in the
@@ -154,8 +156,14 @@ int ts_session_poll_with(ts_session *s, ts_reader_fn fn, void *arg) {
         s->dump_asked_drops = drops;
         s->dump_asked_ms = now_ms();
     }
-    if (s->store)
+    if (s->store) {
         record_warnings(s);
+        /* A loop blocked now is in the file while it lasts, not up to a
+         * chunk's age (200 ms) or the next event later. */
+        if (s->urgent)
+            ts_store_hand_over(s->store);
+    }
+    s->urgent = 0;
     return n;
 }
 

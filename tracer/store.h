@@ -47,6 +47,9 @@ const char *ts_store_kept(const ts_store *s);
 int ts_store_meta(ts_store *s, const char *key, const char *value);
 /* Queue one validated record for writing (copied). */
 int ts_store_event(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid);
+/* Hand what is queued to the writer now, without waiting for it (an
+ * event that must be visible in the file at once: a blocked loop). */
+void ts_store_hand_over(ts_store *s);
 /* Flush and wait until everything queued is committed. */
 int ts_store_flush(ts_store *s);
 /* Write the final status ("complete", "truncated: <why>"; after a write

@@ -302,9 +302,11 @@ static int run_curses(tui_src *src, const opts *o) {
     int dirty = 1;
     while (!app.quit && !stop_requested) {
         tui_src_tick(src);
-        /* A loop blocked now is drawn at once (while it lasts), not at
-         * the next half-second refresh. */
-        size_t episodes = src->model ? tm_model_blocked_count(src->model) : 0;
+        /* A loop blocked now is drawn at once (and again when that
+         * episode ends), not at the next half-second refresh. */
+        size_t n = src->model ? tm_model_blocked_count(src->model) : 0;
+        const tm_blocked *last = n ? tm_model_blocked_at(src->model, n - 1) : NULL;
+        size_t episodes = n * 2 + (last && !last->duration_ns && !last->slow_only);
         if (episodes != drawn_episodes) {
             drawn_episodes = episodes;
             dirty = 1;
