@@ -137,6 +137,10 @@ void tm_model_add_dropped(tm_model *m, uint64_t n) {
 }
 uint64_t tm_model_dropped(const tm_model *m) { return m->dropped; }
 uint64_t tm_model_now(const tm_model *m) { return m->now; }
+void tm_model_advance(tm_model *m, uint64_t ns) {
+    if (ns > m->now)
+        m->now = ns;
+}
 uint64_t tm_model_events(const tm_model *m) { return m->events; }
 uint64_t tm_model_lost(const tm_model *m) { return m->lost; }
 uint64_t tm_model_tasks_seen(const tm_model *m) { return m->tasks_seen; }

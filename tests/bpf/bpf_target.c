@@ -27,7 +27,10 @@
  *                                   a sleeping "napper-2".  With locks,
  *                                   100 "holder-N" tasks each hold lock N
  *                                   (and sleep) while "wanter-N" waits
- *                                   for it.  Runs until killed.
+ *                                   for it.  With deadholder, "doomed"
+ *                                   takes a lock that "orphan" waits
+ *                                   for, and is cancelled holding it.
+ *                                   Runs until killed.
  *
  * With --wait it prints "ready" once loaded and waits for a line on
  * stdin before it starts, so a test can attach by pid first.
@@ -231,7 +234,13 @@ static void *periodic_reader(void *arg) {
     return NULL;
 }
 
-static int hold_busy, hold_read, hold_threads, hold_locks;
+static int hold_busy, hold_read, hold_threads, hold_locks, hold_deadholder;
+
+static void *doomed_holder(void *arg) {
+    ts_lock_acquire((ts_lock *)arg);
+    ts_sleep(100000.0); /* cancelled: it ends still holding the lock */
+    return NULL;
+}
 
 static void *second_loop_main(void *arg) {
     ts_task *t = ts_spawn_named("napper-2", napper, NULL);
@@ -252,7 +261,7 @@ static void *hold(void *arg) {
     ts_queue *q = ts_queue_new(2);
     ts_queue_put_nowait(q, "one");
     ts_queue_put_nowait(q, "two");
-    ts_task *t[9];
+    ts_task *t[10];
     int n = 0;
     t[n++] = ts_spawn_named("napper", napper, NULL);
     t[n++] = ts_spawn_named("waiter", waiter, ev);
@@ -266,6 +275,16 @@ static void *hold(void *arg) {
         t[n++] = ts_spawn_named("reader", periodic_reader, NULL);
     if (hold_locks)
         spawn_lock_pairs();
+    if (hold_deadholder) {
+        /* "doomed" takes a lock, "orphan" waits for it, and "doomed" is
+         * cancelled holding it: nothing will ever release it. */
+        ts_lock *l = ts_lock_new();
+        ts_task *d = ts_spawn_named("doomed", doomed_holder, l);
+        t[n++] = ts_spawn_named("orphan", lock_wanter, l);
+        ts_sleep(0.01);
+        ts_task_cancel(d, "bye");
+        ts_await(d, NULL);
+    }
     pthread_t th;
     if (hold_threads && pthread_create(&th, NULL, second_loop, NULL) == 0)
         pthread_detach(th);
@@ -311,10 +330,11 @@ int main(int argc, char **argv) {
             hold_read |= !strcmp(argv[k], "read");
             hold_threads |= !strcmp(argv[k], "threads");
             hold_locks |= !strcmp(argv[k], "locks");
+            hold_deadholder |= !strcmp(argv[k], "deadholder");
         }
         return ts_run(hold, NULL) ? 1 : 0;
     }
     fprintf(stderr, "usage: bpf_target [--wait] scenario | many N | hold [busy] [read] "
-                    "[threads] [locks]\n");
+                    "[threads] [locks] [deadholder]\n");
     return 2;
 }

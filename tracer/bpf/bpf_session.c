@@ -87,8 +87,18 @@ static void on_ring_event(const ts_reader_event *ev, void *arg) {
 }
 
 int ts_bpf_session_poll(ts_bpf_session *bs, int timeout_ms) {
-    if (!bs->s.reader)
-        return ts_bpf_poll(bs->bpf, timeout_ms, on_bpf_event, bs);
+    if (!bs->s.reader) {
+        int n = ts_bpf_poll(bs->bpf, timeout_ms, on_bpf_event, bs);
+        /* The BPF records' clock (bpf_ktime_get_ns) is CLOCK_MONOTONIC: a
+         * quiet process sends nothing after its dump, and the model's
+         * time would stop there (a 3 s deadlock aged 7.5 us). */
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (bs->dumps || n > 0)
+            tm_model_advance(bs->s.model, (uint64_t)t.tv_sec * 1000000000ull +
+                                              (uint64_t)t.tv_nsec);
+        return n;
+    }
     int n = ts_session_poll_with(&bs->s, on_ring_event, bs); /* ids rewritten */
     int m = ts_bpf_poll(bs->bpf, n > 0 ? 0 : (timeout_ms < 10 ? timeout_ms : 10), on_bpf_event,
                         bs);
