@@ -182,14 +182,17 @@ static int process_gone(const ts_session *s) {
     return !state || state == 'Z' || state == 'X';
 }
 
-/* Is a loop blocked right now (an episode seen, its end not yet)?  A
- * blocked loop answers no dump until its step ends, which may be much
- * later: the watchdog's report (the task, named, and its stack) is what
- * there is to show meanwhile. */
+/* Is a loop blocked right now (an episode seen, its end not yet), and
+ * has its stack arrived (the watchdog reports first and sends the stack
+ * it then captures after)?  A blocked loop answers no dump until its
+ * step ends, which may be much later: the watchdog's report (the task,
+ * named, and its stack) is what there is to show meanwhile. */
 static int loop_blocked_now(const ts_session *s) {
     for (size_t i = tm_model_blocked_count(s->model); i-- > 0;) {
         const tm_blocked *b = tm_model_blocked_at(s->model, i);
-        if (!b->duration_ns && !b->slow_only)
+        uint32_t depth;
+        if (!b->duration_ns && !b->slow_only &&
+            (!b->stack || tm_model_stack(s->model, b->stack, &depth)))
             return 1;
     }
     return 0;

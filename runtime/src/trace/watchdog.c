@@ -229,20 +229,28 @@ static void emit_modules(ts__ring *r) {
     }
 }
 
-static uint32_t emit_stack(ts__ring *r, const uint64_t *pcs, int n) {
-    if (n <= 0)
-        return 0;
+/* The stack record of id (reserved when the episode was reported); an
+ * empty one when nothing was captured, so a reader waiting for the
+ * episode's stack learns there is none. */
+static void emit_stack(ts__ring *r, uint32_t id, const uint64_t *pcs, int n) {
+    if (n < 0)
+        n = 0;
     uint32_t size = (uint32_t)(sizeof(ts_ev_stack) + (size_t)n * 8);
     ts_ev_stack *e = ts__ring_reserve(r, TS_EV_stack, size);
     if (!e)
-        return 0;
-    e->id = next_stack_id++;
+        return;
+    e->id = id;
     e->depth = (uint32_t)n;
     memcpy(e + 1, pcs, (size_t)n * 8);
     ts__ring_commit(r, size);
-    return e->id;
 }
 
+/* Report the blocked step, then capture its stack.  The report goes
+ * first, published at once, so that detection costs only the two small
+ * /proc reads that say what the thread does: the stack (a signal round
+ * trip on a busy thread, a stack scan with a system call per candidate
+ * word on a sleeping one, the executable mappings) may take
+ * milliseconds, and follows as the stack record the report names. */
 static void report(ts__ring *r, uint32_t slot, uint64_t step, uint64_t elapsed) {
     ts_loop_slot *s = ts__loop_slot_at(slot);
     uint32_t tid = s->tid;
@@ -250,24 +258,20 @@ static void report(ts__ring *r, uint32_t slot, uint64_t step, uint64_t elapsed) 
     char state = thread_state(tid);
     char path[64], buf[256];
     snprintf(path, sizeof path, "/proc/self/task/%u/syscall", tid);
-    int nr = -1;
-    uint64_t pcs[MAX_FRAMES];
-    int depth = 0;
-    load_modules();
+    int nr = -1, running = 0, regs = 0;
+    unsigned long long a[8];
+    uint64_t sp = 0, pc = 0;
     if (read_file(path, buf, sizeof buf) > 0) {
+        long long n;
         if (!strncmp(buf, "running", 7)) {
-            depth = sample_running(tid, pcs);
-        } else {
-            unsigned long long a[8];
-            long long n;
-            if (sscanf(buf, "%lld %llx %llx %llx %llx %llx %llx %llx %llx", &n, &a[0], &a[1],
-                       &a[2], &a[3], &a[4], &a[5], &a[6], &a[7]) == 9) {
-                nr = (int)n;
-                depth = scan_stack(a[6], a[7], pcs);
-            } else if (sscanf(buf, "%lld %llx %llx", &n, &a[0], &a[1]) == 3) {
-                nr = (int)n; /* -1 sp pc: blocked, but not in a system call */
-                depth = scan_stack(a[0], a[1], pcs);
-            }
+            running = 1;
+        } else if (sscanf(buf, "%lld %llx %llx %llx %llx %llx %llx %llx %llx", &n, &a[0], &a[1],
+                          &a[2], &a[3], &a[4], &a[5], &a[6], &a[7]) == 9) {
+            nr = (int)n;
+            sp = a[6], pc = a[7], regs = 1;
+        } else if (sscanf(buf, "%lld %llx %llx", &n, &a[0], &a[1]) == 3) {
+            nr = (int)n; /* -1 sp pc: blocked, but not in a system call */
+            sp = a[0], pc = a[1], regs = 1;
         }
     }
     /* The step may have ended while we looked: then it was not blocked
@@ -277,8 +281,7 @@ static void report(ts__ring *r, uint32_t slot, uint64_t step, uint64_t elapsed) 
     uint32_t name = 0, site = 0;
     if (task && ts__tr_running_task_ids(slot, task, &name, &site))
         ts__intern_emit_again(r, name, site);
-    emit_modules(r);
-    uint32_t stack = emit_stack(r, pcs, depth);
+    uint32_t stack = next_stack_id++;
     ts_ev_loop_blocked *e = ts__ring_reserve(r, TS_EV_loop_blocked, sizeof *e);
     if (e) {
         e->loop = s->loop;
@@ -302,6 +305,20 @@ static void report(ts__ring *r, uint32_t slot, uint64_t step, uint64_t elapsed) 
     ts_seg_header *h = ts__seg();
     if (h) /* the copy a tracer may look at */
         __atomic_store_n(&h->loops[slot].blocked_step, step, __ATOMIC_RELAXED);
+    uint64_t pcs[MAX_FRAMES];
+    int depth = 0;
+    load_modules();
+    if (running)
+        depth = sample_running(tid, pcs);
+    else if (regs)
+        depth = scan_stack(sp, pc, pcs);
+    /* A stack taken after the step ended is not this episode's. */
+    if (__atomic_load_n(&s->step, __ATOMIC_ACQUIRE) != step)
+        depth = 0;
+    if (depth > 0)
+        emit_modules(r);
+    emit_stack(r, stack, pcs, depth);
+    ts__ring_publish(r);
 }
 
 static void refresh_calibration(ts__ring *r, ts_seg_header *h) {
