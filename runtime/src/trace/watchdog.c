@@ -13,7 +13,9 @@
  *     /proc/self/task/TID/{stat,syscall}: busy on CPU ('R', "running")
  *     or blocked in which call,
  *   - the loop thread's stack, as raw addresses plus the executable
- *     mappings needed to symbolize them later.
+ *     mappings needed to symbolize them later (captured after the
+ *     report is published, and sent as the stack record it names: the
+ *     capture may take milliseconds, the detection should not).
  *
  * Capturing another thread's stack without disturbing it: a thread
  * blocked in a system call is never signalled (a signal would cut a
