@@ -8,6 +8,8 @@
  *                                   thread-pool job, and a task whose
  *                                   blocking_reader() blocks the loop in
  *                                   read() for 5 ms
+ *   bpf_target [--wait] unretrieved a detached task fails: its error is
+ *                                   never retrieved
  *   bpf_target [--wait] many N      N short tasks, spawned in a burst
  *   bpf_target [--wait] hold [busy] [read] [threads] [locks]
  *                                   tasks that never end: "napper"
@@ -297,6 +299,14 @@ static void *hold(void *arg) {
 
 static void *quick(void *arg) { return arg; }
 
+/* A task fails and nobody ever looks at its error ("Task exception was
+ * never retrieved" when it is freed). */
+static void *unretrieved(void *arg) {
+    ts_task_detach(ts_spawn_named("failer", failer, NULL));
+    ts_sleep(0.1);
+    return arg;
+}
+
 static void *many(void *arg) {
     long n = (long)(intptr_t)arg;
     for (long i = 0; i < n; i += 100) {
@@ -322,6 +332,8 @@ int main(int argc, char **argv) {
     }
     if (i < argc && !strcmp(argv[i], "scenario"))
         return ts_run(scenario, NULL) ? 1 : 0;
+    if (i < argc && !strcmp(argv[i], "unretrieved"))
+        return ts_run(unretrieved, NULL) ? 1 : 0;
     if (i + 1 < argc && !strcmp(argv[i], "many"))
         return ts_run(many, (void *)(intptr_t)atol(argv[i + 1])) ? 1 : 0;
     if (i < argc && !strcmp(argv[i], "hold")) {
@@ -334,7 +346,7 @@ int main(int argc, char **argv) {
         }
         return ts_run(hold, NULL) ? 1 : 0;
     }
-    fprintf(stderr, "usage: bpf_target [--wait] scenario | many N | hold [busy] [read] "
+    fprintf(stderr, "usage: bpf_target [--wait] scenario | unretrieved | many N | hold [busy] [read] "
                     "[threads] [locks] [deadholder]\n");
     return 2;
 }

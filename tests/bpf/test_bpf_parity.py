@@ -11,6 +11,9 @@ what the debug runtime says (issue 15, point 5).
   dead_holder  (bpf_target hold deadholder, recorded from its start) a
                task waits for a lock whose holder was cancelled holding
                it: warned as a dead holder, never as a deadlock;
+  never_retrieved  the warning names the task, its spawn site, the error
+               and its message, as the debug runtime's does;
+  canceller    a cancellation records the task that asked;
   ages_live    (bpf_target hold, attached later) after watching for 2 s
                the tasks' ages and waits have grown with the clock, not
                stopped at the state dump.
@@ -107,6 +110,30 @@ def dead_holder(ctx):
            "the real deadlock is still reported: %r" % texts)
 
 
+def never_retrieved(ctx):
+    """The never-retrieved warning says what the debug runtime's does: the
+    task, its spawn site, the error and its message."""
+    db = os.path.join(ctx.tmp, "unretrieved.db")
+    ts(ctx, "run", "--bpf", "-o", db, "--", ctx.target, "unretrieved")
+    ps = ts_json(ctx, "ps", "--all", "--json", db)
+    texts = [w["text"] for w in ps["warnings"] if "never retrieved" in w["text"]]
+    expect(texts, "no never-retrieved warning: %r" % ps["warnings"])
+    t = texts[0]
+    expect("task 'failer'" in t and "bpf_target.c:" in t and "EIO" in t and "boom" in t,
+           "the warning lost the task, site or error: %r" % t)
+
+
+def canceller(ctx):
+    """A cancellation records the task that asked (main cancels sleeper)."""
+    db = os.path.join(ctx.tmp, "scenario.db")
+    ts(ctx, "run", "--bpf", "-o", db, "--", ctx.target, "scenario")
+    import sqlite3
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT task_name, by_name, message FROM cancellations").fetchall()
+    con.close()
+    expect(("sleeper", "main", "enough") in rows, "cancellations: %r" % rows)
+
+
 def ages_live(ctx):
     p = start_target(ctx, "hold")
     try:
@@ -140,6 +167,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="ts-bpf-parity-") as tmp:
         ctx.tmp = tmp
         for name, fn in [("one_episode", one_episode), ("dead_holder", dead_holder),
+                         ("never_retrieved", never_retrieved), ("canceller", canceller),
                          ("ages_live", ages_live)]:
             t0 = time.monotonic()
             try:
