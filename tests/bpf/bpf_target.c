@@ -8,6 +8,8 @@
  *                                   thread-pool job, and a task whose
  *                                   blocking_reader() blocks the loop in
  *                                   read() for 5 ms
+ *   bpf_target [--wait] stuck       every task waits for what no one will
+ *                                   do (an event never set); prints "held"
  *   bpf_target [--wait] unretrieved a detached task fails: its error is
  *                                   never retrieved
  *   bpf_target [--wait] many N      N short tasks, spawned in a burst
@@ -299,6 +301,17 @@ static void *hold(void *arg) {
 
 static void *quick(void *arg) { return arg; }
 
+/* Every task waits for what no one will do: main for "waiter", "waiter"
+ * for an event no one sets.  Prints "held" and waits forever. */
+static void *stuck(void *arg) {
+    ts_task *w = ts_spawn_named("waiter", waiter, ts_event_new());
+    ts_sleep(0.05);
+    printf("held\n");
+    fflush(stdout);
+    ts_await(w, NULL);
+    return arg;
+}
+
 /* A task fails and nobody ever looks at its error ("Task exception was
  * never retrieved" when it is freed). */
 static void *unretrieved(void *arg) {
@@ -332,6 +345,8 @@ int main(int argc, char **argv) {
     }
     if (i < argc && !strcmp(argv[i], "scenario"))
         return ts_run(scenario, NULL) ? 1 : 0;
+    if (i < argc && !strcmp(argv[i], "stuck"))
+        return ts_run(stuck, NULL) ? 1 : 0;
     if (i < argc && !strcmp(argv[i], "unretrieved"))
         return ts_run(unretrieved, NULL) ? 1 : 0;
     if (i + 1 < argc && !strcmp(argv[i], "many"))
@@ -346,7 +361,7 @@ int main(int argc, char **argv) {
         }
         return ts_run(hold, NULL) ? 1 : 0;
     }
-    fprintf(stderr, "usage: bpf_target [--wait] scenario | unretrieved | many N | hold [busy] [read] "
+    fprintf(stderr, "usage: bpf_target [--wait] scenario | stuck | unretrieved | many N | hold [busy] [read] "
                     "[threads] [locks] [deadholder]\n");
     return 2;
 }

@@ -14,6 +14,8 @@ what the debug runtime says (issue 15, point 5).
   never_retrieved  the warning names the task, its spawn site, the error
                and its message, as the debug runtime's does;
   canceller    a cancellation records the task that asked;
+  stuck_warning  (bpf_target stuck, watched 2 s) every task waits for what
+               no one will do: stuck warnings;
   ages_live    (bpf_target hold, attached later) after watching for 2 s
                the tasks' ages and waits have grown with the clock, not
                stopped at the state dump.
@@ -134,6 +136,20 @@ def canceller(ctx):
     expect(("sleeper", "main", "enough") in rows, "cancellations: %r" % rows)
 
 
+def stuck_warning(ctx):
+    """Every task waiting for what no one will do, watched for 2 s: the
+    stuck warnings the debug runtime gives (the model's clock moves on
+    after the dump)."""
+    p = start_target(ctx, "stuck")
+    try:
+        ps = ts_json(ctx, "ps", "--bpf", "--duration", "2", "--json", p.pid)
+        stuck = [w for w in ps["warnings"] if w["kind"] == "stuck"]
+        expect(any("waiter" in w["text"] for w in stuck), "no stuck warning: %r" % ps["warnings"])
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
 def ages_live(ctx):
     p = start_target(ctx, "hold")
     try:
@@ -168,7 +184,7 @@ def main():
         ctx.tmp = tmp
         for name, fn in [("one_episode", one_episode), ("dead_holder", dead_holder),
                          ("never_retrieved", never_retrieved), ("canceller", canceller),
-                         ("ages_live", ages_live)]:
+                         ("stuck_warning", stuck_warning), ("ages_live", ages_live)]:
             t0 = time.monotonic()
             try:
                 fn(ctx)
