@@ -575,7 +575,16 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
      * loop has not published yet: the watchdog names it (its name and
      * site records came just before, from the watchdog's ring), so it is
      * listed, running, while the loop is still blocked. */
+    int known = tm_model_task(m, e->task) != NULL;
     tm_task *t = e->name || e->site ? task_get(m, e->task, ns) : tm_model_task(m, e->task);
+    if (t && !known) { /* first seen in this step: it has run since the step began */
+        t->created_ns = t->state_since_ns = b->start_ns;
+        t->state = TM_RUNNING;
+        t->loop = e->loop;
+        tm_loop *l = loop_get(m, e->loop);
+        if (l)
+            l->running_task = t->id;
+    }
     if (t) {
         t->blocked_episodes++;
         if (!t->loop)
