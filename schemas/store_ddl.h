@@ -99,7 +99,8 @@
     "    ORDER BY w.seq LIMIT 1) AS wake_status, s.pid\n"                              \
     "  FROM ev_task_suspend s;\n"                                                      \
     "CREATE VIEW IF NOT EXISTS blocked AS SELECT b.seq, b.loop, b.task,\n"             \
-    "  " TS_DDL_TASK_NAME("b.task", "b.pid") " AS task_name,\n"                        \
+    "  ifnull(" TS_DDL_TASK_NAME("b.task", "b.pid") ",\n"                               \
+    "    " TS_DDL_STR("nullif(b.name, 0)", "b.pid") ") AS task_name,\n"                   \
     "  b.elapsed_ns AS seen_after_ns, u.duration_ns, b.tid, char(b.thread_state) AS thread_state,\n" \
     "  ts.name AS thread_state_name, nullif(b.syscall, -1) AS syscall,\n"               \
     "  CASE WHEN b.syscall < 0 THEN NULL ELSE ifnull(sc.name, 'syscall ' || b.syscall) END\n" \

@@ -277,6 +277,8 @@ static int load_bpf_target(const char *target, const bpf_flags *f, int duration_
     }
     if (bpf_options(f, &o))
         return 2;
+    /* Nothing is watched after the dump: its probes are all it needs. */
+    o.dump_only = duration_ms == 0 && !f->events;
     if (ts_bpf_session_attach(bs, pid, &o, err, sizeof err)) {
         fprintf(stderr, "taskscope: %s\n", err);
         return 1;

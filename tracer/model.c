@@ -137,6 +137,10 @@ void tm_model_add_dropped(tm_model *m, uint64_t n) {
 }
 uint64_t tm_model_dropped(const tm_model *m) { return m->dropped; }
 uint64_t tm_model_now(const tm_model *m) { return m->now; }
+void tm_model_advance(tm_model *m, uint64_t ns) {
+    if (ns > m->now)
+        m->now = ns;
+}
 uint64_t tm_model_events(const tm_model *m) { return m->events; }
 uint64_t tm_model_lost(const tm_model *m) { return m->lost; }
 uint64_t tm_model_tasks_seen(const tm_model *m) { return m->tasks_seen; }
@@ -574,9 +578,40 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
     b->thread_state = (char)e->thread_state;
     b->syscall = e->syscall;
     b->stack = e->stack;
-    tm_task *t = tm_model_task(m, e->task);
-    if (t)
+    /* The blocking task may be one whose spawn and resume the blocked
+     * loop has not published yet: the watchdog names it (its name and
+     * site records came just before, from the watchdog's ring), so it is
+     * listed, running, while the loop is still blocked. */
+    int known = tm_model_task(m, e->task) != NULL;
+    tm_task *t = e->name || e->site ? task_get(m, e->task, ns) : tm_model_task(m, e->task);
+    if (t && !known) { /* first seen in this step: it has run since the step began */
+        t->created_ns = t->state_since_ns = b->start_ns;
+        t->state = TM_RUNNING;
+        t->loop = e->loop;
+        tm_loop *l = loop_get(m, e->loop);
+        if (l)
+            l->running_task = t->id;
+    }
+    if (t) {
         t->blocked_episodes++;
+        if (!t->loop)
+            t->loop = e->loop;
+        if ((t->placeholder || !t->name) && (e->name || e->site)) {
+            t->name = e->name;
+            t->site = e->site;
+            assign_groups(m, t);
+        }
+        if (t->state < TM_DONE && t->state != TM_RUNNING) {
+            settle(t, ns);
+            t->state = TM_RUNNING;
+            tm_loop *l = loop_get(m, t->loop);
+            if (l)
+                l->running_task = t->id;
+        }
+    }
+    tm_loop *l = loop_get(m, e->loop);
+    if (l && !l->tid)
+        l->tid = e->tid;
     char text[200];
     blocked_text(b, text, sizeof text);
     b->warning = tm__add_warning(m, TM_WARN_BLOCKED, ns, e->task, 0, text);

@@ -186,6 +186,10 @@ void tm_model_apply(tm_model *m, const ts_ev_header *rec, uint64_t ns, uint32_t 
 /* Everything events cannot say: drops and the latest time seen. */
 void tm_model_add_dropped(tm_model *m, uint64_t n);
 uint64_t tm_model_dropped(const tm_model *m);
+/* The clock moves on with no event (a live source that knows the time:
+ * the BPF collector, whose state dump is all a quiet process sends):
+ * ages, waits and the stuck analysis grow with it.  Never backwards. */
+void tm_model_advance(tm_model *m, uint64_t ns);
 uint64_t tm_model_now(const tm_model *m);
 uint64_t tm_model_events(const tm_model *m);
 /* Tasks retired because a state dump no longer listed them (their end

@@ -8,6 +8,21 @@
 
 #include "model_impl.h"
 
+/* A lock's holder that cannot be holding it: a task known to have ended,
+ * or the waiter itself (the runtime fails a holder's second acquire with
+ * -EDEADLK, so a waiter never holds what it waits for: the lock's owner
+ * pointer is stale, a task that ended holding it and whose record the
+ * waiter now reuses, as a state dump of the release runtime, which looks
+ * the owner up by address, reports it).  No wait-for edge: never a cycle. */
+static int dead_holder(const tm_model *m, const tm_task *waiter, const tm_resource *r) {
+    if (!r->holder)
+        return 0;
+    if (r->holder == waiter->id)
+        return 1;
+    const tm_task *h = tm_model_task(m, r->holder);
+    return h && h->state >= TM_DONE;
+}
+
 /* The one task a suspended task waits for, if the wait-for graph has an
  * edge out of it: the awaited task, or the holder of the lock. */
 static uint64_t waits_for(const tm_model *m, const tm_task *t) {
@@ -17,7 +32,7 @@ static uint64_t waits_for(const tm_model *m, const tm_task *t) {
         return t->wait_obj;
     if (t->wait_kind == 5 /* lock */) {
         tm_resource *r = tm_model_resource(m, t->wait_obj);
-        return r ? r->holder : 0;
+        return r && !dead_holder(m, t, r) ? r->holder : 0;
     }
     return 0;
 }
@@ -88,6 +103,24 @@ size_t tm_model_analyze(tm_model *m) {
             c->warnings |= TM_WARN_DEADLOCK;
             c = tm_model_task(m, waits_for(m, c));
         } while (c && c != slow);
+    }
+    /* 1b. A lock whose holder is gone: nothing will ever release it. */
+    for (size_t i = 0; i < m->ntasks; i++) {
+        tm_task *t = m->tasks[i];
+        if (!t || t->state != TM_SUSPENDED || t->wait_kind != 5 ||
+            (t->warnings & (TM_WARN_STUCK | TM_WARN_DEADLOCK)))
+            continue;
+        tm_resource *r = tm_model_resource(m, t->wait_obj);
+        if (!r || !dead_holder(m, t, r))
+            continue;
+        char text[240];
+        snprintf(text, sizeof text,
+                 "task #%llu %s waits on lock %#llx, whose holder is dead (it ended "
+                 "holding the lock; nothing will release it)",
+                 (unsigned long long)t->id, tm_model_string(m, t->name),
+                 (unsigned long long)t->wait_obj);
+        tm__add_warning(m, TM_WARN_STUCK, m->now, t->id, t->wait_obj, text);
+        found++;
     }
     /* 2. Loops where nothing can make progress: no task ready or running,
      * and none waiting on a timer, fd or thread, for at least a second. */

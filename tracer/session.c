@@ -40,6 +40,8 @@ static void on_event(const ts_reader_event *ev, void *arg) {
     if (s->tap)
         s->tap(ev, s->tap_arg);
     s->events++;
+    if (ev->type == TS_EV_loop_blocked)
+        s->urgent = 1;
 }
 
 /* The model retired a task whose end was dropped: say so in the
@@ -155,8 +157,14 @@ int ts_session_poll_with(ts_session *s, ts_reader_fn fn, void *arg) {
         s->dump_asked_drops = drops;
         s->dump_asked_ms = now_ms();
     }
-    if (s->store)
+    if (s->store) {
         record_warnings(s);
+        /* A loop blocked now is in the file while it lasts, not up to a
+         * chunk's age (200 ms) or the next event later. */
+        if (s->urgent)
+            ts_store_hand_over(s->store);
+    }
+    s->urgent = 0;
     return n;
 }
 
@@ -175,11 +183,28 @@ static int process_gone(const ts_session *s) {
     return !state || state == 'Z' || state == 'X';
 }
 
+/* Is a loop blocked right now (an episode seen, its end not yet), and
+ * has its stack arrived (the watchdog reports first and sends the stack
+ * it then captures after)?  A blocked loop answers no dump until its
+ * step ends, which may be much later: the watchdog's report (the task,
+ * named, and its stack) is what there is to show meanwhile. */
+static int loop_blocked_now(const ts_session *s) {
+    for (size_t i = tm_model_blocked_count(s->model); i-- > 0;) {
+        const tm_blocked *b = tm_model_blocked_at(s->model, i);
+        uint32_t depth;
+        if (!b->duration_ns && !b->slow_only &&
+            (!b->stack || tm_model_stack(s->model, b->stack, &depth)))
+            return 1;
+    }
+    return 0;
+}
+
 void ts_session_wait_dump(ts_session *s, int timeout_ms) {
     uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
     do {
         ts_session_poll(s);
-        if (!s->attached || ts_reader_dump_done(s->reader) || process_gone(s))
+        if (!s->attached || ts_reader_dump_done(s->reader) || process_gone(s) ||
+            loop_blocked_now(s))
             break;
         sleep_ms(5);
     } while (now_ms() < deadline);

@@ -36,6 +36,7 @@ typedef struct ts_session {
     void *tap_arg;
     int killed_by;        /* once the process is gone: the fatal signal its
                            * crash handler reported, 0 if none */
+    int urgent;           /* this poll brought a blocked loop: commit now */
 } ts_session;
 
 /* Open pid's segment; wait up to wait_ms for it to appear (a process just

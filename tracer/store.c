@@ -621,6 +621,12 @@ int ts_store_event_pid(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32
     return 0;
 }
 
+void ts_store_hand_over(ts_store *s) {
+    pthread_mutex_lock(&s->lock);
+    push_current(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
 int ts_store_flush(ts_store *s) {
     pthread_mutex_lock(&s->lock);
     push_current(s);

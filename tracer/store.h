@@ -61,6 +61,9 @@ int ts_store_event_pid(ts_store *s, const ts_ev_header *rec, uint64_t ns, uint32
 int ts_store_process(ts_store *s, int pid, int parent, const char *exe);
 int ts_store_process_end(ts_store *s, int pid, const char *status, uint64_t dropped,
                          uint64_t events);
+/* Hand what is queued to the writer now, without waiting for it (an
+ * event that must be visible in the file at once: a blocked loop). */
+void ts_store_hand_over(ts_store *s);
 /* Flush and wait until everything queued is committed. */
 int ts_store_flush(ts_store *s);
 /* Write the final status ("complete", "truncated: <why>"; after a write

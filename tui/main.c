@@ -289,7 +289,7 @@ static int run_curses(tui_src *src, const opts *o) {
     keypad(stdscr, TRUE);
     set_escdelay(100); /* a loaded machine may split an arrow key's bytes */
     curs_set(0);
-    timeout(100);
+    timeout(20); /* how often the source is polled with no key pressed */
     int color = has_colors() && !o->no_color && !getenv("NO_COLOR");
     tui_styles_init(color);
     tui_app app;
@@ -299,9 +299,19 @@ static int run_curses(tui_src *src, const opts *o) {
         return 1;
     }
     uint64_t last_draw = 0, drawn_gen = ~0ull;
+    size_t drawn_episodes = 0;
     int dirty = 1;
     while (!app.quit && !stop_requested) {
         tui_src_tick(src);
+        /* A loop blocked now is drawn at once (and again when that
+         * episode ends), not at the next half-second refresh. */
+        size_t n = src->model ? tm_model_blocked_count(src->model) : 0;
+        const tm_blocked *last = n ? tm_model_blocked_at(src->model, n - 1) : NULL;
+        size_t episodes = n * 2 + (last && !last->duration_ns && !last->slow_only);
+        if (episodes != drawn_episodes) {
+            drawn_episodes = episodes;
+            dirty = 1;
+        }
         uint64_t now = tui_wall_ns();
         uint64_t since = now - last_draw;
         if (dirty || since >= 1000000000ull ||

@@ -55,6 +55,9 @@ struct ts_task {
                                  * outer group can nest them */
     const ts_site *release_site; /* debug runtime: where the last handle
                                  * was given up, if known */
+    uint32_t trace_name, trace_site; /* debug runtime: the interned ids its
+                                 * task_create used, for the watchdog to
+                                 * name it while its step blocks the loop */
 };
 
 /* state of a record whose task was freed (debug runtime: it waits in the

@@ -8,6 +8,10 @@
  *                                   thread-pool job, and a task whose
  *                                   blocking_reader() blocks the loop in
  *                                   read() for 5 ms
+ *   bpf_target [--wait] stuck       every task waits for what no one will
+ *                                   do (an event never set); prints "held"
+ *   bpf_target [--wait] unretrieved a detached task fails: its error is
+ *                                   never retrieved
  *   bpf_target [--wait] many N      N short tasks, spawned in a burst
  *   bpf_target [--wait] hold [busy] [read] [threads] [locks]
  *                                   tasks that never end: "napper"
@@ -27,7 +31,10 @@
  *                                   a sleeping "napper-2".  With locks,
  *                                   100 "holder-N" tasks each hold lock N
  *                                   (and sleep) while "wanter-N" waits
- *                                   for it.  Runs until killed.
+ *                                   for it.  With deadholder, "doomed"
+ *                                   takes a lock that "orphan" waits
+ *                                   for, and is cancelled holding it.
+ *                                   Runs until killed.
  *
  * With --wait it prints "ready" once loaded and waits for a line on
  * stdin before it starts, so a test can attach by pid first.
@@ -231,7 +238,13 @@ static void *periodic_reader(void *arg) {
     return NULL;
 }
 
-static int hold_busy, hold_read, hold_threads, hold_locks;
+static int hold_busy, hold_read, hold_threads, hold_locks, hold_deadholder;
+
+static void *doomed_holder(void *arg) {
+    ts_lock_acquire((ts_lock *)arg);
+    ts_sleep(100000.0); /* cancelled: it ends still holding the lock */
+    return NULL;
+}
 
 static void *second_loop_main(void *arg) {
     ts_task *t = ts_spawn_named("napper-2", napper, NULL);
@@ -252,7 +265,7 @@ static void *hold(void *arg) {
     ts_queue *q = ts_queue_new(2);
     ts_queue_put_nowait(q, "one");
     ts_queue_put_nowait(q, "two");
-    ts_task *t[9];
+    ts_task *t[10];
     int n = 0;
     t[n++] = ts_spawn_named("napper", napper, NULL);
     t[n++] = ts_spawn_named("waiter", waiter, ev);
@@ -266,6 +279,16 @@ static void *hold(void *arg) {
         t[n++] = ts_spawn_named("reader", periodic_reader, NULL);
     if (hold_locks)
         spawn_lock_pairs();
+    if (hold_deadholder) {
+        /* "doomed" takes a lock, "orphan" waits for it, and "doomed" is
+         * cancelled holding it: nothing will ever release it. */
+        ts_lock *l = ts_lock_new();
+        ts_task *d = ts_spawn_named("doomed", doomed_holder, l);
+        t[n++] = ts_spawn_named("orphan", lock_wanter, l);
+        ts_sleep(0.01);
+        ts_task_cancel(d, "bye");
+        ts_await(d, NULL);
+    }
     pthread_t th;
     if (hold_threads && pthread_create(&th, NULL, second_loop, NULL) == 0)
         pthread_detach(th);
@@ -277,6 +300,25 @@ static void *hold(void *arg) {
 }
 
 static void *quick(void *arg) { return arg; }
+
+/* Every task waits for what no one will do: main for "waiter", "waiter"
+ * for an event no one sets.  Prints "held" and waits forever. */
+static void *stuck(void *arg) {
+    ts_task *w = ts_spawn_named("waiter", waiter, ts_event_new());
+    ts_sleep(0.05);
+    printf("held\n");
+    fflush(stdout);
+    ts_await(w, NULL);
+    return arg;
+}
+
+/* A task fails and nobody ever looks at its error ("Task exception was
+ * never retrieved" when it is freed). */
+static void *unretrieved(void *arg) {
+    ts_task_detach(ts_spawn_named("failer", failer, NULL));
+    ts_sleep(0.1);
+    return arg;
+}
 
 static void *many(void *arg) {
     long n = (long)(intptr_t)arg;
@@ -303,6 +345,10 @@ int main(int argc, char **argv) {
     }
     if (i < argc && !strcmp(argv[i], "scenario"))
         return ts_run(scenario, NULL) ? 1 : 0;
+    if (i < argc && !strcmp(argv[i], "stuck"))
+        return ts_run(stuck, NULL) ? 1 : 0;
+    if (i < argc && !strcmp(argv[i], "unretrieved"))
+        return ts_run(unretrieved, NULL) ? 1 : 0;
     if (i + 1 < argc && !strcmp(argv[i], "many"))
         return ts_run(many, (void *)(intptr_t)atol(argv[i + 1])) ? 1 : 0;
     if (i < argc && !strcmp(argv[i], "hold")) {
@@ -311,10 +357,11 @@ int main(int argc, char **argv) {
             hold_read |= !strcmp(argv[k], "read");
             hold_threads |= !strcmp(argv[k], "threads");
             hold_locks |= !strcmp(argv[k], "locks");
+            hold_deadholder |= !strcmp(argv[k], "deadholder");
         }
         return ts_run(hold, NULL) ? 1 : 0;
     }
-    fprintf(stderr, "usage: bpf_target [--wait] scenario | many N | hold [busy] [read] "
-                    "[threads] [locks]\n");
+    fprintf(stderr, "usage: bpf_target [--wait] scenario | stuck | unretrieved | many N | hold [busy] [read] "
+                    "[threads] [locks] [deadholder]\n");
     return 2;
 }

@@ -31,6 +31,8 @@
 #include "bpf_session.h"
 #include "launch.h"
 
+#include <taskscope/taskscope.h> /* ts_err_name, ts_strerror */
+
 #define COPY_MAX 65536 /* a record's size is 16 bits */
 
 static uint64_t now_ms(void) {
@@ -57,12 +59,85 @@ static void to_model(ts_bpf_session *bs, const ts_ev_header *rec, uint64_t ns, u
     s->events++;
 }
 
+/* What the runtime's diagnostic said, in its own words ("Task exception
+ * was never retrieved: task 'x' #3 spawned at f.c:12: -5 EIO (...):
+ * boom"), as the debug runtime's ring records it.  The probe gives the
+ * kind, task, error, site and the task's message; the rest is in the
+ * model: the task's name, the site's strings. */
+static const char *diag_what(uint32_t kind) {
+    static const char *const what[] = {
+        NULL, "Task exception was never retrieved",
+        "Task was never awaited (its handle was never released)",
+        "Task was destroyed but it is pending", "Future was destroyed but it is pending",
+        "loop called from a thread that does not run it", "task stack overflow",
+        "timeout scope used after its exit"};
+    return kind < sizeof what / sizeof what[0] ? what[kind] : NULL;
+}
+
+static void diag_full_text(ts_bpf_session *bs, const ts_ev_diagnostic *e, uint64_t ns,
+                           uint32_t tid) {
+    const tm_model *m = bs->s.model;
+    const tm_task *t = tm_model_task(m, e->task);
+    const tm_site *ms = tm_model_site(m, e->site);
+    ts_site site = {0};
+    if (ms) {
+        site.file = tm_model_string(m, ms->file);
+        site.func = tm_model_string(m, ms->func);
+        site.line = (int)ms->line;
+    }
+    const char *msg = tm_model_string(m, e->message);
+    _Alignas(8) unsigned char buf[sizeof(ts_ev_string) + 512 + 8];
+    ts_ev_string *s = (ts_ev_string *)buf;
+    /* the layout of ts_diag_format (runtime/src/diag.c) */
+    char *out = (char *)(s + 1);
+    size_t cap = 512, n = 0;
+#define ADD(...)                                                                   \
+    do {                                                                           \
+        if (n < cap) {                                                             \
+            int k = snprintf(out + n, cap - n, __VA_ARGS__);                       \
+            n += k > 0 ? (size_t)k : 0;                                            \
+        }                                                                          \
+    } while (0)
+    ADD("taskscope: %s", diag_what(e->kind));
+    if (t && e->task)
+        ADD(": task '%s' #%llu", tm_task_name(m, t), (unsigned long long)e->task);
+    else if (e->task)
+        ADD(": task #%llu", (unsigned long long)e->task);
+    if (site.file && *site.file)
+        ADD(" %s %s:%d in %s()", e->task ? "spawned at" : "at", site.file, site.line,
+            site.func && *site.func ? site.func : "?");
+    if (e->err)
+        ADD(": %d %s (%s)", e->err, ts_err_name(e->err), ts_strerror(e->err));
+    if (msg && *msg)
+        ADD(": %s", msg);
+#undef ADD
+    if (n > cap - 1)
+        n = cap - 1;
+    if (!bs->next_text)
+        bs->next_text = 1u << 24; /* the model takes ids up to 2^24 */
+    memset(s, 0, sizeof *s);
+    s->h.type = TS_EV_string;
+    s->h.size = (uint16_t)((sizeof *s + (size_t)n + 7) & ~(size_t)7);
+    s->id = bs->next_text--;
+    s->len = (uint32_t)n;
+    memset((char *)(s + 1) + n, 0, s->h.size - sizeof *s - n);
+    to_model(bs, &s->h, ns, tid);
+    ts_ev_diagnostic c = *e;
+    c.message = s->id;
+    to_model(bs, &c.h, ns, tid);
+}
+
 /* A blocked call of a thread the collector could not tie to a loop (it
  * attached after the loop was made) belongs to its task's loop. */
 static void on_bpf_event(const ts_ev_header *rec, uint64_t ns, uint32_t tid, void *arg) {
     ts_bpf_session *bs = arg;
     if (rec->type == TS_EV_dump_end)
         bs->dumps++;
+    if (rec->type == TS_EV_diagnostic && rec->size >= sizeof(ts_ev_diagnostic) &&
+        diag_what(((const ts_ev_diagnostic *)rec)->kind)) {
+        diag_full_text(bs, (const ts_ev_diagnostic *)rec, ns, tid);
+        return;
+    }
     if ((rec->type == TS_EV_loop_blocked || rec->type == TS_EV_loop_unblocked) &&
         rec->size <= 128) {
         _Alignas(8) unsigned char buf[128];
@@ -87,8 +162,18 @@ static void on_ring_event(const ts_reader_event *ev, void *arg) {
 }
 
 int ts_bpf_session_poll(ts_bpf_session *bs, int timeout_ms) {
-    if (!bs->s.reader)
-        return ts_bpf_poll(bs->bpf, timeout_ms, on_bpf_event, bs);
+    if (!bs->s.reader) {
+        int n = ts_bpf_poll(bs->bpf, timeout_ms, on_bpf_event, bs);
+        /* The BPF records' clock (bpf_ktime_get_ns) is CLOCK_MONOTONIC: a
+         * quiet process sends nothing after its dump, and the model's
+         * time would stop there (a 3 s deadlock aged 7.5 us). */
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (bs->dumps || n > 0)
+            tm_model_advance(bs->s.model, (uint64_t)t.tv_sec * 1000000000ull +
+                                              (uint64_t)t.tv_nsec);
+        return n;
+    }
     int n = ts_session_poll_with(&bs->s, on_ring_event, bs); /* ids rewritten */
     int m = ts_bpf_poll(bs->bpf, n > 0 ? 0 : (timeout_ms < 10 ? timeout_ms : 10), on_bpf_event,
                         bs);

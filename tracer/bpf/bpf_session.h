@@ -32,6 +32,8 @@ typedef struct ts_bpf_session {
     ts_bpf *bpf;
     uint64_t dumps;       /* dump_end records the collector delivered */
     unsigned char *copy;  /* a ring record being rewritten (even ids) */
+    uint32_t next_text;   /* string ids of diagnostics' full texts, made
+                           * here, counting down from the model's top */
 } ts_bpf_session;
 
 /* Trace running process pid; with the debug runtime, beside its ring.

@@ -243,7 +243,8 @@ static void configure(struct tsb *skel, int pid, unsigned mask, const ts_bpf_opt
     struct bpf_program *p;
     bpf_object__for_each_program(p, skel->obj) {
         const struct program *d = program_of(p);
-        bpf_program__set_autoload(p, d && (d->need & mask) && (!d->dump || (o && o->dump)));
+        bpf_program__set_autoload(p, d && (d->need & mask) && (!d->dump || (o && o->dump)) &&
+                                         (d->dump || !(o && o->dump && o->dump_only)));
     }
 }
 

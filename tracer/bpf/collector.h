@@ -58,6 +58,10 @@ typedef struct ts_bpf_opts {
                            * tasks (attach mid-run); the tasks class gets
                            * the records, the syscalls class learns which
                            * loop each task and thread belongs to */
+    int dump_only;        /* with dump: load and attach the state dump's
+                           * probes only (a report that prints the dump and
+                           * detaches: every uprobe detached costs the
+                           * exit an RCU grace period) */
     int beside_ring;      /* the debug runtime's ring gives the rest: the
                            * collector's string, site and stack ids are odd
                            * (see ts_bpf_even_ids) and no thread_start */

@@ -54,8 +54,23 @@ struct tsb_translator {
     uint32_t loop_tids[64];  /* tids already announced by thread_start */
     size_t nloop_tids;
     tsb_translate_stats st;
+    /* The last blocked calls (task, end), so that the slow step holding
+     * one is not a second episode of the same block. */
+    struct { uint64_t task, end_ns; } blocks[16];
+    unsigned nblocks;
     _Alignas(8) unsigned char buf[8192 + 64];
 };
+
+/* A slow step (loop, task, duration, ending at ns) that contains a
+ * blocked call already reported: the step is that episode, reported
+ * once, with its system call and stack. */
+static int step_was_blocked(const tsb_translator *t, uint64_t task, uint64_t dur, uint64_t ns) {
+    for (unsigned i = 0; i < sizeof t->blocks / sizeof t->blocks[0]; i++)
+        if (t->blocks[i].task == task && t->blocks[i].end_ns <= ns &&
+            t->blocks[i].end_ns + dur >= ns)
+            return 1;
+    return 0;
+}
 
 static uint64_t hash_bytes(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull;
@@ -280,6 +295,9 @@ static void on_event(tsb_translator *t, const struct tsb_event *r, tsb_emit_fn f
         else if (!strcmp(name, "name") || !strcmp(name, "message"))
             v[i] = string_field(t, r, i, ns, tid, fn, arg);
     }
+    if (r->h.type == TS_EV_slow_step && d->nfields >= 3 && v[1] &&
+        step_was_blocked(t, v[1], v[2], ns))
+        return;
     if (r->h.type == TS_EV_loop_create && !t->beside_ring)
         announce_loop_thread(t, (uint32_t)r->a[1], ns, tid, fn, arg);
     unsigned char *rec = t->buf;
@@ -421,6 +439,9 @@ static void on_block(tsb_translator *t, const struct tsb_block *b, tsb_emit_fn f
     u->step = step;
     deliver(t, u, ns, tid, fn, arg);
     t->st.blocked++;
+    unsigned k = t->nblocks++ % (sizeof t->blocks / sizeof t->blocks[0]);
+    t->blocks[k].task = b->task;
+    t->blocks[k].end_ns = ns;
 }
 
 /* ---- the public face ---------------------------------------------------------------- */

@@ -369,6 +369,23 @@ void ts__tr_wake_loops_for_dump(void) {
     pthread_mutex_unlock(&loops_lock);
 }
 
+bool ts__tr_running_task_ids(uint32_t slot, uint64_t task, uint32_t *name, uint32_t *site) {
+    bool found = false;
+    pthread_mutex_lock(&loops_lock); /* the loop is not freed meanwhile */
+    ts_loop *l = loops_by_slot[slot % TS_MAX_LOOPS];
+    /* The running task cannot end while its step runs; if the step ended
+     * since, the debug runtime's quarantine keeps a freed task's memory
+     * readable, and the id check then fails. */
+    ts_task *t = l ? __atomic_load_n(&l->current, __ATOMIC_RELAXED) : NULL;
+    if (t && t->id == task) {
+        *name = t->trace_name;
+        *site = t->trace_site;
+        found = true;
+    }
+    pthread_mutex_unlock(&loops_lock);
+    return found;
+}
+
 void ts__tr_before_poll(ts_loop *l) {
     (void)l;
     ts__ring *r = ts__ring_self();
@@ -387,6 +404,8 @@ void ts__tr_task_create(ts_task *t) {
     if (!r)
         return;
     uint32_t name = task_name_id(r, t), site = ts__intern_site(r, t->spawn_site);
+    t->trace_name = name;
+    t->trace_site = site;
     BEGIN(r, task_create);
     e->task = t->id;
     e->parent = t->parent_id;

@@ -251,6 +251,40 @@ void ts__intern_replay(ts__ring *r) {
     pthread_mutex_unlock(&lock);
 }
 
+/* ---- for the watchdog: names readable without the loop's help ------------------------
+ *
+ * A loop publishes its ring in batches, so while it is blocked the
+ * STRING and SITE records it wrote for the running task (at its spawn,
+ * often in the same batch as the blocking step) may sit unpublished in
+ * its ring.  The watchdog writes them again, from the table, into its
+ * own ring just before its loop_blocked, so a reader can name the task
+ * and its spawn site while the loop is still blocked.  A linear scan of
+ * the table: this runs once per blocked episode, never per event. */
+
+static void emit_str_by_id(ts__ring *r, uint32_t id) {
+    if (!id)
+        return;
+    for (size_t i = 0; i < strs_cap; i++)
+        if (strs[i].text && strs[i].id == id) {
+            emit_string(r, id, strs[i].text, strs[i].len);
+            return;
+        }
+}
+
+void ts__intern_emit_again(ts__ring *r, uint32_t str, uint32_t site) {
+    pthread_mutex_lock(&lock);
+    emit_str_by_id(r, str);
+    for (size_t i = 0; site && i < sites_cap; i++)
+        if (sites[i].site && sites[i].id == site) {
+            emit_str_by_id(r, sites[i].file);
+            if (sites[i].func != sites[i].file)
+                emit_str_by_id(r, sites[i].func);
+            emit_site(r, &sites[i]);
+            break;
+        }
+    pthread_mutex_unlock(&lock);
+}
+
 /* ---- for the crash handler (crash.c) -------------------------------------------------
  *
  * A signal handler may neither wait for the lock (the crashed thread may

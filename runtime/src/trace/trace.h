@@ -40,6 +40,9 @@ void ts__crash_install(void);
 uint32_t ts__intern_static(ts__ring *r, const char *s);
 uint32_t ts__intern_dynamic(ts__ring *r, const char *s);
 uint32_t ts__intern_site(ts__ring *r, const ts_site *site);
+/* Write the STRING record of string id str and the SITE record (with its
+ * strings) of site id site into r again, if interned (0: none). */
+void ts__intern_emit_again(ts__ring *r, uint32_t str, uint32_t site);
 /* Re-emit every interned string and site into r (state dump). */
 void ts__intern_replay(ts__ring *r);
 /* The crash handler's view (no waiting, no allocation): freeze the tables
@@ -67,6 +70,9 @@ void ts__tr_iteration(ts_loop *l);          /* start of a loop iteration */
  * (an idle loop sleeps in epoll and would otherwise never write it). */
 void ts__tr_wake_loops_for_dump(void);
 void ts__tr_before_poll(ts_loop *l);        /* the thread may sleep now */
+/* Watchdog: the name and spawn-site ids of task `task` if it is the one
+ * running on the loop of block-detection slot `slot` (emit.c). */
+bool ts__tr_running_task_ids(uint32_t slot, uint64_t task, uint32_t *name, uint32_t *site);
 void ts__tr_step_begin(ts_loop *l, ts_task *t);
 void ts__tr_step_end(ts_loop *l, ts_task *t);
 void ts__tr_task_create(ts_task *t);

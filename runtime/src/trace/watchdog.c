@@ -3,15 +3,19 @@
  * *while it is still running*, and saying what the thread is doing.
  *
  * Each loop publishes a step counter (odd while a step runs) and the
- * step's start in its slot of the segment header.  This thread wakes a
- * few times per threshold, and for a step older than the threshold it
- * reports, once per step:
- *   - which task runs (from the slot),
+ * step's start in its slot of the segment header.  This thread wakes at
+ * the deadline of each step it saw running (see watchdog_main), and for
+ * a step older than the threshold it reports, once per step:
+ *   - which task runs (from the slot), with its name and spawn site
+ *     written again into this thread's ring (the loop's own records of
+ *     them may be unpublished while it is blocked),
  *   - the thread's scheduler state and system call, from
  *     /proc/self/task/TID/{stat,syscall}: busy on CPU ('R', "running")
  *     or blocked in which call,
  *   - the loop thread's stack, as raw addresses plus the executable
- *     mappings needed to symbolize them later.
+ *     mappings needed to symbolize them later (captured after the
+ *     report is published, and sent as the stack record it names: the
+ *     capture may take milliseconds, the detection should not).
  *
  * Capturing another thread's stack without disturbing it: a thread
  * blocked in a system call is never signalled (a signal would cut a
@@ -35,6 +39,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -226,20 +231,28 @@ static void emit_modules(ts__ring *r) {
     }
 }
 
-static uint32_t emit_stack(ts__ring *r, const uint64_t *pcs, int n) {
-    if (n <= 0)
-        return 0;
+/* The stack record of id (reserved when the episode was reported); an
+ * empty one when nothing was captured, so a reader waiting for the
+ * episode's stack learns there is none. */
+static void emit_stack(ts__ring *r, uint32_t id, const uint64_t *pcs, int n) {
+    if (n < 0)
+        n = 0;
     uint32_t size = (uint32_t)(sizeof(ts_ev_stack) + (size_t)n * 8);
     ts_ev_stack *e = ts__ring_reserve(r, TS_EV_stack, size);
     if (!e)
-        return 0;
-    e->id = next_stack_id++;
+        return;
+    e->id = id;
     e->depth = (uint32_t)n;
     memcpy(e + 1, pcs, (size_t)n * 8);
     ts__ring_commit(r, size);
-    return e->id;
 }
 
+/* Report the blocked step, then capture its stack.  The report goes
+ * first, published at once, so that detection costs only the two small
+ * /proc reads that say what the thread does: the stack (a signal round
+ * trip on a busy thread, a stack scan with a system call per candidate
+ * word on a sleeping one, the executable mappings) may take
+ * milliseconds, and follows as the stack record the report names. */
 static void report(ts__ring *r, uint32_t slot, uint64_t step, uint64_t elapsed) {
     ts_loop_slot *s = ts__loop_slot_at(slot);
     uint32_t tid = s->tid;
@@ -247,32 +260,30 @@ static void report(ts__ring *r, uint32_t slot, uint64_t step, uint64_t elapsed) 
     char state = thread_state(tid);
     char path[64], buf[256];
     snprintf(path, sizeof path, "/proc/self/task/%u/syscall", tid);
-    int nr = -1;
-    uint64_t pcs[MAX_FRAMES];
-    int depth = 0;
-    load_modules();
+    int nr = -1, running = 0, regs = 0;
+    unsigned long long a[8];
+    uint64_t sp = 0, pc = 0;
     if (read_file(path, buf, sizeof buf) > 0) {
+        long long n;
         if (!strncmp(buf, "running", 7)) {
-            depth = sample_running(tid, pcs);
-        } else {
-            unsigned long long a[8];
-            long long n;
-            if (sscanf(buf, "%lld %llx %llx %llx %llx %llx %llx %llx %llx", &n, &a[0], &a[1],
-                       &a[2], &a[3], &a[4], &a[5], &a[6], &a[7]) == 9) {
-                nr = (int)n;
-                depth = scan_stack(a[6], a[7], pcs);
-            } else if (sscanf(buf, "%lld %llx %llx", &n, &a[0], &a[1]) == 3) {
-                nr = (int)n; /* -1 sp pc: blocked, but not in a system call */
-                depth = scan_stack(a[0], a[1], pcs);
-            }
+            running = 1;
+        } else if (sscanf(buf, "%lld %llx %llx %llx %llx %llx %llx %llx %llx", &n, &a[0], &a[1],
+                          &a[2], &a[3], &a[4], &a[5], &a[6], &a[7]) == 9) {
+            nr = (int)n;
+            sp = a[6], pc = a[7], regs = 1;
+        } else if (sscanf(buf, "%lld %llx %llx", &n, &a[0], &a[1]) == 3) {
+            nr = (int)n; /* -1 sp pc: blocked, but not in a system call */
+            sp = a[0], pc = a[1], regs = 1;
         }
     }
     /* The step may have ended while we looked: then it was not blocked
      * any more, and the loop will not pair an unblocked event with it. */
     if (__atomic_load_n(&s->step, __ATOMIC_ACQUIRE) != step)
         return;
-    emit_modules(r);
-    uint32_t stack = emit_stack(r, pcs, depth);
+    uint32_t name = 0, site = 0;
+    if (task && ts__tr_running_task_ids(slot, task, &name, &site))
+        ts__intern_emit_again(r, name, site);
+    uint32_t stack = next_stack_id++;
     ts_ev_loop_blocked *e = ts__ring_reserve(r, TS_EV_loop_blocked, sizeof *e);
     if (e) {
         e->loop = s->loop;
@@ -283,6 +294,8 @@ static void report(ts__ring *r, uint32_t slot, uint64_t step, uint64_t elapsed) 
         e->thread_state = (uint32_t)(unsigned char)state;
         e->syscall = nr;
         e->stack = stack;
+        e->name = name;
+        e->site = site;
         ts__ring_commit(r, sizeof *e);
     }
     /* Publish before telling the loop: its loop_unblocked, written once
@@ -294,6 +307,20 @@ static void report(ts__ring *r, uint32_t slot, uint64_t step, uint64_t elapsed) 
     ts_seg_header *h = ts__seg();
     if (h) /* the copy a tracer may look at */
         __atomic_store_n(&h->loops[slot].blocked_step, step, __ATOMIC_RELAXED);
+    uint64_t pcs[MAX_FRAMES];
+    int depth = 0;
+    load_modules();
+    if (running)
+        depth = sample_running(tid, pcs);
+    else if (regs)
+        depth = scan_stack(sp, pc, pcs);
+    /* A stack taken after the step ended is not this episode's. */
+    if (__atomic_load_n(&s->step, __ATOMIC_ACQUIRE) != step)
+        depth = 0;
+    if (depth > 0)
+        emit_modules(r);
+    emit_stack(r, stack, pcs, depth);
+    ts__ring_publish(r);
 }
 
 static void refresh_calibration(ts__ring *r, ts_seg_header *h) {
@@ -311,29 +338,49 @@ static void refresh_calibration(ts__ring *r, ts_seg_header *h) {
     ts__ring_publish(r);
 }
 
+/* How long the watchdog sleeps at most: it must look at least once per
+ * threshold (so that a step that began after one look is seen again
+ * before its deadline), and often enough to answer attach requests. */
+static uint64_t idle_period(uint64_t thr) {
+    uint64_t p = thr / 2;
+    return p < 2000000 ? 2000000 : p > 50000000 ? 50000000 : p;
+}
+
+static void sleep_until(uint64_t mono_ns) {
+    struct timespec d = {(time_t)(mono_ns / 1000000000u), (long)(mono_ns % 1000000000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &d, NULL) == EINTR)
+        ;
+}
+
 /* Everything the watchdog decides on is private: the threshold is
  * config.c's (the segment's block_threshold_ns is a copy for tracers),
  * the tick rate is measured here, the slots are emit.c's.  Of the
  * segment it reads only attach_request and attach_done, to wake loops
- * that owe a dump (at most once a period, whatever they hold). */
+ * that owe a dump (at most once a period, whatever they hold).
+ *
+ * When it sleeps: until the deadline (start + threshold) of the
+ * youngest-deadline step it saw running, or one idle period, whichever
+ * comes first.  A step seen running is thus looked at again exactly at
+ * its deadline; a step that began after a look is seen at the next one,
+ * which comes before its deadline (the period is at most half the
+ * threshold), and is then timed to its deadline too.  So a blocked step
+ * is reported at threshold + the wake-up latency, not up to a period
+ * later; a loop whose steps are all short costs a wake-up per period,
+ * as before. */
 static void *watchdog_main(void *arg) {
     (void)arg;
     prctl(PR_SET_NAME, "ts-watchdog");
+    prctl(PR_SET_TIMERSLACK, 20000UL); /* wake within 20 us of a deadline */
     ts__ring *r = ts__ring_thread_start(TS_ROLE_WATCHDOG, "ts-watchdog");
     ts_seg_header *h = ts__seg();
     if (!r || !h)
         return NULL;
     uint64_t last_sync = 0;
     uint64_t t0 = ts__ticks(), m0 = ts__mono_ns();
+    uint64_t wake = m0 + idle_period(ts__trace_block_threshold_ns());
     while (!atomic_load(&stopping)) {
+        sleep_until(wake);
         uint64_t thr = ts__trace_block_threshold_ns();
-        uint64_t period = thr / 4;
-        if (period < 2000000)
-            period = 2000000;
-        if (period > 50000000)
-            period = 50000000;
-        struct timespec d = {(time_t)(period / 1000000000u), (long)(period % 1000000000u)};
-        nanosleep(&d, NULL);
         uint64_t now = ts__mono_ns();
         if (__atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE) !=
             __atomic_load_n(&h->attach_done, __ATOMIC_ACQUIRE)) {
@@ -345,9 +392,11 @@ static void *watchdog_main(void *arg) {
             last_sync = now;
         }
         uint64_t ticks = ts__ticks();
-        double tpn = (double)(ticks - t0) / (double)(ts__mono_ns() - m0 + 1);
+        now = ts__mono_ns();
+        double tpn = (double)(ticks - t0) / (double)(now - m0 + 1);
         if (!(tpn > 0))
             tpn = 1;
+        wake = now + idle_period(thr);
         for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
             ts_loop_slot *s = ts__loop_slot_at(i);
             if (!__atomic_load_n(&s->loop, __ATOMIC_ACQUIRE))
@@ -361,6 +410,8 @@ static void *watchdog_main(void *arg) {
             uint64_t elapsed = (uint64_t)((double)(ticks - start) / tpn);
             if (elapsed >= thr)
                 report(r, i, step, elapsed);
+            else if (now + (thr - elapsed) < wake)
+                wake = now + (thr - elapsed);
         }
     }
     return NULL;
@@ -372,7 +423,8 @@ void ts__watchdog_after_fork(void) {
 }
 
 /* At exit: stop and join, so the thread's memory is released (valgrind
- * runs of traced programs stay leak-free).  It sleeps at most 50 ms. */
+ * runs of traced programs stay leak-free).  It sleeps at most 50 ms
+ * (idle_period). */
 void ts__watchdog_stop(void) {
     if (!running)
         return;

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""test_live_block.py - a loop blocked right now is shown while it is
+blocked, by every live consumer, with the blocking task's name and spawn
+site (issue 15, point 4).
+
+prog_spin's task "spinner" spins on the CPU in its first step, spawned in
+the same ready batch, so the loop has published neither the spawn nor the
+strings naming it: only the watchdog's report can.  The program spins
+until the test has seen what it checks, then is released (SIGUSR1) and
+must finish normally; every check below runs while it still spins (the
+test asserts that "done" has not been printed yet).  Consumers: blocked,
+ps and attach on the command line, and top through tmux."""
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tracer_util import (TASKSCOPE, Checker, expect, debug_env, poll_until, prog,  # noqa: E402
+                         rows, taskscope, taskscope_json)
+
+SITE = "prog_spin.c:"
+
+
+def spinning(c):
+    p = c.start([prog("prog_spin")], env=debug_env())
+    pid = int(p.wait_line(r"spinning pid=(\d+)").group(1))
+    return p, pid
+
+
+def still_spinning(p):
+    expect(p.p.poll() is None and "done" not in p.lines,
+           "prog_spin stopped spinning before the check ended: %r" % p.lines)
+
+
+def release(p):
+    os.kill(p.pid, signal.SIGUSR1)
+    p.wait_line(r"^done$")
+    expect(p.wait() == 0, "prog_spin failed after the spin")
+
+
+def blocked_live(c):
+    """`blocked PID` names the task and its site while the loop spins,
+    without waiting for a state dump the loop cannot write."""
+    p, pid = spinning(c)
+    try:
+        def ongoing():
+            bl = taskscope_json("blocked", "--json", pid)
+            return [e for e in bl["episodes"] if e["ongoing"] and e["kind"] == "blocked"]
+        e = poll_until("an ongoing episode", ongoing)[0]
+        expect(e["task_name"] == "spinner", "ongoing episode's task: %r" % e)
+        expect((e.get("spawn_site") or "").startswith(SITE), "spawn site: %r" % e)
+        expect(e["thread_state"] == "R", "busy on CPU expected: %r" % e)
+        out = taskscope("blocked", pid, expect_rc=0).stdout
+        expect("BLOCKED NOW" in out and "spinner" in out and SITE in out,
+               "blocked text: %r" % out)
+        expect("task #%d ?" % e["task"] not in out, "unnamed task in %r" % out)
+        still_spinning(p)
+    finally:
+        release(p)
+
+
+def ps_live(c):
+    """`ps PID` lists the spinning task, running, named, with its site."""
+    p, pid = spinning(c)
+    try:
+        def listed():
+            ps = taskscope_json("ps", "--json", pid)
+            return [t for t in ps["tasks"] if t["name"] == "spinner"]
+        t = poll_until("the spinner in ps", listed)[0]
+        expect(t["state"] == "running", "spinner state: %r" % t)
+        expect((t["spawn_site"] or "").startswith(SITE), "spinner site: %r" % t)
+        out = taskscope("ps", pid, expect_rc=0).stdout
+        expect("spinner" in out and "running" in out, "ps text: %r" % out)
+        still_spinning(p)
+    finally:
+        release(p)
+
+
+def attach_live(c):
+    """An attach recording taken and finished during the spin holds the
+    episode, with the task's name."""
+    p, pid = spinning(c)
+    path = c.path("spin.db")
+    try:
+        def recorded():
+            if os.path.exists(path):
+                os.unlink(path)
+            taskscope("attach", "--duration", "1", "-o", path, pid, expect_rc=0)
+            return rows(path, "SELECT task_name, duration_ns FROM blocked")
+        got = poll_until("the episode in an attach recording", recorded)
+        expect(got[0][0] == "spinner", "recorded episode: %r" % got)
+        expect(got[0][1] is None, "the episode had not ended: %r" % got)
+        still_spinning(p)
+    finally:
+        release(p)
+
+
+def tmux(sock, *args):
+    return subprocess.run(["tmux", "-L", sock] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=30).stdout
+
+
+def top_live(c):
+    """`taskscope top PID` (in tmux) shows the episode as BLOCKED NOW, with
+    the task's name, while the loop spins."""
+    if not shutil.which("tmux"):
+        print("top_live: tmux is not installed: not checked")
+        return
+    p, pid = spinning(c)
+    sock = "ts-live-%d" % os.getpid()
+    try:
+        cmd = " ".join(shlex.quote(a) for a in
+                       [TASKSCOPE, "top", "-o", c.path("top.db"), str(pid)])
+        tmux(sock, "new-session", "-d", "-s", "top", "-x", "120", "-y", "40", cmd)
+
+        def screen_has(*texts):
+            def look():
+                s = tmux(sock, "capture-pane", "-p", "-t", "top")
+                return s if all(t in s for t in texts) else None
+            return look
+        poll_until("the spinner on top's task list", screen_has("spinner", "running"))
+        tmux(sock, "send-keys", "-t", "top", "2")
+        s = poll_until("BLOCKED NOW in top's Loops view",
+                       screen_has("BLOCKED NOW", "task #", "spinner"))
+        line = [ln for ln in s.splitlines() if "BLOCKED NOW" in ln][0]
+        expect(line.rstrip().endswith("spinner"), "the episode's task unnamed: %r" % line)
+        still_spinning(p)
+        tmux(sock, "send-keys", "-t", "top", "q")
+        time.sleep(0.2)
+    finally:
+        tmux(sock, "kill-server")
+        release(p)
+
+
+def main():
+    c = Checker("live_block")
+    c.check(blocked_live)
+    c.check(ps_live)
+    c.check(attach_live)
+    c.check(top_live)
+    return c.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
