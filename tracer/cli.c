@@ -37,6 +37,7 @@
 #include "follow.h"
 #include "launch.h"
 #include "report.h"
+#include "report_sql.h"
 #include "safe_io.h"
 #include "session.h"
 #ifdef TS_HAVE_TUI
@@ -655,6 +656,33 @@ static int load_target(const char *target, tm_model **m, ts_session *live, char 
     return 0;
 }
 
+/* ps and pstree on a recording: every task, streamed through a table
+ * (report_sql.c), so memory stays bounded whatever its size. */
+static int report_file_tasks(const char *name, const char *path, tr_opts *o) {
+    char err[512] = "out of memory";
+    tm_model *m = tm_model_new();
+    tr_table *tb = m ? tr_table_new(m, err, sizeof err) : NULL;
+    int rc = tb ? ts_session_load_into(m, path, err, sizeof err) : -ENOMEM;
+    if (!rc) {
+        tm_model_analyze(m);
+        rc = tr_table_finish(tb, m, err, sizeof err);
+    }
+    if (!rc) {
+        ts_store_status(path, file_status, sizeof file_status);
+        o->source = path;
+        o->status = file_status;
+        if (!strcmp(name, "ps"))
+            tr_ps_table(stdout, m, tb, o);
+        else
+            tr_pstree_table(stdout, m, tb, o);
+    } else {
+        fprintf(stderr, "taskscope: %s\n", err);
+    }
+    tr_table_free(tb);
+    tm_model_free(m);
+    return rc ? 1 : 0;
+}
+
 static int cmd_report(const char *name, int argc, char **argv) {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
@@ -728,6 +756,10 @@ static int cmd_report(const char *name, int argc, char **argv) {
     tm_model *m = NULL;
     ts_session live = {0};
     char src[512];
+    /* ps and pstree list tasks: from a file, streamed (report_sql.c). */
+    if (!bpf.on && ts_parse_pid(target, &pid) != 0 &&
+        (!strcmp(name, "ps") || !strcmp(name, "pstree")))
+        return report_file_tasks(name, target, &o);
 #ifdef TS_HAVE_BPF
     ts_bpf_session bs = {0};
     if (bpf.on) {
@@ -741,10 +773,9 @@ static int cmd_report(const char *name, int argc, char **argv) {
     if (bpf.on)
         return no_bpf();
 #endif
-    /* ps and pstree list tasks: from a file, every one is kept in memory;
-     * stats and blocked need only the model's totals and groups. */
-    if (load_target(target, &m, &live, src, sizeof src,
-                    !strcmp(name, "ps") || !strcmp(name, "pstree")))
+    /* ps and pstree on a file: above; stats and blocked need only the
+     * model's totals and groups (it keeps 50,000 finished tasks). */
+    if (load_target(target, &m, &live, src, sizeof src, 0))
         return 1;
     o.source = src;
     if (!live.reader && !bpf.on)

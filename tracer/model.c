@@ -141,6 +141,11 @@ uint64_t tm_model_events(const tm_model *m) { return m->events; }
 uint64_t tm_model_lost(const tm_model *m) { return m->lost; }
 uint64_t tm_model_tasks_seen(const tm_model *m) { return m->tasks_seen; }
 
+void tm_model_on_evict(tm_model *m, tm_evict_fn fn, void *arg) {
+    m->evict_fn = fn;
+    m->evict_arg = arg;
+}
+
 void tm_model_on_retire(tm_model *m, tm_retire_fn fn, void *arg) {
     m->retire_fn = fn;
     m->retire_arg = arg;
@@ -204,6 +209,8 @@ static void evict(tm_model *m, uint64_t id) {
     tm_task *t = m->tasks[i];
     if (t->warnings) /* keep what a human must still be able to find */
         return;
+    if (m->evict_fn)
+        m->evict_fn(m, t, m->evict_arg);
     free(t);
     m->tasks[i] = NULL;
     tm_idmap_del(&m->task_ids, id);
@@ -242,7 +249,7 @@ static tm_task *task_new(tm_model *m, uint64_t id, uint64_t ns) {
         free(t);
         return NULL;
     }
-    m->tasks_seen++;
+    t->seq = ++m->tasks_seen;
     m->tasks[m->ntasks++] = t;
     return t;
 }

@@ -68,6 +68,8 @@ typedef struct tm_task {
     uint32_t placeholder;    /* made from a later event: its task_create
                               * was never seen (dropped, or before the
                               * window) */
+    uint64_t seq;            /* creation order among every task the model
+                              * has known, evicted or not (1, 2, ...) */
 } tm_task;
 
 /* task_done's state for a task the tracer retired as lost (written into
@@ -197,6 +199,13 @@ uint64_t tm_model_tasks_seen(const tm_model *m);
  * model has done so; a recorder writes it down.  NULL to stop. */
 typedef void (*tm_retire_fn)(uint64_t task, uint64_t ns, void *arg);
 void tm_model_on_retire(tm_model *m, tm_retire_fn fn, void *arg);
+
+/* Told of every task the model evicts (finished and freed, beyond the
+ * 50,000 finished tasks it keeps), just before it goes: a report on a
+ * whole recording keeps what it prints of it elsewhere (report_sql.c).
+ * NULL to stop. */
+typedef void (*tm_evict_fn)(const tm_model *m, const tm_task *t, void *arg);
+void tm_model_on_evict(tm_model *m, tm_evict_fn fn, void *arg);
 
 /* "lost" for a retired task, else tm_state_name(t->state). */
 const char *tm_task_state_name(const tm_task *t);

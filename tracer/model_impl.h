@@ -48,6 +48,8 @@ struct tm_model {
     uint32_t drops_warning;        /* the drops warning (index + 1) */
     tm_retire_fn retire_fn;        /* told of each task retired as lost */
     void *retire_arg;
+    tm_evict_fn evict_fn;          /* told of each task before it is evicted */
+    void *evict_arg;
     /* state dumps in progress, by the thread writing them */
     struct {
         uint32_t tid;

@@ -3,7 +3,8 @@
  * ps (asyncio's all_tasks table), pstree (the task tree with what each
  * task awaits), blocked (every blocked-loop episode and slow step, with
  * symbolized stacks), stats (per spawn site, or per name prefix, and per
- * loop).
+ * loop).  On a recording, ps and pstree print the same thing streamed
+ * from a table of every task (report_sql.h), in bounded memory.
  *
  * Output contract:
  *   - Text: every string that comes from the traced program or a

@@ -232,16 +232,23 @@ int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *e
         return -ENOMEM;
     if (keep_all)
         tm_model_keep_all(m); /* a report on a file lists every task */
-    int rc = ts_store_replay(path, on_replay, m, err, len);
+    int rc = ts_session_load_into(m, path, err, len);
     if (rc) {
         tm_model_free(m);
         return rc;
     }
+    *out = m;
+    return 0;
+}
+
+int ts_session_load_into(tm_model *m, const char *path, char *err, size_t len) {
+    int rc = ts_store_replay(path, on_replay, m, err, len);
+    if (rc)
+        return rc;
     char buf[64];
     rc = ts_store_read_meta(path, "dropped", buf, sizeof buf);
     if (rc) {
         snprintf(err, len, "%s: damaged recording: its session table cannot be read", path);
-        tm_model_free(m);
         return rc;
     }
     if (buf[0]) {
@@ -252,11 +259,5 @@ int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *e
     /* The final state's findings first, then what the live model saw
      * along the way that the end no longer shows. */
     tm_model_analyze(m);
-    rc = ts_store_read_warnings(path, on_stored_warning, m, err, len);
-    if (rc) {
-        tm_model_free(m);
-        return rc;
-    }
-    *out = m;
-    return 0;
+    return ts_store_read_warnings(path, on_stored_warning, m, err, len);
 }

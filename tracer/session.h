@@ -71,5 +71,10 @@ int ts_session_load(tm_model **out, const char *path, char *err, size_t len);
  * and statistics groups still cover every task of the recording. */
 int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *err,
                          size_t len);
+/* The same into a model the caller made (and frees, even on error), so
+ * that it can set the model up first: a report streamed from the whole
+ * recording has the model hand it every task it evicts
+ * (tm_model_on_evict, report_sql.c). */
+int ts_session_load_into(tm_model *m, const char *path, char *err, size_t len);
 
 #endif
