@@ -78,9 +78,9 @@ def check_cancellers(path, owner, allow_none=False, what="ring"):
 
 
 def cancellers(c):
-    """A storm of 2,000 through the default (1 MiB) rings, which hold all
-    of it whatever the reader's pace: every child's cancellation is
-    recorded, and attributed to the owner."""
+    """A storm of 2,000 through the default rings (32 MiB under run), which
+    hold all of it whatever the reader's pace: every child's cancellation
+    is recorded, and attributed to the owner."""
     path = c.path("storm2k.db")
     p = subprocess.run([TASKSCOPE, "run", "-o", path, "--", prog("prog_cancel_storm"), "2000"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

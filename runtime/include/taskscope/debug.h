@@ -23,7 +23,9 @@
  *
  * Environment (read when the first loop is created):
  *   TASKSCOPE_TRACE=0          no segment, no watchdog
- *   TASKSCOPE_RING_SIZE=BYTES  per-thread ring size (default 1 MiB)
+ *   TASKSCOPE_RING_SIZE=BYTES  per-thread ring size (default 1 MiB; 32 MiB
+ *                              when `taskscope run` or `top --` starts
+ *                              the program, so a burst is recorded whole)
  *   TASKSCOPE_BLOCK_MS=MS      block threshold (default 100, like asyncio's
  *                              slow_callback_duration)
  *   TASKSCOPE_SLOW_MS=MS       slow-step threshold (default: the block one)
