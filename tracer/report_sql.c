@@ -275,7 +275,6 @@ typedef struct tree_walk {
 
 static void tree_node(tree_walk *w, sqlite3_stmt *at, size_t plen, int last, int depth) {
     tr_row r;
-    char sql[512];
     row_read(at, &r);
     uint64_t id = r.id, seq = r.seq;
     tr__tree_row(w->out, &r, w->o, w->prefix, last, depth, w->printed);
@@ -288,6 +287,7 @@ static void tree_node(tree_walk *w, sqlite3_stmt *at, size_t plen, int last, int
         /* children: listed tasks whose parent is this one (not cut from
          * it as a cycle's first, not itself), in creation order */
         const char *cond = "WHERE parent = ?1 AND seq != ?2 AND cut = 0 AND ";
+        char sql[768];
         snprintf(sql, sizeof sql, "SELECT " TB_COLS " FROM t %s%s ORDER BY seq", cond,
                  LISTED(w->o, ""));
         w->kids[depth] = prepare(w->tb, sql);
