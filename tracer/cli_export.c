@@ -1,5 +1,6 @@
 /*
- * cli_export.c - `taskscope export --format perfetto|chrome -o OUT FILE`.
+ * cli_export.c - `taskscope export --format perfetto|chrome|otlp -o OUT FILE`
+ * (and `--format otlp --endpoint URL FILE`, which sends instead of writing).
  *
  * The output is written whole or not at all: into a temporary file next
  * to OUT, renamed over it only when the export succeeded (safe_io.h).
@@ -21,26 +22,40 @@ enum { OPT_FORMAT = 256, OPT_FORCE };
 
 static const char EXPORT_HELP[] =
     "usage: taskscope export --format perfetto|chrome [--force] -o OUT FILE\n\n"
-    "Write a timeline of the recording FILE in the Chrome trace-event JSON\n"
-    "format, which ui.perfetto.dev and chrome://tracing both open: a track\n"
-    "per task (run slices and await spans), wake and spawn flows, and\n"
-    "blocked episodes on each loop's thread.\n\n"
+    "Write a timeline of the recording FILE: a track per task (run slices and\n"
+    "await spans), wake and spawn flows, and blocked episodes on each loop's\n"
+    "thread.  --format perfetto writes the Perfetto protobuf trace format\n"
+    "(TracePacket/TrackEvent, streamed: any size of recording; ui.perfetto.dev\n"
+    "opens it), with counter tracks for each loop's lag and ready tasks and\n"
+    "blocked episodes' stacks as annotations; --format chrome the Chrome\n"
+    "trace-event JSON, which ui.perfetto.dev and chrome://tracing both open.\n"
+    "(A taskscope built without protobuf-c writes Chrome JSON for both.)\n\n"
     "OUT is written whole or not at all (a temporary file renamed into place).\n"
     "It is never the recording itself nor any recording, never a device, FIFO or\n"
     "directory; an existing file that is not an earlier export is replaced only\n"
     "with --force.  See `man taskscope`.\n";
 
-/* An earlier export starts like this (ts_export_chrome's first bytes). */
+/* An earlier export starts like this: ts_export_chrome's first bytes, or
+ * (with protobuf) the first packet every Perfetto export starts with. */
 static int is_export(const char *path) {
     static const char head[] = "{\"displayTimeUnit\"";
-    char buf[sizeof head];
+    unsigned char buf[4096], want[4096];
     char err[256];
     int fd = ts_open_regular(path, NULL, err, sizeof err);
     if (fd < 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof head - 1);
+    ssize_t n = read(fd, buf, sizeof buf);
     close(fd);
-    return n == (ssize_t)sizeof head - 1 && !memcmp(buf, head, sizeof head - 1);
+    if (n >= (ssize_t)sizeof head - 1 && !memcmp(buf, head, sizeof head - 1))
+        return 1;
+#ifdef TS_HAVE_PROTOBUF
+    size_t k = ts_export_perfetto_header(want, sizeof want);
+    if (k < sizeof want && n >= (ssize_t)k && !memcmp(buf, want, k))
+        return 1;
+#else
+    (void)want;
+#endif
+    return 0;
 }
 
 int cmd_export(int argc, char **argv) {
@@ -106,7 +121,13 @@ int cmd_export(int argc, char **argv) {
         fprintf(stderr, "taskscope: %s\n", err);
         return 1;
     }
-    int rc = ts_export_chrome(file, o.f, err, sizeof err);
+    int rc;
+#ifdef TS_HAVE_PROTOBUF
+    if (!strcmp(format, "perfetto"))
+        rc = ts_export_perfetto(file, o.f, err, sizeof err);
+    else
+#endif
+        rc = ts_export_chrome(file, o.f, err, sizeof err);
     if (rc) {
         ts_output_abort(&o); /* the target, if any, is untouched */
         fprintf(stderr, "taskscope: %s\n", err);
