@@ -8,6 +8,7 @@
 #ifndef TS_TRACER_EXPORT_H
 #define TS_TRACER_EXPORT_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 /* Export the recording at path to out.  Returns 0 or a negative code with
@@ -24,6 +25,34 @@ int ts_export_perfetto(const char *path, FILE *out, char *err, size_t errlen);
 /* The first bytes of every such export (its first packet), in buf; returns
  * their length (at most cap): how an earlier export is recognised. */
 size_t ts_export_perfetto_header(unsigned char *buf, size_t cap);
+
+/*
+ * OpenTelemetry traces (export_otlp.c): one span per task, its parent the
+ * spawning task's span, one trace per task tree (a task spawned outside
+ * any task starts one).  Spans are made as tasks finish and handed to the
+ * sink in batches of ts_otlp_opts.batch, as ExportTraceServiceRequest
+ * messages; tasks unfinished at the end of the recording follow, ended at
+ * its last event.  Memory holds the live tasks and one batch.
+ */
+typedef struct ts_otlp_opts {
+    const char *service;         /* service.name; NULL: the executable's name */
+    uint64_t await_threshold_ns; /* awaits at least this long are span events */
+    size_t batch;                /* spans per request (0: 512) */
+} ts_otlp_opts;
+
+struct Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest;
+/* Takes one batch; returns 0, or a negative code with a message in err
+ * (the export stops there). */
+typedef int (*ts_otlp_sink)(const struct Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *req,
+                            size_t nspans, void *arg, char *err, size_t errlen);
+int ts_export_otlp(const char *path, const ts_otlp_opts *o, ts_otlp_sink sink, void *arg,
+                   uint64_t *spans, char *err, size_t errlen);
+/* Sinks: protobuf (requests concatenated: one request by protobuf's merge
+ * rule) or OTLP/JSON lines, to the FILE * given as arg. */
+int ts_otlp_sink_protobuf(const struct Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *req,
+                          size_t nspans, void *arg, char *err, size_t errlen);
+int ts_otlp_sink_json(const struct Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *req,
+                      size_t nspans, void *arg, char *err, size_t errlen);
 #endif
 
 #endif
