@@ -53,7 +53,10 @@ def decode(data, schema, msg_type):
 def _value(v):
     if v.startswith('"'):
         raw = codecs.escape_decode(v[1:-1].encode("utf-8"))[0]
-        return raw.decode("utf-8")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw   # a bytes field (trace and span ids)
     if v in ("true", "false"):
         return v == "true"
     try:
