@@ -679,25 +679,21 @@ int ts_export_otlp(const char *path, const ts_otlp_opts *o, ts_otlp_sink sink, v
 
 /* ---- file sinks -------------------------------------------------------- */
 
-typedef struct file_buffer {
-    ProtobufCBuffer base;
-    FILE *f;
-    int error;
-} file_buffer;
-
-static void file_append(ProtobufCBuffer *b, size_t len, const uint8_t *data) {
-    file_buffer *fb = (file_buffer *)b;
-    if (fwrite(data, 1, len, fb->f) != len)
-        fb->error = 1;
-}
-
 int ts_otlp_sink_protobuf(const otlp_request *req, size_t nspans, void *arg, char *err,
                           size_t errlen) {
     (void)nspans;
-    file_buffer fb = {.base = {.append = file_append}, .f = arg};
-    opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack_to_buffer(
-        req, &fb.base);
-    if (fb.error) {
+    /* Packed whole, then one fwrite (protobuf-c's buffer interface appends
+     * field by field); a batch is at most some hundred KiB. */
+    size_t n = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(req);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(req, buf);
+    int bad = fwrite(buf, 1, n, arg) != n;
+    free(buf);
+    if (bad) {
         snprintf(err, errlen, "write error: %s", strerror(errno));
         return -EIO;
     }

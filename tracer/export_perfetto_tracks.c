@@ -3,6 +3,7 @@
  * names and track descriptors, encoded by protobuf-c and written at once.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -107,6 +108,24 @@ static void emit_packet(pf_writer *w, Perfetto__Protos__TracePacket *p) {
     Perfetto__Protos__Trace t = PERFETTO__PROTOS__TRACE__INIT;
     t.n_packet = 1;
     t.packet = &p;
+    if (!w->mem) {
+        /* Packed whole, then one fwrite: protobuf-c's buffer interface
+         * appends field by field, which costs a call per field. */
+        uint8_t small[2048];
+        size_t n = perfetto__protos__trace__get_packed_size(&t);
+        uint8_t *buf = n <= sizeof small ? small : malloc(n);
+        if (!buf) {
+            w->error = 1;
+            return;
+        }
+        perfetto__protos__trace__pack(&t, buf);
+        if (fwrite(buf, 1, n, w->out) != n)
+            w->error = 1;
+        if (buf != small)
+            free(buf);
+        w->packets++;
+        return;
+    }
     file_buffer fb = {.base = {.append = file_append}, .w = w, .mem = w->mem, .cap = w->memcap};
     perfetto__protos__trace__pack_to_buffer(&t, &fb.base);
     w->memlen = fb.len;
