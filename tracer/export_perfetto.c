@@ -179,8 +179,8 @@ static void make_ready(struct pstate *s, struct ptask *t, uint64_t ns) {
     ready_count(s, t->loop, +1, ns);
 }
 
-static void instant(struct pstate *s, struct ptask *t, uint64_t name, pf_event *e, uint64_t ns) {
-    (void)name;
+/* An event on task t's track, at ns or after the track's last event. */
+static void instant(struct pstate *s, struct ptask *t, pf_event *e, uint64_t ns) {
     pf_emit_event(&s->w, e, stamp(&t->last_ns, ns));
 }
 
@@ -209,13 +209,13 @@ static void on_create(struct pstate *s, uint64_t id, uint64_t parent, uint64_t l
     pf_arg_str(&e, PF_A_SITE, tm_model_site_text(s->names, site, sitebuf, sizeof sitebuf));
     if (parent)
         pf_arg_uint(&e, PF_A_PARENT, parent);
-    instant(s, t, PF_N_CREATED, &e, ns);
+    instant(s, t, &e, ns);
     struct ptask *p = find(s, parent);
     if (p) {
         pf_event_init(&e, T_INSTANT, pf_task_uuid(p->id), PF_N_SPAWN, NULL);
         pf_arg_uint(&e, PF_A_TASK, id);
         e.flow = t->pending_flow = ++s->next_flow;
-        instant(s, p, PF_N_SPAWN, &e, ns);
+        instant(s, p, &e, ns);
     }
     make_ready(s, t, ns);
 }
@@ -276,7 +276,7 @@ static void on_wake(struct pstate *s, const ts_ev_task_wake *ev, uint64_t ns) {
         pf_event_init(&e, T_INSTANT, pf_task_uuid(w->id), PF_N_WAKE, NULL);
         pf_arg_uint(&e, PF_A_TASK, t->id);
         e.flow = t->pending_flow = ++s->next_flow;
-        instant(s, w, PF_N_WAKE, &e, ns);
+        instant(s, w, &e, ns);
     }
     make_ready(s, t, ns);
 }
@@ -292,7 +292,7 @@ static void on_cancel(struct pstate *s, const ts_ev_task_cancel *ev, uint64_t ns
     pf_arg_uint(&e, PF_A_REQUESTS, ev->requests);
     if (ev->message)
         pf_arg_str(&e, PF_A_MESSAGE, tm_model_string(s->names, ev->message));
-    instant(s, t, PF_N_CANCEL, &e, ns);
+    instant(s, t, &e, ns);
 }
 
 static void on_done(struct pstate *s, const ts_ev_task_done *ev, uint64_t ns) {
@@ -312,7 +312,7 @@ static void on_done(struct pstate *s, const ts_ev_task_done *ev, uint64_t ns) {
         pf_arg_int(&e, PF_A_ERR, ev->err);
     if (ev->message)
         pf_arg_str(&e, PF_A_MESSAGE, tm_model_string(s->names, ev->message));
-    instant(s, t, name, &e, ns);
+    instant(s, t, &e, ns);
     remove_task(s, t);
 }
 

@@ -11,6 +11,7 @@
 #include "export.h"
 #include "export_perfetto_impl.h"
 #include "model.h"
+#include "textsafe.h"
 
 /* The one trusted sequence this exporter writes. */
 #define PF_SEQUENCE 1
@@ -185,25 +186,25 @@ void pf_arg_int(pf_event *e, enum pf_arg name, int64_t v) {
 }
 
 /* Strings must be valid UTF-8 in a proto string field: the traced
- * program's bytes are not trusted to be. */
+ * program's bytes are not trusted to be.  Each invalid byte becomes
+ * U+FFFD; the copy is cut at a character boundary to fit. */
 static void utf8_copy(char *dst, size_t cap, const char *s) {
-    size_t o = 0;
+    size_t o = 0, n = strlen(s);
     const unsigned char *p = (const unsigned char *)s;
-    while (*p && o + 4 < cap) {
-        size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
-                 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-        size_t k = 1;
-        while (n && k < n && (p[k] & 0xc0) == 0x80)
-            k++;
-        if (!n || k < n || (n == 2 && *p < 0xc2)) {
-            memcpy(dst + o, "\xef\xbf\xbd", 3); /* U+FFFD for a bad byte */
+    while (n && o + 4 < cap) {
+        unsigned cp;
+        size_t k = ts_utf8_next(p, n, &cp);
+        if (!k) {
+            memcpy(dst + o, "\xef\xbf\xbd", 3);
             o += 3;
             p++;
+            n--;
             continue;
         }
-        memcpy(dst + o, p, n);
-        o += n;
-        p += n;
+        memcpy(dst + o, p, k);
+        o += k;
+        p += k;
+        n -= k;
     }
     dst[o] = 0;
 }
