@@ -3,7 +3,7 @@
  * large recording (issue 18).  It writes a synthetic recording of N events
  * (10 million; 1 million with --quick) through the real store: 1,000
  * tasks alive at a time on one loop, each spawned by a parent, running 10
- * steps separated by sleeps (resume, suspend, wake), then done; a few
+ * steps separated by sleeps (resume, suspend, wake), then done and freed; a few
  * string and site records.  Then each export runs in a child process of
  * its own, writing to /dev/null, and reports events per second and the
  * child's peak resident memory (ru_maxrss: the export must stream, so it
@@ -12,7 +12,8 @@
  * Figures: export_perfetto and export_otlp (events/s), each beside the
  * Chrome JSON export of the same file (source "chrome-json", the anchor:
  * the exporter every format had before); export_perfetto_rss,
- * export_otlp_rss (KiB, no anchor).
+ * export_otlp_rss (KiB, no anchor); export_perfetto_size, export_otlp_size
+ * (bytes of output per recorded event, beside the Chrome JSON's).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -66,7 +67,8 @@ static int make_recording(const char *path, uint64_t target) {
     ts_ev_task_create root = {.task = 1, .loop = 1, .name = 1, .site = 1};
     put(&root, TS_EV_task_create, sizeof root);
     /* Tasks in waves of LIVE: each wave spawned by the root, then stepped
-     * round-robin, then finished. */
+     * round-robin, then finished and freed (as the runtime does: the
+     * tracer's model lets go of a task once it is freed). */
     uint64_t next = 2;
     while (events < target) {
         uint64_t first = next;
@@ -81,6 +83,8 @@ static int make_recording(const char *path, uint64_t target) {
                 if (step == STEPS - 1) {
                     ts_ev_task_done d = {.task = t, .state = 3};
                     put(&d, TS_EV_task_done, sizeof d);
+                    ts_ev_task_free f = {.task = t}; /* the runtime frees it */
+                    put(&f, TS_EV_task_free, sizeof f);
                     continue;
                 }
                 ts_ev_task_suspend s = {.task = t, .kind = 3, .site = 1};
@@ -103,9 +107,20 @@ static uint64_t count_events(const char *path) {
 
 enum fmt { CHROME, PERFETTO, OTLP };
 
+/* The output goes nowhere, but its size is counted: a FILE whose writes
+ * only add up their lengths, reported to the parent through a pipe. */
+static ssize_t count_write(void *cookie, const char *buf, size_t n) {
+    (void)buf;
+    *(uint64_t *)cookie += n;
+    return (ssize_t)n;
+}
+
+static uint64_t out_bytes;
+
 static int export_to_null(const char *path, enum fmt f) {
     char err[512];
-    FILE *out = fopen("/dev/null", "w");
+    cookie_io_functions_t io = {.write = count_write};
+    FILE *out = fopencookie(&out_bytes, "w", io);
     if (!out)
         return -errno;
     int rc;
@@ -123,17 +138,29 @@ static int export_to_null(const char *path, enum fmt f) {
     return rc;
 }
 
-/* One export in a child: seconds taken, and its peak RSS in KiB. */
-static double timed_export(const char *path, enum fmt f, long *maxrss_kib) {
+/* One export in a child: seconds taken, its peak RSS in KiB and the
+ * size of its output. */
+static double timed_export(const char *path, enum fmt f, long *maxrss_kib, uint64_t *bytes) {
+    int fds[2];
+    if (pipe(fds))
+        return -errno;
     int64_t t0 = bench_now_ns();
     pid_t pid = fork();
     if (pid < 0)
         return -errno;
-    if (pid == 0)
-        _exit(export_to_null(path, f) ? 1 : 0);
+    if (pid == 0) {
+        close(fds[0]);
+        int rc = export_to_null(path, f);
+        ssize_t w = write(fds[1], &out_bytes, sizeof out_bytes);
+        _exit(rc || w != sizeof out_bytes ? 1 : 0);
+    }
+    close(fds[1]);
     int status;
     struct rusage ru;
-    if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+    ssize_t r = read(fds[0], bytes, sizeof *bytes);
+    close(fds[0]);
+    if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) ||
+        r != sizeof *bytes)
         return -EIO;
     *maxrss_kib = ru.ru_maxrss;
     return (double)(bench_now_ns() - t0) / 1e9;
@@ -175,15 +202,18 @@ int main(int argc, char **argv) {
     int reps = o.mode == BENCH_QUICK ? 1 : o.reps < 2 ? o.reps : 2; /* 10M events: minutes each */
     double best[3] = {0};
     long rss[3] = {0};
+    uint64_t size[3] = {0};
     for (int r = 0; r < reps; r++)
         for (int i = 0; i < 3; i++) {
             long kib = 0;
-            double s = timed_export(path, runs[i].f, &kib);
+            double s = timed_export(path, runs[i].f, &kib, &size[i]);
             if (s <= 0)
                 continue;
-            fprintf(stderr, "export: %s %.2f s (%.0f events/s), peak RSS %ld KiB\n",
+            fprintf(stderr, "export: %s %.2f s (%.0f events/s), peak RSS %ld KiB, %.1f MB "
+                            "(%.1f bytes/event)\n",
                     runs[i].f == CHROME ? "chrome" : runs[i].f == PERFETTO ? "perfetto" : "otlp",
-                    s, (double)events / s, kib);
+                    s, (double)events / s, kib, (double)size[i] / 1e6,
+                    (double)size[i] / (double)events);
             if ((double)events / s > best[i])
                 best[i] = (double)events / s;
             if (kib > rss[i])
@@ -207,5 +237,14 @@ int main(int argc, char **argv) {
     bench_emit("export_perfetto_rss", "taskscope", (double)rss[1], "KiB", 0, "peak, child");
     bench_emit("export_otlp_rss", "taskscope", (double)rss[2], "KiB", 0, "peak, child");
     bench_emit("export_chrome_rss", "taskscope", (double)rss[0], "KiB", 0, "peak, child");
+    /* Output size per recorded event, beside the Chrome JSON's. */
+    const char *const size_fig[3] = {NULL, "export_perfetto_size", "export_otlp_size"};
+    for (int i = 1; i < 3; i++)
+        if (size[i] && size[0]) {
+            bench_emit(size_fig[i], "taskscope", (double)size[i] / (double)events, "bytes/event",
+                       0, "output size");
+            bench_emit(size_fig[i], "chrome-json", (double)size[0] / (double)events,
+                       "bytes/event", 0, "output size");
+        }
     return rc;
 }

@@ -49,8 +49,14 @@ def many(c):
                     "GROUP BY recording ORDER BY worst DESC LIMIT 1", "--json",
                     expect_rc=0).stdout
     worst = json.loads(out)
-    expect(worst and worst[0]["recording"] == files[1] and worst[0]["worst"] >= 250_000_000,
-           "longest block: %r" % worst)
+    # The answer is whichever file's own worst is largest: prog_block's by
+    # design, but a loaded machine (or a sanitizer) can stall the others
+    # as long, so it is checked against each file queried alone.
+    alone = {f: rows(f, "SELECT max(duration_ns) FROM blocked")[0][0] or 0 for f in files}
+    expect(alone[files[1]] >= 250_000_000, "prog_block did not block: %r" % alone)
+    best = max(alone, key=alone.get)
+    expect(worst and worst[0]["recording"] == best and worst[0]["worst"] == alone[best],
+           "longest block: %r, files alone: %r" % (worst, alone))
     # Raw event tables are there too, and the recordings view.
     n = taskscope("query", *files, "SELECT count(DISTINCT recording) AS k FROM ev_task_create",
                   "--csv", expect_rc=0).stdout
