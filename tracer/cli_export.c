@@ -180,6 +180,7 @@ int cmd_export(int argc, char **argv) {
         if (endpoint)
             return send_otlp(file, &oo, endpoint);
 #else
+        (void)oo;
         fputs("taskscope export: --format otlp needs a taskscope built with protobuf-c "
               "(the protobuf option)\n", stderr);
         return 2;

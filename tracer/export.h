@@ -1,9 +1,11 @@
 /*
- * export.h - timelines for ui.perfetto.dev and chrome://tracing (the
- * Chrome trace-event JSON format, which both open): a process per loop,
- * a track per task with its run slices and await spans (they alternate,
- * so slices nest trivially), wake and spawn flows between tracks, and
- * blocked-loop episodes and slow steps on the loop thread's own track.
+ * export.h - a recording in other tools' formats.  ts_export_chrome: the
+ * Chrome trace-event JSON (ui.perfetto.dev and chrome://tracing open it):
+ * a process per loop, a track per task with its run slices and await
+ * spans (they alternate, so slices nest trivially), wake and spawn flows
+ * between tracks, and blocked-loop episodes and slow steps on the loop
+ * thread's own track.  With protobuf-c (TS_HAVE_PROTOBUF): the Perfetto
+ * protobuf trace format and OpenTelemetry (OTLP) traces, both streamed.
  */
 #ifndef TS_TRACER_EXPORT_H
 #define TS_TRACER_EXPORT_H
@@ -14,6 +16,14 @@
 /* Export the recording at path to out.  Returns 0 or a negative code with
  * a message in err. */
 int ts_export_chrome(const char *path, FILE *out, char *err, size_t errlen);
+
+/* The options of ts_export_otlp (below; declared with or without
+ * protobuf, so that the command line can parse them either way). */
+typedef struct ts_otlp_opts {
+    const char *service;         /* service.name; NULL: the executable's name */
+    uint64_t await_threshold_ns; /* awaits at least this long are span events */
+    size_t batch;                /* spans per request (0: 512) */
+} ts_otlp_opts;
 
 #ifdef TS_HAVE_PROTOBUF
 /* The recording at path as a Perfetto protobuf trace (a Trace message of
@@ -34,12 +44,6 @@ size_t ts_export_perfetto_header(unsigned char *buf, size_t cap);
  * messages; tasks unfinished at the end of the recording follow, ended at
  * its last event.  Memory holds the live tasks and one batch.
  */
-typedef struct ts_otlp_opts {
-    const char *service;         /* service.name; NULL: the executable's name */
-    uint64_t await_threshold_ns; /* awaits at least this long are span events */
-    size_t batch;                /* spans per request (0: 512) */
-} ts_otlp_opts;
-
 struct Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest;
 /* Takes one batch; returns 0, or a negative code with a message in err
  * (the export stops there). */
