@@ -313,6 +313,8 @@ static otlp_event *make_event(struct ostate *s, const struct oevent *e) {
 static int flush(struct ostate *s);
 
 static void make_span(struct ostate *s, struct otask *t, uint64_t end_ns, int finished) {
+    if (s->rc) /* the export has failed: the batch is not emptied any more */
+        return;
     otlp_arena *a = &s->arena;
     otlp_span *sp = otlp_alloc(a, sizeof *sp);
     uint8_t *ids = otlp_alloc(a, 32);
