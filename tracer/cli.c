@@ -9,7 +9,7 @@
  *   taskscope ps|pstree|blocked|stats [--json] [--all] TARGET
  *   taskscope ps|pstree|blocked|stats --bpf [--duration S] PID
  *   taskscope query [--json|--csv] FILE SQL
- *   taskscope export --format perfetto|chrome [--force] -o OUT FILE
+ *   taskscope export --format perfetto|chrome|otlp [--force] -o OUT FILE
  *
  * TARGET is a live pid or a recording.  Exit codes: 0 success, 1 the
  * operation failed (message on stderr), 2 bad usage (one line naming the
@@ -70,8 +70,9 @@ static const char *USAGE =
     "  pstree TARGET                     the task tree with await edges\n"
     "  blocked TARGET                    blocked-loop episodes and slow steps, with stacks\n"
     "  stats TARGET                      per task name and per loop statistics\n"
-    "  query [--json|--csv] FILE SQL     one read-only SQL statement over a recording\n"
+    "  query [--json|--csv] FILE... SQL  one read-only SQL statement over recordings\n"
     "  export --format perfetto|chrome -o OUT FILE   a timeline for ui.perfetto.dev\n"
+    "  export --format otlp [--json] -o OUT | --endpoint URL FILE  OpenTelemetry spans\n"
     "  top PID | FILE | -- PROGRAM [ARGS]  the live (or replayed) all_tasks view\n"
     "\n"
     "TARGET is the pid of a live process using the debug runtime, or a recording.\n"

@@ -1,6 +1,16 @@
 /*
- * cli_query.c - `taskscope query FILE SQL [--json|--csv]`: one SQL
+ * cli_query.c - `taskscope query FILE... SQL [--json|--csv]`: one SQL
  * statement over a recording, printed as aligned columns, CSV or JSON.
+ *
+ * Several recordings: the first is the connection's main database, each
+ * other one is attached read-only (before the authorizer goes up), and a
+ * temporary view of every table and view of the schema puts them
+ * together (UNION ALL) behind the usual name, with three more columns
+ * first: recording (the path as given), host and pid (from each
+ * recording's session facts; NULL when it has none).  A view recordings
+ * lists them.  The temporary schema lives in memory (temp_store=MEMORY):
+ * still no file is created.  SQLite attaches at most 10 databases, so at
+ * most 11 recordings go into one query.
  *
  * What it must never do: write anything.  The recording is opened
  * read-only (ts_store_open_read, which creates no side file); an
@@ -25,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "report.h"
@@ -32,7 +43,7 @@
 #include "textsafe.h"
 
 static const char QUERY_HELP[] =
-    "usage: taskscope query [--json|--csv] FILE SQL\n\n"
+    "usage: taskscope query [--json|--csv] FILE... SQL\n\n"
     "Run one SQL statement over a recording, read-only, and print its rows as\n"
     "aligned columns (or CSV, or a JSON array of objects).  Tables ev_<event>\n"
     "hold every event; views tasks, awaits, blocked, slow_steps, cancellations,\n"
@@ -42,7 +53,13 @@ static const char QUERY_HELP[] =
     "a backslash as \\\\).  Statements that write (VACUUM INTO, ATTACH, ...) are\n"
     "refused, and so is more than one statement per call.  See `man taskscope`.\n\n"
     "  --json   a JSON array of objects (NULL, Inf and NaN as null)\n"
-    "  --csv    RFC 4180 CSV with a header line\n";
+    "  --csv    RFC 4180 CSV with a header line\n\n"
+    "With several recordings (taskscope query A.db B.db ... SQL; at most 11),\n"
+    "every table and view holds the rows of all of them, with the columns\n"
+    "recording (the file as named), host and pid first, and a view\n"
+    "recordings lists each file with its host, pid, program and status:\n"
+    "  taskscope query */*.db \"SELECT recording, host, max(duration_ns) FROM blocked\n"
+    "                        GROUP BY recording ORDER BY 3 DESC\"\n";
 
 static int authorize(void *arg, int action, const char *a, const char *b, const char *c,
                      const char *d) {
@@ -249,6 +266,148 @@ static int run_statement(sqlite3 *db, sqlite3_stmt *st, enum fmt fmt) {
     return 0;
 }
 
+/* ---- several recordings ------------------------------------------------------ */
+
+#define MAX_FILES 11 /* main + SQLite's default limit of 10 attached */
+
+/* A file: URI for path (every byte that is not plainly safe
+ * percent-encoded), with query. */
+static char *file_uri(const char *path, const char *query) {
+    size_t n = strlen(path);
+    char *u = malloc(3 * n + strlen(query) + 16);
+    if (!u)
+        return NULL;
+    char *o = u + sprintf(u, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("/-_.~", *p))
+            *o++ = (char)*p;
+        else
+            o += sprintf(o, "%%%02X", *p);
+    }
+    sprintf(o, "?%s", query);
+    return u;
+}
+
+static int exec_ok(sqlite3 *db, const char *sql) {
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+}
+
+/* Attach files[i] as r<i>: read-only, or (a recording being written whose
+ * -shm we may not use, as ts_store_open_read decides) immutable. */
+static int attach(sqlite3 *db, const char *file, int i, char *err, size_t errlen) {
+    sqlite3 *probe;
+    if (ts_store_open_read(file, &probe, err, errlen))
+        return -1;
+    sqlite3_close(probe);
+    static const char *const modes[] = {"mode=ro", "immutable=1"};
+    for (int m = 0; m < 2; m++) {
+        char *uri = file_uri(file, modes[m]);
+        char *sql = uri ? sqlite3_mprintf("ATTACH %Q AS r%d", uri, i) : NULL;
+        char *check = sqlite3_mprintf("SELECT 1 FROM r%d.sqlite_master LIMIT 1", i);
+        int ok = sql && check && exec_ok(db, sql) && exec_ok(db, check);
+        if (!ok && sql) {
+            char *detach = sqlite3_mprintf("DETACH r%d", i);
+            if (detach)
+                sqlite3_exec(db, detach, NULL, NULL, NULL);
+            sqlite3_free(detach);
+        }
+        free(uri);
+        sqlite3_free(sql);
+        sqlite3_free(check);
+        if (ok)
+            return 0;
+    }
+    snprintf(err, errlen, "%s: cannot attach: %s", file, sqlite3_errmsg(db));
+    return -1;
+}
+
+/* A session fact of schema s, as an SQL literal (NULL if absent). */
+static char *fact(sqlite3 *db, const char *s, const char *key, int integer) {
+    char *sql = sqlite3_mprintf("SELECT value FROM %s.session WHERE key = %Q", s, key);
+    sqlite3_stmt *st = NULL;
+    char *lit = NULL;
+    if (sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        lit = integer ? sqlite3_mprintf("%lld", sqlite3_column_int64(st, 0))
+                      : sqlite3_mprintf("%Q", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_free(sql);
+    return lit ? lit : sqlite3_mprintf("NULL");
+}
+
+/* Open files[0..n) as one: see the file comment.  0, or 1 with a message
+ * printed. */
+static int open_many(const char *const *files, int n, sqlite3 **out) {
+    char err[768];
+    sqlite3 *db;
+    if (n > MAX_FILES) {
+        fprintf(stderr, "taskscope query: at most %d recordings at once (%d given)\n",
+                MAX_FILES, n);
+        return 2;
+    }
+    if (ts_store_open_read(files[0], &db, err, sizeof err)) {
+        fprintf(stderr, "taskscope: %s\n", err);
+        return 1;
+    }
+    char schema[MAX_FILES][8];
+    snprintf(schema[0], sizeof schema[0], "main");
+    int ok = exec_ok(db, "PRAGMA temp_store = MEMORY");
+    for (int i = 1; ok && i < n; i++) {
+        snprintf(schema[i], sizeof schema[i], "r%d", i);
+        if (attach(db, files[i], i, err, sizeof err)) {
+            fprintf(stderr, "taskscope: %s\n", err);
+            sqlite3_close(db);
+            return 1;
+        }
+    }
+    /* Every table and view of the schema, as one temporary view. */
+    sqlite3_stmt *names = NULL;
+    ok = ok && sqlite3_prepare_v2(db, "SELECT name FROM main.sqlite_master WHERE type IN "
+                                      "('table', 'view') AND name NOT LIKE 'sqlite_%' "
+                                      "ORDER BY name", -1, &names, NULL) == SQLITE_OK;
+    char *recs = sqlite3_mprintf("CREATE TEMP VIEW recordings AS ");
+    while (ok && sqlite3_step(names) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(names, 0);
+        char *sql = sqlite3_mprintf("CREATE TEMP VIEW \"%w\" AS ", name);
+        for (int i = 0; sql && i < n; i++) {
+            char *host = fact(db, schema[i], "host", 0), *pid = fact(db, schema[i], "pid", 1);
+            char *next = sqlite3_mprintf("%z%sSELECT %Q AS recording, %s AS host, %s AS pid, * "
+                                         "FROM %s.\"%w\"", sql, i ? " UNION ALL " : "",
+                                         files[i], host, pid, schema[i], name);
+            sqlite3_free(host);
+            sqlite3_free(pid);
+            sql = next;
+        }
+        ok = sql && exec_ok(db, sql);
+        if (!ok)
+            snprintf(err, sizeof err, "%s: %s", name, sqlite3_errmsg(db));
+        sqlite3_free(sql);
+    }
+    sqlite3_finalize(names);
+    for (int i = 0; ok && recs && i < n; i++) {
+        char *host = fact(db, schema[i], "host", 0), *pid = fact(db, schema[i], "pid", 1);
+        char *exe = fact(db, schema[i], "exe", 0), *status = fact(db, schema[i], "status", 0);
+        recs = sqlite3_mprintf("%z%sSELECT %Q AS recording, %s AS host, %s AS pid, %s AS exe, "
+                               "%s AS status", recs, i ? " UNION ALL " : "", files[i], host, pid,
+                               exe, status);
+        sqlite3_free(host);
+        sqlite3_free(pid);
+        sqlite3_free(exe);
+        sqlite3_free(status);
+    }
+    ok = ok && recs && exec_ok(db, recs);
+    sqlite3_free(recs);
+    if (!ok) {
+        fprintf(stderr, "taskscope: query: cannot combine the recordings: %s\n",
+                err[0] ? err : sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return 1;
+    }
+    *out = db;
+    return 0;
+}
+
 /* 1 if rest holds nothing but spaces, semicolons and comments. */
 static int only_trailer(sqlite3 *db, const char *rest) {
     sqlite3_stmt *next = NULL;
@@ -294,13 +453,21 @@ int cmd_query(int argc, char **argv) {
     }
     if (argc - optind < 2)
         return cli_usage("query", "need a recording and an SQL statement");
-    if (argc - optind > 2)
-        return cli_usage("query", "unexpected argument '%s' (quote the SQL as one argument)",
-                         argv[optind + 2]);
-    const char *file = argv[optind], *sql = argv[optind + 1];
+    int nfiles = argc - optind - 1;
+    const char *file = argv[optind], *sql = argv[argc - 1];
     sqlite3 *db;
     char err[768];
-    if (ts_store_open_read(file, &db, err, sizeof err)) {
+    if (nfiles > 1) {
+        /* Several files: each must be a recording, which also catches SQL
+         * split over several arguments (quote it as one). */
+        for (int i = 0; i < nfiles; i++)
+            if (!ts_store_is_recording(argv[optind + i]) && access(argv[optind + i], F_OK))
+                return cli_usage("query", "unexpected argument '%s' (no such recording; quote "
+                                          "the SQL as one argument)", argv[optind + i]);
+        int rc = open_many((const char *const *)argv + optind, nfiles, &db);
+        if (rc)
+            return rc;
+    } else if (ts_store_open_read(file, &db, err, sizeof err)) {
         fprintf(stderr, "taskscope: %s\n", err);
         return 1;
     }

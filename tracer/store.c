@@ -448,6 +448,23 @@ static int undo_claim(ts_store *s, int created, int rc) {
     return rc;
 }
 
+/* Exports that speak wall-clock time (OTLP) need CLOCK_REALTIME minus
+ * CLOCK_MONOTONIC (events are stamped on the latter), and a fleet's
+ * exports the host: both written once, when the recording starts. */
+static void record_clock_and_host(ts_store *s) {
+    struct timespec rt, mono;
+    char buf[256];
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    long long off = ((long long)rt.tv_sec - mono.tv_sec) * 1000000000LL + (rt.tv_nsec - mono.tv_nsec);
+    snprintf(buf, sizeof buf, "%lld", off);
+    ts_store_meta(s, "clock_offset_ns", buf);
+    if (gethostname(buf, sizeof buf - 1) == 0) {
+        buf[sizeof buf - 1] = 0;
+        ts_store_meta(s, "host", buf);
+    }
+}
+
 int ts_store_create_ex(const char *path, int flags, ts_store **out, char *err, size_t errlen) {
     ts_store *s = calloc(1, sizeof *s);
     if (!s) {
@@ -489,6 +506,7 @@ int ts_store_create_ex(const char *path, int flags, ts_store **out, char *err, s
     snprintf(ddl, sizeof ddl, "%d", TS_STORE_DDL_VERSION);
     ts_store_meta(s, "ddl_version", ddl);
     ts_store_meta(s, "status", "recording");
+    record_clock_and_host(s);
     s->created = created;
     hold_writer_lock(s, path);
     *out = s;

@@ -99,7 +99,7 @@ def database(c):
 def export(c):
     path = recorded(c)
     out = c.path("block.json")
-    taskscope("export", "--format", "perfetto", path, "-o", out, expect_rc=0)
+    taskscope("export", "--format", "chrome", path, "-o", out, expect_rc=0)
     with open(out, encoding="utf-8") as f:
         try:
             ev = json.load(f)["traceEvents"]
