@@ -96,6 +96,28 @@
     "CREATE VIEW IF NOT EXISTS warnings AS SELECT w.id, w.ns AS time_ns,\n"             \
     "  (w.ns - (SELECT min(ns) FROM ev_task_create)) / 1e9 AS time_s, w.kind, w.task,\n" \
     "  (SELECT name FROM tasks t WHERE t.id = w.task LIMIT 1) AS task_name,\n"          \
-    "  w.resource, w.text FROM warning w ORDER BY w.id;\n"
+    "  w.resource, w.text FROM warning w ORDER BY w.id;\n"                          \
+    TS_DDL_VIEWS_NOTES
+
+/* Issue 15: user fields (the current value of each key: the latest
+ * setting, an empty value being a removal; a state dump repeats them),
+ * log lines, and the stacks state dumps walked for parked tasks (pcs: a
+ * blob of 64-bit little-endian return addresses, innermost first).  Key
+ * and value are cut by bytes (key_len), hence the casts to BLOB. */
+#define TS_DDL_FIELD_KEY "CAST(substr(CAST(f.text AS BLOB), 1, f.key_len) AS TEXT)"
+#define TS_DDL_VIEWS_NOTES                                                            \
+    "CREATE VIEW IF NOT EXISTS fields AS SELECT f.seq, f.ns, f.task,\n"                \
+    "  (SELECT name FROM tasks t WHERE t.id = f.task LIMIT 1) AS task_name,\n"          \
+    "  " TS_DDL_FIELD_KEY " AS key,\n"                                                  \
+    "  CAST(substr(CAST(f.text AS BLOB), f.key_len + 1) AS TEXT) AS value\n"            \
+    "  FROM ev_task_field f WHERE f.len > f.key_len AND NOT EXISTS (SELECT 1 FROM ev_task_field g\n" \
+    "    WHERE g.task = f.task AND g.seq > f.seq AND g.key_len = f.key_len\n"           \
+    "    AND substr(CAST(g.text AS BLOB), 1, g.key_len) = substr(CAST(f.text AS BLOB), 1, f.key_len));\n" \
+    "CREATE VIEW IF NOT EXISTS logs AS SELECT l.seq, l.ns, nullif(l.task, 0) AS task,\n" \
+    "  (SELECT name FROM tasks t WHERE t.id = l.task LIMIT 1) AS task_name, l.text\n"   \
+    "  FROM ev_log l;\n"                                                                \
+    "CREATE VIEW IF NOT EXISTS task_stacks AS SELECT s.seq, s.ns, s.task,\n"           \
+    "  (SELECT name FROM tasks t WHERE t.id = s.task LIMIT 1) AS task_name,\n"          \
+    "  s.depth, s.flags, s.pcs FROM ev_task_stack s;\n"
 
 #endif

@@ -39,6 +39,7 @@
 #include "report.h"
 #include "safe_io.h"
 #include "session.h"
+#include "where.h"
 #ifdef TS_HAVE_TUI
 #include "tui.h"
 #endif
@@ -68,6 +69,7 @@ static const char *USAGE =
     "  pstree TARGET                     the task tree with await edges\n"
     "  blocked TARGET                    blocked-loop episodes and slow steps, with stacks\n"
     "  stats TARGET                      per task name and per loop statistics\n"
+    "  where TARGET [TASK]               the call stack of every parked task (or one)\n"
     "  query [--json|--csv] FILE SQL     one read-only SQL statement over a recording\n"
     "  export --format perfetto|chrome -o OUT FILE   a timeline for ui.perfetto.dev\n"
     "  top PID | FILE | -- PROGRAM [ARGS]  the live (or replayed) all_tasks view\n"
@@ -180,6 +182,7 @@ static const char *BPF_HELP =
 enum {
     OPT_BPF = 256, OPT_BPF_EVENTS, OPT_BPF_BLOCK, OPT_BPF_SLOW, OPT_DURATION, OPT_BY_PREFIX, OPT_FORCE,
     OPT_NO_FOLLOW, OPT_KEEP_UNTRACED, OPT_JSON,
+    OPT_STACKS, OPT_FIELDS, /* issue 15 */
 };
 
 #define BPF_LONGOPTS                                              \
@@ -661,6 +664,8 @@ static int cmd_report(const char *name, int argc, char **argv) {
         {"all", no_argument, NULL, 'a'},
         {"duration", required_argument, NULL, OPT_DURATION},
         {"by-prefix", no_argument, NULL, OPT_BY_PREFIX},
+        {"stacks", no_argument, NULL, OPT_STACKS},
+        {"fields", no_argument, NULL, OPT_FIELDS},
         {"help", no_argument, NULL, 'h'},
         BPF_LONGOPTS,
         {0, 0, 0, 0},
@@ -668,7 +673,7 @@ static int cmd_report(const char *name, int argc, char **argv) {
     tr_opts o = {0};
     bpf_flags bpf = {0};
     double duration = -1;
-    int opt, r, pid;
+    int opt, r, pid, stacks = 0, fields = 0, where = !strcmp(name, "where");
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":ah", longopts, NULL)) != -1) {
         if ((r = bpf_opt(name, opt, &bpf)) != 0) {
@@ -692,7 +697,28 @@ static int cmd_report(const char *name, int argc, char **argv) {
                 return cli_usage(name, "--by-prefix goes with stats");
             o.by_prefix = 1;
             break;
+        case OPT_STACKS:
+            if (strcmp(name, "ps") && strcmp(name, "pstree"))
+                return cli_usage(name, "--stacks goes with ps and pstree (or use where)");
+            stacks = 1;
+            break;
+        case OPT_FIELDS:
+            if (strcmp(name, "ps"))
+                return cli_usage(name, "--fields goes with ps");
+            fields = 1;
+            break;
         case 'h':
+            if (where) {
+                printf("usage: taskscope where [--json] TARGET [TASK]\n\n"
+                       "The call stack of every parked (suspended or ready) task, or of task\n"
+                       "TASK (its number), innermost frame first, symbolized.  TARGET is a\n"
+                       "live pid on the debug runtime (its loops walk each parked task's\n"
+                       "frame-pointer chain in a state dump) or a recording (the stacks of\n"
+                       "its last dump).  A stack taken before the task last ran says so.\n\n"
+                       "  --json          one JSON document instead of text\n\n"
+                       "See `man taskscope`.\n");
+                return 0;
+            }
             printf("usage: taskscope %s [--json]%s TARGET\n"
                    "       taskscope %s --bpf [--duration S] [--json] PID\n\n"
                    "TARGET: a live pid or a recording.  ps and pstree list the tasks\n"
@@ -706,9 +732,15 @@ static int cmd_report(const char *name, int argc, char **argv) {
                    "for S seconds (blocked: 1 by default, others 0) and detaches.  On the debug\n"
                    "runtime the ring gives the tasks and BPF adds the blocking system calls.\n\n"
                    "%s\nSee `man taskscope`.\n",
-                   name, strcmp(name, "ps") && strcmp(name, "pstree") ? "" : " [--all]", name,
+                   name, strcmp(name, "ps") && strcmp(name, "pstree") ? "" : " [--all] [--stacks]", name,
                    strcmp(name, "ps") && strcmp(name, "pstree")
-                       ? "" : "  -a, --all       finished tasks too\n",
+                       ? "" : !strcmp(name, "ps")
+                       ? "  -a, --all       finished tasks too\n"
+                         "  --stacks        then the call stack of every parked task (text only)\n"
+                         "  --fields        then every task's user fields and the log lines\n"
+                         "                  (ts_task_set_field, ts_event_log; text only)\n"
+                       : "  -a, --all       finished tasks too\n"
+                         "  --stacks        then the call stack of every parked task (text only)\n",
                    BPF_HELP);
             return 0;
         default:
@@ -717,9 +749,23 @@ static int cmd_report(const char *name, int argc, char **argv) {
     }
     if (optind >= argc)
         return cli_usage(name, "no target (pid or recording) given");
-    if (argc - optind > 1)
+    uint64_t task = 0;
+    if (where && argc - optind == 2) {
+        char *end;
+        const char *a = argv[optind + 1] + (argv[optind + 1][0] == '#');
+        errno = 0;
+        unsigned long long v = strtoull(a, &end, 10);
+        if (!*a || *end || errno || !v || a[0] == '-')
+            return cli_usage(name, "'%s' is not a task number", argv[optind + 1]);
+        task = v;
+    } else if (argc - optind > 1) {
         return cli_usage(name, "one target at a time; unexpected argument '%s'",
                          argv[optind + 1]);
+    }
+    if ((stacks || fields) && o.json)
+        return cli_usage(name, "--stacks and --fields are text sections (use where --json or query)");
+    if (where && bpf.on)
+        return cli_usage(name, "where --bpf is not supported: the release runtime sends no stacks");
     const char *target = argv[optind];
     if (ts_is_pid(target) && pid_operand(name, target, &pid))
         return 2;
@@ -750,11 +796,25 @@ static int cmd_report(const char *name, int argc, char **argv) {
     if (!live.reader && !bpf.on)
         o.status = file_status; /* a recording: in progress, complete or cut short */
     tm_model_analyze(m);
-    if (!strcmp(name, "ps"))
-        tr_ps(stdout, m, &o);
-    else if (!strcmp(name, "pstree"))
-        tr_pstree(stdout, m, &o);
-    else if (!strcmp(name, "stats"))
+    int rc = 0;
+    if (!strcmp(name, "ps") || !strcmp(name, "pstree")) {
+        (!strcmp(name, "ps") ? tr_ps : tr_pstree)(stdout, m, &o);
+        if (stacks) {
+            ts_symbolizer *sym = ts_symbolizer_new();
+            tr_stacks_section(stdout, m, sym);
+            ts_symbolizer_free(sym);
+        }
+        if (fields)
+            tr_fields_section(stdout, m);
+    } else if (where) {
+        ts_symbolizer *sym = ts_symbolizer_new();
+        if (tr_where(stdout, m, sym, &o, task)) {
+            fprintf(stderr, "taskscope where: no task #%llu in %s\n", (unsigned long long)task,
+                    src);
+            rc = 1;
+        }
+        ts_symbolizer_free(sym);
+    } else if (!strcmp(name, "stats"))
         tr_stats(stdout, m, &o);
     else {
         ts_symbolizer *sym = ts_symbolizer_new();
@@ -771,7 +831,7 @@ static int cmd_report(const char *name, int argc, char **argv) {
         ts_session_close(&live);
     else
         tm_model_free(m);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -805,7 +865,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "attach"))
         return cmd_attach(sub_argc, sub_argv);
     if (!strcmp(cmd, "ps") || !strcmp(cmd, "pstree") || !strcmp(cmd, "blocked") ||
-        !strcmp(cmd, "stats"))
+        !strcmp(cmd, "stats") || !strcmp(cmd, "where"))
         return cmd_report(cmd, sub_argc, sub_argv);
     if (!strcmp(cmd, "query"))
         return cmd_query(sub_argc, sub_argv);

@@ -217,6 +217,11 @@ typedef struct ts_event_desc {
 /* The description of an event type, NULL if unknown. */
 const ts_event_desc *ts_event_desc_of(unsigned type);
 const char *ts_event_name(unsigned type);   /* "?" if unknown */
+/* The tail of rec (of type d): its length is always the last fixed field
+ * (bytes for a bytes tail, elements for a u64 array).  Returns the bytes
+ * it claims, which the caller must check against rec's size; 0 when d
+ * has no tail. */
+uint64_t ts_event_tail_bytes(const ts_event_desc *d, const void *rec);
 
 /* One line describing the event: "task_create task=3 parent=1 ...",
  * with string and site ids resolved through rd (which may be NULL).

@@ -55,6 +55,8 @@ struct ts_task {
                                  * outer group can nest them */
     const ts_site *release_site; /* debug runtime: where the last handle
                                  * was given up, if known */
+    struct ts__notes *notes;    /* debug runtime: user fields, NULL until
+                                 * ts_task_set_field (trace/notes.c) */
 };
 
 /* state of a record whose task was freed (debug runtime: it waits in the

@@ -462,6 +462,8 @@ void ts__tr_task_done(ts_task *t) {
 }
 
 void ts__tr_task_free(ts_task *t) {
+    if (t->notes)
+        ts__tr_notes_task_free(t);
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
@@ -757,11 +759,17 @@ static void dump_records(ts_loop *l, ts__ring *r, uint64_t gen) {
         e->tid = (uint32_t)syscall(SYS_gettid);
         END(r);
     }
+    unsigned stacks = ts__tr_dump_stack_budget(); /* taskstack.c */
     ts__list_foreach(it, &l->tasks) {
         ts_task *t = ts__container_of(it, ts_task, all);
-        if (t->state < TS_TASK_DONE)
+        if (t->state < TS_TASK_DONE) {
             dump_task(r, t);
+            ts__tr_dump_task_stack(r, t, &stacks);
+            ts__tr_dump_task_fields(r, t); /* notes.c */
+        }
     }
+    if (stacks != ts__tr_dump_stack_budget())
+        ts__tr_dump_modules(r); /* to symbolize them */
     dump_resources(r);
     {
         BEGIN(r, dump_end);
