@@ -98,7 +98,8 @@ def live(c):
     expect(("sleeper", "step", "2") in fields and ("sleeper", "user", "alice") in fields
            and not any(r[1] == "gone" for r in fields), "SQL fields: %r" % (fields,))
     logs = rows(out, "SELECT task_name, text FROM logs")
-    expect(("sleeper", "sleeper: going to sleep") in logs or True, "SQL logs: %r" % (logs,))
+    expect(("sleeper", "sleeper: going to sleep") in logs and ("main", "main: spawned both") in logs,
+           "SQL logs: %r" % (logs,))
     stacks = rows(out, "SELECT task_name, depth FROM task_stacks")
     expect(any(r[0] == "sleeper" and r[1] >= 4 for r in stacks), "SQL stacks: %r" % (stacks,))
     q = taskscope("query", out, "SELECT key, value FROM fields WHERE key = 'user'",
