@@ -91,7 +91,10 @@
     "CREATE VIEW IF NOT EXISTS cancellations AS SELECT c.seq, c.ns, c.task,\n"         \
     "  (SELECT name FROM tasks t WHERE t.id = c.task LIMIT 1) AS task_name,\n"          \
     "  nullif(c.by_task, 0) AS by_task,\n"                                             \
-    "  (SELECT name FROM tasks t WHERE t.id = c.by_task LIMIT 1) AS by_name,\n"         \
+    "  ifnull((SELECT name FROM tasks t WHERE t.id = c.by_task LIMIT 1),\n"              \
+    "    (SELECT 'taskscope cancel (pid ' || r.pid || ')' FROM ev_cancel_request r\n"     \
+    "     WHERE r.task = c.task AND r.result = 0 AND r.seq < c.seq ORDER BY r.seq DESC LIMIT 1))\n" \
+    "    AS by_name,\n"                                                                   \
     "  c.requests, " TS_DDL_STR("c.message") " AS message FROM ev_task_cancel c;\n"    \
     "CREATE VIEW IF NOT EXISTS warnings AS SELECT w.id, w.ns AS time_ns,\n"             \
     "  (w.ns - (SELECT min(ns) FROM ev_task_create)) / 1e9 AS time_s, w.kind, w.task,\n" \

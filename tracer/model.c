@@ -779,6 +779,7 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
     case TS_EV_task_stack: tm__on_task_stack(m, (const void *)h, ns); break; /* model_notes.c */
     case TS_EV_task_field: tm__on_task_field(m, (const void *)h); break;
     case TS_EV_log: tm__on_log(m, (const void *)h, ns); break;
+    case TS_EV_cancel_request: tm__on_cancel_request(m, (const void *)h); break;
     default: break;
     }
 }

@@ -294,6 +294,10 @@ typedef struct tm_log {
     uint64_t task;           /* 0: logged outside any task */
     const char *text;
 } tm_log;
+/* The pid of the `taskscope cancel` that cancelled task (through the
+ * debug runtime's command channel), 0 if none did. */
+uint32_t tm_model_task_canceller(const tm_model *m, uint64_t task);
+
 size_t tm_model_log_count(const tm_model *m);
 const tm_log *tm_model_log_at(const tm_model *m, size_t i);
 

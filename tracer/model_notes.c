@@ -26,6 +26,7 @@ struct note {
     uint64_t *pcs;       /* NULL: no stack seen */
     uint32_t nfields;
     tm_field f[FIELDS_MAX];
+    uint32_t canceller_pid;  /* taskscope cancel's pid, 0 none */
 };
 
 struct tm_notes {
@@ -118,6 +119,17 @@ void tm__on_task_field(tm_model *m, const ts_ev_task_field *e) {
         return;
     free(n->f[i].value);
     n->f[i].value = v;
+}
+
+void tm__on_cancel_request(tm_model *m, const ts_ev_cancel_request *e) {
+    struct note *n = e->task && !e->result ? note_get(m, e->task, 1) : NULL;
+    if (n)
+        n->canceller_pid = e->pid ? e->pid : UINT32_MAX;
+}
+
+uint32_t tm_model_task_canceller(const tm_model *m, uint64_t task) {
+    struct note *n = m->notes ? note_get((tm_model *)m, task, 0) : NULL;
+    return n ? n->canceller_pid : 0;
 }
 
 void tm__on_log(tm_model *m, const ts_ev_log *e, uint64_t ns) {

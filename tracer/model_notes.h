@@ -8,6 +8,7 @@
 
 void tm__on_task_stack(tm_model *m, const ts_ev_task_stack *e, uint64_t ns);
 void tm__on_task_field(tm_model *m, const ts_ev_task_field *e);
+void tm__on_cancel_request(tm_model *m, const ts_ev_cancel_request *e);
 void tm__on_log(tm_model *m, const ts_ev_log *e, uint64_t ns);
 void tm__notes_free(tm_model *m);
 

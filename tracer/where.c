@@ -85,6 +85,9 @@ static void text_task(FILE *out, const tm_model *m, ts_symbolizer *sym, const tm
         fputs(", awaits ", out);
         ts_text_put(out, aw, 0);
     }
+    uint32_t by = tm_model_task_canceller(m, t->id);
+    if (by)
+        fprintf(out, ", cancelled by taskscope cancel (pid %u)", by);
     fputs(")\n", out);
     ts_frame f[FRAMES_MAX];
     tm_task_stack st;
@@ -180,11 +183,14 @@ void tr_fields_section(FILE *out, const tm_model *m) {
         const tm_task *t = tm_model_task_at(m, i);
         const tm_field *f;
         size_t n = t ? tm_model_task_fields(m, t->id, &f) : 0;
-        if (!n)
+        uint32_t by = t ? tm_model_task_canceller(m, t->id) : 0;
+        if (!n && !by)
             continue;
         fprintf(out, "  task #%" PRIu64 " ", t->id);
         ts_text_put(out, tm_task_name(m, t), 0);
         fputc(':', out);
+        if (by)
+            fprintf(out, " (cancelled by taskscope cancel (pid %u))", by);
         for (size_t k = 0; k < n; k++) {
             fputc(' ', out);
             ts_text_put(out, f[k].key, 0);

@@ -10,11 +10,12 @@ fields, logs and task_stacks, the chrome export).
 """
 import json
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tracer_util import (TASKSCOPE, Checker, debug_env, expect, prog,  # noqa: E402
-                         remove_segment, rows, taskscope, taskscope_json)
+from tracer_util import (DEBUG_LIBDIR, TASKSCOPE, Checker, debug_env, expect, poll_until,  # noqa: E402
+                         prog, remove_segment, rows, taskscope, taskscope_json)
 
 SLEEPER = ["where_inner", "where_middle", "where_outer", "sleeper_main"]
 LOCKER = ["lock_wait_inner", "lock_wait_outer", "locker_main"]
@@ -114,9 +115,62 @@ def live(c):
     expect("alice" in blob, "export: no field value")
 
 
+def cancel(c):
+    """taskscope cancel: applied on the loop's thread and recorded with the
+    canceller; refused for a finished task, an unknown task, a dead pid and
+    the release runtime."""
+    out = c.path("cancel.db")
+    p = c.start([prog("prog_where")], env=debug_env())
+    p.wait_line(r"parked pid=\d+")
+    rec = c.start([TASKSCOPE, "attach", "-o", out, str(p.pid)])
+    ps = taskscope_json("ps", "--json", p.pid)
+    ids = {t["name"]: t["id"] for t in ps["tasks"]}
+    r = taskscope("cancel", "--msg", "enough \x1b[1m", str(p.pid), str(ids["locker"]),
+                  expect_rc=0)
+    expect("cancelled task #%d locker" % ids["locker"] in r.stdout, "cancel: %r" % r.stdout)
+
+    def finished():
+        t = [t for t in taskscope_json("ps", "--json", "--all", p.pid)["tasks"]
+             if t["name"] == "locker"]
+        return t and t[0]["state"] != "suspended"
+    poll_until("locker to finish after the cancel", finished)
+    r = taskscope("cancel", str(p.pid), str(ids["locker"]), expect_rc=1)
+    expect("already finished" in r.stderr or "no longer there" in r.stderr,
+           "cancel of a finished task: %r" % r.stderr)
+    r = taskscope("cancel", str(p.pid), "777777", expect_rc=1)
+    expect("does not exist" in r.stderr, "cancel of an unknown task: %r" % r.stderr)
+    fields = taskscope("ps", "--fields", p.pid, expect_rc=0).stdout
+    expect("locker: (cancelled by taskscope cancel (pid " in fields,
+           "ps --fields does not name the canceller: %s" % fields)
+    rec.p.send_signal(signal.SIGINT)
+    rec.wait()
+    p.kill()
+    p.wait()
+    remove_segment(p.pid)
+    rows_ = rows(out, "SELECT task_name, by_task, by_name, message FROM cancellations")
+    expect(any(r[0] == "locker" and r[1] is None and r[2].startswith("taskscope cancel (pid ")
+               and r[3] == "enough \x1b[1m" for r in rows_), "SQL cancellations: %r" % (rows_,))
+    req = rows(out, "SELECT task, result FROM ev_cancel_request")
+    expect((ids["locker"], 0) in req, "ev_cancel_request: %r" % (req,))
+    # usage and refusals
+    taskscope("cancel", "1", expect_rc=2)
+    taskscope("cancel", "1", "x", expect_rc=2)
+    r = taskscope("cancel", "4194303", "2", expect_rc=1)
+    expect("no such process" in r.stderr, "dead pid: %r" % r.stderr)
+    env = dict(os.environ)  # the release runtime, whatever the test's own path says
+    env["LD_LIBRARY_PATH"] = os.path.dirname(os.path.normpath(DEBUG_LIBDIR))
+    rel = c.start([prog("prog_where")], env=env)
+    rel.wait_line(r"parked pid=\d+")
+    r = taskscope("cancel", str(rel.pid), "2", expect_rc=1)
+    expect("debug runtime" in r.stderr, "release runtime: %r" % r.stderr)
+    rel.kill()
+    rel.wait()
+
+
 def main():
     c = Checker("where")
     c.check(live)
+    c.check(cancel)
     return c.finish()
 
 

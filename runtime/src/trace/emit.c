@@ -336,6 +336,7 @@ void ts__tr_iteration(ts_loop *l) {
     ts_seg_header *h = ts__seg();
     if (!h)
         return;
+    ts__tr_command_check(l, h); /* command.c: taskscope cancel */
     uint64_t req = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
     if (__builtin_expect(req == l->trace_dump_gen, 1))
         return;
@@ -367,6 +368,20 @@ void ts__tr_wake_loops_for_dump(void) {
             ts_call_soon_threadsafe(l, wake_for_dump, NULL);
     }
     pthread_mutex_unlock(&loops_lock);
+}
+
+bool ts__tr_wake_loop_id(uint64_t loop) {
+    bool found = false;
+    pthread_mutex_lock(&loops_lock);
+    for (uint32_t i = 0; i < TS_MAX_LOOPS && !found; i++) {
+        ts_loop *l = loops_by_slot[i];
+        if (l && l->id == loop && loop) {
+            ts_call_soon_threadsafe(l, wake_for_dump, NULL);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&loops_lock);
+    return found;
 }
 
 void ts__tr_before_poll(ts_loop *l) {
