@@ -34,7 +34,7 @@ enum { FLAG_TRUNCATED = 1, FLAG_BAD_FP = 2, FLAG_NO_WALK = 4 };
 /* The saved stack pointer, frame pointer and return address of a parked
  * context (the frame SAVE_FRAME / the AArch64 switch leave; ctx_make.c
  * builds the same).  false if this build cannot say. */
-static bool parked_regs(const ts_task *t, uint64_t *sp, uint64_t *fp, uint64_t *pc) {
+__attribute__((no_sanitize_address)) static bool parked_regs(const ts_task *t, uint64_t *sp, uint64_t *fp, uint64_t *pc) {
 #if defined(TS_CORO_UCONTEXT) || !(defined(__x86_64__) || defined(__aarch64__))
     (void)t, (void)sp, (void)fp, (void)pc;
     return false;
@@ -54,8 +54,11 @@ static bool parked_regs(const ts_task *t, uint64_t *sp, uint64_t *fp, uint64_t *
 #endif
 }
 
-/* Walk t's frames into pcs (at most max); the flags into *flags. */
-static int walk(const ts_task *t, uint64_t *pcs, int max, uint32_t *flags) {
+/* Walk t's frames into pcs (at most max); the flags into *flags.  Not
+ * instrumented by ASan: the words read are saved registers on a parked
+ * stack, which its shadow may describe as the redzones of frames that
+ * are not running. */
+__attribute__((no_sanitize_address)) static int walk(const ts_task *t, uint64_t *pcs, int max, uint32_t *flags) {
     uint64_t lo = (uint64_t)(uintptr_t)t->stack.base, hi = lo + t->stack.size;
     uint64_t sp, fp, pc;
     *flags = 0;
