@@ -12,9 +12,12 @@
  * one from main, one from sleeper.
  *
  * Prints "parked pid=N" once both are parked, then main sleeps until
- * killed.
+ * killed.  With the argument "block", main first blocks the loop for 6 s
+ * (a plain sleep(3) call, twice) and prints "unblocked" after it: a
+ * cancel sent meanwhile is applied when the step returns.
  */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <taskscope/taskscope.h>
@@ -52,7 +55,6 @@ static void *locker_main(void *arg) {
 }
 
 static void *amain(void *arg) {
-    (void)arg;
     lock = ts_lock_new();
     ts_lock_acquire(lock);
     ts_task *s = ts_spawn_named("sleeper", sleeper_main, NULL);
@@ -67,8 +69,17 @@ static void *amain(void *arg) {
     ts_sleep(0.2);
     printf("parked pid=%d\n", (int)getpid());
     fflush(stdout);
+    if (arg) {
+        sleep(3); /* blocks the loop, on purpose */
+        sleep(3);
+        printf("unblocked\n");
+        fflush(stdout);
+    }
     ts_sleep(3600);
     return NULL;
 }
 
-int main(void) { return ts_run(amain, NULL) ? 1 : 0; }
+int main(int argc, char **argv) {
+    int block = argc > 1 && !strcmp(argv[1], "block");
+    return ts_run(amain, block ? "block" : NULL) ? 1 : 0;
+}

@@ -167,8 +167,27 @@ def cancel(c):
     rel.wait()
 
 
+def cancel_blocked(c):
+    """A cancel sent while the loop is blocked is queued (no answer within
+    --timeout: exit 1, saying so) and applied when the step returns."""
+    p = c.start([prog("prog_where"), "block"], env=debug_env())
+    p.wait_line(r"parked pid=\d+")
+    r = taskscope("cancel", "--timeout", "0.5", str(p.pid), "3", expect_rc=1)
+    expect("stays queued" in r.stderr, "cancel during a block: %r" % r.stderr)
+    p.wait_line(r"unblocked")
+
+    def cancelled():
+        out = taskscope("ps", "--fields", "--all", p.pid, expect_rc=0).stdout
+        return "locker: (cancelled by taskscope cancel (pid " in out
+    poll_until("the queued cancel to be applied after the block", cancelled)
+    p.kill()
+    p.wait()
+    remove_segment(p.pid)
+
+
 def main():
     c = Checker("where")
+    c.check(cancel_blocked)
     c.check(live)
     c.check(cancel)
     return c.finish()

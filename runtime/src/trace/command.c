@@ -79,9 +79,11 @@ static int apply(ts_loop *l, const ts_seg_command *req, uint32_t *uid_out) {
     *uid_out = uid < 0 ? UINT32_MAX : (uint32_t)uid;
     if (req->op != TS_COMMAND_CANCEL || req->msg_len > TS_COMMAND_MSG_MAX)
         return -EINVAL;
-    if (uid < 0)
-        return -ESRCH; /* the requester is gone: nobody to answer */
-    if (uid != 0 && (uid_t)uid != getuid() && (uid_t)uid != geteuid())
+    /* A requester that is gone (it gave up waiting while this loop was
+     * blocked) still gets its request applied: it could write the
+     * segment, so it had the right.  A live one of another user cannot
+     * have written it but through a descriptor it was handed: refused. */
+    if (uid > 0 && (uid_t)uid != getuid() && (uid_t)uid != geteuid())
         return -EPERM;
     ts_task *t = find_task(l, req->task);
     if (!t)
