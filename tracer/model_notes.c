@@ -46,6 +46,37 @@ static char *copy(const char *s, size_t n) {
     return c;
 }
 
+static void note_clear(struct note *e) {
+    free(e->pcs);
+    for (uint32_t k = 0; k < e->nfields; k++)
+        free(e->f[k].key), free(e->f[k].value);
+}
+
+/* Before the table grows: forget the notes of tasks the model no longer
+ * has (the live model evicts finished tasks), and the stacks of finished
+ * ones, so a long live session keeps notes in proportion to the tasks it
+ * holds. */
+static void sweep(tm_model *m, struct tm_notes *ns) {
+    for (size_t i = 0; i < ns->n;) {
+        struct note *e = &ns->v[i];
+        const tm_task *t = tm_model_task(m, e->task);
+        if (t && t->state >= TM_DONE && e->pcs) {
+            free(e->pcs);
+            e->pcs = NULL, e->depth = 0;
+        }
+        if (t) {
+            i++;
+            continue;
+        }
+        note_clear(e);
+        tm_idmap_del(&ns->ids, e->task);
+        if (i != --ns->n) {
+            *e = ns->v[ns->n];
+            tm_idmap_put(&ns->ids, e->task, (uint32_t)i); /* replaces: no allocation */
+        }
+    }
+}
+
 static struct note *note_get(tm_model *m, uint64_t task, int create) {
     struct tm_notes *ns = m->notes;
     if (!ns) {
@@ -57,6 +88,8 @@ static struct note *note_get(tm_model *m, uint64_t task, int create) {
         return &ns->v[i];
     if (!create)
         return NULL;
+    if (ns->n == ns->cap && ns->n >= 1024)
+        sweep(m, ns);
     if (ns->n == ns->cap) {
         size_t cap = ns->cap ? ns->cap * 2 : 16;
         struct note *v = realloc(ns->v, cap * sizeof *v);
@@ -162,11 +195,8 @@ void tm__notes_free(tm_model *m) {
     struct tm_notes *s = m->notes;
     if (!s)
         return;
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->v[i].pcs);
-        for (uint32_t k = 0; k < s->v[i].nfields; k++)
-            free(s->v[i].f[k].key), free(s->v[i].f[k].value);
-    }
+    for (size_t i = 0; i < s->n; i++)
+        note_clear(&s->v[i]);
     free(s->v);
     tm_idmap_free(&s->ids);
     for (size_t i = 0; i < s->nlogs; i++)
