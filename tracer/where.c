@@ -75,6 +75,17 @@ static const char *flags_text(uint32_t flags) {
     return NULL;
 }
 
+/* Is t's loop blocked right now (an episode seen, not yet ended)?  Its
+ * state dump, and so the stacks, come only when the step returns. */
+static int loop_blocked_now(const tm_model *m, const tm_task *t) {
+    for (size_t i = tm_model_blocked_count(m); i-- > 0;) {
+        const tm_blocked *b = tm_model_blocked_at(m, i);
+        if (b->loop == t->loop)
+            return !b->duration_ns && !b->slow_only && !b->end_unseen;
+    }
+    return 0;
+}
+
 static void text_task(FILE *out, const tm_model *m, ts_symbolizer *sym, const tm_task *t) {
     char aw[256], dur[16];
     tr_awaits_text(m, t, aw, sizeof aw);
@@ -93,8 +104,11 @@ static void text_task(FILE *out, const tm_model *m, ts_symbolizer *sym, const tm
     tm_task_stack st;
     int n = tw_task_frames(m, sym, t->id, f, FRAMES_MAX, &st);
     if (n < 0) {
-        fputs("    (no stack recorded: not parked during a state dump, or over the dump's "
-              "limit of stacks)\n", out);
+        fputs(loop_blocked_now(m, t)
+                  ? "    (no stack yet: its loop is blocked; the loop sends the stacks with "
+                    "its state dump once the step returns)\n"
+                  : "    (no stack recorded: not parked during a state dump, or over the "
+                    "dump's limit of stacks)\n", out);
         return;
     }
     for (int k = 0; k < n; k++)
@@ -113,6 +127,18 @@ static void json_task(FILE *out, const tm_model *m, ts_symbolizer *sym, const tm
     fprintf(out, "%s{\"task\":%" PRIu64 ",\"name\":", first ? "" : ",", t->id);
     tr_json_str(out, tm_task_name(m, t));
     fprintf(out, ",\"state\":\"%s\"", tm_task_state_name(t));
+    const tm_field *fl;
+    size_t nf = tm_model_task_fields(m, t->id, &fl);
+    fputs(",\"fields\":{", out);
+    for (size_t k = 0; k < nf; k++) {
+        fputs(k ? "," : "", out);
+        tr_json_str(out, fl[k].key);
+        fputc(':', out);
+        tr_json_str(out, fl[k].value);
+    }
+    fputc('}', out);
+    uint32_t by = tm_model_task_canceller(m, t->id);
+    tr__json_u64_or_null(out, "cancelled_by_pid", by, by != 0);
     ts_frame f[FRAMES_MAX];
     tm_task_stack st;
     int n = tw_task_frames(m, sym, t->id, f, FRAMES_MAX, &st);

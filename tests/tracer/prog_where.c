@@ -12,8 +12,8 @@
  * one from main, one from sleeper.
  *
  * Prints "parked pid=N" once both are parked, then main sleeps until
- * killed.  With the argument "block", main first blocks the loop for 6 s
- * (a plain sleep(3) call, twice) and prints "unblocked" after it: a
+ * killed.  With the argument "block", main first blocks the loop for 9 s
+ * (a plain sleep(3) call, three times) and prints "unblocked" after it: a
  * cancel sent meanwhile is applied when the step returns.
  */
 #include <stdio.h>
@@ -71,6 +71,7 @@ static void *amain(void *arg) {
     fflush(stdout);
     if (arg) {
         sleep(3); /* blocks the loop, on purpose */
+        sleep(3);
         sleep(3);
         printf("unblocked\n");
         fflush(stdout);

@@ -49,6 +49,8 @@ def check_where(target, what):
     in_order(s.get("locker", []), LOCKER, what + " locker")
     js = taskscope_json("where", "--json", target)
     tasks = {t["name"]: t for t in js["tasks"]}
+    expect(tasks["sleeper"]["fields"] == {"user": "alice", "step": "2", "color": "\x1b[31mred"},
+           "%s: where --json fields %r" % (what, tasks["sleeper"]["fields"]))
     funcs = [f["function"] for f in tasks["sleeper"]["frames"]]
     in_order(funcs, SLEEPER, what + " json")
     inner = [f for f in tasks["sleeper"]["frames"] if f["function"] == "where_inner"][0]
@@ -168,10 +170,13 @@ def cancel(c):
 
 
 def cancel_blocked(c):
-    """A cancel sent while the loop is blocked is queued (no answer within
-    --timeout: exit 1, saying so) and applied when the step returns."""
+    """While the loop is blocked, where says why it has no stacks yet; a
+    cancel sent then is queued (no answer within --timeout: exit 1, saying
+    so) and applied when the step returns."""
     p = c.start([prog("prog_where"), "block"], env=debug_env())
     p.wait_line(r"parked pid=\d+")
+    out = taskscope("where", p.pid, expect_rc=0).stdout
+    expect("its loop is blocked" in out, "where during a block: %s" % out)
     r = taskscope("cancel", "--timeout", "0.5", str(p.pid), "3", expect_rc=1)
     expect("stays queued" in r.stderr, "cancel during a block: %r" % r.stderr)
     p.wait_line(r"unblocked")
