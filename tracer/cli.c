@@ -39,6 +39,7 @@
 #include "report.h"
 #include "safe_io.h"
 #include "session.h"
+#include "snapshot.h"
 #include "where.h"
 #ifdef TS_HAVE_TUI
 #include "tui.h"
@@ -809,6 +810,8 @@ static int cmd_report(const char *name, int argc, char **argv) {
             tr_fields_section(stdout, m);
     } else if (where) {
         ts_symbolizer *sym = ts_symbolizer_new();
+        if (!live.reader && ts_snapshot_detect(target)) /* its modules are in its maps copy */
+            ts_snapshot_add_modules(target, sym);
         if (tr_where(stdout, m, sym, &o, task)) {
             fprintf(stderr, "taskscope where: no task #%llu in %s\n", (unsigned long long)task,
                     src);

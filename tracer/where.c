@@ -103,6 +103,10 @@ static void text_task(FILE *out, const tm_model *m, ts_symbolizer *sym, const tm
     ts_frame f[FRAMES_MAX];
     tm_task_stack st;
     int n = tw_task_frames(m, sym, t->id, f, FRAMES_MAX, &st);
+    if (n < 0 && t->state == TM_READY && !t->polls) {
+        fputs("    (not started yet: no stack)\n", out);
+        return;
+    }
     if (n < 0) {
         fputs(loop_blocked_now(m, t)
                   ? "    (no stack yet: its loop is blocked; the loop sends the stacks with "

@@ -190,8 +190,27 @@ def cancel_blocked(c):
     remove_segment(p.pid)
 
 
+def crash_snapshot(c):
+    """A crash snapshot's state dump holds the parked tasks' stacks, and
+    its copy of the maps symbolizes them."""
+    d = c.path("crash")
+    os.mkdir(d)
+    env = debug_env()
+    env["TASKSCOPE_CRASH_DIR"] = d
+    p = c.start([prog("prog_crash")], env=env)
+    p.wait()
+    snaps = [f for f in os.listdir(d) if f.endswith(".tsnap")]
+    expect(len(snaps) == 1, "crash snapshots: %r" % snaps)
+    out = taskscope("where", os.path.join(d, snaps[0]), expect_rc=0).stdout
+    s = sections(out)
+    in_order(s.get("sleeper", []), ["sleeper", "task_entry"], "crash snapshot sleeper")
+    in_order(s.get("waiter", []), ["ts_event_wait_at", "waiter"], "crash snapshot waiter")
+    expect("not started yet" in out, "crash snapshot: last-words: %s" % out)
+
+
 def main():
     c = Checker("where")
+    c.check(crash_snapshot)
     c.check(cancel_blocked)
     c.check(live)
     c.check(cancel)
