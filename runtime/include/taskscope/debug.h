@@ -20,6 +20,14 @@
  *     threshold while it is still running (loop_blocked: the task, the
  *     thread's state and system call, its stack), and every step longer
  *     than the slow-step threshold once it ends.
+ *   - the state dump a reader asks for (and a crash snapshot) carries the
+ *     call stack of every parked task, walked along its frame pointers
+ *     inside its own stack (`taskscope where`; at most 1024 stacks of 32
+ *     frames per dump).
+ *   - `taskscope cancel PID TASK` asks, through the segment, for a task
+ *     to be cancelled; the loop that owns it checks the request and
+ *     applies it on its own thread at its next iteration, as
+ *     ts_task_cancel would.
  *
  * Environment (read when the first loop is created):
  *   TASKSCOPE_TRACE=0          no segment, no watchdog
