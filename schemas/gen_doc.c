@@ -179,6 +179,22 @@ static const struct member seg_members[] = {
     M(ts_seg_header, loops, "one ts_loop_slot per loop (block detection state)"),
     M(ts_seg_header, runtime_version, "runtime version string"),
     M(ts_seg_header, exe, "/proc/self/exe at creation"),
+    M(ts_seg_header, command, "the command channel (one ts_seg_command): `taskscope cancel`"),
+};
+
+static const struct member command_members[] = {
+    M(ts_seg_command, claim, "reader: the pid holding the channel (CAS from 0), 0 free; the runtime frees it with its answer"),
+    M(ts_seg_command, seq, "reader: the request's number, stored last (release)"),
+    M(ts_seg_command, loop, "reader: the loop that owns the task"),
+    M(ts_seg_command, task, "reader: the task"),
+    M(ts_seg_command, op, "reader: 1 cancel"),
+    M(ts_seg_command, pid, "reader: the requesting process (the runtime checks its uid)"),
+    M(ts_seg_command, msg_len, "reader: bytes of msg"),
+    M(ts_seg_command, pad, "zero"),
+    M(ts_seg_command, msg, "reader: the cancel message, not terminated"),
+    M(ts_seg_command, done_seq, "runtime: the last request answered (release)"),
+    M(ts_seg_command, result, "runtime: 0 applied, or -ESRCH, -EALREADY, -ENOENT, -EPERM, -EINVAL"),
+    M(ts_seg_command, pad2, "zero"),
 };
 
 static const struct member ring_members[] = {
@@ -252,12 +268,13 @@ static void generate(void) {
          "it (the end of a killed program's trace can still be read). It holds the\n"
          "header, %u ring headers, then %u rings of `ring_size` bytes (default %u,\n"
          "%u .. %u, `TASKSCOPE_RING_SIZE`). The runtime reads back only what a reader\n"
-         "may write (`tail`, `attach_request`, `reader_pid`, `reader_heartbeat_ns`) and\n"
-         "clamps it; `loops[]` and the thresholds are copies for readers. A crash\n"
+         "may write (`tail`, `attach_request`, `reader_pid`, `reader_heartbeat_ns`, the\n"
+         "command channel's request, copied before it is checked) and clamps it; `loops[]` and the thresholds are copies for readers. A crash\n"
          "snapshot (`schemas/crash_snapshot.h`) holds a copy of the segment.\n\n",
          TS_SEG_NAME_FMT, TS_MAX_RINGS, TS_MAX_RINGS, TS_RING_SIZE_DEFAULT, TS_RING_SIZE_MIN, TS_RING_SIZE_MAX);
     TABLE(ts_seg_header, seg_members);
     TABLE(ts_loop_slot, slot_members);
+    TABLE(ts_seg_command, command_members);
     TABLE(ts_ring_header, ring_members);
     emit("## Rings\n\n"
          "- One single-producer ring per emitting thread (loop threads, executor workers,\n"

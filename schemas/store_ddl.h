@@ -115,7 +115,11 @@
     "CREATE VIEW IF NOT EXISTS cancellations AS SELECT c.seq, c.ns, c.task,\n"         \
     "  " TS_DDL_TASK_NAME("c.task", "c.pid") " AS task_name,\n"                        \
     "  nullif(c.by_task, 0) AS by_task,\n"                                             \
-    "  " TS_DDL_TASK_NAME("c.by_task", "c.pid") " AS by_name,\n"                       \
+    "  ifnull(" TS_DDL_TASK_NAME("c.by_task", "c.pid") ",\n"                            \
+    "    (SELECT 'taskscope cancel (pid ' || r.requester || ')' FROM ev_cancel_request r\n" \
+    "     WHERE r.task = c.task AND r.pid = c.pid AND r.result = 0 AND r.seq < c.seq\n"   \
+    "     ORDER BY r.seq DESC LIMIT 1))\n"                                                \
+    "    AS by_name,\n"                                                                   \
     "  c.requests, " TS_DDL_STR("c.message", "c.pid") " AS message, c.pid FROM ev_task_cancel c;\n" \
     "CREATE VIEW IF NOT EXISTS warnings AS SELECT w.id, w.ns AS time_ns,\n"             \
     "  (w.ns - (SELECT min(ns) FROM ev_task_create)) / 1e9 AS time_s, w.kind, w.task,\n" \
@@ -123,6 +127,29 @@
     "  w.resource, w.text, w.pid FROM warning w ORDER BY w.id;\n"                      \
     "CREATE VIEW IF NOT EXISTS processes AS SELECT p.pid, p.parent, p.exe, p.status,\n" \
     "  p.dropped, p.events,\n"                                                         \
-    "  (SELECT count(*) FROM ev_task_create c WHERE c.pid = p.pid) AS tasks FROM process p;\n"
+    "  (SELECT count(*) FROM ev_task_create c WHERE c.pid = p.pid) AS tasks FROM process p;\n" \
+    TS_DDL_VIEWS_NOTES
+
+/* Issue 15: user fields (the current value of each key: the latest
+ * setting, an empty value being a removal; a state dump repeats them),
+ * log lines, and the stacks state dumps walked for parked tasks (pcs: a
+ * blob of 64-bit little-endian return addresses, innermost first).  Key
+ * and value are cut by bytes (key_len), hence the casts to BLOB.  Ids are
+ * per process: every join is on pid too. */
+#define TS_DDL_FIELD_KEY "CAST(substr(CAST(f.text AS BLOB), 1, f.key_len) AS TEXT)"
+#define TS_DDL_VIEWS_NOTES                                                            \
+    "CREATE VIEW IF NOT EXISTS fields AS SELECT f.seq, f.ns, f.task,\n"                \
+    "  " TS_DDL_TASK_NAME("f.task", "f.pid") " AS task_name,\n"                        \
+    "  " TS_DDL_FIELD_KEY " AS key,\n"                                                  \
+    "  CAST(substr(CAST(f.text AS BLOB), f.key_len + 1) AS TEXT) AS value, f.pid\n"     \
+    "  FROM ev_task_field f WHERE f.len > f.key_len AND NOT EXISTS (SELECT 1 FROM ev_task_field g\n" \
+    "    WHERE g.task = f.task AND g.pid = f.pid AND g.seq > f.seq AND g.key_len = f.key_len\n" \
+    "    AND substr(CAST(g.text AS BLOB), 1, g.key_len) = substr(CAST(f.text AS BLOB), 1, f.key_len));\n" \
+    "CREATE VIEW IF NOT EXISTS logs AS SELECT l.seq, l.ns, nullif(l.task, 0) AS task,\n" \
+    "  " TS_DDL_TASK_NAME("l.task", "l.pid") " AS task_name, l.text, l.pid\n"          \
+    "  FROM ev_log l;\n"                                                                \
+    "CREATE VIEW IF NOT EXISTS task_stacks AS SELECT s.seq, s.ns, s.task,\n"           \
+    "  " TS_DDL_TASK_NAME("s.task", "s.pid") " AS task_name,\n"                        \
+    "  s.depth, s.flags, s.pcs, s.pid FROM ev_task_stack s;\n"
 
 #endif

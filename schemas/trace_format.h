@@ -128,6 +128,39 @@ typedef struct ts_loop_slot {
 
 #define TS_MAX_LOOPS 32u
 
+/* The command channel (runtime/src/trace/command.c): a reader asks the
+ * debug runtime to act on a task, and the loop that owns it does so on
+ * its own thread at its next iteration.  One request at a time:
+ *
+ *   reader: claim (CAS 0 -> its pid); write op, loop, task, pid, msg;
+ *           seq = done_seq + 1 (release); wait for done_seq == seq.
+ *   loop:   sees seq != done_seq (acquire), copies the request into
+ *           private memory, validates it (op, lengths, the loop and task
+ *           exist, the requesting pid belongs to its uid or root), acts,
+ *           writes result, then done_seq = seq (release) and claim = 0.
+ *
+ * Only a process that can open the memfd (same uid, or root) can write
+ * here.  The runtime never trusts a byte of it: it acts on a copy, at
+ * most once per TS_COMMAND_MIN_NS, so a reader that scribbles can cost
+ * the program a few task lookups a second, never a hang or a crash. */
+#define TS_COMMAND_CANCEL 1u
+#define TS_COMMAND_MSG_MAX 120u
+
+typedef struct ts_seg_command {
+    _Alignas(64) uint64_t claim;      /* reader: pid holding the channel, 0 free */
+    uint64_t seq;                     /* reader: the request's number */
+    uint64_t loop;                    /* reader: the loop that owns the task */
+    uint64_t task;                    /* reader: the task */
+    uint32_t op;                      /* reader: TS_COMMAND_* */
+    uint32_t pid;                     /* reader: the requesting process */
+    uint32_t msg_len;                 /* reader: bytes of msg, <= TS_COMMAND_MSG_MAX */
+    uint32_t pad;
+    char msg[TS_COMMAND_MSG_MAX];     /* reader: the cancel message, not terminated */
+    uint64_t done_seq;                /* runtime: the last request answered */
+    int32_t result;                   /* runtime: 0 applied, or a negative errno */
+    uint32_t pad2;
+} ts_seg_command;
+
 typedef struct ts_seg_header {
     char magic[8];                    /* TS_SEG_MAGIC */
     uint32_t version;                 /* TS_SCHEMA_VERSION */
@@ -162,6 +195,7 @@ typedef struct ts_seg_header {
     ts_loop_slot loops[TS_MAX_LOOPS];
     char runtime_version[16];
     char exe[256];                    /* /proc/self/exe at creation */
+    ts_seg_command command;           /* taskscope cancel (issue 15) */
 } ts_seg_header;
 
 /* The memfd name of a process's segment, and what every such name starts

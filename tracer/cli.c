@@ -41,6 +41,8 @@
 #include "safe_io.h"
 #include "session.h"
 #include "textsafe.h"
+#include "snapshot.h"
+#include "where.h"
 #ifdef TS_HAVE_TUI
 #include "tui.h"
 #endif
@@ -70,6 +72,8 @@ static const char *USAGE =
     "  pstree TARGET                     the task tree with await edges\n"
     "  blocked TARGET                    blocked-loop episodes and slow steps, with stacks\n"
     "  stats TARGET                      per task name and per loop statistics\n"
+    "  where TARGET [TASK]               the call stack of every parked task (or one)\n"
+    "  cancel [--msg TEXT] PID TASK      cancel a task of a live debug-runtime program\n"
     "  query [--json|--csv] FILE... SQL  one read-only SQL statement over recordings\n"
     "  export --format perfetto|chrome -o OUT FILE   a timeline for ui.perfetto.dev\n"
     "  export --format otlp [--json] -o OUT | --endpoint URL FILE  OpenTelemetry spans\n"
@@ -184,6 +188,7 @@ enum {
     OPT_BPF = 256, OPT_BPF_EVENTS, OPT_BPF_BLOCK, OPT_BPF_SLOW, OPT_DURATION, OPT_BY_PREFIX, OPT_FORCE,
     OPT_NO_FOLLOW, OPT_KEEP_UNTRACED, OPT_JSON,
     OPT_PID,
+    OPT_STACKS, OPT_FIELDS, /* issue 15 */
 };
 
 #define BPF_LONGOPTS                                              \
@@ -664,19 +669,46 @@ static int load_target(const char *target, int only_pid, tm_model **m, ts_sessio
     return 0;
 }
 
-static void print_report(const char *name, FILE *out, tm_model *m, const tr_opts *o) {
+/* What a report adds to its tasks (issue 15): ps/pstree --stacks and
+ * --fields sections, and where's stacks (task: one, 0 for every one). */
+typedef struct {
+    int stacks, fields, where;
+    uint64_t task;
+    const char *target; /* a crash snapshot lends where its modules */
+    int live;
+} report_extra;
+
+static int print_report(const char *name, FILE *out, tm_model *m, const tr_opts *o,
+                        const report_extra *x) {
     tm_model_analyze(m);
-    if (!strcmp(name, "ps"))
-        tr_ps(out, m, o);
-    else if (!strcmp(name, "pstree"))
-        tr_pstree(out, m, o);
-    else if (!strcmp(name, "stats"))
+    int rc = 0;
+    if (!strcmp(name, "ps") || !strcmp(name, "pstree")) {
+        (!strcmp(name, "ps") ? tr_ps : tr_pstree)(out, m, o);
+        if (x->stacks) {
+            ts_symbolizer *sym = ts_symbolizer_new();
+            tr_stacks_section(out, m, sym);
+            ts_symbolizer_free(sym);
+        }
+        if (x->fields)
+            tr_fields_section(out, m);
+    } else if (x->where) {
+        ts_symbolizer *sym = ts_symbolizer_new();
+        if (!x->live && ts_snapshot_detect(x->target)) /* its modules are in its maps copy */
+            ts_snapshot_add_modules(x->target, sym);
+        if (tr_where(out, m, sym, o, x->task)) {
+            fprintf(stderr, "taskscope where: no task #%llu in %s\n", (unsigned long long)x->task,
+                    o->source);
+            rc = 1;
+        }
+        ts_symbolizer_free(sym);
+    } else if (!strcmp(name, "stats")) {
         tr_stats(out, m, o);
-    else {
+    } else {
         ts_symbolizer *sym = ts_symbolizer_new();
         tr_blocked(out, m, sym, o);
         ts_symbolizer_free(sym);
     }
+    return rc;
 }
 
 /* ps and pstree on a recording (pid: one process of it, 0 for all):
@@ -705,8 +737,10 @@ static int report_file_tasks(const char *name, FILE *out, const char *path, int 
     return rc ? 1 : 0;
 }
 
-static int lists_tasks(const char *name) {
-    return !strcmp(name, "ps") || !strcmp(name, "pstree");
+/* ps and pstree on a file stream their rows; with a section that needs
+ * the whole model (--stacks, --fields) they keep every task instead. */
+static int streamed(const char *name, const report_extra *x) {
+    return (!strcmp(name, "ps") || !strcmp(name, "pstree")) && !x->stacks && !x->fields;
 }
 
 /* A followed child's own final status ("complete: the process exited",
@@ -723,7 +757,7 @@ static int own_status(const ts_store_proc *p) {
  * are per process, so each report is made from that process's events
  * alone. */
 static int report_processes(const char *name, const char *path, const ts_store_proc *procs,
-                            size_t n, tr_opts *o, int keep_all) {
+                            size_t n, tr_opts *o, int keep_all, const report_extra *x) {
     if (o->json) {
         printf("{\"format_version\":%d,\"source\":", TR_FORMAT_VERSION);
         tr_json_str(stdout, path);
@@ -733,7 +767,7 @@ static int report_processes(const char *name, const char *path, const ts_store_p
         tm_model *m = NULL;
         ts_session none = {0};
         char src[1024];
-        if (lists_tasks(name))
+        if (streamed(name, x))
             snprintf(src, sizeof src, "%s, pid %d", path, procs[i].pid);
         else if (load_target(path, procs[i].pid, &m, &none, src, sizeof src, keep_all))
             return 1;
@@ -747,11 +781,12 @@ static int report_processes(const char *name, const char *path, const ts_store_p
                 tm_model_free(m);
                 return 1;
             }
-            int rc = lists_tasks(name) ? report_file_tasks(name, mem, path, procs[i].pid, o)
-                                       : (print_report(name, mem, m, o), 0);
+            int rc = streamed(name, x) ? report_file_tasks(name, mem, path, procs[i].pid, o)
+                                       : print_report(name, mem, m, o, x);
             fclose(mem);
             if (rc) {
                 free(doc);
+                tm_model_free(m);
                 return 1;
             }
             while (len && (doc[len - 1] == '\n' || doc[len - 1] == ' '))
@@ -774,10 +809,11 @@ static int report_processes(const char *name, const char *path, const ts_store_p
             if (procs[i].parent)
                 printf("  (forked by %d)", procs[i].parent);
             printf("\n");
-            if (!lists_tasks(name))
-                print_report(name, stdout, m, o);
-            else if (report_file_tasks(name, stdout, path, procs[i].pid, o))
+            if (streamed(name, x) ? report_file_tasks(name, stdout, path, procs[i].pid, o)
+                                  : print_report(name, stdout, m, o, x)) {
+                tm_model_free(m);
                 return 1;
+            }
         }
         tm_model_free(m);
     }
@@ -793,6 +829,8 @@ static int cmd_report(const char *name, int argc, char **argv) {
         {"duration", required_argument, NULL, OPT_DURATION},
         {"by-prefix", no_argument, NULL, OPT_BY_PREFIX},
         {"pid", required_argument, NULL, OPT_PID},
+        {"stacks", no_argument, NULL, OPT_STACKS},
+        {"fields", no_argument, NULL, OPT_FIELDS},
         {"help", no_argument, NULL, 'h'},
         BPF_LONGOPTS,
         {0, 0, 0, 0},
@@ -802,7 +840,7 @@ static int cmd_report(const char *name, int argc, char **argv) {
     char pid_status[128] = ""; /* a followed child's own status */
     bpf_flags bpf = {0};
     double duration = -1;
-    int opt, r, pid;
+    int opt, r, pid, stacks = 0, fields = 0, where = !strcmp(name, "where");
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":ah", longopts, NULL)) != -1) {
         if ((r = bpf_opt(name, opt, &bpf)) != 0) {
@@ -830,7 +868,28 @@ static int cmd_report(const char *name, int argc, char **argv) {
             if (pid_operand(name, optarg, &only_pid))
                 return 2;
             break;
+        case OPT_STACKS:
+            if (strcmp(name, "ps") && strcmp(name, "pstree"))
+                return cli_usage(name, "--stacks goes with ps and pstree (or use where)");
+            stacks = 1;
+            break;
+        case OPT_FIELDS:
+            if (strcmp(name, "ps"))
+                return cli_usage(name, "--fields goes with ps");
+            fields = 1;
+            break;
         case 'h':
+            if (where) {
+                printf("usage: taskscope where [--json] TARGET [TASK]\n\n"
+                       "The call stack of every parked (suspended or ready) task, or of task\n"
+                       "TASK (its number), innermost frame first, symbolized.  TARGET is a\n"
+                       "live pid on the debug runtime (its loops walk each parked task's\n"
+                       "frame-pointer chain in a state dump) or a recording (the stacks of\n"
+                       "its last dump).  A stack taken before the task last ran says so.\n\n"
+                       "  --json          one JSON document instead of text\n\n"
+                       "See `man taskscope`.\n");
+                return 0;
+            }
             printf("usage: taskscope %s [--json]%s [--pid N] TARGET\n"
                    "       taskscope %s --bpf [--duration S] [--json] PID\n\n"
                    "TARGET: a live pid or a recording.  ps and pstree list the tasks\n"
@@ -847,9 +906,15 @@ static int cmd_report(const char *name, int argc, char **argv) {
                    "for S seconds (blocked: 1 by default, others 0) and detaches.  On the debug\n"
                    "runtime the ring gives the tasks and BPF adds the blocking system calls.\n\n"
                    "%s\nSee `man taskscope`.\n",
-                   name, strcmp(name, "ps") && strcmp(name, "pstree") ? "" : " [--all]", name,
+                   name, strcmp(name, "ps") && strcmp(name, "pstree") ? "" : " [--all] [--stacks]", name,
                    strcmp(name, "ps") && strcmp(name, "pstree")
-                       ? "" : "  -a, --all       finished tasks too\n",
+                       ? "" : !strcmp(name, "ps")
+                       ? "  -a, --all       finished tasks too\n"
+                         "  --stacks        then the call stack of every parked task (text only)\n"
+                         "  --fields        then every task's user fields and the log lines\n"
+                         "                  (ts_task_set_field, ts_event_log; text only)\n"
+                       : "  -a, --all       finished tasks too\n"
+                         "  --stacks        then the call stack of every parked task (text only)\n",
                    BPF_HELP);
             return 0;
         default:
@@ -858,9 +923,23 @@ static int cmd_report(const char *name, int argc, char **argv) {
     }
     if (optind >= argc)
         return cli_usage(name, "no target (pid or recording) given");
-    if (argc - optind > 1)
+    uint64_t task = 0;
+    if (where && argc - optind == 2) {
+        char *end;
+        const char *a = argv[optind + 1] + (argv[optind + 1][0] == '#');
+        errno = 0;
+        unsigned long long v = strtoull(a, &end, 10);
+        if (!*a || *end || errno || !v || a[0] == '-')
+            return cli_usage(name, "'%s' is not a task number", argv[optind + 1]);
+        task = v;
+    } else if (argc - optind > 1) {
         return cli_usage(name, "one target at a time; unexpected argument '%s'",
                          argv[optind + 1]);
+    }
+    if ((stacks || fields) && o.json)
+        return cli_usage(name, "--stacks and --fields are text sections (use where --json or query)");
+    if (where && bpf.on)
+        return cli_usage(name, "where --bpf is not supported: the release runtime sends no stacks");
     const char *target = argv[optind];
     if (ts_is_pid(target) && pid_operand(name, target, &pid))
         return 2;
@@ -868,9 +947,11 @@ static int cmd_report(const char *name, int argc, char **argv) {
         return cli_usage(name, "--duration goes with --bpf");
     if (only_pid && (bpf.on || ts_is_pid(target)))
         return cli_usage(name, "--pid goes with a recording (a live target is one pid)");
-    /* ps and pstree list tasks (streamed from a file); stats and blocked
-     * need only the model's totals and groups. */
-    int keep_all = lists_tasks(name);
+    report_extra x = {stacks, fields, where, task, target, ts_is_pid(target)};
+    /* ps, pstree and where list tasks (ps and pstree streamed from a file,
+     * streamed()); stats and blocked need only the model's totals and
+     * groups (it keeps 50,000 finished tasks). */
+    int keep_all = !strcmp(name, "ps") || !strcmp(name, "pstree") || where;
     if (!bpf.on && !ts_is_pid(target)) {
         /* A recording may hold several processes (follow.h). */
         ts_store_proc procs[64];
@@ -899,14 +980,14 @@ static int cmd_report(const char *name, int argc, char **argv) {
                 snprintf(pid_status, sizeof pid_status, "%s", procs[i].status);
         } else if (shown > 1) {
             ts_store_status(target, file_status, sizeof file_status);
-            return report_processes(name, target, procs, shown, &o, keep_all);
+            return report_processes(name, target, procs, shown, &o, keep_all, &x);
         }
     }
     tm_model *m = NULL;
     ts_session live = {0};
     char src[512];
     /* ps and pstree on a file: every task, streamed (report_sql.c). */
-    if (!bpf.on && !ts_is_pid(target) && keep_all) {
+    if (!bpf.on && !ts_is_pid(target) && streamed(name, &x)) {
         ts_store_status(target, file_status, sizeof file_status);
         if (only_pid > 0)
             snprintf(src, sizeof src, "%s, pid %d", target, only_pid);
@@ -929,25 +1010,23 @@ static int cmd_report(const char *name, int argc, char **argv) {
     if (bpf.on)
         return no_bpf();
 #endif
-    /* ps and pstree on a file: above; stats and blocked need only the
-     * model's totals and groups (it keeps 50,000 finished tasks). */
-    if (load_target(target, only_pid, &m, &live, src, sizeof src, 0))
+    if (load_target(target, only_pid, &m, &live, src, sizeof src, keep_all))
         return 1;
     o.source = src;
     if (!live.reader && !bpf.on) /* a recording: in progress, complete or cut short */
         o.status = pid_status[0] ? pid_status : file_status;
-    print_report(name, stdout, m, &o);
+    int rc = print_report(name, stdout, m, &o, &x);
 #ifdef TS_HAVE_BPF
     if (bs.bpf) {
         ts_bpf_session_close(&bs);
-        return 0;
+        return rc;
     }
 #endif
     if (live.reader)
         ts_session_close(&live);
     else
         tm_model_free(m);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -981,12 +1060,14 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "attach"))
         return cmd_attach(sub_argc, sub_argv);
     if (!strcmp(cmd, "ps") || !strcmp(cmd, "pstree") || !strcmp(cmd, "blocked") ||
-        !strcmp(cmd, "stats"))
+        !strcmp(cmd, "stats") || !strcmp(cmd, "where"))
         return cmd_report(cmd, sub_argc, sub_argv);
     if (!strcmp(cmd, "query"))
         return cmd_query(sub_argc, sub_argv);
     if (!strcmp(cmd, "export"))
         return cmd_export(sub_argc, sub_argv);
+    if (!strcmp(cmd, "cancel"))
+        return cmd_cancel(sub_argc, sub_argv);
     if (!strcmp(cmd, "top")) {
 #ifdef TS_HAVE_TUI
         return ts_tui_main(sub_argc, sub_argv);

@@ -252,6 +252,15 @@ static void put_field(struct out *o, const ts_reader *rd, const ts_field_desc *f
         put(o, "%" PRIu32, v);
 }
 
+uint64_t ts_event_tail_bytes(const ts_event_desc *d, const void *rec) {
+    if (!d || !d->tail || !d->nfields)
+        return 0;
+    const ts_field_desc *last = &d->fields[d->nfields - 1];
+    uint32_t n;
+    memcpy(&n, (const unsigned char *)rec + last->offset, 4);
+    return d->tail->type == TS_FT_BYTES ? n : (uint64_t)n * 8;
+}
+
 int ts_reader_format(const ts_reader *rd, const ts_reader_event *ev, char *buf, size_t len) {
     struct out o = {buf, len, 0};
     if (len)
@@ -267,14 +276,13 @@ int ts_reader_format(const ts_reader *rd, const ts_reader_event *ev, char *buf, 
         if (f->size)
             put_field(&o, rd, f, rec + f->offset);
     uint32_t room = (uint32_t)(ev->size - d->size);
-    if (ev->type == TS_EV_string) {
-        const ts_ev_string *e = (const ts_ev_string *)ev->rec;
-        put(&o, " text=");
-        put_quoted(&o, (const char *)(e + 1), e->len <= room ? e->len : 0);
-    } else if (ev->type == TS_EV_stack) {
-        const ts_ev_stack *e = (const ts_ev_stack *)ev->rec;
-        uint32_t n = e->depth <= room / 8 ? e->depth : 0;
-        put(&o, " pcs=");
+    uint64_t tail = ts_event_tail_bytes(d, ev->rec);
+    if (d->tail && d->tail->type == TS_FT_BYTES) {
+        put(&o, " %s=", d->tail->name);
+        put_quoted(&o, (const char *)rec + d->size, tail <= room ? (uint32_t)tail : 0);
+    } else if (d->tail) {
+        uint32_t n = tail <= room ? (uint32_t)(tail / 8) : 0;
+        put(&o, " %s=", d->tail->name);
         for (uint32_t i = 0; i < n; i++) {
             uint64_t pc;
             memcpy(&pc, rec + d->size + 8 * i, 8);

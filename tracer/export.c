@@ -17,6 +17,8 @@
 #include "report.h"
 #include "store.h"
 
+#define TS_LOG_TEXT_MAX 1024 /* the runtime's TS_LOG_MAX */
+
 struct xtask {
     uint64_t id, loop;
     uint64_t run_start;      /* 0: not running */
@@ -147,10 +149,56 @@ static void close_await(struct xstate *x, struct xtask *t, uint64_t ns) {
     t->await_start = 0;
 }
 
+/* An instant on a task's track (its loop, its id), or a global one for a
+ * task of 0: a log line, or a field the user set (issue 15). */
+static void instant(struct xstate *x, uint64_t task, uint64_t ns, const char *name,
+                    const char *key, const char *value) {
+    struct xtask *t = task ? xt(x, task) : NULL;
+    sep(x);
+    fprintf(x->out, "{\"ph\":\"i\",\"s\":\"%s\",\"pid\":%" PRIu64 ",\"tid\":%" PRIu64
+                    ",\"ts\":%.3f,\"cat\":\"%s\",\"name\":", t ? "t" : "g", t ? t->loop : 0,
+            t ? t->id : 0, us(x, ns), key ? "field" : "log");
+    tr_json_str(x->out, name);
+    fputs(",\"args\":{", x->out);
+    if (key) {
+        tr_json_str(x->out, key);
+        fputc(':', x->out);
+        tr_json_str(x->out, value);
+    } else {
+        fputs("\"text\":", x->out);
+        tr_json_str(x->out, value);
+    }
+    fputs("}}", x->out);
+}
+
+/* A task_field as an instant, unless it repeats the value the task
+ * already has (a state dump repeats every field).  Before the model
+ * takes the record. */
+static void field_instant(struct xstate *x, const ts_ev_task_field *e, uint64_t ns) {
+    if (!e->key_len || e->key_len > e->len)
+        return;
+    char key[64], value[160];
+    const char *text = (const char *)(e + 1);
+    uint32_t vlen = e->len - e->key_len;
+    snprintf(key, sizeof key, "%.*s", (int)e->key_len, text);
+    snprintf(value, sizeof value, "%.*s", (int)vlen, text + e->key_len);
+    const tm_field *f;
+    size_t n = tm_model_task_fields(x->names, e->task, &f);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(f[i].key, key))
+            if (!strcmp(f[i].value, value))
+                return;
+    char name[240];
+    snprintf(name, sizeof name, vlen ? "%s=%s" : "%s removed", key, value);
+    instant(x, e->task, ns, name, key, value);
+}
+
 static void on_event(const ts_ev_header *h, uint64_t ns, uint32_t tid, void *arg) {
     struct xstate *x = arg;
     if (!x->t0)
         x->t0 = ns;
+    if (h->type == TS_EV_task_field)
+        field_instant(x, (const void *)h, ns);
     tm_model_apply(x->names, h, ns, tid);
     switch (h->type) {
     case TS_EV_task_create: {
@@ -239,6 +287,13 @@ static void on_event(const ts_ev_header *h, uint64_t ns, uint32_t tid, void *arg
         name_loop(x, e->loop);
         uint64_t start = ns > e->duration_ns ? ns - e->duration_ns : x->t0;
         slice(x, e->loop, 0, name, start < x->t0 ? x->t0 : start, ns, NULL);
+        break;
+    }
+    case TS_EV_log: {
+        const ts_ev_log *e = (const void *)h;
+        char text[TS_LOG_TEXT_MAX + 1];
+        snprintf(text, sizeof text, "%.*s", (int)e->len, (const char *)(e + 1));
+        instant(x, e->task, ns, text, NULL, text);
         break;
     }
     default:

@@ -21,6 +21,7 @@
 #include "idmap.h"
 #include "model.h"
 #include "model_impl.h"
+#include "model_notes.h"
 
 #define TM_KEEP_FINISHED 50000
 
@@ -65,6 +66,7 @@ void tm_model_free(tm_model *m) {
         free(m->stacks[i]);
     free(m->stacks);
     tm_groups_free(&m->groups);
+    tm__notes_free(m);
     free(m);
 }
 
@@ -816,6 +818,10 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
     case TS_EV_stack: on_stack(m, (const void *)h); break;
     case TS_EV_module: on_module(m, (const void *)h); break;
     case TS_EV_diagnostic: on_diag(m, (const void *)h, ns); break;
+    case TS_EV_task_stack: tm__on_task_stack(m, (const void *)h, ns); break; /* model_notes.c */
+    case TS_EV_task_field: tm__on_task_field(m, (const void *)h); break;
+    case TS_EV_log: tm__on_log(m, (const void *)h, ns); break;
+    case TS_EV_cancel_request: tm__on_cancel_request(m, (const void *)h); break;
     default: break;
     }
 }

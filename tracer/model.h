@@ -282,6 +282,47 @@ const char *tm_warning_kind_name(tm_warning_kind k);
 /* The inverse (0 for an unknown name). */
 tm_warning_kind tm_warning_kind_parse(const char *name);
 
+/*
+ * Stacks of parked tasks, user fields and log lines (issue 15).
+ *
+ * tm_model_task_stack: the call stack the latest state dump walked for a
+ * parked task (innermost first; the first address is where it parked,
+ * the others are return addresses).  ns says when: if the task has run
+ * since (t->state_since_ns > ns), the stack is the one it had then.
+ * Symbolize with tracer/where.h.  0, or -ENOENT (none recorded: the task
+ * never parked during a dump, the dump held too many stacks, or the
+ * tracer reads the release runtime).
+ */
+#define TM_STACK_TRUNCATED 1  /* deeper than the runtime records */
+#define TM_STACK_BAD_FP 2     /* the chain left the task's stack */
+#define TM_STACK_NO_WALK 4    /* the runtime could not walk (ucontext build) */
+typedef struct tm_task_stack {
+    uint64_t ns;
+    uint32_t flags, depth;
+    const uint64_t *pcs;
+} tm_task_stack;
+int tm_model_task_stack(const tm_model *m, uint64_t task, tm_task_stack *out);
+
+/* A task's fields as the user set them (key order of first setting,
+ * except that removals reorder); *fields is valid until the next apply. */
+typedef struct tm_field {
+    char *key, *value;
+} tm_field;
+size_t tm_model_task_fields(const tm_model *m, uint64_t task, const tm_field **fields);
+
+/* Log lines, oldest first (the live model keeps the latest 10,000). */
+typedef struct tm_log {
+    uint64_t ns;
+    uint64_t task;           /* 0: logged outside any task */
+    const char *text;
+} tm_log;
+/* The pid of the `taskscope cancel` that cancelled task (through the
+ * debug runtime's command channel), 0 if none did. */
+uint32_t tm_model_task_canceller(const tm_model *m, uint64_t task);
+
+size_t tm_model_log_count(const tm_model *m);
+const tm_log *tm_model_log_at(const tm_model *m, size_t i);
+
 const char *tm_state_name(tm_state s);
 const char *tm_wait_kind_name(uint32_t kind);
 const char *tm_resource_kind_name(uint32_t kind);

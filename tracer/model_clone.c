@@ -16,6 +16,7 @@
 
 #include "model.h"
 #include "model_impl.h"
+#include "model_notes.h"
 
 /* A copy of n elements of size elem, NULL for none or no memory (*ok
  * cleared on no memory). */
@@ -74,6 +75,7 @@ tm_model *tm_model_clone(const tm_model *src) {
     m->retire_arg = NULL;
     m->evict_fn = NULL; /* the streamed reports' hook, like retire's */
     m->evict_arg = NULL;
+    m->notes = NULL; /* until copied below: never the original's */
 
     m->tasks = calloc(src->tasks_cap ? src->tasks_cap : 1, sizeof *m->tasks);
     ok &= m->tasks != NULL;
@@ -110,6 +112,8 @@ tm_model *tm_model_clone(const tm_model *src) {
         m->stacks_cap = 0;
 
     dup_groups(&m->groups, &src->groups, &ok);
+    if (tm__notes_clone(m, src))
+        ok = 0;
     if (!ok) {
         /* every pointer is either a copy or NULL: the usual free works,
          * once the sizes of what failed are consistent */

@@ -56,6 +56,7 @@ struct tm_model {
         uint32_t torn;             /* events of its thread dropped since dump_begin */
         uint64_t gen, loop;
     } dumps[8];
+    struct tm_notes *notes;        /* stacks, fields, logs (model_notes.c) */
 };
 
 /* Add a warning (flagging its task); returns its index + 1, 0 on no memory. */

@@ -166,6 +166,17 @@ int ts_reader_request_dump(ts_reader *rd);
  * it is gone; 1 for a buffer. */
 int ts_reader_alive(const ts_reader *rd);
 
+/* The command channel (reader_command.c; trace_format.h describes it):
+ * post a request (TS_COMMAND_CANCEL: cancel task, a task of loop, with
+ * msg, which may be NULL) and get its number; then poll for its answer:
+ * 1 with *result (0 applied, or the runtime's negative errno), 0 not yet.
+ * Posting fails with -EBUSY while another process waits on the channel,
+ * -EROFS on a read-only segment, -E2BIG for a message over
+ * TS_COMMAND_MSG_MAX bytes. */
+int ts_reader_command_post(ts_reader *rd, uint32_t op, uint64_t loop, uint64_t task,
+                           const char *msg, uint64_t *seq);
+int ts_reader_command_result(ts_reader *rd, uint64_t seq, int *result);
+
 /* The fatal signal the process's crash handler said it is dying of (a
  * ring header's fatal_signal), 0 if none.  Meaningful once the process
  * is gone: the reader's own reference keeps the segment readable. */
@@ -217,6 +228,11 @@ typedef struct ts_event_desc {
 /* The description of an event type, NULL if unknown. */
 const ts_event_desc *ts_event_desc_of(unsigned type);
 const char *ts_event_name(unsigned type);   /* "?" if unknown */
+/* The tail of rec (of type d): its length is always the last fixed field
+ * (bytes for a bytes tail, elements for a u64 array).  Returns the bytes
+ * it claims, which the caller must check against rec's size; 0 when d
+ * has no tail. */
+uint64_t ts_event_tail_bytes(const ts_event_desc *d, const void *rec);
 
 /* One line describing the event: "task_create task=3 parent=1 ...",
  * with string and site ids resolved through rd (which may be NULL).

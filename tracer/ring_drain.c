@@ -104,12 +104,7 @@ static bool record_ok(const ts_ev_header *h) {
         return true; /* unknown: the caller skips it */
     if (h->size < d->size)
         return false;
-    uint32_t room = h->size - d->size;
-    if (h->type == TS_EV_string)
-        return ((const ts_ev_string *)h)->len <= room;
-    if (h->type == TS_EV_stack)
-        return ((const ts_ev_stack *)h)->depth <= room / 8;
-    return true;
+    return ts_event_tail_bytes(d, h) <= (uint32_t)(h->size - d->size);
 }
 
 /* What a valid record tells the reader itself, before anyone sees it. */

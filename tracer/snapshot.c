@@ -218,6 +218,16 @@ static void add_modules(ts_symbolizer *sym, const struct snap *s) {
     }
 }
 
+int ts_snapshot_add_modules(const char *path, ts_symbolizer *sym) {
+    struct snap s;
+    int rc = load(path, &s, NULL, 0);
+    if (rc)
+        return rc;
+    add_modules(sym, &s);
+    free(s.buf);
+    return 0;
+}
+
 static const char *signal_name(int sig) {
     switch (sig) {
     case SIGSEGV: return "SIGSEGV";

@@ -31,6 +31,11 @@ int ts_snapshot_replay(const char *path, ts_replay_fn fn, void *arg, char *err, 
  * (file:line) <- g ..."), "pid", "exe", "runtime_version", "dropped",
  * "crash_stack" (one frame a line), "signal", "tid".  buf gets "" for a
  * key it does not have.  0 or a negative code. */
+/* Give sym the snapshot's executable mappings (its copy of
+ * /proc/PID/maps): the crash dump's task stacks are symbolized with
+ * them (`taskscope where FILE`).  0 or a negative errno. */
+struct ts_symbolizer;
+int ts_snapshot_add_modules(const char *path, struct ts_symbolizer *sym);
 int ts_snapshot_read_meta(const char *path, const char *key, char *buf, size_t len);
 
 #endif

@@ -227,14 +227,11 @@ static int bind_row(sqlite3_stmt *st, int at, uint64_t seq, const struct entry *
     if (d->tail) {
         const char *tail = (const char *)rec + d->size;
         size_t room = rec->size - d->size;
-        if (rec->type == TS_EV_string) {
-            uint32_t len = ((const ts_ev_string *)rec)->len;
-            sqlite3_bind_text(st, at++, tail, (int)(len <= room ? len : room), SQLITE_STATIC);
-        } else {
-            uint32_t depth = ((const ts_ev_stack *)rec)->depth;
-            size_t bytes = (size_t)depth * 8;
+        uint64_t bytes = ts_event_tail_bytes(d, rec);
+        if (d->tail->type == TS_FT_BYTES)
+            sqlite3_bind_text(st, at++, tail, (int)(bytes <= room ? bytes : room), SQLITE_STATIC);
+        else
             sqlite3_bind_blob(st, at++, tail, (int)(bytes <= room ? bytes : room), SQLITE_STATIC);
-        }
     }
     sqlite3_bind_int64(st, at++, e->pid);
     return at;
@@ -1007,10 +1004,9 @@ int ts_store_replay_pid(const char *path, int pid, ts_replay_fn fn, void *arg, c
                 bytes = sizeof rec - size - 8;
             if (blob)
                 memcpy(rec + size, blob, bytes);
-            if (ed->id == TS_EV_string)
-                ((ts_ev_string *)rec)->len = (uint32_t)bytes;
-            else
-                ((ts_ev_stack *)rec)->depth = (uint32_t)(bytes / 8);
+            /* the tail's length is the last fixed field (ts_event_tail_bytes) */
+            uint32_t count = (uint32_t)(ed->tail->type == TS_FT_BYTES ? bytes : bytes / 8);
+            memcpy(rec + ed->fields[ed->nfields - 1].offset, &count, 4);
             size += (bytes + 7) & ~(size_t)7;
         }
         h->size = (uint16_t)size;

@@ -58,6 +58,8 @@ struct ts_task {
     uint32_t trace_name, trace_site; /* debug runtime: the interned ids its
                                  * task_create used, for the watchdog to
                                  * name it while its step blocks the loop */
+    struct ts__notes *notes;    /* debug runtime: user fields, NULL until
+                                 * ts_task_set_field (trace/notes.c) */
 };
 
 /* state of a record whose task was freed (debug runtime: it waits in the

@@ -98,6 +98,7 @@ static void task_init(ts_task *t, ts_loop *l, ts_task_fn fn, void *arg) {
     t->done_cb_run.node.prev = t->done_cb_run.node.next = NULL;
     t->done_cb_run.fn = run_done_callbacks;
     t->asan_fake = NULL;
+    t->notes = NULL;
     t->errgroup = NULL;
     t->release_site = NULL;
 }

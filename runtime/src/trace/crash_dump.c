@@ -4,7 +4,9 @@
  * locks and queues, as the records of an ordinary state dump (emit.c),
  * so the tracer needs nothing new to read it.  The flight recorder alone
  * would miss every task whose last events it has overwritten (an idle
- * task of a busy program).
+ * task of a busy program).  Each parked task's stack goes in too
+ * (taskstack.c's walk reads memory inside the task's stack and nothing
+ * else); the snapshot's copy of the maps symbolizes them.
  *
  * Runs in the fatal-signal handler (crash.c), so: no lock is waited for
  * and nothing is allocated.  Names and sites are looked up in the intern
@@ -57,12 +59,15 @@ void ts__tr_crash_dump(ts__ring *r) {
             ts__ring_commit(r, sizeof *c);
         }
         uint32_t n = 0;
+        unsigned stacks = ts__tr_dump_stack_budget(); /* taskstack.c: memory reads only */
         ts__list_foreach(it, &l->tasks) {
             if (++n > MAX_TASKS)
                 break;
             ts_task *t = ts__container_of(it, ts_task, all);
-            if (t->state < TS_TASK_DONE)
+            if (t->state < TS_TASK_DONE) {
                 state_of(r, t);
+                ts__tr_dump_task_stack(r, t, &stacks);
+            }
         }
         ts__tr_dump_resources(r);
     }

@@ -336,6 +336,7 @@ void ts__tr_iteration(ts_loop *l) {
     ts_seg_header *h = ts__seg();
     if (!h)
         return;
+    ts__tr_command_check(l, h); /* command.c: taskscope cancel */
     uint64_t req = __atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE);
     if (__builtin_expect(req == l->trace_dump_gen, 1))
         return;
@@ -381,6 +382,20 @@ bool ts__tr_running_task_ids(uint32_t slot, uint64_t task, uint32_t *name, uint3
         *name = t->trace_name;
         *site = t->trace_site;
         found = true;
+    }
+    pthread_mutex_unlock(&loops_lock);
+    return found;
+}
+
+bool ts__tr_wake_loop_id(uint64_t loop) {
+    bool found = false;
+    pthread_mutex_lock(&loops_lock);
+    for (uint32_t i = 0; i < TS_MAX_LOOPS && !found; i++) {
+        ts_loop *l = loops_by_slot[i];
+        if (l && l->id == loop && loop) {
+            ts_call_soon_threadsafe(l, wake_for_dump, NULL);
+            found = true;
+        }
     }
     pthread_mutex_unlock(&loops_lock);
     return found;
@@ -481,6 +496,8 @@ void ts__tr_task_done(ts_task *t) {
 }
 
 void ts__tr_task_free(ts_task *t) {
+    if (t->notes)
+        ts__tr_notes_task_free(t);
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
@@ -776,11 +793,17 @@ static void dump_records(ts_loop *l, ts__ring *r, uint64_t gen) {
         e->tid = (uint32_t)syscall(SYS_gettid);
         END(r);
     }
+    unsigned stacks = ts__tr_dump_stack_budget(); /* taskstack.c */
     ts__list_foreach(it, &l->tasks) {
         ts_task *t = ts__container_of(it, ts_task, all);
-        if (t->state < TS_TASK_DONE)
+        if (t->state < TS_TASK_DONE) {
             dump_task(r, t);
+            ts__tr_dump_task_stack(r, t, &stacks);
+            ts__tr_dump_task_fields(r, t); /* notes.c */
+        }
     }
+    if (stacks != ts__tr_dump_stack_budget())
+        ts__tr_dump_modules(r); /* to symbolize them */
     dump_resources(r);
     {
         BEGIN(r, dump_end);

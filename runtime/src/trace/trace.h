@@ -60,6 +60,23 @@ void ts__tr_crash_dump(ts__ring *s);
  * reads only the thread's own table: safe in its signal handler). */
 void ts__tr_dump_resources(ts__ring *r);
 
+/* State dump additions (issue 15): a parked task's stack (taskstack.c;
+ * budget counts down the stacks one dump may still hold) and the user
+ * fields of a task (notes.c). */
+unsigned ts__tr_dump_stack_budget(void);
+void ts__tr_dump_task_stack(ts__ring *r, ts_task *t, unsigned *budget);
+void ts__tr_dump_task_fields(ts__ring *r, ts_task *t);
+void ts__tr_dump_modules(ts__ring *r);
+/* notes.c: forget a freed task's fields. */
+void ts__tr_notes_task_free(ts_task *t);
+
+/* command.c: a loop iteration looks for a request for it; the watchdog
+ * wakes the loop a request names (emit.c: ts__tr_wake_loop_id, false if
+ * this process has no such loop). */
+void ts__tr_command_check(ts_loop *l, ts_seg_header *h);
+void ts__tr_command_watch(ts_seg_header *h);
+bool ts__tr_wake_loop_id(uint64_t loop);
+
 /* Events. */
 void ts__tr_thread_start(ts__ring *r, uint32_t role, const char *name);
 void ts__tr_thread_exit(ts__ring *r);

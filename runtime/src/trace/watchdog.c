@@ -387,6 +387,7 @@ static void *watchdog_main(void *arg) {
             ts__seg_settle_dump();
             ts__tr_wake_loops_for_dump();
         }
+        ts__tr_command_watch(h); /* command.c: wake the loop a request names */
         if (now - last_sync > 1000000000ull) {
             refresh_calibration(r, h);
             last_sync = now;
