@@ -80,3 +80,88 @@ int tm_model_merge_warning(tm_model *m, tm_warning_kind kind, uint64_t ns, uint6
         m->drops_warning = wi;
     return wi != 0;
 }
+
+/* ---- per-event checks (issue 15) ------------------------------------------ */
+
+/* Ready tasks of loop l now. */
+static size_t ready_tasks(const tm_model *m, uint64_t loop) {
+    size_t n = 0;
+    for (size_t i = 0; i < m->ntasks; i++) {
+        const tm_task *t = m->tasks[i];
+        n += t && t->loop == loop && t->state == TM_READY;
+    }
+    return n;
+}
+
+/* A blocked or slow step of l overlapping [from, to]: that, not the
+ * ready queue, made the tasks wait. */
+static int step_overlaps(const tm_model *m, uint64_t loop, uint64_t from, uint64_t to) {
+    for (size_t i = 0; i < m->nblocked; i++) {
+        const tm_blocked *b = &m->blocked[i];
+        uint64_t end = b->duration_ns ? b->start_ns + b->duration_ns : UINT64_MAX;
+        if (b->loop == loop && b->start_ns < to && end > from)
+            return 1;
+    }
+    return 0;
+}
+
+/* A task waited `lag` (>= TM_STARVATION_NS) between ready and running.
+ * One warning per loop, its figures kept current; the ready queue is
+ * counted (a walk over the tasks) at most once a second of trace time,
+ * or when the lag is a new worst. */
+void tm__note_lag(tm_model *m, tm_loop *l, uint64_t lag, uint64_t ns) {
+    if (lag <= l->starve_max_lag_ns && ns - l->starve_checked_ns < 1000000000ull)
+        return;
+    if (step_overlaps(m, l->id, ns - lag, ns))
+        return;
+    l->starve_checked_ns = ns;
+    size_t ready = ready_tasks(m, l->id) + 1; /* + the task that now runs */
+    if (lag > l->starve_max_lag_ns) {
+        l->starve_max_lag_ns = lag;
+        l->starve_ready = ready;
+    }
+    char worst[16], avg[16], text[300];
+    tm_fmt_dur(worst, sizeof worst, l->starve_max_lag_ns);
+    tm_fmt_dur(avg, sizeof avg, l->lag_count ? l->lag_sum_ns / l->lag_count : 0);
+    snprintf(text, sizeof text,
+             "loop starvation: tasks of loop %llu waited up to %s to run (average %s) "
+             "with %llu tasks ready at once",
+             (unsigned long long)l->id, worst, avg, (unsigned long long)l->starve_ready);
+    if (!l->starve_warning)
+        l->starve_warning = tm__add_warning(m, TM_WARN_STARVATION, ns, 0, 0, text);
+    else
+        tm__set_warning_text(m, l->starve_warning, text);
+}
+
+/* Busy yield: a run of sleep(0)s at least TM_BUSY_YIELD_NS long, of at
+ * least 1000 steps averaging under 100us of work each (a CPU-bound task
+ * that yields between real chunks of work is not polling). */
+void tm__note_suspend(tm_model *m, tm_task *t, uint32_t kind, uint64_t ns) {
+    if (kind != 4) {
+        t->yield_since_ns = 0;
+        t->yields = 0;
+        return;
+    }
+    if (!t->yield_since_ns) {
+        t->yield_since_ns = ns;
+        t->yield_busy0_ns = t->busy_ns;
+        t->yields = 0;
+    }
+    t->yields++;
+    if ((t->warnings & TM_WARN_BUSY_YIELD) || t->yields < 1000 ||
+        ns - t->yield_since_ns < TM_BUSY_YIELD_NS)
+        return;
+    uint64_t avg = (t->busy_ns - t->yield_busy0_ns) / t->yields;
+    if (avg >= 100000)
+        return;
+    char dur[16], step[16], site[160], text[400];
+    tm_fmt_dur(dur, sizeof dur, ns - t->yield_since_ns);
+    tm_fmt_dur(step, sizeof step, avg);
+    tm_model_site_text(m, t->await_site, site, sizeof site);
+    snprintf(text, sizeof text,
+             "busy yield: task #%llu %s has done nothing but sleep(0) for %s "
+             "(%llu times, %s of work each, at %s)",
+             (unsigned long long)t->id, tm_task_name(m, t), dur, (unsigned long long)t->yields,
+             step, site);
+    tm__add_warning(m, TM_WARN_BUSY_YIELD, ns, t->id, 0, text);
+}
