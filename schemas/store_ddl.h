@@ -96,6 +96,34 @@
     "CREATE VIEW IF NOT EXISTS warnings AS SELECT w.id, w.ns AS time_ns,\n"             \
     "  (w.ns - (SELECT min(ns) FROM ev_task_create)) / 1e9 AS time_s, w.kind, w.task,\n" \
     "  (SELECT name FROM tasks t WHERE t.id = w.task LIMIT 1) AS task_name,\n"          \
-    "  w.resource, w.text FROM warning w ORDER BY w.id;\n"
+    "  w.resource, w.text FROM warning w ORDER BY w.id;\n"                           \
+    TS_DDL_RESOURCES_VIEW
+
+/* Issue 15: one row per resource (lock, event, condition, semaphore,
+ * barrier, queue) and per future, as people name it: kind, name (the
+ * last ts_*_set_name before it was freed), creation site.  A state dump
+ * repeats a live resource's resource_create: only the first of a run
+ * with no free in between is a row.  An address reused after a free is a
+ * new row. */
+#define TS_DDL_RESOURCES_VIEW                                                          \
+    "CREATE VIEW IF NOT EXISTS resources AS SELECT r.id,\n"                            \
+    "  r.kind, " TS_DDL_STR("(SELECT n.name FROM ev_resource_name n WHERE n.resource = r.id\n" \
+    "    AND n.seq > r.seq AND n.seq < ifnull(r.end_seq, 9e18) ORDER BY n.seq DESC LIMIT 1)")  \
+    " AS name,\n"                                                                     \
+    "  " TS_DDL_SITE("r.site") " AS site, r.capacity, r.created_ns,\n"                \
+    "  (SELECT e.ns FROM ev_resource_free e WHERE e.seq = r.end_seq UNION ALL\n"        \
+    "   SELECT e.ns FROM ev_future_done e WHERE e.seq = r.end_seq LIMIT 1) AS ended_ns\n" \
+    "  FROM (SELECT c.resource AS id, c.seq,\n"                                       \
+    "    CASE c.kind WHEN 1 THEN 'lock' WHEN 2 THEN 'event' WHEN 3 THEN 'condition'\n"   \
+    "      WHEN 4 THEN 'semaphore' WHEN 5 THEN 'barrier' WHEN 6 THEN 'queue' ELSE 'other' END AS kind,\n" \
+    "    c.site, nullif(c.capacity, 0) AS capacity, c.ns AS created_ns,\n"              \
+    "    (SELECT min(f.seq) FROM ev_resource_free f WHERE f.resource = c.resource AND f.seq > c.seq)\n" \
+    "      AS end_seq\n"                                                              \
+    "    FROM ev_resource_create c WHERE NOT EXISTS (SELECT 1 FROM ev_resource_create p\n" \
+    "      WHERE p.resource = c.resource AND p.seq < c.seq AND NOT EXISTS (SELECT 1\n"     \
+    "        FROM ev_resource_free f WHERE f.resource = c.resource AND f.seq > p.seq AND f.seq < c.seq))\n" \
+    "  UNION ALL SELECT c.future, c.seq, 'future', c.site, NULL, c.ns,\n"               \
+    "    (SELECT min(d.seq) FROM ev_future_done d WHERE d.future = c.future AND d.seq > c.seq)\n" \
+    "    FROM ev_future_create c) r;\n"
 
 #endif

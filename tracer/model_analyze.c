@@ -230,7 +230,9 @@ static size_t find_lonely_waits(tm_model *m) {
         if (!r)
             continue;
         char res[200], dur[16], text[400];
-        tm_fmt_dur(dur, sizeof dur, m->now - t->state_since_ns);
+        /* the threshold, not the wait so far: the text must not change
+         * with every look (a recording keeps the first) */
+        tm_fmt_dur(dur, sizeof dur, TM_STUCK_NS);
         tm_resource_text(m, t->wait_kind, r->id, res, sizeof res);
         if (t->wait_kind == 2 && r->kind == TM_RES_FUTURE && r->creator &&
             r->creator != t->id && !(t->warnings & TM_WARN_ORPHAN_FUTURE)) {
@@ -240,7 +242,7 @@ static size_t find_lonely_waits(tm_model *m) {
             size_t len = (size_t)snprintf(text, sizeof text, "orphan future: ");
             len += put_task(m, text + len, sizeof text - len, t->id);
             snprintf(text + len, sizeof text - len,
-                     " has awaited %s for %s; its creator #%llu %s has %s and it was never "
+                     " has awaited %s for over %s; its creator #%llu %s has %s and it was never "
                      "completed, so no task is known that will",
                      res, dur, (unsigned long long)r->creator, c ? tm_task_name(m, c) : "?",
                      c && c->state == TM_CANCELLED ? "been cancelled" : "finished");
@@ -252,7 +254,7 @@ static size_t find_lonely_waits(tm_model *m) {
             size_t len = (size_t)snprintf(text, sizeof text, "self wake: ");
             len += put_task(m, text + len, sizeof text - len, t->id);
             snprintf(text + len, sizeof text - len,
-                     " has waited %s on %s, which only it has ever %s: it cannot do so while "
+                     " has waited over %s on %s, which only it has ever %s: it cannot do so while "
                      "it waits",
                      dur, res,
                      t->wait_kind == 6 ? "set" : t->wait_kind == 7 ? "notified" : "put into");

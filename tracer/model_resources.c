@@ -67,18 +67,26 @@ static void created(tm_model *m, uint64_t id, uint32_t kind, uint32_t capacity, 
     tm_resource *r = res_get(m, id);
     if (!r)
         return;
-    /* A state dump repeats a live resource: keep what is known of it. */
-    uint32_t name = r->kind == kind && !r->freed ? r->name : 0;
-    uint64_t creator = r->kind == kind && !r->freed ? r->creator : 0;
-    uint64_t cns = r->kind == kind && !r->freed ? r->created_ns : 0;
+    /* A state dump repeats a live resource: keep what only history
+     * tells (name, creator, signallers); holder, held and depth it sends
+     * again. */
+    tm_resource old = *r;
+    int repeat = r->kind == kind && !r->freed;
     memset(r, 0, sizeof *r);
     r->id = id;
     r->kind = kind;
     r->capacity = capacity;
     r->site = site;
-    r->name = name;
-    r->creator = creator ? creator : running_on(m, tid);
-    r->created_ns = cns ? cns : ns;
+    if (repeat) {
+        r->name = old.name;
+        r->creator = old.creator;
+        r->created_ns = old.created_ns;
+        r->signaller = old.signaller;
+        r->other_signallers = old.other_signallers;
+    } else {
+        r->creator = running_on(m, tid);
+        r->created_ns = ns;
+    }
 }
 
 static void signalled(tm_resource *r, uint64_t task) {
