@@ -236,9 +236,9 @@ tm_resource *tm_model_resource(const tm_model *m, uint64_t id);
 const uint64_t *tm_model_stack(const tm_model *m, uint32_t id, uint32_t *depth);
 
 /* A resource as people read it, into buf: lock "cache" (cache.c:12),
- * the address when it has neither name nor site (lock 0x55..), with the
- * kind of wait (1 .. 16, tm_wait_kind_name) used for what the model does
- * not know.  Returns buf. */
+ * the address when it has neither name nor site (lock 0x55..).  The
+ * first word is the kind of wait (2, 5 .. 12: queue_get "jobs" ...) when
+ * wait_kind is one, else the resource's kind (wait_kind 0).  Returns buf. */
 const char *tm_resource_text(const tm_model *m, uint32_t wait_kind, uint64_t id, char *buf,
                              size_t len);
 /* The resource a wait kind waits on, or 0 (task, sleep, fd, ...). */

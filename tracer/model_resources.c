@@ -163,20 +163,12 @@ void tm__apply_resource(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_
 
 int tm_wait_kind_is_resource(uint32_t k) { return k == 2 || (k >= 5 && k <= 12); }
 
-/* The resource kind a wait kind implies, for a resource the model never
- * saw created. */
-static const char *kind_word(uint32_t wait_kind) {
-    switch (wait_kind) {
-    case 2: return "future";
-    case 10: case 11: case 12: return "queue";
-    default: return tm_wait_kind_name(wait_kind);
-    }
-}
-
 const char *tm_resource_text(const tm_model *m, uint32_t wait_kind, uint64_t id, char *buf,
                              size_t len) {
     const tm_resource *r = tm_model_resource(m, id);
-    const char *kind = r && r->kind ? tm_resource_kind_name(r->kind) : kind_word(wait_kind);
+    /* the wait says more than the object: queue_get, queue_put, queue_join */
+    const char *kind = tm_wait_kind_is_resource(wait_kind) ? tm_wait_kind_name(wait_kind)
+                       : r && r->kind ? tm_resource_kind_name(r->kind) : "resource";
     const char *name = r ? tm_model_string(m, r->name) : "";
     const tm_site *s = r ? tm_model_site(m, r->site) : NULL;
     char site[128] = "";

@@ -124,10 +124,12 @@ static void await_chain(tui_app *a, const tm_task *t) {
             tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  awaits %s at %s", aw, site);
         if (c->state == TM_SUSPENDED && c->wait_kind == 5) {
             const tm_resource *r = tm_model_resource(m, c->wait_obj);
+            char rt[200];
             if (r && r->holder)
                 tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id,
-                         "  %*slock %#" PRIx64 " is held by #%" PRIu64 " %s", depth * 2 + 1, "",
-                         r->id, r->holder, tname(m, r->holder));
+                         "  %*s%s is held by #%" PRIu64 " %s", depth * 2 + 1, "",
+                         tm_resource_text(m, 5, r->id, rt, sizeof rt), r->holder,
+                         tname(m, r->holder));
         }
         uint64_t next = waits_for(m, c);
         if (next == t->id) {
@@ -190,9 +192,10 @@ static void holds(tui_app *a, const tm_task *t) {
         const tm_resource *r = tm_model_resource_at(m, i);
         if (r->freed || r->holder != t->id || !r->held)
             continue;
+        char rt[200];
         if (n++ < LIST_CAP)
-            tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id, "  %s %#" PRIx64,
-                     tm_resource_kind_name(r->kind), r->id);
+            tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id, "  %s",
+                     tm_resource_text(m, 0, r->id, rt, sizeof rt));
     }
     if (!n)
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (no lock or semaphore)");
@@ -327,8 +330,8 @@ void tui_build_resource(tui_app *a) {
         tui_emit(a, ST_WARN, LINK_NONE, 0, "Resource %#" PRIx64 " is not in the model", a->subject);
         return;
     }
-    char site[160];
-    tui_emit(a, ST_SECTION, LINK_NONE, 0, "%s %#" PRIx64, tm_resource_kind_name(r->kind), r->id);
+    char site[160], rt[200];
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "%s", tm_resource_text(m, 0, r->id, rt, sizeof rt));
     tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  created at  %s",
              tm_model_site_text(m, r->site, site, sizeof site));
     tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  state       %s", r->freed ? "freed" : "alive");

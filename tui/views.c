@@ -193,8 +193,8 @@ void tui_build_resources(tui_app *a) {
     }
     if (objs)
         qsort(objs, nobjs, sizeof *objs, cmp_u64);
-    tui_emit(a, ST_HEAD, LINK_NONE, 0, "%-16s %-10s %-24s %6s %7s %6s  %s", "ID", "KIND",
-             "HOLDER", "HELD", "WAITERS", "DEPTH", "CREATED AT");
+    tui_emit(a, ST_HEAD, LINK_NONE, 0, "%-16s %-10s %-16s %-24s %6s %7s %6s  %s", "ID", "KIND",
+             "NAME", "HOLDER", "HELD", "WAITERS", "DEPTH", "CREATED AT");
     size_t shown = 0;
     for (size_t i = 0; i < tm_model_resource_count(m); i++) {
         const tm_resource *r = tm_model_resource_at(m, i);
@@ -221,8 +221,9 @@ void tui_build_resources(tui_app *a) {
             snprintf(depth, sizeof depth, "-");
         tm_model_site_text(m, r->site, site, sizeof site);
         tui_emit(a, r->freed ? ST_DIM : w ? ST_WARN : ST_NORMAL, LINK_RESOURCE, r->id,
-                 "%#-16" PRIx64 " %-10s %-24.24s %6s %7zu %6s  %s%s", r->id,
-                 tm_resource_kind_name(r->kind), holder, held, w, depth, site,
+                 "%#-16" PRIx64 " %-10s %-16.16s %-24.24s %6s %7zu %6s  %s%s", r->id,
+                 tm_resource_kind_name(r->kind), r->name ? tm_model_string(m, r->name) : "-",
+                 holder, held, w, depth, site,
                  r->freed ? " (freed)" : "");
     }
     if (!shown)

@@ -70,7 +70,7 @@ def check_cycle3(ws, tasks, ps):
     expect(len(ws) == 1, "cycle3: one deadlock warning, got %r" % ws)
     t = ws[0]["text"]
     lock = res("lock", "state", 'ts_lock_new_named("state")')
-    queue = res("queue", "jobs", 'ts_queue_new_named(0, "jobs")')
+    queue = res("queue_get", "jobs", 'ts_queue_new_named(0, "jobs")')
     event = res("event", "go", 'ts_event_new_named("go")')
     # consumer → queue → producer → event → starter → lock → consumer,
     # starting from whichever member the analysis met first
