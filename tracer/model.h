@@ -154,7 +154,8 @@ typedef struct tm_loop {
     int closed;
     uint32_t starve_warning; /* its starvation warning (index + 1), 0 none */
     uint64_t starve_max_lag_ns, starve_checked_ns;
-    uint64_t starve_ready;   /* ready tasks at the worst lag seen */
+    uint64_t starve_ready;   /* most ready tasks counted while starving */
+    uint64_t starve_lag_sum_ns, starve_lags; /* lags over the threshold */
 } tm_loop;
 
 typedef struct tm_site {

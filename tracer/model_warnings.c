@@ -106,27 +106,36 @@ static int step_overlaps(const tm_model *m, uint64_t loop, uint64_t from, uint64
 }
 
 /* A task waited `lag` (>= TM_STARVATION_NS) between ready and running.
- * One warning per loop, its figures kept current; the ready queue is
- * counted (a walk over the tasks) at most once a second of trace time,
- * or when the lag is a new worst. */
+ * One warning per loop, its figures kept current.  Counting the ready
+ * queue walks every task, so it is done at most once a second of trace
+ * time or when the worst lag doubles: with 100k ready tasks every resume
+ * lags, and a count per resume would be quadratic. */
 void tm__note_lag(tm_model *m, tm_loop *l, uint64_t lag, uint64_t ns) {
-    if (lag <= l->starve_max_lag_ns && ns - l->starve_checked_ns < 1000000000ull)
-        return;
     if (step_overlaps(m, l->id, ns - lag, ns))
         return;
-    l->starve_checked_ns = ns;
-    size_t ready = ready_tasks(m, l->id) + 1; /* + the task that now runs */
-    if (lag > l->starve_max_lag_ns) {
+    l->starve_lag_sum_ns += lag;
+    l->starve_lags++;
+    int worse = lag > l->starve_max_lag_ns;
+    int recount = !l->starve_warning || lag > 2 * l->starve_max_lag_ns ||
+                  ns - l->starve_checked_ns >= 1000000000ull;
+    if (!worse && !recount)
+        return;
+    if (worse)
         l->starve_max_lag_ns = lag;
-        l->starve_ready = ready;
+    if (recount) {
+        l->starve_checked_ns = ns;
+        size_t ready = ready_tasks(m, l->id) + 1; /* + the task that now runs */
+        if (ready > l->starve_ready)
+            l->starve_ready = ready;
     }
     char worst[16], avg[16], text[300];
     tm_fmt_dur(worst, sizeof worst, l->starve_max_lag_ns);
-    tm_fmt_dur(avg, sizeof avg, l->lag_count ? l->lag_sum_ns / l->lag_count : 0);
+    tm_fmt_dur(avg, sizeof avg, l->starve_lag_sum_ns / l->starve_lags);
     snprintf(text, sizeof text,
-             "loop starvation: tasks of loop %llu waited up to %s to run (average %s) "
-             "with %llu tasks ready at once",
-             (unsigned long long)l->id, worst, avg, (unsigned long long)l->starve_ready);
+             "loop starvation: tasks of loop %llu waited up to %s to run (%llu waits over "
+             "100ms, average %s) with up to %llu tasks ready at once",
+             (unsigned long long)l->id, worst, (unsigned long long)l->starve_lags, avg,
+             (unsigned long long)l->starve_ready);
     if (!l->starve_warning)
         l->starve_warning = tm__add_warning(m, TM_WARN_STARVATION, ns, 0, 0, text);
     else

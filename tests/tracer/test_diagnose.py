@@ -174,8 +174,8 @@ def main():
     c.check(recorded, "busyyield", "busy_yield",
             r"busy yield: task #\d+ poller has done nothing but sleep\(0\) for")
     c.check(recorded, "starve", "starvation",
-            r"loop starvation: tasks of loop \d+ waited up to [0-9.]+m?s to run \(average "
-            r"[0-9.]+m?s\) with \d{4} tasks ready at once")
+            r"loop starvation: tasks of loop \d+ waited up to [0-9.]+m?s to run \(\d+ waits over "
+            r"100ms, average [0-9.]+m?s\) with up to \d{4} tasks ready at once")
     c.check(resources_view)
     return c.finish()
 
