@@ -16,6 +16,10 @@
  *   orphan      "maker" makes future "reply", hands it over and returns;
  *               "awaiter" awaits it
  *   selfwake    "lonely" sets event "done", clears it, and waits on it
+ *   mixed       "asker" holds the one permit of semaphore "pool" and
+ *               awaits future "answer", which "answerer" made; the
+ *               answerer waits for the permit: a cycle through a
+ *               semaphore and a future
  *   busyyield   "poller" does nothing but ts_sleep(0) for 1.5 s
  *   starve      5000 tasks each burn ~50us then ts_sleep(0), 6 rounds:
  *               every task waits for the other 4999 (lag ~250 ms)
@@ -122,6 +126,28 @@ static void *lonely(void *arg) {
     return NULL;
 }
 
+/* ---- mixed ---- */
+static ts_semaphore *pool;
+static ts_future *answer;
+
+static void *asker(void *arg) {
+    (void)arg;
+    ts_semaphore_acquire(pool);
+    ts_sleep(0.02);                  /* the answerer has made the future */
+    ts_future_await(answer, NULL);   /* waits: the answerer waits on pool */
+    ts_semaphore_release(pool);
+    return NULL;
+}
+
+static void *answerer(void *arg) {
+    (void)arg;
+    answer = ts_future_new_named("answer");
+    ts_sleep(0.05);
+    ts_semaphore_acquire(pool);      /* waits: the asker holds the permit */
+    ts_future_set_result(answer, "42");
+    return NULL;
+}
+
 /* ---- busyyield ---- */
 static double now(void) {
     struct timespec ts;
@@ -179,6 +205,10 @@ static void *amain(void *arg) {
     } else if (!strcmp(mode, "selfwake")) {
         go = ts_event_new_named("done");
         ts_spawn_named("lonely", lonely, NULL);
+    } else if (!strcmp(mode, "mixed")) {
+        pool = ts_semaphore_new_named(1, "pool");
+        ts_spawn_named("answerer", answerer, NULL);
+        ts_spawn_named("asker", asker, NULL);
     } else if (!strcmp(mode, "busyyield")) {
         ready();
         ts_task *p = ts_spawn_named("poller", poller, NULL);
@@ -204,7 +234,7 @@ static void *amain(void *arg) {
 
 int main(int argc, char **argv) {
     if (argc != 2) {
-        fprintf(stderr, "usage: prog_diagnose cycle3|deadholder|orphan|selfwake|busyyield|starve\n");
+        fprintf(stderr, "usage: prog_diagnose cycle3|deadholder|orphan|selfwake|mixed|busyyield|starve\n");
         return 2;
     }
     return ts_run(amain, argv[1]) ? 1 : 0;

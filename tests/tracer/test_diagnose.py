@@ -13,6 +13,8 @@ ticker task keeps its loop busy, so every finding must be made per task:
   self-deadlock ones.
 - orphan: a future awaited while its creator has finished.
 - selfwake: an event only its waiter ever set.
+- mixed: a cycle through a one-permit semaphore (its holder is certain)
+  and a future (its creator is the inferred waker).
 - busyyield, starve (recorded): a sleep(0) poller, and 5000 ready tasks
   making each other wait (with the ready-queue length in the text).
 
@@ -110,6 +112,20 @@ def check_deadholder(pid, tasks):
            "deadholder: a deadlock or stuck warning too: %r" % ps["warnings"])
 
 
+def check_mixed(ws, tasks, ps):
+    expect(len(ws) == 1, "mixed: one deadlock warning, got %r" % ws)
+    t = ws[0]["text"]
+    fut = re.escape(res("future", "answer", 'ts_future_new_named("answer")'))
+    sem = re.escape(res("semaphore", "pool", 'ts_semaphore_new_named(1, "pool")'))
+    a = r"#\d+ asker → %s → #\d+ answerer \(inferred: it created it\) → %s → #\d+ asker" % (fut, sem)
+    b = r"#\d+ answerer → %s → #\d+ asker → %s → #\d+ answerer \(inferred: it created it\)" % (
+        sem, fut)
+    expect(re.search("deadlock: (%s|%s);" % (a, b), t) and "inferred, not certain" in t,
+           "mixed: the cycle is not spelled out: %r" % t)
+    expect(not any(w["kind"] in ("orphan_future", "stuck") for w in ps["warnings"]),
+           "mixed: %r" % ps["warnings"])
+
+
 def check_orphan(ws, tasks, ps):
     w = ws[0]
     expect(w["task"] == tasks["awaiter"]["id"], "orphan: warning task %r" % w)
@@ -171,6 +187,7 @@ def main():
     c.check(deadholder)
     c.check(live, "orphan", "orphan_future", check_orphan)
     c.check(live, "selfwake", "self_wake", check_selfwake)
+    c.check(live, "mixed", "deadlock", check_mixed)
     c.check(recorded, "busyyield", "busy_yield",
             r"busy yield: task #\d+ poller has done nothing but sleep\(0\) for")
     c.check(recorded, "starve", "starvation",
