@@ -42,7 +42,7 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
         fputs("\"tasks\":[", out);
     } else {
         tr__text_header(out, m, o);
-        fprintf(out, "%6s %-18s %-9s %8s %8s %8s %8s %6s  %-34s %-34s %s\n", "id", "name", "state",
+        fprintf(out, "%6s %-18s %-9s %8s %8s %8s %8s %6s  %-40s %-34s %s\n", "id", "name", "state",
                 "age", "busy", "sched", "idle", "polls", "awaits", "await site", "spawn site");
     }
     int first = 1;
@@ -89,7 +89,7 @@ void tr_ps(FILE *out, const tm_model *m, const tr_opts *o) {
         ts_text_put(out, tm_task_name(m, t), 18);
         fprintf(out, " %-9s %8s %8s %8s %8s %6" PRIu64 "  ", tm_task_state_name(t), age, busy,
                 sched, idle, t->polls);
-        ts_text_put(out, aw, 34);
+        ts_text_put(out, aw, 40);
         fputc(' ', out);
         ts_text_put(out, asite, 34);
         fputc(' ', out);
