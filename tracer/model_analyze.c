@@ -292,8 +292,11 @@ static size_t find_stuck_loops(tm_model *m) {
             continue;
         for (size_t i = 0; i < m->ntasks; i++) {
             tm_task *t = m->tasks[i];
+            /* (a task already explained by a sharper finding needs no
+             * "every task is waiting" on top) */
             if (!t || t->loop != l->id || t->state >= TM_DONE ||
-                has_warning(m, TM_WARN_STUCK, t->id) || has_warning(m, TM_WARN_DEADLOCK, t->id))
+                has_warning(m, TM_WARN_STUCK | TM_WARN_DEADLOCK | TM_WARN_DEAD_HOLDER |
+                                   TM_WARN_ORPHAN_FUTURE | TM_WARN_SELF_WAKE, t->id))
                 continue;
             char text[400], what[200];
             if (t->wait_kind == 1)

@@ -66,7 +66,10 @@ void tm__note_drops(tm_model *m, uint64_t ns) {
 
 int tm_model_merge_warning(tm_model *m, tm_warning_kind kind, uint64_t ns, uint64_t task,
                            uint64_t resource, const char *text) {
-    int by_time = kind != TM_WARN_DEADLOCK && kind != TM_WARN_STUCK && kind != TM_WARN_DROPS;
+    /* The analysis's findings (model_analyze.c) carry the time the
+     * analysis ran, which a replay does not repeat: one per task. */
+    int by_time = !(kind & (TM_WARN_DEADLOCK | TM_WARN_STUCK | TM_WARN_DROPS |
+                            TM_WARN_DEAD_HOLDER | TM_WARN_ORPHAN_FUTURE | TM_WARN_SELF_WAKE));
     for (size_t i = 0; i < m->nwarnings; i++) {
         const tm_warning *w = &m->warnings[i];
         if (w->kind == kind && w->task == task && (!by_time || w->ns == ns))
@@ -143,8 +146,10 @@ void tm__note_lag(tm_model *m, tm_loop *l, uint64_t lag, uint64_t ns) {
 }
 
 /* Busy yield: a run of sleep(0)s at least TM_BUSY_YIELD_NS long, of at
- * least 1000 steps averaging under 100us of work each (a CPU-bound task
- * that yields between real chunks of work is not polling). */
+ * least 1000 steps averaging under 1 ms of work each (a CPU-bound task
+ * that yields between real chunks of work is not polling; the bound is
+ * loose because preemption on a busy machine inflates a poll's steps
+ * several times). */
 void tm__note_suspend(tm_model *m, tm_task *t, uint32_t kind, uint64_t ns) {
     if (kind != 4) {
         t->yield_since_ns = 0;
@@ -161,7 +166,7 @@ void tm__note_suspend(tm_model *m, tm_task *t, uint32_t kind, uint64_t ns) {
         ns - t->yield_since_ns < TM_BUSY_YIELD_NS)
         return;
     uint64_t avg = (t->busy_ns - t->yield_busy0_ns) / t->yields;
-    if (avg >= 100000)
+    if (avg >= 1000000)
         return;
     char dur[16], step[16], site[160], text[400];
     tm_fmt_dur(dur, sizeof dur, ns - t->yield_since_ns);
