@@ -196,6 +196,39 @@ def resources_view(c):
     expect(len(ws) == 1 and "inferred" in ws[0]["text"], "ps FILE deadlock warnings %r" % ws)
 
 
+def bpf_names(c):
+    """The release runtime through BPF (root, a BPF build): names given
+    after the collector attached arrive through the resource_name probe,
+    so `taskscope run --bpf` from the start reads the same as the debug
+    runtime."""
+    if os.geteuid() != 0:
+        print("skip bpf_names: needs root")
+        return
+    path = c.path("mixed-bpf.db")
+    run = c.start([TASKSCOPE, "run", "--bpf", "-o", path, "--", prog("prog_diagnose"), "mixed"])
+    try:
+        pid = c.adopt(int(run.wait_line(r"ready pid=(\d+)", timeout=30).group(1)),
+                      "prog_diagnose")
+    except Exception:  # noqa: BLE001 - no BPF in this build or kernel: say so
+        run.kill()
+        print("skip bpf_names: taskscope run --bpf did not start: %s" % run.stderr_text()[-300:])
+        return
+    def named():
+        try:
+            return sorted(rows(path, "SELECT kind, name FROM resources"))
+        except sqlite3.Error:
+            return None
+    got = poll_until("the named resources in the BPF recording",
+                     lambda: (named() or []) == [("future", "answer"), ("semaphore", "pool")]
+                     and named())
+    os.kill(pid, signal.SIGKILL)
+    run.wait()
+    expect(got, "bpf resources %r" % got)
+    text = taskscope("ps", path, expect_rc=0).stdout
+    expect(res("semaphore", "pool", 'ts_semaphore_new_named(1, "pool")') in text,
+           "ps of the BPF recording does not name the semaphore:\n%s" % text)
+
+
 def main():
     c = Checker("diagnose")
     c.check(live, "cycle3", "deadlock", check_cycle3)
@@ -209,6 +242,7 @@ def main():
             r"loop starvation: tasks of loop \d+ waited up to [0-9.]+m?s to run \(\d+ waits over "
             r"100ms, average [0-9.]+m?s\) with up to \d{4} tasks ready at once")
     c.check(resources_view)
+    c.check(bpf_names)
     return c.finish()
 
 
