@@ -276,12 +276,18 @@ void tm_task_times(const tm_model *m, const tm_task *t, uint64_t *busy,
                    uint64_t *scheduled, uint64_t *idle);
 
 /*
- * tm_model_analyze - look for tasks that can never finish: cycles in the
- * wait-for graph (a task awaiting a task, or a lock held by a task, that
- * waits back on it), and loops where every live task waits on something
- * only another task of the loop could complete (no timer, fd, thread or
- * job can wake any of them).  Adds warnings (each once) and returns how
- * many new ones it found.
+ * tm_model_analyze - look for tasks that can never finish, and say why:
+ * cycles in the wait-for graph through tasks, locks, semaphores, queues,
+ * events, conditions and futures (certain when every edge is an awaited
+ * task or a holder; "inferred" when one is a waker guessed from history:
+ * who last set, put or notified, who created a future, the only other
+ * task of the loop); locks and semaphores held by a finished task (dead
+ * holder); futures awaited for TM_STUCK_NS whose creator finished (orphan
+ * future); waits on what only the waiter ever signalled (self wake); and
+ * loops where every live task waits on something only another task of
+ * the loop could complete.  All per task, while other tasks run.
+ * Starvation and busy yields are found as events arrive, not here.  Adds
+ * warnings (each once) and returns how many new ones it found.
  */
 size_t tm_model_analyze(tm_model *m);
 
