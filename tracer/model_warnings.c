@@ -97,10 +97,14 @@ static size_t ready_tasks(const tm_model *m, uint64_t loop) {
 }
 
 /* A blocked or slow step of l overlapping [from, to]: that, not the
- * ready queue, made the tasks wait. */
+ * ready queue, made the tasks wait.  Episodes are kept in the order seen,
+ * so the walk goes back from the newest and stops at ones that began a
+ * minute before `from` (a long recording has thousands). */
 static int step_overlaps(const tm_model *m, uint64_t loop, uint64_t from, uint64_t to) {
-    for (size_t i = 0; i < m->nblocked; i++) {
+    for (size_t i = m->nblocked; i-- > 0;) {
         const tm_blocked *b = &m->blocked[i];
+        if (b->start_ns + 60000000000ull < from)
+            break;
         uint64_t end = b->duration_ns ? b->start_ns + b->duration_ns : UINT64_MAX;
         if (b->loop == loop && b->start_ns < to && end > from)
             return 1;
