@@ -128,7 +128,7 @@
     "CREATE VIEW IF NOT EXISTS processes AS SELECT p.pid, p.parent, p.exe, p.status,\n" \
     "  p.dropped, p.events,\n"                                                         \
     "  (SELECT count(*) FROM ev_task_create c WHERE c.pid = p.pid) AS tasks FROM process p;\n" \
-    TS_DDL_VIEWS_NOTES
+    TS_DDL_VIEWS_NOTES TS_DDL_RESOURCES_VIEW
 
 /* Issue 15: user fields (the current value of each key: the latest
  * setting, an empty value being a removal; a state dump repeats them),
@@ -151,5 +151,36 @@
     "CREATE VIEW IF NOT EXISTS task_stacks AS SELECT s.seq, s.ns, s.task,\n"           \
     "  " TS_DDL_TASK_NAME("s.task", "s.pid") " AS task_name,\n"                        \
     "  s.depth, s.flags, s.pcs, s.pid FROM ev_task_stack s;\n"
+
+/* Issue 15: one row per resource (lock, event, condition, semaphore,
+ * barrier, queue) and per future, as people name it: kind, name (the
+ * last ts_*_set_name before it was freed), creation site.  A state dump
+ * repeats a live resource's resource_create: only the first of a run
+ * with no free in between is a row.  An address reused after a free is a
+ * new row.  Ids (and addresses) are per process: joins are on pid too. */
+#define TS_DDL_RESOURCES_VIEW                                                          \
+    "CREATE VIEW IF NOT EXISTS resources AS SELECT r.id,\n"                            \
+    "  r.kind, " TS_DDL_STR("(SELECT n.name FROM ev_resource_name n WHERE n.resource = r.id\n" \
+    "    AND n.pid = r.pid AND n.seq > r.seq AND n.seq < ifnull(r.end_seq, 9e18)\n"      \
+    "    ORDER BY n.seq DESC LIMIT 1)", "r.pid")                                          \
+    " AS name,\n"                                                                     \
+    "  " TS_DDL_SITE("r.site", "r.pid") " AS site, r.capacity, r.created_ns,\n"       \
+    "  (SELECT e.ns FROM ev_resource_free e WHERE e.seq = r.end_seq AND e.pid = r.pid UNION ALL\n" \
+    "   SELECT e.ns FROM ev_future_done e WHERE e.seq = r.end_seq AND e.pid = r.pid LIMIT 1)\n" \
+    "    AS ended_ns, r.pid\n"                                                          \
+    "  FROM (SELECT c.resource AS id, c.seq,\n"                                       \
+    "    CASE c.kind WHEN 1 THEN 'lock' WHEN 2 THEN 'event' WHEN 3 THEN 'condition'\n"   \
+    "      WHEN 4 THEN 'semaphore' WHEN 5 THEN 'barrier' WHEN 6 THEN 'queue' ELSE 'other' END AS kind,\n" \
+    "    c.site, nullif(c.capacity, 0) AS capacity, c.ns AS created_ns,\n"              \
+    "    (SELECT min(f.seq) FROM ev_resource_free f WHERE f.resource = c.resource\n"     \
+    "      AND f.pid = c.pid AND f.seq > c.seq) AS end_seq, c.pid\n"                    \
+    "    FROM ev_resource_create c WHERE NOT EXISTS (SELECT 1 FROM ev_resource_create p\n" \
+    "      WHERE p.resource = c.resource AND p.pid = c.pid AND p.seq < c.seq AND NOT EXISTS (SELECT 1\n" \
+    "        FROM ev_resource_free f WHERE f.resource = c.resource AND f.pid = c.pid\n"  \
+    "        AND f.seq > p.seq AND f.seq < c.seq))\n"                                    \
+    "  UNION ALL SELECT c.future, c.seq, 'future', c.site, NULL, c.ns,\n"               \
+    "    (SELECT min(d.seq) FROM ev_future_done d WHERE d.future = c.future AND d.pid = c.pid\n" \
+    "      AND d.seq > c.seq), c.pid\n"                                                 \
+    "    FROM ev_future_create c) r;\n"
 
 #endif

@@ -451,6 +451,8 @@ static void on_resume(tm_model *m, const ts_ev_task_resume *e, uint64_t ns, uint
             l->lag_count++;
             if (lag > l->max_lag_ns)
                 l->max_lag_ns = lag;
+            if (lag >= TM_STARVATION_NS)
+                tm__note_lag(m, l, lag, ns);
         }
         l->running_task = t->id;
         l->steps++;
@@ -478,6 +480,7 @@ static void on_suspend(tm_model *m, const ts_ev_task_suspend *e, uint64_t ns) {
     if (!t || t->state >= TM_DONE)
         return;
     stop_running(m, t, ns);
+    tm__note_suspend(m, t, e->kind, ns);
     t->state = e->kind == 4 /* yield */ ? TM_READY : TM_SUSPENDED;
     t->wait_kind = e->kind;
     t->wait_obj = e->object;
@@ -535,20 +538,6 @@ static void on_free(tm_model *m, const ts_ev_task_free *e) {
         return;
     t->freed = 1;
     note_finished(m, t->id);
-}
-
-static tm_resource *res_get(tm_model *m, uint64_t id) {
-    tm_resource *r = tm_model_resource(m, id);
-    if (r || !id)
-        return r;
-    if (reserve((void **)&m->res, &m->res_cap, m->nres + 1, sizeof *m->res) != 0)
-        return NULL;
-    if (tm_idmap_put(&m->res_ids, id, (uint32_t)m->nres) != 0)
-        return NULL;
-    r = &m->res[m->nres++];
-    memset(r, 0, sizeof *r);
-    r->id = id;
-    return r;
 }
 
 /* The warning of a blocked episode: "blocked for 300.1ms" once it has
@@ -768,50 +757,14 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
     case TS_EV_task_cancel: on_cancel(m, (const void *)h, ns); break;
     case TS_EV_task_done: on_done(m, (const void *)h, ns); break;
     case TS_EV_task_free: on_free(m, (const void *)h); break;
-    case TS_EV_resource_create: {
-        const ts_ev_resource_create *e = (const void *)h;
-        tm_resource *r = res_get(m, e->resource);
-        if (r) {
-            memset(r, 0, sizeof *r);
-            r->id = e->resource;
-            r->kind = e->kind;
-            r->capacity = e->capacity;
-            r->site = e->site;
-        }
-        break;
-    }
-    case TS_EV_resource_free: {
-        tm_resource *r = tm_model_resource(m, ((const ts_ev_resource_free *)h)->resource);
-        if (r)
-            r->freed = 1;
-        break;
-    }
-    case TS_EV_resource_acquired: {
-        const ts_ev_resource_acquired *e = (const void *)h;
-        tm_resource *r = res_get(m, e->resource);
-        if (r) {
-            r->holder = e->task;
-            r->held++;
-        }
-        break;
-    }
-    case TS_EV_resource_release: {
-        const ts_ev_resource_release *e = (const void *)h;
-        tm_resource *r = res_get(m, e->resource);
-        if (r && r->held) {
-            r->held--;
-            if (!r->held)
-                r->holder = 0;
-        }
-        break;
-    }
-    case TS_EV_queue_depth: {
-        const ts_ev_queue_depth *e = (const void *)h;
-        tm_resource *r = res_get(m, e->resource);
-        if (r)
-            r->depth = e->depth;
-        break;
-    }
+    case TS_EV_resource_create:
+    case TS_EV_resource_free:
+    case TS_EV_resource_acquired:
+    case TS_EV_resource_release:
+    case TS_EV_resource_name:
+    case TS_EV_queue_depth:
+    case TS_EV_future_create:
+    case TS_EV_future_done: tm__apply_resource(m, h, ns, tid); break;
     case TS_EV_loop_blocked: on_blocked(m, (const void *)h, ns); break;
     case TS_EV_loop_unblocked: on_unblocked(m, (const void *)h); break;
     case TS_EV_slow_step: on_slow(m, (const void *)h, ns); break;

@@ -70,6 +70,10 @@ typedef struct tm_task {
                               * window) */
     uint64_t seq;            /* creation order among every task the model
                               * has known, evicted or not (1, 2, ...) */
+    uint64_t yield_since_ns; /* start of its current run of sleep(0)s, 0
+                              * when its last suspension was not one */
+    uint64_t yields;         /* sleep(0)s in that run */
+    uint64_t yield_busy0_ns; /* busy_ns when that run began */
 } tm_task;
 
 /* task_done's state for a task the tracer retired as lost (written into
@@ -85,6 +89,11 @@ typedef enum tm_warning_kind {
     TM_WARN_STUCK = 32,         /* awaits what nothing can complete */
     TM_WARN_DESTROYED_PENDING = 64,
     TM_WARN_DROPS = 128,        /* the reader fell behind: events lost */
+    TM_WARN_DEAD_HOLDER = 256,  /* waits on a lock/semaphore a finished task holds */
+    TM_WARN_ORPHAN_FUTURE = 512,/* awaits a future whose creator finished */
+    TM_WARN_STARVATION = 1024,  /* its loop's ready queue made tasks wait long */
+    TM_WARN_BUSY_YIELD = 2048,  /* only sleep(0)s, for a long time */
+    TM_WARN_SELF_WAKE = 4096,   /* waits on what only it ever signals */
 } tm_warning_kind;
 
 /* A warning as a human reads it.  `dirty` is set whenever it is added or
@@ -97,7 +106,7 @@ typedef struct tm_warning {
     uint64_t task;
     uint64_t resource;       /* the lock or object involved, 0 none */
     int dirty;
-    char text[240];
+    char text[512];
 } tm_warning;
 
 typedef struct tm_blocked {
@@ -116,15 +125,25 @@ typedef struct tm_blocked {
                               * watchdog saw, a lower bound */
 } tm_blocked;
 
+/* Resources (TS_RES_* 1 lock ... 6 queue) and, as kind TM_RES_FUTURE,
+ * pending futures (a future leaves the table when it completes).  A
+ * resource reads as its kind, name and creation site: tm_resource_text. */
+#define TM_RES_FUTURE 7
 typedef struct tm_resource {
     uint64_t id;
-    uint32_t kind;           /* TS_RES_* (1 lock ... 6 queue) */
+    uint32_t kind;           /* TS_RES_* (1 lock ... 6 queue), TM_RES_FUTURE */
     uint32_t capacity;
     uint32_t site;
     uint32_t depth;          /* queue items */
-    uint64_t holder;         /* lock: holding task; semaphores: last acquirer */
+    uint64_t holder;         /* lock: holding task; semaphores: last acquirer;
+                              * queues: last getter */
     uint32_t held;           /* permits/locks held now */
     int freed;
+    uint32_t name;           /* string id of its name (ts_*_set_name), 0 none */
+    uint64_t creator;        /* task running when it was created, 0 none */
+    uint64_t created_ns;
+    uint64_t signaller;      /* last task that set/notified/put/released it */
+    int other_signallers;    /* some task other than `signaller` did too */
 } tm_resource;
 
 typedef struct tm_loop {
@@ -135,6 +154,10 @@ typedef struct tm_loop {
     uint64_t max_lag_ns;     /* longest ready-to-running wait seen */
     uint64_t lag_sum_ns, lag_count;
     int closed;
+    uint32_t starve_warning; /* its starvation warning (index + 1), 0 none */
+    uint64_t starve_max_lag_ns, starve_checked_ns;
+    uint64_t starve_ready;   /* most ready tasks counted while starving */
+    uint64_t starve_lag_sum_ns, starve_lags; /* lags over the threshold */
 } tm_loop;
 
 typedef struct tm_site {
@@ -226,6 +249,15 @@ const char *tm_model_site_text(const tm_model *m, uint32_t id, char *buf, size_t
 tm_resource *tm_model_resource(const tm_model *m, uint64_t id);
 const uint64_t *tm_model_stack(const tm_model *m, uint32_t id, uint32_t *depth);
 
+/* A resource as people read it, into buf: lock "cache" (cache.c:12),
+ * the address when it has neither name nor site (lock 0x55..).  The
+ * first word is the kind of wait (2, 5 .. 12: queue_get "jobs" ...) when
+ * wait_kind is one, else the resource's kind (wait_kind 0).  Returns buf. */
+const char *tm_resource_text(const tm_model *m, uint32_t wait_kind, uint64_t id, char *buf,
+                             size_t len);
+/* The resource a wait kind waits on, or 0 (task, sleep, fd, ...). */
+int tm_wait_kind_is_resource(uint32_t wait_kind);
+
 /* Iteration: the arrays are valid until the next apply. */
 size_t tm_model_task_count(const tm_model *m);
 tm_task *tm_model_task_at(const tm_model *m, size_t i);   /* creation order */
@@ -266,19 +298,34 @@ void tm_task_times(const tm_model *m, const tm_task *t, uint64_t *busy,
                    uint64_t *scheduled, uint64_t *idle);
 
 /*
- * tm_model_analyze - look for tasks that can never finish: cycles in the
- * wait-for graph (a task awaiting a task, or a lock held by a task, that
- * waits back on it), and loops where every live task waits on something
- * only another task of the loop could complete (no timer, fd, thread or
- * job can wake any of them).  Adds warnings (each once) and returns how
- * many new ones it found.
+ * tm_model_analyze - look for tasks that can never finish, and say why:
+ * cycles in the wait-for graph through tasks, locks, semaphores, queues,
+ * events, conditions and futures (certain when every edge is an awaited
+ * task or a holder; "inferred" when one is a waker guessed from history:
+ * who last set, put or notified, who created a future, the only other
+ * task of the loop); locks and semaphores held by a finished task (dead
+ * holder); futures awaited for TM_STUCK_NS whose creator finished (orphan
+ * future); waits on what only the waiter ever signalled (self wake); and
+ * loops where every live task waits on something only another task of
+ * the loop could complete.  All per task, while other tasks run.
+ * Starvation and busy yields are found as events arrive, not here.  Adds
+ * warnings (each once) and returns how many new ones it found.
  */
 size_t tm_model_analyze(tm_model *m);
+
+/* Thresholds of the analysis (model time, ns): a wait this old with no
+ * possible waker is stuck; a ready-to-run wait this long is starvation;
+ * a run of sleep(0)s this long is a busy yield. */
+#define TM_STUCK_NS 1000000000ull
+#define TM_STARVATION_NS 100000000ull
+#define TM_BUSY_YIELD_NS 1000000000ull
 
 /* A duration as reports print it ("850ns", "12.3us", "300.1ms", "2.05s"):
  * one definition, so a warning's text and a report's column agree. */
 void tm_fmt_dur(char *buf, size_t len, uint64_t ns);
 const char *tm_warning_kind_name(tm_warning_kind k);
+/* What to do about a warning of that kind: one short line. */
+const char *tm_warning_kind_hint(tm_warning_kind k);
 /* The inverse (0 for an unknown name). */
 tm_warning_kind tm_warning_kind_parse(const char *name);
 

@@ -59,6 +59,12 @@ struct tm_model {
     struct tm_notes *notes;        /* stacks, fields, logs (model_notes.c) */
 };
 
+/* model_resources.c: apply a resource or future event. */
+void tm__apply_resource(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t tid);
+/* model_warnings.c: per-event checks (a lagging step, a suspension). */
+void tm__note_lag(tm_model *m, tm_loop *l, uint64_t lag, uint64_t ns);
+void tm__note_suspend(tm_model *m, tm_task *t, uint32_t kind, uint64_t ns);
+
 /* Add a warning (flagging its task); returns its index + 1, 0 on no memory. */
 uint32_t tm__add_warning(tm_model *m, tm_warning_kind kind, uint64_t ns, uint64_t task,
                          uint64_t resource, const char *text);

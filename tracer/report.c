@@ -70,7 +70,7 @@ void tr__ps_head(FILE *out, const tm_model *m, const tr_opts *o) {
         fputs("\"tasks\":[", out);
     } else {
         tr__text_header(out, m, o);
-        fprintf(out, "%6s %-18s %-9s %8s %8s %8s %8s %6s  %-24s %-34s %s\n", "id", "name", "state",
+        fprintf(out, "%6s %-18s %-9s %8s %8s %8s %8s %6s  %-40s %-34s %s\n", "id", "name", "state",
                 "age", "busy", "sched", "idle", "polls", "awaits", "await site", "spawn site");
     }
 }
@@ -104,7 +104,7 @@ void tr__ps_row(FILE *out, const tr_row *r, const tr_opts *o, int first) {
     ts_text_put(out, r->name, 18);
     fprintf(out, " %-9s %8s %8s %8s %8s %6" PRIu64 "  ", r->state, age, busy, sched, idle,
             r->polls);
-    ts_text_put(out, r->awaits_text, 24);
+    ts_text_put(out, r->awaits_text, 40);
     fputc(' ', out);
     ts_text_put(out, r->await_site, 34);
     fputc(' ', out);

@@ -21,7 +21,9 @@ void tr_syscall_text(char *buf, size_t len, int nr) {
         snprintf(buf, len, "syscall %d", nr);
 }
 
-/* What a task awaits, in words: "sleep", "task #12", "lock 0x55..". */
+/* What a task awaits, in words: "sleep", "task #12 name",
+ * lock "cache" (cache.c:12), or the address when the resource has no
+ * name or site (tm_resource_text). */
 void tr_awaits_text(const tm_model *m, const tm_task *t, char *buf, size_t len) {
     if (t->state != TM_SUSPENDED && !(t->state == TM_READY && t->wait_kind == 4)) {
         snprintf(buf, len, "-");
@@ -35,6 +37,8 @@ void tr_awaits_text(const tm_model *m, const tm_task *t, char *buf, size_t len) 
         snprintf(buf, len, "%s", tm_wait_kind_name(t->wait_kind));
     } else if (t->wait_kind == 13) {
         snprintf(buf, len, "fd %" PRIu64, t->wait_obj);
+    } else if (tm_wait_kind_is_resource(t->wait_kind)) {
+        tm_resource_text(m, t->wait_kind, t->wait_obj, buf, len);
     } else {
         snprintf(buf, len, "%s %#" PRIx64, tm_wait_kind_name(t->wait_kind), t->wait_obj);
     }
@@ -106,6 +110,8 @@ void tr__json_tail(FILE *out, const tm_model *m) {
         tr__json_u64_or_null(out, "resource", w->resource, w->resource != 0);
         fputs(",\"text\":", out);
         ts_json_put(out, w->text);
+        fputs(",\"hint\":", out);
+        ts_json_put(out, tm_warning_kind_hint(w->kind));
         fputc('}', out);
     }
     fprintf(out, "]}\n");
@@ -133,9 +139,17 @@ size_t tr_warnings(FILE *out, const tm_model *m, const tr_opts *o) {
         return n;
     fprintf(out, "\nwarnings:\n");
     for (size_t i = 0; i < n; i++) {
+        const tm_warning *w = tm_model_warning_at(m, i);
         fputs("  ! ", out);
-        ts_text_put(out, tm_model_warning_at(m, i)->text, 0);
+        ts_text_put(out, w->text, 0);
         fputc('\n', out);
+        /* what to do, once per kind: a list of forty blocked episodes
+         * needs the advice once */
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = tm_model_warning_at(m, j)->kind == w->kind;
+        if (!seen && *tm_warning_kind_hint(w->kind))
+            fprintf(out, "    what to do: %s\n", tm_warning_kind_hint(w->kind));
     }
     return n;
 }

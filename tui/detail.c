@@ -137,10 +137,12 @@ static void await_chain(tui_app *a, const tm_task *t) {
         }
         if (c->state == TM_SUSPENDED && c->wait_kind == 5) {
             const tm_resource *r = tm_model_resource(m, c->wait_obj);
+            char rt[200];
             if (r && r->holder)
                 tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id,
-                         "  %*slock %#" PRIx64 " is held by #%" PRIu64 " %s", depth * 2 + 1, "",
-                         r->id, r->holder, tname(m, r->holder));
+                         "  %*s%s is held by #%" PRIu64 " %s", depth * 2 + 1, "",
+                         tm_resource_text(m, 5, r->id, rt, sizeof rt), r->holder,
+                         tname(m, r->holder));
         }
         uint64_t next = waits_for(m, c);
         if (next == t->id) {
@@ -205,9 +207,10 @@ static void holds(tui_app *a, const tm_task *t) {
          * it holds nothing */
         if (r->freed || r->holder != t->id || !r->held || (r->kind != 1 && r->kind != 4))
             continue;
+        char rt[200];
         if (n++ < LIST_CAP)
-            tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id, "  %s %#" PRIx64,
-                     tm_resource_kind_name(r->kind), r->id);
+            tui_emit(a, ST_ACCENT, LINK_RESOURCE, r->id, "  %s",
+                     tm_resource_text(m, 0, r->id, rt, sizeof rt));
     }
     if (!n)
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (no lock or semaphore)");
@@ -386,15 +389,15 @@ void tui_build_resource(tui_app *a) {
         return;
     }
     uint64_t now = tm_model_now(m);
-    char site[160], at[32], dur[24];
+    char site[160], at[32], dur[24], rt[200];
     tui_event hist[TUI_RECENT_PER_TASK];
     size_t nhist = a->src->res_recent
                        ? tui_recent_get(a->src->res_recent, r->id, hist, TUI_RECENT_PER_TASK)
                        : 0;
-    tui_emit(a, ST_SECTION, LINK_NONE, 0, "%s %#" PRIx64, tm_resource_kind_name(r->kind), r->id);
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "%s", tm_resource_text(m, 0, r->id, rt, sizeof rt));
     tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  kind        %s", tm_resource_kind_name(r->kind));
-    /* name: the model has none yet (resource naming adds it); "-" until then */
-    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  name        -");
+    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  name        %s",
+             r->name ? tm_model_string(m, r->name) : "-");
     tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  created at  %s",
              tm_model_site_text(m, r->site, site, sizeof site));
     tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  state       %s", r->freed ? "freed" : "alive");

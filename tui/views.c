@@ -198,8 +198,8 @@ void tui_build_resources(tui_app *a) {
      * USE says what the kind has (held/free, permits taken, items
      * queued); HOLDER is a lock's holder or a semaphore's last taker */
     int hw = COLS >= 160 ? 40 : 22; /* wide terminals: names uncut */
-    tui_emit(a, ST_HEAD, LINK_NONE, 0, "%-16s %-10s %-12s %7s  %-*s %s", "ID", "KIND", "USE",
-             "WAITERS", hw, "HOLDER / LAST TAKER", "CREATED AT");
+    tui_emit(a, ST_HEAD, LINK_NONE, 0, "%-16s %-10s %-16s %-12s %7s  %-*s %s", "ID", "KIND",
+             "NAME", "USE", "WAITERS", hw, "HOLDER / LAST TAKER", "CREATED AT");
     size_t shown = 0;
     for (size_t i = 0; i < tm_model_resource_count(m); i++) {
         const tm_resource *r = tm_model_resource_at(m, i);
@@ -232,8 +232,9 @@ void tui_build_resources(tui_app *a) {
             snprintf(holder, sizeof holder, "-");
         tm_model_site_text(m, r->site, site, sizeof site);
         tui_emit(a, r->freed ? ST_DIM : w ? ST_WARN : ST_NORMAL, LINK_RESOURCE, r->id,
-                 "%#-16" PRIx64 " %-10s %-12s %7zu  %-*.*s %s", r->id,
-                 tm_resource_kind_name(r->kind), use, w, hw, hw, holder, site);
+                 "%#-16" PRIx64 " %-10s %-16.16s %-12s %7zu  %-*.*s %s", r->id,
+                 tm_resource_kind_name(r->kind), r->name ? tm_model_string(m, r->name) : "-",
+                 use, w, hw, hw, holder, site);
     }
     if (!shown)
         tui_emit(a, ST_DIM, LINK_NONE, 0,

@@ -63,7 +63,7 @@ ts_barrier *ts_barrier_new_at(int parties, const ts_site *site) {
     ts__obj_init(&b->obj, loop, "ts_barrier", site);
     b->parties = (unsigned)parties;
     ts__list_init(&b->waiters);
-    TS_TRACE_RESOURCE_CREATE(b, TS_RES_BARRIER, parties, NULL);
+    TS_TRACE_RESOURCE_CREATE(b, TS_RES_BARRIER, parties, site);
     return b;
 }
 

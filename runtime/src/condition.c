@@ -63,7 +63,7 @@ ts_condition *ts_condition_new_at(ts_lock *lock, const ts_site *site) {
     ts__obj_init(&c->obj, loop, "ts_condition", site);
     c->lock = lock;
     ts__list_init(&c->waiters);
-    TS_TRACE_RESOURCE_CREATE(c, TS_RES_CONDITION, 0, NULL);
+    TS_TRACE_RESOURCE_CREATE(c, TS_RES_CONDITION, 0, site);
     return c;
 }
 
@@ -180,6 +180,8 @@ static int notify(ts_condition *c, size_t n, const char *what) {
         return err;
     if (!ts_lock_locked(c->lock))
         return -EPERM;
+    /* who notified: the model's hint of a condition's waker */
+    TS_TRACE_RESOURCE_RELEASE(c, ts__current());
     notify_waiters(c, n);
     return 0;
 }

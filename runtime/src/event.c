@@ -41,7 +41,7 @@ ts_event *ts_event_new_at(const ts_site *site) {
     e->loop = loop;
     ts__obj_init(&e->obj, loop, "ts_event", site);
     ts__list_init(&e->waiters);
-    TS_TRACE_RESOURCE_CREATE(e, TS_RES_EVENT, 0, NULL);
+    TS_TRACE_RESOURCE_CREATE(e, TS_RES_EVENT, 0, site);
     return e;
 }
 
@@ -70,6 +70,8 @@ void ts_event_set(ts_event *e) {
     if (e->is_set)
         return;
     e->is_set = 1;
+    /* who set it: the model's hint of an event's waker (model_analyze.c) */
+    TS_TRACE_RESOURCE_RELEASE(e, ts__current());
     wake_all(e, 0);
 }
 

@@ -172,9 +172,14 @@ typedef struct ts__obj {
     uint64_t loop_id;        /* loop ids are never reused: see objcheck.c */
     const ts_site *created;  /* where it was made, NULL if unknown */
     const ts_site *freed;    /* where it was freed (debug runtime) */
+    char *name;              /* ts_*_set_name's copy, NULL if unnamed */
 } ts__obj;
 
 void ts__obj_init(ts__obj *o, ts_loop *loop, const char *kind, const ts_site *created);
+/* resname.c: give o (live, of this thread's loop) a copy of name, NULL
+ * to clear it; traced as resource_name.  0, -ENOMEM or ts__obj_check's
+ * error. */
+int ts__obj_set_name(ts__obj *o, const char *name, const char *what);
 /* Mark o freed and free the object it heads (the debug runtime keeps the
  * memory a while, marked, so a stale pointer is recognised). */
 void ts__obj_free(ts__obj *o, const ts_site *site);

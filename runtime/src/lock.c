@@ -56,7 +56,7 @@ ts_lock *ts_lock_new_at(const ts_site *site) {
     }
     ts__obj_init(&l->obj, loop, "ts_lock", site);
     ts__list_init(&l->waiters);
-    TS_TRACE_RESOURCE_CREATE(l, TS_RES_LOCK, 0, NULL);
+    TS_TRACE_RESOURCE_CREATE(l, TS_RES_LOCK, 0, site);
     return l;
 }
 

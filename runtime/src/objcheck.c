@@ -80,6 +80,7 @@ void ts__obj_init(ts__obj *o, ts_loop *loop, const char *kind,
     o->kind = kind;
     o->created = created;
     o->freed = NULL;
+    o->name = NULL;
 }
 
 int ts__obj_misuse(const ts__obj *o, const char *what, const ts_site *site) {
@@ -116,6 +117,8 @@ static size_t quarantine_next;
 void ts__obj_free(ts__obj *o, const ts_site *site) {
     o->magic = TS__OBJ_FREED;
     o->freed = site;
+    free(o->name); /* (a quarantined object keeps only kind and sites) */
+    o->name = NULL;
 #ifdef TS_DEBUG_RUNTIME
     pthread_mutex_lock(&lock);
     void *old = quarantine[quarantine_next];

@@ -177,7 +177,7 @@ static ts_queue *queue_new(size_t maxsize, enum queue_kind kind,
     ts__list_init(&q->putters);
     ts__list_init(&q->joiners);
     TS_TRACE_RESOURCE_CREATE(q, TS_RES_QUEUE,
-                             maxsize > UINT_MAX ? UINT_MAX : (unsigned)maxsize, NULL);
+                             maxsize > UINT_MAX ? UINT_MAX : (unsigned)maxsize, site);
     return q;
 }
 

@@ -66,7 +66,7 @@ static ts_semaphore *semaphore_new(int value, int bounded, const ts_site *site) 
     s->bounded = bounded;
     ts__list_init(&s->waiters);
     ts__list_init(&s->handed);
-    TS_TRACE_RESOURCE_CREATE(s, TS_RES_SEMAPHORE, value, NULL);
+    TS_TRACE_RESOURCE_CREATE(s, TS_RES_SEMAPHORE, value, site);
     return s;
 }
 

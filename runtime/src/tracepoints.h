@@ -82,6 +82,9 @@ void ts__dump_answer(struct ts_loop *l);
     do { TS_USDT(future_done, (f), (err)); TS_RING(future_done((f), (err))); } while (0)
 #define TS_TRACE_RESOURCE_CREATE(obj, kind, cap, site) \
     do { TS_USDT(resource_create, (obj), (kind), (cap), (site)); TS_RING(resource_create((obj), (kind), (cap), (site))); } while (0)
+/* A resource or future got a name (or lost it: name NULL). */
+#define TS_TRACE_RESOURCE_NAME(obj, name) \
+    do { TS_USDT(resource_name, (obj), (name)); TS_RING(resource_name((obj), (name))); } while (0)
 #define TS_TRACE_RESOURCE_FREE(obj) \
     do { TS_USDT(resource_free, (obj)); TS_RING(resource_free(obj)); } while (0)
 /* The task is often the thread's current one, a TLS load the compiler

@@ -103,7 +103,7 @@ def check_deadlock(pane):
     tab after."""
     pane.keys("4")
     pane.wait(lambda s: any("deadlock-a" in line and "deadlock-b" in line and
-                            "wants a lock held by" in line for line in rows_with(s, "DEADLOCK")),
+                            " → lock " in line for line in rows_with(s, "DEADLOCK")),
               "the deadlock warning")
     pane.keys("3")
     pane.wait(lambda s: rows_with(s, "lock", "deadlock-a") and rows_with(s, "lock", "deadlock-b")

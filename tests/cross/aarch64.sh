@@ -17,7 +17,7 @@ done
 # The core and everything that needs no system library beyond libc.
 core="error diag stack timer loop task fdwait future sleep timeout overflow
       debug_release gather wait wait_for shield as_completed group lock event
-      condition semaphore barrier queue generator with executor objcheck errgroup"
+      condition semaphore barrier queue generator with executor objcheck errgroup resname"
 objs=()
 for f in $core; do
     $CC -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Iruntime/include -Iruntime/src \

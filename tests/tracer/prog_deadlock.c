@@ -67,7 +67,7 @@ static void *amain(void *arg) {
         for (;;)
             ts_sleep(3600);
     }
-    lock_a = ts_lock_new();
+    lock_a = ts_lock_new_named("A");
     lock_b = ts_lock_new();
     ts_task *t[2] = {ts_spawn_named("left", left, NULL), ts_spawn_named("right", right, NULL)};
     ts_sleep(0.3);

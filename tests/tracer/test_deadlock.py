@@ -22,20 +22,26 @@ from tracer_util import (TASKSCOPE, Checker, debug_env, expect, poll_until, prog
 DEADLOCK = 16   # tm_warning_kind bits, as ps --json shows them per task
 STUCK = 32
 
+# What each edge of the cycle reads as: the lock by its name and creation
+# site (lock A is named, lock B is not: it reads as its address and site).
+LOCK = r'lock (?:"A"|0x[0-9a-f]+) \(prog_deadlock\.c:\d+\)'
 CYCLES = {
-    "lock": ("left", "right", "wants a lock held by"),
+    "lock": ("left", "right", LOCK),
     "await": ("ping", "pong", "awaits"),
 }
 
 
 def cycle_text(mode, text):
-    """True if text spells the two-task cycle: #a A <verb> #b B, which
-    <verb> #a A."""
-    a, b, verb = CYCLES[mode]
+    """True if text spells the two-task cycle: #a A → <edge> → #b B →
+    <edge> → #a A, both locks read with their creation site, lock A by its
+    name."""
+    a, b, edge = CYCLES[mode]
     name = r"(?:%s|%s)" % (a, b)
-    rx = (r"deadlock: #(\d+) (%s) %s #(\d+) (%s), which %s #\1 \2$"
-          % (name, re.escape(verb), name, re.escape(verb)))
+    rx = (r"deadlock: #(\d+) (%s) → %s → #(\d+) (%s) → %s → #\1 \2$"
+          % (name, edge, name, edge))
     m = re.search(rx, text)
+    if mode == "lock" and m and 'lock "A" (prog_deadlock.c:' not in text:
+        return False
     return m and m.group(2) != m.group(4)
 
 

@@ -58,7 +58,7 @@ def deadlock_broken(c):
     dl = [w for w in ps["warnings"] if w["kind"] == "deadlock"]
     expect(len(dl) == 1, "ps --json warnings %r" % ps["warnings"])
     w = dl[0]
-    expect(re.search(r"deadlock: #\d+ (left|right) wants a lock held by #\d+ (left|right)",
+    expect(re.search(r"deadlock: #\d+ (left|right) → lock .*\(prog_deadlock\.c:\d+\) → #\d+ (left|right)",
                      w["text"]), "deadlock text %r" % w["text"])
     expect(w["task"] in (names["left"]["id"], names["right"]["id"]), "warning task %r" % w)
     expect(w["resource"] is not None and w["time_ns"] > 0, "warning %r" % w)

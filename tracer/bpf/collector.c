@@ -208,6 +208,7 @@ static const struct program {
     {"diagnostic", T, 1, 0},
     {"future_create", TS_BPF_FUTURES, 1, 0}, {"future_done", TS_BPF_FUTURES, 1, 0},
     {"resource_create", TS_BPF_SYNC, 1, 0}, {"resource_free", TS_BPF_SYNC, 1, 0},
+    {"resource_name", TS_BPF_SYNC, 1, 0},
     {"resource_acquired", TS_BPF_SYNC, 1, 0}, {"resource_release", TS_BPF_SYNC, 1, 0},
     {"queue_depth", TS_BPF_SYNC, 1, 0},
     {"job_submit", TS_BPF_JOBS, 1, 0}, {"job_start", TS_BPF_JOBS, 1, 0},

@@ -344,6 +344,20 @@ int BPF_USDT(resource_create, __u64 obj, __u32 kind, __u32 capacity) {
     return 0;
 }
 
+/* A resource or future got a name (issue 15): the name's text travels
+ * with the event, as a task's does.  Names given before the collector
+ * attached are not seen (the release runtime's state dump has none). */
+SEC("usdt")
+int BPF_USDT(resource_name, __u64 obj, __u64 name) {
+    struct tsb_event *e = ev_begin(TS_EV_resource_name, TSB_C_SYNC);
+    if (!e)
+        return 0;
+    e->a[0] = obj;
+    ev_str(e, 1, name);
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
 SEC("usdt")
 int BPF_USDT(resource_free, __u64 obj) {
     struct tsb_event *e = ev_begin(TS_EV_resource_free, TSB_C_SYNC);

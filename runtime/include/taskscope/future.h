@@ -22,6 +22,12 @@ typedef struct ts_future ts_future;
  * diagnostics. */
 #define ts_future_new() ts_future_new_at(TS_HERE)
 ts_future *ts_future_new_at(const ts_site *site);
+/* Names, as for the primitives of sync.h: the debug runtime reports an
+ * awaited future as future "reply" (client.c:40). */
+#define ts_future_new_named(name) ts_future_new_named_at((name), TS_HERE)
+ts_future *ts_future_new_named_at(const char *name, const ts_site *site);
+int ts_future_set_name(ts_future *f, const char *name);
+const char *ts_future_get_name(const ts_future *f);
 
 /*
  * ts_future_free - free the future.  Freeing one still pending is reported

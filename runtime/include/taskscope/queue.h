@@ -27,6 +27,12 @@ typedef struct ts_queue ts_queue;
 #define ts_queue_new(maxsize) ts_queue_new_at((maxsize), TS_HERE)
 ts_queue *ts_queue_new_at(size_t maxsize, const ts_site *site);
 ts_queue *(ts_queue_new)(size_t maxsize);
+/* Names, as for the primitives of sync.h: a FIFO queue with a name; the
+ * name of any queue (LIFO and priority ones too) set, read. */
+#define ts_queue_new_named(maxsize, name) ts_queue_new_named_at((maxsize), (name), TS_HERE)
+ts_queue *ts_queue_new_named_at(size_t maxsize, const char *name, const ts_site *site);
+int ts_queue_set_name(ts_queue *q, const char *name);
+const char *ts_queue_get_name(const ts_queue *q);
 #define ts_lifo_queue_new(maxsize) ts_lifo_queue_new_at((maxsize), TS_HERE)
 ts_queue *ts_lifo_queue_new_at(size_t maxsize, const ts_site *site);
 ts_queue *(ts_lifo_queue_new)(size_t maxsize);

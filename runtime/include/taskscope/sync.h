@@ -23,12 +23,31 @@ extern "C" {
 #endif
 
 /* ---- Lock ---------------------------------------------------------------*/
+/*
+ * Names (every primitive below has the same three calls): a name says
+ * what the object is for, so that `taskscope ps`, warnings and the
+ * recording read lock "cache" (cache.c:12) instead of an address.
+ *   ts_X_new_named(..., name)  - ts_X_new and a name in one call (NULL,
+ *                                errno ENOMEM, if the name cannot be kept)
+ *   ts_X_set_name(x, name)     - copy name (cut at 127 bytes; NULL clears
+ *                                it); 0, -EINVAL for NULL x, -ENOMEM,
+ *                                TS_EFREED or TS_EWRONGLOOP as any call on
+ *                                x.  Never suspends; only for diagnostics.
+ *   ts_X_get_name(x)           - the name (borrowed, valid until the next
+ *                                set_name or free), NULL if none.
+ * The debug runtime traces the name (event resource_name); the release
+ * runtime fires the USDT probe resource_name(obj, name).
+ */
 typedef struct ts_lock ts_lock;
 /* ts_lock_new - a lock of the calling thread's loop; the call site is
  * kept for diagnostics.  NULL on ENOMEM / ESRCH (no loop). */
 #define ts_lock_new() ts_lock_new_at(TS_HERE)
 ts_lock *ts_lock_new_at(const ts_site *site);
 ts_lock *(ts_lock_new)(void);
+#define ts_lock_new_named(name) ts_lock_new_named_at((name), TS_HERE)
+ts_lock *ts_lock_new_named_at(const char *name, const ts_site *site);
+int ts_lock_set_name(ts_lock *l, const char *name);
+const char *ts_lock_get_name(const ts_lock *l);
 /* ts_lock_free - free the lock; its waiters get TS_ESHUTDOWN. */
 #define ts_lock_free(l) ts_lock_free_at((l), TS_HERE)
 void ts_lock_free_at(ts_lock *l, const ts_site *site);
@@ -62,6 +81,10 @@ typedef struct ts_event ts_event;
 #define ts_event_new() ts_event_new_at(TS_HERE)
 ts_event *ts_event_new_at(const ts_site *site);
 ts_event *(ts_event_new)(void);
+#define ts_event_new_named(name) ts_event_new_named_at((name), TS_HERE)
+ts_event *ts_event_new_named_at(const char *name, const ts_site *site);
+int ts_event_set_name(ts_event *e, const char *name);
+const char *ts_event_get_name(const ts_event *e);
 void ts_event_free(ts_event *e);
 void ts_event_set(ts_event *e);           /* wakes every waiter */
 void ts_event_clear(ts_event *e);
@@ -80,6 +103,10 @@ typedef struct ts_condition ts_condition;
 #define ts_condition_new(lock) ts_condition_new_at((lock), TS_HERE)
 ts_condition *ts_condition_new_at(ts_lock *lock, const ts_site *site);
 ts_condition *(ts_condition_new)(ts_lock *lock);
+#define ts_condition_new_named(lock, name) ts_condition_new_named_at((lock), (name), TS_HERE)
+ts_condition *ts_condition_new_named_at(ts_lock *lock, const char *name, const ts_site *site);
+int ts_condition_set_name(ts_condition *c, const char *name);
+const char *ts_condition_get_name(const ts_condition *c);
 #define ts_condition_free(c) ts_condition_free_at((c), TS_HERE)
 void ts_condition_free_at(ts_condition *c, const ts_site *site);
 void (ts_condition_free)(ts_condition *c);
@@ -124,6 +151,14 @@ ts_semaphore *(ts_semaphore_new)(int value);
 #define ts_bounded_semaphore_new(value) ts_bounded_semaphore_new_at((value), TS_HERE)
 ts_semaphore *ts_bounded_semaphore_new_at(int value, const ts_site *site);
 ts_semaphore *(ts_bounded_semaphore_new)(int value);
+#define ts_semaphore_new_named(value, name) ts_semaphore_new_named_at((value), (name), TS_HERE)
+ts_semaphore *ts_semaphore_new_named_at(int value, const char *name, const ts_site *site);
+#define ts_bounded_semaphore_new_named(value, name) \
+    ts_bounded_semaphore_new_named_at((value), (name), TS_HERE)
+ts_semaphore *ts_bounded_semaphore_new_named_at(int value, const char *name,
+                                                const ts_site *site);
+int ts_semaphore_set_name(ts_semaphore *s, const char *name);
+const char *ts_semaphore_get_name(const ts_semaphore *s);
 #define ts_semaphore_free(s) ts_semaphore_free_at((s), TS_HERE)
 void ts_semaphore_free_at(ts_semaphore *s, const ts_site *site);
 void (ts_semaphore_free)(ts_semaphore *s);
@@ -148,6 +183,10 @@ typedef struct ts_barrier ts_barrier;
 #define ts_barrier_new(parties) ts_barrier_new_at((parties), TS_HERE)
 ts_barrier *ts_barrier_new_at(int parties, const ts_site *site);
 ts_barrier *(ts_barrier_new)(int parties);
+#define ts_barrier_new_named(parties, name) ts_barrier_new_named_at((parties), (name), TS_HERE)
+ts_barrier *ts_barrier_new_named_at(int parties, const char *name, const ts_site *site);
+int ts_barrier_set_name(ts_barrier *b, const char *name);
+const char *ts_barrier_get_name(const ts_barrier *b);
 #define ts_barrier_free(b) ts_barrier_free_at((b), TS_HERE)
 void ts_barrier_free_at(ts_barrier *b, const ts_site *site);
 void (ts_barrier_free)(ts_barrier *b);

@@ -522,6 +522,7 @@ struct res_entry {
     const void *obj;       /* NULL: empty; TOMB: deleted */
     uint32_t kind, capacity, site, depth;
     uint64_t holder;
+    uint32_t name;         /* string id of its name, 0 none */
 };
 #define TOMB ((const void *)1)
 static TS_TLS struct res_entry *res_tab;
@@ -598,6 +599,12 @@ static void dump_resources(ts__ring *r) {
             e->site = x->site;
             END(r);
         }
+        if (x->name) {
+            BEGIN(r, resource_name);
+            e->resource = (uintptr_t)x->obj;
+            e->name = x->name;
+            END(r);
+        }
         if (x->holder) {
             BEGIN(r, resource_acquired);
             e->resource = (uintptr_t)x->obj;
@@ -666,6 +673,22 @@ void ts__tr_resource_free(const void *obj) {
         return;
     BEGIN(r, resource_free);
     e->resource = (uintptr_t)obj;
+    END(r);
+}
+
+/* Futures are not in the resource table (a dump does not list them), so
+ * only a resource's name is re-sent by a state dump. */
+void ts__tr_resource_name(const void *obj, const char *name) {
+    ts__ring *r = ts__ring_self();
+    if (!r)
+        return;
+    uint32_t nid = name ? ts__intern_dynamic(r, name) : 0;
+    struct res_entry *x = res_find(obj);
+    if (x)
+        x->name = nid;
+    BEGIN(r, resource_name);
+    e->resource = (uintptr_t)obj;
+    e->name = nid;
     END(r);
 }
 

@@ -103,6 +103,7 @@ void ts__tr_future_create(const void *f, const ts_site *site);
 void ts__tr_future_done(const void *f, int err);
 void ts__tr_resource_create(const void *obj, int kind, unsigned capacity, const ts_site *site);
 void ts__tr_resource_free(const void *obj);
+void ts__tr_resource_name(const void *obj, const char *name);
 void ts__tr_resource_acquired(const void *obj, const ts_task *t);
 void ts__tr_resource_release(const void *obj, const ts_task *t);
 void ts__tr_queue_depth(const void *q, size_t depth);
