@@ -34,6 +34,8 @@ typedef struct ts__stack {
     size_t size;          /* usable bytes */
     char *guard;          /* guard page start, or NULL if none could be set */
     unsigned valgrind_id; /* from VALGRIND_STACK_REGISTER */
+    struct ts__slab *slab; /* the mapping it is a slot of (stack.c), or NULL:
+                           * a mapping of its own */
 } ts__stack;
 
 /* Prepare ctx so that switching to it calls entry(arg) on stack.  entry

@@ -122,7 +122,7 @@ static int hand_to_first(ts_lock *l) {
         ts_task *t = ts__container_of(n, ts__waiter, node)->task;
         l->owner = t;
         if (ts__wake(t, 0)) {
-            TS_TRACE_RESOURCE_ACQUIRED(l, t);
+            TS_TRACE_RESOURCE_ACQUIRED_NEXT(l, t); /* its wake's instant */
             return 1;
         }
     }

@@ -6,7 +6,13 @@
  *     (call_soon_threadsafe), which any thread may use under xlock.
  *   - One iteration runs exactly the entries that were ready when it began;
  *     whatever they make ready runs in the next iteration, after a poll,
- *     so a task that keeps yielding cannot starve I/O or timers.
+ *     so a task that keeps yielding cannot starve I/O or timers.  The one
+ *     exception is the direct hand-off (task.c): when a parking or
+ *     yielding task leaves exactly one other task runnable and nothing
+ *     else in the batch, it switches to it at once, which is the order
+ *     the loop would have run them in; at most TS_HANDOFF_BUDGET times
+ *     per iteration, so timers, I/O and cross-thread calls still come
+ *     every few microseconds.
  *   - The loop only sleeps in epoll when nothing is ready, and never longer
  *     than the earliest timer.  With nothing ready and no descriptor armed,
  *     it skips the poll entirely: at ~1 us a system call here, polling on
@@ -125,6 +131,7 @@ int ts_loop_new(ts_loop **out) {
     ts__loop_alive_set(l->id, true);   /* objcheck.c: closed vs foreign */
     l->thread = pthread_self();
     ts__list_init(&l->ready);
+    ts__list_init(&l->batch);
     ts__list_init(&l->tasks);
     ts__list_init(&l->xqueue);
     ts__list_init(&l->timeouts);
@@ -223,11 +230,10 @@ static inline __attribute__((always_inline)) void run_once(ts_loop *l) {
     if (l->nheap > 0)
         ts__timers_run(l, ts__now(l));
 
-    ts__node batch;
-    ts__list_init(&batch);
-    ts__list_splice(&batch, &l->ready);
+    l->handoff_left = TS_HANDOFF_BUDGET;
+    ts__list_splice(&l->batch, &l->ready);
     ts__node *n;
-    while ((n = ts__list_pop_front(&batch))) {
+    while ((n = ts__list_pop_front(&l->batch))) {
         ts__cb *cb = ts__container_of(n, ts__cb, node);
         if (cb->fn == ts__task_step) {
             ts__task_step(cb); /* traces itself, with its task */

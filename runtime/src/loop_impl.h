@@ -85,6 +85,17 @@ struct ts_loop {
     int64_t now;
     ts_task *current;
     ts__node ready;
+    /* the entries of the running iteration not yet run (run_once); a
+     * field, not a local, so that a direct hand-off (task.c) can see that
+     * nothing else is waiting its turn */
+    ts__node batch;
+    /* direct hand-offs and switch-free yields left in this iteration:
+     * each one skips the loop, so their number is bounded to keep timers,
+     * I/O and cross-thread calls coming (TS_HANDOFF_BUDGET) */
+    unsigned handoff_left;
+    /* ASan: the task resuming now was switched to by a task, not by the
+     * loop, so the stack it left is not the loop's (task.c) */
+    bool resumed_by_task;
     /* timers */
     ts__heap_entry *heap;
     size_t nheap, heap_cap;
@@ -143,6 +154,11 @@ struct ts_loop {
 static inline void ts__loop_ready_push(ts_loop *l, ts__cb *cb) {
     ts__list_push_back(&l->ready, &cb->node);
 }
+
+/* Hand-offs (a task switching straight to the one it woke) and
+ * switch-free yields per loop iteration: at ~10-50 ns each, the loop polls,
+ * runs due timers and takes cross-thread calls at least every few us. */
+enum { TS_HANDOFF_BUDGET = 64 };
 
 void ts__timers_run(ts_loop *l, int64_t now);
 void ts__task_step(ts__cb *cb);

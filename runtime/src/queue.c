@@ -52,7 +52,9 @@ struct ts_queue {
     int (*cmp)(const void *a, const void *b);
     size_t maxsize;     /* 0: unbounded */
     entry *buf;
-    size_t cap, head, len;   /* head: the ring's front (FIFO only) */
+    size_t cap, head, len;   /* head: the ring's front (FIFO only); cap is 0
+                              * or a power of two (store_reserve), so the ring
+                              * index is a mask, not a division */
     uint64_t next_seq;
     size_t unfinished;
     int is_shutdown;
@@ -120,7 +122,7 @@ static void store_push(ts_queue *q, void *item) {
     entry e = {item, q->next_seq++};
     switch (q->kind) {
     case QUEUE_FIFO:
-        q->buf[(q->head + q->len++) % q->cap] = e;
+        q->buf[(q->head + q->len++) & (q->cap - 1)] = e;
         break;
     case QUEUE_LIFO:
         q->buf[q->len++] = e;
@@ -138,7 +140,7 @@ static void *store_pop(ts_queue *q) {
     switch (q->kind) {
     case QUEUE_FIFO:
         item = q->buf[q->head].item;
-        q->head = (q->head + 1) % q->cap;
+        q->head = (q->head + 1) & (q->cap - 1);
         q->len--;
         break;
     case QUEUE_LIFO:
@@ -267,11 +269,14 @@ static int put_now(ts_queue *q, void *item) {
         store_push(q, item);
     }
     q->unfinished++;
-    TS_TRACE_RESOURCE_RELEASE(q, ts__current());
-    if (getter)
-        TS_TRACE_RESOURCE_ACQUIRED(q, getter);
-    else
-        TS_TRACE_QUEUE_DEPTH(q, q->len);
+    /* With a getter, its wake was just recorded: same instant. */
+    if (getter) {
+        TS_TRACE_RESOURCE_RELEASE_NEXT(q, ts__current());
+        TS_TRACE_RESOURCE_ACQUIRED_NEXT(q, getter);
+    } else {
+        TS_TRACE_RESOURCE_RELEASE(q, ts__current());
+        TS_TRACE_QUEUE_DEPTH_NEXT(q, q->len);
+    }
     return 0;
 }
 
@@ -284,7 +289,7 @@ static void admit_putter(ts_queue *q) {
         if (ts__wake(w->task, 0)) {
             store_push(q, item);
             q->unfinished++;
-            TS_TRACE_RESOURCE_RELEASE(q, w->task);
+            TS_TRACE_RESOURCE_RELEASE_NEXT(q, w->task); /* after its wake */
             return;
         }
     }
@@ -295,7 +300,7 @@ static void *get_now(ts_queue *q) {
     void *item = store_pop(q);
     TS_TRACE_RESOURCE_ACQUIRED(q, ts__current());
     admit_putter(q);
-    TS_TRACE_QUEUE_DEPTH(q, q->len);
+    TS_TRACE_QUEUE_DEPTH_NEXT(q, q->len);
     return item;
 }
 

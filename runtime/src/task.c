@@ -3,9 +3,16 @@
  * waking, cancellation, completion and freeing.
  *
  * Invariants:
- *   - Every switch is loop -> task (ts__task_step) or task -> loop
- *     (switch_to_loop).  A task is on its loop's ready queue exactly when
- *     its state is READY.
+ *   - Every switch is loop -> task (ts__task_step), task -> loop
+ *     (switch_to_loop), or task -> task in a direct hand-off (hand_off):
+ *     a task that parks or yields while exactly one other, started task
+ *     is ready and no other entry of the loop's batch is waiting switches
+ *     straight to it, as Go's runnext does.  That is the task the loop
+ *     would have run next anyway, so the order is unchanged; what is
+ *     skipped is one switch pair and the loop's bookkeeping, at most
+ *     TS_HANDOFF_BUDGET times per iteration.  The loop finds the task
+ *     that ended the chain in l->current.  A task is on its loop's ready
+ *     queue exactly when its state is READY.
  *   - parked != NULL exactly while the task is SUSPENDED; ts__wake clears
  *     it, so a task is woken at most once per suspension.
  *   - A finished task's stack is recycled by the loop, never by the task
@@ -148,12 +155,93 @@ ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
 
 /* ---- switching ------------------------------------------------------------ */
 
+/* Back on t's stack after a switch away.  ASan: the stack we came from
+ * is the loop's when the loop resumed us (its bounds are learned here),
+ * another task's after a hand-off (not to be taken for the loop's). */
+static inline void resumed(ts_task *t) {
+#ifdef TS_ASAN
+    ts_loop *l = t->loop;
+    const void *bottom;
+    size_t size;
+    ts__fiber_finish(t->asan_fake, &bottom, &size);
+    if (!l->resumed_by_task) {
+        l->stack_bottom = bottom;
+        l->stack_size = size;
+    }
+    l->resumed_by_task = false;
+#else
+    (void)t;
+#endif
+}
+
 /* Leave the task for the loop; returns when the loop resumes the task. */
 static void switch_to_loop(ts_task *t) {
     ts_loop *l = t->loop;
     ts__fiber_start(&t->asan_fake, l->stack_bottom, l->stack_size);
     ts__ctx_switch(&t->ctx, &l->ctx);
-    ts__fiber_finish(t->asan_fake, &l->stack_bottom, &l->stack_size);
+    resumed(t);
+}
+
+/* A timer is due by the loop's last clock reading: the loop must run it
+ * before the next task, as it would have (a timeout already expired
+ * cancels the task that yields).  One due since that reading waits for
+ * the next iteration, as if the loop had been that much quicker. */
+static inline bool timer_due(const ts_loop *l) {
+    return l->nheap > 0 && l->heap[0].when <= l->now;
+}
+
+/* The task a leaving task may hand the thread to directly: the only
+ * entry on the ready queue, when it is a started task, nothing else of
+ * this iteration's batch waits its turn, no timer is due, the loop is not
+ * stopping and the iteration's budget is not spent.  NULL otherwise. */
+static inline ts_task *hand_off_target(ts_loop *l) {
+    ts__node *n = l->ready.next;
+    if (n == &l->ready || n->next != &l->ready || l->handoff_left == 0 ||
+        !ts__list_empty(&l->batch) || l->stopping || timer_due(l))
+        return NULL;
+    ts__cb *cb = ts__container_of(n, ts__cb, node);
+    if (cb->fn != ts__task_step)
+        return NULL;
+    ts_task *b = ts__container_of(cb, ts_task, run);
+    return b->started ? b : NULL;
+}
+
+/* Nothing but the running task could run now (a yield need not switch). */
+static inline bool alone(ts_loop *l) {
+    return ts__list_empty(&l->ready) && ts__list_empty(&l->batch) &&
+           l->handoff_left > 0 && !l->stopping && !timer_due(l);
+}
+
+/* Switch from t straight to b (taken off the ready queue), doing for b
+ * what ts__task_step does around a step, and the trace of both steps; b
+ * later returns to the loop, or hands off again. */
+static void hand_off(ts_task *t, ts_task *b) {
+    ts_loop *l = t->loop;
+    l->handoff_left--;
+    ts__list_remove(&b->run.node);
+    TS_TRACE_STEP_END(l, t);
+    b->state = TS_TASK_RUNNING;
+    b->cancel_woken = false;
+    l->current = b;
+    ts__tls_task = b;
+    TS_TRACE_STEP_BEGIN(l, b);
+    TS_TRACE_TASK_RESUME(b);
+#ifdef TS_ASAN
+    l->resumed_by_task = true;
+#endif
+    ts__fiber_start(&t->asan_fake, b->stack.base, b->stack.size);
+    ts__ctx_switch(&t->ctx, &b->ctx);
+    resumed(t);
+}
+
+/* A parked task leaves: to the task it woke, if that is the only one
+ * left to run, else to the loop. */
+static void leave_parked(ts_task *t) {
+    ts_task *b = hand_off_target(t->loop);
+    if (b)
+        hand_off(t, b);
+    else
+        switch_to_loop(t);
 }
 
 static void finish(ts_task *t);
@@ -195,6 +283,7 @@ void ts__task_step(ts__cb *cb) {
         ts__ctx_start(&l->ctx, &t->stack, task_entry, t);
     }
     ts__fiber_finish(fake, NULL, NULL);
+    t = l->current; /* the last task of a hand-off chain: t, or another */
     ts__tls_task = NULL;
     l->current = NULL;
     TS_TRACE_STEP_END(l, t);
@@ -269,7 +358,7 @@ int ts__park(ts__waiter *w, ts_wait_kind kind, const void *obj,
     t->wait_obj = obj;
     t->await_site = site;
     TS_TRACE_TASK_SUSPEND(t, kind, obj, site);
-    switch_to_loop(t);
+    leave_parked(t);
     t->wait_kind = TS_WAIT_NONE;
     t->wait_obj = NULL;
     return t->wake_status;
@@ -295,12 +384,31 @@ int ts__yield(const ts_site *site) {
         t->must_cancel = false;
         return -ECANCELED;
     }
-    t->state = TS_TASK_READY;
+    ts_loop *l = t->loop;
     t->wait_kind = TS_WAIT_YIELD;
     t->await_site = site;
     TS_TRACE_TASK_SUSPEND(t, TS_WAIT_YIELD, NULL, site);
-    ts__loop_ready_push(t->loop, &t->run);
-    switch_to_loop(t);
+    if (alone(l)) {
+        /* Nothing else to run: the loop would resume us at once.  Skip
+         * the switch pair (the budget still sends us through the loop
+         * now and then, for timers and I/O); the trace shows the same
+         * step end and resume. */
+        l->handoff_left--;
+        TS_TRACE_STEP_END(l, t);
+        TS_TRACE_STEP_BEGIN(l, t);
+        TS_TRACE_TASK_RESUME(t);
+        t->wait_kind = TS_WAIT_NONE;
+        return 0;
+    }
+    /* The task that was first in line runs next either way: hand off to
+     * it when it is alone there, then queue behind it. */
+    ts_task *b = hand_off_target(l);
+    t->state = TS_TASK_READY;
+    ts__loop_ready_push(l, &t->run);
+    if (b)
+        hand_off(t, b);
+    else
+        switch_to_loop(t);
     t->wait_kind = TS_WAIT_NONE;
     /* Cancelled while it sat in the ready queue: sleep(0) is a suspension
      * point like any other, and gave nothing away, so deliver it here. */

@@ -99,6 +99,18 @@ void ts__dump_answer(struct ts_loop *l);
     do { TS_USDT(resource_release, (obj), TS_USDT_REG(t)); TS_RING(resource_release((obj), (t))); } while (0)
 #define TS_TRACE_QUEUE_DEPTH(q, depth) \
     do { TS_USDT(queue_depth, (q), (depth)); TS_RING(queue_depth((q), (depth))); } while (0)
+/* The same three, for a record written right after another record of the
+ * same runtime call, with no user code and no switch in between (a queue
+ * put's release after the wake of the getter it hands the item to): the
+ * ring record takes the previous record's timestamp instead of reading
+ * the clock again, which costs more (~10 ns) than the bookkeeping between
+ * the two. */
+#define TS_TRACE_RESOURCE_ACQUIRED_NEXT(obj, t) \
+    do { TS_USDT(resource_acquired, (obj), TS_USDT_REG(t)); TS_RING(resource_acquired_next((obj), (t))); } while (0)
+#define TS_TRACE_RESOURCE_RELEASE_NEXT(obj, t) \
+    do { TS_USDT(resource_release, (obj), TS_USDT_REG(t)); TS_RING(resource_release_next((obj), (t))); } while (0)
+#define TS_TRACE_QUEUE_DEPTH_NEXT(q, depth) \
+    do { TS_USDT(queue_depth, (q), (depth)); TS_RING(queue_depth_next((q), (depth))); } while (0)
 #define TS_TRACE_JOB_SUBMIT(job, t) \
     do { TS_USDT(job_submit, (job)); TS_RING(job_submit((job), (t))); } while (0)
 #define TS_TRACE_JOB_START(job) \

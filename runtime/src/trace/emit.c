@@ -692,44 +692,63 @@ void ts__tr_resource_name(const void *obj, const char *name) {
     END(r);
 }
 
-void ts__tr_resource_acquired(const void *obj, const ts_task *t) {
+/* next: the record follows one the same runtime call just wrote (the
+ * _next forms, tracepoints.h): take its timestamp rather than read the
+ * clock, unless that record was dropped (then last_ts is older). */
+static void resource_acquired(const void *obj, const ts_task *t, bool next) {
     struct res_entry *x = res_find(obj);
     if (x && x->kind != TS_RES_QUEUE)
         x->holder = t ? t->id : 0;
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
-    BEGIN(r, resource_acquired);
+    ts_ev_resource_acquired *e = ts__ring_reserve_at(r, TS_EV_resource_acquired, sizeof *e,
+                                                     next && !r->dropped_pending ? r->last_ts : 0);
+    if (!e)
+        return;
     e->resource = (uintptr_t)obj;
     e->task = t ? t->id : 0;
-    END(r);
+    ts__ring_commit(r, sizeof *e);
 }
 
-void ts__tr_resource_release(const void *obj, const ts_task *t) {
+static void resource_release(const void *obj, const ts_task *t, bool next) {
     struct res_entry *x = res_find(obj);
     if (x && x->kind == TS_RES_LOCK)
         x->holder = 0;
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
-    BEGIN(r, resource_release);
+    ts_ev_resource_release *e = ts__ring_reserve_at(r, TS_EV_resource_release, sizeof *e,
+                                                    next && !r->dropped_pending ? r->last_ts : 0);
+    if (!e)
+        return;
     e->resource = (uintptr_t)obj;
     e->task = t ? t->id : 0;
-    END(r);
+    ts__ring_commit(r, sizeof *e);
 }
 
-void ts__tr_queue_depth(const void *q, size_t depth) {
+static void queue_depth(const void *q, size_t depth, bool next) {
     struct res_entry *x = res_find(q);
     if (x)
         x->depth = (uint32_t)depth;
     ts__ring *r = ts__ring_self();
     if (!r)
         return;
-    BEGIN(r, queue_depth);
+    ts_ev_queue_depth *e = ts__ring_reserve_at(r, TS_EV_queue_depth, sizeof *e,
+                                               next && !r->dropped_pending ? r->last_ts : 0);
+    if (!e)
+        return;
     e->resource = (uintptr_t)q;
     e->depth = (uint32_t)depth;
-    END(r);
+    ts__ring_commit(r, sizeof *e);
 }
+
+void ts__tr_resource_acquired(const void *obj, const ts_task *t) { resource_acquired(obj, t, false); }
+void ts__tr_resource_release(const void *obj, const ts_task *t) { resource_release(obj, t, false); }
+void ts__tr_queue_depth(const void *q, size_t depth) { queue_depth(q, depth, false); }
+void ts__tr_resource_acquired_next(const void *obj, const ts_task *t) { resource_acquired(obj, t, true); }
+void ts__tr_resource_release_next(const void *obj, const ts_task *t) { resource_release(obj, t, true); }
+void ts__tr_queue_depth_next(const void *q, size_t depth) { queue_depth(q, depth, true); }
 
 void ts__tr_job_submit(const void *job, const ts_task *t) {
     ts__ring *r = ts__ring_self();

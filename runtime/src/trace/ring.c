@@ -344,6 +344,7 @@ static int claim_slot(uint32_t role, const char *name) {
         r->tail_cache = r->pos;
         r->limit = geom.ring_size;
         r->unpublished = 0;
+        r->full_skip = 0;
         r->dropped_pending = 0;
         r->reader_live = false;
         __atomic_store_n(&rh[i].in_use, 1, __ATOMIC_RELAXED);
@@ -433,8 +434,12 @@ static void learn_reader(ts__ring *r) {
 
 void ts__ring_publish(ts__ring *r) {
     r->unpublished = 0;
+    r->full_skip = 0; /* a publish (every 64 records or drops, and before
+                       * the loop waits) looks at the tail afresh */
     if (r->scratch)
         return;
+    if (r->dropped_total) /* (never read back: a reader may write it) */
+        __atomic_store_n(&r->hdr->dropped, r->dropped_total, __ATOMIC_RELAXED);
     __atomic_store_n(&r->hdr->head, r->pos, __ATOMIC_RELEASE);
     learn_reader(r);
 }
@@ -455,6 +460,9 @@ static void enter_page(ts__ring *r) {
     __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
+/* Records dropped on a full ring before its tail is read again. */
+enum { FULL_RECHECK = 32 };
+
 /* Room for `size` bytes at the cursor, padding to the next page if the
  * record would cross one.  Returns where to write, or NULL (dropped). */
 static void *reserve_raw(ts__ring *r, uint32_t size) {
@@ -468,10 +476,22 @@ static void *reserve_raw(ts__ring *r, uint32_t size) {
     if (r->reader_live) {
         uint64_t need = r->pos + pad + size;
         if (need - r->tail_cache > r->limit) {
+            /* Full.  The tail is the reader's cache line: reading it on
+             * every record while the reader drains moves that line back
+             * and forth (~100 ns a time, several times an event's cost).
+             * Having found the ring full on a fresh tail, drop the next
+             * FULL_RECHECK records on the cached one (counted as any
+             * drop); the reader frees whole pages at a time anyway. */
+            if (r->full_skip) {
+                r->full_skip--;
+                return NULL;
+            }
             if (!r->scratch)
                 r->tail_cache = read_tail(r);
-            if (need - r->tail_cache > r->limit)
+            if (need - r->tail_cache > r->limit) {
+                r->full_skip = r->scratch ? 0 : FULL_RECHECK;
                 return NULL;
+            }
         }
     }
     if (pad) {
@@ -510,11 +530,12 @@ void *ts__ring_reserve_slow(ts__ring *r, uint16_t type, uint32_t size, uint64_t 
 drop:
     r->dropped_pending++;
     r->dropped_total++;
-    __atomic_store_n(&r->hdr->dropped, r->dropped_total, __ATOMIC_RELAXED);
     /* A drop counts towards the next publish like an event: publishing is
      * where the producer notices that its reader has gone (detached, or
      * its heartbeat went stale); without it a full ring whose reader
-     * left would drop everything forever. */
+     * left would drop everything forever.  The shared drop counter is
+     * stored there too, not per drop: a store per drop into the header
+     * the reader polls cost a cache-line transfer each. */
     if (++r->unpublished >= TS_PUBLISH_EVERY)
         ts__ring_publish(r);
     return NULL;
@@ -564,6 +585,7 @@ bool ts__ring_fits(ts__ring *r, uint64_t bytes) {
     if (!r->reader_live)
         return true;
     r->tail_cache = read_tail(r);
+    r->full_skip = 0;
     return r->pos + bytes - r->tail_cache <= (uint64_t)r->mask + 1;
 }
 

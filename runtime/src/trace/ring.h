@@ -42,6 +42,9 @@ typedef struct ts__ring {
                               * pos - tail <= limit (ring_size, less any
                               * room held back for a state dump) */
     uint32_t unpublished;    /* events since the last publish */
+    uint32_t full_skip;      /* with a live reader, the ring was found full
+                              * on a fresh tail: drop this many more before
+                              * reading the tail again (ring.c) */
     uint32_t slot;           /* index of the ring in the segment */
     bool reader_live;        /* cached at each publish and page entry */
     bool scratch;            /* off-ring buffer: never wraps, never publishes */

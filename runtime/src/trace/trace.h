@@ -107,6 +107,11 @@ void ts__tr_resource_name(const void *obj, const char *name);
 void ts__tr_resource_acquired(const void *obj, const ts_task *t);
 void ts__tr_resource_release(const void *obj, const ts_task *t);
 void ts__tr_queue_depth(const void *q, size_t depth);
+/* The same, sharing the timestamp of the record just written by the same
+ * runtime call (tracepoints.h, TS_TRACE_*_NEXT). */
+void ts__tr_resource_acquired_next(const void *obj, const ts_task *t);
+void ts__tr_resource_release_next(const void *obj, const ts_task *t);
+void ts__tr_queue_depth_next(const void *q, size_t depth);
 void ts__tr_job_submit(const void *job, const ts_task *t);
 void ts__tr_job_start(const void *job);
 void ts__tr_job_done(const void *job);
