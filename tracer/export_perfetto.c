@@ -62,6 +62,8 @@ struct ploop {
     uint64_t step_start, step_task;
     int blocked_open;
     uint64_t blocked_task;
+    uint32_t blocked_stack;   /* its stack id; the record may come after */
+    int blocked_stack_shown;  /* the begin carried it */
     uint64_t drawn_task, drawn_dur;   /* the last blocked episode drawn */
 };
 
@@ -316,14 +318,15 @@ static void on_done(struct pstate *s, const ts_ev_task_done *ev, uint64_t ns) {
     remove_task(s, t);
 }
 
-/* The loop thread's stack, symbolized where libdw can (frames as text). */
-static void add_stack(struct pstate *s, pf_event *e, uint32_t stack) {
+/* The loop thread's stack, symbolized where libdw can (frames as text):
+ * 1 if added, 0 if the stack is not (yet) known. */
+static int add_stack(struct pstate *s, pf_event *e, uint32_t stack) {
     uint32_t depth = 0;
     const uint64_t *pcs = tm_model_stack(s->names, stack, &depth);
     if (!pcs || !depth)
-        return;
+        return 0;
     if (!s->sym && !(s->sym = ts_symbolizer_new()))
-        return;
+        return 0;
     for (; s->modules_added < tm_model_module_count(s->names); s->modules_added++) {
         const tm_module *m = tm_model_module_at(s->names, s->modules_added);
         ts_symbolizer_add_module(s->sym, m->start, m->end, m->offset,
@@ -346,6 +349,7 @@ static void add_stack(struct pstate *s, pf_event *e, uint32_t stack) {
         frames[k] = text[k];
     }
     pf_arg_frames(e, frames, depth);
+    return 1;
 }
 
 static void on_blocked(struct pstate *s, const ts_ev_loop_blocked *ev, uint64_t ns) {
@@ -369,7 +373,11 @@ static void on_blocked(struct pstate *s, const ts_ev_loop_blocked *ev, uint64_t 
         pf_arg_str(&e, PF_A_SYSCALL, sc ? sc : "?");
     }
     pf_arg_uint(&e, PF_A_ELAPSED_NS, ev->elapsed_ns);
-    add_stack(s, &e, ev->stack);
+    /* The watchdog reports first and walks the stack after (the report
+     * must not wait for it): a stack not known yet goes on the slice's
+     * end, whose annotations Perfetto merges into the slice's. */
+    l->blocked_stack = ev->stack;
+    l->blocked_stack_shown = add_stack(s, &e, ev->stack);
     pf_emit_event(&s->w, &e, stamp(&l->last_ns, start));
     l->blocked_open = 1;
     l->blocked_task = ev->task;
@@ -392,6 +400,8 @@ static void on_unblocked(struct pstate *s, const ts_ev_loop_unblocked *ev, uint6
         pf_event e;
         pf_event_init(&e, T_END, pf_loop_uuid(l->id), 0, NULL);
         pf_arg_uint(&e, PF_A_DURATION_NS, ev->duration_ns);
+        if (!l->blocked_stack_shown)
+            add_stack(s, &e, l->blocked_stack);
         pf_emit_event(&s->w, &e, stamp(&l->last_ns, ns));
         l->blocked_open = 0;
     } else { /* its loop_blocked was lost: draw it from the duration */

@@ -136,7 +136,13 @@ def blocked(c):
     expect(loops, "prog_block: no loop thread track")
     sl = [e for u in loops for e in per_track[u] if (e["name_text"] or "").startswith("BLOCKED")]
     expect(sl, "prog_block: no BLOCKED slice on the loop thread's track")
-    stack = sl[0]["args"].get("stack")
+    # the stack is on the slice's begin, or (walked after the report) on
+    # its end: Perfetto merges an end's annotations into the slice
+    track = next(u for u in loops if sl[0] in per_track[u])
+    evs = per_track[track]
+    i = evs.index(sl[0])
+    end = next((e for e in evs[i + 1:] if one(e, "type") == END), {"args": {}})
+    stack = sl[0]["args"].get("stack") or end["args"].get("stack")
     expect(stack and stack.get("array_values"), "prog_block: the blocked slice has no stack")
     frames = [one(f, "string_value") for f in stack["array_values"]]
     symbolized = any(".c:" in f for f in frames)   # built with libdw

@@ -187,7 +187,7 @@ def two_children(c):
     # The timeline: each process's loops are tracks of their own.
     import json
     timeline = c.path("both.json")
-    taskscope("export", "--format", "perfetto", "-o", timeline, path, expect_rc=0)
+    taskscope("export", "--format", "chrome", "-o", timeline, path, expect_rc=0)
     with open(timeline) as f:
         names = [e["args"]["name"] for e in json.load(f)["traceEvents"]
                  if e.get("name") == "process_name"]
