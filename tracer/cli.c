@@ -756,12 +756,13 @@ static int own_status(const ts_store_proc *p) {
  * "exe","status","report":<the report's document>}, ...]}.  Task ids
  * are per process, so each report is made from that process's events
  * alone. */
-static int report_processes(const char *name, const char *path, const ts_store_proc *procs,
-                            size_t n, tr_opts *o, int keep_all, const report_extra *x) {
+static int report_processes(const char *name, FILE *out, const char *path,
+                            const ts_store_proc *procs, size_t n, tr_opts *o, int keep_all,
+                            const report_extra *x) {
     if (o->json) {
-        printf("{\"format_version\":%d,\"source\":", TR_FORMAT_VERSION);
-        tr_json_str(stdout, path);
-        printf(",\"processes\":[");
+        fprintf(out, "{\"format_version\":%d,\"source\":", TR_FORMAT_VERSION);
+        tr_json_str(out, path);
+        fprintf(out, ",\"processes\":[");
     }
     for (size_t i = 0; i < n; i++) {
         tm_model *m = NULL;
@@ -791,26 +792,26 @@ static int report_processes(const char *name, const char *path, const ts_store_p
             }
             while (len && (doc[len - 1] == '\n' || doc[len - 1] == ' '))
                 doc[--len] = 0;
-            printf("%s{\"pid\":%d,\"parent\":", i ? "," : "", procs[i].pid);
+            fprintf(out, "%s{\"pid\":%d,\"parent\":", i ? "," : "", procs[i].pid);
             if (procs[i].parent)
-                printf("%d", procs[i].parent);
+                fprintf(out, "%d", procs[i].parent);
             else
-                printf("null");
-            printf(",\"exe\":");
-            tr_json_str(stdout, procs[i].exe);
-            printf(",\"report\":%s}", doc);
+                fprintf(out, "null");
+            fprintf(out, ",\"exe\":");
+            tr_json_str(out, procs[i].exe);
+            fprintf(out, ",\"report\":%s}", doc);
             free(doc);
         } else {
-            printf("%sPROCESS %d", i ? "\n" : "", procs[i].pid);
+            fprintf(out, "%sPROCESS %d", i ? "\n" : "", procs[i].pid);
             if (procs[i].exe[0]) {
-                fputc(' ', stdout);
-                ts_text_put(stdout, procs[i].exe, 0);
+                fputc(' ', out);
+                ts_text_put(out, procs[i].exe, 0);
             }
             if (procs[i].parent)
-                printf("  (forked by %d)", procs[i].parent);
-            printf("\n");
-            if (streamed(name, x) ? report_file_tasks(name, stdout, path, procs[i].pid, o)
-                                  : print_report(name, stdout, m, o, x)) {
+                fprintf(out, "  (forked by %d)", procs[i].parent);
+            fprintf(out, "\n");
+            if (streamed(name, x) ? report_file_tasks(name, out, path, procs[i].pid, o)
+                                  : print_report(name, out, m, o, x)) {
                 tm_model_free(m);
                 return 1;
             }
@@ -818,8 +819,103 @@ static int report_processes(const char *name, const char *path, const ts_store_p
         tm_model_free(m);
     }
     if (o->json)
-        printf("]}\n");
+        fprintf(out, "]}\n");
     return 0;
+}
+
+/* A report on one recording, to out: every process it holds, each under
+ * a PROCESS line, or the one --pid names (only_pid). */
+static int report_file(const char *name, FILE *out, const char *target, int only_pid,
+                       tr_opts *o, const report_extra *x) {
+    /* ps, pstree and where list tasks (ps and pstree streamed, streamed());
+     * stats and blocked need only the model's totals and groups (it keeps
+     * 50,000 finished tasks). */
+    int keep_all = !strcmp(name, "ps") || !strcmp(name, "pstree") || x->where;
+    char pid_status[128] = ""; /* a followed child's own status */
+    ts_store_proc procs[64];
+    size_t np = 0;
+    char err[512];
+    if (ts_store_processes(target, procs, 64, &np, err, sizeof err)) {
+        fprintf(stderr, "taskscope: %s\n", err);
+        return 1;
+    }
+    if (np > 64)
+        fprintf(stderr, "taskscope: %s holds %zu processes; reporting the first 64 "
+                        "(--pid N for another)\n", target, np);
+    size_t shown = np < 64 ? np : 64;
+    ts_store_status(target, file_status, sizeof file_status);
+    if (only_pid) {
+        size_t i = 0;
+        while (i < shown && procs[i].pid != only_pid)
+            i++;
+        if (i == shown && !(np == 1 && !procs[0].pid)) {
+            fprintf(stderr, "taskscope: %s holds no process %d (it holds", target, only_pid);
+            for (i = 0; i < shown; i++)
+                fprintf(stderr, " %d", procs[i].pid);
+            fprintf(stderr, ")\n");
+            return 1;
+        }
+        if (i < shown && own_status(&procs[i]))
+            snprintf(pid_status, sizeof pid_status, "%s", procs[i].status);
+    } else if (shown > 1) {
+        return report_processes(name, out, target, procs, shown, o, keep_all, x);
+    }
+    char src[1024];
+    if (only_pid > 0)
+        snprintf(src, sizeof src, "%s, pid %d", target, only_pid);
+    else
+        snprintf(src, sizeof src, "%s", target);
+    o->source = src;
+    o->status = pid_status[0] ? pid_status : file_status;
+    if (streamed(name, x)) /* every task, in bounded memory (report_sql.c) */
+        return report_file_tasks(name, out, target, only_pid, o);
+    tm_model *m = NULL;
+    char err2[512];
+    int rc = ts_session_load_pid(&m, target, only_pid, keep_all, err2, sizeof err2);
+    if (rc) {
+        fprintf(stderr, "taskscope: %s\n", err2);
+        return 1;
+    }
+    rc = print_report(name, out, m, o, x);
+    tm_model_free(m);
+    return rc;
+}
+
+/* The same report on several recordings (several services, or runs):
+ * each under a RECORDING line; in JSON one document,
+ * {"recordings":[{"recording":PATH,"report":<its document>}, ...]}. */
+static int report_files(const char *name, char **paths, int n, int only_pid, tr_opts *o,
+                        report_extra *x) {
+    if (o->json)
+        printf("{\"format_version\":%d,\"recordings\":[", TR_FORMAT_VERSION);
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        x->target = paths[i];
+        if (!o->json) {
+            fputs(i ? "\nRECORDING " : "RECORDING ", stdout);
+            ts_text_put(stdout, paths[i], 0);
+            fputc('\n', stdout);
+            rc |= report_file(name, stdout, paths[i], only_pid, o, x);
+            continue;
+        }
+        char *doc = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&doc, &len);
+        if (!mem)
+            return 1;
+        int r = report_file(name, mem, paths[i], only_pid, o, x);
+        fclose(mem);
+        while (len && (doc[len - 1] == '\n' || doc[len - 1] == ' '))
+            doc[--len] = 0;
+        fprintf(stdout, "%s{\"recording\":", i ? "," : "");
+        tr_json_str(stdout, paths[i]);
+        fprintf(stdout, ",\"report\":%s}", r || !len ? "null" : doc);
+        free(doc);
+        rc |= r;
+    }
+    if (o->json)
+        printf("]}\n");
+    return rc ? 1 : 0;
 }
 
 static int cmd_report(const char *name, int argc, char **argv) {
@@ -837,7 +933,6 @@ static int cmd_report(const char *name, int argc, char **argv) {
     };
     tr_opts o = {0};
     int only_pid = 0;
-    char pid_status[128] = ""; /* a followed child's own status */
     bpf_flags bpf = {0};
     double duration = -1;
     int opt, r, pid, stacks = 0, fields = 0, where = !strcmp(name, "where");
@@ -890,9 +985,10 @@ static int cmd_report(const char *name, int argc, char **argv) {
                        "See `man taskscope`.\n");
                 return 0;
             }
-            printf("usage: taskscope %s [--json]%s [--pid N] TARGET\n"
+            printf("usage: taskscope %s [--json]%s [--pid N] TARGET | FILE...\n"
                    "       taskscope %s --bpf [--duration S] [--json] PID\n\n"
-                   "TARGET: a live pid or a recording.  ps and pstree list the tasks\n"
+                   "TARGET: a live pid or a recording; several recordings give one report\n"
+                   "each, under a RECORDING line.  ps and pstree list the tasks\n"
                    "live (at the end of a recording) and say how many finished ones they\n"
                    "hide; --all lists every task.  stats groups by spawn site,\n"
                    "--by-prefix by task name prefix.  A recording of a program that\n"
@@ -932,10 +1028,14 @@ static int cmd_report(const char *name, int argc, char **argv) {
         if (!*a || *end || errno || !v || a[0] == '-')
             return cli_usage(name, "'%s' is not a task number", argv[optind + 1]);
         task = v;
-    } else if (argc - optind > 1) {
+    } else if (argc - optind > 1 && (where || bpf.on)) {
         return cli_usage(name, "one target at a time; unexpected argument '%s'",
                          argv[optind + 1]);
     }
+    for (int i = optind; argc - optind > 1 && !where && i < argc; i++)
+        if (ts_is_pid(argv[i]))
+            return cli_usage(name, "several targets must all be recordings; '%s' is a pid",
+                             argv[i]);
     if ((stacks || fields) && o.json)
         return cli_usage(name, "--stacks and --fields are text sections (use where --json or query)");
     if (where && bpf.on)
@@ -948,55 +1048,16 @@ static int cmd_report(const char *name, int argc, char **argv) {
     if (only_pid && (bpf.on || ts_is_pid(target)))
         return cli_usage(name, "--pid goes with a recording (a live target is one pid)");
     report_extra x = {stacks, fields, where, task, target, ts_is_pid(target)};
-    /* ps, pstree and where list tasks (ps and pstree streamed from a file,
-     * streamed()); stats and blocked need only the model's totals and
-     * groups (it keeps 50,000 finished tasks). */
-    int keep_all = !strcmp(name, "ps") || !strcmp(name, "pstree") || where;
+    if (!bpf.on && !where && argc - optind > 1)
+        return report_files(name, argv + optind, argc - optind, only_pid, &o, &x);
     if (!bpf.on && !ts_is_pid(target)) {
-        /* A recording may hold several processes (follow.h). */
-        ts_store_proc procs[64];
-        size_t np = 0;
-        char err[512];
-        if (ts_store_processes(target, procs, 64, &np, err, sizeof err)) {
-            fprintf(stderr, "taskscope: %s\n", err);
-            return 1;
-        }
-        if (np > 64)
-            fprintf(stderr, "taskscope: %s holds %zu processes; reporting the first 64 "
-                            "(--pid N for another)\n", target, np);
-        size_t shown = np < 64 ? np : 64;
-        if (only_pid) {
-            size_t i = 0;
-            while (i < shown && procs[i].pid != only_pid)
-                i++;
-            if (i == shown && !(np == 1 && !procs[0].pid)) {
-                fprintf(stderr, "taskscope: %s holds no process %d (it holds", target, only_pid);
-                for (i = 0; i < shown; i++)
-                    fprintf(stderr, " %d", procs[i].pid);
-                fprintf(stderr, ")\n");
-                return 1;
-            }
-            if (i < shown && own_status(&procs[i]))
-                snprintf(pid_status, sizeof pid_status, "%s", procs[i].status);
-        } else if (shown > 1) {
-            ts_store_status(target, file_status, sizeof file_status);
-            return report_processes(name, target, procs, shown, &o, keep_all, &x);
-        }
+        int rc = report_file(name, stdout, target, only_pid, &o, &x);
+        fflush(stdout);
+        return rc;
     }
     tm_model *m = NULL;
     ts_session live = {0};
     char src[512];
-    /* ps and pstree on a file: every task, streamed (report_sql.c). */
-    if (!bpf.on && !ts_is_pid(target) && streamed(name, &x)) {
-        ts_store_status(target, file_status, sizeof file_status);
-        if (only_pid > 0)
-            snprintf(src, sizeof src, "%s, pid %d", target, only_pid);
-        else
-            snprintf(src, sizeof src, "%s", target);
-        o.source = src;
-        o.status = pid_status[0] ? pid_status : file_status;
-        return report_file_tasks(name, stdout, target, only_pid, &o);
-    }
 #ifdef TS_HAVE_BPF
     ts_bpf_session bs = {0};
     if (bpf.on) {
@@ -1010,11 +1071,9 @@ static int cmd_report(const char *name, int argc, char **argv) {
     if (bpf.on)
         return no_bpf();
 #endif
-    if (load_target(target, only_pid, &m, &live, src, sizeof src, keep_all))
+    if (load_target(target, only_pid, &m, &live, src, sizeof src, 0))
         return 1;
     o.source = src;
-    if (!live.reader && !bpf.on) /* a recording: in progress, complete or cut short */
-        o.status = pid_status[0] ? pid_status : file_status;
     int rc = print_report(name, stdout, m, &o, &x);
 #ifdef TS_HAVE_BPF
     if (bs.bpf) {

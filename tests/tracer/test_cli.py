@@ -72,8 +72,9 @@ def usage_errors(c):
         ["attach", "--duration"],
         ["attach", "1", "2"],
         ["attach", "-o"],
-        ["ps", "a.db", "b.db"],                 # extra operand
-        ["pstree", "--json", "a.db", "b.db"],
+        ["ps", "a.db", "1"],                    # a pid among several recordings
+        ["pstree", "--json", "1", "b.db"],
+        ["where", "a.db", "1", "2"],            # extra operand
         ["blocked", "-x", "a.db"],
         ["stats", "--duration", "2", "a.db"],   # --duration without --bpf
         ["ps", "--json=1", "a.db"],             # a value for a flag

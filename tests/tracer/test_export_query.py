@@ -9,6 +9,11 @@ blocked its loop longest" is one query and names prog_block's; the
 recordings view lists the three; the JSON form parses; statements that
 write and ATTACH are refused; a missing file is a usage error; and the
 directory holds the same files afterwards (nothing created).
+
+reports: ps/pstree/stats/blocked on the same three files give each
+file's own report, in order, under a RECORDING line (text) or in a
+"recordings" array (JSON), identical to the report on the file alone; a
+pid among several targets is a usage error.
 """
 import json
 import os
@@ -76,9 +81,30 @@ def many(c):
            % (set(os.listdir(c.dir)) - set(before)))
 
 
+def reports(c):
+    files = three(c)
+    for cmd in ("ps", "pstree", "stats", "blocked"):
+        alone = [json.loads(taskscope(cmd, "--json", "--all" if cmd in ("ps", "pstree") else
+                                      "--json", f, expect_rc=0).stdout) for f in files]
+        both = json.loads(taskscope(cmd, "--json", *(["--all"] if cmd in ("ps", "pstree") else []),
+                                    *files, expect_rc=0).stdout)
+        got = both.get("recordings")
+        expect(got and [r["recording"] for r in got] == files, "%s: recordings %r" % (cmd, got))
+        for a, r in zip(alone, got):
+            expect(r["report"] == a, "%s %s: differs from the report on the file alone"
+                   % (cmd, r["recording"]))
+        text = taskscope(cmd, *files, expect_rc=0).stdout
+        heads = [l for l in text.splitlines() if l.startswith("RECORDING ")]
+        expect(heads == ["RECORDING " + f for f in files], "%s: RECORDING lines %r" % (cmd, heads))
+    p = taskscope("ps", files[0], str(os.getpid()))
+    expect(p.returncode == 2 and "pid" in p.stderr, "a pid among files: %d %r"
+           % (p.returncode, p.stderr))
+
+
 def main():
     c = Checker("export_query")
     c.check(many)
+    c.check(reports)
     return c.finish()
 
 
