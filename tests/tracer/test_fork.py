@@ -193,6 +193,14 @@ def two_children(c):
                  if e.get("name") == "process_name"]
     expect("loop 1" in names and all("loop 1 (pid %d)" % k in names for k in kids),
            "export's loop tracks: %r" % names)
+    # Perfetto and OTLP draw one process (ids are per process): the
+    # traced one, and they say what they leave out.
+    if os.path.isabs(os.environ.get("TS_PROTOC", "")):  # the protobuf build
+        for fmt in ("perfetto", "otlp"):
+            r = taskscope("export", "--format", fmt, "-o", c.path("both." + fmt), path,
+                          expect_rc=0)
+            expect("draws process %d only" % parent in r.stderr and "2 followed" in r.stderr,
+                   "%s export's note: %r" % (fmt, r.stderr))
 
 
 def old_recording(c):
