@@ -191,9 +191,9 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                 w.cause_task = evs[i].a;
                 w.cause = CAUSE_WAKER;
             }
-            if (state == N_RUN || state == N_SCHED) {
+            if ((state == N_RUN || state == N_SCHED) && d) {
                 node *x = find_child(tn, state, 0, 0, 0, 0);
-                if (x && d) {
+                if (x) {
                     x->ns += d;
                     x->count++;
                 }

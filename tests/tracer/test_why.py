@@ -27,6 +27,13 @@ def close(got, want, what):
            % (what, got / MS, want / MS, tol / MS))
 
 
+def near(got, want, slack, what):
+    """got is want within 2 ms or 5 %, allowing got to be up to slack less."""
+    tol = max(2 * MS, 0.05 * want)
+    expect(want - slack - tol <= got <= want + tol, "%s: %.3f ms, expected %.3f ms (+-%.3f, "
+           "-%.3f runnable)" % (what, got / MS, want / MS, tol / MS, slack / MS))
+
+
 def sums(node, what):
     """Every node's children add up to it, exactly."""
     if node["children"]:
@@ -61,9 +68,20 @@ def decomposition(c):
         key = c["type"] if c["type"] != "wait" else c["kind"]
         by[key] = c
     expect(set(by) <= {"running", "runnable", "sleep", "lock", "other"}, "parts: %r" % list(by))
-    close(by["sleep"]["ns"], sleep_ns, "sleep wait")
-    close(by["running"]["ns"], spin_ns, "running")
-    close(by["lock"]["ns"], lock_ns, "lock wait")
+    # The program's own measure of a phase holds the wait plus the time
+    # the task then sat runnable (and the few us it ran to return from
+    # the call): on a loaded machine the loop thread can be preempted
+    # there, and why reports that as scheduling delay, not as the wait.
+    # So each part matches its phase within 2 ms or 5 %, give or take
+    # the runnable time why reports beside it.
+    sched = by.get("runnable", {"ns": 0})["ns"]
+    near(by["sleep"]["ns"], sleep_ns, sched, "sleep wait")
+    near(by["running"]["ns"], spin_ns, sched, "running")
+    near(by["lock"]["ns"], lock_ns, sched, "lock wait")
+    # and the constructed floors: a timer never fires early, a spin of
+    # 30 ms runs 30 ms, the holder keeps the lock 120 ms from its start
+    expect(by["sleep"]["ns"] >= 50 * MS - MS // 10, "sleep wait %d < 50 ms" % by["sleep"]["ns"])
+    expect(by["running"]["ns"] >= 30 * MS, "running %d < 30 ms" % by["running"]["ns"])
     # a recording from start to end explains everything
     expect("other" not in by, "unattributed time in a complete recording: %r" % by.get("other"))
     close(js["wall_ns"], sleep_ns + spin_ns + lock_ns, "wall")
@@ -78,7 +96,10 @@ def decomposition(c):
     hk = {c["type"] if c["type"] != "wait" else c["kind"]: c["ns"] for c in h["children"]}
     # holder released at 120 ms, request began waiting at ~80 ms: ~20 ms of
     # the holder's sleep, then its 20 ms spin
-    close(hk.get("running", 0), 20 * MS, "holder running inside the wait")
+    # (all 20 ms of it unless a loaded machine stretched the request's
+    # first 80 ms past the holder's 100 ms sleep)
+    expect(0 < hk.get("running", 0) <= 20 * MS + 2 * MS,
+           "holder running inside the wait: %r" % hk)
     close(hk.get("sleep", 0) + hk.get("runnable", 0), lock["ns"] - hk.get("running", 0),
           "holder sleeping inside the wait")
     # depth 0: no cause subtree
