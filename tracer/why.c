@@ -122,7 +122,9 @@ static int task_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1) {
 }
 
 /* The task holding lock `resource` just before event seq: the last to
- * acquire it, if it has not released it since.  0 if none is known. */
+ * acquire it, if it has not been released since (a lock has one holder;
+ * looking only at the last acquisition keeps this two index probes).  0
+ * if none is known. */
 static uint64_t lock_holder(why_ctx *c, uint64_t resource, int64_t seq) {
     sqlite3_stmt *st = c->holder;
     sqlite3_reset(st);
@@ -430,10 +432,10 @@ static int open_db(why_ctx *c, const char *file) {
         "  ORDER BY d.seq LIMIT 1) FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2\n"
         "  ORDER BY c.seq LIMIT 1";
     static const char HOLDER[] =
-        "SELECT a.task FROM ev_resource_acquired a WHERE a.resource = ?1 AND a.pid = ?2\n"
-        "  AND a.seq < ?3 AND NOT EXISTS (SELECT 1 FROM ev_resource_release r\n"
-        "    WHERE r.resource = a.resource AND r.pid = a.pid AND r.seq > a.seq AND r.seq < ?3)\n"
-        "  ORDER BY a.seq DESC LIMIT 1";
+        "SELECT a.task FROM (SELECT task, seq FROM ev_resource_acquired WHERE resource = ?1\n"
+        "    AND pid = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT 1) a\n"
+        "  WHERE NOT EXISTS (SELECT 1 FROM ev_resource_release r\n"
+        "    WHERE r.resource = ?1 AND r.pid = ?2 AND r.seq > a.seq AND r.seq < ?3)";
     /* The recording's end: the latest of the last rows (by seq, the
      * primary key: no scan) of the busiest tables. */
     static const char END[] =
