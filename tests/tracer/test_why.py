@@ -79,9 +79,10 @@ def decomposition(c):
     near(by["running"]["ns"], spin_ns, sched, "running")
     near(by["lock"]["ns"], lock_ns, sched, "lock wait")
     # and the constructed floors: a timer never fires early, a spin of
-    # 30 ms runs 30 ms, the holder keeps the lock 120 ms from its start
-    expect(by["sleep"]["ns"] >= 50 * MS - MS // 10, "sleep wait %d < 50 ms" % by["sleep"]["ns"])
-    expect(by["running"]["ns"] >= 30 * MS, "running %d < 30 ms" % by["running"]["ns"])
+    # 30 ms runs 30 ms (less 1 %: the event clock is the TSC, calibrated
+    # against the monotonic clock the program spins on)
+    expect(by["sleep"]["ns"] >= 50 * MS * 0.99, "sleep wait %d < 50 ms" % by["sleep"]["ns"])
+    expect(by["running"]["ns"] >= 30 * MS * 0.99, "running %d < 30 ms" % by["running"]["ns"])
     # a recording from start to end explains everything
     expect("other" not in by, "unattributed time in a complete recording: %r" % by.get("other"))
     close(js["wall_ns"], sleep_ns + spin_ns + lock_ns, "wall")
