@@ -23,6 +23,7 @@
  * and (resource, seq) indexes the store builds at close, so one task's
  * answer does not scan the recording.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ typedef struct node {
     int64_t site;              /* N_WAIT: await site id */
     uint64_t ns;               /* time, summed over instances */
     unsigned count;            /* instances (waits, steps) */
+    unsigned cancelled, timed_out; /* N_WAIT: instances ended so */
     struct node *child, *last, *next;
 } node;
 
@@ -138,7 +140,7 @@ typedef struct wait_rec {
     int64_t seq;
     uint64_t start, end, object, cause_task;
     int64_t site;
-    int kind, cause;
+    int kind, cause, status; /* status: the wake's (-ECANCELED, -ETIMEDOUT, ...) */
 } wait_rec;
 
 /* Decompose task's time inside [w0, w1) into children of tn, adding to
@@ -188,10 +190,19 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             if (at > t1)
                 at = t1;
             uint64_t d = clip(since, at, w0, w1);
-            if (state == N_WAIT && i < n && evs[i].type == 2 && !w.cause_task &&
-                evs[i].a) { /* woken by a task: the cause when nothing better is known */
-                w.cause_task = evs[i].a;
-                w.cause = CAUSE_WAKER;
+            if (state == N_WAIT && i < n && evs[i].type == 2) {
+                w.status = (int)evs[i].b;
+                if (evs[i].a && w.kind == 1) {
+                    /* A wait on tasks is ended by the one that finished
+                     * last (a gather parks naming its first unfinished
+                     * task): that is the critical child. */
+                    w.cause_task = evs[i].a;
+                    w.cause = CAUSE_AWAITED;
+                } else if (evs[i].a && !w.cause_task) {
+                    /* woken by a task: the cause when nothing better is known */
+                    w.cause_task = evs[i].a;
+                    w.cause = CAUSE_WAKER;
+                }
             }
             if ((state == N_RUN || state == N_SCHED) && d) {
                 node *x = find_child(tn, state, 0, 0, 0, 0);
@@ -245,6 +256,8 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                 break;
             x->ns += r->end - r->start;
             x->count++;
+            x->cancelled += r->status == -ECANCELED;
+            x->timed_out += r->status == -ETIMEDOUT;
             if (depth > 0 && r->cause_task && r->cause_task != task) {
                 node *y = find_child(x, N_TASK, 0, 0, 0, r->cause_task);
                 if (y) {
@@ -301,6 +314,7 @@ static int is_resource(int k) { return k == 2 || (k >= 5 && k <= 12) || k == 16;
 
 static const char *cause_name(int cause) {
     return cause == CAUSE_HOLDER ? "held by" : cause == CAUSE_AWAITED ? "awaited" : "woken by";
+    /* (for a wait on several tasks, "awaited" is the one that finished last) */
 }
 
 static void pct(FILE *out, uint64_t ns, uint64_t wall) {
@@ -354,7 +368,12 @@ static void print_text(FILE *out, why_ctx *c, const node *n, uint64_t wall, int 
                 ts_text_put(out, site, 0);
             }
             sqlite3_free(site);
-            fprintf(out, " (%u wait%s)\n", n->count, n->count == 1 ? "" : "s");
+            fprintf(out, " (%u wait%s", n->count, n->count == 1 ? "" : "s");
+            if (n->cancelled)
+                fprintf(out, ", %u cancelled", n->cancelled);
+            if (n->timed_out)
+                fprintf(out, ", %u timed out", n->timed_out);
+            fputs(")\n", out);
         }
         print_text(out, c, n->child, wall, indent + 1);
     }
@@ -384,7 +403,8 @@ static void print_json(FILE *out, why_ctx *c, const node *n, uint64_t wall) {
     } else if (n->type == N_WAIT) {
         char *site = lookup(c, SQL_SITE, n->site);
         char *rn = is_resource(n->wkind) ? lookup(c, SQL_RES_NAME, (int64_t)n->object) : NULL;
-        fprintf(out, ",\"kind\":\"%s\",\"object\":%" PRIu64, kind_name(n->wkind), n->object);
+        fprintf(out, ",\"kind\":\"%s\",\"object\":%" PRIu64 ",\"cancelled\":%u,\"timed_out\":%u",
+                kind_name(n->wkind), n->object, n->cancelled, n->timed_out);
         json_str(out, "object_name", rn);
         json_str(out, "await_site", site);
         sqlite3_free(site);

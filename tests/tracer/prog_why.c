@@ -5,6 +5,7 @@
  *   "holder"   takes lock "pool", sleeps 100 ms, spins 20 ms, releases it
  *   "request"  sleeps 50 ms, spins 30 ms, then waits for "pool" (~40 ms,
  *              held by holder), releases it and ends
+ *   "fan"      gathers "fast" (sleeps 10 ms) and "slow" (sleeps 30 ms)
  *
  * The program measures each of request's three phases itself (monotonic
  * clock around each call) and prints them, with both task numbers, so
@@ -59,14 +60,33 @@ static void *request_main(void *arg) {
     return NULL;
 }
 
+/* "fan" gathers "fast" (sleeps 10 ms) and "slow" (sleeps 30 ms): its
+ * wait's critical child is slow, though gather parks naming fast. */
+static void *nap_main(void *arg) {
+    ts_sleep(*(double *)arg);
+    return NULL;
+}
+
+static void *fan_main(void *arg) {
+    (void)arg;
+    static double fast_s = 0.010, slow_s = 0.030;
+    ts_task *kids[2] = {ts_spawn_named("fast", nap_main, &fast_s),
+                        ts_spawn_named("slow", nap_main, &slow_s)};
+    ts_gather(kids, 2, NULL, NULL);
+    return NULL;
+}
+
 static void *amain(void *arg) {
     (void)arg;
     pool = ts_lock_new_named("pool");
     ts_task *h = ts_spawn_named("holder", holder_main, NULL);
     ts_task *r = ts_spawn_named("request", request_main, NULL);
-    uint64_t hid = ts_task_id(h), rid = ts_task_id(r);
+    ts_task *f = ts_spawn_named("fan", fan_main, NULL);
+    uint64_t hid = ts_task_id(h), rid = ts_task_id(r), fid = ts_task_id(f);
+    ts_await(f, NULL);
     ts_await(r, NULL);
     ts_await(h, NULL);
+    printf("fan=%llu\n", (unsigned long long)fid);
     printf("request=%llu holder=%llu sleep_ns=%llu spin_ns=%llu lock_ns=%llu\n",
            (unsigned long long)rid, (unsigned long long)hid, (unsigned long long)sleep_ns,
            (unsigned long long)spin_ns, (unsigned long long)lock_ns);

@@ -8,7 +8,9 @@ answer is known by construction.  Checked on a recording made by
 `taskscope run`: the parts add up to the wall time exactly, each part
 matches the program's own measurement within 2 ms or 5 %, the lock wait
 names "pool" and its holder, and the holder's time inside the wait is
-broken down the same way (--depth 1) and adds up to the wait.
+broken down the same way (--depth 1) and adds up to the wait.  "fan"
+gathers "fast" (10 ms) and "slow" (30 ms): its wait names slow, the
+child that finished last.
 """
 import os
 import re
@@ -51,11 +53,13 @@ def recorded(c, name):
     m = re.search(r"request=(\d+) holder=(\d+) sleep_ns=(\d+) spin_ns=(\d+) lock_ns=(\d+)",
                   p.stdout)
     expect(m, "prog_why printed: %r" % p.stdout)
-    return path, [int(x) for x in m.groups()]
+    fan = re.search(r"fan=(\d+)", p.stdout)
+    expect(fan, "prog_why printed no fan: %r" % p.stdout)
+    return path, [int(x) for x in m.groups()] + [int(fan.group(1))]
 
 
 def decomposition(c):
-    path, (req, hold, sleep_ns, spin_ns, lock_ns) = recorded(c, "why.db")
+    path, (req, hold, sleep_ns, spin_ns, lock_ns, _fan) = recorded(c, "why.db")
     js = taskscope_json("why", "--json", path, str(req))
     tree = js["tree"]
     expect(tree["task"] == req and tree["name"] == "request", "root: %r" % tree)
@@ -114,6 +118,25 @@ def decomposition(c):
     expect("100.0%" in out.splitlines()[1], "text root is not 100%%:\n" + out)
 
 
+def gather(c):
+    """A gather's wait is attributed to the child that finished last."""
+    path, (*_rest, fan) = recorded(c, "fan.db")
+    js = taskscope_json("why", "--json", path, str(fan))
+    tree = js["tree"]
+    sums(tree, "fan")
+    waits = [k for k in tree["children"] if k["type"] == "wait"]
+    expect(len(waits) == 1 and waits[0]["kind"] == "task" and waits[0]["count"] == 1,
+           "fan's waits: %r" % waits)
+    w = waits[0]
+    expect(w["cancelled"] == 0 and w["timed_out"] == 0, "fan's wait ended early: %r" % w)
+    kids = w["children"]
+    expect(len(kids) == 1 and kids[0]["name"] == "slow" and kids[0]["relation"] == "awaited",
+           "critical child: %r" % kids)
+    expect(kids[0]["ns"] == w["ns"], "child window %d != wait %d" % (kids[0]["ns"], w["ns"]))
+    sleeps = [k for k in kids[0]["children"] if k["type"] == "wait" and k["kind"] == "sleep"]
+    expect(sleeps and sleeps[0]["ns"] >= 30 * MS * 0.99, "slow's sleep: %r" % kids[0])
+
+
 def errors(c):
     path, (req, hold, *_rest) = recorded(c, "why2.db")
     taskscope("why", path, "999999", expect_rc=1)
@@ -126,6 +149,7 @@ def errors(c):
 def main():
     c = Checker("why")
     c.check(decomposition)
+    c.check(gather)
     c.check(errors)
     return c.finish()
 
