@@ -426,9 +426,11 @@ static const char USAGE[] =
     "Where the wall time of task TASK (its number, as ps shows it) went, in the\n"
     "recording FILE: running on the CPU, runnable but waiting for the loop, and each\n"
     "wait by what it awaited (kind, object, await site).  A lock wait names the task\n"
-    "that held the lock, a wait on a task that task, any other wait the task that\n"
-    "woke it; --depth N (default 1, 0 for none) breaks those tasks' time inside the\n"
-    "wait down the same way, N levels deep.  The parts add up to the wall time\n"
+    "that held the lock, a wait on tasks the one that finished last (a gather's\n"
+    "critical child), any other wait the task that woke it; --depth N (default 1,\n"
+    "0 for none) breaks those tasks' time inside the wait down the same way, N\n"
+    "levels deep.  Waits ended by a cancellation or a timeout are counted.  The\n"
+    "parts add up to the wall time\n"
     "(spawn to end, or to the end of the recording): what no event explains is shown\n"
     "as other/unattributed.\n\n"
     "  --json      the tree as JSON (times in ns)\n"
@@ -441,7 +443,8 @@ static int open_db(why_ctx *c, const char *file) {
         return 1;
     }
     static const char EVENTS[] =
-        "SELECT seq, ns, 0, 0, 0, 0 FROM ev_task_resume WHERE task = ?1 AND pid = ?2 AND ns <= ?3\n"
+        "SELECT seq, ns, 0, 0, 0, 0 FROM ev_task_resume\n"
+        "  WHERE task = ?1 AND task > 0 AND pid = ?2 AND ns <= ?3\n" /* > 0: the partial index */
         "UNION ALL SELECT seq, ns, 1, object, kind, site FROM ev_task_suspend\n"
         "  WHERE task = ?1 AND pid = ?2 AND ns <= ?3\n"
         "UNION ALL SELECT seq, ns, 2, by_task, status, 0 FROM ev_task_wake\n"

@@ -6,6 +6,7 @@
  *   "request"  sleeps 50 ms, spins 30 ms, then waits for "pool" (~40 ms,
  *              held by holder), releases it and ends
  *   "fan"      gathers "fast" (sleeps 10 ms) and "slow" (sleeps 30 ms)
+ *   "victim"   sleeps an hour, cancelled by main after 20 ms
  *
  * The program measures each of request's three phases itself (monotonic
  * clock around each call) and prints them, with both task numbers, so
@@ -76,6 +77,13 @@ static void *fan_main(void *arg) {
     return NULL;
 }
 
+/* "victim" sleeps an hour and is cancelled by main after 20 ms. */
+static void *victim_main(void *arg) {
+    (void)arg;
+    ts_sleep(3600);
+    return NULL;
+}
+
 static void *amain(void *arg) {
     (void)arg;
     pool = ts_lock_new_named("pool");
@@ -83,10 +91,15 @@ static void *amain(void *arg) {
     ts_task *r = ts_spawn_named("request", request_main, NULL);
     ts_task *f = ts_spawn_named("fan", fan_main, NULL);
     uint64_t hid = ts_task_id(h), rid = ts_task_id(r), fid = ts_task_id(f);
+    ts_task *v = ts_spawn_named("victim", victim_main, NULL);
+    uint64_t vid = ts_task_id(v);
+    ts_sleep(0.020);
+    ts_task_cancel(v, "enough");
+    ts_await(v, NULL);
     ts_await(f, NULL);
     ts_await(r, NULL);
     ts_await(h, NULL);
-    printf("fan=%llu\n", (unsigned long long)fid);
+    printf("fan=%llu victim=%llu\n", (unsigned long long)fid, (unsigned long long)vid);
     printf("request=%llu holder=%llu sleep_ns=%llu spin_ns=%llu lock_ns=%llu\n",
            (unsigned long long)rid, (unsigned long long)hid, (unsigned long long)sleep_ns,
            (unsigned long long)spin_ns, (unsigned long long)lock_ns);
