@@ -96,7 +96,9 @@ def decomposition(c):
     expect(by["running"]["ns"] >= floor(30), "running %d < 30 ms" % by["running"]["ns"])
     # a recording from start to end explains everything
     expect("other" not in by, "unattributed time in a complete recording: %r" % by.get("other"))
-    close(js["wall_ns"], sleep_ns + spin_ns + lock_ns, "wall")
+    # the phases the program measured fill the wall time but for the
+    # scheduling delay before its first step
+    near(sleep_ns + spin_ns + lock_ns, js["wall_ns"], sched, "phases against the wall time")
     lock = by["lock"]
     expect(lock["object_name"] == "pool", "lock name: %r" % lock["object_name"])
     expect(lock["await_site"] and "prog_why.c" in lock["await_site"], "site: %r" % lock)
@@ -108,10 +110,11 @@ def decomposition(c):
     hk = {c["type"] if c["type"] != "wait" else c["kind"]: c["ns"] for c in h["children"]}
     # holder released at 120 ms, request began waiting at ~80 ms: ~20 ms of
     # the holder's sleep, then its 20 ms spin
-    # (all 20 ms of it unless a loaded machine stretched the request's
-    # first 80 ms past the holder's 100 ms sleep)
-    expect(0 < hk.get("running", 0) <= 20 * MS + 2 * MS,
-           "holder running inside the wait: %r" % hk)
+    # (its spin of ~20 ms, more if the machine preempted it, less if a
+    # loaded machine stretched the request's first 80 ms past the
+    # holder's 100 ms sleep: only that both show is behaviour)
+    expect(hk.get("running", 0) > 0 and hk.get("sleep", 0) > 0,
+           "holder inside the wait: %r" % hk)
     close(hk.get("sleep", 0) + hk.get("runnable", 0), lock["ns"] - hk.get("running", 0),
           "holder sleeping inside the wait")
     # depth 0: no cause subtree
@@ -153,8 +156,14 @@ def cancelled(c):
     sums(tree, "victim")
     sleeps = [k for k in tree["children"] if k["type"] == "wait" and k["kind"] == "sleep"]
     expect(len(sleeps) == 1 and sleeps[0]["cancelled"] == 1, "victim's sleep: %r" % sleeps)
-    expect(sleeps[0]["ns"] >= floor(20) and js["wall_ns"] < 3600 * 1000 * MS,
+    # (main cancels it 20 ms into main's sleep, less the time the tasks
+    # spawned before it took to park: no floor to check here)
+    expect(0 < sleeps[0]["ns"] < 1000 * MS and js["wall_ns"] < 3600 * 1000 * MS,
            "victim's sleep: %r" % sleeps[0])
+    # the task that woke it, the canceller: main
+    kids = sleeps[0]["children"]
+    expect(len(kids) == 1 and kids[0]["name"] == "main" and kids[0]["relation"] == "woken by",
+           "victim's canceller: %r" % kids)
     out = taskscope("why", path, str(victim), expect_rc=0).stdout
     expect("1 cancelled" in out, "text:\n" + out)
 
