@@ -73,6 +73,8 @@ static const char *USAGE =
     "  blocked TARGET                    blocked-loop episodes and slow steps, with stacks\n"
     "  stats TARGET                      per task name and per loop statistics\n"
     "  where TARGET [TASK]               the call stack of every parked task (or one)\n"
+    "  why [--json] [--depth N] FILE TASK  where a task's wall time went: running,\n"
+    "                                    runnable, each wait and who caused it\n"
     "  cancel [--msg TEXT] PID TASK      cancel a task of a live debug-runtime program\n"
     "  query [--json|--csv] FILE... SQL  one read-only SQL statement over recordings\n"
     "  export --format perfetto|chrome -o OUT FILE   a timeline for ui.perfetto.dev\n"
@@ -1127,6 +1129,8 @@ int main(int argc, char **argv) {
         return cmd_export(sub_argc, sub_argv);
     if (!strcmp(cmd, "cancel"))
         return cmd_cancel(sub_argc, sub_argv);
+    if (!strcmp(cmd, "why"))
+        return cmd_why(sub_argc, sub_argv);
     if (!strcmp(cmd, "top")) {
 #ifdef TS_HAVE_TUI
         return ts_tui_main(sub_argc, sub_argv);

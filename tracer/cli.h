@@ -22,5 +22,6 @@ int cli_parse_seconds(const char *s, double *out);
 int cmd_query(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_cancel(int argc, char **argv); /* cli_cancel.c */
+int cmd_why(int argc, char **argv);    /* why.c */
 
 #endif

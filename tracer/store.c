@@ -125,7 +125,13 @@ static const char INDEXES[] =
     "CREATE INDEX IF NOT EXISTS ev_task_done_task ON ev_task_done(task);\n"
     "CREATE INDEX IF NOT EXISTS ev_task_wake_task ON ev_task_wake(task, seq);\n"
     "CREATE INDEX IF NOT EXISTS ev_task_suspend_task ON ev_task_suspend(task, seq);\n"
-    "CREATE INDEX IF NOT EXISTS ev_loop_unblocked_step ON ev_loop_unblocked(loop, step);\n";
+    "CREATE INDEX IF NOT EXISTS ev_loop_unblocked_step ON ev_loop_unblocked(loop, step);\n"
+    /* taskscope why (issue 19): a task's steps, a lock's holders.  The
+     * steps' index is partial (task > 0, every task) so that count(*)
+     * still reads the table itself, where damage shows, not the index. */
+    "CREATE INDEX IF NOT EXISTS ev_task_resume_task ON ev_task_resume(task, seq) WHERE task > 0;\n"
+    "CREATE INDEX IF NOT EXISTS ev_resource_acquired_res ON ev_resource_acquired(resource, seq);\n"
+    "CREATE INDEX IF NOT EXISTS ev_resource_release_res ON ev_resource_release(resource, seq);\n";
 
 static int exec(ts_store *s, const char *sql) {
     char *msg = NULL;

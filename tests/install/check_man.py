@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 
-COMMANDS = ["run", "attach", "ps", "pstree", "blocked", "stats", "query", "export", "top"]
+COMMANDS = ["run", "attach", "ps", "pstree", "blocked", "stats", "query", "export", "top", "why"]
 OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
 # every TASKSCOPE_* name the sources spell out: getenv("..."), helpers
 # such as env_ms("..."), setenv and "NAME=value" strings
