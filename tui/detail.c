@@ -184,7 +184,12 @@ static const char *stack_flags_text(uint32_t flags) {
 static void stack(tui_app *a, const tm_task *t) {
     const tm_model *m = a->src->model;
     tm_task_stack st;
-    if (t->state >= TM_DONE || tm_model_task_stack(m, t->id, &st) != 0)
+    int have = tm_model_task_stack(m, t->id, &st) == 0;
+    /* live, a parked task's stack comes with the next state dump */
+    if ((t->state == TM_SUSPENDED || (t->state == TM_READY && t->polls)) &&
+        (!have || t->state_since_ns > st.ns))
+        tui_src_want_stacks(a->src);
+    if (t->state >= TM_DONE || !have)
         return;
     char at[32], ago[24];
     tui_fmt_at(a, at, sizeof at, st.ns);

@@ -682,3 +682,14 @@ int tui_src_cancel_result(tui_src *s, const ts_cancel_req *req, int *result) {
         return 0;
     return ts_cancel_result(sess(s), req, result);
 }
+
+void tui_src_want_stacks(tui_src *s) {
+    if (s->mode != TUI_LIVE || s->finished || !sess(s)->reader || !sess(s)->attached ||
+        sess(s)->model != s->model)
+        return;
+    uint64_t now = tui_wall_ns();
+    if (s->stack_asked_ns && now - s->stack_asked_ns < 5000000000ull)
+        return;
+    s->stack_asked_ns = now;
+    ts_reader_request_dump(sess(s)->reader);
+}

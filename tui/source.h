@@ -53,6 +53,7 @@ typedef struct tui_src {
     struct tui_procs *procs;  /* `top -- PROGRAM`: its forked children,
                                * followed (live.c), or NULL */
     uint64_t rate_events, rate_wall_ns;
+    uint64_t stack_asked_ns;  /* wall time of the last dump asked for stacks */
 
     /* replay */
     tui_log *log;
@@ -137,6 +138,10 @@ void tui_replay_play(tui_src *s, int playing);
  * replay or once the process is gone, or with a followed child shown. */
 int tui_src_cancel(tui_src *s, uint64_t task, ts_cancel_req *req, char *why, size_t len);
 int tui_src_cancel_result(tui_src *s, const ts_cancel_req *req, int *result);
+/* Live: a detail view shows a parked task whose stack is missing or older
+ * than its last run: ask the process for a state dump, which walks the
+ * parked tasks' stacks (at most every 5 s: a dump lists every task). */
+void tui_src_want_stacks(tui_src *s);
 
 /* live.c / replay.c internals used by source.c */
 int tui_live_tick(tui_src *s);

@@ -609,6 +609,25 @@ def case_stack(ctx):
             prog.wait(30)
         except subprocess.TimeoutExpired:
             prog.kill()
+    # launched, the stack comes from the dump the detail view asks for
+    # (the process's first dump came before the task parked)
+    cmd = ctx.top + ["--no-record", "--", ctx.where_prog]
+    p = Pane("stack-launch", "cd %s && %s" % (shlex.quote(ctx.tmp),
+                                             " ".join(shlex.quote(a) for a in cmd)),
+             width=120, height=60)
+    try:
+        p.wait("LIVE running")
+        p.wait("sleeper")
+        p.keys("/")
+        p.literal("sleeper")
+        p.keys("Enter")
+        p.wait(lambda s: "sleeper" in s and "locker" not in s)
+        p.keys("Enter")
+        p.wait(re.compile(r"Task #\d+ sleeper"))
+        p.wait(re.compile(r"#\d+ +where_outer\b"))
+        check_quit(p)
+    finally:
+        p.kill()
     # a replay has no cancel
     p = Pane("stack-replay", " ".join(shlex.quote(a) for a in ctx.top + [rec]))
     try:
