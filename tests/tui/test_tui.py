@@ -521,9 +521,9 @@ def check_size(ctx, width, height):
         p.keys("Right", "Right", "3")
         s = p.wait("Resources:")
         p.wait(re.compile(r"\+3\.000s / "))
-        s = p.wait(re.compile(r"^0x[0-9a-f]+ +queue +\S+ items +[1-9]", re.M))
+        s = p.wait(re.compile(r"^0x[0-9a-f]+ +queue +(?:\S+ +)?\S+ items +[1-9]", re.M))
         rows = [l for l in s.splitlines() if re.match(r"0x[0-9a-f]+ ", l)]
-        idx = next(i for i, l in enumerate(rows) if re.match(r"0x[0-9a-f]+ +queue +\S+ items +[1-9]", l))
+        idx = next(i for i, l in enumerate(rows) if re.match(r"0x[0-9a-f]+ +queue +(?:\S+ +)?\S+ items +[1-9]", l))
         p.keys(*(["j"] * idx))
         p.keys("Enter")
         s = p.wait(re.compile(r"Waiters \([1-9]\d*, in the order they came\)"))
