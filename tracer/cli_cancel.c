@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cancel.h"
 #include "cli.h"
 #include "launch.h"
 #include "session.h"
@@ -103,30 +104,21 @@ int cmd_cancel(int argc, char **argv) {
         return 1;
     }
     ts_session_wait_dump(&s, 2000);
-    const tm_task *t = tm_model_task(s.model, task);
-    if (!t || t->placeholder) {
+    ts_cancel_req req;
+    char why[512];
+    int rc = ts_cancel_post(&s, task, msg, &req, why, sizeof why);
+    if (rc) {
         ts_session_close(&s);
-        return refused(pid, task, "", "does not exist (see `taskscope ps PID`)");
-    }
-    char name[160];
-    snprintf(name, sizeof name, "%s", tm_task_name(s.model, t));
-    if (t->state >= TM_DONE) {
-        char why[64];
-        snprintf(why, sizeof why, "has already finished (%s)", tm_task_state_name(t));
-        ts_session_close(&s);
-        return refused(pid, task, name, why);
-    }
-    uint64_t seq;
-    if (ts_reader_command_post(s.reader, TS_COMMAND_CANCEL, t->loop, task, msg, &seq)) {
-        fprintf(stderr, "taskscope cancel: pid %d: %s\n", pid, ts_reader_error(s.reader));
-        ts_session_close(&s);
+        if (rc == -ENOENT || rc == -EALREADY)
+            return refused(pid, task, req.name, why);
+        fprintf(stderr, "taskscope cancel: pid %d: %s\n", pid, why);
         return 1;
     }
     int result = 0, answered = 0;
     uint64_t deadline = now_ms() + (uint64_t)(timeout * 1000);
     for (;;) {
         ts_session_poll(&s); /* keep reading: the ring must not fill */
-        if ((answered = ts_reader_command_result(s.reader, seq, &result)) || now_ms() >= deadline)
+        if ((answered = ts_cancel_result(&s, &req, &result)) || now_ms() >= deadline)
             break;
         struct timespec d = {0, 5000000};
         nanosleep(&d, NULL);
@@ -138,24 +130,12 @@ int cmd_cancel(int argc, char **argv) {
                         "its step returns\n", pid, timeout);
         return 1;
     }
-    switch (result) {
-    case 0:
+    if (result == 0) {
         printf("cancelled task #%" PRIu64 " ", task);
-        ts_text_put(stdout, name, 0);
+        ts_text_put(stdout, req.name, 0);
         printf(" of pid %d: it sees -ECANCELED at its next await\n", pid);
         return 0;
-    case -ESRCH:
-        return refused(pid, task, name, "is no longer there (finished and freed)");
-    case -EALREADY:
-        return refused(pid, task, name, "has already finished");
-    case -ENOENT:
-        return refused(pid, task, name, "belongs to a loop the process no longer has");
-    case -EPERM:
-        return refused(pid, task, name, "was not cancelled: the runtime refused the requester");
-    default: {
-        char why[96];
-        snprintf(why, sizeof why, "was not cancelled: %s", strerror(-result));
-        return refused(pid, task, name, why);
     }
-    }
+    ts_cancel_result_text(result, why, sizeof why);
+    return refused(pid, task, req.name, why);
 }

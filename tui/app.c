@@ -200,6 +200,8 @@ static const char *view_title(const tui_app *a) {
 }
 
 static const char *hints(const tui_app *a) {
+    if (a->confirm_task)
+        return a->confirm;
     if (a->view == VIEW_TASKS)
         return a->src->mode == TUI_REPLAY
                    ? " q quit ? help Enter open / filter s sort r rev t tree f done c cols"
@@ -210,12 +212,15 @@ static const char *hints(const tui_app *a) {
         return " Up Down PgUp PgDn Home End scroll  Esc ? q returns";
     if (a->view == VIEW_COLUMNS)
         return " Up Down move  Space Enter show/hide  Esc returns";
+    if (a->view == VIEW_TASK && a->src->mode == TUI_LIVE)
+        return " q quit ? help Enter follow link Esc back K cancel task 1-4 views Tab next view";
     return a->src->mode == TUI_REPLAY
                ? " q quit ? help Enter follow Esc back Space play <- -> time n next-warning 1-4 views"
                : " q quit ? help Up/Down move Enter follow link Esc back 1-4 views Tab next view";
 }
 
 void tui_app_draw(tui_app *a) {
+    tui_cancel_poll(a);
     if (a->rows_dirty || a->rows_gen != a->src->gen) {
         tui_rows_build(&a->rows, a->src->model);
         a->rows_gen = a->src->gen;
@@ -373,6 +378,8 @@ void tui_app_key(tui_app *a, int key) {
         prompt_key(a, key);
         return;
     }
+    if (a->confirm_task && tui_task_key(a, key))
+        return;
     if (key == 'q' || key == 3) {
         a->quit = 1;
         return;
@@ -413,6 +420,8 @@ void tui_app_key(tui_app *a, int key) {
     default: break;
     }
     if (replay_key(a, key))
+        return;
+    if (a->view == VIEW_TASK && tui_task_key(a, key))
         return;
     if (key == 'P') { /* top -- PROGRAM: the next process followed (source.h) */
         if (tui_src_next_process(a->src)) {

@@ -84,6 +84,14 @@ typedef struct tui_app {
     char msg[200];
     uint64_t msg_until;
 
+    /* the cancel key in a task's detail (detail.c): y/n asked in the
+     * footer, then the request in flight until the loop answers */
+    uint64_t confirm_task;       /* task asked about, 0 when not asking */
+    char confirm[200];           /* the footer's question */
+    ts_cancel_req cancel;
+    int cancel_pending;
+    uint64_t cancel_until;       /* wall ns: stop waiting for the answer */
+
     ts_symbolizer *sym;
     size_t sym_modules;
     struct tui_symcache *symcache;
@@ -143,6 +151,11 @@ int tui_tasks_key(tui_app *a, int key);       /* 1 if handled */
 uint64_t tui_tasks_selected(tui_app *a);
 void tui_build_task(tui_app *a);              /* detail.c */
 void tui_build_resource(tui_app *a);
+/* The task detail's keys: K or F9 asks to cancel the task (live only),
+ * then y sends the request; 1 if handled (any key answers the question). */
+int tui_task_key(tui_app *a, int key);
+/* Report the answer to a cancel in flight in the footer (each draw). */
+void tui_cancel_poll(tui_app *a);
 void tui_build_loops(tui_app *a);             /* views.c */
 void tui_build_resources(tui_app *a);
 void tui_build_warnings(tui_app *a);

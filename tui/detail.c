@@ -7,6 +7,7 @@
  * Lists that could be huge (children, awaiters, waiters) are capped, so
  * a task with 100k children costs one scan of the tasks, not 100k lines.
  */
+#include <curses.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,15 @@ static void fields(tui_app *a, const tm_task *t) {
     tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  loop        %" PRIu64, t->loop);
     tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  spawned at  %s",
              tm_model_site_text(m, t->site, b1, sizeof b1));
+    /* the user's own fields (ts_task_set_field), one per line */
+    const tm_field *uf;
+    size_t nf = tm_model_task_fields(m, t->id, &uf);
+    for (size_t i = 0; i < nf && i < LIST_CAP; i++) {
+        char text[400];
+        snprintf(text, sizeof text, "%s = %s", uf[i].key, uf[i].value);
+        tui_emit_wrapped(a, ST_NORMAL, LINK_NONE, 0, i ? "              " : "  fields      ", 14,
+                         text);
+    }
     if (t->state == TM_SUSPENDED || (t->state == TM_READY && t->wait_kind == 4)) {
         tr_awaits_text(m, t, b2, sizeof b2);
         tm_model_site_text(m, t->await_site, b1, sizeof b1);
@@ -106,6 +116,9 @@ static void fields(tui_app *a, const tm_task *t) {
                  t->woken_by, tname(m, t->woken_by));
     tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  cancel      %u request(s) pending, %u made in all",
              t->cancel_requests, t->ncancels);
+    uint32_t by = tm_model_task_canceller(m, t->id);
+    if (by)
+        tui_emit(a, ST_WARN, LINK_NONE, 0, "  cancelled   by taskscope cancel (pid %u)", by);
     warning_names(t->warnings, b1, sizeof b1);
     tui_emit(a, t->warnings ? ST_BAD : ST_NORMAL, LINK_NONE, 0, "  warnings    %s%s",
              t->warnings ? "! " : "", b1);
@@ -152,6 +165,56 @@ static void await_chain(tui_app *a, const tm_task *t) {
         }
         c = next ? tm_model_task(m, next) : NULL;
     }
+}
+
+static const char *stack_flags_text(uint32_t flags) {
+    if (flags & TM_STACK_NO_WALK)
+        return "this runtime build cannot walk parked stacks (ucontext backend)";
+    if (flags & TM_STACK_BAD_FP)
+        return "the frame-pointer chain left the task's stack here";
+    if (flags & TM_STACK_TRUNCATED)
+        return "deeper frames not recorded";
+    return NULL;
+}
+
+/* The stack the latest state dump walked for the task while it was
+ * parked (`taskscope where`), innermost first; no section when none is
+ * known.  Symbolized through the view's cache (tui_symbolize), as the
+ * blocked episodes' stacks are, so a refresh does not run libdw again. */
+static void stack(tui_app *a, const tm_task *t) {
+    const tm_model *m = a->src->model;
+    tm_task_stack st;
+    int have = tm_model_task_stack(m, t->id, &st) == 0;
+    /* live, a parked task's stack comes with the next state dump */
+    if ((t->state == TM_SUSPENDED || (t->state == TM_READY && t->polls)) &&
+        (!have || t->state_since_ns > st.ns))
+        tui_src_want_stacks(a->src);
+    if (t->state >= TM_DONE || !have)
+        return;
+    char at[32], ago[24];
+    tui_fmt_at(a, at, sizeof at, st.ns);
+    tr_fmt_dur(ago, sizeof ago, tm_model_now(m) > st.ns ? tm_model_now(m) - st.ns : 0);
+    tui_emit(a, ST_SECTION, LINK_NONE, 0, "Stack (%u frame%s, taken at %s, %s ago)", st.depth,
+             st.depth == 1 ? "" : "s", at, ago);
+    if (t->state_since_ns > st.ns || t->state == TM_RUNNING)
+        tui_emit(a, ST_WARN, LINK_NONE, 0,
+                 "  (taken before the task last ran: it may be elsewhere now)");
+    for (uint32_t k = 0; k < st.depth; k++) {
+        if (!tui_emit_wanted(a)) {
+            tui_emit_skip(a, LINK_NONE);
+            continue;
+        }
+        const ts_frame *f = tui_symbolize(a, st.pcs[k], k > 0);
+        const char *base = strrchr(f->file, '/');
+        char where[240] = "";
+        if (f->file[0])
+            snprintf(where, sizeof where, " at %s:%d", base ? base + 1 : f->file, f->line);
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  #%-2u %s%s%s%s%s", k, f->function, where,
+                 f->module[0] ? " (" : "", f->module, f->module[0] ? ")" : "");
+    }
+    const char *why = stack_flags_text(st.flags);
+    if (why)
+        tui_emit(a, ST_DIM, LINK_NONE, 0, "  ... %s", why);
 }
 
 static int cmp_u64(const void *x, const void *y) {
@@ -336,6 +399,7 @@ void tui_build_task(tui_app *a) {
     tui_emit(a, ST_SECTION, LINK_NONE, 0, "Task #%" PRIu64 " %s", t->id, tm_model_string(m, t->name));
     fields(a, t);
     await_chain(a, t);
+    stack(a, t);
     awaiters(a, t);
     holds(a, t);
     children(a, t);
@@ -491,4 +555,73 @@ void tui_build_resource(tui_app *a) {
     if (!nhist)
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (none seen%s)",
                  a->src->mode == TUI_LIVE ? " since the TUI started" : "");
+}
+
+/* ---- the cancel key -------------------------------------------------------- */
+
+#define CANCEL_WAIT_NS 5000000000ull /* as `taskscope cancel`'s --timeout */
+
+int tui_task_key(tui_app *a, int key) {
+    const tm_model *m = a->src->model;
+    if (a->confirm_task) { /* the question in the footer: y sends, anything else does not */
+        uint64_t id = a->confirm_task;
+        a->confirm_task = 0;
+        if (key != 'y' && key != 'Y') {
+            tui_app_message(a, "task #%" PRIu64 " not cancelled", id);
+            return 1;
+        }
+        char why[400];
+        if (tui_src_cancel(a->src, id, &a->cancel, why, sizeof why) != 0) {
+            tui_app_message(a, "task #%" PRIu64 " %s%s%s", id, a->cancel.name,
+                            a->cancel.name[0] ? " " : "", why);
+            return 1;
+        }
+        a->cancel_pending = 1;
+        a->cancel_until = tui_wall_ns() + CANCEL_WAIT_NS;
+        tui_app_message(a, "cancel of task #%" PRIu64 " sent; waiting for its loop", id);
+        return 1;
+    }
+    if (key != 'K' && key != KEY_F(9))
+        return 0;
+    const tm_task *t = tm_model_task(m, a->subject);
+    if (a->src->mode != TUI_LIVE || a->src->finished)
+        tui_app_message(a, "cancel needs a live process (%s)",
+                        a->src->mode == TUI_LIVE ? "it is gone" : "this is a replay");
+    else if (a->cancel_pending)
+        tui_app_message(a, "a cancel is already waiting for its answer");
+    else if (!t || t->placeholder)
+        tui_app_message(a, "task #%" PRIu64 " is not in the model", a->subject);
+    else if (t->state >= TM_DONE)
+        tui_app_message(a, "task #%" PRIu64 " has already finished (%s)", t->id,
+                        tm_task_state_name(t));
+    else {
+        a->confirm_task = t->id;
+        a->msg_until = 0; /* the question replaces any message */
+        snprintf(a->confirm, sizeof a->confirm,
+                 " Cancel task #%" PRIu64 " %s?  y: cancel it  any other key: keep it", t->id,
+                 tm_task_name(m, t));
+    }
+    return 1;
+}
+
+void tui_cancel_poll(tui_app *a) {
+    if (!a->cancel_pending)
+        return;
+    int result = 0;
+    uint64_t id = a->cancel.task;
+    if (tui_src_cancel_result(a->src, &a->cancel, &result) == 1) {
+        a->cancel_pending = 0;
+        if (result == 0) {
+            tui_app_message(a, "cancelled task #%" PRIu64 " %s: it sees -ECANCELED at its next "
+                            "await", id, a->cancel.name);
+        } else {
+            char why[160];
+            ts_cancel_result_text(result, why, sizeof why);
+            tui_app_message(a, "task #%" PRIu64 " %s %s", id, a->cancel.name, why);
+        }
+    } else if (tui_wall_ns() >= a->cancel_until || a->src->mode != TUI_LIVE || a->src->finished) {
+        a->cancel_pending = 0;
+        tui_app_message(a, "task #%" PRIu64 ": no answer within 5 s: its loop is blocked or "
+                        "stopped; the request stays queued", id);
+    }
 }

@@ -659,3 +659,37 @@ int tui_src_launch_bpf(tui_src *s, char **argv, const char *record, const char *
     return -ENOTSUP;
 #endif
 }
+
+int tui_src_cancel(tui_src *s, uint64_t task, ts_cancel_req *req, char *why, size_t len) {
+    memset(req, 0, sizeof *req);
+    if (s->mode != TUI_LIVE || s->finished) {
+        snprintf(why, len, "cannot be cancelled: %s", s->mode == TUI_LIVE
+                 ? "the process is gone" : "a recording is only replayed");
+        return -ENOTSUP;
+    }
+    /* the command goes through the reader of the session the shown model
+     * comes from; a followed child's session is not ours to post on */
+    if (sess(s)->model != s->model) {
+        snprintf(why, len, "cannot be cancelled from here: cancel works on the program, "
+                           "not a followed child (taskscope cancel PID TASK does)");
+        return -ENOTSUP;
+    }
+    return ts_cancel_post(sess(s), task, NULL, req, why, len);
+}
+
+int tui_src_cancel_result(tui_src *s, const ts_cancel_req *req, int *result) {
+    if (s->mode != TUI_LIVE)
+        return 0;
+    return ts_cancel_result(sess(s), req, result);
+}
+
+void tui_src_want_stacks(tui_src *s) {
+    if (s->mode != TUI_LIVE || s->finished || !sess(s)->reader || !sess(s)->attached ||
+        sess(s)->model != s->model)
+        return;
+    uint64_t now = tui_wall_ns();
+    if (s->stack_asked_ns && now - s->stack_asked_ns < 5000000000ull)
+        return;
+    s->stack_asked_ns = now;
+    ts_reader_request_dump(sess(s)->reader);
+}

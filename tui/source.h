@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cancel.h"
 #include "model.h"
 #include "recent.h"
 #include "session.h"
@@ -52,6 +53,7 @@ typedef struct tui_src {
     struct tui_procs *procs;  /* `top -- PROGRAM`: its forked children,
                                * followed (live.c), or NULL */
     uint64_t rate_events, rate_wall_ns;
+    uint64_t stack_asked_ns;  /* wall time of the last dump asked for stacks */
 
     /* replay */
     tui_log *log;
@@ -128,6 +130,18 @@ void tui_src_close(tui_src *s);
 void tui_replay_seek(tui_src *s, uint64_t t);
 int tui_replay_next_warning(tui_src *s);
 void tui_replay_play(tui_src *s, int playing);
+
+/* Live (live.c): ask the shown process to cancel task, as `taskscope
+ * cancel` does (tracer/cancel.h); the answer comes later, polled with
+ * tui_src_cancel_result while ticks go on.  0, or a negative errno with
+ * why set to the rest of a sentence after "task #N NAME": -ENOTSUP in a
+ * replay or once the process is gone, or with a followed child shown. */
+int tui_src_cancel(tui_src *s, uint64_t task, ts_cancel_req *req, char *why, size_t len);
+int tui_src_cancel_result(tui_src *s, const ts_cancel_req *req, int *result);
+/* Live: a detail view shows a parked task whose stack is missing or older
+ * than its last run: ask the process for a state dump, which walks the
+ * parked tasks' stacks (at most every 5 s: a dump lists every task). */
+void tui_src_want_stacks(tui_src *s);
 
 /* live.c / replay.c internals used by source.c */
 int tui_live_tick(tui_src *s);

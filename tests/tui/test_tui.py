@@ -20,6 +20,8 @@ Cases (all by default):
             filter shows in the header, a warning is read whole, columns
             adapt and can be chosen, percentiles, the age at the replay
             cursor, a resource's waiters
+  stack     a parked task's stack and fields in its detail (prog_where,
+            attached), and the cancel key: n keeps it, y cancels it
 
 Exit status 0 when every case passed, 1 otherwise (the failing screen is
 printed), 77 (skip) when tmux is missing.
@@ -519,9 +521,9 @@ def check_size(ctx, width, height):
         p.keys("Right", "Right", "3")
         s = p.wait("Resources:")
         p.wait(re.compile(r"\+3\.000s / "))
-        s = p.wait(re.compile(r"^0x[0-9a-f]+ +queue +.{16} \S+ items +[1-9]", re.M))
+        s = p.wait(re.compile(r"^0x[0-9a-f]+ +queue +(?:\S+ +)?\S+ items +[1-9]", re.M))
         rows = [l for l in s.splitlines() if re.match(r"0x[0-9a-f]+ ", l)]
-        idx = next(i for i, l in enumerate(rows) if re.match(r"0x[0-9a-f]+ +queue +.{16} \S+ items +[1-9]", l))
+        idx = next(i for i, l in enumerate(rows) if re.match(r"0x[0-9a-f]+ +queue +(?:\S+ +)?\S+ items +[1-9]", l))
         p.keys(*(["j"] * idx))
         p.keys("Enter")
         s = p.wait(re.compile(r"Waiters \([1-9]\d*, in the order they came\)"))
@@ -542,8 +544,110 @@ def case_sizes(ctx):
     check_size(ctx, 200, 50)
 
 
+def case_stack(ctx):
+    """Issue 16 point 4: a parked task's stack and user fields in its
+    detail, and the cancel key (n keeps it, y cancels it) on a live
+    process: prog_where's "sleeper" parks in where_outer -> where_middle
+    -> where_inner and has the fields user=alice, step=2."""
+    if not ctx.where_prog:
+        print("stack: no --where-prog: skipped", flush=True)
+        return
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.path.dirname(ctx.debug_lib)
+    prog = subprocess.Popen([ctx.where_prog], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, text=True)
+    try:
+        if not prog.stdout.readline().startswith("parked pid="):
+            raise Failure("prog_where did not park its tasks")
+        rec = os.path.join(ctx.tmp, "stack.db")
+        cmd = ctx.top + ["-o", rec, str(prog.pid)]
+        p = Pane("stack", " ".join(shlex.quote(a) for a in cmd), width=120, height=60)
+        try:
+            p.wait("LIVE attached")
+            p.wait("sleeper")
+            p.keys("/")
+            p.literal("sleeper")
+            p.keys("Enter")
+            p.wait(lambda s: "sleeper" in s and "locker" not in s)
+            p.keys("Enter")
+            p.wait(re.compile(r"Task #\d+ sleeper"))
+            s = p.wait("sleeper_main")
+            lines = s.splitlines()
+            if not any(l.lstrip().startswith("Stack (") for l in lines):
+                raise Failure("no stack section:\n" + s)
+            at = []
+            for fn in ["where_inner", "where_middle", "where_outer", "sleeper_main"]:
+                i = next((k for k, l in enumerate(lines)
+                          if re.search(r"#\d+ +%s\b" % fn, l)), None)
+                if i is None:
+                    raise Failure("no frame %s in the stack:\n%s" % (fn, s))
+                at.append(i)
+            if at != sorted(at):
+                raise Failure("frames out of order (innermost first):\n" + s)
+            for f in ["user = alice", "step = 2"]:
+                if f not in s:
+                    raise Failure("no field %r:\n%s" % (f, s))
+            if "\x1b" in s:
+                raise Failure("a field's escape sequence reached the terminal")
+            # n keeps the task, y cancels it, and the model says who did
+            p.keys("K")
+            p.wait(re.compile(r"Cancel task #\d+ sleeper\?"))
+            p.keys("n")
+            p.wait("not cancelled")
+            p.keys("K")
+            p.wait(re.compile(r"Cancel task #\d+ sleeper\?"))
+            p.keys("y")
+            p.wait(re.compile(r"cancelled task #\d+ sleeper"))
+            s = p.wait(re.compile(r"cancelled +by taskscope cancel \(pid \d+\)"))
+            p.wait(re.compile(r"state +(cancelled|done|failed)"))
+            check_quit(p)
+        finally:
+            p.kill()
+    finally:
+        prog.send_signal(signal.SIGTERM)
+        try:
+            prog.wait(30)
+        except subprocess.TimeoutExpired:
+            prog.kill()
+    # launched, the stack comes from the dump the detail view asks for
+    # (the process's first dump came before the task parked)
+    cmd = ctx.top + ["--no-record", "--", ctx.where_prog]
+    p = Pane("stack-launch", "cd %s && %s" % (shlex.quote(ctx.tmp),
+                                             " ".join(shlex.quote(a) for a in cmd)),
+             width=120, height=60)
+    try:
+        p.wait("LIVE running")
+        p.wait("sleeper")
+        p.keys("/")
+        p.literal("sleeper")
+        p.keys("Enter")
+        p.wait(lambda s: "sleeper" in s and "locker" not in s)
+        p.keys("Enter")
+        p.wait(re.compile(r"Task #\d+ sleeper"))
+        p.wait(re.compile(r"#\d+ +where_outer\b"))
+        check_quit(p)
+    finally:
+        p.kill()
+    # a replay has no cancel
+    p = Pane("stack-replay", " ".join(shlex.quote(a) for a in ctx.top + [rec]))
+    try:
+        p.wait("REPLAY")
+        p.keys("/")
+        p.literal("sleeper")
+        p.keys("Enter")
+        p.wait(lambda s: "sleeper" in s and "locker" not in s)
+        p.keys("Enter")
+        p.wait(re.compile(r"Task #\d+ sleeper"))
+        p.keys("K")
+        p.wait("cancel needs a live process")
+        check_quit(p)
+    finally:
+        p.kill()
+
+
 CASES = {"report": case_report, "replay": case_replay, "live": case_live,
-         "attach": case_attach, "nocolor": case_nocolor, "sizes": case_sizes}
+         "attach": case_attach, "nocolor": case_nocolor, "sizes": case_sizes,
+         "stack": case_stack}
 
 
 def main():
@@ -553,6 +657,7 @@ def main():
                     help="arguments before ours, e.g. top for `taskscope top`")
     ap.add_argument("--demo", required=True)
     ap.add_argument("--debug-lib", required=True, help="libtaskscope-debug's .so")
+    ap.add_argument("--where-prog", help="tests/tracer/prog_where (the stack case)")
     ap.add_argument("--recording", help="an existing recording of DEMO (skips making one)")
     ap.add_argument("cases", nargs="*")
     args = ap.parse_args()
@@ -567,6 +672,7 @@ def main():
     ctx.demo = os.path.abspath(args.demo)
     ctx.debug_lib = os.path.abspath(args.debug_lib)
     ctx.recording = os.path.abspath(args.recording) if args.recording else None
+    ctx.where_prog = os.path.abspath(args.where_prog) if args.where_prog else None
     ctx.tmp = tempfile.mkdtemp(prefix="ts-tui-")
     failed = []
     try:
