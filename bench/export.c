@@ -1,10 +1,9 @@
 /*
  * export.c - bench_export: `taskscope export` throughput and memory on a
  * large recording (issue 18).  It writes a synthetic recording of N events
- * (10 million; 1 million with --quick) through the real store: 1,000
- * tasks alive at a time on one loop, each spawned by a parent, running 10
- * steps separated by sleeps (resume, suspend, wake), then done and freed; a few
- * string and site records.  Then each export runs in a child process of
+ * (10 million; 1 million with --quick) through the real store
+ * (synth_rec.h: 1,000 tasks alive at a time on one loop, each running 10
+ * steps separated by sleeps, then done and freed).  Then each export runs in a child process of
  * its own, writing to /dev/null, and reports events per second and the
  * child's peak resident memory (ru_maxrss: the export must stream, so it
  * stays flat however long the recording is).
@@ -26,77 +25,9 @@
 #include "bench_util.h"
 #include "export.h"
 #include "store.h"
+#include "synth_rec.h"
 
-#define LIVE 1000
-#define STEPS 10
-
-static ts_store *store;
-static uint64_t now_ns = 1000000000ull, events;
-
-static void put(void *rec, uint16_t type, size_t size) {
-    ts_ev_header *h = rec;
-    h->type = type;
-    h->size = (uint16_t)size;
-    now_ns += 997; /* ~1 us apart */
-    ts_store_event(store, h, now_ns, 1);
-    events++;
-}
-
-static void put_string(uint32_t id, const char *s) {
-    _Alignas(8) char buf[sizeof(ts_ev_string) + 64] = {0};
-    ts_ev_string *e = (ts_ev_string *)buf;
-    e->id = id;
-    e->len = (uint32_t)strlen(s);
-    memcpy(buf + sizeof *e, s, e->len);
-    put(e, TS_EV_string, sizeof *e + ((e->len + 7) & ~7u));
-}
-
-static int make_recording(const char *path, uint64_t target) {
-    char err[512];
-    if (ts_store_create_ex(path, TS_STORE_REPLACE, &store, err, sizeof err)) {
-        fprintf(stderr, "bench_export: %s\n", err);
-        return -EIO;
-    }
-    put_string(1, "worker");
-    put_string(2, "bench/export.c");
-    put_string(3, "spawn_workers");
-    ts_ev_site site = {.id = 1, .file = 2, .func = 3, .line = 42};
-    put(&site, TS_EV_site, sizeof site);
-    ts_ev_loop_create lc = {.loop = 1, .tid = 1};
-    put(&lc, TS_EV_loop_create, sizeof lc);
-    ts_ev_task_create root = {.task = 1, .loop = 1, .name = 1, .site = 1};
-    put(&root, TS_EV_task_create, sizeof root);
-    /* Tasks in waves of LIVE: each wave spawned by the root, then stepped
-     * round-robin, then finished and freed (as the runtime does: the
-     * tracer's model lets go of a task once it is freed). */
-    uint64_t next = 2;
-    while (events < target) {
-        uint64_t first = next;
-        for (int i = 0; i < LIVE; i++, next++) {
-            ts_ev_task_create c = {.task = next, .parent = 1, .loop = 1, .name = 1, .site = 1};
-            put(&c, TS_EV_task_create, sizeof c);
-        }
-        for (int step = 0; step < STEPS; step++)
-            for (uint64_t t = first; t < next; t++) {
-                ts_ev_task_resume r = {.task = t};
-                put(&r, TS_EV_task_resume, sizeof r);
-                if (step == STEPS - 1) {
-                    ts_ev_task_done d = {.task = t, .state = 3};
-                    put(&d, TS_EV_task_done, sizeof d);
-                    ts_ev_task_free f = {.task = t}; /* the runtime frees it */
-                    put(&f, TS_EV_task_free, sizeof f);
-                    continue;
-                }
-                ts_ev_task_suspend s = {.task = t, .kind = 3, .site = 1};
-                put(&s, TS_EV_task_suspend, sizeof s);
-                ts_ev_task_wake w = {.task = t};
-                put(&w, TS_EV_task_wake, sizeof w);
-            }
-    }
-    ts_ev_task_done d = {.task = 1, .state = 3};
-    put(&d, TS_EV_task_done, sizeof d);
-    return ts_store_close(store, "complete", 0) ? -EIO : 0;
-}
+static uint64_t events;
 
 /* The events in the recording (the maker's count stayed in its child). */
 static uint64_t count_events(const char *path) {
@@ -181,7 +112,7 @@ int main(int argc, char **argv) {
      * child starts from a small heap and its peak RSS is its own. */
     pid_t maker = fork();
     if (maker == 0)
-        _exit(make_recording(path, target) ? 1 : 0);
+        _exit(synth_recording(path, target, 0, "bench_export", NULL, NULL) ? 1 : 0);
     int status = 0;
     if (maker < 0 || waitpid(maker, &status, 0) < 0 || !WIFEXITED(status) ||
         WEXITSTATUS(status)) {
