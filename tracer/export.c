@@ -353,3 +353,17 @@ int ts_export_chrome(const char *path, FILE *out, char *err, size_t errlen) {
     fputs("\n]}\n", out);
     return rc;
 }
+
+int ts_export_one_pid(const char *path, const char *format) {
+    char buf[32] = "";
+    ts_store_read_meta(path, "pid", buf, sizeof buf);
+    int pid = (int)strtol(buf, NULL, 10);
+    ts_store_proc procs[64];
+    size_t np = 0;
+    char err[256];
+    if (pid > 0 && ts_store_processes(path, procs, 64, &np, err, sizeof err) == 0 && np > 1)
+        fprintf(stderr, "taskscope export: %s draws process %d only; the recording's %zu "
+                        "followed child process(es) are in --format chrome, and ps --pid N\n",
+                format, pid, np - 1);
+    return pid > 0 ? pid : 0;
+}

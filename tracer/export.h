@@ -17,6 +17,12 @@
  * a message in err. */
 int ts_export_chrome(const char *path, FILE *out, char *err, size_t errlen);
 
+/* The traced process's pid (0 if unknown: every event is its), for a
+ * format that draws one process (ids are per process, so a recording's
+ * followed children would mix with it); says on stderr which children
+ * it leaves out (the chrome format draws every process). */
+int ts_export_one_pid(const char *path, const char *format);
+
 /* The options of ts_export_otlp (below; declared with or without
  * protobuf, so that the command line can parse them either way). */
 typedef struct ts_otlp_opts {

@@ -645,7 +645,7 @@ int ts_export_otlp(const char *path, const ts_otlp_opts *o, ts_otlp_sink sink, v
     if (!rc)
         rc = make_resource(s, path);
     if (!rc)
-        rc = ts_store_replay_pid(path, ts_store_export_pid(path, "otlp"), on_event, s, err,
+        rc = ts_store_replay_pid(path, ts_export_one_pid(path, "otlp"), on_event, s, err,
                                  errlen);
     /* Tasks still alive at the end: spans that end with the recording. */
     uint64_t end = tm_model_now(s->names);

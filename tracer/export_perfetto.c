@@ -515,7 +515,7 @@ int ts_export_perfetto(const char *path, FILE *out, char *err, size_t errlen) {
     ts_store_read_meta(path, "exe", exe, sizeof exe);
     const char *base = strrchr(exe, '/');
     pf_describe_process(&s->w, s->pid, base ? base + 1 : exe[0] ? exe : "taskscope recording");
-    int rc = ts_store_replay_pid(path, ts_store_export_pid(path, "perfetto"), on_event, s,
+    int rc = ts_store_replay_pid(path, ts_export_one_pid(path, "perfetto"), on_event, s,
                                  err, errlen);
     /* Close what was still open when the recording ended. */
     uint64_t end = tm_model_now(s->names);

@@ -248,12 +248,7 @@ static void on_stored_warning(uint64_t ns, const char *kind, uint64_t task, uint
 }
 
 int ts_session_load(tm_model **out, const char *path, char *err, size_t len) {
-    return ts_session_load_opts(out, path, 1, err, len);
-}
-
-int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *err,
-                         size_t len) {
-    return ts_session_load_pid(out, path, 0, keep_all, err, len);
+    return ts_session_load_pid(out, path, 0, 1, err, len);
 }
 
 int ts_session_load_pid(tm_model **out, const char *path, int pid, int keep_all, char *err,

@@ -67,16 +67,13 @@ void ts_session_record_lost(uint64_t task, uint64_t ns, void *arg);
  * warnings the live model recorded merged in (see
  * tm_model_merge_warning). */
 int ts_session_load(tm_model **out, const char *path, char *err, size_t len);
-/* The same; keep_all 0 lets the model evict finished tasks as the live
- * one does (memory stays bounded: ~50,000 tasks), for reports that need
- * only counts, groups and warnings (stats, blocked): the model's totals
- * and statistics groups still cover every task of the recording. */
-int ts_session_load_opts(tm_model **out, const char *path, int keep_all, char *err,
-                         size_t len);
 /* The same for one process of the recording (pid 0: every event, as
  * above; see ts_store_processes for the pids a recording holds): its
  * events, drops and warnings only, so that two processes' tasks never
- * mix in one model. */
+ * mix in one model.  keep_all 0 lets the model evict finished tasks as
+ * the live one does (memory stays bounded: ~50,000 tasks), for reports
+ * that need only counts, groups and warnings (stats, blocked): the
+ * model's totals and statistics groups still cover every task. */
 int ts_session_load_pid(tm_model **out, const char *path, int pid, int keep_all, char *err,
                         size_t len);
 /* The same into a model the caller made (and frees, even on error), so

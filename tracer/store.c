@@ -1142,21 +1142,3 @@ single: /* a recording made before version 3: one process, the session's */
     *n = 1;
     return 0;
 }
-
-/* The traced process's pid, for exports that draw one process: ids are
- * per process, so a recording's followed children (follow.h) would mix
- * with it.  Says on stderr what is left out (the chrome format draws
- * every process). */
-int ts_store_export_pid(const char *path, const char *format) {
-    char buf[32] = "";
-    ts_store_read_meta(path, "pid", buf, sizeof buf);
-    int pid = (int)strtol(buf, NULL, 10);
-    ts_store_proc procs[64];
-    size_t np = 0;
-    char err[256];
-    if (pid > 0 && ts_store_processes(path, procs, 64, &np, err, sizeof err) == 0 && np > 1)
-        fprintf(stderr, "taskscope export: %s draws process %d only; the recording's %zu "
-                        "followed child process(es) are in --format chrome, and ps --pid N\n",
-                format, pid, np - 1);
-    return pid > 0 ? pid : 0;
-}

@@ -125,10 +125,6 @@ typedef struct ts_store_proc {
     char status[128];     /* "" for the traced process of an older recording */
     uint64_t dropped;
 } ts_store_proc;
-/* The traced process's pid (0 if unknown: all events are its), for an
- * export that draws one process; says on stderr which followed children
- * it leaves out. */
-int ts_store_export_pid(const char *path, const char *format);
 int ts_store_processes(const char *path, ts_store_proc *out, size_t cap, size_t *n, char *err,
                        size_t errlen);
 /* The recording's status as reports print it: "complete: exit status 0"

@@ -2,7 +2,8 @@
  * where.h - the stacks of parked tasks and the user's annotations, as
  * reports: `taskscope where`, the stack section of `ps --stacks` /
  * `pstree --stacks`, and the fields and log section of `ps --fields`.
- * tw_task_frames is the call the TUI uses for one task's frames.
+ * tw_task_frames gives one task's symbolized frames (the TUI symbolizes
+ * through its own cache instead, tui_symbolize).
  *
  * The stacks come from the model (tm_model_task_stack): the debug
  * runtime walks each parked task's frame-pointer chain during a state
