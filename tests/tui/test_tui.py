@@ -523,15 +523,19 @@ def check_size(ctx, width, height):
         p.keys("Right", "Right", "3")
         s = p.wait("Resources:")
         p.wait(re.compile(r"\+3\.000s / "))
-        s = p.wait(re.compile(r"^0x[0-9a-f]+ +queue +(?:\S+ +)?\S+ items +[1-9]", re.M))
+        # (the jobs queue or the db semaphore has the waiting workers: which
+        # one depends on the run's timing, as in 4.)
+        waited = re.compile(r"0x[0-9a-f]+ +(queue|semaphore) +(?:\S+ +)?\S+ (?:items|taken) +[1-9]")
+        s = p.wait(lambda s: any(waited.match(l) for l in s.splitlines()))
         rows = [l for l in s.splitlines() if re.match(r"0x[0-9a-f]+ ", l)]
-        idx = next(i for i, l in enumerate(rows) if re.match(r"0x[0-9a-f]+ +queue +(?:\S+ +)?\S+ items +[1-9]", l))
+        idx, kind = next((i, waited.match(l).group(1)) for i, l in enumerate(rows) if waited.match(l))
         p.keys(*(["j"] * idx))
         p.keys("Enter")
         s = p.wait(re.compile(r"Waiters \([1-9]\d*, in the order they came\)"))
-        if not re.search(r"1\. #\d+ worker-\d+ waits \S+ \(queue_get\)", s):
+        wait = "queue_get" if kind == "queue" else "semaphore"
+        if not re.search(r"1\. #\d+ worker-\d+ waits \S+ \(%s\)" % wait, s):
             raise Failure("the waiters are not listed with their waits:\n" + s)
-        for want in ["kind        queue", "depth", "History"]:
+        for want in ["kind        " + kind, "depth" if kind == "queue" else "permits", "History"]:
             if want not in s:
                 raise Failure("resource detail lacks %r:\n%s" % (want, s))
         check_quit(p)
