@@ -202,7 +202,14 @@ static int loop_blocked_now(const ts_session *s) {
 void ts_session_wait_dump(ts_session *s, int timeout_ms) {
     uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
     do {
+        /* The model's clock is the time of this drain, not of the last
+         * event read: a loop blocked since then is still blocked now. */
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        uint64_t drained_at = (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
         ts_session_poll(s);
+        if (s->attached && !process_gone(s))
+            tm_model_advance(s->model, drained_at);
         if (!s->attached || ts_reader_dump_done(s->reader) || process_gone(s) ||
             loop_blocked_now(s))
             break;

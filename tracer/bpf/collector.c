@@ -457,6 +457,15 @@ int ts_bpf_poll(ts_bpf *b, int timeout_ms, ts_bpf_fn fn, void *arg) {
     b->arg = arg;
     b->delivered = 0;
     b->maps_polled = 0;
+    /* Records may come in after the process has exited (a loaded
+     * machine, a slow reader), when its mappings can no longer be read:
+     * once it has sent one (it runs: a gated child has exec'd), keep
+     * them fresh whether it sends more or not. */
+    uint64_t now = now_ns();
+    if (b->records && now - b->maps_read_ns >= 250000000ull) {
+        tsb_translate_refresh_maps(b->tr);
+        b->maps_read_ns = now;
+    }
     int n = ring_buffer__poll(b->rb, timeout_ms);
     if (n < 0 && n != -EINTR)
         return n;

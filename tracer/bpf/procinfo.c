@@ -87,7 +87,9 @@ int tsb_maps_read(int pid, tsb_maps *m) {
         fresh.v[fresh.n++] = mod;
     }
     fclose(f);
-    if (rc) {
+    if (!rc && !fresh.n) /* a live process maps something: this one has exited (a zombie) */
+        rc = -ESRCH;
+    if (rc) { /* keep what we had: it symbolizes what the process sent before */
         free(fresh.v);
         return rc;
     }
