@@ -46,6 +46,14 @@
 #define TASK_FAKE(t) ((void **)NULL)
 #endif
 
+/* An idle task costs a page of stack and this record (bench idle_memory,
+ * issue 17: at most 4,403 B with the timer's heap entry): a record of
+ * 232 B is a 240 B malloc chunk.  Rarely used fields go in ts__task_rare. */
+#if !defined(TS_DEBUG_RUNTIME) && !defined(TS_ASAN) && !defined(TS_CORO_UCONTEXT) && \
+    UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(struct ts_task) <= 232, "the task record grew: see bench idle_memory");
+#endif
+
 /* Where the last handle was given up: kept by the debug runtime only, for
  * its use-after-release diagnostic. */
 #ifdef TS_DEBUG_RUNTIME
