@@ -12,6 +12,11 @@
  *   spawn_concurrent  the same run's spawn rate, tasks/s: unlike the spawn
  *                figure, every task stays alive, so no stack is recycled and
  *                each costs a fresh mapping and its first page fault.
+ *   first_touch  what one of those fresh pages costs on this machine, in ns:
+ *                N pages of a new anonymous mapping written once each, the
+ *                first-touch fault spawn_concurrent pays per task (its
+ *                floor: no task runs without a page of stack).  Measured in
+ *                the same run, as on a VM it varies tenfold with the host.
  *   idle_1m      (--full only) a million concurrent sleeping tasks, run in
  *                a child process forked before any loop exists, so neither
  *                measurement sees memory the other freed and kept.
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,6 +105,26 @@ static void *measure(void *arg)
     return NULL;
 }
 
+/* ns per first touch of a fresh anonymous page: n pages, one write each. */
+static void first_touch(long n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t len = (size_t)n * (size_t)page;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        bench_emit_error("first_touch", "taskscope", "ns/page", 0, "mmap failed");
+        return;
+    }
+    int64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++)
+        ((volatile char *)p)[i * page] = 1;
+    int64_t t1 = bench_now_ns();
+    munmap(p, len);
+    bench_emit("first_touch", "taskscope", (double)(t1 - t0) / (double)n,
+               "ns/page", 0, "one run");
+}
+
 /* The million-task run, in a child so its memory stays its own. */
 static int run_million(void)
 {
@@ -130,5 +156,7 @@ int main(int argc, char **argv)
         status = run_million();
     idle_run r = {"idle_memory", "spawn_concurrent",
                   bench_pick(&o, 10000, 100000)};
-    return bench_run(measure, &r, "bench_idle_memory") || status;
+    status = bench_run(measure, &r, "bench_idle_memory") || status;
+    first_touch(r.n);
+    return status;
 }

@@ -13,6 +13,7 @@
 #ifndef TS_CORO_H
 #define TS_CORO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,10 +33,11 @@ typedef struct ts__ctx {
 typedef struct ts__stack {
     char *base;
     size_t size;          /* usable bytes */
-    char *guard;          /* guard page start, or NULL if none could be set */
-    unsigned valgrind_id; /* from VALGRIND_STACK_REGISTER */
     struct ts__slab *slab; /* the mapping it is a slot of (stack.c), or NULL:
                            * a mapping of its own */
+    unsigned valgrind_id; /* from VALGRIND_STACK_REGISTER */
+    bool guarded;         /* the guard below base is installed (it could
+                           * not be when map slots ran out) */
 } ts__stack;
 
 /* Prepare ctx so that switching to it calls entry(arg) on stack.  entry

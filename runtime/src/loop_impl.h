@@ -6,7 +6,26 @@
 #ifndef TS_LOOP_IMPL_H
 #define TS_LOOP_IMPL_H
 
+#include "fiber.h"
 #include "internal.h"
+
+/* What few tasks use, allocated on first use (task.c, task_rare): out of
+ * the record, so that a task costs less memory while it waits
+ * (bench idle_memory).  Freed with the task's record. */
+struct ts__task_rare {
+    ts_task *task;
+    ts__node done_cbs;          /* user done callbacks (struct done_cb) */
+    ts__cb done_cb_run;         /* runs the done callbacks from the loop */
+    char *cancel_msg;
+    struct ts_error_group *errgroup; /* errors of the last group whose wait
+                                 * failed in this task (group.c), so an
+                                 * outer group can nest them */
+    struct ts__notes *notes;    /* debug runtime: user fields, NULL until
+                                 * ts_task_set_field (trace/notes.c) */
+};
+
+/* t's rare part, allocated now if it has none, or NULL (out of memory). */
+struct ts__task_rare *ts__task_rare(ts_task *t);
 
 /* A task.  refs counts the handles the user holds plus one held by the
  * loop until the task has finished and its stack is back in the pool. */
@@ -17,6 +36,7 @@ struct ts_task {
     ts_loop *loop;
     ts__waiter *parked;         /* its waiter while SUSPENDED */
     int wake_status;
+    uint32_t stack_size;        /* asked for at spawn (at most 1 GiB) */
     unsigned char state;        /* ts_task_state */
     unsigned char wait_kind;    /* ts_wait_kind while suspended */
     bool must_cancel;           /* deliver -ECANCELED at the next suspension */
@@ -43,23 +63,21 @@ struct ts_task {
     const ts_site *await_site;
     const void *wait_obj;
     char *err_msg;
-    char *cancel_msg;
-    size_t stack_size;
     ts__node all;               /* on loop->tasks until freed */
     ts__node watchers;          /* ts__done_watch */
-    ts__node done_cbs;          /* user done callbacks (struct done_cb) */
-    ts__cb done_cb_run;         /* runs the done callbacks from the loop */
+    struct ts__task_rare *rare; /* NULL until needed */
+#ifdef TS_ASAN
     void *asan_fake;
-    struct ts_error_group *errgroup; /* errors of the last group whose wait
-                                 * failed in this task (group.c), so an
-                                 * outer group can nest them */
-    const ts_site *release_site; /* debug runtime: where the last handle
-                                 * was given up, if known */
-    uint32_t trace_name, trace_site; /* debug runtime: the interned ids its
-                                 * task_create used, for the watchdog to
-                                 * name it while its step blocks the loop */
-    struct ts__notes *notes;    /* debug runtime: user fields, NULL until
-                                 * ts_task_set_field (trace/notes.c) */
+#endif
+#ifdef TS_DEBUG_RUNTIME
+    /* Only the debug runtime's record has these (last, so the layout
+     * before them is the same in both libraries: tracer/bpf/layout.c). */
+    const ts_site *release_site; /* where the last handle was given up,
+                                 * if known */
+    uint32_t trace_name, trace_site; /* the interned ids its task_create
+                                 * used, for the watchdog to name it while
+                                 * its step blocks the loop */
+#endif
 };
 
 /* state of a record whose task was freed (debug runtime: it waits in the

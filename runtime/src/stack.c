@@ -199,7 +199,7 @@ static int slab_alloc(ts__stack *s, size_t size, size_t guard) {
         partial_remove(sl);
     pthread_mutex_unlock(&slab_lock);
     char *slot = sl->base + i * sl->slot;
-    s->guard = sl->guarded >> i & 1 ? slot : NULL;
+    s->guarded = sl->guarded >> i & 1;
     s->base = slot + guard;
     s->size = size;
     s->slab = sl;
@@ -251,7 +251,7 @@ int ts__stack_alloc(ts__stack *s, size_t size) {
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
         if (p == MAP_FAILED)
             return -ENOMEM;
-        s->guard = install_guard(p, guard);
+        s->guarded = install_guard(p, guard) != NULL;
         s->base = p + guard;
         s->size = size;
         s->slab = NULL;

@@ -38,6 +38,30 @@
 #include "loop_impl.h"
 #include "tracepoints.h"
 
+/* The fake-stack save slot ASan keeps per task (fiber.h), only in ASan
+ * builds: elsewhere the record does without it. */
+#ifdef TS_ASAN
+#define TASK_FAKE(t) (&(t)->asan_fake)
+#else
+#define TASK_FAKE(t) ((void **)NULL)
+#endif
+
+/* An idle task costs a page of stack and this record (bench idle_memory,
+ * issue 17: at most 4,403 B with the timer's heap entry): a record of
+ * 232 B is a 240 B malloc chunk.  Rarely used fields go in ts__task_rare. */
+#if !defined(TS_DEBUG_RUNTIME) && !defined(TS_ASAN) && !defined(TS_CORO_UCONTEXT) && \
+    UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(struct ts_task) <= 232, "the task record grew: see bench idle_memory");
+#endif
+
+/* Where the last handle was given up: kept by the debug runtime only, for
+ * its use-after-release diagnostic. */
+#ifdef TS_DEBUG_RUNTIME
+#define SET_RELEASE_SITE(t, site) ((t)->release_site = (site))
+#else
+#define SET_RELEASE_SITE(t, site) ((void)(site))
+#endif
+
 static _Atomic uint64_t next_task_id = 1;
 
 /* Task ids are unique in the process and increase in spawn order on each
@@ -97,17 +121,15 @@ static void task_init(ts_task *t, ts_loop *l, ts_task_fn fn, void *arg) {
     t->name = NULL;
     t->spawn_site = t->await_site = NULL;
     t->wait_obj = NULL;
-    t->err_msg = t->cancel_msg = NULL;
+    t->err_msg = NULL;
     t->stack_size = 0;
     t->all.prev = t->all.next = NULL;
     ts__list_init(&t->watchers);
-    ts__list_init(&t->done_cbs);
-    t->done_cb_run.node.prev = t->done_cb_run.node.next = NULL;
-    t->done_cb_run.fn = run_done_callbacks;
+    t->rare = NULL;
+#ifdef TS_ASAN
     t->asan_fake = NULL;
-    t->notes = NULL;
-    t->errgroup = NULL;
-    t->release_site = NULL;
+#endif
+    SET_RELEASE_SITE(t, NULL);
 }
 
 ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
@@ -143,7 +165,7 @@ ts_task *ts_spawn_at(const ts_spawn_opts *opts, ts_task_fn fn, void *arg,
     t->name = name ? name : default_name ? default_name : "task";
     t->name_owned = name != NULL;
     t->spawn_site = site;
-    t->stack_size = opts ? opts->stack_size : 0;
+    t->stack_size = opts ? (uint32_t)opts->stack_size : 0;
     ts__list_push_back(&l->tasks, &t->all);
     l->nunfinished++;
     if (++l->nlive_tasks > l->live_tasks_peak)
@@ -177,7 +199,7 @@ static inline void resumed(ts_task *t) {
 /* Leave the task for the loop; returns when the loop resumes the task. */
 static void switch_to_loop(ts_task *t) {
     ts_loop *l = t->loop;
-    ts__fiber_start(&t->asan_fake, l->stack_bottom, l->stack_size);
+    ts__fiber_start(TASK_FAKE(t), l->stack_bottom, l->stack_size);
     ts__ctx_switch(&t->ctx, &l->ctx);
     resumed(t);
 }
@@ -229,7 +251,7 @@ static void hand_off(ts_task *t, ts_task *b) {
 #ifdef TS_ASAN
     l->resumed_by_task = true;
 #endif
-    ts__fiber_start(&t->asan_fake, b->stack.base, b->stack.size);
+    ts__fiber_start(TASK_FAKE(t), b->stack.base, b->stack.size);
     ts__ctx_switch(&t->ctx, &b->ctx);
     resumed(t);
 }
@@ -318,16 +340,17 @@ static void finish(ts_task *t) {
         ts__done_watch *w = ts__container_of(n, ts__done_watch, node);
         w->fn(w, t);
     }
-    if (!ts__list_empty(&t->done_cbs)) {
+    if (t->rare && !ts__list_empty(&t->rare->done_cbs)) {
         t->refs++; /* held until the callbacks have run */
-        ts__loop_ready_push(t->loop, &t->done_cb_run);
+        ts__loop_ready_push(t->loop, &t->rare->done_cb_run);
     }
 }
 
 static void run_done_callbacks(ts__cb *cb) {
-    ts_task *t = ts__container_of(cb, ts_task, done_cb_run);
+    struct ts__task_rare *rare = ts__container_of(cb, struct ts__task_rare, done_cb_run);
+    ts_task *t = rare->task;
     ts__node *n;
-    while ((n = ts__list_pop_front(&t->done_cbs))) {
+    while ((n = ts__list_pop_front(&rare->done_cbs))) {
         struct done_cb *d = ts__container_of(n, struct done_cb, node);
         d->fn(t, d->arg);
         free(d);
@@ -443,11 +466,12 @@ int ts__task_cancel_by(ts_task *t, const char *msg, ts_task *by) {
     if (ts__check_thread(t->loop, "ts_task_cancel"))
         return TS_EWRONGLOOP;
     t->cancel_requests++;
-    if (msg) {
+    struct ts__task_rare *rare = msg ? ts__task_rare(t) : NULL;
+    if (rare) {
         char *m = strdup(msg);
         if (m) {
-            free(t->cancel_msg);
-            t->cancel_msg = m;
+            free(rare->cancel_msg);
+            rare->cancel_msg = m;
         }
     }
     TS_TRACE_TASK_CANCEL(t, msg, by ? by->id : 0);
@@ -577,15 +601,19 @@ static void free_task(ts_task *t) {
     /* The common task owns none of these: skip the calls into free(). */
     if (t->err_msg)
         free(t->err_msg);
-    if (t->cancel_msg)
-        free(t->cancel_msg);
-    t->err_msg = t->cancel_msg = NULL;
-    ts__node *n;
-    while ((n = ts__list_pop_front(&t->done_cbs)))
-        free(ts__container_of(n, struct done_cb, node));
-    if (t->errgroup)
-        ts__errgroup_unref(t->errgroup);
-    t->errgroup = NULL;
+    t->err_msg = NULL;
+    struct ts__task_rare *rare = t->rare;
+    if (rare) {
+        free(rare->cancel_msg);
+        ts__node *n;
+        while ((n = ts__list_pop_front(&rare->done_cbs)))
+            free(ts__container_of(n, struct done_cb, node));
+        if (rare->errgroup)
+            ts__errgroup_unref(rare->errgroup);
+        free(rare->notes);   /* the debug runtime freed it already (notes.c) */
+        free(rare);
+        t->rare = NULL;
+    }
     t->state = TS__TASK_FREED;
     t->handles = 0;
     ts_loop *l = t->loop;
@@ -665,7 +693,7 @@ static void give_up(ts_task *t, const char *what, const ts_site *site) {
         return;
     }
     t->handles--;
-    t->release_site = site;
+    SET_RELEASE_SITE(t, site);
     drop_ref(t);
 }
 
@@ -679,16 +707,21 @@ void ts_task_detach(ts_task *t) {
         give_up(t, "ts_task_detach", NULL);
 }
 
-ts_error_group *ts__task_errgroup(const ts_task *t) { return t->errgroup; }
+ts_error_group *ts__task_errgroup(const ts_task *t) { return t->rare ? t->rare->errgroup : NULL; }
 
+/* Out of memory for the rare part, the list is not kept: an outer group
+ * then reports this task's error without the nested ones. */
 void ts__task_set_errgroup(ts_task *t, ts_error_group *eg) {
+    struct ts__task_rare *rare = eg || t->rare ? ts__task_rare(t) : NULL;
+    if (!rare)
+        return;
     ts__errgroup_ref(eg);
-    ts__errgroup_unref(t->errgroup);
-    t->errgroup = eg;
+    ts__errgroup_unref(rare->errgroup);
+    rare->errgroup = eg;
 }
 
 const ts_error_group *ts_task_error_group(const ts_task *t) {
-    return t ? t->errgroup : NULL;
+    return t ? ts__task_errgroup(t) : NULL;
 }
 
 void ts__task_watch(ts_task *t, ts__done_watch *w) { ts__list_push_back(&t->watchers, &w->node); }
@@ -722,7 +755,7 @@ struct forward_waiter {
 static void forward_cancel(ts__waiter *w) {
     struct forward_waiter *fw = ts__container_of(w, struct forward_waiter, w);
     fw->forwarded = true;
-    ts_task_cancel(fw->target, w->task->cancel_msg);
+    ts_task_cancel(fw->target, ts_task_cancel_message(w->task));
 }
 
 int ts__task_wait_done(ts_task *t, int forward, const ts_site *site) {
@@ -742,7 +775,7 @@ int ts__task_wait_done(ts_task *t, int forward, const ts_site *site) {
             /* Not forwarded yet if the request was pending before we
              * parked (ts__park returned at once). */
             if (forward && !fw.forwarded)
-                ts_task_cancel(t, wd.waiter->cancel_msg);
+                ts_task_cancel(t, ts_task_cancel_message(wd.waiter));
         } else if (st == TS_ENOTASK) {
             break;
         }
@@ -768,7 +801,7 @@ int ts_await_at(ts_task *t, void **result, const ts_site *site) {
     /* The handle is given up now, not on return, so a second ts_await on
      * it while this one waits is caught; the hold stays until we return. */
     t->handles--;
-    t->release_site = site;
+    SET_RELEASE_SITE(t, site);
     int cancelled = t->state >= TS_TASK_DONE ? 0 : ts__task_wait_done(t, 1, site);
     int err = ts__task_outcome(t, result);
     drop_ref(t);
@@ -785,20 +818,25 @@ int ts_task_add_done_callback(ts_task *t, ts_task_done_fn fn, void *arg) {
         return -ENOMEM;
     d->fn = fn;
     d->arg = arg;
-    bool was_empty = ts__list_empty(&t->done_cbs);
-    ts__list_push_back(&t->done_cbs, &d->node);
-    if (t->state >= TS_TASK_DONE && was_empty && !ts__node_linked(&t->done_cb_run.node)) {
+    struct ts__task_rare *rare = ts__task_rare(t);
+    if (!rare) {
+        free(d);
+        return -ENOMEM;
+    }
+    bool was_empty = ts__list_empty(&rare->done_cbs);
+    ts__list_push_back(&rare->done_cbs, &d->node);
+    if (t->state >= TS_TASK_DONE && was_empty && !ts__node_linked(&rare->done_cb_run.node)) {
         t->refs++;
-        ts__loop_ready_push(t->loop, &t->done_cb_run);
+        ts__loop_ready_push(t->loop, &rare->done_cb_run);
     }
     return 0;
 }
 
 int ts_task_remove_done_callback(ts_task *t, ts_task_done_fn fn, void *arg) {
     int removed = 0;
-    if (!t)
+    if (!t || !t->rare)
         return 0;
-    ts__list_foreach(it, &t->done_cbs) {
+    ts__list_foreach(it, &t->rare->done_cbs) {
         struct done_cb *d = ts__container_of(it, struct done_cb, node);
         if (d->fn == fn && d->arg == arg) {
             ts__list_remove(it);
@@ -822,7 +860,18 @@ const char *ts_task_name(const ts_task *t) { return t ? t->name : NULL; }
 const ts_site *ts_task_spawn_site(const ts_task *t) { return t ? t->spawn_site : NULL; }
 ts_loop *ts_task_loop(const ts_task *t) { return t ? t->loop : NULL; }
 const char *ts_task_error_message(const ts_task *t) { return t ? t->err_msg : NULL; }
-const char *ts_task_cancel_message(const ts_task *t) { return t ? t->cancel_msg : NULL; }
+const char *ts_task_cancel_message(const ts_task *t) {
+    return t && t->rare ? t->rare->cancel_msg : NULL;
+}
+
+struct ts__task_rare *ts__task_rare(ts_task *t) {
+    if (!t->rare && (t->rare = calloc(1, sizeof *t->rare))) {
+        t->rare->task = t;
+        ts__list_init(&t->rare->done_cbs);
+        t->rare->done_cb_run.fn = run_done_callbacks;
+    }
+    return t->rare;
+}
 
 int ts_task_result(ts_task *t, void **result) {
     if (!t)
@@ -925,7 +974,8 @@ void ts__task_finish_all(ts_loop *l) {
                           "Task was never awaited (its handle was never released)",
                           t, 0, NULL);
         }
-        ts__list_remove(&t->done_cb_run.node);
+        if (t->rare)
+            ts__list_remove(&t->rare->done_cb_run.node);
         t->refs = 1;
         drop_ref(t);
     }

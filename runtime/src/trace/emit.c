@@ -496,7 +496,7 @@ void ts__tr_task_done(ts_task *t) {
 }
 
 void ts__tr_task_free(ts_task *t) {
-    if (t->notes)
+    if (t->rare && t->rare->notes)
         ts__tr_notes_task_free(t);
     ts__ring *r = ts__ring_self();
     if (!r)

@@ -3,7 +3,7 @@
  * per task (ts_task_set_field) and log lines (ts_event_log).
  *
  * A field is written into the ring when it is set and kept with the task
- * (t->notes, allocated on the first field, freed with the task), so every
+ * (t->rare->notes, allocated on the first field, freed with the task), so every
  * state dump repeats it: a reader that attaches later still sees it.  A
  * log line is only an event; the flight recorder keeps the latest ones.
  *
@@ -52,7 +52,7 @@ int ts_task_set_field(ts_task *t, const char *key, const char *value) {
         return -EINVAL;
     if (ts__check_thread(t->loop, "ts_task_set_field"))
         return TS_EWRONGLOOP;
-    struct ts__notes *n = t->notes;
+    struct ts__notes *n = t->rare ? t->rare->notes : NULL;
     unsigned i = 0;
     for (; n && i < n->n; i++)
         if (n->f[i].key_len == klen && !memcmp(n->f[i].key, key, klen))
@@ -61,7 +61,7 @@ int ts_task_set_field(ts_task *t, const char *key, const char *value) {
         if (n && i < n->n)
             n->f[i] = n->f[--n->n];
     } else {
-        if (!n && !(n = t->notes = calloc(1, sizeof *n)))
+        if (!n && (!ts__task_rare(t) || !(n = t->rare->notes = calloc(1, sizeof *n))))
             return -ENOMEM;
         if (i == n->n) {
             if (n->n == TS_FIELDS_PER_TASK)
@@ -105,11 +105,14 @@ int ts_event_log(const char *text) {
 }
 
 void ts__tr_dump_task_fields(ts__ring *r, ts_task *t) {
-    for (unsigned i = 0; t->notes && i < t->notes->n; i++)
-        emit_field(r, t, &t->notes->f[i]);
+    struct ts__notes *n = t->rare ? t->rare->notes : NULL;
+    for (unsigned i = 0; n && i < n->n; i++)
+        emit_field(r, t, &n->f[i]);
 }
 
 void ts__tr_notes_task_free(ts_task *t) {
-    free(t->notes);
-    t->notes = NULL;
+    if (t->rare) {
+        free(t->rare->notes);
+        t->rare->notes = NULL;
+    }
 }
