@@ -104,10 +104,17 @@ static void calibrate(ts_seg_header *h) {
     calibrated = 1;
     if (done)
         return;
-    uint64_t t0 = ts__ticks(), m0 = ts__mono_ns();
-    struct timespec d = {0, 2000000};
-    nanosleep(&d, NULL);
-    uint64_t t1 = ts__ticks(), m1 = ts__mono_ns();
+    /* The baseline starts when the segment was made (both clocks were
+     * read then), usually long enough ago.  If not, wait out the rest of
+     * 2 ms reading the clocks, not in nanosleep: this is the loop's
+     * thread, and a sleeping system call here is what a BPF observer
+     * reports as a blocked loop. */
+    const ts__seg_geom *g = ts__seg_geometry(); /* private: a reader may rewrite h */
+    uint64_t t0 = g ? g->ticks0 : ts__ticks(), m0 = g ? g->mono0_ns : ts__mono_ns(), t1, m1;
+    do {
+        t1 = ts__ticks();
+        m1 = ts__mono_ns();
+    } while (m1 - m0 < 2000000 && m1 >= m0);
     if (m1 > m0 && t1 > t0)
         ticks_per_ns = (double)(t1 - t0) / (double)(m1 - m0);
     __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_ACQ_REL);

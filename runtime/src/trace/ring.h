@@ -150,6 +150,7 @@ typedef struct ts__seg_geom {
     uint32_t pid;
     uint64_t rings_offset, data_offset;
     int fd;                  /* the memfd, open for the process's life */
+    uint64_t ticks0, mono0_ns; /* both clocks when it was made: the calibration's start */
 } ts__seg_geom;
 /* NULL when tracing is off. */
 const ts__seg_geom *ts__seg_geometry(void);
