@@ -171,6 +171,20 @@ static double seek_ms(void *arg) {
     return total / SEEKS;
 }
 
+/* The process's peak resident set (the events, the model, the
+ * checkpoints), from /proc; 0 if unknown. */
+static double peak_rss_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = strtod(line + 6, NULL);
+    if (f)
+        fclose(f);
+    return kb / 1024.0;
+}
+
 int main(int argc, char **argv) {
     bench_opts o;
     if (bench_parse(argc, argv, &o))
@@ -192,6 +206,11 @@ int main(int argc, char **argv) {
             "%llu tasks seen\n", (unsigned long long)s.log_events,
             (double)(s.t_end - s.t0) / 1e9, (double)(bench_now_ns() - t0) / 1e9,
             (unsigned long long)tm_model_tasks_seen(s.model));
+    uint64_t every = 0;
+    size_t ncps = tui_replay_checkpoints(&s, &every);
+    fprintf(stderr, "tui_seek: %zu checkpoints, %llu events apart, holding %.1f MB; "
+            "peak RSS so far %.0f MB\n", ncps, (unsigned long long)every,
+            (double)tui_replay_checkpoint_bytes(&s) / 1048576.0, peak_rss_mb());
     int rc = 0;
     static const char *const figures[] = {"tui_seek", "tui_seek_back"};
     for (int back = 0; back < 2; back++) {

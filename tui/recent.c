@@ -274,6 +274,109 @@ tui_recent *tui_recent_clone(const tui_recent *r) {
     return c;
 }
 
+/* ---- snapshots (replay checkpoints) -------------------------------------- */
+
+/* A ring kept by snapshots, counted by the snapshots using it. */
+struct shared_ring {
+    size_t refs;
+    struct ring g;
+};
+
+/* The rings in the live table's order; the slots are rebuilt on restore
+ * (cheaper than keeping a half-empty table per checkpoint). */
+struct tui_recent_snap {
+    struct shared_ring **rings;
+    size_t nrings;
+};
+
+/* Field by field: padding bytes may differ between equal rings. */
+static int ring_equal(const struct ring *a, const struct ring *b) {
+    if (a->task != b->task || a->head != b->head || a->n != b->n)
+        return 0;
+    for (size_t i = 0; i < TUI_RECENT_PER_TASK; i++) {
+        const tui_event *x = &a->ev[i], *y = &b->ev[i];
+        if (x->ns != y->ns || x->obj != y->obj || x->type != y->type || x->x != y->x ||
+            x->y != y->y)
+            return 0;
+    }
+    return 1;
+}
+
+tui_recent_snap *tui_recent_snapshot(const tui_recent *r, const tui_recent_snap *prev,
+                                     size_t *own, size_t *shared) {
+    tui_recent_snap *sn = calloc(1, sizeof *sn);
+    if (!sn)
+        return NULL;
+    sn->rings = calloc(r->nrings ? r->nrings : 1, sizeof *sn->rings);
+    if (!sn->rings) {
+        free(sn);
+        return NULL;
+    }
+    sn->nrings = r->nrings;
+    /* rings unchanged since prev: shared */
+    for (size_t k = 0; prev && k < prev->nrings; k++) {
+        struct shared_ring *p = prev->rings[k];
+        struct slot *sl = find(r, p->g.task);
+        if (sl && sl->task && ring_equal(&r->rings[sl->ring], &p->g) && !sn->rings[sl->ring]) {
+            p->refs++;
+            sn->rings[sl->ring] = p;
+        }
+    }
+    for (size_t k = 0; k < r->nrings; k++) {
+        if (sn->rings[k])
+            continue;
+        struct shared_ring *p = malloc(sizeof *p);
+        if (!p) {
+            tui_recent_snap_free(sn, shared);
+            return NULL;
+        }
+        p->refs = 1;
+        p->g = r->rings[k];
+        sn->rings[k] = p;
+        *shared += sizeof *p;
+    }
+    *own = sizeof *sn + sn->nrings * sizeof *sn->rings;
+    return sn;
+}
+
+tui_recent *tui_recent_restore(const tui_recent_snap *sn) {
+    tui_recent *r = tui_recent_new();
+    if (!r)
+        return NULL;
+    if (!sn->nrings)
+        return r;
+    r->rings = malloc(sn->nrings * sizeof *r->rings);
+    if (!r->rings) {
+        tui_recent_free(r);
+        return NULL;
+    }
+    r->rings_cap = r->nrings = sn->nrings;
+    for (size_t k = 0; k < sn->nrings; k++)
+        r->rings[k] = sn->rings[k]->g;
+    size_t cap = 1024;
+    while (cap < r->nrings * 2 + 2)
+        cap *= 2;
+    if (rehash(r, cap) != 0) {
+        tui_recent_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void tui_recent_snap_free(tui_recent_snap *sn, size_t *shared) {
+    if (!sn)
+        return;
+    for (size_t k = 0; k < sn->nrings; k++) {
+        struct shared_ring *p = sn->rings[k];
+        if (p && --p->refs == 0) {
+            free(p);
+            *shared -= sizeof *p < *shared ? sizeof *p : *shared;
+        }
+    }
+    free(sn->rings);
+    free(sn);
+}
+
 void tui_recent_prune(tui_recent *r, const tm_model *m) {
     size_t j = 0;
     for (size_t k = 0; k < r->nrings; k++)

@@ -87,15 +87,21 @@ static void make_recording(void) {
     }
 }
 
-static tui_src *open_replay(void) {
+/* The recording in a replay source; budget and min_every (if not 0)
+ * replace the checkpoints' defaults. */
+static tui_src *open_replay_limits(size_t budget, uint64_t min_every) {
     tui_src *s = calloc(1, sizeof *s);
     assert_non_null(s);
     assert_int_equal(tui_replay_begin(s, "test"), 0);
+    if (budget)
+        tui_replay_checkpoint_limits(s, budget, min_every);
     for (size_t i = 0; i < nevents; i++)
         assert_int_equal(tui_replay_add(s, (const ts_ev_header *)events[i].data, events[i].ns, 1), 0);
     tui_replay_finish(s);
     return s;
 }
+
+static tui_src *open_replay(void) { return open_replay_limits(0, 0); }
 
 static tm_model *reference_at(uint64_t t) {
     tm_model *m = tm_model_new();
@@ -104,6 +110,29 @@ static tm_model *reference_at(uint64_t t) {
     tm_model_advance_now(m, t);
     tm_model_analyze(m);
     return m;
+}
+
+/* The recent events s shows for a few tasks are those a fresh table fed
+ * every event up to t holds. */
+static void assert_same_recent(const tui_src *s, uint64_t t) {
+    tui_recent *r = tui_recent_new();
+    for (size_t i = 0; i < nevents && events[i].ns <= t; i++)
+        tui_recent_note(r, (const ts_ev_header *)events[i].data, events[i].ns);
+    for (size_t i = 0, n = 0; i < tm_model_task_count(s->model) && n < 20; i++) {
+        const tm_task *x = tm_model_task_at(s->model, i);
+        if (!x)
+            continue;
+        tui_event a[TUI_RECENT_PER_TASK], b[TUI_RECENT_PER_TASK];
+        size_t na = tui_recent_get(s->recent, x->id, a, TUI_RECENT_PER_TASK);
+        size_t nb = tui_recent_get(r, x->id, b, TUI_RECENT_PER_TASK);
+        assert_int_equal(na, nb);
+        for (size_t k = 0; k < na; k++) {
+            assert_int_equal(a[k].ns, b[k].ns);
+            assert_int_equal(a[k].type, b[k].type);
+        }
+        n++;
+    }
+    tui_recent_free(r);
 }
 
 /* Every task of a (with its times counted to now) is in b alike. */
@@ -133,9 +162,9 @@ static void assert_same(const tm_model *a, const tm_model *b) {
     assert_int_equal(r1->held, r2->held);
 }
 
-static void test_seek_matches_fresh_model(void **state) {
-    (void)state;
-    tui_src *s = open_replay();
+/* The cursor's path through s; at each stop the model equals a fresh
+ * one, and so do the recent events of a few tasks. */
+static void check_seeks(tui_src *s) {
     uint64_t span = s->t_end - s->t0;
     /* end, back, forward over checkpoints, back a little, a time between
      * two events (the clock must still read the cursor) */
@@ -151,9 +180,75 @@ static void test_seek_matches_fresh_model(void **state) {
         assert_same(ref, s->model);
         assert_same(s->model, ref);
         tm_model_free(ref);
+        assert_same_recent(s, at[k]);
     }
+}
+
+static void test_seek_matches_fresh_model(void **state) {
+    (void)state;
+    tui_src *s = open_replay();
+    check_seeks(s);
     tui_src_close(s);
     free(s);
+}
+
+/* Checkpoints within a small budget: snapshots share what did not change,
+ * and over budget every other one goes and the spacing doubles; seeks
+ * still tell the truth. */
+static void test_checkpoint_budget(void **state) {
+    (void)state;
+    tui_src *wide = open_replay_limits((size_t)1 << 30, 5000);
+    uint64_t wide_every = 0;
+    size_t wide_n = tui_replay_checkpoints(wide, &wide_every);
+    size_t wide_bytes = tui_replay_checkpoint_bytes(wide);
+    assert_int_equal(wide_every, 5000);
+    assert_true(wide_n >= 50);
+    check_seeks(wide);
+    tui_src_close(wide);
+    free(wide);
+    size_t budget = wide_bytes / 5;
+    tui_src *s = open_replay_limits(budget, 5000);
+    uint64_t every = 0;
+    size_t n = tui_replay_checkpoints(s, &every);
+    assert_true(every > 5000);      /* thinned */
+    assert_true(n >= 2);
+    assert_true(tui_replay_checkpoint_bytes(s) <= budget);
+    check_seeks(s);
+    tui_src_close(s);
+    free(s);
+}
+
+/* Snapshots sharing task records free in any order; a clone of the
+ * survivor equals the model it was taken from. */
+static void test_snapshot_sharing(void **state) {
+    (void)state;
+    tm_model *m = tm_model_new();
+    size_t shared = 0, own1 = 0, own2 = 0;
+    for (size_t i = 0; i < nevents / 3; i++)
+        tm_model_apply(m, (const ts_ev_header *)events[i].data, events[i].ns, 1);
+    tm_model *a = tm_model_snapshot(m, NULL, &own1, &shared);
+    assert_non_null(a);
+    size_t after_a = shared;
+    assert_true(after_a >= tm_model_task_count(m) / 2 * sizeof(tm_task));
+    for (size_t i = nevents / 3; i < nevents / 3 + 50; i++)
+        tm_model_apply(m, (const ts_ev_header *)events[i].data, events[i].ns, 1);
+    tm_model *b = tm_model_snapshot(m, a, &own2, &shared);
+    assert_non_null(b);
+    assert_true(shared - after_a < after_a / 4); /* 50 events change few tasks */
+    tm_model_snapshot_free(a, &shared);
+    tm_model *c = tm_model_clone(b);
+    assert_non_null(c);
+    assert_same(m, c);
+    assert_same(c, m);
+    tm_model_snapshot_free(b, &shared);
+    assert_int_equal(shared, 0);
+    for (size_t i = nevents / 3 + 50; i < nevents; i++) {
+        tm_model_apply(m, (const ts_ev_header *)events[i].data, events[i].ns, 1);
+        tm_model_apply(c, (const ts_ev_header *)events[i].data, events[i].ns, 1);
+    }
+    assert_same(m, c);
+    tm_model_free(m);
+    tm_model_free(c);
 }
 
 /* The age of a task at the cursor counts to the cursor, not to the
@@ -318,6 +413,8 @@ int main(void) {
         cmocka_unit_test(test_seek_matches_fresh_model),
         cmocka_unit_test(test_age_at_cursor),
         cmocka_unit_test(test_clone_is_independent),
+        cmocka_unit_test(test_checkpoint_budget),
+        cmocka_unit_test(test_snapshot_sharing),
         cmocka_unit_test(test_watch_percentiles),
         cmocka_unit_test(test_replay_watch),
         cmocka_unit_test(test_recent_order_and_resources),
