@@ -592,6 +592,7 @@ def case_stack(ctx):
             if "\x1b" in s:
                 raise Failure("a field's escape sequence reached the terminal")
             # n keeps the task, y cancels it, and the model says who did
+            p.wait(re.compile(r"cancel +0 request\(s\) pending, 0 made in all"))
             p.keys("K")
             p.wait(re.compile(r"Cancel task #\d+ sleeper\?"))
             p.keys("n")
@@ -602,6 +603,8 @@ def case_stack(ctx):
             p.wait(re.compile(r"cancelled task #\d+ sleeper"))
             s = p.wait(re.compile(r"cancelled +by taskscope cancel \(pid \d+\)"))
             p.wait(re.compile(r"state +(cancelled|done|failed)"))
+            # the runtime applied the request: nothing is pending any more
+            p.wait(re.compile(r"cancel +0 request\(s\) pending, 1 made in all"))
             check_quit(p)
         finally:
             p.kill()

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "app.h"
 #include "recent.h"
 #include "source.h"
 #include "watch.h"
@@ -396,6 +397,46 @@ static void test_recent_order_and_resources(void **state) {
     tui_recent_free(c);
 }
 
+/* A cancel request is pending until the task moves on after it (the
+ * runtime's count stays up: asyncio's cancelling()), and never once the
+ * task finished. */
+static void test_cancel_pending(void **state) {
+    (void)state;
+    tm_model *m = tm_model_new();
+    _Alignas(8) ts_ev_task_create cr = {.h = {.type = TS_EV_task_create, .size = sizeof cr},
+                                        .task = 9, .loop = 1};
+    _Alignas(8) ts_ev_task_resume re = {.h = {.type = TS_EV_task_resume, .size = sizeof re},
+                                        .task = 9};
+    _Alignas(8) ts_ev_task_suspend su = {.h = {.type = TS_EV_task_suspend, .size = sizeof su},
+                                         .task = 9, .kind = 3};
+    _Alignas(8) ts_ev_task_cancel ca = {.h = {.type = TS_EV_task_cancel, .size = sizeof ca},
+                                        .task = 9, .requests = 1};
+    _Alignas(8) ts_ev_task_wake wk = {.h = {.type = TS_EV_task_wake, .size = sizeof wk},
+                                      .task = 9, .status = -125};
+    _Alignas(8) ts_ev_task_done dn = {.h = {.type = TS_EV_task_done, .size = sizeof dn},
+                                      .task = 9, .state = 5, .err = -125};
+    tm_model_apply(m, &cr.h, 1000, 1);
+    tm_model_apply(m, &re.h, 2000, 1);
+    tm_model_apply(m, &su.h, 3000, 1);
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 0);
+    tm_model_apply(m, &ca.h, 4000, 1);
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 1);
+    tm_model_apply(m, &wk.h, 5000, 1); /* woken with -ECANCELED: delivered */
+    assert_int_equal(tm_model_task(m, 9)->cancel_requests, 1);
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 0);
+    tm_model_apply(m, &re.h, 6000, 1);
+    tm_model_apply(m, &su.h, 7000, 1); /* swallowed it, waits again */
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 0);
+    ca.requests = 2;
+    tm_model_apply(m, &ca.h, 8000, 1);
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 2);
+    tm_model_apply(m, &wk.h, 9000, 1);
+    tm_model_apply(m, &re.h, 9500, 1);
+    tm_model_apply(m, &dn.h, 10000, 1);
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 0);
+    tm_model_free(m);
+}
+
 static int setup(void **state) {
     (void)state;
     make_recording();
@@ -415,6 +456,7 @@ int main(void) {
         cmocka_unit_test(test_clone_is_independent),
         cmocka_unit_test(test_checkpoint_budget),
         cmocka_unit_test(test_snapshot_sharing),
+        cmocka_unit_test(test_cancel_pending),
         cmocka_unit_test(test_watch_percentiles),
         cmocka_unit_test(test_replay_watch),
         cmocka_unit_test(test_recent_order_and_resources),
