@@ -494,6 +494,34 @@ def check_size(ctx, width, height):
         p.keys("Space", "Escape")
         p.wait(lambda s: "BUSY" in s and "Columns of" not in s)
 
+        # 5b. the header marks the sort column and its order; s moves it,
+        # r reverses it; the chooser says what each column sorts by and
+        # sorts by the column under its cursor
+        up, down = r"(?:\u25b2|\^)", r"(?:\u25bc|v)"
+        p.wait(re.compile(r"\bID" + up))
+        p.keys("s")
+        p.wait(re.compile(r"\bNAME" + up))
+        p.keys("r")
+        p.wait(re.compile(r"\bNAME" + down))
+        p.keys("c")
+        s = p.wait("SORTS BY")
+        if not re.search(r"NAME +name A-Z " + down + r"\*", s):
+            raise Failure("the chooser does not star the sort column:\n" + s)
+        for col, key in [("BUSY", "busy time " + down), ("AWAITS", "wait kind " + up)]:
+            if not re.search(col + " +" + key, s):
+                raise Failure("the chooser does not say %s sorts by %s:\n%s" % (col, key, s))
+        lines = s.splitlines()[4:]
+        busy = next(i for i, l in enumerate(lines) if " BUSY " in l)
+        ident = next(i for i, l in enumerate(lines) if " ID " in l)
+        p.keys(*(["j"] * busy))
+        p.keys("s", "Escape")
+        p.wait(re.compile(r"\bBUSY" + down))
+        p.keys("c")
+        p.wait("SORTS BY")
+        p.keys(*(["j"] * ident))
+        p.keys("s", "Escape")
+        p.wait(re.compile(r"\bID" + up))
+
         # 6. the age of main at the cursor (+1.000 s), not at its last event
         p.keys("Left", "Left")
         p.wait(re.compile(r"\+1\.000s / "))
