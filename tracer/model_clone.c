@@ -10,13 +10,13 @@
  * or a replay checkpoint silently forgets it.  The retire and evict
  * callbacks are not copied (it belongs to whoever registered it on the original).
  *
- * A snapshot (tm_model_snapshot) is a clone made to be kept, not applied
- * to: its task records are shared, read-only, with the previous
- * snapshot's wherever a task did not change between the two (a long
- * recording's finished tasks, most of a model, stay as they are), so a
- * replay can keep many.  Each shared record is counted (struct shared
- * precedes it); only tm_model_snapshot_free frees a snapshot, and only
- * tm_model_clone of it gives a model that may be applied to.
+ * A snapshot (tm_model_snapshot) is a copy made to be kept, not applied
+ * to or read: its task records are packed (zpack.h: mostly zeros) and
+ * shared with the previous snapshot's wherever a task did not change
+ * between the two (a long recording's finished tasks, most of a model,
+ * stay as they are), so a replay can keep many.  Each shared record is
+ * counted; only tm_model_snapshot_free frees a snapshot, and
+ * tm_model_restore unpacks it into a model like any other.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -26,18 +26,28 @@
 #include "model.h"
 #include "model_impl.h"
 #include "model_notes.h"
+#include "zpack.h"
 
-/* A task record kept by snapshots, counted by the snapshots using it. */
+/* A task record kept by snapshots: packed (zpack.h) and counted by the
+ * snapshots using it.  A snapshot's tasks[i] points to one of these (cast:
+ * never read as a tm_task). */
 struct shared {
     size_t refs;
-    tm_task t;
+    size_t nwords;
+    uint64_t w[];
 };
 
+#define TASK_WORDS TS_ZPACK_MAX_WORDS(sizeof(tm_task))
+
+enum { CLONE, SNAPSHOT, RESTORE };
+
 /* One copy in progress: whether everything was copied, the bytes it
- * allocated, and (snapshots) the previous snapshot to share tasks with. */
+ * allocated, what it makes (a clone of a model, a snapshot of one, a
+ * model from a snapshot) and, for a snapshot, the previous snapshot to
+ * share records with. */
 struct copy {
     int ok;
-    int snapshot;
+    int mode;
     size_t bytes;          /* all but the shared records */
     size_t shared;         /* new shared records */
     const tm_model *prev;
@@ -58,29 +68,48 @@ static void *dup_array(const void *src, size_t n, size_t elem, struct copy *cp) 
     return p;
 }
 
-static struct shared *shared_of(const tm_task *t) {
-    return (struct shared *)((char *)t - offsetof(struct shared, t));
+static size_t shared_size(size_t nwords) {
+    return sizeof(struct shared) + nwords * sizeof(uint64_t);
 }
 
-/* The copy of task t: in a snapshot, the previous snapshot's record of
- * it if byte for byte the same, else a new counted record. */
+/* The copy of task t (a shared record when copying a snapshot): in a
+ * snapshot, the previous snapshot's record of it if it packs to the same
+ * words (the same bytes), else a new counted record; from a snapshot, the
+ * record unpacked. */
 static tm_task *dup_task(const tm_task *t, struct copy *cp) {
-    if (!cp->snapshot)
+    if (cp->mode == CLONE)
         return dup_array(t, 1, sizeof *t, cp);
-    tm_task *old = cp->prev ? tm_model_task(cp->prev, t->id) : NULL;
-    if (old && memcmp(old, t, sizeof *t) == 0) {
-        shared_of(old)->refs++;
-        return old;
+    if (cp->mode == RESTORE) {
+        const struct shared *sh = (const struct shared *)(const void *)t;
+        tm_task *u = malloc(sizeof *u);
+        if (!u) {
+            cp->ok = 0;
+            return NULL;
+        }
+        ts_zunpack(sh->w, sizeof *u, u);
+        cp->bytes += sizeof *u;
+        return u;
     }
-    struct shared *sh = malloc(sizeof *sh);
+    uint64_t buf[TASK_WORDS];
+    size_t n = ts_zpack(t, sizeof *t, buf);
+    uint32_t i;
+    if (cp->prev && tm_idmap_get(&cp->prev->task_ids, t->id, &i) && cp->prev->tasks[i]) {
+        struct shared *old = (struct shared *)(void *)cp->prev->tasks[i];
+        if (old->nwords == n && memcmp(old->w, buf, n * sizeof *buf) == 0) {
+            old->refs++;
+            return (tm_task *)(void *)old;
+        }
+    }
+    struct shared *sh = malloc(shared_size(n));
     if (!sh) {
         cp->ok = 0;
         return NULL;
     }
     sh->refs = 1;
-    memcpy(&sh->t, t, sizeof *t);
-    cp->shared += sizeof *sh;
-    return &sh->t;
+    sh->nwords = n;
+    memcpy(sh->w, buf, n * sizeof *buf);
+    cp->shared += shared_size(n);
+    return (tm_task *)(void *)sh;
 }
 
 static void dup_idmap(tm_idmap *dst, const tm_idmap *src, struct copy *cp) {
@@ -121,9 +150,10 @@ static void dup_groups(tm_groups *dst, const tm_groups *src, struct copy *cp) {
 static size_t release_tasks(tm_model *m) {
     size_t freed = 0;
     for (size_t i = 0; i < m->ntasks; i++) {
-        if (m->tasks[i] && --shared_of(m->tasks[i])->refs == 0) {
-            free(shared_of(m->tasks[i]));
-            freed += sizeof(struct shared);
+        struct shared *sh = (struct shared *)(void *)m->tasks[i];
+        if (sh && --sh->refs == 0) {
+            freed += shared_size(sh->nwords);
+            free(sh);
         }
         m->tasks[i] = NULL;
     }
@@ -195,7 +225,7 @@ static tm_model *copy_model(const tm_model *src, struct copy *cp) {
             m->nwarnings = m->warnings_cap = 0;
         if (!m->modules)
             m->nmodules = m->modules_cap = 0;
-        if (cp->snapshot && m->tasks)
+        if (cp->mode == SNAPSHOT && m->tasks)
             release_tasks(m);
         tm_model_free(m);
         return NULL;
@@ -204,13 +234,18 @@ static tm_model *copy_model(const tm_model *src, struct copy *cp) {
 }
 
 tm_model *tm_model_clone(const tm_model *src) {
-    struct copy cp = {1, 0, 0, 0, NULL};
+    struct copy cp = {1, CLONE, 0, 0, NULL};
     return copy_model(src, &cp);
+}
+
+tm_model *tm_model_restore(const tm_model *snap) {
+    struct copy cp = {1, RESTORE, 0, 0, NULL};
+    return copy_model(snap, &cp);
 }
 
 tm_model *tm_model_snapshot(const tm_model *src, const tm_model *prev, size_t *own,
                             size_t *shared) {
-    struct copy cp = {1, 1, 0, 0, prev};
+    struct copy cp = {1, SNAPSHOT, 0, 0, prev};
     tm_model *m = copy_model(src, &cp);
     *own = m ? cp.bytes : 0;
     if (m)

@@ -13,6 +13,7 @@
 
 #include "recent.h"
 #include "report.h"
+#include "zpack.h"
 
 struct ring {
     uint64_t task;
@@ -276,11 +277,19 @@ tui_recent *tui_recent_clone(const tui_recent *r) {
 
 /* ---- snapshots (replay checkpoints) -------------------------------------- */
 
-/* A ring kept by snapshots, counted by the snapshots using it. */
+/* A ring kept by snapshots: packed (zpack.h: unused slots and fields are
+ * zeros) and counted by the snapshots using it. */
 struct shared_ring {
     size_t refs;
-    struct ring g;
+    size_t nwords;
+    uint64_t w[];
 };
+
+#define RING_WORDS TS_ZPACK_MAX_WORDS(sizeof(struct ring))
+
+static size_t shared_size(size_t nwords) {
+    return sizeof(struct shared_ring) + nwords * sizeof(uint64_t);
+}
 
 /* The rings in the live table's order; the slots are rebuilt on restore
  * (cheaper than keeping a half-empty table per checkpoint). */
@@ -289,17 +298,22 @@ struct tui_recent_snap {
     size_t nrings;
 };
 
-/* Field by field: padding bytes may differ between equal rings. */
-static int ring_equal(const struct ring *a, const struct ring *b) {
-    if (a->task != b->task || a->head != b->head || a->n != b->n)
-        return 0;
+/* The ring as it packs: its events field by field into a zeroed copy,
+ * so padding never tells equal rings apart. */
+static size_t pack_ring(const struct ring *g, uint64_t *out) {
+    struct ring c;
+    memset(&c, 0, sizeof c);
+    c.task = g->task;
+    c.head = g->head;
+    c.n = g->n;
     for (size_t i = 0; i < TUI_RECENT_PER_TASK; i++) {
-        const tui_event *x = &a->ev[i], *y = &b->ev[i];
-        if (x->ns != y->ns || x->obj != y->obj || x->type != y->type || x->x != y->x ||
-            x->y != y->y)
-            return 0;
+        c.ev[i].ns = g->ev[i].ns;
+        c.ev[i].obj = g->ev[i].obj;
+        c.ev[i].type = g->ev[i].type;
+        c.ev[i].x = g->ev[i].x;
+        c.ev[i].y = g->ev[i].y;
     }
-    return 1;
+    return ts_zpack(&c, sizeof c, out);
 }
 
 tui_recent_snap *tui_recent_snapshot(const tui_recent *r, const tui_recent_snap *prev,
@@ -313,11 +327,21 @@ tui_recent_snap *tui_recent_snapshot(const tui_recent *r, const tui_recent_snap 
         return NULL;
     }
     sn->nrings = r->nrings;
+    uint64_t buf[RING_WORDS];
     /* rings unchanged since prev: shared */
     for (size_t k = 0; prev && k < prev->nrings; k++) {
         struct shared_ring *p = prev->rings[k];
-        struct slot *sl = find(r, p->g.task);
-        if (sl && sl->task && ring_equal(&r->rings[sl->ring], &p->g) && !sn->rings[sl->ring]) {
+        /* the ring's first word, its task (never 0), is the first after
+         * the bitmap */
+        size_t nmask = (sizeof(struct ring) / 8 + 63) / 64;
+        if (!(p->w[0] & 1))
+            continue;
+        uint64_t task = p->w[nmask];
+        struct slot *sl = find(r, task);
+        if (!sl || !sl->task || sn->rings[sl->ring])
+            continue;
+        size_t n = pack_ring(&r->rings[sl->ring], buf);
+        if (n == p->nwords && memcmp(buf, p->w, n * sizeof *buf) == 0) {
             p->refs++;
             sn->rings[sl->ring] = p;
         }
@@ -325,15 +349,17 @@ tui_recent_snap *tui_recent_snapshot(const tui_recent *r, const tui_recent_snap 
     for (size_t k = 0; k < r->nrings; k++) {
         if (sn->rings[k])
             continue;
-        struct shared_ring *p = malloc(sizeof *p);
+        size_t n = pack_ring(&r->rings[k], buf);
+        struct shared_ring *p = malloc(shared_size(n));
         if (!p) {
             tui_recent_snap_free(sn, shared);
             return NULL;
         }
         p->refs = 1;
-        p->g = r->rings[k];
+        p->nwords = n;
+        memcpy(p->w, buf, n * sizeof *buf);
         sn->rings[k] = p;
-        *shared += sizeof *p;
+        *shared += shared_size(n);
     }
     *own = sizeof *sn + sn->nrings * sizeof *sn->rings;
     return sn;
@@ -352,7 +378,7 @@ tui_recent *tui_recent_restore(const tui_recent_snap *sn) {
     }
     r->rings_cap = r->nrings = sn->nrings;
     for (size_t k = 0; k < sn->nrings; k++)
-        r->rings[k] = sn->rings[k]->g;
+        ts_zunpack(sn->rings[k]->w, sizeof r->rings[k], &r->rings[k]);
     size_t cap = 1024;
     while (cap < r->nrings * 2 + 2)
         cap *= 2;
@@ -369,8 +395,9 @@ void tui_recent_snap_free(tui_recent_snap *sn, size_t *shared) {
     for (size_t k = 0; k < sn->nrings; k++) {
         struct shared_ring *p = sn->rings[k];
         if (p && --p->refs == 0) {
+            size_t sz = shared_size(p->nwords);
             free(p);
-            *shared -= sizeof *p < *shared ? sizeof *p : *shared;
+            *shared -= sz < *shared ? sz : *shared;
         }
     }
     free(sn->rings);

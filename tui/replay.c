@@ -232,7 +232,7 @@ static const struct checkpoint *checkpoint_before(const tui_log *l, uint64_t t) 
 static int rewind_model(tui_src *s, uint64_t t) {
     tui_log *l = s->log;
     const struct checkpoint *c = checkpoint_before(l, t);
-    tm_model *m = c ? tm_model_clone(c->model) : tm_model_new();
+    tm_model *m = c ? tm_model_restore(c->model) : tm_model_new();
     tui_recent *r = c ? tui_recent_restore(c->recent) : tui_recent_new();
     tui_recent *rr = c && c->res_recent ? tui_recent_restore(c->res_recent) : tui_recent_new();
     if (!m || !r || !rr) {
