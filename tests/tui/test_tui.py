@@ -562,6 +562,41 @@ def check_size(ctx, width, height):
         for want in ["kind        queue", "depth", "History"]:
             if want not in s:
                 raise Failure("resource detail lacks %r:\n%s" % (want, s))
+
+        # 9. links both ways: Enter on the first waiter opens that task;
+        # its detail keeps "longest poll" on screen and lists its latest
+        # events newest first; Enter on its awaits line opens the queue
+        # again (whatever the run's timing, the first waiter waits on it)
+        lines = s.splitlines()
+        addr = re.search(r"^queue (0x[0-9a-f]+)", s, re.M)
+        head = next((i for i, l in enumerate(lines) if re.match(r"queue 0x", l)), None)
+        first = next((i for i, l in enumerate(lines) if re.match(r"  1\. #\d+ ", l)), None)
+        if addr is None or head is None or first is None:
+            raise Failure("no resource heading or first waiter:\n" + s)
+        task = re.match(r"  1\. #(\d+) (\S+)", lines[first])
+        p.keys(*(["j"] * (first - head)))
+        p.keys("Enter")
+        s = p.wait("Task #%s %s" % (task.group(1), task.group(2)))
+        if not re.search(r"polls +\d+ +longest poll \S+", s):
+            raise Failure("longest poll not shown at %d columns:\n%s" % (width, s))
+        lines = s.splitlines()
+        head = next(i for i, l in enumerate(lines) if l.startswith("Task #"))
+        aw = next((i for i, l in enumerate(lines) if l.startswith("  awaits ")), None)
+        if aw is None:
+            raise Failure("the waiter's detail has no awaits line:\n" + s)
+        p.keys("G")
+        s = p.wait("Latest events (newest first)")
+        evs = s.split("Latest events (newest first)", 1)[1]
+        times = [float(t) for t in re.findall(r"^ +\+(\d+\.\d+)s ", evs, re.M)]
+        if len(times) < 2 or times != sorted(times, reverse=True):
+            raise Failure("latest events not newest first (%s):\n%s" % (times, s))
+        p.keys("g")
+        p.wait(lambda s: "Task #" in s and "Latest events" not in s or height >= 40)
+        p.keys(*(["j"] * (aw - head)))
+        p.keys("Enter")
+        s = p.wait(re.compile(r"Waiters \([1-9]\d*, in the order they came\)"))
+        if addr.group(1) not in s or "kind        queue" not in s:
+            raise Failure("Enter on the awaits line did not open %s:\n%s" % (addr.group(1), s))
         check_quit(p)
     finally:
         p.kill()
