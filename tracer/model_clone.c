@@ -76,7 +76,7 @@ static size_t shared_size(size_t nwords) {
  * snapshot, the previous snapshot's record of it if it packs to the same
  * words (the same bytes), else a new counted record; from a snapshot, the
  * record unpacked. */
-static tm_task *dup_task(const tm_task *t, struct copy *cp) {
+static tm_task *dup_task(const tm_task *t, size_t at, struct copy *cp) {
     if (cp->mode == CLONE)
         return dup_array(t, 1, sizeof *t, cp);
     if (cp->mode == RESTORE) {
@@ -92,9 +92,11 @@ static tm_task *dup_task(const tm_task *t, struct copy *cp) {
     }
     uint64_t buf[TASK_WORDS];
     size_t n = ts_zpack(t, sizeof *t, buf);
-    uint32_t i;
-    if (cp->prev && tm_idmap_get(&cp->prev->task_ids, t->id, &i) && cp->prev->tasks[i]) {
-        struct shared *old = (struct shared *)(void *)cp->prev->tasks[i];
+    /* a task keeps its index until evicted (or the model compacts): the
+     * previous snapshot's record at the same index, if equal, is its own
+     * (the packed words hold the id) */
+    if (cp->prev && at < cp->prev->ntasks && cp->prev->tasks[at]) {
+        struct shared *old = (struct shared *)(void *)cp->prev->tasks[at];
         if (old->nwords == n && memcmp(old->w, buf, n * sizeof *buf) == 0) {
             old->refs++;
             return (tm_task *)(void *)old;
@@ -177,10 +179,19 @@ static tm_model *copy_model(const tm_model *src, struct copy *cp) {
     cp->bytes += (src->tasks_cap ? src->tasks_cap : 1) * sizeof *m->tasks;
     for (size_t i = 0; m->tasks && i < src->ntasks; i++)
         if (src->tasks[i])
-            m->tasks[i] = dup_task(src->tasks[i], cp);
+            m->tasks[i] = dup_task(src->tasks[i], i, cp);
     if (!m->tasks)
         m->ntasks = m->tasks_cap = 0;
-    dup_idmap(&m->task_ids, &src->task_ids, cp);
+    /* a snapshot keeps no id map (a table per checkpoint would cost more
+     * than its packed tasks): a restore rebuilds it from the tasks */
+    if (cp->mode == CLONE) {
+        dup_idmap(&m->task_ids, &src->task_ids, cp);
+    } else {
+        memset(&m->task_ids, 0, sizeof m->task_ids);
+        for (size_t i = 0; cp->mode == RESTORE && m->tasks && i < m->ntasks; i++)
+            if (m->tasks[i] && tm_idmap_put(&m->task_ids, m->tasks[i]->id, (uint32_t)i) != 0)
+                cp->ok = 0;
+    }
     m->finished_ids = dup_array(src->finished_ids, src->fin_cap, sizeof *src->finished_ids, cp);
 
     m->strings.v = calloc(src->strings.cap ? src->strings.cap : 1, sizeof(char *));
