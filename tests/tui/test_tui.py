@@ -516,6 +516,17 @@ def check_size(ctx, width, height):
         p.keys(*(["j"] * busy))
         p.keys("s", "Escape")
         p.wait(re.compile(r"\bBUSY" + down))
+        # a sort column with no room on screen: the header names it
+        p.keys("c")
+        s = p.wait("SORTS BY")
+        lines = s.splitlines()[4:]
+        spawn = next(i for i, l in enumerate(lines) if " SPAWN SITE " in l)
+        p.keys(*(["j"] * spawn))
+        p.keys("s", "Escape")
+        if "(no room here)" in lines[spawn]:
+            p.wait(re.compile(r"\| sort SPAWN SITE" + up + r" \|"))
+        else:
+            p.wait(re.compile(r"SPAWN SITE" + up))
         p.keys("c")
         p.wait("SORTS BY")
         p.keys(*(["j"] * ident))
