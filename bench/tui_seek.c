@@ -14,9 +14,10 @@
  *   tui_seek       to a random time anywhere in the recording
  *   tui_seek_back  one second back from a random time (the Left key)
  *
- * Each figure is the mean wall time over 20 seeks (no anchor); the worst
- * seek and the mean CPU time per seek (what a loaded machine does not
- * inflate) are printed to stderr.  Not timed: drawing (tui_refresh measures that).
+ * Each figure is the mean wall time over 20 seeks (no anchor); the p50,
+ * p99 and worst seek over every rep, the mean CPU time per seek (what a
+ * loaded machine does not inflate), the checkpoints' memory and the peak
+ * RSS are printed to stderr.  Not timed: drawing (tui_refresh measures that).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #define LIVE 5000
 #define STEPS 20
 #define SEEKS 20
+#define MAX_SAMPLES 4096
 #define SPAN_NS 600000000000ull    /* ten minutes */
 
 typedef struct gen {
@@ -139,7 +141,23 @@ typedef struct run {
     int back;
     double worst_ms;
     double cpu_ms, samples;  /* this thread's CPU time: the machine's load aside */
+    double ms[MAX_SAMPLES];  /* every seek's wall time, for the percentiles */
+    size_t n;
 } run;
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The p-th percentile (nearest rank) of r's seeks. */
+static double percentile(run *r, double p) {
+    if (!r->n)
+        return 0;
+    qsort(r->ms, r->n, sizeof *r->ms, by_value);
+    size_t k = (size_t)(p / 100.0 * (double)r->n + 0.999999);
+    return r->ms[k ? k - 1 : 0];
+}
 
 static double cpu_now_ms(void) {
     struct timespec t;
@@ -164,11 +182,27 @@ static double seek_ms(void *arg) {
         double ms = (double)(bench_now_ns() - t0) / 1e6;
         r->cpu_ms += cpu_now_ms() - c0;
         r->samples++;
+        if (r->n < MAX_SAMPLES)
+            r->ms[r->n++] = ms;
         total += ms;
         if (ms > r->worst_ms)
             r->worst_ms = ms;
     }
     return total / SEEKS;
+}
+
+/* The process's peak resident set (the events, the model, the
+ * checkpoints), from /proc; 0 if unknown. */
+static double peak_rss_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = strtod(line + 6, NULL);
+    if (f)
+        fclose(f);
+    return kb / 1024.0;
 }
 
 int main(int argc, char **argv) {
@@ -192,15 +226,26 @@ int main(int argc, char **argv) {
             "%llu tasks seen\n", (unsigned long long)s.log_events,
             (double)(s.t_end - s.t0) / 1e9, (double)(bench_now_ns() - t0) / 1e9,
             (unsigned long long)tm_model_tasks_seen(s.model));
+    uint64_t every = 0;
+    size_t ncps = tui_replay_checkpoints(&s, &every);
+    fprintf(stderr, "tui_seek: %zu checkpoints, %llu events apart, holding %.1f MB; "
+            "peak RSS so far %.0f MB\n", ncps, (unsigned long long)every,
+            (double)tui_replay_checkpoint_bytes(&s) / 1048576.0, peak_rss_mb());
     int rc = 0;
     static const char *const figures[] = {"tui_seek", "tui_seek_back"};
     for (int back = 0; back < 2; back++) {
-        run r = {&s, 0x2545f4914f6cdd1dull, back, 0, 0, 0};
+        static run r;
+        memset(&r, 0, sizeof r);
+        r.s = &s;
+        r.rng = 0x2545f4914f6cdd1dull;
+        r.back = back;
         if (bench_repeat(&o, figures[back], "taskscope", "ms", 0, seek_ms, &r) != 0)
             rc = 1;
-        fprintf(stderr, "%s: worst single seek %.1f ms; CPU time %.1f ms per seek\n",
-                figures[back], r.worst_ms, r.samples ? r.cpu_ms / r.samples : 0);
+        fprintf(stderr, "%s: %zu seeks: p50 %.1f ms, p99 %.1f ms, worst %.1f ms; "
+                "CPU time %.1f ms per seek\n", figures[back], r.n, percentile(&r, 50),
+                percentile(&r, 99), r.worst_ms, r.samples ? r.cpu_ms / r.samples : 0);
     }
+    fprintf(stderr, "tui_seek: peak RSS %.0f MB\n", peak_rss_mb());
     tui_src_close(&s);
     return rc;
 }

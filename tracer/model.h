@@ -287,6 +287,18 @@ const tm_module *tm_model_module_at(const tm_model *m, size_t i);
  * touches the other; the retire callback is not copied.  NULL on no
  * memory.  A replay keeps clones as checkpoints to seek backwards. */
 tm_model *tm_model_clone(const tm_model *m);
+/* A copy of m to keep, neither applied to nor read (replay checkpoints):
+ * its task records are packed, and those unchanged since prev (an
+ * earlier snapshot, or NULL) are shared with it, counted.  *own gets the
+ * bytes of its own arrays; *shared (a caller's running total for a set
+ * of snapshots) grows by the bytes of the task records it added.
+ * tm_model_restore gives a model equal to m from it (to read or apply
+ * to); tm_model_snapshot_free frees it (snapshots in any order) and takes
+ * the records it frees off *shared.  NULL on no memory. */
+tm_model *tm_model_snapshot(const tm_model *m, const tm_model *prev, size_t *own,
+                            size_t *shared);
+tm_model *tm_model_restore(const tm_model *snap);
+void tm_model_snapshot_free(tm_model *snap, size_t *shared);
 /* Move "now" forward to ns without an event (a replay cursor between
  * events): ages, state durations and the stuck-task analysis then count
  * to ns.  Never moves it back. */

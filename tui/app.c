@@ -194,7 +194,7 @@ static const char *view_title(const tui_app *a) {
     case VIEW_RESOURCES: return " Resources: locks, semaphores, events, conditions, barriers, queues";
     case VIEW_WARNINGS: return " Warnings  (Enter opens the task)";
     case VIEW_HELP: return " Help  (Up/Down PgUp/PgDn scroll, Esc returns)";
-    case VIEW_COLUMNS: return " Columns of the Tasks view  (Space or Enter shows/hides, Esc returns)";
+    case VIEW_COLUMNS: return " Columns of the Tasks view  (Space shows/hides, s sorts, Esc returns)";
     }
     return "";
 }
@@ -211,7 +211,7 @@ static const char *hints(const tui_app *a) {
     if (a->view == VIEW_HELP)
         return " Up Down PgUp PgDn Home End scroll  Esc ? q returns";
     if (a->view == VIEW_COLUMNS)
-        return " Up Down move  Space Enter show/hide  Esc returns";
+        return " Up Down move  Space Enter show/hide  s sort by it  Esc returns";
     if (a->view == VIEW_TASK && a->src->mode == TUI_LIVE)
         return " q quit ? help Enter follow link Esc back K cancel task 1-4 views Tab next view";
     return a->src->mode == TUI_REPLAY

@@ -156,6 +156,9 @@ void tui_build_resource(tui_app *a);
 int tui_task_key(tui_app *a, int key);
 /* Report the answer to a cancel in flight in the footer (each draw). */
 void tui_cancel_poll(tui_app *a);
+/* Cancel requests task t has not seen yet (0 once it resumed or moved
+ * on after the latest, or finished): what the detail view calls pending. */
+uint32_t tui_cancels_pending(const tm_task *t);
 void tui_build_loops(tui_app *a);             /* views.c */
 void tui_build_resources(tui_app *a);
 void tui_build_warnings(tui_app *a);

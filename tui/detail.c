@@ -114,8 +114,13 @@ static void fields(tui_app *a, const tm_task *t) {
     if (t->woken_by)
         tui_emit(a, ST_ACCENT, LINK_TASK, t->woken_by, "  woken by    #%" PRIu64 " %s",
                  t->woken_by, tname(m, t->woken_by));
-    tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  cancel      %u request(s) pending, %u made in all",
-             t->cancel_requests, t->ncancels);
+    uint32_t pending = tui_cancels_pending(t);
+    if (pending || !t->cancel_requests || t->state >= TM_DONE)
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  cancel      %u request(s) pending, %u made in all",
+                 pending, t->ncancels);
+    else /* asyncio's cancelling(): delivered, not taken back (uncancel) */
+        tui_emit(a, ST_NORMAL, LINK_NONE, 0, "  cancel      0 pending (%u delivered), %u made in all",
+                 t->cancel_requests, t->ncancels);
     uint32_t by = tm_model_task_canceller(m, t->id);
     if (by)
         tui_emit(a, ST_WARN, LINK_NONE, 0, "  cancelled   by taskscope cancel (pid %u)", by);
@@ -555,6 +560,18 @@ void tui_build_resource(tui_app *a) {
     if (!nhist)
         tui_emit(a, ST_DIM, LINK_NONE, 0, "  - (none seen%s)",
                  a->src->mode == TUI_LIVE ? " since the TUI started" : "");
+}
+
+/* Requests the task has not seen yet.  The runtime's count (asyncio's
+ * cancelling()) stays up after the task sees -ECANCELED, until it takes
+ * the request back; a reader asks whether the request still waits.  It
+ * waits until the task changes state after the latest request (it
+ * resumes, or runs on to its next await), and never once it finished. */
+uint32_t tui_cancels_pending(const tm_task *t) {
+    if (!t->cancel_requests || !t->ncancels || t->state >= TM_DONE)
+        return 0;
+    const tm_cancel *last = &t->cancels[(t->ncancels - 1) % TM_CANCEL_HISTORY];
+    return t->state_since_ns > last->ns ? 0 : t->cancel_requests;
 }
 
 /* ---- the cancel key -------------------------------------------------------- */

@@ -13,6 +13,7 @@
 
 #include "recent.h"
 #include "report.h"
+#include "zpack.h"
 
 struct ring {
     uint64_t task;
@@ -272,6 +273,135 @@ tui_recent *tui_recent_clone(const tui_recent *r) {
     if (r->nrings)
         memcpy(c->rings, r->rings, r->nrings * sizeof *c->rings);
     return c;
+}
+
+/* ---- snapshots (replay checkpoints) -------------------------------------- */
+
+/* A ring kept by snapshots: packed (zpack.h: unused slots and fields are
+ * zeros) and counted by the snapshots using it. */
+struct shared_ring {
+    size_t refs;
+    size_t nwords;
+    uint64_t w[];
+};
+
+#define RING_WORDS TS_ZPACK_MAX_WORDS(sizeof(struct ring))
+
+static size_t shared_size(size_t nwords) {
+    return sizeof(struct shared_ring) + nwords * sizeof(uint64_t);
+}
+
+/* The rings in the live table's order; the slots are rebuilt on restore
+ * (cheaper than keeping a half-empty table per checkpoint). */
+struct tui_recent_snap {
+    struct shared_ring **rings;
+    size_t nrings;
+};
+
+/* The ring as it packs: its events field by field into a zeroed copy,
+ * so padding never tells equal rings apart. */
+static size_t pack_ring(const struct ring *g, uint64_t *out) {
+    struct ring c;
+    memset(&c, 0, sizeof c);
+    c.task = g->task;
+    c.head = g->head;
+    c.n = g->n;
+    for (size_t i = 0; i < TUI_RECENT_PER_TASK; i++) {
+        c.ev[i].ns = g->ev[i].ns;
+        c.ev[i].obj = g->ev[i].obj;
+        c.ev[i].type = g->ev[i].type;
+        c.ev[i].x = g->ev[i].x;
+        c.ev[i].y = g->ev[i].y;
+    }
+    return ts_zpack(&c, sizeof c, out);
+}
+
+tui_recent_snap *tui_recent_snapshot(const tui_recent *r, const tui_recent_snap *prev,
+                                     size_t *own, size_t *shared) {
+    tui_recent_snap *sn = calloc(1, sizeof *sn);
+    if (!sn)
+        return NULL;
+    sn->rings = calloc(r->nrings ? r->nrings : 1, sizeof *sn->rings);
+    if (!sn->rings) {
+        free(sn);
+        return NULL;
+    }
+    sn->nrings = r->nrings;
+    uint64_t buf[RING_WORDS];
+    /* rings unchanged since prev: shared */
+    for (size_t k = 0; prev && k < prev->nrings; k++) {
+        struct shared_ring *p = prev->rings[k];
+        /* the ring's first word, its task (never 0), is the first after
+         * the bitmap */
+        size_t nmask = (sizeof(struct ring) / 8 + 63) / 64;
+        if (!(p->w[0] & 1))
+            continue;
+        uint64_t task = p->w[nmask];
+        struct slot *sl = find(r, task);
+        if (!sl || !sl->task || sn->rings[sl->ring])
+            continue;
+        size_t n = pack_ring(&r->rings[sl->ring], buf);
+        if (n == p->nwords && memcmp(buf, p->w, n * sizeof *buf) == 0) {
+            p->refs++;
+            sn->rings[sl->ring] = p;
+        }
+    }
+    for (size_t k = 0; k < r->nrings; k++) {
+        if (sn->rings[k])
+            continue;
+        size_t n = pack_ring(&r->rings[k], buf);
+        struct shared_ring *p = malloc(shared_size(n));
+        if (!p) {
+            tui_recent_snap_free(sn, shared);
+            return NULL;
+        }
+        p->refs = 1;
+        p->nwords = n;
+        memcpy(p->w, buf, n * sizeof *buf);
+        sn->rings[k] = p;
+        *shared += shared_size(n);
+    }
+    *own = sizeof *sn + sn->nrings * sizeof *sn->rings;
+    return sn;
+}
+
+tui_recent *tui_recent_restore(const tui_recent_snap *sn) {
+    tui_recent *r = tui_recent_new();
+    if (!r)
+        return NULL;
+    if (!sn->nrings)
+        return r;
+    r->rings = malloc(sn->nrings * sizeof *r->rings);
+    if (!r->rings) {
+        tui_recent_free(r);
+        return NULL;
+    }
+    r->rings_cap = r->nrings = sn->nrings;
+    for (size_t k = 0; k < sn->nrings; k++)
+        ts_zunpack(sn->rings[k]->w, sizeof r->rings[k], &r->rings[k]);
+    size_t cap = 1024;
+    while (cap < r->nrings * 2 + 2)
+        cap *= 2;
+    if (rehash(r, cap) != 0) {
+        tui_recent_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void tui_recent_snap_free(tui_recent_snap *sn, size_t *shared) {
+    if (!sn)
+        return;
+    for (size_t k = 0; k < sn->nrings; k++) {
+        struct shared_ring *p = sn->rings[k];
+        if (p && --p->refs == 0) {
+            size_t sz = shared_size(p->nwords);
+            free(p);
+            *shared -= sz < *shared ? sz : *shared;
+        }
+    }
+    free(sn->rings);
+    free(sn);
 }
 
 void tui_recent_prune(tui_recent *r, const tm_model *m) {

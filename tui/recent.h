@@ -41,6 +41,18 @@ void tui_recent_note(tui_recent *r, const ts_ev_header *rec, uint64_t ns);
 void tui_recent_note_resource(tui_recent *r, const ts_ev_header *rec, uint64_t ns);
 /* A deep copy (replay checkpoints); NULL on no memory. */
 tui_recent *tui_recent_clone(const tui_recent *r);
+/* A copy to keep, not to note into (replay checkpoints): rings unchanged
+ * since prev (an earlier snapshot of the same table, or NULL) are shared
+ * with it.  *own gets its own bytes; *shared (the caller's running total
+ * for a set of snapshots) grows by the rings it added.  NULL on no
+ * memory. */
+typedef struct tui_recent_snap tui_recent_snap;
+tui_recent_snap *tui_recent_snapshot(const tui_recent *r, const tui_recent_snap *prev,
+                                     size_t *own, size_t *shared);
+/* A table to note into again, equal to the one snapshotted. */
+tui_recent *tui_recent_restore(const tui_recent_snap *sn);
+/* Free a snapshot (any order among them); the rings freed come off *shared. */
+void tui_recent_snap_free(tui_recent_snap *sn, size_t *shared);
 /* Copy task's events, newest first, into out; returns how many.  Events
  * are returned in time order even if they arrived out of it (rings of
  * different threads are merged by the reader in batches). */

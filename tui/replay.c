@@ -14,6 +14,13 @@
  *     applying) and applies from there, so a seek costs at most one
  *     checkpoint interval of events plus one model copy, whatever the
  *     recording's length.
+ *   - Checkpoints hold at most CHECKPOINT_BUDGET bytes: each shares the
+ *     task records and histories that did not change since the previous
+ *     one (tm_model_snapshot, tui_recent_snapshot), and when they still
+ *     outgrow the budget every other one is dropped and the spacing
+ *     doubles.  So the spacing follows the model's size: a small model
+ *     keeps the finest spacing, a huge one costs longer seeks, never
+ *     more memory.
  *   - The log is append-only while loading and read-only after; records
  *     never straddle chunks and keep their 8-byte alignment.
  */
@@ -32,6 +39,9 @@
  * MAX_CHECKPOINTS in all (a 10M-event recording: one per 250k events). */
 #define CHECKPOINT_MIN_EVENTS 100000u
 #define MAX_CHECKPOINTS 64
+/* What all checkpoints may hold together, in bytes (a 10-minute
+ * recording replays on a small machine). */
+#define CHECKPOINT_BUDGET ((size_t)256 << 20)
 
 struct entry {             /* precedes each record */
     uint64_t ns;
@@ -52,8 +62,9 @@ struct checkpoint {
     uint64_t max_ns;       /* latest time among those events */
     struct chunk *cur;
     size_t off;
-    tm_model *model;
-    tui_recent *recent, *res_recent;
+    tm_model *model;                    /* a tm_model_snapshot */
+    tui_recent_snap *recent, *res_recent;
+    size_t own;                         /* bytes not shared with others */
 };
 
 struct tui_log {
@@ -66,20 +77,51 @@ struct tui_log {
     uint64_t every;        /* checkpoint spacing in events, 0 = none yet */
     struct checkpoint cps[MAX_CHECKPOINTS];
     size_t ncps;
+    size_t budget;         /* CHECKPOINT_BUDGET unless a test says otherwise */
+    uint64_t min_every;    /* CHECKPOINT_MIN_EVENTS, likewise */
+    size_t own_bytes;      /* the checkpoints' own bytes, summed */
+    size_t shared_bytes;   /* the records they share: tm_model_snapshot's */
 };
 
-static void checkpoint_free(struct checkpoint *c) {
-    tm_model_free(c->model);
-    tui_recent_free(c->recent);
-    tui_recent_free(c->res_recent);
+static void checkpoint_free(tui_log *l, struct checkpoint *c) {
+    tm_model_snapshot_free(c->model, &l->shared_bytes);
+    tui_recent_snap_free(c->recent, &l->shared_bytes);
+    tui_recent_snap_free(c->res_recent, &l->shared_bytes);
+    l->own_bytes -= c->own < l->own_bytes ? c->own : l->own_bytes;
     memset(c, 0, sizeof *c);
+}
+
+size_t tui_replay_checkpoint_bytes(const tui_src *s) {
+    return s->log ? s->log->own_bytes + s->log->shared_bytes : 0;
+}
+
+size_t tui_replay_checkpoints(const tui_src *s, uint64_t *every) {
+    if (every)
+        *every = s->log ? s->log->every : 0;
+    return s->log ? s->log->ncps : 0;
+}
+
+/* Over budget: keep every other checkpoint (those a doubled spacing
+ * would have taken) and double the spacing. */
+static void thin_checkpoints(tui_log *l) {
+    size_t j = 0;
+    for (size_t i = 0; i < l->ncps; i++) {
+        if (l->cps[i].applied % (2 * l->every) == 0)
+            l->cps[j++] = l->cps[i];
+        else
+            checkpoint_free(l, &l->cps[i]);
+    }
+    for (size_t i = j; i < l->ncps; i++)
+        memset(&l->cps[i], 0, sizeof l->cps[i]);
+    l->ncps = j;
+    l->every *= 2;
 }
 
 static void log_free(tui_log *l) {
     if (!l)
         return;
     for (size_t i = 0; i < l->ncps; i++)
-        checkpoint_free(&l->cps[i]);
+        checkpoint_free(l, &l->cps[i]);
     for (struct chunk *c = l->head, *n; c; c = n) {
         n = c->next;
         free(c);
@@ -144,14 +186,25 @@ static void maybe_checkpoint(tui_src *s) {
     /* histories of tasks the model evicted can never be shown: not worth
      * copying (in a long recording they outnumber the live ones) */
     tui_recent_prune(s->recent, s->model);
-    struct checkpoint c = {s->applied, l->max_ns, l->cur, l->off, tm_model_clone(s->model),
-                           tui_recent_clone(s->recent),
-                           s->res_recent ? tui_recent_clone(s->res_recent) : NULL};
+    const struct checkpoint *prev = l->ncps ? &l->cps[l->ncps - 1] : NULL;
+    struct checkpoint c = {.applied = s->applied, .max_ns = l->max_ns, .cur = l->cur,
+                           .off = l->off};
+    size_t own[3] = {0, 0, 0};
+    c.model = tm_model_snapshot(s->model, prev ? prev->model : NULL, &own[0], &l->shared_bytes);
+    c.recent = tui_recent_snapshot(s->recent, prev ? prev->recent : NULL, &own[1],
+                                   &l->shared_bytes);
+    if (s->res_recent)
+        c.res_recent = tui_recent_snapshot(s->res_recent, prev ? prev->res_recent : NULL,
+                                           &own[2], &l->shared_bytes);
+    c.own = own[0] + own[1] + own[2];
+    l->own_bytes += c.own;
     if (!c.model || !c.recent || (s->res_recent && !c.res_recent)) {
-        checkpoint_free(&c); /* no memory: seeks back just cost more */
+        checkpoint_free(l, &c); /* no memory: seeks back just cost more */
         return;
     }
     l->cps[l->ncps++] = c;
+    while (l->ncps > 1 && l->own_bytes + l->shared_bytes > l->budget)
+        thin_checkpoints(l);
 }
 
 static void apply_next(tui_src *s, const struct entry *e) {
@@ -179,9 +232,9 @@ static const struct checkpoint *checkpoint_before(const tui_log *l, uint64_t t) 
 static int rewind_model(tui_src *s, uint64_t t) {
     tui_log *l = s->log;
     const struct checkpoint *c = checkpoint_before(l, t);
-    tm_model *m = c ? tm_model_clone(c->model) : tm_model_new();
-    tui_recent *r = c ? tui_recent_clone(c->recent) : tui_recent_new();
-    tui_recent *rr = c && c->res_recent ? tui_recent_clone(c->res_recent) : tui_recent_new();
+    tm_model *m = c ? tm_model_restore(c->model) : tm_model_new();
+    tui_recent *r = c ? tui_recent_restore(c->recent) : tui_recent_new();
+    tui_recent *rr = c && c->res_recent ? tui_recent_restore(c->res_recent) : tui_recent_new();
     if (!m || !r || !rr) {
         tm_model_free(m);
         tui_recent_free(r);
@@ -335,7 +388,16 @@ int tui_replay_begin(tui_src *s, const char *label) {
         tui_replay_close(s);
         return -ENOMEM;
     }
+    s->log->budget = CHECKPOINT_BUDGET;
+    s->log->min_every = CHECKPOINT_MIN_EVENTS;
     return 0;
+}
+
+void tui_replay_checkpoint_limits(tui_src *s, size_t budget, uint64_t min_every) {
+    if (s->log) {
+        s->log->budget = budget;
+        s->log->min_every = min_every ? min_every : 1;
+    }
 }
 
 int tui_replay_add(tui_src *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid) {
@@ -347,8 +409,8 @@ int tui_replay_add(tui_src *s, const ts_ev_header *rec, uint64_t ns, uint32_t ti
 void tui_replay_finish(tui_src *s) {
     s->log->cur = s->log->head;
     s->log->every = s->log_events / MAX_CHECKPOINTS + 1;
-    if (s->log->every < CHECKPOINT_MIN_EVENTS)
-        s->log->every = CHECKPOINT_MIN_EVENTS;
+    if (s->log->every < s->log->min_every)
+        s->log->every = s->log->min_every;
     s->cursor = 0; /* nothing applied yet: before any event */
     tui_replay_seek(s, s->t_end);
     double secs = (double)(s->t_end - s->t0) / 1e9;

@@ -113,6 +113,13 @@ int tui_src_replay(tui_src *s, const char *path, char *err, size_t len);
 int tui_replay_begin(tui_src *s, const char *label);
 int tui_replay_add(tui_src *s, const ts_ev_header *rec, uint64_t ns, uint32_t tid);
 void tui_replay_finish(tui_src *s);
+/* What the replay's model checkpoints hold, in bytes (at most a fixed
+ * budget), and how many there are, *every events apart. */
+size_t tui_replay_checkpoint_bytes(const tui_src *s);
+size_t tui_replay_checkpoints(const tui_src *s, uint64_t *every);
+/* Between begin and finish (tests): the checkpoints' memory budget and
+ * their least spacing in events, instead of 256 MB and 100k events. */
+void tui_replay_checkpoint_limits(tui_src *s, size_t budget, uint64_t min_every);
 /* A fixed model (not owned) with nothing feeding it. */
 void tui_src_static(tui_src *s, tm_model *m);
 

@@ -105,6 +105,11 @@ static void layout(tui_app *a, const int *need) {
             }
 }
 
+/* The direction mark the header uses: down for largest (or Z) first. */
+static const char *sort_mark(const tui_app *a, int desc) {
+    return a->utf8 ? (desc ? "▼" : "▲") : (desc ? "v" : "^");
+}
+
 static void draw_head(tui_app *a, int y) {
     int x = 0;
     tui_put(y, 0, COLS, tui_attr(a, ST_HEAD), "");
@@ -116,7 +121,7 @@ static void draw_head(tui_app *a, int y) {
         int sorted = a->rows.sort == SPECS[i].col;
         int desc = tui_col_descending(SPECS[i].col) ^ a->rows.reverse;
         snprintf(name, sizeof name, "%s%s", tui_col_name(SPECS[i].col),
-                 !sorted ? "" : a->utf8 ? (desc ? "▼" : "▲") : (desc ? "v" : "^"));
+                 !sorted ? "" : sort_mark(a, desc));
         int len = (int)strlen(name) - (sorted && a->utf8 ? 2 : 0);
         snprintf(cell, sizeof cell, "%*s%s", SPECS[i].right && len < w ? w - len : 0, "", name);
         tui_put(y, x, w, tui_attr(a, ST_HEAD) | (sorted ? A_BOLD : 0), cell);
@@ -346,8 +351,8 @@ int tui_tasks_key(tui_app *a, int key) {
 static const char *col_about(tui_col c) {
     switch (c) {
     case COL_ID: return "task id (always shown)";
-    case COL_NAME: return "task name; the tree in tree mode (always shown)";
-    case COL_STATE: return "ready, running, suspended, done, failed, cancelled";
+    case COL_NAME: return "task name; the tree in tree mode (always)";
+    case COL_STATE: return "ready, running, suspended, done, failed...";
     case COL_TOTAL: return "age: since it was spawned";
     case COL_BUSY: return "time running its steps";
     case COL_SCHED: return "time ready but waiting for the loop";
@@ -360,18 +365,61 @@ static const char *col_about(tui_col c) {
     }
 }
 
-void tui_build_columns(tui_app *a) {
-    tui_emit(a, ST_HEAD, LINK_NONE, 0, "     %-11s %s", "COLUMN", "SHOWS");
-    for (size_t i = 1; i < NSPECS; i++) {
-        tui_col c = SPECS[i].col;
-        int off = a->col_off >> c & 1;
-        tui_emit(a, off ? ST_DIM : ST_NORMAL, LINK_NONE, 0, " [%c] %-11s %s%s", off ? ' ' : 'x',
-                 tui_col_name(c), col_about(c),
-                 !off && !a->colw[c] ? " (no room at this width)" : "");
+/* What column c sorts by (rows.c's key), without the direction. */
+static const char *col_sort_key(tui_col c) {
+    switch (c) {
+    case COL_ID: return "id";
+    case COL_NAME: return "name A-Z";
+    case COL_STATE: return "state";
+    case COL_TOTAL: return "age";
+    case COL_BUSY: return "busy time";
+    case COL_SCHED: return "sched. time";
+    case COL_IDLE: return "idle time";
+    case COL_POLLS: return "steps";
+    case COL_AWAITS: return "wait kind";
+    case COL_ASITE: case COL_SSITE: return "site A-Z";
+    default: return "";
     }
 }
 
+void tui_build_columns(tui_app *a) {
+    tui_emit(a, ST_HEAD, LINK_NONE, 0, "     %-8s %-15s %s", "COLUMN", "SORTS BY", "SHOWS");
+    for (size_t i = 1; i < NSPECS; i++) {
+        tui_col c = SPECS[i].col;
+        int off = a->col_off >> c & 1, sorted = a->rows.sort == c;
+        int desc = tui_col_descending(c) ^ (sorted && a->rows.reverse);
+        /* the sort column is starred; the mark shows the order it sorts in
+         * (its natural one, or the reversed one when it is the sort) */
+        char key[48];
+        snprintf(key, sizeof key, "%s %s%s", col_sort_key(c), sort_mark(a, desc),
+                 sorted ? "*" : "");
+        int pad = 15 - (int)strlen(key) + (a->utf8 ? 2 : 0); /* a 3-byte, 1-cell mark */
+        tui_emit(a, off ? ST_DIM : sorted ? ST_ACCENT : ST_NORMAL, LINK_NONE, 0,
+                 " [%c] %-8s %s%*s %s%s", off ? ' ' : 'x', tui_col_name(c), key,
+                 pad > 0 ? pad : 0, "", col_about(c),
+                 !off && !a->colw[c] ? " (no room here)" : "");
+    }
+    tui_emit(a, ST_DIM, LINK_NONE, 0, "%s", "");
+    tui_emit(a, ST_DIM, LINK_NONE, 0, " s: sort by the column under the cursor (again: reverse)."
+             "  * marks the sort;");
+    tui_emit(a, ST_DIM, LINK_NONE, 0, " %s smallest (or A) first, %s largest (or Z) first; the"
+             " Tasks header marks it too.", sort_mark(a, 0), sort_mark(a, 1));
+}
+
 int tui_columns_key(tui_app *a, int key) {
+    if (key == 's' && a->cur >= 1 && a->cur < NSPECS) { /* sort by this column */
+        tui_col c = SPECS[a->cur].col;
+        if (a->col_off >> c & 1) {
+            tui_app_message(a, "%s is hidden: show it to sort by it", tui_col_name(c));
+            return 1;
+        }
+        a->rows.reverse = a->rows.sort == c ? !a->rows.reverse : 0;
+        a->rows.sort = c;
+        tui_app_message(a, "sorted by %s %s", tui_col_name(c),
+                        sort_mark(a, tui_col_descending(c) ^ a->rows.reverse));
+        a->rows_dirty = 1;
+        return 1;
+    }
     if (key != ' ' && key != '\n' && key != '\r' && key != KEY_ENTER)
         return 0;
     if (a->cur < 1 || a->cur >= NSPECS)

@@ -494,6 +494,45 @@ def check_size(ctx, width, height):
         p.keys("Space", "Escape")
         p.wait(lambda s: "BUSY" in s and "Columns of" not in s)
 
+        # 5b. the header marks the sort column and its order; s moves it,
+        # r reverses it; the chooser says what each column sorts by and
+        # sorts by the column under its cursor
+        up, down = r"(?:\u25b2|\^)", r"(?:\u25bc|v)"
+        p.wait(re.compile(r"\bID" + up))
+        p.keys("s")
+        p.wait(re.compile(r"\bNAME" + up))
+        p.keys("r")
+        p.wait(re.compile(r"\bNAME" + down))
+        p.keys("c")
+        s = p.wait("SORTS BY")
+        if not re.search(r"NAME +name A-Z " + down + r"\*", s):
+            raise Failure("the chooser does not star the sort column:\n" + s)
+        for col, key in [("BUSY", "busy time " + down), ("AWAITS", "wait kind " + up)]:
+            if not re.search(col + " +" + key, s):
+                raise Failure("the chooser does not say %s sorts by %s:\n%s" % (col, key, s))
+        lines = s.splitlines()[4:]
+        busy = next(i for i, l in enumerate(lines) if " BUSY " in l)
+        ident = next(i for i, l in enumerate(lines) if " ID " in l)
+        p.keys(*(["j"] * busy))
+        p.keys("s", "Escape")
+        p.wait(re.compile(r"\bBUSY" + down))
+        # a sort column with no room on screen: the header names it
+        p.keys("c")
+        s = p.wait("SORTS BY")
+        lines = s.splitlines()[4:]
+        spawn = next(i for i, l in enumerate(lines) if " SPAWN SITE " in l)
+        p.keys(*(["j"] * spawn))
+        p.keys("s", "Escape")
+        if "(no room here)" in lines[spawn]:
+            p.wait(re.compile(r"\| sort SPAWN SITE" + up + r" \|"))
+        else:
+            p.wait(re.compile(r"SPAWN SITE" + up))
+        p.keys("c")
+        p.wait("SORTS BY")
+        p.keys(*(["j"] * ident))
+        p.keys("s", "Escape")
+        p.wait(re.compile(r"\bID" + up))
+
         # 6. the age of main at the cursor (+1.000 s), not at its last event
         p.keys("Left", "Left")
         p.wait(re.compile(r"\+1\.000s / "))
@@ -538,6 +577,41 @@ def check_size(ctx, width, height):
         for want in ["kind        " + kind, "depth" if kind == "queue" else "permits", "History"]:
             if want not in s:
                 raise Failure("resource detail lacks %r:\n%s" % (want, s))
+
+        # 9. links both ways: Enter on the first waiter opens that task;
+        # its detail keeps "longest poll" on screen and lists its latest
+        # events newest first; Enter on its awaits line opens the queue
+        # again (whatever the run's timing, the first waiter waits on it)
+        lines = s.splitlines()
+        addr = re.search(r"^queue (0x[0-9a-f]+)", s, re.M)
+        head = next((i for i, l in enumerate(lines) if re.match(r"queue 0x", l)), None)
+        first = next((i for i, l in enumerate(lines) if re.match(r"  1\. #\d+ ", l)), None)
+        if addr is None or head is None or first is None:
+            raise Failure("no resource heading or first waiter:\n" + s)
+        task = re.match(r"  1\. #(\d+) (\S+)", lines[first])
+        p.keys(*(["j"] * (first - head)))
+        p.keys("Enter")
+        s = p.wait("Task #%s %s" % (task.group(1), task.group(2)))
+        if not re.search(r"polls +\d+ +longest poll \S+", s):
+            raise Failure("longest poll not shown at %d columns:\n%s" % (width, s))
+        lines = s.splitlines()
+        head = next(i for i, l in enumerate(lines) if l.startswith("Task #"))
+        aw = next((i for i, l in enumerate(lines) if l.startswith("  awaits ")), None)
+        if aw is None:
+            raise Failure("the waiter's detail has no awaits line:\n" + s)
+        p.keys("G")
+        s = p.wait("Latest events (newest first)")
+        evs = s.split("Latest events (newest first)", 1)[1]
+        times = [float(t) for t in re.findall(r"^ +\+(\d+\.\d+)s ", evs, re.M)]
+        if len(times) < 2 or times != sorted(times, reverse=True):
+            raise Failure("latest events not newest first (%s):\n%s" % (times, s))
+        p.keys("g")
+        p.wait(lambda s: "Task #" in s and "Latest events" not in s or height >= 40)
+        p.keys(*(["j"] * (aw - head)))
+        p.keys("Enter")
+        s = p.wait(re.compile(r"Waiters \([1-9]\d*, in the order they came\)"))
+        if addr.group(1) not in s or "kind        queue" not in s:
+            raise Failure("Enter on the awaits line did not open %s:\n%s" % (addr.group(1), s))
         check_quit(p)
     finally:
         p.kill()
@@ -596,6 +670,7 @@ def case_stack(ctx):
             if "\x1b" in s:
                 raise Failure("a field's escape sequence reached the terminal")
             # n keeps the task, y cancels it, and the model says who did
+            p.wait(re.compile(r"cancel +0 request\(s\) pending, 0 made in all"))
             p.keys("K")
             p.wait(re.compile(r"Cancel task #\d+ sleeper\?"))
             p.keys("n")
@@ -606,6 +681,8 @@ def case_stack(ctx):
             p.wait(re.compile(r"cancelled task #\d+ sleeper"))
             s = p.wait(re.compile(r"cancelled +by taskscope cancel \(pid \d+\)"))
             p.wait(re.compile(r"state +(cancelled|done|failed)"))
+            # the runtime applied the request: nothing is pending any more
+            p.wait(re.compile(r"cancel +0 request\(s\) pending, 1 made in all"))
             check_quit(p)
         finally:
             p.kill()

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "app.h"
 #include "recent.h"
 #include "source.h"
 #include "watch.h"
@@ -87,15 +88,21 @@ static void make_recording(void) {
     }
 }
 
-static tui_src *open_replay(void) {
+/* The recording in a replay source; budget and min_every (if not 0)
+ * replace the checkpoints' defaults. */
+static tui_src *open_replay_limits(size_t budget, uint64_t min_every) {
     tui_src *s = calloc(1, sizeof *s);
     assert_non_null(s);
     assert_int_equal(tui_replay_begin(s, "test"), 0);
+    if (budget)
+        tui_replay_checkpoint_limits(s, budget, min_every);
     for (size_t i = 0; i < nevents; i++)
         assert_int_equal(tui_replay_add(s, (const ts_ev_header *)events[i].data, events[i].ns, 1), 0);
     tui_replay_finish(s);
     return s;
 }
+
+static tui_src *open_replay(void) { return open_replay_limits(0, 0); }
 
 static tm_model *reference_at(uint64_t t) {
     tm_model *m = tm_model_new();
@@ -104,6 +111,29 @@ static tm_model *reference_at(uint64_t t) {
     tm_model_advance_now(m, t);
     tm_model_analyze(m);
     return m;
+}
+
+/* The recent events s shows for a few tasks are those a fresh table fed
+ * every event up to t holds. */
+static void assert_same_recent(const tui_src *s, uint64_t t) {
+    tui_recent *r = tui_recent_new();
+    for (size_t i = 0; i < nevents && events[i].ns <= t; i++)
+        tui_recent_note(r, (const ts_ev_header *)events[i].data, events[i].ns);
+    for (size_t i = 0, n = 0; i < tm_model_task_count(s->model) && n < 20; i++) {
+        const tm_task *x = tm_model_task_at(s->model, i);
+        if (!x)
+            continue;
+        tui_event a[TUI_RECENT_PER_TASK], b[TUI_RECENT_PER_TASK];
+        size_t na = tui_recent_get(s->recent, x->id, a, TUI_RECENT_PER_TASK);
+        size_t nb = tui_recent_get(r, x->id, b, TUI_RECENT_PER_TASK);
+        assert_int_equal(na, nb);
+        for (size_t k = 0; k < na; k++) {
+            assert_int_equal(a[k].ns, b[k].ns);
+            assert_int_equal(a[k].type, b[k].type);
+        }
+        n++;
+    }
+    tui_recent_free(r);
 }
 
 /* Every task of a (with its times counted to now) is in b alike. */
@@ -133,9 +163,9 @@ static void assert_same(const tm_model *a, const tm_model *b) {
     assert_int_equal(r1->held, r2->held);
 }
 
-static void test_seek_matches_fresh_model(void **state) {
-    (void)state;
-    tui_src *s = open_replay();
+/* The cursor's path through s; at each stop the model equals a fresh
+ * one, and so do the recent events of a few tasks. */
+static void check_seeks(tui_src *s) {
     uint64_t span = s->t_end - s->t0;
     /* end, back, forward over checkpoints, back a little, a time between
      * two events (the clock must still read the cursor) */
@@ -151,9 +181,75 @@ static void test_seek_matches_fresh_model(void **state) {
         assert_same(ref, s->model);
         assert_same(s->model, ref);
         tm_model_free(ref);
+        assert_same_recent(s, at[k]);
     }
+}
+
+static void test_seek_matches_fresh_model(void **state) {
+    (void)state;
+    tui_src *s = open_replay();
+    check_seeks(s);
     tui_src_close(s);
     free(s);
+}
+
+/* Checkpoints within a small budget: snapshots share what did not change,
+ * and over budget every other one goes and the spacing doubles; seeks
+ * still tell the truth. */
+static void test_checkpoint_budget(void **state) {
+    (void)state;
+    tui_src *wide = open_replay_limits((size_t)1 << 30, 5000);
+    uint64_t wide_every = 0;
+    size_t wide_n = tui_replay_checkpoints(wide, &wide_every);
+    size_t wide_bytes = tui_replay_checkpoint_bytes(wide);
+    assert_int_equal(wide_every, 5000);
+    assert_true(wide_n >= 50);
+    check_seeks(wide);
+    tui_src_close(wide);
+    free(wide);
+    size_t budget = wide_bytes / 5;
+    tui_src *s = open_replay_limits(budget, 5000);
+    uint64_t every = 0;
+    size_t n = tui_replay_checkpoints(s, &every);
+    assert_true(every > 5000);      /* thinned */
+    assert_true(n >= 2);
+    assert_true(tui_replay_checkpoint_bytes(s) <= budget);
+    check_seeks(s);
+    tui_src_close(s);
+    free(s);
+}
+
+/* Snapshots sharing task records free in any order; the survivor
+ * restores to the model it was taken from, which then goes on alike. */
+static void test_snapshot_sharing(void **state) {
+    (void)state;
+    tm_model *m = tm_model_new();
+    size_t shared = 0, own1 = 0, own2 = 0;
+    for (size_t i = 0; i < nevents / 3; i++)
+        tm_model_apply(m, (const ts_ev_header *)events[i].data, events[i].ns, 1);
+    tm_model *a = tm_model_snapshot(m, NULL, &own1, &shared);
+    assert_non_null(a);
+    size_t after_a = shared;
+    assert_true(after_a > 0);
+    for (size_t i = nevents / 3; i < nevents / 3 + 50; i++)
+        tm_model_apply(m, (const ts_ev_header *)events[i].data, events[i].ns, 1);
+    tm_model *b = tm_model_snapshot(m, a, &own2, &shared);
+    assert_non_null(b);
+    assert_true(shared - after_a < after_a / 4); /* 50 events change few tasks */
+    tm_model_snapshot_free(a, &shared);
+    tm_model *c = tm_model_restore(b);
+    assert_non_null(c);
+    assert_same(m, c);
+    assert_same(c, m);
+    tm_model_snapshot_free(b, &shared);
+    assert_int_equal(shared, 0);
+    for (size_t i = nevents / 3 + 50; i < nevents; i++) {
+        tm_model_apply(m, (const ts_ev_header *)events[i].data, events[i].ns, 1);
+        tm_model_apply(c, (const ts_ev_header *)events[i].data, events[i].ns, 1);
+    }
+    assert_same(m, c);
+    tm_model_free(m);
+    tm_model_free(c);
 }
 
 /* The age of a task at the cursor counts to the cursor, not to the
@@ -301,6 +397,46 @@ static void test_recent_order_and_resources(void **state) {
     tui_recent_free(c);
 }
 
+/* A cancel request is pending until the task moves on after it (the
+ * runtime's count stays up: asyncio's cancelling()), and never once the
+ * task finished. */
+static void test_cancel_pending(void **state) {
+    (void)state;
+    tm_model *m = tm_model_new();
+    _Alignas(8) ts_ev_task_create cr = {.h = {.type = TS_EV_task_create, .size = sizeof cr},
+                                        .task = 9, .loop = 1};
+    _Alignas(8) ts_ev_task_resume re = {.h = {.type = TS_EV_task_resume, .size = sizeof re},
+                                        .task = 9};
+    _Alignas(8) ts_ev_task_suspend su = {.h = {.type = TS_EV_task_suspend, .size = sizeof su},
+                                         .task = 9, .kind = 3};
+    _Alignas(8) ts_ev_task_cancel ca = {.h = {.type = TS_EV_task_cancel, .size = sizeof ca},
+                                        .task = 9, .requests = 1};
+    _Alignas(8) ts_ev_task_wake wk = {.h = {.type = TS_EV_task_wake, .size = sizeof wk},
+                                      .task = 9, .status = -125};
+    _Alignas(8) ts_ev_task_done dn = {.h = {.type = TS_EV_task_done, .size = sizeof dn},
+                                      .task = 9, .state = 5, .err = -125};
+    tm_model_apply(m, &cr.h, 1000, 1);
+    tm_model_apply(m, &re.h, 2000, 1);
+    tm_model_apply(m, &su.h, 3000, 1);
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 0);
+    tm_model_apply(m, &ca.h, 4000, 1);
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 1);
+    tm_model_apply(m, &wk.h, 5000, 1); /* woken with -ECANCELED: delivered */
+    assert_int_equal(tm_model_task(m, 9)->cancel_requests, 1);
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 0);
+    tm_model_apply(m, &re.h, 6000, 1);
+    tm_model_apply(m, &su.h, 7000, 1); /* swallowed it, waits again */
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 0);
+    ca.requests = 2;
+    tm_model_apply(m, &ca.h, 8000, 1);
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 2);
+    tm_model_apply(m, &wk.h, 9000, 1);
+    tm_model_apply(m, &re.h, 9500, 1);
+    tm_model_apply(m, &dn.h, 10000, 1);
+    assert_int_equal(tui_cancels_pending(tm_model_task(m, 9)), 0);
+    tm_model_free(m);
+}
+
 static int setup(void **state) {
     (void)state;
     make_recording();
@@ -318,6 +454,9 @@ int main(void) {
         cmocka_unit_test(test_seek_matches_fresh_model),
         cmocka_unit_test(test_age_at_cursor),
         cmocka_unit_test(test_clone_is_independent),
+        cmocka_unit_test(test_checkpoint_budget),
+        cmocka_unit_test(test_snapshot_sharing),
+        cmocka_unit_test(test_cancel_pending),
         cmocka_unit_test(test_watch_percentiles),
         cmocka_unit_test(test_replay_watch),
         cmocka_unit_test(test_recent_order_and_resources),
