@@ -47,7 +47,8 @@ struct why_ctx {
     sqlite3 *db;
     int64_t pid;
     uint64_t rec_start, rec_end; /* ns of the recording's first and last event */
-    sqlite3_stmt *events, *life, *holder;
+    sqlite3_stmt *events, *life, *holder, *ran, *blocked, *canceller;
+    int64_t life_seq0, life_seq1; /* the last why_task_life's create and done seq */
 };
 
 static node *add_child(node *parent, int type) {
@@ -111,6 +112,9 @@ int why_task_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1) {
                                                     : (uint64_t)sqlite3_column_int64(st, 1);
     if (*t1 < *t0)
         *t1 = *t0;
+    c->life_seq0 = sqlite3_column_int64(st, 2);
+    c->life_seq1 = sqlite3_column_type(st, 3) == SQLITE_NULL ? INT64_MAX
+                                                             : sqlite3_column_int64(st, 3);
     return 0;
 }
 
@@ -125,6 +129,106 @@ static uint64_t lock_holder(why_ctx *c, uint64_t resource, int64_t seq) {
     sqlite3_bind_int64(st, 2, c->pid);
     sqlite3_bind_int64(st, 3, seq);
     return sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+}
+
+/* A stretch of running or runnable time: between the events seq s0 and
+ * s1, and [a, b) of it inside the window asked about. */
+typedef struct span {
+    int type;
+    int64_t s0, s1;
+    uint64_t a, b;
+} span;
+
+/* Steps shorter than this are not looked up for a watchdog report: the
+ * block threshold is far above it, and a task can have millions. */
+#define WHY_BLOCK_MIN_NS 1000000u
+
+/* Who requested task's cancellation, last before event seq; 0 if unknown. */
+static uint64_t canceller(why_ctx *c, uint64_t task, int64_t seq) {
+    sqlite3_stmt *st = c->canceller;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, seq);
+    return sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+}
+
+/* A running span: a plain step, or one the watchdog saw blocking the
+ * loop (then grouped by the system call it was in). */
+static void add_run(why_ctx *c, node *tn, uint64_t task, const span *sp) {
+    node *x = NULL;
+    if (sp->b - sp->a >= WHY_BLOCK_MIN_NS) {
+        sqlite3_stmt *st = c->blocked;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+        sqlite3_bind_int64(st, 2, c->pid);
+        sqlite3_bind_int64(st, 3, sp->s0);
+        sqlite3_bind_int64(st, 4, sp->s1);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            x = find_child(tn, WHY_BLOCK, sqlite3_column_int(st, 0), 0, 0, 0);
+            if (x && !x->object)
+                x->object = (uint64_t)sqlite3_column_int64(st, 2); /* a stack of it */
+        }
+    }
+    if (!x)
+        x = find_child(tn, N_RUN, 0, 0, 0, 0);
+    if (x) {
+        x->ns += sp->b - sp->a;
+        x->count++;
+    }
+}
+
+/* A runnable span: with depth, the tasks that ran meanwhile (the loop's
+ * other steps, clipped to the span) and the rest, the loop itself, so
+ * the children add up to the node. */
+static void add_sched(why_ctx *c, node *tn, uint64_t task, const span *sp, int depth) {
+    node *x = find_child(tn, N_SCHED, 0, 0, 0, 0);
+    if (!x)
+        return;
+    x->ns += sp->b - sp->a;
+    x->count++;
+    if (depth <= 0)
+        return;
+    sqlite3_stmt *st = c->ran;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, sp->s0);
+    sqlite3_bind_int64(st, 4, sp->s1);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)c->rec_end);
+    uint64_t used = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t other = (uint64_t)sqlite3_column_int64(st, 0);
+        uint64_t d = clip((uint64_t)sqlite3_column_int64(st, 1),
+                          (uint64_t)sqlite3_column_int64(st, 2), sp->a, sp->b);
+        /* one loop runs one step at a time; tasks of other loops
+         * (threads) could overlap: never count past the span */
+        if (d > sp->b - sp->a - used)
+            d = sp->b - sp->a - used;
+        if (!d)
+            continue;
+        node *y = find_child(x, N_TASK, 0, 0, 0, other);
+        if (y) {
+            y->cause = WHY_CAUSE_RAN;
+            y->ns += d;
+            y->count++;
+        }
+        used += d;
+    }
+    if (used < sp->b - sp->a) {
+        node *y = find_child(x, WHY_LOOP, 0, 0, 0, 0);
+        if (y) {
+            y->ns += sp->b - sp->a - used;
+            y->count++;
+        }
+    }
+}
+
+static void add_span(why_ctx *c, node *tn, uint64_t task, const span *sp, int depth) {
+    if (sp->type == N_RUN)
+        add_run(c, tn, task, sp);
+    else
+        add_sched(c, tn, task, sp, depth);
 }
 
 typedef struct wait_rec {
@@ -171,11 +275,14 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             n++;
         }
         /* type 0 resume, 1 suspend (a object, b kind), 2 wake (a by_task) */
+        int64_t seq0 = c->life_seq0, seq1 = c->life_seq1; /* the next call overwrites them */
         int state = N_SCHED; /* from spawn until the first step */
         uint64_t since = t0;
+        int64_t since_seq = seq0;
         wait_rec w = {0};
-        size_t nwaits = 0, wcap = 0;
+        size_t nwaits = 0, wcap = 0, nspans = 0, scap = 0;
         wait_rec *waits = NULL;
+        span *spans = NULL;
         for (size_t i = 0; i <= n; i++) {
             uint64_t at = i < n ? evs[i].ns : t1;
             if (at > t1)
@@ -192,15 +299,28 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                 } else if (evs[i].a && !w.cause_task) {
                     /* woken by a task: the cause when nothing better is known */
                     w.cause_task = evs[i].a;
-                    w.cause = CAUSE_WAKER;
+                    w.cause = w.kind == 10 ? WHY_CAUSE_PRODUCER : CAUSE_WAKER;
+                }
+                if (w.status == -ECANCELED && w.cause != CAUSE_HOLDER && w.cause != CAUSE_AWAITED) {
+                    /* ended by a cancellation: its requester, not the
+                     * task that happened to deliver it */
+                    uint64_t by = canceller(c, task, evs[i].seq);
+                    if (by) {
+                        w.cause_task = by;
+                        w.cause = WHY_CAUSE_CANCELLER;
+                    }
                 }
             }
             if ((state == N_RUN || state == N_SCHED) && d) {
-                node *x = find_child(tn, state, 0, 0, 0, 0);
-                if (x) {
-                    x->ns += d;
-                    x->count++;
+                if (nspans == scap) {
+                    scap = scap ? scap * 2 : 32;
+                    void *p = realloc(spans, scap * sizeof *spans);
+                    if (!p)
+                        break;
+                    spans = p;
                 }
+                uint64_t a = since > w0 ? since : w0;
+                spans[nspans++] = (span){state, since_seq, i < n ? evs[i].seq : seq1, a, a + d};
                 covered += d;
             } else if (state == N_WAIT && d) {
                 w.start = since > w0 ? since : w0;
@@ -218,6 +338,7 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             if (i == n || evs[i].ns >= t1)
                 break;
             since = at;
+            since_seq = evs[i].seq;
             if (evs[i].type == 0) {
                 state = N_RUN;
             } else if (evs[i].type == 1) {
@@ -238,6 +359,9 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                 state = N_SCHED;
             }
         }
+        for (size_t k = 0; k < nspans; k++)
+            add_span(c, tn, task, &spans[k], depth);
+        free(spans);
         free(evs);
         /* Waits last: recursing reuses the statements above. */
         for (size_t k = 0; k < nwaits; k++) {
@@ -290,8 +414,29 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
         "ORDER BY 2, 1";
     static const char LIFE[] =
         "SELECT c.ns, (SELECT d.ns FROM ev_task_done d WHERE d.task = c.task AND d.pid = c.pid\n"
-        "  ORDER BY d.seq LIMIT 1) FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2\n"
-        "  ORDER BY c.seq LIMIT 1";
+        "  ORDER BY d.seq LIMIT 1), c.seq, (SELECT d.seq FROM ev_task_done d\n"
+        "  WHERE d.task = c.task AND d.pid = c.pid ORDER BY d.seq LIMIT 1)\n"
+        "  FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 ORDER BY c.seq LIMIT 1";
+    /* The steps of other tasks between two events (seq ?3, ?4): who ran
+     * while a task was runnable.  Starts from the step in progress at ?3
+     * (the waker's, usually), found as the last resume before it. A
+     * step ends at its task's next suspend, or at its end. */
+    static const char RAN[] =
+        "SELECT r.task, r.ns, coalesce((SELECT s.ns FROM ev_task_suspend s\n"
+        "    WHERE s.task = r.task AND s.pid = r.pid AND s.seq > r.seq ORDER BY s.seq LIMIT 1),\n"
+        "  (SELECT d.ns FROM ev_task_done d WHERE d.task = r.task AND d.pid = r.pid\n"
+        "    AND d.seq > r.seq ORDER BY d.seq LIMIT 1), ?5)\n"
+        "FROM ev_task_resume r WHERE r.pid = ?2 AND r.task > 0 AND r.task != ?1\n"
+        "  AND r.seq >= coalesce((SELECT max(seq) FROM ev_task_resume\n"
+        "    WHERE seq < ?3 AND pid = ?2), 0) AND r.seq < ?4 ORDER BY r.seq";
+    /* The watchdog's report on a step of task ?1 between seq ?3 and ?4. */
+    static const char BLOCKED[] =
+        "SELECT syscall, thread_state, stack FROM ev_loop_blocked\n"
+        "  WHERE seq > ?3 AND seq < ?4 AND task = ?1 AND pid = ?2 ORDER BY seq LIMIT 1";
+    /* Who asked for task ?1's cancellation last before seq ?3. */
+    static const char CANCELLER[] =
+        "SELECT by_task FROM ev_task_cancel WHERE task = ?1 AND pid = ?2 AND seq < ?3\n"
+        "  ORDER BY seq DESC LIMIT 1";
     static const char HOLDER[] =
         "SELECT a.task FROM (SELECT task, seq FROM ev_resource_acquired WHERE resource = ?1\n"
         "    AND pid = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT 1) a\n"
@@ -310,7 +455,10 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
 #undef WHY_ENDS
     if (sqlite3_prepare_v2(c->db, EVENTS, -1, &c->events, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, LIFE, -1, &c->life, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c->db, HOLDER, -1, &c->holder, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(c->db, HOLDER, -1, &c->holder, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, RAN, -1, &c->ran, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, BLOCKED, -1, &c->blocked, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, CANCELLER, -1, &c->canceller, NULL) != SQLITE_OK) {
         snprintf(err, n, "%s: %s (a recording from an older taskscope?)", file,
                  sqlite3_errmsg(c->db));
         why_close(c);
@@ -332,6 +480,9 @@ void why_close(why_ctx *c) {
     sqlite3_finalize(c->events);
     sqlite3_finalize(c->life);
     sqlite3_finalize(c->holder);
+    sqlite3_finalize(c->ran);
+    sqlite3_finalize(c->blocked);
+    sqlite3_finalize(c->canceller);
     sqlite3_close(c->db);
     free(c);
 }

@@ -10,10 +10,15 @@
  *
  *   WHY_TASK   a task (the root, or a cause task under a wait)
  *   WHY_RUN    running on the CPU (count: steps)
- *   WHY_SCHED  runnable, waiting for the loop (count: times).  Children:
- *              WHY_TASK nodes with cause WHY_CAUSE_RAN, the other tasks
- *              that ran meanwhile and how long (they need not add up to
- *              the node: the loop also spends time outside any task)
+ *   WHY_BLOCK  running a step the loop watchdog saw blocking the loop
+ *              (count: steps); wkind: the system call the loop thread
+ *              was in (-1: on the CPU), object: the id of a stack of it
+ *   WHY_SCHED  runnable, waiting for the loop (count: times).  With
+ *              depth > 0, children: WHY_TASK nodes with cause
+ *              WHY_CAUSE_RAN, the other tasks that ran meanwhile and how
+ *              long (the loop-blocking culprits), and WHY_LOOP, the rest
+ *   WHY_LOOP   under WHY_SCHED: no task running (the loop's callbacks,
+ *              timers, polling, or the thread preempted)
  *   WHY_WAIT   suspended, grouped by (kind, object, await site); count:
  *              waits.  Children: the cause task(s), decomposed inside the
  *              wait windows when depth allows
@@ -33,7 +38,7 @@
 
 typedef struct why_ctx why_ctx;
 
-enum why_type { WHY_TASK, WHY_RUN, WHY_SCHED, WHY_WAIT, WHY_OTHER };
+enum why_type { WHY_TASK, WHY_RUN, WHY_SCHED, WHY_WAIT, WHY_OTHER, WHY_LOOP, WHY_BLOCK };
 
 /* How a WHY_TASK node relates to its parent node. */
 enum why_cause {
@@ -43,7 +48,7 @@ enum why_cause {
     WHY_CAUSE_WAKER,   /* woke the waiter (released, put, set, notified) */
     WHY_CAUSE_RAN,     /* under WHY_SCHED: ran while this task was runnable */
     WHY_CAUSE_PRODUCER,/* put the item that woke a queue getter */
-    WHY_CAUSE_CANCELLER, /* cancelled the waiter */
+    WHY_CAUSE_CANCELLER, /* requested the cancellation that ended the wait */
 };
 
 /* The deepest --depth accepted (each level is a few index probes per

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "../schemas/store_ddl.h"
+#include "syscalls.h"
 #include "textsafe.h"
 #include "why.h"
 
@@ -58,8 +59,9 @@ const char *why_cause_name(int cause) {
 }
 
 const char *why_type_name(int type) {
-    static const char *const TYPES[] = {"task", "running", "runnable", "wait", "other"};
-    return type >= 0 && type < 5 ? TYPES[type] : "other";
+    static const char *const TYPES[] = {"task", "running", "runnable", "wait", "other",
+                                        "loop", "blocking"};
+    return type >= 0 && type < (int)(sizeof TYPES / sizeof *TYPES) ? TYPES[type] : "other";
 }
 
 static void pct(FILE *out, uint64_t ns, uint64_t wall) {
@@ -92,6 +94,20 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
                     n->count == 1 ? "" : "s");
         } else if (n->type == WHY_OTHER) {
             fputs("other/unattributed (no events explain it)\n", out);
+        } else if (n->type == WHY_LOOP) {
+            fputs("no task running (the loop's callbacks, timers, polling; or preempted)\n", out);
+        } else if (n->type == WHY_BLOCK) {
+            fprintf(out, "running, blocking the loop (%u step%s the watchdog reported; ", n->count,
+                    n->count == 1 ? "" : "s");
+            if (n->wkind >= 0) {
+                const char *sc = ts_syscall_name(n->wkind);
+                if (sc)
+                    fprintf(out, "in the system call %s)\n", sc);
+                else
+                    fprintf(out, "in system call %d)\n", n->wkind);
+            } else {
+                fputs("on the CPU)\n", out);
+            }
         } else {
             fprintf(out, "waiting: %s", why_kind_name(n->wkind));
             if (why_kind_is_resource(n->wkind) && n->object) {
@@ -144,6 +160,10 @@ void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall) {
         json_str(out, "relation", n->cause ? why_cause_name(n->cause) : NULL);
         free(name);
         free(site);
+    } else if (n->type == WHY_BLOCK) {
+        const char *sc = n->wkind >= 0 ? ts_syscall_name(n->wkind) : NULL;
+        fprintf(out, ",\"syscall_nr\":%d", n->wkind);
+        json_str(out, "syscall", sc);
     } else if (n->type == WHY_WAIT) {
         char *site = lookup(c, SQL_SITE, n->site);
         char *rn = why_kind_is_resource(n->wkind) ? lookup(c, SQL_RES_NAME, (int64_t)n->object) : NULL;
