@@ -47,7 +47,7 @@ struct why_ctx {
     sqlite3 *db;
     int64_t pid;
     uint64_t rec_start, rec_end; /* ns of the recording's first and last event */
-    sqlite3_stmt *events, *life, *holder, *ran, *blocked, *canceller;
+    sqlite3_stmt *events, *life, *holder, *ran, *blocked, *canceller, *sem_holders;
     int64_t life_seq0, life_seq1; /* the last why_task_life's create and done seq */
 };
 
@@ -162,8 +162,8 @@ static void add_run(why_ctx *c, node *tn, uint64_t task, const span *sp) {
         sqlite3_reset(st);
         sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
         sqlite3_bind_int64(st, 2, c->pid);
-        sqlite3_bind_int64(st, 3, sp->s0);
-        sqlite3_bind_int64(st, 4, sp->s1);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)sp->a);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)sp->b);
         if (sqlite3_step(st) == SQLITE_ROW) {
             x = find_child(tn, WHY_BLOCK, sqlite3_column_int(st, 0), 0, 0, 0);
             if (x && !x->object)
@@ -236,7 +236,32 @@ typedef struct wait_rec {
     uint64_t start, end, object, cause_task;
     int64_t site;
     int kind, cause, status; /* status: the wake's (-ECANCELED, -ETIMEDOUT, ...) */
+    unsigned nholders;       /* a semaphore's holders when the wait began */
+    uint64_t holders[WHY_HOLDERS_MAX];
 } wait_rec;
+
+/* A semaphore's holders just before event seq: the tasks whose last
+ * acquisition of it (among its latest 256) has no release by the same
+ * task after it.  Inferred: a semaphore's release is not tied to an
+ * acquisition (any task may release), so a task that released on
+ * another's behalf confuses it. */
+static unsigned sem_holders(why_ctx *c, uint64_t resource, int64_t seq, uint64_t *out) {
+    sqlite3_stmt *st = c->sem_holders;
+    unsigned n = 0;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)resource);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, seq);
+    while (n < WHY_HOLDERS_MAX && sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t t = (uint64_t)sqlite3_column_int64(st, 0);
+        unsigned k = 0;
+        while (k < n && out[k] != t)
+            k++;
+        if (k == n)
+            out[n++] = t;
+    }
+    return n;
+}
 
 /* Decompose task's time inside [w0, w1) into children of tn, adding to
  * what is there (a group of waits sums its instances).  depth: how many
@@ -247,6 +272,18 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
     tn->count++;
     uint64_t covered = 0;
     if (why_task_life(c, task, &t0, &t1) == 0 && w1 > w0) {
+        /* A cause task that ended inside the window (an awaited child
+         * finishes a little before its awaiter is woken): that stretch
+         * is its end being delivered, not unexplained. */
+        uint64_t after = c->life_seq1 != INT64_MAX ? clip(t1, w1, w0, w1) : 0;
+        if (after) {
+            node *x = find_child(tn, WHY_ENDED, 0, 0, 0, 0);
+            if (x) {
+                x->ns += after;
+                x->count++;
+            }
+            covered += after;
+        }
         /* Read the task's events first (the statement is reused when
          * recursing), then walk them. */
         size_t n = 0, cap = 0;
@@ -296,6 +333,14 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                      * task): that is the critical child. */
                     w.cause_task = evs[i].a;
                     w.cause = CAUSE_AWAITED;
+                } else if (evs[i].a && w.kind == 8 && w.nholders > 1) {
+                    /* several held the semaphore: the one whose release
+                     * woke us is the cause (a holder, if it was one) */
+                    w.cause_task = evs[i].a;
+                    w.cause = CAUSE_WAKER;
+                    for (unsigned k = 0; k < w.nholders; k++)
+                        if (w.holders[k] == evs[i].a)
+                            w.cause = CAUSE_HOLDER;
                 } else if (evs[i].a && !w.cause_task) {
                     /* woken by a task: the cause when nothing better is known */
                     w.cause_task = evs[i].a;
@@ -354,6 +399,12 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                 } else if (w.kind == 1 && w.object) {
                     w.cause_task = w.object;
                     w.cause = CAUSE_AWAITED;
+                } else if (w.kind == 8) {
+                    w.nholders = sem_holders(c, w.object, w.seq, w.holders);
+                    if (w.nholders == 1) {
+                        w.cause_task = w.holders[0];
+                        w.cause = CAUSE_HOLDER;
+                    }
                 }
             } else {
                 state = N_SCHED;
@@ -373,10 +424,20 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             x->count++;
             x->cancelled += r->status == -ECANCELED;
             x->timed_out += r->status == -ETIMEDOUT;
+            for (unsigned k = 0; k < r->nholders && x->nholders < WHY_HOLDERS_MAX; k++) {
+                unsigned j = 0;
+                while (j < x->nholders && x->holders[j] != r->holders[k])
+                    j++;
+                if (j == x->nholders)
+                    x->holders[x->nholders++] = r->holders[k];
+            }
             if (depth > 0 && r->cause_task && r->cause_task != task) {
                 node *y = find_child(x, N_TASK, 0, 0, 0, r->cause_task);
                 if (y) {
                     y->cause = r->cause;
+                    /* of several semaphore holders, the one named is the
+                     * releaser: which permit it freed is not recorded */
+                    y->inferred += r->kind == 8 && r->nholders > 1;
                     decompose(c, y, r->cause_task, r->start, r->end, depth - 1);
                 }
             }
@@ -429,10 +490,19 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
         "FROM ev_task_resume r WHERE r.pid = ?2 AND r.task > 0 AND r.task != ?1\n"
         "  AND r.seq >= coalesce((SELECT max(seq) FROM ev_task_resume\n"
         "    WHERE seq < ?3 AND pid = ?2), 0) AND r.seq < ?4 ORDER BY r.seq";
-    /* The watchdog's report on a step of task ?1 between seq ?3 and ?4. */
+    /* The watchdog's report on a step of task ?1 between ns ?3 and ?4.
+     * By time, not seq: the watchdog thread's events are drained from
+     * its own ring, out of step with the loop thread's.  (A small table:
+     * one row per blocked episode.) */
     static const char BLOCKED[] =
         "SELECT syscall, thread_state, stack FROM ev_loop_blocked\n"
-        "  WHERE seq > ?3 AND seq < ?4 AND task = ?1 AND pid = ?2 ORDER BY seq LIMIT 1";
+        "  WHERE ns >= ?3 AND ns <= ?4 AND task = ?1 AND pid = ?2 ORDER BY seq LIMIT 1";
+    static const char SEM_HOLDERS[] =
+        "SELECT a.task FROM (SELECT task, seq FROM ev_resource_acquired WHERE resource = ?1\n"
+        "    AND pid = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT 256) a\n"
+        "  WHERE a.task > 0 AND NOT EXISTS (SELECT 1 FROM ev_resource_release r\n"
+        "    WHERE r.resource = ?1 AND r.pid = ?2 AND r.task = a.task AND r.seq > a.seq\n"
+        "      AND r.seq < ?3) ORDER BY a.seq";
     /* Who asked for task ?1's cancellation last before seq ?3. */
     static const char CANCELLER[] =
         "SELECT by_task FROM ev_task_cancel WHERE task = ?1 AND pid = ?2 AND seq < ?3\n"
@@ -458,7 +528,8 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
         sqlite3_prepare_v2(c->db, HOLDER, -1, &c->holder, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, RAN, -1, &c->ran, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, BLOCKED, -1, &c->blocked, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c->db, CANCELLER, -1, &c->canceller, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(c->db, CANCELLER, -1, &c->canceller, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, SEM_HOLDERS, -1, &c->sem_holders, NULL) != SQLITE_OK) {
         snprintf(err, n, "%s: %s (a recording from an older taskscope?)", file,
                  sqlite3_errmsg(c->db));
         why_close(c);
@@ -483,6 +554,7 @@ void why_close(why_ctx *c) {
     sqlite3_finalize(c->ran);
     sqlite3_finalize(c->blocked);
     sqlite3_finalize(c->canceller);
+    sqlite3_finalize(c->sem_holders);
     sqlite3_close(c->db);
     free(c);
 }

@@ -22,6 +22,8 @@
  *   WHY_WAIT   suspended, grouped by (kind, object, await site); count:
  *              waits.  Children: the cause task(s), decomposed inside the
  *              wait windows when depth allows
+ *   WHY_ENDED  a cause task's time inside a wait after it had ended (an
+ *              awaited task's end being delivered to its awaiter)
  *   WHY_OTHER  a stretch no event explains (dropped events, a recording
  *              begun mid-life): shown, never spread over the rest
  *
@@ -38,7 +40,8 @@
 
 typedef struct why_ctx why_ctx;
 
-enum why_type { WHY_TASK, WHY_RUN, WHY_SCHED, WHY_WAIT, WHY_OTHER, WHY_LOOP, WHY_BLOCK };
+enum why_type { WHY_TASK, WHY_RUN, WHY_SCHED, WHY_WAIT, WHY_OTHER, WHY_LOOP, WHY_BLOCK,
+                WHY_ENDED };
 
 /* How a WHY_TASK node relates to its parent node. */
 enum why_cause {
@@ -55,6 +58,9 @@ enum why_cause {
  * wait; a chain N deep needs depth N to reach its bottom). */
 #define WHY_DEPTH_MAX 256
 
+/* The most holders of a semaphore a wait node lists. */
+#define WHY_HOLDERS_MAX 8
+
 /* One node of the tree.  Children are a singly linked list (child,
  * next); last is the tail, for appending.  Fields not meaningful for a
  * node's type are 0. */
@@ -68,7 +74,10 @@ typedef struct why_node {
     uint64_t ns;              /* time, summed over instances */
     unsigned count;           /* instances (waits, steps, windows) */
     unsigned cancelled, timed_out; /* WHY_WAIT: instances ended so */
-    unsigned inferred;        /* WHY_TASK: instances whose cause is a guess (see why_print_text) */
+    unsigned inferred;        /* WHY_TASK: instances whose cause is a guess (several
+                                 semaphore holders: the one named released) */
+    unsigned nholders;        /* WHY_WAIT on a semaphore: its holders when the waits */
+    uint64_t holders[WHY_HOLDERS_MAX]; /* began (inferred: releases name no permit) */
     struct why_node *child, *last, *next;
 } why_node;
 

@@ -60,7 +60,7 @@ const char *why_cause_name(int cause) {
 
 const char *why_type_name(int type) {
     static const char *const TYPES[] = {"task", "running", "runnable", "wait", "other",
-                                        "loop", "blocking"};
+                                        "loop", "blocking", "ended"};
     return type >= 0 && type < (int)(sizeof TYPES / sizeof *TYPES) ? TYPES[type] : "other";
 }
 
@@ -71,7 +71,12 @@ static void pct(FILE *out, uint64_t ns, uint64_t wall) {
 void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int indent) {
     for (; n; n = n->next) {
         pct(out, n->ns, wall);
-        fprintf(out, "%*s", indent * 2, "");
+        /* a chain 100 deep would push the text off any screen: past 20
+         * levels the level is written as a number instead */
+        if (indent <= 20)
+            fprintf(out, "%*s", indent * 2, "");
+        else
+            fprintf(out, "%*s[level %d] ", 40, "", indent);
         if (n->type == WHY_TASK) {
             char *name = lookup(c, SQL_TASK_NAME, (int64_t)n->task);
             char *site = lookup(c, SQL_TASK_SITE, (int64_t)n->task);
@@ -84,6 +89,8 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
                 ts_text_put(out, site, 0);
                 fputc(')', out);
             }
+            if (n->inferred)
+                fputs(" [inferred: the releaser, of several holders]", out);
             fputc('\n', out);
             free(name);
             free(site);
@@ -94,6 +101,8 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
                     n->count == 1 ? "" : "s");
         } else if (n->type == WHY_OTHER) {
             fputs("other/unattributed (no events explain it)\n", out);
+        } else if (n->type == WHY_ENDED) {
+            fputs("ended (its end being delivered to the waiter)\n", out);
         } else if (n->type == WHY_LOOP) {
             fputs("no task running (the loop's callbacks, timers, polling; or preempted)\n", out);
         } else if (n->type == WHY_BLOCK) {
@@ -134,7 +143,16 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
                 fprintf(out, ", %u cancelled", n->cancelled);
             if (n->timed_out)
                 fprintf(out, ", %u timed out", n->timed_out);
-            fputs(")\n", out);
+            fputs(")", out);
+            for (unsigned k = 0; k < n->nholders; k++) {
+                char *hn = lookup(c, SQL_TASK_NAME, (int64_t)n->holders[k]);
+                fprintf(out, "%s#%" PRIu64 " ", k ? ", " : "; held when it began by ", n->holders[k]);
+                ts_text_put(out, hn ? hn : "?", 0);
+                free(hn);
+            }
+            if (n->nholders)
+                fputs(" (inferred)", out);
+            fputc('\n', out);
         }
         why_print_text(out, c, n->child, wall, indent + 1);
     }
@@ -158,6 +176,7 @@ void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall) {
         json_str(out, "name", name);
         json_str(out, "spawn_site", site);
         json_str(out, "relation", n->cause ? why_cause_name(n->cause) : NULL);
+        fprintf(out, ",\"inferred\":%s", n->inferred ? "true" : "false");
         free(name);
         free(site);
     } else if (n->type == WHY_BLOCK) {
@@ -171,6 +190,15 @@ void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall) {
                 why_kind_name(n->wkind), n->object, n->cancelled, n->timed_out);
         json_str(out, "object_name", rn);
         json_str(out, "await_site", site);
+        fputs(",\"holders\":[", out);
+        for (unsigned k = 0; k < n->nholders; k++) {
+            char *hn = lookup(c, SQL_TASK_NAME, (int64_t)n->holders[k]);
+            fprintf(out, "%s{\"task\":%" PRIu64, k ? "," : "", n->holders[k]);
+            json_str(out, "name", hn);
+            fputc('}', out);
+            free(hn);
+        }
+        fputs("]", out);
         free(site);
         free(rn);
     }
