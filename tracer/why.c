@@ -47,7 +47,7 @@ struct why_ctx {
     sqlite3 *db;
     int64_t pid;
     uint64_t rec_start, rec_end; /* ns of the recording's first and last event */
-    sqlite3_stmt *events, *life, *holder, *ran, *blocked, *canceller, *sem_holders;
+    sqlite3_stmt *events, *life, *holder, *ran, *blocked, *canceller, *sem_holders, *episodes;
     int64_t life_seq0, life_seq1; /* the last why_task_life's create and done seq */
 };
 
@@ -229,6 +229,32 @@ static void add_span(why_ctx *c, node *tn, uint64_t task, const span *sp, int de
         add_run(c, tn, task, sp);
     else
         add_sched(c, tn, task, sp, depth);
+}
+
+/* Add to wait node x the part of [a, b) the loop spent blocked by other
+ * tasks' steps; the longest such blocker is named. */
+static void add_blocked(why_ctx *c, node *x, uint64_t task, uint64_t a, uint64_t b) {
+    if (b - a < WHY_BLOCK_MIN_NS)
+        return;
+    sqlite3_stmt *st = c->episodes;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)a);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)b);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t d = clip((uint64_t)sqlite3_column_int64(st, 1),
+                          (uint64_t)sqlite3_column_int64(st, 2), a, b);
+        if (!d)
+            continue;
+        x->loop_blocked_ns += d;
+        if (d > x->blocker_ns) {
+            x->blocker_ns = d;
+            x->blocker = (uint64_t)sqlite3_column_int64(st, 0);
+            x->blocker_syscall = sqlite3_column_type(st, 3) == SQLITE_NULL
+                                     ? -1 : sqlite3_column_int(st, 3);
+        }
+    }
 }
 
 typedef struct wait_rec {
@@ -424,6 +450,7 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             x->count++;
             x->cancelled += r->status == -ECANCELED;
             x->timed_out += r->status == -ETIMEDOUT;
+            add_blocked(c, x, task, r->start, r->end);
             for (unsigned k = 0; k < r->nholders && x->nholders < WHY_HOLDERS_MAX; k++) {
                 unsigned j = 0;
                 while (j < x->nholders && x->holders[j] != r->holders[k])
@@ -503,6 +530,15 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
         "  WHERE a.task > 0 AND NOT EXISTS (SELECT 1 FROM ev_resource_release r\n"
         "    WHERE r.resource = ?1 AND r.pid = ?2 AND r.task = a.task AND r.seq > a.seq\n"
         "      AND r.seq < ?3) ORDER BY a.seq";
+    /* Steps of other tasks that blocked the loop (watchdog episodes)
+     * overlapping [?3, ?4): while the loop is blocked no wake can be
+     * delivered, so a wait that spans one is stretched by it.  A small
+     * table: one row per episode. */
+    static const char EPISODES[] =
+        "SELECT u.task, u.ns - u.duration_ns, u.ns, (SELECT b.syscall FROM ev_loop_blocked b\n"
+        "    WHERE b.loop = u.loop AND b.step = u.step AND b.pid = u.pid LIMIT 1)\n"
+        "  FROM ev_loop_unblocked u WHERE u.pid = ?2 AND u.task != ?1 AND u.ns > ?3\n"
+        "    AND u.ns - u.duration_ns < ?4";
     /* Who asked for task ?1's cancellation last before seq ?3. */
     static const char CANCELLER[] =
         "SELECT by_task FROM ev_task_cancel WHERE task = ?1 AND pid = ?2 AND seq < ?3\n"
@@ -529,7 +565,8 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
         sqlite3_prepare_v2(c->db, RAN, -1, &c->ran, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, BLOCKED, -1, &c->blocked, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, CANCELLER, -1, &c->canceller, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c->db, SEM_HOLDERS, -1, &c->sem_holders, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(c->db, SEM_HOLDERS, -1, &c->sem_holders, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, EPISODES, -1, &c->episodes, NULL) != SQLITE_OK) {
         snprintf(err, n, "%s: %s (a recording from an older taskscope?)", file,
                  sqlite3_errmsg(c->db));
         why_close(c);
@@ -555,6 +592,7 @@ void why_close(why_ctx *c) {
     sqlite3_finalize(c->blocked);
     sqlite3_finalize(c->canceller);
     sqlite3_finalize(c->sem_holders);
+    sqlite3_finalize(c->episodes);
     sqlite3_close(c->db);
     free(c);
 }

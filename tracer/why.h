@@ -78,6 +78,12 @@ typedef struct why_node {
                                  semaphore holders: the one named released) */
     unsigned nholders;        /* WHY_WAIT on a semaphore: its holders when the waits */
     uint64_t holders[WHY_HOLDERS_MAX]; /* began (inferred: releases name no permit) */
+    /* WHY_WAIT: how much of the waits the loop spent blocked by other
+     * tasks' steps (watchdog episodes; no wake is delivered meanwhile),
+     * and the task whose episode covered most of it, with the system
+     * call it was in (-1: on the CPU or unknown). */
+    uint64_t loop_blocked_ns, blocker, blocker_ns;
+    int blocker_syscall;
     struct why_node *child, *last, *next;
 } why_node;
 

@@ -47,6 +47,7 @@ static const char SQL_TASK_NAME[] = "SELECT " TS_DDL_STR("c.name", "c.pid")
                                     " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1";
 static const char SQL_TASK_SITE[] = "SELECT " TS_DDL_SITE("c.site", "c.pid")
                                     " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1";
+static const char SQL_RES_SITE[] = "SELECT site FROM resources WHERE id = ?1 AND pid = ?2 LIMIT 1";
 static const char SQL_RES_NAME[] = "SELECT name FROM resources WHERE id = ?1 AND pid = ?2 LIMIT 1";
 
 int why_kind_is_resource(int k) { return k == 2 || (k >= 5 && k <= 12) || k == 16; }
@@ -126,7 +127,14 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
                     ts_text_put(out, rn, 0);
                     fputc('\'', out);
                 } else {
+                    char *rs = lookup(c, SQL_RES_SITE, (int64_t)n->object);
                     fprintf(out, " #%" PRIu64, n->object);
+                    if (rs) {
+                        fputs(" (created at ", out);
+                        ts_text_put(out, rs, 0);
+                        fputc(')', out);
+                    }
+                    free(rs);
                 }
                 free(rn);
             } else if (n->wkind == 1 || n->wkind == 13 || n->wkind == 14) {
@@ -152,6 +160,16 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
             }
             if (n->nholders)
                 fputs(" (inferred)", out);
+            if (n->loop_blocked_ns) {
+                char *bn = lookup(c, SQL_TASK_NAME, (int64_t)n->blocker);
+                fprintf(out, "; the loop was blocked %.3f ms of it, by task #%" PRIu64 " ",
+                        n->loop_blocked_ns / 1e6, n->blocker);
+                ts_text_put(out, bn ? bn : "?", 0);
+                const char *sc = n->blocker_syscall >= 0 ? ts_syscall_name(n->blocker_syscall) : NULL;
+                if (sc)
+                    fprintf(out, " in the system call %s", sc);
+                free(bn);
+            }
             fputc('\n', out);
         }
         why_print_text(out, c, n->child, wall, indent + 1);
@@ -189,7 +207,23 @@ void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall) {
         fprintf(out, ",\"kind\":\"%s\",\"object\":%" PRIu64 ",\"cancelled\":%u,\"timed_out\":%u",
                 why_kind_name(n->wkind), n->object, n->cancelled, n->timed_out);
         json_str(out, "object_name", rn);
+        if (why_kind_is_resource(n->wkind)) {
+            char *rs = lookup(c, SQL_RES_SITE, (int64_t)n->object);
+            json_str(out, "object_site", rs);
+            free(rs);
+        }
         json_str(out, "await_site", site);
+        fprintf(out, ",\"loop_blocked_ns\":%" PRIu64, n->loop_blocked_ns);
+        if (n->loop_blocked_ns) {
+            char *bn = lookup(c, SQL_TASK_NAME, (int64_t)n->blocker);
+            const char *sc = n->blocker_syscall >= 0 ? ts_syscall_name(n->blocker_syscall) : NULL;
+            fprintf(out, ",\"loop_blocker\":{\"task\":%" PRIu64 ",\"ns\":%" PRIu64, n->blocker,
+                    n->blocker_ns);
+            json_str(out, "name", bn);
+            json_str(out, "syscall", sc);
+            fputc('}', out);
+            free(bn);
+        }
         fputs(",\"holders\":[", out);
         for (unsigned k = 0; k < n->nholders; k++) {
             char *hn = lookup(c, SQL_TASK_NAME, (int64_t)n->holders[k]);
