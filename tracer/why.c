@@ -49,6 +49,8 @@ struct why_ctx {
     uint64_t rec_start, rec_end; /* ns of the recording's first and last event */
     sqlite3_stmt *events, *life, *holder, *ran, *blocked, *canceller, *sem_holders, *episodes;
     int64_t life_seq0, life_seq1; /* the last why_task_life's create and done seq */
+    int life_partial;             /* ... and its spawn was before the recording */
+    sqlite3_stmt *seen;
 };
 
 static node *add_child(node *parent, int type) {
@@ -98,6 +100,29 @@ static uint64_t clip(uint64_t a, uint64_t b, uint64_t w0, uint64_t w1) {
     return b > a ? b - a : 0;
 }
 
+/* A task whose spawn is not in the recording (a live process's window
+ * began after it): its life is taken from the window's start, if the
+ * task has any event in the window; the stretch before its first event
+ * is unexplained (its state then is unknown). */
+static int partial_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1) {
+    sqlite3_stmt *st = c->seen;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_type(st, 0) == SQLITE_NULL)
+        return -ENOENT;
+    *t0 = c->rec_start;
+    *t1 = sqlite3_column_type(st, 1) == SQLITE_NULL ? c->rec_end
+                                                    : (uint64_t)sqlite3_column_int64(st, 1);
+    if (*t1 < *t0)
+        *t1 = *t0;
+    c->life_seq0 = 0;
+    c->life_seq1 = sqlite3_column_type(st, 2) == SQLITE_NULL ? INT64_MAX
+                                                             : sqlite3_column_int64(st, 2);
+    c->life_partial = 1;
+    return 0;
+}
+
 /* A task's life: created and ended ns (ended = the recording's end if it
  * has none).  0, or -ENOENT if the recording has no such task. */
 int why_task_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1) {
@@ -105,8 +130,9 @@ int why_task_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1) {
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
     sqlite3_bind_int64(st, 2, c->pid);
+    c->life_partial = 0;
     if (sqlite3_step(st) != SQLITE_ROW)
-        return -ENOENT;
+        return partial_life(c, task, t0, t1);
     *t0 = (uint64_t)sqlite3_column_int64(st, 0);
     *t1 = sqlite3_column_type(st, 1) == SQLITE_NULL ? c->rec_end
                                                     : (uint64_t)sqlite3_column_int64(st, 1);
@@ -339,7 +365,9 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
         }
         /* type 0 resume, 1 suspend (a object, b kind), 2 wake (a by_task) */
         int64_t seq0 = c->life_seq0, seq1 = c->life_seq1; /* the next call overwrites them */
-        int state = N_SCHED; /* from spawn until the first step */
+        /* from spawn until the first step; unknown before the first
+         * event of a task spawned before the recording */
+        int state = c->life_partial ? N_OTHER : N_SCHED;
         uint64_t since = t0;
         int64_t since_seq = seq0;
         wait_rec w = {0};
@@ -539,6 +567,16 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
         "    WHERE b.loop = u.loop AND b.step = u.step AND b.pid = u.pid LIMIT 1)\n"
         "  FROM ev_loop_unblocked u WHERE u.pid = ?2 AND u.task != ?1 AND u.ns > ?3\n"
         "    AND u.ns - u.duration_ns < ?4";
+    /* A task without a task_create in the recording: whether it has
+     * events, and its end if any. */
+    static const char SEEN[] =
+        "SELECT coalesce((SELECT ns FROM ev_task_resume WHERE task = ?1 AND task > 0 AND pid = ?2\n"
+        "    ORDER BY seq LIMIT 1), (SELECT ns FROM ev_task_suspend WHERE task = ?1 AND pid = ?2\n"
+        "    ORDER BY seq LIMIT 1), (SELECT ns FROM ev_task_wake WHERE task = ?1 AND pid = ?2\n"
+        "    ORDER BY seq LIMIT 1), (SELECT ns FROM ev_task_state WHERE task = ?1 AND pid = ?2\n"
+        "    LIMIT 1)),\n"
+        "  (SELECT ns FROM ev_task_done WHERE task = ?1 AND pid = ?2 ORDER BY seq LIMIT 1),\n"
+        "  (SELECT seq FROM ev_task_done WHERE task = ?1 AND pid = ?2 ORDER BY seq LIMIT 1)";
     /* Who asked for task ?1's cancellation last before seq ?3. */
     static const char CANCELLER[] =
         "SELECT by_task FROM ev_task_cancel WHERE task = ?1 AND pid = ?2 AND seq < ?3\n"
@@ -566,7 +604,8 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
         sqlite3_prepare_v2(c->db, BLOCKED, -1, &c->blocked, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, CANCELLER, -1, &c->canceller, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, SEM_HOLDERS, -1, &c->sem_holders, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c->db, EPISODES, -1, &c->episodes, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(c->db, EPISODES, -1, &c->episodes, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, SEEN, -1, &c->seen, NULL) != SQLITE_OK) {
         snprintf(err, n, "%s: %s (a recording from an older taskscope?)", file,
                  sqlite3_errmsg(c->db));
         why_close(c);
@@ -593,6 +632,7 @@ void why_close(why_ctx *c) {
     sqlite3_finalize(c->canceller);
     sqlite3_finalize(c->sem_holders);
     sqlite3_finalize(c->episodes);
+    sqlite3_finalize(c->seen);
     sqlite3_close(c->db);
     free(c);
 }
@@ -611,7 +651,27 @@ int why_pick_pid(why_ctx *c, uint64_t task) {
         }
     }
     sqlite3_finalize(st);
+    if (rc) {
+        /* spawned before the recording (a live window): any event of it */
+        static const char SEEN_PID[] =
+            "SELECT pid FROM ev_task_resume WHERE task = ?1 AND task > 0 UNION ALL\n"
+            "SELECT pid FROM ev_task_state WHERE task = ?1 LIMIT 1";
+        st = NULL;
+        if (sqlite3_prepare_v2(c->db, SEEN_PID, -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                c->pid = sqlite3_column_int64(st, 0);
+                rc = 0;
+            }
+        }
+        sqlite3_finalize(st);
+    }
     return rc;
+}
+
+int why_task_before_window(why_ctx *c, uint64_t task) {
+    uint64_t a, b;
+    return why_task_life(c, task, &a, &b) == 0 && c->life_partial;
 }
 
 int64_t why_pid(const why_ctx *c) { return c->pid; }

@@ -124,6 +124,19 @@ why_node *why_task(why_ctx *c, uint64_t task, int depth, uint64_t *t0, uint64_t 
 /* The same for the part of the task's life inside [w0, w1). */
 why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int depth);
 
+/* 1 if task `task` was spawned before the recording began (a live
+ * process's flight-recorder window): its life is then taken from the
+ * recording's start, and the time before its first event in it is
+ * unexplained (WHY_OTHER). */
+int why_task_before_window(why_ctx *c, uint64_t task);
+
+/* Record live process pid's flight-recorder window (what its ring still
+ * holds, and a state dump) into a new recording in a new private
+ * temporary directory; path (n bytes) receives its name.  0, or a
+ * negative code with a sentence in err.  Remove it with why_live_remove. */
+int why_live_record(int pid, char *path, size_t n, char *err, size_t errn);
+void why_live_remove(const char *path);
+
 /* Free a tree (its siblings too).  NULL is allowed. */
 void why_node_free(why_node *n);
 

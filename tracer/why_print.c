@@ -43,10 +43,18 @@ static char *lookup(why_ctx *c, const char *sql, int64_t id) {
 }
 
 static const char SQL_SITE[] = "SELECT " TS_DDL_SITE("?1", "?2");
-static const char SQL_TASK_NAME[] = "SELECT " TS_DDL_STR("c.name", "c.pid")
-                                    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1";
-static const char SQL_TASK_SITE[] = "SELECT " TS_DDL_SITE("c.site", "c.pid")
-                                    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1";
+/* A task spawned before the recording (a live window) is named by the
+ * state dump. */
+static const char SQL_TASK_NAME[] =
+    "SELECT coalesce((SELECT " TS_DDL_STR("c.name", "c.pid")
+    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1), (SELECT "
+    TS_DDL_STR("s.name", "s.pid") " FROM ev_task_state s WHERE s.task = ?1 AND s.pid = ?2"
+    " ORDER BY s.seq DESC LIMIT 1))";
+static const char SQL_TASK_SITE[] =
+    "SELECT coalesce((SELECT " TS_DDL_SITE("c.site", "c.pid")
+    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1), (SELECT "
+    TS_DDL_SITE("s.site", "s.pid") " FROM ev_task_state s WHERE s.task = ?1 AND s.pid = ?2"
+    " ORDER BY s.seq DESC LIMIT 1))";
 static const char SQL_RES_SITE[] = "SELECT site FROM resources WHERE id = ?1 AND pid = ?2 LIMIT 1";
 static const char SQL_RES_NAME[] = "SELECT name FROM resources WHERE id = ?1 AND pid = ?2 LIMIT 1";
 

@@ -12,6 +12,11 @@
  *     blocking step; bystander's scheduling delay is producer's step.
  *   prog_why_deep chain N
  *     task 1 of the chain awaits task 2, ... task N sleeps 30 ms.
+ *   prog_why_deep live
+ *     "old" sleeps 10 ms in a loop; then 20000 tasks come and go (with a
+ *     small TASKSCOPE_RING_SIZE the ring forgets old's spawn); then
+ *     "fresh" starts sleeping 10 ms in a loop too; the program prints
+ *     "ready pid=P old=O fresh=F" and runs until killed.
  *   prog_why_deep sem
  *     semaphore "db" with 2 permits: "s1" and "s2" take one each and
  *     sleep 40 and 60 ms; "s3" then waits for a permit (its holders are
@@ -159,7 +164,36 @@ static void *sem_main(void *arg) {
     return NULL;
 }
 
+/* ---- live ---------------------------------------------------------------- */
+
+static void *napper_main(void *arg) {
+    (void)arg;
+    for (;;)
+        if (ts_sleep(0.010))
+            return NULL;
+}
+
+static void *noop_main(void *arg) { return arg; }
+
+static void *live_main(void *arg) {
+    (void)arg;
+    ts_task *old = ts_spawn_named("old", napper_main, NULL);
+    for (int i = 0; i < 20000; i++) {
+        ts_task *t = ts_spawn_named("churn", noop_main, NULL);
+        ts_await(t, NULL);
+    }
+    ts_task *fresh = ts_spawn_named("fresh", napper_main, NULL);
+    ts_sleep(0.050);
+    printf("ready pid=%d old=%llu fresh=%llu\n", (int)getpid(),
+           (unsigned long long)ts_task_id(old), (unsigned long long)ts_task_id(fresh));
+    fflush(stdout);
+    ts_sleep(3600);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "live"))
+        return ts_run(live_main, NULL) ? 1 : 0;
     if (argc >= 2 && !strcmp(argv[1], "queue"))
         return ts_run(queue_main, NULL) ? 1 : 0;
     if (argc >= 3 && !strcmp(argv[1], "chain")) {
@@ -168,6 +202,6 @@ int main(int argc, char **argv) {
     }
     if (argc >= 2 && !strcmp(argv[1], "sem"))
         return ts_run(sem_main, NULL) ? 1 : 0;
-    fprintf(stderr, "usage: prog_why_deep queue | chain N | sem\n");
+    fprintf(stderr, "usage: prog_why_deep queue | chain N | sem | live\n");
     return 2;
 }
