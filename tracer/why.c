@@ -680,6 +680,64 @@ uint64_t why_rec_start(const why_ctx *c) { return c->rec_start; }
 uint64_t why_rec_end(const why_ctx *c) { return c->rec_end; }
 struct sqlite3 *why_db(why_ctx *c) { return c->db; }
 
+static int by_ns_desc(const void *a, const void *b) {
+    const node *x = *(node *const *)a, *y = *(node *const *)b;
+    return x->ns < y->ns ? 1 : x->ns > y->ns ? -1 : x->task < y->task ? -1 : x->task > y->task;
+}
+
+/* Under each runnable node keep the WHY_RAN_MAX tasks that ran longest;
+ * the others become one node, task 0, count = how many tasks (a busy
+ * loop runs thousands meanwhile: a list nobody reads, and slow to
+ * name). */
+static void fold_ran(node *n) {
+    for (; n; n = n->next) {
+        fold_ran(n->child);
+        if (n->type != N_SCHED)
+            continue;
+        size_t k = 0;
+        for (node *x = n->child; x; x = x->next)
+            k += x->type == N_TASK;
+        if (k <= WHY_RAN_MAX)
+            continue;
+        node **v = malloc(k * sizeof *v), *loop = NULL;
+        if (!v)
+            continue;
+        k = 0;
+        for (node *x = n->child; x; x = x->next) {
+            if (x->type == N_TASK)
+                v[k++] = x;
+            else
+                loop = x; /* WHY_LOOP, the only other child */
+        }
+        qsort(v, k, sizeof *v, by_ns_desc);
+        node *rest = v[WHY_RAN_MAX];
+        rest->count = 1;
+        for (size_t i = WHY_RAN_MAX + 1; i < k; i++) {
+            rest->ns += v[i]->ns;
+            rest->count++;
+            v[i]->next = NULL;
+            why_node_free(v[i]);
+        }
+        rest->task = 0;
+        n->child = NULL;
+        n->last = NULL;
+        for (size_t i = 0; i <= WHY_RAN_MAX; i++) {
+            v[i]->next = NULL;
+            if (n->last)
+                n->last->next = v[i];
+            else
+                n->child = v[i];
+            n->last = v[i];
+        }
+        if (loop) {
+            loop->next = NULL;
+            n->last->next = loop;
+            n->last = loop;
+        }
+        free(v);
+    }
+}
+
 why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int depth) {
     if (depth < 0)
         depth = 0;
@@ -699,6 +757,7 @@ why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int de
         errno = ENOMEM;
         return NULL;
     }
+    fold_ran(top);
     return top;
 }
 

@@ -16,7 +16,9 @@
  *   WHY_SCHED  runnable, waiting for the loop (count: times).  With
  *              depth > 0, children: WHY_TASK nodes with cause
  *              WHY_CAUSE_RAN, the other tasks that ran meanwhile and how
- *              long (the loop-blocking culprits), and WHY_LOOP, the rest
+ *              long (the loop-blocking culprits; the WHY_RAN_MAX longest,
+ *              then one node with task 0 whose count is how many others),
+ *              and WHY_LOOP, the rest
  *   WHY_LOOP   under WHY_SCHED: no task running (the loop's callbacks,
  *              timers, polling, or the thread preempted)
  *   WHY_WAIT   suspended, grouped by (kind, object, await site); count:
@@ -57,6 +59,9 @@ enum why_cause {
 /* The deepest --depth accepted (each level is a few index probes per
  * wait; a chain N deep needs depth N to reach its bottom). */
 #define WHY_DEPTH_MAX 256
+
+/* The most tasks a runnable node names (see WHY_SCHED). */
+#define WHY_RAN_MAX 5
 
 /* The most holders of a semaphore a wait node lists. */
 #define WHY_HOLDERS_MAX 8

@@ -86,7 +86,9 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
             fprintf(out, "%*s", indent * 2, "");
         else
             fprintf(out, "%*s[level %d] ", 40, "", indent);
-        if (n->type == WHY_TASK) {
+        if (n->type == WHY_TASK && !n->task) {
+            fprintf(out, "ran meanwhile: %u other task%s\n", n->count, n->count == 1 ? "" : "s");
+        } else if (n->type == WHY_TASK) {
             char *name = lookup(c, SQL_TASK_NAME, (int64_t)n->task);
             char *site = lookup(c, SQL_TASK_SITE, (int64_t)n->task);
             if (indent)
