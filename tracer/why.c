@@ -543,8 +543,9 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
         "  (SELECT d.ns FROM ev_task_done d WHERE d.task = r.task AND d.pid = r.pid\n"
         "    AND d.seq > r.seq ORDER BY d.seq LIMIT 1), ?5)\n"
         "FROM ev_task_resume r WHERE r.pid = ?2 AND r.task > 0 AND r.task != ?1\n"
-        "  AND r.seq >= coalesce((SELECT max(seq) FROM ev_task_resume\n"
-        "    WHERE seq < ?3 AND pid = ?2), 0) AND r.seq < ?4 ORDER BY r.seq";
+        "  AND r.seq >= coalesce((SELECT seq FROM ev_task_resume\n" /* not max(): a scan */
+        "    WHERE seq < ?3 AND pid = ?2 ORDER BY seq DESC LIMIT 1), 0) AND r.seq < ?4\n"
+        "  ORDER BY r.seq";
     /* The watchdog's report on a step of task ?1 between ns ?3 and ?4.
      * By time, not seq: the watchdog thread's events are drained from
      * its own ring, out of step with the loop thread's.  (A small table:
