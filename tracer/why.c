@@ -398,7 +398,10 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                 } else if (evs[i].a && !w.cause_task) {
                     /* woken by a task: the cause when nothing better is known */
                     w.cause_task = evs[i].a;
-                    w.cause = w.kind == 10 ? WHY_CAUSE_PRODUCER : CAUSE_WAKER;
+                    w.cause = w.kind == 10  ? WHY_CAUSE_PRODUCER
+                              : w.kind == 6 ? WHY_CAUSE_SETTER
+                              : w.kind == 7 ? WHY_CAUSE_NOTIFIER
+                                            : CAUSE_WAKER;
                 }
                 if (w.status == -ECANCELED && w.cause != CAUSE_HOLDER && w.cause != CAUSE_AWAITED) {
                     /* ended by a cancellation: its requester, not the

@@ -54,6 +54,8 @@ enum why_cause {
     WHY_CAUSE_RAN,     /* under WHY_SCHED: ran while this task was runnable */
     WHY_CAUSE_PRODUCER,/* put the item that woke a queue getter */
     WHY_CAUSE_CANCELLER, /* requested the cancellation that ended the wait */
+    WHY_CAUSE_SETTER,  /* set the event the waiter waited for */
+    WHY_CAUSE_NOTIFIER,/* notified the condition the waiter waited on */
 };
 
 /* The deepest --depth accepted (each level is a few index probes per

@@ -62,7 +62,7 @@ int why_kind_is_resource(int k) { return k == 2 || (k >= 5 && k <= 12) || k == 1
 
 const char *why_cause_name(int cause) {
     static const char *const NAMES[] = {"", "held by", "awaited", "woken by", "ran meanwhile",
-                                        "put by", "cancelled by"};
+                                        "put by", "cancelled by", "set by", "notified by"};
     /* (for a wait on several tasks, "awaited" is the one that finished last) */
     return cause >= 0 && cause < (int)(sizeof NAMES / sizeof *NAMES) ? NAMES[cause] : "";
 }

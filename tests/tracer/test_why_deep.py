@@ -13,6 +13,8 @@ queue   a gather whose slowest child waits on a queue fed late by a
 chain   100 tasks each awaiting the next; the last sleeps 30 ms: --depth
         100 follows the chain to the bottom, each level's window is its
         wait, every level adds up.
+cond    a condition notified by "notifier" after its 30 ms sleep: the
+        listener's wait names the notifier, whose sleep fills it.
 sem     a semaphore with two permits, held by s1 and s2; s3's wait names
         both holders (inferred) and s1, whose release woke it.
 """
@@ -106,7 +108,7 @@ def queue(c):
     within(ran["producer"]["ns"], blocked, "producer's step while bystander was runnable")
     ev = part(tree, "wait", "event")
     expect(ev["object_name"] == "go" and [k["name"] for k in ev["children"]] == ["producer"]
-           and ev["children"][0]["relation"] == "woken by", "go's setter: %r" % ev["children"])
+           and ev["children"][0]["relation"] == "set by", "go's setter: %r" % ev["children"])
 
 
 def chain(c):
@@ -164,8 +166,24 @@ def sem(c):
     expect("held when it began by" in text and "(inferred)" in text, "text:\n" + text)
 
 
+def cond(c):
+    path, out = run(c, "cond.db", "cond")
+    m = re.search(r"listener=(\d+) notifier=(\d+)", out)
+    expect(m, "prog_why_deep printed: %r" % out)
+    listener, notifier = (int(x) for x in m.groups())
+    tree = taskscope_json("why", "--json", path, str(listener))["tree"]
+    sums(tree, "listener")
+    w = part(tree, "wait", "condition")
+    expect(w["object_name"] == "ready", "condition: %r" % w["object_name"])
+    kid = w["children"]
+    expect(len(kid) == 1 and kid[0]["task"] == notifier and kid[0]["relation"] == "notified by",
+           "the notifier: %r" % kid)
+    expect(part(kid[0], "wait", "sleep")["ns"] >= floor(30), "notifier's sleep: %r" % kid[0])
+
+
 def main():
     c = Checker("why_deep")
+    c.check(cond)
     c.check(queue)
     c.check(chain)
     c.check(sem)
