@@ -34,6 +34,7 @@
 
 #include "../schemas/store_ddl.h"
 #include "store.h"
+#include "symbolize.h"
 #include "why.h"
 
 /* Short names inside this file. */
@@ -50,6 +51,7 @@ struct why_ctx {
     sqlite3_stmt *events, *life, *holder, *ran, *blocked, *canceller, *sem_holders, *episodes;
     int64_t life_seq0, life_seq1; /* the last why_task_life's create and done seq */
     int life_partial;             /* ... and its spawn was before the recording */
+    ts_symbolizer *sym;           /* made on first use (why_stack_site) */
     sqlite3_stmt *seen;
 };
 
@@ -637,6 +639,7 @@ void why_close(why_ctx *c) {
     sqlite3_finalize(c->sem_holders);
     sqlite3_finalize(c->episodes);
     sqlite3_finalize(c->seen);
+    ts_symbolizer_free(c->sym);
     sqlite3_close(c->db);
     free(c);
 }
@@ -776,4 +779,66 @@ why_node *why_task(why_ctx *c, uint64_t task, int depth, uint64_t *t0, uint64_t 
     if (t1)
         *t1 = b;
     return why_window(c, task, a, b, depth);
+}
+
+/* The recording's module map for the chosen process, for symbolizing. */
+static ts_symbolizer *symbolizer(why_ctx *c) {
+    if (c->sym)
+        return c->sym;
+    c->sym = ts_symbolizer_new();
+    if (!c->sym)
+        return NULL;
+    static const char SQL[] = "SELECT m.start, m.end, m.offset, " TS_DDL_STR("m.path", "m.pid")
+                              " FROM ev_module m WHERE m.pid = ?1";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, SQL, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, c->pid);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            if (sqlite3_column_text(st, 3))
+                ts_symbolizer_add_module(c->sym, (uint64_t)sqlite3_column_int64(st, 0),
+                                         (uint64_t)sqlite3_column_int64(st, 1),
+                                         (uint64_t)sqlite3_column_int64(st, 2),
+                                         (const char *)sqlite3_column_text(st, 3));
+    }
+    sqlite3_finalize(st);
+    return c->sym;
+}
+
+char *why_stack_site(why_ctx *c, uint64_t stack) {
+    static const char SQL[] =
+        "SELECT depth, pcs FROM ev_stack WHERE id = ?1 AND pid = ?2 ORDER BY seq DESC LIMIT 1";
+    if (!stack)
+        return NULL;
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(c->db, SQL, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)stack);
+        sqlite3_bind_int64(st, 2, c->pid);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *b = sqlite3_column_blob(st, 1);
+            int bytes = sqlite3_column_bytes(st, 1);
+            ts_symbolizer *sym = symbolizer(c);
+            /* innermost first: the first frame with a source line outside
+             * the system's and the runtime's libraries (lib*.so*) is the
+             * program's own call; failing that, the first with a line */
+            for (int pass = 0; pass < 2 && !out; pass++)
+                for (int i = 0; b && sym && !out && (i + 1) * 8 <= bytes && i < 64; i++) {
+                    uint64_t pc;
+                    memcpy(&pc, b + i * 8, sizeof pc);
+                    ts_frame f;
+                    ts_symbolize(sym, pc, i > 0, &f);
+                    int lib = !strncmp(f.module, "lib", 3) && strstr(f.module, ".so");
+                    if (!f.file[0] || f.line <= 0 || (pass == 0 && lib))
+                        continue;
+                    const char *base = strrchr(f.file, '/');
+                    size_t n = strlen(f.function) + strlen(f.file) + 32;
+                    out = malloc(n);
+                    if (out)
+                        snprintf(out, n, "%s:%d in %s()", base ? base + 1 : f.file, f.line,
+                                 f.function);
+                }
+        }
+    }
+    sqlite3_finalize(st);
+    return out;
 }

@@ -153,6 +153,12 @@ char *why_task_site(why_ctx *c, uint64_t task);  /* "file:line" where it was spa
 char *why_site(why_ctx *c, int64_t site);        /* an await site id as "file:line" */
 char *why_resource_name(why_ctx *c, uint64_t id);
 
+/* Where a captured stack (a WHY_BLOCK node's object) is in the program:
+ * "file:line in function()" of its innermost frame with a source line,
+ * malloc'd, or NULL (no stack, no debug information, or a tracer built
+ * without libdw). */
+char *why_stack_site(why_ctx *c, uint64_t stack);
+
 /* Static names. */
 const char *why_kind_name(int wkind);  /* "sleep", "lock", "queue_get", ... */
 const char *why_type_name(int type);   /* "task", "running", "runnable", "wait", "other" */

@@ -122,12 +122,19 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
             if (n->wkind >= 0) {
                 const char *sc = ts_syscall_name(n->wkind);
                 if (sc)
-                    fprintf(out, "in the system call %s)\n", sc);
+                    fprintf(out, "in the system call %s)", sc);
                 else
-                    fprintf(out, "in system call %d)\n", n->wkind);
+                    fprintf(out, "in system call %d)", n->wkind);
             } else {
-                fputs("on the CPU)\n", out);
+                fputs("on the CPU)", out);
             }
+            char *at = why_stack_site(c, n->object);
+            if (at) {
+                fputs(" at ", out);
+                ts_text_put(out, at, 0);
+                free(at);
+            }
+            fputc('\n', out);
         } else {
             fprintf(out, "waiting: %s", why_kind_name(n->wkind));
             if (why_kind_is_resource(n->wkind) && n->object) {
@@ -211,6 +218,9 @@ void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall) {
         const char *sc = n->wkind >= 0 ? ts_syscall_name(n->wkind) : NULL;
         fprintf(out, ",\"syscall_nr\":%d", n->wkind);
         json_str(out, "syscall", sc);
+        char *at = why_stack_site(c, n->object);
+        json_str(out, "call_site", at);
+        free(at);
     } else if (n->type == WHY_WAIT) {
         char *site = lookup(c, SQL_SITE, n->site);
         char *rn = why_kind_is_resource(n->wkind) ? lookup(c, SQL_RES_NAME, (int64_t)n->object) : NULL;

@@ -92,6 +92,11 @@ def queue(c):
     expect(blk["syscall"] and "nanosleep" in blk["syscall"] and blk["count"] == 1,
            "the blocking step: %r" % {k: v for k, v in blk.items() if k != "children"})
     within(blk["ns"], blocked, "producer's blocking step")
+    # the call, from the watchdog's stack (None in a tracer built without
+    # libdw: then only the system call names it)
+    expect(blk["call_site"] is None or ("prog_why_deep.c" in blk["call_site"] and
+                                        "producer_main" in blk["call_site"]),
+           "the blocking call's site: %r" % blk["call_site"])
     expect(part(p, "wait", "sleep")["ns"] >= floor(20), "producer's sleep: %r" % p)
     text = taskscope("why", "--depth", "3", path, str(fan), expect_rc=0).stdout
     expect("put by task #%d producer" % prod in text and "blocking the loop" in text

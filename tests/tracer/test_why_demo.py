@@ -102,6 +102,17 @@ def demo(c):
            % (task, [(w["kind"], w["loop_blocked_ns"]) for w in top_waits(tree)]))
     text = taskscope("why", path, str(task), expect_rc=0).stdout
     expect("metrics-exporter" in text and "nanosleep" in text, "text:\n" + text)
+    # --depth 2 reaches the exporter where it is a cause (not always: the
+    # client may have been woken by a task the exporter only delayed); the
+    # exporter's own answer names its blocking call's site
+    exporter = rows(path, "SELECT c.task FROM ev_task_create c WHERE (SELECT text FROM ev_string"
+                    " WHERE id = c.name AND pid = c.pid LIMIT 1) = 'metrics-exporter'")
+    expect(exporter, "no metrics-exporter task")
+    js = taskscope_json("why", "--json", path, str(exporter[0][0]))
+    blk = [k for k in js["tree"]["children"] if k["type"] == "blocking"]
+    expect(blk and "nanosleep" in blk[0]["syscall"] and
+           (blk[0]["call_site"] is None or "demo_service.c" in blk[0]["call_site"]),
+           "the exporter's blocking step: %r" % blk)
 
     # the slowest client that waited for the stats lock names its holder
     for task, _a, _b in clients:
