@@ -1,6 +1,7 @@
 /*
- * why.c - `taskscope why FILE TASK`: where a task's wall time went (issue
- * 19, first slice).
+ * why.c - where a task's wall time went (issue 19): the model behind
+ * why.h (`taskscope why`, the TUI's why view; printing is why_print.c,
+ * the command why_cmd.c, the live window why_live.c).
  *
  * The task's life, spawn to end (or to the recording's last event while
  * it is live), is cut at its own events into intervals, each in exactly
@@ -10,18 +11,25 @@
  * view).  Intervals partition the life, so the parts add up to the wall
  * time by construction; a stretch no event explains (events dropped, a
  * recording begun mid-life) is shown as "other/unattributed", never
- * spread over the rest.
+ * spread over the rest.  The same holds one level down: a runnable
+ * stretch splits into the other tasks' steps inside it and the loop's
+ * own time; a running step the watchdog reported is "blocking" instead.
  *
  * Waits are grouped by what was awaited (kind, object, await site).  A
  * wait has a cause task when one is known: the holder of a lock when the
- * wait began, the awaited task (kind task), otherwise the task that woke
- * it (the releaser, the producer, the setter).  With --depth N the cause
- * task's own time inside each wait window is decomposed the same way,
- * N levels deep, and summed over the group's waits.
+ * wait began, a semaphore's holder whose release woke it, the awaited
+ * task (of several, the one that finished last), the canceller of a
+ * cancelled wait, otherwise the task that woke it (producer, setter,
+ * notifier).  With depth N the cause task's own time inside each wait
+ * window is decomposed the same way, N levels deep, and summed over the
+ * group's waits.  Inferred attributions say so (why.h: inferred).
  *
  * Everything comes from SQL over the recording through the (task, seq)
- * and (resource, seq) indexes the store builds at close, so one task's
- * answer does not scan the recording.
+ * and (resource, seq) indexes the store builds at close, and primary-key
+ * (seq) ranges, so one task's answer does not scan the recording (the
+ * blocked-loop tables, one row per episode, are read whole).  Known
+ * cost: a cause task's events are read from its spawn to the window's
+ * end (no (task, ns) index), so a long-lived cause task is read whole.
  */
 #include <errno.h>
 #include <getopt.h>
