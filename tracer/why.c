@@ -32,7 +32,6 @@
  * end (no (task, ns) index), so a long-lived cause task is read whole.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
