@@ -116,6 +116,7 @@ def decomposition(c):
     h = holders[0]
     expect(h["ns"] == lock["ns"], "holder's window %d != wait %d" % (h["ns"], lock["ns"]))
     hk = {c["type"] if c["type"] != "wait" else c["kind"]: c["ns"] for c in h["children"]}
+    hk["running"] = hk.get("running", 0) + hk.pop("blocking", 0)  # (as above)
     # holder released at 120 ms, request began waiting at ~80 ms: ~20 ms of
     # the holder's sleep, then its 20 ms spin
     # (its spin of ~20 ms, more if the machine preempted it, less if a
