@@ -213,6 +213,27 @@ static void add_run(why_ctx *c, node *tn, uint64_t task, const span *sp) {
     }
 }
 
+/* If task's step [a, b) is one the watchdog reported blocking the loop,
+ * add d to y's loop_blocked_ns and keep the system call and the stack
+ * (y->object) of it: the culprit's blocking call, named. */
+static void note_blocking(why_ctx *c, node *y, uint64_t task, uint64_t a, uint64_t b,
+                          uint64_t d) {
+    sqlite3_stmt *st = c->blocked;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)a);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)b);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        y->loop_blocked_ns += d;
+        y->blocker = task;
+        y->blocker_ns += d;
+        y->blocker_syscall = sqlite3_column_int(st, 0);
+        if (!y->object)
+            y->object = (uint64_t)sqlite3_column_int64(st, 2);
+    }
+}
+
 /* A runnable span: with depth, the tasks that ran meanwhile (the loop's
  * other steps, clipped to the span) and the rest, the loop itself, so
  * the children add up to the node. */
@@ -247,6 +268,9 @@ static void add_sched(why_ctx *c, node *tn, uint64_t task, const span *sp, int d
             y->cause = WHY_CAUSE_RAN;
             y->ns += d;
             y->count++;
+            if (d >= WHY_BLOCK_MIN_NS) /* a step the watchdog reported? */
+                note_blocking(c, y, other, (uint64_t)sqlite3_column_int64(st, 1),
+                              (uint64_t)sqlite3_column_int64(st, 2), d);
         }
         used += d;
     }
@@ -733,6 +757,7 @@ static void fold_ran(node *n) {
             why_node_free(v[i]);
         }
         rest->task = 0;
+        rest->object = rest->loop_blocked_ns = rest->blocker = rest->blocker_ns = 0;
         n->child = NULL;
         n->last = NULL;
         for (size_t i = 0; i <= WHY_RAN_MAX; i++) {

@@ -91,6 +91,9 @@ typedef struct why_node {
      * call it was in (-1: on the CPU or unknown). */
     uint64_t loop_blocked_ns, blocker, blocker_ns;
     int blocker_syscall;
+    /* (WHY_TASK with cause WHY_CAUSE_RAN: loop_blocked_ns is the part of
+     * its time in steps the watchdog reported blocking the loop, with
+     * blocker_syscall, and object the id of a stack of one) */
     struct why_node *child, *last, *next;
 } why_node;
 

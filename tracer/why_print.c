@@ -102,6 +102,20 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
             }
             if (n->inferred)
                 fputs(" [inferred: the releaser, of several holders]", out);
+            if (n->cause == WHY_CAUSE_RAN && n->loop_blocked_ns) {
+                const char *sc =
+                    n->blocker_syscall >= 0 ? ts_syscall_name(n->blocker_syscall) : NULL;
+                fprintf(out, " [blocking the loop %.3f ms", n->loop_blocked_ns / 1e6);
+                if (sc)
+                    fprintf(out, ", in the system call %s", sc);
+                char *at = why_stack_site(c, n->object);
+                if (at) {
+                    fputs(" at ", out);
+                    ts_text_put(out, at, 0);
+                    free(at);
+                }
+                fputc(']', out);
+            }
             fputc('\n', out);
             free(name);
             free(site);
@@ -212,6 +226,14 @@ void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall) {
         json_str(out, "spawn_site", site);
         json_str(out, "relation", n->cause ? why_cause_name(n->cause) : NULL);
         fprintf(out, ",\"inferred\":%s", n->inferred ? "true" : "false");
+        if (n->cause == WHY_CAUSE_RAN && n->loop_blocked_ns) {
+            const char *sc = n->blocker_syscall >= 0 ? ts_syscall_name(n->blocker_syscall) : NULL;
+            char *at = why_stack_site(c, n->object);
+            fprintf(out, ",\"loop_blocked_ns\":%" PRIu64, n->loop_blocked_ns);
+            json_str(out, "syscall", sc);
+            json_str(out, "call_site", at);
+            free(at);
+        }
         free(name);
         free(site);
     } else if (n->type == WHY_BLOCK) {

@@ -111,6 +111,9 @@ def queue(c):
     expect("producer" in ran and ran["producer"]["relation"] == "ran meanwhile",
            "who ran while bystander was runnable: %r" % list(ran))
     within(ran["producer"]["ns"], blocked, "producer's step while bystander was runnable")
+    expect(ran["producer"]["loop_blocked_ns"] == ran["producer"]["ns"]
+           and "nanosleep" in ran["producer"]["syscall"],
+           "producer's step is named as blocking: %r" % ran["producer"])
     ev = part(tree, "wait", "event")
     expect(ev["object_name"] == "go" and [k["name"] for k in ev["children"]] == ["producer"]
            and ev["children"][0]["relation"] == "set by", "go's setter: %r" % ev["children"])
