@@ -73,7 +73,7 @@ static const char *USAGE =
     "  blocked TARGET                    blocked-loop episodes and slow steps, with stacks\n"
     "  stats TARGET                      per task name and per loop statistics\n"
     "  where TARGET [TASK]               the call stack of every parked task (or one)\n"
-    "  why [--json] [--depth N] FILE TASK  where a task's wall time went: running,\n"
+    "  why [--json] [--depth N] FILE|PID TASK  where a task's wall time went: running,\n"
     "                                    runnable, each wait and who caused it\n"
     "  cancel [--msg TEXT] PID TASK      cancel a task of a live debug-runtime program\n"
     "  query [--json|--csv] FILE... SQL  one read-only SQL statement over recordings\n"

@@ -1,6 +1,7 @@
 /*
- * why.c - `taskscope why FILE TASK`: where a task's wall time went (issue
- * 19, first slice).
+ * why.c - where a task's wall time went (issue 19): the model behind
+ * why.h (`taskscope why`, the TUI's why view; printing is why_print.c,
+ * the command why_cmd.c, the live window why_live.c).
  *
  * The task's life, spawn to end (or to the recording's last event while
  * it is live), is cut at its own events into intervals, each in exactly
@@ -10,21 +11,27 @@
  * view).  Intervals partition the life, so the parts add up to the wall
  * time by construction; a stretch no event explains (events dropped, a
  * recording begun mid-life) is shown as "other/unattributed", never
- * spread over the rest.
+ * spread over the rest.  The same holds one level down: a runnable
+ * stretch splits into the other tasks' steps inside it and the loop's
+ * own time; a running step the watchdog reported is "blocking" instead.
  *
  * Waits are grouped by what was awaited (kind, object, await site).  A
  * wait has a cause task when one is known: the holder of a lock when the
- * wait began, the awaited task (kind task), otherwise the task that woke
- * it (the releaser, the producer, the setter).  With --depth N the cause
- * task's own time inside each wait window is decomposed the same way,
- * N levels deep, and summed over the group's waits.
+ * wait began, a semaphore's holder whose release woke it, the awaited
+ * task (of several, the one that finished last), the canceller of a
+ * cancelled wait, otherwise the task that woke it (producer, setter,
+ * notifier).  With depth N the cause task's own time inside each wait
+ * window is decomposed the same way, N levels deep, and summed over the
+ * group's waits.  Inferred attributions say so (why.h: inferred).
  *
  * Everything comes from SQL over the recording through the (task, seq)
- * and (resource, seq) indexes the store builds at close, so one task's
- * answer does not scan the recording.
+ * and (resource, seq) indexes the store builds at close, and primary-key
+ * (seq) ranges, so one task's answer does not scan the recording (the
+ * blocked-loop tables, one row per episode, are read whole).  Known
+ * cost: a cause task's events are read from its spawn to the window's
+ * end (no (task, ns) index), so a long-lived cause task is read whole.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,31 +40,27 @@
 #include <sqlite3.h>
 
 #include "../schemas/store_ddl.h"
-#include "cli.h"
 #include "store.h"
-#include "textsafe.h"
+#include "symbolize.h"
+#include "why.h"
 
-enum { N_TASK, N_RUN, N_SCHED, N_WAIT, N_OTHER };
-enum { CAUSE_NONE, CAUSE_HOLDER, CAUSE_AWAITED, CAUSE_WAKER };
+/* Short names inside this file. */
+enum { N_TASK = WHY_TASK, N_RUN = WHY_RUN, N_SCHED = WHY_SCHED, N_WAIT = WHY_WAIT,
+       N_OTHER = WHY_OTHER };
+enum { CAUSE_NONE = WHY_CAUSE_NONE, CAUSE_HOLDER = WHY_CAUSE_HOLDER,
+       CAUSE_AWAITED = WHY_CAUSE_AWAITED, CAUSE_WAKER = WHY_CAUSE_WAKER };
+typedef why_node node;
 
-typedef struct node {
-    int type;
-    int wkind, cause;          /* N_WAIT: ts_wait_kind; N_TASK: how it relates to its parent */
-    uint64_t object, task;     /* N_WAIT: what; N_TASK: which task */
-    int64_t site;              /* N_WAIT: await site id */
-    uint64_t ns;               /* time, summed over instances */
-    unsigned count;            /* instances (waits, steps) */
-    unsigned cancelled, timed_out; /* N_WAIT: instances ended so */
-    struct node *child, *last, *next;
-} node;
-
-typedef struct why_ctx {
+struct why_ctx {
     sqlite3 *db;
     int64_t pid;
-    uint64_t rec_end;          /* ns of the recording's last event */
-    sqlite3_stmt *events, *life, *holder;
-    int err;
-} why_ctx;
+    uint64_t rec_start, rec_end; /* ns of the recording's first and last event */
+    sqlite3_stmt *events, *life, *holder, *ran, *blocked, *canceller, *sem_holders, *episodes;
+    int64_t life_seq0, life_seq1; /* the last why_task_life's create and done seq */
+    int life_partial;             /* ... and its spawn was before the recording */
+    ts_symbolizer *sym;           /* made on first use (why_stack_site) */
+    sqlite3_stmt *seen;
+};
 
 static node *add_child(node *parent, int type) {
     node *n = calloc(1, sizeof *n);
@@ -88,10 +91,10 @@ static node *find_child(node *parent, int type, int wkind, uint64_t object, int6
     return n;
 }
 
-static void free_tree(node *n) {
+void why_node_free(why_node *n) {
     while (n) {
         node *next = n->next;
-        free_tree(n->child);
+        why_node_free(n->child);
         free(n);
         n = next;
     }
@@ -106,20 +109,47 @@ static uint64_t clip(uint64_t a, uint64_t b, uint64_t w0, uint64_t w1) {
     return b > a ? b - a : 0;
 }
 
+/* A task whose spawn is not in the recording (a live process's window
+ * began after it): its life is taken from the window's start, if the
+ * task has any event in the window; the stretch before its first event
+ * is unexplained (its state then is unknown). */
+static int partial_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1) {
+    sqlite3_stmt *st = c->seen;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_type(st, 0) == SQLITE_NULL)
+        return -ENOENT;
+    *t0 = c->rec_start;
+    *t1 = sqlite3_column_type(st, 1) == SQLITE_NULL ? c->rec_end
+                                                    : (uint64_t)sqlite3_column_int64(st, 1);
+    if (*t1 < *t0)
+        *t1 = *t0;
+    c->life_seq0 = 0;
+    c->life_seq1 = sqlite3_column_type(st, 2) == SQLITE_NULL ? INT64_MAX
+                                                             : sqlite3_column_int64(st, 2);
+    c->life_partial = 1;
+    return 0;
+}
+
 /* A task's life: created and ended ns (ended = the recording's end if it
- * has none).  0, or -1 if the recording has no such task. */
-static int task_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1) {
+ * has none).  0, or -ENOENT if the recording has no such task. */
+int why_task_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1) {
     sqlite3_stmt *st = c->life;
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
     sqlite3_bind_int64(st, 2, c->pid);
+    c->life_partial = 0;
     if (sqlite3_step(st) != SQLITE_ROW)
-        return -1;
+        return partial_life(c, task, t0, t1);
     *t0 = (uint64_t)sqlite3_column_int64(st, 0);
     *t1 = sqlite3_column_type(st, 1) == SQLITE_NULL ? c->rec_end
                                                     : (uint64_t)sqlite3_column_int64(st, 1);
     if (*t1 < *t0)
         *t1 = *t0;
+    c->life_seq0 = sqlite3_column_int64(st, 2);
+    c->life_seq1 = sqlite3_column_type(st, 3) == SQLITE_NULL ? INT64_MAX
+                                                             : sqlite3_column_int64(st, 3);
     return 0;
 }
 
@@ -136,12 +166,187 @@ static uint64_t lock_holder(why_ctx *c, uint64_t resource, int64_t seq) {
     return sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
 }
 
+/* A stretch of running or runnable time: between the events seq s0 and
+ * s1, and [a, b) of it inside the window asked about. */
+typedef struct span {
+    int type;
+    int64_t s0, s1;
+    uint64_t a, b;
+} span;
+
+/* Steps shorter than this are not looked up for a watchdog report: the
+ * block threshold is far above it, and a task can have millions. */
+#define WHY_BLOCK_MIN_NS 1000000u
+
+/* Who requested task's cancellation, last before event seq; 0 if unknown. */
+static uint64_t canceller(why_ctx *c, uint64_t task, int64_t seq) {
+    sqlite3_stmt *st = c->canceller;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, seq);
+    return sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+}
+
+/* A running span: a plain step, or one the watchdog saw blocking the
+ * loop (then grouped by the system call it was in). */
+static void add_run(why_ctx *c, node *tn, uint64_t task, const span *sp) {
+    node *x = NULL;
+    if (sp->b - sp->a >= WHY_BLOCK_MIN_NS) {
+        sqlite3_stmt *st = c->blocked;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+        sqlite3_bind_int64(st, 2, c->pid);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)sp->a);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)sp->b);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            x = find_child(tn, WHY_BLOCK, sqlite3_column_int(st, 0), 0, 0, 0);
+            if (x && !x->object)
+                x->object = (uint64_t)sqlite3_column_int64(st, 2); /* a stack of it */
+        }
+    }
+    if (!x)
+        x = find_child(tn, N_RUN, 0, 0, 0, 0);
+    if (x) {
+        x->ns += sp->b - sp->a;
+        x->count++;
+    }
+}
+
+/* If task's step [a, b) is one the watchdog reported blocking the loop,
+ * add d to y's loop_blocked_ns and keep the system call and the stack
+ * (y->object) of it: the culprit's blocking call, named. */
+static void note_blocking(why_ctx *c, node *y, uint64_t task, uint64_t a, uint64_t b,
+                          uint64_t d) {
+    sqlite3_stmt *st = c->blocked;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)a);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)b);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        y->loop_blocked_ns += d;
+        y->blocker = task;
+        y->blocker_ns += d;
+        y->blocker_syscall = sqlite3_column_int(st, 0);
+        if (!y->object)
+            y->object = (uint64_t)sqlite3_column_int64(st, 2);
+    }
+}
+
+/* A runnable span: with depth, the tasks that ran meanwhile (the loop's
+ * other steps, clipped to the span) and the rest, the loop itself, so
+ * the children add up to the node. */
+static void add_sched(why_ctx *c, node *tn, uint64_t task, const span *sp, int depth) {
+    node *x = find_child(tn, N_SCHED, 0, 0, 0, 0);
+    if (!x)
+        return;
+    x->ns += sp->b - sp->a;
+    x->count++;
+    if (depth <= 0)
+        return;
+    sqlite3_stmt *st = c->ran;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, sp->s0);
+    sqlite3_bind_int64(st, 4, sp->s1);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)c->rec_end);
+    uint64_t used = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t other = (uint64_t)sqlite3_column_int64(st, 0);
+        uint64_t d = clip((uint64_t)sqlite3_column_int64(st, 1),
+                          (uint64_t)sqlite3_column_int64(st, 2), sp->a, sp->b);
+        /* one loop runs one step at a time; tasks of other loops
+         * (threads) could overlap: never count past the span */
+        if (d > sp->b - sp->a - used)
+            d = sp->b - sp->a - used;
+        if (!d)
+            continue;
+        node *y = find_child(x, N_TASK, 0, 0, 0, other);
+        if (y) {
+            y->cause = WHY_CAUSE_RAN;
+            y->ns += d;
+            y->count++;
+            if (d >= WHY_BLOCK_MIN_NS) /* a step the watchdog reported? */
+                note_blocking(c, y, other, (uint64_t)sqlite3_column_int64(st, 1),
+                              (uint64_t)sqlite3_column_int64(st, 2), d);
+        }
+        used += d;
+    }
+    if (used < sp->b - sp->a) {
+        node *y = find_child(x, WHY_LOOP, 0, 0, 0, 0);
+        if (y) {
+            y->ns += sp->b - sp->a - used;
+            y->count++;
+        }
+    }
+}
+
+static void add_span(why_ctx *c, node *tn, uint64_t task, const span *sp, int depth) {
+    if (sp->type == N_RUN)
+        add_run(c, tn, task, sp);
+    else
+        add_sched(c, tn, task, sp, depth);
+}
+
+/* Add to wait node x the part of [a, b) the loop spent blocked by other
+ * tasks' steps; the longest such blocker is named. */
+static void add_blocked(why_ctx *c, node *x, uint64_t task, uint64_t a, uint64_t b) {
+    if (b - a < WHY_BLOCK_MIN_NS)
+        return;
+    sqlite3_stmt *st = c->episodes;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)a);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)b);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t d = clip((uint64_t)sqlite3_column_int64(st, 1),
+                          (uint64_t)sqlite3_column_int64(st, 2), a, b);
+        if (!d)
+            continue;
+        x->loop_blocked_ns += d;
+        if (d > x->blocker_ns) {
+            x->blocker_ns = d;
+            x->blocker = (uint64_t)sqlite3_column_int64(st, 0);
+            x->blocker_syscall = sqlite3_column_type(st, 3) == SQLITE_NULL
+                                     ? -1 : sqlite3_column_int(st, 3);
+        }
+    }
+}
+
 typedef struct wait_rec {
     int64_t seq;
     uint64_t start, end, object, cause_task;
     int64_t site;
     int kind, cause, status; /* status: the wake's (-ECANCELED, -ETIMEDOUT, ...) */
+    unsigned nholders;       /* a semaphore's holders when the wait began */
+    uint64_t holders[WHY_HOLDERS_MAX];
 } wait_rec;
+
+/* A semaphore's holders just before event seq: the tasks whose last
+ * acquisition of it (among its latest 256) has no release by the same
+ * task after it.  Inferred: a semaphore's release is not tied to an
+ * acquisition (any task may release), so a task that released on
+ * another's behalf confuses it. */
+static unsigned sem_holders(why_ctx *c, uint64_t resource, int64_t seq, uint64_t *out) {
+    sqlite3_stmt *st = c->sem_holders;
+    unsigned n = 0;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)resource);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, seq);
+    while (n < WHY_HOLDERS_MAX && sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t t = (uint64_t)sqlite3_column_int64(st, 0);
+        unsigned k = 0;
+        while (k < n && out[k] != t)
+            k++;
+        if (k == n)
+            out[n++] = t;
+    }
+    return n;
+}
 
 /* Decompose task's time inside [w0, w1) into children of tn, adding to
  * what is there (a group of waits sums its instances).  depth: how many
@@ -151,7 +356,19 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
     tn->ns += w1 - w0;
     tn->count++;
     uint64_t covered = 0;
-    if (task_life(c, task, &t0, &t1) == 0 && w1 > w0) {
+    if (why_task_life(c, task, &t0, &t1) == 0 && w1 > w0) {
+        /* A cause task that ended inside the window (an awaited child
+         * finishes a little before its awaiter is woken): that stretch
+         * is its end being delivered, not unexplained. */
+        uint64_t after = c->life_seq1 != INT64_MAX ? clip(t1, w1, w0, w1) : 0;
+        if (after) {
+            node *x = find_child(tn, WHY_ENDED, 0, 0, 0, 0);
+            if (x) {
+                x->ns += after;
+                x->count++;
+            }
+            covered += after;
+        }
         /* Read the task's events first (the statement is reused when
          * recursing), then walk them. */
         size_t n = 0, cap = 0;
@@ -180,11 +397,16 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             n++;
         }
         /* type 0 resume, 1 suspend (a object, b kind), 2 wake (a by_task) */
-        int state = N_SCHED; /* from spawn until the first step */
+        int64_t seq0 = c->life_seq0, seq1 = c->life_seq1; /* the next call overwrites them */
+        /* from spawn until the first step; unknown before the first
+         * event of a task spawned before the recording */
+        int state = c->life_partial ? N_OTHER : N_SCHED;
         uint64_t since = t0;
+        int64_t since_seq = seq0;
         wait_rec w = {0};
-        size_t nwaits = 0, wcap = 0;
+        size_t nwaits = 0, wcap = 0, nspans = 0, scap = 0;
         wait_rec *waits = NULL;
+        span *spans = NULL;
         for (size_t i = 0; i <= n; i++) {
             uint64_t at = i < n ? evs[i].ns : t1;
             if (at > t1)
@@ -198,18 +420,42 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                      * task): that is the critical child. */
                     w.cause_task = evs[i].a;
                     w.cause = CAUSE_AWAITED;
+                } else if (evs[i].a && w.kind == 8 && w.nholders > 1) {
+                    /* several held the semaphore: the one whose release
+                     * woke us is the cause (a holder, if it was one) */
+                    w.cause_task = evs[i].a;
+                    w.cause = CAUSE_WAKER;
+                    for (unsigned k = 0; k < w.nholders; k++)
+                        if (w.holders[k] == evs[i].a)
+                            w.cause = CAUSE_HOLDER;
                 } else if (evs[i].a && !w.cause_task) {
                     /* woken by a task: the cause when nothing better is known */
                     w.cause_task = evs[i].a;
-                    w.cause = CAUSE_WAKER;
+                    w.cause = w.kind == 10  ? WHY_CAUSE_PRODUCER
+                              : w.kind == 6 ? WHY_CAUSE_SETTER
+                              : w.kind == 7 ? WHY_CAUSE_NOTIFIER
+                                            : CAUSE_WAKER;
+                }
+                if (w.status == -ECANCELED && w.cause != CAUSE_HOLDER && w.cause != CAUSE_AWAITED) {
+                    /* ended by a cancellation: its requester, not the
+                     * task that happened to deliver it */
+                    uint64_t by = canceller(c, task, evs[i].seq);
+                    if (by) {
+                        w.cause_task = by;
+                        w.cause = WHY_CAUSE_CANCELLER;
+                    }
                 }
             }
             if ((state == N_RUN || state == N_SCHED) && d) {
-                node *x = find_child(tn, state, 0, 0, 0, 0);
-                if (x) {
-                    x->ns += d;
-                    x->count++;
+                if (nspans == scap) {
+                    scap = scap ? scap * 2 : 32;
+                    void *p = realloc(spans, scap * sizeof *spans);
+                    if (!p)
+                        break;
+                    spans = p;
                 }
+                uint64_t a = since > w0 ? since : w0;
+                spans[nspans++] = (span){state, since_seq, i < n ? evs[i].seq : seq1, a, a + d};
                 covered += d;
             } else if (state == N_WAIT && d) {
                 w.start = since > w0 ? since : w0;
@@ -227,6 +473,7 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             if (i == n || evs[i].ns >= t1)
                 break;
             since = at;
+            since_seq = evs[i].seq;
             if (evs[i].type == 0) {
                 state = N_RUN;
             } else if (evs[i].type == 1) {
@@ -242,11 +489,20 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                 } else if (w.kind == 1 && w.object) {
                     w.cause_task = w.object;
                     w.cause = CAUSE_AWAITED;
+                } else if (w.kind == 8) {
+                    w.nholders = sem_holders(c, w.object, w.seq, w.holders);
+                    if (w.nholders == 1) {
+                        w.cause_task = w.holders[0];
+                        w.cause = CAUSE_HOLDER;
+                    }
                 }
             } else {
                 state = N_SCHED;
             }
         }
+        for (size_t k = 0; k < nspans; k++)
+            add_span(c, tn, task, &spans[k], depth);
+        free(spans);
         free(evs);
         /* Waits last: recursing reuses the statements above. */
         for (size_t k = 0; k < nwaits; k++) {
@@ -258,10 +514,21 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             x->count++;
             x->cancelled += r->status == -ECANCELED;
             x->timed_out += r->status == -ETIMEDOUT;
+            add_blocked(c, x, task, r->start, r->end);
+            for (unsigned k = 0; k < r->nholders && x->nholders < WHY_HOLDERS_MAX; k++) {
+                unsigned j = 0;
+                while (j < x->nholders && x->holders[j] != r->holders[k])
+                    j++;
+                if (j == x->nholders)
+                    x->holders[x->nholders++] = r->holders[k];
+            }
             if (depth > 0 && r->cause_task && r->cause_task != task) {
                 node *y = find_child(x, N_TASK, 0, 0, 0, r->cause_task);
                 if (y) {
                     y->cause = r->cause;
+                    /* of several semaphore holders, the one named is the
+                     * releaser: which permit it freed is not recorded */
+                    y->inferred += r->kind == 8 && r->nholders > 1;
                     decompose(c, y, r->cause_task, r->start, r->end, depth - 1);
                 }
             }
@@ -277,170 +544,17 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
     return 0;
 }
 
-/* ---- output ------------------------------------------------------------- */
+/* ---- entry points ----------------------------------------------------------- */
 
-static const char *const KINDS[] = {"other", "task", "future", "sleep", "yield", "lock",
-                                    "event", "condition", "semaphore", "barrier", "queue_get",
-                                    "queue_put", "queue_join", "fd", "executor", "generator",
-                                    "group"};
-
-static const char *kind_name(int k) {
-    return k >= 0 && k < (int)(sizeof KINDS / sizeof *KINDS) ? KINDS[k] : "other";
-}
-
-/* One text column from a one-row query with ?1 = id, ?2 = pid; NULL if none.
- * Caller frees with sqlite3_free. */
-static char *lookup(why_ctx *c, const char *sql, int64_t id) {
-    sqlite3_stmt *st = NULL;
-    char *out = NULL;
-    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, c->pid);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-            out = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
+why_ctx *why_open(const char *file, char *err, size_t n) {
+    why_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, n, "out of memory");
+        return NULL;
     }
-    sqlite3_finalize(st);
-    return out;
-}
-
-static const char SQL_SITE[] = "SELECT " TS_DDL_SITE("?1", "?2");
-static const char SQL_TASK_NAME[] = "SELECT " TS_DDL_STR("c.name", "c.pid")
-                                    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1";
-static const char SQL_TASK_SITE[] = "SELECT " TS_DDL_SITE("c.site", "c.pid")
-                                    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1";
-static const char SQL_RES_NAME[] = "SELECT name FROM resources WHERE id = ?1 AND pid = ?2 LIMIT 1";
-
-static int is_resource(int k) { return k == 2 || (k >= 5 && k <= 12) || k == 16; }
-
-static const char *cause_name(int cause) {
-    return cause == CAUSE_HOLDER ? "held by" : cause == CAUSE_AWAITED ? "awaited" : "woken by";
-    /* (for a wait on several tasks, "awaited" is the one that finished last) */
-}
-
-static void pct(FILE *out, uint64_t ns, uint64_t wall) {
-    fprintf(out, "%9.3f ms %5.1f%%  ", ns / 1e6, wall ? 100.0 * (double)ns / (double)wall : 0.0);
-}
-
-static void print_text(FILE *out, why_ctx *c, const node *n, uint64_t wall, int indent) {
-    for (; n; n = n->next) {
-        pct(out, n->ns, wall);
-        fprintf(out, "%*s", indent * 2, "");
-        if (n->type == N_TASK) {
-            char *name = lookup(c, SQL_TASK_NAME, (int64_t)n->task);
-            char *site = lookup(c, SQL_TASK_SITE, (int64_t)n->task);
-            if (indent)
-                fprintf(out, "%s ", cause_name(n->cause));
-            fprintf(out, "task #%" PRIu64 " ", n->task);
-            ts_text_put(out, name ? name : "?", 0);
-            if (site) {
-                fputs(" (spawned at ", out);
-                ts_text_put(out, site, 0);
-                fputc(')', out);
-            }
-            fputc('\n', out);
-            sqlite3_free(name);
-            sqlite3_free(site);
-        } else if (n->type == N_RUN) {
-            fprintf(out, "running (%u step%s)\n", n->count, n->count == 1 ? "" : "s");
-        } else if (n->type == N_SCHED) {
-            fprintf(out, "runnable, waiting for the loop (%u time%s)\n", n->count,
-                    n->count == 1 ? "" : "s");
-        } else if (n->type == N_OTHER) {
-            fputs("other/unattributed (no events explain it)\n", out);
-        } else {
-            fprintf(out, "waiting: %s", kind_name(n->wkind));
-            if (is_resource(n->wkind) && n->object) {
-                char *rn = lookup(c, SQL_RES_NAME, (int64_t)n->object);
-                if (rn) {
-                    fputs(" '", out);
-                    ts_text_put(out, rn, 0);
-                    fputc('\'', out);
-                } else {
-                    fprintf(out, " #%" PRIu64, n->object);
-                }
-                sqlite3_free(rn);
-            } else if (n->wkind == 1 || n->wkind == 13 || n->wkind == 14) {
-                fprintf(out, " %s%" PRIu64, n->wkind == 13 ? "fd " : "#", n->object);
-            }
-            char *site = lookup(c, SQL_SITE, n->site);
-            if (site) {
-                fputs(" at ", out);
-                ts_text_put(out, site, 0);
-            }
-            sqlite3_free(site);
-            fprintf(out, " (%u wait%s", n->count, n->count == 1 ? "" : "s");
-            if (n->cancelled)
-                fprintf(out, ", %u cancelled", n->cancelled);
-            if (n->timed_out)
-                fprintf(out, ", %u timed out", n->timed_out);
-            fputs(")\n", out);
-        }
-        print_text(out, c, n->child, wall, indent + 1);
-    }
-}
-
-static void json_str(FILE *out, const char *key, const char *v) {
-    fprintf(out, ",\"%s\":", key);
-    if (v)
-        ts_json_put(out, v);
-    else
-        fputs("null", out);
-}
-
-static void print_json(FILE *out, why_ctx *c, const node *n, uint64_t wall) {
-    static const char *const TYPES[] = {"task", "running", "runnable", "wait", "other"};
-    fprintf(out, "{\"type\":\"%s\",\"ns\":%" PRIu64 ",\"percent\":%.3f,\"count\":%u",
-            TYPES[n->type], n->ns, wall ? 100.0 * (double)n->ns / (double)wall : 0.0, n->count);
-    if (n->type == N_TASK) {
-        char *name = lookup(c, SQL_TASK_NAME, (int64_t)n->task);
-        char *site = lookup(c, SQL_TASK_SITE, (int64_t)n->task);
-        fprintf(out, ",\"task\":%" PRIu64, n->task);
-        json_str(out, "name", name);
-        json_str(out, "spawn_site", site);
-        json_str(out, "relation", n->cause ? cause_name(n->cause) : NULL);
-        sqlite3_free(name);
-        sqlite3_free(site);
-    } else if (n->type == N_WAIT) {
-        char *site = lookup(c, SQL_SITE, n->site);
-        char *rn = is_resource(n->wkind) ? lookup(c, SQL_RES_NAME, (int64_t)n->object) : NULL;
-        fprintf(out, ",\"kind\":\"%s\",\"object\":%" PRIu64 ",\"cancelled\":%u,\"timed_out\":%u",
-                kind_name(n->wkind), n->object, n->cancelled, n->timed_out);
-        json_str(out, "object_name", rn);
-        json_str(out, "await_site", site);
-        sqlite3_free(site);
-        sqlite3_free(rn);
-    }
-    fputs(",\"children\":[", out);
-    for (const node *k = n->child; k; k = k->next) {
-        print_json(out, c, k, wall);
-        if (k->next)
-            fputc(',', out);
-    }
-    fputs("]}", out);
-}
-
-/* ---- the command ------------------------------------------------------------ */
-
-static const char USAGE[] =
-    "usage: taskscope why [--json] [--depth N] FILE TASK\n\n"
-    "Where the wall time of task TASK (its number, as ps shows it) went, in the\n"
-    "recording FILE: running on the CPU, runnable but waiting for the loop, and each\n"
-    "wait by what it awaited (kind, object, await site).  A lock wait names the task\n"
-    "that held the lock, a wait on tasks the one that finished last (a gather's\n"
-    "critical child), any other wait the task that woke it; --depth N (default 1,\n"
-    "0 for none) breaks those tasks' time inside the wait down the same way, N\n"
-    "levels deep.  Waits ended by a cancellation or a timeout are counted.  The\n"
-    "parts add up to the wall time\n"
-    "(spawn to end, or to the end of the recording): what no event explains is shown\n"
-    "as other/unattributed.\n\n"
-    "  --json      the tree as JSON (times in ns)\n"
-    "  --depth N   levels of cause tasks to follow (0-8, default 1)\n";
-
-static int open_db(why_ctx *c, const char *file) {
-    char err[512];
-    if (ts_store_open_read(file, &c->db, err, sizeof err)) {
-        fprintf(stderr, "taskscope why: %s\n", err);
-        return 1;
+    if (ts_store_open_read(file, &c->db, err, n)) {
+        free(c);
+        return NULL;
     }
     static const char EVENTS[] =
         "SELECT seq, ns, 0, 0, 0, 0 FROM ev_task_resume\n"
@@ -452,44 +566,121 @@ static int open_db(why_ctx *c, const char *file) {
         "ORDER BY 2, 1";
     static const char LIFE[] =
         "SELECT c.ns, (SELECT d.ns FROM ev_task_done d WHERE d.task = c.task AND d.pid = c.pid\n"
-        "  ORDER BY d.seq LIMIT 1) FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2\n"
-        "  ORDER BY c.seq LIMIT 1";
+        "  ORDER BY d.seq LIMIT 1), c.seq, (SELECT d.seq FROM ev_task_done d\n"
+        "  WHERE d.task = c.task AND d.pid = c.pid ORDER BY d.seq LIMIT 1)\n"
+        "  FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 ORDER BY c.seq LIMIT 1";
+    /* The steps of other tasks between two events (seq ?3, ?4): who ran
+     * while a task was runnable.  Starts from the step in progress at ?3
+     * (the waker's, usually), found as the last resume before it. A
+     * step ends at its task's next suspend, or at its end. */
+    static const char RAN[] =
+        "SELECT r.task, r.ns, coalesce((SELECT s.ns FROM ev_task_suspend s\n"
+        "    WHERE s.task = r.task AND s.pid = r.pid AND s.seq > r.seq ORDER BY s.seq LIMIT 1),\n"
+        "  (SELECT d.ns FROM ev_task_done d WHERE d.task = r.task AND d.pid = r.pid\n"
+        "    AND d.seq > r.seq ORDER BY d.seq LIMIT 1), ?5)\n"
+        "FROM ev_task_resume r WHERE r.pid = ?2 AND r.task > 0 AND r.task != ?1\n"
+        "  AND r.seq >= coalesce((SELECT seq FROM ev_task_resume\n" /* not max(): a scan */
+        "    WHERE seq < ?3 AND pid = ?2 ORDER BY seq DESC LIMIT 1), 0) AND r.seq < ?4\n"
+        "  ORDER BY r.seq";
+    /* The watchdog's report on a step of task ?1 between ns ?3 and ?4.
+     * By time, not seq: the watchdog thread's events are drained from
+     * its own ring, out of step with the loop thread's.  (A small table:
+     * one row per blocked episode.) */
+    static const char BLOCKED[] =
+        "SELECT syscall, thread_state, stack FROM ev_loop_blocked\n"
+        "  WHERE ns >= ?3 AND ns <= ?4 AND task = ?1 AND pid = ?2 ORDER BY seq LIMIT 1";
+    static const char SEM_HOLDERS[] =
+        "SELECT a.task FROM (SELECT task, seq FROM ev_resource_acquired WHERE resource = ?1\n"
+        "    AND pid = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT 256) a\n"
+        "  WHERE a.task > 0 AND NOT EXISTS (SELECT 1 FROM ev_resource_release r\n"
+        "    WHERE r.resource = ?1 AND r.pid = ?2 AND r.task = a.task AND r.seq > a.seq\n"
+        "      AND r.seq < ?3) ORDER BY a.seq";
+    /* Steps of other tasks that blocked the loop (watchdog episodes)
+     * overlapping [?3, ?4): while the loop is blocked no wake can be
+     * delivered, so a wait that spans one is stretched by it.  A small
+     * table: one row per episode. */
+    static const char EPISODES[] =
+        "SELECT u.task, u.ns - u.duration_ns, u.ns, (SELECT b.syscall FROM ev_loop_blocked b\n"
+        "    WHERE b.loop = u.loop AND b.step = u.step AND b.pid = u.pid LIMIT 1)\n"
+        "  FROM ev_loop_unblocked u WHERE u.pid = ?2 AND u.task != ?1 AND u.ns > ?3\n"
+        "    AND u.ns - u.duration_ns < ?4";
+    /* A task without a task_create in the recording: whether it has
+     * events, and its end if any. */
+    static const char SEEN[] =
+        "SELECT coalesce((SELECT ns FROM ev_task_resume WHERE task = ?1 AND task > 0 AND pid = ?2\n"
+        "    ORDER BY seq LIMIT 1), (SELECT ns FROM ev_task_suspend WHERE task = ?1 AND pid = ?2\n"
+        "    ORDER BY seq LIMIT 1), (SELECT ns FROM ev_task_wake WHERE task = ?1 AND pid = ?2\n"
+        "    ORDER BY seq LIMIT 1), (SELECT ns FROM ev_task_state WHERE task = ?1 AND pid = ?2\n"
+        "    LIMIT 1)),\n"
+        "  (SELECT ns FROM ev_task_done WHERE task = ?1 AND pid = ?2 ORDER BY seq LIMIT 1),\n"
+        "  (SELECT seq FROM ev_task_done WHERE task = ?1 AND pid = ?2 ORDER BY seq LIMIT 1)";
+    /* Who asked for task ?1's cancellation last before seq ?3. */
+    static const char CANCELLER[] =
+        "SELECT by_task FROM ev_task_cancel WHERE task = ?1 AND pid = ?2 AND seq < ?3\n"
+        "  ORDER BY seq DESC LIMIT 1";
     static const char HOLDER[] =
         "SELECT a.task FROM (SELECT task, seq FROM ev_resource_acquired WHERE resource = ?1\n"
         "    AND pid = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT 1) a\n"
         "  WHERE NOT EXISTS (SELECT 1 FROM ev_resource_release r\n"
         "    WHERE r.resource = ?1 AND r.pid = ?2 AND r.seq > a.seq AND r.seq < ?3)";
-    /* The recording's end: the latest of the last rows (by seq, the
-     * primary key: no scan) of the busiest tables. */
-    static const char END[] =
-        "SELECT max(x) FROM (SELECT (SELECT ns FROM ev_task_resume ORDER BY seq DESC LIMIT 1) AS x\n"
-        "  UNION ALL SELECT (SELECT ns FROM ev_task_suspend ORDER BY seq DESC LIMIT 1)\n"
-        "  UNION ALL SELECT (SELECT ns FROM ev_task_wake ORDER BY seq DESC LIMIT 1)\n"
-        "  UNION ALL SELECT (SELECT ns FROM ev_task_done ORDER BY seq DESC LIMIT 1)\n"
-        "  UNION ALL SELECT (SELECT ns FROM ev_task_create ORDER BY seq DESC LIMIT 1))";
-    sqlite3_stmt *st = NULL;
+    /* The recording's ends: the first and last rows (by seq, the primary
+     * key: no scan) of the busiest tables. */
+#define WHY_ENDS(f, dir)                                                                      \
+    "SELECT " f "(x) FROM (SELECT (SELECT ns FROM ev_task_resume ORDER BY seq " dir           \
+    " LIMIT 1) AS x\n"                                                                        \
+    "  UNION ALL SELECT (SELECT ns FROM ev_task_suspend ORDER BY seq " dir " LIMIT 1)\n"      \
+    "  UNION ALL SELECT (SELECT ns FROM ev_task_wake ORDER BY seq " dir " LIMIT 1)\n"         \
+    "  UNION ALL SELECT (SELECT ns FROM ev_task_done ORDER BY seq " dir " LIMIT 1)\n"         \
+    "  UNION ALL SELECT (SELECT ns FROM ev_task_create ORDER BY seq " dir " LIMIT 1))"
+    static const char *const ENDS[2] = {WHY_ENDS("min", "ASC"), WHY_ENDS("max", "DESC")};
+#undef WHY_ENDS
     if (sqlite3_prepare_v2(c->db, EVENTS, -1, &c->events, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, LIFE, -1, &c->life, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, HOLDER, -1, &c->holder, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c->db, END, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "taskscope why: %s: %s (a recording from an older taskscope?)\n", file,
-                sqlite3_errmsg(c->db));
-        return 1;
+        sqlite3_prepare_v2(c->db, RAN, -1, &c->ran, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, BLOCKED, -1, &c->blocked, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, CANCELLER, -1, &c->canceller, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, SEM_HOLDERS, -1, &c->sem_holders, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, EPISODES, -1, &c->episodes, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, SEEN, -1, &c->seen, NULL) != SQLITE_OK) {
+        snprintf(err, n, "%s: %s (a recording from an older taskscope?)", file,
+                 sqlite3_errmsg(c->db));
+        why_close(c);
+        return NULL;
     }
-    if (sqlite3_step(st) == SQLITE_ROW)
-        c->rec_end = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return 0;
+    for (int k = 0; k < 2; k++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(c->db, ENDS[k], -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            *(k ? &c->rec_end : &c->rec_start) = (uint64_t)sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    return c;
 }
 
-/* The process whose task TASK is meant: the traced one if it has such a
- * task, else the first that does (a recording may hold forked children). */
-static int pick_pid(why_ctx *c, uint64_t task) {
+void why_close(why_ctx *c) {
+    if (!c)
+        return;
+    sqlite3_finalize(c->events);
+    sqlite3_finalize(c->life);
+    sqlite3_finalize(c->holder);
+    sqlite3_finalize(c->ran);
+    sqlite3_finalize(c->blocked);
+    sqlite3_finalize(c->canceller);
+    sqlite3_finalize(c->sem_holders);
+    sqlite3_finalize(c->episodes);
+    sqlite3_finalize(c->seen);
+    ts_symbolizer_free(c->sym);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+int why_pick_pid(why_ctx *c, uint64_t task) {
     static const char SQL[] =
         "SELECT c.pid FROM ev_task_create c WHERE c.task = ?1\n"
         "  ORDER BY c.pid IN (SELECT pid FROM process WHERE parent IS NULL) DESC, c.seq LIMIT 1";
     sqlite3_stmt *st = NULL;
-    int rc = -1;
+    int rc = -ENOENT;
     if (sqlite3_prepare_v2(c->db, SQL, -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
         if (sqlite3_step(st) == SQLITE_ROW) {
@@ -498,83 +689,188 @@ static int pick_pid(why_ctx *c, uint64_t task) {
         }
     }
     sqlite3_finalize(st);
+    if (rc) {
+        /* spawned before the recording (a live window): any event of it */
+        static const char SEEN_PID[] =
+            "SELECT pid FROM ev_task_resume WHERE task = ?1 AND task > 0 UNION ALL\n"
+            "SELECT pid FROM ev_task_state WHERE task = ?1 LIMIT 1";
+        st = NULL;
+        if (sqlite3_prepare_v2(c->db, SEEN_PID, -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                c->pid = sqlite3_column_int64(st, 0);
+                rc = 0;
+            }
+        }
+        sqlite3_finalize(st);
+    }
     return rc;
 }
 
-int cmd_why(int argc, char **argv) {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"depth", required_argument, NULL, 'd'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int json = 0, depth = 1, opt;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        if (opt == 'j') {
-            json = 1;
-        } else if (opt == 'd') {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 0 || v > 8)
-                return cli_usage("why", "--depth takes a number from 0 to 8, not '%s'", optarg);
-            depth = (int)v;
-        } else if (opt == 'h') {
-            fputs(USAGE, stdout);
-            return 0;
-        } else {
-            return cli_bad_option("why", opt, argv);
+int why_task_before_window(why_ctx *c, uint64_t task) {
+    uint64_t a, b;
+    return why_task_life(c, task, &a, &b) == 0 && c->life_partial;
+}
+
+int64_t why_pid(const why_ctx *c) { return c->pid; }
+void why_set_pid(why_ctx *c, int64_t pid) { c->pid = pid; }
+uint64_t why_rec_start(const why_ctx *c) { return c->rec_start; }
+uint64_t why_rec_end(const why_ctx *c) { return c->rec_end; }
+struct sqlite3 *why_db(why_ctx *c) { return c->db; }
+
+static int by_ns_desc(const void *a, const void *b) {
+    const node *x = *(node *const *)a, *y = *(node *const *)b;
+    return x->ns < y->ns ? 1 : x->ns > y->ns ? -1 : x->task < y->task ? -1 : x->task > y->task;
+}
+
+/* Under each runnable node keep the WHY_RAN_MAX tasks that ran longest;
+ * the others become one node, task 0, count = how many tasks (a busy
+ * loop runs thousands meanwhile: a list nobody reads, and slow to
+ * name). */
+static void fold_ran(node *n) {
+    for (; n; n = n->next) {
+        fold_ran(n->child);
+        if (n->type != N_SCHED)
+            continue;
+        size_t k = 0;
+        for (node *x = n->child; x; x = x->next)
+            k += x->type == N_TASK;
+        if (k <= WHY_RAN_MAX)
+            continue;
+        node **v = malloc(k * sizeof *v), *loop = NULL;
+        if (!v)
+            continue;
+        k = 0;
+        for (node *x = n->child; x; x = x->next) {
+            if (x->type == N_TASK)
+                v[k++] = x;
+            else
+                loop = x; /* WHY_LOOP, the only other child */
+        }
+        qsort(v, k, sizeof *v, by_ns_desc);
+        node *rest = v[WHY_RAN_MAX];
+        rest->count = 1;
+        for (size_t i = WHY_RAN_MAX + 1; i < k; i++) {
+            rest->ns += v[i]->ns;
+            rest->count++;
+            v[i]->next = NULL;
+            why_node_free(v[i]);
+        }
+        rest->task = 0;
+        rest->object = rest->loop_blocked_ns = rest->blocker = rest->blocker_ns = 0;
+        n->child = NULL;
+        n->last = NULL;
+        for (size_t i = 0; i <= WHY_RAN_MAX; i++) {
+            v[i]->next = NULL;
+            if (n->last)
+                n->last->next = v[i];
+            else
+                n->child = v[i];
+            n->last = v[i];
+        }
+        if (loop) {
+            loop->next = NULL;
+            n->last->next = loop;
+            n->last = loop;
+        }
+        free(v);
+    }
+}
+
+why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int depth) {
+    if (depth < 0)
+        depth = 0;
+    if (depth > WHY_DEPTH_MAX)
+        depth = WHY_DEPTH_MAX;
+    if (w1 < w0)
+        w1 = w0;
+    node *top = calloc(1, sizeof *top);
+    if (!top) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    top->type = N_TASK;
+    top->task = task;
+    if (decompose(c, top, task, w0, w1, depth)) {
+        why_node_free(top);
+        errno = ENOMEM;
+        return NULL;
+    }
+    fold_ran(top);
+    return top;
+}
+
+why_node *why_task(why_ctx *c, uint64_t task, int depth, uint64_t *t0, uint64_t *t1) {
+    uint64_t a, b;
+    if (why_task_life(c, task, &a, &b)) {
+        errno = ENOENT;
+        return NULL;
+    }
+    if (t0)
+        *t0 = a;
+    if (t1)
+        *t1 = b;
+    return why_window(c, task, a, b, depth);
+}
+
+/* The recording's module map for the chosen process, for symbolizing. */
+static ts_symbolizer *symbolizer(why_ctx *c) {
+    if (c->sym)
+        return c->sym;
+    c->sym = ts_symbolizer_new();
+    if (!c->sym)
+        return NULL;
+    static const char SQL[] = "SELECT m.start, m.end, m.offset, " TS_DDL_STR("m.path", "m.pid")
+                              " FROM ev_module m WHERE m.pid = ?1";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, SQL, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, c->pid);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            if (sqlite3_column_text(st, 3))
+                ts_symbolizer_add_module(c->sym, (uint64_t)sqlite3_column_int64(st, 0),
+                                         (uint64_t)sqlite3_column_int64(st, 1),
+                                         (uint64_t)sqlite3_column_int64(st, 2),
+                                         (const char *)sqlite3_column_text(st, 3));
+    }
+    sqlite3_finalize(st);
+    return c->sym;
+}
+
+char *why_stack_site(why_ctx *c, uint64_t stack) {
+    static const char SQL[] =
+        "SELECT depth, pcs FROM ev_stack WHERE id = ?1 AND pid = ?2 ORDER BY seq DESC LIMIT 1";
+    if (!stack)
+        return NULL;
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(c->db, SQL, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)stack);
+        sqlite3_bind_int64(st, 2, c->pid);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *b = sqlite3_column_blob(st, 1);
+            int bytes = sqlite3_column_bytes(st, 1);
+            ts_symbolizer *sym = symbolizer(c);
+            /* innermost first: the first frame with a source line outside
+             * the system's and the runtime's libraries (lib*.so*) is the
+             * program's own call; failing that, the first with a line */
+            for (int pass = 0; pass < 2 && !out; pass++)
+                for (int i = 0; b && sym && !out && (i + 1) * 8 <= bytes && i < 64; i++) {
+                    uint64_t pc;
+                    memcpy(&pc, b + i * 8, sizeof pc);
+                    ts_frame f;
+                    ts_symbolize(sym, pc, i > 0, &f);
+                    int lib = !strncmp(f.module, "lib", 3) && strstr(f.module, ".so");
+                    if (!f.file[0] || f.line <= 0 || (pass == 0 && lib))
+                        continue;
+                    const char *base = strrchr(f.file, '/');
+                    size_t n = strlen(f.function) + strlen(f.file) + 32;
+                    out = malloc(n);
+                    if (out)
+                        snprintf(out, n, "%s:%d in %s()", base ? base + 1 : f.file, f.line,
+                                 f.function);
+                }
         }
     }
-    if (argc - optind != 2)
-        return cli_usage("why", "need a recording and a task number");
-    const char *file = argv[optind], *ts = argv[optind + 1];
-    char *end;
-    unsigned long long task = strtoull(ts, &end, 10);
-    if (!*ts || *end || ts[0] == '-' || !task)
-        return cli_usage("why", "'%s' is not a task number", ts);
-    if (!ts_store_is_recording(file)) {
-        /* A pid (live) is not answered yet: the model would have to keep
-         * every interval; record with run/attach and ask the file. */
-        fprintf(stderr, "taskscope why: %s is not a recording (why reads recordings only; "
-                        "record a live process with `taskscope attach`)\n", file);
-        return 1;
-    }
-    why_ctx c = {0};
-    int rc = open_db(&c, file);
-    if (!rc && pick_pid(&c, task)) {
-        fprintf(stderr, "taskscope why: no task #%llu in %s\n", task, file);
-        rc = 1;
-    }
-    uint64_t t0 = 0, t1 = 0;
-    if (!rc && task_life(&c, task, &t0, &t1)) {
-        fprintf(stderr, "taskscope why: no task #%llu in %s\n", task, file);
-        rc = 1;
-    }
-    if (!rc) {
-        node root = {0};
-        root.type = N_TASK;
-        root.task = task;
-        node *top = add_child(&root, N_TASK);
-        if (top)
-            top->task = task;
-        if (!top || decompose(&c, top, task, t0, t1, depth)) {
-            fprintf(stderr, "taskscope why: out of memory\n");
-            rc = 1;
-        } else if (json) {
-            fprintf(stdout, "{\"task\":%llu,\"pid\":%" PRId64 ",\"wall_ns\":%" PRIu64
-                            ",\"start_ns\":%" PRIu64 ",\"end_ns\":%" PRIu64 ",\"tree\":",
-                    task, c.pid, t1 - t0, t0, t1);
-            print_json(stdout, &c, top, t1 - t0);
-            fputs("}\n", stdout);
-        } else {
-            printf("why task #%llu: wall %.3f ms\n", task, (t1 - t0) / 1e6);
-            print_text(stdout, &c, top, t1 - t0, 0);
-        }
-        free_tree(root.child);
-    }
-    sqlite3_finalize(c.events);
-    sqlite3_finalize(c.life);
-    sqlite3_finalize(c.holder);
-    sqlite3_close(c.db);
-    return rc;
+    sqlite3_finalize(st);
+    return out;
 }
