@@ -210,7 +210,8 @@ void tm_model_apply(tm_model *m, const ts_ev_header *rec, uint64_t ns, uint32_t 
 void tm_model_add_dropped(tm_model *m, uint64_t n);
 uint64_t tm_model_dropped(const tm_model *m);
 /* The clock moves on with no event (a live source that knows the time:
- * the BPF collector, whose state dump is all a quiet process sends):
+ * the BPF collector, whose state dump is all a quiet process sends; a
+ * live report, as of its last drain; a replay cursor between events):
  * ages, waits and the stuck analysis grow with it.  Never backwards. */
 void tm_model_advance(tm_model *m, uint64_t ns);
 uint64_t tm_model_now(const tm_model *m);
@@ -299,10 +300,6 @@ tm_model *tm_model_snapshot(const tm_model *m, const tm_model *prev, size_t *own
                             size_t *shared);
 tm_model *tm_model_restore(const tm_model *snap);
 void tm_model_snapshot_free(tm_model *snap, size_t *shared);
-/* Move "now" forward to ns without an event (a replay cursor between
- * events): ages, state durations and the stuck-task analysis then count
- * to ns.  Never moves it back. */
-void tm_model_advance_now(tm_model *m, uint64_t ns);
 
 /* Time a task has spent in each state up to now (includes the current
  * stretch). */

@@ -272,7 +272,3 @@ void tm_model_snapshot_free(tm_model *snap, size_t *shared) {
     tm_model_free(snap);
 }
 
-void tm_model_advance_now(tm_model *m, uint64_t ns) {
-    if (ns > m->now)
-        m->now = ns;
-}

@@ -5,7 +5,7 @@
  * Invariants:
  *   - The model (and the per-task history) always equals a fresh model
  *     fed every event with ns <= cursor, in recording order, with its
- *     clock moved to the cursor (tm_model_advance_now), so every age,
+ *     clock moved to the cursor (tm_model_advance), so every age,
  *     state duration and stuck-task warning is computed at the cursor,
  *     not at the last event before it.
  *   - Moving forward applies the events in between.  Moving backward
@@ -285,7 +285,7 @@ void tui_replay_seek(tui_src *s, uint64_t t) {
     while ((e = peek(s->log)) && e->ns <= t)
         apply_next(s, e);
     s->cursor = t;
-    tm_model_advance_now(s->model, t);
+    tm_model_advance(s->model, t);
     if (!e)
         add_meta_drops(s);
     analyze(s);
@@ -333,7 +333,7 @@ int tui_replay_next_warning(tui_src *s) {
         s->cursor = s->t_end;
         add_meta_drops(s);
     }
-    tm_model_advance_now(s->model, s->cursor);
+    tm_model_advance(s->model, s->cursor);
     analyze(s);
     s->gen++;
     return tm_model_warning_count(s->model) > before ? 0 : -ENOENT;

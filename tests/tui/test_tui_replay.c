@@ -108,7 +108,7 @@ static tm_model *reference_at(uint64_t t) {
     tm_model *m = tm_model_new();
     for (size_t i = 0; i < nevents && events[i].ns <= t; i++)
         tm_model_apply(m, (const ts_ev_header *)events[i].data, events[i].ns, 1);
-    tm_model_advance_now(m, t);
+    tm_model_advance(m, t);
     tm_model_analyze(m);
     return m;
 }
