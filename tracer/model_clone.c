@@ -271,4 +271,3 @@ void tm_model_snapshot_free(tm_model *snap, size_t *shared) {
     *shared -= freed < *shared ? freed : *shared;
     tm_model_free(snap);
 }
-
