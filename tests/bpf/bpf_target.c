@@ -20,7 +20,8 @@
  *                                   holds one lock and wants the other's),
  *                                   "producer" and "producer-2" (each puts
  *                                   into the same full queue: 2 items,
- *                                   maxsize 2);
+ *                                   maxsize 2; lock A and the queue
+ *                                   ("jobs") are named);
  *                                   prints "held" once they are parked.
  *                                   The loop is then idle in epoll_wait
  *                                   (deadlocked), unless busy: a "ticker"
@@ -259,10 +260,10 @@ static void *second_loop(void *arg) {
 
 static void *hold(void *arg) {
     (void)arg;
-    lock_a = ts_lock_new();
+    lock_a = ts_lock_new_named("A"); /* named before any collector attaches */
     lock_b = ts_lock_new();
     ts_event *ev = ts_event_new();
-    ts_queue *q = ts_queue_new(2);
+    ts_queue *q = ts_queue_new_named(2, "jobs");
     ts_queue_put_nowait(q, "one");
     ts_queue_put_nowait(q, "two");
     ts_task *t[10];
