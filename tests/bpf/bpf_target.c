@@ -8,6 +8,9 @@
  *                                   thread-pool job, and a task whose
  *                                   blocking_reader() blocks the loop in
  *                                   read() for 5 ms
+ *   bpf_target [--wait] starve      20 tasks share the CPU in 8 ms steps,
+ *                                   each waiting ~150 ms to run each time
+ *                                   (loop starvation); exits when done
  *   bpf_target [--wait] stuck       every task waits for what no one will
  *                                   do (an event never set); prints "held"
  *   bpf_target [--wait] unretrieved a detached task fails: its error is
@@ -302,6 +305,32 @@ static void *hold(void *arg) {
 
 static void *quick(void *arg) { return arg; }
 
+/* starve: 20 "cruncher" tasks each take the CPU for 8 ms, 10 times,
+ * yielding in between: every task waits for the 19 others, some 150 ms,
+ * with no step slow enough to blame (loop starvation). */
+#define STARVE_TASKS 20
+
+static void *cruncher(void *arg) {
+    for (int round = 0; round < 10; round++) {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 8000000L);
+        ts_sleep(0);
+    }
+    return arg;
+}
+
+static void *starve(void *arg) {
+    ts_task *t[STARVE_TASKS];
+    for (int i = 0; i < STARVE_TASKS; i++)
+        t[i] = ts_spawn_named("cruncher", cruncher, NULL);
+    for (int i = 0; i < STARVE_TASKS; i++)
+        ts_await(t[i], NULL);
+    return arg;
+}
+
 /* Every task waits for what no one will do: main for "waiter", "waiter"
  * for an event no one sets.  Prints "held" and waits forever. */
 static void *stuck(void *arg) {
@@ -348,6 +377,8 @@ int main(int argc, char **argv) {
         return ts_run(scenario, NULL) ? 1 : 0;
     if (i < argc && !strcmp(argv[i], "stuck"))
         return ts_run(stuck, NULL) ? 1 : 0;
+    if (i < argc && !strcmp(argv[i], "starve"))
+        return ts_run(starve, NULL) ? 1 : 0;
     if (i < argc && !strcmp(argv[i], "unretrieved"))
         return ts_run(unretrieved, NULL) ? 1 : 0;
     if (i + 1 < argc && !strcmp(argv[i], "many"))
@@ -362,7 +393,7 @@ int main(int argc, char **argv) {
         }
         return ts_run(hold, NULL) ? 1 : 0;
     }
-    fprintf(stderr, "usage: bpf_target [--wait] scenario | stuck | unretrieved | many N | hold [busy] [read] "
+    fprintf(stderr, "usage: bpf_target [--wait] scenario | stuck | starve | unretrieved | many N | hold [busy] [read] "
                     "[threads] [locks] [deadholder]\n");
     return 2;
 }
