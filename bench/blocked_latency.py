@@ -25,7 +25,9 @@ reported, so every report is of a loop still blocked.  Prints one JSON
 line per figure (bench/run's format): blocked_latency_<consumer> is the
 p99 and blocked_latency_<consumer>_p50 the median, in ms, each beside the
 block threshold (anchor "threshold", 100 ms): the floor no consumer can
-beat.  Figures a consumer could not measure carry an error instead.
+beat.  blocked_latency_<consumer>_lag (live consumers) is the p99 of each
+spin's report less that spin's in-process detection, beside the goal
+(anchor "goal", 50 ms).  Figures a consumer could not measure carry an error instead.
 """
 import argparse
 import json
@@ -39,6 +41,7 @@ import threading
 import time
 
 THRESHOLD_MS = 100.0
+GOAL_LAG_MS = 50.0   # the issue's goal: every live consumer within 50 ms of inproc
 CONSUMERS = ["inproc", "attach", "top", "blocked", "ps"]
 
 
@@ -46,14 +49,14 @@ def now_ns():
     return time.monotonic_ns()
 
 
-def emit(figure, value, error=None):
+def emit(figure, value, error=None, anchor=THRESHOLD_MS, anchor_name="threshold"):
     rec = {"figure": figure, "source": "taskscope", "value": value, "unit": "ms",
            "better": "lower"}
     if error:
         rec["error"] = error
     print(json.dumps(rec), flush=True)
     if value is not None:
-        print(json.dumps({"figure": figure, "source": "threshold", "value": THRESHOLD_MS,
+        print(json.dumps({"figure": figure, "source": anchor_name, "value": anchor,
                           "unit": "ms", "better": "lower"}), flush=True)
 
 
@@ -67,6 +70,13 @@ class Spinner:
     def __init__(self, build, n, env):
         self.p = subprocess.Popen([os.path.join(build, "bench", "blocked_spin"), str(n)],
                                   stdout=subprocess.PIPE, text=True, env=env)
+
+    def go(self):
+        """Start the spins, once the consumers are attached."""
+        line = self.p.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError("blocked_spin: %r instead of ready" % line)
+        self.release()
 
     def next_spin(self, timeout=20):
         """(index, start_ns) of the next spin, None when done."""
@@ -144,6 +154,7 @@ def main():
     env["TASKSCOPE_BLOCK_MS"] = str(int(THRESHOLD_MS))
     tmp = tempfile.mkdtemp(prefix="ts-blocked-latency-")
     lat = {c: [] for c in CONSUMERS}
+    lag = {c: [] for c in CONSUMERS[1:]}
     errors = {}
     sp = Spinner(build, n, env)
     pid = sp.p.pid
@@ -162,8 +173,10 @@ def main():
         subprocess.run(["tmux", "-L", sock, "send-keys", "-t", "top", "2"])
         top = TopWatch(sock, "top")
         top.start()
+        time.sleep(0.3)
     else:
         errors["top"] = "tmux is not installed"
+    sp.go()
     try:
         turn = 0
         while True:
@@ -203,6 +216,12 @@ def main():
             if d:
                 lat["attach"].append((d[0] - t0) / 1e6)
                 lat["inproc"].append((d[1] - t0) / 1e6)
+                # each consumer's lag behind this spin's in-process detection
+                lag["attach"].append((d[0] - d[1]) / 1e6)
+                if ok:
+                    lag[cmd].append((t_cmd - d[1]) / 1e6)
+                if top and top.first:
+                    lag["top"].append((top.first - d[1]) / 1e6)
             if top and top.first:
                 lat["top"].append((top.first - t0) / 1e6)
             if top:
@@ -227,6 +246,14 @@ def main():
               file=sys.stderr)
         emit("blocked_latency_" + c, pct(v, 99))
         emit("blocked_latency_%s_p50" % c, pct(v, 50))
+    for c in CONSUMERS[1:]:
+        v = lag[c]
+        if not v:
+            emit("blocked_latency_%s_lag" % c, None, errors.get(c, "not measured"), GOAL_LAG_MS)
+            continue
+        print("blocked_latency %s after inproc: %s ms" % (c, " ".join("%.1f" % x for x in v)),
+              file=sys.stderr)
+        emit("blocked_latency_%s_lag" % c, pct(v, 99), anchor=GOAL_LAG_MS, anchor_name="goal")
     return 0
 
 

@@ -4,10 +4,13 @@
  * same ready batch (so its name is still unpublished in the loop's ring
  * while it spins, the case the watchdog must cover).
  *
- *   blocked_spin N   N times: idle 300 ms, then spawn "spinner" which
- *                    prints "spin I start_ns=T" (T: CLOCK_MONOTONIC at
- *                    the spin's start) and spins until SIGUSR1 or 10 s;
- *                    then prints "done".
+ *   blocked_spin N   prints "ready", waits for a first SIGUSR1 (the
+ *                    benchmark's consumers are attached: a spin before
+ *                    that would time their start-up), then N times:
+ *                    idle 300 ms, then spawn "spinner" which prints
+ *                    "spin I start_ns=T" (T: CLOCK_MONOTONIC at the
+ *                    spin's start) and spins until SIGUSR1 or 10 s; then
+ *                    prints "done".
  *
  * Run on the debug runtime (LD_LIBRARY_PATH); the benchmark releases each
  * spin once every consumer it measures has reported it.
@@ -43,6 +46,10 @@ static void *spinner(void *arg) {
 
 static void *amain(void *arg) {
     int n = *(int *)arg;
+    printf("ready\n");
+    fflush(stdout);
+    for (int waited = 0; !released && waited < 6000; waited++) /* at most a minute */
+        ts_sleep(0.01);
     for (int i = 0; i < n; i++) {
         ts_sleep(0.3);
         released = 0;

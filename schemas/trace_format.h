@@ -115,7 +115,9 @@ typedef struct ts_ring_header {
  * step (release), so a reader that sees a new step also sees its start. */
 typedef struct ts_loop_slot {
     _Alignas(64) uint64_t loop;       /* loop id, 0 = slot free */
-    uint64_t step;                    /* odd while a step runs */
+    uint64_t step;                    /* odd while a step runs (in the
+                                       * segment's copy: the last step the
+                                       * watchdog saw running, written by it) */
     uint64_t step_start;              /* event clock at step start */
     uint64_t task;                    /* running task id, 0 = callback */
     uint64_t blocked_step;            /* set by the watchdog: the step it

@@ -688,6 +688,7 @@ static int print_report(const char *name, FILE *out, tm_model *m, const tr_opts 
         (!strcmp(name, "ps") ? tr_ps : tr_pstree)(out, m, o);
         if (x->stacks) {
             ts_symbolizer *sym = ts_symbolizer_new();
+            ts_symbolizer_set_live(sym, x->live);
             tr_stacks_section(out, m, sym);
             ts_symbolizer_free(sym);
         }
@@ -695,6 +696,7 @@ static int print_report(const char *name, FILE *out, tm_model *m, const tr_opts 
             tr_fields_section(out, m);
     } else if (x->where) {
         ts_symbolizer *sym = ts_symbolizer_new();
+        ts_symbolizer_set_live(sym, x->live);
         if (!x->live && ts_snapshot_detect(x->target)) /* its modules are in its maps copy */
             ts_snapshot_add_modules(x->target, sym);
         if (tr_where(out, m, sym, o, x->task)) {
@@ -707,6 +709,7 @@ static int print_report(const char *name, FILE *out, tm_model *m, const tr_opts 
         tr_stats(out, m, o);
     } else {
         ts_symbolizer *sym = ts_symbolizer_new();
+        ts_symbolizer_set_live(sym, x->live); /* a live answer is wanted now */
         tr_blocked(out, m, sym, o);
         ts_symbolizer_free(sym);
     }

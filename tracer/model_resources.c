@@ -177,7 +177,16 @@ const char *tm_resource_text(const tm_model *m, uint32_t wait_kind, uint64_t id,
         const char *slash = strrchr(file, '/');
         snprintf(site, sizeof site, "%s:%u", slash ? slash + 1 : file, s->line);
     }
-    if (*name && *site)
+    /* A condition's own lock is named after it by the runtime
+     * (condition "x" lock): that name says what it is, quotes and all. */
+    size_t nl = strlen(name);
+    if (!strcmp(kind, "lock") && !strncmp(name, "condition \"", 11) && nl > 17 &&
+        !strcmp(name + nl - 6, "\" lock")) {
+        if (*site)
+            snprintf(buf, len, "%s (%s)", name, site);
+        else
+            snprintf(buf, len, "%s (%#" PRIx64 ")", name, id);
+    } else if (*name && *site)
         snprintf(buf, len, "%s \"%s\" (%s)", kind, name, site);
     else if (*name)
         snprintf(buf, len, "%s \"%s\" (%#" PRIx64 ")", kind, name, id);

@@ -21,11 +21,13 @@
 #include "launch.h"
 #include "session.h"
 
-static uint64_t now_ms(void) {
+static uint64_t now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
+
+static uint64_t now_ms(void) { return now_ns() / 1000000; }
 
 static void sleep_ms(int ms) {
     struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -199,19 +201,34 @@ static int loop_blocked_now(const ts_session *s) {
     return 0;
 }
 
+/* Grace beyond the block threshold for the watchdog's report of a step
+ * it watches: it wakes at the deadline but may wait for a CPU on a loaded
+ * machine.  And how long the watchdog may take to note a step (its idle
+ * period, 50 ms, and some slack). */
+#define WATCHDOG_GRACE_NS (300 * 1000000ull)
+#define WATCHDOG_NOTE_MS 70
+
 void ts_session_wait_dump(ts_session *s, int timeout_ms) {
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t since = now_ns(), t0 = since / 1000000, deadline = t0 + (uint64_t)timeout_ms;
     do {
         /* The model's clock is the time of this drain, not of the last
          * event read: a loop blocked since then is still blocked now. */
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        uint64_t drained_at = (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+        uint64_t drained_at = now_ns();
         ts_session_poll(s);
-        if (s->attached && !process_gone(s))
+        if (!process_gone(s))
             tm_model_advance(s->model, drained_at);
-        if (!s->attached || ts_reader_dump_done(s->reader) || process_gone(s) ||
-            loop_blocked_now(s))
+        if (process_gone(s) || loop_blocked_now(s))
+            break;
+        if (s->attached && ts_reader_dump_done(s->reader))
+            break;
+        /* Not attached (another tracer is): no dump comes.  A loop
+         * blocked by a task spawned in its batch shows nothing in the
+         * flight recorder until the watchdog names it, within the
+         * threshold: wait for that report while the watchdog watches a
+         * step that began before we came (and long enough for it to
+         * note one). */
+        if (!s->attached && now_ms() - t0 >= WATCHDOG_NOTE_MS &&
+            !ts_reader_step_pending(s->reader, since, WATCHDOG_GRACE_NS))
             break;
         sleep_ms(5);
     } while (now_ms() < deadline);

@@ -494,6 +494,29 @@ int ts_reader_alive(const ts_reader *rd) {
     return proc_start_time(rd->pid, &start) == 0 && start == rd->start_time;
 }
 
+/* The segment's loop slots carry the last step the watchdog saw running
+ * (the runtime publishes no steps itself).  The slots are the program's
+ * to write: a garbage value makes at most a caller wait until its own
+ * deadline. */
+int ts_reader_step_pending(const ts_reader *rd, uint64_t since, uint64_t grace_ns) {
+    uint64_t threshold = rd->info.block_threshold_ns;
+    if (!threshold || !rd->base)
+        return 0;
+    uint64_t now = rd_mono_ns();
+    for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
+        uint64_t slot = SEG_OFF(loops) + (uint64_t)i * sizeof(ts_loop_slot);
+        if (!rd_load64(rd, slot + offsetof(ts_loop_slot, loop)))
+            continue;
+        uint64_t step = rd_load64(rd, slot + offsetof(ts_loop_slot, step));
+        if (!(step & 1) || rd_load64(rd, slot + offsetof(ts_loop_slot, blocked_step)) == step)
+            continue;
+        uint64_t start = ts_reader_ns(rd, rd_load64(rd, slot + offsetof(ts_loop_slot, step_start)));
+        if (start <= since && now >= start && now - start < threshold + grace_ns)
+            return 1;
+    }
+    return 0;
+}
+
 int ts_reader_fatal_signal(const ts_reader *rd) {
     for (uint32_t i = 0; i < rd->max_rings; i++) {
         uint32_t sig = rd_load32(rd, rd_ring_hdr(rd, i) + HDR_OFF(fatal_signal));

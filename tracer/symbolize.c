@@ -13,6 +13,7 @@
 
 #ifdef TS_HAVE_LIBDW
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
 #endif
 
 #define MAX_MODULES 256
@@ -21,6 +22,7 @@ struct module {
     uint64_t start, end, offset;
     char path[256];
     int reported;
+    int own_dwarf; /* live only: 0 not asked yet, 1 yes, -1 no */
 };
 
 struct ts_symbolizer {
@@ -31,7 +33,58 @@ struct ts_symbolizer {
 #endif
     struct module mods[MAX_MODULES];
     int nmods;
+    int live;
 };
+
+#ifdef TS_HAVE_LIBDW
+/* Separate debug info for an answer wanted now: by build id only, unless
+ * DEBUGINFOD_URLS asks for the debuginfod client.  libdw's standard
+ * lookup ends in that client whatever the environment, and loading it
+ * (libdebuginfod, libcurl and some twenty libraries behind it) costs a
+ * few hundred ms the first time a module has no debug info. */
+static int find_debuginfo_live(Dwfl_Module *mod, void **userdata, const char *modname,
+                               Dwarf_Addr base, const char *file, const char *debuglink,
+                               GElf_Word crc, char **debuginfo_file_name) {
+    const char *urls = getenv("DEBUGINFOD_URLS");
+    if (urls && *urls)
+        return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file, debuglink,
+                                            crc, debuginfo_file_name);
+    return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file, debuglink, crc,
+                                        debuginfo_file_name);
+}
+
+/* Does the module carry its DWARF in its own file (the program built
+ * with -g), rather than in separate debug info (a system library's
+ * debug package)?  Asked of the file's section names: loading the debug
+ * info to see where it came from would cost what we avoid (a debug
+ * package's sections are compressed). */
+static int own_dwarf(Dwfl_Module *mod) {
+    GElf_Addr bias;
+    Elf *elf = dwfl_module_getelf(mod, &bias);
+    size_t shstrndx;
+    if (!elf || elf_getshdrstrndx(elf, &shstrndx) != 0)
+        return 0;
+    for (Elf_Scn *scn = elf_nextscn(elf, NULL); scn; scn = elf_nextscn(elf, scn)) {
+        GElf_Shdr sh;
+        const char *name = gelf_getshdr(scn, &sh) ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
+        if (name && sh.sh_type != SHT_NOBITS &&
+            (!strcmp(name, ".debug_info") || !strcmp(name, ".zdebug_info")))
+            return 1;
+    }
+    return 0;
+}
+#endif
+
+void ts_symbolizer_set_live(ts_symbolizer *s, int live) {
+    if (!s)
+        return;
+    s->live = live;
+#ifdef TS_HAVE_LIBDW
+    /* libdwfl keeps a pointer to our callbacks: the change holds for
+     * lookups still to come. */
+    s->cb.find_debuginfo = live ? find_debuginfo_live : dwfl_standard_find_debuginfo;
+#endif
+}
 
 ts_symbolizer *ts_symbolizer_new(void) {
     ts_symbolizer *s = calloc(1, sizeof *s);
@@ -98,6 +151,7 @@ void ts_symbolize(ts_symbolizer *s, uint64_t pc, int is_return, ts_frame *f) {
     if (!s)
         return;
     uint64_t q = is_return && pc ? pc - 1 : pc;
+    struct module *in = NULL;
     for (int i = 0; i < s->nmods; i++)
         if (q >= s->mods[i].start && q < s->mods[i].end) {
             const char *base = strrchr(s->mods[i].path, '/');
@@ -107,6 +161,7 @@ void ts_symbolize(ts_symbolizer *s, uint64_t pc, int is_return, ts_frame *f) {
                 n = sizeof f->module - 1;
             memcpy(f->module, base, n);
             f->module[n] = 0;
+            in = &s->mods[i];
             break;
         }
 #ifdef TS_HAVE_LIBDW
@@ -118,6 +173,19 @@ void ts_symbolize(ts_symbolizer *s, uint64_t pc, int is_return, ts_frame *f) {
     const char *name = dwfl_module_addrname(mod, (GElf_Addr)q);
     if (name)
         snprintf(f->function, sizeof f->function, "%s", name);
+    /* Live, a separate debug info's lines are left out: indexing libc's
+     * takes a second or more the first time, for a frame whose function
+     * name says what matters. */
+    if (s->live) {
+        int own = in ? in->own_dwarf : 0;
+        if (!own) {
+            own = own_dwarf(mod) ? 1 : -1;
+            if (in)
+                in->own_dwarf = own;
+        }
+        if (own < 0)
+            return;
+    }
     Dwfl_Line *line = dwfl_module_getsrc(mod, (Dwarf_Addr)q);
     if (line) {
         int lineno = 0;

@@ -24,6 +24,14 @@ typedef struct ts_frame {
  * then frames carry addresses and module names only). */
 ts_symbolizer *ts_symbolizer_new(void);
 void ts_symbolizer_free(ts_symbolizer *s);
+/* For an answer wanted now (a live report, the TUI): source lines only
+ * from modules that carry their own DWARF (the program built with -g);
+ * frames in a system library keep their function names but not the
+ * lines its separate debug info would give (indexing libc's takes a
+ * second or more the first time).  Separate debug info is then looked up
+ * by build id only, unless DEBUGINFOD_URLS is set.  Off by default
+ * (recordings and exports get every line there is). */
+void ts_symbolizer_set_live(ts_symbolizer *s, int live);
 /* Tell it where a module was mapped: [start, end) at file offset. */
 void ts_symbolizer_add_module(ts_symbolizer *s, uint64_t start, uint64_t end,
                               uint64_t offset, const char *path);

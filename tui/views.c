@@ -30,8 +30,11 @@ struct tui_symcache {
 const ts_frame *tui_symbolize(tui_app *a, uint64_t pc, int is_return) {
     static ts_frame none;
     const tm_model *m = a->src->model;
-    if (!a->sym)
+    if (!a->sym) {
         a->sym = ts_symbolizer_new();
+        /* live, a frame is wanted at the next redraw, not seconds later */
+        ts_symbolizer_set_live(a->sym, a->src->mode == TUI_LIVE);
+    }
     if (!a->symcache)
         a->symcache = calloc(1, sizeof *a->symcache);
     if (!a->sym || !a->symcache) {

@@ -27,6 +27,7 @@
  * with the condition's sites, so a report about it points at user code.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -65,6 +66,17 @@ ts_condition *ts_condition_new_at(ts_lock *lock, const ts_site *site) {
     ts__list_init(&c->waiters);
     TS_TRACE_RESOURCE_CREATE(c, TS_RES_CONDITION, 0, site);
     return c;
+}
+
+int ts__condition_name_lock(ts_condition *c, const char *name) {
+    if (!c->owns_lock) /* the caller's lock keeps the caller's name */
+        return 0;
+    if (!name)
+        return ts_lock_set_name(c->lock, NULL);
+    /* the condition's name is cut at 127 bytes; so is the lock's */
+    char buf[160];
+    snprintf(buf, sizeof buf, "condition \"%.127s\" lock", name);
+    return ts_lock_set_name(c->lock, buf);
 }
 
 void (ts_condition_free)(ts_condition *c) { ts_condition_free_at(c, NULL); }

@@ -180,6 +180,9 @@ void ts__obj_init(ts__obj *o, ts_loop *loop, const char *kind, const ts_site *cr
  * to clear it; traced as resource_name.  0, -ENOMEM or ts__obj_check's
  * error. */
 int ts__obj_set_name(ts__obj *o, const char *name, const char *what);
+/* condition.c: a condition that made its own lock names it after
+ * itself (condition "x" lock), so a deadlock's text reads whole. */
+int ts__condition_name_lock(ts_condition *c, const char *name);
 /* Mark o freed and free the object it heads (the debug runtime keeps the
  * memory a while, marked, so a stale pointer is recognised). */
 void ts__obj_free(ts__obj *o, const ts_site *site);

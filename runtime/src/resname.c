@@ -53,7 +53,8 @@ int ts_event_set_name(ts_event *e, const char *name) {
     return ts__obj_set_name(OBJ(e), name, "ts_event_set_name");
 }
 int ts_condition_set_name(ts_condition *c, const char *name) {
-    return ts__obj_set_name(OBJ(c), name, "ts_condition_set_name");
+    int err = ts__obj_set_name(OBJ(c), name, "ts_condition_set_name");
+    return err ? err : ts__condition_name_lock(c, name);
 }
 int ts_semaphore_set_name(ts_semaphore *s, const char *name) {
     return ts__obj_set_name(OBJ(s), name, "ts_semaphore_set_name");

@@ -129,9 +129,12 @@ static void batch_emit(ts_loop *l, uint64_t gen, dump_res *b, size_t n) {
     for (size_t i = 0; i < n; i++) {
         size_t cap = b[i].kind == TS_RES_QUEUE ? ts_queue_maxsize(b[i].obj) : 0;
         size_t depth = b[i].kind == TS_RES_QUEUE ? ts_queue_size(b[i].obj) : 0;
+        /* its name too: one given before a collector attached is
+         * nowhere else (a lock and a queue start with their ts__obj) */
+        const char *name = ((const ts__obj *)b[i].obj)->name;
         STAP_PROBEV(taskscope, dump_resource, gen, b[i].obj, b[i].kind,
                     (unsigned)(cap > UINT_MAX ? UINT_MAX : cap), b[i].holder_id,
-                    (uint64_t)depth);
+                    (uint64_t)depth, name);
     }
 }
 

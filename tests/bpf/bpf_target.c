@@ -8,6 +8,9 @@
  *                                   thread-pool job, and a task whose
  *                                   blocking_reader() blocks the loop in
  *                                   read() for 5 ms
+ *   bpf_target [--wait] starve      20 tasks share the CPU in 8 ms steps,
+ *                                   each waiting ~150 ms to run each time
+ *                                   (loop starvation); exits when done
  *   bpf_target [--wait] stuck       every task waits for what no one will
  *                                   do (an event never set); prints "held"
  *   bpf_target [--wait] unretrieved a detached task fails: its error is
@@ -20,7 +23,8 @@
  *                                   holds one lock and wants the other's),
  *                                   "producer" and "producer-2" (each puts
  *                                   into the same full queue: 2 items,
- *                                   maxsize 2);
+ *                                   maxsize 2; lock A and the queue
+ *                                   ("jobs") are named);
  *                                   prints "held" once they are parked.
  *                                   The loop is then idle in epoll_wait
  *                                   (deadlocked), unless busy: a "ticker"
@@ -259,10 +263,10 @@ static void *second_loop(void *arg) {
 
 static void *hold(void *arg) {
     (void)arg;
-    lock_a = ts_lock_new();
+    lock_a = ts_lock_new_named("A"); /* named before any collector attaches */
     lock_b = ts_lock_new();
     ts_event *ev = ts_event_new();
-    ts_queue *q = ts_queue_new(2);
+    ts_queue *q = ts_queue_new_named(2, "jobs");
     ts_queue_put_nowait(q, "one");
     ts_queue_put_nowait(q, "two");
     ts_task *t[10];
@@ -300,6 +304,32 @@ static void *hold(void *arg) {
 }
 
 static void *quick(void *arg) { return arg; }
+
+/* starve: 20 "cruncher" tasks each take the CPU for 8 ms, 10 times,
+ * yielding in between: every task waits for the 19 others, some 150 ms,
+ * with no step slow enough to blame (loop starvation). */
+#define STARVE_TASKS 20
+
+static void *cruncher(void *arg) {
+    for (int round = 0; round < 10; round++) {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 8000000L);
+        ts_sleep(0);
+    }
+    return arg;
+}
+
+static void *starve(void *arg) {
+    ts_task *t[STARVE_TASKS];
+    for (int i = 0; i < STARVE_TASKS; i++)
+        t[i] = ts_spawn_named("cruncher", cruncher, NULL);
+    for (int i = 0; i < STARVE_TASKS; i++)
+        ts_await(t[i], NULL);
+    return arg;
+}
 
 /* Every task waits for what no one will do: main for "waiter", "waiter"
  * for an event no one sets.  Prints "held" and waits forever. */
@@ -347,6 +377,8 @@ int main(int argc, char **argv) {
         return ts_run(scenario, NULL) ? 1 : 0;
     if (i < argc && !strcmp(argv[i], "stuck"))
         return ts_run(stuck, NULL) ? 1 : 0;
+    if (i < argc && !strcmp(argv[i], "starve"))
+        return ts_run(starve, NULL) ? 1 : 0;
     if (i < argc && !strcmp(argv[i], "unretrieved"))
         return ts_run(unretrieved, NULL) ? 1 : 0;
     if (i + 1 < argc && !strcmp(argv[i], "many"))
@@ -361,7 +393,7 @@ int main(int argc, char **argv) {
         }
         return ts_run(hold, NULL) ? 1 : 0;
     }
-    fprintf(stderr, "usage: bpf_target [--wait] scenario | stuck | unretrieved | many N | hold [busy] [read] "
+    fprintf(stderr, "usage: bpf_target [--wait] scenario | stuck | starve | unretrieved | many N | hold [busy] [read] "
                     "[threads] [locks] [deadholder]\n");
     return 2;
 }

@@ -257,7 +257,8 @@ static void test_ps_json_deadlock_release(void **state) {
 }
 
 /* The dump alone (tasks class, no sync events) gives the model every
- * awaited lock with its holder and the awaited queue with its depth. */
+ * awaited lock with its holder and the awaited queue with its depth, and
+ * their names, given before the collector attached. */
 static void test_session_dump_resources(void **state) {
     (void)state;
     int pid = start_hold(target_path(), "");
@@ -288,6 +289,10 @@ static void test_session_dump_resources(void **state) {
     if (!rq)
         fail_msg("the awaited queue is not in the model");
     assert_int_equal(rq->kind, 6);
+    assert_string_equal(tm_model_string(m, rq->name), "jobs"); /* named before the attach */
+    /* lock A (deadlock-a's first) is named, lock B is not */
+    assert_string_equal(tm_model_string(m, rb->name), "A");
+    assert_string_equal(tm_model_string(m, ra->name), "");
     assert_int_equal(rq->capacity, 2);
     assert_int_equal(rq->depth, 2);
     assert_int_equal(rq->holder, 0);

@@ -16,6 +16,9 @@ what the debug runtime says (issue 15, point 5).
   canceller    a cancellation records the task that asked;
   stuck_warning  (bpf_target stuck, watched 2 s) every task waits for what
                no one will do: stuck warnings;
+  starvation   (bpf_target starve, recorded through BPF and on the debug
+               runtime) one loop starvation warning each, with the tasks
+               ready at once;
   ages_live    (bpf_target hold, attached later) after watching for 2 s
                the tasks' ages and waits have grown with the clock, not
                stopped at the state dump.
@@ -152,6 +155,34 @@ def stuck_warning(ctx):
         p.wait()
 
 
+def starvation(ctx):
+    """Loop starvation (bpf_target starve: 20 tasks taking turns in 8 ms
+    steps) is warned through BPF as on the debug runtime: one warning for
+    the loop, with the worst wait and how many tasks were ready."""
+    texts = {}
+    libdir = os.path.join(os.path.dirname(os.path.abspath(ctx.taskscope)), "runtime", "debug")
+    for how in ("bpf", "debug"):
+        db = os.path.join(ctx.tmp, "starve-%s.db" % how)
+        if how == "bpf":
+            ts(ctx, "run", "--bpf", "-o", db, "--", ctx.target, "starve")
+        else:
+            env = dict(os.environ, LD_LIBRARY_PATH=libdir)
+            p = subprocess.run([ctx.taskscope, "run", "-o", db, "--", ctx.target, "starve"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=TIMEOUT, env=env)
+            expect(p.returncode == 0, "debug run: %s" % p.stderr)
+        ps = ts_json(ctx, "ps", "--all", "--json", db)
+        w = [x["text"] for x in ps["warnings"] if x["kind"] == "starvation"]
+        expect(len(w) == 1, "%s: one starvation warning expected: %r" % (how, ps["warnings"]))
+        expect(w[0].startswith("loop starvation: tasks of loop ") and "tasks ready at once" in w[0],
+               "%s: %r" % (how, w[0]))
+        ready = int(w[0].split("with up to ")[1].split()[0])
+        # the 19 others at least once (one may be mid-step when counted)
+        expect(ready >= 10, "%s: ready count %d in %r" % (how, ready, w[0]))
+        texts[how] = w[0]
+    print("     bpf:   %s\n     debug: %s" % (texts["bpf"], texts["debug"]))
+
+
 def ages_live(ctx):
     p = start_target(ctx, "hold")
     try:
@@ -186,7 +217,8 @@ def main():
         ctx.tmp = tmp
         for name, fn in [("one_episode", one_episode), ("dead_holder", dead_holder),
                          ("never_retrieved", never_retrieved), ("canceller", canceller),
-                         ("stuck_warning", stuck_warning), ("ages_live", ages_live)]:
+                         ("stuck_warning", stuck_warning), ("starvation", starvation),
+                         ("ages_live", ages_live)]:
             t0 = time.monotonic()
             try:
                 fn(ctx)

@@ -9,7 +9,9 @@ strings naming it: only the watchdog's report can.  The program spins
 until the test has seen what it checks, then is released (SIGUSR1) and
 must finish normally; every check below runs while it still spins (the
 test asserts that "done" has not been printed yet).  Consumers: blocked,
-ps and attach on the command line, and top through tmux."""
+ps and attach on the command line (ps and blocked also as observers of a
+program another tracer records), and top through tmux."""
+import json
 import os
 import shlex
 import shutil
@@ -58,6 +60,10 @@ def blocked_live(c):
         expect("BLOCKED NOW" in out and "spinner" in out and SITE in out,
                "blocked text: %r" % out)
         expect("task #%d ?" % e["task"] not in out, "unnamed task in %r" % out)
+        # live, a system library's frames come without the source lines
+        # its separate debug info would give (indexing it costs seconds)
+        libc = [ln for ln in out.splitlines() if "(libc.so" in ln]
+        expect(not any(" at " in ln for ln in libc), "libc lines symbolized live: %r" % libc)
         still_spinning(p)
     finally:
         release(p)
@@ -97,6 +103,34 @@ def attach_live(c):
         still_spinning(p)
     finally:
         release(p)
+
+
+def observer_live(c):
+    """With another tracer attached (`taskscope run` records it from its
+    start), `ps PID` and `blocked PID` get no state dump: each, started
+    once and at once, still names the spinner (they wait for the
+    watchdog's report of the step it watches, not only for a dump)."""
+    for cmd in ("ps", "blocked"):
+        run = c.start([TASKSCOPE, "run", "-o", c.path("observed-%s.db" % cmd), "--",
+                       prog("prog_spin")])
+        pid = c.adopt(int(run.wait_line(r"spinning pid=(\d+)").group(1)), "prog_spin")
+        try:
+            r = taskscope(cmd, "--json", pid, expect_rc=0)
+            expect("another tracer is attached" in r.stderr,
+                   "%s was not an observer: %r" % (cmd, r.stderr))
+            doc = json.loads(r.stdout)
+            if cmd == "ps":
+                got = [t for t in doc["tasks"] if t["name"] == "spinner"]
+                expect(got and got[0]["state"] == "running", "ps: %r" % doc["tasks"])
+            else:
+                got = [e for e in doc["episodes"] if e["ongoing"]]
+                expect(got and got[0]["task_name"] == "spinner", "blocked: %r" % doc)
+            expect(run.p.poll() is None and "done" not in run.lines,
+                   "prog_spin stopped spinning before the check ended: %r" % run.lines)
+        finally:
+            os.kill(pid, signal.SIGUSR1)
+            run.wait_line(r"^done$")
+            expect(run.wait() == 0, "taskscope run: %s" % run.stderr_text())
 
 
 def tmux(sock, *args):
@@ -141,6 +175,7 @@ def main():
     c.check(blocked_live)
     c.check(ps_live)
     c.check(attach_live)
+    c.check(observer_live)
     c.check(top_live)
     return c.finish()
 

@@ -268,12 +268,13 @@ int BPF_USDT(task_state, __u64 id, __u64 parent, __u64 loop, __u64 object, __u64
 /* A lock or queue some dumped task waits on (after the tasks, before
  * dump_end; each once per dump, or a few times past 64 of them, which
  * the model takes as the same facts): the records the debug runtime's
- * dump gives for it, resource_create, then resource_acquired with the
+ * dump gives for it, resource_create (and resource_name when it has a
+ * name), then resource_acquired with the
  * holder's id for a held lock (0: not known), and queue_depth for a
  * queue.  So the model sees lock cycles from the first dump. */
 SEC("usdt")
 int BPF_USDT(dump_resource, __u64 gen, __u64 obj, __u32 kind, __u32 capacity, __u64 holder,
-             __u64 depth) {
+             __u64 depth, __u64 name) {
     struct tsb_event *e = ev_begin(TS_EV_resource_create, TSB_C_TASKS);
     if (!e)
         return 0;
@@ -281,6 +282,12 @@ int BPF_USDT(dump_resource, __u64 gen, __u64 obj, __u32 kind, __u32 capacity, __
     e->a[1] = kind;
     e->a[2] = capacity;
     bpf_ringbuf_submit(e, 0);
+    /* a name given before we attached: resource_name, as a live one */
+    if (name && (e = ev_begin(TS_EV_resource_name, TSB_C_TASKS))) {
+        e->a[0] = obj;
+        ev_str(e, 1, name);
+        bpf_ringbuf_submit(e, 0);
+    }
     if (holder && (e = ev_begin(TS_EV_resource_acquired, TSB_C_TASKS))) {
         e->a[0] = obj;
         e->a[1] = holder;
@@ -346,7 +353,8 @@ int BPF_USDT(resource_create, __u64 obj, __u32 kind, __u32 capacity) {
 
 /* A resource or future got a name (issue 15): the name's text travels
  * with the event, as a task's does.  Names given before the collector
- * attached are not seen (the release runtime's state dump has none). */
+ * attached come with the state dump, for the locks and queues a task
+ * waits on (dump_resource). */
 SEC("usdt")
 int BPF_USDT(resource_name, __u64 obj, __u64 name) {
     struct tsb_event *e = ev_begin(TS_EV_resource_name, TSB_C_SYNC);

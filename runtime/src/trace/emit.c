@@ -54,7 +54,8 @@ static ts_loop *loops_by_slot[TS_MAX_LOOPS];
  * They live here, in private memory, not in the segment: a reader could
  * otherwise make the watchdog signal any thread, or see every step as
  * blocked.  The segment's loops[] get a copy of what a tracer may show
- * (loop id, tid, dump_gen, blocked_step), written and never read back. */
+ * (loop id, tid, dump_gen, blocked_step; the watchdog adds the step it
+ * watches), written and never read back. */
 static ts_loop_slot slots[TS_MAX_LOOPS];
 
 ts_loop_slot *ts__loop_slot_at(uint32_t i) { return &slots[i % TS_MAX_LOOPS]; }

@@ -408,6 +408,11 @@ static void *watchdog_main(void *arg) {
             uint64_t start = s->step_start;
             if (ticks < start)
                 continue;
+            /* Tell tracers which step we wait on (they see no steps): a
+             * live report started meanwhile waits for our report of it. */
+            ts_loop_slot *c = &h->loops[i];
+            __atomic_store_n(&c->step_start, start, __ATOMIC_RELAXED);
+            __atomic_store_n(&c->step, step, __ATOMIC_RELEASE);
             uint64_t elapsed = (uint64_t)((double)(ticks - start) / tpn);
             if (elapsed >= thr)
                 report(r, i, step, elapsed);
