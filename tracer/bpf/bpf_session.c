@@ -175,6 +175,8 @@ int ts_bpf_session_poll(ts_bpf_session *bs, int timeout_ms) {
         return n;
     }
     int n = ts_session_poll_with(&bs->s, on_ring_event, bs); /* ids rewritten */
+    if (n > 0) /* the ring's events come from the program itself */
+        ts_bpf_note_running(bs->bpf);
     int m = ts_bpf_poll(bs->bpf, n > 0 ? 0 : (timeout_ms < 10 ? timeout_ms : 10), on_bpf_event,
                         bs);
     if (n < 0)

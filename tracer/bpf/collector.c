@@ -54,6 +54,7 @@ struct ts_bpf {
     uint64_t drops_reported;
     uint64_t records;
     uint64_t maps_read_ns;   /* when the process's mappings were last read */
+    int running;             /* past any gate: its exec has happened */
     /* the poll in progress */
     ts_bpf_fn fn;
     void *arg;
@@ -462,7 +463,7 @@ int ts_bpf_poll(ts_bpf *b, int timeout_ms, ts_bpf_fn fn, void *arg) {
      * once it has sent one (it runs: a gated child has exec'd), keep
      * them fresh whether it sends more or not. */
     uint64_t now = now_ns();
-    if (b->records && now - b->maps_read_ns >= 250000000ull) {
+    if ((b->records || b->running) && now - b->maps_read_ns >= 250000000ull) {
         tsb_translate_refresh_maps(b->tr);
         b->maps_read_ns = now;
     }
@@ -492,6 +493,13 @@ int ts_bpf_request_dump(ts_bpf *b) {
 }
 
 int ts_bpf_loops_woken(const ts_bpf *b) { return b->loops_woken; }
+
+void ts_bpf_note_running(ts_bpf *b) {
+    if (!b->running) {
+        b->running = 1;
+        b->maps_read_ns = 0; /* read them at the next poll */
+    }
+}
 
 /* Which u32 fields of each event type name a string, a site or a stack:
  * the schema's docs say so ("string id of ...", "site id ...", "stack

@@ -102,6 +102,10 @@ int ts_bpf_poll(ts_bpf *b, int timeout_ms, ts_bpf_fn fn, void *arg);
 int ts_bpf_request_dump(ts_bpf *b);
 /* Loops woken by the last request (0 without opts.dump). */
 int ts_bpf_loops_woken(const ts_bpf *b);
+/* The process is known to run its own program (a debug runtime's ring
+ * beside the collector has sent events): from now on its mappings are
+ * kept fresh even while the collector itself receives nothing. */
+void ts_bpf_note_running(ts_bpf *b);
 
 /* With opts.beside_ring, the collector's records name strings, sites and
  * stacks by odd ids; the ring's records must then be rewritten to even
