@@ -60,6 +60,8 @@ typedef struct ring_ctx {
     uint64_t loop_id;
     unsigned inflight;
     bool net_ok;           /* the kernel has the socket opcodes */
+    ts__cb flush;          /* queued on the loop while socket SQEs wait */
+    bool flush_queued;
     ts__node abandoned;    /* ops owned by the ring: ts__fop.qnode */
 } ring_ctx;
 
@@ -476,6 +478,32 @@ static void prep_sop(struct io_uring_sqe *sqe, ts__sop *op) {
     io_uring_sqe_set_data(sqe, (void *)((uintptr_t)op | SOP_TAG));
 }
 
+/* Batched submission: a socket op's SQE waits in the queue, and one loop
+ * callback, queued behind the tasks already ready, submits all of them in
+ * one io_uring_enter (the tasks woken by one poll each add theirs first).
+ * If the kernel refuses for now, the callback runs again next iteration
+ * (the ops' tasks are parked meanwhile, and the loop polls). */
+static void flush_run(ts__cb *cb) {
+    ring_ctx *ctx = ts__container_of(cb, ring_ctx, flush);
+    ctx->flush_queued = false;
+    if (tls_ring != ctx || !io_uring_sq_ready(&ctx->ring))
+        return;
+    int r = io_uring_submit(&ctx->ring);
+    if (r < 0 || io_uring_sq_ready(&ctx->ring) > 0) {
+        reap(ctx);
+        ctx->flush_queued = true;
+        ts__ready_push(ts__loop(), &ctx->flush);
+    }
+}
+
+static void flush_later(ring_ctx *ctx) {
+    if (ctx->flush_queued)
+        return;
+    ctx->flush_queued = true;
+    ctx->flush.fn = flush_run;
+    ts__ready_push(ts__loop(), &ctx->flush);
+}
+
 ssize_t ts__uring_sock(ts__sop *op, const ts_site *site) {
     ring_ctx *ctx = tls_ring;
     ts_task *self = ts__current();
@@ -487,9 +515,8 @@ ssize_t ts__uring_sock(ts__sop *op, const ts_site *site) {
     if (!sqe)
         return -EBUSY;
     prep_sop(sqe, op);
-    int err = push(ctx, sqe);
-    if (err)
-        return err;
+    ctx->inflight++;
+    flush_later(ctx);
     ts__waiter w;
     ts__waiter_init(&w, self);
     bool cancelled = false;
