@@ -391,6 +391,12 @@ int ts_sock_port(int fd) {
     return -EAFNOSUPPORT;
 }
 
+const char *ts_net_backend(void) {
+    if (!ts__loop())
+        return "none";
+    return ts__uring_net() ? "uring" : "epoll";
+}
+
 /* ---- connecting and listening by name -------------------------------------- */
 
 int ts_tcp_connect_at(const char *host, const char *port, int *fdp,

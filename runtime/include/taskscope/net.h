@@ -210,6 +210,13 @@ int ts_unix_listen(const char *path, int backlog, int *fd);
  * negative errno.  For servers started on port "0". */
 int ts_sock_port(int fd);
 
+/*
+ * ts_net_backend - "uring" or "epoll": how the calling thread's loop waits
+ * on sockets (see Backends above; choosing now if it has not yet), or
+ * "none" outside a loop.  Does not suspend.
+ */
+const char *ts_net_backend(void);
+
 #ifdef __cplusplus
 }
 #endif
