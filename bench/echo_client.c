@@ -6,6 +6,7 @@
  *                [--only SOURCE]
  *
  * Workload: 50 connections over loopback, each sending a 64-byte message
+ * (bench_echo_1k: 1,000 connections; bench_echo_4k: 4 KiB messages)
  * and waiting for its echo before sending the next (one request in flight
  * per connection); the figure is completed requests per second over a
  * fixed window after a warm-up.  The client is plain epoll and
@@ -19,6 +20,8 @@
  *   libuv           echo_libuv (bench/anchors/echo_libuv.c)
  *   python-asyncio  bench/anchors/echo_asyncio.py --loop asyncio
  *   python-uvloop   bench/anchors/echo_asyncio.py --loop uvloop
+ *   taskscope-epoll echo_server with TASKSCOPE_NET=epoll (the socket
+ *                   backend taskscope uses where io_uring is missing)
  *   (debug_echo)    echo_server again, with libtaskscope-debug swapped in
  *                   through LD_LIBRARY_PATH (same binary, same soname; the
  *                   child's /proc/PID/maps is checked to be sure)
@@ -59,14 +62,28 @@
 #define ECHO_ANCHOR_DIR "bench/anchors"
 #endif
 
+/* The shape: echo (50 x 64 B) by default; the build makes bench_echo_1k
+ * (1,000 connections) and bench_echo_4k (4 KiB messages) from this file
+ * too, which measure taskscope on both socket backends and libuv only. */
+#ifndef NCONN
 #define NCONN 50
+#endif
+#ifndef MSG
 #define MSG 64
+#endif
+#ifndef FIGURE
+#define FIGURE "echo"
+#define FULL_SET 1      /* the Python anchors and the debug runtime too */
+#else
+#define FULL_SET 0
+#endif
 #define NOT_INSTALLED 3
 
 typedef struct server {
     const char *source;
     char *argv[8];
     const char *libdir;    /* LD_LIBRARY_PATH for the child, or NULL */
+    const char *net;       /* TASKSCOPE_NET for the child, or NULL */
     double best;
     double best_cpu;       /* lowest server CPU seconds per request seen */
     int measured;
@@ -93,8 +110,8 @@ static void pin_to(int cpu)
 
 /* Start argv with its stdout on a pipe and read the port it prints.
  * Returns the port, or -1 with why in err. */
-static int start_server(char *const argv[], const char *libdir, pid_t *pid,
-                        char *err, size_t errlen)
+static int start_server(char *const argv[], const char *libdir, const char *net,
+                        pid_t *pid, char *err, size_t errlen)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) {
@@ -110,6 +127,8 @@ static int start_server(char *const argv[], const char *libdir, pid_t *pid,
         dup2(p[1], 1);
         if (libdir)
             setenv("LD_LIBRARY_PATH", libdir, 1);
+        if (net)
+            setenv("TASKSCOPE_NET", net, 1);
         execvp(argv[0], argv);
         _exit(127);
     }
@@ -231,12 +250,16 @@ static double cpu_seconds(pid_t pid)
 static double run_load(int port, pid_t server, double warmup, double window,
                        double *cpu_per_req, char *err, size_t errlen)
 {
-    conn c[NCONN];
-    memset(c, 0, sizeof c);
-    for (int i = 0; i < NCONN; i++)
-        c[i].fd = -1;
+    conn *c = calloc(NCONN, sizeof *c);
+    struct epoll_event *evs = calloc(NCONN, sizeof *evs);
     double rate = -1;
     int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (!c || !evs) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < NCONN; i++)
+        c[i].fd = -1;
     int e = connect_all(c, port, ep);
     for (int i = 0; !e && i < NCONN; i++)
         if (write(c[i].fd, c[i].msg, MSG) != MSG)
@@ -250,7 +273,6 @@ static double run_load(int port, pid_t server, double warmup, double window,
     int64_t last_progress = start, now = start, t0_seen = -1;
     double cpu0 = -1;
     long done = 0, counted_from = 0;
-    struct epoll_event evs[NCONN];
     while (now < t1) {
         int n = epoll_wait(ep, evs, NCONN, 100);
         for (int i = 0; i < n; i++) {
@@ -279,9 +301,11 @@ static double run_load(int port, pid_t server, double warmup, double window,
     *cpu_per_req = cpu0 >= 0 && cpu1 >= 0 && done > counted_from
                        ? (cpu1 - cpu0) / (double)(done - counted_from) : -1;
 out:
-    for (int i = 0; i < NCONN; i++)
+    for (int i = 0; c && i < NCONN; i++)
         if (c[i].fd >= 0)
             close(c[i].fd);
+    free(c);
+    free(evs);
     close(ep);
     return rate;
 }
@@ -292,7 +316,7 @@ static void measure(server *s, double warmup, double window)
         return; /* failed before: do not retry every repetition */
     pid_t pid;
     char err[128] = "";
-    int port = start_server(s->argv, s->libdir, &pid, err, sizeof err);
+    int port = start_server(s->argv, s->libdir, s->net, &pid, err, sizeof err);
     if (port < 0) {
         snprintf(s->error, sizeof s->error, "%s", err);
         return;
@@ -309,7 +333,7 @@ static void measure(server *s, double warmup, double window)
         snprintf(s->error, sizeof s->error, "%s", err);
         return;
     }
-    fprintf(stderr, "echo/%s: %.0f req/s, server CPU %.2f us/request\n", s->source, v,
+    fprintf(stderr, FIGURE "/%s: %.0f req/s, server CPU %.2f us/request\n", s->source, v,
             cpu * 1e6);
     if (cpu > 0 && (s->best_cpu <= 0 || cpu < s->best_cpu))
         s->best_cpu = cpu;
@@ -347,7 +371,7 @@ static void emit_cpu(const char *figure, const char *source, const server *s)
 /* ---- command line ---------------------------------------------------------------- */
 
 /* A path next to this program; at most NSIBLINGS of them are alive. */
-#define NSIBLINGS 4
+#define NSIBLINGS 8
 static char *sibling(const char *name)
 {
     static char paths[NSIBLINGS][PATH_MAX];
@@ -390,16 +414,27 @@ int main(int argc, char **argv)
 
     char *python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     char *script = ECHO_ANCHOR_DIR "/echo_asyncio.py";
+    /* taskscope runs on its default socket backend (io_uring where the
+     * kernel has it) and again with TASKSCOPE_NET=epoll: its figure's
+     * _vs_taskscope-epoll line is the io_uring/epoll ratio. */
     server servers[] = {
         {.source = "taskscope", .argv = {sibling("echo_server")}},
         {.source = "libuv", .argv = {sibling("echo_libuv")}},
+#if FULL_SET
         {.source = "python-asyncio",
          .argv = {python, script, "--loop", "asyncio", "--api", (char *)api}},
         {.source = "python-uvloop",
          .argv = {python, script, "--loop", "uvloop", "--api", (char *)api}},
+#endif
+        {.source = "taskscope-epoll", .argv = {sibling("echo_server")}, .net = "epoll"},
+#if FULL_SET
         {.source = "taskscope-debug", .argv = {sibling("echo_server")},
          .libdir = sibling("../runtime/debug")},
+#endif
     };
+    (void)python;
+    (void)script;
+    (void)api;
     int nservers = sizeof servers / sizeof servers[0];
     double warmup = bench_pick(&o, 2, 5) / 10.0;
     double window = bench_pick(&o, 5, 30) / 10.0;
@@ -409,12 +444,14 @@ int main(int argc, char **argv)
                 measure(&servers[i], warmup, window);
 
     int status = 0;
-    for (int i = 0; i < nservers - 1; i++)
+    int nplain = nservers - FULL_SET; /* all but the debug runtime */
+    for (int i = 0; i < nplain; i++)
         if (!only || strcmp(only, servers[i].source) == 0)
-            status |= emit("echo", servers[i].source, &servers[i]) && i == 0;
-    for (int i = 0; i < nservers - 1; i++)
+            status |= emit(FIGURE, servers[i].source, &servers[i]) && i == 0;
+    for (int i = 0; i < nplain; i++)
         if (!only || strcmp(only, servers[i].source) == 0)
-            emit_cpu("echo_cpu", servers[i].source, &servers[i]);
+            emit_cpu(FIGURE "_cpu", servers[i].source, &servers[i]);
+#if FULL_SET
     if (!only || strcmp(only, "taskscope-debug") == 0)
         status |= emit("debug_echo", "taskscope", &servers[nservers - 1]);
     if (!only)
@@ -423,5 +460,6 @@ int main(int argc, char **argv)
         emit_cpu("debug_echo_cpu", "taskscope", &servers[nservers - 1]);
     if (!only)
         emit_cpu("debug_echo_cpu", "release", &servers[0]);
+#endif
     return status;
 }

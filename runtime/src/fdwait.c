@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 
 #include "loop_impl.h"
+#include "net_impl.h"
 
 struct fd_slot {
     ts_task *task;     /* the waiting task, or NULL */
@@ -31,6 +32,9 @@ struct fd_slot {
      * end of stream that came with the data it just read. */
     unsigned char sticky;
     ts_task *dirw[2];      /* waiting reader, writer */
+    /* watched (ts__fd_watch): the loop calls fn instead of waking tasks */
+    void (*watch_fn)(void *);
+    void *watch_arg;
 };
 
 struct fd_timeout {
@@ -88,7 +92,7 @@ int ts_wait_fd_at(int fd, int events, double timeout, const ts_site *site) {
     if (err)
         return err;
     struct fd_slot *slot = &l->fds[fd];
-    if (slot->task || slot->persistent)
+    if (slot->task || slot->persistent || slot->watch_fn)
         return -EBUSY;
     err = arm(l, fd, slot, events);
     if (err)
@@ -131,7 +135,7 @@ int ts__fd_wait(int fd, int dir, const ts_site *site) {
     if (err)
         return err;
     struct fd_slot *slot = &l->fds[fd];
-    if (slot->task)
+    if (slot->task || slot->watch_fn)
         return -EBUSY;
     if (!slot->persistent) {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT | EPOLLET,
@@ -193,7 +197,35 @@ static void dispatch_persistent(struct fd_slot *slot, uint32_t events) {
             slot->ready |= (unsigned char)dirs[i];
 }
 
+int ts__fd_watch(int fd, void (*fn)(void *), void *arg) {
+    ts_loop *l = ts__loop();
+    if (!l || fd < 0)
+        return -EBADF;
+    int err = grow(l, fd);
+    if (err)
+        return err;
+    struct fd_slot *slot = &l->fds[fd];
+    if (!fn) {
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+        memset(slot, 0, sizeof *slot);
+        return 0;
+    }
+    if (slot->task || slot->persistent)
+        return -EBUSY;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = fd};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -errno;
+    slot->registered = true;
+    slot->watch_fn = fn;
+    slot->watch_arg = arg;
+    return 0;
+}
+
 void ts__fd_dispatch(ts_loop *l, int fd, uint32_t events) {
+    if (fd >= 0 && fd < l->nfds_cap && l->fds[fd].watch_fn) {
+        l->fds[fd].watch_fn(l->fds[fd].watch_arg);
+        return;
+    }
     if (fd >= 0 && fd < l->nfds_cap && l->fds[fd].persistent) {
         dispatch_persistent(&l->fds[fd], events);
         return;
@@ -213,6 +245,7 @@ void ts__fd_dispatch(ts_loop *l, int fd, uint32_t events) {
 }
 
 void ts__fd_close(ts_loop *l) {
+    ts__uring_loop_close(l); /* its eventfd is in this table */
     free(l->fds);
     l->fds = NULL;
     l->nfds_cap = 0;

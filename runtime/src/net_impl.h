@@ -64,6 +64,59 @@ void ts__stream_on_closed(ts_stream *s, void (*fn)(void *), void *arg);
  * handler returned), which ts_stream_abort refuses as a use after free. */
 void ts__stream_abort(ts_stream *s);
 
+/* ---- the io_uring socket backend (uring.c) ------------------------------
+ *
+ * Chosen at run time: io_uring when the kernel offers the socket opcodes
+ * and TASKSCOPE_NET is not "epoll"; otherwise the epoll readiness path.
+ * Either way a call first tries its system call and only waits when it
+ * would block; on io_uring the wait *is* the operation (a RECV, SEND or
+ * ACCEPT SQE the kernel completes when the socket is ready), which saves
+ * the second system call a readiness wait needs. */
+
+enum { TS__SOP_RECV, TS__SOP_SEND, TS__SOP_ACCEPT, TS__SOP_POLL };
+
+/* One socket operation, on its caller's stack: the caller never returns
+ * before its completion is reaped (even when cancelled), so the record and
+ * the buffer it names stay valid while the kernel may use them. */
+typedef struct ts__sop {
+    int kind;
+    int fd;
+    void *buf;              /* RECV, SEND: the caller's */
+    size_t len;
+    int flags;              /* RECV/SEND: MSG_*; POLL: POLLIN/POLLOUT */
+    struct sockaddr *addr;  /* ACCEPT: may be NULL */
+    socklen_t *alen;
+    /* set by the backend */
+    int res;
+    bool done, parked, cancelled;
+    ts_task *task;
+} ts__sop;
+
+/* ts__uring_net - true if this loop's sockets use io_uring. */
+bool ts__uring_net(void);
+
+/* ts__uring_sock - run op on the loop's ring, suspending until it
+ * completes.  Returns its result (a count, an fd, a poll mask, or -errno);
+ * -ECANCELED if the task was cancelled before the op did anything (if it
+ * had completed, its result is returned and the cancellation is delivered
+ * at the task's next suspension); TS__NET_CLOSING if ts__uring_interrupt
+ * cancelled it; -ENOSYS without a ring. */
+ssize_t ts__uring_sock(ts__sop *op, const ts_site *site);
+
+/* ts__uring_interrupt - ask the kernel to cancel op (in flight, waited for
+ * by another task), whose caller then gets TS__NET_CLOSING. */
+void ts__uring_interrupt(ts__sop *op);
+
+/* ts__uring_loop_close - the loop is closing: cancel what is left on its
+ * ring and close the ring (fdwait.c's ts__fd_close calls it), so a loop
+ * leaves no descriptor behind. */
+void ts__uring_loop_close(ts_loop *loop);
+
+/* fdwait.c: call fn(arg) from the loop whenever fd (owned by the caller,
+ * registered edge-triggered for reading) becomes readable; fn NULL
+ * removes it.  For the ring's eventfd. */
+int ts__fd_watch(int fd, void (*fn)(void *), void *arg);
+
 /* Turn Nagle off on a TCP socket (asyncio does for every connection);
  * ignores sockets that are not TCP. */
 void ts__set_nodelay(int fd);

@@ -89,6 +89,11 @@ int ts__net_enter(const ts_site *site) {
         streak_task = self;
         streak = 0;
     }
+    /* Attach the loop's ring (if io_uring is the backend) at its first
+     * socket call rather than at its first wait, so its descriptors exist
+     * from the start (tests count descriptors around a wait).  A TLS
+     * compare once attached. */
+    (void)ts__uring_net();
     if (++streak < NET_BUDGET)
         return 0;
     streak = 0;
@@ -145,12 +150,9 @@ static int wait_as_guest(int fd, int dir, ts_task *self, const ts_site *site) {
     return r;
 }
 
-int ts__net_wait(int fd, int dir, const ts_site *site) {
-    ts_task *self = ts__current();
-    if (!self)
-        return TS_ENOTASK;
-    if (fd < 0)
-        return -EBADF;
+/* Claim direction dir of fd for the calling task: -EBUSY if another task
+ * waits in it (one task per direction, on either backend). */
+static int busy_take(int fd, int dir, ts_task *self) {
     int err = mux_grow(fd);
     if (err)
         return err;
@@ -160,6 +162,30 @@ int ts__net_wait(int fd, int dir, const ts_site *site) {
     if (mux_tab[fd].busy & dir)
         return -EBUSY;
     mux_tab[fd].busy |= dir;
+    return 0;
+}
+
+/* The io_uring wait: run op with its direction claimed. */
+static ssize_t uring_wait(ts__sop *op, int dir, const ts_site *site) {
+    ts_task *self = ts__current();
+    int err = busy_take(op->fd, dir, self);
+    if (err)
+        return err;
+    ssize_t r = ts__uring_sock(op, site);
+    mux_tab[op->fd].busy &= ~dir;
+    streak_broken(self);
+    return r;
+}
+
+int ts__net_wait(int fd, int dir, const ts_site *site) {
+    ts_task *self = ts__current();
+    if (!self)
+        return TS_ENOTASK;
+    if (fd < 0)
+        return -EBADF;
+    int err = busy_take(fd, dir, self);
+    if (err)
+        return err;
     int r;
     do {
         if (!mux_tab[fd].poller)
@@ -190,6 +216,7 @@ int ts__net_interrupt(int fd, int dir, int status) {
 /* ---- plain socket calls ---------------------------------------------------- */
 
 int ts_socket(int domain, int type, int protocol) {
+    (void)ts__uring_net(); /* on a loop: its ring exists before its sockets */
     int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     return fd < 0 ? -errno : fd;
 }
@@ -242,10 +269,27 @@ int ts_sock_accept_at(int lfd, struct sockaddr *addr, socklen_t *len,
             continue;
         if (!ts__would_block(errno))
             return -errno;
+        if (ts__uring_net()) {
+            ts__sop op = {.kind = TS__SOP_ACCEPT, .fd = lfd, .addr = addr,
+                          .alen = addr ? len : NULL};
+            ssize_t r = uring_wait(&op, TS_READABLE, site);
+            if (r >= 0 || (r != -EINTR && r != -ECONNABORTED && r != -EAGAIN))
+                return (int)r;
+            continue;
+        }
         err = ts__net_wait(lfd, TS_READABLE, site);
         if (err < 0)
             return err;
     }
+}
+
+/* The wait of a send or receive on io_uring: the op itself.  Returns its
+ * result, or -EAGAIN to try the system call again. */
+static ssize_t uring_xfer(int kind, int fd, void *buf, size_t n,
+                          const ts_site *site) {
+    ts__sop op = {.kind = kind, .fd = fd, .buf = buf, .len = n};
+    ssize_t r = uring_wait(&op, kind == TS__SOP_RECV ? TS_READABLE : TS_WRITABLE, site);
+    return r == -EINTR ? -EAGAIN : r;
 }
 
 ssize_t ts_sock_recvfrom_at(int fd, void *buf, size_t n, struct sockaddr *from,
@@ -261,6 +305,12 @@ ssize_t ts_sock_recvfrom_at(int fd, void *buf, size_t n, struct sockaddr *from,
             continue;
         if (!ts__would_block(errno))
             return -errno;
+        if (!from && ts__uring_net()) {
+            r = uring_xfer(TS__SOP_RECV, fd, buf, n, site);
+            if (r != -EAGAIN)
+                return r;
+            continue;
+        }
         err = ts__net_wait(fd, TS_READABLE, site);
         if (err < 0)
             return err;
@@ -285,6 +335,12 @@ ssize_t ts_sock_sendto_at(int fd, const void *buf, size_t n,
             continue;
         if (!ts__would_block(errno))
             return -errno;
+        if (!to && ts__uring_net()) {
+            r = uring_xfer(TS__SOP_SEND, fd, (void *)buf, n, site);
+            if (r != -EAGAIN)
+                return r;
+            continue;
+        }
         err = ts__net_wait(fd, TS_WRITABLE, site);
         if (err < 0)
             return err;
@@ -303,7 +359,15 @@ int ts_sock_sendall_at(int fd, const void *buf, size_t n, size_t *sent,
         ssize_t r = send(fd, (const char *)buf + done, n - done, MSG_NOSIGNAL);
         if (r >= 0)
             done += (size_t)r;
-        else if (ts__would_block(errno))
+        else if (ts__would_block(errno) && ts__uring_net()) {
+            /* The SEND waits for room and sends: a partial count is fine
+             * (the loop goes on); an error ends the call. */
+            r = uring_xfer(TS__SOP_SEND, fd, (char *)buf + done, n - done, site);
+            if (r >= 0)
+                done += (size_t)r;
+            else if (r != -EAGAIN)
+                err = (int)r;
+        } else if (ts__would_block(errno))
             err = ts__net_wait(fd, TS_WRITABLE, site);
         else if (errno != EINTR)
             err = -errno;
@@ -325,6 +389,12 @@ int ts_sock_port(int fd) {
     if (ss.ss_family == AF_INET6)
         return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return -EAFNOSUPPORT;
+}
+
+const char *ts_net_backend(void) {
+    if (!ts__loop())
+        return "none";
+    return ts__uring_net() ? "uring" : "epoll";
 }
 
 /* ---- connecting and listening by name -------------------------------------- */

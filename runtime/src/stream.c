@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -49,6 +50,7 @@ struct ts_stream {
     bool eof;           /* the peer ended the stream */
     bool short_read;    /* the last read got less than asked */
     int rerr;           /* sticky read error */
+    ts__sop *rop;       /* io_uring: the reader's op in flight, or NULL */
     /* writing: bytes wbuf[wpos, wpos + wlen) */
     char *wbuf;
     size_t wpos, wlen, wcap;
@@ -56,6 +58,7 @@ struct ts_stream {
     bool paused;
     bool want_eof, eof_sent;
     int werr;           /* sticky write error */
+    ts__sop *wop;       /* io_uring: the flusher's op in flight, or NULL */
     ts_task *flusher;
     ts__done_watch flush_watch;
     ts__node drain_waiters;
@@ -191,6 +194,29 @@ static size_t take(ts_stream *s, void *dst, size_t n) {
     return n;
 }
 
+/* fd_read's wait on io_uring: the RECV itself waits.  Returns like
+ * fd_read, or -EAGAIN to go round fd_read's loop again (interrupted by
+ * closing, or a spurious EINTR). */
+static ssize_t uring_read(ts_stream *s, void *dst, size_t n, const ts_site *site) {
+    ts__sop op = {.kind = TS__SOP_RECV, .fd = s->fd, .buf = dst, .len = n};
+    s->rop = &op;
+    ssize_t r = ts__uring_sock(&op, site);
+    s->rop = NULL;
+    if (r > 0) {
+        s->short_read = (size_t)r < n;
+        return r;
+    }
+    if (r == 0) {
+        s->eof = true;
+        return 0;
+    }
+    if (r == TS__NET_CLOSING || r == -EINTR || r == -EAGAIN)
+        return -EAGAIN;
+    if (r == -ECANCELED || r == -ENOMEM || r == -EBUSY)
+        return r; /* the wait failed: nothing consumed, nothing sticks */
+    return s->rerr = (int)r;
+}
+
 /* One read from the descriptor into dst, suspending until something
  * arrives.  Returns the count, 0 at end of stream (or once closing), or an
  * error; a wait that fails consumes nothing. */
@@ -216,6 +242,12 @@ static ssize_t fd_read(ts_stream *s, void *dst, size_t n, const ts_site *site) {
                 return s->rerr = -errno;
         }
         s->short_read = false;
+        if (s->is_sock && ts__uring_net()) {
+            ssize_t r = uring_read(s, dst, n, site);
+            if (r != -EAGAIN)
+                return r;
+            continue;
+        }
         int w = ts__fd_wait(s->fd, TS_READABLE, site);
         if (w < 0 && w != TS__NET_CLOSING)
             return w;
@@ -436,7 +468,17 @@ static void *flush_main(void *arg) {
         if (errno == EINTR)
             continue;
         int err = -errno;
-        if (ts__would_block(errno)) {
+        if (ts__would_block(errno) && s->is_sock && ts__uring_net()) {
+            /* A POLL, not a SEND: wbuf may move (ts_stream_write grows it)
+             * while the op is in flight, and the kernel would read freed
+             * memory. */
+            ts__sop op = {.kind = TS__SOP_POLL, .fd = s->fd, .flags = POLLOUT};
+            s->wop = &op;
+            err = (int)ts__uring_sock(&op, &site);
+            s->wop = NULL;
+            if (err > 0 || (err == TS__NET_CLOSING && !s->aborted))
+                continue;
+        } else if (ts__would_block(errno)) {
             err = ts__fd_wait(s->fd, TS_WRITABLE, &site);
             if (err > 0 || (err == TS__NET_CLOSING && !s->aborted))
                 continue;
@@ -570,11 +612,13 @@ static void start_close(ts_stream *s, bool abort) {
         s->wpos = s->wlen = 0;
         s->paused = false;
         ts__fd_interrupt(s->fd, TS_WRITABLE, TS__NET_CLOSING);
+        ts__uring_interrupt(s->wop);
         wake_all(&s->drain_waiters, 0);
     }
     if (!s->closing) {
         s->closing = true;
         ts__fd_interrupt(s->fd, TS_READABLE, TS__NET_CLOSING);
+        ts__uring_interrupt(s->rop);
     }
     maybe_finish_close(s);
 }

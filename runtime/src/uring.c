@@ -1,29 +1,32 @@
 /*
- * uring.c - the io_uring backend for files: one ring per loop.
+ * uring.c - the io_uring backend: one ring per loop, for files and (when
+ * the socket backend is io_uring, see ts__uring_net) for sockets.
  *
  * A task submits its operation at once (a page-cache hit then completes
- * inside the submit call, and the task does not suspend at all) and
- * harvests completions itself.  Completions are announced on an eventfd
- * registered with the ring.  One waiting task at a time, the *leader*,
- * waits on that eventfd with ts_wait_fd; the others park on ctx->waiters.
- * Whoever reaps the completion queue sets each op's result and wakes its
- * task; a leader that leaves (its op done, or abandoned) wakes the first
- * follower, which becomes the next leader.  So no task exists while no file
- * I/O is pending, and a thread's ring is reused by every operation of its
- * loop.
+ * inside the submit call, and the task does not suspend at all) and parks
+ * until its completion.  Completions are announced on an eventfd
+ * registered with the ring; the eventfd sits in the loop's epoll set with
+ * a dispatch hook (ts__fd_watch), so the loop itself reaps the completion
+ * queue after its epoll wait and wakes each op's task directly: no task
+ * waits on the ring's behalf, and a loop with nothing in flight pays
+ * nothing.  (The loop still sleeps in epoll_wait, not in io_uring_enter:
+ * folding the loop's wait into the ring is not done.)
  *
  * Invariants:
  *   - every SQE carries its op (or NULL for a cancel request) and counts in
  *     ctx->inflight until its CQE is reaped;
- *   - an op's memory stays valid until its CQE is reaped: buffer ops are
- *     waited for by their caller, abandoned ones are owned by the ring (on
+ *   - an op's memory stays valid until its CQE is reaped: buffer ops
+ *     (file READ/WRITE, every socket op) are waited for by their caller,
+ *     even when cancelled; abandoned ones are owned by the ring (on
  *     ctx->abandoned) and freed by the reaper;
  *   - an SQE is never left in the submission queue pointing at an op the
- *     caller may free (a failed submit turns it into a NOP).
+ *     caller may free (a failed submit turns it into a NOP);
+ *   - a task parked on an op counts in the loop's nfds_armed, so a busy
+ *     loop still polls for its completion.
  *
  * Lifetime: the ring is per thread and keyed by loop id (core offers no
  * hook on loop close); it is torn down when another loop of the thread
- * first does file I/O, when the thread exits, or at process exit.
+ * first does ring I/O, when the thread exits, or at process exit.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,11 +34,14 @@
 #include <unistd.h>
 
 #include "file_impl.h"
+#include "loop_impl.h"
+#include "net_impl.h"
 
 #ifdef TS_HAVE_LIBURING
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/sysmacros.h>
 #ifdef TS_HAVE_VALGRIND
@@ -46,14 +52,16 @@
 #endif
 
 #define RING_ENTRIES 256
+#define CQ_ENTRIES 4096
 
 typedef struct ring_ctx {
     struct io_uring ring;
     int evfd;
     uint64_t loop_id;
     unsigned inflight;
-    ts_task *leader;       /* the task in ts_wait_fd(evfd), or NULL */
-    ts__node waiters;      /* followers: ts__fop.w.node */
+    bool net_ok;           /* the kernel has the socket opcodes */
+    ts__cb flush;          /* queued on the loop while socket SQEs wait */
+    bool flush_queued;
     ts__node abandoned;    /* ops owned by the ring: ts__fop.qnode */
 } ring_ctx;
 
@@ -82,10 +90,30 @@ static void statx_to_stat(const struct statx *x, struct stat *st) {
     st->st_ctim = (struct timespec){x->stx_ctime.tv_sec, x->stx_ctime.tv_nsec};
 }
 
-static void complete(ring_ctx *ctx, ts__fop *op, int res) {
+/* Socket ops travel with bit 0 of their user data set (both records are
+ * pointer-aligned), so one completion queue serves both kinds. */
+#define SOP_TAG ((uintptr_t)1)
+
+static void complete_sop(ts__sop *op, int res) {
+    op->res = res;
+    op->done = true;
+    if (res > 0 && op->kind == TS__SOP_RECV)
+        MARK_DEFINED(op->buf, (size_t)res);
+    if (res >= 0 && op->kind == TS__SOP_ACCEPT && op->alen)
+        MARK_DEFINED(op->alen, sizeof *op->alen);
+    if (op->parked)
+        ts__wake(op->task, 0);
+}
+
+static void complete(ring_ctx *ctx, void *data, int res) {
     ctx->inflight--;
-    if (!op)
+    if (!data)
         return; /* a cancel request's own completion */
+    if ((uintptr_t)data & SOP_TAG) {
+        complete_sop((ts__sop *)((uintptr_t)data & ~SOP_TAG), res);
+        return;
+    }
+    ts__fop *op = data;
     op->res = res;
     op->done = true;
     if (op->kind == FOP_READ && res > 0)
@@ -97,25 +125,54 @@ static void complete(ring_ctx *ctx, ts__fop *op, int res) {
     if (op->abandoned) {
         ts__list_remove(&op->qnode);
         ts__fop_finish_abandoned(op);
-    } else if (ts__node_linked(&op->w.node)) {
-        ts__wake(op->w.task, 0);
+    } else if (op->w.value) {
+        ts__wake(op->w.task, 0); /* parked in ts__uring_run */
     }
 }
 
 static void reap(ring_ctx *ctx) {
-    struct io_uring_cqe *cqe;
-    unsigned head, n = 0;
-    io_uring_for_each_cqe(&ctx->ring, head, cqe) {
-        complete(ctx, io_uring_cqe_get_data(cqe), cqe->res);
-        n++;
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(&ctx->ring, head, cqe) {
+            complete(ctx, io_uring_cqe_get_data(cqe), cqe->res);
+            n++;
+        }
+        io_uring_cq_advance(&ctx->ring, n);
+        /* Completions beyond the CQ's size wait in the kernel (NODROP)
+         * and raise no new eventfd signal: flush them in, reap again. */
+        if (!io_uring_cq_has_overflow(&ctx->ring) || io_uring_get_events(&ctx->ring) < 0)
+            return;
     }
-    io_uring_cq_advance(&ctx->ring, n);
+}
+
+/* The loop's dispatch hook for the eventfd (fdwait.c).  Drain the counter
+ * before reaping: a completion posted after the read writes it again, so
+ * none goes unnoticed. */
+static void on_ring_event(void *arg) {
+    ring_ctx *ctx = arg;
+    uint64_t v;
+    if (read(ctx->evfd, &v, sizeof v) < 0)
+        v = 0;
+    reap(ctx);
 }
 
 /* ---- the ring's life ----------------------------------------------------------- */
 
 static void ring_destroy(ring_ctx *ctx, bool wait) {
     reap(ctx);
+    if (wait && ctx->inflight > 0) {
+        /* Ask for every op to end (socket ops would otherwise wait for
+         * their peers); its own CQE carries NULL. */
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&ctx->ring);
+        if (sqe) {
+            io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+            io_uring_sqe_set_data(sqe, NULL);
+            ctx->inflight++;
+            if (io_uring_submit(&ctx->ring) < 0)
+                ctx->inflight--;
+        }
+    }
     /* Operations still in flight belong to tasks of a closed loop: wait a
      * little for them so that the kernel never writes into freed memory. */
     while (wait && ctx->inflight > 0) {
@@ -140,6 +197,15 @@ static void ring_thread_exit(void *p) {
 
 static void make_key(void) { pthread_key_create(&ring_key, ring_thread_exit); }
 
+void ts__uring_loop_close(ts_loop *loop) {
+    ring_ctx *ctx = tls_ring;
+    if (!ctx || ctx->loop_id != ts_loop_id(loop))
+        return;
+    tls_ring = NULL;
+    pthread_setspecific(ring_key, NULL);
+    ring_destroy(ctx, true);
+}
+
 /* At exit nothing can use the memory an operation in flight writes to. */
 __attribute__((destructor)) static void ring_process_exit(void) {
     ring_ctx *ctx = tls_ring;
@@ -162,6 +228,11 @@ static int ring_supported(ring_ctx *ctx, const struct io_uring_params *p) {
     int ok = 1;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         ok &= io_uring_opcode_supported(probe, ops[i]) != 0;
+    static const int net_ops[] = {IORING_OP_RECV, IORING_OP_SEND, IORING_OP_ACCEPT,
+                                  IORING_OP_POLL_ADD};
+    ctx->net_ok = ok;
+    for (size_t i = 0; i < sizeof net_ops / sizeof net_ops[0]; i++)
+        ctx->net_ok &= io_uring_opcode_supported(probe, net_ops[i]) != 0;
     io_uring_free_probe(probe);
     return ok ? 0 : -ENOSYS;
 }
@@ -172,6 +243,10 @@ static int ring_create(ring_ctx **out) {
         return -ENOMEM;
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
+    /* Every parked socket op holds a CQ slot until it completes: room for
+     * a server's connections without overflowing (which still works). */
+    p.flags = IORING_SETUP_CQSIZE;
+    p.cq_entries = CQ_ENTRIES;
     int err = io_uring_queue_init_params(RING_ENTRIES, &ctx->ring, &p);
     if (err < 0) {
         free(ctx);
@@ -189,7 +264,6 @@ static int ring_create(ring_ctx **out) {
         free(ctx);
         return err;
     }
-    ts__list_init(&ctx->waiters);
     ts__list_init(&ctx->abandoned);
     *out = ctx;
     return 0;
@@ -208,6 +282,13 @@ int ts__uring_attach(ts_loop *loop) {
     ring_ctx *ctx;
     int err = ring_create(&ctx);
     if (err) {
+        tls_failed_loop = id;
+        tls_failed_err = err;
+        return err;
+    }
+    err = ts__fd_watch(ctx->evfd, on_ring_event, ctx);
+    if (err) {
+        ring_destroy(ctx, false);
         tls_failed_loop = id;
         tls_failed_err = err;
         return err;
@@ -288,8 +369,9 @@ static int submit_op(ring_ctx *ctx, ts__fop *op) {
     return push(ctx, sqe);
 }
 
-/* Ask the kernel to cancel target; the request's own CQE carries NULL. */
-static int submit_cancel(ring_ctx *ctx, ts__fop *target) {
+/* Ask the kernel to cancel the op whose user data is target; the
+ * request's own CQE carries NULL. */
+static int submit_cancel(ring_ctx *ctx, void *target) {
     struct io_uring_sqe *sqe = get_sqe(ctx);
     if (!sqe)
         return -EBUSY;
@@ -300,35 +382,15 @@ static int submit_cancel(ring_ctx *ctx, ts__fop *target) {
 
 /* ---- waiting ---------------------------------------------------------------------- */
 
-/* Wait as the leader until something completes.  Returns ts_wait_fd's
- * -ECANCELED, else 0.  If the eventfd cannot be waited on (out of memory
- * in the loop), block on the ring: file operations end soon. */
-static int lead(ring_ctx *ctx, const ts_site *site) {
-    int st = 0;
-    if (!io_uring_cq_ready(&ctx->ring)) {
-        ctx->leader = ts__current();
-        st = ts_wait_fd_at(ctx->evfd, TS_READABLE, TS_FOREVER, site);
-        ctx->leader = NULL;
-        if (st < 0 && st != -ECANCELED) {
-            struct io_uring_cqe *cqe;
-            io_uring_wait_cqe(&ctx->ring, &cqe);
-        }
-    }
-    /* Drain the counter before reaping: a completion posted after the read
-     * writes it again, so none goes unnoticed. */
-    uint64_t v;
-    if (read(ctx->evfd, &v, sizeof v) < 0)
-        v = 0;
-    reap(ctx);
-    return st == -ECANCELED ? st : 0;
-}
-
-static void hand_off(ring_ctx *ctx) {
-    if (ctx->leader)
-        return;
-    ts__node *n = ts__list_first(&ctx->waiters);
-    if (n)
-        ts__wake(ts__container_of(n, ts__waiter, node)->task, 0);
+/* Park until the loop's reaper wakes us (status 0) or a cancellation
+ * does (-ECANCELED).  Counted as an armed wait so that a loop with ready
+ * tasks still polls. */
+static int park_op(ts__waiter *w, const void *obj, const ts_site *site) {
+    ts_loop *l = ts__loop();
+    l->nfds_armed++;
+    int st = ts__park(w, TS_WAIT_FD, obj, site);
+    l->nfds_armed--;
+    return st;
 }
 
 /* The caller was cancelled.  Returns true if it leaves at once (the op is
@@ -366,26 +428,130 @@ int64_t ts__uring_run(ts__fop **opp, const ts_site *site) {
     reap(ctx);
     bool cancelled = false;
     while (!op->done) {
-        int st;
-        if (!ctx->leader) {
-            st = lead(ctx, site);
-        } else {
-            ts__list_push_back(&ctx->waiters, &op->w.node);
-            st = ts__park(&op->w, TS_WAIT_FD, op, site);
-            ts__list_remove(&op->w.node);
-        }
+        op->w.value = op; /* parked: the reaper wakes us */
+        int st = park_op(&op->w, op, site);
+        op->w.value = NULL;
         if (st == -ECANCELED && !cancelled && !op->done) {
             cancelled = true;
-            if (cancel_op(ctx, opp)) {
-                hand_off(ctx);
+            if (cancel_op(ctx, opp))
                 return -ECANCELED;
-            }
         } else if (st == -ECANCELED) {
             cancelled = true;
         }
     }
-    hand_off(ctx);
     return cancelled ? -ECANCELED : op->res;
+}
+
+/* ---- sockets ------------------------------------------------------------------------ */
+
+bool ts__uring_net(void) {
+    static int mode = -1; /* 1: io_uring wanted, 0: epoll forced */
+    if (mode < 0) {
+        const char *env = getenv("TASKSCOPE_NET");
+        mode = !(env && strcmp(env, "epoll") == 0);
+    }
+    ts_loop *l = ts__loop();
+    if (!mode || !l)
+        return false;
+    ring_ctx *ctx = tls_ring;
+    if (ctx && ctx->loop_id == ts_loop_id(l))
+        return ctx->net_ok;
+    return ts__uring_attach(l) == 0 && tls_ring->net_ok;
+}
+
+static void prep_sop(struct io_uring_sqe *sqe, ts__sop *op) {
+    switch (op->kind) {
+    case TS__SOP_RECV:
+        io_uring_prep_recv(sqe, op->fd, op->buf, op->len, op->flags);
+        break;
+    case TS__SOP_SEND:
+        io_uring_prep_send(sqe, op->fd, op->buf, op->len, op->flags | MSG_NOSIGNAL);
+        break;
+    case TS__SOP_ACCEPT:
+        io_uring_prep_accept(sqe, op->fd, op->addr, op->alen,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+        break;
+    case TS__SOP_POLL:
+        io_uring_prep_poll_add(sqe, op->fd, (unsigned)op->flags);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, (void *)((uintptr_t)op | SOP_TAG));
+}
+
+/* Batched submission: a socket op's SQE waits in the queue, and one loop
+ * callback, queued behind the tasks already ready, submits all of them in
+ * one io_uring_enter (the tasks woken by one poll each add theirs first).
+ * If the kernel refuses for now, the callback runs again next iteration
+ * (the ops' tasks are parked meanwhile, and the loop polls). */
+static void flush_run(ts__cb *cb) {
+    ring_ctx *ctx = ts__container_of(cb, ring_ctx, flush);
+    ctx->flush_queued = false;
+    if (tls_ring != ctx || !io_uring_sq_ready(&ctx->ring))
+        return;
+    int r = io_uring_submit(&ctx->ring);
+    if (r < 0 || io_uring_sq_ready(&ctx->ring) > 0) {
+        reap(ctx);
+        ctx->flush_queued = true;
+        ts__ready_push(ts__loop(), &ctx->flush);
+    }
+}
+
+static void flush_later(ring_ctx *ctx) {
+    if (ctx->flush_queued)
+        return;
+    ctx->flush_queued = true;
+    ctx->flush.fn = flush_run;
+    ts__ready_push(ts__loop(), &ctx->flush);
+}
+
+ssize_t ts__uring_sock(ts__sop *op, const ts_site *site) {
+    ring_ctx *ctx = tls_ring;
+    ts_task *self = ts__current();
+    if (!ctx || !self || ctx->loop_id != ts_loop_id(ts__loop()))
+        return -ENOSYS;
+    op->task = self;
+    op->done = op->parked = op->cancelled = false;
+    struct io_uring_sqe *sqe = get_sqe(ctx);
+    if (!sqe)
+        return -EBUSY;
+    prep_sop(sqe, op);
+    ctx->inflight++;
+    flush_later(ctx);
+    ts__waiter w;
+    ts__waiter_init(&w, self);
+    bool cancelled = false;
+    while (!op->done) {
+        op->parked = true;
+        int st = park_op(&w, (const void *)(intptr_t)op->fd, site);
+        op->parked = false;
+        if (st == -ECANCELED && !op->done && !cancelled && !op->cancelled) {
+            /* Our memory (the op, the caller's buffer) is the kernel's
+             * until the CQE: ask for cancellation and keep waiting. */
+            op->cancelled = true;
+            (void)submit_cancel(ctx, (void *)((uintptr_t)op | SOP_TAG));
+        }
+        if (st == -ECANCELED)
+            cancelled = true;
+    }
+    int res = op->res;
+    if (!cancelled)
+        return res == -ECANCELED ? TS__NET_CLOSING : res; /* interrupted */
+    if (res == -ECANCELED || res == -EINTR)
+        return -ECANCELED;
+    /* The op completed before the cancellation reached it: its result is
+     * the caller's (data was consumed, bytes went out, a connection was
+     * accepted), and the cancellation is delivered at the next suspension,
+     * as for any wake with success (internal.h). */
+    self->must_cancel = true;
+    return res;
+}
+
+void ts__uring_interrupt(ts__sop *op) {
+    ring_ctx *ctx = tls_ring;
+    if (!op || op->done || op->cancelled || !ctx)
+        return;
+    op->cancelled = true;
+    (void)submit_cancel(ctx, (void *)((uintptr_t)op | SOP_TAG));
 }
 
 #else /* !TS_HAVE_LIBURING */
@@ -401,5 +567,17 @@ int64_t ts__uring_run(ts__fop **opp, const ts_site *site) {
     (void)site;
     return -ENOSYS;
 }
+
+bool ts__uring_net(void) { return false; }
+
+void ts__uring_loop_close(ts_loop *loop) { (void)loop; }
+
+ssize_t ts__uring_sock(ts__sop *op, const ts_site *site) {
+    (void)op;
+    (void)site;
+    return -ENOSYS;
+}
+
+void ts__uring_interrupt(ts__sop *op) { (void)op; }
 
 #endif

@@ -21,6 +21,16 @@
  * So every call composes with ts_wait_for() and timeout scopes
  * (ts_timeout_enter), which is how time limits are put on them.
  *
+ * Backends: where the kernel has io_uring (and the build has liburing), a
+ * call that would block waits by submitting the operation itself (RECV,
+ * SEND, ACCEPT) on the loop's ring, which completes it when the socket is
+ * ready; otherwise, or with TASKSCOPE_NET=epoll in the environment, it
+ * waits for readiness with epoll and retries.  The semantics are the same
+ * on both.  On io_uring a cancelled call may find that its operation
+ * completed before the cancellation reached it: it then returns that
+ * result (the bytes or the connection are the caller's) and the
+ * cancellation is delivered at the task's next suspension.
+ *
  * One task may wait to read and another to write the same socket at the
  * same time (a reader task and a writer task per connection, as in a
  * proxy).  Two tasks waiting in the same direction on one socket is an
@@ -199,6 +209,13 @@ int ts_unix_listen(const char *path, int backlog, int *fd);
 /* ts_sock_port - the local port a socket is bound to (host order), or a
  * negative errno.  For servers started on port "0". */
 int ts_sock_port(int fd);
+
+/*
+ * ts_net_backend - "uring" or "epoll": how the calling thread's loop waits
+ * on sockets (see Backends above; choosing now if it has not yet), or
+ * "none" outside a loop.  Does not suspend.
+ */
+const char *ts_net_backend(void);
 
 #ifdef __cplusplus
 }
