@@ -173,7 +173,7 @@ def errors(c):
     taskscope("why", path, "999999", expect_rc=1)
     taskscope("why", path, "x", expect_rc=2)
     taskscope("why", path, expect_rc=2)
-    taskscope("why", "--depth", "9", path, str(req), expect_rc=2)
+    taskscope("why", "--depth", "257", path, str(req), expect_rc=2)
     taskscope("why", "/nonexistent/rec.db", "1", expect_rc=1)
 
 

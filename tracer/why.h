@@ -1,0 +1,127 @@
+/*
+ * why.h - where a task's wall time went, as a library (issue 19): the
+ * model under `taskscope why`, for other views (aggregates, folded
+ * stacks, critical-path flows, the TUI).
+ *
+ * A why_ctx reads one recording (SQLite, read-only).  why_task() cuts one
+ * task's life into intervals, each in exactly one state, and returns them
+ * as a tree of why_node: the task node's children partition its time, so
+ * at every level the children's ns add up to the parent's ns exactly.
+ *
+ *   WHY_TASK   a task (the root, or a cause task under a wait)
+ *   WHY_RUN    running on the CPU (count: steps)
+ *   WHY_SCHED  runnable, waiting for the loop (count: times).  Children:
+ *              WHY_TASK nodes with cause WHY_CAUSE_RAN, the other tasks
+ *              that ran meanwhile and how long (they need not add up to
+ *              the node: the loop also spends time outside any task)
+ *   WHY_WAIT   suspended, grouped by (kind, object, await site); count:
+ *              waits.  Children: the cause task(s), decomposed inside the
+ *              wait windows when depth allows
+ *   WHY_OTHER  a stretch no event explains (dropped events, a recording
+ *              begun mid-life): shown, never spread over the rest
+ *
+ * The API only grows: fields and functions are added, never renamed.
+ * Nothing here writes to the recording or to a terminal except the
+ * why_print_* functions, which escape every recorded string.
+ */
+#ifndef TS_TRACER_WHY_H
+#define TS_TRACER_WHY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct why_ctx why_ctx;
+
+enum why_type { WHY_TASK, WHY_RUN, WHY_SCHED, WHY_WAIT, WHY_OTHER };
+
+/* How a WHY_TASK node relates to its parent node. */
+enum why_cause {
+    WHY_CAUSE_NONE,    /* the root */
+    WHY_CAUSE_HOLDER,  /* held the lock (or semaphore) when the wait began */
+    WHY_CAUSE_AWAITED, /* the awaited task; of several, the one that finished last */
+    WHY_CAUSE_WAKER,   /* woke the waiter (released, put, set, notified) */
+    WHY_CAUSE_RAN,     /* under WHY_SCHED: ran while this task was runnable */
+    WHY_CAUSE_PRODUCER,/* put the item that woke a queue getter */
+    WHY_CAUSE_CANCELLER, /* cancelled the waiter */
+};
+
+/* The deepest --depth accepted (each level is a few index probes per
+ * wait; a chain N deep needs depth N to reach its bottom). */
+#define WHY_DEPTH_MAX 256
+
+/* One node of the tree.  Children are a singly linked list (child,
+ * next); last is the tail, for appending.  Fields not meaningful for a
+ * node's type are 0. */
+typedef struct why_node {
+    int type;                 /* enum why_type */
+    int wkind;                /* WHY_WAIT: the ts_wait_kind (why_kind_name) */
+    int cause;                /* WHY_TASK: enum why_cause */
+    uint64_t object;          /* WHY_WAIT: the awaited object (resource id, task, fd) */
+    uint64_t task;            /* WHY_TASK: which task */
+    int64_t site;             /* WHY_WAIT: await site id (why_site) */
+    uint64_t ns;              /* time, summed over instances */
+    unsigned count;           /* instances (waits, steps, windows) */
+    unsigned cancelled, timed_out; /* WHY_WAIT: instances ended so */
+    unsigned inferred;        /* WHY_TASK: instances whose cause is a guess (see why_print_text) */
+    struct why_node *child, *last, *next;
+} why_node;
+
+/* Open recording `file` read-only.  NULL on failure, with a sentence in
+ * err (n bytes). */
+why_ctx *why_open(const char *file, char *err, size_t n);
+
+/* Close what why_open opened.  NULL is allowed. */
+void why_close(why_ctx *c);
+
+/* Choose the process whose task `task` is meant: the traced one if it
+ * has such a task, else the first that does (a recording may hold forked
+ * children).  0, or -ENOENT if no process has it. */
+int why_pick_pid(why_ctx *c, uint64_t task);
+
+/* The process chosen (or set); lookups and why_task use it. */
+int64_t why_pid(const why_ctx *c);
+void why_set_pid(why_ctx *c, int64_t pid);
+
+/* The recording's first and last event's ns. */
+uint64_t why_rec_start(const why_ctx *c);
+uint64_t why_rec_end(const why_ctx *c);
+
+/* The recording's database, for queries the API does not cover (e.g.
+ * the tasks spawned at a site).  Owned by c. */
+struct sqlite3 *why_db(why_ctx *c);
+
+/* Task `task`'s life: spawn, and end (the recording's end while live).
+ * 0, or -ENOENT. */
+int why_task_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1);
+
+/* The tree for task `task`'s whole life, following cause tasks `depth`
+ * levels (0..WHY_DEPTH_MAX).  t0/t1 (may be NULL) receive the life.
+ * NULL if there is no such task (errno ENOENT) or memory ran out
+ * (ENOMEM).  Free with why_node_free. */
+why_node *why_task(why_ctx *c, uint64_t task, int depth, uint64_t *t0, uint64_t *t1);
+
+/* The same for the part of the task's life inside [w0, w1). */
+why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int depth);
+
+/* Free a tree (its siblings too).  NULL is allowed. */
+void why_node_free(why_node *n);
+
+/* Names, malloc'd (free them), or NULL when the recording has none. */
+char *why_task_name(why_ctx *c, uint64_t task);
+char *why_task_site(why_ctx *c, uint64_t task);  /* "file:line" where it was spawned */
+char *why_site(why_ctx *c, int64_t site);        /* an await site id as "file:line" */
+char *why_resource_name(why_ctx *c, uint64_t id);
+
+/* Static names. */
+const char *why_kind_name(int wkind);  /* "sleep", "lock", "queue_get", ... */
+const char *why_type_name(int type);   /* "task", "running", "runnable", "wait", "other" */
+const char *why_cause_name(int cause); /* "held by", "awaited", "woken by", ... */
+int why_kind_is_resource(int wkind);   /* does the object name a resource? */
+
+/* The tree as `taskscope why` prints it: indented text (every recorded
+ * string escaped) and JSON.  wall: the 100 % for percentages. */
+void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int indent);
+void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * why_print.c - the why tree as text and JSON, and the names its nodes
+ * refer to (tasks, sites, resources, wait kinds).
+ *
+ * Every recorded string goes through textsafe (escaped on a terminal,
+ * valid in JSON); nothing here changes the tree.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "../schemas/store_ddl.h"
+#include "textsafe.h"
+#include "why.h"
+
+static const char *const KINDS[] = {"other", "task", "future", "sleep", "yield", "lock",
+                                    "event", "condition", "semaphore", "barrier", "queue_get",
+                                    "queue_put", "queue_join", "fd", "executor", "generator",
+                                    "group"};
+
+const char *why_kind_name(int k) {
+    return k >= 0 && k < (int)(sizeof KINDS / sizeof *KINDS) ? KINDS[k] : "other";
+}
+
+/* One text column from a one-row query with ?1 = id, ?2 = pid; NULL if none.
+ * Caller frees it. */
+static char *lookup(why_ctx *c, const char *sql, int64_t id) {
+    sqlite3 *db = why_db(c);
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, why_pid(c));
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            out = strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+static const char SQL_SITE[] = "SELECT " TS_DDL_SITE("?1", "?2");
+static const char SQL_TASK_NAME[] = "SELECT " TS_DDL_STR("c.name", "c.pid")
+                                    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1";
+static const char SQL_TASK_SITE[] = "SELECT " TS_DDL_SITE("c.site", "c.pid")
+                                    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1";
+static const char SQL_RES_NAME[] = "SELECT name FROM resources WHERE id = ?1 AND pid = ?2 LIMIT 1";
+
+int why_kind_is_resource(int k) { return k == 2 || (k >= 5 && k <= 12) || k == 16; }
+
+const char *why_cause_name(int cause) {
+    static const char *const NAMES[] = {"", "held by", "awaited", "woken by", "ran meanwhile",
+                                        "put by", "cancelled by"};
+    /* (for a wait on several tasks, "awaited" is the one that finished last) */
+    return cause >= 0 && cause < (int)(sizeof NAMES / sizeof *NAMES) ? NAMES[cause] : "";
+}
+
+const char *why_type_name(int type) {
+    static const char *const TYPES[] = {"task", "running", "runnable", "wait", "other"};
+    return type >= 0 && type < 5 ? TYPES[type] : "other";
+}
+
+static void pct(FILE *out, uint64_t ns, uint64_t wall) {
+    fprintf(out, "%9.3f ms %5.1f%%  ", ns / 1e6, wall ? 100.0 * (double)ns / (double)wall : 0.0);
+}
+
+void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int indent) {
+    for (; n; n = n->next) {
+        pct(out, n->ns, wall);
+        fprintf(out, "%*s", indent * 2, "");
+        if (n->type == WHY_TASK) {
+            char *name = lookup(c, SQL_TASK_NAME, (int64_t)n->task);
+            char *site = lookup(c, SQL_TASK_SITE, (int64_t)n->task);
+            if (indent)
+                fprintf(out, "%s ", why_cause_name(n->cause));
+            fprintf(out, "task #%" PRIu64 " ", n->task);
+            ts_text_put(out, name ? name : "?", 0);
+            if (site) {
+                fputs(" (spawned at ", out);
+                ts_text_put(out, site, 0);
+                fputc(')', out);
+            }
+            fputc('\n', out);
+            free(name);
+            free(site);
+        } else if (n->type == WHY_RUN) {
+            fprintf(out, "running (%u step%s)\n", n->count, n->count == 1 ? "" : "s");
+        } else if (n->type == WHY_SCHED) {
+            fprintf(out, "runnable, waiting for the loop (%u time%s)\n", n->count,
+                    n->count == 1 ? "" : "s");
+        } else if (n->type == WHY_OTHER) {
+            fputs("other/unattributed (no events explain it)\n", out);
+        } else {
+            fprintf(out, "waiting: %s", why_kind_name(n->wkind));
+            if (why_kind_is_resource(n->wkind) && n->object) {
+                char *rn = lookup(c, SQL_RES_NAME, (int64_t)n->object);
+                if (rn) {
+                    fputs(" '", out);
+                    ts_text_put(out, rn, 0);
+                    fputc('\'', out);
+                } else {
+                    fprintf(out, " #%" PRIu64, n->object);
+                }
+                free(rn);
+            } else if (n->wkind == 1 || n->wkind == 13 || n->wkind == 14) {
+                fprintf(out, " %s%" PRIu64, n->wkind == 13 ? "fd " : "#", n->object);
+            }
+            char *site = lookup(c, SQL_SITE, n->site);
+            if (site) {
+                fputs(" at ", out);
+                ts_text_put(out, site, 0);
+            }
+            free(site);
+            fprintf(out, " (%u wait%s", n->count, n->count == 1 ? "" : "s");
+            if (n->cancelled)
+                fprintf(out, ", %u cancelled", n->cancelled);
+            if (n->timed_out)
+                fprintf(out, ", %u timed out", n->timed_out);
+            fputs(")\n", out);
+        }
+        why_print_text(out, c, n->child, wall, indent + 1);
+    }
+}
+
+static void json_str(FILE *out, const char *key, const char *v) {
+    fprintf(out, ",\"%s\":", key);
+    if (v)
+        ts_json_put(out, v);
+    else
+        fputs("null", out);
+}
+
+void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall) {
+    fprintf(out, "{\"type\":\"%s\",\"ns\":%" PRIu64 ",\"percent\":%.3f,\"count\":%u",
+            why_type_name(n->type), n->ns, wall ? 100.0 * (double)n->ns / (double)wall : 0.0, n->count);
+    if (n->type == WHY_TASK) {
+        char *name = lookup(c, SQL_TASK_NAME, (int64_t)n->task);
+        char *site = lookup(c, SQL_TASK_SITE, (int64_t)n->task);
+        fprintf(out, ",\"task\":%" PRIu64, n->task);
+        json_str(out, "name", name);
+        json_str(out, "spawn_site", site);
+        json_str(out, "relation", n->cause ? why_cause_name(n->cause) : NULL);
+        free(name);
+        free(site);
+    } else if (n->type == WHY_WAIT) {
+        char *site = lookup(c, SQL_SITE, n->site);
+        char *rn = why_kind_is_resource(n->wkind) ? lookup(c, SQL_RES_NAME, (int64_t)n->object) : NULL;
+        fprintf(out, ",\"kind\":\"%s\",\"object\":%" PRIu64 ",\"cancelled\":%u,\"timed_out\":%u",
+                why_kind_name(n->wkind), n->object, n->cancelled, n->timed_out);
+        json_str(out, "object_name", rn);
+        json_str(out, "await_site", site);
+        free(site);
+        free(rn);
+    }
+    fputs(",\"children\":[", out);
+    for (const why_node *k = n->child; k; k = k->next) {
+        why_print_json(out, c, k, wall);
+        if (k->next)
+            fputc(',', out);
+    }
+    fputs("]}", out);
+}
+
+
+char *why_task_name(why_ctx *c, uint64_t task) { return lookup(c, SQL_TASK_NAME, (int64_t)task); }
+char *why_task_site(why_ctx *c, uint64_t task) { return lookup(c, SQL_TASK_SITE, (int64_t)task); }
+char *why_site(why_ctx *c, int64_t site) { return lookup(c, SQL_SITE, site); }
+char *why_resource_name(why_ctx *c, uint64_t id) { return lookup(c, SQL_RES_NAME, (int64_t)id); }
