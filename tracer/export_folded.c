@@ -29,6 +29,11 @@
 #include "textsafe.h"
 #include "why_agg.h"
 
+/* A site's flame graph decomposes each of its tasks (about half a
+ * millisecond each on a large recording): past this many, the slowest
+ * ones, and the root frame says so. */
+#define FOLDED_MAX_TASKS 10000
+
 /* The path so far: frames already escaped, joined by ';'. */
 typedef struct path {
     char *s;
@@ -167,19 +172,28 @@ int ts_export_folded(const char *file, FILE *out, const ts_folded_opts *o, char 
             snprintf(err, errlen, "no task #%" PRIu64 " in %s", o->task, file);
             rc = -ENOENT;
         } else if (!(root = why_task(c, o->task, o->depth, NULL, NULL))) {
-            snprintf(err, errlen, "task #%" PRIu64 ": %s", o->task, strerror(errno));
             rc = -errno;
+            snprintf(err, errlen, "task #%" PRIu64 ": %s", o->task, strerror(-rc));
         }
     } else {
         why_agg a;
         rc = why_agg_collect(c, o->site, NULL, &a, err, errlen);
         if (!rc) {
-            root = why_agg_tree(c, a.task, a.n, o->depth);
-            if (!root) {
-                snprintf(err, errlen, "%s", strerror(errno));
-                rc = -errno;
-            } else if (asprintf(&root_frame, "spawned at %s (%zu tasks)", o->site, a.n) < 0) {
+            size_t take = a.n < FOLDED_MAX_TASKS ? a.n : FOLDED_MAX_TASKS;
+            root = why_agg_tree(c, a.task, take, o->depth);
+            int e = errno, k;
+            if (take < a.n)
+                k = asprintf(&root_frame, "spawned at %s (the %zu slowest of %zu tasks)", o->site,
+                             take, a.n);
+            else
+                k = asprintf(&root_frame, "spawned at %s (%zu tasks)", o->site, a.n);
+            if (k < 0)
                 root_frame = NULL;
+            if (!root) {
+                snprintf(err, errlen, "%s", strerror(e));
+                rc = -e;
+            } else if (!root_frame) {
+                snprintf(err, errlen, "out of memory");
                 rc = -ENOMEM;
             }
             why_agg_free(&a);

@@ -19,7 +19,8 @@ typedef struct ts_folded_opts {
 
 /* Write the folded stacks of the recording at file to out; weights are
  * ns and add up to the task's wall time (the sum of the site's tasks'
- * wall times).  0, or a negative code with a sentence in err: -ENOENT no
+ * wall times; past 10,000 tasks, of the 10,000 slowest, as the root
+ * frame says).  0, or a negative code with a sentence in err: -ENOENT no
  * such task or no task spawned at the site, -EINVAL a malformed site or
  * an unreadable recording, -ENOMEM, -EIO. */
 int ts_export_folded(const char *file, FILE *out, const ts_folded_opts *o, char *err,
