@@ -375,6 +375,55 @@ static void kind_totals(const why_node *root, uint64_t *ns) {
             ns[p->wkind >= 0 && p->wkind < AGG_KINDS ? p->wkind : 0] += p->ns;
 }
 
+/* Time per resource (a lock, queue, ... awaited at any site), largest
+ * first: a malloc'd array of *n, or NULL. */
+typedef struct res_total {
+    int wkind;
+    uint64_t object, ns;
+} res_total;
+
+static int res_desc(const void *a, const void *b) {
+    const res_total *x = a, *y = b;
+    return x->ns < y->ns ? 1 : x->ns > y->ns ? -1 : 0;
+}
+
+static res_total *resource_totals(const why_node *root, size_t *n) {
+    size_t k = 0, cap = 0;
+    res_total *v = NULL;
+    for (const why_node *p = root->child; p; p = p->next) {
+        if (p->type != WHY_WAIT || !why_kind_is_resource(p->wkind) || !p->object)
+            continue;
+        size_t i = 0;
+        while (i < k && !(v[i].wkind == p->wkind && v[i].object == p->object))
+            i++;
+        if (i == k) {
+            if (k == cap) {
+                cap = cap ? cap * 2 : 8;
+                res_total *q = realloc(v, cap * sizeof *q);
+                if (!q)
+                    break;
+                v = q;
+            }
+            v[k++] = (res_total){.wkind = p->wkind, .object = p->object};
+        }
+        v[i].ns += p->ns;
+    }
+    if (v)
+        qsort(v, k, sizeof *v, res_desc);
+    *n = v ? k : 0;
+    return v;
+}
+
+/* "lock "pool"" or "lock #7": a resource as the report names it. */
+static void describe_resource(sbuf *b, why_ctx *c, const res_total *r) {
+    char *rn = why_resource_name(c, r->object);
+    if (rn)
+        sb_add(b, "%s \"%s\"", why_kind_name(r->wkind), rn);
+    else
+        sb_add(b, "%s #%" PRIu64, why_kind_name(r->wkind), r->object);
+    free(rn);
+}
+
 static double pc(uint64_t part, uint64_t whole) {
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
@@ -423,6 +472,20 @@ static void print_text(why_ctx *c, const char *what, const why_agg *a, size_t sl
             any = 1;
         }
     fputs(any ? "\n" : "  (no waits)\n", stdout);
+    size_t nres = 0;
+    res_total *res = resource_totals(root, &nres);
+    if (nres) {
+        fputs("by resource:", stdout);
+        for (size_t i = 0; i < nres && i < 8; i++) {
+            sbuf b = {.len = 0};
+            describe_resource(&b, c, &res[i]);
+            fputs("  ", stdout);
+            ts_text_put(stdout, b.s, 0);
+            printf(" %.1f %%", pc(res[i].ns, root->ns));
+        }
+        fputc('\n', stdout);
+    }
+    free(res);
     printf("\nthe slowest tasks' time, merged (--depth %d):\n", depth);
     why_print_text(stdout, c, root->child, root->ns, 0);
 }
@@ -477,6 +540,21 @@ static void print_json(why_ctx *c, const char *site, const char *name, const why
                    why_kind_name(k), kinds[k], pc(kinds[k], root->ns));
             first = 0;
         }
+    fputs("],\"resources\":[", stdout);
+    size_t nres = 0;
+    res_total *res = resource_totals(root, &nres);
+    for (size_t i = 0; i < nres; i++) {
+        char *rn = why_resource_name(c, res[i].object);
+        printf("%s{\"kind\":\"%s\",\"object\":%" PRIu64 ",\"name\":", i ? "," : "",
+               why_kind_name(res[i].wkind), res[i].object);
+        if (rn)
+            ts_json_put(stdout, rn);
+        else
+            fputs("null", stdout);
+        printf(",\"ns\":%" PRIu64 ",\"percent\":%.3f}", res[i].ns, pc(res[i].ns, root->ns));
+        free(rn);
+    }
+    free(res);
     fputs("],\"tree\":", stdout);
     why_print_json(stdout, c, root, root->ns);
     fputs("}}\n", stdout);

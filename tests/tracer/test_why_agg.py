@@ -73,10 +73,14 @@ def aggregate(c):
            and "busy on CPU" in summary, "summary: %r" % summary)
     kinds = {k["kind"]: k for k in s["kinds"]}
     expect("lock" in kinds and kinds["lock"]["ns"] == top["ns"], "kinds: %r" % kinds)
+    res = s["resources"]
+    expect(res and res[0]["kind"] == "lock" and res[0]["name"] == "pool"
+           and res[0]["ns"] == top["ns"], "resources: %r" % res)
     # the text: the same sentence and a table
     out = taskscope("why", "--site", site, path, expect_rc=0).stdout
     expect("tasks spawned at %s: 20" % site in out and "p99 tasks spend" in out
-           and 'waiting for lock "pool"' in out and "TOTAL ms" in out, "text:\n" + out)
+           and 'waiting for lock "pool"' in out and "TOTAL ms" in out
+           and 'by resource:  lock "pool"' in out, "text:\n" + out)
     # a path suffix names the same site; so does --name
     js2 = taskscope_json("why", "--site", "tracer/" + site, "--json", path)
     expect(js2["tasks"] == 20, "path suffix: %r" % js2["tasks"])
