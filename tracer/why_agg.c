@@ -627,6 +627,7 @@ int cmd_why_agg(int argc, char **argv) {
                                          {"depth", required_argument, NULL, 'd'},
                                          {"site", required_argument, NULL, 's'},
                                          {"name", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *site = NULL, *name = NULL;
     int json = 0, depth = 1, opt;
@@ -639,6 +640,9 @@ int cmd_why_agg(int argc, char **argv) {
             site = optarg;
         } else if (opt == 'n') {
             name = optarg;
+        } else if (opt == 'h') {
+            char *help[] = {argv[0], "--help", NULL}; /* why's usage covers both forms */
+            return cmd_why(2, help);
         } else if (opt == 'd') {
             char *end;
             long v = strtol(optarg, &end, 10);
