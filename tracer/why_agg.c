@@ -277,16 +277,45 @@ static const why_node *biggest(const why_node *n, int type) {
     return best;
 }
 
+/* An unnamed resource's creation site ("db.c:12 in open_db()"), from the
+ * resources view; NULL if unknown.  Free it. */
+static char *resource_site(why_ctx *c, uint64_t id) {
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(why_db(c), "SELECT site FROM resources WHERE id = ?1 AND pid = ?2 "
+                           "LIMIT 1", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+        sqlite3_bind_int64(st, 2, why_pid(c));
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            out = strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* " "pool"", or " created at db.c:12 in f()" for one without a name
+ * (then 1), or " #id". */
+static int describe_object(sbuf *b, why_ctx *c, uint64_t id) {
+    char *rn = why_resource_name(c, id);
+    char *site = rn ? NULL : resource_site(c, id);
+    if (rn)
+        sb_add(b, " \"%s\"", rn);
+    else if (site)
+        sb_add(b, " created at %s", site);
+    else
+        sb_add(b, " #%" PRIu64, id);
+    int by_site = site != NULL;
+    free(rn);
+    free(site);
+    return by_site;
+}
+
 /* "lock "pool" (db.c:40)", "sleep (x.c:9)", "task #4": what a wait awaited. */
 static void describe_wait(sbuf *b, why_ctx *c, const why_node *w) {
     sb_add(b, "%s", why_kind_name(w->wkind));
+    int by_site = 0;
     if (why_kind_is_resource(w->wkind) && w->object) {
-        char *rn = why_resource_name(c, w->object);
-        if (rn)
-            sb_add(b, " \"%s\"", rn);
-        else
-            sb_add(b, " #%" PRIu64, w->object);
-        free(rn);
+        by_site = describe_object(b, c, w->object);
     } else if (w->wkind == 1 || w->wkind == 14) {
         sb_add(b, " #%" PRIu64, w->object);
     } else if (w->wkind == 13) {
@@ -294,7 +323,7 @@ static void describe_wait(sbuf *b, why_ctx *c, const why_node *w) {
     }
     char *site = why_site(c, w->site);
     if (site)
-        sb_add(b, " (%s)", site);
+        sb_add(b, by_site ? ", awaited at %s" : " (%s)", site);
     free(site);
 }
 
@@ -416,12 +445,8 @@ static res_total *resource_totals(const why_node *root, size_t *n) {
 
 /* "lock "pool"" or "lock #7": a resource as the report names it. */
 static void describe_resource(sbuf *b, why_ctx *c, const res_total *r) {
-    char *rn = why_resource_name(c, r->object);
-    if (rn)
-        sb_add(b, "%s \"%s\"", why_kind_name(r->wkind), rn);
-    else
-        sb_add(b, "%s #%" PRIu64, why_kind_name(r->wkind), r->object);
-    free(rn);
+    sb_add(b, "%s", why_kind_name(r->wkind));
+    describe_object(b, c, r->object);
 }
 
 static double pc(uint64_t part, uint64_t whole) {
