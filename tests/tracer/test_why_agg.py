@@ -137,7 +137,11 @@ def folded_site(c):
     expect(all(f[0] == root for f, _ in lines), "root frames: %r" % lines)
     walls = rows(path, "SELECT sum(done_ns - created_ns) FROM tasks WHERE name = 'request'")[0][0]
     expect(sum(w for _, w in lines) == walls, "weights %d, walls %d" % (sum(w for _, w in lines), walls))
-    # a hostile name is one frame, escaped
+    # a hostile name: valid JSON, escaped text, one escaped frame
+    js = taskscope_json("why", "--name", "evil;name\nx", "--json", path)
+    expect(js["tasks"] == 1 and js["name"] == "evil;name\nx", "evil: %r" % js)
+    out = taskscope("why", "--name", "evil;name\nx", path, expect_rc=0).stdout
+    expect("tasks named evil;name\\nx: 1" in out, "evil text:\n" + out)
     lines = folded_lines(c, path, "evil.folded", "--task", str(evil))
     expect(all(f[0] == "evil\\x3bname\\x0ax #%d" % evil for f, _ in lines), "evil: %r" % lines)
 
