@@ -73,7 +73,7 @@ static const char *USAGE =
     "  blocked TARGET                    blocked-loop episodes and slow steps, with stacks\n"
     "  stats TARGET                      per task name and per loop statistics\n"
     "  where TARGET [TASK]               the call stack of every parked task (or one)\n"
-    "  why [--json] [--depth N] FILE TASK  where a task's wall time went: running,\n"
+    "  why [--json] [--depth N] FILE|PID TASK  where a task's wall time went: running,\n"
     "                                    runnable, each wait and who caused it\n"
     "  why --site FILE:LINE|--name NAME [--json] FILE   the tasks spawned there: wall\n"
     "                                    p50/p99, what the slowest percentile waited for\n"

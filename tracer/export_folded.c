@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "export_folded.h"
+#include "syscalls.h"
 #include "textsafe.h"
 #include "why_agg.h"
 
@@ -98,6 +99,20 @@ static char *frame_of(why_ctx *c, const why_node *n) {
         return strdup("runnable (waiting for the loop)");
     case WHY_OTHER:
         return strdup("unattributed (no event explains it)");
+    case WHY_LOOP:
+        return strdup("loop (no task running)");
+    case WHY_ENDED:
+        return strdup("ended (its end being delivered)");
+    case WHY_BLOCK: {
+        const char *sc = n->wkind >= 0 ? ts_syscall_name(n->wkind) : NULL;
+        if (sc)
+            r = asprintf(&out, "blocking the loop in %s", sc);
+        else if (n->wkind >= 0)
+            r = asprintf(&out, "blocking the loop in system call %d", n->wkind);
+        else
+            r = asprintf(&out, "blocking the loop on the CPU");
+        break;
+    }
     case WHY_TASK:
         a = why_task_name(c, n->task);
         if (n->cause == WHY_CAUSE_NONE)
@@ -120,6 +135,9 @@ static char *frame_of(why_ctx *c, const why_node *n) {
         else
             r = asprintf(&out, "wait %s%s%s", why_kind_name(n->wkind), b ? " at " : "",
                          b ? b : "");
+        break;
+    default:
+        r = asprintf(&out, "%s", why_type_name(n->type)); /* a type added later */
         break;
     }
     free(a);

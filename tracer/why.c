@@ -47,7 +47,10 @@ struct why_ctx {
     sqlite3 *db;
     int64_t pid;
     uint64_t rec_start, rec_end; /* ns of the recording's first and last event */
-    sqlite3_stmt *events, *life, *holder;
+    sqlite3_stmt *events, *life, *holder, *ran, *blocked, *canceller, *sem_holders, *episodes;
+    int64_t life_seq0, life_seq1; /* the last why_task_life's create and done seq */
+    int life_partial;             /* ... and its spawn was before the recording */
+    sqlite3_stmt *seen;
 };
 
 static node *add_child(node *parent, int type) {
@@ -97,6 +100,29 @@ static uint64_t clip(uint64_t a, uint64_t b, uint64_t w0, uint64_t w1) {
     return b > a ? b - a : 0;
 }
 
+/* A task whose spawn is not in the recording (a live process's window
+ * began after it): its life is taken from the window's start, if the
+ * task has any event in the window; the stretch before its first event
+ * is unexplained (its state then is unknown). */
+static int partial_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1) {
+    sqlite3_stmt *st = c->seen;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_type(st, 0) == SQLITE_NULL)
+        return -ENOENT;
+    *t0 = c->rec_start;
+    *t1 = sqlite3_column_type(st, 1) == SQLITE_NULL ? c->rec_end
+                                                    : (uint64_t)sqlite3_column_int64(st, 1);
+    if (*t1 < *t0)
+        *t1 = *t0;
+    c->life_seq0 = 0;
+    c->life_seq1 = sqlite3_column_type(st, 2) == SQLITE_NULL ? INT64_MAX
+                                                             : sqlite3_column_int64(st, 2);
+    c->life_partial = 1;
+    return 0;
+}
+
 /* A task's life: created and ended ns (ended = the recording's end if it
  * has none).  0, or -ENOENT if the recording has no such task. */
 int why_task_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1) {
@@ -104,13 +130,17 @@ int why_task_life(why_ctx *c, uint64_t task, uint64_t *t0, uint64_t *t1) {
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
     sqlite3_bind_int64(st, 2, c->pid);
+    c->life_partial = 0;
     if (sqlite3_step(st) != SQLITE_ROW)
-        return -ENOENT;
+        return partial_life(c, task, t0, t1);
     *t0 = (uint64_t)sqlite3_column_int64(st, 0);
     *t1 = sqlite3_column_type(st, 1) == SQLITE_NULL ? c->rec_end
                                                     : (uint64_t)sqlite3_column_int64(st, 1);
     if (*t1 < *t0)
         *t1 = *t0;
+    c->life_seq0 = sqlite3_column_int64(st, 2);
+    c->life_seq1 = sqlite3_column_type(st, 3) == SQLITE_NULL ? INT64_MAX
+                                                             : sqlite3_column_int64(st, 3);
     return 0;
 }
 
@@ -127,12 +157,163 @@ static uint64_t lock_holder(why_ctx *c, uint64_t resource, int64_t seq) {
     return sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
 }
 
+/* A stretch of running or runnable time: between the events seq s0 and
+ * s1, and [a, b) of it inside the window asked about. */
+typedef struct span {
+    int type;
+    int64_t s0, s1;
+    uint64_t a, b;
+} span;
+
+/* Steps shorter than this are not looked up for a watchdog report: the
+ * block threshold is far above it, and a task can have millions. */
+#define WHY_BLOCK_MIN_NS 1000000u
+
+/* Who requested task's cancellation, last before event seq; 0 if unknown. */
+static uint64_t canceller(why_ctx *c, uint64_t task, int64_t seq) {
+    sqlite3_stmt *st = c->canceller;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, seq);
+    return sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+}
+
+/* A running span: a plain step, or one the watchdog saw blocking the
+ * loop (then grouped by the system call it was in). */
+static void add_run(why_ctx *c, node *tn, uint64_t task, const span *sp) {
+    node *x = NULL;
+    if (sp->b - sp->a >= WHY_BLOCK_MIN_NS) {
+        sqlite3_stmt *st = c->blocked;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+        sqlite3_bind_int64(st, 2, c->pid);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)sp->a);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)sp->b);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            x = find_child(tn, WHY_BLOCK, sqlite3_column_int(st, 0), 0, 0, 0);
+            if (x && !x->object)
+                x->object = (uint64_t)sqlite3_column_int64(st, 2); /* a stack of it */
+        }
+    }
+    if (!x)
+        x = find_child(tn, N_RUN, 0, 0, 0, 0);
+    if (x) {
+        x->ns += sp->b - sp->a;
+        x->count++;
+    }
+}
+
+/* A runnable span: with depth, the tasks that ran meanwhile (the loop's
+ * other steps, clipped to the span) and the rest, the loop itself, so
+ * the children add up to the node. */
+static void add_sched(why_ctx *c, node *tn, uint64_t task, const span *sp, int depth) {
+    node *x = find_child(tn, N_SCHED, 0, 0, 0, 0);
+    if (!x)
+        return;
+    x->ns += sp->b - sp->a;
+    x->count++;
+    if (depth <= 0)
+        return;
+    sqlite3_stmt *st = c->ran;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, sp->s0);
+    sqlite3_bind_int64(st, 4, sp->s1);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)c->rec_end);
+    uint64_t used = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t other = (uint64_t)sqlite3_column_int64(st, 0);
+        uint64_t d = clip((uint64_t)sqlite3_column_int64(st, 1),
+                          (uint64_t)sqlite3_column_int64(st, 2), sp->a, sp->b);
+        /* one loop runs one step at a time; tasks of other loops
+         * (threads) could overlap: never count past the span */
+        if (d > sp->b - sp->a - used)
+            d = sp->b - sp->a - used;
+        if (!d)
+            continue;
+        node *y = find_child(x, N_TASK, 0, 0, 0, other);
+        if (y) {
+            y->cause = WHY_CAUSE_RAN;
+            y->ns += d;
+            y->count++;
+        }
+        used += d;
+    }
+    if (used < sp->b - sp->a) {
+        node *y = find_child(x, WHY_LOOP, 0, 0, 0, 0);
+        if (y) {
+            y->ns += sp->b - sp->a - used;
+            y->count++;
+        }
+    }
+}
+
+static void add_span(why_ctx *c, node *tn, uint64_t task, const span *sp, int depth) {
+    if (sp->type == N_RUN)
+        add_run(c, tn, task, sp);
+    else
+        add_sched(c, tn, task, sp, depth);
+}
+
+/* Add to wait node x the part of [a, b) the loop spent blocked by other
+ * tasks' steps; the longest such blocker is named. */
+static void add_blocked(why_ctx *c, node *x, uint64_t task, uint64_t a, uint64_t b) {
+    if (b - a < WHY_BLOCK_MIN_NS)
+        return;
+    sqlite3_stmt *st = c->episodes;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)a);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)b);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t d = clip((uint64_t)sqlite3_column_int64(st, 1),
+                          (uint64_t)sqlite3_column_int64(st, 2), a, b);
+        if (!d)
+            continue;
+        x->loop_blocked_ns += d;
+        if (d > x->blocker_ns) {
+            x->blocker_ns = d;
+            x->blocker = (uint64_t)sqlite3_column_int64(st, 0);
+            x->blocker_syscall = sqlite3_column_type(st, 3) == SQLITE_NULL
+                                     ? -1 : sqlite3_column_int(st, 3);
+        }
+    }
+}
+
 typedef struct wait_rec {
     int64_t seq;
     uint64_t start, end, object, cause_task;
     int64_t site;
     int kind, cause, status; /* status: the wake's (-ECANCELED, -ETIMEDOUT, ...) */
+    unsigned nholders;       /* a semaphore's holders when the wait began */
+    uint64_t holders[WHY_HOLDERS_MAX];
 } wait_rec;
+
+/* A semaphore's holders just before event seq: the tasks whose last
+ * acquisition of it (among its latest 256) has no release by the same
+ * task after it.  Inferred: a semaphore's release is not tied to an
+ * acquisition (any task may release), so a task that released on
+ * another's behalf confuses it. */
+static unsigned sem_holders(why_ctx *c, uint64_t resource, int64_t seq, uint64_t *out) {
+    sqlite3_stmt *st = c->sem_holders;
+    unsigned n = 0;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)resource);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, seq);
+    while (n < WHY_HOLDERS_MAX && sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t t = (uint64_t)sqlite3_column_int64(st, 0);
+        unsigned k = 0;
+        while (k < n && out[k] != t)
+            k++;
+        if (k == n)
+            out[n++] = t;
+    }
+    return n;
+}
 
 /* Decompose task's time inside [w0, w1) into children of tn, adding to
  * what is there (a group of waits sums its instances).  depth: how many
@@ -143,6 +324,18 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
     tn->count++;
     uint64_t covered = 0;
     if (why_task_life(c, task, &t0, &t1) == 0 && w1 > w0) {
+        /* A cause task that ended inside the window (an awaited child
+         * finishes a little before its awaiter is woken): that stretch
+         * is its end being delivered, not unexplained. */
+        uint64_t after = c->life_seq1 != INT64_MAX ? clip(t1, w1, w0, w1) : 0;
+        if (after) {
+            node *x = find_child(tn, WHY_ENDED, 0, 0, 0, 0);
+            if (x) {
+                x->ns += after;
+                x->count++;
+            }
+            covered += after;
+        }
         /* Read the task's events first (the statement is reused when
          * recursing), then walk them. */
         size_t n = 0, cap = 0;
@@ -171,11 +364,16 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             n++;
         }
         /* type 0 resume, 1 suspend (a object, b kind), 2 wake (a by_task) */
-        int state = N_SCHED; /* from spawn until the first step */
+        int64_t seq0 = c->life_seq0, seq1 = c->life_seq1; /* the next call overwrites them */
+        /* from spawn until the first step; unknown before the first
+         * event of a task spawned before the recording */
+        int state = c->life_partial ? N_OTHER : N_SCHED;
         uint64_t since = t0;
+        int64_t since_seq = seq0;
         wait_rec w = {0};
-        size_t nwaits = 0, wcap = 0;
+        size_t nwaits = 0, wcap = 0, nspans = 0, scap = 0;
         wait_rec *waits = NULL;
+        span *spans = NULL;
         for (size_t i = 0; i <= n; i++) {
             uint64_t at = i < n ? evs[i].ns : t1;
             if (at > t1)
@@ -189,18 +387,39 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                      * task): that is the critical child. */
                     w.cause_task = evs[i].a;
                     w.cause = CAUSE_AWAITED;
+                } else if (evs[i].a && w.kind == 8 && w.nholders > 1) {
+                    /* several held the semaphore: the one whose release
+                     * woke us is the cause (a holder, if it was one) */
+                    w.cause_task = evs[i].a;
+                    w.cause = CAUSE_WAKER;
+                    for (unsigned k = 0; k < w.nholders; k++)
+                        if (w.holders[k] == evs[i].a)
+                            w.cause = CAUSE_HOLDER;
                 } else if (evs[i].a && !w.cause_task) {
                     /* woken by a task: the cause when nothing better is known */
                     w.cause_task = evs[i].a;
-                    w.cause = CAUSE_WAKER;
+                    w.cause = w.kind == 10 ? WHY_CAUSE_PRODUCER : CAUSE_WAKER;
+                }
+                if (w.status == -ECANCELED && w.cause != CAUSE_HOLDER && w.cause != CAUSE_AWAITED) {
+                    /* ended by a cancellation: its requester, not the
+                     * task that happened to deliver it */
+                    uint64_t by = canceller(c, task, evs[i].seq);
+                    if (by) {
+                        w.cause_task = by;
+                        w.cause = WHY_CAUSE_CANCELLER;
+                    }
                 }
             }
             if ((state == N_RUN || state == N_SCHED) && d) {
-                node *x = find_child(tn, state, 0, 0, 0, 0);
-                if (x) {
-                    x->ns += d;
-                    x->count++;
+                if (nspans == scap) {
+                    scap = scap ? scap * 2 : 32;
+                    void *p = realloc(spans, scap * sizeof *spans);
+                    if (!p)
+                        break;
+                    spans = p;
                 }
+                uint64_t a = since > w0 ? since : w0;
+                spans[nspans++] = (span){state, since_seq, i < n ? evs[i].seq : seq1, a, a + d};
                 covered += d;
             } else if (state == N_WAIT && d) {
                 w.start = since > w0 ? since : w0;
@@ -218,6 +437,7 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             if (i == n || evs[i].ns >= t1)
                 break;
             since = at;
+            since_seq = evs[i].seq;
             if (evs[i].type == 0) {
                 state = N_RUN;
             } else if (evs[i].type == 1) {
@@ -233,11 +453,20 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                 } else if (w.kind == 1 && w.object) {
                     w.cause_task = w.object;
                     w.cause = CAUSE_AWAITED;
+                } else if (w.kind == 8) {
+                    w.nholders = sem_holders(c, w.object, w.seq, w.holders);
+                    if (w.nholders == 1) {
+                        w.cause_task = w.holders[0];
+                        w.cause = CAUSE_HOLDER;
+                    }
                 }
             } else {
                 state = N_SCHED;
             }
         }
+        for (size_t k = 0; k < nspans; k++)
+            add_span(c, tn, task, &spans[k], depth);
+        free(spans);
         free(evs);
         /* Waits last: recursing reuses the statements above. */
         for (size_t k = 0; k < nwaits; k++) {
@@ -249,10 +478,21 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             x->count++;
             x->cancelled += r->status == -ECANCELED;
             x->timed_out += r->status == -ETIMEDOUT;
+            add_blocked(c, x, task, r->start, r->end);
+            for (unsigned k = 0; k < r->nholders && x->nholders < WHY_HOLDERS_MAX; k++) {
+                unsigned j = 0;
+                while (j < x->nholders && x->holders[j] != r->holders[k])
+                    j++;
+                if (j == x->nholders)
+                    x->holders[x->nholders++] = r->holders[k];
+            }
             if (depth > 0 && r->cause_task && r->cause_task != task) {
                 node *y = find_child(x, N_TASK, 0, 0, 0, r->cause_task);
                 if (y) {
                     y->cause = r->cause;
+                    /* of several semaphore holders, the one named is the
+                     * releaser: which permit it freed is not recorded */
+                    y->inferred += r->kind == 8 && r->nholders > 1;
                     decompose(c, y, r->cause_task, r->start, r->end, depth - 1);
                 }
             }
@@ -290,8 +530,57 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
         "ORDER BY 2, 1";
     static const char LIFE[] =
         "SELECT c.ns, (SELECT d.ns FROM ev_task_done d WHERE d.task = c.task AND d.pid = c.pid\n"
-        "  ORDER BY d.seq LIMIT 1) FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2\n"
-        "  ORDER BY c.seq LIMIT 1";
+        "  ORDER BY d.seq LIMIT 1), c.seq, (SELECT d.seq FROM ev_task_done d\n"
+        "  WHERE d.task = c.task AND d.pid = c.pid ORDER BY d.seq LIMIT 1)\n"
+        "  FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 ORDER BY c.seq LIMIT 1";
+    /* The steps of other tasks between two events (seq ?3, ?4): who ran
+     * while a task was runnable.  Starts from the step in progress at ?3
+     * (the waker's, usually), found as the last resume before it. A
+     * step ends at its task's next suspend, or at its end. */
+    static const char RAN[] =
+        "SELECT r.task, r.ns, coalesce((SELECT s.ns FROM ev_task_suspend s\n"
+        "    WHERE s.task = r.task AND s.pid = r.pid AND s.seq > r.seq ORDER BY s.seq LIMIT 1),\n"
+        "  (SELECT d.ns FROM ev_task_done d WHERE d.task = r.task AND d.pid = r.pid\n"
+        "    AND d.seq > r.seq ORDER BY d.seq LIMIT 1), ?5)\n"
+        "FROM ev_task_resume r WHERE r.pid = ?2 AND r.task > 0 AND r.task != ?1\n"
+        "  AND r.seq >= coalesce((SELECT max(seq) FROM ev_task_resume\n"
+        "    WHERE seq < ?3 AND pid = ?2), 0) AND r.seq < ?4 ORDER BY r.seq";
+    /* The watchdog's report on a step of task ?1 between ns ?3 and ?4.
+     * By time, not seq: the watchdog thread's events are drained from
+     * its own ring, out of step with the loop thread's.  (A small table:
+     * one row per blocked episode.) */
+    static const char BLOCKED[] =
+        "SELECT syscall, thread_state, stack FROM ev_loop_blocked\n"
+        "  WHERE ns >= ?3 AND ns <= ?4 AND task = ?1 AND pid = ?2 ORDER BY seq LIMIT 1";
+    static const char SEM_HOLDERS[] =
+        "SELECT a.task FROM (SELECT task, seq FROM ev_resource_acquired WHERE resource = ?1\n"
+        "    AND pid = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT 256) a\n"
+        "  WHERE a.task > 0 AND NOT EXISTS (SELECT 1 FROM ev_resource_release r\n"
+        "    WHERE r.resource = ?1 AND r.pid = ?2 AND r.task = a.task AND r.seq > a.seq\n"
+        "      AND r.seq < ?3) ORDER BY a.seq";
+    /* Steps of other tasks that blocked the loop (watchdog episodes)
+     * overlapping [?3, ?4): while the loop is blocked no wake can be
+     * delivered, so a wait that spans one is stretched by it.  A small
+     * table: one row per episode. */
+    static const char EPISODES[] =
+        "SELECT u.task, u.ns - u.duration_ns, u.ns, (SELECT b.syscall FROM ev_loop_blocked b\n"
+        "    WHERE b.loop = u.loop AND b.step = u.step AND b.pid = u.pid LIMIT 1)\n"
+        "  FROM ev_loop_unblocked u WHERE u.pid = ?2 AND u.task != ?1 AND u.ns > ?3\n"
+        "    AND u.ns - u.duration_ns < ?4";
+    /* A task without a task_create in the recording: whether it has
+     * events, and its end if any. */
+    static const char SEEN[] =
+        "SELECT coalesce((SELECT ns FROM ev_task_resume WHERE task = ?1 AND task > 0 AND pid = ?2\n"
+        "    ORDER BY seq LIMIT 1), (SELECT ns FROM ev_task_suspend WHERE task = ?1 AND pid = ?2\n"
+        "    ORDER BY seq LIMIT 1), (SELECT ns FROM ev_task_wake WHERE task = ?1 AND pid = ?2\n"
+        "    ORDER BY seq LIMIT 1), (SELECT ns FROM ev_task_state WHERE task = ?1 AND pid = ?2\n"
+        "    LIMIT 1)),\n"
+        "  (SELECT ns FROM ev_task_done WHERE task = ?1 AND pid = ?2 ORDER BY seq LIMIT 1),\n"
+        "  (SELECT seq FROM ev_task_done WHERE task = ?1 AND pid = ?2 ORDER BY seq LIMIT 1)";
+    /* Who asked for task ?1's cancellation last before seq ?3. */
+    static const char CANCELLER[] =
+        "SELECT by_task FROM ev_task_cancel WHERE task = ?1 AND pid = ?2 AND seq < ?3\n"
+        "  ORDER BY seq DESC LIMIT 1";
     static const char HOLDER[] =
         "SELECT a.task FROM (SELECT task, seq FROM ev_resource_acquired WHERE resource = ?1\n"
         "    AND pid = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT 1) a\n"
@@ -310,7 +599,13 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
 #undef WHY_ENDS
     if (sqlite3_prepare_v2(c->db, EVENTS, -1, &c->events, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, LIFE, -1, &c->life, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c->db, HOLDER, -1, &c->holder, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(c->db, HOLDER, -1, &c->holder, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, RAN, -1, &c->ran, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, BLOCKED, -1, &c->blocked, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, CANCELLER, -1, &c->canceller, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, SEM_HOLDERS, -1, &c->sem_holders, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, EPISODES, -1, &c->episodes, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, SEEN, -1, &c->seen, NULL) != SQLITE_OK) {
         snprintf(err, n, "%s: %s (a recording from an older taskscope?)", file,
                  sqlite3_errmsg(c->db));
         why_close(c);
@@ -332,6 +627,12 @@ void why_close(why_ctx *c) {
     sqlite3_finalize(c->events);
     sqlite3_finalize(c->life);
     sqlite3_finalize(c->holder);
+    sqlite3_finalize(c->ran);
+    sqlite3_finalize(c->blocked);
+    sqlite3_finalize(c->canceller);
+    sqlite3_finalize(c->sem_holders);
+    sqlite3_finalize(c->episodes);
+    sqlite3_finalize(c->seen);
     sqlite3_close(c->db);
     free(c);
 }
@@ -350,7 +651,27 @@ int why_pick_pid(why_ctx *c, uint64_t task) {
         }
     }
     sqlite3_finalize(st);
+    if (rc) {
+        /* spawned before the recording (a live window): any event of it */
+        static const char SEEN_PID[] =
+            "SELECT pid FROM ev_task_resume WHERE task = ?1 AND task > 0 UNION ALL\n"
+            "SELECT pid FROM ev_task_state WHERE task = ?1 LIMIT 1";
+        st = NULL;
+        if (sqlite3_prepare_v2(c->db, SEEN_PID, -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                c->pid = sqlite3_column_int64(st, 0);
+                rc = 0;
+            }
+        }
+        sqlite3_finalize(st);
+    }
     return rc;
+}
+
+int why_task_before_window(why_ctx *c, uint64_t task) {
+    uint64_t a, b;
+    return why_task_life(c, task, &a, &b) == 0 && c->life_partial;
 }
 
 int64_t why_pid(const why_ctx *c) { return c->pid; }

@@ -10,13 +10,20 @@
  *
  *   WHY_TASK   a task (the root, or a cause task under a wait)
  *   WHY_RUN    running on the CPU (count: steps)
- *   WHY_SCHED  runnable, waiting for the loop (count: times).  Children:
- *              WHY_TASK nodes with cause WHY_CAUSE_RAN, the other tasks
- *              that ran meanwhile and how long (they need not add up to
- *              the node: the loop also spends time outside any task)
+ *   WHY_BLOCK  running a step the loop watchdog saw blocking the loop
+ *              (count: steps); wkind: the system call the loop thread
+ *              was in (-1: on the CPU), object: the id of a stack of it
+ *   WHY_SCHED  runnable, waiting for the loop (count: times).  With
+ *              depth > 0, children: WHY_TASK nodes with cause
+ *              WHY_CAUSE_RAN, the other tasks that ran meanwhile and how
+ *              long (the loop-blocking culprits), and WHY_LOOP, the rest
+ *   WHY_LOOP   under WHY_SCHED: no task running (the loop's callbacks,
+ *              timers, polling, or the thread preempted)
  *   WHY_WAIT   suspended, grouped by (kind, object, await site); count:
  *              waits.  Children: the cause task(s), decomposed inside the
  *              wait windows when depth allows
+ *   WHY_ENDED  a cause task's time inside a wait after it had ended (an
+ *              awaited task's end being delivered to its awaiter)
  *   WHY_OTHER  a stretch no event explains (dropped events, a recording
  *              begun mid-life): shown, never spread over the rest
  *
@@ -33,7 +40,8 @@
 
 typedef struct why_ctx why_ctx;
 
-enum why_type { WHY_TASK, WHY_RUN, WHY_SCHED, WHY_WAIT, WHY_OTHER };
+enum why_type { WHY_TASK, WHY_RUN, WHY_SCHED, WHY_WAIT, WHY_OTHER, WHY_LOOP, WHY_BLOCK,
+                WHY_ENDED };
 
 /* How a WHY_TASK node relates to its parent node. */
 enum why_cause {
@@ -43,12 +51,15 @@ enum why_cause {
     WHY_CAUSE_WAKER,   /* woke the waiter (released, put, set, notified) */
     WHY_CAUSE_RAN,     /* under WHY_SCHED: ran while this task was runnable */
     WHY_CAUSE_PRODUCER,/* put the item that woke a queue getter */
-    WHY_CAUSE_CANCELLER, /* cancelled the waiter */
+    WHY_CAUSE_CANCELLER, /* requested the cancellation that ended the wait */
 };
 
 /* The deepest --depth accepted (each level is a few index probes per
  * wait; a chain N deep needs depth N to reach its bottom). */
 #define WHY_DEPTH_MAX 256
+
+/* The most holders of a semaphore a wait node lists. */
+#define WHY_HOLDERS_MAX 8
 
 /* One node of the tree.  Children are a singly linked list (child,
  * next); last is the tail, for appending.  Fields not meaningful for a
@@ -63,7 +74,16 @@ typedef struct why_node {
     uint64_t ns;              /* time, summed over instances */
     unsigned count;           /* instances (waits, steps, windows) */
     unsigned cancelled, timed_out; /* WHY_WAIT: instances ended so */
-    unsigned inferred;        /* WHY_TASK: instances whose cause is a guess (see why_print_text) */
+    unsigned inferred;        /* WHY_TASK: instances whose cause is a guess (several
+                                 semaphore holders: the one named released) */
+    unsigned nholders;        /* WHY_WAIT on a semaphore: its holders when the waits */
+    uint64_t holders[WHY_HOLDERS_MAX]; /* began (inferred: releases name no permit) */
+    /* WHY_WAIT: how much of the waits the loop spent blocked by other
+     * tasks' steps (watchdog episodes; no wake is delivered meanwhile),
+     * and the task whose episode covered most of it, with the system
+     * call it was in (-1: on the CPU or unknown). */
+    uint64_t loop_blocked_ns, blocker, blocker_ns;
+    int blocker_syscall;
     struct why_node *child, *last, *next;
 } why_node;
 
@@ -103,6 +123,19 @@ why_node *why_task(why_ctx *c, uint64_t task, int depth, uint64_t *t0, uint64_t 
 
 /* The same for the part of the task's life inside [w0, w1). */
 why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int depth);
+
+/* 1 if task `task` was spawned before the recording began (a live
+ * process's flight-recorder window): its life is then taken from the
+ * recording's start, and the time before its first event in it is
+ * unexplained (WHY_OTHER). */
+int why_task_before_window(why_ctx *c, uint64_t task);
+
+/* Record live process pid's flight-recorder window (what its ring still
+ * holds, and a state dump) into a new recording in a new private
+ * temporary directory; path (n bytes) receives its name.  0, or a
+ * negative code with a sentence in err.  Remove it with why_live_remove. */
+int why_live_record(int pid, char *path, size_t n, char *err, size_t errn);
+void why_live_remove(const char *path);
 
 /* Free a tree (its siblings too).  NULL is allowed. */
 void why_node_free(why_node *n);

@@ -30,6 +30,7 @@
 
 #include "cli.h"
 #include "store.h"
+#include "syscalls.h"
 #include "textsafe.h"
 #include "why_agg.h"
 
@@ -215,6 +216,19 @@ static void merge_into(why_node *dst, why_node *src) {
             d->cancelled += src->cancelled;
             d->timed_out += src->timed_out;
             d->inferred += src->inferred;
+            d->loop_blocked_ns += src->loop_blocked_ns;
+            if (src->blocker_ns > d->blocker_ns) { /* the biggest single blocker */
+                d->blocker = src->blocker;
+                d->blocker_ns = src->blocker_ns;
+                d->blocker_syscall = src->blocker_syscall;
+            }
+            for (unsigned i = 0; i < src->nholders && d->nholders < WHY_HOLDERS_MAX; i++) {
+                unsigned j = 0;
+                while (j < d->nholders && d->holders[j] != src->holders[i])
+                    j++;
+                if (j == d->nholders)
+                    d->holders[d->nholders++] = src->holders[i];
+            }
             why_node *kids = src->child;
             src->child = src->last = NULL;
             why_node_free(src);
@@ -266,6 +280,10 @@ static void sb_add(sbuf *b, const char *fmt, ...) {
     va_end(ap);
     if (k > 0)
         b->len += (size_t)k < sizeof b->s - b->len ? (size_t)k : sizeof b->s - 1 - b->len;
+}
+
+static double pc(uint64_t part, uint64_t whole) {
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
 /* The child of n with the most time (of type `type`, or any if < 0). */
@@ -332,17 +350,21 @@ static void describe_state(sbuf *b, why_ctx *c, const why_node *t) {
     const why_node *s = biggest(t, -1);
     if (!s || !t->ns)
         return;
-    double pc = 100.0 * (double)s->ns / (double)t->ns;
+    double share = pc(s->ns, t->ns);
     if (s->type == WHY_RUN) {
-        sb_add(b, " (busy on CPU %.0f %%)", pc);
+        sb_add(b, " (busy on CPU %.0f %%)", share);
     } else if (s->type == WHY_SCHED) {
-        sb_add(b, " (runnable, waiting for the loop %.0f %%)", pc);
+        sb_add(b, " (runnable, waiting for the loop %.0f %%)", share);
     } else if (s->type == WHY_WAIT) {
         sb_add(b, " (itself waiting for ");
         describe_wait(b, c, s);
-        sb_add(b, " %.0f %%)", pc);
+        sb_add(b, " %.0f %%)", share);
+    } else if (s->type == WHY_BLOCK) {
+        sb_add(b, " (blocking the loop %.0f %%)", share);
+    } else if (s->type == WHY_ENDED) {
+        sb_add(b, " (already ended %.0f %%)", share);
     } else if (s->type == WHY_OTHER) {
-        sb_add(b, " (unexplained by any event %.0f %%)", pc);
+        sb_add(b, " (unexplained by any event %.0f %%)", share);
     }
 }
 
@@ -353,13 +375,21 @@ static void describe_part(sbuf *b, why_ctx *c, const why_node *p) {
         sb_add(b, "running on the CPU");
     } else if (p->type == WHY_OTHER) {
         sb_add(b, "in stretches no event explains");
+    } else if (p->type == WHY_BLOCK) {
+        sb_add(b, "running steps that blocked the loop");
+    } else if (p->type == WHY_LOOP) {
+        sb_add(b, "in the loop's own work (no task running)");
+    } else if (p->type == WHY_ENDED) {
+        sb_add(b, "after its cause had ended");
     } else if (p->type == WHY_SCHED) {
         sb_add(b, "runnable, waiting for the loop");
-        const why_node *r = biggest(p, WHY_TASK);
-        if (r) {
+        const why_node *r = biggest(p, -1);
+        if (r && r->type == WHY_TASK) {
             char *name = why_task_name(c, r->task);
             sb_add(b, ", mostly while %s #%" PRIu64 " ran", name ? name : "?", r->task);
             free(name);
+        } else if (r && r->type == WHY_LOOP) {
+            sb_add(b, ", mostly in the loop's own work");
         }
     } else if (p->type == WHY_WAIT) {
         sb_add(b, "waiting for ");
@@ -370,6 +400,16 @@ static void describe_part(sbuf *b, why_ctx *c, const why_node *p) {
             sb_add(b, ", %s %s #%" PRIu64, why_cause_name(t->cause), name ? name : "?", t->task);
             free(name);
             describe_state(b, c, t);
+        }
+        if (p->loop_blocked_ns && p->blocker) {
+            /* the injected blocking call: no wake could be delivered */
+            char *name = why_task_name(c, p->blocker);
+            const char *sc = p->blocker_syscall >= 0 ? ts_syscall_name(p->blocker_syscall) : NULL;
+            sb_add(b, "; the loop blocked %.0f %% of it, mostly by %s #%" PRIu64,
+                   pc(p->loop_blocked_ns, p->ns), name ? name : "?", p->blocker);
+            if (sc)
+                sb_add(b, " in %s()", sc);
+            free(name);
         }
     }
 }
@@ -447,10 +487,6 @@ static res_total *resource_totals(const why_node *root, size_t *n) {
 static void describe_resource(sbuf *b, why_ctx *c, const res_total *r) {
     sb_add(b, "%s", why_kind_name(r->wkind));
     describe_object(b, c, r->object);
-}
-
-static double pc(uint64_t part, uint64_t whole) {
-    return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
 static void print_text(why_ctx *c, const char *what, const why_agg *a, size_t slow,

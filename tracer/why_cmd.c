@@ -10,21 +10,27 @@
 #include <string.h>
 
 #include "cli.h"
+#include "launch.h"
 #include "store.h"
 #include "why.h"
 
 static const char USAGE[] =
-    "usage: taskscope why [--json] [--depth N] FILE TASK\n\n"
+    "usage: taskscope why [--json] [--depth N] FILE|PID TASK\n\n"
     "Where the wall time of task TASK (its number, as ps shows it) went, in the\n"
     "recording FILE: running on the CPU, runnable but waiting for the loop, and each\n"
     "wait by what it awaited (kind, object, await site).  A lock wait names the task\n"
     "that held the lock, a wait on tasks the one that finished last (a gather's\n"
-    "critical child), any other wait the task that woke it; --depth N (default 1,\n"
-    "0 for none) breaks those tasks' time inside the wait down the same way, N\n"
-    "levels deep.  Waits ended by a cancellation or a timeout are counted.  The\n"
-    "parts add up to the wall time\n"
-    "(spawn to end, or to the end of the recording): what no event explains is shown\n"
-    "as other/unattributed.\n\n"
+    "critical child), a queue get the producer, a semaphore wait its holders\n"
+    "(inferred) and the releaser, a cancelled wait the canceller, any other wait\n"
+    "the task that woke it; --depth N (default 1, 0 for none) breaks those tasks'\n"
+    "time inside the wait down the same way, N levels deep, and the scheduling\n"
+    "delay into the tasks that ran meanwhile.  Steps the watchdog saw blocking the\n"
+    "loop are shown apart, with the system call.  Waits ended by a cancellation or\n"
+    "a timeout are counted.  The parts add up to the wall time (spawn to end, or\n"
+    "to the end of the recording): what no event explains is shown as\n"
+    "other/unattributed.  With a PID, the live process is answered from what its\n"
+    "flight recorder still holds; a task spawned before that window is answered\n"
+    "for the window only, and the output says so (before the window).\n\n"
     "  --json      the tree as JSON (times in ns)\n"
     "  --depth N   levels of cause tasks to follow (0-256, default 1)\n"
     /* why_agg.c answers these (cli.c sends them there) */
@@ -64,42 +70,60 @@ int cmd_why(int argc, char **argv) {
     unsigned long long task = strtoull(ts, &end, 10);
     if (!*ts || *end || ts[0] == '-' || !task)
         return cli_usage("why", "'%s' is not a task number", ts);
+    char err[512], live[4096] = "";
+    int pid = 0;
     if (!ts_store_is_recording(file)) {
-        /* A pid (live) is not answered yet: the model would have to keep
-         * every interval; record with run/attach and ask the file. */
-        fprintf(stderr, "taskscope why: %s is not a recording (why reads recordings only; "
-                        "record a live process with `taskscope attach`)\n", file);
-        return 1;
+        if (ts_parse_pid(file, &pid)) {
+            fprintf(stderr, "taskscope why: %s is neither a recording nor a process id\n", file);
+            return 1;
+        }
+        /* live: answered from what the process's ring still holds */
+        if (why_live_record(pid, live, sizeof live, err, sizeof err)) {
+            fprintf(stderr, "taskscope why: %s\n", err);
+            return 1;
+        }
+        file = live;
     }
-    char err[512];
     why_ctx *c = why_open(file, err, sizeof err);
     if (!c) {
         fprintf(stderr, "taskscope why: %s\n", err);
+        if (*live)
+            why_live_remove(live);
         return 1;
     }
+    int before = 0;
     int rc = 0;
     uint64_t t0 = 0, t1 = 0;
     why_node *top = NULL;
     if (why_pick_pid(c, task)) {
-        fprintf(stderr, "taskscope why: no task #%llu in %s\n", task, file);
+        fprintf(stderr, "taskscope why: no task #%llu in %s\n", task, *live ? argv[optind] : file);
         rc = 1;
-    } else if (!(top = why_task(c, task, depth, &t0, &t1))) {
+    } else if ((before = why_task_before_window(c, task)), !(top = why_task(c, task, depth, &t0, &t1))) {
         if (errno == ENOENT)
-            fprintf(stderr, "taskscope why: no task #%llu in %s\n", task, file);
+            fprintf(stderr, "taskscope why: no task #%llu in %s\n", task,
+                    *live ? argv[optind] : file);
         else
             fprintf(stderr, "taskscope why: out of memory\n");
         rc = 1;
     } else if (json) {
         fprintf(stdout, "{\"task\":%llu,\"pid\":%" PRId64 ",\"wall_ns\":%" PRIu64
-                        ",\"start_ns\":%" PRIu64 ",\"end_ns\":%" PRIu64 ",\"tree\":",
-                task, why_pid(c), t1 - t0, t0, t1);
+                        ",\"start_ns\":%" PRIu64 ",\"end_ns\":%" PRIu64
+                        ",\"live\":%s,\"before_window\":%s,\"tree\":",
+                task, why_pid(c), t1 - t0, t0, t1, *live ? "true" : "false",
+                before ? "true" : "false");
         why_print_json(stdout, c, top, t1 - t0);
         fputs("}\n", stdout);
     } else {
-        printf("why task #%llu: wall %.3f ms\n", task, (t1 - t0) / 1e6);
+        printf("why task #%llu: wall %.3f ms%s\n", task, (t1 - t0) / 1e6,
+               *live ? (before ? " (live, in the flight-recorder window)" : " (live)") : "");
+        if (before)
+            printf("  spawned before the %s began: its life before that is not shown "
+                   "(before the window)\n", *live ? "flight-recorder window" : "recording");
         why_print_text(stdout, c, top, t1 - t0, 0);
     }
     why_node_free(top);
     why_close(c);
+    if (*live)
+        why_live_remove(live);
     return rc;
 }

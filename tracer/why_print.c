@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "../schemas/store_ddl.h"
+#include "syscalls.h"
 #include "textsafe.h"
 #include "why.h"
 
@@ -42,10 +43,19 @@ static char *lookup(why_ctx *c, const char *sql, int64_t id) {
 }
 
 static const char SQL_SITE[] = "SELECT " TS_DDL_SITE("?1", "?2");
-static const char SQL_TASK_NAME[] = "SELECT " TS_DDL_STR("c.name", "c.pid")
-                                    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1";
-static const char SQL_TASK_SITE[] = "SELECT " TS_DDL_SITE("c.site", "c.pid")
-                                    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1";
+/* A task spawned before the recording (a live window) is named by the
+ * state dump. */
+static const char SQL_TASK_NAME[] =
+    "SELECT coalesce((SELECT " TS_DDL_STR("c.name", "c.pid")
+    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1), (SELECT "
+    TS_DDL_STR("s.name", "s.pid") " FROM ev_task_state s WHERE s.task = ?1 AND s.pid = ?2"
+    " ORDER BY s.seq DESC LIMIT 1))";
+static const char SQL_TASK_SITE[] =
+    "SELECT coalesce((SELECT " TS_DDL_SITE("c.site", "c.pid")
+    " FROM ev_task_create c WHERE c.task = ?1 AND c.pid = ?2 LIMIT 1), (SELECT "
+    TS_DDL_SITE("s.site", "s.pid") " FROM ev_task_state s WHERE s.task = ?1 AND s.pid = ?2"
+    " ORDER BY s.seq DESC LIMIT 1))";
+static const char SQL_RES_SITE[] = "SELECT site FROM resources WHERE id = ?1 AND pid = ?2 LIMIT 1";
 static const char SQL_RES_NAME[] = "SELECT name FROM resources WHERE id = ?1 AND pid = ?2 LIMIT 1";
 
 int why_kind_is_resource(int k) { return k == 2 || (k >= 5 && k <= 12) || k == 16; }
@@ -58,8 +68,9 @@ const char *why_cause_name(int cause) {
 }
 
 const char *why_type_name(int type) {
-    static const char *const TYPES[] = {"task", "running", "runnable", "wait", "other"};
-    return type >= 0 && type < 5 ? TYPES[type] : "other";
+    static const char *const TYPES[] = {"task", "running", "runnable", "wait", "other",
+                                        "loop", "blocking", "ended"};
+    return type >= 0 && type < (int)(sizeof TYPES / sizeof *TYPES) ? TYPES[type] : "other";
 }
 
 static void pct(FILE *out, uint64_t ns, uint64_t wall) {
@@ -69,7 +80,12 @@ static void pct(FILE *out, uint64_t ns, uint64_t wall) {
 void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int indent) {
     for (; n; n = n->next) {
         pct(out, n->ns, wall);
-        fprintf(out, "%*s", indent * 2, "");
+        /* a chain 100 deep would push the text off any screen: past 20
+         * levels the level is written as a number instead */
+        if (indent <= 20)
+            fprintf(out, "%*s", indent * 2, "");
+        else
+            fprintf(out, "%*s[level %d] ", 40, "", indent);
         if (n->type == WHY_TASK) {
             char *name = lookup(c, SQL_TASK_NAME, (int64_t)n->task);
             char *site = lookup(c, SQL_TASK_SITE, (int64_t)n->task);
@@ -82,6 +98,8 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
                 ts_text_put(out, site, 0);
                 fputc(')', out);
             }
+            if (n->inferred)
+                fputs(" [inferred: the releaser, of several holders]", out);
             fputc('\n', out);
             free(name);
             free(site);
@@ -92,6 +110,22 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
                     n->count == 1 ? "" : "s");
         } else if (n->type == WHY_OTHER) {
             fputs("other/unattributed (no events explain it)\n", out);
+        } else if (n->type == WHY_ENDED) {
+            fputs("ended (its end being delivered to the waiter)\n", out);
+        } else if (n->type == WHY_LOOP) {
+            fputs("no task running (the loop's callbacks, timers, polling; or preempted)\n", out);
+        } else if (n->type == WHY_BLOCK) {
+            fprintf(out, "running, blocking the loop (%u step%s the watchdog reported; ", n->count,
+                    n->count == 1 ? "" : "s");
+            if (n->wkind >= 0) {
+                const char *sc = ts_syscall_name(n->wkind);
+                if (sc)
+                    fprintf(out, "in the system call %s)\n", sc);
+                else
+                    fprintf(out, "in system call %d)\n", n->wkind);
+            } else {
+                fputs("on the CPU)\n", out);
+            }
         } else {
             fprintf(out, "waiting: %s", why_kind_name(n->wkind));
             if (why_kind_is_resource(n->wkind) && n->object) {
@@ -101,7 +135,14 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
                     ts_text_put(out, rn, 0);
                     fputc('\'', out);
                 } else {
+                    char *rs = lookup(c, SQL_RES_SITE, (int64_t)n->object);
                     fprintf(out, " #%" PRIu64, n->object);
+                    if (rs) {
+                        fputs(" (created at ", out);
+                        ts_text_put(out, rs, 0);
+                        fputc(')', out);
+                    }
+                    free(rs);
                 }
                 free(rn);
             } else if (n->wkind == 1 || n->wkind == 13 || n->wkind == 14) {
@@ -118,7 +159,26 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
                 fprintf(out, ", %u cancelled", n->cancelled);
             if (n->timed_out)
                 fprintf(out, ", %u timed out", n->timed_out);
-            fputs(")\n", out);
+            fputs(")", out);
+            for (unsigned k = 0; k < n->nholders; k++) {
+                char *hn = lookup(c, SQL_TASK_NAME, (int64_t)n->holders[k]);
+                fprintf(out, "%s#%" PRIu64 " ", k ? ", " : "; held when it began by ", n->holders[k]);
+                ts_text_put(out, hn ? hn : "?", 0);
+                free(hn);
+            }
+            if (n->nholders)
+                fputs(" (inferred)", out);
+            if (n->loop_blocked_ns) {
+                char *bn = lookup(c, SQL_TASK_NAME, (int64_t)n->blocker);
+                fprintf(out, "; the loop was blocked %.3f ms of it, by task #%" PRIu64 " ",
+                        n->loop_blocked_ns / 1e6, n->blocker);
+                ts_text_put(out, bn ? bn : "?", 0);
+                const char *sc = n->blocker_syscall >= 0 ? ts_syscall_name(n->blocker_syscall) : NULL;
+                if (sc)
+                    fprintf(out, " in the system call %s", sc);
+                free(bn);
+            }
+            fputc('\n', out);
         }
         why_print_text(out, c, n->child, wall, indent + 1);
     }
@@ -142,15 +202,45 @@ void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall) {
         json_str(out, "name", name);
         json_str(out, "spawn_site", site);
         json_str(out, "relation", n->cause ? why_cause_name(n->cause) : NULL);
+        fprintf(out, ",\"inferred\":%s", n->inferred ? "true" : "false");
         free(name);
         free(site);
+    } else if (n->type == WHY_BLOCK) {
+        const char *sc = n->wkind >= 0 ? ts_syscall_name(n->wkind) : NULL;
+        fprintf(out, ",\"syscall_nr\":%d", n->wkind);
+        json_str(out, "syscall", sc);
     } else if (n->type == WHY_WAIT) {
         char *site = lookup(c, SQL_SITE, n->site);
         char *rn = why_kind_is_resource(n->wkind) ? lookup(c, SQL_RES_NAME, (int64_t)n->object) : NULL;
         fprintf(out, ",\"kind\":\"%s\",\"object\":%" PRIu64 ",\"cancelled\":%u,\"timed_out\":%u",
                 why_kind_name(n->wkind), n->object, n->cancelled, n->timed_out);
         json_str(out, "object_name", rn);
+        if (why_kind_is_resource(n->wkind)) {
+            char *rs = lookup(c, SQL_RES_SITE, (int64_t)n->object);
+            json_str(out, "object_site", rs);
+            free(rs);
+        }
         json_str(out, "await_site", site);
+        fprintf(out, ",\"loop_blocked_ns\":%" PRIu64, n->loop_blocked_ns);
+        if (n->loop_blocked_ns) {
+            char *bn = lookup(c, SQL_TASK_NAME, (int64_t)n->blocker);
+            const char *sc = n->blocker_syscall >= 0 ? ts_syscall_name(n->blocker_syscall) : NULL;
+            fprintf(out, ",\"loop_blocker\":{\"task\":%" PRIu64 ",\"ns\":%" PRIu64, n->blocker,
+                    n->blocker_ns);
+            json_str(out, "name", bn);
+            json_str(out, "syscall", sc);
+            fputc('}', out);
+            free(bn);
+        }
+        fputs(",\"holders\":[", out);
+        for (unsigned k = 0; k < n->nholders; k++) {
+            char *hn = lookup(c, SQL_TASK_NAME, (int64_t)n->holders[k]);
+            fprintf(out, "%s{\"task\":%" PRIu64, k ? "," : "", n->holders[k]);
+            json_str(out, "name", hn);
+            fputc('}', out);
+            free(hn);
+        }
+        fputs("]", out);
         free(site);
         free(rn);
     }

@@ -3,11 +3,14 @@
  * by construction, for test_why_agg.py (`taskscope why --site/--name` and
  * `export --format folded`, issue 19 points 2 and 3).
  *
- *   "flusher"  takes lock "pool", sleeps 10 ms, spins 40 ms (busy on the
- *              CPU: the loop runs nothing else), releases it
+ *   "flusher"  takes lock "pool", waits for event "go", spins 40 ms (busy
+ *              on the CPU: the loop runs nothing else), releases it
  *   "request"  x20, all spawned on the line marked SPAWN below: requests
- *              3 and 11 take "pool" (so wait ~50 ms for the flusher), the
- *              other eighteen sleep 2 ms
+ *              3 and 11 take "pool" (so wait 40 ms and more for the
+ *              flusher), the other eighteen sleep 2 ms
+ *   main       sets "go" once the eighteen have ended: however loaded the
+ *              machine, no fast request is held up by the flusher's spin,
+ *              so the slowest two are the lock waiters by construction
  *
  *   "evil;name\nx"  sleeps 2 ms: a name that would split a folded frame
  *              and forge a line if written raw
@@ -22,6 +25,7 @@
 #include <taskscope/taskscope.h>
 
 static ts_lock *pool;
+static ts_event *go;
 
 static uint64_t now_ns(void) {
     struct timespec t;
@@ -39,7 +43,7 @@ static void spin(double ms) {
 static void *flusher_main(void *arg) {
     (void)arg;
     ts_lock_acquire(pool);
-    ts_sleep(0.010);
+    ts_event_wait(go);
     spin(40);
     ts_lock_release(pool);
     return NULL;
@@ -58,6 +62,7 @@ static void *request_main(void *arg) {
 static void *amain(void *arg) {
     (void)arg;
     pool = ts_lock_new_named("pool");
+    go = ts_event_new_named("go");
     ts_task *f = ts_spawn_named("flusher", flusher_main, NULL);
     ts_sleep(0.001); /* the flusher holds the lock before any request asks */
     ts_task *r[20];
@@ -72,7 +77,11 @@ static void *amain(void *arg) {
     }
     ts_task *evil = ts_spawn_named("evil;name\nx", request_main, NULL);
     for (int i = 0; i < 20; i++)
-        ts_await(r[i], NULL);
+        if (i != 3 && i != 11)
+            ts_await(r[i], NULL);
+    ts_event_set(go);
+    ts_await(r[3], NULL);
+    ts_await(r[11], NULL);
     ts_await(f, NULL);
     ts_await(evil, NULL);
     printf("line=%d slow=%llu,%llu flusher=%llu evil=%llu\n", line, (unsigned long long)slow[0],

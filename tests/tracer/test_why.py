@@ -160,9 +160,9 @@ def cancelled(c):
     # spawned before it took to park: no floor to check here)
     expect(0 < sleeps[0]["ns"] < 1000 * MS and js["wall_ns"] < 3600 * 1000 * MS,
            "victim's sleep: %r" % sleeps[0])
-    # the task that woke it, the canceller: main
+    # the task that requested the cancellation: main
     kids = sleeps[0]["children"]
-    expect(len(kids) == 1 and kids[0]["name"] == "main" and kids[0]["relation"] == "woken by",
+    expect(len(kids) == 1 and kids[0]["name"] == "main" and kids[0]["relation"] == "cancelled by",
            "victim's canceller: %r" % kids)
     out = taskscope("why", path, str(victim), expect_rc=0).stdout
     expect("1 cancelled" in out, "text:\n" + out)

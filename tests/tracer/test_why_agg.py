@@ -3,8 +3,9 @@
 (issue 19 points 2 and 3).
 
 prog_why_agg spawns twenty "request" tasks on one line: eighteen sleep
-2 ms; two wait for lock "pool", held by "flusher", which sleeps 10 ms and
-then spins 40 ms with it.  The answer is known by construction:
+2 ms; two wait for lock "pool", held by "flusher", which waits for event
+"go" (set once the eighteen have ended) and then spins 40 ms with it.
+The answer is known by construction:
 
 - `why --site FILE:LINE` and `--name request` find the twenty; the
   slowest percentile is among the two lock waiters, and its summary says
@@ -122,11 +123,13 @@ def folded_task(c):
         spin = [w for f, w in lines if len(f) == 4 and f[1].startswith('wait lock "pool" at ')
                 and f[2] == "held by flusher #%d" % flusher and f[3] == "running"]
         expect(spin and spin[0] >= floor(40), "the flusher's spin: %r" % lines)
-    # deeper: the flusher's sleep inside the wait is a frame below it
+    # deeper: the flusher's wait for "go" inside the wait is a frame below
+    # it, and main, which set it, one more
     task = min(slow)
     lines = folded_lines(c, path, "deep.folded", "--task", str(task), "--depth", "2")
-    expect(any(len(f) == 4 and f[3].startswith("wait sleep at ") for f, _ in lines),
-           "no flusher sleep frame: %r" % lines)
+    expect(any(len(f) >= 5 and f[3].startswith('wait event "go" at ') and
+               f[4].startswith("woken by main #") for f, _ in lines),
+           "no flusher wait frame: %r" % lines)
 
 
 def folded_site(c):
