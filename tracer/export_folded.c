@@ -30,10 +30,12 @@
 #include "textsafe.h"
 #include "why_agg.h"
 
-/* A site's flame graph decomposes each of its tasks (about half a
- * millisecond each on a large recording): past this many, the slowest
- * ones, and the root frame says so. */
+/* A site's flame graph decomposes each of its tasks, a few index probes
+ * per node of its tree: past this many tasks, or once their trees held
+ * FOLDED_MAX_NODES nodes, the slowest ones stand for the rest, and the
+ * root frame says so. */
 #define FOLDED_MAX_TASKS 10000
+#define FOLDED_MAX_NODES 100000
 
 /* The path so far: frames already escaped, joined by ';'. */
 typedef struct path {
@@ -198,8 +200,10 @@ int ts_export_folded(const char *file, FILE *out, const ts_folded_opts *o, char 
         rc = why_agg_collect(c, o->site, NULL, &a, err, errlen);
         if (!rc) {
             size_t take = a.n < FOLDED_MAX_TASKS ? a.n : FOLDED_MAX_TASKS;
-            root = why_agg_tree(c, a.task, take, o->depth);
+            root = why_agg_tree(c, a.task, take, o->depth, FOLDED_MAX_NODES, NULL);
             int e = errno, k;
+            if (root)
+                take = root->count;
             if (take < a.n)
                 k = asprintf(&root_frame, "spawned at %s (the %zu slowest of %zu tasks)", o->site,
                              take, a.n);

@@ -10,7 +10,8 @@
  * here mean what they mean in `stats`.  Only the slowest percentile is
  * then decomposed (why.h, a few index probes per event of each task), at
  * most AGG_MAX_DECOMPOSED tasks: the answer's cost follows the number of
- * slow tasks, not the size of the recording.
+ * slow tasks, not the size of the recording (and at most AGG_MAX_NODES
+ * nodes of trees are made).
  *
  * The merged tree keeps why's invariant (the parts add up to the summed
  * wall time): nodes that are the same thing add their ns, nothing is
@@ -35,8 +36,12 @@
 #include "why_agg.h"
 
 /* Decomposing every slow task of a huge recording would take minutes;
- * the slowest this many say what dominates as well. */
+ * the slowest this many say what dominates as well: at most 1000 tasks,
+ * and no more once their trees held 20,000 nodes (a task runnable while
+ * a thousand others ran has a thousand "ran meanwhile" nodes, each a
+ * query: about a quarter of a second). */
 #define AGG_MAX_DECOMPOSED 1000
+#define AGG_MAX_NODES 20000
 
 /* ---- finding the tasks ----------------------------------------------- */
 
@@ -238,15 +243,55 @@ static void merge_into(why_node *dst, why_node *src) {
     }
 }
 
-why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth) {
+static size_t count_nodes(const why_node *n) {
+    size_t k = 0;
+    for (; n; n = n->next)
+        k += 1 + count_nodes(n->child);
+    return k;
+}
+
+/* Did more than AGG_MAX_STEPS_SEEN steps (of any task) run during task's
+ * life?  A tree with causes lists every task that ran while it was
+ * runnable, a query each: for a task alive across most of a large
+ * recording (a server's root) that is minutes.  Counted over the
+ * resumes' rowid range, at most that many rows read. */
+#define AGG_MAX_STEPS_SEEN 5000
+static int long_lived(why_ctx *c, uint64_t task) {
+    static const char SQL[] =
+        "SELECT count(*) FROM (SELECT 1 FROM ev_task_resume WHERE seq >\n"
+        "    (SELECT min(seq) FROM ev_task_create WHERE task = ?1 AND pid = ?2)\n"
+        "  AND seq < ifnull((SELECT min(seq) FROM ev_task_done WHERE task = ?1 AND pid = ?2),\n"
+        "    9e18) LIMIT ?3)";
+    sqlite3_stmt *st = NULL;
+    int many = 0;
+    if (sqlite3_prepare_v2(why_db(c), SQL, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+        sqlite3_bind_int64(st, 2, why_pid(c));
+        sqlite3_bind_int(st, 3, AGG_MAX_STEPS_SEEN + 1);
+        many = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > AGG_MAX_STEPS_SEEN;
+    }
+    sqlite3_finalize(st);
+    return many;
+}
+
+why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth,
+                       size_t max_nodes, unsigned *shallow) {
     why_node *root = calloc(1, sizeof *root);
     if (!root) {
         errno = ENOMEM;
         return NULL;
     }
     root->type = WHY_TASK;
+    if (shallow)
+        *shallow = 0;
     for (size_t i = 0; i < n; i++) {
-        why_node *t = why_task(c, tasks[i], depth, NULL, NULL);
+        int d = depth;
+        if (d > 0 && long_lived(c, tasks[i])) {
+            d = 0; /* its parts, without causes: see long_lived */
+            if (shallow)
+                ++*shallow;
+        }
+        why_node *t = why_task(c, tasks[i], d, NULL, NULL);
         if (!t) {
             int e = errno;
             why_node_free(root);
@@ -255,10 +300,20 @@ why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth) {
         }
         root->ns += t->ns;
         root->count++;
+        size_t nodes = count_nodes(t);
         why_node *kids = t->child;
         t->child = t->last = NULL;
         why_node_free(t);
         merge_into(root, kids);
+        /* A tree's size is what it cost (a few index probes a node): past
+         * the budget, the slowest tasks taken so far stand for the rest.
+         * Counted, not timed, so that the answer does not depend on the
+         * machine's speed. */
+        if (max_nodes) {
+            if (nodes >= max_nodes)
+                break;
+            max_nodes -= nodes;
+        }
     }
     return root;
 }
@@ -490,7 +545,8 @@ static void describe_resource(sbuf *b, why_ctx *c, const res_total *r) {
 }
 
 static void print_text(why_ctx *c, const char *what, const why_agg *a, size_t slow,
-                       const why_node *root, const char *sentence, int depth) {
+                       const why_node *root, const char *sentence, int depth,
+                       unsigned shallow) {
     const ts_hdr *h = &a->hist;
     fputs("tasks ", stdout);
     ts_text_put(stdout, what, 0);
@@ -505,8 +561,13 @@ static void print_text(why_ctx *c, const char *what, const why_agg *a, size_t sl
     printf("slowest percentile (wall >= %.3f ms): %zu task%s", a->wall[slow - 1] / 1e6, slow,
            slow == 1 ? "" : "s");
     if (root->count < slow)
-        printf(", the %u slowest decomposed", root->count);
-    printf(", %.3f ms in all\n\n", root->ns / 1e6);
+        printf(", the %u slowest decomposed (at most %d tasks, %d tree nodes)", root->count,
+               AGG_MAX_DECOMPOSED, AGG_MAX_NODES);
+    printf(", %.3f ms in all\n", root->ns / 1e6);
+    if (shallow)
+        printf("(%u of them long-lived: more than %d steps ran during each; decomposed without "
+               "cause tasks)\n", shallow, AGG_MAX_STEPS_SEEN);
+    fputc('\n', stdout);
     ts_text_put(stdout, sentence, 0);
     fputs("\n\n", stdout);
     size_t n = 0;
@@ -552,7 +613,8 @@ static void print_text(why_ctx *c, const char *what, const why_agg *a, size_t sl
 }
 
 static void print_json(why_ctx *c, const char *site, const char *name, const why_agg *a,
-                       size_t slow, const why_node *root, const char *sentence) {
+                       size_t slow, const why_node *root, const char *sentence,
+                       unsigned shallow) {
     const ts_hdr *h = &a->hist;
     fputs("{\"site\":", stdout);
     if (site)
@@ -570,8 +632,8 @@ static void print_json(why_ctx *c, const char *site, const char *name, const why
            a->pid, a->n, a->live, a->other_pids, h->min, ts_hdr_value_at(h, 50),
            ts_hdr_value_at(h, 90), ts_hdr_value_at(h, 99), h->max);
     printf("\"slowest\":{\"percentile\":99,\"threshold_ns\":%" PRIu64 ",\"count\":%zu,"
-           "\"decomposed\":%u,\"wall_ns\":%" PRIu64 ",\"tasks\":[",
-           a->wall[slow - 1], slow, root->count, root->ns);
+           "\"decomposed\":%u,\"without_causes\":%u,\"wall_ns\":%" PRIu64 ",\"tasks\":[",
+           a->wall[slow - 1], slow, root->count, shallow, root->ns);
     for (size_t i = 0; i < root->count; i++)
         printf("%s%" PRIu64, i ? "," : "", a->task[i]);
     fputs("],\"summary\":", stdout);
@@ -641,7 +703,8 @@ int why_agg_command(const char *file, const char *site, const char *name, int js
     }
     size_t slow = why_agg_slowest(&a, 99);
     size_t take = slow < AGG_MAX_DECOMPOSED ? slow : AGG_MAX_DECOMPOSED;
-    why_node *root = why_agg_tree(c, a.task, take, depth);
+    unsigned shallow = 0;
+    why_node *root = why_agg_tree(c, a.task, take, depth, AGG_MAX_NODES, &shallow);
     if (!root) {
         fprintf(stderr, "taskscope why: %s\n", strerror(errno));
         why_agg_free(&a);
@@ -664,9 +727,9 @@ int why_agg_command(const char *file, const char *site, const char *name, int js
     else
         snprintf(what, sizeof what, "named %s", name);
     if (json)
-        print_json(c, site, name, &a, slow, root, s.s);
+        print_json(c, site, name, &a, slow, root, s.s, shallow);
     else
-        print_text(c, what, &a, slow, root, s.s, depth);
+        print_text(c, what, &a, slow, root, s.s, depth, shallow);
     why_node_free(root);
     why_agg_free(&a);
     why_close(c);

@@ -47,9 +47,15 @@ size_t why_agg_slowest(const why_agg *a, double p);
 
 /* The why trees (depth levels of cause tasks) of tasks[0..n) merged into
  * one WHY_TASK node (task 0: no one task) whose ns is the sum of their
- * wall times.  NULL if memory ran out or a task is missing (errno).  Free
- * with why_node_free. */
-why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth);
+ * wall times and count the number of tasks merged: all n, or (max_nodes
+ * > 0) the first ones until their trees have held max_nodes nodes (at
+ * least one task).  A task during whose life more than 5,000 steps ran
+ * is decomposed without cause tasks (depth 0: listing every task that
+ * ran while it was runnable would take minutes); *shallow (may be NULL)
+ * counts those.  NULL if memory ran out or a task is missing (errno).
+ * Free with why_node_free. */
+why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth,
+                       size_t max_nodes, unsigned *shallow);
 
 /* `taskscope why --site FILE:LINE | --name NAME [--json] [--depth N]
  * FILE`: the report.  Returns the command's exit code. */
