@@ -116,6 +116,11 @@ static char *frame_of(why_ctx *c, const why_node *n) {
         break;
     }
     case WHY_TASK:
+        if (!n->task) { /* the tasks past the named few that ran meanwhile */
+            r = asprintf(&out, "%s: %u other task%s", why_cause_name(n->cause), n->count,
+                         n->count == 1 ? "" : "s");
+            break;
+        }
         a = why_task_name(c, n->task);
         if (n->cause == WHY_CAUSE_NONE)
             r = asprintf(&out, "%s #%" PRIu64, a ? a : "?", n->task);

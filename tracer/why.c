@@ -1,6 +1,7 @@
 /*
- * why.c - `taskscope why FILE TASK`: where a task's wall time went (issue
- * 19, first slice).
+ * why.c - where a task's wall time went (issue 19): the model behind
+ * why.h (`taskscope why`, the TUI's why view; printing is why_print.c,
+ * the command why_cmd.c, the live window why_live.c).
  *
  * The task's life, spawn to end (or to the recording's last event while
  * it is live), is cut at its own events into intervals, each in exactly
@@ -10,21 +11,27 @@
  * view).  Intervals partition the life, so the parts add up to the wall
  * time by construction; a stretch no event explains (events dropped, a
  * recording begun mid-life) is shown as "other/unattributed", never
- * spread over the rest.
+ * spread over the rest.  The same holds one level down: a runnable
+ * stretch splits into the other tasks' steps inside it and the loop's
+ * own time; a running step the watchdog reported is "blocking" instead.
  *
  * Waits are grouped by what was awaited (kind, object, await site).  A
  * wait has a cause task when one is known: the holder of a lock when the
- * wait began, the awaited task (kind task), otherwise the task that woke
- * it (the releaser, the producer, the setter).  With --depth N the cause
- * task's own time inside each wait window is decomposed the same way,
- * N levels deep, and summed over the group's waits.
+ * wait began, a semaphore's holder whose release woke it, the awaited
+ * task (of several, the one that finished last), the canceller of a
+ * cancelled wait, otherwise the task that woke it (producer, setter,
+ * notifier).  With depth N the cause task's own time inside each wait
+ * window is decomposed the same way, N levels deep, and summed over the
+ * group's waits.  Inferred attributions say so (why.h: inferred).
  *
  * Everything comes from SQL over the recording through the (task, seq)
- * and (resource, seq) indexes the store builds at close, so one task's
- * answer does not scan the recording.
+ * and (resource, seq) indexes the store builds at close, and primary-key
+ * (seq) ranges, so one task's answer does not scan the recording (the
+ * blocked-loop tables, one row per episode, are read whole).  Known
+ * cost: a cause task's events are read from its spawn to the window's
+ * end (no (task, ns) index), so a long-lived cause task is read whole.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +41,7 @@
 
 #include "../schemas/store_ddl.h"
 #include "store.h"
+#include "symbolize.h"
 #include "why.h"
 
 /* Short names inside this file. */
@@ -50,6 +58,7 @@ struct why_ctx {
     sqlite3_stmt *events, *life, *holder, *ran, *blocked, *canceller, *sem_holders, *episodes;
     int64_t life_seq0, life_seq1; /* the last why_task_life's create and done seq */
     int life_partial;             /* ... and its spawn was before the recording */
+    ts_symbolizer *sym;           /* made on first use (why_stack_site) */
     sqlite3_stmt *seen;
 };
 
@@ -204,6 +213,27 @@ static void add_run(why_ctx *c, node *tn, uint64_t task, const span *sp) {
     }
 }
 
+/* If task's step [a, b) is one the watchdog reported blocking the loop,
+ * add d to y's loop_blocked_ns and keep the system call and the stack
+ * (y->object) of it: the culprit's blocking call, named. */
+static void note_blocking(why_ctx *c, node *y, uint64_t task, uint64_t a, uint64_t b,
+                          uint64_t d) {
+    sqlite3_stmt *st = c->blocked;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)a);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)b);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        y->loop_blocked_ns += d;
+        y->blocker = task;
+        y->blocker_ns += d;
+        y->blocker_syscall = sqlite3_column_int(st, 0);
+        if (!y->object)
+            y->object = (uint64_t)sqlite3_column_int64(st, 2);
+    }
+}
+
 /* A runnable span: with depth, the tasks that ran meanwhile (the loop's
  * other steps, clipped to the span) and the rest, the loop itself, so
  * the children add up to the node. */
@@ -238,6 +268,9 @@ static void add_sched(why_ctx *c, node *tn, uint64_t task, const span *sp, int d
             y->cause = WHY_CAUSE_RAN;
             y->ns += d;
             y->count++;
+            if (d >= WHY_BLOCK_MIN_NS) /* a step the watchdog reported? */
+                note_blocking(c, y, other, (uint64_t)sqlite3_column_int64(st, 1),
+                              (uint64_t)sqlite3_column_int64(st, 2), d);
         }
         used += d;
     }
@@ -398,7 +431,10 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                 } else if (evs[i].a && !w.cause_task) {
                     /* woken by a task: the cause when nothing better is known */
                     w.cause_task = evs[i].a;
-                    w.cause = w.kind == 10 ? WHY_CAUSE_PRODUCER : CAUSE_WAKER;
+                    w.cause = w.kind == 10  ? WHY_CAUSE_PRODUCER
+                              : w.kind == 6 ? WHY_CAUSE_SETTER
+                              : w.kind == 7 ? WHY_CAUSE_NOTIFIER
+                                            : CAUSE_WAKER;
                 }
                 if (w.status == -ECANCELED && w.cause != CAUSE_HOLDER && w.cause != CAUSE_AWAITED) {
                     /* ended by a cancellation: its requester, not the
@@ -543,8 +579,9 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
         "  (SELECT d.ns FROM ev_task_done d WHERE d.task = r.task AND d.pid = r.pid\n"
         "    AND d.seq > r.seq ORDER BY d.seq LIMIT 1), ?5)\n"
         "FROM ev_task_resume r WHERE r.pid = ?2 AND r.task > 0 AND r.task != ?1\n"
-        "  AND r.seq >= coalesce((SELECT max(seq) FROM ev_task_resume\n"
-        "    WHERE seq < ?3 AND pid = ?2), 0) AND r.seq < ?4 ORDER BY r.seq";
+        "  AND r.seq >= coalesce((SELECT seq FROM ev_task_resume\n" /* not max(): a scan */
+        "    WHERE seq < ?3 AND pid = ?2 ORDER BY seq DESC LIMIT 1), 0) AND r.seq < ?4\n"
+        "  ORDER BY r.seq";
     /* The watchdog's report on a step of task ?1 between ns ?3 and ?4.
      * By time, not seq: the watchdog thread's events are drained from
      * its own ring, out of step with the loop thread's.  (A small table:
@@ -633,6 +670,7 @@ void why_close(why_ctx *c) {
     sqlite3_finalize(c->sem_holders);
     sqlite3_finalize(c->episodes);
     sqlite3_finalize(c->seen);
+    ts_symbolizer_free(c->sym);
     sqlite3_close(c->db);
     free(c);
 }
@@ -680,6 +718,65 @@ uint64_t why_rec_start(const why_ctx *c) { return c->rec_start; }
 uint64_t why_rec_end(const why_ctx *c) { return c->rec_end; }
 struct sqlite3 *why_db(why_ctx *c) { return c->db; }
 
+static int by_ns_desc(const void *a, const void *b) {
+    const node *x = *(node *const *)a, *y = *(node *const *)b;
+    return x->ns < y->ns ? 1 : x->ns > y->ns ? -1 : x->task < y->task ? -1 : x->task > y->task;
+}
+
+/* Under each runnable node keep the WHY_RAN_MAX tasks that ran longest;
+ * the others become one node, task 0, count = how many tasks (a busy
+ * loop runs thousands meanwhile: a list nobody reads, and slow to
+ * name). */
+static void fold_ran(node *n) {
+    for (; n; n = n->next) {
+        fold_ran(n->child);
+        if (n->type != N_SCHED)
+            continue;
+        size_t k = 0;
+        for (node *x = n->child; x; x = x->next)
+            k += x->type == N_TASK;
+        if (k <= WHY_RAN_MAX)
+            continue;
+        node **v = malloc(k * sizeof *v), *loop = NULL;
+        if (!v)
+            continue;
+        k = 0;
+        for (node *x = n->child; x; x = x->next) {
+            if (x->type == N_TASK)
+                v[k++] = x;
+            else
+                loop = x; /* WHY_LOOP, the only other child */
+        }
+        qsort(v, k, sizeof *v, by_ns_desc);
+        node *rest = v[WHY_RAN_MAX];
+        rest->count = 1;
+        for (size_t i = WHY_RAN_MAX + 1; i < k; i++) {
+            rest->ns += v[i]->ns;
+            rest->count++;
+            v[i]->next = NULL;
+            why_node_free(v[i]);
+        }
+        rest->task = 0;
+        rest->object = rest->loop_blocked_ns = rest->blocker = rest->blocker_ns = 0;
+        n->child = NULL;
+        n->last = NULL;
+        for (size_t i = 0; i <= WHY_RAN_MAX; i++) {
+            v[i]->next = NULL;
+            if (n->last)
+                n->last->next = v[i];
+            else
+                n->child = v[i];
+            n->last = v[i];
+        }
+        if (loop) {
+            loop->next = NULL;
+            n->last->next = loop;
+            n->last = loop;
+        }
+        free(v);
+    }
+}
+
 why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int depth) {
     if (depth < 0)
         depth = 0;
@@ -699,6 +796,7 @@ why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int de
         errno = ENOMEM;
         return NULL;
     }
+    fold_ran(top);
     return top;
 }
 
@@ -713,4 +811,66 @@ why_node *why_task(why_ctx *c, uint64_t task, int depth, uint64_t *t0, uint64_t 
     if (t1)
         *t1 = b;
     return why_window(c, task, a, b, depth);
+}
+
+/* The recording's module map for the chosen process, for symbolizing. */
+static ts_symbolizer *symbolizer(why_ctx *c) {
+    if (c->sym)
+        return c->sym;
+    c->sym = ts_symbolizer_new();
+    if (!c->sym)
+        return NULL;
+    static const char SQL[] = "SELECT m.start, m.end, m.offset, " TS_DDL_STR("m.path", "m.pid")
+                              " FROM ev_module m WHERE m.pid = ?1";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, SQL, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, c->pid);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            if (sqlite3_column_text(st, 3))
+                ts_symbolizer_add_module(c->sym, (uint64_t)sqlite3_column_int64(st, 0),
+                                         (uint64_t)sqlite3_column_int64(st, 1),
+                                         (uint64_t)sqlite3_column_int64(st, 2),
+                                         (const char *)sqlite3_column_text(st, 3));
+    }
+    sqlite3_finalize(st);
+    return c->sym;
+}
+
+char *why_stack_site(why_ctx *c, uint64_t stack) {
+    static const char SQL[] =
+        "SELECT depth, pcs FROM ev_stack WHERE id = ?1 AND pid = ?2 ORDER BY seq DESC LIMIT 1";
+    if (!stack)
+        return NULL;
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(c->db, SQL, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)stack);
+        sqlite3_bind_int64(st, 2, c->pid);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *b = sqlite3_column_blob(st, 1);
+            int bytes = sqlite3_column_bytes(st, 1);
+            ts_symbolizer *sym = symbolizer(c);
+            /* innermost first: the first frame with a source line outside
+             * the system's and the runtime's libraries (lib*.so*) is the
+             * program's own call; failing that, the first with a line */
+            for (int pass = 0; pass < 2 && !out; pass++)
+                for (int i = 0; b && sym && !out && (i + 1) * 8 <= bytes && i < 64; i++) {
+                    uint64_t pc;
+                    memcpy(&pc, b + i * 8, sizeof pc);
+                    ts_frame f;
+                    ts_symbolize(sym, pc, i > 0, &f);
+                    int lib = !strncmp(f.module, "lib", 3) && strstr(f.module, ".so");
+                    if (!f.file[0] || f.line <= 0 || (pass == 0 && lib))
+                        continue;
+                    const char *base = strrchr(f.file, '/');
+                    size_t n = strlen(f.function) + strlen(f.file) + 32;
+                    out = malloc(n);
+                    if (out)
+                        snprintf(out, n, "%s:%d in %s()", base ? base + 1 : f.file, f.line,
+                                 f.function);
+                }
+        }
+    }
+    sqlite3_finalize(st);
+    return out;
 }

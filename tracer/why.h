@@ -16,7 +16,9 @@
  *   WHY_SCHED  runnable, waiting for the loop (count: times).  With
  *              depth > 0, children: WHY_TASK nodes with cause
  *              WHY_CAUSE_RAN, the other tasks that ran meanwhile and how
- *              long (the loop-blocking culprits), and WHY_LOOP, the rest
+ *              long (the loop-blocking culprits; the WHY_RAN_MAX longest,
+ *              then one node with task 0 whose count is how many others),
+ *              and WHY_LOOP, the rest
  *   WHY_LOOP   under WHY_SCHED: no task running (the loop's callbacks,
  *              timers, polling, or the thread preempted)
  *   WHY_WAIT   suspended, grouped by (kind, object, await site); count:
@@ -52,11 +54,16 @@ enum why_cause {
     WHY_CAUSE_RAN,     /* under WHY_SCHED: ran while this task was runnable */
     WHY_CAUSE_PRODUCER,/* put the item that woke a queue getter */
     WHY_CAUSE_CANCELLER, /* requested the cancellation that ended the wait */
+    WHY_CAUSE_SETTER,  /* set the event the waiter waited for */
+    WHY_CAUSE_NOTIFIER,/* notified the condition the waiter waited on */
 };
 
 /* The deepest --depth accepted (each level is a few index probes per
  * wait; a chain N deep needs depth N to reach its bottom). */
 #define WHY_DEPTH_MAX 256
+
+/* The most tasks a runnable node names (see WHY_SCHED). */
+#define WHY_RAN_MAX 5
 
 /* The most holders of a semaphore a wait node lists. */
 #define WHY_HOLDERS_MAX 8
@@ -84,6 +91,9 @@ typedef struct why_node {
      * call it was in (-1: on the CPU or unknown). */
     uint64_t loop_blocked_ns, blocker, blocker_ns;
     int blocker_syscall;
+    /* (WHY_TASK with cause WHY_CAUSE_RAN: loop_blocked_ns is the part of
+     * its time in steps the watchdog reported blocking the loop, with
+     * blocker_syscall, and object the id of a stack of one) */
     struct why_node *child, *last, *next;
 } why_node;
 
@@ -145,6 +155,12 @@ char *why_task_name(why_ctx *c, uint64_t task);
 char *why_task_site(why_ctx *c, uint64_t task);  /* "file:line" where it was spawned */
 char *why_site(why_ctx *c, int64_t site);        /* an await site id as "file:line" */
 char *why_resource_name(why_ctx *c, uint64_t id);
+
+/* Where a captured stack (a WHY_BLOCK node's object) is in the program:
+ * "file:line in function()" of its innermost frame with a source line,
+ * malloc'd, or NULL (no stack, no debug information, or a tracer built
+ * without libdw). */
+char *why_stack_site(why_ctx *c, uint64_t stack);
 
 /* Static names. */
 const char *why_kind_name(int wkind);  /* "sleep", "lock", "queue_get", ... */

@@ -439,7 +439,9 @@ static void describe_part(sbuf *b, why_ctx *c, const why_node *p) {
     } else if (p->type == WHY_SCHED) {
         sb_add(b, "runnable, waiting for the loop");
         const why_node *r = biggest(p, -1);
-        if (r && r->type == WHY_TASK) {
+        if (r && r->type == WHY_TASK && !r->task) {
+            sb_add(b, ", mostly while other tasks ran");
+        } else if (r && r->type == WHY_TASK) {
             char *name = why_task_name(c, r->task);
             sb_add(b, ", mostly while %s #%" PRIu64 " ran", name ? name : "?", r->task);
             free(name);

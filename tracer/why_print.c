@@ -62,7 +62,7 @@ int why_kind_is_resource(int k) { return k == 2 || (k >= 5 && k <= 12) || k == 1
 
 const char *why_cause_name(int cause) {
     static const char *const NAMES[] = {"", "held by", "awaited", "woken by", "ran meanwhile",
-                                        "put by", "cancelled by"};
+                                        "put by", "cancelled by", "set by", "notified by"};
     /* (for a wait on several tasks, "awaited" is the one that finished last) */
     return cause >= 0 && cause < (int)(sizeof NAMES / sizeof *NAMES) ? NAMES[cause] : "";
 }
@@ -86,7 +86,9 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
             fprintf(out, "%*s", indent * 2, "");
         else
             fprintf(out, "%*s[level %d] ", 40, "", indent);
-        if (n->type == WHY_TASK) {
+        if (n->type == WHY_TASK && !n->task) {
+            fprintf(out, "ran meanwhile: %u other task%s\n", n->count, n->count == 1 ? "" : "s");
+        } else if (n->type == WHY_TASK) {
             char *name = lookup(c, SQL_TASK_NAME, (int64_t)n->task);
             char *site = lookup(c, SQL_TASK_SITE, (int64_t)n->task);
             if (indent)
@@ -100,6 +102,20 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
             }
             if (n->inferred)
                 fputs(" [inferred: the releaser, of several holders]", out);
+            if (n->cause == WHY_CAUSE_RAN && n->loop_blocked_ns) {
+                const char *sc =
+                    n->blocker_syscall >= 0 ? ts_syscall_name(n->blocker_syscall) : NULL;
+                fprintf(out, " [blocking the loop %.3f ms", n->loop_blocked_ns / 1e6);
+                if (sc)
+                    fprintf(out, ", in the system call %s", sc);
+                char *at = why_stack_site(c, n->object);
+                if (at) {
+                    fputs(" at ", out);
+                    ts_text_put(out, at, 0);
+                    free(at);
+                }
+                fputc(']', out);
+            }
             fputc('\n', out);
             free(name);
             free(site);
@@ -120,12 +136,19 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
             if (n->wkind >= 0) {
                 const char *sc = ts_syscall_name(n->wkind);
                 if (sc)
-                    fprintf(out, "in the system call %s)\n", sc);
+                    fprintf(out, "in the system call %s)", sc);
                 else
-                    fprintf(out, "in system call %d)\n", n->wkind);
+                    fprintf(out, "in system call %d)", n->wkind);
             } else {
-                fputs("on the CPU)\n", out);
+                fputs("on the CPU)", out);
             }
+            char *at = why_stack_site(c, n->object);
+            if (at) {
+                fputs(" at ", out);
+                ts_text_put(out, at, 0);
+                free(at);
+            }
+            fputc('\n', out);
         } else {
             fprintf(out, "waiting: %s", why_kind_name(n->wkind));
             if (why_kind_is_resource(n->wkind) && n->object) {
@@ -203,12 +226,23 @@ void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall) {
         json_str(out, "spawn_site", site);
         json_str(out, "relation", n->cause ? why_cause_name(n->cause) : NULL);
         fprintf(out, ",\"inferred\":%s", n->inferred ? "true" : "false");
+        if (n->cause == WHY_CAUSE_RAN && n->loop_blocked_ns) {
+            const char *sc = n->blocker_syscall >= 0 ? ts_syscall_name(n->blocker_syscall) : NULL;
+            char *at = why_stack_site(c, n->object);
+            fprintf(out, ",\"loop_blocked_ns\":%" PRIu64, n->loop_blocked_ns);
+            json_str(out, "syscall", sc);
+            json_str(out, "call_site", at);
+            free(at);
+        }
         free(name);
         free(site);
     } else if (n->type == WHY_BLOCK) {
         const char *sc = n->wkind >= 0 ? ts_syscall_name(n->wkind) : NULL;
         fprintf(out, ",\"syscall_nr\":%d", n->wkind);
         json_str(out, "syscall", sc);
+        char *at = why_stack_site(c, n->object);
+        json_str(out, "call_site", at);
+        free(at);
     } else if (n->type == WHY_WAIT) {
         char *site = lookup(c, SQL_SITE, n->site);
         char *rn = why_kind_is_resource(n->wkind) ? lookup(c, SQL_RES_NAME, (int64_t)n->object) : NULL;

@@ -39,6 +39,7 @@ void tui_app_free(tui_app *a) {
     free(a->win);
     free(a->lines);
     free(a->symcache);
+    free(a->why_text);
     ts_symbolizer_free(a->sym);
     memset(a, 0, sizeof *a);
 }
@@ -150,6 +151,7 @@ static void build_lines(tui_app *a, size_t first, size_t n) {
     case VIEW_WARNINGS: tui_build_warnings(a); break;
     case VIEW_HELP: tui_build_help(a); break;
     case VIEW_COLUMNS: tui_build_columns(a); break;
+    case VIEW_WHY: tui_build_why(a); break;
     default: break;
     }
     a->lines_cap = cap;
@@ -195,6 +197,7 @@ static const char *view_title(const tui_app *a) {
     case VIEW_WARNINGS: return " Warnings  (Enter opens the task)";
     case VIEW_HELP: return " Help  (Up/Down PgUp/PgDn scroll, Esc returns)";
     case VIEW_COLUMNS: return " Columns of the Tasks view  (Space or Enter shows/hides, Esc returns)";
+    case VIEW_WHY: return " Why: where the task's wall time went  (Up/Down PgUp/PgDn scroll, Esc returns)";
     }
     return "";
 }
@@ -208,12 +211,12 @@ static const char *hints(const tui_app *a) {
                      " Space play <- -> time n next-warning"
                    : " q quit ? help Enter open / filter s/S sort r reverse t tree f finished"
                      " c columns 1-4 views";
-    if (a->view == VIEW_HELP)
+    if (a->view == VIEW_HELP || a->view == VIEW_WHY)
         return " Up Down PgUp PgDn Home End scroll  Esc ? q returns";
     if (a->view == VIEW_COLUMNS)
         return " Up Down move  Space Enter show/hide  Esc returns";
     if (a->view == VIEW_TASK && a->src->mode == TUI_LIVE)
-        return " q quit ? help Enter follow link Esc back K cancel task 1-4 views Tab next view";
+        return " q quit ? help Enter follow link Esc back K cancel w why 1-4 views Tab next view";
     return a->src->mode == TUI_REPLAY
                ? " q quit ? help Enter follow Esc back Space play <- -> time n next-warning 1-4 views"
                : " q quit ? help Up/Down move Enter follow link Esc back 1-4 views Tab next view";
@@ -385,7 +388,7 @@ void tui_app_key(tui_app *a, int key) {
         return;
     }
     int page = tui_content_height() - 1;
-    if (a->view == VIEW_HELP || a->view == VIEW_COLUMNS) {
+    if (a->view == VIEW_HELP || a->view == VIEW_COLUMNS || a->view == VIEW_WHY) {
         /* a long view scrolls; only a leaving key leaves */
         switch (key) {
         case KEY_UP: case 'k': move_cursor(a, -1, 0); return;
@@ -421,6 +424,11 @@ void tui_app_key(tui_app *a, int key) {
     }
     if (replay_key(a, key))
         return;
+    if (a->view == VIEW_TASK && key == 'w') { /* why_view.c */
+        if (tui_why_show(a, a->subject) == 0)
+            go(a, VIEW_WHY, a->subject);
+        return;
+    }
     if (a->view == VIEW_TASK && tui_task_key(a, key))
         return;
     if (key == 'P') { /* top -- PROGRAM: the next process followed (source.h) */

@@ -21,7 +21,7 @@
 
 typedef enum tui_view {
     VIEW_TASKS, VIEW_LOOPS, VIEW_RESOURCES, VIEW_WARNINGS, /* the tabs, in order */
-    VIEW_TASK, VIEW_RESOURCE, VIEW_HELP, VIEW_COLUMNS
+    VIEW_TASK, VIEW_RESOURCE, VIEW_HELP, VIEW_COLUMNS, VIEW_WHY
 } tui_view;
 
 typedef enum tui_style {
@@ -97,6 +97,8 @@ typedef struct tui_app {
     struct tui_symcache *symcache;
     tui_loop_rate rates[32];
     size_t nrates;
+
+    char *why_text;              /* the why view's text (why_view.c) */
 } tui_app;
 
 int tui_app_init(tui_app *a, tui_src *src, int color);
@@ -156,6 +158,10 @@ void tui_build_resource(tui_app *a);
 int tui_task_key(tui_app *a, int key);
 /* Report the answer to a cancel in flight in the footer (each draw). */
 void tui_cancel_poll(tui_app *a);
+/* The why view (why_view.c): compute task's tree (0, or -1 with a
+ * footer message), then build its lines. */
+int tui_why_show(tui_app *a, uint64_t task);
+void tui_build_why(tui_app *a);
 void tui_build_loops(tui_app *a);             /* views.c */
 void tui_build_resources(tui_app *a);
 void tui_build_warnings(tui_app *a);

@@ -327,6 +327,8 @@ void tui_build_help(tui_app *a) {
         "  ts_task_set_field",
         "  K  F9         cancel the task (live only): y in the footer confirms, and the",
         "                footer says what its loop answered (as taskscope cancel PID TASK)",
+        "  w             why: where the task's wall time went (as taskscope why FILE|PID",
+        "                TASK), a scrollable text view; Esc returns",
         "",
         "#Resource detail",
         "  kind, holder and since when, waiters in arrival order with their wait,",

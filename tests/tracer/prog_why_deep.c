@@ -12,6 +12,9 @@
  *     blocking step; bystander's scheduling delay is producer's step.
  *   prog_why_deep chain N
  *     task 1 of the chain awaits task 2, ... task N sleeps 30 ms.
+ *   prog_why_deep cond
+ *     "listener" waits on condition "ready"; "notifier" sleeps 30 ms,
+ *     then notifies it.
  *   prog_why_deep live
  *     "old" sleeps 10 ms in a loop; then 20000 tasks come and go (with a
  *     small TASKSCOPE_RING_SIZE the ring forgets old's spawn); then
@@ -164,6 +167,39 @@ static void *sem_main(void *arg) {
     return NULL;
 }
 
+/* ---- condition ------------------------------------------------------------ */
+
+static ts_condition *ready;
+
+static void *listener_main(void *arg) {
+    (void)arg;
+    ts_condition_acquire(ready);
+    ts_condition_wait(ready);
+    ts_condition_release(ready);
+    return NULL;
+}
+
+static void *notifier_main(void *arg) {
+    (void)arg;
+    ts_sleep(0.030);
+    ts_condition_acquire(ready);
+    ts_condition_notify(ready, 1);
+    ts_condition_release(ready);
+    return NULL;
+}
+
+static void *cond_main(void *arg) {
+    (void)arg;
+    ready = ts_condition_new_named(ts_lock_new(), "ready");
+    ts_task *l = ts_spawn_named("listener", listener_main, NULL);
+    ts_task *n = ts_spawn_named("notifier", notifier_main, NULL);
+    uint64_t il = ts_task_id(l), in = ts_task_id(n);
+    ts_await(l, NULL);
+    ts_await(n, NULL);
+    printf("listener=%llu notifier=%llu\n", (unsigned long long)il, (unsigned long long)in);
+    return NULL;
+}
+
 /* ---- live ---------------------------------------------------------------- */
 
 static void *napper_main(void *arg) {
@@ -200,8 +236,10 @@ int main(int argc, char **argv) {
         chain_n = atol(argv[2]);
         return ts_run(chain_main, NULL) ? 1 : 0;
     }
+    if (argc >= 2 && !strcmp(argv[1], "cond"))
+        return ts_run(cond_main, NULL) ? 1 : 0;
     if (argc >= 2 && !strcmp(argv[1], "sem"))
         return ts_run(sem_main, NULL) ? 1 : 0;
-    fprintf(stderr, "usage: prog_why_deep queue | chain N | sem | live\n");
+    fprintf(stderr, "usage: prog_why_deep queue | chain N | sem | cond | live\n");
     return 2;
 }

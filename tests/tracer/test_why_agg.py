@@ -128,7 +128,7 @@ def folded_task(c):
     task = min(slow)
     lines = folded_lines(c, path, "deep.folded", "--task", str(task), "--depth", "2")
     expect(any(len(f) >= 5 and f[3].startswith('wait event "go" at ') and
-               f[4].startswith("woken by main #") for f, _ in lines),
+               (f[4].startswith("woken by main #") or f[4].startswith("set by main #")) for f, _ in lines),
            "no flusher wait frame: %r" % lines)
 
 
