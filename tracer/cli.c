@@ -75,9 +75,12 @@ static const char *USAGE =
     "  where TARGET [TASK]               the call stack of every parked task (or one)\n"
     "  why [--json] [--depth N] FILE|PID TASK  where a task's wall time went: running,\n"
     "                                    runnable, each wait and who caused it\n"
+    "  why --site FILE:LINE|--name NAME [--json] FILE   the tasks spawned there: wall\n"
+    "                                    p50/p99, what the slowest percentile waited for\n"
     "  cancel [--msg TEXT] PID TASK      cancel a task of a live debug-runtime program\n"
     "  query [--json|--csv] FILE... SQL  one read-only SQL statement over recordings\n"
     "  export --format perfetto|chrome -o OUT FILE   a timeline for ui.perfetto.dev\n"
+    "  export --format folded --task N|--site FILE:LINE -o OUT FILE   a wait flame graph\n"
     "  export --format otlp [--json] -o OUT | --endpoint URL FILE  OpenTelemetry spans\n"
     "  top PID | FILE | -- PROGRAM [ARGS]  the live (or replayed) all_tasks view\n"
     "\n"
@@ -1132,6 +1135,8 @@ int main(int argc, char **argv) {
         return cmd_export(sub_argc, sub_argv);
     if (!strcmp(cmd, "cancel"))
         return cmd_cancel(sub_argc, sub_argv);
+    if (!strcmp(cmd, "why") && why_agg_wanted(sub_argc, sub_argv))
+        return cmd_why_agg(sub_argc, sub_argv); /* --site/--name: why_agg.c */
     if (!strcmp(cmd, "why"))
         return cmd_why(sub_argc, sub_argv);
     if (!strcmp(cmd, "top")) {

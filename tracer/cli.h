@@ -23,5 +23,8 @@ int cmd_query(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_cancel(int argc, char **argv); /* cli_cancel.c */
 int cmd_why(int argc, char **argv);    /* why.c */
+/* why --site/--name (why_agg.c): does argv ask for it, and the answer. */
+int why_agg_wanted(int argc, char **argv);
+int cmd_why_agg(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
  * recording, never a device, FIFO or directory; an existing file that is
  * not an earlier export is replaced only with --force.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -18,15 +19,21 @@
 
 #include "cli.h"
 #include "export.h"
+#include "export_folded.h"
+#include "why_flows.h"
 #include "safe_io.h"
 #ifdef TS_HAVE_PROTOBUF
 #include "otlp_http.h"
 #endif
 
-enum { OPT_FORMAT = 256, OPT_FORCE, OPT_JSON, OPT_SERVICE, OPT_ENDPOINT, OPT_AWAIT };
+enum { OPT_FORMAT = 256, OPT_FORCE, OPT_JSON, OPT_SERVICE, OPT_ENDPOINT, OPT_AWAIT, OPT_TASK,
+       OPT_SITE, OPT_DEPTH };
 
 static const char EXPORT_HELP[] =
     "usage: taskscope export --format perfetto|chrome [--force] -o OUT FILE\n"
+    "       taskscope export --format perfetto --task N [--depth N] [--force] -o OUT FILE\n"
+    "       taskscope export --format folded --task N|--site FILE:LINE [--depth N]\n"
+    "                        [--force] -o OUT FILE\n"
     "       taskscope export --format otlp [--json] [--service NAME] [--await-threshold MS]\n"
     "                        [--force] -o OUT FILE\n"
     "       taskscope export --format otlp [--service NAME] --endpoint URL FILE\n\n"
@@ -49,6 +56,16 @@ static const char EXPORT_HELP[] =
     "(http:// only, no TLS; port 4318 and /v1/traces when left out), retrying\n"
     "what the collector cannot take now; exit status 1, saying what was sent,\n"
     "when it refuses.\n\n"
+    "--format folded writes a wait flame graph as folded stacks (`frame;frame\n"
+    "weight` lines, for flamegraph.pl, inferno or speedscope): the frames are\n"
+    "the task, its waits (kind, object, await site) and the tasks that caused\n"
+    "them, down the critical path `taskscope why` shows, weighted by ns, for\n"
+    "one task (--task N) or every task spawned at a site (--site FILE:LINE);\n"
+    "--depth N (default 1) as for why.  The weights add up to the wall time.\n"
+    "--format perfetto --task N marks that task's critical path with flows:\n"
+    "from the end of each wait's cause (the lock holder's release, the awaited\n"
+    "task's end, the waker's wake) to the waiter's next run slice, --depth N\n"
+    "levels of causes deep.\n\n"
     "OUT is written whole or not at all (a temporary file renamed into place).\n"
     "It is never the recording itself nor any recording, never a device, FIFO or\n"
     "directory; an existing file that is not an earlier export is replaced only\n"
@@ -109,6 +126,30 @@ static int send_otlp(const char *file, const ts_otlp_opts *oo, const char *url) 
 }
 #endif
 
+#ifdef TS_HAVE_PROTOBUF
+/* --format perfetto --task N: the export with N's critical path as flows. */
+static int perfetto_critical(const char *file, const ts_folded_opts *fo, FILE *out, char *err,
+                             size_t errlen) {
+    why_ctx *c = why_open(file, err, errlen);
+    if (!c)
+        return -EINVAL;
+    ts_pf_edge *edges = NULL;
+    size_t n = 0;
+    int rc = why_pick_pid(c, fo->task);
+    if (!rc)
+        rc = why_critical_edges(c, fo->task, fo->depth, &edges, &n);
+    if (rc == -ENOENT)
+        snprintf(err, errlen, "no task #%" PRIu64 " in %s", fo->task, file);
+    else if (rc)
+        snprintf(err, errlen, "task #%" PRIu64 "'s critical path: %s", fo->task, strerror(-rc));
+    why_close(c);
+    if (!rc)
+        rc = ts_export_perfetto_critical(file, out, edges, n, err, errlen);
+    free(edges);
+    return rc;
+}
+#endif
+
 int cmd_export(int argc, char **argv) {
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
@@ -118,12 +159,17 @@ int cmd_export(int argc, char **argv) {
         {"service", required_argument, NULL, OPT_SERVICE},
         {"endpoint", required_argument, NULL, OPT_ENDPOINT},
         {"await-threshold", required_argument, NULL, OPT_AWAIT},
+        {"task", required_argument, NULL, OPT_TASK},
+        {"site", required_argument, NULL, OPT_SITE},
+        {"depth", required_argument, NULL, OPT_DEPTH},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     const char *format = NULL, *out = NULL, *endpoint = NULL;
     int opt, force = 0, json = 0;
     ts_otlp_opts oo = {.await_threshold_ns = 1000000};
+    ts_folded_opts fo = {.depth = 1};
+    int depth_set = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -154,6 +200,27 @@ int cmd_export(int argc, char **argv) {
             oo.await_threshold_ns = (uint64_t)(ms * 1e6);
             break;
         }
+        case OPT_TASK: {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || optarg[0] == '-' || !v)
+                return cli_usage("export", "--task takes a task number, not '%s'", optarg);
+            fo.task = v;
+            break;
+        }
+        case OPT_SITE:
+            fo.site = optarg;
+            break;
+        case OPT_DEPTH: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < 0 || v > WHY_DEPTH_MAX)
+                return cli_usage("export", "--depth takes a number from 0 to %d, not '%s'",
+                                 WHY_DEPTH_MAX, optarg);
+            fo.depth = (int)v;
+            depth_set = 1;
+            break;
+        }
         case 'h':
             fputs(EXPORT_HELP, stdout);
             return 0;
@@ -162,9 +229,22 @@ int cmd_export(int argc, char **argv) {
         }
     }
     if (!format || (strcmp(format, "perfetto") && strcmp(format, "chrome") &&
-                    strcmp(format, "otlp")))
-        return cli_usage("export", "--format must be perfetto, chrome or otlp");
-    int otlp = !strcmp(format, "otlp");
+                    strcmp(format, "otlp") && strcmp(format, "folded")))
+        return cli_usage("export", "--format must be perfetto, chrome, otlp or folded");
+    int otlp = !strcmp(format, "otlp"), folded = !strcmp(format, "folded");
+    int flows = !strcmp(format, "perfetto") && fo.task;
+    if (folded && !fo.task == !fo.site)
+        return cli_usage("export", "--format folded needs --task N or --site FILE:LINE (one)");
+    if (!folded && (fo.site || (fo.task && strcmp(format, "perfetto"))))
+        return cli_usage("export", "--site goes with --format folded, --task with folded or "
+                                   "perfetto");
+#ifndef TS_HAVE_PROTOBUF
+    if (flows)
+        return cli_usage("export", "--task with --format perfetto needs a taskscope built with "
+                                   "protobuf-c");
+#endif
+    if (depth_set && !folded && !flows)
+        return cli_usage("export", "--depth goes with --task or --site");
     if (!otlp && (json || oo.service || endpoint))
         return cli_usage("export", "--json, --service and --endpoint go with --format otlp");
     if (endpoint && (out || json))
@@ -213,10 +293,14 @@ int cmd_export(int argc, char **argv) {
         return 1;
     }
     int rc;
+    if (folded)
+        rc = ts_export_folded(file, o.f, &fo, err, sizeof err);
 #ifdef TS_HAVE_PROTOBUF
-    if (otlp)
+    else if (otlp)
         rc = ts_export_otlp(file, &oo, json ? ts_otlp_sink_json : ts_otlp_sink_protobuf, o.f,
                             NULL, err, sizeof err);
+    else if (flows)
+        rc = perfetto_critical(file, &fo, o.f, err, sizeof err);
     else if (!strcmp(format, "perfetto"))
         rc = ts_export_perfetto(file, o.f, err, sizeof err);
     else

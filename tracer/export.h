@@ -31,6 +31,13 @@ typedef struct ts_otlp_opts {
     size_t batch;                /* spans per request (0: 512) */
 } ts_otlp_opts;
 
+/* One step of a task's critical path (issue 19): waiter's wait that
+ * ended at wake_ns (its task_wake event's ns) was caused by task cause
+ * (the lock holder, the awaited task, the waker: why.h). */
+typedef struct ts_pf_edge {
+    uint64_t waiter, cause, wake_ns;
+} ts_pf_edge;
+
 #ifdef TS_HAVE_PROTOBUF
 /* The recording at path as a Perfetto protobuf trace (a Trace message of
  * TracePackets: track descriptors, track events, interned names), written
@@ -38,6 +45,12 @@ typedef struct ts_otlp_opts {
  * recording (export_perfetto.c says what each event becomes).  0, or a
  * negative code with a message in err. */
 int ts_export_perfetto(const char *path, FILE *out, char *err, size_t errlen);
+/* The same, with a critical path drawn: for each of edges[0..n) (any
+ * order), an instant "critical path" on the cause's track at wake_ns,
+ * with a flow from it to the waiter's next run slice (beside the wake's
+ * own flow). */
+int ts_export_perfetto_critical(const char *path, FILE *out, const ts_pf_edge *edges, size_t n,
+                                char *err, size_t errlen);
 /* The first bytes of every such export (its first packet), in buf; returns
  * their length (at most cap): how an earlier export is recognised. */
 size_t ts_export_perfetto_header(unsigned char *buf, size_t cap);

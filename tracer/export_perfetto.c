@@ -23,6 +23,12 @@
  *   slow_step     a "slow step" slice there (unless drawn as blocked)
  *   diagnostic    an instant "warning" on the task (or process) track
  * and the ready-queue counter follows every wake, spawn and resume.
+ *
+ * With a critical path (ts_export_perfetto_critical, `--task N`): at each
+ * of its wakes, an instant "critical path" (annotated with the waiter) on
+ * the cause task's track starts a second flow, ended by the waiter's next
+ * run slice with the wake's own: the arrows from cause to waiter are the
+ * path `taskscope why` walks.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -49,6 +55,7 @@ struct ptask {
     uint64_t last_ns;        /* its track's last timestamp */
     uint64_t ready_since;    /* 0: not in the ready queue */
     uint64_t pending_flow;   /* to end at its next run slice */
+    uint64_t pending_crit;   /* a critical path's flow, to end there too */
     uint8_t running, awaiting;
 };
 
@@ -81,6 +88,8 @@ struct pstate {
     uint64_t process_ns;
     uint64_t next_flow;
     ts_symbolizer *sym;
+    const ts_pf_edge *crit;  /* the critical path, by (waiter, wake_ns) */
+    size_t ncrit;
     size_t modules_added;
     int oom;
 };
@@ -237,7 +246,8 @@ static void on_resume(struct pstate *s, uint64_t id, uint64_t ns) {
     pf_event e;
     pf_event_init(&e, T_BEGIN, pf_task_uuid(id), PF_N_RUN, NULL);
     e.end_flow = t->pending_flow;
-    t->pending_flow = 0;
+    e.end_flow2 = t->pending_crit;
+    t->pending_flow = t->pending_crit = 0;
     pf_emit_event(&s->w, &e, stamp(&t->last_ns, ns));
     t->running = 1;
     l->step_start = ns;
@@ -260,6 +270,31 @@ static void on_suspend(struct pstate *s, const ts_ev_task_suspend *ev, uint64_t 
     t->awaiting = 1;
 }
 
+static int edge_cmp(const void *a, const void *b) {
+    const ts_pf_edge *x = a, *y = b;
+    if (x->waiter != y->waiter)
+        return x->waiter < y->waiter ? -1 : 1;
+    return x->wake_ns < y->wake_ns ? -1 : x->wake_ns > y->wake_ns;
+}
+
+/* Task t was woken at ns: if that ends a wait on the critical path, the
+ * cause's instant and its flow to t's next run. */
+static void critical_wake(struct pstate *s, struct ptask *t, uint64_t ns) {
+    ts_pf_edge key = {.waiter = t->id, .wake_ns = ns};
+    const ts_pf_edge *x = s->ncrit ? bsearch(&key, s->crit, s->ncrit, sizeof key, edge_cmp) : NULL;
+    if (!x)
+        return;
+    /* The cause may have ended (an awaited task): its track stays, and
+     * its last event was before this wake. */
+    struct ptask *c = find(s, x->cause);
+    uint64_t gone = ns;
+    pf_event e;
+    pf_event_init(&e, T_INSTANT, pf_task_uuid(x->cause), PF_N_CRITICAL, NULL);
+    pf_arg_uint(&e, PF_A_WAITER, t->id);
+    e.flow = t->pending_crit = ++s->next_flow;
+    pf_emit_event(&s->w, &e, stamp(c ? &c->last_ns : &gone, ns));
+}
+
 static void on_wake(struct pstate *s, const ts_ev_task_wake *ev, uint64_t ns) {
     struct ptask *t = task(s, ev->task);
     if (!t)
@@ -280,6 +315,7 @@ static void on_wake(struct pstate *s, const ts_ev_task_wake *ev, uint64_t ns) {
         e.flow = t->pending_flow = ++s->next_flow;
         instant(s, w, &e, ns);
     }
+    critical_wake(s, t, ns);
     make_ready(s, t, ns);
 }
 
@@ -500,12 +536,30 @@ static void on_event(const ts_ev_header *h, uint64_t ns, uint32_t tid, void *arg
 }
 
 int ts_export_perfetto(const char *path, FILE *out, char *err, size_t errlen) {
+    return ts_export_perfetto_critical(path, out, NULL, 0, err, errlen);
+}
+
+int ts_export_perfetto_critical(const char *path, FILE *out, const ts_pf_edge *edges, size_t n,
+                                char *err, size_t errlen) {
     struct pstate *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
+    ts_pf_edge *crit = NULL;
+    if (n) {
+        crit = malloc(n * sizeof *crit);
+        if (!crit) {
+            free(s);
+            return -ENOMEM;
+        }
+        memcpy(crit, edges, n * sizeof *crit);
+        qsort(crit, n, sizeof *crit, edge_cmp);
+        s->crit = crit;
+        s->ncrit = n;
+    }
     s->w.out = out;
     s->names = tm_model_new();
     if (!s->names) {
+        free(crit);
         free(s);
         return -ENOMEM;
     }
@@ -540,6 +594,7 @@ int ts_export_perfetto(const char *path, FILE *out, char *err, size_t errlen) {
     tm_idmap_free(&s->ids);
     free(s->tasks);
     tm_model_free(s->names);
+    free(crit);
     free(s);
     return rc;
 }

@@ -26,14 +26,14 @@
 enum pf_name {
     PF_N_RUN = 1, PF_N_SPAWN, PF_N_WAKE, PF_N_CREATED, PF_N_CANCEL, PF_N_DONE, PF_N_FAILED,
     PF_N_CANCELLED, PF_N_LOST, PF_N_SLOW_STEP, PF_N_WARNING, PF_N_LAG, PF_N_READY,
-    PF_N_AWAIT0 /* + ts_wait_kind, 0..PF_WAIT_KINDS-1 */
+    PF_N_CRITICAL, PF_N_AWAIT0 /* + ts_wait_kind, 0..PF_WAIT_KINDS-1 */
 };
 #define PF_WAIT_KINDS 17
 
 enum pf_arg {
     PF_A_SITE = 1, PF_A_PARENT, PF_A_STATUS, PF_A_BY_TASK, PF_A_REQUESTS, PF_A_MESSAGE,
     PF_A_ERR, PF_A_TASK, PF_A_THREAD_STATE, PF_A_SYSCALL, PF_A_STACK, PF_A_DURATION_NS,
-    PF_A_ELAPSED_NS, PF_A_KIND, PF_A_OBJECT, PF_A_COUNT
+    PF_A_ELAPSED_NS, PF_A_KIND, PF_A_OBJECT, PF_A_WAITER, PF_A_COUNT
 };
 
 /* Track uuids: small tags in the low bits keep them distinct per id. */
@@ -54,6 +54,8 @@ typedef struct pf_event {
     Perfetto__Protos__DebugAnnotation frames[PF_MAX_FRAMES];
     Perfetto__Protos__DebugAnnotation *framep[PF_MAX_FRAMES];
     uint64_t flow, end_flow;
+    uint64_t end_flows[2];    /* end_flow and end_flow2, as pf_emit_event sends them */
+    uint64_t end_flow2;       /* a second flow ending here (a critical path's, beside a wake's) */
     char text[PF_MAX_ARGS][256];
 } pf_event;
 

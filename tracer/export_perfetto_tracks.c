@@ -21,7 +21,7 @@ static const char *const ev_names[] = {
     [PF_N_CREATED] = "created", [PF_N_CANCEL] = "cancel requested", [PF_N_DONE] = "done",
     [PF_N_FAILED] = "failed", [PF_N_CANCELLED] = "cancelled", [PF_N_LOST] = "lost",
     [PF_N_SLOW_STEP] = "slow step", [PF_N_WARNING] = "warning", [PF_N_LAG] = "loop lag",
-    [PF_N_READY] = "ready tasks",
+    [PF_N_READY] = "ready tasks", [PF_N_CRITICAL] = "critical path",
 };
 
 static const char *const arg_names[] = {
@@ -30,6 +30,7 @@ static const char *const arg_names[] = {
     [PF_A_ERR] = "err", [PF_A_TASK] = "task", [PF_A_THREAD_STATE] = "thread_state",
     [PF_A_SYSCALL] = "syscall", [PF_A_STACK] = "stack", [PF_A_DURATION_NS] = "duration_ns",
     [PF_A_ELAPSED_NS] = "elapsed_ns", [PF_A_KIND] = "kind", [PF_A_OBJECT] = "object",
+    [PF_A_WAITER] = "waiter",
 };
 
 /* protobuf-c appends the packed bytes here: straight into the stream
@@ -153,7 +154,7 @@ void pf_event_init(pf_event *e, int type, uint64_t track, uint64_t name_iid, con
         e->ev.name = (char *)name;
     }
     e->ev.debug_annotations = e->argp;
-    e->flow = e->end_flow = 0;
+    e->flow = e->end_flow = e->end_flow2 = 0;
 }
 
 static Perfetto__Protos__DebugAnnotation *new_arg(pf_event *e, enum pf_arg name) {
@@ -240,9 +241,14 @@ void pf_emit_event(pf_writer *w, pf_event *e, uint64_t ns) {
         e->ev.n_flow_ids = 1;
         e->ev.flow_ids = &e->flow;
     }
-    if (e->end_flow) {
-        e->ev.n_terminating_flow_ids = 1;
-        e->ev.terminating_flow_ids = &e->end_flow;
+    size_t ends = 0;
+    if (e->end_flow)
+        e->end_flows[ends++] = e->end_flow;
+    if (e->end_flow2)
+        e->end_flows[ends++] = e->end_flow2;
+    if (ends) {
+        e->ev.n_terminating_flow_ids = ends;
+        e->ev.terminating_flow_ids = e->end_flows;
     }
     Perfetto__Protos__TracePacket p = PERFETTO__PROTOS__TRACE_PACKET__INIT;
     p.has_timestamp = 1;
@@ -263,7 +269,7 @@ void pf_emit_counter(pf_writer *w, uint64_t track, uint64_t ns, int64_t v) {
     e.ev.track_uuid = track;
     e.ev.counter_value_field_case = PERFETTO__PROTOS__TRACK_EVENT__COUNTER_VALUE_FIELD_COUNTER_VALUE;
     e.ev.counter_value = v;
-    e.flow = e.end_flow = 0;
+    e.flow = e.end_flow = e.end_flow2 = 0;
     pf_emit_event(w, &e, ns);
 }
 

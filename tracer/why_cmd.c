@@ -32,7 +32,11 @@ static const char USAGE[] =
     "flight recorder still holds; a task spawned before that window is answered\n"
     "for the window only, and the output says so (before the window).\n\n"
     "  --json      the tree as JSON (times in ns)\n"
-    "  --depth N   levels of cause tasks to follow (0-256, default 1)\n";
+    "  --depth N   levels of cause tasks to follow (0-256, default 1)\n"
+    /* why_agg.c answers these (cli.c sends them there) */
+    "\n       taskscope why --site FILE:LINE | --name NAME [--json] [--depth N] FILE\n"
+    "every task spawned at a site (or so named): wall-time p50/p90/p99/max, and\n"
+    "where the slowest percentile's time went, in a sentence and a table.\n";
 
 int cmd_why(int argc, char **argv) {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
