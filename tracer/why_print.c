@@ -153,13 +153,13 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
             fprintf(out, "waiting: %s", why_kind_name(n->wkind));
             if (why_kind_is_resource(n->wkind) && n->object) {
                 char *rn = lookup(c, SQL_RES_NAME, (int64_t)n->object);
-                if (rn) {
-                    fputs(" '", out);
+                if (rn) { /* as every other text names a resource: kind "name" */
+                    fputs(" \"", out);
                     ts_text_put(out, rn, 0);
-                    fputc('\'', out);
+                    fputc('"', out);
                 } else {
                     char *rs = lookup(c, SQL_RES_SITE, (int64_t)n->object);
-                    fprintf(out, " #%" PRIu64, n->object);
+                    fprintf(out, " %#" PRIx64, n->object);
                     if (rs) {
                         fputs(" (created at ", out);
                         ts_text_put(out, rs, 0);
@@ -168,8 +168,10 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
                     free(rs);
                 }
                 free(rn);
-            } else if (n->wkind == 1 || n->wkind == 13 || n->wkind == 14) {
+            } else if (n->wkind == 1 || n->wkind == 13) {
                 fprintf(out, " %s%" PRIu64, n->wkind == 13 ? "fd " : "#", n->object);
+            } else if (n->wkind == 14 && n->object) { /* the job: an address */
+                fprintf(out, " %#" PRIx64, n->object);
             }
             char *site = lookup(c, SQL_SITE, n->site);
             if (site) {

@@ -17,6 +17,8 @@
  *   - the debug runtime with --bpf: one recording where the ring's tasks
  *     and BPF's blocking read() (task, syscall, duration, stack) meet,
  *     with every task event once; `blocked --bpf PID` live likewise;
+ *   - `why` on a --bpf recording of the release runtime: the blocking
+ *     step, a lock's holder and a canceller, as on the debug runtime;
  *   - errors: no such process, not a taskscope process, not a pid.
  * No timing is asserted: every wait is for an outcome, with a generous
  * limit.  Needs root and BPF: skipped (77), saying why, otherwise.
@@ -474,6 +476,58 @@ static void test_merged_recording(void **state) {
     unlink(db);
 }
 
+/* The id of the task called name in a ps listing (its first column). */
+static unsigned long task_id(const char *ps, const char *name) {
+    char line[512];
+    if (!row_of(ps, name, line, sizeof line))
+        fail_msg("task %s missing from:\n%s", name, ps);
+    return strtoul(line, NULL, 10);
+}
+
+/* Issue 19: `why` on a --bpf recording of the release runtime, where the
+ * events exist: the reader's step blocked the loop in read() (its call
+ * site named), locker-b waited for the lock held by locker-a, and the
+ * sleeper's sleep was cancelled by main. */
+static void test_why_release_recording(void **state) {
+    (void)state;
+    char db[] = "/tmp/ts-bpf-why-XXXXXX";
+    int fd = mkstemp(db);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(db);
+    int st;
+    char *out = run(&st, "%s run --bpf -o %s -- %s scenario 2>&1", taskscope(), db,
+                    target_path());
+    if (st != 0)
+        fail_msg("run --bpf exited %d:\n%s", st, out);
+    free(out);
+    char *ps = run(&st, "%s ps --all %s 2>&1", taskscope(), db);
+    assert_int_equal(st, 0);
+    unsigned long reader = task_id(ps, "reader"), a = task_id(ps, "locker-a"),
+                  b = task_id(ps, "locker-b"), sleeper = task_id(ps, "sleeper"),
+                  main_task = task_id(ps, "main");
+    free(ps);
+    char want[128];
+    out = run(&st, "%s why %s %lu 2>&1", taskscope(), db, reader);
+    assert_int_equal(st, 0);
+    expect_has(out, "running, blocking the loop");
+    expect_has(out, "in the system call read");
+    expect_has(out, "in blocking_reader()");
+    free(out);
+    out = run(&st, "%s why %s %lu 2>&1", taskscope(), db, b);
+    assert_int_equal(st, 0);
+    expect_has(out, "waiting: lock");
+    snprintf(want, sizeof want, "held by task #%lu locker-a", a);
+    expect_has(out, want);
+    free(out);
+    out = run(&st, "%s why %s %lu 2>&1", taskscope(), db, sleeper);
+    assert_int_equal(st, 0);
+    snprintf(want, sizeof want, "cancelled by task #%lu main", main_task);
+    expect_has(out, want);
+    free(out);
+    unlink(db);
+}
+
 static void test_merged_live_blocked(void **state) {
     (void)state;
     int pid = start_hold(debug_target(), "read");
@@ -555,6 +609,7 @@ int main(void) {
         cmocka_unit_test(test_ps_two_loops),
         cmocka_unit_test(test_attach_records_earlier_tasks),
         cmocka_unit_test(test_merged_recording),
+        cmocka_unit_test(test_why_release_recording),
         cmocka_unit_test(test_merged_live_blocked),
         cmocka_unit_test(test_errors),
     };

@@ -132,7 +132,7 @@ def decomposition(c):
         expect(not c["children"], "--depth 0 has a subtree: %r" % c)
     # text: the same tree, times and percentages
     out = taskscope("why", path, str(req), expect_rc=0).stdout
-    expect("wall" in out and "running" in out and "waiting: lock" in out and "'pool'" in out
+    expect("wall" in out and "running" in out and "waiting: lock" in out and '"pool"' in out
            and "held by task #%d holder" % hold in out, "text:\n" + out)
     expect("100.0%" in out.splitlines()[1], "text root is not 100%%:\n" + out)
 
