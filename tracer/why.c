@@ -55,11 +55,13 @@ struct why_ctx {
     sqlite3 *db;
     int64_t pid;
     uint64_t rec_start, rec_end; /* ns of the recording's first and last event */
-    sqlite3_stmt *events, *life, *holder, *ran, *blocked, *canceller, *sem_holders, *episodes;
+    sqlite3_stmt *events, *life, *holder, *blocked, *canceller, *sem_holders, *episodes;
     int64_t life_seq0, life_seq1; /* the last why_task_life's create and done seq */
     int life_partial;             /* ... and its spawn was before the recording */
     ts_symbolizer *sym;           /* made on first use (why_stack_site) */
     sqlite3_stmt *seen;
+    /* add_sched's: where to start, the three scans it merges, a late step's end */
+    sqlite3_stmt *ran_lo, *ran_resume, *ran_suspend, *ran_done, *step_end;
 };
 
 static node *add_child(node *parent, int type) {
@@ -91,10 +93,76 @@ static node *find_child(node *parent, int type, int wkind, uint64_t object, int6
     return n;
 }
 
+/* A runnable node's task children by task id.  A span the task spent
+ * runnable can cover thousands of other tasks' steps (a task spawned and
+ * never run again: the whole recording), and finding each step's node by
+ * scanning the children would be quadratic. */
+typedef struct child_index {
+    size_t cap, n; /* cap: a power of two, or 0 */
+    node **slot;
+} child_index;
+
+static void index_free(node *x) {
+    child_index *ix = x->index;
+    if (ix)
+        free(ix->slot);
+    free(ix);
+    x->index = NULL;
+}
+
+static size_t index_home(uint64_t task, size_t cap) {
+    return (size_t)((task * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
+}
+
+static int index_grow(child_index *ix) {
+    size_t cap = ix->cap ? ix->cap * 2 : 64;
+    node **slot = calloc(cap, sizeof *slot);
+    if (!slot)
+        return -1;
+    for (size_t i = 0; i < ix->cap; i++)
+        if (ix->slot[i]) {
+            size_t k = index_home(ix->slot[i]->task, cap);
+            while (slot[k])
+                k = (k + 1) & (cap - 1);
+            slot[k] = ix->slot[i];
+        }
+    free(ix->slot);
+    ix->slot = slot;
+    ix->cap = cap;
+    return 0;
+}
+
+/* The child of runnable node x for task `task`, made if new; NULL when
+ * out of memory. */
+static node *ran_child(node *x, uint64_t task) {
+    child_index *ix = x->index;
+    if (!ix) {
+        ix = calloc(1, sizeof *ix);
+        if (!ix)
+            return NULL;
+        x->index = ix; /* (only ran_child gives a runnable node task children) */
+    }
+    if ((ix->n + 1) * 2 > ix->cap && index_grow(ix))
+        return NULL;
+    size_t k = index_home(task, ix->cap);
+    while (ix->slot[k] && ix->slot[k]->task != task)
+        k = (k + 1) & (ix->cap - 1);
+    if (ix->slot[k])
+        return ix->slot[k];
+    node *n = add_child(x, N_TASK);
+    if (!n)
+        return NULL;
+    n->task = task;
+    ix->slot[k] = n;
+    ix->n++;
+    return n;
+}
+
 void why_node_free(why_node *n) {
     while (n) {
         node *next = n->next;
         why_node_free(n->child);
+        index_free(n);
         free(n);
         n = next;
     }
@@ -234,9 +302,65 @@ static void note_blocking(why_ctx *c, node *y, uint64_t task, uint64_t a, uint64
     }
 }
 
+/* Step [a, b) of task `other` ran during span sp: charge its part of the
+ * span to other's child of x (never past the span: tasks of other loops,
+ * threads, may overlap). */
+static void ran_step(why_ctx *c, node *x, const span *sp, uint64_t other, uint64_t a,
+                     uint64_t b, uint64_t *used) {
+    uint64_t d = clip(a, b, sp->a, sp->b);
+    if (d > sp->b - sp->a - *used)
+        d = sp->b - sp->a - *used;
+    if (!d)
+        return;
+    node *y = ran_child(x, other);
+    if (y) {
+        y->cause = WHY_CAUSE_RAN;
+        y->ns += d;
+        y->count++;
+        if (d >= WHY_BLOCK_MIN_NS) /* a step the watchdog reported? */
+            note_blocking(c, y, other, a, b, d);
+    }
+    *used += d;
+}
+
+/* One of the three seq-ordered scans add_sched merges. */
+typedef struct scan {
+    sqlite3_stmt *st;
+    int live;
+    int64_t seq;
+    uint64_t ns, task;
+} scan;
+
+static void scan_next(scan *k) {
+    k->live = sqlite3_step(k->st) == SQLITE_ROW;
+    if (k->live) {
+        k->seq = sqlite3_column_int64(k->st, 0);
+        k->ns = (uint64_t)sqlite3_column_int64(k->st, 1);
+        k->task = (uint64_t)sqlite3_column_int64(k->st, 2);
+    }
+}
+
+static void scan_start(scan *k, sqlite3_stmt *st, int64_t pid, int64_t lo, int64_t hi) {
+    k->st = st;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, pid);
+    sqlite3_bind_int64(st, 2, lo);
+    sqlite3_bind_int64(st, 3, hi);
+    scan_next(k);
+}
+
+/* Steps open at once while merging: one per loop. */
+#define WHY_OPEN_MAX 64
+
 /* A runnable span: with depth, the tasks that ran meanwhile (the loop's
  * other steps, clipped to the span) and the rest, the loop itself, so
- * the children add up to the node. */
+ * the children add up to the node.
+ *
+ * The steps come from three range scans by seq (resumes, suspends,
+ * dones), merged here: a step is a resume up to its task's next suspend
+ * or done.  Looking each step's end up instead costs index probes per
+ * step, seconds for a span as long as a 10M-event recording (a task
+ * runnable from its spawn to the end). */
 static void add_sched(why_ctx *c, node *tn, uint64_t task, const span *sp, int depth) {
     node *x = find_child(tn, N_SCHED, 0, 0, 0, 0);
     if (!x)
@@ -245,34 +369,58 @@ static void add_sched(why_ctx *c, node *tn, uint64_t task, const span *sp, int d
     x->count++;
     if (depth <= 0)
         return;
-    sqlite3_stmt *st = c->ran;
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
-    sqlite3_bind_int64(st, 2, c->pid);
-    sqlite3_bind_int64(st, 3, sp->s0);
-    sqlite3_bind_int64(st, 4, sp->s1);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)c->rec_end);
+    /* from the step running when the span began */
+    int64_t lo = 0;
+    sqlite3_reset(c->ran_lo);
+    sqlite3_bind_int64(c->ran_lo, 1, sp->s0);
+    sqlite3_bind_int64(c->ran_lo, 2, c->pid);
+    if (sqlite3_step(c->ran_lo) == SQLITE_ROW)
+        lo = sqlite3_column_int64(c->ran_lo, 0);
+    scan k[3];
+    scan_start(&k[0], c->ran_resume, c->pid, lo, sp->s1);
+    scan_start(&k[1], c->ran_suspend, c->pid, lo, sp->s1);
+    scan_start(&k[2], c->ran_done, c->pid, lo, sp->s1);
+    struct { uint64_t task, ns; int64_t seq; } open[WHY_OPEN_MAX];
+    int nopen = 0;
     uint64_t used = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        uint64_t other = (uint64_t)sqlite3_column_int64(st, 0);
-        uint64_t d = clip((uint64_t)sqlite3_column_int64(st, 1),
-                          (uint64_t)sqlite3_column_int64(st, 2), sp->a, sp->b);
-        /* one loop runs one step at a time; tasks of other loops
-         * (threads) could overlap: never count past the span */
-        if (d > sp->b - sp->a - used)
-            d = sp->b - sp->a - used;
-        if (!d)
-            continue;
-        node *y = find_child(x, N_TASK, 0, 0, 0, other);
-        if (y) {
-            y->cause = WHY_CAUSE_RAN;
-            y->ns += d;
-            y->count++;
-            if (d >= WHY_BLOCK_MIN_NS) /* a step the watchdog reported? */
-                note_blocking(c, y, other, (uint64_t)sqlite3_column_int64(st, 1),
-                              (uint64_t)sqlite3_column_int64(st, 2), d);
+    for (;;) {
+        int m = -1;
+        for (int i = 0; i < 3; i++)
+            if (k[i].live && (m < 0 || k[i].seq < k[m].seq))
+                m = i;
+        if (m < 0)
+            break;
+        uint64_t t = k[m].task;
+        int o = 0;
+        while (o < nopen && open[o].task != t)
+            o++;
+        if (m == 0) {
+            if (t && t != task) {
+                if (o == nopen && nopen == WHY_OPEN_MAX) /* its end was lost: forget the oldest */
+                    memmove(open, open + 1, (size_t)--nopen * sizeof *open), o = nopen;
+                open[o].task = t;
+                open[o].ns = k[m].ns;
+                open[o].seq = k[m].seq;
+                nopen += o == nopen;
+            }
+        } else if (o < nopen) {
+            ran_step(c, x, sp, t, open[o].ns, k[m].ns, &used);
+            open[o] = open[--nopen];
         }
-        used += d;
+        scan_next(&k[m]);
+    }
+    /* Steps still running at the span's end (another loop's): their ends
+     * are after it. */
+    for (int o = 0; o < nopen; o++) {
+        sqlite3_stmt *st = c->step_end;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)open[o].task);
+        sqlite3_bind_int64(st, 2, c->pid);
+        sqlite3_bind_int64(st, 3, open[o].seq);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)c->rec_end);
+        uint64_t e = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0)
+                                                     : c->rec_end;
+        ran_step(c, x, sp, open[o].task, open[o].ns, e, &used);
     }
     if (used < sp->b - sp->a) {
         node *y = find_child(x, WHY_LOOP, 0, 0, 0, 0);
@@ -573,15 +721,18 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
      * while a task was runnable.  Starts from the step in progress at ?3
      * (the waker's, usually), found as the last resume before it. A
      * step ends at its task's next suspend, or at its end. */
-    static const char RAN[] =
-        "SELECT r.task, r.ns, coalesce((SELECT s.ns FROM ev_task_suspend s\n"
-        "    WHERE s.task = r.task AND s.pid = r.pid AND s.seq > r.seq ORDER BY s.seq LIMIT 1),\n"
-        "  (SELECT d.ns FROM ev_task_done d WHERE d.task = r.task AND d.pid = r.pid\n"
-        "    AND d.seq > r.seq ORDER BY d.seq LIMIT 1), ?5)\n"
-        "FROM ev_task_resume r WHERE r.pid = ?2 AND r.task > 0 AND r.task != ?1\n"
-        "  AND r.seq >= coalesce((SELECT seq FROM ev_task_resume\n" /* not max(): a scan */
-        "    WHERE seq < ?3 AND pid = ?2 ORDER BY seq DESC LIMIT 1), 0) AND r.seq < ?4\n"
-        "  ORDER BY r.seq";
+    /* The steps add_sched merges: ?1 pid, seq in [?2, ?3); where to
+     * start (the last resume before seq ?1; not max(): a scan); and the
+     * end of task ?1's step begun at seq ?3 (?4 if none). */
+#define RAN_SCAN(table) \
+    "SELECT seq, ns, task FROM " table " WHERE pid = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq"
+    static const char RAN_LO[] =
+        "SELECT seq FROM ev_task_resume WHERE seq < ?1 AND pid = ?2 ORDER BY seq DESC LIMIT 1";
+    static const char STEP_END[] =
+        "SELECT coalesce((SELECT s.ns FROM ev_task_suspend s\n"
+        "    WHERE s.task = ?1 AND s.pid = ?2 AND s.seq > ?3 ORDER BY s.seq LIMIT 1),\n"
+        "  (SELECT d.ns FROM ev_task_done d WHERE d.task = ?1 AND d.pid = ?2\n"
+        "    AND d.seq > ?3 ORDER BY d.seq LIMIT 1), ?4)";
     /* The watchdog's report on a step of task ?1 between ns ?3 and ?4.
      * By time, not seq: the watchdog thread's events are drained from
      * its own ring, out of step with the loop thread's.  (A small table:
@@ -637,7 +788,13 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
     if (sqlite3_prepare_v2(c->db, EVENTS, -1, &c->events, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, LIFE, -1, &c->life, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, HOLDER, -1, &c->holder, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c->db, RAN, -1, &c->ran, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, RAN_LO, -1, &c->ran_lo, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, RAN_SCAN("ev_task_resume"), -1, &c->ran_resume, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, RAN_SCAN("ev_task_suspend"), -1, &c->ran_suspend, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, RAN_SCAN("ev_task_done"), -1, &c->ran_done, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, STEP_END, -1, &c->step_end, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, BLOCKED, -1, &c->blocked, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, CANCELLER, -1, &c->canceller, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(c->db, SEM_HOLDERS, -1, &c->sem_holders, NULL) != SQLITE_OK ||
@@ -664,7 +821,11 @@ void why_close(why_ctx *c) {
     sqlite3_finalize(c->events);
     sqlite3_finalize(c->life);
     sqlite3_finalize(c->holder);
-    sqlite3_finalize(c->ran);
+    sqlite3_finalize(c->ran_lo);
+    sqlite3_finalize(c->ran_resume);
+    sqlite3_finalize(c->ran_suspend);
+    sqlite3_finalize(c->ran_done);
+    sqlite3_finalize(c->step_end);
     sqlite3_finalize(c->blocked);
     sqlite3_finalize(c->canceller);
     sqlite3_finalize(c->sem_holders);
@@ -732,6 +893,7 @@ static void fold_ran(node *n) {
         fold_ran(n->child);
         if (n->type != N_SCHED)
             continue;
+        index_free(n); /* its nodes are about to be merged and freed */
         size_t k = 0;
         for (node *x = n->child; x; x = x->next)
             k += x->type == N_TASK;

@@ -95,6 +95,7 @@ typedef struct why_node {
      * its time in steps the watchdog reported blocking the loop, with
      * blocker_syscall, and object the id of a stack of one) */
     struct why_node *child, *last, *next;
+    void *index;              /* private to why.c: a runnable node's children by task */
 } why_node;
 
 /* Open recording `file` read-only.  NULL on failure, with a sentence in

@@ -309,6 +309,8 @@ int ts_bpf_session_spawn(ts_bpf_session *bs, char *const argv[], const ts_bpf_op
          * keeps what happened before we open it */
         char ring_err[512];
         rc = open_ring(bs, pid, pid, 10000, ring_err, sizeof ring_err);
+        if (!rc) /* the runtime runs: its program and libraries are mapped */
+            ts_bpf_note_running(bs->bpf);
         if (rc && rc != -ENOENT)
             fprintf(stderr, "taskscope: the debug runtime's ring: %s; BPF events only\n",
                     ring_err);

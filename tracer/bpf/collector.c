@@ -497,7 +497,8 @@ int ts_bpf_loops_woken(const ts_bpf *b) { return b->loops_woken; }
 void ts_bpf_note_running(ts_bpf *b) {
     if (!b->running) {
         b->running = 1;
-        b->maps_read_ns = 0; /* read them at the next poll */
+        tsb_translate_refresh_maps(b->tr); /* now: a short program may soon be gone */
+        b->maps_read_ns = now_ns();
     }
 }
 

@@ -103,8 +103,8 @@ int ts_bpf_request_dump(ts_bpf *b);
 /* Loops woken by the last request (0 without opts.dump). */
 int ts_bpf_loops_woken(const ts_bpf *b);
 /* The process is known to run its own program (a debug runtime's ring
- * beside the collector has sent events): from now on its mappings are
- * kept fresh even while the collector itself receives nothing. */
+ * beside the collector has appeared): its mappings are read now and from
+ * then on kept fresh even while the collector itself receives nothing. */
 void ts_bpf_note_running(ts_bpf *b);
 
 /* With opts.beside_ring, the collector's records name strings, sites and
