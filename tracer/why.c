@@ -1,7 +1,8 @@
 /*
  * why.c - where a task's wall time went (issue 19): the model behind
- * why.h (`taskscope why`, the TUI's why view; printing is why_print.c,
- * the command why_cmd.c, the live window why_live.c).
+ * why.h (`taskscope why`, the TUI's why view; who ran while a task was
+ * runnable is why_ran.c, printing why_print.c, the command why_cmd.c,
+ * the live window why_live.c).
  *
  * The task's life, spawn to end (or to the recording's last event while
  * it is live), is cut at its own events into intervals, each in exactly
@@ -43,28 +44,9 @@
 #include "store.h"
 #include "symbolize.h"
 #include "why.h"
+#include "why_impl.h"
 
-/* Short names inside this file. */
-enum { N_TASK = WHY_TASK, N_RUN = WHY_RUN, N_SCHED = WHY_SCHED, N_WAIT = WHY_WAIT,
-       N_OTHER = WHY_OTHER };
-enum { CAUSE_NONE = WHY_CAUSE_NONE, CAUSE_HOLDER = WHY_CAUSE_HOLDER,
-       CAUSE_AWAITED = WHY_CAUSE_AWAITED, CAUSE_WAKER = WHY_CAUSE_WAKER };
-typedef why_node node;
-
-struct why_ctx {
-    sqlite3 *db;
-    int64_t pid;
-    uint64_t rec_start, rec_end; /* ns of the recording's first and last event */
-    sqlite3_stmt *events, *life, *holder, *blocked, *canceller, *sem_holders, *episodes;
-    int64_t life_seq0, life_seq1; /* the last why_task_life's create and done seq */
-    int life_partial;             /* ... and its spawn was before the recording */
-    ts_symbolizer *sym;           /* made on first use (why_stack_site) */
-    sqlite3_stmt *seen;
-    /* add_sched's: where to start, the three scans it merges, a late step's end */
-    sqlite3_stmt *ran_lo, *ran_resume, *ran_suspend, *ran_done, *step_end;
-};
-
-static node *add_child(node *parent, int type) {
+node *why__add_child(node *parent, int type) {
     node *n = calloc(1, sizeof *n);
     if (!n)
         return NULL;
@@ -77,13 +59,13 @@ static node *add_child(node *parent, int type) {
     return n;
 }
 
-static node *find_child(node *parent, int type, int wkind, uint64_t object, int64_t site,
-                        uint64_t task) {
+node *why__find_child(node *parent, int type, int wkind, uint64_t object, int64_t site,
+                      uint64_t task) {
     for (node *c = parent->child; c; c = c->next)
         if (c->type == type && c->wkind == wkind && c->object == object && c->site == site &&
             c->task == task)
             return c;
-    node *n = add_child(parent, type);
+    node *n = why__add_child(parent, type);
     if (n) {
         n->wkind = wkind;
         n->object = object;
@@ -93,88 +75,14 @@ static node *find_child(node *parent, int type, int wkind, uint64_t object, int6
     return n;
 }
 
-/* A runnable node's task children by task id.  A span the task spent
- * runnable can cover thousands of other tasks' steps (a task spawned and
- * never run again: the whole recording), and finding each step's node by
- * scanning the children would be quadratic. */
-typedef struct child_index {
-    size_t cap, n; /* cap: a power of two, or 0 */
-    node **slot;
-} child_index;
-
-static void index_free(node *x) {
-    child_index *ix = x->index;
-    if (ix)
-        free(ix->slot);
-    free(ix);
-    x->index = NULL;
-}
-
-static size_t index_home(uint64_t task, size_t cap) {
-    return (size_t)((task * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
-}
-
-static int index_grow(child_index *ix) {
-    size_t cap = ix->cap ? ix->cap * 2 : 64;
-    node **slot = calloc(cap, sizeof *slot);
-    if (!slot)
-        return -1;
-    for (size_t i = 0; i < ix->cap; i++)
-        if (ix->slot[i]) {
-            size_t k = index_home(ix->slot[i]->task, cap);
-            while (slot[k])
-                k = (k + 1) & (cap - 1);
-            slot[k] = ix->slot[i];
-        }
-    free(ix->slot);
-    ix->slot = slot;
-    ix->cap = cap;
-    return 0;
-}
-
-/* The child of runnable node x for task `task`, made if new; NULL when
- * out of memory. */
-static node *ran_child(node *x, uint64_t task) {
-    child_index *ix = x->index;
-    if (!ix) {
-        ix = calloc(1, sizeof *ix);
-        if (!ix)
-            return NULL;
-        x->index = ix; /* (only ran_child gives a runnable node task children) */
-    }
-    if ((ix->n + 1) * 2 > ix->cap && index_grow(ix))
-        return NULL;
-    size_t k = index_home(task, ix->cap);
-    while (ix->slot[k] && ix->slot[k]->task != task)
-        k = (k + 1) & (ix->cap - 1);
-    if (ix->slot[k])
-        return ix->slot[k];
-    node *n = add_child(x, N_TASK);
-    if (!n)
-        return NULL;
-    n->task = task;
-    ix->slot[k] = n;
-    ix->n++;
-    return n;
-}
-
 void why_node_free(why_node *n) {
     while (n) {
         node *next = n->next;
         why_node_free(n->child);
-        index_free(n);
+        why__index_free(n);
         free(n);
         n = next;
     }
-}
-
-/* The part of [a, b) inside [w0, w1). */
-static uint64_t clip(uint64_t a, uint64_t b, uint64_t w0, uint64_t w1) {
-    if (a < w0)
-        a = w0;
-    if (b > w1)
-        b = w1;
-    return b > a ? b - a : 0;
 }
 
 /* A task whose spawn is not in the recording (a live process's window
@@ -236,16 +144,6 @@ static uint64_t lock_holder(why_ctx *c, uint64_t resource, int64_t seq) {
 
 /* A stretch of running or runnable time: between the events seq s0 and
  * s1, and [a, b) of it inside the window asked about. */
-typedef struct span {
-    int type;
-    int64_t s0, s1;
-    uint64_t a, b;
-} span;
-
-/* Steps shorter than this are not looked up for a watchdog report: the
- * block threshold is far above it, and a task can have millions. */
-#define WHY_BLOCK_MIN_NS 1000000u
-
 /* Who requested task's cancellation, last before event seq; 0 if unknown. */
 static uint64_t canceller(why_ctx *c, uint64_t task, int64_t seq) {
     sqlite3_stmt *st = c->canceller;
@@ -268,13 +166,13 @@ static void add_run(why_ctx *c, node *tn, uint64_t task, const span *sp) {
         sqlite3_bind_int64(st, 3, (sqlite3_int64)sp->a);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)sp->b);
         if (sqlite3_step(st) == SQLITE_ROW) {
-            x = find_child(tn, WHY_BLOCK, sqlite3_column_int(st, 0), 0, 0, 0);
+            x = why__find_child(tn, WHY_BLOCK, sqlite3_column_int(st, 0), 0, 0, 0);
             if (x && !x->object)
                 x->object = (uint64_t)sqlite3_column_int64(st, 2); /* a stack of it */
         }
     }
     if (!x)
-        x = find_child(tn, N_RUN, 0, 0, 0, 0);
+        x = why__find_child(tn, N_RUN, 0, 0, 0, 0);
     if (x) {
         x->ns += sp->b - sp->a;
         x->count++;
@@ -284,8 +182,8 @@ static void add_run(why_ctx *c, node *tn, uint64_t task, const span *sp) {
 /* If task's step [a, b) is one the watchdog reported blocking the loop,
  * add d to y's loop_blocked_ns and keep the system call and the stack
  * (y->object) of it: the culprit's blocking call, named. */
-static void note_blocking(why_ctx *c, node *y, uint64_t task, uint64_t a, uint64_t b,
-                          uint64_t d) {
+void why__note_blocking(why_ctx *c, node *y, uint64_t task, uint64_t a, uint64_t b,
+                        uint64_t d) {
     sqlite3_stmt *st = c->blocked;
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)task);
@@ -302,133 +200,16 @@ static void note_blocking(why_ctx *c, node *y, uint64_t task, uint64_t a, uint64
     }
 }
 
-/* Step [a, b) of task `other` ran during span sp: charge its part of the
- * span to other's child of x (never past the span: tasks of other loops,
- * threads, may overlap). */
-static void ran_step(why_ctx *c, node *x, const span *sp, uint64_t other, uint64_t a,
-                     uint64_t b, uint64_t *used) {
-    uint64_t d = clip(a, b, sp->a, sp->b);
-    if (d > sp->b - sp->a - *used)
-        d = sp->b - sp->a - *used;
-    if (!d)
-        return;
-    node *y = ran_child(x, other);
-    if (y) {
-        y->cause = WHY_CAUSE_RAN;
-        y->ns += d;
-        y->count++;
-        if (d >= WHY_BLOCK_MIN_NS) /* a step the watchdog reported? */
-            note_blocking(c, y, other, a, b, d);
-    }
-    *used += d;
-}
-
-/* One of the three seq-ordered scans add_sched merges. */
-typedef struct scan {
-    sqlite3_stmt *st;
-    int live;
-    int64_t seq;
-    uint64_t ns, task;
-} scan;
-
-static void scan_next(scan *k) {
-    k->live = sqlite3_step(k->st) == SQLITE_ROW;
-    if (k->live) {
-        k->seq = sqlite3_column_int64(k->st, 0);
-        k->ns = (uint64_t)sqlite3_column_int64(k->st, 1);
-        k->task = (uint64_t)sqlite3_column_int64(k->st, 2);
-    }
-}
-
-static void scan_start(scan *k, sqlite3_stmt *st, int64_t pid, int64_t lo, int64_t hi) {
-    k->st = st;
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, pid);
-    sqlite3_bind_int64(st, 2, lo);
-    sqlite3_bind_int64(st, 3, hi);
-    scan_next(k);
-}
-
-/* Steps open at once while merging: one per loop. */
-#define WHY_OPEN_MAX 64
-
-/* A runnable span: with depth, the tasks that ran meanwhile (the loop's
- * other steps, clipped to the span) and the rest, the loop itself, so
- * the children add up to the node.
- *
- * The steps come from three range scans by seq (resumes, suspends,
- * dones), merged here: a step is a resume up to its task's next suspend
- * or done.  Looking each step's end up instead costs index probes per
- * step, seconds for a span as long as a 10M-event recording (a task
- * runnable from its spawn to the end). */
+/* A runnable span: with depth, the tasks that ran meanwhile and the
+ * loop's own time under it (why_ran.c). */
 static void add_sched(why_ctx *c, node *tn, uint64_t task, const span *sp, int depth) {
-    node *x = find_child(tn, N_SCHED, 0, 0, 0, 0);
+    node *x = why__find_child(tn, N_SCHED, 0, 0, 0, 0);
     if (!x)
         return;
     x->ns += sp->b - sp->a;
     x->count++;
-    if (depth <= 0)
-        return;
-    /* from the step running when the span began */
-    int64_t lo = 0;
-    sqlite3_reset(c->ran_lo);
-    sqlite3_bind_int64(c->ran_lo, 1, sp->s0);
-    sqlite3_bind_int64(c->ran_lo, 2, c->pid);
-    if (sqlite3_step(c->ran_lo) == SQLITE_ROW)
-        lo = sqlite3_column_int64(c->ran_lo, 0);
-    scan k[3];
-    scan_start(&k[0], c->ran_resume, c->pid, lo, sp->s1);
-    scan_start(&k[1], c->ran_suspend, c->pid, lo, sp->s1);
-    scan_start(&k[2], c->ran_done, c->pid, lo, sp->s1);
-    struct { uint64_t task, ns; int64_t seq; } open[WHY_OPEN_MAX];
-    int nopen = 0;
-    uint64_t used = 0;
-    for (;;) {
-        int m = -1;
-        for (int i = 0; i < 3; i++)
-            if (k[i].live && (m < 0 || k[i].seq < k[m].seq))
-                m = i;
-        if (m < 0)
-            break;
-        uint64_t t = k[m].task;
-        int o = 0;
-        while (o < nopen && open[o].task != t)
-            o++;
-        if (m == 0) {
-            if (t && t != task) {
-                if (o == nopen && nopen == WHY_OPEN_MAX) /* its end was lost: forget the oldest */
-                    memmove(open, open + 1, (size_t)--nopen * sizeof *open), o = nopen;
-                open[o].task = t;
-                open[o].ns = k[m].ns;
-                open[o].seq = k[m].seq;
-                nopen += o == nopen;
-            }
-        } else if (o < nopen) {
-            ran_step(c, x, sp, t, open[o].ns, k[m].ns, &used);
-            open[o] = open[--nopen];
-        }
-        scan_next(&k[m]);
-    }
-    /* Steps still running at the span's end (another loop's): their ends
-     * are after it. */
-    for (int o = 0; o < nopen; o++) {
-        sqlite3_stmt *st = c->step_end;
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)open[o].task);
-        sqlite3_bind_int64(st, 2, c->pid);
-        sqlite3_bind_int64(st, 3, open[o].seq);
-        sqlite3_bind_int64(st, 4, (sqlite3_int64)c->rec_end);
-        uint64_t e = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0)
-                                                     : c->rec_end;
-        ran_step(c, x, sp, open[o].task, open[o].ns, e, &used);
-    }
-    if (used < sp->b - sp->a) {
-        node *y = find_child(x, WHY_LOOP, 0, 0, 0, 0);
-        if (y) {
-            y->ns += sp->b - sp->a - used;
-            y->count++;
-        }
-    }
+    if (depth > 0)
+        why__ran_meanwhile(c, x, task, sp);
 }
 
 static void add_span(why_ctx *c, node *tn, uint64_t task, const span *sp, int depth) {
@@ -450,7 +231,7 @@ static void add_blocked(why_ctx *c, node *x, uint64_t task, uint64_t a, uint64_t
     sqlite3_bind_int64(st, 3, (sqlite3_int64)a);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)b);
     while (sqlite3_step(st) == SQLITE_ROW) {
-        uint64_t d = clip((uint64_t)sqlite3_column_int64(st, 1),
+        uint64_t d = why__clip((uint64_t)sqlite3_column_int64(st, 1),
                           (uint64_t)sqlite3_column_int64(st, 2), a, b);
         if (!d)
             continue;
@@ -508,9 +289,9 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
         /* A cause task that ended inside the window (an awaited child
          * finishes a little before its awaiter is woken): that stretch
          * is its end being delivered, not unexplained. */
-        uint64_t after = c->life_seq1 != INT64_MAX ? clip(t1, w1, w0, w1) : 0;
+        uint64_t after = c->life_seq1 != INT64_MAX ? why__clip(t1, w1, w0, w1) : 0;
         if (after) {
-            node *x = find_child(tn, WHY_ENDED, 0, 0, 0, 0);
+            node *x = why__find_child(tn, WHY_ENDED, 0, 0, 0, 0);
             if (x) {
                 x->ns += after;
                 x->count++;
@@ -559,7 +340,7 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             uint64_t at = i < n ? evs[i].ns : t1;
             if (at > t1)
                 at = t1;
-            uint64_t d = clip(since, at, w0, w1);
+            uint64_t d = why__clip(since, at, w0, w1);
             if (state == N_WAIT && i < n && evs[i].type == 2) {
                 w.status = (int)evs[i].b;
                 if (evs[i].a && w.kind == 1) {
@@ -655,7 +436,7 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
         /* Waits last: recursing reuses the statements above. */
         for (size_t k = 0; k < nwaits; k++) {
             wait_rec *r = &waits[k];
-            node *x = find_child(tn, N_WAIT, r->kind, r->object, r->site, 0);
+            node *x = why__find_child(tn, N_WAIT, r->kind, r->object, r->site, 0);
             if (!x)
                 break;
             x->ns += r->end - r->start;
@@ -671,7 +452,7 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                     x->holders[x->nholders++] = r->holders[k];
             }
             if (depth > 0 && r->cause_task && r->cause_task != task) {
-                node *y = find_child(x, N_TASK, 0, 0, 0, r->cause_task);
+                node *y = why__find_child(x, N_TASK, 0, 0, 0, r->cause_task);
                 if (y) {
                     y->cause = r->cause;
                     /* of several semaphore holders, the one named is the
@@ -685,7 +466,7 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
     }
     uint64_t total = w1 - w0;
     if (covered < total) {
-        node *x = find_child(tn, N_OTHER, 0, 0, 0, 0);
+        node *x = why__find_child(tn, N_OTHER, 0, 0, 0, 0);
         if (x)
             x->ns += total - covered;
     }
@@ -879,66 +660,6 @@ uint64_t why_rec_start(const why_ctx *c) { return c->rec_start; }
 uint64_t why_rec_end(const why_ctx *c) { return c->rec_end; }
 struct sqlite3 *why_db(why_ctx *c) { return c->db; }
 
-static int by_ns_desc(const void *a, const void *b) {
-    const node *x = *(node *const *)a, *y = *(node *const *)b;
-    return x->ns < y->ns ? 1 : x->ns > y->ns ? -1 : x->task < y->task ? -1 : x->task > y->task;
-}
-
-/* Under each runnable node keep the WHY_RAN_MAX tasks that ran longest;
- * the others become one node, task 0, count = how many tasks (a busy
- * loop runs thousands meanwhile: a list nobody reads, and slow to
- * name). */
-static void fold_ran(node *n) {
-    for (; n; n = n->next) {
-        fold_ran(n->child);
-        if (n->type != N_SCHED)
-            continue;
-        index_free(n); /* its nodes are about to be merged and freed */
-        size_t k = 0;
-        for (node *x = n->child; x; x = x->next)
-            k += x->type == N_TASK;
-        if (k <= WHY_RAN_MAX)
-            continue;
-        node **v = malloc(k * sizeof *v), *loop = NULL;
-        if (!v)
-            continue;
-        k = 0;
-        for (node *x = n->child; x; x = x->next) {
-            if (x->type == N_TASK)
-                v[k++] = x;
-            else
-                loop = x; /* WHY_LOOP, the only other child */
-        }
-        qsort(v, k, sizeof *v, by_ns_desc);
-        node *rest = v[WHY_RAN_MAX];
-        rest->count = 1;
-        for (size_t i = WHY_RAN_MAX + 1; i < k; i++) {
-            rest->ns += v[i]->ns;
-            rest->count++;
-            v[i]->next = NULL;
-            why_node_free(v[i]);
-        }
-        rest->task = 0;
-        rest->object = rest->loop_blocked_ns = rest->blocker = rest->blocker_ns = 0;
-        n->child = NULL;
-        n->last = NULL;
-        for (size_t i = 0; i <= WHY_RAN_MAX; i++) {
-            v[i]->next = NULL;
-            if (n->last)
-                n->last->next = v[i];
-            else
-                n->child = v[i];
-            n->last = v[i];
-        }
-        if (loop) {
-            loop->next = NULL;
-            n->last->next = loop;
-            n->last = loop;
-        }
-        free(v);
-    }
-}
-
 why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int depth) {
     if (depth < 0)
         depth = 0;
@@ -958,7 +679,7 @@ why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int de
         errno = ENOMEM;
         return NULL;
     }
-    fold_ran(top);
+    why__fold_ran(top);
     return top;
 }
 
