@@ -6,7 +6,8 @@
  * spawn sites and what each awaits, as the debug runtime's ring dump
  * gives them; and, for every lock or queue a live task waits on, the
  * lock's holder or the queue's depth, so a tracer sees a lock cycle
- * (deadlock) in the first dump.
+ * (deadlock) in the first dump; and each parked task's call stack, for
+ * `taskscope where --bpf` (walked only if a collector asked for them).
  *
  * How a collector asks: it attaches a BPF program to the probe
  * taskscope:dump_request, which has an SDT semaphore; the kernel adds one
