@@ -175,7 +175,7 @@ static void dump_resources(ts_loop *l, uint64_t gen) {
 #define STACKS_PER_DUMP 1024
 
 static void dump_task_stack(uint64_t gen, ts_task *t, unsigned *budget) {
-    if (!taskscope_task_stack_semaphore || !*budget || !ts__park_walkable(t))
+    if (!*budget || !ts__park_walkable(t))
         return;
     (*budget)--;
     uint64_t pcs[STACK_DEPTH_MAX];
@@ -202,9 +202,11 @@ void ts__dump_answer(ts_loop *l) {
         if (t->state < TS_TASK_DONE)
             dump_task(t);
     }
-    unsigned stacks = STACKS_PER_DUMP;
-    ts__list_foreach(it, &l->tasks)
-        dump_task_stack(gen, ts__container_of(it, ts_task, all), &stacks);
+    if (taskscope_task_stack_semaphore) { /* a collector wants the stacks */
+        unsigned stacks = STACKS_PER_DUMP;
+        ts__list_foreach(it, &l->tasks)
+            dump_task_stack(gen, ts__container_of(it, ts_task, all), &stacks);
+    }
     dump_resources(l, gen);
     STAP_PROBEV(taskscope, dump_end, gen, l->id);
 }
