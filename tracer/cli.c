@@ -983,14 +983,17 @@ static int cmd_report(const char *name, int argc, char **argv) {
             break;
         case 'h':
             if (where) {
-                printf("usage: taskscope where [--json] TARGET [TASK]\n\n"
+                printf("usage: taskscope where [--json] TARGET [TASK]\n"
+                       "       taskscope where --bpf [--json] PID [TASK]\n\n"
                        "The call stack of every parked (suspended or ready) task, or of task\n"
                        "TASK (its number), innermost frame first, symbolized.  TARGET is a\n"
                        "live pid on the debug runtime (its loops walk each parked task's\n"
                        "frame-pointer chain in a state dump) or a recording (the stacks of\n"
-                       "its last dump).  A stack taken before the task last ran says so.\n\n"
+                       "its last dump).  A stack taken before the task last ran says so.\n"
+                       "With --bpf (root) PID may use the release runtime: its loops walk\n"
+                       "the same chains in the state dump the collector asks for.\n\n"
                        "  --json          one JSON document instead of text\n\n"
-                       "See `man taskscope`.\n");
+                       "%s\nSee `man taskscope`.\n", BPF_HELP);
                 return 0;
             }
             printf("usage: taskscope %s [--json]%s [--pid N] TARGET | FILE...\n"
@@ -1046,8 +1049,6 @@ static int cmd_report(const char *name, int argc, char **argv) {
                              argv[i]);
     if ((stacks || fields) && o.json)
         return cli_usage(name, "--stacks and --fields are text sections (use where --json or query)");
-    if (where && bpf.on)
-        return cli_usage(name, "where --bpf is not supported: the release runtime sends no stacks");
     const char *target = argv[optind];
     if (ts_is_pid(target) && pid_operand(name, target, &pid))
         return 2;

@@ -6,7 +6,8 @@
  * spawn sites and what each awaits, as the debug runtime's ring dump
  * gives them; and, for every lock or queue a live task waits on, the
  * lock's holder or the queue's depth, so a tracer sees a lock cycle
- * (deadlock) in the first dump.
+ * (deadlock) in the first dump; and each parked task's call stack, for
+ * `taskscope where --bpf` (walked only if a collector asked for them).
  *
  * How a collector asks: it attaches a BPF program to the probe
  * taskscope:dump_request, which has an SDT semaphore; the kernel adds one
@@ -41,6 +42,7 @@
 #include <unistd.h>
 
 #include "loop_impl.h"
+#include "parkwalk.h"
 #include "tracepoints.h"
 
 #if defined(TS_HAVE_SDT) && __has_include(<sys/sdt.h>)
@@ -57,6 +59,7 @@ TS_SEMAPHORE(dump_begin);
 TS_SEMAPHORE(task_state);
 TS_SEMAPHORE(dump_end);
 TS_SEMAPHORE(dump_resource);
+TS_SEMAPHORE(task_stack);
 
 __thread __attribute__((tls_model("initial-exec"), visibility("hidden")))
 unsigned short ts__dump_seen;
@@ -160,6 +163,31 @@ static void dump_resources(ts_loop *l, uint64_t gen) {
         batch_emit(l, gen, batch, n);
 }
 
+/* ---- parked tasks' stacks (issue 15: `taskscope where --bpf`) ----------
+ * Each parked task's call stack, walked in-process as the debug runtime's
+ * ring dump walks it (parkwalk.c), handed to the task_stack probe as the
+ * address and length of the walked array, which the BPF program copies.
+ * Only when a collector attached that probe (its own semaphore): an older
+ * collector, or one that wants no stacks, costs the dump nothing more.
+ * At most STACKS_PER_DUMP tasks of a dump, STACK_DEPTH_MAX frames each,
+ * as on the debug runtime. */
+#define STACK_DEPTH_MAX 32
+#define STACKS_PER_DUMP 1024
+
+static void dump_task_stack(uint64_t gen, ts_task *t, unsigned *budget) {
+    if (!*budget || !ts__park_walkable(t))
+        return;
+    (*budget)--;
+    uint64_t pcs[STACK_DEPTH_MAX];
+    uint32_t flags;
+    int n = ts__park_walk(t, pcs, STACK_DEPTH_MAX, &flags);
+    /* the probe's arguments are read while it fires, so pcs lives long
+     * enough; keep the compiler from dropping the stores it cannot see
+     * read */
+    __asm__ volatile("" : : "r"(pcs) : "memory");
+    STAP_PROBEV(taskscope, task_stack, gen, t->id, pcs, (unsigned)n, flags);
+}
+
 void ts__dump_answer(ts_loop *l) {
     unsigned short now = taskscope_dump_request_semaphore, was = ts__dump_seen;
     ts__dump_seen = now;
@@ -173,6 +201,11 @@ void ts__dump_answer(ts_loop *l) {
         ts_task *t = ts__container_of(it, ts_task, all);
         if (t->state < TS_TASK_DONE)
             dump_task(t);
+    }
+    if (taskscope_task_stack_semaphore) { /* a collector wants the stacks */
+        unsigned stacks = STACKS_PER_DUMP;
+        ts__list_foreach(it, &l->tasks)
+            dump_task_stack(gen, ts__container_of(it, ts_task, all), &stacks);
     }
     dump_resources(l, gen);
     STAP_PROBEV(taskscope, dump_end, gen, l->id);

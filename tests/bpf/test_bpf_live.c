@@ -596,6 +596,136 @@ static void test_errors(void **state) {
     free(out);
 }
 
+/* ---- parked tasks' stacks on the release runtime (issue 15 point 2) ---- */
+
+/* The part of `where` text output about the task called name: from its
+ * "task #N name (" line to the next task's, copied into block. */
+static void where_block(const char *out, const char *name, char *block, size_t len) {
+    char key[96];
+    snprintf(key, sizeof key, " %s (", name);
+    const char *p = NULL;
+    for (const char *t = strstr(out, "task #"); t && !p; t = strstr(t + 1, "task #")) {
+        const char *sp = strchr(t + 6, ' ');
+        if ((t == out || t[-1] == '\n') && sp && !strncmp(sp, key, strlen(key)))
+            p = t;
+    }
+    if (!p)
+        fail_msg("task %s missing from:\n%s", name, out);
+    const char *end = strstr(p + 1, "\ntask #");
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    snprintf(block, len, "%.*s", (int)(n < len - 1 ? n : len - 1), p);
+}
+
+/* The frames of block name the functions in fns, in that order:
+ * innermost first.  (Not necessarily from #0: unoptimised builds keep
+ * the switch's own helpers, switch_to_loop and leave_parked, as frames
+ * inside ts__park.) */
+static void expect_frames(const char *block, const char *const *fns, size_t n) {
+    const char *at = block;
+    for (size_t i = 0; i < n; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "  %s at ", fns[i]);
+        const char *p = strstr(at, key);
+        if (!p)
+            fail_msg("frame '%s' missing, or out of order, in:\n%s", key, block);
+        at = p + strlen(key);
+    }
+}
+
+/* `where --bpf PID` on the release runtime: every parked task's stack,
+ * symbolized, innermost first, from the park down to the task's entry;
+ * the user function each task parked in is named with its file. */
+static void test_where_release(void **state) {
+    (void)state;
+    int pid = start_hold(target_path(), "");
+    int st;
+    char *out = run(&st, "%s where --bpf %d 2>&1", taskscope(), pid);
+    assert_int_equal(st, 0);
+    expect_has(out, "through BPF");
+    if (strstr(out, "no stack recorded"))
+        fail_msg("a parked task came without its stack:\n%s", out);
+    char block[4096];
+    static const char *const napper[] = {"ts__park", "sleep_on_timer", "napper",
+                                         "task_entry", "ts__ctx_entry"};
+    static const char *const dead[] = {"ts__park", "ts_lock_acquire_at", "deadlock",
+                                       "task_entry"};
+    static const char *const waiter[] = {"ts__park", "ts_event_wait_at", "waiter", "task_entry"};
+    static const char *const producer[] = {"ts__park", "ts_queue_put_at", "producer",
+                                           "task_entry"};
+    static const char *const main_fns[] = {"ts__park", "hold", "task_entry"};
+    where_block(out, "napper", block, sizeof block);
+    expect_frames(block, napper, 5);
+    expect_has(block, "napper at bpf_target.c:");
+    where_block(out, "deadlock-a", block, sizeof block);
+    expect_frames(block, dead, 4);
+    where_block(out, "deadlock-b", block, sizeof block);
+    expect_frames(block, dead, 4);
+    where_block(out, "waiter", block, sizeof block);
+    expect_frames(block, waiter, 4);
+    where_block(out, "producer", block, sizeof block);
+    expect_frames(block, producer, 4);
+    where_block(out, "main", block, sizeof block);
+    expect_frames(block, main_fns, 3);
+    free(out);
+
+    /* one task, by number: #2 is napper (spawned first by main) */
+    out = run(&st, "%s where --bpf %d 2 2>&1", taskscope(), pid);
+    assert_int_equal(st, 0);
+    where_block(out, "napper", block, sizeof block);
+    expect_frames(block, napper, 5);
+    if (strstr(out, "deadlock-a"))
+        fail_msg("where TASK should show that task only:\n%s", out);
+    free(out);
+
+    /* JSON: the frames in order, each with its function */
+    out = run(&st, "%s where --bpf --json %d 2 2>/dev/null", taskscope(), pid);
+    assert_int_equal(st, 0);
+    expect_has(out, "\"name\":\"napper\"");
+    const char *f0 = strstr(out, "\"frames\":[{\"pc\":");
+    if (!f0)
+        fail_msg("no frames in:\n%s", out);
+    const char *a = strstr(f0, "\"function\":\"ts__park\""),
+               *b = strstr(f0, "\"function\":\"napper\"");
+    if (!a || !b || a > b)
+        fail_msg("napper's JSON frames should go from ts__park to napper:\n%s", out);
+    free(out);
+
+    /* ps --bpf --stacks: the same stacks after the list */
+    out = run(&st, "%s ps --bpf --stacks %d 2>&1", taskscope(), pid);
+    assert_int_equal(st, 0);
+    expect_has(out, "stacks of parked tasks:");
+    const char *sec = strstr(out, "stacks of parked tasks:");
+    where_block(sec, "waiter", block, sizeof block);
+    expect_frames(block, waiter, 4);
+    free(out);
+    stop(pid);
+}
+
+/* An `attach --bpf` recording of the release runtime keeps the stacks of
+ * its state dump: `where FILE` shows them as on the live process. */
+static void test_where_release_recording(void **state) {
+    (void)state;
+    int pid = start_hold(target_path(), "");
+    char db[] = "/tmp/ts-bpf-where-XXXXXX";
+    int fd = mkstemp(db);
+    assert_true(fd >= 0);
+    close(fd);
+    int st;
+    char *out = run(&st, "%s attach --bpf %d --duration 0.2 -o %s 2>&1", taskscope(), pid, db);
+    assert_int_equal(st, 0);
+    free(out);
+    stop(pid);
+    out = run(&st, "%s where %s 2>&1", taskscope(), db);
+    assert_int_equal(st, 0);
+    char block[4096];
+    static const char *const dead[] = {"ts__park", "ts_lock_acquire_at", "deadlock",
+                                       "task_entry"};
+    where_block(out, "deadlock-b", block, sizeof block);
+    expect_frames(block, dead, 4);
+    free(out);
+    unlink(db);
+}
+
 int main(void) {
     skip_unless_bpf();
     atexit(kill_started);
@@ -612,6 +742,8 @@ int main(void) {
         cmocka_unit_test(test_why_release_recording),
         cmocka_unit_test(test_merged_live_blocked),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_where_release),
+        cmocka_unit_test(test_where_release_recording),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -218,6 +218,7 @@ static const struct program {
     {"thread_exit", S, 0, 0},
     {"dump_begin", T | S, 1, 1}, {"task_state", T | S, 1, 1}, {"dump_end", T | S, 1, 1},
     {"dump_resource", T, 1, 1},
+    {"task_stack", T, 1, 1}, /* parked tasks' stacks; older runtimes lack it */
     {"dump_request", T | S, 1, 2},
 };
 #undef T

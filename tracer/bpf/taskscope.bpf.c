@@ -301,6 +301,41 @@ int BPF_USDT(dump_resource, __u64 gen, __u64 obj, __u32 kind, __u32 capacity, __
     return 0;
 }
 
+/* A parked task's stack, walked by the runtime (statedump.c, parkwalk.c):
+ * the array of depth return addresses at pcs, on the loop thread's own
+ * stack, just written, so readable here.  A depth past TSB_TASK_DEPTH is
+ * cut; an unreadable array sends nothing. */
+SEC("usdt")
+int BPF_USDT(task_stack, __u64 gen, __u64 id, __u64 pcs, __u32 depth, __u32 flags) {
+    if (!EMITS(TSB_C_TASKS))
+        return 0;
+    struct tsb_task_stack *s = bpf_ringbuf_reserve(&events, sizeof *s, 0);
+    if (!s) {
+        count_drop(TSB_C_TASKS);
+        return 0;
+    }
+    __u64 n = depth;
+    if (n > TSB_TASK_DEPTH)
+        n = TSB_TASK_DEPTH;
+    barrier_var(n); /* the verifier must see the clamped n in the read */
+    s->h.ns = bpf_ktime_get_ns();
+    s->h.tid = self_tid();
+    s->h.kind = TSB_TASK_STACK;
+    s->h.type = 0;
+    s->task = id;
+    s->flags = flags | (depth > TSB_TASK_DEPTH ? 1 /* truncated */ : 0);
+    s->depth = (__u32)n;
+    __u64 bytes = n * 8;
+    if (bytes > sizeof s->pcs)
+        bytes = sizeof s->pcs;
+    if (bytes && bpf_probe_read_user(s->pcs, bytes, (const void *)pcs)) {
+        bpf_ringbuf_discard(s, 0);
+        return 0;
+    }
+    bpf_ringbuf_submit(s, 0);
+    return 0;
+}
+
 SEC("usdt")
 int BPF_USDT(dump_end, __u64 gen, __u64 loop) {
     struct tsb_event *e = ev_begin(TS_EV_dump_end, TSB_C_TASKS);

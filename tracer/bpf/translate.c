@@ -444,6 +444,32 @@ static void on_block(tsb_translator *t, const struct tsb_block *b, tsb_emit_fn f
     t->blocks[k].end_ns = ns;
 }
 
+/* ---- parked tasks' stacks (state dump) ----------------------------------------- */
+
+/* The runtime walked the stack itself (statedump.c), inside the task's
+ * own stack; here only the depth is checked again (the record is the
+ * program's, but its size is all that bounds the copy) and the modules
+ * holding the addresses are sent, so a reader can symbolize them. */
+static void on_task_stack(tsb_translator *t, const struct tsb_task_stack *s, tsb_emit_fn fn,
+                          void *arg) {
+    uint32_t depth = s->depth < TSB_TASK_DEPTH ? s->depth : TSB_TASK_DEPTH;
+    if (!s->task) {
+        t->st.bad++;
+        return;
+    }
+    uint64_t pcs[TSB_TASK_DEPTH];
+    memcpy(pcs, s->pcs, depth * 8);
+    send_modules(t, pcs, depth, s->h.ns, s->h.tid, fn, arg);
+    ts_ev_task_stack *e = (ts_ev_task_stack *)t->buf;
+    e->h.type = TS_EV_task_stack;
+    e->h.size = (uint16_t)(sizeof *e + depth * 8);
+    e->task = s->task;
+    e->flags = s->flags & 7u;
+    e->depth = depth;
+    memcpy(e + 1, pcs, depth * 8);
+    deliver(t, e, s->h.ns, s->h.tid, fn, arg);
+}
+
 /* ---- the public face ---------------------------------------------------------------- */
 
 tsb_translator *tsb_translator_new(int pid) {
@@ -492,6 +518,12 @@ void tsb_translate(tsb_translator *t, const void *raw, size_t len, tsb_emit_fn f
             if (!func[0] && s->func_addr)
                 read_remote_str(t->pid, s->func_addr, func, sizeof func);
             define_site(t, s->addr, file, func, s->line, h->ns, h->tid, fn, arg);
+            return;
+        }
+        break;
+    case TSB_TASK_STACK:
+        if (len >= sizeof(struct tsb_task_stack)) {
+            on_task_stack(t, raw, fn, arg);
             return;
         }
         break;

@@ -22,6 +22,7 @@ enum tsb_kind {
     TSB_EVENT = 1,  /* tsb_event: one schema event, fields in a[] */
     TSB_SITE = 2,   /* tsb_site: a ts_site's contents, keyed by its address */
     TSB_BLOCK = 3,  /* tsb_block: a loop thread blocked in a system call */
+    TSB_TASK_STACK = 4, /* tsb_task_stack: a parked task's stack (state dump) */
 };
 
 /* Event classes: what the user can choose to trace (--bpf-events). */
@@ -104,6 +105,21 @@ struct tsb_block {
     __u32 pad;
     __u64 stack[TSB_STACK_MAX];
     __u8 copy[TSB_STACK_COPY];
+};
+
+/* A parked task's call stack, from the state dump (the task_stack
+ * probe): the runtime walked it in-process along the frame-pointer chain
+ * inside the task's own stack, exactly as the debug runtime's ring dump
+ * does, and the program copied the walked addresses.  depth is clamped
+ * to TSB_TASK_DEPTH here and checked again by the collector. */
+#define TSB_TASK_DEPTH 32
+
+struct tsb_task_stack {
+    struct tsb_hdr h;
+    __u64 task;
+    __u32 flags;            /* the task_stack event's flags */
+    __u32 depth;            /* addresses in pcs[] */
+    __u64 pcs[TSB_TASK_DEPTH];
 };
 
 #endif
