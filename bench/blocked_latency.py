@@ -14,7 +14,8 @@ report of it, per consumer:
   attach   a `taskscope attach` recording running throughout: the episode
            visible in the file (polled with SQLite every 2 ms)
   top      `taskscope top` in tmux, on its Loops view: "BLOCKED NOW" with
-           the task's name on screen (capture-pane, polled)
+           the task's name on screen (capture-pane through one tmux
+           control-mode client, polled every 2 ms)
   blocked  `taskscope blocked --json PID` started at the spin's start: its
            answer, with the episode ongoing and the task named
   ps       `taskscope ps --json PID` likewise: the spinner listed running
@@ -71,11 +72,15 @@ class Spinner:
         self.p = subprocess.Popen([os.path.join(build, "bench", "blocked_spin"), str(n)],
                                   stdout=subprocess.PIPE, text=True, env=env)
 
-    def go(self):
-        """Start the spins, once the consumers are attached."""
+    def wait_ready(self):
+        """Its runtime is up (its trace segment exists): consumers may attach
+        (`attach PID` before that fails at once: no such segment)."""
         line = self.p.stdout.readline()
         if line.strip() != "ready":
             raise RuntimeError("blocked_spin: %r instead of ready" % line)
+
+    def go(self):
+        """Start the spins, once the consumers are attached."""
         self.release()
 
     def next_spin(self, timeout=20):
@@ -119,24 +124,90 @@ class DbWatch(threading.Thread):
 
 
 class TopWatch(threading.Thread):
+    """Polls top's screen through one tmux control-mode client: a
+    capture over its pipe costs well under a millisecond, where a
+    `tmux capture-pane` process per poll cost 12-25 ms on a loaded
+    machine (fork, exec, connect), which counted as top's own lag.
+    Falls back to capture-pane processes if control mode fails."""
+
     def __init__(self, sock, session):
         super().__init__(daemon=True)
         self.sock, self.session = sock, session
         self.first = None
         self.armed = False
         self.stop = False
+        self.last_task = None  # the task of the last episode seen
+        self.stale = 0         # captures still showing an earlier spin as BLOCKED NOW
+        self.ctl = None
+        try:
+            self.ctl = subprocess.Popen(["tmux", "-L", sock, "-C", "attach", "-t", session],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True, bufsize=1)
+            # the attach itself answers with a block of its own: skip
+            # blocks up to a marker's, so each answer read is its command's
+            self.ctl.stdin.write("display-message -p ts-bench-sync\n")
+            self.ctl.stdin.flush()
+            while self.read_block() != ["ts-bench-sync"]:
+                pass
+            # the same size as the pane (so top is not resized), no %output flood
+            self.command("refresh-client -C 120x50")
+            self.command("refresh-client -f no-output")
+        except (OSError, RuntimeError):
+            self.close()
+
+    def command(self, cmd):
+        """The output lines of one tmux command over the control client."""
+        self.ctl.stdin.write(cmd + "\n")
+        self.ctl.stdin.flush()
+        return self.read_block()
+
+    def read_block(self):
+        """The lines of the next %begin..%end block (notifications skipped)."""
+        out, inside = [], False
+        while True:
+            line = self.ctl.stdout.readline()
+            if not line:
+                raise RuntimeError("tmux control client went away")
+            if line.startswith("%begin"):
+                inside, out = True, []
+            elif inside and (line.startswith("%end") or line.startswith("%error")):
+                return out
+            elif inside:
+                out.append(line.rstrip("\n"))
+
+    def close(self):
+        if self.ctl:
+            try:
+                self.ctl.stdin.close()
+            except OSError:
+                pass
+            self.ctl.kill()
+            self.ctl.wait()
+            self.ctl = None
 
     def screen(self):
+        if self.ctl:
+            try:
+                return self.command("capture-pane -p -t %s" % self.session)
+            except (OSError, RuntimeError):
+                self.close()
         return subprocess.run(["tmux", "-L", self.sock, "capture-pane", "-p", "-t",
-                               self.session], stdout=subprocess.PIPE, text=True).stdout
+                               self.session], stdout=subprocess.PIPE,
+                              text=True).stdout.splitlines()
 
     def run(self):
         while not self.stop:
             if self.armed and self.first is None:
                 s = self.screen()
-                if any("BLOCKED NOW" in ln and ln.rstrip().endswith("spinner")
-                       for ln in s.splitlines()):
+                hit = [ln for ln in s if "BLOCKED NOW" in ln and ln.rstrip().endswith("spinner")]
+                # "task #N spinner": a screen still showing the previous
+                # spin's episode as ongoing is not this spin's report
+                task = hit[0].rstrip().rsplit(" ", 2)[-2] if hit else None
+                if task and task != self.last_task:
                     self.first = now_ns()
+                    self.last_task = task
+                elif task:
+                    self.stale += 1
             time.sleep(0.002)
 
 
@@ -158,6 +229,7 @@ def main():
     errors = {}
     sp = Spinner(build, n, env)
     pid = sp.p.pid
+    sp.wait_ready()
     time.sleep(0.2)
     db = os.path.join(tmp, "attach.db")
     att = subprocess.Popen([ts, "attach", "-o", db, str(pid)], stdout=subprocess.DEVNULL,
@@ -234,6 +306,11 @@ def main():
         dbw.stop = True
         if top:
             top.stop = True
+            top.join(1)
+            top.close()
+            if top.stale:
+                print("blocked_latency top: %d captures showed an earlier spin still "
+                      "BLOCKED NOW" % top.stale, file=sys.stderr)
             subprocess.run(["tmux", "-L", sock, "kill-server"], stderr=subprocess.DEVNULL)
         shutil.rmtree(tmp, ignore_errors=True)
     for c in CONSUMERS:

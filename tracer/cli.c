@@ -646,8 +646,10 @@ static int cmd_attach(int argc, char **argv) {
 /* A recording's status, as reports print it (ts_store_status). */
 static char file_status[512];
 
+/* need_stack: wait for a blocked loop's stack too (a report that prints
+ * it); ps and pstree answer at the watchdog's report. */
 static int load_target(const char *target, int only_pid, tm_model **m, ts_session *live,
-                       char *src, size_t len, int keep_all) {
+                       char *src, size_t len, int keep_all, int need_stack) {
     char err[512];
     int pid;
     if (ts_parse_pid(target, &pid) == 0) {
@@ -656,7 +658,7 @@ static int load_target(const char *target, int only_pid, tm_model **m, ts_sessio
             fprintf(stderr, "taskscope: %s\n", err);
             return 1;
         }
-        ts_session_wait_dump(live, 2000);
+        ts_session_wait_dump_for(live, 2000, need_stack);
         *m = live->model;
         snprintf(src, len, "pid %s", target);
         return 0;
@@ -778,7 +780,7 @@ static int report_processes(const char *name, FILE *out, const char *path,
         char src[1024];
         if (streamed(name, x))
             snprintf(src, sizeof src, "%s, pid %d", path, procs[i].pid);
-        else if (load_target(path, procs[i].pid, &m, &none, src, sizeof src, keep_all))
+        else if (load_target(path, procs[i].pid, &m, &none, src, sizeof src, keep_all, 1))
             return 1;
         o->source = src;
         o->status = own_status(&procs[i]) ? procs[i].status : file_status;
@@ -1067,6 +1069,7 @@ static int cmd_report(const char *name, int argc, char **argv) {
     tm_model *m = NULL;
     ts_session live = {0};
     char src[512];
+    int need_stack = (strcmp(name, "ps") && strcmp(name, "pstree")) || stacks;
 #ifdef TS_HAVE_BPF
     ts_bpf_session bs = {0};
     if (bpf.on) {
@@ -1080,7 +1083,7 @@ static int cmd_report(const char *name, int argc, char **argv) {
     if (bpf.on)
         return no_bpf();
 #endif
-    if (load_target(target, only_pid, &m, &live, src, sizeof src, 0))
+    if (load_target(target, only_pid, &m, &live, src, sizeof src, 0, need_stack))
         return 1;
     o.source = src;
     int rc = print_report(name, stdout, m, &o, &x);

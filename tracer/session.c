@@ -185,17 +185,18 @@ static int process_gone(const ts_session *s) {
     return !state || state == 'Z' || state == 'X';
 }
 
-/* Is a loop blocked right now (an episode seen, its end not yet), and
- * has its stack arrived (the watchdog reports first and sends the stack
- * it then captures after)?  A blocked loop answers no dump until its
- * step ends, which may be much later: the watchdog's report (the task,
- * named, and its stack) is what there is to show meanwhile. */
-static int loop_blocked_now(const ts_session *s) {
+/* Is a loop blocked right now (an episode seen, its end not yet), and,
+ * when the caller prints it, has its stack arrived (the watchdog reports
+ * first and sends the stack it then captures after)?  A blocked loop
+ * answers no dump until its step ends, which may be much later: the
+ * watchdog's report (the task, named, and its stack) is what there is to
+ * show meanwhile. */
+static int loop_blocked_now(const ts_session *s, int need_stack) {
     for (size_t i = tm_model_blocked_count(s->model); i-- > 0;) {
         const tm_blocked *b = tm_model_blocked_at(s->model, i);
         uint32_t depth;
         if (!b->duration_ns && !b->slow_only &&
-            (!b->stack || tm_model_stack(s->model, b->stack, &depth)))
+            (!need_stack || !b->stack || tm_model_stack(s->model, b->stack, &depth)))
             return 1;
     }
     return 0;
@@ -209,6 +210,10 @@ static int loop_blocked_now(const ts_session *s) {
 #define WATCHDOG_NOTE_MS 70
 
 void ts_session_wait_dump(ts_session *s, int timeout_ms) {
+    ts_session_wait_dump_for(s, timeout_ms, 1);
+}
+
+void ts_session_wait_dump_for(ts_session *s, int timeout_ms, int need_stack) {
     uint64_t since = now_ns(), t0 = since / 1000000, deadline = t0 + (uint64_t)timeout_ms;
     do {
         /* The model's clock is the time of this drain, not of the last
@@ -217,7 +222,7 @@ void ts_session_wait_dump(ts_session *s, int timeout_ms) {
         ts_session_poll(s);
         if (!process_gone(s))
             tm_model_advance(s->model, drained_at);
-        if (process_gone(s) || loop_blocked_now(s))
+        if (process_gone(s) || loop_blocked_now(s, need_stack))
             break;
         if (s->attached && ts_reader_dump_done(s->reader))
             break;
@@ -230,7 +235,10 @@ void ts_session_wait_dump(ts_session *s, int timeout_ms) {
         if (!s->attached && now_ms() - t0 >= WATCHDOG_NOTE_MS &&
             !ts_reader_step_pending(s->reader, since, WATCHDOG_GRACE_NS))
             break;
-        sleep_ms(5);
+        /* 2 ms, not more: `ps PID` during a block answers as soon as the
+         * watchdog's report is in (the goal: 50 ms after it); the wait
+         * lasts one dump, a few hundred polls at most */
+        sleep_ms(2);
     } while (now_ms() < deadline);
 }
 

@@ -51,8 +51,13 @@ int ts_session_poll(ts_session *s);
  * keepalive, drop accounting and resync dumps are done as for
  * ts_session_poll. */
 int ts_session_poll_with(ts_session *s, ts_reader_fn fn, void *arg);
-/* Poll until the state dump arrived (or timeout_ms). */
+/* Poll until the state dump arrived (or timeout_ms).  While a loop is
+ * blocked no dump comes: the wait ends at the watchdog's report of the
+ * episode and the stack it sends after it. */
 void ts_session_wait_dump(ts_session *s, int timeout_ms);
+/* The same; need_stack 0 ends a blocked loop's wait at the watchdog's
+ * report, without its stack (for a report that prints none: ps, pstree). */
+void ts_session_wait_dump_for(ts_session *s, int timeout_ms, int need_stack);
 /* Poll until *stop is set, the process is gone, or duration_ms passed
  * (<0: no limit).  Returns 1 if the process went away. */
 int ts_session_run(ts_session *s, volatile sig_atomic_t *stop, int duration_ms);

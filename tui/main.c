@@ -3,10 +3,10 @@
  * line, open the source, run the curses loop, or, without a terminal,
  * record and print the reports instead.
  *
- * The curses loop polls the source about ten times a second (a live
- * reader must poll at least once a second), redraws at once after a key
- * and otherwise at most twice a second while the model changes, and once
- * a second for the clocks.  The terminal is restored on every way out:
+ * The curses loop polls a live source every 5 ms (a recording every
+ * 20 ms), redraws at once after a key or when a loop's blocked episode
+ * begins or ends, otherwise at most twice a second while the model
+ * changes, and once a second for the clocks.  The terminal is restored on every way out:
  * q, Ctrl-C (a key in raw mode), SIGTERM, SIGHUP.
  */
 #include <curses.h>
@@ -289,7 +289,12 @@ static int run_curses(tui_src *src, const opts *o) {
     keypad(stdscr, TRUE);
     set_escdelay(100); /* a loaded machine may split an arrow key's bytes */
     curs_set(0);
-    timeout(20); /* how often the source is polled with no key pressed */
+    /* How often the source is polled with no key pressed: a live
+     * source every 5 ms, so a loop_blocked event is on screen within a
+     * few ms of its arrival (issue 15: every live consumer within 50 ms
+     * of the watchdog); an idle poll is a drain of empty rings.  A
+     * recording changes only by keys and playback: 20 ms. */
+    timeout(src->mode == TUI_LIVE ? 5 : 20);
     int color = has_colors() && !o->no_color && !getenv("NO_COLOR");
     tui_styles_init(color);
     tui_app app;

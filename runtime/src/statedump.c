@@ -4,10 +4,13 @@
  * so a collector that attaches mid-run (`taskscope attach --bpf`,
  * `ps --bpf`) sees the tasks that already existed, with their names,
  * spawn sites and what each awaits, as the debug runtime's ring dump
- * gives them; and, for every lock or queue a live task waits on, the
- * lock's holder or the queue's depth, so a tracer sees a lock cycle
- * (deadlock) in the first dump; and each parked task's call stack, for
- * `taskscope where --bpf` (walked only if a collector asked for them).
+ * gives them; and, for every lock, queue, event, condition, semaphore or
+ * barrier a live task waits on, its name and creation site (a name given
+ * before the collector attached is nowhere else), the lock's holder, the
+ * queue's depth, so a tracer sees a lock cycle (deadlock) in the first
+ * dump and names each resource as the debug runtime does; and each
+ * parked task's call stack, for `taskscope where --bpf` (walked only if a
+ * collector asked for them).
  *
  * How a collector asks: it attaches a BPF program to the probe
  * taskscope:dump_request, which has an SDT semaphore; the kernel adds one
@@ -78,23 +81,41 @@ static void dump_task(ts_task *t) {
                 t->cancel_requests);
 }
 
-/* The locks and queues of one batch of waiting tasks, each once. */
+/* The resources of one batch of waiting tasks, each once. */
 #define DUMP_RES_BATCH 64
 
 typedef struct dump_res {
     const void *obj;
     const ts_task *owner; /* a lock's holder as the lock has it (unchecked) */
     uint64_t holder_id;   /* its id once found live on the loop, else 0 */
-    unsigned kind;        /* TS_RES_LOCK or TS_RES_QUEUE */
+    unsigned kind;        /* TS_RES_* */
 } dump_res;
 
-/* The resource kind of a wait on a lock or a queue, else 0. */
+/* The resource kind of a wait on a synchronisation object (each starts
+ * with a ts__obj), else 0: futures, tasks, fds and the rest are not
+ * resources a dump describes. */
 static unsigned res_kind_of(ts_wait_kind k) {
-    if (k == TS_WAIT_LOCK)
-        return TS_RES_LOCK;
-    if (k == TS_WAIT_QUEUE_GET || k == TS_WAIT_QUEUE_PUT || k == TS_WAIT_QUEUE_JOIN)
-        return TS_RES_QUEUE;
-    return 0;
+    switch (k) {
+    case TS_WAIT_LOCK: return TS_RES_LOCK;
+    case TS_WAIT_EVENT: return TS_RES_EVENT;
+    case TS_WAIT_CONDITION: return TS_RES_CONDITION;
+    case TS_WAIT_SEMAPHORE: return TS_RES_SEMAPHORE;
+    case TS_WAIT_BARRIER: return TS_RES_BARRIER;
+    case TS_WAIT_QUEUE_GET:
+    case TS_WAIT_QUEUE_PUT:
+    case TS_WAIT_QUEUE_JOIN: return TS_RES_QUEUE;
+    default: return 0;
+    }
+}
+
+/* resource_create's capacity as the dump knows it: a queue's maxsize, a
+ * barrier's parties; 0 otherwise (a semaphore's initial value is not
+ * kept, and 0 reads "unknown" to a reader's analysis). */
+static unsigned res_capacity(const dump_res *r) {
+    size_t cap = r->kind == TS_RES_QUEUE     ? ts_queue_maxsize(r->obj)
+                 : r->kind == TS_RES_BARRIER ? ts_barrier_parties(r->obj)
+                                             : 0;
+    return (unsigned)(cap > UINT_MAX ? UINT_MAX : cap);
 }
 
 /* Add what live task t waits on to the batch, unless it is there already
@@ -114,8 +135,9 @@ static int batch_add(dump_res *b, size_t *n, ts_task *t) {
     return 1;
 }
 
-/* Fire one dump_resource per entry: a lock with its holder's id (0 when
- * unknown), a queue with its maxsize and depth.  The holders are looked
+/* Fire one dump_resource per entry, with its name and creation site: a
+ * lock with its holder's id (0 when unknown), a queue with its maxsize
+ * and depth, a barrier with its parties.  The holders are looked
  * up by address among the loop's tasks, never dereferenced before. */
 static void batch_emit(ts_loop *l, uint64_t gen, dump_res *b, size_t n) {
     size_t owners = 0;
@@ -130,21 +152,19 @@ static void batch_emit(ts_loop *l, uint64_t gen, dump_res *b, size_t n) {
         }
     }
     for (size_t i = 0; i < n; i++) {
-        size_t cap = b[i].kind == TS_RES_QUEUE ? ts_queue_maxsize(b[i].obj) : 0;
         size_t depth = b[i].kind == TS_RES_QUEUE ? ts_queue_size(b[i].obj) : 0;
-        /* its name too: one given before a collector attached is
-         * nowhere else (a lock and a queue start with their ts__obj) */
-        const char *name = ((const ts__obj *)b[i].obj)->name;
-        STAP_PROBEV(taskscope, dump_resource, gen, b[i].obj, b[i].kind,
-                    (unsigned)(cap > UINT_MAX ? UINT_MAX : cap), b[i].holder_id,
-                    (uint64_t)depth, name);
+        /* its name and site too: a name given before a collector
+         * attached is nowhere else (every kind starts with a ts__obj) */
+        const ts__obj *o = b[i].obj;
+        STAP_PROBEV(taskscope, dump_resource, gen, b[i].obj, b[i].kind, res_capacity(&b[i]),
+                    b[i].holder_id, (uint64_t)depth, o->name, o->created);
     }
 }
 
-/* Every lock and queue a live task of l waits on, in batches of
+/* Every resource a live task of l waits on, in batches of
  * DUMP_RES_BATCH distinct ones: one walk of the tasks per batch with a
  * lock in it, to find the holders (so a dump costs O(tasks x batches),
- * one batch unless over 64 locks and queues are awaited).  Across
+ * one batch unless over 64 resources are awaited).  Across
  * batches a resource may come twice; a reader's model takes a repeat as
  * the same facts (resource_create resets it, resource_acquired sets the
  * holder). */

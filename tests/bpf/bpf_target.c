@@ -16,10 +16,10 @@
  *   bpf_target [--wait] unretrieved a detached task fails: its error is
  *                                   never retrieved
  *   bpf_target [--wait] many N      N short tasks, spawned in a burst
- *   bpf_target [--wait] hold [busy] [read] [threads] [locks]
+ *   bpf_target [--wait] hold [busy] [read] [threads] [locks] [kinds]
  *                                   tasks that never end: "napper"
  *                                   (sleeping), "waiter" (an event no one
- *                                   sets), "deadlock-a"/"deadlock-b" (each
+ *                                   sets, named "ready"), "deadlock-a"/"deadlock-b" (each
  *                                   holds one lock and wants the other's),
  *                                   "producer" and "producer-2" (each puts
  *                                   into the same full queue: 2 items,
@@ -38,6 +38,11 @@
  *                                   for it.  With deadholder, "doomed"
  *                                   takes a lock that "orphan" waits
  *                                   for, and is cancelled holding it.
+ *                                   With kinds, "sem-waiter" waits on
+ *                                   semaphore "gate" (no permits),
+ *                                   "cond-waiter" on condition "cv" and
+ *                                   "barrier-waiter" on barrier "meet"
+ *                                   (2 parties), all named at creation.
  *                                   Runs until killed.
  *
  * With --wait it prints "ready" once loaded and waits for a line on
@@ -242,7 +247,24 @@ static void *periodic_reader(void *arg) {
     return NULL;
 }
 
-static int hold_busy, hold_read, hold_threads, hold_locks, hold_deadholder;
+static int hold_busy, hold_read, hold_threads, hold_locks, hold_deadholder, hold_kinds;
+
+static void *sem_waiter(void *arg) {
+    ts_semaphore_acquire((ts_semaphore *)arg); /* never: no permits */
+    return NULL;
+}
+
+static void *cond_waiter(void *arg) {
+    ts_condition *c = arg;
+    ts_condition_acquire(c);
+    ts_condition_wait(c); /* never notified */
+    return NULL;
+}
+
+static void *barrier_waiter(void *arg) {
+    ts_barrier_wait((ts_barrier *)arg, NULL); /* never: the second party never comes */
+    return NULL;
+}
 
 static void *doomed_holder(void *arg) {
     ts_lock_acquire((ts_lock *)arg);
@@ -265,11 +287,11 @@ static void *hold(void *arg) {
     (void)arg;
     lock_a = ts_lock_new_named("A"); /* named before any collector attaches */
     lock_b = ts_lock_new();
-    ts_event *ev = ts_event_new();
+    ts_event *ev = ts_event_new_named("ready");
     ts_queue *q = ts_queue_new_named(2, "jobs");
     ts_queue_put_nowait(q, "one");
     ts_queue_put_nowait(q, "two");
-    ts_task *t[10];
+    ts_task *t[16];
     int n = 0;
     t[n++] = ts_spawn_named("napper", napper, NULL);
     t[n++] = ts_spawn_named("waiter", waiter, ev);
@@ -283,6 +305,13 @@ static void *hold(void *arg) {
         t[n++] = ts_spawn_named("reader", periodic_reader, NULL);
     if (hold_locks)
         spawn_lock_pairs();
+    if (hold_kinds) {
+        /* one waiter per other resource kind, each named before any
+         * collector attaches: only the state dump can name them */
+        t[n++] = ts_spawn_named("sem-waiter", sem_waiter, ts_semaphore_new_named(0, "gate"));
+        t[n++] = ts_spawn_named("cond-waiter", cond_waiter, ts_condition_new_named(NULL, "cv"));
+        t[n++] = ts_spawn_named("barrier-waiter", barrier_waiter, ts_barrier_new_named(2, "meet"));
+    }
     if (hold_deadholder) {
         /* "doomed" takes a lock, "orphan" waits for it, and "doomed" is
          * cancelled holding it: nothing will ever release it. */
@@ -390,10 +419,11 @@ int main(int argc, char **argv) {
             hold_threads |= !strcmp(argv[k], "threads");
             hold_locks |= !strcmp(argv[k], "locks");
             hold_deadholder |= !strcmp(argv[k], "deadholder");
+            hold_kinds |= !strcmp(argv[k], "kinds");
         }
         return ts_run(hold, NULL) ? 1 : 0;
     }
     fprintf(stderr, "usage: bpf_target [--wait] scenario | stuck | starve | unretrieved | many N | hold [busy] [read] "
-                    "[threads] [locks] [deadholder]\n");
+                    "[threads] [locks] [deadholder] [kinds]\n");
     return 2;
 }

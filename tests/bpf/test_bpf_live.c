@@ -12,7 +12,9 @@
  *     deadlock-b; the model has each lock's holder and the full queue's
  *     depth; a recording has them too, each resource once per dump
  *     although two tasks wait on the queue; past one batch of the dump
- *     (64 locks), every lock still has its holder;
+ *     (64 locks), every lock still has its holder; an event, a semaphore,
+ *     a condition and a barrier a task waits on read as in the debug
+ *     runtime, with the names given before the attach and their sites;
  *   - `attach --bpf PID` records the tasks that existed before it;
  *   - the debug runtime with --bpf: one recording where the ring's tasks
  *     and BPF's blocking read() (task, syscall, duration, stack) meet,
@@ -308,6 +310,50 @@ static void test_session_dump_resources(void **state) {
     }
     assert_int_equal(found, 1);
     ts_bpf_session_close(&bs);
+    stop(pid);
+}
+
+/* What task `name` waits on, as the model reads it after the dump. */
+static void expect_awaits(const tm_model *m, const char *name, const char *want) {
+    tm_task *t = task_named(m, name);
+    if (!t)
+        fail_msg("task %s missing after the dump", name);
+    char buf[256];
+    const char *text = tm_resource_text(m, t->wait_kind, t->wait_obj, buf, sizeof buf);
+    if (strncmp(text, want, strlen(want)) || !strstr(text, " (bpf_target.c:"))
+        fail_msg("%s awaits %s, expected %s (bpf_target.c:N)", name, text, want);
+}
+
+/* Every kind of resource a task waits on comes with the dump with the
+ * name it was given before the attach and its creation site: an event,
+ * a semaphore, a condition and a barrier, as a lock and a queue do; and
+ * `ps --bpf` reads them as on the debug runtime. */
+static void test_dump_names_every_kind(void **state) {
+    (void)state;
+    int pid = start_hold(target_path(), "kinds");
+    ts_bpf_session bs;
+    char err[512];
+    ts_bpf_opts o = {.events = TS_BPF_TASKS};
+    assert_int_equal(ts_bpf_session_attach(&bs, pid, &o, err, sizeof err), 0);
+    assert_int_equal(ts_bpf_session_wait_dump(&bs, 20000), 1);
+    const tm_model *m = bs.s.model;
+    expect_awaits(m, "waiter", "event \"ready\"");
+    expect_awaits(m, "sem-waiter", "semaphore \"gate\"");
+    expect_awaits(m, "cond-waiter", "condition \"cv\"");
+    expect_awaits(m, "barrier-waiter", "barrier \"meet\"");
+    expect_awaits(m, "producer", "queue_put \"jobs\"");
+    const tm_resource *b = tm_model_resource(m, task_named(m, "barrier-waiter")->wait_obj);
+    assert_non_null(b);
+    assert_int_equal(b->capacity, 2); /* its parties */
+    ts_bpf_session_close(&bs);
+    int st;
+    char *out = run(&st, "%s ps --bpf %d 2>&1", taskscope(), pid);
+    assert_int_equal(st, 0);
+    expect_has(out, "event \"ready\" (bpf_target.c:");
+    expect_has(out, "semaphore \"gate\" (bpf_target.c:");
+    expect_has(out, "condition \"cv\" (bpf_target.c:");
+    expect_has(out, "barrier \"meet\" (bpf_target.c:");
+    free(out);
     stop(pid);
 }
 
@@ -736,6 +782,7 @@ int main(void) {
         cmocka_unit_test(test_session_dump_model),
         cmocka_unit_test(test_session_dump_resources),
         cmocka_unit_test(test_session_dump_many_locks),
+        cmocka_unit_test(test_dump_names_every_kind),
         cmocka_unit_test(test_ps_two_loops),
         cmocka_unit_test(test_attach_records_earlier_tasks),
         cmocka_unit_test(test_merged_recording),

@@ -211,7 +211,7 @@ int BPF_USDT(diagnostic, __u32 kind, __u64 task) {
  * dump its live tasks at its next iteration; its program has nothing to
  * say (dump_begin follows it).  The dump becomes the records the debug
  * runtime's ring dump gives: dump_begin, loop_create, task_state per
- * task, the locks and queues they wait on (dump_resource), dump_end.  It also teaches the bookkeeping which thread runs
+ * task, the resources they wait on (dump_resource), dump_end.  It also teaches the bookkeeping which thread runs
  * which loop and which loop each task belongs to, for a collector that
  * attached after they were created. */
 
@@ -265,22 +265,26 @@ int BPF_USDT(task_state, __u64 id, __u64 parent, __u64 loop, __u64 object, __u64
     return 0;
 }
 
-/* A lock or queue some dumped task waits on (after the tasks, before
- * dump_end; each once per dump, or a few times past 64 of them, which
- * the model takes as the same facts): the records the debug runtime's
- * dump gives for it, resource_create (and resource_name when it has a
- * name), then resource_acquired with the
- * holder's id for a held lock (0: not known), and queue_depth for a
- * queue.  So the model sees lock cycles from the first dump. */
+/* A lock, queue, event, condition, semaphore or barrier some dumped task
+ * waits on (after the tasks, before dump_end; each once per dump, or a
+ * few times past 64 of them, which the model takes as the same facts):
+ * the records the debug runtime's dump gives for it, resource_create
+ * with its creation site (and resource_name when it has a name), then
+ * resource_acquired with the holder's id for a held lock (0: not known),
+ * and queue_depth for a queue.  So the model sees lock cycles from the
+ * first dump, and names what a task waits on as `event "ready" (a.c:9)`
+ * though the name and the resource predate the attach. */
 SEC("usdt")
 int BPF_USDT(dump_resource, __u64 gen, __u64 obj, __u32 kind, __u32 capacity, __u64 holder,
-             __u64 depth, __u64 name) {
+             __u64 depth, __u64 name, __u64 site) {
+    send_site(site, TSB_C_TASKS);
     struct tsb_event *e = ev_begin(TS_EV_resource_create, TSB_C_TASKS);
     if (!e)
         return 0;
     e->a[0] = obj;
     e->a[1] = kind;
     e->a[2] = capacity;
+    e->a[3] = site;
     bpf_ringbuf_submit(e, 0);
     /* a name given before we attached: resource_name, as a live one */
     if (name && (e = ev_begin(TS_EV_resource_name, TSB_C_TASKS))) {
@@ -388,8 +392,8 @@ int BPF_USDT(resource_create, __u64 obj, __u32 kind, __u32 capacity) {
 
 /* A resource or future got a name (issue 15): the name's text travels
  * with the event, as a task's does.  Names given before the collector
- * attached come with the state dump, for the locks and queues a task
- * waits on (dump_resource). */
+ * attached come with the state dump, for the resources a task waits on
+ * (dump_resource). */
 SEC("usdt")
 int BPF_USDT(resource_name, __u64 obj, __u64 name) {
     struct tsb_event *e = ev_begin(TS_EV_resource_name, TSB_C_SYNC);
