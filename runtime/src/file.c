@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "file_impl.h"
+#include "tracepoints.h"
 
 #define TP_MAX_THREADS 8
 #define MAX_RW 0x7ffff000u   /* what Linux transfers in one call */
@@ -370,6 +371,7 @@ int ts_file_open_at(const char *path, int flags, unsigned mode, ts_file **out,
         return (int)r;
     }
     f->fd = (int)r;
+    TS_TRACE_FD_INFO(f->fd, TS_FD_OPENED, path);
     *out = f;
     return 0;
 }
