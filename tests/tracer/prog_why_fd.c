@@ -12,6 +12,10 @@
  *     The same, the server being task "server" on a ts_tcp_listen fd
  *     (accepts, sleeps 50 ms, answers): the peer is this process's own
  *     accepted fd, which why names.
+ *   prog_why_fd hang
+ *     As thread, but the thread never answers: once the asker waits, the
+ *     program prints "ready pid=P asker=ID fd=FD port=PORT" and runs
+ *     until killed (for a live `taskscope ps`).
  *   prog_why_fd hostile DIR
  *     task "asker" connects to a Unix socket whose name, in DIR, holds
  *     control characters (ESC, newline, BEL); task "server" answers late.
@@ -31,7 +35,7 @@
 
 static int lfd = -1, asker_fd = -1, port;
 static char port_s[16], unix_path[512];
-static int use_unix;
+static int use_unix, hang;
 
 static void *thread_server(void *arg) {
     (void)arg;
@@ -39,6 +43,13 @@ static void *thread_server(void *arg) {
     char buf[8];
     if (c < 0 || recv(c, buf, 4, MSG_WAITALL) != 4)
         return NULL;
+    if (hang) { /* the asker is in its recv by now, or about to be */
+        usleep(100000);
+        printf("ready pid=%d asker=2 fd=%d port=%d\n", (int)getpid(), asker_fd, port);
+        fflush(stdout);
+        for (;;)
+            pause();
+    }
     usleep(50000);
     (void)send(c, "pong", 4, 0);
     recv(c, buf, sizeof buf, 0); /* until the asker closes */
@@ -82,7 +93,8 @@ static void *amain(void *arg) {
     (void)arg;
     pthread_t th;
     ts_task *srv = NULL;
-    if (!strcmp(mode, "thread")) {
+    if (!strcmp(mode, "thread") || !strcmp(mode, "hang")) {
+        hang = !strcmp(mode, "hang");
         lfd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t l = sizeof a;

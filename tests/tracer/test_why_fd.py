@@ -10,6 +10,8 @@ thread   the asker's recv on a TCP connection to 127.0.0.1:PORT is
          carries the same; the fds view has the row.
 task     the answer comes from task "server" over an fd the runtime
          accepted: why names that fd as the peer, in the process.
+hang     (live) the asker's peer never answers: `taskscope ps PID` shows
+         the fd wait in AWAITS with the same text.
 hostile  a Unix socket whose name holds ESC, newline and BEL: escaped on
          the terminal, the exact bytes in JSON.
 """
@@ -18,8 +20,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tracer_util import (Checker, expect, prog, record, rows, taskscope,  # noqa: E402
-                         taskscope_json)
+from tracer_util import (Checker, debug_env, expect, prog, record, rows,  # noqa: E402
+                         taskscope, taskscope_json)
 
 
 def run(c, name, *args):
@@ -88,6 +90,19 @@ def task(c):
            "JSON wait: %r" % (w[0] if w else None))
 
 
+def hang(c):
+    p = c.start([prog("prog_why_fd"), "hang"], env=debug_env())
+    m = p.wait_line(r"ready pid=(\d+) asker=(\d+) fd=(\d+) port=(\d+)")
+    pid, asker, fd, port = (int(x) for x in m.groups())
+    out = taskscope("ps", pid, expect_rc=0).stdout
+    want = "fd %d (tcp 127.0.0.1:%d <- 127.0.0.1:" % (fd, port)
+    expect(want in out, "ps AWAITS lacks %r:\n%s" % (want, out))
+    js = taskscope_json("ps", "--json", pid)
+    tasks = js["tasks"] if isinstance(js, dict) and "tasks" in js else js
+    got = [t.get("awaits_text") for t in tasks if t.get("id") == asker]
+    expect(got and got[0].startswith(want), "ps --json awaits_text: %r" % got)
+
+
 def hostile(c):
     path, (asker, fd, _) = run(c, "hostile.db", "hostile", c.dir)
     name = "%s/ev\x1b[31mil\nso\ack" % c.dir
@@ -108,6 +123,7 @@ def main():
     c = Checker("why_fd")
     c.check(thread)
     c.check(task)
+    c.check(hang)
     c.check(hostile)
     return c.finish()
 
