@@ -194,7 +194,8 @@
     "  CASE f.kind WHEN 1 THEN 'tcp' WHEN 2 THEN 'udp' WHEN 3 THEN 'unix'\n"          \
     "    WHEN 4 THEN 'unix_dgram' WHEN 5 THEN 'file' ELSE 'other' END AS kind,\n"       \
     "  CASE f.how WHEN 1 THEN 'connected' WHEN 2 THEN 'accepted' WHEN 3 THEN 'listening'\n" \
-    "    WHEN 4 THEN 'bound' WHEN 5 THEN 'opened' WHEN 6 THEN 'connecting' ELSE 'other' END AS how,\n"           \
+    "    WHEN 4 THEN 'bound' WHEN 5 THEN 'opened' WHEN 6 THEN 'connecting'\n"      \
+    "    WHEN 7 THEN 'closed' ELSE 'other' END AS how,\n"           \
     "  f.text AS address, f.pid FROM ev_fd_info f;\n"
 
 #endif

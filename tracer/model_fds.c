@@ -36,6 +36,11 @@ void tm__on_fd_info(tm_model *m, const ts_ev_fd_info *e) {
         m->fds = p;
         m->fds_cap = cap;
     }
+    if (e->how == 7) { /* closed by the runtime: nothing now */
+        free(m->fds[e->fd]);
+        m->fds[e->fd] = NULL;
+        return;
+    }
     const char *kind = kind_name(e->kind);
     char *t = malloc(strlen(kind) + 1 + e->len + 1);
     if (!t)

@@ -78,7 +78,8 @@ static fd_desc fd_lookup(why_ctx *c, const why_node *n) {
     sqlite3_bind_int64(st, 1, (int64_t)n->object);
     sqlite3_bind_int64(st, 2, why_pid(c));
     sqlite3_bind_int64(st, 3, n->seq ? n->seq : INT64_MAX);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (sqlite3_step(st) == SQLITE_ROW && /* closed since: unknown now */
+        strcmp((const char *)sqlite3_column_text(st, 1), "closed") != 0) {
         const unsigned char *k = sqlite3_column_text(st, 0), *h = sqlite3_column_text(st, 1);
         const unsigned char *a = sqlite3_column_text(st, 2);
         d.kind = k ? strdup((const char *)k) : NULL;
@@ -121,7 +122,7 @@ static int fd_mirror(why_ctx *c, const fd_desc *d, const char **how) {
     int fd = -1;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(why_db(c),
-                           "SELECT fd, how FROM fds WHERE pid = ?2 AND ((address = ?1 AND ?3)\n"
+                           "SELECT fd, how FROM fds WHERE pid = ?2 AND how <> 'closed' AND ((address = ?1 AND ?3)\n"
                            "  OR (how = 'listening' AND address = ?4)) ORDER BY how = 'listening', seq DESC LIMIT 1",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, mirror, -1, SQLITE_STATIC);

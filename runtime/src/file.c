@@ -473,6 +473,7 @@ int ts_file_close_at(ts_file *f, const ts_site *site) {
         return 0;
     int fd = f->fd;
     free(f);
+    TS_TRACE_FD_INFO(fd, TS_FD_CLOSED, NULL);
     ts__fop *op = fop_new(FOP_CLOSE, fd);
     if (!op || !ts__current()) {
         /* No memory or no task: closing at once is all that is left. */

@@ -94,6 +94,7 @@ void ts__dump_answer(struct ts_loop *l);
 #define TS_FD_BOUND 4
 #define TS_FD_OPENED 5
 #define TS_FD_CONNECTING 6
+#define TS_FD_CLOSED 7 /* by the runtime (a stream, a file); a plain close() is not seen */
 #define TS_TRACE_FD_INFO(fd, how, path) \
     do { TS_RING(fd_info((fd), (how), (path), NULL, 0)); } while (0)
 /* A connect about to wait: the fd's wait is on it, and the kernel does

@@ -19,10 +19,13 @@
  *   prog_why_fd hostile DIR
  *     task "asker" connects to a Unix socket whose name, in DIR, holds
  *     control characters (ESC, newline, BEL); task "server" answers late.
+ *     First main opens and closes file DIR/f<ESC>[1mile with ts_file_*:
+ *     its fd gets an "opened" row with the path, then a "closed" row.
  *
  * Each prints "asker=ID fd=FD port=PORT" (port 0 for Unix) once done.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -93,6 +96,15 @@ static void *amain(void *arg) {
     (void)arg;
     pthread_t th;
     ts_task *srv = NULL;
+    if (use_unix) {
+        char fpath[600];
+        ts_file *f;
+        snprintf(fpath, sizeof fpath, "%s", unix_path);
+        strcpy(strrchr(fpath, '/'), "/f\x1b[1mile");
+        if (ts_file_open(fpath, O_CREAT | O_WRONLY, 0600, &f) || ts_file_close(f))
+            return (void *)1;
+        unlink(fpath);
+    }
     if (!strcmp(mode, "thread") || !strcmp(mode, "hang")) {
         hang = !strcmp(mode, "hang");
         lfd = socket(AF_INET, SOCK_STREAM, 0);

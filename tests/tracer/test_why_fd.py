@@ -106,6 +106,12 @@ def hang(c):
 def hostile(c):
     path, (asker, fd, _) = run(c, "hostile.db", "hostile", c.dir)
     name = "%s/ev\x1b[31mil\nso\ack" % c.dir
+    files = rows(path, "SELECT fd, kind, how, address FROM fds WHERE kind = 'file'"
+                 " OR how = 'closed' ORDER BY seq")
+    fpath = "%s/f\x1b[1mile" % c.dir
+    expect(len(files) == 2 and files[0][1:] == ("file", "opened", fpath)
+           and files[1][0] == files[0][0] and files[1][2:] == ("closed", ""),
+           "the file's rows: %r" % files)
     got = rows(path, "SELECT kind, how, address FROM fds WHERE fd = ? AND how = 'connected'", (fd,))
     expect(got == [("unix", "connected", "%s <- ?" % name)], "fds rows: %r" % got)
     out = taskscope("why", path, asker, expect_rc=0).stdout

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "../tracepoints.h"
 #include "trace.h"
 
 /* The longest text recorded: two addresses fit with room to spare; a
@@ -88,6 +89,10 @@ void ts__tr_fd_info(int fd, int how, const char *path, const void *to, unsigned 
     ts__ring *r = ts__ring_self();
     if (!r || fd < 0)
         return;
+    if (how == TS_FD_CLOSED) { /* the fd is nothing now (its number may be reused) */
+        emit(r, fd, K_OTHER, how, "", 0);
+        return;
+    }
     if (path) {
         emit(r, fd, K_FILE, how, path, strnlen(path, TEXT_MAX));
         return;
