@@ -128,7 +128,7 @@
     "CREATE VIEW IF NOT EXISTS processes AS SELECT p.pid, p.parent, p.exe, p.status,\n" \
     "  p.dropped, p.events,\n"                                                         \
     "  (SELECT count(*) FROM ev_task_create c WHERE c.pid = p.pid) AS tasks FROM process p;\n" \
-    TS_DDL_VIEWS_NOTES TS_DDL_RESOURCES_VIEW
+    TS_DDL_VIEWS_NOTES TS_DDL_RESOURCES_VIEW TS_DDL_FDS_VIEW
 
 /* Issue 15: user fields (the current value of each key: the latest
  * setting, an empty value being a removal; a state dump repeats them),
@@ -182,5 +182,20 @@
     "    (SELECT min(d.seq) FROM ev_future_done d WHERE d.future = c.future AND d.pid = c.pid\n" \
     "      AND d.seq > c.seq), c.pid\n"                                                 \
     "    FROM ev_future_create c) r;\n"
+
+/* Issue 19: what each fd was, from the fd_info events (one row each: an
+ * fd reused later is a new row; the one a wait meant is the latest row
+ * for its fd before the wait began).  address: a socket's "peer <- local"
+ * (a listener's or bound socket's local address alone) or a file's path,
+ * as the runtime recorded it (user-controlled text: escape it on a
+ * terminal). */
+#define TS_DDL_FDS_VIEW                                                                \
+    "CREATE VIEW IF NOT EXISTS fds AS SELECT f.seq, f.ns, f.fd,\n"                     \
+    "  CASE f.kind WHEN 1 THEN 'tcp' WHEN 2 THEN 'udp' WHEN 3 THEN 'unix'\n"          \
+    "    WHEN 4 THEN 'unix_dgram' WHEN 5 THEN 'file' ELSE 'other' END AS kind,\n"       \
+    "  CASE f.how WHEN 1 THEN 'connected' WHEN 2 THEN 'accepted' WHEN 3 THEN 'listening'\n" \
+    "    WHEN 4 THEN 'bound' WHEN 5 THEN 'opened' WHEN 6 THEN 'connecting'\n"      \
+    "    WHEN 7 THEN 'closed' ELSE 'other' END AS how,\n"           \
+    "  f.text AS address, f.pid FROM ev_fd_info f;\n"
 
 #endif

@@ -21,6 +21,7 @@
 #include "idmap.h"
 #include "model.h"
 #include "model_impl.h"
+#include "model_fds.h"
 #include "model_notes.h"
 
 #define TM_KEEP_FINISHED 50000
@@ -67,6 +68,7 @@ void tm_model_free(tm_model *m) {
     free(m->stacks);
     tm_groups_free(&m->groups);
     tm__notes_free(m);
+    tm__fds_free(m);
     free(m);
 }
 
@@ -775,6 +777,7 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
     case TS_EV_task_field: tm__on_task_field(m, (const void *)h); break;
     case TS_EV_log: tm__on_log(m, (const void *)h, ns); break;
     case TS_EV_cancel_request: tm__on_cancel_request(m, (const void *)h); break;
+    case TS_EV_fd_info: tm__on_fd_info(m, (const void *)h); break; /* model_fds.c */
     default: break;
     }
 }

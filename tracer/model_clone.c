@@ -25,6 +25,7 @@
 
 #include "model.h"
 #include "model_impl.h"
+#include "model_fds.h"
 #include "model_notes.h"
 #include "zpack.h"
 
@@ -173,6 +174,8 @@ static tm_model *copy_model(const tm_model *src, struct copy *cp) {
     m->evict_fn = NULL; /* the streamed reports' hook, like retire's */
     m->evict_arg = NULL;
     m->notes = NULL; /* until copied below: never the original's */
+    m->fds = NULL;
+    m->fds_cap = 0;
 
     m->tasks = calloc(src->tasks_cap ? src->tasks_cap : 1, sizeof *m->tasks);
     cp->ok &= m->tasks != NULL;
@@ -220,6 +223,8 @@ static tm_model *copy_model(const tm_model *src, struct copy *cp) {
 
     dup_groups(&m->groups, &src->groups, cp);
     if (tm__notes_clone(m, src))
+        cp->ok = 0;
+    if (tm__fds_clone(m, src))
         cp->ok = 0;
     if (!cp->ok) {
         /* every pointer is either a copy or NULL: the usual free works,

@@ -57,6 +57,8 @@ struct tm_model {
         uint64_t gen, loop;
     } dumps[8];
     struct tm_notes *notes;        /* stacks, fields, logs (model_notes.c) */
+    char **fds;                    /* by fd: "KIND ADDRESS" (model_fds.c) */
+    size_t fds_cap;
 };
 
 /* model_resources.c: apply a resource or future event. */

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "model_fds.h"
 #include "report_impl.h"
 #include "syscalls.h"
 #include "taskscope/error.h"
@@ -36,7 +37,12 @@ void tr_awaits_text(const tm_model *m, const tm_task *t, char *buf, size_t len) 
     } else if (t->wait_kind == 3 || t->wait_kind == 4 || !t->wait_obj) {
         snprintf(buf, len, "%s", tm_wait_kind_name(t->wait_kind));
     } else if (t->wait_kind == 13) {
-        snprintf(buf, len, "fd %" PRIu64, t->wait_obj);
+        /* what the runtime said the fd is (fd_info), as why says it */
+        const char *ft = tm_model_fd_text(m, (int64_t)t->wait_obj);
+        if (ft)
+            snprintf(buf, len, "fd %" PRIu64 " (%s)", t->wait_obj, ft);
+        else
+            snprintf(buf, len, "fd %" PRIu64, t->wait_obj);
     } else if (tm_wait_kind_is_resource(t->wait_kind)) {
         tm_resource_text(m, t->wait_kind, t->wait_obj, buf, len);
     } else {

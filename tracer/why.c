@@ -441,6 +441,9 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                 break;
             x->ns += r->end - r->start;
             x->count++;
+            if (!x->seq)
+                x->seq = r->seq;
+            x->external += !r->cause_task && r->status >= 0;
             x->cancelled += r->status == -ECANCELED;
             x->timed_out += r->status == -ETIMEDOUT;
             add_blocked(c, x, task, r->start, r->end);

@@ -83,6 +83,12 @@ typedef struct why_node {
     unsigned cancelled, timed_out; /* WHY_WAIT: instances ended so */
     unsigned inferred;        /* WHY_TASK: instances whose cause is a guess (several
                                  semaphore holders: the one named released) */
+    /* WHY_WAIT: the first instance's suspend seq (what an fd was then:
+     * the latest fd_info before it), and how many instances ended well
+     * with no task of the process waking them (an fd: the cause was
+     * outside the process, inferred to be the peer). */
+    int64_t seq;
+    unsigned external;
     unsigned nholders;        /* WHY_WAIT on a semaphore: its holders when the waits */
     uint64_t holders[WHY_HOLDERS_MAX]; /* began (inferred: releases name no permit) */
     /* WHY_WAIT: how much of the waits the loop spent blocked by other

@@ -58,6 +58,89 @@ static const char SQL_TASK_SITE[] =
 static const char SQL_RES_SITE[] = "SELECT site FROM resources WHERE id = ?1 AND pid = ?2 LIMIT 1";
 static const char SQL_RES_NAME[] = "SELECT name FROM resources WHERE id = ?1 AND pid = ?2 LIMIT 1";
 
+/* What an fd wait's fd was: the latest fd_info for it before the wait
+ * began (an fd number is reused; the first instance of the node says). */
+typedef struct fd_desc {
+    char *kind, *how, *address; /* malloc'd; NULL when unknown */
+} fd_desc;
+
+static fd_desc fd_lookup(why_ctx *c, const why_node *n) {
+    fd_desc d = {0};
+    sqlite3_stmt *st = NULL;
+    if (n->wkind != 13 ||
+        sqlite3_prepare_v2(why_db(c),
+                           "SELECT kind, how, address FROM fds WHERE fd = ?1 AND pid = ?2"
+                           " AND seq < ?3 ORDER BY seq DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return d;
+    }
+    sqlite3_bind_int64(st, 1, (int64_t)n->object);
+    sqlite3_bind_int64(st, 2, why_pid(c));
+    sqlite3_bind_int64(st, 3, n->seq ? n->seq : INT64_MAX);
+    if (sqlite3_step(st) == SQLITE_ROW && /* closed since: unknown now */
+        strcmp((const char *)sqlite3_column_text(st, 1), "closed") != 0) {
+        const unsigned char *k = sqlite3_column_text(st, 0), *h = sqlite3_column_text(st, 1);
+        const unsigned char *a = sqlite3_column_text(st, 2);
+        d.kind = k ? strdup((const char *)k) : NULL;
+        d.how = h ? strdup((const char *)h) : NULL;
+        d.address = strdup(a ? (const char *)a : "");
+    }
+    sqlite3_finalize(st);
+    return d;
+}
+
+static void fd_free(fd_desc *d) {
+    free(d->kind);
+    free(d->how);
+    free(d->address);
+}
+
+/* The peer of a connected socket: the part of "peer <- local" before the
+ * arrow; NULL for a listener, a file or an unknown fd.  malloc'd. */
+static char *fd_peer(const fd_desc *d) {
+    const char *arrow = d->address ? strstr(d->address, " <- ") : NULL;
+    return arrow ? strndup(d->address, (size_t)(arrow - d->address)) : NULL;
+}
+
+/* Is the peer of fd wait n's socket in this process?  Its other end is
+ * an fd the runtime described with the mirrored address ("local <-
+ * peer"), or, for a Unix socket, whose unnamed end says nothing, a
+ * listener on the peer's address.  The fd number, or -1.  *how receives
+ * "accepted", "connected" or "listening" (static). */
+static int fd_mirror(why_ctx *c, const fd_desc *d, const char **how) {
+    const char *arrow = d->address ? strstr(d->address, " <- ") : NULL;
+    if (!arrow)
+        return -1;
+    const char *local = arrow + 4;
+    size_t plen = (size_t)(arrow - d->address);
+    char *mirror = NULL, *peer = strndup(d->address, plen);
+    if (!peer || asprintf(&mirror, "%s <- %s", local, peer) < 0) {
+        free(peer);
+        return -1;
+    }
+    int fd = -1;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(why_db(c),
+                           "SELECT fd, how FROM fds WHERE pid = ?2 AND how <> 'closed' AND ((address = ?1 AND ?3)\n"
+                           "  OR (how = 'listening' AND address = ?4)) ORDER BY how = 'listening', seq DESC LIMIT 1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, mirror, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, why_pid(c));
+        sqlite3_bind_int(st, 3, strcmp(local, "?") != 0); /* an unnamed end matches nothing */
+        sqlite3_bind_text(st, 4, peer, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            fd = sqlite3_column_int(st, 0);
+            const char *h = (const char *)sqlite3_column_text(st, 1);
+            *how = h && !strcmp(h, "listening") ? "listening" : h && !strcmp(h, "accepted") ? "accepted" : "connected";
+        }
+    }
+    sqlite3_finalize(st);
+    free(mirror);
+    free(peer);
+    return fd;
+}
+
 int why_kind_is_resource(int k) { return k == 2 || (k >= 5 && k <= 12) || k == 16; }
 
 const char *why_cause_name(int cause) {
@@ -168,8 +251,17 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
                     free(rs);
                 }
                 free(rn);
-            } else if (n->wkind == 1 || n->wkind == 13) {
-                fprintf(out, " %s%" PRIu64, n->wkind == 13 ? "fd " : "#", n->object);
+            } else if (n->wkind == 13) {
+                fd_desc d = fd_lookup(c, n);
+                fprintf(out, " %" PRIu64, n->object);
+                if (d.address) {
+                    fprintf(out, " (%s ", d.kind ? d.kind : "other");
+                    ts_text_put(out, d.address, 0);
+                    fputc(')', out);
+                }
+                fd_free(&d);
+            } else if (n->wkind == 1) {
+                fprintf(out, " #%" PRIu64, n->object);
             } else if (n->wkind == 14 && n->object) { /* the job: an address */
                 fprintf(out, " %#" PRIx64, n->object);
             }
@@ -193,6 +285,37 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
             }
             if (n->nholders)
                 fputs(" (inferred)", out);
+            if (n->wkind == 13 && n->external) {
+                /* the loop's poll woke it, no task did: what made the fd
+                 * ready is outside the process */
+                fd_desc d = fd_lookup(c, n);
+                char *peer = fd_peer(&d);
+                const char *how = NULL;
+                int mfd = fd_mirror(c, &d, &how);
+                if (n->external == n->count)
+                    fputs("; no task of this process woke it", out);
+                else
+                    fprintf(out, "; %u of them woken by no task of this process", n->external);
+                if (mfd >= 0 && peer) {
+                    fputs(" (the poll did): the peer ", out);
+                    ts_text_put(out, peer, 0);
+                    if (!strcmp(how, "listening"))
+                        fprintf(out, " listens on this process's own fd %d: the cause is the task"
+                                " serving that connection (inferred)", mfd);
+                    else
+                        fprintf(out, " is this process's own fd %d (%s): the cause is the task"
+                                " writing to it (inferred)", mfd, how);
+                } else if (peer) {
+                    fputs(": the cause is outside the process (inferred: the peer ", out);
+                    ts_text_put(out, peer, 0);
+                    fputc(')', out);
+                } else {
+                    fprintf(out, ": the cause is outside the process (inferred: whatever makes"
+                            " fd %" PRIu64 " ready)", n->object);
+                }
+                free(peer);
+                fd_free(&d);
+            }
             if (n->loop_blocked_ns) {
                 char *bn = lookup(c, SQL_TASK_NAME, (int64_t)n->blocker);
                 fprintf(out, "; the loop was blocked %.3f ms of it, by task #%" PRIu64 " ",
@@ -257,6 +380,32 @@ void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall) {
             free(rs);
         }
         json_str(out, "await_site", site);
+        if (n->wkind == 13) {
+            /* fd: what it was (null if the runtime never said), and how
+             * many waits no task of the process woke (the cause outside) */
+            fd_desc d = fd_lookup(c, n);
+            char *peer = fd_peer(&d);
+            if (d.address) {
+                fputs(",\"fd\":{\"kind\":", out);
+                ts_json_put(out, d.kind ? d.kind : "other");
+                json_str(out, "how", d.how);
+                json_str(out, "address", d.address);
+                json_str(out, "peer", peer);
+                fputc('}', out);
+            } else {
+                fputs(",\"fd\":null", out);
+            }
+            const char *how = NULL;
+            int mfd = d.address ? fd_mirror(c, &d, &how) : -1;
+            fprintf(out, ",\"woken_by_no_task\":%u,\"cause_outside_process\":%s", n->external,
+                    n->external && mfd < 0 ? "true" : "false");
+            if (mfd >= 0)
+                fprintf(out, ",\"peer_in_process\":{\"fd\":%d,\"how\":\"%s\"}", mfd, how);
+            else
+                fputs(",\"peer_in_process\":null", out);
+            free(peer);
+            fd_free(&d);
+        }
         fprintf(out, ",\"loop_blocked_ns\":%" PRIu64, n->loop_blocked_ns);
         if (n->loop_blocked_ns) {
             char *bn = lookup(c, SQL_TASK_NAME, (int64_t)n->blocker);

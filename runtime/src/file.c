@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "file_impl.h"
+#include "tracepoints.h"
 
 #define TP_MAX_THREADS 8
 #define MAX_RW 0x7ffff000u   /* what Linux transfers in one call */
@@ -370,6 +371,7 @@ int ts_file_open_at(const char *path, int flags, unsigned mode, ts_file **out,
         return (int)r;
     }
     f->fd = (int)r;
+    TS_TRACE_FD_INFO(f->fd, TS_FD_OPENED, path);
     *out = f;
     return 0;
 }
@@ -471,6 +473,7 @@ int ts_file_close_at(ts_file *f, const ts_site *site) {
         return 0;
     int fd = f->fd;
     free(f);
+    TS_TRACE_FD_INFO(fd, TS_FD_CLOSED, NULL);
     ts__fop *op = fop_new(FOP_CLOSE, fd);
     if (!op || !ts__current()) {
         /* No memory or no task: closing at once is all that is left. */

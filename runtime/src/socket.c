@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "net_impl.h"
+#include "tracepoints.h"
 
 #define NET_RETRY 0      /* internal: the wait must be started again */
 #define NET_BUDGET 64    /* non-suspending calls in a row before a yield */
@@ -242,8 +243,13 @@ int ts_sock_connect_at(int fd, const struct sockaddr *addr, socklen_t len,
     while (connect(fd, addr, len) < 0) {
         if (errno == EINPROGRESS || errno == EINTR) {
             /* In progress (EINTR too: the connect goes on). */
+            TS_TRACE_FD_CONNECTING(fd, addr, len);
             err = ts__net_wait(fd, TS_WRITABLE, site);
-            return err < 0 ? err : connect_result(fd);
+            if (err >= 0)
+                err = connect_result(fd);
+            if (!err)
+                TS_TRACE_FD_INFO(fd, TS_FD_CONNECTED, NULL);
+            return err;
         }
         if (errno != EAGAIN || addr->sa_family != AF_UNIX)
             return -errno;
@@ -253,6 +259,7 @@ int ts_sock_connect_at(int fd, const struct sockaddr *addr, socklen_t len,
         if (err)
             return err;
     }
+    TS_TRACE_FD_INFO(fd, TS_FD_CONNECTED, NULL);
     return 0;
 }
 
@@ -263,8 +270,10 @@ int ts_sock_accept_at(int lfd, struct sockaddr *addr, socklen_t *len,
         return err;
     for (;;) {
         int fd = accept4(lfd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0)
+        if (fd >= 0) {
+            TS_TRACE_FD_INFO(fd, TS_FD_ACCEPTED, NULL);
             return fd;
+        }
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
         if (!ts__would_block(errno))
@@ -273,6 +282,8 @@ int ts_sock_accept_at(int lfd, struct sockaddr *addr, socklen_t *len,
             ts__sop op = {.kind = TS__SOP_ACCEPT, .fd = lfd, .addr = addr,
                           .alen = addr ? len : NULL};
             ssize_t r = uring_wait(&op, TS_READABLE, site);
+            if (r >= 0)
+                TS_TRACE_FD_INFO((int)r, TS_FD_ACCEPTED, NULL);
             if (r >= 0 || (r != -EINTR && r != -ECONNABORTED && r != -EAGAIN))
                 return (int)r;
             continue;
@@ -447,6 +458,7 @@ int ts__listen_socket(int family, int type, int protocol,
         goto fail;
     if (type == SOCK_STREAM && listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
         goto fail;
+    TS_TRACE_FD_INFO(fd, type == SOCK_STREAM ? TS_FD_LISTENING : TS_FD_BOUND, NULL);
     return fd;
 fail:;
     int err = -errno;
@@ -514,6 +526,7 @@ int ts_udp_open_at(const char *local_host, const char *local_port,
         close(fd);
         goto out;
     }
+    TS_TRACE_FD_INFO(fd, remote ? TS_FD_CONNECTED : TS_FD_BOUND, NULL);
     *fdp = fd;
 out:
     if (remote)

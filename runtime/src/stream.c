@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "net_impl.h"
+#include "tracepoints.h"
 
 #define READ_CHUNK (64u * 1024u)
 #define DEFAULT_HIGH (64u * 1024u)
@@ -77,6 +78,7 @@ static void wake_all(ts__node *list, int status) {
 }
 
 static void close_fd(ts_stream *s) {
+    TS_TRACE_FD_INFO(s->fd, TS_FD_CLOSED, NULL);
     ts__fd_forget(s->fd);
     close(s->fd);
     s->closed = true;

@@ -85,6 +85,22 @@ void ts__dump_answer(struct ts_loop *l);
 /* A resource or future got a name (or lost it: name NULL). */
 #define TS_TRACE_RESOURCE_NAME(obj, name) \
     do { TS_USDT(resource_name, (obj), (name)); TS_RING(resource_name((obj), (name))); } while (0)
+/* What an fd is, where the runtime learns it (fd_info; once per fd life,
+ * never per read or write).  Ring only: a USDT probe would need the BPF
+ * collector to read the addresses itself. */
+#define TS_FD_CONNECTED 1
+#define TS_FD_ACCEPTED 2
+#define TS_FD_LISTENING 3
+#define TS_FD_BOUND 4
+#define TS_FD_OPENED 5
+#define TS_FD_CONNECTING 6
+#define TS_FD_CLOSED 7 /* by the runtime (a stream, a file); a plain close() is not seen */
+#define TS_TRACE_FD_INFO(fd, how, path) \
+    do { TS_RING(fd_info((fd), (how), (path), NULL, 0)); } while (0)
+/* A connect about to wait: the fd's wait is on it, and the kernel does
+ * not name the peer until it completes (then TS_TRACE_FD_INFO again). */
+#define TS_TRACE_FD_CONNECTING(fd, to, tolen) \
+    do { TS_RING(fd_info((fd), TS_FD_CONNECTING, NULL, (to), (tolen))); } while (0)
 #define TS_TRACE_RESOURCE_FREE(obj) \
     do { TS_USDT(resource_free, (obj)); TS_RING(resource_free(obj)); } while (0)
 /* The task is often the thread's current one, a TLS load the compiler

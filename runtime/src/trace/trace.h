@@ -104,6 +104,11 @@ void ts__tr_future_done(const void *f, int err);
 void ts__tr_resource_create(const void *obj, int kind, unsigned capacity, const ts_site *site);
 void ts__tr_resource_free(const void *obj);
 void ts__tr_resource_name(const void *obj, const char *name);
+/* fdinfo.c: what fd is (how: TS_FD_*; path: a file's, NULL for a socket,
+ * whose addresses are asked of the kernel; to, tolen: the address a
+ * connect in progress goes to, which the kernel does not give yet).
+ * Once per fd life (twice for a connect that waits). */
+void ts__tr_fd_info(int fd, int how, const char *path, const void *to, unsigned tolen);
 void ts__tr_resource_acquired(const void *obj, const ts_task *t);
 void ts__tr_resource_release(const void *obj, const ts_task *t);
 void ts__tr_queue_depth(const void *q, size_t depth);
