@@ -62,9 +62,21 @@ static void *consumer_main(void *arg) {
     return NULL;
 }
 
+/* ts_sleep(s), call to return, in ns.  A timer counts from the loop's
+ * time at its iteration's start, which the steps before this one in the
+ * iteration have used up in part (much of it on a loaded machine): the
+ * tests compare with what was measured, not with s. */
+static uint64_t timed_sleep(double s) {
+    uint64_t t0 = now_ns();
+    ts_sleep(s);
+    return now_ns() - t0;
+}
+
+static uint64_t producer_sleep_ns, notifier_sleep_ns;
+
 static void *producer_main(void *arg) {
     (void)arg;
-    ts_sleep(0.020);
+    producer_sleep_ns = timed_sleep(0.020);
     ts_event_set(go);
     uint64_t a = now_ns();
     usleep(200000); /* the bug under study: a blocking call on the loop */
@@ -99,17 +111,20 @@ static void *queue_main(void *arg) {
     ts_await(f, NULL);
     ts_await(b, NULL);
     ts_await(p, NULL);
-    printf("fan=%llu bystander=%llu producer=%llu blocked_ns=%llu\n", (unsigned long long)fid,
-           (unsigned long long)bid, (unsigned long long)pid, (unsigned long long)blocked_ns);
+    printf("fan=%llu bystander=%llu producer=%llu blocked_ns=%llu sleep_ns=%llu\n",
+           (unsigned long long)fid, (unsigned long long)bid, (unsigned long long)pid,
+           (unsigned long long)blocked_ns, (unsigned long long)producer_sleep_ns);
     return NULL;
 }
 
 /* ---- chain ---------------------------------------------------------------- */
 
+static uint64_t bottom_sleep_ns;
+
 static void *link_main(void *arg) {
     long left = (long)(intptr_t)arg;
     if (left <= 1) {
-        ts_sleep(0.030);
+        bottom_sleep_ns = timed_sleep(0.030);
         return NULL;
     }
     ts_task *next = ts_spawn_named("link", link_main, (void *)(intptr_t)(left - 1));
@@ -124,7 +139,8 @@ static void *chain_main(void *arg) {
     ts_task *top = ts_spawn_named("link", link_main, (void *)(intptr_t)chain_n);
     uint64_t id = ts_task_id(top);
     ts_await(top, NULL);
-    printf("top=%llu n=%ld\n", (unsigned long long)id, chain_n);
+    printf("top=%llu n=%ld bottom_sleep_ns=%llu\n", (unsigned long long)id, chain_n,
+           (unsigned long long)bottom_sleep_ns);
     return NULL;
 }
 
@@ -181,7 +197,7 @@ static void *listener_main(void *arg) {
 
 static void *notifier_main(void *arg) {
     (void)arg;
-    ts_sleep(0.030);
+    notifier_sleep_ns = timed_sleep(0.030);
     ts_condition_acquire(ready);
     ts_condition_notify(ready, 1);
     ts_condition_release(ready);
@@ -196,7 +212,8 @@ static void *cond_main(void *arg) {
     uint64_t il = ts_task_id(l), in = ts_task_id(n);
     ts_await(l, NULL);
     ts_await(n, NULL);
-    printf("listener=%llu notifier=%llu\n", (unsigned long long)il, (unsigned long long)in);
+    printf("listener=%llu notifier=%llu sleep_ns=%llu\n", (unsigned long long)il,
+           (unsigned long long)in, (unsigned long long)notifier_sleep_ns);
     return NULL;
 }
 
