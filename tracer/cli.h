@@ -9,6 +9,9 @@
 /* Print "taskscope CMD: <message>; see `taskscope CMD --help`" (or
  * `taskscope --help` when cmd is NULL) on stderr; returns 2. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A --depth value for `why` and the exports that follow its causes (0 to
+ * WHY_DEPTH_MAX) into *out: 0, or cli_usage's exit code for cmd. */
+int cli_why_depth(const char *cmd, const char *arg, int *out);
 
 /* The usage error for getopt_long's complaint opt ('?': unknown option
  * or a value given to a flag; ':' a missing value), naming the option it

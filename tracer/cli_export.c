@@ -212,12 +212,9 @@ int cmd_export(int argc, char **argv) {
             fo.site = optarg;
             break;
         case OPT_DEPTH: {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 0 || v > WHY_DEPTH_MAX)
-                return cli_usage("export", "--depth takes a number from 0 to %d, not '%s'",
-                                 WHY_DEPTH_MAX, optarg);
-            fo.depth = (int)v;
+            int rc = cli_why_depth("export", optarg, &fo.depth);
+            if (rc)
+                return rc;
             depth_set = 1;
             break;
         }

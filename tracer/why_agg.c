@@ -770,12 +770,9 @@ int cmd_why_agg(int argc, char **argv) {
             char *help[] = {argv[0], "--help", NULL}; /* why's usage covers both forms */
             return cmd_why(2, help);
         } else if (opt == 'd') {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 0 || v > WHY_DEPTH_MAX)
-                return cli_usage("why", "--depth takes a number from 0 to %d, not '%s'",
-                                 WHY_DEPTH_MAX, optarg);
-            depth = (int)v;
+            int rc = cli_why_depth("why", optarg, &depth);
+            if (rc)
+                return rc;
         } else {
             return cli_bad_option("why", opt, argv);
         }

@@ -38,6 +38,15 @@ static const char USAGE[] =
     "every task spawned at a site (or so named): wall-time p50/p90/p99/max, and\n"
     "where the slowest percentile's time went, in a sentence and a table.\n";
 
+int cli_why_depth(const char *cmd, const char *arg, int *out) {
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (!*arg || *end || v < 0 || v > WHY_DEPTH_MAX)
+        return cli_usage(cmd, "--depth takes a number from 0 to %d, not '%s'", WHY_DEPTH_MAX, arg);
+    *out = (int)v;
+    return 0;
+}
+
 int cmd_why(int argc, char **argv) {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
                                          {"depth", required_argument, NULL, 'd'},
@@ -50,12 +59,9 @@ int cmd_why(int argc, char **argv) {
         if (opt == 'j') {
             json = 1;
         } else if (opt == 'd') {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 0 || v > WHY_DEPTH_MAX)
-                return cli_usage("why", "--depth takes a number from 0 to %d, not '%s'",
-                                 WHY_DEPTH_MAX, optarg);
-            depth = (int)v;
+            int rc = cli_why_depth("why", optarg, &depth);
+            if (rc)
+                return rc;
         } else if (opt == 'h') {
             fputs(USAGE, stdout);
             return 0;
