@@ -194,6 +194,11 @@ typedef struct ts_seg_header {
     /* Block detection settings (ns) and the loops being watched. */
     uint64_t block_threshold_ns;
     uint64_t slow_step_ns;
+    /* CLOCK_MONOTONIC ns at which the watchdog began its latest scan of
+     * the loops, stored when that scan is over (its copies of the steps
+     * in loops[] are then written): a reader that came before it cannot
+     * yet know whether a step was running when it came. */
+    uint64_t watch_scan_ns;
     ts_loop_slot loops[TS_MAX_LOOPS];
     char runtime_version[16];
     char exe[256];                    /* /proc/self/exe at creation */

@@ -204,10 +204,8 @@ static int loop_blocked_now(const ts_session *s, int need_stack) {
 
 /* Grace beyond the block threshold for the watchdog's report of a step
  * it watches: it wakes at the deadline but may wait for a CPU on a loaded
- * machine.  And how long the watchdog may take to note a step (its idle
- * period, 50 ms, and some slack). */
+ * machine. */
 #define WATCHDOG_GRACE_NS (300 * 1000000ull)
-#define WATCHDOG_NOTE_MS 70
 
 void ts_session_wait_dump(ts_session *s, int timeout_ms) {
     ts_session_wait_dump_for(s, timeout_ms, 1);
@@ -230,10 +228,8 @@ void ts_session_wait_dump_for(ts_session *s, int timeout_ms, int need_stack) {
          * blocked by a task spawned in its batch shows nothing in the
          * flight recorder until the watchdog names it, within the
          * threshold: wait for that report while the watchdog watches a
-         * step that began before we came (and long enough for it to
-         * note one). */
-        if (!s->attached && now_ms() - t0 >= WATCHDOG_NOTE_MS &&
-            !ts_reader_step_pending(s->reader, since, WATCHDOG_GRACE_NS))
+         * step that began before we came (and until it has looked). */
+        if (!s->attached && !ts_reader_step_pending(s->reader, since, WATCHDOG_GRACE_NS))
             break;
         /* 2 ms, not more: `ps PID` during a block answers as soon as the
          * watchdog's report is in (the goal: 50 ms after it); the wait

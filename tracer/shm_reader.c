@@ -503,6 +503,11 @@ int ts_reader_step_pending(const ts_reader *rd, uint64_t since, uint64_t grace_n
     if (!threshold || !rd->base)
         return 0;
     uint64_t now = rd_mono_ns();
+    /* No scan finished since the caller came: the watchdog (late on a
+     * loaded machine) may yet find a step running then. */
+    if (rd_load64(rd, SEG_OFF(watch_scan_ns)) < since && now >= since &&
+        now - since < threshold + grace_ns)
+        return 1;
     for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
         uint64_t slot = SEG_OFF(loops) + (uint64_t)i * sizeof(ts_loop_slot);
         if (!rd_load64(rd, slot + offsetof(ts_loop_slot, loop)))

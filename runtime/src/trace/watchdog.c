@@ -398,6 +398,7 @@ static void *watchdog_main(void *arg) {
         if (!(tpn > 0))
             tpn = 1;
         wake = now + idle_period(thr);
+        uint64_t scan_start = now;
         for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
             ts_loop_slot *s = ts__loop_slot_at(i);
             if (!__atomic_load_n(&s->loop, __ATOMIC_ACQUIRE))
@@ -419,6 +420,9 @@ static void *watchdog_main(void *arg) {
             else if (now + (thr - elapsed) < wake)
                 wake = now + (thr - elapsed);
         }
+        /* After the copies above: a reader that sees this scan's time
+         * sees the steps it found running. */
+        __atomic_store_n(&h->watch_scan_ns, scan_start, __ATOMIC_RELEASE);
     }
     return NULL;
 }
