@@ -329,8 +329,8 @@ static int process_identity(ts_reader *rd, int pid, uint64_t *start, uint32_t *e
  * (same user, or root), and gives us our own reference: the segment
  * outlives the process for as long as we hold it. */
 static int open_segment(ts_reader *rd, int pid) {
-    uint64_t start;
-    uint32_t euid;
+    uint64_t start = 0;
+    uint32_t euid = 0; /* both set, or an error: gcc -O2 cannot tell */
     int err = process_identity(rd, pid, &start, &euid);
     if (err)
         return err;

@@ -182,7 +182,7 @@ static void test_cancel_through_the_channel(void **state) {
     pid_t pid = start_child(&stop_w, &ready_r);
     evlog log = {0};
     ts_reader *rd = attach_and_dump(pid, &log);
-    uint64_t loop, id = find_task(rd, &log, "nested", &loop);
+    uint64_t loop = 0, id = find_task(rd, &log, "nested", &loop);
     assert_true(id != 0);
     evlog after = {0};
     assert_int_equal(command(rd, &after, 99, loop, id, NULL), -EINVAL); /* unknown op */
