@@ -176,6 +176,8 @@ static const struct member seg_members[] = {
     M(ts_seg_header, reader_heartbeat_ns, "CLOCK_MONOTONIC of the reader's last sign of life"),
     M(ts_seg_header, block_threshold_ns, "block detection threshold"),
     M(ts_seg_header, slow_step_ns, "slow-step threshold"),
+    M(ts_seg_header, watch_scan_ns,
+      "CLOCK_MONOTONIC at the start of the watchdog's latest finished scan of the loops"),
     M(ts_seg_header, loops, "one ts_loop_slot per loop (block detection state)"),
     M(ts_seg_header, runtime_version, "runtime version string"),
     M(ts_seg_header, exe, "/proc/self/exe at creation"),
