@@ -250,12 +250,13 @@ void ts__tr_loop_close(ts_loop *l) {
     dump_need = 0;
     if (!r)
         return;
-    ts__ring_hold(r, 0);
+    ts__ring_open_reserve(r);
     {
         BEGIN(r, loop_close);
         e->loop = l->id;
         END(r);
     }
+    ts__ring_hold(r, 0);
     ts__ring_publish(r);
 }
 

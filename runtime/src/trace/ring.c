@@ -14,6 +14,7 @@
  *     announced itself, nothing of that window is overwritten.
  *   - Ordinary events leave the room held back for a state dump free
  *     (r->limit); a dump goes in whole or not at all (ts__ring_copy_in).
+ *     They also leave TS_RING_END_RESERVE free for a loop's last record.
  *   - The header's magic is written last (release), so a reader that sees
  *     it sees a complete header.
  *   - After fork() the child owns nothing of the parent's segment: an
@@ -342,7 +343,7 @@ static int claim_slot(uint32_t role, const char *name) {
          * reader to decode as records. */
         r->pos = __atomic_load_n(&slot_pos[i], __ATOMIC_ACQUIRE);
         r->tail_cache = r->pos;
-        r->limit = geom.ring_size;
+        r->limit = geom.ring_size - TS_RING_END_RESERVE;
         r->unpublished = 0;
         r->full_skip = 0;
         r->dropped_pending = 0;
@@ -577,7 +578,14 @@ void ts__seg_settle_dump(void) {
 
 void ts__ring_hold(ts__ring *r, uint64_t bytes) {
     uint64_t size = (uint64_t)r->mask + 1;
+    if (bytes < TS_RING_END_RESERVE)
+        bytes = TS_RING_END_RESERVE;
     r->limit = size - (bytes < size ? bytes : size);
+}
+
+void ts__ring_open_reserve(ts__ring *r) {
+    r->limit = (uint64_t)r->mask + 1;
+    r->full_skip = 0; /* a drop streak's cached verdict was for the old limit */
 }
 
 bool ts__ring_fits(ts__ring *r, uint64_t bytes) {
@@ -649,7 +657,7 @@ int ts__ring_copy_in(ts__ring *r, const ts__ring *s, uint64_t *need) {
     *need = end - r->pos;
     if (!ts__ring_fits(r, *need))
         return -ENOSPC;
-    ts__ring_hold(r, 0);
+    ts__ring_open_reserve(r);
     p = 0;
     for (const ts_ev_header *h; (h = scratch_next(s, &p));) {
         ts_ev_header *d = ts__ring_reserve_at(r, h->type, h->size, h->ts);

@@ -113,10 +113,21 @@ static inline void ts__ring_commit(ts__ring *r, uint32_t size) {
         ts__ring_publish(r);
 }
 
-/* Keep `bytes` of the ring free from ordinary events while a live reader
- * reads it (0: release).  What does not fit in the rest is dropped and
- * counted as usual. */
+/* With a live reader, ordinary events always leave this much free: the
+ * end of a loop (the count of what was dropped, then its loop_close)
+ * goes in even when the reader fell far behind, so the recording still
+ * learns that every task of the loop is gone (a burst that dropped their
+ * task_done records would otherwise leave them "live" forever).  Room
+ * for two small records, each with a page's padding before it. */
+#define TS_RING_END_RESERVE 256u
+
+/* Keep `bytes` of the ring (at least TS_RING_END_RESERVE) free from
+ * ordinary events while a live reader reads it (0: just the reserve).
+ * What does not fit in the rest is dropped and counted as usual. */
 void ts__ring_hold(ts__ring *r, uint64_t bytes);
+/* Let the next records use the whole ring, reserve included: for a dump
+ * being copied in, or a loop's last record.  ts__ring_hold ends it. */
+void ts__ring_open_reserve(ts__ring *r);
 /* Would `bytes` more fit now (no live reader, or the reader has left that
  * much room)?  Re-reads the reader's tail. */
 bool ts__ring_fits(ts__ring *r, uint64_t bytes);
