@@ -222,7 +222,19 @@ static void evict(tm_model *m, uint64_t id) {
     free(t);
     m->tasks[i] = NULL;
     tm_idmap_del(&m->task_ids, id);
-    if (++m->nholes > 1024 && m->nholes * 2 > m->ntasks)
+    if (++m->nholes > 1024 && m->nholes * 2 > m->ntasks && !m->sweeping)
+        compact(m);
+}
+
+/* A sweep over tasks[] that retires tasks may evict others (the oldest
+ * finished ones, into a report's table): compacting then would move
+ * tasks not yet looked at below the sweep's index, and they would stay
+ * live for ever.  Compaction waits for the sweep's end. */
+static void sweep_begin(tm_model *m) { m->sweeping = 1; }
+
+static void sweep_end(tm_model *m) {
+    m->sweeping = 0;
+    if (m->nholes > 1024 && m->nholes * 2 > m->ntasks)
         compact(m);
 }
 
@@ -534,10 +546,19 @@ static void on_done(tm_model *m, const ts_ev_task_done *e, uint64_t ns) {
     t->wait_obj = 0;
 }
 
-static void on_free(tm_model *m, const ts_ev_task_free *e) {
+static void retire_task(tm_model *m, tm_task *t, uint64_t ns);
+
+static void on_free(tm_model *m, const ts_ev_task_free *e, uint64_t ns) {
     tm_task *t = tm_model_task(m, e->task);
     if (!t || t->freed)
         return;
+    /* The runtime frees a task only after its end: one freed while it
+     * looks live here ended among dropped events.  Kept live, it would
+     * be evicted as "ready" and listed so for ever. */
+    if (t->state < TM_DONE) {
+        retire_task(m, t, ns);
+        return;
+    }
     t->freed = 1;
     note_finished(m, t->id);
 }
@@ -758,7 +779,7 @@ void tm_model_apply(tm_model *m, const ts_ev_header *h, uint64_t ns, uint32_t ti
     case TS_EV_task_wake: on_wake(m, (const void *)h, ns); break;
     case TS_EV_task_cancel: on_cancel(m, (const void *)h, ns); break;
     case TS_EV_task_done: on_done(m, (const void *)h, ns); break;
-    case TS_EV_task_free: on_free(m, (const void *)h); break;
+    case TS_EV_task_free: on_free(m, (const void *)h, ns); break;
     case TS_EV_resource_create:
     case TS_EV_resource_free:
     case TS_EV_resource_acquired:
@@ -814,6 +835,7 @@ static void retire_task(tm_model *m, tm_task *t, uint64_t ns) {
 }
 
 static void retire_unlisted(tm_model *m, uint64_t loop, uint64_t gen, uint64_t ns) {
+    sweep_begin(m);
     for (size_t i = 0; i < m->ntasks; i++) {
         tm_task *t = m->tasks[i];
         if (!t)
@@ -831,6 +853,7 @@ static void retire_unlisted(tm_model *m, uint64_t loop, uint64_t gen, uint64_t n
         if (unlisted(m, t, loop, gen))
             retire_task(m, t, ns);
     }
+    sweep_end(m);
 }
 
 /* A closed loop has no live task left (ts_loop_close finishes them all
@@ -842,10 +865,12 @@ static void retire_loop(tm_model *m, uint64_t loop, uint64_t ns) {
     int all_closed = 1;
     for (size_t i = 0; i < m->nloops; i++)
         all_closed &= m->loops[i].closed;
+    sweep_begin(m);
     for (size_t i = 0; i < m->ntasks; i++) {
         tm_task *t = m->tasks[i];
         if (t && t->state < TM_DONE &&
             (unlisted(m, t, loop, UINT64_MAX) || (all_closed && !t->loop)))
             retire_task(m, t, ns);
     }
+    sweep_end(m);
 }

@@ -18,6 +18,7 @@ struct strtab {
 struct tm_model {
     tm_task **tasks;
     size_t ntasks, tasks_cap, nholes;
+    int sweeping; /* a loop over tasks[] that may evict runs: no compaction */
     tm_idmap task_ids;
     uint64_t *finished_ids;
     size_t fin_head, fin_n, fin_cap;

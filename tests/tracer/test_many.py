@@ -144,10 +144,33 @@ def burst(c):
     text_counts(path, created)
 
 
+def burst_dropping(c):
+    """The burst again on the smallest ring, so that most events are
+    dropped, task_done records among them: after a clean exit no task may
+    be listed as still live (each ended, if its end was lost, as "lost"),
+    live or from the file."""
+    path = c.path("dropping.db")
+    from tracer_util import TASKSCOPE, TIMEOUT
+    env = dict(os.environ, TASKSCOPE_RING_SIZE="1")  # rounded up to the minimum
+    p = subprocess.run([TASKSCOPE, "run", "-o", path, "--", prog("prog_many"), str(N), "--burst"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                       timeout=TIMEOUT * 4)
+    expect(p.returncode == 0 and "spawned %d" % N in p.stdout,
+           "prog_many --burst: %s" % p.stderr[-500:])
+    s = session(path)
+    expect(int(s["dropped"]) > 0, "nothing dropped on the smallest ring: %r" % s)
+    ps = taskscope_json("ps", "--json", "--all", path)
+    live = [t for t in ps["tasks"] if t["state"] in ("ready", "running", "suspended")]
+    expect(ps["tasks_live"] == 0 and not live,
+           "after a clean exit, %d listed live (tasks_live %r): %r"
+           % (len(live), ps["tasks_live"], live[:3]))
+
+
 def main():
     c = Checker("many")
     c.check(many)
     c.check(burst)
+    c.check(burst_dropping)
     return c.finish()
 
 
