@@ -12,8 +12,9 @@
  *   prog_crash           SIGSEGV (a write to an unmapped address)
  *   prog_crash --abort   SIGABRT (abort())
  *   prog_crash --wait-file PATH
- *                        prints "ready pid=N", then crashes (SIGSEGV) once
- *                        PATH exists (a test attaches a tracer first)
+ *                        prints "ready pid=N" once its loop runs, then
+ *                        crashes (SIGSEGV) once PATH exists (a test
+ *                        attaches a tracer first)
  *   prog_crash --flood   SIGSEGV after 20,000 short tasks: with a small
  *                        ring the flight recorder no longer holds the
  *                        sleeper's and the waiter's events, only the
@@ -74,6 +75,13 @@ static void *crasher(void *arg) {
 
 static void *amain(void *arg) {
     (void)arg;
+    /* Ready once the loop exists: a tracer attached before it would get
+     * no state dump (a loop born after the request owes none: its events
+     * from the first one on are all the tracer needs). */
+    if (wait_file) {
+        printf("ready pid=%d\n", (int)getpid());
+        fflush(stdout);
+    }
     ts_event *ev = ts_event_new();
     ts_task *s = ts_spawn_named("sleeper", sleeper, NULL);
     ts_task *w = ts_spawn_named("waiter", waiter, ev);
@@ -87,11 +95,8 @@ static void *amain(void *arg) {
 int main(int argc, char **argv) {
     use_abort = argc > 1 && !strcmp(argv[1], "--abort");
     flood = argc > 1 && !strcmp(argv[1], "--flood");
-    if (argc > 2 && !strcmp(argv[1], "--wait-file")) {
+    if (argc > 2 && !strcmp(argv[1], "--wait-file"))
         wait_file = argv[2];
-        printf("ready pid=%d\n", (int)getpid());
-        fflush(stdout);
-    }
     /* The default actions, whatever a sanitizer installed: the tests
      * check that the program dies of the signal it raised. */
     signal(SIGSEGV, SIG_DFL);
