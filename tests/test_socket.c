@@ -287,6 +287,21 @@ static void *sendall_task(void *arg) {
     return a->rc ? ts_fail(a->rc, NULL) : NULL;
 }
 
+/* Wait until t (and u, if given) are parked, 10 s at most.  A writer
+ * parks once the kernel's buffers are full, and over loopback that takes
+ * as long as the kernel takes to move the bytes and acknowledge them:
+ * deferred to ksoftirqd on a loaded machine, the acks free the send
+ * buffer after any fixed pause and wake the writer to send more (20 ms
+ * was not always enough: socket-epoll found the writer ready again). */
+static void until_parked(ts_task *t, ts_task *u) {
+    for (int i = 0; i < 1000; i++) {
+        if (ts_task_state_of(t) == TS_TASK_SUSPENDED &&
+            (!u || ts_task_state_of(u) == TS_TASK_SUSPENDED))
+            return;
+        assert_int_equal(ts_sleep(0.01), 0);
+    }
+}
+
 static void *body_cancel_write(void *arg) {
     (void)arg;
     int fds[2];
@@ -298,7 +313,7 @@ static void *body_cancel_write(void *arg) {
     assert_non_null(big);
     sendall_arg a = {.fd = fds[0], .buf = big, .n = n};
     ts_task *t = ts_spawn(sendall_task, &a);
-    assert_int_equal(ts_sleep(0.02), 0);
+    until_parked(t, NULL);
     assert_int_equal(ts_task_state_of(t), TS_TASK_SUSPENDED);
     ts_task_cancel(t, NULL);
     assert_int_equal(ts_await(t, NULL), -ECANCELED);
@@ -409,7 +424,7 @@ static void *body_reader_and_writer(void *arg) {
     char *big = calloc(1, n);
     sendall_arg a = {.fd = fds[0], .buf = big, .n = n};
     ts_task *wt = ts_spawn(sendall_task, &a);
-    assert_int_equal(ts_sleep(0.02), 0);
+    until_parked(rt, wt);
     assert_int_equal(ts_task_state_of(rt), TS_TASK_SUSPENDED);
     assert_int_equal(ts_task_state_of(wt), TS_TASK_SUSPENDED);
     /* A third task on the same direction is refused. */

@@ -30,4 +30,27 @@ static inline uint64_t ts__ticks(void) {
 #endif
 }
 
+/* Both clocks at one moment, for a calibration (ticks per ns is a
+ * difference of two such pairs over a window of a few ms).  Two reads in
+ * a row are not one moment: a preemption or a page fault between them
+ * (milliseconds on a loaded machine) is an error of its whole length,
+ * and a 6 ms gap over a 2 ms window once made 300 ms steps read 2 s.  So
+ * the cycle counter is read on either side of CLOCK_MONOTONIC, a few
+ * times, and the tightest bracket is kept (its middle is the moment). */
+static inline void ts__clock_pair(uint64_t *ticks, uint64_t *mono_ns) {
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 4; i++) {
+        uint64_t a = ts__ticks(), m = ts__mono_ns(), b = ts__ticks();
+        if (b >= a && b - a < best) {
+            best = b - a;
+            *ticks = a + (b - a) / 2;
+            *mono_ns = m;
+        }
+    }
+    if (best == UINT64_MAX) { /* the counter went back every time: no better pair */
+        *ticks = ts__ticks();
+        *mono_ns = ts__mono_ns();
+    }
+}
+
 #endif

@@ -112,10 +112,9 @@ static void calibrate(ts_seg_header *h) {
      * reports as a blocked loop. */
     const ts__seg_geom *g = ts__seg_geometry(); /* private: a reader may rewrite h */
     uint64_t t0 = g ? g->ticks0 : ts__ticks(), m0 = g ? g->mono0_ns : ts__mono_ns(), t1, m1;
-    do {
-        t1 = ts__ticks();
-        m1 = ts__mono_ns();
-    } while (m1 - m0 < 2000000 && m1 >= m0);
+    do
+        ts__clock_pair(&t1, &m1); /* not two reads a preemption may split */
+    while (m1 - m0 < 2000000 && m1 >= m0);
     if (m1 > m0 && t1 > t0)
         ticks_per_ns = (double)(t1 - t0) / (double)(m1 - m0);
     __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_ACQ_REL);

@@ -21,6 +21,9 @@
  *     otherwise never (ring.c asks ts__trace_forked/ts__trace_followed).
  *
  * The handler runs in the child, single-threaded, before fork() returns.
+ * It starts a thread there, which allocates: fork() waited for the
+ * parent's watchdog to be asleep (watchdog.c), so no lock of an
+ * allocator that does not guard itself around fork (ASan's) was held.
  * It must stay cheap when the forking thread runs no loop (a helper
  * thread forking workers, procpool.c): then it does nothing, and the
  * child makes its segment lazily, like any process, if it ever traces.

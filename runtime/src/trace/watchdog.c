@@ -61,6 +61,23 @@ static pthread_t thread;
 static int started;
 static int running;          /* the thread exists and must be joined */
 static _Atomic int stopping;
+
+/* fork() copies the forking thread alone, and every lock as it was: a
+ * lock this thread held at that moment stays held in the child for
+ * ever.  glibc's malloc takes its locks around fork; the ASan allocator
+ * of GCC 12's libasan does not.  A child forked while this thread was
+ * in malloc or free (ts_call_soon_threadsafe's, fopen's, or the
+ * sanitizer's own, setting a new thread up) found a size class locked:
+ * its own watchdog, which fork.c starts in the child, hung in ASan's
+ * thread setup before watching anything (tracer_fork: a child's 300 ms
+ * block with a slow_step but no loop_blocked, and exit() waiting for
+ * that thread).  So this thread holds `awake` whenever it does anything
+ * but sleep, and a fork waits for it (atfork prepare): the child is
+ * made while the watchdog sleeps, holding nothing.  A fork waits at
+ * most one scan (a stack capture: milliseconds), and for a thread that
+ * is still being set up (`starting`), a bounded while. */
+static pthread_mutex_t awake = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int starting;
 static int sample_signal;
 
 /* Filled by the signal handler on the sampled thread. */
@@ -324,7 +341,8 @@ static void report(ts__ring *r, uint32_t slot, uint64_t step, uint64_t elapsed) 
 }
 
 static void refresh_calibration(ts__ring *r, ts_seg_header *h) {
-    uint64_t t = ts__ticks(), m = ts__mono_ns();
+    uint64_t t, m;
+    ts__clock_pair(&t, &m);
     __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_ACQ_REL);
     h->ticks1 = t;
     h->mono1_ns = m;
@@ -369,17 +387,28 @@ static void sleep_until(uint64_t mono_ns) {
  * as before. */
 static void *watchdog_main(void *arg) {
     (void)arg;
+    pthread_mutex_lock(&awake);
+    atomic_store(&starting, 0);
     prctl(PR_SET_NAME, "ts-watchdog");
     prctl(PR_SET_TIMERSLACK, 20000UL); /* wake within 20 us of a deadline */
     ts__ring *r = ts__ring_thread_start(TS_ROLE_WATCHDOG, "ts-watchdog");
     ts_seg_header *h = ts__seg();
-    if (!r || !h)
+    if (!r || !h) {
+        pthread_mutex_unlock(&awake);
         return NULL;
+    }
     uint64_t last_sync = 0;
-    uint64_t t0 = ts__ticks(), m0 = ts__mono_ns();
+    /* The tick rate, measured over this thread's life: each end a pair
+     * read as one moment (clock.h), or a preemption between the reads
+     * skews the rate by its length over the window, the first scans'
+     * most (a block would be timed short, and reported late or never). */
+    uint64_t t0, m0;
+    ts__clock_pair(&t0, &m0);
     uint64_t wake = m0 + idle_period(ts__trace_block_threshold_ns());
     while (!atomic_load(&stopping)) {
+        pthread_mutex_unlock(&awake);
         sleep_until(wake);
+        pthread_mutex_lock(&awake);
         uint64_t thr = ts__trace_block_threshold_ns();
         uint64_t now = ts__mono_ns();
         if (__atomic_load_n(&h->attach_request, __ATOMIC_ACQUIRE) !=
@@ -392,8 +421,8 @@ static void *watchdog_main(void *arg) {
             refresh_calibration(r, h);
             last_sync = now;
         }
-        uint64_t ticks = ts__ticks();
-        now = ts__mono_ns();
+        uint64_t ticks;
+        ts__clock_pair(&ticks, &now);
         double tpn = (double)(ticks - t0) / (double)(now - m0 + 1);
         if (!(tpn > 0))
             tpn = 1;
@@ -424,12 +453,34 @@ static void *watchdog_main(void *arg) {
          * sees the steps it found running. */
         __atomic_store_n(&h->watch_scan_ns, scan_start, __ATOMIC_RELEASE);
     }
+    pthread_mutex_unlock(&awake);
     return NULL;
 }
 
+static void fork_prepare(void) {
+    /* A thread still in libc's and the sanitizer's set-up allocates
+     * without `awake`: wait until it has it (1 s at most). */
+    for (int i = 0; i < 2000 && atomic_load(&starting); i++) {
+        struct timespec d = {0, 500000};
+        nanosleep(&d, NULL);
+    }
+    pthread_mutex_lock(&awake);
+}
+
+static void fork_parent(void) { pthread_mutex_unlock(&awake); }
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void register_fork_handlers(void) { pthread_atfork(fork_prepare, fork_parent, NULL); }
+
+/* In the child (ring.c's handler, registered before ours): no watchdog
+ * thread here, and `awake`, held by the forking thread in the parent's
+ * name, is made anew. */
 void ts__watchdog_after_fork(void) {
     started = running = 0;
     atomic_store(&stopping, 0);
+    atomic_store(&starting, 0);
+    pthread_mutex_init(&awake, NULL);
 }
 
 /* At exit: stop and join, so the thread's memory is released (valgrind
@@ -461,9 +512,13 @@ void ts__watchdog_start(void) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_create(&thread, NULL, watchdog_main, NULL) != 0)
+    pthread_once(&fork_once, register_fork_handlers);
+    atomic_store(&starting, 1);
+    if (pthread_create(&thread, NULL, watchdog_main, NULL) != 0) {
+        atomic_store(&starting, 0);
         fprintf(stderr, "taskscope: block detection off: cannot start the watchdog thread\n");
-    else
+    } else {
         running = 1;
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
