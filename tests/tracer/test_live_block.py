@@ -56,9 +56,14 @@ def blocked_live(c):
         expect(e["task_name"] == "spinner", "ongoing episode's task: %r" % e)
         expect((e.get("spawn_site") or "").startswith(SITE), "spawn site: %r" % e)
         expect(e["thread_state"] == "R", "busy on CPU expected: %r" % e)
+        expect(e["stack_status"] in ("captured", "capturing"), "stack status: %r" % e)
         out = taskscope("blocked", pid, expect_rc=0).stdout
         expect("BLOCKED NOW" in out and "spinner" in out and SITE in out,
                "blocked text: %r" % out)
+        # a stack not in yet (the watchdog sends it after its report) is
+        # said to be coming, not left out silently
+        expect("(prog_spin)" in out or "stack: being captured" in out,
+               "neither the stack nor its absence in %r" % out)
         expect("task #%d ?" % e["task"] not in out, "unnamed task in %r" % out)
         # live, a system library's frames come without the source lines
         # its separate debug info would give (indexing it costs seconds)
