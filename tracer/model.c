@@ -442,8 +442,11 @@ static void on_resume(tm_model *m, const ts_ev_task_resume *e, uint64_t ns, uint
             if (m->loops[i].tid == tid && !m->loops[i].closed)
                 t->loop = m->loops[i].id;
     tm_loop *l = loop_get(m, t->loop);
-    if (l)
+    if (l) {
         end_episodes(m, l->id, ns);
+        if (ns > l->last_resume_ns)
+            l->last_resume_ns = ns;
+    }
     if (l) {
         if (t->state == TM_READY) {
             uint64_t lag = ns - t->state_since_ns;
@@ -554,30 +557,80 @@ static void blocked_text(const tm_blocked *b, char *text, size_t len) {
              b->syscall >= 0 ? "in a system call" : "busy on CPU");
 }
 
+/* The end of (loop, step) read before its loop_blocked, if any (taken
+ * out of the table). */
+static int take_early_end(tm_model *m, uint64_t loop, uint64_t step, uint64_t *duration_ns) {
+    for (size_t i = 0; i < sizeof m->early_ends / sizeof m->early_ends[0]; i++)
+        if (m->early_ends[i].loop == loop && m->early_ends[i].step == step &&
+            m->early_ends[i].duration_ns) {
+            *duration_ns = m->early_ends[i].duration_ns;
+            m->early_ends[i].duration_ns = 0;
+            return 1;
+        }
+    return 0;
+}
+
+/* Has the blocked step at (loop, detected at ns) ended, by what was read
+ * before its loop_blocked: its loop_unblocked, or a later step of the
+ * loop (its end lost)?  Then it opens no ongoing episode: a reader that
+ * read the loop's ring just before the watchdog's would otherwise show a
+ * loop BLOCKED NOW long after it went on, until its next step. */
+static int ended_before_seen(tm_model *m, tm_blocked *b, uint64_t ns) {
+    uint64_t dur;
+    if (take_early_end(m, b->loop, b->step, &dur)) {
+        b->duration_ns = dur;
+        return 1;
+    }
+    tm_loop *l = loop_get(m, b->loop);
+    if (l && l->last_resume_ns > ns) {
+        b->duration_ns = b->seen_elapsed_ns ? b->seen_elapsed_ns : 1;
+        b->end_unseen = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The slow_step listed apart for a step whose loop_blocked came after
+ * it (b, ended by an end read early): taken out of the list, its warning
+ * (index + 1) returned for the episode to carry.  One episode, not two. */
+static uint32_t absorb_slow_step(tm_model *m, const tm_blocked *b) {
+    for (size_t i = m->nblocked; i-- > 0;) {
+        tm_blocked *s = &m->blocked[i];
+        if (s->slow_only && s->loop == b->loop && s->task == b->task &&
+            s->duration_ns == b->duration_ns) {
+            uint32_t w = s->warning;
+            memmove(s, s + 1, (m->nblocked - i - 1) * sizeof *s);
+            m->nblocked--;
+            if (w && w <= m->nwarnings)
+                m->warnings[w - 1].kind = TM_WARN_BLOCKED;
+            return w;
+        }
+    }
+    return 0;
+}
+
 static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
     for (size_t i = 0; i < m->nblocked; i++)
         if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step)
             return;
+    tm_blocked nb = {.loop = e->loop, .task = e->task, .step = e->step,
+                     .start_ns = ns > e->elapsed_ns ? ns - e->elapsed_ns : 0,
+                     .seen_elapsed_ns = e->elapsed_ns, .tid = e->tid,
+                     .thread_state = (char)e->thread_state, .syscall = e->syscall,
+                     .stack = e->stack};
+    int over = ended_before_seen(m, &nb, ns);
+    uint32_t slow_warning = over && !nb.end_unseen ? absorb_slow_step(m, &nb) : 0;
     if (reserve((void **)&m->blocked, &m->blocked_cap, m->nblocked + 1, sizeof *m->blocked) != 0)
         return;
     tm_blocked *b = &m->blocked[m->nblocked++];
-    memset(b, 0, sizeof *b);
-    b->loop = e->loop;
-    b->task = e->task;
-    b->step = e->step;
-    b->start_ns = ns > e->elapsed_ns ? ns - e->elapsed_ns : 0;
-    b->seen_elapsed_ns = e->elapsed_ns;
-    b->tid = e->tid;
-    b->thread_state = (char)e->thread_state;
-    b->syscall = e->syscall;
-    b->stack = e->stack;
+    *b = nb;
     /* The blocking task may be one whose spawn and resume the blocked
      * loop has not published yet: the watchdog names it (its name and
      * site records came just before, from the watchdog's ring), so it is
      * listed, running, while the loop is still blocked. */
     int known = tm_model_task(m, e->task) != NULL;
     tm_task *t = e->name || e->site ? task_get(m, e->task, ns) : tm_model_task(m, e->task);
-    if (t && !known) { /* first seen in this step: it has run since the step began */
+    if (t && !known && !over) { /* first seen in this step: it has run since the step began */
         t->created_ns = t->state_since_ns = b->start_ns;
         t->state = TM_RUNNING;
         t->loop = e->loop;
@@ -594,7 +647,7 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
             t->site = e->site;
             assign_groups(m, t);
         }
-        if (t->state < TM_DONE && t->state != TM_RUNNING) {
+        if (t->state < TM_DONE && t->state != TM_RUNNING && !over) {
             settle(t, ns);
             t->state = TM_RUNNING;
             tm_loop *l = loop_get(m, t->loop);
@@ -607,7 +660,12 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
         l->tid = e->tid;
     char text[200];
     blocked_text(b, text, sizeof text);
-    b->warning = tm__add_warning(m, TM_WARN_BLOCKED, ns, e->task, 0, text);
+    if (slow_warning) {
+        b->warning = slow_warning;
+        tm__set_warning_text(m, slow_warning, text);
+    } else {
+        b->warning = tm__add_warning(m, TM_WARN_BLOCKED, ns, e->task, 0, text);
+    }
 }
 
 /* An episode ended: its duration, and its warning's text, are final. */
@@ -623,7 +681,14 @@ static void on_unblocked(tm_model *m, const ts_ev_loop_unblocked *e) {
         if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step) {
             m->blocked[i].end_unseen = 0;
             episode_ended(m, &m->blocked[i], e->duration_ns);
+            return;
         }
+    /* Its loop_blocked is not read yet (or was lost): keep the end for it. */
+    unsigned k = m->early_next++ % (sizeof m->early_ends / sizeof m->early_ends[0]);
+    m->early_ends[k].loop = e->loop;
+    m->early_ends[k].step = e->step;
+    m->early_ends[k].task = e->task;
+    m->early_ends[k].duration_ns = e->duration_ns ? e->duration_ns : 1;
 }
 
 static void on_slow(tm_model *m, const ts_ev_slow_step *e, uint64_t ns) {

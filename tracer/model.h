@@ -158,6 +158,7 @@ typedef struct tm_loop {
     uint64_t starve_max_lag_ns, starve_checked_ns;
     uint64_t starve_ready;   /* most ready tasks counted while starving */
     uint64_t starve_lag_sum_ns, starve_lags; /* lags over the threshold */
+    uint64_t last_resume_ns; /* its latest step's start seen */
 } tm_loop;
 
 typedef struct tm_site {
