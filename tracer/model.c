@@ -122,6 +122,7 @@ size_t tm_model_resource_count(const tm_model *m) { return m->nres; }
 tm_resource *tm_model_resource_at(const tm_model *m, size_t i) { return &m->res[i]; }
 size_t tm_model_blocked_count(const tm_model *m) { return m->nblocked; }
 const tm_blocked *tm_model_blocked_at(const tm_model *m, size_t i) { return &m->blocked[i]; }
+uint64_t tm_model_blocked_changes(const tm_model *m) { return m->blocked_changes; }
 size_t tm_model_warning_count(const tm_model *m) { return m->nwarnings; }
 const tm_warning *tm_model_warning_at(const tm_model *m, size_t i) { return &m->warnings[i]; }
 size_t tm_model_module_count(const tm_model *m) { return m->nmodules; }
@@ -429,6 +430,7 @@ static void end_episodes(tm_model *m, uint64_t loop, uint64_t ns) {
             ns > b->start_ns + b->seen_elapsed_ns) {
             b->duration_ns = b->seen_elapsed_ns ? b->seen_elapsed_ns : 1;
             b->end_unseen = 1;
+            m->blocked_changes++;
         }
     }
 }
@@ -591,14 +593,23 @@ static int ended_before_seen(tm_model *m, tm_blocked *b, uint64_t ns) {
 }
 
 /* The slow_step listed apart for a step whose loop_blocked came after
- * it (b, ended by an end read early): taken out of the list, its warning
- * (index + 1) returned for the episode to carry.  One episode, not two. */
-static uint32_t absorb_slow_step(tm_model *m, const tm_blocked *b) {
+ * it (b, over by what was read before): taken out of the list, its
+ * warning (index + 1) returned for the episode to carry.  One episode,
+ * not two.  Without the step's loop_unblocked (the step ended while the
+ * watchdog reported it: the loop wrote none) the slow step is the one
+ * of its task that ended after the report, and its length is the
+ * episode's. */
+static uint32_t absorb_slow_step(tm_model *m, tm_blocked *b, uint64_t reported_ns) {
     for (size_t i = m->nblocked; i-- > 0;) {
         tm_blocked *s = &m->blocked[i];
-        if (s->slow_only && s->loop == b->loop && s->task == b->task &&
-            s->duration_ns == b->duration_ns) {
+        if (!s->slow_only || s->loop != b->loop || s->task != b->task)
+            continue;
+        if (b->end_unseen ? s->duration_ns >= b->seen_elapsed_ns &&
+                                s->start_ns + s->duration_ns >= reported_ns
+                          : s->duration_ns == b->duration_ns) {
             uint32_t w = s->warning;
+            b->duration_ns = s->duration_ns;
+            b->end_unseen = 0;
             memmove(s, s + 1, (m->nblocked - i - 1) * sizeof *s);
             m->nblocked--;
             if (w && w <= m->nwarnings)
@@ -619,11 +630,12 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
                      .thread_state = (char)e->thread_state, .syscall = e->syscall,
                      .stack = e->stack};
     int over = ended_before_seen(m, &nb, ns);
-    uint32_t slow_warning = over && !nb.end_unseen ? absorb_slow_step(m, &nb) : 0;
+    uint32_t slow_warning = over ? absorb_slow_step(m, &nb, ns) : 0;
     if (reserve((void **)&m->blocked, &m->blocked_cap, m->nblocked + 1, sizeof *m->blocked) != 0)
         return;
     tm_blocked *b = &m->blocked[m->nblocked++];
     *b = nb;
+    m->blocked_changes++;
     /* The blocking task may be one whose spawn and resume the blocked
      * loop has not published yet: the watchdog names it (its name and
      * site records came just before, from the watchdog's ring), so it is
@@ -671,6 +683,7 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
 /* An episode ended: its duration, and its warning's text, are final. */
 static void episode_ended(tm_model *m, tm_blocked *b, uint64_t duration_ns) {
     char text[200];
+    m->blocked_changes++;
     b->duration_ns = duration_ns;
     blocked_text(b, text, sizeof text);
     tm__set_warning_text(m, b->warning, text);
@@ -704,6 +717,7 @@ static void on_slow(tm_model *m, const ts_ev_slow_step *e, uint64_t ns) {
     if (reserve((void **)&m->blocked, &m->blocked_cap, m->nblocked + 1, sizeof *m->blocked) != 0)
         return;
     tm_blocked *b = &m->blocked[m->nblocked++];
+    m->blocked_changes++;
     memset(b, 0, sizeof *b);
     b->loop = e->loop;
     b->task = e->task;

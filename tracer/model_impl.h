@@ -65,6 +65,7 @@ struct tm_model {
         uint64_t loop, step, task, duration_ns;
     } early_ends[8];
     unsigned early_next;
+    uint64_t blocked_changes;      /* tm_model_blocked_changes */
     struct tm_notes *notes;        /* stacks, fields, logs (model_notes.c) */
     char **fds;                    /* by fd: "KIND ADDRESS" (model_fds.c) */
     size_t fds_cap;

@@ -192,7 +192,7 @@ static int process_gone(const ts_session *s) {
  * in-process detection, so that the report shows the episode within
  * 50 ms of it (issue 15) with the stack when it came in time, and says
  * so when it did not (report_blocked.c). */
-#define STACK_WAIT_NS (20 * 1000000ull)
+#define STACK_WAIT_NS (10 * 1000000ull)
 
 /* Is a loop blocked right now (an episode seen, its end not yet), and,
  * when the caller prints its stack, has the stack arrived or has

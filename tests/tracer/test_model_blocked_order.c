@@ -127,6 +127,29 @@ static void later_step_first(void **state) {
     tm_model_free(m);
 }
 
+/* The step ended while the watchdog reported it (the loop then writes
+ * no loop_unblocked, only its slow_step), and the slow step and the
+ * loop's next step were read before the report: one episode, over, the
+ * slow step's length. */
+static void no_end_slow_first(void **state) {
+    (void)state;
+    tm_model *m = with_task(2, 1000 * MS);
+    slow(m, 2, 101 * MS, 1101 * MS);
+    ts_ev_task_create c = {.task = 3, .loop = 1};
+    apply(m, &c, TS_EV_task_create, sizeof c, 1102 * MS);
+    ts_ev_task_resume r = {.task = 3};
+    apply(m, &r, TS_EV_task_resume, sizeof r, 1102 * MS);
+    blocked(m, 2, 7, 1100 * MS);
+    assert_int_equal(tm_model_blocked_count(m), 1);
+    const tm_blocked *b = tm_model_blocked_at(m, 0);
+    assert_false(b->slow_only);
+    assert_false(b->end_unseen);
+    assert_int_equal(b->duration_ns, 101 * MS);
+    assert_int_equal(warnings_of(m, TM_WARN_BLOCKED), 1);
+    assert_int_equal(warnings_of(m, TM_WARN_SLOW_STEP), 0);
+    tm_model_free(m);
+}
+
 /* An end whose report never comes (lost) hides nothing: its slow step
  * is listed. */
 static void report_lost(void **state) {
@@ -143,7 +166,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(in_order),        cmocka_unit_test(end_first),
         cmocka_unit_test(end_report_slow), cmocka_unit_test(later_step_first),
-        cmocka_unit_test(report_lost),
+        cmocka_unit_test(no_end_slow_first), cmocka_unit_test(report_lost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
