@@ -111,10 +111,13 @@ static void calibrate(ts_seg_header *h) {
      * thread, and a sleeping system call here is what a BPF observer
      * reports as a blocked loop. */
     const ts__seg_geom *g = ts__seg_geometry(); /* private: a reader may rewrite h */
-    uint64_t t0 = g ? g->ticks0 : ts__ticks(), m0 = g ? g->mono0_ns : ts__mono_ns(), t1, m1;
+    uint64_t t0, m0, t1, m1;
+    if (g)
+        t0 = g->ticks0, m0 = g->mono0_ns;
+    else
+        ts__clock_pair(&t0, &m0);
     do {
-        t1 = ts__ticks();
-        m1 = ts__mono_ns();
+        ts__clock_pair(&t1, &m1);
     } while (m1 - m0 < 2000000 && m1 >= m0);
     if (m1 > m0 && t1 > t0)
         ticks_per_ns = (double)(t1 - t0) / (double)(m1 - m0);
@@ -280,21 +283,14 @@ void ts__tr_step_begin(ts_loop *l, ts_task *t) {
  * off by tenths of a percent (a 110 ms step read shorter than the
  * program's own measure of it).  This path is rare (steps past the slow
  * threshold): it measures the rate afresh over the segment's whole life,
- * which includes the step itself, from a pair of clock reads taken close
- * together (the ticks read on both sides of the clock's). */
+ * which includes the step itself. */
 static uint64_t step_ns(uint64_t elapsed) {
     const ts__seg_geom *g = ts__seg_geometry();
     double k = ticks_per_ns;
-    for (int tries = 0; g && tries < 4; tries++) {
-        uint64_t t1 = ts__ticks(), m = ts__mono_ns(), t2 = ts__ticks();
-        uint64_t t = t1 + (t2 - t1) / 2;
-        if (t2 < t1 || t <= g->ticks0 || m <= g->mono0_ns)
-            break;
-        if ((double)(t2 - t1) < 20000 * k) { /* 20 us apart at most */
-            k = (double)(t - g->ticks0) / (double)(m - g->mono0_ns);
-            break;
-        }
-    }
+    uint64_t t, m;
+    ts__clock_pair(&t, &m);
+    if (g && t > g->ticks0 && m > g->mono0_ns)
+        k = (double)(t - g->ticks0) / (double)(m - g->mono0_ns);
     return (uint64_t)((double)elapsed / k);
 }
 

@@ -275,8 +275,9 @@ static void create_segment(void) {
     h->ring_size = ring_size;
     h->rings_offset = hdr;
     h->data_offset = hdr + rings;
-    h->ticks0 = h->ticks1 = geom.ticks0 = ts__ticks();
-    h->mono0_ns = h->mono1_ns = geom.mono0_ns = ts__mono_ns();
+    ts__clock_pair(&geom.ticks0, &geom.mono0_ns);
+    h->ticks0 = h->ticks1 = geom.ticks0;
+    h->mono0_ns = h->mono1_ns = geom.mono0_ns;
     h->block_threshold_ns = ts__trace_block_threshold_ns();
     h->slow_step_ns = ts__trace_slow_step_ns();
     snprintf(h->runtime_version, sizeof h->runtime_version, "%s", ts_version());

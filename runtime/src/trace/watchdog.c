@@ -324,7 +324,8 @@ static void report(ts__ring *r, uint32_t slot, uint64_t step, uint64_t elapsed) 
 }
 
 static void refresh_calibration(ts__ring *r, ts_seg_header *h) {
-    uint64_t t = ts__ticks(), m = ts__mono_ns();
+    uint64_t t, m;
+    ts__clock_pair(&t, &m);
     __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_ACQ_REL);
     h->ticks1 = t;
     h->mono1_ns = m;
@@ -376,7 +377,8 @@ static void *watchdog_main(void *arg) {
     if (!r || !h)
         return NULL;
     uint64_t last_sync = 0;
-    uint64_t t0 = ts__ticks(), m0 = ts__mono_ns();
+    uint64_t t0, m0;
+    ts__clock_pair(&t0, &m0);
     uint64_t wake = m0 + idle_period(ts__trace_block_threshold_ns());
     while (!atomic_load(&stopping)) {
         sleep_until(wake);
@@ -392,8 +394,8 @@ static void *watchdog_main(void *arg) {
             refresh_calibration(r, h);
             last_sync = now;
         }
-        uint64_t ticks = ts__ticks();
-        now = ts__mono_ns();
+        uint64_t ticks;
+        ts__clock_pair(&ticks, &now);
         double tpn = (double)(ticks - t0) / (double)(now - m0 + 1);
         if (!(tpn > 0))
             tpn = 1;
