@@ -139,6 +139,7 @@ class TopWatch(threading.Thread):
         self.last_task = None  # the task of the last episode seen
         self.stale = 0         # captures still showing an earlier spin as BLOCKED NOW
         self.ctl = None
+        self.seq = 0
         try:
             self.ctl = subprocess.Popen(["tmux", "-L", sock, "-C", "attach", "-t", session],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -156,10 +157,23 @@ class TopWatch(threading.Thread):
             self.close()
 
     def command(self, cmd):
-        """The output lines of one tmux command over the control client."""
-        self.ctl.stdin.write(cmd + "\n")
+        """The output lines of one tmux command over the control client.
+        A marker follows it, and the answer is the block just before the
+        marker's: the attach's own block may come after the first
+        command's answer, and reading one block per command then read
+        every answer one command late (each capture showed the screen
+        of the capture before: an earlier spin still BLOCKED NOW, and
+        top's first sight of a spin one poll late)."""
+        self.seq += 1
+        mark = "ts-bench-mark-%d" % self.seq
+        self.ctl.stdin.write("%s\ndisplay-message -p %s\n" % (cmd, mark))
         self.ctl.stdin.flush()
-        return self.read_block()
+        out = []
+        while True:
+            block = self.read_block()
+            if block == [mark]:
+                return out
+            out = block
 
     def read_block(self):
         """The lines of the next %begin..%end block (notifications skipped)."""

@@ -122,6 +122,7 @@ size_t tm_model_resource_count(const tm_model *m) { return m->nres; }
 tm_resource *tm_model_resource_at(const tm_model *m, size_t i) { return &m->res[i]; }
 size_t tm_model_blocked_count(const tm_model *m) { return m->nblocked; }
 const tm_blocked *tm_model_blocked_at(const tm_model *m, size_t i) { return &m->blocked[i]; }
+uint64_t tm_model_blocked_changes(const tm_model *m) { return m->blocked_changes; }
 size_t tm_model_warning_count(const tm_model *m) { return m->nwarnings; }
 const tm_warning *tm_model_warning_at(const tm_model *m, size_t i) { return &m->warnings[i]; }
 size_t tm_model_module_count(const tm_model *m) { return m->nmodules; }
@@ -441,6 +442,7 @@ static void end_episodes(tm_model *m, uint64_t loop, uint64_t ns) {
             ns > b->start_ns + b->seen_elapsed_ns) {
             b->duration_ns = b->seen_elapsed_ns ? b->seen_elapsed_ns : 1;
             b->end_unseen = 1;
+            m->blocked_changes++;
         }
     }
 }
@@ -454,8 +456,11 @@ static void on_resume(tm_model *m, const ts_ev_task_resume *e, uint64_t ns, uint
             if (m->loops[i].tid == tid && !m->loops[i].closed)
                 t->loop = m->loops[i].id;
     tm_loop *l = loop_get(m, t->loop);
-    if (l)
+    if (l) {
         end_episodes(m, l->id, ns);
+        if (ns > l->last_resume_ns)
+            l->last_resume_ns = ns;
+    }
     if (l) {
         if (t->state == TM_READY) {
             uint64_t lag = ns - t->state_since_ns;
@@ -575,30 +580,90 @@ static void blocked_text(const tm_blocked *b, char *text, size_t len) {
              b->syscall >= 0 ? "in a system call" : "busy on CPU");
 }
 
+/* The end of (loop, step) read before its loop_blocked, if any (taken
+ * out of the table). */
+static int take_early_end(tm_model *m, uint64_t loop, uint64_t step, uint64_t *duration_ns) {
+    for (size_t i = 0; i < sizeof m->early_ends / sizeof m->early_ends[0]; i++)
+        if (m->early_ends[i].loop == loop && m->early_ends[i].step == step &&
+            m->early_ends[i].duration_ns) {
+            *duration_ns = m->early_ends[i].duration_ns;
+            m->early_ends[i].duration_ns = 0;
+            return 1;
+        }
+    return 0;
+}
+
+/* Has the blocked step at (loop, detected at ns) ended, by what was read
+ * before its loop_blocked: its loop_unblocked, or a later step of the
+ * loop (its end lost)?  Then it opens no ongoing episode: a reader that
+ * read the loop's ring just before the watchdog's would otherwise show a
+ * loop BLOCKED NOW long after it went on, until its next step. */
+static int ended_before_seen(tm_model *m, tm_blocked *b, uint64_t ns) {
+    uint64_t dur;
+    if (take_early_end(m, b->loop, b->step, &dur)) {
+        b->duration_ns = dur;
+        return 1;
+    }
+    tm_loop *l = loop_get(m, b->loop);
+    if (l && l->last_resume_ns > ns) {
+        b->duration_ns = b->seen_elapsed_ns ? b->seen_elapsed_ns : 1;
+        b->end_unseen = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The slow_step listed apart for a step whose loop_blocked came after
+ * it (b, over by what was read before): taken out of the list, its
+ * warning (index + 1) returned for the episode to carry.  One episode,
+ * not two.  Without the step's loop_unblocked (the step ended while the
+ * watchdog reported it: the loop wrote none) the slow step is the one
+ * of its task that ended after the report, and its length is the
+ * episode's. */
+static uint32_t absorb_slow_step(tm_model *m, tm_blocked *b, uint64_t reported_ns) {
+    for (size_t i = m->nblocked; i-- > 0;) {
+        tm_blocked *s = &m->blocked[i];
+        if (!s->slow_only || s->loop != b->loop || s->task != b->task)
+            continue;
+        if (b->end_unseen ? s->duration_ns >= b->seen_elapsed_ns &&
+                                s->start_ns + s->duration_ns >= reported_ns
+                          : s->duration_ns == b->duration_ns) {
+            uint32_t w = s->warning;
+            b->duration_ns = s->duration_ns;
+            b->end_unseen = 0;
+            memmove(s, s + 1, (m->nblocked - i - 1) * sizeof *s);
+            m->nblocked--;
+            if (w && w <= m->nwarnings)
+                m->warnings[w - 1].kind = TM_WARN_BLOCKED;
+            return w;
+        }
+    }
+    return 0;
+}
+
 static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
     for (size_t i = 0; i < m->nblocked; i++)
         if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step)
             return;
+    tm_blocked nb = {.loop = e->loop, .task = e->task, .step = e->step,
+                     .start_ns = ns > e->elapsed_ns ? ns - e->elapsed_ns : 0,
+                     .seen_elapsed_ns = e->elapsed_ns, .tid = e->tid,
+                     .thread_state = (char)e->thread_state, .syscall = e->syscall,
+                     .stack = e->stack};
+    int over = ended_before_seen(m, &nb, ns);
+    uint32_t slow_warning = over ? absorb_slow_step(m, &nb, ns) : 0;
     if (reserve((void **)&m->blocked, &m->blocked_cap, m->nblocked + 1, sizeof *m->blocked) != 0)
         return;
     tm_blocked *b = &m->blocked[m->nblocked++];
-    memset(b, 0, sizeof *b);
-    b->loop = e->loop;
-    b->task = e->task;
-    b->step = e->step;
-    b->start_ns = ns > e->elapsed_ns ? ns - e->elapsed_ns : 0;
-    b->seen_elapsed_ns = e->elapsed_ns;
-    b->tid = e->tid;
-    b->thread_state = (char)e->thread_state;
-    b->syscall = e->syscall;
-    b->stack = e->stack;
+    *b = nb;
+    m->blocked_changes++;
     /* The blocking task may be one whose spawn and resume the blocked
      * loop has not published yet: the watchdog names it (its name and
      * site records came just before, from the watchdog's ring), so it is
      * listed, running, while the loop is still blocked. */
     int known = tm_model_task(m, e->task) != NULL;
     tm_task *t = e->name || e->site ? task_get(m, e->task, ns) : tm_model_task(m, e->task);
-    if (t && !known) { /* first seen in this step: it has run since the step began */
+    if (t && !known && !over) { /* first seen in this step: it has run since the step began */
         t->created_ns = t->state_since_ns = b->start_ns;
         t->state = TM_RUNNING;
         t->loop = e->loop;
@@ -615,7 +680,7 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
             t->site = e->site;
             assign_groups(m, t);
         }
-        if (t->state < TM_DONE && t->state != TM_RUNNING) {
+        if (t->state < TM_DONE && t->state != TM_RUNNING && !over) {
             settle(t, ns);
             t->state = TM_RUNNING;
             tm_loop *l = loop_get(m, t->loop);
@@ -628,12 +693,18 @@ static void on_blocked(tm_model *m, const ts_ev_loop_blocked *e, uint64_t ns) {
         l->tid = e->tid;
     char text[200];
     blocked_text(b, text, sizeof text);
-    b->warning = tm__add_warning(m, TM_WARN_BLOCKED, ns, e->task, 0, text);
+    if (slow_warning) {
+        b->warning = slow_warning;
+        tm__set_warning_text(m, slow_warning, text);
+    } else {
+        b->warning = tm__add_warning(m, TM_WARN_BLOCKED, ns, e->task, 0, text);
+    }
 }
 
 /* An episode ended: its duration, and its warning's text, are final. */
 static void episode_ended(tm_model *m, tm_blocked *b, uint64_t duration_ns) {
     char text[200];
+    m->blocked_changes++;
     b->duration_ns = duration_ns;
     blocked_text(b, text, sizeof text);
     tm__set_warning_text(m, b->warning, text);
@@ -644,7 +715,14 @@ static void on_unblocked(tm_model *m, const ts_ev_loop_unblocked *e) {
         if (m->blocked[i].loop == e->loop && m->blocked[i].step == e->step) {
             m->blocked[i].end_unseen = 0;
             episode_ended(m, &m->blocked[i], e->duration_ns);
+            return;
         }
+    /* Its loop_blocked is not read yet (or was lost): keep the end for it. */
+    unsigned k = m->early_next++ % (sizeof m->early_ends / sizeof m->early_ends[0]);
+    m->early_ends[k].loop = e->loop;
+    m->early_ends[k].step = e->step;
+    m->early_ends[k].task = e->task;
+    m->early_ends[k].duration_ns = e->duration_ns ? e->duration_ns : 1;
 }
 
 static void on_slow(tm_model *m, const ts_ev_slow_step *e, uint64_t ns) {
@@ -660,6 +738,7 @@ static void on_slow(tm_model *m, const ts_ev_slow_step *e, uint64_t ns) {
     if (reserve((void **)&m->blocked, &m->blocked_cap, m->nblocked + 1, sizeof *m->blocked) != 0)
         return;
     tm_blocked *b = &m->blocked[m->nblocked++];
+    m->blocked_changes++;
     memset(b, 0, sizeof *b);
     b->loop = e->loop;
     b->task = e->task;

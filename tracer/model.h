@@ -158,6 +158,7 @@ typedef struct tm_loop {
     uint64_t starve_max_lag_ns, starve_checked_ns;
     uint64_t starve_ready;   /* most ready tasks counted while starving */
     uint64_t starve_lag_sum_ns, starve_lags; /* lags over the threshold */
+    uint64_t last_resume_ns; /* its latest step's start seen */
 } tm_loop;
 
 typedef struct tm_site {
@@ -268,6 +269,10 @@ size_t tm_model_resource_count(const tm_model *m);
 tm_resource *tm_model_resource_at(const tm_model *m, size_t i);
 size_t tm_model_blocked_count(const tm_model *m);
 const tm_blocked *tm_model_blocked_at(const tm_model *m, size_t i);
+/* Changes with every blocked episode or slow step listed, ended or
+ * merged: a view redraws when it changes (an episode that ends need not
+ * be the last one listed). */
+uint64_t tm_model_blocked_changes(const tm_model *m);
 size_t tm_model_warning_count(const tm_model *m);
 const tm_warning *tm_model_warning_at(const tm_model *m, size_t i);
 size_t tm_model_group_count(const tm_model *m);

@@ -57,6 +57,16 @@ struct tm_model {
         uint32_t torn;             /* events of its thread dropped since dump_begin */
         uint64_t gen, loop;
     } dumps[8];
+    /* Ends of blocked steps read before their start: a reader reads the
+     * rings one after the other, so the loop's loop_unblocked (and
+     * slow_step) may come in a poll before the watchdog's loop_blocked
+     * that preceded them (published between the reads of the two rings).
+     * The newest few, for on_blocked to close its episode with. */
+    struct {
+        uint64_t loop, step, task, duration_ns;
+    } early_ends[8];
+    unsigned early_next;
+    uint64_t blocked_changes;      /* tm_model_blocked_changes */
     struct tm_notes *notes;        /* stacks, fields, logs (model_notes.c) */
     char **fds;                    /* by fd: "KIND ADDRESS" (model_fds.c) */
     size_t fds_cap;

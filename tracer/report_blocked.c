@@ -4,6 +4,10 @@
  * stack the watchdog captured.  An episode that has ended reports its full
  * duration (the same figure as its warning); one still going on reports
  * how long it had lasted when last seen, marked ongoing.
+ *
+ * The watchdog sends an episode's stack after its report (session.c
+ * waits for it only briefly): an ongoing episode whose stack is not in
+ * yet says so, and is not shown as one that has no stack.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -48,6 +52,18 @@ static void frame(FILE *out, const ts_frame *f, uint32_t k, int json) {
     fputc('\n', out);
 }
 
+/* Where an episode's stack stands: captured (frames follow), being
+ * captured (reported, ongoing, its stack record not read yet), or none
+ * (a slow step, a stack the watchdog could not take, or one not read). */
+static const char *stack_status(const tm_model *m, const tm_blocked *b, int ongoing) {
+    uint32_t depth = 0;
+    if (b->slow_only || !b->stack)
+        return "none";
+    if (tm_model_stack(m, b->stack, &depth))
+        return depth ? "captured" : "none";
+    return ongoing ? "capturing" : "none";
+}
+
 void tr_blocked(FILE *out, const tm_model *m, ts_symbolizer *sym, const tr_opts *o) {
     for (size_t i = 0; i < tm_model_module_count(m); i++) {
         const tm_module *mod = tm_model_module_at(m, i);
@@ -84,6 +100,7 @@ void tr_blocked(FILE *out, const tm_model *m, ts_symbolizer *sym, const tr_opts 
                                               : b->thread_state == 'R' ? "busy on CPU" : "off CPU";
         uint32_t depth = 0;
         const uint64_t *pcs = tm_model_stack(m, b->stack, &depth);
+        const char *stack = stack_status(m, b, ongoing);
         if (o->json) {
             fprintf(out, "%s{\"kind\":\"%s\",\"loop\":%" PRIu64 ",\"task\":%" PRIu64,
                     i ? "," : "", b->slow_only ? "slow_step" : "blocked", b->loop, b->task);
@@ -102,7 +119,7 @@ void tr_blocked(FILE *out, const tm_model *m, ts_symbolizer *sym, const tr_opts 
                 fputs(",\"syscall\":null,\"syscall_name\":null", out);
             }
             tr__json_str_or_null(out, "spawn_site", ssite, strcmp(ssite, "-") != 0);
-            fprintf(out, ",\"stack\":[");
+            fprintf(out, ",\"stack_status\":\"%s\",\"stack\":[", stack);
         } else {
             fprintf(out, "\n%s %s: loop %" PRIu64 ", task #%" PRIu64 " ", what, dur, b->loop,
                     b->task);
@@ -114,6 +131,11 @@ void tr_blocked(FILE *out, const tm_model *m, ts_symbolizer *sym, const tr_opts 
                 fprintf(out, "  thread %u %s%s%s%s%s%s\n", b->tid, state,
                         b->syscall >= 0 ? ": " : "", b->syscall >= 0 ? sc : "",
                         words ? " (" : "", words ? words : "", words ? ")" : "");
+            if (!strcmp(stack, "capturing"))
+                fputs("  stack: being captured by the watchdog (not in yet: run again to see "
+                      "it)\n", out);
+            else if (!b->slow_only && !depth)
+                fputs("  stack: none captured\n", out);
         }
         for (uint32_t k = 0; k < depth; k++) {
             ts_frame f;

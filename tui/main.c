@@ -303,16 +303,13 @@ static int run_curses(tui_src *src, const opts *o) {
         fprintf(stderr, "taskscope top: out of memory\n");
         return 1;
     }
-    uint64_t last_draw = 0, drawn_gen = ~0ull;
-    size_t drawn_episodes = 0;
+    uint64_t last_draw = 0, drawn_gen = ~0ull, drawn_episodes = 0;
     int dirty = 1;
     while (!app.quit && !stop_requested) {
         tui_src_tick(src);
         /* A loop blocked now is drawn at once (and again when that
          * episode ends), not at the next half-second refresh. */
-        size_t n = src->model ? tm_model_blocked_count(src->model) : 0;
-        const tm_blocked *last = n ? tm_model_blocked_at(src->model, n - 1) : NULL;
-        size_t episodes = n * 2 + (last && !last->duration_ns && !last->slow_only);
+        uint64_t episodes = src->model ? tm_model_blocked_changes(src->model) : 0;
         if (episodes != drawn_episodes) {
             drawn_episodes = episodes;
             dirty = 1;

@@ -115,10 +115,17 @@ def live(c):
     p = c.start([prog("prog_block"), "--hang"], env=debug_env())
     pid = int(p.wait_line(r"freezing pid=(\d+)").group(1))
     try:
+        # the watchdog sends the stack after its report, and `blocked`
+        # waits for it only briefly: until it is in, the episode says so
         def ongoing():
             bl = taskscope_json("blocked", "--json", pid)
-            return [e for e in bl["episodes"] if e["task_name"] == "freezer" and e["ongoing"]]
-        e = poll_until("a live episode", ongoing)[0]
+            eps = [e for e in bl["episodes"] if e["task_name"] == "freezer" and e["ongoing"]]
+            for e in eps:
+                expect(e["stack_status"] in ("captured", "capturing") and
+                       (e["stack_status"] == "captured") == bool(e["stack"]),
+                       "live stack status: %r" % e)
+            return [e for e in eps if e["stack_status"] == "captured"]
+        e = poll_until("a live episode with its stack", ongoing)[0]
         expect(e["syscall_name"] in SLEEPS, "live syscall %r" % e["syscall_name"])
         check_stack(e["stack"], "live")
         out = taskscope("blocked", pid, expect_rc=0).stdout

@@ -10,7 +10,9 @@ until the test has seen what it checks, then is released (SIGUSR1) and
 must finish normally; every check below runs while it still spins (the
 test asserts that "done" has not been printed yet).  Consumers: blocked,
 ps and attach on the command line (ps and blocked also as observers of a
-program another tracer records), and top through tmux."""
+program another tracer records), and top through tmux.  An observer that
+comes after a spin has ended lists it as over, with the loop's length of
+it within what the program itself measured."""
 import json
 import os
 import shlex
@@ -56,9 +58,14 @@ def blocked_live(c):
         expect(e["task_name"] == "spinner", "ongoing episode's task: %r" % e)
         expect((e.get("spawn_site") or "").startswith(SITE), "spawn site: %r" % e)
         expect(e["thread_state"] == "R", "busy on CPU expected: %r" % e)
+        expect(e["stack_status"] in ("captured", "capturing"), "stack status: %r" % e)
         out = taskscope("blocked", pid, expect_rc=0).stdout
         expect("BLOCKED NOW" in out and "spinner" in out and SITE in out,
                "blocked text: %r" % out)
+        # a stack not in yet (the watchdog sends it after its report) is
+        # said to be coming, not left out silently
+        expect("(prog_spin)" in out or "stack: being captured" in out,
+               "neither the stack nor its absence in %r" % out)
         expect("task #%d ?" % e["task"] not in out, "unnamed task in %r" % out)
         # live, a system library's frames come without the source lines
         # its separate debug info would give (indexing it costs seconds)
@@ -133,6 +140,40 @@ def observer_live(c):
             expect(run.wait() == 0, "taskscope run: %s" % run.stderr_text())
 
 
+# The loop measures a step in CPU ticks, converted at a rate it measures
+# against CLOCK_MONOTONIC, which the program's own measures use; NTP may
+# slew CLOCK_MONOTONIC by up to 500 ppm, so the two agree to that much.
+CLOCK_PPM = 500e-6
+
+
+def observer_after(c):
+    """An observer that comes after a 110 ms spin has ended (the program
+    said so) lists the episode as over, never BLOCKED NOW, with the
+    loop's length of it: at least the spin as the spinner measured it,
+    at most the spinner's await as its parent measured it (the step
+    lies inside)."""
+    run = c.start([TASKSCOPE, "run", "-o", c.path("after.db"), "--", prog("prog_spin"), "110"])
+    m = run.wait_line(r"spun pid=(\d+) spin_ns=(\d+) step_ns=(\d+)")
+    pid = c.adopt(int(m.group(1)), "prog_spin")
+    spin, step = int(m.group(2)), int(m.group(3))
+    try:
+        r = taskscope("blocked", "--json", pid, expect_rc=0)
+        expect("another tracer is attached" in r.stderr, "not an observer: %r" % r.stderr)
+        eps = [e for e in json.loads(r.stdout)["episodes"] if e["kind"] == "blocked"]
+        expect(len(eps) == 1 and eps[0]["task_name"] == "spinner", "episodes: %r" % eps)
+        e = eps[0]
+        expect(not e["ongoing"], "a spin over before we came shown ongoing: %r" % e)
+        lo, hi = spin * (1 - CLOCK_PPM), step * (1 + CLOCK_PPM)
+        expect(lo <= e["duration_ns"] <= hi, "episode of %d ns; the program measured the spin "
+               "at %d ns, the step within %d ns" % (e["duration_ns"], spin, step))
+        out = taskscope("blocked", pid, expect_rc=0).stdout
+        expect("BLOCKED NOW" not in out, "an ended spin shown as ongoing:\n%s" % out)
+    finally:
+        os.kill(pid, signal.SIGUSR1)
+        run.wait_line(r"^done$")
+        expect(run.wait() == 0, "taskscope run: %s" % run.stderr_text())
+
+
 def tmux(sock, *args):
     return subprocess.run(["tmux", "-L", sock] + list(args), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=30).stdout
@@ -176,6 +217,7 @@ def main():
     c.check(ps_live)
     c.check(attach_live)
     c.check(observer_live)
+    c.check(observer_after)
     c.check(top_live)
     return c.finish()
 
