@@ -13,6 +13,8 @@ task     the answer comes from task "server" over an fd the runtime
          accepted: why names that fd as the peer, in the process.
 hang     (live) the asker's peer never answers: `taskscope ps PID` shows
          the fd wait in AWAITS with the same text.
+hangwrap as hang, but the ring wrapped past the fd's fd_info before ps:
+         the state dump describes the fd again.
 hostile  a Unix socket whose name holds ESC, newline and BEL: escaped on
          the terminal, the exact bytes in JSON (why and why --name).
 """
@@ -114,6 +116,17 @@ def hang(c):
     expect(got and got[0].startswith(want), "ps --json awaits_text: %r" % got)
 
 
+def hangwrap(c):
+    """The ring wrapped past the fd's fd_info: the state dump `ps` asks
+    for describes the fd again (runtime/src/trace/fdinfo.c)."""
+    p = c.start([prog("prog_why_fd"), "hangwrap"], env=debug_env())
+    m = p.wait_line(r"ready pid=(\d+) asker=(\d+) fd=(\d+) port=(\d+)")
+    pid, asker, fd, port = (int(x) for x in m.groups())
+    out = taskscope("ps", pid, expect_rc=0).stdout
+    want = "fd %d (tcp 127.0.0.1:%d <- 127.0.0.1:" % (fd, port)
+    expect(want in out, "ps AWAITS lacks %r after the ring wrapped:\n%s" % (want, out))
+
+
 def hostile(c):
     path, (asker, fd, _) = run(c, "hostile.db", "hostile", c.dir)
     name = "%s/ev\x1b[31mil\nso\ack" % c.dir
@@ -150,6 +163,7 @@ def main():
     c.check(thread)
     c.check(task)
     c.check(hang)
+    c.check(hangwrap)
     c.check(hostile)
     return c.finish()
 
