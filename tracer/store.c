@@ -34,6 +34,7 @@
 #include "snapshot.h"
 #include "store.h"
 #include "syscalls.h"
+#include "why_steps.h"
 
 #define CHUNK_BYTES (1u << 20)
 #define COMMIT_NS 200000000ull  /* the longest a chunk's events wait for the writer */
@@ -664,9 +665,9 @@ int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->writer, NULL);
-    if (!s->error[0])
-        exec(s, INDEXES);
-    else
+    if (!s->error[0] && !exec(s, INDEXES))
+        why_steps_build(s->db); /* optional: why reads the steps without it */
+    else if (s->error[0])
         /* After a write error (disk full, file size limit) the write-ahead
          * log is as long as it may grow, and the status below needs room:
          * move what was committed into the database and empty the log.

@@ -73,21 +73,30 @@ static int ran_rehash(ran_table *t) {
     return 0;
 }
 
+/* Runnable node x's totals for task `task`, or NULL. */
+static ran_acc *ran_lookup(node *x, uint64_t task) {
+    ran_table *t = x->index;
+    if (t && t->nslots) {
+        size_t k = ran_home(task, t->nslots);
+        for (; t->slot[k]; k = (k + 1) & (t->nslots - 1))
+            if (t->v[t->slot[k] - 1].task == task)
+                return &t->v[t->slot[k] - 1];
+    }
+    return NULL;
+}
+
 /* Runnable node x's totals for task `task`, made if new; NULL when out
  * of memory. */
 static ran_acc *ran_entry(node *x, uint64_t task) {
+    ran_acc *e = ran_lookup(x, task);
+    if (e)
+        return e;
     ran_table *t = x->index;
     if (!t) {
         t = calloc(1, sizeof *t);
         if (!t)
             return NULL;
         x->index = t;
-    }
-    if (t->nslots) {
-        size_t k = ran_home(task, t->nslots);
-        for (; t->slot[k]; k = (k + 1) & (t->nslots - 1))
-            if (t->v[t->slot[k] - 1].task == task)
-                return &t->v[t->slot[k] - 1];
     }
     if (t->n == UINT32_MAX - 1)
         return NULL;
@@ -101,7 +110,7 @@ static ran_acc *ran_entry(node *x, uint64_t task) {
     }
     if ((t->n + 1) * 2 > t->nslots && ran_rehash(t))
         return NULL;
-    ran_acc *e = &t->v[t->n];
+    e = &t->v[t->n];
     memset(e, 0, sizeof *e);
     e->task = task;
     size_t k = ran_home(task, t->nslots);
@@ -109,6 +118,28 @@ static ran_acc *ran_entry(node *x, uint64_t task) {
         k = (k + 1) & (t->nslots - 1);
     t->slot[k] = (uint32_t)++t->n;
     return e;
+}
+
+/* Charge d ns of task `other`'s step [a, b) to its totals under x.  -1
+ * when out of memory. */
+static int ran_charge(why_ctx *c, node *x, uint64_t other, uint64_t a, uint64_t b, uint64_t d) {
+    ran_acc *e = ran_entry(x, other);
+    if (!e)
+        return -1;
+    e->ns += d;
+    e->count++;
+    if (d >= WHY_BLOCK_MIN_NS) { /* a step the watchdog reported? */
+        node y = {.loop_blocked_ns = e->loop_blocked_ns, .blocker = e->blocker,
+                  .blocker_ns = e->blocker_ns, .object = e->object,
+                  .blocker_syscall = e->blocker_syscall};
+        why__note_blocking(c, &y, other, a, b, d);
+        e->loop_blocked_ns = y.loop_blocked_ns;
+        e->blocker = y.blocker;
+        e->blocker_ns = y.blocker_ns;
+        e->object = y.object;
+        e->blocker_syscall = y.blocker_syscall;
+    }
+    return 0;
 }
 
 /* Step [a, b) of task `other` ran during span sp: charge its part of the
@@ -121,22 +152,7 @@ static void ran_step(why_ctx *c, node *x, const span *sp, uint64_t other, uint64
         d = sp->b - sp->a - *used;
     if (!d)
         return;
-    ran_acc *e = ran_entry(x, other);
-    if (e) {
-        e->ns += d;
-        e->count++;
-        if (d >= WHY_BLOCK_MIN_NS) { /* a step the watchdog reported? */
-            node y = {.loop_blocked_ns = e->loop_blocked_ns, .blocker = e->blocker,
-                      .blocker_ns = e->blocker_ns, .object = e->object,
-                      .blocker_syscall = e->blocker_syscall};
-            why__note_blocking(c, &y, other, a, b, d);
-            e->loop_blocked_ns = y.loop_blocked_ns;
-            e->blocker = y.blocker;
-            e->blocker_ns = y.blocker_ns;
-            e->object = y.object;
-            e->blocker_syscall = y.blocker_syscall;
-        }
-    }
+    ran_charge(c, x, other, a, b, d);
     *used += d;
 }
 
@@ -169,6 +185,167 @@ static void scan_start(scan *k, sqlite3_stmt *st, int64_t pid, int64_t lo, int64
 /* Steps open at once while merging: one per loop. */
 #define WHY_OPEN_MAX 64
 
+/* ---- from the step summary (why_steps.c) --------------------------------
+ * A span with c->steps_min events or more between its ends (100,000) is
+ * answered from the summary where it can be; below, reading its steps
+ * costs at most tens of ms. */
+
+/* What one task's steps in [lo, s1) add to the span, read through its
+ * (task, seq) indexes and paired as why__ran_meanwhile pairs them, into
+ * tmp; *total grows by their time (uncapped).  -1 when out of memory. */
+static int ran_task_steps(why_ctx *c, node *tmp, const span *sp, uint64_t t, int64_t lo,
+                          uint64_t *total) {
+    sqlite3_stmt *st = c->steps_task;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)t);
+    sqlite3_bind_int64(st, 2, c->pid);
+    sqlite3_bind_int64(st, 3, lo);
+    sqlite3_bind_int64(st, 4, sp->s1);
+    int open = 0, rc = 0;
+    int64_t oseq = 0;
+    uint64_t ons = 0;
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(st, 0);
+        uint64_t ns = (uint64_t)sqlite3_column_int64(st, 1);
+        if (sqlite3_column_int(st, 2) == 0) {
+            open = 1;
+            ons = ns;
+            oseq = seq;
+        } else if (open) {
+            uint64_t d = why__clip(ons, ns, sp->a, sp->b);
+            if (d && !(rc = ran_charge(c, tmp, t, ons, ns, d)))
+                *total += d;
+            open = 0;
+        }
+    }
+    sqlite3_reset(st);
+    if (open && !rc) { /* still running at the span's end: its end is after it */
+        sqlite3_stmt *se = c->step_end;
+        sqlite3_reset(se);
+        sqlite3_bind_int64(se, 1, (sqlite3_int64)t);
+        sqlite3_bind_int64(se, 2, c->pid);
+        sqlite3_bind_int64(se, 3, oseq);
+        sqlite3_bind_int64(se, 4, (sqlite3_int64)c->rec_end);
+        uint64_t e = sqlite3_step(se) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(se, 0)
+                                                     : c->rec_end;
+        uint64_t d = why__clip(ons, e, sp->a, sp->b);
+        if (d && !(rc = ran_charge(c, tmp, t, ons, e, d)))
+            *total += d;
+    }
+    return rc;
+}
+
+/* The span's "ran meanwhile" from the summary: a task whose step events
+ * all lie inside the span (by seq and by time), paired regularly, none
+ * long enough to look up in the watchdog's reports, adds its summed
+ * steps as they are: exactly what reading them would add.  The others
+ * (running across the span's ends, irregular, long steps) have their
+ * steps in the span read through the task indexes.  Only where one
+ * thread ran all the process's steps (they never overlap, so the scan's
+ * cap at the span's length never cuts one; checked: the total must fit),
+ * and only when more than WHY_RAN_MAX tasks are named (else the order
+ * they were first seen in, which the scan gives, is what is printed).
+ * 0, or -1: read the steps instead (nothing added to x). */
+static int ran_by_summary(why_ctx *c, node *x, uint64_t task, const span *sp, int64_t lo) {
+    if (!c->steps_rows || sp->s1 - lo < c->steps_min)
+        return -1;
+    sqlite3_stmt *st = c->steps_pid;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, c->pid);
+    int one = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+    sqlite3_reset(st);
+    if (!one)
+        return -1;
+    node tmp = {0}; /* this span's totals, in tmp.index */
+    uint64_t total = 0, len = sp->b - sp->a, *other = NULL;
+    size_t nother = 0, cap = 0;
+    unsigned irregular = 0;
+    int rc = 0;
+    st = c->steps_rows;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, c->pid);
+    sqlite3_bind_int64(st, 2, lo);
+    sqlite3_bind_int64(st, 3, sp->s1);
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t t = (uint64_t)sqlite3_column_int64(st, 0);
+        if (!t || t == task) /* as the scan: taskless steps, and the task's own, are not "others" */
+            continue;
+        int irr = sqlite3_column_int(st, 8);
+        if (sqlite3_column_int64(st, 1) >= lo && sqlite3_column_int64(st, 2) < sp->s1 &&
+            (uint64_t)sqlite3_column_int64(st, 3) >= sp->a &&
+            (uint64_t)sqlite3_column_int64(st, 4) <= sp->b && !sqlite3_column_int64(st, 7) &&
+            !irr) {
+            int64_t steps = sqlite3_column_int64(st, 6);
+            if (steps) {
+                ran_acc *e = ran_entry(&tmp, t);
+                uint64_t ns = (uint64_t)sqlite3_column_int64(st, 5);
+                if (!e) {
+                    rc = -1;
+                    break;
+                }
+                e->ns += ns;
+                e->count += (unsigned)steps;
+                total += ns;
+            }
+            continue;
+        }
+        irregular += irr != 0;
+        if (nother == cap) {
+            cap = cap ? cap * 2 : 256;
+            uint64_t *p = realloc(other, cap * sizeof *p);
+            if (!p) {
+                rc = -1;
+                break;
+            }
+            other = p;
+        }
+        other[nother++] = t;
+    }
+    sqlite3_reset(st);
+    /* the scan forgets the oldest of WHY_OPEN_MAX steps left open (lost
+     * ends): with that many, read it to get the same answer */
+    if (irregular >= WHY_OPEN_MAX / 2)
+        rc = -1;
+    for (size_t i = 0; i < nother && !rc; i++)
+        rc = ran_task_steps(c, &tmp, sp, other[i], lo, &total);
+    free(other);
+    ran_table *tt = tmp.index;
+    size_t named = x->index ? ((ran_table *)x->index)->n : 0;
+    for (size_t i = 0; !rc && tt && i < tt->n; i++)
+        named += !ran_lookup(x, tt->v[i].task);
+    if (!rc && (total > len || named <= WHY_RAN_MAX))
+        rc = -1;
+    for (size_t i = 0; !rc && tt && i < tt->n; i++) {
+        const ran_acc *v = &tt->v[i];
+        ran_acc *e = ran_entry(x, v->task);
+        if (!e) {
+            rc = -1; /* out of memory: a partial answer is not an answer */
+            break;
+        }
+        e->ns += v->ns;
+        e->count += v->count;
+        if (v->loop_blocked_ns) { /* as why__note_blocking adds them */
+            e->loop_blocked_ns += v->loop_blocked_ns;
+            e->blocker = v->blocker;
+            e->blocker_ns += v->blocker_ns;
+            e->blocker_syscall = v->blocker_syscall;
+            if (!e->object)
+                e->object = v->object;
+        }
+    }
+    why__index_free(&tmp);
+    if (rc)
+        return -1;
+    if (total < len) {
+        node *y = why__find_child(x, WHY_LOOP, 0, 0, 0, 0);
+        if (y) {
+            y->ns += len - total;
+            y->count++;
+        }
+    }
+    return 0;
+}
+
 void why__ran_meanwhile(why_ctx *c, node *x, uint64_t task, const span *sp) {
     /* from the step running when the span began */
     int64_t lo = 0;
@@ -177,6 +354,8 @@ void why__ran_meanwhile(why_ctx *c, node *x, uint64_t task, const span *sp) {
     sqlite3_bind_int64(c->ran_lo, 2, c->pid);
     if (sqlite3_step(c->ran_lo) == SQLITE_ROW)
         lo = sqlite3_column_int64(c->ran_lo, 0);
+    if (ran_by_summary(c, x, task, sp, lo) == 0)
+        return;
     scan k[3];
     scan_start(&k[0], c->ran_resume, c->pid, lo, sp->s1);
     scan_start(&k[1], c->ran_suspend, c->pid, lo, sp->s1);
