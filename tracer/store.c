@@ -665,9 +665,10 @@ int ts_store_close(ts_store *s, const char *status, uint64_t dropped) {
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->writer, NULL);
-    if (!s->error[0] && !exec(s, INDEXES))
-        why_steps_build(s->db); /* optional: why reads the steps without it */
-    else if (s->error[0])
+    if (!s->error[0]) {
+        if (!exec(s, INDEXES))
+            why_steps_build(s->db); /* optional: why reads the steps without it */
+    } else
         /* After a write error (disk full, file size limit) the write-ahead
          * log is as long as it may grow, and the status below needs room:
          * move what was committed into the database and empty the log.

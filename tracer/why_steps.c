@@ -26,11 +26,15 @@
 typedef struct acc {
     int64_t pid;
     uint64_t task;
-    int64_t first_seq, last_seq, open_seq;
+    int64_t first_seq, last_seq;
     uint64_t min_ns, max_ns, open_ns, ns;
-    int64_t steps, long_steps;
-    int open, irregular;
+    uint32_t steps, long_steps;
+    uint8_t open, irregular;
 } acc;
+
+/* The most tasks summarised (~80 bytes each while building): a recording
+ * of more has no summary, and why reads its steps, as for an older one. */
+#define STEPS_MAX_TASKS (1u << 20)
 
 typedef struct table {
     acc *v;
@@ -52,7 +56,7 @@ static acc *find(table *t, int64_t pid, uint64_t task) {
                 return a;
         }
     }
-    if (t->n == UINT32_MAX - 1)
+    if (t->n == STEPS_MAX_TASKS)
         return NULL;
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 1024;
@@ -223,13 +227,13 @@ int why_steps_build(sqlite3 *db) {
             a->irregular |= a->open; /* the open step's end was lost */
             a->open = 1;
             a->open_ns = e->ns;
-            a->open_seq = e->seq;
         } else if (a->open) {
             uint64_t d = e->ns > a->open_ns ? e->ns - a->open_ns : 0;
             if (d) {
                 a->ns += d;
                 a->steps++;
                 a->long_steps += d >= WHY_BLOCK_MIN_NS;
+                a->irregular |= a->steps == UINT32_MAX; /* cannot count on */
             }
             a->open = 0;
         }
