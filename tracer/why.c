@@ -30,8 +30,9 @@
  * (seq) ranges, so one task's answer does not scan the recording (the
  * blocked-loop tables, one row per episode, are read whole; a runnable
  * span's other tasks, from the step summary when the span is long:
- * why_ran.c).  Known cost: a cause task's events are read from its spawn to the window's
- * end (no (task, ns) index), so a long-lived cause task is read whole.
+ * why_ran.c).  Known cost: a cause task's events are read from its
+ * spawn to the window's end (no (task, ns) index), so a long-lived cause
+ * task is read whole.
  */
 #include <errno.h>
 #include <inttypes.h>
