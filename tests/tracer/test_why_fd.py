@@ -8,7 +8,7 @@ thread   the asker's recv on a TCP connection to 127.0.0.1:PORT is
          "tcp 127.0.0.1:PORT <- 127.0.0.1:LOCAL" and says no task woke it,
          the cause outside the process (inferred: the peer); --json
          carries the same; the fds view has the row; `why --name asker`
-         (the aggregate) names the fd the same way.
+         (the aggregate) and the folded export name the fd the same way.
 task     the answer comes from task "server" over an fd the runtime
          accepted: why names that fd as the peer, in the process.
 hang     (live) the asker's peer never answers: `taskscope ps PID` shows
@@ -80,6 +80,13 @@ def thread(c):
     texts = [p["text"] for p in js["slowest"]["parts"] if p.get("kind") == "fd"]
     expect(len(texts) == 2 and all(t.startswith(want) for t in texts),
            "why --name --json fd parts: %r" % texts)
+    # and the wait flame graph's frames
+    out = c.path("thread.folded")
+    taskscope("export", "--format", "folded", "--task", asker, "-o", out, path, expect_rc=0)
+    with open(out, encoding="utf-8") as f:
+        folded = f.read()
+    frame = "wait fd %d (tcp %s) at prog_why_fd.c:" % (fd, addr)
+    expect(folded.count(frame) == 2, "folded frames lack %r twice:\n%s" % (frame, folded))
 
 
 def task(c):
