@@ -134,6 +134,9 @@ static char *frame_of(why_ctx *c, const why_node *n) {
         if (a)
             r = asprintf(&out, "wait %s \"%s\"%s%s", why_kind_name(n->wkind), a, b ? " at " : "",
                          b ? b : "");
+        else if (n->wkind == 13 && (a = why_fd_name(c, n->object, n->seq)) != NULL)
+            r = asprintf(&out, "wait fd %" PRIu64 " (%s)%s%s", n->object, a, b ? " at " : "",
+                         b ? b : ""); /* what it was, as why names it */
         else if (n->wkind == 13)
             r = asprintf(&out, "wait fd %" PRIu64 "%s%s", n->object, b ? " at " : "", b ? b : "");
         else if (n->object && (n->wkind == 1 || why_kind_is_resource(n->wkind) || n->wkind == 14))

@@ -28,9 +28,11 @@
  * Everything comes from SQL over the recording through the (task, seq)
  * and (resource, seq) indexes the store builds at close, and primary-key
  * (seq) ranges, so one task's answer does not scan the recording (the
- * blocked-loop tables, one row per episode, are read whole).  Known
- * cost: a cause task's events are read from its spawn to the window's
- * end (no (task, ns) index), so a long-lived cause task is read whole.
+ * blocked-loop tables, one row per episode, are read whole; a runnable
+ * span's other tasks, from the step summary when the span is long:
+ * why_ran.c).  Known cost: a cause task's events are read from its
+ * spawn to the window's end (no (task, ns) index), so a long-lived cause
+ * task is read whole.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -589,6 +591,32 @@ why_ctx *why_open(const char *file, char *err, size_t n) {
         why_close(c);
         return NULL;
     }
+    /* The step summary (why_steps.c): optional, absent from recordings
+     * of an older taskscope or cut short. */
+    static const char STEPS_ROWS[] =
+        "SELECT task, first_seq, last_seq, min_ns, max_ns, ns, steps, long_steps, irregular\n"
+        "  FROM task_steps WHERE pid = ?1 AND first_seq < ?3 AND last_seq >= ?2";
+    static const char STEPS_PID[] = "SELECT threads FROM task_steps_pids WHERE pid = ?1";
+    static const char STEPS_TASK[] =
+        "SELECT seq, ns, 0 FROM ev_task_resume\n"
+        "  WHERE task = ?1 AND task > 0 AND pid = ?2 AND seq >= ?3 AND seq < ?4\n"
+        "UNION ALL SELECT seq, ns, 1 FROM ev_task_suspend\n"
+        "  WHERE task = ?1 AND pid = ?2 AND seq >= ?3 AND seq < ?4\n"
+        "UNION ALL SELECT seq, ns, 1 FROM ev_task_done\n"
+        "  WHERE task = ?1 AND pid = ?2 AND seq >= ?3 AND seq < ?4\n"
+        "ORDER BY 1";
+    if (sqlite3_prepare_v2(c->db, STEPS_ROWS, -1, &c->steps_rows, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, STEPS_PID, -1, &c->steps_pid, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, STEPS_TASK, -1, &c->steps_task, NULL) != SQLITE_OK) {
+        sqlite3_finalize(c->steps_rows);
+        sqlite3_finalize(c->steps_pid);
+        sqlite3_finalize(c->steps_task);
+        c->steps_rows = c->steps_pid = c->steps_task = NULL;
+    }
+    /* Spans shorter than this read their steps (tens of ms at most);
+     * the tests set it to 0 to compare both ways on small recordings. */
+    const char *min = getenv("TASKSCOPE_WHY_STEPS_MIN");
+    c->steps_min = min && *min ? strtoll(min, NULL, 10) : 100000;
     for (int k = 0; k < 2; k++) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(c->db, ENDS[k], -1, &st, NULL) == SQLITE_OK &&
@@ -615,6 +643,9 @@ void why_close(why_ctx *c) {
     sqlite3_finalize(c->sem_holders);
     sqlite3_finalize(c->episodes);
     sqlite3_finalize(c->seen);
+    sqlite3_finalize(c->steps_rows);
+    sqlite3_finalize(c->steps_pid);
+    sqlite3_finalize(c->steps_task);
     ts_symbolizer_free(c->sym);
     sqlite3_close(c->db);
     free(c);

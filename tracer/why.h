@@ -101,7 +101,7 @@ typedef struct why_node {
      * its time in steps the watchdog reported blocking the loop, with
      * blocker_syscall, and object the id of a stack of one) */
     struct why_node *child, *last, *next;
-    void *index;              /* private to why.c: a runnable node's children by task */
+    void *index;              /* private to why_ran.c: a runnable node's totals by task */
 } why_node;
 
 /* Open recording `file` read-only.  NULL on failure, with a sentence in
@@ -162,6 +162,12 @@ char *why_task_name(why_ctx *c, uint64_t task);
 char *why_task_site(why_ctx *c, uint64_t task);  /* "file:line" where it was spawned */
 char *why_site(why_ctx *c, int64_t site);        /* an await site id as "file:line" */
 char *why_resource_name(why_ctx *c, uint64_t id);
+
+/* What fd `fd` was when the event seq happened (a WHY_WAIT node's seq;
+ * 0: now): "tcp PEER <- LOCAL", "unix PATH", "file PATH"..., from the
+ * runtime's fd_info events, malloc'd and not escaped; NULL when unknown
+ * (never described, closed since, or seq < 0). */
+char *why_fd_name(why_ctx *c, uint64_t fd, int64_t seq);
 
 /* Where a captured stack (a WHY_BLOCK node's object) is in the program:
  * "file:line in function()" of its innermost frame with a source line,

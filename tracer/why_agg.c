@@ -200,9 +200,23 @@ static int same_thing(const why_node *a, const why_node *b) {
            a->site == b->site && a->task == b->task && a->cause == b->cause;
 }
 
+/* Fd waits merge by fd number, which the process reuses: if two were
+ * different things (the fd_info before each says), the merged node names
+ * none of them (seq -1: why_fd_name's "not one fd"). */
+static void merge_fd(why_ctx *c, why_node *d, const why_node *src) {
+    if (d->wkind != 13 || d->type != WHY_WAIT || d->seq < 0 || d->seq == src->seq)
+        return;
+    char *a = src->seq < 0 ? NULL : why_fd_name(c, d->object, d->seq);
+    char *b = src->seq < 0 ? NULL : why_fd_name(c, src->object, src->seq);
+    if (!a || !b || strcmp(a, b) != 0)
+        d->seq = -1;
+    free(a);
+    free(b);
+}
+
 /* Move the list src (siblings) under dst, adding each node into the
  * child of dst that is the same thing, if any. */
-static void merge_into(why_node *dst, why_node *src) {
+static void merge_into(why_ctx *c, why_node *dst, why_node *src) {
     while (src) {
         why_node *next = src->next;
         src->next = NULL;
@@ -222,6 +236,7 @@ static void merge_into(why_node *dst, why_node *src) {
             d->timed_out += src->timed_out;
             d->inferred += src->inferred;
             d->loop_blocked_ns += src->loop_blocked_ns;
+            merge_fd(c, d, src);
             if (src->blocker_ns > d->blocker_ns) { /* the biggest single blocker */
                 d->blocker = src->blocker;
                 d->blocker_ns = src->blocker_ns;
@@ -237,7 +252,7 @@ static void merge_into(why_node *dst, why_node *src) {
             why_node *kids = src->child;
             src->child = src->last = NULL;
             why_node_free(src);
-            merge_into(d, kids);
+            merge_into(c, d, kids);
         }
         src = next;
     }
@@ -304,7 +319,7 @@ why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth,
         why_node *kids = t->child;
         t->child = t->last = NULL;
         why_node_free(t);
-        merge_into(root, kids);
+        merge_into(c, root, kids);
         /* A tree's size is what it cost (a few index probes a node): past
          * the budget, the slowest tasks taken so far stand for the rest.
          * Counted, not timed, so that the answer does not depend on the
@@ -392,7 +407,15 @@ static void describe_wait(sbuf *b, why_ctx *c, const why_node *w) {
     } else if (w->wkind == 1 || w->wkind == 14) {
         sb_add(b, " #%" PRIu64, w->object);
     } else if (w->wkind == 13) {
-        sb_add(b, " fd %" PRIu64, w->object);
+        /* what it was, as single-task why names it (the first wait's) */
+        char *fd = why_fd_name(c, w->object, w->seq);
+        sb_add(b, " %" PRIu64, w->object); /* "fd 7": the kind's name said "fd" */
+        if (fd)
+            sb_add(b, " (%s)", fd);
+        else if (w->seq < 0)
+            sb_add(b, " (not always the same connection or file)");
+        by_site = fd != NULL || w->seq < 0;
+        free(fd);
     }
     char *site = why_site(c, w->site);
     if (site)

@@ -30,6 +30,11 @@ struct why_ctx {
     sqlite3_stmt *seen;
     /* why_ran.c's: where to start, the three scans it merges, a late step's end */
     sqlite3_stmt *ran_lo, *ran_resume, *ran_suspend, *ran_done, *step_end;
+    /* ... and the step summary's (why_steps.c; NULL in a recording
+     * without one): the tasks with steps in a seq range, whether one
+     * thread ran a process's steps, one task's step events in a range */
+    sqlite3_stmt *steps_rows, *steps_pid, *steps_task;
+    int64_t steps_min; /* the fewest events in a span read through the summary */
 };
 
 typedef struct span {

@@ -64,10 +64,16 @@ typedef struct fd_desc {
     char *kind, *how, *address; /* malloc'd; NULL when unknown */
 } fd_desc;
 
-static fd_desc fd_lookup(why_ctx *c, const why_node *n) {
+static void fd_free(fd_desc *d) {
+    free(d->kind);
+    free(d->how);
+    free(d->address);
+}
+
+static fd_desc fd_lookup_at(why_ctx *c, uint64_t fd, int64_t seq) {
     fd_desc d = {0};
     sqlite3_stmt *st = NULL;
-    if (n->wkind != 13 ||
+    if (seq < 0 || /* why_fd_name's "not one fd" */
         sqlite3_prepare_v2(why_db(c),
                            "SELECT kind, how, address FROM fds WHERE fd = ?1 AND pid = ?2"
                            " AND seq < ?3 ORDER BY seq DESC LIMIT 1",
@@ -75,9 +81,9 @@ static fd_desc fd_lookup(why_ctx *c, const why_node *n) {
         sqlite3_finalize(st);
         return d;
     }
-    sqlite3_bind_int64(st, 1, (int64_t)n->object);
+    sqlite3_bind_int64(st, 1, (int64_t)fd);
     sqlite3_bind_int64(st, 2, why_pid(c));
-    sqlite3_bind_int64(st, 3, n->seq ? n->seq : INT64_MAX);
+    sqlite3_bind_int64(st, 3, seq ? seq : INT64_MAX);
     if (sqlite3_step(st) == SQLITE_ROW && /* closed since: unknown now */
         strcmp((const char *)sqlite3_column_text(st, 1), "closed") != 0) {
         const unsigned char *k = sqlite3_column_text(st, 0), *h = sqlite3_column_text(st, 1);
@@ -90,10 +96,24 @@ static fd_desc fd_lookup(why_ctx *c, const why_node *n) {
     return d;
 }
 
-static void fd_free(fd_desc *d) {
-    free(d->kind);
-    free(d->how);
-    free(d->address);
+static fd_desc fd_lookup(why_ctx *c, const why_node *n) {
+    if (n->wkind != 13)
+        return (fd_desc){0};
+    return fd_lookup_at(c, n->object, n->seq);
+}
+
+char *why_fd_name(why_ctx *c, uint64_t fd, int64_t seq) {
+    fd_desc d = fd_lookup_at(c, fd, seq);
+    char *out = NULL;
+    if (d.address) {
+        const char *k = d.kind ? d.kind : "other";
+        size_t n = strlen(k) + strlen(d.address) + 2;
+        out = malloc(n);
+        if (out)
+            snprintf(out, n, "%s%s%s", k, d.address[0] ? " " : "", d.address);
+    }
+    fd_free(&d);
+    return out;
 }
 
 /* The peer of a connected socket: the part of "peer <- local" before the

@@ -12,6 +12,10 @@
  *     The same, the server being task "server" on a ts_tcp_listen fd
  *     (accepts, sleeps 50 ms, answers): the peer is this process's own
  *     accepted fd, which why names.
+ *   prog_why_fd hangwrap
+ *     As hang, on a 64 KiB ring, and once the asker waits task "churner"
+ *     writes events until the ring has wrapped past the fd's fd_info; then
+ *     "ready ...": a state dump must describe the fd again.
  *   prog_why_fd hang
  *     As thread, but the thread never answers: once the asker waits, the
  *     program prints "ready pid=P asker=ID fd=FD port=PORT" and runs
@@ -28,6 +32,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +43,11 @@
 
 static int lfd = -1, asker_fd = -1, port;
 static char port_s[16], unix_path[512];
-static int use_unix, hang;
+static int use_unix, hang, wrap;
+/* hangwrap: the asker is parked in its recv (asked), then the churner
+ * has written enough events to wrap the ring (churned) */
+static atomic_int asked, churned;
+static _Atomic unsigned long long asker_id;
 
 static void *thread_server(void *arg) {
     (void)arg;
@@ -48,7 +57,11 @@ static void *thread_server(void *arg) {
         return NULL;
     if (hang) { /* the asker is in its recv by now, or about to be */
         usleep(100000);
-        printf("ready pid=%d asker=2 fd=%d port=%d\n", (int)getpid(), asker_fd, port);
+        atomic_store(&asked, 1);
+        while (wrap && !atomic_load(&churned))
+            usleep(10000);
+        printf("ready pid=%d asker=%llu fd=%d port=%d\n", (int)getpid(),
+               (unsigned long long)atomic_load(&asker_id), asker_fd, port);
         fflush(stdout);
         for (;;)
             pause();
@@ -90,6 +103,19 @@ static void *asker_main(void *arg) {
     return NULL;
 }
 
+/* hangwrap: once the asker waits, 20,000 sleep(0)s, a few hundred KB of
+ * events through a 64 KiB ring: the fd_info of the asker's fd is gone
+ * from it. */
+static void *churner_main(void *arg) {
+    (void)arg;
+    while (!atomic_load(&asked))
+        ts_sleep(0.005);
+    for (int i = 0; i < 20000; i++)
+        ts_sleep(0);
+    atomic_store(&churned, 1);
+    return NULL;
+}
+
 static const char *mode;
 
 static void *amain(void *arg) {
@@ -105,8 +131,10 @@ static void *amain(void *arg) {
             return (void *)1;
         unlink(fpath);
     }
-    if (!strcmp(mode, "thread") || !strcmp(mode, "hang")) {
-        hang = !strcmp(mode, "hang");
+    if (!strcmp(mode, "thread") || !strcmp(mode, "hang") || wrap) {
+        hang = strcmp(mode, "thread") != 0;
+        if (wrap)
+            ts_spawn_named("churner", churner_main, NULL);
         lfd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t l = sizeof a;
@@ -126,6 +154,7 @@ static void *amain(void *arg) {
     snprintf(port_s, sizeof port_s, "%d", port);
     ts_task *a = ts_spawn_named("asker", asker_main, NULL);
     uint64_t id = ts_task_id(a);
+    atomic_store(&asker_id, id);
     ts_await(a, NULL);
     if (srv)
         ts_await(srv, NULL);
@@ -142,6 +171,9 @@ int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
     mode = argv[1];
+    wrap = !strcmp(mode, "hangwrap");
+    if (wrap && ts_debug_set_ring_size(64 * 1024))
+        return 2;
     if (!strcmp(mode, "hostile")) {
         if (argc < 3)
             return 2;

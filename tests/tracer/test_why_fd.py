@@ -7,13 +7,16 @@ thread   the asker's recv on a TCP connection to 127.0.0.1:PORT is
          answered late by a plain thread: why prints the fd as
          "tcp 127.0.0.1:PORT <- 127.0.0.1:LOCAL" and says no task woke it,
          the cause outside the process (inferred: the peer); --json
-         carries the same; the fds view has the row.
+         carries the same; the fds view has the row; `why --name asker`
+         (the aggregate) and the folded export name the fd the same way.
 task     the answer comes from task "server" over an fd the runtime
          accepted: why names that fd as the peer, in the process.
 hang     (live) the asker's peer never answers: `taskscope ps PID` shows
          the fd wait in AWAITS with the same text.
+hangwrap as hang, but the ring wrapped past the fd's fd_info before ps:
+         the state dump describes the fd again.
 hostile  a Unix socket whose name holds ESC, newline and BEL: escaped on
-         the terminal, the exact bytes in JSON.
+         the terminal, the exact bytes in JSON (why and why --name).
 """
 import os
 import re
@@ -67,6 +70,23 @@ def thread(c):
     expect(len(w) == 2 and w[1]["fd"]["how"] == "connected", "JSON waits: %r" % w)
     expect(w[0]["cause_outside_process"] is True and w[0]["woken_by_no_task"] >= 1
            and w[0]["peer_in_process"] is None, "JSON wait: %r" % w[0])
+    # the aggregate over tasks named so names the fd the same way
+    want = "waiting for fd %d (tcp %s), awaited at prog_why_fd.c:" % (fd, addr)
+    out = taskscope("why", "--name", "asker", path, expect_rc=0).stdout
+    parts = [ln for ln in out.splitlines() if re.match(r" +[0-9.]+ +[0-9.]+ +[0-9.]+  waiting", ln)]
+    expect(len(parts) == 2 and all(want in ln for ln in parts),
+           "why --name's parts lack %r:\n%s" % (want, out))
+    js = taskscope_json("why", "--name", "asker", "--json", path)
+    texts = [p["text"] for p in js["slowest"]["parts"] if p.get("kind") == "fd"]
+    expect(len(texts) == 2 and all(t.startswith(want) for t in texts),
+           "why --name --json fd parts: %r" % texts)
+    # and the wait flame graph's frames
+    out = c.path("thread.folded")
+    taskscope("export", "--format", "folded", "--task", asker, "-o", out, path, expect_rc=0)
+    with open(out, encoding="utf-8") as f:
+        folded = f.read()
+    frame = "wait fd %d (tcp %s) at prog_why_fd.c:" % (fd, addr)
+    expect(folded.count(frame) == 2, "folded frames lack %r twice:\n%s" % (frame, folded))
 
 
 def task(c):
@@ -103,6 +123,17 @@ def hang(c):
     expect(got and got[0].startswith(want), "ps --json awaits_text: %r" % got)
 
 
+def hangwrap(c):
+    """The ring wrapped past the fd's fd_info: the state dump `ps` asks
+    for describes the fd again (runtime/src/trace/fdinfo.c)."""
+    p = c.start([prog("prog_why_fd"), "hangwrap"], env=debug_env())
+    m = p.wait_line(r"ready pid=(\d+) asker=(\d+) fd=(\d+) port=(\d+)")
+    pid, asker, fd, port = (int(x) for x in m.groups())
+    out = taskscope("ps", pid, expect_rc=0).stdout
+    want = "fd %d (tcp 127.0.0.1:%d <- 127.0.0.1:" % (fd, port)
+    expect(want in out, "ps AWAITS lacks %r after the ring wrapped:\n%s" % (want, out))
+
+
 def hostile(c):
     path, (asker, fd, _) = run(c, "hostile.db", "hostile", c.dir)
     name = "%s/ev\x1b[31mil\nso\ack" % c.dir
@@ -123,6 +154,15 @@ def hostile(c):
     w = fd_waits(js["tree"], fd, [])
     expect(w and w[0]["fd"]["address"] == "%s <- ?" % name and w[0]["fd"]["peer"] == name,
            "JSON fd: %r" % (w[0] if w else None))
+    out = taskscope("why", "--name", "asker", path, expect_rc=0).stdout
+    for raw in ("\x1b", "\x07"):
+        expect(raw not in out, "why --name printed a raw control character %r:\n%r" % (raw, out))
+    expect("waiting for fd %d (unix " % fd in out and "ev\\e[31mil\\nso" in out,
+           "why --name text lacks the escaped fd name:\n%s" % out)
+    js = taskscope_json("why", "--name", "asker", "--json", path)
+    texts = [p["text"] for p in js["slowest"]["parts"] if p.get("kind") == "fd"]
+    expect(any("fd %d (unix %s <- ?)" % (fd, name) in t for t in texts),
+           "why --name --json fd parts: %r" % texts)
 
 
 def main():
@@ -130,6 +170,7 @@ def main():
     c.check(thread)
     c.check(task)
     c.check(hang)
+    c.check(hangwrap)
     c.check(hostile)
     return c.finish()
 

@@ -867,6 +867,11 @@ static void dump_records(ts_loop *l, ts__ring *r, uint64_t gen) {
     ts__list_foreach(it, &l->tasks) {
         ts_task *t = ts__container_of(it, ts_task, all);
         if (t->state < TS_TASK_DONE) {
+            /* what the fd it waits on is, before the wait (a reader
+             * names the fd from the latest fd_info) */
+            const void *obj = NULL;
+            if (ts_task_awaiting(t, &obj, NULL) == TS_WAIT_FD)
+                ts__tr_dump_fd(r, (int)(intptr_t)obj);
             dump_task(r, t);
             ts__tr_dump_task_stack(r, t, &stacks);
             ts__tr_dump_task_fields(r, t); /* notes.c */

@@ -9,17 +9,23 @@
  * SO_TYPE): three system calls per connection (twice for a connect that
  * waits), in the debug runtime only.
  *
+ * A loop's state dump (emit.c) tells again what each fd a parked task
+ * waits on is (ts__tr_dump_fd), from how it was last described and the
+ * kernel: after the ring wrapped, the original fd_info is gone.
+ *
  * Invariants: the text is bounded (TEXT_MAX, a path is cut), so a record
  * stays small; nothing here blocks or fails visibly (a record that cannot
  * be written is dropped and counted like any other).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "../tracepoints.h"
 #include "trace.h"
@@ -87,18 +93,17 @@ static void emit(ts__ring *r, int fd, int kind, int how, const char *text, size_
     ts__ring_commit(r, size);
 }
 
-void ts__tr_fd_info(int fd, int how, const char *path, const void *to, unsigned tolen) {
-    ts__ring *r = ts__ring_self();
-    if (!r || fd < 0)
-        return;
-    if (how == TS_FD_CLOSED) { /* the fd is nothing now (its number may be reused) */
-        emit(r, fd, K_OTHER, how, "", 0);
-        return;
-    }
-    if (path) {
-        emit(r, fd, K_FILE, how, path, strnlen(path, TEXT_MAX));
-        return;
-    }
+/* How each fd was last described (TS_FD_*, 0: never, or closed), so that
+ * a state dump can describe again the fds parked tasks wait on: once the
+ * ring has wrapped past an fd's fd_info, a recording of the window would
+ * otherwise say only "fd 7".  Written by any thread that describes an fd,
+ * read by a loop's dump: relaxed bytes (a race is one fd told with its
+ * previous how).  fds past FD_HOW_MAX are not remembered. */
+#define FD_HOW_MAX (1 << 16)
+static _Atomic unsigned char fd_how[FD_HOW_MAX];
+
+/* A socket's description (addresses asked of the kernel) into r. */
+static void describe_socket(ts__ring *r, int fd, int how, const void *to, unsigned tolen) {
     struct sockaddr_storage me, peer;
     socklen_t mlen = sizeof me, plen = sizeof peer;
     memset(&me, 0, sizeof me);
@@ -118,4 +123,41 @@ void ts__tr_fd_info(int fd, int how, const char *path, const void *to, unsigned 
         snprintf(text, sizeof text, "%s", b);
     }
     emit(r, fd, mlen ? sock_kind(fd, me.ss_family) : K_OTHER, how, text, strlen(text));
+}
+
+void ts__tr_fd_info(int fd, int how, const char *path, const void *to, unsigned tolen) {
+    ts__ring *r = ts__ring_self();
+    if (!r || fd < 0)
+        return;
+    if (fd < FD_HOW_MAX)
+        atomic_store_explicit(&fd_how[fd], (unsigned char)(how == TS_FD_CLOSED ? 0 : how),
+                              memory_order_relaxed);
+    if (how == TS_FD_CLOSED) { /* the fd is nothing now (its number may be reused) */
+        emit(r, fd, K_OTHER, how, "", 0);
+        return;
+    }
+    if (path) {
+        emit(r, fd, K_FILE, how, path, strnlen(path, TEXT_MAX));
+        return;
+    }
+    describe_socket(r, fd, how, to, tolen);
+}
+
+void ts__tr_dump_fd(ts__ring *r, int fd) {
+    unsigned how = fd >= 0 && fd < FD_HOW_MAX
+                       ? atomic_load_explicit(&fd_how[fd], memory_order_relaxed)
+                       : 0;
+    /* A connect in progress: the kernel has no peer yet, and its target
+     * is gone; it is told again when the connect completes. */
+    if (!how || how == TS_FD_CONNECTING)
+        return;
+    if (how == TS_FD_OPENED) { /* a file: its path now, as the kernel has it */
+        char link[32], path[TEXT_MAX + 1];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, path, sizeof path - 1);
+        if (n > 0)
+            emit(r, fd, K_FILE, (int)how, path, (size_t)n);
+        return;
+    }
+    describe_socket(r, fd, (int)how, NULL, 0);
 }

@@ -109,6 +109,9 @@ void ts__tr_resource_name(const void *obj, const char *name);
  * connect in progress goes to, which the kernel does not give yet).
  * Once per fd life (twice for a connect that waits). */
 void ts__tr_fd_info(int fd, int how, const char *path, const void *to, unsigned tolen);
+/* fdinfo.c: fd's fd_info again, into r (a state dump), from how the
+ * runtime last described it; nothing if it never did or it is closed. */
+void ts__tr_dump_fd(ts__ring *r, int fd);
 void ts__tr_resource_acquired(const void *obj, const ts_task *t);
 void ts__tr_resource_release(const void *obj, const ts_task *t);
 void ts__tr_queue_depth(const void *q, size_t depth);
