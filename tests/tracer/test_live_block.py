@@ -15,6 +15,7 @@ comes after a spin has ended lists it as over, with the loop's length of
 it within what the program itself measured."""
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -203,6 +204,17 @@ def top_live(c):
                        screen_has("BLOCKED NOW", "task #", "spinner"))
         line = [ln for ln in s.splitlines() if "BLOCKED NOW" in ln][0]
         expect(line.rstrip().endswith("spinner"), "the episode's task unnamed: %r" % line)
+
+        # Its length grows while it lasts (not the watchdog's figure at
+        # the report, frozen).
+        def length(screen):
+            ln = [x for x in screen.splitlines() if "BLOCKED NOW" in x]
+            m = re.search(r"BLOCKED NOW ([0-9.]+)(ns|us|ms|s) ", ln[0]) if ln else None
+            scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+            return float(m.group(1)) * scale[m.group(2)] if m else None
+        first = length(s)
+        poll_until("the ongoing episode's length to grow past %r s" % first,
+                   lambda: (length(tmux(sock, "capture-pane", "-p", "-t", "top")) or 0) > first)
         still_spinning(p)
         tmux(sock, "send-keys", "-t", "top", "q")
         time.sleep(0.2)
