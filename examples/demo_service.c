@@ -345,6 +345,16 @@ static void *on_stop(int signo, void *main_task) {
 
 static void *amain(void *arg) {
     double duration = *(double *)arg;
+    /* Said from the loop, not before ts_run: the debug runtime makes its
+     * trace segment with the loop, so `taskscope top PID` typed (or run
+     * by a test) at once could otherwise find none. */
+    if (duration > 0)
+        printf("demo_service: pid %d, running for %g s (watch it: taskscope top %d)\n",
+               (int)getpid(), duration, (int)getpid());
+    else
+        printf("demo_service: pid %d, running until interrupted (watch it: taskscope top %d)\n",
+               (int)getpid(), (int)getpid());
+    fflush(stdout);
     svc.jobs = ts_queue_new(QUEUE_MAX);
     svc.finished = ts_queue_new(0);
     svc.stats_lock = ts_lock_new();
@@ -418,13 +428,6 @@ int main(int argc, char **argv) {
     }
     fcntl(svc.pipefd[0], F_SETFL, O_NONBLOCK);
     srand48((long)getpid());
-    if (duration > 0)
-        printf("demo_service: pid %d, running for %g s (watch it: taskscope top %d)\n",
-               (int)getpid(), duration, (int)getpid());
-    else
-        printf("demo_service: pid %d, running until interrupted (watch it: taskscope top %d)\n",
-               (int)getpid(), (int)getpid());
-    fflush(stdout);
     int err = ts_run(amain, &duration);
     close(svc.pipefd[0]);
     close(svc.pipefd[1]);
