@@ -563,8 +563,10 @@ def check_size(ctx, width, height):
         s = p.wait("Resources:")
         p.wait(re.compile(r"\+3\.000s / "))
         # (the jobs queue or the db semaphore has the waiting workers: which
-        # one depends on the run's timing, as in 4.)
-        waited = re.compile(r"0x[0-9a-f]+ +(queue|semaphore) +(?:\S+ +)?\S+ (?:items|taken) +[1-9]")
+        # one depends on the run's timing, as in 4.  Both are bounded,
+        # "N/M" in USE; the unbounded queue of finished clients is not the
+        # one: the reaper may wait on it)
+        waited = re.compile(r"0x[0-9a-f]+ +(queue|semaphore) +(?:\S+ +)?\d+/\d+ (?:items|taken) +[1-9]")
         s = p.wait(lambda s: any(waited.match(l) for l in s.splitlines()))
         rows = [l for l in s.splitlines() if re.match(r"0x[0-9a-f]+ ", l)]
         idx, kind = next((i, waited.match(l).group(1)) for i, l in enumerate(rows) if waited.match(l))
@@ -580,11 +582,12 @@ def check_size(ctx, width, height):
 
         # 9. links both ways: Enter on the first waiter opens that task;
         # its detail keeps "longest poll" on screen and lists its latest
-        # events newest first; Enter on its awaits line opens the queue
-        # again (whatever the run's timing, the first waiter waits on it)
+        # events newest first; Enter on its awaits line opens the resource
+        # again (the queue or the semaphore of 8.: the first waiter waits
+        # on it whichever it is)
         lines = s.splitlines()
-        addr = re.search(r"^queue (0x[0-9a-f]+)", s, re.M)
-        head = next((i for i, l in enumerate(lines) if re.match(r"queue 0x", l)), None)
+        addr = re.search(r"^%s (0x[0-9a-f]+)" % kind, s, re.M)
+        head = next((i for i, l in enumerate(lines) if re.match(r"%s 0x" % kind, l)), None)
         first = next((i for i, l in enumerate(lines) if re.match(r"  1\. #\d+ ", l)), None)
         if addr is None or head is None or first is None:
             raise Failure("no resource heading or first waiter:\n" + s)
@@ -610,7 +613,7 @@ def check_size(ctx, width, height):
         p.keys(*(["j"] * (aw - head)))
         p.keys("Enter")
         s = p.wait(re.compile(r"Waiters \([1-9]\d*, in the order they came\)"))
-        if addr.group(1) not in s or "kind        queue" not in s:
+        if addr.group(1) not in s or "kind        " + kind not in s:
             raise Failure("Enter on the awaits line did not open %s:\n%s" % (addr.group(1), s))
         check_quit(p)
     finally:
