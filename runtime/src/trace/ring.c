@@ -47,6 +47,11 @@
 #include "trace.h"
 
 static pthread_mutex_t seg_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The first calibration of a loop's thread and the watchdog's refreshes
+ * may come at once: one writer at a time, or a reader could take the
+ * ticks of one pair with the time of the other (a seqlock's readers
+ * cannot tell two interleaved writers from none). */
+static pthread_mutex_t calib_lock = PTHREAD_MUTEX_INITIALIZER;
 static ts_seg_header *seg;
 static int seg_state;          /* 0 not tried, 1 up, -1 off/failed */
 static uint32_t ring_size_wanted;
@@ -177,6 +182,7 @@ static void forget_after_fork(void) {
     slots_used = 0;
     __atomic_add_fetch(&ts__fork_generation, 1, __ATOMIC_RELAXED);
     pthread_mutex_init(&seg_lock, NULL);
+    pthread_mutex_init(&calib_lock, NULL); /* another thread may have held it */
 }
 
 /* The segment is an anonymous memfd sealed against shrinking and growing:
@@ -574,6 +580,20 @@ void ts__seg_settle_dump(void) {
         if (__atomic_compare_exchange_n(&h->attach_done, &cur, done, false, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE))
             break;
+}
+
+/* ---- the calibration ------------------------------------------------------------- */
+
+void ts__seg_calibrate(uint64_t ticks, uint64_t ns) {
+    ts_seg_header *h = ts__seg();
+    if (!h)
+        return;
+    pthread_mutex_lock(&calib_lock);
+    __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_ACQ_REL);
+    h->ticks1 = ticks;
+    h->mono1_ns = ns;
+    __atomic_add_fetch(&h->calib_seq, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&calib_lock);
 }
 
 /* ---- holding room for a state dump ------------------------------------------------ */

@@ -175,5 +175,8 @@ ts_loop_slot *ts__loop_slot_at(uint32_t i);
 /* Set attach_done to the newest attach request every loop (every live
  * slot of h->loops) has answered with a state dump. */
 void ts__seg_settle_dump(void);
+/* Publish (ticks, ns), read with ts__clock_pair, as the calibration's
+ * newer point (ticks1, mono1_ns) under the header's seqlock. */
+void ts__seg_calibrate(uint64_t ticks, uint64_t ns);
 
 #endif
