@@ -177,18 +177,18 @@ int ts_reader_command_post(ts_reader *rd, uint32_t op, uint64_t loop, uint64_t t
                            const char *msg, uint64_t *seq);
 int ts_reader_command_result(ts_reader *rd, uint64_t seq, int *result);
 
-/* 1 when the watchdog watches a loop step begun before `since`
- * (CLOCK_MONOTONIC ns) that it has not reported as blocked yet but will
- * if it lasts (younger than the block threshold + grace_ns): a live
- * report started meanwhile waits for that report (a task spawned in the
- * step's batch is unpublished until then), and 1 until the watchdog has
- * finished a scan of the loops begun at or after `since` (so a watchdog
- * slow to run answers too).  The watchdog notes a step within its idle
- * period (<= 50 ms) of its start, and its note stays
- * after the step ends: a short step noted keeps this 1 until the
- * threshold + grace_ns, so only a caller with nothing better to wait for
- * (no state dump coming) asks.  0 without block detection. */
-int ts_reader_step_pending(const ts_reader *rd, uint64_t since, uint64_t grace_ns);
+/* 1 until the watchdog has finished a scan of the loops begun at or
+ * after `since` (CLOCK_MONOTONIC ns), and then while it watches a loop
+ * step begun before `since` that it has not reported as blocked and no
+ * scan begun past the step's deadline has finished: a live report
+ * started meanwhile waits for that report (a task spawned in the step's
+ * batch is unpublished until then).  The watchdog notes a step within
+ * its idle period (<= 50 ms) of its start, and its note stays after the
+ * step ends: a short step noted keeps this 1 until the first scan past
+ * its deadline, so only a caller with nothing better to wait for (no
+ * state dump coming) asks, with a deadline of its own (a stopped
+ * process's watchdog never scans).  0 without block detection. */
+int ts_reader_step_pending(const ts_reader *rd, uint64_t since);
 
 /* The fatal signal the process's crash handler said it is dying of (a
  * ring header's fatal_signal), 0 if none.  Meaningful once the process

@@ -215,11 +215,6 @@ static int loop_blocked_now(const ts_session *s, uint64_t stack_wait_ns) {
     return 0;
 }
 
-/* Grace beyond the block threshold for the watchdog's report of a step
- * it watches: it wakes at the deadline but may wait for a CPU on a loaded
- * machine. */
-#define WATCHDOG_GRACE_NS (300 * 1000000ull)
-
 static void wait_dump(ts_session *s, int timeout_ms, uint64_t stack_wait_ns);
 
 /* cli_cancel and why_live: the stack too, however late (why shows it). */
@@ -249,9 +244,18 @@ static void wait_dump(ts_session *s, int timeout_ms, uint64_t stack_wait_ns) {
          * flight recorder until the watchdog names it, within the
          * threshold: wait for that report while the watchdog watches a
          * step that began before we came (and until it has looked). */
-        if (!s->attached && !ts_reader_step_pending(s->reader, since, WATCHDOG_GRACE_NS) &&
-            !loop_blocked_now(s, 0))
-            break;
+        if (!s->attached && !ts_reader_step_pending(s->reader, since) &&
+            !loop_blocked_now(s, 0)) {
+            /* A report that made it so was published before the slot
+             * said so, maybe after the poll above: read it too (and, if
+             * it came, wait for its stack as above). */
+            drained_at = now_ns();
+            ts_session_poll(s);
+            if (!process_gone(s))
+                tm_model_advance(s->model, drained_at);
+            if (!loop_blocked_now(s, 0))
+                break;
+        }
         /* 2 ms, not more: `ps PID` during a block answers as soon as the
          * watchdog's report is in (the goal: 50 ms after it); the wait
          * lasts one dump, a few hundred polls at most */

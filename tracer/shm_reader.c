@@ -494,19 +494,22 @@ int ts_reader_alive(const ts_reader *rd) {
     return proc_start_time(rd->pid, &start) == 0 && start == rd->start_time;
 }
 
+/* A scan that began this long after a step's deadline (by the reader's
+ * clock) saw it past the threshold by the watchdog's own measure too. */
+#define DEADLINE_SLACK_NS 1000000ull
+
 /* The segment's loop slots carry the last step the watchdog saw running
  * (the runtime publishes no steps itself).  The slots are the program's
  * to write: a garbage value makes at most a caller wait until its own
  * deadline. */
-int ts_reader_step_pending(const ts_reader *rd, uint64_t since, uint64_t grace_ns) {
+int ts_reader_step_pending(const ts_reader *rd, uint64_t since) {
     uint64_t threshold = rd->info.block_threshold_ns;
     if (!threshold || !rd->base)
         return 0;
-    uint64_t now = rd_mono_ns();
     /* No scan finished since the caller came: the watchdog (late on a
      * loaded machine) may yet find a step running then. */
-    if (rd_load64(rd, SEG_OFF(watch_scan_ns)) < since && now >= since &&
-        now - since < threshold + grace_ns)
+    uint64_t scan = rd_load64(rd, SEG_OFF(watch_scan_ns));
+    if (scan < since)
         return 1;
     for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
         uint64_t slot = SEG_OFF(loops) + (uint64_t)i * sizeof(ts_loop_slot);
@@ -515,8 +518,12 @@ int ts_reader_step_pending(const ts_reader *rd, uint64_t since, uint64_t grace_n
         uint64_t step = rd_load64(rd, slot + offsetof(ts_loop_slot, step));
         if (!(step & 1) || rd_load64(rd, slot + offsetof(ts_loop_slot, blocked_step)) == step)
             continue;
+        /* Unreported yet: it will be by the first scan that begins past
+         * its deadline, if it still runs then (a scan reports before it
+         * finishes).  Not a wall-clock grace: a watchdog starved for
+         * longer than one made this answer without the step's task. */
         uint64_t start = ts_reader_ns(rd, rd_load64(rd, slot + offsetof(ts_loop_slot, step_start)));
-        if (start <= since && now >= start && now - start < threshold + grace_ns)
+        if (start <= since && scan < start + threshold + DEADLINE_SLACK_NS)
             return 1;
     }
     return 0;
