@@ -111,7 +111,9 @@ class Proc:
         self.err = []
         self._q = queue.Queue()
         threading.Thread(target=self._pump, args=(self.p.stdout, self._q), daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.p.stderr, None), daemon=True).start()
+        self._err_pump = threading.Thread(target=self._pump, args=(self.p.stderr, None),
+                                          daemon=True)
+        self._err_pump.start()
 
     def _pump(self, f, q):
         for line in f:
@@ -156,6 +158,12 @@ class Proc:
             raise CheckFailed("%s did not exit within the timeout" % self.argv[0])
 
     def stderr_text(self):
+        """What it wrote on stderr: all of it once it has exited.  The
+        pump thread reads on after the exit; without waiting for its end
+        of file a check could see the last lines missing (test_crash's
+        snapshot path, printed just before the crash, came back empty)."""
+        if self.p.poll() is not None:
+            self._err_pump.join(timeout=TIMEOUT)
         return "\n".join(self.err)
 
     def kill(self, sig=signal.SIGKILL):
