@@ -15,6 +15,7 @@
  * (bytes of output per recorded event, beside the Chrome JSON's).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,11 +103,9 @@ int main(int argc, char **argv) {
     if (bench_parse(argc, argv, &o))
         return 2;
     uint64_t target = (uint64_t)bench_pick(&o, 1000000, 10000000);
-    char path[] = "/tmp/bench_export_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
+    char path[PATH_MAX];
+    if (synth_temp_path(path, sizeof path, "bench_export"))
         return 1;
-    close(fd);
     int64_t t0 = bench_now_ns();
     /* Written by a child: this process stays small, so each export's
      * child starts from a small heap and its peak RSS is its own. */

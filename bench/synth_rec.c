@@ -2,8 +2,16 @@
  * synth_rec.c - the synthetic recording of synth_rec.h.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "synth_rec.h"
@@ -102,4 +110,60 @@ int synth_recording(const char *path, uint64_t target, int flags, const char *wh
     if (tasks)
         *tasks = next;
     return ts_store_close(w.store, "complete", 0) ? -EIO : 0;
+}
+
+int synth_temp_path(char *path, size_t len, const char *stem) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    if ((size_t)snprintf(path, len, "%s/%s.XXXXXX", dir, stem) >= len)
+        return -ENAMETOOLONG;
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -errno;
+    close(fd);
+    return 0;
+}
+
+int synth_taskscope(char *exe, size_t len) {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = 0;
+    return (size_t)snprintf(exe, len, "%s/../taskscope", dirname(self)) < len ? 0 : -1;
+}
+
+static double ms_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+double synth_time_cmd(const char *exe, char *const *args, double *cpu_ms) {
+    char *argv[16];
+    int n = 0;
+    argv[n++] = (char *)exe;
+    for (int i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t p = fork();
+    if (p == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0)
+            dup2(fd, 1);
+        execv(exe, argv);
+        _exit(127);
+    }
+    int status = 0;
+    struct rusage ru;
+    if (p < 0 || wait4(p, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+        return -1;
+    double wall = ms_since(&t0);
+    if (cpu_ms)
+        *cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+                  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+    return wall;
 }

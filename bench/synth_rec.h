@@ -14,6 +14,7 @@
 #ifndef TS_BENCH_SYNTH_REC_H
 #define TS_BENCH_SYNTH_REC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define SYNTH_LOCK 1
@@ -24,5 +25,19 @@
  * (2 .. *tasks - 1 are the workers). */
 int synth_recording(const char *path, uint64_t target, int flags, const char *who,
                     uint64_t *events, uint64_t *tasks);
+
+/* A new empty file to write a recording into: $TMPDIR (else /tmp)/stem.XXXXXX
+ * into path (len bytes).  0, or -errno. */
+int synth_temp_path(char *path, size_t len, const char *stem);
+
+/* The taskscope of this build (DIR/taskscope beside this program's
+ * DIR/bench/) into exe (len bytes).  0, or -1. */
+int synth_taskscope(char *exe, size_t len);
+
+/* Run `exe args...` (args NULL-terminated, at most 14) with its stdout
+ * to /dev/null: its wall time in ms, or -1 if it failed.  cpu_ms (may be
+ * NULL) receives its CPU time, user + system: on a loaded machine the
+ * wall time is mostly waiting for a core, this is what it cost. */
+double synth_time_cmd(const char *exe, char *const *args, double *cpu_ms);
 
 #endif

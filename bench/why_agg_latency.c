@@ -9,46 +9,17 @@
  * --quick).  Reports each command's wall time in ms, best of --reps (no
  * anchor; the issue's target is seconds, not minutes, for the site).
  */
-#include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench_util.h"
 #include "synth_rec.h"
 
-/* Wall time of one taskscope command (argv after the program), its
- * stdout to /dev/null, in ms; -1 if it failed. */
-static double timed(const char *exe, char *const *args) {
-    char *argv[16];
-    int n = 0;
-    argv[n++] = (char *)exe;
-    for (int i = 0; args[i] && n < 15; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    int64_t t0 = bench_now_ns();
-    pid_t p = fork();
-    if (p == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0)
-            dup2(fd, 1);
-        execv(exe, argv);
-        _exit(127);
-    }
-    int status = 0;
-    if (p < 0 || waitpid(p, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-        return -1;
-    return (double)(bench_now_ns() - t0) / 1e6;
-}
-
 static double best_of(const char *exe, char *const *args, int reps) {
     double best = -1;
     for (int r = 0; r < reps; r++) {
-        double ms = timed(exe, args);
+        double ms = synth_time_cmd(exe, args, NULL);
         if (ms < 0)
             return -1;
         if (best < 0 || ms < best)
@@ -61,18 +32,10 @@ int main(int argc, char **argv) {
     bench_opts o;
     if (bench_parse(argc, argv, &o))
         return 2;
-    char self[PATH_MAX], exe[PATH_MAX + 32];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return 1;
-    self[n] = 0;
-    snprintf(exe, sizeof exe, "%s/../taskscope", dirname(self));
+    char exe[PATH_MAX + 32], path[PATH_MAX];
     uint64_t target = (uint64_t)bench_pick(&o, 1000000, 10000000);
-    char path[] = "/tmp/bench_why_agg_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
+    if (synth_taskscope(exe, sizeof exe) || synth_temp_path(path, sizeof path, "bench_why_agg"))
         return 1;
-    close(fd);
     char out[sizeof path + 16];
     snprintf(out, sizeof out, "%s.folded", path);
     uint64_t events = 0, tasks = 0;

@@ -9,62 +9,21 @@
  * /dev/null, and reports the slowest answer's wall time in ms (no anchor;
  * the target is 1,000 ms).
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench_util.h"
 #include "synth_rec.h"
 
-/* Wall time of one `taskscope why path task`, in ms; -1 if it failed.
- * *cpu_ms receives its CPU time (user + system): on a loaded machine the
- * wall time is mostly waiting for a core, and this says what the answer
- * itself cost. */
-static double timed_why(const char *exe, const char *path, uint64_t task, double *cpu_ms) {
-    char arg[32];
-    snprintf(arg, sizeof arg, "%llu", (unsigned long long)task);
-    int64_t t0 = bench_now_ns();
-    pid_t p = fork();
-    if (p == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0)
-            dup2(fd, 1);
-        execl(exe, exe, "why", path, arg, (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    struct rusage ru;
-    if (p < 0 || wait4(p, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-        return -1;
-    double wall = (double)(bench_now_ns() - t0) / 1e6;
-    *cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-              (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-    return wall;
-}
-
 int main(int argc, char **argv) {
     bench_opts o;
     if (bench_parse(argc, argv, &o))
         return 2;
-    char self[PATH_MAX], exe[PATH_MAX + 32];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return 1;
-    self[n] = 0;
-    snprintf(exe, sizeof exe, "%s/../taskscope", dirname(self));
+    char exe[PATH_MAX + 32], path[PATH_MAX];
     uint64_t target = (uint64_t)bench_pick(&o, 1000000, 10000000);
-    char path[] = "/tmp/bench_why_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
+    if (synth_taskscope(exe, sizeof exe) || synth_temp_path(path, sizeof path, "bench_why"))
         return 1;
-    close(fd);
     int64_t t0 = bench_now_ns();
     uint64_t events = 0, tasks = 0;
     if (synth_recording(path, target, SYNTH_LOCK, "bench_why_latency", &events, &tasks)) {
@@ -84,7 +43,10 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 5 && !rc; i++) {
         double best = -1, cpu_best = -1;
         for (int r = 0; r < reps; r++) {
-            double cpu = 0, ms = timed_why(exe, path, picks[i], &cpu);
+            char task[32];
+            snprintf(task, sizeof task, "%llu", (unsigned long long)picks[i]);
+            char *why[] = {"why", path, task, NULL};
+            double cpu = 0, ms = synth_time_cmd(exe, why, &cpu);
             if (ms < 0) {
                 rc = 1;
                 break;
