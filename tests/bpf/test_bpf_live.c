@@ -26,6 +26,7 @@
  * limit.  Needs root and BPF: skipped (77), saying why, otherwise.
  */
 #include <fcntl.h>
+#include <limits.h>
 
 #include "bpf_harness.h"
 #include "bpf_session.h"
@@ -38,6 +39,16 @@ static const char *taskscope(void) {
 static const char *debug_target(void) {
     const char *p = getenv("TSB_TARGET_DEBUG");
     return p && *p ? p : "./bpf_target_debug";
+}
+
+/* A new empty file for a recording: $TMPDIR (else /tmp)/stem-XXXXXX into
+ * path (PATH_MAX bytes). */
+static void temp_db(char *path, const char *stem) {
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, PATH_MAX, "%s/%s-XXXXXX", dir && *dir ? dir : "/tmp", stem);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
 }
 
 /* Run a shell command; its output (stdout and stderr) in a malloc'd
@@ -444,10 +455,8 @@ static void test_session_dump_many_locks(void **state) {
 static void test_attach_records_earlier_tasks(void **state) {
     (void)state;
     int pid = start_hold(target_path(), "");
-    char db[] = "/tmp/ts-bpf-live-XXXXXX";
-    int fd = mkstemp(db);
-    assert_true(fd >= 0);
-    close(fd);
+    char db[PATH_MAX];
+    temp_db(db, "ts-bpf-live");
     int st;
     char *out = run(&st, "%s attach --bpf %d --duration 0.2 -o %s 2>&1", taskscope(), pid, db);
     assert_int_equal(st, 0);
@@ -484,10 +493,8 @@ static void test_attach_records_earlier_tasks(void **state) {
 /* Debug runtime + --bpf: the ring's task events, BPF's blocking read(). */
 static void test_merged_recording(void **state) {
     (void)state;
-    char db[] = "/tmp/ts-bpf-merged-XXXXXX";
-    int fd = mkstemp(db);
-    assert_true(fd >= 0);
-    close(fd);
+    char db[PATH_MAX];
+    temp_db(db, "ts-bpf-merged");
     int st;
     char *out = run(&st, "%s run --bpf -o %s -- %s scenario 2>&1", taskscope(), db,
                     debug_target());
@@ -536,10 +543,8 @@ static unsigned long task_id(const char *ps, const char *name) {
  * sleeper's sleep was cancelled by main. */
 static void test_why_release_recording(void **state) {
     (void)state;
-    char db[] = "/tmp/ts-bpf-why-XXXXXX";
-    int fd = mkstemp(db);
-    assert_true(fd >= 0);
-    close(fd);
+    char db[PATH_MAX];
+    temp_db(db, "ts-bpf-why");
     unlink(db);
     int st;
     char *out = run(&st, "%s run --bpf -o %s -- %s scenario 2>&1", taskscope(), db,
@@ -752,10 +757,8 @@ static void test_where_release(void **state) {
 static void test_where_release_recording(void **state) {
     (void)state;
     int pid = start_hold(target_path(), "");
-    char db[] = "/tmp/ts-bpf-where-XXXXXX";
-    int fd = mkstemp(db);
-    assert_true(fd >= 0);
-    close(fd);
+    char db[PATH_MAX];
+    temp_db(db, "ts-bpf-where");
     int st;
     char *out = run(&st, "%s attach --bpf %d --duration 0.2 -o %s 2>&1", taskscope(), pid, db);
     assert_int_equal(st, 0);
