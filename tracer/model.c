@@ -121,6 +121,13 @@ tm_loop *tm_model_loop_at(const tm_model *m, size_t i) { return &m->loops[i]; }
 size_t tm_model_resource_count(const tm_model *m) { return m->nres; }
 tm_resource *tm_model_resource_at(const tm_model *m, size_t i) { return &m->res[i]; }
 size_t tm_model_blocked_count(const tm_model *m) { return m->nblocked; }
+uint64_t tm_blocked_length(const tm_blocked *b, uint64_t now) {
+    uint64_t len = b->duration_ns ? b->duration_ns : b->seen_elapsed_ns;
+    if (!b->duration_ns && !b->slow_only && now > b->start_ns && now - b->start_ns > len)
+        len = now - b->start_ns;
+    return len;
+}
+
 const tm_blocked *tm_model_blocked_at(const tm_model *m, size_t i) { return &m->blocked[i]; }
 uint64_t tm_model_blocked_changes(const tm_model *m) { return m->blocked_changes; }
 size_t tm_model_warning_count(const tm_model *m) { return m->nwarnings; }

@@ -269,6 +269,11 @@ size_t tm_model_resource_count(const tm_model *m);
 tm_resource *tm_model_resource_at(const tm_model *m, size_t i);
 size_t tm_model_blocked_count(const tm_model *m);
 const tm_blocked *tm_model_blocked_at(const tm_model *m, size_t i);
+/* An episode's length as of now (model ns): its measured length once
+ * over; while it lasts, at least until now (the watchdog reports once, at
+ * the threshold, and on a live source no loop_unblocked yet means the
+ * loop is still blocked). */
+uint64_t tm_blocked_length(const tm_blocked *b, uint64_t now);
 /* Changes with every blocked episode or slow step listed, ended or
  * merged: a view redraws when it changes (an episode that ends need not
  * be the last one listed). */

@@ -84,13 +84,8 @@ void tr_blocked(FILE *out, const tm_model *m, ts_symbolizer *sym, const tr_opts 
         const tm_task *t = tm_model_task(m, b->task);
         char dur[16], sc[64], ssite[256];
         int ongoing = !b->duration_ns && !b->slow_only;
-        /* An ongoing episode has lasted at least until the model's now: on
-         * a live process that is when the rings were last drained with no
-         * loop_unblocked in them (the watchdog reports once, at the
-         * threshold). */
-        uint64_t ns = b->duration_ns ? b->duration_ns : b->seen_elapsed_ns;
-        if (ongoing && tm_model_now(m) > b->start_ns + ns)
-            ns = tm_model_now(m) - b->start_ns;
+        /* The model's now: on a live process, the last drain of the rings */
+        uint64_t ns = tm_blocked_length(b, tm_model_now(m));
         tr_fmt_dur(dur, sizeof dur, ns);
         tr_syscall_text(sc, sizeof sc, b->syscall);
         tm_model_site_text(m, t ? t->site : 0, ssite, sizeof ssite);

@@ -73,15 +73,8 @@ static const char *tname(const tm_model *m, uint64_t id) {
 void tui_emit_episode(tui_app *a, const tm_blocked *b) {
     const tm_model *m = a->src->model;
     char dur[24], at[32], sc[48];
-    /* An episode still on lasts at least until now (the watchdog's figure
-     * is its length at the report): it grows on screen while it lasts. */
-    uint64_t len = b->duration_ns ? b->duration_ns : b->seen_elapsed_ns;
-    if (!b->duration_ns && !b->slow_only) {
-        uint64_t now = tui_src_now(a->src);
-        if (now > b->start_ns && now - b->start_ns > len)
-            len = now - b->start_ns;
-    }
-    tr_fmt_dur(dur, sizeof dur, len);
+    /* grows on screen while it lasts */
+    tr_fmt_dur(dur, sizeof dur, tm_blocked_length(b, tui_src_now(a->src)));
     tui_fmt_at(a, at, sizeof at, b->start_ns);
     const char *what = b->slow_only ? "slow step" : b->duration_ns ? "blocked" : "BLOCKED NOW";
     tui_emit(a, b->slow_only ? ST_WARN : ST_BAD, b->task ? LINK_TASK : LINK_NONE, b->task,
