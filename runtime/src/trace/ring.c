@@ -351,6 +351,8 @@ static int claim_slot(uint32_t role, const char *name) {
          * reader to decode as records. */
         r->pos = __atomic_load_n(&slot_pos[i], __ATOMIC_ACQUIRE);
         r->tail_cache = r->pos;
+        r->populated = r->pos < geom.ring_size ? r->pos & ~(uint64_t)(TS_PAGE_SIZE - 1)
+                                               : geom.ring_size;
         r->limit = geom.ring_size - TS_RING_END_RESERVE;
         r->unpublished = 0;
         r->full_skip = 0;
@@ -469,6 +471,32 @@ static void enter_page(ts__ring *r) {
     __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
+/* The ring's pages are created ahead of the writer, a chunk at a time,
+ * during its first lap.  A memfd page comes into being at its first
+ * write, and that fault costs 3-4 us on this VM (the hypervisor's page
+ * tables too): a 32 MiB recorder ring is 8,192 of them, in the middle of
+ * the traced program's work (debug spawn with a reader 6.4 M/s; with its
+ * ring made beforehand 8.6 M/s).  MADV_POPULATE_WRITE makes the same
+ * pages for ~1.8 us each, in one call per chunk and without a trap each
+ * (with it, 7.3 M/s).  Memory is still spent only as the ring fills, one
+ * chunk ahead.  Where the call fails (a kernel before 5.14) the pages
+ * come by faults, as before. */
+#define POPULATE_CHUNK (256u << 10)
+
+static void populate_ahead(ts__ring *r) {
+    uint64_t size = (uint64_t)r->mask + 1;
+    uint64_t end = r->populated + POPULATE_CHUNK;
+    if (end > size)
+        end = size;
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(r->data + r->populated, end - r->populated, MADV_POPULATE_WRITE) != 0)
+        end = size; /* give up: by faults from here on */
+#else
+    end = size;
+#endif
+    r->populated = end;
+}
+
 /* Records dropped on a full ring before its tail is read again. */
 enum { FULL_RECHECK = 32 };
 
@@ -513,8 +541,12 @@ static void *reserve_raw(ts__ring *r, uint32_t size) {
         }
         r->pos += pad;
     }
-    if (!(r->pos & (TS_PAGE_SIZE - 1)))
+    if (!(r->pos & (TS_PAGE_SIZE - 1))) {
+        if (r->populated <= r->mask && r->pos + POPULATE_CHUNK / 2 >= r->populated &&
+            !r->scratch)
+            populate_ahead(r);
         enter_page(r);
+    }
     return r->data + (r->pos & r->mask);
 }
 

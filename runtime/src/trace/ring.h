@@ -51,6 +51,8 @@ typedef struct ts__ring {
     uint64_t dropped_pending;
     uint64_t dropped_total;
     uint64_t last_ts;        /* timestamp of the last record reserved */
+    uint64_t populated;      /* bytes of data known to have their pages
+                              * (ring.c: populate_ahead) */
     struct intern_cache *intern_cache; /* the thread's (intern.c), once looked up */
 } ts__ring;
 
