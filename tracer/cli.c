@@ -660,7 +660,9 @@ static int load_target(const char *target, int only_pid, tm_model **m, ts_sessio
         }
         ts_session_wait_dump_for(live, 2000, need_stack);
         *m = live->model;
-        snprintf(src, len, "pid %s", target);
+        snprintf(src, len, "pid %s%s", target,
+                 live->stopped ? " (stopped: it cannot answer, so no state dump; "
+                                 "tasks as its rings last recorded them)" : "");
         return 0;
     }
     int rc = ts_session_load_pid(m, target, only_pid, keep_all, err, sizeof err);

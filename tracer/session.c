@@ -237,6 +237,14 @@ static void wait_dump(ts_session *s, int timeout_ms, uint64_t stack_wait_ns) {
             tm_model_advance(s->model, drained_at);
         if (process_gone(s) || loop_blocked_now(s, stack_wait_ns))
             break;
+        /* Stopped: neither its loops (the dump) nor its watchdog (the
+         * report of a step) can run until it is continued, which may be
+         * never; what its rings hold is the answer, said to be so. */
+        char state = ts_proc_state(s->pid);
+        if (state == 'T' || state == 't') {
+            s->stopped = 1;
+            break;
+        }
         if (s->attached && ts_reader_dump_done(s->reader))
             break;
         /* Not attached (another tracer is): no dump comes.  A loop

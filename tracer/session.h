@@ -37,6 +37,9 @@ typedef struct ts_session {
     int killed_by;        /* once the process is gone: the fatal signal its
                            * crash handler reported, 0 if none */
     int urgent;           /* this poll brought a blocked loop: commit now */
+    int stopped;          /* a wait for the state dump found the process
+                           * stopped (SIGSTOP, a debugger): its loops
+                           * cannot answer, so it did not wait */
 } ts_session;
 
 /* Open pid's segment; wait up to wait_ms for it to appear (a process just

@@ -52,7 +52,9 @@ int why_live_record(int pid, char *path, size_t n, char *err, size_t errn) {
     ts_session_wait_dump(&s, 2000);
     ts_session_poll(&s);
     ts_store_flush(s.store);
-    rc = ts_store_close(s.store, "complete: a live process's flight-recorder window",
+    rc = ts_store_close(s.store, s.stopped ? "complete: a stopped process's flight-recorder "
+                                             "window (it could not answer: no state dump)"
+                                           : "complete: a live process's flight-recorder window",
                         tm_model_dropped(s.model));
     s.store = NULL;
     ts_session_close(&s);

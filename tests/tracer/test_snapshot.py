@@ -6,6 +6,8 @@ parent, state, what it awaits, name) from a loop callback, and then
 nothing changes.  At that moment:
 - live: `taskscope ps PID --json` must list exactly those tasks, each
   with the same parent, name, state, wait kind and awaited task;
+- stopped: the same, the process stopped (SIGSTOP) after its
+  snapshot: answered from its rings, at once, and said to be stopped;
 - recorded: the same program under `taskscope run`, killed there, gives
   a recording whose `ps --json` says the same, task for task.
 """
@@ -67,6 +69,36 @@ def live(c):
     expect(p.wait() == 0, "prog_forever --snapshot failed: %s" % p.stderr_text())
 
 
+def stopped(c):
+    """A stopped process cannot answer (no dump, no watchdog): ps answers
+    from what its rings hold, at once rather than after its 2 s deadline,
+    and says so; continued, it answers as usual."""
+    p = c.start([prog("prog_forever"), "--snapshot"], env=debug_env())
+    runtime = read_snapshot(p)
+    # the loop publishes its last events when it goes to sleep
+    poll_until("the loop asleep", lambda: proc_state(p.pid) == "S")
+    os.kill(p.pid, signal.SIGSTOP)
+    poll_until("the process stopped", lambda: proc_state(p.pid) == "T")
+    ps = taskscope_json("ps", "--json", p.pid)
+    expect("stopped" in ps["source"], "source %r" % ps["source"])
+    compare(runtime, model_view(ps), "ps of the stopped process")
+    os.kill(p.pid, signal.SIGCONT)
+    poll_until("the process continued", lambda: proc_state(p.pid) != "T")
+    ps = taskscope_json("ps", "--json", p.pid)
+    expect("stopped" not in ps["source"], "source %r" % ps["source"])
+    compare(runtime, model_view(ps), "ps after SIGCONT")
+    os.kill(p.pid, signal.SIGTERM)
+    expect(p.wait() == 0, "prog_forever --snapshot failed: %s" % p.stderr_text())
+
+
+def proc_state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
 def recorded(c):
     out = c.path("snapshot.db")
     run = c.start([TASKSCOPE, "run", "-o", out, "--", prog("prog_forever"), "--snapshot"])
@@ -91,6 +123,7 @@ def recorded(c):
 def main():
     c = Checker("snapshot")
     c.check(live)
+    c.check(stopped)
     c.check(recorded)
     return c.finish()
 
