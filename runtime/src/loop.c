@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "loop_impl.h"
+#include "net_impl.h"
 #include "tracepoints.h"
 
 TS_TLS ts_loop *ts__tls_loop;
@@ -168,6 +169,16 @@ static void drain_xqueue(ts_loop *l) {
 }
 
 static void poll_io(ts_loop *l, int64_t timeout_ns) {
+    /* A ring that defers its task work is where the loop waits (uring.c);
+     * the epoll set is then read only when the ring says it has events. */
+    int ring = ts__uring_wait(l, timeout_ns);
+    if (ring == 0) {
+        l->now_valid = false;
+        drain_xqueue(l);
+        return;
+    }
+    if (ring > 0)
+        timeout_ns = 0;
     struct epoll_event evs[64];
     struct timespec ts, *tsp = NULL;
     if (timeout_ns >= 0) {

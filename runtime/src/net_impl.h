@@ -107,6 +107,14 @@ ssize_t ts__uring_sock(ts__sop *op, const ts_site *site);
  * by another task), whose caller then gets TS__NET_CLOSING. */
 void ts__uring_interrupt(ts__sop *op);
 
+/* ts__uring_wait - the loop's wait for I/O, in the ring, when its ring
+ * defers task work (uring.c): submit what is queued, run completions,
+ * wait up to timeout_ns (-1: no limit; 0: not at all) for a completion or
+ * for the loop's epoll set.  1 when the epoll set may hold events (the
+ * caller collects them without waiting), 0 when not, -ENOSYS when the
+ * loop has no such ring (the caller waits in epoll_wait). */
+int ts__uring_wait(ts_loop *l, int64_t timeout_ns);
+
 /* ts__uring_loop_close - the loop is closing: cancel what is left on its
  * ring and close the ring (fdwait.c's ts__fd_close calls it), so a loop
  * leaves no descriptor behind. */
