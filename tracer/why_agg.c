@@ -299,6 +299,10 @@ why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth,
     root->type = WHY_TASK;
     if (shallow)
         *shallow = 0;
+    /* A wait group caused in one task's tree and not in another's still
+     * adds up once merged: each tree keeps its uncaused waits' nodes,
+     * dropped from the merged tree where nothing else is beside them. */
+    why_set_keep_notask(c, 1);
     for (size_t i = 0; i < n; i++) {
         int d = depth;
         if (d > 0 && long_lived(c, tasks[i])) {
@@ -309,6 +313,7 @@ why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth,
         why_node *t = why_task(c, tasks[i], d, NULL, NULL);
         if (!t) {
             int e = errno;
+            why_set_keep_notask(c, 0);
             why_node_free(root);
             errno = e;
             return NULL;
@@ -330,6 +335,8 @@ why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth,
             max_nodes -= nodes;
         }
     }
+    why_set_keep_notask(c, 0);
+    why_node_compact(root);
     return root;
 }
 
