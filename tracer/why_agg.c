@@ -481,8 +481,13 @@ static void describe_part(sbuf *b, why_ctx *c, const why_node *p) {
     } else if (p->type == WHY_WAIT) {
         sb_add(b, "waiting for ");
         describe_wait(b, c, p);
-        const why_node *t = biggest(p, WHY_TASK);
-        if (t) {
+        const why_node *t = biggest(p, WHY_TASK), *u = biggest(p, WHY_NOTASK);
+        if (u && (!t || u->ns > t->ns)) {
+            /* most of the waits had no cause task (31 timer sleeps beside
+             * the one main cancelled): naming main would mislead */
+            sb_add(b, ", mostly caused by no task (%s %.0f %%)", why_notask_name(u->wkind),
+                   pc(u->ns, p->ns));
+        } else if (t) {
             char *name = why_task_name(c, t->task);
             sb_add(b, ", %s %s #%" PRIu64, why_cause_name(t->cause), name ? name : "?", t->task);
             free(name);

@@ -140,7 +140,17 @@ def aggregate(c):
     path, *_rest = recorded(c)
     js = taskscope_json("why", "--name", "napper", "--json", path)
     expect(js["tasks"] == 1, "tasks: %r" % js["tasks"])
-    sums(js["slowest"]["tree"], "--name napper")
+    s = js["slowest"]
+    sums(s["tree"], "--name napper")
+    # the summary names what most of the sleep's time was: the timer's
+    # plain sleeps, unless (by the trace's numbers) the cancelled one
+    # outlasted them all
+    w = the_wait(s["tree"], "sleep")
+    timer = sum(k["ns"] for k in w["children"] if k["type"] == "no_task")
+    cancel = sum(k["ns"] for k in w["children"] if k["type"] == "task")
+    want = "caused by no task (timer" if timer > cancel else "cancelled by main"
+    expect(want in s["summary"], "summary (timer %d, cancel %d): %r"
+           % (timer, cancel, s["summary"]))
 
 
 def main():
