@@ -105,6 +105,9 @@ static char *frame_of(why_ctx *c, const why_node *n) {
         return strdup("loop (no task running)");
     case WHY_ENDED:
         return strdup("ended (its end being delivered)");
+    case WHY_NOTASK: /* the waits of a group no task caused */
+        r = asprintf(&out, "no task: %s", why_notask_name(n->wkind));
+        break;
     case WHY_BLOCK: {
         const char *sc = n->wkind >= 0 ? ts_syscall_name(n->wkind) : NULL;
         if (sc)

@@ -23,7 +23,11 @@
  * cancelled wait, otherwise the task that woke it (producer, setter,
  * notifier).  With depth N the cause task's own time inside each wait
  * window is decomposed the same way, N levels deep, and summed over the
- * group's waits.  Inferred attributions say so (why.h: inferred).
+ * group's waits.  Inferred attributions say so (why.h: inferred).  A
+ * group merges waits whose causes differ (a timer's sleeps and the one
+ * sleep main cancelled): the waits no other task caused get a child of
+ * their own by why (WHY_NOTASK: the timer, a timeout, the poll...), so
+ * that a wait's children add up to it like every other node's.
  *
  * Everything comes from SQL over the recording through the (task, seq)
  * and (resource, seq) indexes the store builds at close, and primary-key
@@ -252,6 +256,7 @@ typedef struct wait_rec {
     uint64_t start, end, object, cause_task;
     int64_t site;
     int kind, cause, status; /* status: the wake's (-ECANCELED, -ETIMEDOUT, ...) */
+    int woken;               /* the wake is in the window (else: still waiting at its end) */
     unsigned nholders;       /* a semaphore's holders when the wait began */
     uint64_t holders[WHY_HOLDERS_MAX];
 } wait_rec;
@@ -277,6 +282,19 @@ static unsigned sem_holders(why_ctx *c, uint64_t resource, int64_t seq, uint64_t
             out[n++] = t;
     }
     return n;
+}
+
+/* Why no other task caused wait r of task (a WHY_NOTASK's wkind). */
+static int notask_reason(const wait_rec *r, uint64_t task) {
+    if (r->cause_task && r->cause_task == task)
+        return WHY_NOTASK_SELF;
+    if (!r->woken)
+        return WHY_NOTASK_UNFINISHED;
+    if (r->status == -ETIMEDOUT)
+        return WHY_NOTASK_TIMED_OUT;
+    if (r->status == -ECANCELED)
+        return WHY_NOTASK_CANCELLED;
+    return r->kind == 3 ? WHY_NOTASK_TIMER : WHY_NOTASK_OUTSIDE;
 }
 
 /* Decompose task's time inside [w0, w1) into children of tn, adding to
@@ -345,6 +363,7 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
             uint64_t d = why__clip(since, at, w0, w1);
             if (state == N_WAIT && i < n && evs[i].type == 2) {
                 w.status = (int)evs[i].b;
+                w.woken = 1;
                 if (evs[i].a && w.kind == 1) {
                     /* A wait on tasks is ended by the one that finished
                      * last (a gather parks naming its first unfinished
@@ -464,6 +483,14 @@ static int decompose(why_ctx *c, node *tn, uint64_t task, uint64_t w0, uint64_t 
                      * releaser: which permit it freed is not recorded */
                     y->inferred += r->kind == 8 && r->nholders > 1;
                     decompose(c, y, r->cause_task, r->start, r->end, depth - 1);
+                }
+            } else if (depth > 0) {
+                /* the group's other waits have cause children: this one
+                 * is shown beside them, or they would not add up */
+                node *y = why__find_child(x, WHY_NOTASK, notask_reason(r, task), 0, 0, 0);
+                if (y) {
+                    y->ns += r->end - r->start;
+                    y->count++;
                 }
             }
         }
@@ -694,6 +721,24 @@ uint64_t why_rec_start(const why_ctx *c) { return c->rec_start; }
 uint64_t why_rec_end(const why_ctx *c) { return c->rec_end; }
 struct sqlite3 *why_db(why_ctx *c) { return c->db; }
 
+void why_set_keep_notask(why_ctx *c, int keep) { c->keep_notask = keep; }
+
+/* A wait whose waits no task caused would list only WHY_NOTASK children,
+ * saying again what its own line says (how many were cancelled, timed
+ * out): it stays a leaf, as before any of its waits had a cause. */
+void why_node_compact(why_node *n) {
+    for (; n; n = n->next) {
+        int tasks = 0;
+        for (node *k = n->child; k && !tasks; k = k->next)
+            tasks = k->type == N_TASK;
+        if (n->type == N_WAIT && !tasks) {
+            why_node_free(n->child);
+            n->child = n->last = NULL;
+        }
+        why_node_compact(n->child);
+    }
+}
+
 why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int depth) {
     if (depth < 0)
         depth = 0;
@@ -714,6 +759,8 @@ why_node *why_window(why_ctx *c, uint64_t task, uint64_t w0, uint64_t w1, int de
         return NULL;
     }
     why__fold_ran(top);
+    if (!c->keep_notask)
+        why_node_compact(top);
     return top;
 }
 

@@ -22,8 +22,15 @@
  *   WHY_LOOP   under WHY_SCHED: no task running (the loop's callbacks,
  *              timers, polling, or the thread preempted)
  *   WHY_WAIT   suspended, grouped by (kind, object, await site); count:
- *              waits.  Children: the cause task(s), decomposed inside the
- *              wait windows when depth allows
+ *              waits.  Children (depth > 0): the cause task(s), decomposed
+ *              inside the wait windows, and WHY_NOTASK for the waits no
+ *              other task caused, so that they add up to the node too.
+ *              A wait none of whose waits has a cause task is a leaf
+ *              (its line already says how they ended)
+ *   WHY_NOTASK under WHY_WAIT: the waits of the group no other task
+ *              caused, by why (wkind: enum why_notask; count: waits):
+ *              a group merges waits of one site whose causes differ
+ *              (31 sleeps, one of them cancelled by main)
  *   WHY_ENDED  a cause task's time inside a wait after it had ended (an
  *              awaited task's end being delivered to its awaiter)
  *   WHY_OTHER  a stretch no event explains (dropped events, a recording
@@ -43,7 +50,18 @@
 typedef struct why_ctx why_ctx;
 
 enum why_type { WHY_TASK, WHY_RUN, WHY_SCHED, WHY_WAIT, WHY_OTHER, WHY_LOOP, WHY_BLOCK,
-                WHY_ENDED };
+                WHY_ENDED, WHY_NOTASK };
+
+/* Why no task caused a WHY_NOTASK node's waits (its wkind). */
+enum why_notask {
+    WHY_NOTASK_TIMER,      /* a sleep that ran its time */
+    WHY_NOTASK_TIMED_OUT,  /* ended by its timeout */
+    WHY_NOTASK_CANCELLED,  /* cancelled, the request from no task (or not recorded) */
+    WHY_NOTASK_OUTSIDE,    /* woken by no task of the process: an fd ready, a
+                              thread pool's job done, a yield's turn */
+    WHY_NOTASK_UNFINISHED, /* no wake in the window: still waiting at its end */
+    WHY_NOTASK_SELF,       /* its cause is the waiting task itself (a lock it holds) */
+};
 
 /* How a WHY_TASK node relates to its parent node. */
 enum why_cause {
@@ -154,6 +172,17 @@ int why_task_before_window(why_ctx *c, uint64_t task);
 int why_live_record(int pid, char *path, size_t n, char *err, size_t errn);
 void why_live_remove(const char *path);
 
+/* Whether why_task and why_window keep the WHY_NOTASK children of a
+ * wait that has no cause task child (default 0: dropped, the wait is a
+ * leaf).  A caller that merges trees keeps them, then calls
+ * why_node_compact on the merged tree: a wait group caused in one tree
+ * and not in another still adds up. */
+void why_set_keep_notask(why_ctx *c, int keep);
+
+/* Drop the WHY_NOTASK children of each wait in tree n that has no cause
+ * task child (what why_task does unless told to keep them). */
+void why_node_compact(why_node *n);
+
 /* Free a tree (its siblings too).  NULL is allowed. */
 void why_node_free(why_node *n);
 
@@ -179,6 +208,7 @@ char *why_stack_site(why_ctx *c, uint64_t stack);
 const char *why_kind_name(int wkind);  /* "sleep", "lock", "queue_get", ... */
 const char *why_type_name(int type);   /* "task", "running", "runnable", "wait", "other" */
 const char *why_cause_name(int cause); /* "held by", "awaited", "woken by", ... */
+const char *why_notask_name(int why);  /* "timer", "timed_out", "cancelled", ... */
 int why_kind_is_resource(int wkind);   /* does the object name a resource? */
 
 /* The tree as `taskscope why` prints it: indented text (every recorded

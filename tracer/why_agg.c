@@ -299,6 +299,10 @@ why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth,
     root->type = WHY_TASK;
     if (shallow)
         *shallow = 0;
+    /* A wait group caused in one task's tree and not in another's still
+     * adds up once merged: each tree keeps its uncaused waits' nodes,
+     * dropped from the merged tree where nothing else is beside them. */
+    why_set_keep_notask(c, 1);
     for (size_t i = 0; i < n; i++) {
         int d = depth;
         if (d > 0 && long_lived(c, tasks[i])) {
@@ -309,6 +313,7 @@ why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth,
         why_node *t = why_task(c, tasks[i], d, NULL, NULL);
         if (!t) {
             int e = errno;
+            why_set_keep_notask(c, 0);
             why_node_free(root);
             errno = e;
             return NULL;
@@ -330,6 +335,8 @@ why_node *why_agg_tree(why_ctx *c, const uint64_t *tasks, size_t n, int depth,
             max_nodes -= nodes;
         }
     }
+    why_set_keep_notask(c, 0);
+    why_node_compact(root);
     return root;
 }
 
@@ -474,8 +481,13 @@ static void describe_part(sbuf *b, why_ctx *c, const why_node *p) {
     } else if (p->type == WHY_WAIT) {
         sb_add(b, "waiting for ");
         describe_wait(b, c, p);
-        const why_node *t = biggest(p, WHY_TASK);
-        if (t) {
+        const why_node *t = biggest(p, WHY_TASK), *u = biggest(p, WHY_NOTASK);
+        if (u && (!t || u->ns > t->ns)) {
+            /* most of the waits had no cause task (31 timer sleeps beside
+             * the one main cancelled): naming main would mislead */
+            sb_add(b, ", mostly caused by no task (%s %.0f %%)", why_notask_name(u->wkind),
+                   pc(u->ns, p->ns));
+        } else if (t) {
             char *name = why_task_name(c, t->task);
             sb_add(b, ", %s %s #%" PRIu64, why_cause_name(t->cause), name ? name : "?", t->task);
             free(name);

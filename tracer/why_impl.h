@@ -35,6 +35,7 @@ struct why_ctx {
      * thread ran a process's steps, one task's step events in a range */
     sqlite3_stmt *steps_rows, *steps_pid, *steps_task;
     int64_t steps_min; /* the fewest events in a span read through the summary */
+    int keep_notask;   /* why_set_keep_notask */
 };
 
 typedef struct span {

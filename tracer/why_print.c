@@ -170,9 +170,34 @@ const char *why_cause_name(int cause) {
     return cause >= 0 && cause < (int)(sizeof NAMES / sizeof *NAMES) ? NAMES[cause] : "";
 }
 
+const char *why_notask_name(int why) {
+    static const char *const NAMES[] = {"timer", "timed_out", "cancelled", "outside",
+                                        "unfinished", "self"};
+    return why >= 0 && why < (int)(sizeof NAMES / sizeof *NAMES) ? NAMES[why] : "unknown";
+}
+
+/* A WHY_NOTASK node as a phrase: why none of its waits had a cause task. */
+static const char *notask_text(int why) {
+    switch (why) {
+    case WHY_NOTASK_TIMER:
+        return "slept its time, no task woke it";
+    case WHY_NOTASK_TIMED_OUT:
+        return "timed out, no task woke it";
+    case WHY_NOTASK_CANCELLED:
+        return "cancelled, by no task";
+    case WHY_NOTASK_OUTSIDE:
+        return "woken by no task of this process";
+    case WHY_NOTASK_UNFINISHED:
+        return "not woken before the window's end";
+    case WHY_NOTASK_SELF:
+        return "caused by the task itself";
+    }
+    return "no task caused it";
+}
+
 const char *why_type_name(int type) {
     static const char *const TYPES[] = {"task", "running", "runnable", "wait", "other",
-                                        "loop", "blocking", "ended"};
+                                        "loop", "blocking", "ended", "no_task"};
     return type >= 0 && type < (int)(sizeof TYPES / sizeof *TYPES) ? TYPES[type] : "other";
 }
 
@@ -231,6 +256,9 @@ void why_print_text(FILE *out, why_ctx *c, const why_node *n, uint64_t wall, int
             fputs("other/unattributed (no events explain it)\n", out);
         } else if (n->type == WHY_ENDED) {
             fputs("ended (its end being delivered to the waiter)\n", out);
+        } else if (n->type == WHY_NOTASK) {
+            fprintf(out, "%s (%u wait%s)\n", notask_text(n->wkind), n->count,
+                    n->count == 1 ? "" : "s");
         } else if (n->type == WHY_LOOP) {
             fputs("no task running (the loop's callbacks, timers, polling; or preempted)\n", out);
         } else if (n->type == WHY_BLOCK) {
@@ -381,6 +409,8 @@ void why_print_json(FILE *out, why_ctx *c, const why_node *n, uint64_t wall) {
         }
         free(name);
         free(site);
+    } else if (n->type == WHY_NOTASK) {
+        fprintf(out, ",\"reason\":\"%s\"", why_notask_name(n->wkind));
     } else if (n->type == WHY_BLOCK) {
         const char *sc = n->wkind >= 0 ? ts_syscall_name(n->wkind) : NULL;
         fprintf(out, ",\"syscall_nr\":%d", n->wkind);
