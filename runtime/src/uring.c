@@ -286,6 +286,12 @@ static int ring_create(ring_ctx **out) {
         p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
         p.cq_entries = CQ_ENTRIES;
         err = io_uring_queue_init_params(RING_ENTRIES, &ctx->ring, &p);
+        /* (the wait's timeout goes as an argument, never as a TIMEOUT SQE
+         * whose user data the reaper would take for an op) */
+        if (err == 0 && !(p.features & IORING_FEAT_EXT_ARG)) {
+            io_uring_queue_exit(&ctx->ring);
+            err = -EINVAL;
+        }
         ctx->deferred = err == 0;
     }
     if (err == -EINVAL) { /* a kernel before 6.1 */
