@@ -6,14 +6,17 @@
  * write then read back, positional I/O, read_all, stat/fstat, fsync, a
  * large file, many tasks reading one file at once (the ring's leader and
  * followers, also with reads that wait on FIFOs), error paths (ENOENT, EISDIR, EBADF), cancelling a pending
- * read (on a FIFO, where a read really waits) and an open that blocks, and
- * that no descriptor is leaked on any of these paths.
+ * read (on a FIFO, where a read really waits) and an open that blocks, a
+ * task that forks and both processes go on reading, and that no
+ * descriptor is leaked on any of these paths.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -52,6 +55,48 @@ static void *check_backend(void) {
 }
 
 /* ---- bodies ------------------------------------------------------------------ */
+
+/* A task forks after file I/O gave the loop its ring: the child goes on
+ * with the loop and reads the file again, on a ring of its own (the one
+ * it inherited maps its parent's queues: see uring.c), and so does the
+ * parent, on its ring still.  (Not on the thread backend: its workers
+ * wake the loop through the loop's eventfd and epoll set, which a forked
+ * child shares with its parent, and either may take the other's wake-up;
+ * a loop's waits do not survive fork() in general, as in asyncio.) */
+static int read_back(const char *p) {
+    ts_file *f;
+    char buf[16] = {0};
+    if (ts_file_open(p, O_RDONLY, 0, &f) != 0)
+        return 0;
+    int ok = ts_file_read(f, buf, sizeof buf) == 6 && memcmp(buf, "forked", 6) == 0;
+    return ts_file_close(f) == 0 && ok;
+}
+
+static void *body_fork(void *arg) {
+    (void)arg;
+    check_backend();
+    if (strcmp(want_backend, "uring") != 0)
+        return NULL;
+    char p[256];
+    path_of(p, sizeof p, "fork.txt");
+    ts_file *f;
+    assert_int_equal(ts_file_open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644, &f), 0);
+    assert_int_equal(ts_file_write(f, "forked", 6), 6);
+    assert_int_equal(ts_file_close(f), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    int ok = read_back(p) && read_back(p);
+    if (pid == 0)
+        _exit(ok ? 0 : 1);
+    assert_true(ok);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    unlink(p);
+    return NULL;
+}
 
 static void *body_write_read(void *arg) {
     (void)arg;
@@ -425,6 +470,7 @@ BODY(cancel_read)
 BODY(fifo_readers)
 BODY(cancel_open)
 BODY(cancel_before)
+BODY(fork)
 
 #define TESTS(setup)                                                \
     cmocka_unit_test_setup(test_write_read, setup),                 \
@@ -434,7 +480,8 @@ BODY(cancel_before)
         cmocka_unit_test_setup(test_cancel_read, setup),            \
         cmocka_unit_test_setup(test_fifo_readers, setup),           \
         cmocka_unit_test_setup(test_cancel_open, setup),            \
-        cmocka_unit_test_setup(test_cancel_before, setup)
+        cmocka_unit_test_setup(test_cancel_before, setup),          \
+        cmocka_unit_test_setup(test_fork, setup)
 
 int main(void) {
     if (!mkdtemp(dir))

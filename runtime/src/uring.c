@@ -77,6 +77,7 @@ typedef struct ring_ctx {
     bool epoll_armed;      /* a POLL_ADD on the loop's epoll set is in flight */
     bool epoll_ready;      /* ... and has completed since the last wait */
     int epfd;              /* the loop's epoll set (deferred rings) */
+    bool forked;           /* inherited by a forked child: not ours */
 } ring_ctx;
 
 /* The user data of the deferred ring's poll on the loop's epoll set. */
@@ -173,6 +174,8 @@ static void reap(ring_ctx *ctx) {
  * none goes unnoticed. */
 static void on_ring_event(void *arg) {
     ring_ctx *ctx = arg;
+    if (ctx->forked)
+        return; /* the parent's ring: see forget_after_fork */
     uint64_t v;
     if (read(ctx->evfd, &v, sizeof v) < 0)
         v = 0;
@@ -218,7 +221,28 @@ static void ring_thread_exit(void *p) {
     }
 }
 
-static void make_key(void) { pthread_key_create(&ring_key, ring_thread_exit); }
+/* A forked child inherits the ring's mappings shared with its parent:
+ * an SQE it queued would be the parent's to submit, a CQE it reaped the
+ * parent's lost (and a SINGLE_ISSUER ring refuses it anyway).  So the
+ * child forgets the ring: its mappings and descriptor go, and the loop it
+ * goes on with makes its own at its next ring I/O.  The record stays (an
+ * eventfd watch in the loop's epoll set, shared with the parent, still
+ * names it; removing that would remove the parent's).  What its tasks
+ * had in flight was submitted by the parent and completes there: those
+ * tasks wait for ever, as a forked loop's waits on shared sockets do. */
+static void forget_after_fork(void) {
+    ring_ctx *ctx = tls_ring;
+    if (!ctx)
+        return;
+    tls_ring = NULL;
+    ctx->forked = true;
+    io_uring_queue_exit(&ctx->ring);
+}
+
+static void make_key(void) {
+    pthread_key_create(&ring_key, ring_thread_exit);
+    pthread_atfork(NULL, NULL, forget_after_fork);
+}
 
 void ts__uring_loop_close(ts_loop *loop) {
     ring_ctx *ctx = tls_ring;
@@ -466,16 +490,19 @@ static bool cancel_op(ring_ctx *ctx, ts__fop **opp) {
 }
 
 int64_t ts__uring_run(ts__fop **opp, const ts_site *site) {
-    ring_ctx *ctx = tls_ring;
     ts__fop *op = *opp;
     ts_task *self = ts__current();
-    if (!ctx || ctx->loop_id != ts_loop_id(ts__loop()))
-        return -ENOSYS;
+    /* (file.c chose this backend once per loop; a forked child has
+     * forgotten the ring since, and makes its own here) */
+    int err = ts__uring_attach(ts__loop());
+    if (err)
+        return err;
+    ring_ctx *ctx = tls_ring;
     if ((op->kind == FOP_STAT || op->kind == FOP_FSTAT) &&
         !(op->stx = malloc(sizeof(struct statx))))
         return -ENOMEM;
     ts__waiter_init(&op->w, self);
-    int err = submit_op(ctx, op);
+    err = submit_op(ctx, op);
     if (err)
         return err;
     reap(ctx);
