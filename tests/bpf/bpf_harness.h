@@ -28,6 +28,7 @@
 #include "collector.h"
 #include "model.h"
 #include "symbolize.h"
+#include "../tmpdir.h"
 
 /* Exit 77 (meson's "skipped") when BPF cannot work here, saying why. */
 static inline void skip_unless_bpf(void) {
