@@ -31,8 +31,9 @@ static inline const char *test_tmpdir(void) {
 /* path (len bytes) = $TMPDIR/NAME, NAME formatted from fmt: 0, or
  * -ENAMETOOLONG.  For names the test makes unique itself (with its pid),
  * e.g. a file another process creates or must not create. */
-static inline __attribute__((format(printf, 3, 4))) int
-test_tmp_path(char *path, size_t len, const char *fmt, ...) {
+static inline int test_tmp_path(char *path, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int test_tmp_path(char *path, size_t len, const char *fmt, ...) {
     int n = snprintf(path, len, "%s/", test_tmpdir());
     if (n < 0 || (size_t)n >= len)
         return -ENAMETOOLONG;
