@@ -1,5 +1,9 @@
-"""tests/tmpdir.py - where the Python tests' tmux servers put their sockets
-(the C tests' counterpart is tests/tmpdir.h).
+"""tests/tmpdir.py - the Python tests' side of tests/tmpdir.h: where their
+tmux servers put their sockets, and whether other users can reach $TMPDIR.
+
+Also open_to_others(), for the tests that run a program as another user
+(nobody, postgres) on files under $TMPDIR, which may be private (mode
+0700, as `mktemp -d` makes it).
 
 `tmux -L NAME` puts the server's socket in /tmp/tmux-UID/ whatever
 $TMPDIR says, and leaves it there after kill-server: every run of a
@@ -28,3 +32,14 @@ def remove_socket(path):
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def open_to_others(path):
+    """Whether every directory above path lets other users through."""
+    d = os.path.dirname(os.path.abspath(path))
+    while True:
+        if not os.stat(d).st_mode & 0o001:
+            return False
+        if d == "/":
+            return True
+        d = os.path.dirname(d)

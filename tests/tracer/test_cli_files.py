@@ -27,6 +27,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tmpdir import open_to_others  # noqa: E402
 from tracer_util import (Checker, TASKSCOPE, TIMEOUT, example, expect,  # noqa: E402
                          taskscope)
 
@@ -204,17 +206,6 @@ def fifo_refused(c):
 def drop_privileges():
     os.setgid(65534)
     os.setuid(65534)
-
-
-def open_to_others(path):
-    """Whether every directory above path lets other users through."""
-    d = os.path.dirname(os.path.abspath(path))
-    while True:
-        if not os.stat(d).st_mode & 0o001:
-            return False
-        if d == "/":
-            return True
-        d = os.path.dirname(d)
 
 
 def readonly_dir(c):
