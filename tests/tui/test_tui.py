@@ -313,9 +313,9 @@ def case_live(ctx):
     rec = os.path.join(ctx.tmp, "live.db")
     cmd = ctx.top + ["-o", rec, "--", ctx.demo, "120"]
     # rec is under $TMPDIR, of any length: the panes are wide enough for
-    # the header's ~90 columns around the path to leave all of it (and the
-    # replay's "(complete: exit status 0)" after it) on screen
-    wide = max(120, 120 + len(rec))
+    # the header's ~93 columns around the path (the replay's ends with
+    # "(complete: exit status 0)") to leave all of it on screen
+    wide = max(120, 100 + len(rec))
     p = Pane("live", " ".join(shlex.quote(a) for a in cmd) + " 2>" +
              shlex.quote(os.path.join(ctx.tmp, "live.err")), width=wide)
     try:
