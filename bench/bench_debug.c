@@ -248,7 +248,7 @@ static int supervise(run *u, pid_t pid, const char *exe, const char *libdir, int
 {
     ts_reader *rd = NULL;
     pid_t cli = -1;
-    char db[64] = "";
+    char db[4096] = "";
     int verified = 0, reaped = 0;
     int64_t start = bench_now_ns();
     char err[256] = "no trace segment appeared";
@@ -264,7 +264,7 @@ static int supervise(run *u, pid_t pid, const char *exe, const char *libdir, int
         if (u->kind == DEBUG && !rd && !reaped) {
             rd = open_segment(pid, err, sizeof err);
             if (rd && use_taskscope_cli) {
-                snprintf(db, sizeof db, "/tmp/bench_debug.%d.db", (int)pid);
+                snprintf(db, sizeof db, "%s/bench_debug.%d.db", bench_tmpdir(), (int)pid);
                 cli = start_cli(pid, db);
             }
         } else if (rd && !use_taskscope_cli) {
@@ -289,7 +289,7 @@ static int supervise(run *u, pid_t pid, const char *exe, const char *libdir, int
     if (cli > 0) {
         waitpid(cli, NULL, 0); /* it ends when its target is gone */
         unlink(db);
-        char extra[80];
+        char extra[sizeof db + 8];
         snprintf(extra, sizeof extra, "%s-wal", db);
         unlink(extra);
         snprintf(extra, sizeof extra, "%s-shm", db);

@@ -50,6 +50,12 @@ int64_t bench_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+const char *bench_tmpdir(void)
+{
+    const char *d = getenv("TMPDIR");
+    return d && *d ? d : "/tmp";
+}
+
 long bench_rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");

@@ -35,6 +35,9 @@ long bench_pick(const bench_opts *o, long quick, long normal);
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t bench_now_ns(void);
 
+/* Where scratch files go: $TMPDIR, or /tmp when it is unset or empty. */
+const char *bench_tmpdir(void);
+
 /* Resident set size of this process in bytes, from /proc/self/statm, or -1. */
 long bench_rss_bytes(void);
 

@@ -141,7 +141,7 @@ class TopWatch(threading.Thread):
         self.ctl = None
         self.seq = 0
         try:
-            self.ctl = subprocess.Popen(["tmux", "-L", sock, "-C", "attach", "-t", session],
+            self.ctl = subprocess.Popen(["tmux", "-S", sock, "-C", "attach", "-t", session],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, text=True, bufsize=1)
             # the attach itself answers with a block of its own: skip
@@ -205,7 +205,7 @@ class TopWatch(threading.Thread):
                 return self.command("capture-pane -p -t %s" % self.session)
             except (OSError, RuntimeError):
                 self.close()
-        return subprocess.run(["tmux", "-L", self.sock, "capture-pane", "-p", "-t",
+        return subprocess.run(["tmux", "-S", self.sock, "capture-pane", "-p", "-t",
                                self.session], stdout=subprocess.PIPE,
                               text=True).stdout.splitlines()
 
@@ -250,13 +250,18 @@ def main():
                            stderr=subprocess.DEVNULL)
     dbw = DbWatch(db)
     dbw.start()
-    sock = "ts-bench-%d" % os.getpid()
+    # tmux's socket beside the rest, removed with tmp (`-L` would leave
+    # it in /tmp/tmux-UID/); /tmp where tmp is too long for a socket's
+    # path (sun_path: 108 bytes, its NUL included)
+    sock = os.path.join(tmp, "tmux")
+    if len(sock.encode()) >= 108:
+        sock = "/tmp/ts-bench-%d" % os.getpid()
     top = None
     if shutil.which("tmux"):
-        subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-s", "top", "-x", "120",
+        subprocess.run(["tmux", "-S", sock, "new-session", "-d", "-s", "top", "-x", "120",
                         "-y", "50", ts, "top", "-o", os.path.join(tmp, "top.db"), str(pid)])
         time.sleep(0.5)
-        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", "top", "2"])
+        subprocess.run(["tmux", "-S", sock, "send-keys", "-t", "top", "2"])
         top = TopWatch(sock, "top")
         top.start()
         time.sleep(0.3)
@@ -325,7 +330,9 @@ def main():
             if top.stale:
                 print("blocked_latency top: %d captures showed an earlier spin still "
                       "BLOCKED NOW" % top.stale, file=sys.stderr)
-            subprocess.run(["tmux", "-L", sock, "kill-server"], stderr=subprocess.DEVNULL)
+            subprocess.run(["tmux", "-S", sock, "kill-server"], stderr=subprocess.DEVNULL)
+            if not sock.startswith(tmp) and os.path.exists(sock):
+                os.unlink(sock)
         shutil.rmtree(tmp, ignore_errors=True)
     for c in CONSUMERS:
         v = lat[c]

@@ -457,7 +457,7 @@ int main(int argc, char **argv) {
         return 2;
     if (!(seconds > 0))
         seconds = o.mode == BENCH_QUICK ? 10 : o.mode == BENCH_FULL ? 600 : 60;
-    const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *tmp = bench_tmpdir();
     char rec[4096], raw[4096];
     snprintf(rec, sizeof rec, "%s/bench-ingest-%d.db", tmp, (int)getpid());
     snprintf(raw, sizeof raw, "%s/bench-ingest-raw-%d.db", tmp, (int)getpid());

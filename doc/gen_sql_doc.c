@@ -346,8 +346,15 @@ int main(int argc, char **argv) {
     }
     read_descriptions(argv[1]);
 
-    /* A real, empty recording, made the way the CLI makes one. */
-    char dir[] = "/tmp/gen_sql_doc.XXXXXX";
+    /* A real, empty recording, made the way the CLI makes one, in
+     * $TMPDIR (else /tmp): the sql_doc test runs this too. */
+    const char *tmp = getenv("TMPDIR");
+    char dir[1024];
+    int n = snprintf(dir, sizeof dir, "%s/gen_sql_doc.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (n < 0 || (size_t)n >= sizeof dir) {
+        fprintf(stderr, "gen_sql_doc: $TMPDIR is too long\n");
+        return 2;
+    }
     if (!mkdtemp(dir)) {
         perror("gen_sql_doc: mkdtemp");
         return 2;

@@ -4,6 +4,7 @@
  * run_main(fn, arg) runs fn as the main task of a fresh loop (ts_run) and
  * returns its outcome, so each test body is an ordinary task function.
  * Diagnostics are captured instead of printed, so tests can assert on them.
+ * Temporary files go in $TMPDIR, through tmpdir.h.
  */
 #ifndef TS_TEST_HARNESS_H
 #define TS_TEST_HARNESS_H
@@ -16,6 +17,8 @@
 #include <cmocka.h>
 
 #include <taskscope/taskscope.h>
+
+#include "tmpdir.h"
 
 #define IPTR(x) ((void *)(intptr_t)(x))
 #define PTRI(p) ((intptr_t)(p))

@@ -9,7 +9,8 @@ pg_ctl on a free port of 127.0.0.1 (its socket directory inside the
 temporary directory too), runs CHECKER (check_examples.py) on pg_client
 with TASKSCOPE_PG_CONNINFO pointing at it, then stops the server and
 removes the directory, whatever happened.  PostgreSQL refuses to run as
-root, so as root the server runs as the 'postgres' user (runuser).
+root, so as root the server runs as the 'postgres' user (runuser; setpriv
+under a $TMPDIR closed to other users).
 Exits 77 (meson's "skipped") with the reason when the PostgreSQL server
 binaries, or a user to run them as, are missing.
 """
@@ -21,6 +22,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+
+sys.dont_write_bytecode = True  # importing tmpdir must not write into the source tree
+from tmpdir import open_to_others  # noqa: E402  (this script's directory)
 
 SKIP = 77
 
@@ -70,6 +74,12 @@ def main(argv):
     log = os.path.join(tmp, "server.log")
     if owner:
         os.chown(tmp, owner.pw_uid, owner.pw_gid)
+        if not open_to_others(tmp):
+            # $TMPDIR is private (mode 0700, say): postgres could not pass
+            # it.  It runs with the one capability to pass (and read)
+            # other directories, and writes only in its own.
+            as_user = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups",
+                       "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", "--"]
     port = free_port()
     pg_ctl = as_user + [os.path.join(bindir, "pg_ctl"), "-D", data]
     started = False

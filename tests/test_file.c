@@ -21,11 +21,11 @@
 
 #include "harness.h"
 
-static char dir[] = "/tmp/ts_test_file_XXXXXX";
+static char dir[256]; /* $TMPDIR/ts_test_file-XXXXXX, made by main */
 static const char *want_backend;
 
 static void path_of(char *buf, size_t cap, const char *name) {
-    snprintf(buf, cap, "%s/%s", dir, name);
+    assert_true((size_t)snprintf(buf, cap, "%s/%s", dir, name) < cap);
 }
 
 static int count_fds(void) {
@@ -484,7 +484,7 @@ BODY(fork)
         cmocka_unit_test_setup(test_fork, setup)
 
 int main(void) {
-    if (!mkdtemp(dir))
+    if (test_tmp_dir(dir, sizeof dir, "ts_test_file"))
         return 1;
     const struct CMUnitTest threads_tests[] = {TESTS(setup_threads)};
     const struct CMUnitTest uring_tests[] = {TESTS(setup_uring)};

@@ -173,8 +173,8 @@ static void *body_results(void *arg) {
     }
     /* Two jobs that run at once run in two different workers, not here.
      * Neither ends before the gate opens, so each holds its worker. */
-    char gate[64];
-    snprintf(gate, sizeof gate, "/tmp/ts_procpool_gate_%d", (int)getpid());
+    char gate[256];
+    assert_int_equal(test_tmp_path(gate, sizeof gate, "ts_procpool_gate_%d", (int)getpid()), 0);
     unlink(gate);
     t[0] = ts_spawn(gated_pid_task, gate);
     t[1] = ts_spawn(gated_pid_task, gate);
@@ -264,7 +264,7 @@ static void *body_killed_while_idle(void *arg) {
 }
 
 typedef struct slow {
-    char marker[64];
+    char marker[256];
     int rc;
 } slow;
 
@@ -279,7 +279,9 @@ static void *body_cancel(void *arg) {
     slow s[3] = {0};
     ts_task *t[3];
     for (int i = 0; i < 3; i++) {
-        snprintf(s[i].marker, sizeof s[i].marker, "/tmp/ts_procpool_%d_%d", (int)getpid(), i);
+        assert_int_equal(test_tmp_path(s[i].marker, sizeof s[i].marker, "ts_procpool_%d_%d",
+                                       (int)getpid(), i),
+                         0);
         unlink(s[i].marker);
         s[i].rc = 1;
         t[i] = ts_spawn(slow_task, &s[i]);

@@ -483,8 +483,8 @@ static void test_udp(void **s) { (void)s; run_ok(body_udp); }
 
 static void *body_unix(void *arg) {
     (void)arg;
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/ts_test_socket_%d.sock", (int)getpid());
+    char path[sizeof(struct sockaddr_un)];
+    assert_int_equal(test_sock_path(path, sizeof path, "ts_test_socket"), 0);
     unlink(path);
     int lfd, cfd;
     assert_int_equal(ts_unix_listen(path, 8, &lfd), 0);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -527,8 +528,8 @@ static int fail_handler(ts_stream *s, void *arg) {
 
 static void *body_unix_server_and_errors(void *arg) {
     (void)arg;
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/ts_test_stream_%d.sock", (int)getpid());
+    char path[sizeof(struct sockaddr_un)];
+    assert_int_equal(test_sock_path(path, sizeof path, "ts_test_stream"), 0);
     unlink(path);
     ts_server *srv;
     assert_int_equal(ts_start_unix_server(echo_lines, NULL, path, NULL, &srv), 0);

@@ -5,7 +5,8 @@
  * a collector into a log of records and a model until the target exits.
  *
  * The log keeps a copy of every record, so tests can check the order of
- * the stream and not only the model's end state.
+ * the stream and not only the model's end state.  Temporary files go in
+ * $TMPDIR, through ../tmpdir.h.
  */
 #ifndef TS_TESTS_BPF_HARNESS_H
 #define TS_TESTS_BPF_HARNESS_H
@@ -28,6 +29,7 @@
 #include "collector.h"
 #include "model.h"
 #include "symbolize.h"
+#include "../tmpdir.h"
 
 /* Exit 77 (meson's "skipped") when BPF cannot work here, saying why. */
 static inline void skip_unless_bpf(void) {

@@ -103,7 +103,10 @@ static void test_resolve_library(void **state) {
 
 static void test_gate_closed_runs_nothing(void **state) {
     (void)state;
-    char *argv[] = {"touch", "/tmp/tsb-gate-must-not-exist", NULL};
+    char gate_file[4096];
+    assert_int_equal(
+        test_tmp_path(gate_file, sizeof gate_file, "tsb-gate-must-not-exist.%d", (int)getpid()), 0);
+    char *argv[] = {"touch", gate_file, NULL};
     unlink(argv[1]);
     int pid, gate, status;
     char err[256];

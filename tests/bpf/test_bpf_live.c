@@ -44,9 +44,7 @@ static const char *debug_target(void) {
 /* A new empty file for a recording: $TMPDIR (else /tmp)/stem-XXXXXX into
  * path (PATH_MAX bytes). */
 static void temp_db(char *path, const char *stem) {
-    const char *dir = getenv("TMPDIR");
-    snprintf(path, PATH_MAX, "%s/%s-XXXXXX", dir && *dir ? dir : "/tmp", stem);
-    int fd = mkstemp(path);
+    int fd = test_tmp_file(path, PATH_MAX, stem);
     assert_true(fd >= 0);
     close(fd);
 }

@@ -13,8 +13,8 @@
 
 static void test_run_and_record(void **state) {
     (void)state;
-    char db[] = "/tmp/tsb-session-XXXXXX";
-    int fd = mkstemp(db);
+    char db[4096];
+    int fd = test_tmp_file(db, sizeof db, "tsb-session");
     assert_true(fd >= 0);
     close(fd);
     char err[512];

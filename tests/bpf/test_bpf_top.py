@@ -26,10 +26,15 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
+sys.dont_write_bytecode = True  # importing tmpdir must not write into the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tmpdir import remove_socket, tmux_socket  # noqa: E402
+
 DEADLINE = 90
-SOCKET = "ts-bpf-top-%d" % os.getpid()
+SOCKET = tmux_socket("ts-bpf-top")  # in $TMPDIR, removed after kill-server
 
 
 class Failure(Exception):
@@ -37,7 +42,7 @@ class Failure(Exception):
 
 
 def tmux(*args, check=True):
-    r = subprocess.run(["tmux", "-L", SOCKET] + list(args), stdout=subprocess.PIPE,
+    r = subprocess.run(["tmux", "-S", SOCKET] + list(args), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
     if check and r.returncode != 0:
         raise Failure("tmux %s: %s" % (" ".join(args), r.stderr.strip()))
@@ -168,7 +173,7 @@ def watch(ctx, mode, name):
 def launch(ctx):
     """top --bpf -- PROGRAM: the program traced from its start, its output
     in the log and not on the screen, interrupted when top quits."""
-    log = "/tmp/ts-bpf-top-%d.log" % os.getpid()
+    log = os.path.join(tempfile.gettempdir(), "ts-bpf-top-%d.log" % os.getpid())
     pane = None
     try:
         cmd = " ".join(shlex.quote(a) for a in
@@ -230,6 +235,7 @@ def main():
             print("FAIL: top --bpf -- PROGRAM: %s" % e)
     finally:
         tmux("kill-server", check=False)
+        remove_socket(SOCKET)
     return 1 if failed else 0
 
 

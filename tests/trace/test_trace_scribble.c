@@ -195,8 +195,8 @@ static void pose_as_reader(unsigned char *base) {
 
 static void test_scribbled_program_finishes(void **state) {
     (void)state;
-    char errpath[] = "/tmp/ts-scribble-XXXXXX";
-    int errfd = mkstemp(errpath);
+    char errpath[4096];
+    int errfd = test_tmp_file(errpath, sizeof errpath, "ts-scribble");
     assert_true(errfd >= 0);
     unlink(errpath);
 

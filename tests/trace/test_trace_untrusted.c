@@ -25,10 +25,10 @@
 #include "symbolize.h"
 #include "trace_harness.h"
 
-static char dir[] = "/tmp/ts-untrusted-XXXXXX";
+static char dir[256]; /* $TMPDIR/ts-untrusted-XXXXXX, made by main */
 
 static void path_in(char *buf, size_t len, const char *name) {
-    snprintf(buf, len, "%s/%s", dir, name);
+    assert_true((size_t)snprintf(buf, len, "%s/%s", dir, name) < len);
 }
 
 /* ---- module paths ------------------------------------------------------------------ */
@@ -271,7 +271,7 @@ static void test_fifo_is_not_a_snapshot(void **state) {
 }
 
 int main(void) {
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(test_tmp_dir(dir, sizeof dir, "ts-untrusted"), 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_module_paths_never_block),
         cmocka_unit_test(test_crash_snapshot),

@@ -8,6 +8,7 @@ google/perfetto for this check only).  protoc's text output is then read
 into nested dicts: each field is a list of values (repeated or not), each
 message a dict.
 """
+import atexit
 import codecs
 import gzip
 import os
@@ -31,6 +32,8 @@ def upstream_perfetto():
     global _upstream_dir
     if _upstream_dir is None:
         _upstream_dir = tempfile.mkdtemp(prefix="perfetto-proto-")
+        # one per test process, left behind by every run until removed here
+        atexit.register(shutil.rmtree, _upstream_dir, ignore_errors=True)
         src = os.path.join(SOURCE_ROOT, "tests/tracer/export_data/perfetto_trace.proto.gz")
         with gzip.open(src, "rb") as f, \
                 open(os.path.join(_upstream_dir, "perfetto_trace.proto"), "wb") as g:

@@ -27,6 +27,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tmpdir import open_to_others  # noqa: E402
 from tracer_util import (Checker, TASKSCOPE, TIMEOUT, example, expect,  # noqa: E402
                          taskscope)
 
@@ -214,16 +216,22 @@ def readonly_dir(c):
     os.chmod(path, 0o644)
     os.chmod(ro, 0o555)
     os.chmod(c.dir, 0o755)
-    as_other = os.geteuid() == 0
+    # root writes anywhere: run as nobody, or, where nobody cannot reach
+    # the directory (a private $TMPDIR, e.g. mktemp -d's mode 0700), as
+    # root without the capabilities that override file permissions
+    as_other = os.geteuid() == 0 and open_to_others(path)
+    no_override = os.geteuid() == 0 and not as_other
+    wrap = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"] \
+        if no_override else []
+    who = " as nobody" if as_other else " as root without DAC override" if no_override else ""
     try:
         for cmd in READ_CMDS[:5]:
             args = read_args(cmd, path, c)
-            p = subprocess.run([TASKSCOPE] + args, capture_output=True, text=True,
+            p = subprocess.run(wrap + [TASKSCOPE] + args, capture_output=True, text=True,
                                timeout=TIMEOUT,
                                preexec_fn=drop_privileges if as_other else None)
             expect(p.returncode == 0, "%s in a read-only directory%s: exit %d, %r"
-                   % (" ".join(args), " as nobody" if as_other else "", p.returncode,
-                      p.stderr))
+                   % (" ".join(args), who, p.returncode, p.stderr))
         expect(sorted(os.listdir(ro)) == ["r.db"], "side files appeared: %r"
                % os.listdir(ro))
     finally:

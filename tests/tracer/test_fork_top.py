@@ -26,15 +26,17 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tmpdir import remove_socket, tmux_socket  # noqa: E402
 from tracer_util import (TASKSCOPE, Checker, expect, prog, rows,  # noqa: E402
                          taskscope_json)
 
-SOCKET = "ts-fork-top-%d" % os.getpid()
+SOCKET = tmux_socket("ts-fork-top")  # in $TMPDIR, removed after kill-server
 DEADLINE = 90
 
 
 def tmux(*args, check=True):
-    r = subprocess.run(["tmux", "-L", SOCKET] + list(args), stdout=subprocess.PIPE,
+    r = subprocess.run(["tmux", "-S", SOCKET] + list(args), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
     expect(not check or r.returncode == 0, "tmux %s: %s" % (" ".join(args), r.stderr))
     return r.stdout
@@ -140,6 +142,7 @@ def main():
         c.check(not_followed)
     finally:
         tmux("kill-server", check=False)
+        remove_socket(SOCKET)
     return c.finish()
 
 

@@ -24,6 +24,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tmpdir import remove_socket, tmux_socket  # noqa: E402
 from tracer_util import (TASKSCOPE, Checker, expect, debug_env, poll_until, prog,  # noqa: E402
                          rows, taskscope, taskscope_json)
 
@@ -176,7 +178,7 @@ def observer_after(c):
 
 
 def tmux(sock, *args):
-    return subprocess.run(["tmux", "-L", sock] + list(args), stdout=subprocess.PIPE,
+    return subprocess.run(["tmux", "-S", sock] + list(args), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=30).stdout
 
 
@@ -187,7 +189,7 @@ def top_live(c):
         print("top_live: tmux is not installed: not checked")
         return
     p, pid = spinning(c)
-    sock = "ts-live-%d" % os.getpid()
+    sock = tmux_socket("ts-live")  # in $TMPDIR, removed after kill-server
     try:
         cmd = " ".join(shlex.quote(a) for a in
                        [TASKSCOPE, "top", "-o", c.path("top.db"), str(pid)])
@@ -220,6 +222,7 @@ def top_live(c):
         time.sleep(0.2)
     finally:
         tmux(sock, "kill-server")
+        remove_socket(sock)
         release(p)
 
 

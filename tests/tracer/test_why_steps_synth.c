@@ -66,12 +66,8 @@ static void same_answers(void **state) {
 }
 
 int main(void) {
-    const char *dir = getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/test_why_steps_XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(path);
-    if (fd < 0)
+    if (synth_temp_path(path, sizeof path, "test_why_steps"))
         return 1;
-    close(fd);
     uint64_t events = 0;
     if (synth_recording(path, 300000, SYNTH_LOCK, "test_why_steps_synth", &events, &ntasks)) {
         unlink(path);

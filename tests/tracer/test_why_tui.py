@@ -62,7 +62,7 @@ def main():
         test_tui.tmux("new-session", "-d", "-s", "keeper", "sleep 3600")
         c.check(view)
     finally:
-        test_tui.tmux("kill-server", check=False)
+        test_tui.kill_server()
     return c.finish()
 
 

@@ -37,8 +37,12 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # importing tmpdir must not write into the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tmpdir import remove_socket, tmux_socket  # noqa: E402
+
 DEADLINE = 90          # seconds any one expectation may take
-SOCKET = "ts-tui-test-%d" % os.getpid()
+SOCKET = tmux_socket("ts-tui-test")  # in $TMPDIR, removed by kill_server()
 
 
 class Failure(Exception):
@@ -46,11 +50,16 @@ class Failure(Exception):
 
 
 def tmux(*args, check=True):
-    r = subprocess.run(["tmux", "-L", SOCKET] + list(args), stdout=subprocess.PIPE,
+    r = subprocess.run(["tmux", "-S", SOCKET] + list(args), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
     if check and r.returncode != 0:
         raise Failure("tmux %s: %s" % (" ".join(args), r.stderr.strip()))
     return r.stdout
+
+
+def kill_server():
+    tmux("kill-server", check=False)
+    remove_socket(SOCKET)
 
 
 class Pane:
@@ -303,8 +312,12 @@ def case_replay(ctx):
 def case_live(ctx):
     rec = os.path.join(ctx.tmp, "live.db")
     cmd = ctx.top + ["-o", rec, "--", ctx.demo, "120"]
+    # rec is under $TMPDIR, of any length: the panes are wide enough for
+    # the header's ~93 columns around the path (the replay's ends with
+    # "(complete: exit status 0)") to leave all of it on screen
+    wide = max(120, 100 + len(rec))
     p = Pane("live", " ".join(shlex.quote(a) for a in cmd) + " 2>" +
-             shlex.quote(os.path.join(ctx.tmp, "live.err")))
+             shlex.quote(os.path.join(ctx.tmp, "live.err")), width=wide)
     try:
         s = p.wait("LIVE running")
         p.wait("worker-4")
@@ -333,7 +346,7 @@ def case_live(ctx):
     if not os.path.exists(rec):
         raise Failure("no recording at " + rec)
     # what was recorded replays
-    p = Pane("live-replay", " ".join(shlex.quote(a) for a in ctx.top + [rec]))
+    p = Pane("live-replay", " ".join(shlex.quote(a) for a in ctx.top + [rec]), width=wide)
     try:
         p.wait("REPLAY")
         p.wait("complete: exit status 0")
@@ -775,7 +788,7 @@ def main():
                 print("FAIL %-8s %s" % (name, e), flush=True)
                 failed.append(name)
     finally:
-        tmux("kill-server", check=False)
+        kill_server()
         shutil.rmtree(ctx.tmp, ignore_errors=True)
     return 1 if failed else 0
 
