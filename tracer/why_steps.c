@@ -44,8 +44,7 @@ typedef struct table {
 } table;
 
 static size_t home(int64_t pid, uint64_t task, size_t nslots) {
-    uint64_t k = task ^ ((uint64_t)pid << 24);
-    return (size_t)(k ^ (k >> 21) ^ (k >> 42)) & (nslots - 1);
+    return why__home(task ^ ((uint64_t)pid << 40), nslots); /* (pid: among the runs) */
 }
 
 static acc *find(table *t, int64_t pid, uint64_t task) {
