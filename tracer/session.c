@@ -170,20 +170,23 @@ int ts_session_poll_with(ts_session *s, ts_reader_fn fn, void *arg) {
     return n;
 }
 
-/* Gone, or a zombie: either way it will write nothing more.  (The
- * reader's own check compares pid and start time, which a zombie that
- * nobody has reaped yet still matches.) */
-static int process_gone(const ts_session *s) {
+/* The process's state letter (/proc/PID/stat: 'R', 'S', 'T' stopped,
+ * ...), or 0 once it is gone or a zombie: either way it will write
+ * nothing more.  (The reader's own check compares pid and start time,
+ * which a zombie that nobody has reaped yet still matches.) */
+static char process_state(const ts_session *s) {
     if (s->child > 0) {
         siginfo_t si = {0};
         if (waitid(P_PID, (id_t)s->child, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
-            return 1;
+            return 0;
     }
     if (!ts_reader_alive(s->reader))
-        return 1;
+        return 0;
     char state = ts_proc_state(s->pid);
-    return !state || state == 'Z' || state == 'X';
+    return state == 'Z' || state == 'X' ? 0 : state;
 }
+
+static int process_gone(const ts_session *s) { return !process_state(s); }
 
 /* How long after the watchdog's report of an episode a report that
  * prints its stack waits for the stack, which the watchdog captures after
@@ -233,14 +236,14 @@ static void wait_dump(ts_session *s, int timeout_ms, uint64_t stack_wait_ns) {
          * event read: a loop blocked since then is still blocked now. */
         uint64_t drained_at = now_ns();
         ts_session_poll(s);
-        if (!process_gone(s))
+        char state = process_state(s);
+        if (state)
             tm_model_advance(s->model, drained_at);
-        if (process_gone(s) || loop_blocked_now(s, stack_wait_ns))
+        if (!state || loop_blocked_now(s, stack_wait_ns))
             break;
         /* Stopped: neither its loops (the dump) nor its watchdog (the
          * report of a step) can run until it is continued, which may be
          * never; what its rings hold is the answer, said to be so. */
-        char state = ts_proc_state(s->pid);
         if (state == 'T' || state == 't') {
             s->stopped = 1;
             break;

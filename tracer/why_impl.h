@@ -48,25 +48,6 @@ typedef struct span {
  * block threshold is far above it, and a task can have millions. */
 #define WHY_BLOCK_MIN_NS 1000000u
 
-/* The home slot of a task id in a table of nslots (a power of two, at
- * least 64) with linear probing, for a table of every task of a
- * recording (why_steps.c).  Ids are handed out in order: runs of 64 ids
- * keep their slots side by side, and the runs themselves are scattered.
- * Scattering matters: with ids as they are (folded only by shifts), the
- * runs of a recording whose ids have gaps (events dropped, as a flood
- * outruns the tracer) wrap onto one another and merge into clusters of
- * hundreds of thousands of slots; task_steps took minutes at the close
- * of an 18M-event recording instead of seconds.  (why_ran.c's table of
- * the tasks of one span keeps ids as they are: there, measured, locality
- * is worth more, 19 ms against 27 for bench why_latency.) */
-static inline size_t why__home(uint64_t id, size_t nslots) {
-    uint64_t run = id >> 6;
-    run ^= run >> 33;
-    run *= 0xff51afd7ed558ccdull;
-    run ^= run >> 33;
-    return (size_t)((run << 6) | (id & 63)) & (nslots - 1);
-}
-
 /* The part of [a, b) inside [w0, w1). */
 static inline uint64_t why__clip(uint64_t a, uint64_t b, uint64_t w0, uint64_t w1) {
     if (a < w0)

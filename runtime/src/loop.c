@@ -168,17 +168,8 @@ static void drain_xqueue(ts_loop *l) {
     pthread_mutex_unlock(&l->xlock);
 }
 
-static void poll_io(ts_loop *l, int64_t timeout_ns) {
-    /* A ring that defers its task work is where the loop waits (uring.c);
-     * the epoll set is then read only when the ring says it has events. */
-    int ring = ts__uring_wait(l, timeout_ns);
-    if (ring == 0) {
-        l->now_valid = false;
-        drain_xqueue(l);
-        return;
-    }
-    if (ring > 0)
-        timeout_ns = 0;
+/* Wait up to timeout_ns (-1: no limit) in epoll and dispatch what came. */
+static inline void epoll_collect(ts_loop *l, int64_t timeout_ns) {
     struct epoll_event evs[64];
     struct timespec ts, *tsp = NULL;
     if (timeout_ns >= 0) {
@@ -203,9 +194,19 @@ static void poll_io(ts_loop *l, int64_t timeout_ns) {
     for (int i = 0; i < n; i++) {
         int fd = evs[i].data.fd;
         if (fd == l->evfd)
-            continue; /* drained below through the flag */
+            continue; /* drained by poll_io through the flag */
         ts__fd_dispatch(l, fd, evs[i].events);
     }
+}
+
+static void poll_io(ts_loop *l, int64_t timeout_ns) {
+    /* A ring that defers its task work is where the loop waits (uring.c);
+     * the epoll set is then read, without waiting, only when the ring
+     * says it has events. */
+    int ring = ts__uring_wait(l, timeout_ns);
+    if (ring != 0)
+        epoll_collect(l, ring > 0 ? 0 : timeout_ns);
+    l->now_valid = false;
     drain_xqueue(l);
 }
 
