@@ -21,6 +21,11 @@
  *                          costs less than a recorded one.  The line
  *                          carries "events" (attempted) and "dropped", so
  *                          a figure made cheap by drops would show it.
+ *   event_clock            the timestamp alone: ts__ticks (runtime/src/trace/
+ *                          clock.h, rdtsc on x86-64) in the same loop.  Every
+ *                          record not stamped with its predecessor's time
+ *                          reads it, so it is event_cost's floor on this
+ *                          machine (rdtsc is microcoded: ~25 cycles).
  * The end-to-end cost (debug minus release over a whole workload) is
  * measured by bench_debug (event_cost_sleep0, event_cost_pingpong).
  *
@@ -51,6 +56,7 @@ typedef struct run {
     ts__ring *ring;
     long n;          /* events per repetition */
     int tracepoint;  /* through ts__tr_task_resume instead of the ring calls */
+    int clock_only;  /* only the timestamp each record reads */
     long burst;      /* 0, or events per burst, waiting for the reader after each */
 } run;
 
@@ -95,6 +101,18 @@ static void emit_tracepoint(long n)
     }
 }
 
+/* Kept so that the reads are not optimised away (rdtsc is volatile
+ * anyway; the sum also makes each read's result used). */
+static uint64_t clock_sink;
+
+static void read_clock(long n)
+{
+    uint64_t sum = 0;
+    for (long i = 0; i < n; i++)
+        sum += ts__ticks();
+    clock_sink += sum;
+}
+
 /* Publish, then wait until the reader's tail has reached the head.
  * Returns 0, or -ETIMEDOUT if the reader stopped reading. */
 static int wait_for_reader(ts__ring *r)
@@ -118,7 +136,9 @@ static sample measure(const run *u)
         if (u->burst && wait_for_reader(u->ring) != 0)
             return (sample){-ETIMEDOUT, 0, 0};
         int64_t c0 = cpu_now_ns(), w0 = bench_now_ns();
-        if (u->tracepoint)
+        if (u->clock_only)
+            read_clock(step);
+        else if (u->tracepoint)
             emit_tracepoint(step);
         else
             emit_direct(u->ring, step);
@@ -275,6 +295,9 @@ int main(int argc, char **argv)
     u.tracepoint = 1;
     figure(&o, "event_cost_tracepoint", &u);
     u.tracepoint = 0;
+    u.clock_only = 1;
+    figure(&o, "event_clock", &u);
+    u.clock_only = 0;
 
     drain d = {0};
     char why[256] = "";

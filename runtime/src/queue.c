@@ -258,25 +258,31 @@ static ts_task *hand_to_getter(ts_queue *q, void *item) {
     return NULL;
 }
 
-/* Put without waiting: 0, -EAGAIN (full) or -ENOMEM.  Not shut down. */
-static int put_now(ts_queue *q, void *item) {
-    ts_task *getter = hand_to_getter(q, item);
-    if (!getter) {
-        if (queue_full(q))
-            return -EAGAIN;
-        if (store_reserve(q))
-            return -ENOMEM;
-        store_push(q, item);
-    }
+/* No getter waits: store item if there is room.  0, -EAGAIN (full) or
+ * -ENOMEM.  Out of line, with the growth it may need, so that the
+ * hand-over below compiles to a function with almost no frame: a put to
+ * a waiting getter is the path of every producer/consumer pair. */
+static __attribute__((noinline)) int store_item(ts_queue *q, void *item) {
+    if (queue_full(q))
+        return -EAGAIN;
+    if (store_reserve(q))
+        return -ENOMEM;
+    store_push(q, item);
     q->unfinished++;
-    /* With a getter, its wake was just recorded: same instant. */
-    if (getter) {
-        TS_TRACE_RESOURCE_RELEASE_NEXT(q, ts__current());
-        TS_TRACE_RESOURCE_ACQUIRED_NEXT(q, getter);
-    } else {
-        TS_TRACE_RESOURCE_RELEASE(q, ts__current());
-        TS_TRACE_QUEUE_DEPTH_NEXT(q, q->len);
-    }
+    TS_TRACE_RESOURCE_RELEASE(q, ts__current());
+    TS_TRACE_QUEUE_DEPTH_NEXT(q, q->len);
+    return 0;
+}
+
+/* Put without waiting: 0, -EAGAIN (full) or -ENOMEM.  Not shut down. */
+static inline int put_now(ts_queue *q, void *item) {
+    ts_task *getter = hand_to_getter(q, item);
+    if (!getter)
+        return store_item(q, item);
+    q->unfinished++;
+    /* Its wake was just recorded: same instant. */
+    TS_TRACE_RESOURCE_RELEASE_NEXT(q, ts__current());
+    TS_TRACE_RESOURCE_ACQUIRED_NEXT(q, getter);
     return 0;
 }
 
@@ -315,6 +321,18 @@ int ts_queue_put_nowait(ts_queue *q, void *item) {
     return q->is_shutdown ? TS_ESHUTDOWN : put_now(q, item);
 }
 
+/* The queue is full: wait for a getter to store item.  The wait
+ * is out of line so that the put that does not wait keeps a small frame. */
+static __attribute__((noinline)) int put_wait(ts_queue *q, ts_task *self, void *item,
+                                              const ts_site *site) {
+    ts__waiter w;
+    ts__waiter_init(&w, self);
+    w.value = item;
+    ts__list_push_back(&q->putters, &w.node);
+    /* 0: a getter stored our item.  Otherwise nothing was put. */
+    return ts__park(&w, TS_WAIT_QUEUE_PUT, q, site);
+}
+
 int ts_queue_put_at(ts_queue *q, void *item, const ts_site *site) {
     int err = check(q, "ts_queue_put", site);
     if (err)
@@ -325,14 +343,7 @@ int ts_queue_put_at(ts_queue *q, void *item, const ts_site *site) {
     if (q->is_shutdown)
         return TS_ESHUTDOWN;
     err = put_now(q, item);
-    if (err != -EAGAIN)
-        return err;
-    ts__waiter w;
-    ts__waiter_init(&w, self);
-    w.value = item;
-    ts__list_push_back(&q->putters, &w.node);
-    /* 0: a getter stored our item.  Otherwise nothing was put. */
-    return ts__park(&w, TS_WAIT_QUEUE_PUT, q, site);
+    return err == -EAGAIN ? put_wait(q, self, item, site) : err;
 }
 
 int ts_queue_get_nowait(ts_queue *q, void **item) {
