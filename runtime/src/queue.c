@@ -321,18 +321,6 @@ int ts_queue_put_nowait(ts_queue *q, void *item) {
     return q->is_shutdown ? TS_ESHUTDOWN : put_now(q, item);
 }
 
-/* The queue is full: wait for a getter to store item.  The wait
- * is out of line so that the put that does not wait keeps a small frame. */
-static __attribute__((noinline)) int put_wait(ts_queue *q, ts_task *self, void *item,
-                                              const ts_site *site) {
-    ts__waiter w;
-    ts__waiter_init(&w, self);
-    w.value = item;
-    ts__list_push_back(&q->putters, &w.node);
-    /* 0: a getter stored our item.  Otherwise nothing was put. */
-    return ts__park(&w, TS_WAIT_QUEUE_PUT, q, site);
-}
-
 int ts_queue_put_at(ts_queue *q, void *item, const ts_site *site) {
     int err = check(q, "ts_queue_put", site);
     if (err)
@@ -343,7 +331,14 @@ int ts_queue_put_at(ts_queue *q, void *item, const ts_site *site) {
     if (q->is_shutdown)
         return TS_ESHUTDOWN;
     err = put_now(q, item);
-    return err == -EAGAIN ? put_wait(q, self, item, site) : err;
+    if (err != -EAGAIN)
+        return err;
+    ts__waiter w;
+    ts__waiter_init(&w, self);
+    w.value = item;
+    ts__list_push_back(&q->putters, &w.node);
+    /* 0: a getter stored our item.  Otherwise nothing was put. */
+    return ts__park(&w, TS_WAIT_QUEUE_PUT, q, site);
 }
 
 int ts_queue_get_nowait(ts_queue *q, void **item) {
