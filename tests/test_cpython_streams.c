@@ -1411,7 +1411,7 @@ static void *mixed_feed(void *arg) {
         if (err)
             return ts_fail(err, "sendall");
         off += k;
-        err = rnd(&x) % 4 ? ts_sleep(0) : ts_sleep(0.0003);
+        err = rnd(&x) % 2 ? ts_sleep(0) : ts_sleep(0.0003);
         if (err)
             return ts_fail(err, "sleep");
     }
@@ -1426,7 +1426,7 @@ static int mixed_step(mixed *m, uint32_t *x) {
     uint32_t op = rnd(x) % 4, cap = 2 + rnd(x) % 400;
     if (cap > room)
         cap = (uint32_t)room;
-    ts_timeout *to = rnd(x) % 3 ? NULL : ts_timeout_enter(0.0001 * (rnd(x) % 10));
+    ts_timeout *to = rnd(x) % 4 ? ts_timeout_enter(0.00005 * (rnd(x) % 10)) : NULL;
     int err;
     switch (op) {
     case 0: {
