@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -560,7 +561,7 @@ int ts_stream_drain_at(ts_stream *s, const ts_site *site) {
         return err;
     if (s->werr)
         return s->werr;
-    if (s->closed)
+    if (s->closed || s->aborted)
         return -EPIPE;
     s->refs++;
     while (s->paused && !s->werr && !s->closed) {
@@ -571,8 +572,10 @@ int ts_stream_drain_at(ts_stream *s, const ts_site *site) {
         if (err < 0)
             break;
     }
+    /* An abort empties the buffer and so ends the wait, but the data was
+     * dropped, not sent: that is no success (asyncio: "Connection lost"). */
     if (!err)
-        err = s->werr;
+        err = s->werr ? s->werr : s->aborted ? -EPIPE : 0;
     stream_unref(s);
     return err;
 }
@@ -678,8 +681,25 @@ int ts_stream_fd(const ts_stream *s) {
     return !ts__obj_readable(&s->obj, "ts_stream_fd") || s->closed ? -1 : s->fd;
 }
 
+/* The peer has ended the stream though no read has seen it yet (asyncio
+ * knows at once, from feed_eof): it hung up and the kernel holds nothing
+ * more.  Asked with poll and FIONREAD, which consume neither data nor a
+ * pending socket error, so the next read still returns what it would. */
+static bool peer_ended(const ts_stream *s) {
+    struct pollfd p = {.fd = s->fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) != 1 || (p.revents & (POLLERR | POLLNVAL)) ||
+        !(p.revents & (POLLRDHUP | POLLHUP)))
+        return false;
+    int queued = 0;
+    return ioctl(s->fd, FIONREAD, &queued) == 0 && queued == 0;
+}
+
 int ts_stream_at_eof(const ts_stream *s) {
-    return ts__obj_readable(&s->obj, "ts_stream_at_eof") && s->eof && s->rlen == 0;
+    if (!ts__obj_readable(&s->obj, "ts_stream_at_eof") || s->rlen > 0 || s->rerr)
+        return 0;
+    /* Once closing, reads return end of stream (after what is buffered),
+     * as asyncio's reader is fed EOF when its transport closes. */
+    return s->eof || s->closing || peer_ended(s);
 }
 
 size_t ts_stream_read_buffer_size(const ts_stream *s) {

@@ -147,8 +147,9 @@ int ts_stream_write(ts_stream *s, const void *buf, size_t n);
 /*
  * ts_stream_drain - wait until the write buffer is below the high-water
  * mark (returns at once when it already is).  Returns 0, the sticky write
- * error, -EPIPE if the stream was closed, or -ECANCELED (the buffered data
- * is still sent).
+ * error, -EPIPE if the stream was closed or aborted (also when the abort
+ * comes while it waits: the buffered data was dropped, not sent), or
+ * -ECANCELED (the buffered data is still sent).
  */
 #define ts_stream_drain(s) ts_stream_drain_at((s), TS_HERE)
 int ts_stream_drain_at(ts_stream *s, const ts_site *site);
@@ -190,8 +191,11 @@ int ts_stream_wait_closed_at(ts_stream *s, const ts_site *site);
 void ts_stream_free_at(ts_stream *s, const ts_site *site);
 void (ts_stream_free)(ts_stream *s);
 
-/* Accessors; none suspends.  ts_stream_at_eof: 1 when the peer has ended
- * the stream and nothing buffered is left to read. */
+/* Accessors; none suspends.  ts_stream_at_eof: 1 when the next read would
+ * return end of stream: the peer has ended the stream (or this side is
+ * closing) and nothing buffered is left to read, as asyncio's at_eof.  It
+ * asks the kernel (poll, FIONREAD) when no read has seen the end yet, and
+ * consumes nothing; after a read error it is 0. */
 int ts_stream_fd(const ts_stream *s);
 int ts_stream_at_eof(const ts_stream *s);
 size_t ts_stream_read_buffer_size(const ts_stream *s);
