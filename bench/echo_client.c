@@ -18,6 +18,8 @@
  * of machine noise hits them all alike:
  *   taskscope       echo_server (this directory's build)
  *   libuv           echo_libuv (bench/anchors/echo_libuv.c)
+ *   io_uring-raw    echo_uring (bench/anchors/echo_uring.c): a bare
+ *                   liburing server, the floor for any io_uring server
  *   python-asyncio  bench/anchors/echo_asyncio.py --loop asyncio
  *   python-uvloop   bench/anchors/echo_asyncio.py --loop uvloop
  *   taskscope-epoll echo_server with TASKSCOPE_NET=epoll (the socket
@@ -64,7 +66,8 @@
 
 /* The shape: echo (50 x 64 B) by default; the build makes bench_echo_1k
  * (1,000 connections) and bench_echo_4k (4 KiB messages) from this file
- * too, which measure taskscope on both socket backends and libuv only. */
+ * too, which measure taskscope on both socket backends, libuv and
+ * io_uring-raw only. */
 #ifndef NCONN
 #define NCONN 50
 #endif
@@ -420,6 +423,7 @@ int main(int argc, char **argv)
     server servers[] = {
         {.source = "taskscope", .argv = {sibling("echo_server")}},
         {.source = "libuv", .argv = {sibling("echo_libuv")}},
+        {.source = "io_uring-raw", .argv = {sibling("echo_uring")}},
 #if FULL_SET
         {.source = "python-asyncio",
          .argv = {python, script, "--loop", "asyncio", "--api", (char *)api}},
