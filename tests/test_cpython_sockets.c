@@ -32,9 +32,11 @@
  *
  * The extra_* tests have no upstream counterpart: accept many, many
  * clients served while they connect, close with connections active, the
- * server's sockets list, a cancelled accept / recv / sendall taking or
- * losing nothing, and connect after close refused at once.  Every test
- * must leave the descriptor count as it was.
+ * server's sockets list, a cancelled accept / recv taking or losing
+ * nothing, connect after close refused at once, a peer going away waking
+ * a parked recv and a blocked sendall, and no handler for a connection
+ * the server had not taken up when it closed.  Every test must leave the
+ * descriptor count as it was.  TS_TEST_ONLY=glob runs one test alone.
  *
  * Ported from python/cpython's files as stored at 07a85761b286
  * (test_sock_lowlevel.py) and 001c28668c5e (test_server.py).
@@ -780,6 +782,12 @@ static void *wait_closed_basic(void *arg) {
     assert_false(ts_task_done(task1));
     /* active count != 0, not closed: should block */
     ts_stream *wr = connect_to(srv);
+    /* asyncio has accepted the connection by its next sleep(0); here a
+     * sleep(0) may hand off without polling (loop.c), and a connection
+     * still in the backlog when the server closes is reset, not served
+     * (as in asyncio), so wait until the server has taken it up. */
+    while (ts_server_connections(srv) == 0)
+        yield();
     ts_task *task2 = ts_spawn(wait_closed_task, srv);
     yield();
     assert_false(ts_task_done(task1));
@@ -1295,6 +1303,56 @@ static void *extra_peer_gone_wakes_waiters(void *arg) {
 }
 PORT(extra_peer_gone_wakes_waiters)
 
+static int serve_count(ts_stream *s, void *arg) {
+    (void)s;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* A connection the server had not taken up when it closed is dropped,
+ * not served (asyncio: its transport cannot attach to the closed server,
+ * test_close_race): the client connects with a blocking connect (the
+ * kernel queues it at once) and the server closes before the loop turns,
+ * so no handler may run, on TCP and on a Unix socket. */
+static void *extra_no_handler_after_close(void *arg) {
+    (void)arg;
+    char path[108];
+    unix_path(path, sizeof path, "late");
+    for (int round = 0; round < 20; round++) {
+        bool on_unix = round % 2;
+        int served = 0;
+        ts_server *srv;
+        int fd;
+        if (on_unix) {
+            assert_int_equal(ts_start_unix_server(serve_count, &served, path, NULL, &srv), 0);
+            struct sockaddr_un sun;
+            unix_addr(path, &sun);
+            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            yield(); /* the accept task is waiting */
+            assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+        } else {
+            assert_int_equal(ts_start_server(serve_count, &served, "127.0.0.1", "0", NULL, &srv), 0);
+            struct sockaddr_in a = {.sin_family = AF_INET,
+                                    .sin_port = htons((uint16_t)ts_server_port(srv)),
+                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+            fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            yield();
+            assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+        }
+        ts_server_close(srv);
+        assert_int_equal(ts_server_wait_closed(srv), 0);
+        assert_int_equal(served, 0);
+        char b;
+        ssize_t r = recv(fd, &b, 1, 0);
+        assert_true(r == 0 || (r < 0 && errno == ECONNRESET));
+        close(fd);
+        ts_server_free(srv);
+        unlink(path);
+    }
+    return NULL;
+}
+PORT(extra_no_handler_after_close)
+
 static void *nothing(void *arg) { return arg; }
 
 int main(void) {
@@ -1332,6 +1390,7 @@ int main(void) {
         cmocka_unit_test(test_extra_cancel_loses_nothing),
         cmocka_unit_test(test_extra_connect_after_close),
         cmocka_unit_test(test_extra_peer_gone_wakes_waiters),
+        cmocka_unit_test(test_extra_no_handler_after_close),
     };
     /* One test alone, by name (glob): a failed assertion leaves its loop
      * behind, so what runs after it in the same process is not evidence. */

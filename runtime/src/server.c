@@ -174,7 +174,14 @@ static void *accept_main(void *arg) {
     static const ts_site site = {__FILE__, "ts_server accept", __LINE__};
     while (!l->srv->closed) {
         int fd = ts_sock_accept_at(l->fd, NULL, NULL, &site);
-        if (fd >= 0) {
+        if (fd >= 0 && l->srv->closed) {
+            /* On io_uring an accept can complete before the cancellation
+             * reaches it: the server had not taken the connection up when
+             * it closed, so it is dropped, as asyncio drops a transport
+             * that cannot attach to a closed server. */
+            close(fd);
+            break;
+        } else if (fd >= 0) {
             start_conn(l->srv, fd, l->tcp);
         } else if (out_of_resources(fd)) {
             /* Out of descriptors or memory: the pending connection stays in
