@@ -174,7 +174,14 @@ static void *accept_main(void *arg) {
     static const ts_site site = {__FILE__, "ts_server accept", __LINE__};
     while (!l->srv->closed) {
         int fd = ts_sock_accept_at(l->fd, NULL, NULL, &site);
-        if (fd >= 0) {
+        if (fd >= 0 && l->srv->closed) {
+            /* On io_uring an accept can complete before the cancellation
+             * reaches it: the server had not taken the connection up when
+             * it closed, so it is dropped, as asyncio drops a transport
+             * that cannot attach to a closed server. */
+            close(fd);
+            break;
+        } else if (fd >= 0) {
             start_conn(l->srv, fd, l->tcp);
         } else if (out_of_resources(fd)) {
             /* Out of descriptors or memory: the pending connection stays in
@@ -318,6 +325,17 @@ static void server_close(ts_server *srv) {
     srv->closed = true;
     for (size_t i = 0; i < srv->nls; i++) {
         struct listener *l = &srv->ls[i];
+        /* Stop listening now, as asyncio's close() does: the fd stays open
+         * until its accept task has left it (see the invariants), but on
+         * TCP shutdown ends the listen state at once (the kernel refuses
+         * new connections and resets the backlog), where the backlog
+         * would otherwise take them in until the cancelled task runs (a
+         * turn or more, an io_uring cancel round trip on that backend).
+         * Not on Unix sockets: there shutdown does not end the listen
+         * state, and a pending io_uring ACCEPT on it then never completed,
+         * not even when cancelled (test_start_unix_server_1 hung). */
+        if (l->fd >= 0 && l->tcp)
+            (void)shutdown(l->fd, SHUT_RD);
         if (l->task)
             ts_task_cancel(l->task, "server closed");
         else if (l->fd >= 0) {
@@ -420,13 +438,17 @@ void ts_server_free_at(ts_server *srv, const ts_site *site) {
 int ts_server_port(const ts_server *srv) {
     if (!ts__obj_readable(&srv->obj, "ts_server_port"))
         return TS_EFREED;
-    if (srv->nls == 0 || srv->ls[0].fd < 0)
+    if (srv->closed || srv->nls == 0 || srv->ls[0].fd < 0)
         return -EBADF;
     return ts_sock_port(srv->ls[0].fd);
 }
 
 int ts_server_fd(const ts_server *srv, size_t i) {
-    return ts__obj_readable(&srv->obj, "ts_server_fd") && i < srv->nls ? srv->ls[i].fd : -1;
+    /* None once closed (asyncio's sockets is () after close()): the fds
+     * still open until their accept tasks leave are no longer the user's. */
+    return ts__obj_readable(&srv->obj, "ts_server_fd") && !srv->closed && i < srv->nls
+               ? srv->ls[i].fd
+               : -1;
 }
 
 size_t ts_server_connections(const ts_server *srv) {
