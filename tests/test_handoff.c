@@ -11,7 +11,8 @@
  * iteration is still waiting its turn runs after that entry, not before;
  * a task a yield hands the thread to runs before the yielder resumes; a
  * timer already due fires before the yielder resumes (an expired timeout
- * cancels the yield).  No timing is
+ * cancels the yield); a yield with I/O armed polls (a pipe written
+ * before two sleep(0)s has woken its reader by then).  No timing is
  * asserted.
  */
 #include <pthread.h>
@@ -307,6 +308,38 @@ static void *body_due_timer_runs_before_yielder(void *arg) {
 }
 static void test_due_timer_runs_before_yielder(void **s) { (void)s; run_ok(body_due_timer_runs_before_yielder); }
 
+/* A yield with I/O armed lets the loop poll, as asyncio's sleep(0) does:
+ * a reader parked on a pipe that we then write has run by our second
+ * sleep(0) (the first polls and wakes it, the second lets it have its
+ * turn), though nothing else was ready and a switch-free yield would
+ * have skipped the loop up to TS_HANDOFF_BUDGET times. */
+static void *read_then_mark(void *arg) {
+    int fd = *(int *)arg;
+    assert_int_equal(ts_wait_fd(fd, TS_READABLE, TS_FOREVER), TS_READABLE);
+    trace[ntrace++] = 'R';
+    return NULL;
+}
+
+static void *body_yield_polls_when_io_armed(void *arg) {
+    (void)arg;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    ntrace = 0;
+    ts_task *r = ts_spawn(read_then_mark, &fds[0]);
+    assert_int_equal(ts_sleep(0), 0); /* r parks on the pipe */
+    assert_int_equal(write(fds[1], "x", 1), 1);
+    assert_int_equal(ts_sleep(0), 0);
+    assert_int_equal(ts_sleep(0), 0);
+    trace[ntrace++] = 'M';
+    trace[ntrace] = 0;
+    assert_string_equal(trace, "RM");
+    assert_int_equal(ts_await(r, NULL), 0);
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+}
+static void test_yield_polls_when_io_armed(void **s) { (void)s; run_ok(body_yield_polls_when_io_armed); }
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handoff_lets_timer_run),
@@ -316,6 +349,7 @@ int main(void) {
         cmocka_unit_test(test_woken_task_waits_for_batch),
         cmocka_unit_test(test_yield_hands_off_in_order),
         cmocka_unit_test(test_due_timer_runs_before_yielder),
+        cmocka_unit_test(test_yield_polls_when_io_armed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,9 @@
  *     else in the batch, it switches to it at once, which is the order
  *     the loop would have run them in; at most TS_HANDOFF_BUDGET times
  *     per iteration, so timers, I/O and cross-thread calls still come
- *     every few microseconds.
+ *     every few microseconds.  A yield hands off (or skips the loop) only
+ *     while no descriptor or ring operation is armed: with I/O pending,
+ *     each sleep(0) lets the loop poll, as asyncio's does.
  *   - The loop only sleeps in epoll when nothing is ready, and never longer
  *     than the earliest timer.  With nothing ready and no descriptor armed,
  *     it skips the poll entirely: at ~1 us a system call here, polling on

@@ -631,7 +631,15 @@ void ts__uring_interrupt(ts__sop *op) {
     if (!op || op->done || op->cancelled || !ctx)
         return;
     op->cancelled = true;
-    (void)submit_cancel(ctx, (void *)((uintptr_t)op | SOP_TAG));
+    if (submit_cancel(ctx, (void *)((uintptr_t)op | SOP_TAG)) != 0)
+        return;
+    /* The cancelled op's completion is kernel task work, posted only when
+     * this thread next asks for events (at once with DEFER_TASKRUN, at its
+     * next system call otherwise): ask now and reap, so that its task is
+     * woken here, as the epoll backend wakes it.  A close interrupting a
+     * reader is then seen by the next sleep(0), not one poll later. */
+    (void)io_uring_get_events(&ctx->ring);
+    reap(ctx);
 }
 
 /* ---- the loop's wait ------------------------------------------------------------------ */
