@@ -250,7 +250,10 @@ int ts_server_fd(const ts_server *srv, size_t i);
 
 /*
  * ts_server_close - stop listening: the listening sockets are closed; the
- * connections being served go on.  Does not suspend; idempotent.
+ * connections being served go on, and one the kernel had queued but the
+ * server had not yet taken up is reset, as in asyncio (a client that
+ * must be served waits until ts_server_connections counts it).  Does not
+ * suspend; idempotent.
  * ts_server_close_clients / ts_server_abort_clients close (gracefully) or
  * abort every connection being served: the handlers' reads see end of
  * stream and their writes fail with -EPIPE.
