@@ -575,10 +575,12 @@ static void *extra_communicate_large(void *arg) {
     return NULL;
 }
 
-/* wait after the exit, twice, and after communicate (which waited). */
+/* wait after the exit, then communicate (the pipes outlive the child),
+ * then wait again twice. */
 static void *extra_wait_after_exit(void *arg) {
     (void)arg;
     ts_process *p = shell("printf hi; exit 3", TS_STDIO_PIPE, TS_STDIO_PIPE, 0);
+    assert_int_equal(wait_rc(p), 3);
     assert_int_equal(ts_sleep(0.2), 0);
     char *out;
     assert_int_equal(ts_process_communicate(p, NULL, 0, &out, NULL, NULL, NULL), 0);
