@@ -53,7 +53,8 @@ struct ts_process {
     bool reaped;
     int returncode;
     chld_watch *watch;    /* SIGCHLD mode, until reaped */
-    ts_task *waiter;
+    ts_task *waiter;      /* the task in ts_process_wait */
+    ts__node followers;   /* ts__waiter of communicate calls waiting for it */
 };
 
 /* ---- zombies of freed processes --------------------------------------------- */
@@ -294,6 +295,7 @@ int ts_process_spawn_at(const char *file, char *const argv[], const ts_process_o
     if (!p)
         return -ENOMEM;
     *p = (ts_process){.pid = -1, .pidfd = -1, .pipes = {-1, -1, -1}};
+    ts__list_init(&p->followers);
     ts__obj_init(&p->obj, NULL, "ts_process", site);
     bool pidfd = want_pidfd();
     /* Watch SIGCHLD before the child exists, so its exit cannot be lost. */
@@ -481,6 +483,8 @@ static void hand_out(pipe_io *io, char **data, size_t *len) {
         *len = io->len;
 }
 
+static int wait_beside(ts_process *p, const ts_site *site);
+
 int ts_process_communicate_at(ts_process *p, const void *in, size_t in_len, char **out,
                               size_t *out_len, char **err, size_t *err_len,
                               const ts_site *site) {
@@ -523,7 +527,7 @@ int ts_process_communicate_at(ts_process *p, const void *in, size_t in_len, char
     if (!r)
         r = g;
     if (!r)
-        r = ts_process_wait_at(p, NULL, site);
+        r = wait_beside(p, site);
     if (!r) {
         hand_out(&io[1], out, out_len);
         hand_out(&io[2], err, err_len);
@@ -592,11 +596,31 @@ int ts_process_wait_at(ts_process *p, int *returncode, const ts_site *site) {
         }
     }
     p->waiter = NULL;
+    ts__node *n;
+    while ((n = ts__list_first(&p->followers)))
+        ts__wake(ts__container_of(n, ts__waiter, node)->task, 0);
     if (r < 0 && r != -ECHILD)
         return r;
     if (returncode)
         *returncode = p->returncode;
     return r < 0 ? r : 0;
+}
+
+/* communicate's wait.  asyncio lets any number of tasks await the exit;
+ * ts_process_wait allows one, but communicate must not throw away the
+ * output it has read because another task is in it: it waits for that
+ * wait to end, then reaps the child itself if the other was cancelled. */
+static int wait_beside(ts_process *p, const ts_site *site) {
+    while (!p->reaped && p->waiter) {
+        ts__waiter w;
+        ts__waiter_init(&w, ts__current());
+        ts__list_push_back(&p->followers, &w.node);
+        int st = ts__park(&w, TS_WAIT_FD, p, site);
+        ts__list_remove(&w.node);
+        if (st < 0)
+            return st;
+    }
+    return ts_process_wait_at(p, NULL, site);
 }
 
 int ts_process_kill(ts_process *p, int signo) {

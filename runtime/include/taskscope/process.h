@@ -115,10 +115,11 @@ int ts_process_close_stdin(ts_process *p);
  * NULL) to stdin and close it, read stdout and stderr to the end into
  * malloc'd NUL-terminated buffers (out/err and their lengths may be NULL
  * to discard; the caller frees), all at once so neither side can fill a
- * pipe and stall, then wait for the exit.  Suspends.  Returns 0, the first
- * error (an -EPIPE from a child that exits without reading its input is
- * ignored, as asyncio does), or -ECANCELED (buffers freed, the child runs
- * on).
+ * pipe and stall, then wait for the exit (if another task is in
+ * ts_process_wait, for that wait to end, as asyncio lets any number of
+ * tasks await the exit).  Suspends.  Returns 0, the first error (an
+ * -EPIPE from a child that exits without reading its input is ignored, as
+ * asyncio does), or -ECANCELED (buffers freed, the child runs on).
  */
 #define ts_process_communicate(p, in, in_len, out, out_len, err, err_len)     \
     ts_process_communicate_at((p), (in), (in_len), (out), (out_len), (err), \
