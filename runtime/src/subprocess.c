@@ -10,7 +10,8 @@
  * Waiting.  With a pidfd (the default where the kernel has them) a waiter
  * is just ts_wait_fd on it.  Without, the loop handles SIGCHLD (signals.c)
  * through a per-loop watch; each SIGCHLD wakes every waiter of the loop,
- * which then tries waitid(WNOHANG) on its own pid.  The watch is taken
+ * which then tries waitid(WNOHANG) on its own pid, as it does every 20 ms
+ * anyway (another thread may have taken the signal: park_for_sigchld).  The watch is taken
  * before the child is started and a waiter always tries waitid before it
  * parks, so an exit is never missed.  Only our own pids are ever waited
  * for.
@@ -565,13 +566,37 @@ static int try_reap(ts_process *p) {
     return r < 0 ? -ECHILD : 1;
 }
 
-/* Park until the next SIGCHLD of this loop. */
-static int park_for_sigchld(ts_process *p, const ts_site *site) {
+/* How long a SIGCHLD-mode waiter sleeps before trying waitid again
+ * anyway.  A SIGCHLD is sent to the process, and the kernel gives it to
+ * any thread that does not block it: with the loop on one thread and
+ * others running (whose SIGCHLD is ignored by default), it is often never
+ * seen by this loop's signalfd.  asyncio avoids the question with a
+ * thread per child (ThreadedChildWatcher); here an exit whose signal went
+ * elsewhere is noticed at most this late. */
+#define SIGCHLD_RECHECK_S 0.02
+
+typedef struct sigchld_wait {
     ts__waiter w;
-    ts__waiter_init(&w, ts__current());
-    ts__list_push_back(&p->watch->waiters, &w.node);
-    int st = ts__park(&w, TS_WAIT_FD, p, site);
-    ts__list_remove(&w.node);
+    ts__timer recheck;
+} sigchld_wait;
+
+static void sigchld_recheck(ts__timer *tm) {
+    sigchld_wait *sw = ts__container_of(tm, sigchld_wait, recheck);
+    ts__wake(sw->w.task, 0);
+}
+
+/* Park until the next SIGCHLD of this loop, or the recheck's time. */
+static int park_for_sigchld(ts_process *p, const ts_site *site) {
+    ts_loop *loop = ts__loop();
+    sigchld_wait sw;
+    ts__waiter_init(&sw.w, ts__current());
+    ts__list_push_back(&p->watch->waiters, &sw.w.node);
+    ts__timer_init(&sw.recheck, sigchld_recheck);
+    ts__timer_start(loop, &sw.recheck, ts__deadline_after(loop, SIGCHLD_RECHECK_S));
+    int st = ts__park(&sw.w, TS_WAIT_FD, p, site);
+    if (ts__timer_active(&sw.recheck))
+        ts__timer_stop(loop, &sw.recheck);
+    ts__list_remove(&sw.w.node);
     return st;
 }
 
