@@ -4,8 +4,8 @@
  *
  * PARTIAL: written against the 04:20 deadline, so only a first handful of
  * upstream tests are here.  Not yet ported (no judgement made on them):
- * test_async_gen_asyncio_03, _anext_04..06, _aclose_06, _aclose_08, _asend_*,
- * _athrow_*, test_async_gen_asyncio_shutdown_*, test_asyncgen_nonstarted_
+ * test_async_gen_asyncio_03, _anext_05, _anext_06, _aclose_06, _aclose_08, _asend_01,
+ * _asend_03, _athrow_*, test_async_gen_asyncio_shutdown_02, test_asyncgen_nonstarted_
  * hooks_are_cancellable, test_async_gen_aclose_after_exhaustion.
  * Python-only (no C meaning): athrow/asend of arbitrary objects,
  * sys.set_asyncgen_hooks, ag_running/ag_frame introspection, the
@@ -245,11 +245,110 @@ static void *t_aclose_12(void *arg) {
 }
 static void test_async_gen_asyncio_aclose_12(void **s) { (void)s; run_port(t_aclose_12); }
 
+/* AsyncGenAsyncioTest.test_async_gen_asyncio_anext_04 (run1; run2 throws
+ * into the generator, which the C API has no way to do): values across
+ * suspensions, then StopAsyncIteration twice. */
+static int anext_04_foo(ts_gen *g, void *arg) {
+    (void)arg;
+    int err;
+    if ((err = ts_yield(g, IPTR(1))) || (err = ts_sleep(0.01)) ||
+        (err = ts_yield(g, IPTR(2))) || (err = ts_yield(g, IPTR(3))) ||
+        (err = ts_sleep(0.01)) || (err = ts_yield(g, IPTR(4))))
+        return err;
+    return 0;
+}
+
+static void *t_anext_04(void *arg) {
+    (void)arg;
+    ts_gen *g = ts_gen_new(anext_04_foo, NULL);
+    void *v;
+    for (intptr_t i = 1; i <= 4; i++) {
+        assert_int_equal(ts_gen_next(g, &v), 0);
+        assert_int_equal(PTRI(v), i);
+    }
+    assert_int_equal(ts_gen_next(g, &v), TS_EOF);
+    assert_int_equal(ts_gen_next(g, &v), TS_EOF);
+    assert_int_equal(ts_gen_close(g), 0);
+    return NULL;
+}
+static void test_async_gen_asyncio_anext_04(void **s) { (void)s; run_port(t_anext_04); }
+
+/* AsyncGenAsyncioTest.test_async_gen_asyncio_asend_02 (asend(v) is next
+ * here: the API sends no value in): the body fails while the consumer
+ * waits in next; its finally runs and the consumer gets the error. */
+static int asend_02_gen(ts_gen *g, void *arg) {
+    int *done = arg;
+    int err = ts_sleep(0.01);
+    if (!err && !(err = ts_yield(g, IPTR(1)))) {
+        err = ts_sleep(0.01);
+        if (!err)
+            err = -EDOM; /* 1 / 0 */
+    }
+    assert_int_equal(ts_sleep(0.01), 0);
+    assert_int_equal(ts_sleep(0.01), 0);
+    *done = 1;
+    return err;
+}
+
+static void *t_asend_02(void *arg) {
+    (void)arg;
+    int done = 0;
+    ts_gen *g = ts_gen_new(asend_02_gen, &done);
+    void *v;
+    assert_int_equal(ts_gen_next(g, &v), 0);
+    assert_int_equal(PTRI(v), 1);
+    assert_int_equal(ts_gen_next(g, &v), -EDOM);
+    assert_int_equal(done, 1);
+    assert_int_equal(ts_gen_close(g), 0);
+    return NULL;
+}
+static void test_async_gen_asyncio_asend_02(void **s) { (void)s; run_port(t_asend_02); }
+
+/* AsyncGenAsyncioTest.test_async_gen_asyncio_shutdown_01: the loop ends
+ * with generators still suspended at a yield; their cleanup runs.
+ * Deliberate difference (loop.h, ts_run): ts_run cancels every task left,
+ * the bodies included, so their ts_yield returns -ECANCELED where
+ * shutdown_asyncgens throws GeneratorExit; the cleanup runs either way. */
+static int shutdown_gen(ts_gen *g, void *arg) {
+    int *finalized = arg;
+    int err;
+    while (!(err = ts_yield(g, IPTR(1))))
+        ;
+    assert_int_equal(err, -ECANCELED);
+    *finalized += 1;
+    return err;
+}
+
+static ts_gen *shutdown_g[2];
+
+static void *t_shutdown_01(void *arg) {
+    int *finalized = arg;
+    void *v;
+    for (int i = 0; i < 2; i++) {
+        shutdown_g[i] = ts_gen_new(shutdown_gen, finalized);
+        assert_int_equal(ts_gen_next(shutdown_g[i], &v), 0);
+    }
+    return NULL;
+}
+
+static void test_async_gen_asyncio_shutdown_01(void **s) {
+    (void)s;
+    int finalized = 0;
+    diag_reset();
+    assert_int_equal(run_main(t_shutdown_01, &finalized), 0);
+    assert_int_equal(finalized, 2);
+    for (int i = 0; i < 2; i++)
+        ts_gen_close(shutdown_g[i]); /* after its loop: just frees */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_async_gen_asyncio_01),
         cmocka_unit_test(test_async_gen_asyncio_02),
         cmocka_unit_test(test_async_gen_asyncio_aclose_07),
+        cmocka_unit_test(test_async_gen_asyncio_anext_04),
+        cmocka_unit_test(test_async_gen_asyncio_asend_02),
+        cmocka_unit_test(test_async_gen_asyncio_shutdown_01),
         cmocka_unit_test(test_async_gen_asyncio_gc_aclose_09),
         cmocka_unit_test(test_async_gen_asyncio_aclose_10),
         cmocka_unit_test(test_async_gen_asyncio_aclose_11),
