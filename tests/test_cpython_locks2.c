@@ -5,9 +5,12 @@
  *
  * PARTIAL: written against the 04:20 deadline.  Ported: ConditionTests'
  * test_notify_all_unacquired, test_cancelled_error_wakeup,
- * test_cancelled_wakeup.  Not yet looked at (no judgement made):
- * ConditionTests.test_cancelled_error_re_aquire and the Barrier tests
- * absent from test_cpython_locks.c.  Python-only: test_repr,
+ * test_cancelled_wakeup, test_cancelled_error_re_aquire; BarrierTests'
+ * test_filling_tasks_check_return_value.  Not yet ported (no judgement
+ * made): BarrierTests.test_barrier, test_draining_state,
+ * test_blocking_tasks_while_draining, test_reset_barrier_when_tasks_half_
+ * draining(_half_blocking), test_reset_barrier_while_tasks_draining,
+ * test_abort_barrier_when_tasks_half_draining_half_blocking.  Python-only: test_repr,
  * test_ambiguous_loops, test_context_manager (`async with`).
  */
 #include "harness.h"
@@ -103,11 +106,76 @@ static void *Condition_test_cancelled_wakeup(void *arg) {
 }
 static void test_Condition_test_cancelled_wakeup(void **s) { (void)s; run_port(Condition_test_cancelled_wakeup); }
 
+/* ConditionTests.test_cancelled_error_re_aquire: the cancel arrives while
+ * the notified waiter is re-acquiring the lock; it comes out unchanged,
+ * with the lock held. */
+static void *Condition_test_cancelled_error_re_aquire(void *arg) {
+    (void)arg;
+    cew_cond = ts_condition_new(NULL);
+    cew_wake = 0;
+    cew_locked_after = 0;
+    ts_task *t = ts_spawn(cew_func, NULL);
+    yield();
+    assert_int_equal(ts_condition_acquire(cew_cond), 0);
+    cew_wake = 1;
+    assert_int_equal(ts_condition_notify(cew_cond, 1), 0);
+    yield();
+    assert_int_equal(ts_task_cancel(t, "foo"), 1);
+    assert_int_equal(ts_condition_release(cew_cond), 0);
+    assert_int_equal(ts_await(t, NULL), -ECANCELED);
+    assert_int_equal(cew_rc, -ECANCELED);
+    assert_true(cew_locked_after);
+    ts_condition_free(cew_cond);
+    return NULL;
+}
+static void test_Condition_test_cancelled_error_re_aquire(void **s) { (void)s; run_port(Condition_test_cancelled_error_re_aquire); }
+
+/* BarrierTests.test_filling_tasks_check_return_value: two rounds of N;
+ * the second round's indices are 0..N-1. */
+enum { N_BARRIER = 5 };
+static ts_barrier *fb_barrier;
+static int fb_results1, fb_results2;
+
+static void *fb_coro(void *arg) {
+    (void)arg;
+    unsigned i = 99;
+    assert_int_equal(ts_barrier_wait(fb_barrier, NULL), 0);
+    fb_results1++;
+    assert_int_equal(ts_barrier_wait(fb_barrier, &i), 0);
+    fb_results2++;
+    return IPTR(i);
+}
+
+static void *Barrier_test_filling_tasks_check_return_value(void *arg) {
+    (void)arg;
+    fb_barrier = ts_barrier_new(N_BARRIER);
+    fb_results1 = fb_results2 = 0;
+    ts_task *t[N_BARRIER];
+    for (int i = 0; i < N_BARRIER; i++)
+        t[i] = ts_spawn(fb_coro, NULL);
+    intptr_t sum = 0;
+    for (int i = 0; i < N_BARRIER; i++) {
+        void *r;
+        assert_int_equal(ts_await(t[i], &r), 0);
+        sum += PTRI(r);
+    }
+    assert_int_equal(sum, N_BARRIER * (N_BARRIER - 1) / 2);
+    assert_int_equal(fb_results1, N_BARRIER);
+    assert_int_equal(fb_results2, N_BARRIER);
+    assert_int_equal(ts_barrier_n_waiting(fb_barrier), 0);
+    assert_false(ts_barrier_broken(fb_barrier));
+    ts_barrier_free(fb_barrier);
+    return NULL;
+}
+static void test_Barrier_test_filling_tasks_check_return_value(void **s) { (void)s; run_port(Barrier_test_filling_tasks_check_return_value); }
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_Condition_test_notify_all_unacquired),
         cmocka_unit_test(test_Condition_test_cancelled_error_wakeup),
         cmocka_unit_test(test_Condition_test_cancelled_wakeup),
+        cmocka_unit_test(test_Condition_test_cancelled_error_re_aquire),
+        cmocka_unit_test(test_Barrier_test_filling_tasks_check_return_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
