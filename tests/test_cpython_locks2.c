@@ -6,12 +6,14 @@
  * PARTIAL: written against the 04:20 deadline.  Ported: ConditionTests'
  * test_notify_all_unacquired, test_cancelled_error_wakeup,
  * test_cancelled_wakeup, test_cancelled_error_re_aquire; BarrierTests'
- * test_filling_tasks_check_return_value.  Not yet ported (no judgement
- * made): BarrierTests.test_barrier, test_draining_state,
- * test_blocking_tasks_while_draining, test_reset_barrier_when_tasks_half_
- * draining(_half_blocking), test_reset_barrier_while_tasks_draining,
- * test_abort_barrier_when_tasks_half_draining_half_blocking.  Python-only: test_repr,
- * test_ambiguous_loops, test_context_manager (`async with`).
+ * test_filling_tasks_check_return_value,
+ * test_blocking_tasks_while_draining.  Not yet ported (no judgement
+ * made): BarrierTests.test_barrier,
+ * test_reset_barrier_when_tasks_half_draining(_half_blocking),
+ * test_reset_barrier_while_tasks_draining,
+ * test_abort_barrier_when_tasks_half_draining_half_blocking.
+ * Python-only: test_repr, test_ambiguous_loops, test_context_manager
+ * (`async with`), BarrierTests.test_draining_state (reads _state).
  */
 #include "harness.h"
 
@@ -169,6 +171,42 @@ static void *Barrier_test_filling_tasks_check_return_value(void *arg) {
 }
 static void test_Barrier_test_filling_tasks_check_return_value(void **s) { (void)s; run_port(Barrier_test_filling_tasks_check_return_value); }
 
+/* BarrierTests.test_blocking_tasks_while_draining: two tasks wait a
+ * second time at once while the others drain through another barrier of
+ * N - 2 and then join them; everyone gets through. */
+static ts_barrier *bd_barrier, *bd_nowaiting;
+static int bd_rewait_n;
+
+static void *bd_coro(void *arg) {
+    (void)arg;
+    assert_int_equal(ts_barrier_wait(bd_barrier, NULL), 0);
+    if (bd_rewait_n > 0) {
+        bd_rewait_n--;
+        assert_int_equal(ts_barrier_wait(bd_barrier, NULL), 0);
+    } else {
+        assert_int_equal(ts_barrier_wait(bd_nowaiting, NULL), 0);
+        assert_int_equal(ts_barrier_wait(bd_barrier, NULL), 0);
+    }
+    return NULL;
+}
+
+static void *Barrier_test_blocking_tasks_while_draining(void *arg) {
+    (void)arg;
+    bd_rewait_n = 2;
+    bd_barrier = ts_barrier_new(N_BARRIER);
+    bd_nowaiting = ts_barrier_new(N_BARRIER - 2);
+    ts_task *t[N_BARRIER];
+    for (int i = 0; i < N_BARRIER; i++)
+        t[i] = ts_spawn(bd_coro, NULL);
+    for (int i = 0; i < N_BARRIER; i++)
+        assert_int_equal(ts_await(t[i], NULL), 0);
+    assert_int_equal(ts_barrier_n_waiting(bd_barrier), 0);
+    ts_barrier_free(bd_barrier);
+    ts_barrier_free(bd_nowaiting);
+    return NULL;
+}
+static void test_Barrier_test_blocking_tasks_while_draining(void **s) { (void)s; run_port(Barrier_test_blocking_tasks_while_draining); }
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_Condition_test_notify_all_unacquired),
@@ -176,6 +214,7 @@ int main(void) {
         cmocka_unit_test(test_Condition_test_cancelled_wakeup),
         cmocka_unit_test(test_Condition_test_cancelled_error_re_aquire),
         cmocka_unit_test(test_Barrier_test_filling_tasks_check_return_value),
+        cmocka_unit_test(test_Barrier_test_blocking_tasks_while_draining),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
