@@ -4,9 +4,9 @@
  *
  * PARTIAL: written against the 04:20 deadline; only the part of upstream
  * up to test_async_gen_asyncio_athrow_03 was read.  Not yet ported (no
- * judgement made): test_async_gen_asyncio_anext_06, _aclose_06,
- * _aclose_08, test_async_gen_asyncio_shutdown_02, and every upstream test
- * after athrow_03.  Skipped, no C meaning: _anext_05 and _asend_01 (send a
+ * judgement made): test_async_gen_asyncio_aclose_08,
+ * test_async_gen_asyncio_shutdown_02, and every upstream test after
+ * athrow_03.  Skipped, no C meaning: _anext_05 and _asend_01 (send a
  * value into the generator; ts_gen_next sends none), _athrow_*,
  * anext_04's run2, _anext_tuple, _anext_stopiteration (throw an exception
  * into it; the API cannot), test_async_gen_asyncio_03 (a class's
@@ -384,12 +384,56 @@ static void *t_asend_03(void *arg) {
 }
 static void test_async_gen_asyncio_asend_03(void **s) { (void)s; run_port(t_asend_03); }
 
+/* AsyncGenAsyncioTest.test_async_gen_asyncio_anext_06: a body that ends
+ * after its only yield; the second next is StopAsyncIteration. */
+static void *t_anext_06(void *arg) {
+    (void)arg;
+    int done = 0;
+    ts_gen *g = ts_gen_new(swallow_close, &done);
+    void *v;
+    assert_int_equal(ts_gen_next(g, &v), 0);
+    assert_int_equal(ts_gen_next(g, &v), TS_EOF);
+    done += 10;
+    assert_int_equal(done, 11);
+    assert_int_equal(ts_gen_close(g), 0);
+    return NULL;
+}
+static void test_async_gen_asyncio_anext_06(void **s) { (void)s; run_port(t_anext_06); }
+
+/* AsyncGenAsyncioTest.test_async_gen_asyncio_aclose_06: the finally
+ * awaits and then yields 12.  Deliberate difference, as in aclose_11: that
+ * yield returns TS_ECLOSED at once instead of upstream's RuntimeError
+ * "async generator ignored GeneratorExit", so the close succeeds. */
+static int aclose_06_foo(ts_gen *g, void *arg) {
+    int *yield_rc = arg;
+    int err = ts_yield(g, IPTR(1));
+    if (!err)
+        err = -EDOM; /* 1 / 0 */
+    assert_int_equal(ts_sleep(0.01), 0);
+    *yield_rc = ts_yield(g, IPTR(12));
+    return err;
+}
+
+static void *t_aclose_06(void *arg) {
+    (void)arg;
+    int yield_rc = 1;
+    ts_gen *g = ts_gen_new(aclose_06_foo, &yield_rc);
+    void *v;
+    assert_int_equal(ts_gen_next(g, &v), 0);
+    assert_int_equal(ts_gen_close(g), 0);
+    assert_int_equal(yield_rc, TS_ECLOSED);
+    return NULL;
+}
+static void test_async_gen_asyncio_aclose_06(void **s) { (void)s; run_port(t_aclose_06); }
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_async_gen_asyncio_01),
         cmocka_unit_test(test_async_gen_asyncio_02),
         cmocka_unit_test(test_async_gen_asyncio_aclose_07),
         cmocka_unit_test(test_async_gen_asyncio_anext_04),
+        cmocka_unit_test(test_async_gen_asyncio_anext_06),
+        cmocka_unit_test(test_async_gen_asyncio_aclose_06),
         cmocka_unit_test(test_async_gen_asyncio_asend_02),
         cmocka_unit_test(test_async_gen_asyncio_asend_03),
         cmocka_unit_test(test_async_gen_asyncio_shutdown_01),
