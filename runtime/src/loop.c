@@ -265,9 +265,13 @@ static int run_until(ts_loop *l, ts_task *t) {
     if (l->running)
         return -EBUSY;
     l->running = true;
-    l->stopping = false;
-    while (!l->stopping && !(t && t->state >= TS_TASK_DONE))
+    /* As asyncio, a stop() made before the run is kept: the loop runs one
+     * iteration (what was already scheduled) and returns. */
+    while (!(t && t->state >= TS_TASK_DONE)) {
         run_once(l);
+        if (l->stopping)
+            break;
+    }
     l->running = false;
     l->stopping = false;
     return 0;
